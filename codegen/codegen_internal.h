@@ -146,6 +146,7 @@ struct cg_handle {
 
 struct cg_spec {
     char *path;
+    const char *name;         /* file name of path, for banners */
     char *api;                /* short name, e.g. cudart */
     char *package;            /* proto package, e.g. vgpu.cudart */
     char *header;             /* first header, used in messages */

@@ -141,6 +141,7 @@ struct cg_spec *cg_spec_load(const char *path)
     if (!f)
         cg_fatal("cannot read spec %s: %s", path, strerror(errno));
     spec->path = cg_xstrdup(path);
+    spec->name = strrchr(spec->path, '/') ? strrchr(spec->path, '/') + 1 : spec->path;
     while (fgets(buf, sizeof(buf), f)) {
         char *hash = strchr(buf, '#');
         char *rest, *key;
