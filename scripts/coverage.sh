@@ -6,5 +6,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target coverage -j"$(nproc)"
+cmake -S . -B build/main -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/main --target coverage -j"$(nproc)"
