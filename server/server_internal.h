@@ -3,8 +3,10 @@
 #ifndef VGPU_SERVER_INTERNAL_H
 #define VGPU_SERVER_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vgpu/callgen.h"
 
@@ -20,5 +22,84 @@
 int vgpu_replay_call(const struct vgpu_dispatch_entry *e, void (*fn)(void),
                      struct vgpu_replay *r, const uint8_t *args, size_t len, int *status);
 void vgpu_replay_release(struct vgpu_replay *r);
+
+/* ---- logging (log.c): to stderr, one line each ---- */
+enum vgpu_log_level { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
+extern int vgpu_log_level;
+void vgpu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int vgpu_log_parse(const char *name);
+
+/* ---- per-session tables (tables.c) ---- */
+struct vgpu_range {
+    uint64_t base, size;
+    bool freeable;             /* from a malloc; symbols are not */
+};
+
+struct vgpu_module {
+    void **handle;             /* the real runtime's registration handle */
+    uint8_t *image;            /* kept alive: the runtime points into it */
+    bool ended;                /* __cudaRegisterFatBinaryEnd done */
+};
+
+struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
+    uint64_t guest;            /* the guest's host-side address */
+    char *fake;                /* our unique stand-in passed to the runtime */
+    int module;
+    bool is_var;
+    int nparams;
+    uint32_t *off, *size;      /* kernel parameter layout, once known */
+    bool layout_known;
+};
+
+struct vgpu_session {
+    int fd;
+    const char *cache_dir;
+    int device;                /* the runtime's current device in this process */
+    int init_status;
+    struct vgpu_range *ranges;
+    int nranges, cap_ranges;
+    struct { int kind; uint64_t value; } *handles;
+    int nhandles, cap_handles;
+    struct vgpu_module *modules;
+    int nmodules;
+    struct vgpu_hostfn *fns;
+    int nfns;
+    uint64_t calls;
+};
+
+int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable);
+int vgpu_range_remove(struct vgpu_session *s, uint64_t base);
+/* True when [addr, addr+len) lies inside one range the session owns. */
+bool vgpu_range_check(const struct vgpu_session *s, uint64_t addr, uint64_t len);
+int vgpu_handle_add(struct vgpu_session *s, int kind, uint64_t value);
+bool vgpu_handle_known(const struct vgpu_session *s, int kind, uint64_t value);
+struct vgpu_hostfn *vgpu_hostfn_find(struct vgpu_session *s, uint64_t guest);
+void vgpu_session_reset_tables(struct vgpu_session *s);
+
+extern const struct vgpu_replay_ops vgpu_session_ops;
+
+/* ---- one connection (session.c) ---- */
+void vgpu_session_run(int fd, const char *cache_dir);
+
+/* ---- hand-written calls (manual/) ---- */
+struct vgpu_manual_call {
+    const uint8_t *args;
+    size_t args_len;
+    const struct vgpu_seg *seg;
+    int nseg;
+    /* outputs, owned by the call's arena */
+    struct vgpu_arena *arena;
+    const uint8_t *ret;
+    size_t ret_len;
+    struct iovec out[4];
+    int nout;
+};
+
+typedef int (*vgpu_manual_fn)(struct vgpu_session *s, struct vgpu_manual_call *c);
+/* The handler of a manual call id, or NULL. */
+vgpu_manual_fn vgpu_manual_find(uint32_t id);
+
+/* Negative errno from a check to the CUDA status the guest sees. */
+int vgpu_errno_to_cuda(int neg);
 
 #endif

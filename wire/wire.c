@@ -144,8 +144,10 @@ int vgpu_frame_header_decode(const uint8_t *buf, size_t len,
 {
     struct vgpu_frame_header h;
 
+    if (!out || (!buf && len))
+        return VGPU_WIRE_E_INVAL;
     lim = limits_or_default(lim);
-    if (!buf || len < VGPU_FRAME_HEADER_SIZE) {
+    if (len < VGPU_FRAME_HEADER_SIZE) {
         memset(out, 0, sizeof(*out));
         return VGPU_WIRE_E_TRUNCATED;
     }

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Frames over a stream socket: read exactly one frame, write one frame
+ * without copying its payload.  Shared by the shim's socket transport and
+ * the server.
+ */
+#ifndef VGPU_FDIO_H
+#define VGPU_FDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vgpu/wire.h"
+
+/*
+ * Reads one whole frame (header, envelope, payload) into a malloc'ed buffer
+ * the caller frees.  Returns 0; -ECONNRESET when the peer closed before the
+ * first byte; another negative errno; or a negative enum vgpu_wire_err when
+ * the header is invalid (nothing more is read then).
+ */
+int vgpu_fd_read_frame(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len);
+
+/* Writes all of iov, retrying partial writes and EINTR.  0 or -errno. */
+int vgpu_fd_writev_all(int fd, struct iovec *iov, int iovcnt);
+
+/*
+ * Encodes env (header flags/seq from tmpl) and sends it followed by the
+ * payload pieces, in one writev where possible.  0 or a negative error.
+ */
+int vgpu_fd_send_frame(int fd, const struct vgpu_frame_header *tmpl,
+                       const Vgpu__Wire__Envelope *env,
+                       const struct iovec *payload, int npayload);
+
+#endif

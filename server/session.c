@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One client connection, served by its own process (forked by main.c), so
+ * each session has its own CUDA context and its own address space: when the
+ * client goes away, however it goes, the process exits and the driver frees
+ * everything the session held.
+ *
+ * Flow: Hello/HelloReply, then CallBatch -> ResultBatch until the client
+ * closes.  Each call is a generated one (replayed through libffi on the real
+ * runtime), a hand-written one (manual/), or unsupported.
+ */
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cudart_calltable.h"
+#include "server_internal.h"
+#include "vgpu/fdio.h"
+#include "vgpu/wire.h"
+
+#define VGPU_SERVER_VERSION "vgpu-server 0.1"
+
+extern const struct vgpu_dispatch_entry vgpu_cudart_dispatch[];
+extern const size_t vgpu_cudart_dispatch_len;
+const struct vgpu_dispatch_entry *vgpu_cudart_dispatch_find(uint32_t id);
+
+int vgpu_errno_to_cuda(int neg)
+{
+    switch (neg) {
+    case 0:
+        return cudaSuccess;
+    case -ENOENT:
+        return cudaErrorInvalidResourceHandle;
+    case -ENOMEM:
+        return cudaErrorMemoryAllocation;
+    case -ENOSYS:
+        return cudaErrorNotSupported;
+    case -EFAULT:
+    case -EINVAL:
+    case -EBADMSG:
+    case -E2BIG:
+        return cudaErrorInvalidValue;
+    default:
+        return cudaErrorUnknown;
+    }
+}
+
+static int call_known(void *opaque, uint32_t id)
+{
+    (void)opaque;
+    return vgpu_cudart_dispatch_find(id) != NULL;
+}
+
+/* The real functions, resolved once by name from the real libcudart. */
+static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
+{
+    static void (*cache[VGPU_CUDART_MAX_ID + 1])(void);
+    uint32_t id = e->id;
+    void (*fn)(void);
+
+    if (id <= VGPU_CUDART_MAX_ID && cache[id])
+        return cache[id];
+    *(void **)&fn = dlsym(RTLD_DEFAULT, e->name);
+    if (!fn)
+        vgpu_log(VGPU_LOG_WARN, "%s: not found in the CUDA runtime", e->name);
+    if (id <= VGPU_CUDART_MAX_ID)
+        cache[id] = fn;
+    return fn;
+}
+
+/* Everything one call leaves behind until the reply is sent. */
+struct call_out {
+    struct vgpu_replay r;
+    struct vgpu_arena arena;
+    Vgpu__Wire__Result res;
+    Vgpu__Wire__Segment segs[VGPU_CALL_MAX_SEG];
+    Vgpu__Wire__Segment *segp[VGPU_CALL_MAX_SEG];
+};
+
+static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const Vgpu__Wire__Call *c,
+                      struct call_out *o, struct iovec *iov, int *niov, uint64_t *payload_off)
+{
+    const struct vgpu_dispatch_entry *e = vgpu_cudart_dispatch_find(c->call_id);
+    struct vgpu_seg in[VGPU_CALL_MAX_SEG];
+    struct iovec outs[VGPU_CALL_MAX_SEG];
+    int nin = 0, nouts = 0, status = cudaErrorNotSupported;
+    const uint8_t *ret = NULL;
+    size_t ret_len = 0;
+
+    vgpu__wire__result__init(&o->res);
+    o->res.call_id = c->call_id;
+    s->calls++;
+    if (c->n_segments > VGPU_CALL_MAX_SEG) {
+        status = cudaErrorInvalidValue;
+        goto done;
+    }
+    for (size_t i = 0; i < c->n_segments; i++) {
+        in[nin].data = vgpu_frame_segment(f, c->segments[i]);
+        in[nin].len = c->segments[i]->length;
+        nin++;
+    }
+    if (e->state == VGPU_FN_GENERATED) {
+        int rc;
+
+        o->r.ctx = s;
+        o->r.ops = &vgpu_session_ops;
+        o->r.seg_in = in;
+        o->r.nseg_in = nin;
+        rc = vgpu_replay_call(e, resolve(e), &o->r, c->args.data, c->args.len, &status);
+        if (rc) {
+            vgpu_log(VGPU_LOG_INFO, "%s refused: %s", e->name, strerror(-rc));
+            status = vgpu_errno_to_cuda(rc);
+        } else {
+            ret = o->r.ret;
+            ret_len = o->r.ret_len;
+            for (int i = 0; i < o->r.nseg_out; i++) {
+                outs[nouts].iov_base = (void *)o->r.seg_out[i].data;
+                outs[nouts++].iov_len = o->r.seg_out[i].len;
+            }
+        }
+    } else if (e->state == VGPU_FN_MANUAL) {
+        vgpu_manual_fn h = vgpu_manual_find(e->id);
+        struct vgpu_manual_call mc = { .args = c->args.data, .args_len = c->args.len,
+                                       .seg = in, .nseg = nin, .arena = &o->arena };
+
+        if (!h) {
+            vgpu_log(VGPU_LOG_WARN, "%s: no handler in this server", e->name);
+        } else {
+            status = h(s, &mc);
+            ret = mc.ret;
+            ret_len = mc.ret_len;
+            for (int i = 0; i < mc.nout; i++)
+                outs[nouts++] = mc.out[i];
+        }
+    } else {
+        vgpu_log(VGPU_LOG_INFO, "%s: unsupported (%s)", e->name, e->reason);
+    }
+done:
+    vgpu_log(VGPU_LOG_DEBUG, "%s -> %d", e->name, status);
+    o->res.status = status;
+    o->res.ret.data = (uint8_t *)ret;
+    o->res.ret.len = ret_len;
+    /* Output segments only with success: a failed call leaves outputs alone. */
+    if (status != cudaSuccess)
+        nouts = 0;
+    for (int i = 0; i < nouts; i++) {
+        vgpu__wire__segment__init(&o->segs[i]);
+        o->segs[i].offset = *payload_off;
+        o->segs[i].length = outs[i].iov_len;
+        o->segp[i] = &o->segs[i];
+        *payload_off += outs[i].iov_len;
+        iov[(*niov)++] = outs[i];
+    }
+    o->res.n_segments = (size_t)nouts;
+    o->res.segments = o->segp;
+}
+
+static int send_reply(struct vgpu_session *s, uint64_t seq, Vgpu__Wire__Envelope *env,
+                      const struct iovec *iov, int niov)
+{
+    struct vgpu_frame_header h = { .flags = VGPU_FRAME_F_REPLY, .seq = seq };
+
+    return vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
+}
+
+static int handshake(struct vgpu_session *s)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__HelloReply reply = VGPU__WIRE__HELLO_REPLY__INIT;
+    struct vgpu_frame f = { 0 };
+    char why[256] = "";
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    rc = vgpu_fd_read_frame(s->fd, NULL, &buf, &len);
+    if (rc)
+        return rc;
+    rc = vgpu_frame_decode(buf, len, NULL, call_known, NULL, &f);
+    if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO)
+        rc = VGPU_WIRE_E_MALFORMED;
+    if (rc) {
+        vgpu_log(VGPU_LOG_WARN, "client did not start with a valid Hello: %s", vgpu_wire_strerror(rc));
+        goto out;
+    }
+    rc = vgpu_hello_check(f.env->hello, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
+    vgpu_hello_reply_init(&reply, rc, VGPU_CUDART_CALL_TABLE_HASH, VGPU_SERVER_VERSION, why);
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
+    env.hello_reply = &reply;
+    if (send_reply(s, f.hdr.seq, &env, NULL, 0) == 0 && rc == 0)
+        vgpu_log(VGPU_LOG_INFO, "session for %s (pid %u on %s)", f.env->hello->client_name,
+                 f.env->hello->client_pid, f.env->hello->client_host);
+    else if (rc)
+        vgpu_log(VGPU_LOG_WARN, "handshake refused: %s", why);
+out:
+    vgpu_frame_release(&f);
+    free(buf);
+    return rc;
+}
+
+static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
+{
+    const Vgpu__Wire__CallBatch *b = f->env->calls;
+    size_t n = b->n_calls;
+    struct call_out *outs = calloc(n ? n : 1, sizeof(*outs));
+    Vgpu__Wire__Result **resp = calloc(n ? n : 1, sizeof(*resp));
+    struct iovec *iov = calloc(n * VGPU_CALL_MAX_SEG + 1, sizeof(*iov));
+    Vgpu__Wire__ResultBatch rb = VGPU__WIRE__RESULT_BATCH__INIT;
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    uint64_t off = 0;
+    int niov = 0, rc = -ENOMEM;
+
+    if (!outs || !resp || !iov)
+        goto out;
+    if (b->device != s->device) {
+        int st = cudaSetDevice(b->device);
+
+        if (st == cudaSuccess)
+            s->device = b->device;
+    }
+    for (size_t i = 0; i < n; i++) {
+        exec_call(s, f, b->calls[i], &outs[i], iov, &niov, &off);
+        resp[i] = &outs[i].res;
+    }
+    rb.n_results = n;
+    rb.results = resp;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
+    env.results = &rb;
+    rc = send_reply(s, f->hdr.seq, &env, iov, niov);
+out:
+    for (size_t i = 0; outs && i < n; i++) {
+        vgpu_replay_release(&outs[i].r);
+        vgpu_arena_free(&outs[i].arena);
+    }
+    free(outs);
+    free(resp);
+    free(iov);
+    return rc;
+}
+
+void vgpu_session_run(int fd, const char *cache_dir)
+{
+    struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0 };
+    int count = 0, rc;
+
+    if (handshake(&s))
+        return;
+    /* The runtime's answer to a first call: what every call will get if it cannot start. */
+    s.init_status = cudaGetDeviceCount(&count);
+    if (s.init_status != cudaSuccess)
+        vgpu_log(VGPU_LOG_WARN, "CUDA runtime unavailable here: %s", cudaGetErrorString(s.init_status));
+    for (;;) {
+        struct vgpu_frame f = { 0 };
+        uint8_t *buf;
+        size_t len;
+
+        rc = vgpu_fd_read_frame(fd, NULL, &buf, &len);
+        if (rc == -ECONNRESET)
+            break;
+        if (rc) {
+            vgpu_log(VGPU_LOG_WARN, "reading from the client failed: %s",
+                     rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
+            break;
+        }
+        rc = vgpu_frame_decode(buf, len, NULL, call_known, NULL, &f);
+        if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS)
+            rc = VGPU_WIRE_E_MALFORMED;
+        if (rc) {
+            vgpu_log(VGPU_LOG_WARN, "bad frame from the client, closing: %s", vgpu_wire_strerror(rc));
+            vgpu_frame_release(&f);
+            free(buf);
+            break;
+        }
+        rc = serve_batch(&s, &f);
+        vgpu_frame_release(&f);
+        free(buf);
+        if (rc) {
+            vgpu_log(VGPU_LOG_INFO, "client went away: %s", strerror(-rc));
+            break;
+        }
+    }
+    vgpu_log(VGPU_LOG_INFO, "session ends after %llu calls", (unsigned long long)s.calls);
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A session's tables: the device ranges it allocated (or looked up as
+ * symbols) and the handles the runtime gave it.  Everything a guest sends is
+ * checked here before it reaches CUDA.  Sessions are small, so these are
+ * plain arrays.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cudart_calltable.h"
+#include "server_internal.h"
+
+int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable)
+{
+    if (s->nranges == s->cap_ranges) {
+        int cap = s->cap_ranges ? 2 * s->cap_ranges : 64;
+        void *p = realloc(s->ranges, (size_t)cap * sizeof(*s->ranges));
+
+        if (!p)
+            return -ENOMEM;
+        s->ranges = p;
+        s->cap_ranges = cap;
+    }
+    s->ranges[s->nranges].base = base;
+    s->ranges[s->nranges].size = size;
+    s->ranges[s->nranges].freeable = freeable;
+    s->nranges++;
+    return 0;
+}
+
+int vgpu_range_remove(struct vgpu_session *s, uint64_t base)
+{
+    for (int i = 0; i < s->nranges; i++)
+        if (s->ranges[i].base == base && s->ranges[i].freeable) {
+            s->ranges[i] = s->ranges[--s->nranges];
+            return 0;
+        }
+    return -EFAULT;
+}
+
+bool vgpu_range_check(const struct vgpu_session *s, uint64_t addr, uint64_t len)
+{
+    for (int i = 0; i < s->nranges; i++) {
+        const struct vgpu_range *r = &s->ranges[i];
+
+        if (addr >= r->base && addr - r->base <= r->size && len <= r->size - (addr - r->base))
+            return true;
+    }
+    return false;
+}
+
+int vgpu_handle_add(struct vgpu_session *s, int kind, uint64_t value)
+{
+    if (vgpu_handle_known(s, kind, value))
+        return 0;
+    if (s->nhandles == s->cap_handles) {
+        int cap = s->cap_handles ? 2 * s->cap_handles : 64;
+        void *p = realloc(s->handles, (size_t)cap * sizeof(*s->handles));
+
+        if (!p)
+            return -ENOMEM;
+        s->handles = p;
+        s->cap_handles = cap;
+    }
+    s->handles[s->nhandles].kind = kind;
+    s->handles[s->nhandles].value = value;
+    s->nhandles++;
+    return 0;
+}
+
+bool vgpu_handle_known(const struct vgpu_session *s, int kind, uint64_t value)
+{
+    for (int i = 0; i < s->nhandles; i++)
+        if (s->handles[i].kind == kind && s->handles[i].value == value)
+            return true;
+    return false;
+}
+
+struct vgpu_hostfn *vgpu_hostfn_find(struct vgpu_session *s, uint64_t guest)
+{
+    for (int i = 0; i < s->nfns; i++)
+        if (s->fns[i].guest == guest)
+            return &s->fns[i];
+    return NULL;
+}
+
+void vgpu_session_reset_tables(struct vgpu_session *s)
+{
+    s->nranges = 0;
+    s->nhandles = 0;
+}
+
+/*
+ * NULL passes through for every kind (the runtime answers it as natively);
+ * the default-stream aliases cudaStreamLegacy (1) and cudaStreamPerThread
+ * (2) are always valid streams.
+ */
+static int handle_in(void *ctx, int kind, uint64_t wire, void **native)
+{
+    struct vgpu_session *s = ctx;
+
+    if (wire == 0 || (kind == VGPU_CUDART_H_STREAM && (wire == 1 || wire == 2)) ||
+        vgpu_handle_known(s, kind, wire)) {
+        *native = (void *)(uintptr_t)wire;
+        return 0;
+    }
+    vgpu_log(VGPU_LOG_INFO, "refused handle %#llx of kind %d: not this session's",
+             (unsigned long long)wire, kind);
+    return -ENOENT;
+}
+
+static int handle_out(void *ctx, int kind, void *native, uint64_t *wire)
+{
+    *wire = (uint64_t)(uintptr_t)native;
+    return native ? vgpu_handle_add(ctx, kind, *wire) : 0;
+}
+
+static int devptr_in(void *ctx, uint64_t addr, void **native)
+{
+    struct vgpu_session *s = ctx;
+
+    if (addr == 0 || vgpu_range_check(s, addr, 0)) {
+        *native = (void *)(uintptr_t)addr;
+        return 0;
+    }
+    vgpu_log(VGPU_LOG_INFO, "refused device address %#llx: not this session's",
+             (unsigned long long)addr);
+    return -EFAULT;
+}
+
+const struct vgpu_replay_ops vgpu_session_ops = { handle_in, handle_out, devptr_in };

@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Memory: device allocations live on the server and are recorded here as
+ * ranges, so cudaMemcpyDefault and cudaPointerGetAttributes know which side
+ * an address is on.  Page-locked host memory is ordinary memory of this
+ * process (there is no DMA across the VM boundary to pin it for), tracked so
+ * it can be freed and described.  Copies move their bytes as raw payload
+ * segments, in pieces of at most VGPU_SHIM_CHUNK.
+ */
+#include <cuda_runtime_api.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../shim_internal.h"
+#include "cudart_calltable.h"
+#include "manual.pb-c.h"
+
+int vgpu_shim_symbol(const void *symbol, uint64_t *key);
+
+struct range {
+    uintptr_t base;
+    size_t size;
+    unsigned flags;         /* host ranges: cudaHostAlloc flags */
+    bool owned;             /* host ranges: allocated by us (free on cudaFreeHost) */
+};
+
+struct table {
+    struct range *r;
+    size_t n, cap;
+};
+
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct table dev, host;
+
+static int table_add(struct table *t, uintptr_t base, size_t size, unsigned flags, bool owned)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        struct range *p = realloc(t->r, cap * sizeof(*p));
+
+        if (!p)
+            return -1;
+        t->r = p;
+        t->cap = cap;
+    }
+    t->r[t->n++] = (struct range){ base, size, flags, owned };
+    return 0;
+}
+
+static struct range *table_find(struct table *t, uintptr_t p)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (p >= t->r[i].base && p - t->r[i].base < (t->r[i].size ? t->r[i].size : 1))
+            return &t->r[i];
+    return NULL;
+}
+
+static void table_remove(struct table *t, struct range *r)
+{
+    *r = t->r[--t->n];
+}
+
+bool vgpu_shim_is_device(const void *p)
+{
+    bool yes;
+
+    pthread_mutex_lock(&mem_lock);
+    yes = table_find(&dev, (uintptr_t)p) != NULL;
+    pthread_mutex_unlock(&mem_lock);
+    return yes;
+}
+
+void vgpu_shim_device_range_add(const void *p, size_t size)
+{
+    pthread_mutex_lock(&mem_lock);
+    if (!table_find(&dev, (uintptr_t)p))
+        table_add(&dev, (uintptr_t)p, size, 0, false);
+    pthread_mutex_unlock(&mem_lock);
+}
+
+static int do_malloc(void **p, size_t size, size_t width, size_t height, size_t *pitch,
+                     cudaStream_t stream, int mode)
+{
+    Vgpu__Manual__MallocArgs a = VGPU__MANUAL__MALLOC_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__MallocRet *r;
+    uint32_t id = mode == 1 ? VGPU_CUDART_ID_cudaMallocPitch :
+                  mode == 2 ? VGPU_CUDART_ID_cudaMallocAsync : VGPU_CUDART_ID_cudaMalloc;
+    int st;
+
+    if (!p)
+        return vgpu_shim_status(cudaErrorInvalidValue);
+    a.size = size;
+    a.width = width;
+    a.height = height;
+    a.pitch = mode == 1;
+    a.async = mode == 2;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    /* all three share one handler on the server: the cudaMalloc id */
+    (void)id;
+    st = vgpu_shim_call(VGPU_CUDART_ID_cudaMalloc, "cudaMalloc", &a.base, &req, &rep);
+    if (st == cudaSuccess) {
+        r = vgpu__manual__malloc_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (!r) {
+            st = vgpu_shim_status(cudaErrorUnknown);
+        } else {
+            *p = (void *)(uintptr_t)r->ptr;
+            if (pitch)
+                *pitch = r->pitch;
+            if (r->ptr)
+                vgpu_shim_device_range_add(*p, mode == 1 ? r->pitch * height : size);
+            vgpu__manual__malloc_ret__free_unpacked(r, NULL);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+VGPU_EXPORT cudaError_t cudaMalloc(void **devPtr, size_t size)
+{
+    return (cudaError_t)do_malloc(devPtr, size, 0, 0, NULL, NULL, 0);
+}
+
+VGPU_EXPORT cudaError_t cudaMallocPitch(void **devPtr, size_t *pitch, size_t width, size_t height)
+{
+    if (!pitch)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    return (cudaError_t)do_malloc(devPtr, 0, width, height, pitch, NULL, 1);
+}
+
+VGPU_EXPORT cudaError_t cudaMallocAsync(void **devPtr, size_t size, cudaStream_t hStream)
+{
+    return (cudaError_t)do_malloc(devPtr, size, 0, 0, NULL, hStream, 2);
+}
+
+VGPU_EXPORT cudaError_t cudaMallocAsync_ptsz(void **devPtr, size_t size, cudaStream_t hStream)
+{
+    return cudaMallocAsync(devPtr, size, hStream);
+}
+
+VGPU_EXPORT cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t size, cudaMemPool_t memPool,
+                                                cudaStream_t stream)
+{
+    (void)ptr; (void)size; (void)memPool; (void)stream;
+    return (cudaError_t)vgpu_shim_unsupported(VGPU_CUDART_ID_cudaMallocFromPoolAsync,
+                                              "cudaMallocFromPoolAsync",
+                                              "custom memory pools are not remoted yet");
+}
+
+VGPU_EXPORT cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t memPool,
+                                                     cudaStream_t stream)
+{
+    return cudaMallocFromPoolAsync(ptr, size, memPool, stream);
+}
+
+static int do_free(void *p, cudaStream_t stream, bool async)
+{
+    Vgpu__Manual__FreeArgs a = VGPU__MANUAL__FREE_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    int st;
+
+    a.ptr = (uint64_t)(uintptr_t)p;
+    a.async = async;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    st = vgpu_shim_call(VGPU_CUDART_ID_cudaFree, "cudaFree", &a.base, &req, &rep);
+    vgpu_shim_rep_release(&rep);
+    if (st == cudaSuccess && p) {
+        pthread_mutex_lock(&mem_lock);
+        struct range *r = table_find(&dev, (uintptr_t)p);
+        if (r && r->base == (uintptr_t)p)
+            table_remove(&dev, r);
+        pthread_mutex_unlock(&mem_lock);
+    }
+    return st;
+}
+
+VGPU_EXPORT cudaError_t cudaFree(void *devPtr)
+{
+    return (cudaError_t)do_free(devPtr, NULL, false);
+}
+
+VGPU_EXPORT cudaError_t cudaFreeAsync(void *devPtr, cudaStream_t hStream)
+{
+    return (cudaError_t)do_free(devPtr, hStream, true);
+}
+
+VGPU_EXPORT cudaError_t cudaFreeAsync_ptsz(void *devPtr, cudaStream_t hStream)
+{
+    return cudaFreeAsync(devPtr, hStream);
+}
+
+/* ---- page-locked host memory: local ---- */
+
+VGPU_EXPORT cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags)
+{
+    void *p = NULL;
+
+    if (!pHost)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    vgpu_shim_connect();
+    if (vgpu_shim_init_status() != cudaSuccess)
+        return (cudaError_t)vgpu_shim_status(vgpu_shim_init_status());
+    if (posix_memalign(&p, 4096, size ? size : 1))
+        return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
+    pthread_mutex_lock(&mem_lock);
+    if (table_add(&host, (uintptr_t)p, size, flags, true)) {
+        pthread_mutex_unlock(&mem_lock);
+        free(p);
+        return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
+    }
+    pthread_mutex_unlock(&mem_lock);
+    *pHost = p;
+    return cudaSuccess;
+}
+
+VGPU_EXPORT cudaError_t cudaMallocHost(void **ptr, size_t size)
+{
+    return cudaHostAlloc(ptr, size, cudaHostAllocDefault);
+}
+
+VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
+{
+    struct range *r;
+
+    if (!ptr)
+        return cudaSuccess;
+    pthread_mutex_lock(&mem_lock);
+    r = table_find(&host, (uintptr_t)ptr);
+    if (!r || r->base != (uintptr_t)ptr || !r->owned) {
+        pthread_mutex_unlock(&mem_lock);
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    }
+    table_remove(&host, r);
+    pthread_mutex_unlock(&mem_lock);
+    free(ptr);
+    return cudaSuccess;
+}
+
+VGPU_EXPORT cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
+{
+    int st = cudaSuccess;
+
+    if (!ptr || !size)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    vgpu_shim_connect();
+    if (vgpu_shim_init_status() != cudaSuccess)
+        return (cudaError_t)vgpu_shim_status(vgpu_shim_init_status());
+    pthread_mutex_lock(&mem_lock);
+    if (table_find(&host, (uintptr_t)ptr))
+        st = cudaErrorHostMemoryAlreadyRegistered;
+    else if (table_add(&host, (uintptr_t)ptr, size, flags, false))
+        st = cudaErrorMemoryAllocation;
+    pthread_mutex_unlock(&mem_lock);
+    return (cudaError_t)vgpu_shim_status(st);
+}
+
+VGPU_EXPORT cudaError_t cudaHostUnregister(void *ptr)
+{
+    struct range *r;
+    int st = cudaSuccess;
+
+    pthread_mutex_lock(&mem_lock);
+    r = table_find(&host, (uintptr_t)ptr);
+    if (!r || r->base != (uintptr_t)ptr || r->owned)
+        st = cudaErrorHostMemoryNotRegistered;
+    else
+        table_remove(&host, r);
+    pthread_mutex_unlock(&mem_lock);
+    return (cudaError_t)vgpu_shim_status(st);
+}
+
+VGPU_EXPORT cudaError_t cudaHostGetFlags(unsigned int *pFlags, void *pHost)
+{
+    struct range *r;
+    int st = cudaSuccess;
+
+    pthread_mutex_lock(&mem_lock);
+    r = table_find(&host, (uintptr_t)pHost);
+    if (!r || !pFlags)
+        st = cudaErrorInvalidValue;
+    else
+        *pFlags = r->flags;
+    pthread_mutex_unlock(&mem_lock);
+    return (cudaError_t)vgpu_shim_status(st);
+}
+
+VGPU_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes, const void *ptr)
+{
+    Vgpu__Manual__FreeArgs a = VGPU__MANUAL__FREE_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__PointerRet *r;
+    struct range *h;
+    int st;
+
+    if (!attributes)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    memset(attributes, 0, sizeof(*attributes));
+    pthread_mutex_lock(&mem_lock);
+    h = table_find(&host, (uintptr_t)ptr);
+    pthread_mutex_unlock(&mem_lock);
+    if (h) {
+        attributes->type = cudaMemoryTypeHost;
+        attributes->device = vgpu_shim_device();
+        attributes->hostPointer = (void *)ptr;
+        return cudaSuccess;
+    }
+    a.ptr = (uint64_t)(uintptr_t)ptr;
+    st = vgpu_shim_call(VGPU_CUDART_ID_cudaPointerGetAttributes, "cudaPointerGetAttributes",
+                        &a.base, &req, &rep);
+    if (st == cudaSuccess) {
+        r = vgpu__manual__pointer_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (r) {
+            attributes->type = (enum cudaMemoryType)r->type;
+            attributes->device = r->device;
+            attributes->devicePointer = (void *)(uintptr_t)r->device_pointer;
+            if (r->type == cudaMemoryTypeUnregistered)
+                attributes->hostPointer = (void *)ptr;
+            vgpu__manual__pointer_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_status(cudaErrorUnknown);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    return (cudaError_t)st;
+}
+
+/* ---- copies ---- */
+
+static Vgpu__Manual__Direction direction(void *dst, const void *src, enum cudaMemcpyKind kind)
+{
+    bool d = dst && vgpu_shim_is_device(dst), s = src && vgpu_shim_is_device(src);
+
+    switch (kind) {
+    case cudaMemcpyHostToHost: return VGPU__MANUAL__DIRECTION__DIR_NONE;
+    case cudaMemcpyHostToDevice: return VGPU__MANUAL__DIRECTION__DIR_H2D;
+    case cudaMemcpyDeviceToHost: return VGPU__MANUAL__DIRECTION__DIR_D2H;
+    case cudaMemcpyDeviceToDevice: return VGPU__MANUAL__DIRECTION__DIR_D2D;
+    case cudaMemcpyDefault:
+        return d && s ? VGPU__MANUAL__DIRECTION__DIR_D2D :
+               d ? VGPU__MANUAL__DIRECTION__DIR_H2D :
+               s ? VGPU__MANUAL__DIRECTION__DIR_D2H : VGPU__MANUAL__DIRECTION__DIR_NONE;
+    default:
+        return (Vgpu__Manual__Direction)-1;
+    }
+}
+
+static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
+                     const void *in, void *out, size_t bytes)
+{
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    int st;
+
+    if (in) {
+        req.seg[0].data = in;
+        req.seg[0].len = bytes;
+        req.nseg = 1;
+    }
+    if (out) {
+        req.out[0].dst = out;
+        req.out[0].len = bytes;
+        req.nout = 1;
+    }
+    st = vgpu_shim_call(id, name, &a->base, &req, &rep);
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+static int copy1d(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
+                  cudaStream_t stream, bool async)
+{
+    Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
+    Vgpu__Manual__Direction dir = direction(dst, src, kind);
+    int st = cudaSuccess;
+
+    if ((int)dir < 0)
+        return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
+    if (count == 0)
+        return cudaSuccess;
+    if (dir == VGPU__MANUAL__DIRECTION__DIR_NONE) {
+        vgpu_shim_connect();
+        if (vgpu_shim_init_status() != cudaSuccess)
+            return vgpu_shim_status(vgpu_shim_init_status());
+        memmove(dst, src, count);
+        return cudaSuccess;
+    }
+    a.dir = dir;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    a.async = async;
+    if (dir == VGPU__MANUAL__DIRECTION__DIR_D2D) {
+        a.dst = (uint64_t)(uintptr_t)dst;
+        a.src = (uint64_t)(uintptr_t)src;
+        a.count = count;
+        return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, NULL, NULL, 0);
+    }
+    for (size_t off = 0; off < count && st == cudaSuccess; off += VGPU_SHIM_CHUNK) {
+        size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
+
+        a.dst = (uint64_t)(uintptr_t)dst + (dir == VGPU__MANUAL__DIRECTION__DIR_H2D ? off : 0);
+        a.src = (uint64_t)(uintptr_t)src + (dir == VGPU__MANUAL__DIRECTION__DIR_D2H ? off : 0);
+        a.count = n;
+        if (dir == VGPU__MANUAL__DIRECTION__DIR_H2D)
+            st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, (const uint8_t *)src + off, NULL, n);
+        else
+            st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, NULL, (uint8_t *)dst + off, n);
+    }
+    return st;
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)copy1d(dst, src, count, kind, NULL, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)copy1d(dst, src, count, kind, cudaStreamPerThread, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
+                                        enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+    return (cudaError_t)copy1d(dst, src, count, kind, stream, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t count,
+                                             enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+    return (cudaError_t)copy1d(dst, src, count, kind, stream ? stream : cudaStreamPerThread, true);
+}
+
+static int copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                  size_t height, enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
+{
+    Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
+    Vgpu__Manual__Direction dir = direction(dst, src, kind);
+    size_t rows_per, done = 0;
+    uint8_t *buf;
+    int st = cudaSuccess;
+
+    if ((int)dir < 0)
+        return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
+    if (width > dpitch || width > spitch)
+        return vgpu_shim_status(cudaErrorInvalidPitchValue);
+    if (!width || !height)
+        return cudaSuccess;
+    if (dir == VGPU__MANUAL__DIRECTION__DIR_NONE) {
+        for (size_t y = 0; y < height; y++)
+            memmove((uint8_t *)dst + y * dpitch, (const uint8_t *)src + y * spitch, width);
+        return cudaSuccess;
+    }
+    a.dir = dir;
+    a.is_2d = true;
+    a.count = width;
+    a.dpitch = dpitch;
+    a.spitch = spitch;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    a.async = async;
+    if (dir == VGPU__MANUAL__DIRECTION__DIR_D2D) {
+        a.dst = (uint64_t)(uintptr_t)dst;
+        a.src = (uint64_t)(uintptr_t)src;
+        a.height = height;
+        return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy2D", &a, NULL, NULL, 0);
+    }
+    /* host rows are packed tightly on the wire: width bytes each */
+    rows_per = VGPU_SHIM_CHUNK / width ? VGPU_SHIM_CHUNK / width : 1;
+    buf = malloc((rows_per < height ? rows_per : height) * width);
+    if (!buf)
+        return vgpu_shim_status(cudaErrorMemoryAllocation);
+    while (done < height && st == cudaSuccess) {
+        size_t rows = height - done < rows_per ? height - done : rows_per;
+
+        a.height = rows;
+        if (dir == VGPU__MANUAL__DIRECTION__DIR_H2D) {
+            for (size_t y = 0; y < rows; y++)
+                memcpy(buf + y * width, (const uint8_t *)src + (done + y) * spitch, width);
+            a.dst = (uint64_t)(uintptr_t)dst + done * dpitch;
+            a.spitch = width;
+            st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy2D", &a, buf, NULL, rows * width);
+        } else {
+            a.src = (uint64_t)(uintptr_t)src + done * spitch;
+            a.dpitch = width;
+            st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy2D", &a, NULL, buf, rows * width);
+            for (size_t y = 0; st == cudaSuccess && y < rows; y++)
+                memcpy((uint8_t *)dst + (done + y) * dpitch, buf + y * width, width);
+        }
+        done += rows;
+    }
+    free(buf);
+    return st;
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                     size_t width, size_t height, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)copy2d(dst, dpitch, src, spitch, width, height, kind, NULL, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpy2D_ptds(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                          size_t width, size_t height, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)copy2d(dst, dpitch, src, spitch, width, height, kind, cudaStreamPerThread, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                          size_t width, size_t height, enum cudaMemcpyKind kind,
+                                          cudaStream_t stream)
+{
+    return (cudaError_t)copy2d(dst, dpitch, src, spitch, width, height, kind, stream, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpy2DAsync_ptsz(void *dst, size_t dpitch, const void *src,
+                                               size_t spitch, size_t width, size_t height,
+                                               enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+    return (cudaError_t)copy2d(dst, dpitch, src, spitch, width, height, kind,
+                               stream ? stream : cudaStreamPerThread, true);
+}
+
+static int peer(void *dst, int dstDevice, const void *src, int srcDevice, size_t count,
+                cudaStream_t stream, bool async)
+{
+    Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
+
+    a.dir = VGPU__MANUAL__DIRECTION__DIR_D2D;
+    a.peer = true;
+    a.dst = (uint64_t)(uintptr_t)dst;
+    a.src = (uint64_t)(uintptr_t)src;
+    a.count = count;
+    a.dst_device = dstDevice;
+    a.src_device = srcDevice;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    a.async = async;
+    return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpyPeer", &a, NULL, NULL, 0);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyPeer(void *dst, int dstDevice, const void *src, int srcDevice, size_t count)
+{
+    return (cudaError_t)peer(dst, dstDevice, src, srcDevice, count, NULL, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyPeerAsync(void *dst, int dstDevice, const void *src, int srcDevice,
+                                            size_t count, cudaStream_t stream)
+{
+    return (cudaError_t)peer(dst, dstDevice, src, srcDevice, count, stream, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyPeerAsync_ptsz(void *dst, int dstDevice, const void *src,
+                                                 int srcDevice, size_t count, cudaStream_t stream)
+{
+    return (cudaError_t)peer(dst, dstDevice, src, srcDevice, count, stream, true);
+}
+
+/* ---- symbols ---- */
+
+static int symbol_call(uint32_t id, const char *name, Vgpu__Manual__SymbolArgs *a, const void *in,
+                       void *out, size_t bytes, Vgpu__Manual__SymbolRet **ret)
+{
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    int st;
+
+    if (in) {
+        req.seg[0].data = in;
+        req.seg[0].len = bytes;
+        req.nseg = 1;
+    }
+    if (out) {
+        req.out[0].dst = out;
+        req.out[0].len = bytes;
+        req.nout = 1;
+    }
+    st = vgpu_shim_call(id, name, &a->base, &req, &rep);
+    if (st == cudaSuccess && ret) {
+        *ret = vgpu__manual__symbol_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (!*ret)
+            st = vgpu_shim_status(cudaErrorUnknown);
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+static int to_symbol(const void *symbol, const void *src, size_t count, size_t offset,
+                     enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
+{
+    Vgpu__Manual__SymbolArgs a = VGPU__MANUAL__SYMBOL_ARGS__INIT;
+    bool dev = kind == cudaMemcpyDeviceToDevice || (kind == cudaMemcpyDefault && vgpu_shim_is_device(src));
+    int st = vgpu_shim_symbol(symbol, &a.host);
+
+    if (st != cudaSuccess)
+        return vgpu_shim_status(st);
+    if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
+        return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
+    a.count = count;
+    a.offset = offset;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    a.async = async;
+    a.to_symbol = true;
+    a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D : VGPU__MANUAL__DIRECTION__DIR_H2D;
+    a.devptr = dev ? (uint64_t)(uintptr_t)src : 0;
+    return symbol_call(VGPU_CUDART_ID_cudaMemcpyToSymbol, "cudaMemcpyToSymbol", &a,
+                       dev ? NULL : src, NULL, count, NULL);
+}
+
+static int from_symbol(void *dst, const void *symbol, size_t count, size_t offset,
+                       enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
+{
+    Vgpu__Manual__SymbolArgs a = VGPU__MANUAL__SYMBOL_ARGS__INIT;
+    bool dev = kind == cudaMemcpyDeviceToDevice || (kind == cudaMemcpyDefault && vgpu_shim_is_device(dst));
+    int st = vgpu_shim_symbol(symbol, &a.host);
+
+    if (st != cudaSuccess)
+        return vgpu_shim_status(st);
+    if (kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
+        return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
+    a.count = count;
+    a.offset = offset;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    a.async = async;
+    a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D : VGPU__MANUAL__DIRECTION__DIR_D2H;
+    a.devptr = dev ? (uint64_t)(uintptr_t)dst : 0;
+    return symbol_call(VGPU_CUDART_ID_cudaMemcpyFromSymbol, "cudaMemcpyFromSymbol", &a, NULL,
+                       dev ? NULL : dst, count, NULL);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyToSymbol(const void *symbol, const void *src, size_t count,
+                                           size_t offset, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)to_symbol(symbol, src, count, offset, kind, NULL, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyToSymbol_ptds(const void *symbol, const void *src, size_t count,
+                                                size_t offset, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)to_symbol(symbol, src, count, offset, kind, cudaStreamPerThread, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *src, size_t count,
+                                                size_t offset, enum cudaMemcpyKind kind,
+                                                cudaStream_t stream)
+{
+    return (cudaError_t)to_symbol(symbol, src, count, offset, kind, stream, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyToSymbolAsync_ptsz(const void *symbol, const void *src,
+                                                     size_t count, size_t offset,
+                                                     enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+    return (cudaError_t)to_symbol(symbol, src, count, offset, kind, stream, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyFromSymbol(void *dst, const void *symbol, size_t count,
+                                             size_t offset, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)from_symbol(dst, symbol, count, offset, kind, NULL, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyFromSymbol_ptds(void *dst, const void *symbol, size_t count,
+                                                  size_t offset, enum cudaMemcpyKind kind)
+{
+    return (cudaError_t)from_symbol(dst, symbol, count, offset, kind, cudaStreamPerThread, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol, size_t count,
+                                                  size_t offset, enum cudaMemcpyKind kind,
+                                                  cudaStream_t stream)
+{
+    return (cudaError_t)from_symbol(dst, symbol, count, offset, kind, stream, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t count,
+                                                       size_t offset, enum cudaMemcpyKind kind,
+                                                       cudaStream_t stream)
+{
+    return (cudaError_t)from_symbol(dst, symbol, count, offset, kind, stream, true);
+}
+
+static int symbol_info(const void *symbol, void **addr, size_t *size, uint32_t id, const char *name)
+{
+    Vgpu__Manual__SymbolArgs a = VGPU__MANUAL__SYMBOL_ARGS__INIT;
+    Vgpu__Manual__SymbolRet *r = NULL;
+    int st = vgpu_shim_symbol(symbol, &a.host);
+
+    if (st != cudaSuccess)
+        return vgpu_shim_status(st);
+    st = symbol_call(id, name, &a, NULL, NULL, 0, &r);
+    if (st == cudaSuccess) {
+        vgpu_shim_device_range_add((void *)(uintptr_t)r->addr, r->size);
+        if (addr)
+            *addr = (void *)(uintptr_t)r->addr;
+        if (size)
+            *size = r->size;
+        vgpu__manual__symbol_ret__free_unpacked(r, NULL);
+    }
+    return st;
+}
+
+VGPU_EXPORT cudaError_t cudaGetSymbolAddress(void **devPtr, const void *symbol)
+{
+    if (!devPtr)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    return (cudaError_t)symbol_info(symbol, devPtr, NULL, VGPU_CUDART_ID_cudaGetSymbolAddress,
+                                    "cudaGetSymbolAddress");
+}
+
+VGPU_EXPORT cudaError_t cudaGetSymbolSize(size_t *size, const void *symbol)
+{
+    if (!size)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    return (cudaError_t)symbol_info(symbol, NULL, size, VGPU_CUDART_ID_cudaGetSymbolSize,
+                                    "cudaGetSymbolSize");
+}

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The shim's call path: one connection per process to the vgpu-server named
+ * by VGPU_SERVER (unix:PATH, tcp:HOST:PORT; default unix:/tmp/vgpu.sock),
+ * opened at the first CUDA call, then Hello/HelloReply, then one CallBatch
+ * per call under a lock, so any number of program threads can call at once.
+ *
+ * Failures map to CUDA statuses at this one place (docs/shim.md):
+ *   server unreachable, handshake refused, connection lost -> cudaErrorNoDevice,
+ *   with one line on stderr saying what happened and what to do;
+ *   a reply that does not decode -> cudaErrorUnknown.
+ */
+#include <cuda_runtime_api.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cudart_calltable.h"
+#include "manual.pb-c.h"
+#include "shim_internal.h"
+
+#define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vgpu_transport transport = { .fd = -1 };
+static int conn_state;            /* 0 untried, 1 up, -1 failed for good */
+static uint64_t seq;
+static const char *server_addr;
+static int log_level = -1;
+
+static int init_status;
+static int table_n;
+static int *table_code;
+static char **table_name, **table_text;
+
+static __thread int tls_device;
+static __thread int tls_last_error;
+
+void vgpu_shim_log(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (log_level < 0) {
+        const char *v = getenv("VGPU_LOG");
+
+        log_level = VGPU_LOG_WARN;
+        if (v && !strcmp(v, "error"))
+            log_level = VGPU_LOG_ERROR;
+        else if (v && !strcmp(v, "info"))
+            log_level = VGPU_LOG_INFO;
+        else if (v && !strcmp(v, "debug"))
+            log_level = VGPU_LOG_DEBUG;
+    }
+    if (level > log_level)
+        return;
+    fputs("vgpu: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int vgpu_shim_device(void)
+{
+    return tls_device;
+}
+
+void vgpu_shim_set_device(int device)
+{
+    tls_device = device;
+}
+
+int vgpu_shim_status(int st)
+{
+    if (st != cudaSuccess)
+        tls_last_error = st;
+    return st;
+}
+
+int vgpu_shim_init_status(void)
+{
+    return init_status;
+}
+
+int vgpu_shim_take_last_error(bool clear)
+{
+    int e = tls_last_error;
+
+    /* A runtime that could not start keeps reporting it, as natively. */
+    if (init_status != cudaSuccess)
+        return init_status;
+    if (clear)
+        tls_last_error = cudaSuccess;
+    return e;
+}
+
+static void drop_connection(const char *why)
+{
+    if (conn_state == 1)
+        vgpu_shim_log(VGPU_LOG_ERROR, "lost the connection to vgpu-server at %s (%s); "
+                      "CUDA calls now fail with cudaErrorNoDevice", server_addr, why);
+    if (transport.ops)
+        transport.ops->close(&transport);
+    conn_state = -1;
+}
+
+/* One frame there and one back.  Called with the lock held. */
+static int roundtrip(Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload,
+                     uint8_t **buf, size_t *len, struct vgpu_frame *f)
+{
+    struct vgpu_frame_header h = { .seq = ++seq };
+    int rc;
+
+    rc = transport.ops->send(&transport, &h, env, payload, npayload);
+    if (rc == 0)
+        rc = transport.ops->recv(&transport, buf, len);
+    if (rc) {
+        drop_connection(rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
+        return rc;
+    }
+    rc = vgpu_frame_decode(*buf, *len, NULL, NULL, NULL, f);
+    if (rc || !(f->hdr.flags & VGPU_FRAME_F_REPLY) || f->hdr.seq != h.seq) {
+        drop_connection(rc ? vgpu_wire_strerror(rc) : "reply out of sequence");
+        vgpu_frame_release(f);
+        free(*buf);
+        *buf = NULL;
+        return rc ? rc : -EPROTO;
+    }
+    return 0;
+}
+
+static int handshake(void)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__Hello hello = VGPU__WIRE__HELLO__INIT;
+    struct vgpu_frame f = { 0 };
+    char host[256] = "", name[256] = "", why[512];
+    uint8_t *buf = NULL;
+    size_t len;
+    int rc;
+
+    gethostname(host, sizeof(host) - 1);
+    snprintf(name, sizeof(name), "%s", program_invocation_short_name);
+    vgpu_hello_init(&hello, VGPU_CUDART_CALL_TABLE_HASH, "cudart", name, (uint32_t)getpid(), host);
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    rc = roundtrip(&env, NULL, 0, &buf, &len, &f);
+    if (rc)
+        return rc;
+    if (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY)
+        rc = -EPROTO;
+    else
+        rc = vgpu_hello_reply_check(f.env->hello_reply, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
+    if (rc)
+        vgpu_shim_log(VGPU_LOG_ERROR, "vgpu-server at %s refused this program: %s", server_addr,
+                      rc == -EPROTO ? "it did not answer the handshake" : why);
+    vgpu_frame_release(&f);
+    free(buf);
+    return rc;
+}
+
+static int fetch_error_table(void);
+
+/* Called with the lock held. */
+static int ensure_connected(void)
+{
+    const char *addr;
+    int rc;
+
+    if (conn_state == 1)
+        return 0;
+    if (conn_state < 0)
+        return -ENOTCONN;
+    conn_state = -1;
+    addr = getenv("VGPU_SERVER");
+    server_addr = addr && *addr ? addr : DEFAULT_SERVER;
+    if (!strncmp(server_addr, "unix:", 5)) {
+        transport.ops = &vgpu_transport_unix;
+        addr = server_addr + 5;
+    } else if (!strncmp(server_addr, "tcp:", 4)) {
+        transport.ops = &vgpu_transport_tcp;
+        addr = server_addr + 4;
+    } else {
+        vgpu_shim_log(VGPU_LOG_ERROR, "VGPU_SERVER=%s is not understood: use unix:PATH or "
+                      "tcp:HOST:PORT", server_addr);
+        transport.ops = NULL;
+        return -EINVAL;
+    }
+    rc = transport.ops->connect(&transport, addr);
+    if (rc) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "cannot reach vgpu-server at %s (%s): start it with "
+                      "'vgpu-server --listen %s', or set VGPU_SERVER to a running one; "
+                      "CUDA calls fail with cudaErrorNoDevice", server_addr, strerror(-rc), server_addr);
+        transport.ops = NULL;
+        return rc;
+    }
+    conn_state = 1;
+    rc = handshake();
+    if (rc == 0)
+        rc = fetch_error_table();
+    if (rc) {
+        drop_connection("handshake failed");
+        return rc;
+    }
+    vgpu_shim_log(VGPU_LOG_INFO, "connected to vgpu-server at %s", server_addr);
+    return 0;
+}
+
+/* A decoded reply and the buffer it points into: what vgpu_call_rep.priv holds. */
+struct reply_buf {
+    struct vgpu_frame f;
+    uint8_t *buf;
+};
+
+/* Called with the lock held and a connection up. */
+static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__CallBatch batch = VGPU__WIRE__CALL_BATCH__INIT;
+    Vgpu__Wire__Call call = VGPU__WIRE__CALL__INIT, *callp = &call;
+    Vgpu__Wire__Segment segs[VGPU_CALL_MAX_SEG], *segp[VGPU_CALL_MAX_SEG];
+    struct iovec iov[VGPU_CALL_MAX_SEG];
+    struct reply_buf *rb = calloc(1, sizeof(*rb));
+    struct vgpu_frame *f = rb ? &rb->f : NULL;
+    const Vgpu__Wire__Result *res;
+    uint64_t off = 0;
+    uint8_t *buf = NULL;
+    size_t len;
+    int rc, st;
+
+    if (!rb)
+        return cudaErrorMemoryAllocation;
+    call.call_id = req->call_id;
+    call.args.data = (uint8_t *)req->args;
+    call.args.len = req->args_len;
+    for (int i = 0; i < req->nseg; i++) {
+        vgpu__wire__segment__init(&segs[i]);
+        segs[i].offset = off;
+        segs[i].length = req->seg[i].len;
+        segp[i] = &segs[i];
+        iov[i].iov_base = (void *)req->seg[i].data;
+        iov[i].iov_len = req->seg[i].len;
+        off += req->seg[i].len;
+    }
+    call.n_segments = (size_t)req->nseg;
+    call.segments = segp;
+    batch.n_calls = 1;
+    batch.calls = &callp;
+    batch.device = tls_device;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
+    env.calls = &batch;
+    rc = roundtrip(&env, iov, req->nseg, &buf, &len, f);
+    if (rc) {
+        free(rb);
+        return cudaErrorNoDevice;
+    }
+    if (f->env->body_case != VGPU__WIRE__ENVELOPE__BODY_RESULTS || f->env->results->n_results != 1 ||
+        f->env->results->results[0]->call_id != req->call_id) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server's reply does not answer it", req->name);
+        st = cudaErrorUnknown;
+        goto fail;
+    }
+    res = f->env->results->results[0];
+    st = res->status;
+    if (st == cudaSuccess) {
+        if (res->n_segments != (size_t)req->nout) {
+            vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server returned %zu data segments, expected %d",
+                          req->name, res->n_segments, req->nout);
+            st = cudaErrorUnknown;
+            goto fail;
+        }
+        for (int i = 0; i < req->nout; i++) {
+            if (res->segments[i]->length != req->out[i].len) {
+                vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server returned %llu bytes, expected %zu",
+                              req->name, (unsigned long long)res->segments[i]->length, req->out[i].len);
+                st = cudaErrorUnknown;
+                goto fail;
+            }
+            if (req->out[i].len)
+                memcpy(req->out[i].dst, vgpu_frame_segment(f, res->segments[i]), req->out[i].len);
+        }
+    }
+    rep->ret = res->ret.data;
+    rep->ret_len = res->ret.len;
+    /* keep frame and buffer: rep->ret points into them */
+    rb->buf = buf;
+    rep->priv = rb;
+    return st;
+fail:
+    vgpu_frame_release(f);
+    free(rb);
+    free(buf);
+    return st;
+}
+
+int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
+{
+    int st;
+
+    rep->ret = NULL;
+    rep->ret_len = 0;
+    rep->priv = NULL;
+    pthread_mutex_lock(&lock);
+    if (ensure_connected())
+        st = cudaErrorNoDevice;
+    else
+        st = invoke_locked(req, rep);
+    pthread_mutex_unlock(&lock);
+    vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> %d", req->name, st);
+    return vgpu_shim_status(st);
+}
+
+void vgpu_shim_rep_release(struct vgpu_call_rep *rep)
+{
+    struct reply_buf *rb = rep->priv;
+
+    if (rb) {
+        vgpu_frame_release(&rb->f);
+        free(rb->buf);
+        free(rb);
+    }
+    rep->priv = NULL;
+    rep->ret = NULL;
+    rep->ret_len = 0;
+}
+
+int vgpu_shim_call(uint32_t id, const char *name, const ProtobufCMessage *msg,
+                   struct vgpu_call_req *req, struct vgpu_call_rep *rep)
+{
+    struct vgpu_arena ar = { 0 };
+    int st;
+
+    req->call_id = id;
+    req->name = name;
+    if (vgpu_call_pack(&ar, msg, &req->args, &req->args_len))
+        return vgpu_shim_status(cudaErrorMemoryAllocation);
+    st = vgpu_shim_invoke(req, rep);
+    vgpu_arena_free(&ar);
+    req->args = NULL;
+    return st;
+}
+
+int vgpu_shim_unsupported(uint32_t call_id, const char *name, const char *reason)
+{
+    static uint8_t said[VGPU_CUDART_MAX_ID + 1];
+
+    if (call_id <= VGPU_CUDART_MAX_ID && !__atomic_exchange_n(&said[call_id], 1, __ATOMIC_RELAXED))
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s is not supported by vgpu yet (%s); it returns "
+                      "cudaErrorNotSupported", name, reason);
+    return vgpu_shim_status(cudaErrorNotSupported);
+}
+
+int vgpu_shim_bad_reply(const struct vgpu_call_req *req)
+{
+    vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server's reply did not decode", req->name);
+    return vgpu_shim_status(cudaErrorUnknown);
+}
+
+int vgpu_shim_local_error(const struct vgpu_call_req *req, int neg_errno)
+{
+    vgpu_shim_log(VGPU_LOG_INFO, "%s: %s", req->name, strerror(-neg_errno));
+    return vgpu_shim_status(neg_errno == -ENOMEM ? cudaErrorMemoryAllocation : cudaErrorInvalidValue);
+}
+
+/* Called with the lock held, right after the handshake. */
+static int fetch_error_table(void)
+{
+    Vgpu__Manual__FreeArgs none = VGPU__MANUAL__FREE_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    struct vgpu_arena ar = { 0 };
+    Vgpu__Manual__ErrorTableRet *t;
+    int st;
+
+    req.call_id = VGPU_CUDART_ID_cudaGetErrorString;
+    req.name = "cudaGetErrorString";
+    if (vgpu_call_pack(&ar, &none.base, &req.args, &req.args_len))
+        return -ENOMEM;
+    st = invoke_locked(&req, &rep);
+    vgpu_arena_free(&ar);
+    if (st != cudaSuccess) {
+        vgpu_shim_rep_release(&rep);
+        return conn_state == 1 ? 0 : -ENOTCONN;
+    }
+    t = vgpu__manual__error_table_ret__unpack(NULL, rep.ret_len, rep.ret);
+    if (t && t->n_code == t->n_name && t->n_code == t->n_text) {
+        table_code = calloc(t->n_code + 1, sizeof(*table_code));
+        table_name = calloc(t->n_code + 1, sizeof(*table_name));
+        table_text = calloc(t->n_code + 1, sizeof(*table_text));
+        for (size_t i = 0; table_code && table_name && table_text && i < t->n_code; i++) {
+            table_code[i] = t->code[i];
+            table_name[i] = strdup(t->name[i]);
+            table_text[i] = strdup(t->text[i]);
+            table_n = (int)i + 1;
+        }
+        init_status = t->init_status;
+    }
+    if (t)
+        vgpu__manual__error_table_ret__free_unpacked(t, NULL);
+    vgpu_shim_rep_release(&rep);
+    return 0;
+}
+
+void vgpu_shim_connect(void)
+{
+    pthread_mutex_lock(&lock);
+    ensure_connected();
+    pthread_mutex_unlock(&lock);
+}
+
+/* which: 0 for names, 1 for texts (the table exists only after connecting) */
+static const char *lookup(int code, int which, const char *fallback)
+{
+    char **col;
+
+    vgpu_shim_connect();
+    col = which ? table_text : table_name;
+    for (int i = 0; i < table_n; i++)
+        if (table_code[i] == code && col[i])
+            return col[i];
+    for (int i = 0; i < table_n; i++)
+        if (table_code[i] == -1 && col[i])
+            return col[i];
+    return fallback;
+}
+
+const char *vgpu_shim_error_name(int code)
+{
+    if (code == cudaErrorNoDevice && !table_n)
+        return "cudaErrorNoDevice";
+    return lookup(code, 0, "vgpu: unknown error (no vgpu-server to name it)");
+}
+
+const char *vgpu_shim_error_text(int code)
+{
+    if (code == cudaErrorNoDevice && !table_n)
+        return "no CUDA-capable device is detected (vgpu-server unreachable)";
+    return lookup(code, 1, "unknown error (vgpu-server unreachable)");
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The shim's internals: transports, the call path, per-thread state. */
+#ifndef VGPU_SHIM_INTERNAL_H
+#define VGPU_SHIM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "envelope.pb-c.h"
+#include "vgpu/callgen.h"
+#include "vgpu/wire.h"
+
+#define VGPU_HIDDEN __attribute__((visibility("hidden")))
+#define VGPU_EXPORT __attribute__((visibility("default")))
+
+/* A transport moves whole frames; see transport_sock.c. */
+struct vgpu_transport {
+    const struct vgpu_transport_ops *ops;
+    int fd;
+};
+
+struct vgpu_transport_ops {
+    const char *name;
+    /* addr without the scheme; 0 or -errno */
+    int (*connect)(struct vgpu_transport *t, const char *addr);
+    int (*send)(struct vgpu_transport *t, const struct vgpu_frame_header *h,
+                const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload);
+    /* one whole frame in a malloc'ed buffer the caller frees */
+    int (*recv)(struct vgpu_transport *t, uint8_t **buf, size_t *len);
+    void (*close)(struct vgpu_transport *t);
+};
+
+extern const struct vgpu_transport_ops vgpu_transport_unix;
+extern const struct vgpu_transport_ops vgpu_transport_tcp;
+
+/* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr ---- */
+enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
+VGPU_HIDDEN void vgpu_shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- per-thread state ---- */
+VGPU_HIDDEN int vgpu_shim_device(void);
+VGPU_HIDDEN void vgpu_shim_set_device(int device);
+/* Records a non-success status as the thread's last error; returns st. */
+VGPU_HIDDEN int vgpu_shim_status(int st);
+/* cudaSuccess, or the status the server's runtime failed to start with. */
+VGPU_HIDDEN int vgpu_shim_init_status(void);
+VGPU_HIDDEN int vgpu_shim_take_last_error(bool clear);
+
+/* Sends one manual call whose args are msg; see vgpu_shim_invoke(). */
+VGPU_HIDDEN int vgpu_shim_call(uint32_t id, const char *name, const ProtobufCMessage *msg,
+                               struct vgpu_call_req *req, struct vgpu_call_rep *rep);
+
+/* Connects now if no call has yet (so the runtime's start status is known). */
+VGPU_HIDDEN void vgpu_shim_connect(void);
+
+/* Error names and texts, from the server (fetched once). */
+VGPU_HIDDEN const char *vgpu_shim_error_name(int code);
+VGPU_HIDDEN const char *vgpu_shim_error_text(int code);
+
+/* ---- what the shim knows about memory (manual/memory.c) ---- */
+VGPU_HIDDEN bool vgpu_shim_is_device(const void *p);
+VGPU_HIDDEN void vgpu_shim_device_range_add(const void *p, size_t size);
+
+/* Largest payload one copy frame carries; bigger copies go in pieces. */
+#define VGPU_SHIM_CHUNK (32u << 20)
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Socket transports of the shim: unix:PATH for host processes and
+ * containers, tcp:HOST:PORT for a vgpu-server on another machine.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shim_internal.h"
+#include "vgpu/fdio.h"
+
+static int unix_connect(struct vgpu_transport *t, const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+
+        close(fd);
+        return -e;
+    }
+    t->fd = fd;
+    return 0;
+}
+
+static int tcp_connect(struct vgpu_transport *t, const char *hostport)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai, *p;
+    int fd = -1, one = 1, e = EHOSTUNREACH;
+
+    if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    if (getaddrinfo(host, colon + 1, &hints, &ai))
+        return -EHOSTUNREACH;
+    for (p = ai; p; p = p->ai_next) {
+        fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, p->ai_addr, p->ai_addrlen) == 0)
+            break;
+        e = errno;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return -e;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    t->fd = fd;
+    return 0;
+}
+
+static int sock_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
+                     const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
+{
+    return vgpu_fd_send_frame(t->fd, h, env, payload, npayload);
+}
+
+static int sock_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
+{
+    return vgpu_fd_read_frame(t->fd, NULL, buf, len);
+}
+
+static void sock_close(struct vgpu_transport *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+}
+
+const struct vgpu_transport_ops vgpu_transport_unix = {
+    "unix", unix_connect, sock_send, sock_recv, sock_close,
+};
+
+const struct vgpu_transport_ops vgpu_transport_tcp = {
+    "tcp", tcp_connect, sock_send, sock_recv, sock_close,
+};
