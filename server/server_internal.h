@@ -37,7 +37,8 @@ struct vgpu_range {
 
 struct vgpu_module {
     void **handle;             /* the real runtime's registration handle */
-    uint8_t *image;            /* kept alive: the runtime points into it */
+    uint8_t **images;          /* kept alive: the runtime points into them */
+    void **prelinked;          /* version 2: NULL-terminated list for the wrapper */
     bool ended;                /* __cudaRegisterFatBinaryEnd done */
 };
 

@@ -108,56 +108,74 @@ static void cache_store(struct vgpu_session *s, const uint8_t *sha, const uint8_
         unlink(tmp);
 }
 
+#define FATBIN_MAX_IMAGES 64
+
 static int do_fatbin(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__FatbinArgs, fatbin_args, c);
     Vgpu__Manual__FatbinRet r = VGPU__MANUAL__FATBIN_RET__INIT;
-    struct fatbin_wrapper *w;
-    uint8_t *img = NULL, got[VGPU_SHA256_LEN];
+    struct fatbin_wrapper *w = NULL;
+    uint8_t **imgs = NULL, got[VGPU_SHA256_LEN];
+    void **pre = NULL;
+    size_t n = a->n_sha256;
     int rc = cudaErrorInvalidValue;
 
-    if (a->sha256.len != VGPU_SHA256_LEN || a->size == 0 || a->size > FATBIN_MAX)
+    if (n == 0 || n > FATBIN_MAX_IMAGES || a->n_size != n || (a->version != 1 && a->version != 2) ||
+        (a->version == 1 && n != 1) || (a->with_image && (size_t)c->nseg != n))
         goto out;
-    if (a->with_image) {
-        if (c->nseg != 1 || c->seg[0].len != a->size)
-            goto out;
-        vgpu_sha256(c->seg[0].data, a->size, got);
-        if (memcmp(got, a->sha256.data, VGPU_SHA256_LEN))
-            goto out;
-        img = malloc(a->size);
-        if (!img) {
-            rc = cudaErrorMemoryAllocation;
-            goto out;
-        }
-        memcpy(img, c->seg[0].data, a->size);
-        cache_store(s, got, img, a->size);
-    } else {
-        img = cache_load(s, a->sha256.data, a->size);
-        if (!img) {
-            rc = reply(c, &r.base);     /* module 0: send the image */
-            goto out;
+    imgs = calloc(n + 1, sizeof(*imgs));
+    pre = calloc(n + 1, sizeof(*pre));
+    w = calloc(1, sizeof(*w));
+    if (!imgs || !pre || !w) {
+        rc = cudaErrorMemoryAllocation;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a->sha256[i].len != VGPU_SHA256_LEN || a->size[i] == 0 || a->size[i] > FATBIN_MAX)
+            goto fail;
+        if (a->with_image) {
+            if (c->seg[i].len != a->size[i])
+                goto fail;
+            vgpu_sha256(c->seg[i].data, a->size[i], got);
+            if (memcmp(got, a->sha256[i].data, VGPU_SHA256_LEN))
+                goto fail;
+            if (!(imgs[i] = malloc(a->size[i]))) {
+                rc = cudaErrorMemoryAllocation;
+                goto fail;
+            }
+            memcpy(imgs[i], c->seg[i].data, a->size[i]);
+            cache_store(s, got, imgs[i], a->size[i]);
+        } else if (!(imgs[i] = cache_load(s, a->sha256[i].data, a->size[i]))) {
+            rc = reply(c, &r.base);     /* module 0: send the images */
+            goto fail;
         }
     }
-    w = malloc(sizeof(*w));
     void *mods = realloc(s->modules, (size_t)(s->nmodules + 1) * sizeof(*s->modules));
-    if (!w || !mods) {
-        free(w);
-        free(img);
+    if (!mods) {
         rc = cudaErrorMemoryAllocation;
-        goto out;
+        goto fail;
     }
     s->modules = mods;
+    for (size_t i = 1; i < n; i++)
+        pre[i - 1] = imgs[i];
     w->magic = (int)FATBIN_WRAPPER_MAGIC;
-    w->version = 1;
-    w->data = img;
-    w->filename_or_fatbins = NULL;
-    s->modules[s->nmodules].image = img;
+    w->version = a->version;
+    w->data = imgs[0];
+    w->filename_or_fatbins = a->version == 2 ? pre : NULL;
+    s->modules[s->nmodules].images = imgs;
+    s->modules[s->nmodules].prelinked = pre;
     s->modules[s->nmodules].handle = __cudaRegisterFatBinary(w);
     s->modules[s->nmodules].ended = false;
     r.module = (uint64_t)++s->nmodules;
-    vgpu_log(VGPU_LOG_DEBUG, "module %llu: %llu bytes", (unsigned long long)r.module,
-             (unsigned long long)a->size);
+    vgpu_log(VGPU_LOG_DEBUG, "module %llu: %zu image(s)", (unsigned long long)r.module, n);
     rc = reply(c, &r.base);
+    goto out;
+fail:
+    for (size_t i = 0; imgs && i < n; i++)
+        free(imgs[i]);
+    free(imgs);
+    free(pre);
+    free(w);
 out:
     vgpu__manual__fatbin_args__free_unpacked(a, NULL);
     return rc;

@@ -21,9 +21,13 @@
 #define FATBIN_WRAPPER_MAGIC 0x466243B1u
 #define FATBIN_HEADER_MAGIC 0xBA55ED50u
 
+#define MAX_IMAGES 64
+
 struct module {
-    const uint8_t *image;
-    size_t size;
+    int version;
+    int nimg;
+    const uint8_t *image[MAX_IMAGES];   /* version 2: linked image, then prelinked ones */
+    size_t size[MAX_IMAGES];
     uint64_t server_id;          /* 0 until uploaded */
     int status;                  /* why the upload failed, sticky */
     struct module *next;
@@ -72,19 +76,29 @@ static size_t fatbin_size(const uint8_t *p)
 
 VGPU_EXPORT void **__cudaRegisterFatBinary(void *fatCubin)
 {
-    const struct { int magic, version; const void *data; void *extra; } *w = fatCubin;
+    const struct { int magic, version; const void *data; void *const *extra; } *w = fatCubin;
     struct module *m = calloc(1, sizeof(*m));
 
     if (!m)
         return NULL;
-    if (w && (uint32_t)w->magic == FATBIN_WRAPPER_MAGIC && w->data) {
-        m->image = w->data;
-        m->size = fatbin_size(m->image);
+    if (w && (uint32_t)w->magic == FATBIN_WRAPPER_MAGIC && w->data &&
+        (w->version == 1 || w->version == 2)) {
+        m->version = w->version;
+        m->image[0] = w->data;
+        m->size[0] = fatbin_size(w->data);
+        m->nimg = m->size[0] ? 1 : 0;
+        /* -rdc: the prelinked images, a NULL-terminated list */
+        for (void *const *l = w->version == 2 ? w->extra : NULL; m->nimg && l && *l; l++) {
+            if (m->nimg == MAX_IMAGES || !(m->size[m->nimg] = fatbin_size(*l))) {
+                m->nimg = 0;
+                break;
+            }
+            m->image[m->nimg++] = *l;
+        }
     }
-    if (!m->size) {
-        /* v2 (-rdc) wrappers and unknown formats are not handled yet */
+    if (!m->nimg) {
         vgpu_shim_log(VGPU_LOG_ERROR, "a fatbin in this program has a format vgpu does not "
-                      "support yet (wrapper version %d); its kernels fail with "
+                      "support (wrapper version %d); its kernels fail with "
                       "cudaErrorInvalidKernelImage", w ? w->version : -1);
         m->status = cudaErrorInvalidKernelImage;
     }
@@ -196,25 +210,38 @@ static struct entry *find_entry(const void *host, bool is_var)
 static int upload(struct module *m)
 {
     Vgpu__Manual__FatbinArgs a = VGPU__MANUAL__FATBIN_ARGS__INIT;
-    uint8_t sha[VGPU_SHA256_LEN];
+    uint8_t sha[MAX_IMAGES][VGPU_SHA256_LEN];
+    ProtobufCBinaryData hashes[MAX_IMAGES];
+    uint64_t sizes[MAX_IMAGES];
     int st;
 
     if (m->server_id || m->status)
         return m->status;
-    vgpu_sha256(m->image, m->size, sha);
-    a.sha256.data = sha;
-    a.sha256.len = sizeof(sha);
-    a.size = m->size;
+    if (m->nimg > VGPU_CALL_MAX_SEG) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "a -rdc fatbin with %d images is more than vgpu sends (%d)",
+                      m->nimg, VGPU_CALL_MAX_SEG);
+        return m->status = cudaErrorInvalidKernelImage;
+    }
+    for (int i = 0; i < m->nimg; i++) {
+        vgpu_sha256(m->image[i], m->size[i], sha[i]);
+        hashes[i].data = sha[i];
+        hashes[i].len = VGPU_SHA256_LEN;
+        sizes[i] = m->size[i];
+    }
+    a.n_sha256 = a.n_size = (size_t)m->nimg;
+    a.sha256 = hashes;
+    a.size = sizes;
+    a.version = m->version;
     for (int pass = 0; pass < 2 && !m->server_id; pass++) {
         struct vgpu_call_req req = { 0 };
         struct vgpu_call_rep rep = { 0 };
         Vgpu__Manual__FatbinRet *r;
 
         a.with_image = pass == 1;
-        if (a.with_image) {
-            req.seg[0].data = m->image;
-            req.seg[0].len = m->size;
-            req.nseg = 1;
+        for (int i = 0; a.with_image && i < m->nimg; i++) {
+            req.seg[i].data = m->image[i];
+            req.seg[i].len = m->size[i];
+            req.nseg = i + 1;
         }
         st = vgpu_shim_call(VGPU_CUDART_ID___cudaRegisterFatBinary, "__cudaRegisterFatBinary",
                             &a.base, &req, &rep);
