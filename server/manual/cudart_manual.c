@@ -145,9 +145,14 @@ static int do_fatbin(struct vgpu_session *s, struct vgpu_manual_call *c)
             }
             memcpy(imgs[i], c->seg[i].data, a->size[i]);
             cache_store(s, got, imgs[i], a->size[i]);
+            vgpu_log(VGPU_LOG_INFO, "fatbin image received: %llu bytes, now cached",
+                     (unsigned long long)a->size[i]);
         } else if (!(imgs[i] = cache_load(s, a->sha256[i].data, a->size[i]))) {
             rc = reply(c, &r.base);     /* module 0: send the images */
             goto fail;
+        } else {
+            vgpu_log(VGPU_LOG_INFO, "fatbin image from the cache: %llu bytes",
+                     (unsigned long long)a->size[i]);
         }
     }
     void *mods = realloc(s->modules, (size_t)(s->nmodules + 1) * sizeof(*s->modules));

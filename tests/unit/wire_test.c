@@ -1064,6 +1064,9 @@ static void test_bad_arguments(void **state)
     struct iovec iov = { NULL, 5 };
 
     assert_int_equal(vgpu_frame_decode(buf, len, NULL, NULL, NULL, NULL), VGPU_WIRE_E_INVAL);
+    struct vgpu_frame f;
+    assert_int_equal(vgpu_frame_decode(NULL, 64, NULL, NULL, NULL, &f), VGPU_WIRE_E_INVAL);
+    assert_int_equal(vgpu_frame_header_decode(buf, len, NULL, NULL), VGPU_WIRE_E_INVAL);
     assert_int_equal(vgpu_frame_encode(&req_tmpl, &s.env, &iov, 1, NULL, &out, &len),
                      VGPU_WIRE_E_INVAL);
     assert_null(out);

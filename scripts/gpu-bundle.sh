@@ -1,0 +1,20 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# Copies what a run on a GPU host needs out of a build directory into one
+# folder: vgpu-server, the shim (with libprotobuf-c.so.1 beside it, for hosts
+# that lack the package), the examples and the GPU test programs.
+#   scripts/gpu-bundle.sh BUILD_DIR BUNDLE_DIR
+set -eu
+build=$1 out=$2
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/shim" "$out/examples" "$out/tests"
+cp "$build/server/vgpu-server" "$out/bin/"
+cp "$build/shim/libcudart.so.13" "$out/shim/"
+pbc=$(ldd "$build/shim/libcudart.so.13" | awk '/libprotobuf-c.so.1/ {print $3}')
+cp "$pbc" "$out/shim/libprotobuf-c.so.1"
+for f in "$build"/examples/*; do
+    [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/examples/"
+done
+cp "$build"/tests/gpu/vgpu_* "$out/tests/"
+du -sh "$out"
