@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Hostile and mistaken clients against a real vgpu-server: every check here
+ * happens before CUDA is reached, so it runs without a GPU.  The server must
+ * answer with a CUDA error or close that one connection, and keep serving
+ * everyone else.
+ *   server_input_test PATH-TO-vgpu-server
+ */
+#include <cuda_runtime_api.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cudart.pb-c.h"
+#include "cudart_calltable.h"
+#include "manual.pb-c.h"
+#include "vgpu/callgen.h"
+#include "vgpu/fdio.h"
+#include "vgpu/wire.h"
+
+static const char *server_bin;
+static char sock_path[108], cache_dir[128];
+static pid_t server_pid;
+static uint64_t seq;
+
+static int dial(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    strcpy(sa.sun_path, sock_path);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Sends env, returns the decoded reply (caller releases) or a negative error. */
+static int exchange(int fd, Vgpu__Wire__Envelope *env, const struct iovec *payload, int n,
+                    struct vgpu_frame *f, uint8_t **buf)
+{
+    struct vgpu_frame_header h = { .seq = ++seq };
+    size_t len;
+    int rc = vgpu_fd_send_frame(fd, &h, env, payload, n);
+
+    if (rc)
+        return rc;
+    rc = vgpu_fd_read_frame(fd, NULL, buf, &len);
+    if (rc)
+        return rc;
+    return vgpu_frame_decode(*buf, len, NULL, NULL, NULL, f);
+}
+
+static int hello(int fd, uint64_t hash, char *why, size_t whylen)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__Hello h = VGPU__WIRE__HELLO__INIT;
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf = NULL;
+    int rc;
+
+    vgpu_hello_init(&h, hash, "cudart", "server_input_test", (uint32_t)getpid(), "test");
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    rc = exchange(fd, &env, NULL, 0, &f, &buf);
+    if (rc == 0)
+        rc = vgpu_hello_reply_check(f.env->hello_reply, hash, why, whylen);
+    vgpu_frame_release(&f);
+    free(buf);
+    return rc;
+}
+
+static int connect_ok(void)
+{
+    char why[256];
+    int fd = dial();
+
+    assert_int_equal(hello(fd, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why)), 0);
+    return fd;
+}
+
+/* One call; returns its status, or a negative error when the connection failed. */
+static int call(int fd, uint32_t id, const ProtobufCMessage *args, const void *seg, size_t seglen)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
+    Vgpu__Wire__Call c = VGPU__WIRE__CALL__INIT, *cp = &c;
+    Vgpu__Wire__Segment s = VGPU__WIRE__SEGMENT__INIT, *sp = &s;
+    struct vgpu_arena ar = { 0 };
+    struct iovec iov = { (void *)seg, seglen };
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf = NULL;
+    const uint8_t *packed = NULL;
+    size_t plen = 0;
+    int rc;
+
+    if (args)
+        assert_int_equal(vgpu_call_pack(&ar, args, &packed, &plen), 0);
+    c.call_id = id;
+    c.args.data = (uint8_t *)packed;
+    c.args.len = plen;
+    if (seg) {
+        s.length = seglen;
+        c.n_segments = 1;
+        c.segments = &sp;
+    }
+    b.n_calls = 1;
+    b.calls = &cp;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
+    env.calls = &b;
+    rc = exchange(fd, &env, seg ? &iov : NULL, seg ? 1 : 0, &f, &buf);
+    if (rc == 0)
+        rc = f.env->results->results[0]->status;
+    vgpu_frame_release(&f);
+    free(buf);
+    vgpu_arena_free(&ar);
+    return rc;
+}
+
+static void server_alive(void)
+{
+    int fd;
+
+    assert_int_equal(kill(server_pid, 0), 0);
+    fd = connect_ok();
+    close(fd);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(sock_path, sizeof(sock_path), "/tmp/vgpu-input-test-%d.sock", (int)getpid());
+    snprintf(cache_dir, sizeof(cache_dir), "/tmp/vgpu-input-test-%d.cache", (int)getpid());
+    server_pid = fork();
+    if (server_pid == 0) {
+        char listen[128];
+
+        snprintf(listen, sizeof(listen), "unix:%s", sock_path);
+        execl(server_bin, server_bin, "--listen", listen, "--cache-dir", cache_dir,
+              "--log-level", "error", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100 && access(sock_path, F_OK); i++)
+        usleep(50000);
+    return access(sock_path, F_OK);
+}
+
+static int teardown(void **state)
+{
+    int status = -1;
+
+    (void)state;
+    kill(server_pid, SIGTERM);
+    waitpid(server_pid, &status, 0);
+    rmdir(cache_dir);
+    /* a clean shutdown: exit 0 and the socket removed */
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0 && access(sock_path, F_OK));
+}
+
+static void test_wrong_call_table(void **state)
+{
+    char why[256] = "";
+    int fd = dial();
+
+    (void)state;
+    assert_int_equal(hello(fd, VGPU_CUDART_CALL_TABLE_HASH ^ 1, why, sizeof(why)),
+                     VGPU_WIRE_E_CALL_TABLE);
+    assert_non_null(strstr(why, "rebuild"));
+    close(fd);
+    server_alive();
+}
+
+static void test_garbage_and_unknown_ids(void **state)
+{
+    static const char junk[] = "GET / HTTP/1.0\r\n\r\n this is not a vgpu frame at all.....";
+    int fd = dial();
+    char c;
+
+    (void)state;
+    assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    /* the server closes this connection and nothing else */
+    assert_true(read(fd, &c, 1) <= 0);   /* EOF, or a reset: unread junk was dropped */
+    close(fd);
+    server_alive();
+
+    fd = connect_ok();
+    assert_true(call(fd, VGPU_CUDART_MAX_ID + 100, NULL, NULL, 0) < 0);
+    close(fd);
+    server_alive();
+}
+
+static void test_foreign_handles_and_addresses(void **state)
+{
+    Vgpu__Cudart__CudaStreamDestroyArgs sd = VGPU__CUDART__CUDA_STREAM_DESTROY_ARGS__INIT;
+    Vgpu__Cudart__CudaEventQueryArgs eq = VGPU__CUDART__CUDA_EVENT_QUERY_ARGS__INIT;
+    Vgpu__Cudart__CudaMemsetArgs ms = VGPU__CUDART__CUDA_MEMSET_ARGS__INIT;
+    Vgpu__Manual__CopyArgs cp = VGPU__MANUAL__COPY_ARGS__INIT;
+    Vgpu__Manual__FreeArgs fr = VGPU__MANUAL__FREE_ARGS__INIT;
+    static const char data[64];
+    int fd = connect_ok();
+
+    (void)state;
+    /* handles and device memory this session never got */
+    sd.stream = 0x7f0000001000ull;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaStreamDestroy, &sd.base, NULL, 0),
+                     cudaErrorInvalidResourceHandle);
+    eq.event = 0xdeadbeef;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaEventQuery, &eq.base, NULL, 0),
+                     cudaErrorInvalidResourceHandle);
+    ms.devptr = 0x7f0000200000ull;
+    ms.count = 16;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemset, &ms.base, NULL, 0), cudaErrorInvalidValue);
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
+    cp.dst = 0x7f0000300000ull;
+    cp.count = sizeof(data);
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, sizeof(data)),
+                     cudaErrorInvalidValue);
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_D2H;
+    cp.src = 0x7f0000300000ull;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    /* a segment that does not match its length */
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
+    cp.count = 1 << 20;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, sizeof(data)),
+                     cudaErrorInvalidValue);
+    fr.ptr = 0x7f0000400000ull;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaFree, &fr.base, NULL, 0), cudaErrorInvalidValue);
+    close(fd);
+    server_alive();
+}
+
+static void test_bad_registration_and_launch(void **state)
+{
+    Vgpu__Manual__FatbinArgs fa = VGPU__MANUAL__FATBIN_ARGS__INIT;
+    Vgpu__Manual__RegisterArgs ra = VGPU__MANUAL__REGISTER_ARGS__INIT;
+    Vgpu__Manual__LaunchArgs la = VGPU__MANUAL__LAUNCH_ARGS__INIT;
+    Vgpu__Manual__SymbolArgs sa = VGPU__MANUAL__SYMBOL_ARGS__INIT;
+    uint8_t sha[32] = { 1 }, image[64] = { 0x50, 0xed, 0x55, 0xba };
+    ProtobufCBinaryData h = { sizeof(sha), sha };
+    uint64_t size = sizeof(image);
+    int fd = connect_ok();
+
+    (void)state;
+    /* an image whose hash is not its content: refused, nothing cached */
+    fa.n_sha256 = fa.n_size = 1;
+    fa.sha256 = &h;
+    fa.size = &size;
+    fa.version = 1;
+    fa.with_image = 1;
+    assert_int_equal(call(fd, VGPU_CUDART_ID___cudaRegisterFatBinary, &fa.base, image, sizeof(image)),
+                     cudaErrorInvalidValue);
+    fa.version = 7;
+    fa.with_image = 0;
+    assert_int_equal(call(fd, VGPU_CUDART_ID___cudaRegisterFatBinary, &fa.base, NULL, 0),
+                     cudaErrorInvalidValue);
+    /* entries of a module that does not exist */
+    ra.module = 42;
+    ra.host = 0x1234;
+    ra.name = "kernel";
+    assert_int_equal(call(fd, VGPU_CUDART_ID___cudaRegisterFunction, &ra.base, NULL, 0),
+                     cudaErrorInvalidValue);
+    /* a kernel and a symbol never registered */
+    la.host = 0x1234;
+    assert_int_equal(call(fd, VGPU_CUDART_ID___cudaLaunchKernel, &la.base, image, 8),
+                     cudaErrorInvalidDeviceFunction);
+    sa.host = 0x5678;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaGetSymbolAddress, &sa.base, NULL, 0),
+                     cudaErrorInvalidSymbol);
+    close(fd);
+    server_alive();
+}
+
+static void test_truncated_args(void **state)
+{
+    static const uint8_t bad[] = { 0x0a, 0xff, 0xff, 0xff, 0x0f };
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
+    Vgpu__Wire__Call c = VGPU__WIRE__CALL__INIT, *cp = &c;
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf = NULL;
+    int fd = connect_ok();
+    uint32_t ids[] = { VGPU_CUDART_ID_cudaStreamCreate, VGPU_CUDART_ID_cudaMemcpy,
+                       VGPU_CUDART_ID___cudaRegisterFatBinary, VGPU_CUDART_ID___cudaLaunchKernel,
+                       VGPU_CUDART_ID_cudaGetDeviceProperties };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        c.call_id = ids[i];
+        c.args.data = (uint8_t *)bad;
+        c.args.len = sizeof(bad);
+        b.n_calls = 1;
+        b.calls = &cp;
+        env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
+        env.calls = &b;
+        assert_int_equal(exchange(fd, &env, NULL, 0, &f, &buf), 0);
+        assert_int_equal(f.env->results->results[0]->status, cudaErrorInvalidValue);
+        vgpu_frame_release(&f);
+        free(buf);
+        buf = NULL;
+    }
+    close(fd);
+    server_alive();
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wrong_call_table),
+        cmocka_unit_test(test_garbage_and_unknown_ids),
+        cmocka_unit_test(test_foreign_handles_and_addresses),
+        cmocka_unit_test(test_bad_registration_and_launch),
+        cmocka_unit_test(test_truncated_args),
+    };
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s PATH-TO-vgpu-server\n", argv[0]);
+        return 2;
+    }
+    server_bin = argv[1];
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
