@@ -283,6 +283,9 @@ static char *classify_func(struct cg_api *api, struct cg_func *f, struct cg_entr
         if (f->async && (p->kind == CG_P_OUT || p->kind == CG_P_INOUT))
             cg_fatal("%s:%d: %s is marked async but has output %s", spec->path,
                      e ? e->line : 0, f->name, p->name);
+        if (f->cached && (p->bytes || p->kind == CG_P_HANDLE || p->kind == CG_P_DEVPTR))
+            cg_fatal("%s:%d: %s is marked cached but %s is a handle, an address or bulk data",
+                     spec->path, e ? e->line : 0, f->name, p->name);
         if (p->kind == CG_P_VALUE)
             mark_used(p->type);
         if (p->elem && !p->bytes)
@@ -314,6 +317,7 @@ int cg_classify(struct cg_api *api)
         if (e) {
             e->matched = true;
             f->async = e->async;
+            f->cached = e->cached;
             if (e->have_state) {
                 f->state = e->state;
                 f->reason = e->reason;

@@ -107,6 +107,7 @@ struct cg_func {
     struct cg_param params[CG_MAX_PARAMS];
     enum cg_fstate state;
     bool async;
+    bool cached;
     char *reason;             /* for CG_F_UNSUPPORTED */
     char *problem;            /* why defaults failed, when no spec entry */
     uint32_t id;
@@ -131,6 +132,7 @@ struct cg_entry {
     enum cg_fstate state;
     bool have_state;
     bool async;
+    bool cached;
     char *reason;
     int nannot;
     struct cg_pannot annot[CG_MAX_PARAMS];

@@ -325,7 +325,7 @@ static void emit_shim_generated(FILE *f, const struct names *n, const struct cg_
     emit_params(f, fn);
     fprintf(f, ")\n{\n    %s a;\n    struct vgpu_arena ar = { 0 };\n", at);
     fprintf(f, "    struct vgpu_call_req req = { .call_id = %u, .flags = %s, .name = \"%s\" };\n",
-            fn->id, fn->async ? "VGPU_FN_ASYNC" : "0", fn->name);
+            fn->id, fn->async ? "VGPU_FN_ASYNC" : fn->cached ? "VGPU_FN_CACHED" : "0", fn->name);
     fprintf(f, "    struct vgpu_call_rep rep = { 0 };\n    int st = 0, rc = 0;\n%s\n",
             has_ret ? "    int64_t ret = 0;\n" : "");
     fprintf(f, "    %s(&a);\n", ainit);
@@ -788,7 +788,8 @@ int cg_emit_server(const struct cg_api *api, const char *dir)
         fprintf(f, "    { .id = %u, .name = \"%s\", ", fn->id, fn->name);
         if (fn->state == CG_F_GENERATED) {
             fprintf(f, ".state = VGPU_FN_GENERATED, .flags = %s%s, .nargs = %d,\n",
-                    fn->async ? "VGPU_FN_ASYNC | " : "", fn->returns_error ? "VGPU_FN_RET_STATUS" : "0",
+                    fn->async ? "VGPU_FN_ASYNC | " : fn->cached ? "VGPU_FN_CACHED | " : "",
+                    fn->returns_error ? "VGPU_FN_RET_STATUS" : "0",
                     fn->nparams);
             if (fn->nparams)
                 fprintf(f, "      .args = ad_%s, .atypes = (void **)at_%s,\n", fn->name, fn->name);

@@ -77,8 +77,8 @@ static void compute_hash(struct cg_api *api)
 
     h = cg_fnv1a(h, api->spec->package);
     for (struct cg_func *f = api->funcs; f; f = f->next) {
-        char *line = cg_xasprintf("|%u %s %s %d %d", f->id, f->name, state_name(f->state),
-                                  f->async, f->nparams);
+        char *line = cg_xasprintf("|%u %s %s %d %d %d", f->id, f->name, state_name(f->state),
+                                  f->async, f->cached, f->nparams);
 
         h = cg_fnv1a(h, line);
         free(line);

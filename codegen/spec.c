@@ -96,6 +96,8 @@ static void parse_fn(struct cg_spec *spec, int line, char *rest)
     while ((w = next_word(&rest))) {
         if (!strcmp(w, "async")) {
             e->async = true;
+        } else if (!strcmp(w, "cached")) {
+            e->cached = true;
         } else if (!strcmp(w, "manual")) {
             e->state = CG_F_MANUAL;
             e->have_state = true;
@@ -113,8 +115,8 @@ static void parse_fn(struct cg_spec *spec, int line, char *rest)
                 cg_fatal("%s:%d: too many annotations", spec->path, line);
             parse_annot(spec, line, &e->annot[e->nannot++], w);
         } else {
-            cg_fatal("%s:%d: unknown word '%s' (expected async, manual, unsupported: "
-                     "REASON or NAME:DIRECTION)", spec->path, line, w);
+            cg_fatal("%s:%d: unknown word '%s' (expected async, cached, manual, "
+                     "unsupported: REASON or NAME:DIRECTION)", spec->path, line, w);
         }
     }
     for (tail = &spec->entries; *tail; tail = &(*tail)->next)

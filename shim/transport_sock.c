@@ -4,6 +4,8 @@
  * containers, tcp:HOST:PORT for a vgpu-server on another machine.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,6 +38,30 @@ static int unix_connect(struct vgpu_transport *t, const char *path)
     return 0;
 }
 
+/* A CUDA call must not hang on an unreachable host: connect gives up after 5 s. */
+static int connect_bounded(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int flags = fcntl(fd, F_GETFL), err = 0;
+    socklen_t elen = sizeof(err);
+
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (connect(fd, sa, len) < 0) {
+        if (errno != EINPROGRESS)
+            return -1;
+        if (poll(&p, 1, 5000) != 1) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err) {
+            errno = err ? err : EIO;
+            return -1;
+        }
+    }
+    fcntl(fd, F_SETFL, flags);
+    return 0;
+}
+
 static int tcp_connect(struct vgpu_transport *t, const char *hostport)
 {
     char host[256];
@@ -51,7 +77,7 @@ static int tcp_connect(struct vgpu_transport *t, const char *hostport)
         return -EHOSTUNREACH;
     for (p = ai; p; p = p->ai_next) {
         fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, p->ai_addr, p->ai_addrlen) == 0)
+        if (fd >= 0 && connect_bounded(fd, p->ai_addr, p->ai_addrlen) == 0)
             break;
         e = errno;
         if (fd >= 0)

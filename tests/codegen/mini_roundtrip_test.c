@@ -167,6 +167,7 @@ static void test_out_struct(void **state)
     (void)state;
     memset(&info, 0xff, sizeof(info));
     assert_int_equal(miniGetInfo(&info, 5), miniSuccess);
+    assert_true(last_flags & VGPU_FN_CACHED);
     assert_string_equal(info.name, "unit5");
     assert_true(info.bytes == 1ull << 40);
     assert_int_equal(info.dims[2], 5);

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define VGPU_MINI_CALL_TABLE_HASH 0xcc8b24a62bf6f6e5ULL
+#define VGPU_MINI_CALL_TABLE_HASH 0xe4f3ef0b9d96609cULL
 #define VGPU_MINI_NFUNCS 19
 #define VGPU_MINI_NHANDLE_KINDS 2
 

@@ -1109,7 +1109,7 @@ const struct vgpu_dispatch_entry vgpu_mini_dispatch[] = {
     { .id = 3, .name = "miniFill", .state = VGPU_FN_GENERATED, .flags = VGPU_FN_RET_STATUS, .nargs = 3,
       .args = ad_miniFill, .atypes = (void **)at_miniFill,
       .rtype = &ffi_type_sint32, .decode = dec_miniFill, .encode = enc_miniFill },
-    { .id = 4, .name = "miniGetInfo", .state = VGPU_FN_GENERATED, .flags = VGPU_FN_RET_STATUS, .nargs = 2,
+    { .id = 4, .name = "miniGetInfo", .state = VGPU_FN_GENERATED, .flags = VGPU_FN_CACHED | VGPU_FN_RET_STATUS, .nargs = 2,
       .args = ad_miniGetInfo, .atypes = (void **)at_miniGetInfo,
       .rtype = &ffi_type_sint32, .decode = dec_miniGetInfo, .encode = enc_miniGetInfo },
     { .id = 5, .name = "miniLookup", .state = VGPU_FN_GENERATED, .flags = VGPU_FN_RET_STATUS, .nargs = 2,

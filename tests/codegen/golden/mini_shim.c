@@ -102,7 +102,7 @@ VGPU_EXPORT miniStatus_t miniGetInfo(struct miniInfo *info, int index)
 {
     Vgpu__Mini__MiniGetInfoArgs a;
     struct vgpu_arena ar = { 0 };
-    struct vgpu_call_req req = { .call_id = 4, .flags = 0, .name = "miniGetInfo" };
+    struct vgpu_call_req req = { .call_id = 4, .flags = VGPU_FN_CACHED, .name = "miniGetInfo" };
     struct vgpu_call_rep rep = { 0 };
     int st = 0, rc = 0;
 
