@@ -131,6 +131,27 @@ static int listen_tcp(const char *hostport)
     return fd;
 }
 
+/*
+ * A connection is either a client speaking frames (host-direct) or a
+ * vgpu-stub device speaking link records: the first four bytes tell.
+ * Host-direct clients get the default identity (vm 0, pool A, medium).
+ */
+static void serve(int fd, const char *cache_dir)
+{
+    static const struct vgpu_identity host_direct = { .vm_id = 0, .pool = 'A', .priority = 1 };
+    uint8_t magic[4];
+    ssize_t n;
+
+    do
+        n = recv(fd, magic, sizeof(magic), MSG_PEEK | MSG_WAITALL);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(magic) && magic[0] == 'V' && magic[1] == 'P' && magic[2] == 'D' &&
+        magic[3] == 'L')
+        vgpu_link_run(fd, cache_dir);
+    else if (n == (ssize_t)sizeof(magic))
+        vgpu_session_run(fd, cache_dir, &host_direct);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vgpu-server [--listen unix:PATH|tcp:HOST:PORT] [--cache-dir DIR]\n"
@@ -206,7 +227,7 @@ int main(int argc, char **argv)
             close(lfd);
             signal(SIGTERM, SIG_DFL);
             signal(SIGINT, SIG_DFL);
-            vgpu_session_run(cfd, cache_dir);
+            serve(cfd, cache_dir);
             _exit(0);
         }
         if (pid < 0)

@@ -52,6 +52,14 @@ struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
     bool layout_known;
 };
 
+/* Who a session serves: from the device's HELLO, or the socket's defaults. */
+struct vgpu_identity {
+    uint32_t vm_id;
+    char pool;
+    uint8_t priority;
+    bool from_device;
+};
+
 struct vgpu_session {
     int fd;
     const char *cache_dir;
@@ -66,6 +74,7 @@ struct vgpu_session {
     struct vgpu_hostfn *fns;
     int nfns;
     uint64_t calls;
+    struct vgpu_identity who;
 };
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable);
@@ -79,8 +88,9 @@ void vgpu_session_reset_tables(struct vgpu_session *s);
 
 extern const struct vgpu_replay_ops vgpu_session_ops;
 
-/* ---- one connection (session.c) ---- */
-void vgpu_session_run(int fd, const char *cache_dir);
+/* ---- one client (session.c), one device link (link.c) ---- */
+void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who);
+void vgpu_link_run(int fd, const char *cache_dir);
 
 /* ---- hand-written calls (manual/) ---- */
 struct vgpu_manual_call {

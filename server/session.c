@@ -192,8 +192,9 @@ static int handshake(struct vgpu_session *s)
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
     if (send_reply(s, f.hdr.seq, &env, NULL, 0) == 0 && rc == 0)
-        vgpu_log(VGPU_LOG_INFO, "session for %s (pid %u on %s)", f.env->hello->client_name,
-                 f.env->hello->client_pid, f.env->hello->client_host);
+        vgpu_log(VGPU_LOG_INFO, "session for %s (pid %u on %s), vm %u pool %c priority %u",
+                 f.env->hello->client_name, f.env->hello->client_pid, f.env->hello->client_host,
+                 s->who.vm_id, s->who.pool, s->who.priority);
     else if (rc)
         vgpu_log(VGPU_LOG_WARN, "handshake refused: %s", why);
 out:
@@ -242,9 +243,9 @@ out:
     return rc;
 }
 
-void vgpu_session_run(int fd, const char *cache_dir)
+void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who)
 {
-    struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0 };
+    struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .who = *who };
     int count = 0, rc;
 
     if (handshake(&s))

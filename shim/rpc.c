@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The shim's call path: one connection per process to the vgpu-server named
- * by VGPU_SERVER (unix:PATH, tcp:HOST:PORT; default unix:/tmp/vgpu.sock),
+ * by VGPU_SERVER (mmio, unix:PATH, tcp:HOST:PORT; default: mmio when a
+ * vgpu-stub device is present, else unix:/tmp/vgpu.sock),
  * opened at the first CUDA call, then Hello/HelloReply, then one CallBatch
  * per call under a lock, so any number of program threads can call at once.
  *
@@ -165,6 +166,16 @@ static int handshake(void)
 
 static int fetch_error_table(void);
 
+/* At exit, end this client's session at once (the mmio link shares one device). */
+__attribute__((destructor)) static void vgpu_shim_fini(void)
+{
+    pthread_mutex_lock(&lock);
+    if (conn_state == 1 && transport.ops)
+        transport.ops->close(&transport);
+    conn_state = -1;
+    pthread_mutex_unlock(&lock);
+}
+
 /* Called with the lock held. */
 static int ensure_connected(void)
 {
@@ -177,20 +188,28 @@ static int ensure_connected(void)
         return -ENOTCONN;
     conn_state = -1;
     addr = getenv("VGPU_SERVER");
-    server_addr = addr && *addr ? addr : DEFAULT_SERVER;
-    if (!strncmp(server_addr, "unix:", 5)) {
+    /* In a VM with the device, the device is the way out unless told otherwise. */
+    server_addr = addr && *addr ? addr : vgpu_mmio_present() ? "mmio" : DEFAULT_SERVER;
+    if (!strcmp(server_addr, "mmio")) {
+        transport.ops = &vgpu_transport_mmio;
+        addr = server_addr;
+    } else if (!strncmp(server_addr, "unix:", 5)) {
         transport.ops = &vgpu_transport_unix;
         addr = server_addr + 5;
     } else if (!strncmp(server_addr, "tcp:", 4)) {
         transport.ops = &vgpu_transport_tcp;
         addr = server_addr + 4;
     } else {
-        vgpu_shim_log(VGPU_LOG_ERROR, "VGPU_SERVER=%s is not understood: use unix:PATH or "
-                      "tcp:HOST:PORT", server_addr);
+        vgpu_shim_log(VGPU_LOG_ERROR, "VGPU_SERVER=%s is not understood: use mmio, unix:PATH "
+                      "or tcp:HOST:PORT", server_addr);
         transport.ops = NULL;
         return -EINVAL;
     }
     rc = transport.ops->connect(&transport, addr);
+    if (rc && transport.ops == &vgpu_transport_mmio) {
+        transport.ops = NULL;           /* the transport said what is wrong */
+        return rc;
+    }
     if (rc) {
         vgpu_shim_log(VGPU_LOG_ERROR, "cannot reach vgpu-server at %s (%s): start it with "
                       "'vgpu-server --listen %s', or set VGPU_SERVER to a running one; "

@@ -34,6 +34,9 @@ struct vgpu_transport_ops {
 
 extern const struct vgpu_transport_ops vgpu_transport_unix;
 extern const struct vgpu_transport_ops vgpu_transport_tcp;
+extern const struct vgpu_transport_ops vgpu_transport_mmio;
+/* Is there a vgpu-stub device (PCI 1af4:1111) in this machine? */
+VGPU_HIDDEN bool vgpu_mmio_present(void);
 
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The mmio transport: a guest with a vgpu-stub PCI device (1af4:1111) maps
+ * its BAR0 through sysfs (resource0) and moves each frame through the 1 KB
+ * request buffer in chunks, then reads the answer through the 1 KB response
+ * window (docs/specs/vgpu-stub.md).  Every guest process is one client with
+ * a channel of its own; an flock on resource0 serialises the processes and a
+ * mutex in rpc.c the threads.  Waiting is a short spin, then sleeps that grow
+ * to 1 ms: an idle wait costs almost nothing, and a server that goes away is
+ * reported by the device (ERROR), so nothing waits for ever on a dead link.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim_internal.h"
+
+#define STUB_VENDOR 0x1af4
+#define STUB_DEVICE 0x1111
+
+enum {
+    R_DOORBELL = 0x000, R_STATUS = 0x004, R_ERROR_CODE = 0x014, R_REQUEST_LEN = 0x018,
+    R_RESPONSE_LEN = 0x01c, R_PROTOCOL_VER = 0x020, R_CAPABILITIES = 0x024,
+    R_CHUNK_CTRL = 0x034, R_CHANNEL = 0x038, R_LINK_EPOCH = 0x03c, R_REQUEST = 0x040,
+    R_RESPONSE = 0x440, R_RESPONSE_TOTAL = 0x840, R_RESPONSE_OFFSET = 0x844, R_MAX_FRAME = 0x84c,
+};
+enum { ST_IDLE = 0, ST_BUSY = 1, ST_DONE = 2, ST_ERROR = 3 };
+enum { CMD_SUBMIT = 1, CMD_ACK = 2, CMD_CLOSE = 3 };
+enum { ERR_NO_SERVER = 7, ERR_SERVER_GONE = 8 };
+#define CHUNK 1024u
+
+static struct mmio {
+    int fd;
+    volatile uint32_t *bar;
+    uint32_t channel;
+    uint32_t epoch;
+    uint32_t max_frame;
+    uint8_t *answer;
+    size_t answer_len;
+    char where[300];
+} m = { .fd = -1 };
+
+static uint32_t rd(uint32_t off)
+{
+    return m.bar[off / 4];
+}
+
+static void wr(uint32_t off, uint32_t v)
+{
+    m.bar[off / 4] = v;
+}
+
+static int read_hex(const char *dir, const char *file, unsigned *out)
+{
+    char path[512], buf[32];
+    FILE *f;
+    int ok;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    return ok && sscanf(buf, "%x", out) == 1 ? 0 : -1;
+}
+
+/* The sysfs directory of the first vgpu-stub device, or -ENODEV. */
+static int find_device(char *dir, size_t len)
+{
+    const char *base = "/sys/bus/pci/devices";
+    DIR *d = opendir(base);
+    struct dirent *e;
+    int rc = -ENODEV;
+
+    if (!d)
+        return -ENODEV;
+    while ((e = readdir(d))) {
+        unsigned vendor, device;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(dir, len, "%s/%s", base, e->d_name);
+        if (!read_hex(dir, "vendor", &vendor) && !read_hex(dir, "device", &device) &&
+            vendor == STUB_VENDOR && device == STUB_DEVICE) {
+            rc = 0;
+            break;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+VGPU_HIDDEN bool vgpu_mmio_present(void)
+{
+    char dir[300];
+
+    return find_device(dir, sizeof(dir)) == 0;
+}
+
+static int mmio_connect(struct vgpu_transport *t, const char *addr)
+{
+    char dir[300], path[400];
+    int fd, e;
+    void *p;
+
+    (void)addr;
+    if (find_device(dir, sizeof(dir))) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "no vgpu-stub device (PCI 1af4:1111) in this machine: "
+                      "start the VM with '-device vgpu-stub,chardev=...', or set "
+                      "VGPU_SERVER=unix:PATH for a vgpu-server on this host; "
+                      "CUDA calls fail with cudaErrorNoDevice");
+        return -ENODEV;
+    }
+    snprintf(m.where, sizeof(m.where), "%s", strrchr(dir, '/') + 1);
+    /* Memory decoding may be off while no kernel driver owns the device. */
+    snprintf(path, sizeof(path), "%s/enable", dir);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "1", 1) < 0)
+            vgpu_shim_log(VGPU_LOG_DEBUG, "could not enable %s", m.where);
+        close(fd);
+    }
+    snprintf(path, sizeof(path), "%s/resource0", dir);
+    fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+    if (fd < 0) {
+        e = errno;
+        vgpu_shim_log(VGPU_LOG_ERROR, "the vgpu-stub device %s is here, but %s cannot be opened "
+                      "(%s): run as root, or let users map it with a udev rule such as "
+                      "SUBSYSTEM==\"pci\", ATTR{vendor}==\"0x1af4\", ATTR{device}==\"0x1111\", "
+                      "RUN+=\"/bin/chmod 0666 /sys%%p/resource0 /sys%%p/enable\"",
+                      m.where, path, strerror(e));
+        return -e;
+    }
+    p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        e = errno;
+        close(fd);
+        vgpu_shim_log(VGPU_LOG_ERROR, "cannot map BAR0 of the vgpu-stub device %s (%s)", m.where,
+                      strerror(e));
+        return -e;
+    }
+    m.fd = fd;
+    m.bar = p;
+    if (rd(R_PROTOCOL_VER) != 1 || !(rd(R_CAPABILITIES) & 0x5)) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "the vgpu-stub device %s speaks register protocol %u "
+                      "(capabilities %#x); this shim needs protocol 1 with chunks and channels: "
+                      "update QEMU or the shim", m.where, rd(R_PROTOCOL_VER), rd(R_CAPABILITIES));
+        munmap(p, 4096);
+        close(fd);
+        m.fd = -1;
+        return -EPROTO;
+    }
+    m.max_frame = rd(R_MAX_FRAME);
+    m.epoch = rd(R_LINK_EPOCH);
+    m.channel = ((uint32_t)getpid() << 8) ^ (uint32_t)time(NULL);
+    if (!m.channel)
+        m.channel = 1;
+    t->fd = fd;
+    return 0;
+}
+
+/* Spin a little, then sleep up to 1 ms at a time, while STATUS is BUSY. */
+static uint32_t wait_not_busy(void)
+{
+    struct timespec ts = { 0, 1000 };
+    uint32_t st;
+
+    for (int i = 0; (st = rd(R_STATUS)) == ST_BUSY; i++) {
+        if (i < 200)
+            continue;
+        nanosleep(&ts, NULL);
+        if (ts.tv_nsec < 1000000)
+            ts.tv_nsec *= 2;
+    }
+    return st;
+}
+
+/* The device's error code to what the call path makes of it. */
+static int device_error(void)
+{
+    uint32_t code = rd(R_ERROR_CODE);
+
+    wr(R_DOORBELL, CMD_ACK);
+    if (code == ERR_NO_SERVER || code == ERR_SERVER_GONE)
+        return -ECONNRESET;
+    vgpu_shim_log(VGPU_LOG_ERROR, "the vgpu-stub device %s refused a frame (error code %u)",
+                  m.where, code);
+    return -EPROTO;
+}
+
+static void put_chunk(const uint8_t *p, uint32_t n)
+{
+    uint32_t w;
+
+    for (uint32_t i = 0; i < n; i += 4) {
+        w = 0;
+        memcpy(&w, p + i, n - i < 4 ? n - i : 4);
+        wr(R_REQUEST + i, w);
+    }
+    wr(R_REQUEST_LEN, n);
+}
+
+static int exchange(const uint8_t *frame, size_t len)
+{
+    uint32_t st, total;
+
+    /* A session of ours lives only as long as the link it was made on. */
+    if (rd(R_LINK_EPOCH) != m.epoch)
+        return -ECONNRESET;
+    /* Left over by a client that died mid-exchange: settle it first. */
+    st = wait_not_busy();
+    if (st == ST_DONE || st == ST_ERROR)
+        wr(R_DOORBELL, CMD_ACK);
+    wr(R_CHANNEL, m.channel);
+    for (size_t off = 0; off < len; off += CHUNK) {
+        uint32_t n = len - off < CHUNK ? (uint32_t)(len - off) : CHUNK;
+        bool last = off + n == len;
+
+        put_chunk(frame + off, n);
+        wr(R_CHUNK_CTRL, last ? 0 : 1);
+        wr(R_DOORBELL, CMD_SUBMIT);
+        if (!last && rd(R_STATUS) != ST_IDLE)
+            return device_error();
+    }
+    st = wait_not_busy();
+    if (st != ST_DONE)
+        return device_error();
+    total = rd(R_RESPONSE_TOTAL);
+    free(m.answer);
+    m.answer = malloc(total ? total : 1);
+    if (!m.answer) {
+        wr(R_DOORBELL, CMD_ACK);
+        return -ENOMEM;
+    }
+    for (uint32_t off = 0; off < total; off += CHUNK) {
+        uint32_t n;
+
+        if (off)
+            wr(R_RESPONSE_OFFSET, off);
+        n = rd(R_RESPONSE_LEN);
+        if (n > CHUNK || n > total - off) {
+            wr(R_DOORBELL, CMD_ACK);
+            return -EPROTO;
+        }
+        for (uint32_t i = 0; i < n; i += 4) {
+            uint32_t w = rd(R_RESPONSE + i);
+
+            memcpy(m.answer + off + i, &w, n - i < 4 ? n - i : 4);
+        }
+    }
+    m.answer_len = total;
+    wr(R_DOORBELL, CMD_ACK);
+    return 0;
+}
+
+static int mmio_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
+                     const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
+{
+    size_t head, written, len;
+    uint64_t plen = 0;
+    uint8_t *frame;
+    int rc;
+
+    (void)t;
+    for (int i = 0; i < npayload; i++)
+        plen += payload[i].iov_len;
+    rc = vgpu_frame_head_size(env, &head);
+    if (rc)
+        return rc;
+    len = head + plen;
+    if (len > m.max_frame)
+        return -E2BIG;
+    frame = malloc(len);
+    if (!frame)
+        return -ENOMEM;
+    rc = vgpu_frame_head_write(h, env, plen, NULL, frame, head, &written);
+    if (rc == 0) {
+        uint8_t *p = frame + written;
+
+        for (int i = 0; i < npayload; i++) {
+            memcpy(p, payload[i].iov_base, payload[i].iov_len);
+            p += payload[i].iov_len;
+        }
+        flock(m.fd, LOCK_EX);
+        rc = exchange(frame, written + plen);
+        flock(m.fd, LOCK_UN);
+    }
+    free(frame);
+    return rc;
+}
+
+static int mmio_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
+{
+    (void)t;
+    if (!m.answer)
+        return -EPROTO;
+    *buf = m.answer;
+    *len = m.answer_len;
+    m.answer = NULL;
+    m.answer_len = 0;
+    return 0;
+}
+
+/* Tells the server this client is gone, so its session ends now. */
+static void mmio_close(struct vgpu_transport *t)
+{
+    if (m.bar) {
+        flock(m.fd, LOCK_EX);
+        if (wait_not_busy() != ST_IDLE)
+            wr(R_DOORBELL, CMD_ACK);
+        wr(R_CHANNEL, m.channel);
+        wr(R_DOORBELL, CMD_CLOSE);
+        flock(m.fd, LOCK_UN);
+        munmap((void *)m.bar, 4096);
+        m.bar = NULL;
+    }
+    if (m.fd >= 0)
+        close(m.fd);
+    m.fd = -1;
+    t->fd = -1;
+    free(m.answer);
+    m.answer = NULL;
+}
+
+const struct vgpu_transport_ops vgpu_transport_mmio = {
+    "mmio", mmio_connect, mmio_send, mmio_recv, mmio_close,
+};

@@ -1,0 +1,846 @@
+/*
+ * vgpu-stub: a PCI device that carries vgpu frames between a guest and
+ * vgpu-server.
+ *
+ * The guest pushes a frame through a 1 KB request buffer in BAR0, chunk by
+ * chunk, and reads the answer through a 1 KB response window.  Whole frames
+ * travel to vgpu-server over a chardev, wrapped in link records that carry
+ * the guest client's channel.  The server's answer arrives in the chardev's
+ * read handler, so a vCPU never waits inside an MMIO handler while the GPU
+ * works.  The device looks at nothing but a frame's 32-byte header.
+ *
+ * Register map, state machine, error codes and the link format:
+ * docs/specs/vgpu-stub.md in the vgpu project.
+ *
+ * Copyright (c) 2026 The vgpu developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "hw/pci/pci.h"
+#include "hw/qdev-properties.h"
+#include "hw/qdev-properties-system.h"
+#include "chardev/char-fe.h"
+#include "migration/blocker.h"
+#include "qom/object.h"
+#include "trace.h"
+
+#define TYPE_VGPU_STUB "vgpu-stub"
+OBJECT_DECLARE_SIMPLE_TYPE(VgpuStubState, VGPU_STUB)
+
+#define VGPU_STUB_VENDOR_ID     0x1af4
+#define VGPU_STUB_DEVICE_ID     0x1111
+#define VGPU_STUB_CLASS         0x1200
+#define VGPU_STUB_REVISION      1
+#define VGPU_STUB_PROTOCOL      1
+#define VGPU_STUB_CAPS          0x7     /* chunking, INTx, channels */
+
+#define VGPU_STUB_BAR_SIZE      (4 * KiB)
+#define VGPU_STUB_BUF_SIZE      1024
+#define VGPU_STUB_MAX_FRAME     (64 * MiB)
+
+/* Registers (docs/specs/vgpu-stub.md). */
+#define R_DOORBELL          0x000
+#define R_STATUS            0x004
+#define R_POOL_ID           0x008
+#define R_PRIORITY          0x00c
+#define R_VM_ID             0x010
+#define R_ERROR_CODE        0x014
+#define R_REQUEST_LEN       0x018
+#define R_RESPONSE_LEN      0x01c
+#define R_PROTOCOL_VER      0x020
+#define R_CAPABILITIES      0x024
+#define R_IRQ_CTRL          0x028
+#define R_IRQ_STATUS        0x02c
+#define R_REQUEST_ID        0x030
+#define R_CHUNK_CTRL        0x034
+#define R_CHANNEL           0x038
+#define R_LINK_EPOCH        0x03c
+#define R_REQUEST           0x040
+#define R_RESPONSE          0x440
+#define R_RESPONSE_TOTAL    0x840
+#define R_RESPONSE_OFFSET   0x844
+#define R_REQUEST_TOTAL     0x848
+#define R_MAX_FRAME         0x84c
+
+enum {
+    STATUS_IDLE = 0,
+    STATUS_BUSY = 1,
+    STATUS_DONE = 2,
+    STATUS_ERROR = 3,
+};
+
+enum {
+    CMD_SUBMIT = 1,
+    CMD_ACK = 2,
+    CMD_CLOSE = 3,
+};
+
+#define CHUNK_MORE 0x1
+
+enum {
+    ERR_NONE = 0,
+    ERR_BAD_OFFSET = 1,
+    ERR_BAD_WIDTH = 2,
+    ERR_BAD_LENGTH = 3,
+    ERR_BUSY = 4,
+    ERR_BAD_FRAME = 5,
+    ERR_TOO_LARGE = 6,
+    ERR_NO_SERVER = 7,
+    ERR_SERVER_GONE = 8,
+    ERR_BAD_COMMAND = 9,
+    ERR_BAD_RESPONSE_OFFSET = 10,
+    ERR_READ_PAST_END = 11,
+    ERR_BAD_ANSWER = 12,
+    ERR_NO_CHANNEL = 13,
+    ERR_READ_ONLY = 14,
+};
+
+/* A vgpu frame's header (the vgpu project's docs/protocol.md). */
+#define FRAME_HEADER_SIZE   32
+#define FRAME_MAGIC         0x55504756u
+#define FRAME_FLAGS_KNOWN   0x0001u
+
+/* Link records on the chardev. */
+#define LINK_MAGIC          0x4c445056u
+#define LINK_HEADER_SIZE    16
+#define LINK_HELLO          1
+#define LINK_FRAME          2
+#define LINK_CLOSE          3
+#define LINK_FAIL           4
+
+struct VgpuStubState {
+    PCIDevice parent_obj;
+
+    MemoryRegion mmio;
+    CharBackend chr;
+    Error *migration_blocker;
+
+    /* identity, from properties: the guest cannot change it */
+    uint32_t vm_id;
+    char *pool_id;
+    uint8_t priority;
+
+    /* guest-visible registers */
+    uint32_t status;
+    uint32_t error_code;
+    uint32_t request_len;
+    uint32_t irq_ctrl;
+    uint32_t irq_status;
+    uint32_t request_id;
+    uint32_t chunk_ctrl;
+    uint32_t channel;
+    uint32_t link_epoch;
+    uint32_t response_offset;
+    uint8_t request[VGPU_STUB_BUF_SIZE];
+
+    /* the frame being assembled from chunks */
+    uint8_t *frame;
+    uint32_t frame_len;
+
+    /* the answer being read */
+    uint8_t *answer;
+    uint32_t answer_len;
+
+    /* the frame in flight: its answer must match channel and sequence */
+    bool in_flight;
+    uint32_t flight_channel;
+    uint64_t flight_seq;
+
+    /* link: bytes queued for the chardev, and the record being received */
+    bool connected;
+    GByteArray *out;
+    guint out_watch;
+    uint8_t in_header[LINK_HEADER_SIZE];
+    uint32_t in_header_len;
+    uint32_t in_type;
+    uint32_t in_channel;
+    uint8_t *in_payload;
+    uint32_t in_len;
+    uint32_t in_got;
+};
+
+static uint32_t ld32(const uint8_t *p)
+{
+    return ldl_le_p(p);
+}
+
+static void vgpu_stub_update_irq(VgpuStubState *s)
+{
+    pci_set_irq(PCI_DEVICE(s), (s->irq_ctrl & 1) && (s->irq_status & 1));
+}
+
+/* STATUS becomes DONE or ERROR: that is what the interrupt announces. */
+static void vgpu_stub_set_status(VgpuStubState *s, uint32_t status)
+{
+    s->status = status;
+    if (status == STATUS_DONE || status == STATUS_ERROR) {
+        s->irq_status |= 1;
+        vgpu_stub_update_irq(s);
+    }
+}
+
+static void vgpu_stub_drop_frame(VgpuStubState *s)
+{
+    g_free(s->frame);
+    s->frame = NULL;
+    s->frame_len = 0;
+}
+
+static void vgpu_stub_drop_answer(VgpuStubState *s)
+{
+    g_free(s->answer);
+    s->answer = NULL;
+    s->answer_len = 0;
+    s->response_offset = 0;
+}
+
+static void vgpu_stub_fail(VgpuStubState *s, uint32_t code)
+{
+    trace_vgpu_stub_error(code);
+    s->error_code = code;
+    vgpu_stub_drop_frame(s);
+    vgpu_stub_drop_answer(s);
+    vgpu_stub_set_status(s, STATUS_ERROR);
+}
+
+static void G_GNUC_PRINTF(3, 4)
+vgpu_stub_guest_error(VgpuStubState *s, uint32_t code, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    qemu_log_mask(LOG_GUEST_ERROR, "vgpu-stub: %s (error code %u)\n", msg, code);
+    g_free(msg);
+    vgpu_stub_fail(s, code);
+}
+
+/* ---- the link to vgpu-server ---- */
+
+static gboolean vgpu_stub_link_writable(void *do_not_use, GIOCondition cond,
+                                        void *opaque);
+
+static void vgpu_stub_link_flush(VgpuStubState *s)
+{
+    while (s->out->len) {
+        int n = qemu_chr_fe_write(&s->chr, s->out->data, s->out->len);
+
+        if (n <= 0) {
+            break;
+        }
+        g_byte_array_remove_range(s->out, 0, n);
+    }
+    if (s->out->len && !s->out_watch) {
+        s->out_watch = qemu_chr_fe_add_watch(&s->chr, G_IO_OUT | G_IO_HUP,
+                                             vgpu_stub_link_writable, s);
+    }
+}
+
+static gboolean vgpu_stub_link_writable(void *do_not_use, GIOCondition cond,
+                                        void *opaque)
+{
+    VgpuStubState *s = opaque;
+
+    s->out_watch = 0;
+    vgpu_stub_link_flush(s);
+    return G_SOURCE_REMOVE;
+}
+
+static void vgpu_stub_link_send(VgpuStubState *s, uint16_t type,
+                                uint32_t channel, const uint8_t *payload,
+                                uint32_t len)
+{
+    uint8_t h[LINK_HEADER_SIZE];
+
+    stl_le_p(h, LINK_MAGIC);
+    stw_le_p(h + 4, type);
+    stw_le_p(h + 6, 0);
+    stl_le_p(h + 8, channel);
+    stl_le_p(h + 12, len);
+    g_byte_array_append(s->out, h, sizeof(h));
+    if (len) {
+        g_byte_array_append(s->out, payload, len);
+    }
+    vgpu_stub_link_flush(s);
+}
+
+static void vgpu_stub_link_hello(VgpuStubState *s)
+{
+    uint8_t p[12];
+
+    stl_le_p(p, s->vm_id);
+    p[4] = (uint8_t)s->pool_id[0];
+    p[5] = s->priority;
+    p[6] = 0;
+    p[7] = 0;
+    stl_le_p(p + 8, VGPU_STUB_PROTOCOL);
+    vgpu_stub_link_send(s, LINK_HELLO, 0, p, sizeof(p));
+}
+
+static void vgpu_stub_link_reset_input(VgpuStubState *s)
+{
+    g_free(s->in_payload);
+    s->in_payload = NULL;
+    s->in_header_len = 0;
+    s->in_len = 0;
+    s->in_got = 0;
+}
+
+/* A whole record arrived.  Answers that match nothing in flight are stale. */
+static void vgpu_stub_link_record(VgpuStubState *s)
+{
+    bool ours = s->in_flight && s->in_channel == s->flight_channel;
+    uint8_t *p = s->in_payload;
+    uint32_t len = s->in_len;
+
+    s->in_payload = NULL;
+    if (s->in_type == LINK_FAIL && ours) {
+        s->in_flight = false;
+        if (s->status == STATUS_BUSY) {
+            vgpu_stub_fail(s, ERR_SERVER_GONE);
+        }
+    } else if (s->in_type == LINK_FRAME && ours) {
+        bool valid = len >= FRAME_HEADER_SIZE && ld32(p) == FRAME_MAGIC &&
+                     (uint64_t)FRAME_HEADER_SIZE + ld32(p + 8) + ld32(p + 12) == len;
+        uint64_t seq = valid ? ldq_le_p(p + 16) : 0;
+
+        if (valid && seq != s->flight_seq) {
+            /* the answer to a frame the guest gave up on (reset, error) */
+            trace_vgpu_stub_link("stale answer dropped");
+            g_free(p);
+            return;
+        }
+        s->in_flight = false;
+        if (s->status != STATUS_BUSY) {
+            g_free(p);
+            return;
+        }
+        if (!valid) {
+            g_free(p);
+            vgpu_stub_fail(s, ERR_BAD_ANSWER);
+            return;
+        }
+        trace_vgpu_stub_answer(s->in_channel, len);
+        s->answer = p;
+        s->answer_len = len;
+        s->response_offset = 0;
+        vgpu_stub_set_status(s, STATUS_DONE);
+        return;
+    }
+    g_free(p);
+}
+
+static int vgpu_stub_can_receive(void *opaque)
+{
+    VgpuStubState *s = opaque;
+
+    if (s->in_header_len < LINK_HEADER_SIZE) {
+        return LINK_HEADER_SIZE - s->in_header_len;
+    }
+    return MIN(s->in_len - s->in_got, 1 * MiB);
+}
+
+static void vgpu_stub_receive(void *opaque, const uint8_t *buf, int size)
+{
+    VgpuStubState *s = opaque;
+
+    while (size > 0) {
+        uint32_t n;
+
+        if (s->in_header_len < LINK_HEADER_SIZE) {
+            n = MIN((uint32_t)size, LINK_HEADER_SIZE - s->in_header_len);
+            memcpy(s->in_header + s->in_header_len, buf, n);
+            s->in_header_len += n;
+            buf += n;
+            size -= n;
+            if (s->in_header_len < LINK_HEADER_SIZE) {
+                return;
+            }
+            s->in_type = lduw_le_p(s->in_header + 4);
+            s->in_channel = ld32(s->in_header + 8);
+            s->in_len = ld32(s->in_header + 12);
+            s->in_got = 0;
+            if (ld32(s->in_header) != LINK_MAGIC ||
+                s->in_len > VGPU_STUB_MAX_FRAME) {
+                /* The stream is out of step: start over on a new link. */
+                trace_vgpu_stub_link("bad record from the server");
+                vgpu_stub_link_reset_input(s);
+                if (s->status == STATUS_BUSY) {
+                    vgpu_stub_fail(s, ERR_BAD_ANSWER);
+                }
+                qemu_chr_fe_disconnect(&s->chr);
+                return;
+            }
+            s->in_payload = s->in_len ? g_malloc(s->in_len) : NULL;
+        }
+        n = MIN((uint32_t)size, s->in_len - s->in_got);
+        if (n) {
+            memcpy(s->in_payload + s->in_got, buf, n);
+            s->in_got += n;
+            buf += n;
+            size -= n;
+        }
+        if (s->in_got == s->in_len) {
+            vgpu_stub_link_record(s);
+            vgpu_stub_link_reset_input(s);
+        }
+    }
+}
+
+static void vgpu_stub_event(void *opaque, QEMUChrEvent event)
+{
+    VgpuStubState *s = opaque;
+
+    switch (event) {
+    case CHR_EVENT_OPENED:
+        s->connected = true;
+        s->link_epoch++;
+        trace_vgpu_stub_link("connected");
+        vgpu_stub_link_hello(s);
+        break;
+    case CHR_EVENT_CLOSED:
+        s->connected = false;
+        trace_vgpu_stub_link("disconnected");
+        g_byte_array_set_size(s->out, 0);
+        vgpu_stub_link_reset_input(s);
+        if (s->in_flight && s->status == STATUS_BUSY) {
+            vgpu_stub_fail(s, ERR_SERVER_GONE);
+        }
+        s->in_flight = false;
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- guest commands ---- */
+
+/* The last chunk is in: check the frame's header and send it. */
+static void vgpu_stub_send_frame(VgpuStubState *s)
+{
+    const uint8_t *h = s->frame;
+    uint32_t len = s->frame_len;
+
+    if (len < FRAME_HEADER_SIZE || ld32(h) != FRAME_MAGIC ||
+        lduw_le_p(h + 4) != VGPU_STUB_PROTOCOL ||
+        (lduw_le_p(h + 6) & ~FRAME_FLAGS_KNOWN) || ldq_le_p(h + 24) != 0 ||
+        (uint64_t)FRAME_HEADER_SIZE + ld32(h + 8) + ld32(h + 12) != len) {
+        vgpu_stub_guest_error(s, ERR_BAD_FRAME,
+                              "a %u-byte frame with a bad header", len);
+        return;
+    }
+    if (!s->connected) {
+        vgpu_stub_fail(s, ERR_NO_SERVER);
+        return;
+    }
+    trace_vgpu_stub_submit(s->channel, len);
+    s->in_flight = true;
+    s->flight_channel = s->channel;
+    s->flight_seq = ldq_le_p(h + 16);
+    vgpu_stub_link_send(s, LINK_FRAME, s->channel, s->frame, len);
+    vgpu_stub_drop_frame(s);
+    vgpu_stub_set_status(s, STATUS_BUSY);
+}
+
+static void vgpu_stub_submit(VgpuStubState *s)
+{
+    uint32_t n = s->request_len;
+
+    if (s->status != STATUS_IDLE) {
+        vgpu_stub_guest_error(s, ERR_BUSY, "SUBMIT in state %u", s->status);
+        return;
+    }
+    if (!s->channel) {
+        vgpu_stub_guest_error(s, ERR_NO_CHANNEL, "SUBMIT with CHANNEL 0");
+        return;
+    }
+    if (n > VGPU_STUB_BUF_SIZE) {
+        vgpu_stub_guest_error(s, ERR_BAD_LENGTH, "REQUEST_LEN %u", n);
+        return;
+    }
+    if (n > VGPU_STUB_MAX_FRAME - s->frame_len) {
+        vgpu_stub_guest_error(s, ERR_TOO_LARGE, "a frame over %u bytes",
+                              VGPU_STUB_MAX_FRAME);
+        return;
+    }
+    s->frame = g_realloc(s->frame, s->frame_len + n);
+    memcpy(s->frame + s->frame_len, s->request, n);
+    s->frame_len += n;
+    if (!(s->chunk_ctrl & CHUNK_MORE)) {
+        vgpu_stub_send_frame(s);
+    }
+}
+
+static void vgpu_stub_doorbell(VgpuStubState *s, uint32_t cmd)
+{
+    switch (cmd) {
+    case CMD_SUBMIT:
+        vgpu_stub_submit(s);
+        break;
+    case CMD_ACK:
+        if (s->status != STATUS_DONE && s->status != STATUS_ERROR) {
+            vgpu_stub_guest_error(s, ERR_BAD_COMMAND, "ACK in state %u",
+                                  s->status);
+            break;
+        }
+        vgpu_stub_drop_answer(s);
+        s->error_code = ERR_NONE;
+        s->status = STATUS_IDLE;
+        break;
+    case CMD_CLOSE:
+        if (s->status != STATUS_IDLE) {
+            vgpu_stub_guest_error(s, ERR_BUSY, "CLOSE in state %u", s->status);
+        } else if (!s->channel) {
+            vgpu_stub_guest_error(s, ERR_NO_CHANNEL, "CLOSE with CHANNEL 0");
+        } else if (s->connected) {
+            vgpu_stub_link_send(s, LINK_CLOSE, s->channel, NULL, 0);
+        }
+        break;
+    default:
+        vgpu_stub_guest_error(s, ERR_BAD_COMMAND, "DOORBELL value %u", cmd);
+        break;
+    }
+}
+
+/* ---- BAR0 ---- */
+
+static uint32_t vgpu_stub_window_len(VgpuStubState *s)
+{
+    if (s->status != STATUS_DONE || s->response_offset >= s->answer_len) {
+        return 0;
+    }
+    return MIN(VGPU_STUB_BUF_SIZE, s->answer_len - s->response_offset);
+}
+
+static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
+{
+    VgpuStubState *s = opaque;
+    uint64_t val = 0;
+
+    if (addr >= R_REQUEST && addr + size <= R_REQUEST + VGPU_STUB_BUF_SIZE) {
+        val = ldn_le_p(s->request + (addr - R_REQUEST), size);
+        goto out;
+    }
+    if (addr >= R_RESPONSE && addr + size <= R_RESPONSE + VGPU_STUB_BUF_SIZE) {
+        uint32_t off = addr - R_RESPONSE, win = vgpu_stub_window_len(s);
+        uint8_t bytes[4] = { 0 };
+
+        if (off >= ROUND_UP(win, 4)) {
+            vgpu_stub_guest_error(s, ERR_READ_PAST_END,
+                                  "read of RESPONSE+0x%x, %u bytes valid",
+                                  off, win);
+            goto out;
+        }
+        memcpy(bytes, s->answer + s->response_offset + off,
+               MIN(size, win - MIN(off, win)));
+        val = ldn_le_p(bytes, size);
+        goto out;
+    }
+    if (size != 4 || (addr & 3)) {
+        vgpu_stub_guest_error(s, ERR_BAD_WIDTH,
+                              "%u-byte read of register 0x%" HWADDR_PRIx,
+                              size, addr);
+        goto out;
+    }
+    switch (addr) {
+    case R_DOORBELL:
+        val = 0;
+        break;
+    case R_STATUS:
+        val = s->status;
+        break;
+    case R_POOL_ID:
+        val = (uint8_t)s->pool_id[0];
+        break;
+    case R_PRIORITY:
+        val = s->priority;
+        break;
+    case R_VM_ID:
+        val = s->vm_id;
+        break;
+    case R_ERROR_CODE:
+        val = s->error_code;
+        break;
+    case R_REQUEST_LEN:
+        val = s->request_len;
+        break;
+    case R_RESPONSE_LEN:
+        val = vgpu_stub_window_len(s);
+        break;
+    case R_PROTOCOL_VER:
+        val = VGPU_STUB_PROTOCOL;
+        break;
+    case R_CAPABILITIES:
+        val = VGPU_STUB_CAPS;
+        break;
+    case R_IRQ_CTRL:
+        val = s->irq_ctrl;
+        break;
+    case R_IRQ_STATUS:
+        val = s->irq_status;
+        break;
+    case R_REQUEST_ID:
+        val = s->request_id;
+        break;
+    case R_CHUNK_CTRL:
+        val = s->chunk_ctrl;
+        break;
+    case R_CHANNEL:
+        val = s->channel;
+        break;
+    case R_LINK_EPOCH:
+        val = s->link_epoch;
+        break;
+    case R_RESPONSE_TOTAL:
+        val = s->status == STATUS_DONE ? s->answer_len : 0;
+        break;
+    case R_RESPONSE_OFFSET:
+        val = s->response_offset;
+        break;
+    case R_REQUEST_TOTAL:
+        val = s->frame_len;
+        break;
+    case R_MAX_FRAME:
+        val = VGPU_STUB_MAX_FRAME;
+        break;
+    default:
+        vgpu_stub_guest_error(s, ERR_BAD_OFFSET,
+                              "read of unknown register 0x%" HWADDR_PRIx, addr);
+        break;
+    }
+out:
+    trace_vgpu_stub_mmio_read(addr, size, val);
+    return val;
+}
+
+static void vgpu_stub_write(void *opaque, hwaddr addr, uint64_t val,
+                            unsigned size)
+{
+    VgpuStubState *s = opaque;
+
+    trace_vgpu_stub_mmio_write(addr, size, val);
+    if (addr >= R_REQUEST && addr + size <= R_REQUEST + VGPU_STUB_BUF_SIZE) {
+        stn_le_p(s->request + (addr - R_REQUEST), size, val);
+        return;
+    }
+    if (addr >= R_RESPONSE && addr + size <= R_RESPONSE + VGPU_STUB_BUF_SIZE) {
+        vgpu_stub_guest_error(s, ERR_READ_ONLY, "write to RESPONSE");
+        return;
+    }
+    if (size != 4 || (addr & 3)) {
+        vgpu_stub_guest_error(s, ERR_BAD_WIDTH,
+                              "%u-byte write of register 0x%" HWADDR_PRIx,
+                              size, addr);
+        return;
+    }
+    switch (addr) {
+    case R_DOORBELL:
+        vgpu_stub_doorbell(s, val);
+        break;
+    case R_REQUEST_LEN:
+        s->request_len = val;
+        break;
+    case R_IRQ_CTRL:
+        s->irq_ctrl = val & 1;
+        vgpu_stub_update_irq(s);
+        break;
+    case R_IRQ_STATUS:
+        s->irq_status &= ~(val & 1);
+        vgpu_stub_update_irq(s);
+        break;
+    case R_REQUEST_ID:
+        s->request_id = val;
+        break;
+    case R_CHUNK_CTRL:
+        s->chunk_ctrl = val & CHUNK_MORE;
+        break;
+    case R_CHANNEL:
+        s->channel = val;
+        break;
+    case R_RESPONSE_OFFSET:
+        if (s->status != STATUS_DONE || (val % VGPU_STUB_BUF_SIZE) ||
+            val >= s->answer_len) {
+            vgpu_stub_guest_error(s, ERR_BAD_RESPONSE_OFFSET,
+                                  "RESPONSE_OFFSET %" PRIu64 " of a %u-byte answer",
+                                  val, s->answer_len);
+            break;
+        }
+        s->response_offset = val;
+        break;
+    case R_STATUS:
+    case R_POOL_ID:
+    case R_PRIORITY:
+    case R_VM_ID:
+    case R_ERROR_CODE:
+    case R_RESPONSE_LEN:
+    case R_PROTOCOL_VER:
+    case R_CAPABILITIES:
+    case R_LINK_EPOCH:
+    case R_RESPONSE_TOTAL:
+    case R_REQUEST_TOTAL:
+    case R_MAX_FRAME:
+        vgpu_stub_guest_error(s, ERR_READ_ONLY,
+                              "write to read-only register 0x%" HWADDR_PRIx,
+                              addr);
+        break;
+    default:
+        vgpu_stub_guest_error(s, ERR_BAD_OFFSET,
+                              "write to unknown register 0x%" HWADDR_PRIx,
+                              addr);
+        break;
+    }
+}
+
+static const MemoryRegionOps vgpu_stub_mmio_ops = {
+    .read = vgpu_stub_read,
+    .write = vgpu_stub_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 4,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 4,
+    },
+};
+
+/* ---- the device ---- */
+
+static void vgpu_stub_reset(DeviceState *dev)
+{
+    VgpuStubState *s = VGPU_STUB(dev);
+
+    vgpu_stub_drop_frame(s);
+    vgpu_stub_drop_answer(s);
+    s->status = STATUS_IDLE;
+    s->error_code = ERR_NONE;
+    s->request_len = 0;
+    s->irq_ctrl = 0;
+    s->irq_status = 0;
+    s->request_id = 0;
+    s->chunk_ctrl = 0;
+    s->channel = 0;
+    memset(s->request, 0, sizeof(s->request));
+    /* an answer still on its way is recognised as stale by its sequence */
+    pci_set_irq(PCI_DEVICE(s), 0);
+}
+
+static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
+{
+    VgpuStubState *s = VGPU_STUB(pdev);
+
+    if (!qemu_chr_fe_backend_connected(&s->chr)) {
+        error_setg(errp, "vgpu-stub: property 'chardev' is required "
+                   "(the socket of vgpu-server)");
+        return;
+    }
+    if (!s->pool_id || strlen(s->pool_id) != 1 ||
+        !g_ascii_isupper(s->pool_id[0])) {
+        error_setg(errp, "vgpu-stub: pool_id must be one letter A-Z");
+        return;
+    }
+    if (s->priority > 2) {
+        error_setg(errp, "vgpu-stub: priority must be 0 (low), 1 (medium) "
+                   "or 2 (high)");
+        return;
+    }
+    error_setg(&s->migration_blocker, "vgpu-stub: the GPU state of this "
+               "VM lives in vgpu-server and does not migrate");
+    if (migrate_add_blocker(s->migration_blocker, errp) < 0) {
+        error_free(s->migration_blocker);
+        s->migration_blocker = NULL;
+        return;
+    }
+
+    pci_config_set_interrupt_pin(pdev->config, 1);
+    memory_region_init_io(&s->mmio, OBJECT(s), &vgpu_stub_mmio_ops, s,
+                          "vgpu-stub-mmio", VGPU_STUB_BAR_SIZE);
+    pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->mmio);
+
+    s->out = g_byte_array_new();
+    qemu_chr_fe_set_handlers(&s->chr, vgpu_stub_can_receive, vgpu_stub_receive,
+                             vgpu_stub_event, NULL, s, NULL, true);
+}
+
+static void vgpu_stub_exit(PCIDevice *pdev)
+{
+    VgpuStubState *s = VGPU_STUB(pdev);
+
+    qemu_chr_fe_deinit(&s->chr, false);
+    if (s->out_watch) {
+        g_source_remove(s->out_watch);
+        s->out_watch = 0;
+    }
+    if (s->out) {
+        g_byte_array_free(s->out, true);
+        s->out = NULL;
+    }
+    vgpu_stub_link_reset_input(s);
+    vgpu_stub_drop_frame(s);
+    vgpu_stub_drop_answer(s);
+    if (s->migration_blocker) {
+        migrate_del_blocker(s->migration_blocker);
+        error_free(s->migration_blocker);
+        s->migration_blocker = NULL;
+    }
+}
+
+static Property vgpu_stub_properties[] = {
+    DEFINE_PROP_CHR("chardev", VgpuStubState, chr),
+    DEFINE_PROP_UINT32("vm_id", VgpuStubState, vm_id, 0),
+    DEFINE_PROP_STRING("pool_id", VgpuStubState, pool_id),
+    DEFINE_PROP_UINT8("priority", VgpuStubState, priority, 1),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void vgpu_stub_instance_init(Object *obj)
+{
+    VgpuStubState *s = VGPU_STUB(obj);
+
+    s->pool_id = g_strdup("A");
+}
+
+static void vgpu_stub_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = vgpu_stub_realize;
+    k->exit = vgpu_stub_exit;
+    k->vendor_id = VGPU_STUB_VENDOR_ID;
+    k->device_id = VGPU_STUB_DEVICE_ID;
+    k->class_id = VGPU_STUB_CLASS;
+    k->revision = VGPU_STUB_REVISION;
+    dc->reset = vgpu_stub_reset;
+    dc->desc = "vgpu stub: CUDA calls to vgpu-server";
+    device_class_set_props(dc, vgpu_stub_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo vgpu_stub_info = {
+    .name = TYPE_VGPU_STUB,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(VgpuStubState),
+    .instance_init = vgpu_stub_instance_init,
+    .class_init = vgpu_stub_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { },
+    },
+};
+
+static void vgpu_stub_register_types(void)
+{
+    type_register_static(&vgpu_stub_info);
+}
+
+type_init(vgpu_stub_register_types)
