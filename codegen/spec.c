@@ -120,7 +120,10 @@ static void parse_fn(struct cg_spec *spec, int line, char *rest)
         }
     }
     for (tail = &spec->entries; *tail; tail = &(*tail)->next)
-        ;
+        if ((*tail)->glob == e->glob && !strcmp((*tail)->pattern, e->pattern))
+            cg_fatal("%s:%d: a second entry for %s%s (the first is on line %d): put "
+                     "everything about it on one line", spec->path, line, e->pattern,
+                     e->glob ? "*" : "", (*tail)->line);
     *tail = e;
 }
 

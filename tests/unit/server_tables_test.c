@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The session tables every guest value is checked against (server/tables.c):
+ * ranges that cannot be escaped by overflow, handles of the right kind only,
+ * the default-stream aliases.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../server/tables.c"
+
+int vgpu_log_level;
+void vgpu_log(int level, const char *fmt, ...)
+{
+    (void)level;
+    (void)fmt;
+}
+
+static void test_ranges(void **state)
+{
+    struct vgpu_session s = { 0 };
+
+    (void)state;
+    assert_int_equal(vgpu_range_add(&s, 0x1000, 0x100, true), 0);
+    assert_true(vgpu_range_check(&s, 0x1000, 0x100));
+    assert_true(vgpu_range_check(&s, 0x10ff, 1));
+    assert_true(vgpu_range_check(&s, 0x1100, 0));       /* end pointer, empty */
+    assert_false(vgpu_range_check(&s, 0x10ff, 2));
+    assert_false(vgpu_range_check(&s, 0xfff, 1));
+    /* lengths that would wrap around the address space */
+    assert_false(vgpu_range_check(&s, 0x1080, UINT64_MAX));
+    assert_false(vgpu_range_check(&s, 0x1080, UINT64_MAX - 0x1000));
+    assert_false(vgpu_range_check(&s, UINT64_MAX, 2));
+    /* symbols can be checked against but not freed */
+    assert_int_equal(vgpu_range_add(&s, 0x9000, 0x10, false), 0);
+    assert_int_equal(vgpu_range_remove(&s, 0x9000), -EFAULT);
+    assert_int_equal(vgpu_range_remove(&s, 0x1010), -EFAULT);  /* not the start */
+    assert_int_equal(vgpu_range_remove(&s, 0x1000), 0);
+    assert_false(vgpu_range_check(&s, 0x1000, 1));
+    free(s.ranges);
+}
+
+static void test_handles(void **state)
+{
+    struct vgpu_session s = { 0 };
+    void *native = NULL;
+    uint64_t wire = 0;
+
+    (void)state;
+    assert_int_equal(vgpu_session_ops.handle_out(&s, VGPU_CUDART_H_STREAM, (void *)0x5000, &wire), 0);
+    assert_int_equal(wire, 0x5000);
+    assert_int_equal(vgpu_session_ops.handle_in(&s, VGPU_CUDART_H_STREAM, 0x5000, &native), 0);
+    assert_ptr_equal(native, (void *)0x5000);
+    /* the same value is not an event */
+    assert_int_equal(vgpu_session_ops.handle_in(&s, VGPU_CUDART_H_EVENT, 0x5000, &native), -ENOENT);
+    assert_int_equal(vgpu_session_ops.handle_in(&s, VGPU_CUDART_H_STREAM, 0x6000, &native), -ENOENT);
+    /* NULL and the default-stream aliases always pass */
+    assert_int_equal(vgpu_session_ops.handle_in(&s, VGPU_CUDART_H_STREAM, 0, &native), 0);
+    assert_int_equal(vgpu_session_ops.handle_in(&s, VGPU_CUDART_H_STREAM, 1, &native), 0);
+    assert_int_equal(vgpu_session_ops.handle_in(&s, VGPU_CUDART_H_STREAM, 2, &native), 0);
+    assert_int_equal(vgpu_session_ops.handle_in(&s, VGPU_CUDART_H_EVENT, 2, &native), -ENOENT);
+    /* device addresses */
+    assert_int_equal(vgpu_session_ops.devptr_in(&s, 0x7000, &native), -EFAULT);
+    assert_int_equal(vgpu_range_add(&s, 0x7000, 0x40, true), 0);
+    assert_int_equal(vgpu_session_ops.devptr_in(&s, 0x7020, &native), 0);
+    assert_int_equal(vgpu_session_ops.devptr_in(&s, 0, &native), 0);
+    free(s.ranges);
+    free(s.handles);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_handles),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
