@@ -42,7 +42,13 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgpuStubState, VGPU_STUB)
 
 #define VGPU_STUB_BAR_SIZE      (4 * KiB)
 #define VGPU_STUB_BUF_SIZE      1024
-#define VGPU_STUB_MAX_FRAME     (64 * MiB)
+#define VGPU_STUB_MAX_FRAME     ((uint32_t)(64 * MiB))
+/*
+ * Bounds on what a guest can make QEMU hold: answers still owed for frames
+ * it gave up on, and link bytes waiting for a slow server.
+ */
+#define VGPU_STUB_MAX_OWED      4
+#define VGPU_STUB_MAX_QUEUED    (VGPU_STUB_MAX_FRAME + 1 * MiB)
 
 /* Registers (docs/specs/vgpu-stub.md). */
 #define R_DOORBELL          0x000
@@ -147,10 +153,16 @@ struct VgpuStubState {
     uint8_t *answer;
     uint32_t answer_len;
 
-    /* the frame in flight: its answer must match channel and sequence */
+    /*
+     * Frames sent whose answer (one FRAME or FAIL record each, in order)
+     * has not arrived yet.  While in_flight is set the last of them is the
+     * guest's; those before it belong to frames the guest gave up on (a
+     * reset, a mistake while BUSY), and their answers are dropped whatever
+     * their channel and seq: seq is the guest client's, not unique.
+     */
+    uint32_t owed;
     bool in_flight;
     uint32_t flight_channel;
-    uint64_t flight_seq;
 
     /* link: bytes queued for the chardev, and the record being received */
     bool connected;
@@ -203,6 +215,7 @@ static void vgpu_stub_drop_answer(VgpuStubState *s)
 static void vgpu_stub_fail(VgpuStubState *s, uint32_t code)
 {
     trace_vgpu_stub_error(code);
+    s->in_flight = false;       /* the guest no longer waits for an answer */
     s->error_code = code;
     vgpu_stub_drop_frame(s);
     vgpu_stub_drop_answer(s);
@@ -218,7 +231,8 @@ vgpu_stub_guest_error(VgpuStubState *s, uint32_t code, const char *fmt, ...)
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    qemu_log_mask(LOG_GUEST_ERROR, "vgpu-stub: %s (error code %u)\n", msg, code);
+    qemu_log_mask(LOG_GUEST_ERROR, "vgpu-stub: %s (error code %u)\n",
+                  msg, code);
     g_free(msg);
     vgpu_stub_fail(s, code);
 }
@@ -294,48 +308,46 @@ static void vgpu_stub_link_reset_input(VgpuStubState *s)
     s->in_got = 0;
 }
 
-/* A whole record arrived.  Answers that match nothing in flight are stale. */
+/* A whole record arrived: the answer to the oldest frame still owed one. */
 static void vgpu_stub_link_record(VgpuStubState *s)
 {
-    bool ours = s->in_flight && s->in_channel == s->flight_channel;
     uint8_t *p = s->in_payload;
     uint32_t len = s->in_len;
+    bool valid;
 
     s->in_payload = NULL;
-    if (s->in_type == LINK_FAIL && ours) {
-        s->in_flight = false;
-        if (s->status == STATUS_BUSY) {
-            vgpu_stub_fail(s, ERR_SERVER_GONE);
-        }
-    } else if (s->in_type == LINK_FRAME && ours) {
-        bool valid = len >= FRAME_HEADER_SIZE && ld32(p) == FRAME_MAGIC &&
-                     (uint64_t)FRAME_HEADER_SIZE + ld32(p + 8) + ld32(p + 12) == len;
-        uint64_t seq = valid ? ldq_le_p(p + 16) : 0;
-
-        if (valid && seq != s->flight_seq) {
-            /* the answer to a frame the guest gave up on (reset, error) */
-            trace_vgpu_stub_link("stale answer dropped");
-            g_free(p);
-            return;
-        }
-        s->in_flight = false;
-        if (s->status != STATUS_BUSY) {
-            g_free(p);
-            return;
-        }
-        if (!valid) {
-            g_free(p);
-            vgpu_stub_fail(s, ERR_BAD_ANSWER);
-            return;
-        }
-        trace_vgpu_stub_answer(s->in_channel, len);
-        s->answer = p;
-        s->answer_len = len;
-        s->response_offset = 0;
-        vgpu_stub_set_status(s, STATUS_DONE);
+    if ((s->in_type != LINK_FRAME && s->in_type != LINK_FAIL) || !s->owed) {
+        g_free(p);
         return;
     }
-    g_free(p);
+    if (--s->owed || !s->in_flight) {
+        /* the answer to a frame the guest gave up on (reset, error) */
+        trace_vgpu_stub_link("stale answer dropped");
+        g_free(p);
+        return;
+    }
+    if (s->in_channel != s->flight_channel) {
+        g_free(p);
+        vgpu_stub_fail(s, ERR_BAD_ANSWER);
+        return;
+    }
+    if (s->in_type == LINK_FAIL) {
+        vgpu_stub_fail(s, ERR_SERVER_GONE);
+        return;
+    }
+    valid = len >= FRAME_HEADER_SIZE && ld32(p) == FRAME_MAGIC &&
+            (uint64_t)FRAME_HEADER_SIZE + ld32(p + 8) + ld32(p + 12) == len;
+    if (!valid) {
+        g_free(p);
+        vgpu_stub_fail(s, ERR_BAD_ANSWER);
+        return;
+    }
+    s->in_flight = false;
+    trace_vgpu_stub_answer(s->in_channel, len);
+    s->answer = p;
+    s->answer_len = len;
+    s->response_offset = 0;
+    vgpu_stub_set_status(s, STATUS_DONE);
 }
 
 static int vgpu_stub_can_receive(void *opaque)
@@ -411,10 +423,10 @@ static void vgpu_stub_event(void *opaque, QEMUChrEvent event)
         trace_vgpu_stub_link("disconnected");
         g_byte_array_set_size(s->out, 0);
         vgpu_stub_link_reset_input(s);
-        if (s->in_flight && s->status == STATUS_BUSY) {
+        s->owed = 0;
+        if (s->in_flight) {
             vgpu_stub_fail(s, ERR_SERVER_GONE);
         }
-        s->in_flight = false;
         break;
     default:
         break;
@@ -442,9 +454,9 @@ static void vgpu_stub_send_frame(VgpuStubState *s)
         return;
     }
     trace_vgpu_stub_submit(s->channel, len);
+    s->owed++;
     s->in_flight = true;
     s->flight_channel = s->channel;
-    s->flight_seq = ldq_le_p(h + 16);
     vgpu_stub_link_send(s, LINK_FRAME, s->channel, s->frame, len);
     vgpu_stub_drop_frame(s);
     vgpu_stub_set_status(s, STATUS_BUSY);
@@ -466,9 +478,15 @@ static void vgpu_stub_submit(VgpuStubState *s)
         vgpu_stub_guest_error(s, ERR_BAD_LENGTH, "REQUEST_LEN %u", n);
         return;
     }
+    if (!(s->chunk_ctrl & CHUNK_MORE) &&
+        (s->owed >= VGPU_STUB_MAX_OWED || s->out->len > VGPU_STUB_MAX_QUEUED)) {
+        vgpu_stub_guest_error(s, ERR_BUSY, "SUBMIT while %u earlier frames "
+                              "are still unanswered", s->owed);
+        return;
+    }
     if (n > VGPU_STUB_MAX_FRAME - s->frame_len) {
         vgpu_stub_guest_error(s, ERR_TOO_LARGE, "a frame over %u bytes",
-                              VGPU_STUB_MAX_FRAME);
+                              (unsigned)VGPU_STUB_MAX_FRAME);
         return;
     }
     s->frame = g_realloc(s->frame, s->frame_len + n);
@@ -500,6 +518,9 @@ static void vgpu_stub_doorbell(VgpuStubState *s, uint32_t cmd)
             vgpu_stub_guest_error(s, ERR_BUSY, "CLOSE in state %u", s->status);
         } else if (!s->channel) {
             vgpu_stub_guest_error(s, ERR_NO_CHANNEL, "CLOSE with CHANNEL 0");
+        } else if (s->out->len > 1 * MiB) {
+            vgpu_stub_guest_error(s, ERR_BUSY, "CLOSE while the server is "
+                                  "behind");
         } else if (s->connected) {
             vgpu_stub_link_send(s, LINK_CLOSE, s->channel, NULL, 0);
         }
@@ -531,7 +552,7 @@ static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
     }
     if (addr >= R_RESPONSE && addr + size <= R_RESPONSE + VGPU_STUB_BUF_SIZE) {
         uint32_t off = addr - R_RESPONSE, win = vgpu_stub_window_len(s);
-        uint8_t bytes[4] = { 0 };
+        uint8_t bytes[8] = { 0 };
 
         if (off >= ROUND_UP(win, 4)) {
             vgpu_stub_guest_error(s, ERR_READ_PAST_END,
@@ -669,8 +690,8 @@ static void vgpu_stub_write(void *opaque, hwaddr addr, uint64_t val,
         if (s->status != STATUS_DONE || (val % VGPU_STUB_BUF_SIZE) ||
             val >= s->answer_len) {
             vgpu_stub_guest_error(s, ERR_BAD_RESPONSE_OFFSET,
-                                  "RESPONSE_OFFSET %" PRIu64 " of a %u-byte answer",
-                                  val, s->answer_len);
+                                  "RESPONSE_OFFSET %" PRIu64
+                                  " of a %u-byte answer", val, s->answer_len);
             break;
         }
         s->response_offset = val;
@@ -730,7 +751,8 @@ static void vgpu_stub_reset(DeviceState *dev)
     s->chunk_ctrl = 0;
     s->channel = 0;
     memset(s->request, 0, sizeof(s->request));
-    /* an answer still on its way is recognised as stale by its sequence */
+    /* an answer still on its way stays owed, and is dropped when it comes */
+    s->in_flight = false;
     pci_set_irq(PCI_DEVICE(s), 0);
 }
 
