@@ -1,0 +1,345 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# VM test: boot one or more guests (a Debian kernel and the busybox
+# initramfs of make-initramfs.sh) under QEMU with the vgpu-stub device
+# linked to a fresh vgpu-server, run the example programs in each guest
+# through the shim, and require each program's stdout, byte for byte, and
+# exit status to match a native run of the same binary on this host.
+# Without a GPU both fail the same way; with one, both succeed the same way.
+#
+#   run_vm.sh [--guests N] [--firmware DIR]... NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE...
+#
+#   --guests N      boot N guests at once against the one server (default
+#                   1); guest g has vm_id g, guest 1 priority 2 (high),
+#                   guest 2 priority 0 (low), any further guest 1 (medium);
+#                   every guest runs every EXAMPLE
+#   --firmware DIR  a directory for QEMU's -L (repeatable; Debian's seabios
+#                   and qemu-system-data directories when none is given and
+#                   they exist)
+#   QEMU            qemu-system-x86_64 with the vgpu-stub device
+#   KERNEL          the vmlinux ELF (PVH boot)
+#   INITRAMFS       from make-initramfs.sh, holding every EXAMPLE by name
+#   EXAMPLE         the host paths of the programs: run natively from here,
+#                   and by their names in the guest (/opt/vgpu/bin)
+#
+# Environment:
+#   VGPU_VM_TIMEOUT     seconds a guest may take, boot to power-off (600)
+#   VGPU_E2E_TIMEOUT    seconds per program, native and in the guest (120)
+#   VGPU_E2E_LOG_LEVEL  the server's --log-level (default info: the test
+#                       reads the identity each device announced, and the
+#                       sessions it got, from the server's log; with error
+#                       or warn that check is left out)
+#   VGPU_VM_ACCEL       QEMU accelerator (tcg; kvm where /dev/kvm is usable)
+#   VGPU_VM_APPEND      more kernel command line words; NAME=VALUE words
+#                       reach the programs' environment (e.g. VGPU_LOG=debug)
+#   VGPU_VM_QEMU_ARGS   more QEMU arguments (word-split)
+#
+# Everything goes under WORKDIR: native/NAME.out|err, guestG/ (console.log,
+# qemu.err, I-NAME.out|err, results), server.log, cache/.
+# Exit: 0 all match, 1 a difference or a broken setup, 77 skipped (no QEMU
+# binary or no kernel).
+set -u
+
+guests=1
+fw_dirs=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --guests) [ $# -ge 2 ] || { echo "run_vm.sh: --guests needs a number" >&2; exit 1; }
+        guests=$2; shift 2 ;;
+    --firmware) [ $# -ge 2 ] || { echo "run_vm.sh: --firmware needs a directory" >&2; exit 1; }
+        fw_dirs="$fw_dirs $2"; shift 2 ;;
+    --) shift; break ;;
+    -*) echo "run_vm.sh: unknown option $1" >&2; exit 1 ;;
+    *) break ;;
+    esac
+done
+if [ $# -lt 7 ]; then
+    echo "usage: run_vm.sh [--guests N] [--firmware DIR]... NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE..." >&2
+    exit 1
+fi
+name=$1 qemu=$2 kernel=$3 initramfs=$4 server=$5 work=$6
+shift 6
+vm_timeout=${VGPU_VM_TIMEOUT:-600}
+run_timeout=${VGPU_E2E_TIMEOUT:-120}
+accel=${VGPU_VM_ACCEL:-tcg}
+
+fail() {
+    echo "$name: $*" >&2
+    exit 1
+}
+
+case $guests in
+'' | *[!0-9]* | 0) fail "--guests must be a positive number" ;;
+esac
+if [ ! -x "$qemu" ]; then
+    echo "$name: no QEMU binary at '$qemu' (build the vgpu-stub QEMU, or set VGPU_QEMU_BINARY), skipped"
+    exit 77
+fi
+if [ ! -f "$kernel" ]; then
+    echo "$name: no guest kernel at '$kernel' (build the vm artifacts first), skipped"
+    exit 77
+fi
+[ -f "$initramfs" ] || fail "initramfs $initramfs is missing; build it first"
+[ -x "$server" ] || fail "server $server is missing; build it first"
+for ex in "$@"; do
+    [ -x "$ex" ] || fail "example $ex is missing; build it first"
+done
+if ! "$qemu" -device help 2>/dev/null | grep -q '"vgpu-stub"'; then
+    fail "$qemu has no vgpu-stub device"
+fi
+if [ -z "$fw_dirs" ]; then
+    for d in /usr/share/seabios /usr/share/qemu /usr/lib/ipxe/qemu; do
+        [ -d "$d" ] && fw_dirs="$fw_dirs $d"
+    done
+fi
+
+mkdir -p "$work" || fail "cannot create $work"
+work=$(cd "$work" && pwd -P)
+rm -rf "$work/cache" "$work/native" "$work"/guest* "$work/server.log" "$work/vgpu.sock"
+mkdir -p "$work/native" "$work/cache"
+
+# A unix socket path must fit in sun_path (108 bytes): deep build trees get
+# the socket in a private directory under /tmp instead.
+sock=$work/vgpu.sock
+sockdir=
+if [ ${#sock} -gt 100 ]; then
+    sockdir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-vm.XXXXXX") || fail "mktemp failed"
+    sock=$sockdir/vgpu.sock
+fi
+
+server_pid=
+qemu_pids=
+# shellcheck disable=SC2317 # called through the trap
+cleanup() {
+    for p in $qemu_pids; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for p in $qemu_pids; do
+        wait "$p" 2>/dev/null
+    done
+    qemu_pids=
+    if [ -n "$server_pid" ]; then
+        kill -TERM "$server_pid" 2>/dev/null
+        i=0
+        while kill -0 "$server_pid" 2>/dev/null && [ "$i" -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        if kill -0 "$server_pid" 2>/dev/null; then
+            echo "$name: server did not exit on SIGTERM, killing it" >&2
+            kill -KILL "$server_pid" 2>/dev/null
+        fi
+        wait "$server_pid" 2>/dev/null
+        server_pid=
+    fi
+    if [ -n "$sockdir" ]; then
+        rm -rf "$sockdir"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+now() {
+    date +%s.%N
+}
+elapsed() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# --- native runs ------------------------------------------------------------
+# The same binaries with the host's real CUDA runtime, as run_diff.sh runs them.
+for ex in "$@"; do
+    n=${ex##*/}
+    t0=$(now)
+    env -u LD_PRELOAD -u LD_LIBRARY_PATH -u VGPU_SERVER \
+        timeout "$run_timeout" "$ex" </dev/null >"$work/native/$n.out" 2>"$work/native/$n.err"
+    echo $? >"$work/native/$n.rc"
+    elapsed "$t0" "$(now)" >"$work/native/$n.time"
+done
+
+examples="$*"
+
+# --- the server -------------------------------------------------------------
+set -- --listen "unix:$sock" --cache-dir "$work/cache"
+log_level=${VGPU_E2E_LOG_LEVEL:-info}
+set -- "$@" --log-level "$log_level"
+"$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
+server_pid=$!
+i=0
+while [ ! -S "$sock" ]; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        wait "$server_pid"
+        rc=$?
+        server_pid=
+        tail -n 50 "$work/server.log" >&2
+        fail "server exited with status $rc before listening on $sock"
+    fi
+    [ "$i" -lt 100 ] || { tail -n 50 "$work/server.log" >&2; fail "no socket $sock after 10 s"; }
+    sleep 0.1
+    i=$((i + 1))
+done
+
+# --- the guests -------------------------------------------------------------
+run_list=
+for ex in $examples; do
+    run_list="$run_list${run_list:+,}${ex##*/}"
+done
+fw_args=
+for d in $fw_dirs; do
+    fw_args="$fw_args -L $d"
+done
+
+t_start=$(now)
+g=1
+while [ "$g" -le "$guests" ]; do
+    case $g in
+    1) prio=2 ;;
+    2) prio=0 ;;
+    *) prio=1 ;;
+    esac
+    gdir=$work/guest$g
+    mkdir -p "$gdir"
+    echo "$prio" >"$gdir/priority"
+    # shellcheck disable=SC2086 # fw_args and VGPU_VM_QEMU_ARGS are word lists
+    timeout -k 10 "$vm_timeout" "$qemu" \
+        -M q35 -accel "$accel" -cpu max -smp 1 -m 1G \
+        -nographic -no-reboot -nic none $fw_args \
+        -kernel "$kernel" -initrd "$initramfs" \
+        -append "console=ttyS0 quiet panic=-1 cryptomgr.notests vgpu_run=$run_list vgpu_timeout=$run_timeout ${VGPU_VM_APPEND:-}" \
+        -chardev "socket,id=vgpu0,path=$sock,reconnect=1" \
+        -device "vgpu-stub,chardev=vgpu0,vm_id=$g,pool_id=A,priority=$prio" \
+        ${VGPU_VM_QEMU_ARGS:-} \
+        </dev/null >"$gdir/console.log" 2>"$gdir/qemu.err" &
+    qemu_pids="$qemu_pids $!"
+    echo "$!" >"$gdir/pid"
+    g=$((g + 1))
+done
+
+# Wait for each guest and note how long it took.
+g=1
+for p in $qemu_pids; do
+    wait "$p"
+    echo $? >"$work/guest$g/qemu.rc"
+    elapsed "$t_start" "$(now)" >"$work/guest$g/wall"
+    g=$((g + 1))
+done
+qemu_pids=
+
+# --- compare ----------------------------------------------------------------
+# Splits a guest's console log (see tests/vm/init.sh for its format) into
+# I-NAME.out/.err and the lines "I NAME STATUS SECONDS" of `results`.
+parse_console() {
+    tr -d '\r' <"$1/console.log" | awk -v dir="$1" '
+        /^=== vgpu-run [0-9]+ [^ ]+: stdout \(base64\) ===$/ {
+            idx = $3; nm = $4; sub(/:$/, "", nm)
+            cur = dir "/" idx "-" nm ".out.b64"; printf "" > cur; next }
+        /^=== vgpu-run [0-9]+ [^ ]+: stderr \(base64\) ===$/ {
+            cur = dir "/" idx "-" nm ".err.b64"; printf "" > cur; next }
+        /^=== vgpu-run [0-9]+ [^ ]+: exit [0-9]+ after [0-9.]+ s ===$/ {
+            cur = ""; nm = $4; sub(/:$/, "", nm)
+            print $3, nm, $6, $8 > (dir "/results"); next }
+        /=== vgpu-guest: kernel / { sub(/.*=== vgpu-guest: /, ""); sub(/ ===$/, ""); print > (dir "/boot"); next }
+        /=== vgpu-guest: / { cur = ""; next }
+        cur != "" { print > cur }'
+    for f in "$1"/*.b64; do
+        [ -f "$f" ] || continue
+        base64 -d <"$f" >"${f%.b64}" 2>/dev/null || echo "(this output did not decode: console garbled)" >>"${f%.b64}"
+        rm -f "$f"
+    done
+}
+
+show() {
+    echo "----- $1 -----"
+    if [ -s "$2" ]; then cat "$2"; else echo "(empty)"; fi
+}
+
+status=0
+summary=
+g=1
+while [ "$g" -le "$guests" ]; do
+    gdir=$work/guest$g
+    prio=$(cat "$gdir/priority")
+    qrc=$(cat "$gdir/qemu.rc")
+    : >"$gdir/results"
+    parse_console "$gdir"
+    boot=$(sed -n 's/.*up \([0-9.]*\) s.*/\1/p' "$gdir/boot" 2>/dev/null)
+    summary="$summary
+guest $g (vm_id $g, priority $prio): QEMU $(cat "$gdir/wall") s, /init reached at ${boot:-?} s of guest time"
+    problems=
+    [ "$qrc" != 124 ] && [ "$qrc" != 137 ] || problems="$problems QEMU timed out after ${vm_timeout}s;"
+    [ "$qrc" = 0 ] || [ "$qrc" = 124 ] || [ "$qrc" = 137 ] || problems="$problems QEMU exited with status $qrc;"
+    grep -q 'vgpu-guest: vgpu-stub at' "$gdir/console.log" || problems="$problems the guest saw no vgpu-stub PCI device;"
+    grep -q 'vgpu-guest: done' "$gdir/console.log" || problems="$problems the guest did not finish its list;"
+    i=0
+    for ex in $examples; do
+        i=$((i + 1))
+        n=${ex##*/}
+        line=$(awk -v i="$i" '$1 == i' "$gdir/results")
+        nrc=$(cat "$work/native/$n.rc")
+        if [ -z "$line" ]; then
+            problems="$problems $n: no result from the guest;"
+            summary="$summary
+  $n: no result (native exit $nrc)"
+            continue
+        fi
+        # shellcheck disable=SC2086
+        set -- $line
+        grc=$3 gtime=$4
+        summary="$summary
+  $n: guest exit $grc in $gtime s, native exit $nrc in $(cat "$work/native/$n.time") s"
+        bad=
+        [ "$2" = "$n" ] || bad="$bad guest ran $2 in place of $n;"
+        [ "$grc" = "$nrc" ] || bad="$bad exit status differs (native $nrc, guest $grc);"
+        cmp -s "$work/native/$n.out" "$gdir/$i-$n.out" || bad="$bad stdout differs;"
+        [ "$nrc" != 124 ] || bad="$bad native run timed out after ${run_timeout}s;"
+        [ "$grc" != 124 ] && [ "$grc" != 143 ] || bad="$bad guest run timed out after ${run_timeout}s;"
+        if [ -n "$bad" ]; then
+            problems="$problems $n:$bad"
+            {
+                echo "$name: guest $g: $n: MISMATCH:$bad"
+                show "native stdout (exit $nrc)" "$work/native/$n.out"
+                show "guest $g stdout (exit $grc)" "$gdir/$i-$n.out"
+                echo "----- diff -u native guest$g -----"
+                diff -u "$work/native/$n.out" "$gdir/$i-$n.out"
+                show "native stderr" "$work/native/$n.err"
+                show "guest $g stderr" "$gdir/$i-$n.err"
+            } >&2
+        fi
+    done
+    # The server must have met this guest's device with the identity QEMU
+    # gave it, and served each program in a session of that identity
+    # (server/link.c and session.c log both at info).
+    case $log_level in
+    info | debug)
+        grep -q "vgpu-stub link: vm $g, pool A, priority $prio\$" "$work/server.log" ||
+            problems="$problems the server log has no 'vgpu-stub link: vm $g, pool A, priority $prio';"
+        for ex in $examples; do
+            n=${ex##*/}
+            grep -q "session for $n (.*), vm $g pool A priority $prio\$" "$work/server.log" ||
+                problems="$problems the server log shows no session for $n from vm $g (pool A, priority $prio);"
+        done
+        ;;
+    esac
+    if [ -n "$problems" ]; then
+        status=1
+        {
+            echo "$name: guest $g (vm_id $g, priority $prio) FAILED:$problems"
+            echo "----- guest $g console, program output left out (last 40 lines, $gdir/console.log) -----"
+            tr -d '\r' <"$gdir/console.log" | grep -av -E '^[A-Za-z0-9+/]+=*$' | tail -n 40
+            show "guest $g QEMU stderr" "$gdir/qemu.err"
+        } >&2
+    fi
+    g=$((g + 1))
+done
+
+if [ "$status" != 0 ]; then
+    {
+        echo "----- server log (last 50 lines) -----"
+        tail -n 50 "$work/server.log"
+        echo "$name: FAILED$summary"
+    } >&2
+    exit 1
+fi
+echo "$name: $guests guest(s), every program matches its native run$summary"
+exit 0
