@@ -1,0 +1,29 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# Adds to a GPU bundle (gpu-bundle.sh) what a guest run needs: the static
+# QEMU with the vgpu-stub device (stripped), the compressed kernel (the GPU
+# host extracts vmlinux itself: tests/vm/extract-vmlinux.sh), an initramfs
+# holding the shim, the examples, the -rdc program and transport_bench, and
+# the firmware QEMU loads.  Sized for a 64 MiB transfer.
+#   scripts/gpu-vm-bundle.sh BUILD_DIR BUNDLE_DIR
+set -eu
+build=$1 out=$2
+top=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out/vm/fw"
+cp "$build/qemu/qemu-system-x86_64" "$out/vm/"
+strip "$out/vm/qemu-system-x86_64"
+deb=$(ls "$build"/tests/vm/kernel/linux-image-*.deb | head -n 1)
+dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' > "$out/vm/vmlinuz"
+"$top/tests/vm/make-initramfs.sh" "$out/vm/initramfs.cpio.gz" "$build/shim" \
+    "$build"/examples/vector_add "$build"/examples/matrix_mul "$build"/examples/streams_events \
+    "$build"/examples/device_query "$build"/examples/pinned_memory "$build"/examples/multi_thread \
+    "$build"/examples/kernel_args "$build"/examples/error_handling \
+    "$build/tests/gpu/vgpu_rdc" "$build/bench/transport_bench" > /dev/null
+cp -r /usr/share/seabios "$out/vm/fw/seabios"
+mkdir -p "$out/vm/fw/qemu"
+for f in pvh.bin linuxboot.bin linuxboot_dma.bin kvmvapic.bin multiboot.bin multiboot_dma.bin; do
+    cp "/usr/share/qemu/$f" "$out/vm/fw/qemu/"
+done
+mkdir -p "$out/bench" && cp "$build/bench/transport_bench" "$out/bench/"
+du -sh "$out"
