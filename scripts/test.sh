@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Installs dependencies, then builds and runs the whole test suite in three
-# configurations: gcc, clang with ASan+UBSan, and the libFuzzer smoke run of
-# the frame decoder.  Exits non-zero on the first failure.
+# configurations: gcc (which also builds QEMU with the vgpu-stub device and
+# fetches the guest kernel), clang with ASan+UBSan (reusing that QEMU and
+# kernel, so the sanitized server also serves the device and guest tests),
+# and the libFuzzer smoke run of the frame decoder.  Exits non-zero on the
+# first failure.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
@@ -15,7 +18,9 @@ cmake --build build/gcc -j"$jobs"
 (cd build/gcc && ctest --output-on-failure -j"$jobs")
 
 echo "== clang + ASan/UBSan build and tests"
-CC=clang cmake -S . -B build/clang-asan -DCMAKE_BUILD_TYPE=Debug -DVGPU_SANITIZE=ON
+CC=clang cmake -S . -B build/clang-asan -DCMAKE_BUILD_TYPE=Debug -DVGPU_SANITIZE=ON \
+    -DVGPU_QEMU=OFF -DVGPU_QEMU_BINARY="$PWD/build/gcc/qemu/qemu-system-x86_64" \
+    -DVGPU_VM_KERNEL="$PWD/build/gcc/tests/vm/kernel/vmlinux"
 cmake --build build/clang-asan -j"$jobs"
 (cd build/clang-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --output-on-failure -j"$jobs")
