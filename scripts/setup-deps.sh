@@ -96,14 +96,15 @@ libgl-dev libegl-dev libvdpau-dev
 binutils
 dpkg-dev ninja-build meson python3
 libglib2.0-dev libpcre2-dev libpixman-1-dev zlib1g-dev libfdt-dev
-seabios qemu-system-data
+seabios qemu-system-data ipxe-qemu
 busybox-static cpio xz-utils
 "
 # The three lines after binutils build the vgpu-stub QEMU (stub-device/):
 # dpkg-dev for `apt-get source`, meson and ninja, the libraries of a static
 # x86_64-softmmu build (these -dev packages ship the .a files: glib and the
 # pcre2 it needs, pixman, zlib, and libfdt, which QEMU 7.2's x86_64 target
-# requires), and the firmware the built QEMU loads (SeaBIOS, option ROMs).
+# requires), and the firmware the built QEMU loads (SeaBIOS, its data
+# files, and iPXE's ROMs for the NIC a machine gets by default).
 # The last line is for the VM tests (tests/vm): a static busybox and cpio
 # for the guest's initramfs, xz for unpacking Debian's kernel.
 

@@ -1,0 +1,44 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Configures a QEMU source tree (already patched by patch-qemu.cmake) in
+# BUILD for the one binary vgpu needs: a static qemu-system-x86_64 with
+# TCG and KVM, chardevs and the default devices, and none of the optional
+# libraries (no display, audio, user-mode networking, USB passthrough or
+# remote block drivers).  Static, so the binary runs on any x86_64 Linux, a GPU host
+# included, without QEMU's runtime libraries.  Starts from
+# --without-default-features, which disables every optional feature that
+# is not named here, so a -dev package installed on the machine for
+# something else never changes what gets built.
+#   configure-qemu.sh SRC BUILD CC
+# Firmware is found at run time in Debian's places (the seabios,
+# qemu-system-data and ipxe-qemu packages), so no -L is needed there.
+set -eu
+src=$(cd "$1" && pwd)
+build=$2
+cc=$3
+
+mkdir -p "$build"
+cd "$build"
+# A half-configured tree from an interrupted run confuses meson; start over.
+rm -rf meson-private meson-info meson-logs build.ninja config-host.mak
+
+set -- \
+    --target-list=x86_64-softmmu \
+    --static \
+    --without-default-features \
+    --disable-docs \
+    --disable-tools \
+    --disable-user \
+    --disable-werror \
+    --disable-install-blobs \
+    --enable-kvm \
+    --enable-fdt=system \
+    --audio-drv-list= \
+    --with-git-submodules=ignore \
+    --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
+    --with-pkgversion=vgpu \
+    --cc="$cc"
+
+echo "configure-qemu: $src/configure $*"
+"$src/configure" "$@"
