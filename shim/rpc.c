@@ -166,10 +166,15 @@ static int handshake(void)
 
 static int fetch_error_table(void);
 
-/* At exit, end this client's session at once (the mmio link shares one device). */
+/*
+ * At exit, end this client's session at once (the mmio link shares one
+ * device).  A thread still inside a call keeps the lock: then the session
+ * ends when the server sees the client gone, and exit does not wait.
+ */
 __attribute__((destructor)) static void vgpu_shim_fini(void)
 {
-    pthread_mutex_lock(&lock);
+    if (pthread_mutex_trylock(&lock))
+        return;
     if (conn_state == 1 && transport.ops)
         transport.ops->close(&transport);
     conn_state = -1;
