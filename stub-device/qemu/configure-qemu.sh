@@ -18,6 +18,13 @@ src=$(cd "$1" && pwd)
 build=$2
 cc=$3
 
+# QEMU 7.2's configure runs QEMU's build scripts (tracetool, qapi) with the
+# first python3 on PATH and, with the system meson, cannot be told another;
+# a pyenv or virtualenv python3 ahead of Debian's would end up in
+# build.ninja.  Debian's tools come first.
+PATH=/usr/bin:/bin:$PATH
+export PATH
+
 mkdir -p "$build"
 cd "$build"
 # A half-configured tree from an interrupted run confuses meson; start over.
