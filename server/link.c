@@ -25,6 +25,8 @@
 #define LINK_MAGIC 0x4c445056u
 #define LINK_HEADER_SIZE 16
 #define LINK_MAX (64u << 20)
+/* Each channel is a process with a CUDA context: a guest gets this many. */
+#define LINK_MAX_CHANNELS 64
 
 enum { LINK_HELLO = 1, LINK_FRAME = 2, LINK_CLOSE = 3, LINK_FAIL = 4 };
 
@@ -100,6 +102,11 @@ static struct channel *open_channel(struct link *l, uint32_t id)
     int sv[2];
     pid_t pid;
 
+    if (l->nch >= LINK_MAX_CHANNELS) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: refusing channel %u: %d client processes at once is "
+                 "the limit", l->who.vm_id, id, LINK_MAX_CHANNELS);
+        return NULL;
+    }
     if (l->nch == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 16;
         struct channel *p = realloc(l->ch, cap * sizeof(*p));
