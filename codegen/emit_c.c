@@ -617,7 +617,8 @@ static void emit_decode(FILE *f, const struct names *n, const struct cg_func *fn
             cnt = count_expr(fn, p, "a->");
             fprintf(f, "        size_t bytes;\n        %s *e;\n\n", et);
             fprintf(f, "        if ((a->vgpu_null >> %d) & 1) {\n            *v = NULL;\n        } else {\n", i);
-            fprintf(f, "            if ((rc = vgpu_replay_count(%s, sizeof(*e), &bytes)))\n                return rc;\n", cnt);
+            fprintf(f, "            if ((rc = vgpu_replay_count(r, %s, sizeof(*e), %d, &bytes)))\n"
+                       "                return rc;\n", cnt, p->kind != CG_P_IN);
             if (p->bytes && p->kind == CG_P_IN) {
                 fprintf(f, "            if (!(e = (%s *)vgpu_replay_seg(r, bytes)))\n                return -EBADMSG;\n", et);
             } else {

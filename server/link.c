@@ -182,6 +182,14 @@ static int forward(struct link *l, uint32_t id, uint8_t *frame, uint32_t len)
         end_channel(l, (size_t)(c - l->ch));
         return send_record(l, LINK_FAIL, id, NULL, 0);
     }
+    if (alen > LINK_MAX) {
+        /* the device cannot take it; the client's session goes, not the VM's link */
+        vgpu_log(VGPU_LOG_WARN, "vm %u: channel %u answer of %zu bytes is over the link's "
+                 "limit", l->who.vm_id, id, alen);
+        free(answer);
+        end_channel(l, (size_t)(c - l->ch));
+        return send_record(l, LINK_FAIL, id, NULL, 0);
+    }
     rc = send_record(l, LINK_FRAME, id, answer, (uint32_t)alen);
     free(answer);
     return rc;

@@ -197,6 +197,21 @@ int main(int argc, char **argv)
         vgpu_log(VGPU_LOG_ERROR, "cannot create the fatbin cache %s: %s", cache_dir, strerror(errno));
         return 1;
     }
+    {
+        /* The cache holds every tenant's kernels: it must be ours alone. */
+        struct stat st;
+
+        if (lstat(cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+            (st.st_mode & 022)) {
+            vgpu_log(VGPU_LOG_ERROR, "the fatbin cache %s must be a directory owned by this user "
+                     "that no one else can write (remove it, or pick another with --cache-dir)",
+                     cache_dir);
+            return 1;
+        }
+        if (st.st_mode & 044)
+            vgpu_log(VGPU_LOG_WARN, "the fatbin cache %s is readable by others: they can read "
+                     "every client's kernels (chmod 0700 it)", cache_dir);
+    }
     if (!strncmp(listen_addr, "unix:", 5))
         lfd = listen_unix(listen_addr + 5);
     else if (!strncmp(listen_addr, "tcp:", 4))

@@ -79,6 +79,8 @@ struct vgpu_session {
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable);
 int vgpu_range_remove(struct vgpu_session *s, uint64_t base);
+/* True when base starts an allocation of this session (what cudaFree takes). */
+bool vgpu_range_owned(const struct vgpu_session *s, uint64_t base);
 /* True when [addr, addr+len) lies inside one range the session owns. */
 bool vgpu_range_check(const struct vgpu_session *s, uint64_t addr, uint64_t len);
 int vgpu_handle_add(struct vgpu_session *s, int kind, uint64_t value);
@@ -104,6 +106,7 @@ struct vgpu_manual_call {
     size_t ret_len;
     struct iovec out[4];
     int nout;
+    size_t out_budget;         /* output bytes the handler may still produce */
 };
 
 typedef int (*vgpu_manual_fn)(struct vgpu_session *s, struct vgpu_manual_call *c);

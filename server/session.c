@@ -84,6 +84,8 @@ struct call_out {
 static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const Vgpu__Wire__Call *c,
                       struct call_out *o, struct iovec *iov, int *niov, uint64_t *payload_off)
 {
+    /* what is left of the reply for this call's outputs */
+    size_t budget = *payload_off < VGPU_REPLY_MAX_BYTES ? VGPU_REPLY_MAX_BYTES - *payload_off : 0;
     const struct vgpu_dispatch_entry *e = vgpu_cudart_dispatch_find(c->call_id);
     struct vgpu_seg in[VGPU_CALL_MAX_SEG];
     struct iovec outs[VGPU_CALL_MAX_SEG];
@@ -110,6 +112,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         o->r.ops = &vgpu_session_ops;
         o->r.seg_in = in;
         o->r.nseg_in = nin;
+        o->r.out_budget = budget;
         rc = vgpu_replay_call(e, resolve(e), &o->r, c->args.data, c->args.len, &status);
         if (rc) {
             vgpu_log(VGPU_LOG_INFO, "%s refused: %s", e->name, strerror(-rc));
@@ -125,7 +128,8 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
     } else if (e->state == VGPU_FN_MANUAL) {
         vgpu_manual_fn h = vgpu_manual_find(e->id);
         struct vgpu_manual_call mc = { .args = c->args.data, .args_len = c->args.len,
-                                       .seg = in, .nseg = nin, .arena = &o->arena };
+                                       .seg = in, .nseg = nin, .arena = &o->arena,
+                                       .out_budget = budget };
 
         if (!h) {
             vgpu_log(VGPU_LOG_WARN, "%s: no handler in this server", e->name);

@@ -39,6 +39,14 @@ int vgpu_range_remove(struct vgpu_session *s, uint64_t base)
     return -EFAULT;
 }
 
+bool vgpu_range_owned(const struct vgpu_session *s, uint64_t base)
+{
+    for (int i = 0; i < s->nranges; i++)
+        if (s->ranges[i].base == base && s->ranges[i].freeable)
+            return true;
+    return false;
+}
+
 bool vgpu_range_check(const struct vgpu_session *s, uint64_t addr, uint64_t len)
 {
     for (int i = 0; i < s->nranges; i++) {

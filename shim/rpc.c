@@ -117,6 +117,8 @@ static int roundtrip(Vgpu__Wire__Envelope *env, const struct iovec *payload, int
     int rc;
 
     rc = transport.ops->send(&transport, &h, env, payload, npayload);
+    if (rc == -E2BIG)
+        return rc;              /* this frame is too big; the connection is fine */
     if (rc == 0)
         rc = transport.ops->recv(&transport, buf, len);
     if (rc) {
@@ -179,6 +181,38 @@ __attribute__((destructor)) static void vgpu_shim_fini(void)
         transport.ops->close(&transport);
     conn_state = -1;
     pthread_mutex_unlock(&lock);
+}
+
+/*
+ * fork(): the child shares the parent's connection (socket or channel) but
+ * not its session.  It starts over with no connection, and the parent's is
+ * left alone; the lock is held across fork so it is consistent in both.
+ */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+static void atfork_child(void)
+{
+    if (transport.ops == &vgpu_transport_mmio)
+        vgpu_mmio_forget();
+    else if (transport.fd >= 0)
+        close(transport.fd);
+    transport.ops = NULL;
+    transport.fd = -1;
+    conn_state = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+__attribute__((constructor)) static void vgpu_shim_init(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 /* Called with the lock held. */
@@ -280,6 +314,11 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     rc = roundtrip(&env, iov, req->nseg, &buf, &len, f);
     if (rc) {
         free(rb);
+        if (rc == -E2BIG) {
+            vgpu_shim_log(VGPU_LOG_ERROR, "%s: the call is too large for the link to vgpu-server",
+                          req->name);
+            return cudaErrorInvalidValue;
+        }
         return cudaErrorNoDevice;
     }
     if (f->env->body_case != VGPU__WIRE__ENVELOPE__BODY_RESULTS || f->env->results->n_results != 1 ||

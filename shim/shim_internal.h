@@ -37,6 +37,8 @@ extern const struct vgpu_transport_ops vgpu_transport_tcp;
 extern const struct vgpu_transport_ops vgpu_transport_mmio;
 /* Is there a vgpu-stub device (PCI 1af4:1111) in this machine? */
 VGPU_HIDDEN bool vgpu_mmio_present(void);
+/* In a forked child: drop the parent's device mapping without closing its channel. */
+VGPU_HIDDEN void vgpu_mmio_forget(void);
 
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,7 +30,8 @@ enum {
     R_DOORBELL = 0x000, R_STATUS = 0x004, R_ERROR_CODE = 0x014, R_REQUEST_LEN = 0x018,
     R_RESPONSE_LEN = 0x01c, R_PROTOCOL_VER = 0x020, R_CAPABILITIES = 0x024,
     R_CHUNK_CTRL = 0x034, R_CHANNEL = 0x038, R_LINK_EPOCH = 0x03c, R_REQUEST = 0x040,
-    R_RESPONSE = 0x440, R_RESPONSE_TOTAL = 0x840, R_RESPONSE_OFFSET = 0x844, R_MAX_FRAME = 0x84c,
+    R_RESPONSE = 0x440, R_RESPONSE_TOTAL = 0x840, R_RESPONSE_OFFSET = 0x844,
+    R_REQUEST_TOTAL = 0x848, R_MAX_FRAME = 0x84c,
 };
 enum { ST_IDLE = 0, ST_BUSY = 1, ST_DONE = 2, ST_ERROR = 3 };
 enum { CMD_SUBMIT = 1, CMD_ACK = 2, CMD_CLOSE = 3 };
@@ -133,10 +135,11 @@ static int mmio_connect(struct vgpu_transport *t, const char *addr)
     if (fd < 0) {
         e = errno;
         vgpu_shim_log(VGPU_LOG_ERROR, "the vgpu-stub device %s is here, but %s cannot be opened "
-                      "(%s): run as root, or let users map it with a udev rule such as "
-                      "SUBSYSTEM==\"pci\", ATTR{vendor}==\"0x1af4\", ATTR{device}==\"0x1111\", "
-                      "RUN+=\"/bin/chmod 0666 /sys%%p/resource0 /sys%%p/enable\"",
-                      m.where, path, strerror(e));
+                      "(%s): run as root, or give a trusted group access with a udev rule such "
+                      "as SUBSYSTEM==\"pci\", ATTR{vendor}==\"0x1af4\", ATTR{device}==\"0x1111\", "
+                      "RUN+=\"/bin/chgrp vgpu /sys%%p/resource0 /sys%%p/enable\", "
+                      "RUN+=\"/bin/chmod 0660 /sys%%p/resource0 /sys%%p/enable\" (whoever can map "
+                      "it can reach every CUDA session of this VM)", m.where, path, strerror(e));
         return -e;
     }
     p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -160,9 +163,20 @@ static int mmio_connect(struct vgpu_transport *t, const char *addr)
     }
     m.max_frame = rd(R_MAX_FRAME);
     m.epoch = rd(R_LINK_EPOCH);
-    m.channel = ((uint32_t)getpid() << 8) ^ (uint32_t)time(NULL);
-    if (!m.channel)
-        m.channel = 1;
+    /*
+     * The pid makes the channel unique among live processes (pids fit in 22
+     * bits); the top bits, random, tell apart processes of other pid
+     * namespaces.  A reused pid restarts its session with its Hello.
+     */
+    {
+        uint32_t rnd = 0;
+
+        if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+            rnd = (uint32_t)time(NULL);
+        m.channel = ((uint32_t)getpid() & 0x3fffff) | (rnd << 22);
+        if (!m.channel)
+            m.channel = 1;
+    }
     t->fd = fd;
     return 0;
 }
@@ -219,6 +233,12 @@ static int exchange(const uint8_t *frame, size_t len)
     st = wait_not_busy();
     if (st == ST_DONE || st == ST_ERROR)
         wr(R_DOORBELL, CMD_ACK);
+    /* A dead client's half-sent frame: an ACK while IDLE makes the device
+     * drop it (with an error), and a second ACK clears that error. */
+    if (rd(R_REQUEST_TOTAL) != 0) {
+        wr(R_DOORBELL, CMD_ACK);
+        wr(R_DOORBELL, CMD_ACK);
+    }
     wr(R_CHANNEL, m.channel);
     for (size_t off = 0; off < len; off += CHUNK) {
         uint32_t n = len - off < CHUNK ? (uint32_t)(len - off) : CHUNK;
@@ -261,6 +281,33 @@ static int exchange(const uint8_t *frame, size_t len)
     return 0;
 }
 
+/* The device serves one exchange at a time: all processes take this lock. */
+static int lock_device(void)
+{
+    int rc;
+
+    while ((rc = flock(m.fd, LOCK_EX)) < 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
+/*
+ * After fork() the child must neither use nor close the parent's channel
+ * (they share the open file, so even the lock would not keep them apart):
+ * it forgets the mapping and gets a channel of its own when it calls CUDA.
+ */
+VGPU_HIDDEN void vgpu_mmio_forget(void)
+{
+    if (m.bar)
+        munmap((void *)m.bar, 4096);
+    if (m.fd >= 0)
+        close(m.fd);
+    m.bar = NULL;
+    m.fd = -1;
+    free(m.answer);
+    m.answer = NULL;
+}
+
 static int mmio_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
                      const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
 {
@@ -289,9 +336,12 @@ static int mmio_send(struct vgpu_transport *t, const struct vgpu_frame_header *h
             memcpy(p, payload[i].iov_base, payload[i].iov_len);
             p += payload[i].iov_len;
         }
-        flock(m.fd, LOCK_EX);
-        rc = exchange(frame, written + plen);
-        flock(m.fd, LOCK_UN);
+        if (lock_device() == 0) {
+            rc = exchange(frame, written + plen);
+            flock(m.fd, LOCK_UN);
+        } else {
+            rc = -errno;
+        }
     }
     free(frame);
     return rc;
@@ -313,12 +363,13 @@ static int mmio_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
 static void mmio_close(struct vgpu_transport *t)
 {
     if (m.bar) {
-        flock(m.fd, LOCK_EX);
-        if (wait_not_busy() != ST_IDLE)
-            wr(R_DOORBELL, CMD_ACK);
-        wr(R_CHANNEL, m.channel);
-        wr(R_DOORBELL, CMD_CLOSE);
-        flock(m.fd, LOCK_UN);
+        if (lock_device() == 0) {
+            if (wait_not_busy() != ST_IDLE)
+                wr(R_DOORBELL, CMD_ACK);
+            wr(R_CHANNEL, m.channel);
+            wr(R_DOORBELL, CMD_CLOSE);
+            flock(m.fd, LOCK_UN);
+        }
         munmap((void *)m.bar, 4096);
         m.bar = NULL;
     }

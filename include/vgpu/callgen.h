@@ -19,7 +19,12 @@
 /* At most this many parameters travel as raw payload segments per call. */
 #define VGPU_CALL_MAX_SEG 8
 /* Upper bound on what one counted parameter may make the server allocate. */
-#define VGPU_CALL_MAX_BYTES (64u << 20)
+#define VGPU_CALL_MAX_BYTES (32u << 20)
+/*
+ * Upper bound on the output bytes of all calls of one batch: the reply must
+ * fit a frame every transport carries (the vgpu-stub device takes 64 MiB).
+ */
+#define VGPU_REPLY_MAX_BYTES (48u << 20)
 #define VGPU_CALL_MAX_ARGS 32
 
 /* Function flags in the dispatch table. */
@@ -173,6 +178,7 @@ struct vgpu_replay {
     struct vgpu_seg seg_out[VGPU_CALL_MAX_SEG];
     const uint8_t *ret;             /* packed <name>_ret, arena-owned */
     size_t ret_len;
+    size_t out_budget;              /* output bytes this call may still allocate */
 };
 
 struct vgpu_arg_desc {
@@ -219,12 +225,21 @@ static inline int vgpu_replay_out_seg(struct vgpu_replay *r, const void *data, s
     return 0;
 }
 
-/* An element count from the guest, bounded before anything is allocated. */
-static inline int vgpu_replay_count(long long n, size_t elem_size, size_t *bytes)
+/*
+ * An element count from the guest, bounded before anything is allocated;
+ * outputs also draw on the call's share of the reply (out_budget).
+ */
+static inline int vgpu_replay_count(struct vgpu_replay *r, long long n, size_t elem_size,
+                                    int output, size_t *bytes)
 {
     if (n < 0 || (unsigned long long)n > VGPU_CALL_MAX_BYTES / (elem_size ? elem_size : 1))
         return -7; /* E2BIG */
     *bytes = (size_t)n * (elem_size ? elem_size : 1);
+    if (output) {
+        if (*bytes > r->out_budget)
+            return -7; /* E2BIG */
+        r->out_budget -= *bytes;
+    }
     return 0;
 }
 

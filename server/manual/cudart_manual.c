@@ -383,14 +383,17 @@ static int do_free(struct vgpu_session *s, struct vgpu_manual_call *c)
     UNPACK(Vgpu__Manual__FreeArgs, free_args, c);
     int rc;
 
-    if (a->ptr && vgpu_range_remove(s, a->ptr))
+    if (a->ptr && !vgpu_range_owned(s, a->ptr))
         rc = cudaErrorInvalidValue;
+    else if (a->async && !stream_ok(s, a->stream))
+        rc = cudaErrorInvalidResourceHandle;
     else if (a->async)
-        rc = stream_ok(s, a->stream) ?
-             cudaFreeAsync((void *)(uintptr_t)a->ptr, (cudaStream_t)(uintptr_t)a->stream) :
-             cudaErrorInvalidResourceHandle;
+        rc = cudaFreeAsync((void *)(uintptr_t)a->ptr, (cudaStream_t)(uintptr_t)a->stream);
     else
         rc = cudaFree((void *)(uintptr_t)a->ptr);
+    /* the range is forgotten only once CUDA has let go of it */
+    if (rc == cudaSuccess && a->ptr)
+        vgpu_range_remove(s, a->ptr);
     vgpu__manual__free_args__free_unpacked(a, NULL);
     return rc;
 }
@@ -419,7 +422,9 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
 
     if (a->is_2d && a->count && a->height > UINT64_MAX / a->count)
         goto out;
-    if (bytes > VGPU_CALL_MAX_BYTES || (a->async && !stream_ok(s, a->stream)))
+    /* bytes that travel are bounded; a device-to-device copy carries none */
+    if ((a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && bytes > VGPU_CALL_MAX_BYTES) ||
+        (a->async && !stream_ok(s, a->stream)))
         goto out;
     dspan = sspan = bytes;
     if (a->is_2d && (!span2d(a->dpitch, a->count, a->height, &dspan) ||
@@ -439,7 +444,7 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
                           : cudaMemcpy(dst, c->seg[0].data, bytes, cudaMemcpyHostToDevice);
         break;
     case VGPU__MANUAL__DIRECTION__DIR_D2H:
-        if (!vgpu_range_check(s, a->src, sspan))
+        if (!vgpu_range_check(s, a->src, sspan) || bytes > c->out_budget)
             goto out;
         buf = vgpu_arena_alloc(c->arena, bytes);
         if (!buf) {
@@ -504,7 +509,8 @@ static int do_symbol(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_
     if (!v)
         goto out;
     rc = cudaErrorInvalidValue;
-    if (a->count > VGPU_CALL_MAX_BYTES || (a->async && !stream_ok(s, a->stream)))
+    if ((a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && a->count > VGPU_CALL_MAX_BYTES) ||
+        (a->async && !stream_ok(s, a->stream)))
         goto out;
     switch (id) {
     case VGPU_CUDART_ID_cudaGetSymbolAddress:
@@ -539,6 +545,8 @@ static int do_symbol(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_
         break;
     case VGPU_CUDART_ID_cudaMemcpyFromSymbol:
         if (a->dir == VGPU__MANUAL__DIRECTION__DIR_D2H) {
+            if (a->count > c->out_budget)
+                break;
             buf = vgpu_arena_alloc(c->arena, a->count);
             if (!buf) {
                 rc = cudaErrorMemoryAllocation;

@@ -140,21 +140,6 @@ VGPU_EXPORT cudaError_t cudaMallocAsync_ptsz(void **devPtr, size_t size, cudaStr
     return cudaMallocAsync(devPtr, size, hStream);
 }
 
-VGPU_EXPORT cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t size, cudaMemPool_t memPool,
-                                                cudaStream_t stream)
-{
-    (void)ptr; (void)size; (void)memPool; (void)stream;
-    return (cudaError_t)vgpu_shim_unsupported(VGPU_CUDART_ID_cudaMallocFromPoolAsync,
-                                              "cudaMallocFromPoolAsync",
-                                              "custom memory pools are not remoted yet");
-}
-
-VGPU_EXPORT cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t memPool,
-                                                     cudaStream_t stream)
-{
-    return cudaMallocFromPoolAsync(ptr, size, memPool, stream);
-}
-
 static int do_free(void *p, cudaStream_t stream, bool async)
 {
     Vgpu__Manual__FreeArgs a = VGPU__MANUAL__FREE_ARGS__INIT;
@@ -453,6 +438,13 @@ static int copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size
             memmove((uint8_t *)dst + y * dpitch, (const uint8_t *)src + y * spitch, width);
         return cudaSuccess;
     }
+    if (width > VGPU_SHIM_CHUNK && dir != VGPU__MANUAL__DIRECTION__DIR_D2D) {
+        /* rows wider than a frame carries: each row is a 1D copy in pieces */
+        for (size_t y = 0; y < height && st == cudaSuccess; y++)
+            st = copy1d((uint8_t *)dst + y * dpitch, (const uint8_t *)src + y * spitch, width,
+                        kind, stream, async);
+        return st;
+    }
     a.dir = dir;
     a.is_2d = true;
     a.count = width;
@@ -595,15 +587,21 @@ static int to_symbol(const void *symbol, const void *src, size_t count, size_t o
         return vgpu_shim_status(st);
     if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
         return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
-    a.count = count;
-    a.offset = offset;
     a.stream = (uint64_t)(uintptr_t)stream;
     a.async = async;
     a.to_symbol = true;
     a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D : VGPU__MANUAL__DIRECTION__DIR_H2D;
-    a.devptr = dev ? (uint64_t)(uintptr_t)src : 0;
-    return symbol_call(VGPU_CUDART_ID_cudaMemcpyToSymbol, "cudaMemcpyToSymbol", &a,
-                       dev ? NULL : src, NULL, count, NULL);
+    /* in pieces, like every copy: no reply or request outgrows a frame */
+    for (size_t off = 0; off < count && st == cudaSuccess; off += VGPU_SHIM_CHUNK) {
+        size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
+
+        a.count = n;
+        a.offset = offset + off;
+        a.devptr = dev ? (uint64_t)(uintptr_t)src + off : 0;
+        st = symbol_call(VGPU_CUDART_ID_cudaMemcpyToSymbol, "cudaMemcpyToSymbol", &a,
+                         dev ? NULL : (const uint8_t *)src + off, NULL, n, NULL);
+    }
+    return st;
 }
 
 static int from_symbol(void *dst, const void *symbol, size_t count, size_t offset,
@@ -617,14 +615,19 @@ static int from_symbol(void *dst, const void *symbol, size_t count, size_t offse
         return vgpu_shim_status(st);
     if (kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
         return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
-    a.count = count;
-    a.offset = offset;
     a.stream = (uint64_t)(uintptr_t)stream;
     a.async = async;
     a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D : VGPU__MANUAL__DIRECTION__DIR_D2H;
-    a.devptr = dev ? (uint64_t)(uintptr_t)dst : 0;
-    return symbol_call(VGPU_CUDART_ID_cudaMemcpyFromSymbol, "cudaMemcpyFromSymbol", &a, NULL,
-                       dev ? NULL : dst, count, NULL);
+    for (size_t off = 0; off < count && st == cudaSuccess; off += VGPU_SHIM_CHUNK) {
+        size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
+
+        a.count = n;
+        a.offset = offset + off;
+        a.devptr = dev ? (uint64_t)(uintptr_t)dst + off : 0;
+        st = symbol_call(VGPU_CUDART_ID_cudaMemcpyFromSymbol, "cudaMemcpyFromSymbol", &a, NULL,
+                         dev ? NULL : (uint8_t *)dst + off, n, NULL);
+    }
+    return st;
 }
 
 VGPU_EXPORT cudaError_t cudaMemcpyToSymbol(const void *symbol, const void *src, size_t count,

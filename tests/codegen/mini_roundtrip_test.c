@@ -73,7 +73,8 @@ static const struct vgpu_replay_ops ops = { handle_in, handle_out, devptr_in };
 int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     const struct vgpu_dispatch_entry *e = vgpu_mini_dispatch_find(req->call_id);
-    struct vgpu_replay r = { .ctx = NULL, .ops = &ops, .nseg_in = req->nseg, .seg_in = req->seg };
+    struct vgpu_replay r = { .ctx = NULL, .ops = &ops, .nseg_in = req->nseg, .seg_in = req->seg,
+                             .out_budget = VGPU_REPLY_MAX_BYTES };
     char sym[128];
     void (*fn)(void);
     int status = 0, rc;
@@ -260,7 +261,7 @@ static void test_decoder_rejects(void **state)
     /* field 2 (count) = 2^30: varint 0x80 0x80 0x80 0x80 0x04 */
     static const uint8_t huge[] = { 0x10, 0x80, 0x80, 0x80, 0x80, 0x04 };
     static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
-    struct vgpu_replay r = { .ops = &ops };
+    struct vgpu_replay r = { .ops = &ops, .out_budget = VGPU_REPLY_MAX_BYTES };
     int status;
 
     (void)state;
@@ -270,9 +271,21 @@ static void test_decoder_rejects(void **state)
     vgpu_replay_release(&r);
     memset(&r, 0, sizeof(r));
     r.ops = &ops;
+    r.out_budget = VGPU_REPLY_MAX_BYTES;
     assert_int_equal(vgpu_replay_call(fill, (void (*)(void))abort, &r, garbage, sizeof(garbage),
                                       &status), -EBADMSG);
     vgpu_replay_release(&r);
+    /* outputs beyond the call's share of the reply are refused before allocation */
+    {
+        static const uint8_t five[] = { 0x10, 0x05 };   /* count = 5 floats */
+
+        memset(&r, 0, sizeof(r));
+        r.ops = &ops;
+        r.out_budget = 16;
+        assert_int_equal(vgpu_replay_call(fill, (void (*)(void))abort, &r, five, sizeof(five),
+                                          &status), -E2BIG);
+        vgpu_replay_release(&r);
+    }
     assert_int_equal(manual->state, VGPU_FN_MANUAL);
     assert_null(vgpu_mini_dispatch_find(0));
     assert_null(vgpu_mini_dispatch_find(VGPU_MINI_MAX_ID + 1));

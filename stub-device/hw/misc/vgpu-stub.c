@@ -332,6 +332,7 @@ static void vgpu_stub_link_record(VgpuStubState *s)
         return;
     }
     if (s->in_type == LINK_FAIL) {
+        g_free(p);
         vgpu_stub_fail(s, ERR_SERVER_GONE);
         return;
     }

@@ -63,7 +63,7 @@ static int dec_miniAdd(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 2) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -123,7 +123,7 @@ static int dec_miniFill(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 0) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count((long long)a->count, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, (long long)a->count, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -204,7 +204,7 @@ static int dec_miniGetInfo(struct vgpu_replay *r, const uint8_t *buf, size_t len
         if ((a->vgpu_null >> 0) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -280,7 +280,7 @@ static int dec_miniLookup(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 1) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -341,7 +341,7 @@ static int dec_miniName(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 0) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count((long long)a->len, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, (long long)a->len, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -468,7 +468,7 @@ static int dec_miniQueueCreate(struct vgpu_replay *r, const uint8_t *buf, size_t
         if ((a->vgpu_null >> 0) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -548,7 +548,7 @@ static int dec_miniQueueDepth(struct vgpu_replay *r, const uint8_t *buf, size_t 
         if ((a->vgpu_null >> 1) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -650,7 +650,7 @@ static int dec_miniRead(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 0) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count((long long)a->bytes, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, (long long)a->bytes, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -748,7 +748,7 @@ static int dec_miniScale(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 2) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -807,7 +807,7 @@ static int dec_miniSetOrigin(struct vgpu_replay *r, const uint8_t *buf, size_t l
         if ((a->vgpu_null >> 0) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 0, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -860,7 +860,7 @@ static int dec_miniSum(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 0) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count((long long)a->count, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, (long long)a->count, sizeof(*e), 0, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -892,7 +892,7 @@ static int dec_miniSum(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 2) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count(1, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, 1, sizeof(*e), 1, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -990,7 +990,7 @@ static int dec_miniWait(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 1) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count((long long)a->n, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, (long long)a->n, sizeof(*e), 0, &bytes)))
                 return rc;
             if (!(e = vgpu_arena_alloc(&r->arena, bytes)))
                 return -ENOMEM;
@@ -1070,7 +1070,7 @@ static int dec_miniWrite(struct vgpu_replay *r, const uint8_t *buf, size_t len)
         if ((a->vgpu_null >> 1) & 1) {
             *v = NULL;
         } else {
-            if ((rc = vgpu_replay_count((long long)a->bytes, sizeof(*e), &bytes)))
+            if ((rc = vgpu_replay_count(r, (long long)a->bytes, sizeof(*e), 0, &bytes)))
                 return rc;
             if (!(e = (unsigned char *)vgpu_replay_seg(r, bytes)))
                 return -EBADMSG;
