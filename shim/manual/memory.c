@@ -576,58 +576,53 @@ static int symbol_call(uint32_t id, const char *name, Vgpu__Manual__SymbolArgs *
     return st;
 }
 
-static int to_symbol(const void *symbol, const void *src, size_t count, size_t offset,
-                     enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
+/*
+ * A copy to (to_symbol) or from a symbol: host memory travels in pieces of
+ * at most VGPU_SHIM_CHUNK, like every copy; device memory is named by
+ * address.  mem is the program's side of the copy.
+ */
+static int symbol_copy(bool to_symbol, const void *symbol, void *mem, size_t count, size_t offset,
+                       enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
 {
     Vgpu__Manual__SymbolArgs a = VGPU__MANUAL__SYMBOL_ARGS__INIT;
-    bool dev = kind == cudaMemcpyDeviceToDevice || (kind == cudaMemcpyDefault && vgpu_shim_is_device(src));
+    enum cudaMemcpyKind host_kind = to_symbol ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+    bool dev = kind == cudaMemcpyDeviceToDevice || (kind == cudaMemcpyDefault && vgpu_shim_is_device(mem));
+    uint32_t id = to_symbol ? VGPU_CUDART_ID_cudaMemcpyToSymbol : VGPU_CUDART_ID_cudaMemcpyFromSymbol;
+    const char *name = to_symbol ? "cudaMemcpyToSymbol" : "cudaMemcpyFromSymbol";
     int st = vgpu_shim_symbol(symbol, &a.host);
 
     if (st != cudaSuccess)
         return vgpu_shim_status(st);
-    if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
+    if (kind != host_kind && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
         return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
     a.stream = (uint64_t)(uintptr_t)stream;
     a.async = async;
-    a.to_symbol = true;
-    a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D : VGPU__MANUAL__DIRECTION__DIR_H2D;
-    /* in pieces, like every copy: no reply or request outgrows a frame */
+    a.to_symbol = to_symbol;
+    a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D :
+            to_symbol ? VGPU__MANUAL__DIRECTION__DIR_H2D : VGPU__MANUAL__DIRECTION__DIR_D2H;
     for (size_t off = 0; off < count && st == cudaSuccess; off += VGPU_SHIM_CHUNK) {
         size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
+        uint8_t *piece = (uint8_t *)mem + off;
 
         a.count = n;
         a.offset = offset + off;
-        a.devptr = dev ? (uint64_t)(uintptr_t)src + off : 0;
-        st = symbol_call(VGPU_CUDART_ID_cudaMemcpyToSymbol, "cudaMemcpyToSymbol", &a,
-                         dev ? NULL : (const uint8_t *)src + off, NULL, n, NULL);
+        a.devptr = dev ? (uint64_t)(uintptr_t)piece : 0;
+        st = symbol_call(id, name, &a, !dev && to_symbol ? piece : NULL,
+                         !dev && !to_symbol ? piece : NULL, n, NULL);
     }
     return st;
+}
+
+static int to_symbol(const void *symbol, const void *src, size_t count, size_t offset,
+                     enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
+{
+    return symbol_copy(true, symbol, (void *)src, count, offset, kind, stream, async);
 }
 
 static int from_symbol(void *dst, const void *symbol, size_t count, size_t offset,
                        enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
 {
-    Vgpu__Manual__SymbolArgs a = VGPU__MANUAL__SYMBOL_ARGS__INIT;
-    bool dev = kind == cudaMemcpyDeviceToDevice || (kind == cudaMemcpyDefault && vgpu_shim_is_device(dst));
-    int st = vgpu_shim_symbol(symbol, &a.host);
-
-    if (st != cudaSuccess)
-        return vgpu_shim_status(st);
-    if (kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
-        return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
-    a.stream = (uint64_t)(uintptr_t)stream;
-    a.async = async;
-    a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D : VGPU__MANUAL__DIRECTION__DIR_D2H;
-    for (size_t off = 0; off < count && st == cudaSuccess; off += VGPU_SHIM_CHUNK) {
-        size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
-
-        a.count = n;
-        a.offset = offset + off;
-        a.devptr = dev ? (uint64_t)(uintptr_t)dst + off : 0;
-        st = symbol_call(VGPU_CUDART_ID_cudaMemcpyFromSymbol, "cudaMemcpyFromSymbol", &a, NULL,
-                         dev ? NULL : (uint8_t *)dst + off, n, NULL);
-    }
-    return st;
+    return symbol_copy(false, symbol, dst, count, offset, kind, stream, async);
 }
 
 VGPU_EXPORT cudaError_t cudaMemcpyToSymbol(const void *symbol, const void *src, size_t count,
