@@ -195,6 +195,7 @@ char *cg_upper(const char *s);
 uint64_t cg_fnv1a(uint64_t h, const char *s);
 bool cg_reserved_name(const char *name);
 char *cg_field_name(const char *name);
+const char *cg_state_name(enum cg_fstate s);
 FILE *cg_open_out(const char *dir, const char *name);
 
 /* spec.c */

@@ -17,11 +17,6 @@
 
 #include "codegen_internal.h"
 
-static const char *state_name(enum cg_fstate s)
-{
-    return s == CG_F_GENERATED ? "generated" : s == CG_F_MANUAL ? "manual" : "unsupported";
-}
-
 static int cmp_id(const void *a, const void *b)
 {
     const struct cg_func *fa = *(struct cg_func *const *)a, *fb = *(struct cg_func *const *)b;
@@ -77,7 +72,7 @@ static void compute_hash(struct cg_api *api)
 
     h = cg_fnv1a(h, api->spec->package);
     for (struct cg_func *f = api->funcs; f; f = f->next) {
-        char *line = cg_xasprintf("|%u %s %s %d %d %d", f->id, f->name, state_name(f->state),
+        char *line = cg_xasprintf("|%u %s %s %d %d %d", f->id, f->name, cg_state_name(f->state),
                                   f->async, f->cached, f->nparams);
 
         h = cg_fnv1a(h, line);

@@ -158,3 +158,9 @@ char *cg_field_name(const char *name)
     }
     return s;
 }
+
+/* The word coverage.txt and the call-table hash use for a function's state. */
+const char *cg_state_name(enum cg_fstate s)
+{
+    return s == CG_F_GENERATED ? "generated" : s == CG_F_MANUAL ? "manual" : "unsupported";
+}

@@ -57,23 +57,6 @@ static void st32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
-static int read_full(int fd, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-
-    while (n) {
-        ssize_t r = read(fd, p, n);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r ? -errno : -ECONNRESET;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 static int send_record(struct link *l, uint16_t type, uint32_t channel, const void *payload,
                        uint32_t len)
 {
@@ -202,8 +185,8 @@ void vgpu_link_run(int fd, const char *cache_dir)
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    if (read_full(fd, h, sizeof(h)) || ld32(h) != LINK_MAGIC || (h[4] | h[5] << 8) != LINK_HELLO ||
-        ld32(h + 12) != sizeof(hello) || read_full(fd, hello, sizeof(hello))) {
+    if (vgpu_fd_read_full(fd, h, sizeof(h)) || ld32(h) != LINK_MAGIC || (h[4] | h[5] << 8) != LINK_HELLO ||
+        ld32(h + 12) != sizeof(hello) || vgpu_fd_read_full(fd, hello, sizeof(hello))) {
         vgpu_log(VGPU_LOG_WARN, "a device link did not start with its HELLO; closing it");
         return;
     }
@@ -217,7 +200,7 @@ void vgpu_link_run(int fd, const char *cache_dir)
         uint32_t type, id, len;
         uint8_t *payload = NULL;
 
-        rc = read_full(fd, h, sizeof(h));
+        rc = vgpu_fd_read_full(fd, h, sizeof(h));
         if (rc)
             break;
         type = (uint32_t)(h[4] | h[5] << 8);
@@ -227,7 +210,7 @@ void vgpu_link_run(int fd, const char *cache_dir)
             vgpu_log(VGPU_LOG_WARN, "vm %u: bad record on the device link; closing it", l.who.vm_id);
             break;
         }
-        if (len && (!(payload = malloc(len)) || read_full(fd, payload, len))) {
+        if (len && (!(payload = malloc(len)) || vgpu_fd_read_full(fd, payload, len))) {
             free(payload);
             break;
         }

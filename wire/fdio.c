@@ -26,6 +26,13 @@ static int read_all(int fd, uint8_t *p, size_t n, int *got_any)
     return 0;
 }
 
+int vgpu_fd_read_full(int fd, void *buf, size_t n)
+{
+    int any = 0;
+
+    return read_all(fd, buf, n, &any);
+}
+
 int vgpu_fd_read_frame(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len)
 {
     uint8_t head[VGPU_FRAME_HEADER_SIZE];

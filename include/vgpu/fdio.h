@@ -21,6 +21,12 @@
  */
 int vgpu_fd_read_frame(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len);
 
+/*
+ * Reads exactly n bytes.  0; -ECONNRESET when the peer closed before the
+ * first byte, -EPIPE when it closed after some; or another negative errno.
+ */
+int vgpu_fd_read_full(int fd, void *buf, size_t n);
+
 /* Writes all of iov, retrying partial writes and EINTR.  0 or -errno. */
 int vgpu_fd_writev_all(int fd, struct iovec *iov, int iovcnt);
 
