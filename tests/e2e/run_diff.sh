@@ -19,6 +19,8 @@
 # vgpu.out/err, server.log, cache/). Exit: 0 same, 1 different or broken
 # setup, 77 skipped.
 set -u
+# shellcheck source-path=SCRIPTDIR source=../lib/server.sh
+. "$(dirname "$0")/../lib/server.sh"
 
 preload=0
 require_gpu=0
@@ -73,20 +75,7 @@ fi
 server_pid=
 # shellcheck disable=SC2317 # called through the trap
 cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill -TERM "$server_pid" 2>/dev/null
-        i=0
-        while kill -0 "$server_pid" 2>/dev/null && [ "$i" -lt 50 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        if kill -0 "$server_pid" 2>/dev/null; then
-            echo "$name: server did not exit on SIGTERM, killing it" >&2
-            kill -KILL "$server_pid" 2>/dev/null
-        fi
-        wait "$server_pid" 2>/dev/null
-        server_pid=
-    fi
+    stop_server
     if [ -n "$sockdir" ]; then
         rm -rf "$sockdir"
     fi

@@ -40,6 +40,8 @@
 # Exit: 0 all match, 1 a difference or a broken setup, 77 skipped (no QEMU
 # binary or no kernel).
 set -u
+# shellcheck source-path=SCRIPTDIR source=../lib/server.sh
+. "$(dirname "$0")/../lib/server.sh"
 
 guests=1
 fw_dirs=
@@ -119,20 +121,7 @@ cleanup() {
         wait "$p" 2>/dev/null
     done
     qemu_pids=
-    if [ -n "$server_pid" ]; then
-        kill -TERM "$server_pid" 2>/dev/null
-        i=0
-        while kill -0 "$server_pid" 2>/dev/null && [ "$i" -lt 50 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        if kill -0 "$server_pid" 2>/dev/null; then
-            echo "$name: server did not exit on SIGTERM, killing it" >&2
-            kill -KILL "$server_pid" 2>/dev/null
-        fi
-        wait "$server_pid" 2>/dev/null
-        server_pid=
-    fi
+    stop_server
     if [ -n "$sockdir" ]; then
         rm -rf "$sockdir"
     fi
