@@ -318,6 +318,7 @@ int cg_classify(struct cg_api *api)
             e->matched = true;
             f->async = e->async;
             f->cached = e->cached;
+            f->work = e->work;
             if (e->have_state) {
                 f->state = e->state;
                 f->reason = e->reason;

@@ -108,6 +108,7 @@ struct cg_func {
     enum cg_fstate state;
     bool async;
     bool cached;
+    bool work;                /* puts work on the GPU: the server schedules it */
     char *reason;             /* for CG_F_UNSUPPORTED */
     char *problem;            /* why defaults failed, when no spec entry */
     uint32_t id;
@@ -133,6 +134,7 @@ struct cg_entry {
     bool have_state;
     bool async;
     bool cached;
+    bool work;
     char *reason;
     int nannot;
     struct cg_pannot annot[CG_MAX_PARAMS];

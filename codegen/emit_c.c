@@ -788,8 +788,9 @@ int cg_emit_server(const struct cg_api *api, const char *dir)
     for (const struct cg_func *fn = api->funcs; fn; fn = fn->next) {
         fprintf(f, "    { .id = %u, .name = \"%s\", ", fn->id, fn->name);
         if (fn->state == CG_F_GENERATED) {
-            fprintf(f, ".state = VGPU_FN_GENERATED, .flags = %s%s, .nargs = %d,\n",
+            fprintf(f, ".state = VGPU_FN_GENERATED, .flags = %s%s%s, .nargs = %d,\n",
                     fn->async ? "VGPU_FN_ASYNC | " : fn->cached ? "VGPU_FN_CACHED | " : "",
+                    fn->work ? "VGPU_FN_WORK | " : "",
                     fn->returns_error ? "VGPU_FN_RET_STATUS" : "0",
                     fn->nparams);
             if (fn->nparams)

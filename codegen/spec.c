@@ -98,6 +98,8 @@ static void parse_fn(struct cg_spec *spec, int line, char *rest)
             e->async = true;
         } else if (!strcmp(w, "cached")) {
             e->cached = true;
+        } else if (!strcmp(w, "work")) {
+            e->work = true;
         } else if (!strcmp(w, "manual")) {
             e->state = CG_F_MANUAL;
             e->have_state = true;
@@ -115,7 +117,7 @@ static void parse_fn(struct cg_spec *spec, int line, char *rest)
                 cg_fatal("%s:%d: too many annotations", spec->path, line);
             parse_annot(spec, line, &e->annot[e->nannot++], w);
         } else {
-            cg_fatal("%s:%d: unknown word '%s' (expected async, cached, manual, "
+            cg_fatal("%s:%d: unknown word '%s' (expected async, cached, work, manual, "
                      "unsupported: REASON or NAME:DIRECTION)", spec->path, line, w);
         }
     }

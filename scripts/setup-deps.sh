@@ -90,7 +90,7 @@ enable_deb_src() {
 
 PACKAGES="
 build-essential cmake pkg-config clang
-protobuf-c-compiler libprotobuf-c-dev
+protobuf-c-compiler libprotobuf-c-dev libinih-dev
 libffi-dev libclang-dev libcmocka-dev
 libgl-dev libegl-dev libvdpau-dev
 binutils

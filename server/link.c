@@ -76,6 +76,7 @@ static void end_channel(struct link *l, size_t i)
 {
     close(l->ch[i].fd);
     waitpid(l->ch[i].pid, NULL, 0);
+    vgpu_sched_reap(l->ch[i].pid);
     vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u closed", l->who.vm_id, l->ch[i].id);
     l->ch[i] = l->ch[--l->nch];
 }

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vgpu-server: accepts clients on a unix socket (or TCP when asked) and
+ * vgpu-server: accepts clients on unix sockets (or TCP when asked) and
  * serves each in a process of its own (session.c).  The parent never touches
  * CUDA, so a crash or a dying client never takes the server down, and a
- * session's GPU memory is freed with its process.
+ * session's GPU memory is freed with its process.  The parent also answers
+ * vgpuctl on the admin socket, from the scheduler's shared state.
  *
- *   vgpu-server [--listen unix:PATH|tcp:HOST:PORT] [--cache-dir DIR]
- *               [--log-level error|warn|info|debug]
+ *   vgpu-server [--config FILE] [--listen ADDRESS[,vm_id=N][,pool=P][,priority=P]]...
+ *               [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "server_internal.h"
+#include "vgpu/fdio.h"
 
 #define DEFAULT_LISTEN "unix:/tmp/vgpu.sock"
 
@@ -48,12 +51,14 @@ static void reap(void)
 {
     pid_t pid;
 
-    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+        vgpu_sched_reap(pid);
         for (size_t i = 0; i < nchildren; i++)
             if (children[i] == pid) {
                 children[i] = children[--nchildren];
                 break;
             }
+    }
 }
 
 static void on_signal(int sig)
@@ -134,11 +139,10 @@ static int listen_tcp(const char *hostport)
 /*
  * A connection is either a client speaking frames (host-direct) or a
  * vgpu-stub device speaking link records: the first four bytes tell.
- * Host-direct clients get the default identity (vm 0, pool A, medium).
+ * Host-direct clients get the identity configured for their socket.
  */
-static void serve(int fd, const char *cache_dir)
+static void serve(int fd, const char *cache_dir, const struct vgpu_identity *who)
 {
-    static const struct vgpu_identity host_direct = { .vm_id = 0, .pool = 'A', .priority = 1 };
     uint8_t magic[4];
     ssize_t n;
 
@@ -149,38 +153,134 @@ static void serve(int fd, const char *cache_dir)
         magic[3] == 'L')
         vgpu_link_run(fd, cache_dir);
     else if (n == (ssize_t)sizeof(magic))
-        vgpu_session_run(fd, cache_dir, &host_direct);
+        vgpu_session_run(fd, cache_dir, who);
+}
+
+/* The admin socket: one request line ("status" or "status json"), one answer. */
+static void admin_serve(int afd, const struct vgpu_config *cfg)
+{
+    const char *pool_gpus[VGPU_SCHED_MAX_POOLS] = { NULL };
+    char req[64];
+    struct pollfd p;
+    size_t got = 0;
+    int fd = accept4(afd, NULL, NULL, SOCK_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    p.fd = fd;
+    p.events = POLLIN;
+    /* a client that says nothing for a second is dropped: the parent must not hang */
+    while (got < sizeof(req) - 1 && poll(&p, 1, 1000) > 0) {
+        ssize_t n = read(fd, req + got, sizeof(req) - 1 - got);
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(req, '\n', got))
+            break;
+    }
+    req[got] = '\0';
+    for (int i = 0; i < VGPU_SCHED_MAX_POOLS; i++)
+        if (cfg->pools[i].ngpus)
+            pool_gpus[i] = cfg->pools[i].gpus_text;
+    if (!strncmp(req, "status json", 11))
+        vgpu_sched_report(fd, true, pool_gpus);
+    else if (!strncmp(req, "status", 6))
+        vgpu_sched_report(fd, false, pool_gpus);
+    else {
+        static const char msg[] = "error: unknown request (expected 'status' or 'status json')\n";
+        struct iovec iov = { (void *)msg, sizeof(msg) - 1 };
+
+        vgpu_fd_writev_all(fd, &iov, 1);
+    }
+    close(fd);
+}
+
+static int listen_admin(const struct vgpu_config *cfg)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    mode_t old;
+    int fd;
+
+    if (strlen(cfg->admin) >= sizeof(sa.sun_path))
+        return -1;
+    strcpy(sa.sun_path, cfg->admin);
+    unlink(cfg->admin);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    old = umask(0177);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+        umask(old);
+        vgpu_log(VGPU_LOG_ERROR, "cannot listen on the admin socket %s: %s", cfg->admin,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    umask(old);
+    if (cfg->admin_group[0]) {
+        struct group *g = getgrnam(cfg->admin_group);
+
+        if (!g || chown(cfg->admin, (uid_t)-1, g->gr_gid) < 0 || chmod(cfg->admin, 0660) < 0) {
+            vgpu_log(VGPU_LOG_ERROR, "cannot give the admin socket %s to group %s: %s",
+                     cfg->admin, cfg->admin_group, g ? strerror(errno) : "no such group");
+            close(fd);
+            unlink(cfg->admin);
+            return -1;
+        }
+    }
+    return fd;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vgpu-server [--listen unix:PATH|tcp:HOST:PORT] [--cache-dir DIR]\n"
-               "                   [--log-level error|warn|info|debug]\n"
-               "Serves CUDA programs running through the vgpu shim. Default: --listen %s\n",
+    fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,vm_id=N][,pool=P][,priority=P]]...\n"
+               "                   [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]\n"
+               "Serves CUDA programs running through the vgpu shim.  ADDRESS is unix:PATH or\n"
+               "tcp:HOST:PORT; --listen flags replace the config file's [listen] sections.\n"
+               "Default: --listen %s, admin socket PATH.admin for the first unix:PATH.\n",
             DEFAULT_LISTEN);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
+        { "config", required_argument, NULL, 'f' },
         { "listen", required_argument, NULL, 'l' },
+        { "admin", required_argument, NULL, 'a' },
         { "cache-dir", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *listen_addr = DEFAULT_LISTEN, *cache_dir = NULL;
-    char default_cache[256];
+    static struct vgpu_config cfg, flags;
+    const char *config_path = NULL;
+    char err[512];
     struct sigaction sa = { .sa_handler = on_signal };
-    int c, lfd;
+    struct pollfd pfd[VGPU_CONFIG_MAX_LISTEN + 1];
+    int c, nfd = 0, afd = -1;
 
+    vgpu_config_init(&flags);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': listen_addr = optarg; break;
-        case 'c': cache_dir = optarg; break;
+        case 'f': config_path = optarg; break;
+        case 'l':
+            if (vgpu_config_add_listen(&flags, optarg, err, sizeof(err))) {
+                fprintf(stderr, "vgpu-server: %s\n", err);
+                return 2;
+            }
+            break;
+        case 'a':
+            if (strlen(optarg) >= sizeof(flags.admin)) {
+                fprintf(stderr, "vgpu-server: --admin: path too long\n");
+                return 2;
+            }
+            snprintf(flags.admin, sizeof(flags.admin), "%s", optarg);
+            break;
+        case 'c': snprintf(flags.cache_dir, sizeof(flags.cache_dir), "%s", optarg); break;
         case 'v':
-            vgpu_log_level = vgpu_log_parse(optarg);
-            if (vgpu_log_level < 0) {
+            flags.log_level = vgpu_log_parse(optarg);
+            if (flags.log_level < 0) {
                 usage(stderr);
                 return 2;
             }
@@ -189,76 +289,139 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (!cache_dir) {
-        snprintf(default_cache, sizeof(default_cache), "/tmp/vgpu-cache-%u", (unsigned)getuid());
-        cache_dir = default_cache;
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
     }
-    if (mkdir(cache_dir, 0700) < 0 && errno != EEXIST) {
-        vgpu_log(VGPU_LOG_ERROR, "cannot create the fatbin cache %s: %s", cache_dir, strerror(errno));
+    vgpu_config_init(&cfg);
+    if (config_path && vgpu_config_load(&cfg, config_path, err, sizeof(err))) {
+        fprintf(stderr, "vgpu-server: %s\n", err);
+        return 2;
+    }
+    /* flags override the file */
+    if (flags.nlisten) {
+        memcpy(cfg.listen, flags.listen, sizeof(cfg.listen));
+        cfg.nlisten = flags.nlisten;
+    }
+    if (flags.admin[0])
+        memcpy(cfg.admin, flags.admin, sizeof(cfg.admin));
+    if (flags.cache_dir[0])
+        memcpy(cfg.cache_dir, flags.cache_dir, sizeof(cfg.cache_dir));
+    if (flags.log_level >= 0)
+        cfg.log_level = flags.log_level;
+    if (cfg.log_level >= 0)
+        vgpu_log_level = cfg.log_level;
+    if (!cfg.nlisten)
+        vgpu_config_add_listen(&cfg, DEFAULT_LISTEN, err, sizeof(err));
+    if (!cfg.admin[0] && !strncmp(cfg.listen[0].address, "unix:", 5) &&
+        strlen(cfg.listen[0].address + 5) + 6 < sizeof(cfg.admin))
+        snprintf(cfg.admin, sizeof(cfg.admin), "%s.admin", cfg.listen[0].address + 5);
+    if (!cfg.cache_dir[0])
+        snprintf(cfg.cache_dir, sizeof(cfg.cache_dir), "/tmp/vgpu-cache-%u", (unsigned)getuid());
+    vgpu_cfg = &cfg;
+    if (mkdir(cfg.cache_dir, 0700) < 0 && errno != EEXIST) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot create the fatbin cache %s: %s", cfg.cache_dir,
+                 strerror(errno));
         return 1;
     }
     {
         /* The cache holds every tenant's kernels: it must be ours alone. */
         struct stat st;
 
-        if (lstat(cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+        if (lstat(cfg.cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
             (st.st_mode & 022)) {
             vgpu_log(VGPU_LOG_ERROR, "the fatbin cache %s must be a directory owned by this user "
                      "that no one else can write (remove it, or pick another with --cache-dir)",
-                     cache_dir);
+                     cfg.cache_dir);
             return 1;
         }
         if (st.st_mode & 044)
             vgpu_log(VGPU_LOG_WARN, "the fatbin cache %s is readable by others: they can read "
-                     "every client's kernels (chmod 0700 it)", cache_dir);
+                     "every client's kernels (chmod 0700 it)", cfg.cache_dir);
     }
-    if (!strncmp(listen_addr, "unix:", 5))
-        lfd = listen_unix(listen_addr + 5);
-    else if (!strncmp(listen_addr, "tcp:", 4))
-        lfd = listen_tcp(listen_addr + 4);
-    else {
-        usage(stderr);
-        return 2;
-    }
-    if (lfd < 0)
+    if (vgpu_sched_init(&cfg.sched) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot create the scheduler's shared state: %s", strerror(errno));
         return 1;
+    }
+    for (int i = 0; i < cfg.nlisten; i++) {
+        const char *a = cfg.listen[i].address;
+        int fd;
+
+        if (!strncmp(a, "unix:", 5))
+            fd = listen_unix(a + 5);
+        else if (!strncmp(a, "tcp:", 4))
+            fd = listen_tcp(a + 4);
+        else {
+            vgpu_log(VGPU_LOG_ERROR, "listen address %s: expected unix:PATH or tcp:HOST:PORT", a);
+            fd = -1;
+        }
+        if (fd < 0)
+            goto out;
+        pfd[nfd].fd = fd;
+        pfd[nfd++].events = POLLIN;
+        vgpu_log(VGPU_LOG_INFO, "listening on %s (host-direct clients: vm %u, pool %c, %s)", a,
+                 cfg.listen[i].who.vm_id, cfg.listen[i].who.pool,
+                 vgpu_prio_name(cfg.listen[i].who.priority));
+    }
+    if (cfg.admin[0]) {
+        afd = listen_admin(&cfg);
+        if (afd < 0)
+            goto out;
+        pfd[nfd].fd = afd;
+        pfd[nfd++].events = POLLIN;
+    }
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    vgpu_log(VGPU_LOG_INFO, "listening on %s, fatbin cache %s", listen_addr, cache_dir);
+    vgpu_log(VGPU_LOG_INFO, "fatbin cache %s, admin socket %s", cfg.cache_dir,
+             cfg.admin[0] ? cfg.admin : "(none)");
     while (!stop) {
-        struct pollfd p = { .fd = lfd, .events = POLLIN };
-        int cfd;
-        pid_t pid;
-
         reap();
-        if (poll(&p, 1, 500) <= 0)
+        if (poll(pfd, (nfds_t)nfd, 500) <= 0)
             continue;
-        cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (cfd < 0)
-            continue;
-        pid = fork();
-        if (pid == 0) {
-            close(lfd);
-            signal(SIGTERM, SIG_DFL);
-            signal(SIGINT, SIG_DFL);
-            serve(cfd, cache_dir);
-            _exit(0);
+        for (int i = 0; i < nfd; i++) {
+            int cfd;
+            pid_t pid;
+
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            if (pfd[i].fd == afd) {
+                admin_serve(afd, &cfg);
+                continue;
+            }
+            cfd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
+            if (cfd < 0)
+                continue;
+            pid = fork();
+            if (pid == 0) {
+                for (int j = 0; j < nfd; j++)
+                    close(pfd[j].fd);
+                signal(SIGTERM, SIG_DFL);
+                signal(SIGINT, SIG_DFL);
+                serve(cfd, cfg.cache_dir, &cfg.listen[i].who);
+                vgpu_sched_leave();
+                _exit(0);
+            }
+            if (pid < 0)
+                vgpu_log(VGPU_LOG_ERROR, "cannot start a session: %s", strerror(errno));
+            else
+                track_child(pid);
+            close(cfd);
         }
-        if (pid < 0)
-            vgpu_log(VGPU_LOG_ERROR, "cannot start a session: %s", strerror(errno));
-        else
-            track_child(pid);
-        close(cfd);
     }
     vgpu_log(VGPU_LOG_INFO, "shutting down");
-    close(lfd);
-    if (!strncmp(listen_addr, "unix:", 5))
-        unlink(listen_addr + 5);
+out:
+    for (int i = 0; i < nfd; i++)
+        close(pfd[i].fd);
+    for (int i = 0; i < nfd && i < cfg.nlisten; i++)
+        if (!strncmp(cfg.listen[i].address, "unix:", 5) && pfd[i].fd != afd)
+            unlink(cfg.listen[i].address + 5);
+    if (afd >= 0)
+        unlink(cfg.admin);
     for (size_t i = 0; i < nchildren; i++)
         kill(children[i], SIGTERM);
     while (wait(NULL) > 0)
         ;
     free(children);
-    return 0;
+    return stop ? 0 : 1;
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "config.h"
+#include "scheduler.h"
 #include "vgpu/callgen.h"
 
 /*
@@ -52,13 +54,7 @@ struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
     bool layout_known;
 };
 
-/* Who a session serves: from the device's HELLO, or the socket's defaults. */
-struct vgpu_identity {
-    uint32_t vm_id;
-    char pool;
-    uint8_t priority;
-    bool from_device;
-};
+#define VGPU_WORK_RING 64          /* bound on work items tracked per session */
 
 struct vgpu_session {
     int fd;
@@ -75,10 +71,17 @@ struct vgpu_session {
     int nfns;
     uint64_t calls;
     struct vgpu_identity who;
+    char client[48];           /* the program's name, from its Hello */
+    /* GPU work granted by the scheduler and not yet seen finished (work.c) */
+    void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */
+    int work_head, work_n;
 };
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable);
 int vgpu_range_remove(struct vgpu_session *s, uint64_t base);
+/* The size of the allocation that starts at base, or 0. */
+uint64_t vgpu_range_size(const struct vgpu_session *s, uint64_t base);
+int vgpu_handle_remove(struct vgpu_session *s, int kind, uint64_t value);
 /* True when base starts an allocation of this session (what cudaFree takes). */
 bool vgpu_range_owned(const struct vgpu_session *s, uint64_t base);
 /* True when [addr, addr+len) lies inside one range the session owns. */
@@ -89,6 +92,24 @@ struct vgpu_hostfn *vgpu_hostfn_find(struct vgpu_session *s, uint64_t guest);
 void vgpu_session_reset_tables(struct vgpu_session *s);
 
 extern const struct vgpu_replay_ops vgpu_session_ops;
+
+/*
+ * ---- GPU work (work.c) ----
+ * Around every call that puts work on the GPU: vgpu_work_begin() waits until
+ * the session has fewer than its class's max_queued items unfinished and the
+ * scheduler grants it; vgpu_work_end() records an event on the call's
+ * stream (or gives the grant back when nothing was submitted).
+ * vgpu_work_poll() notices finished items and tells the scheduler.
+ */
+void vgpu_work_begin(struct vgpu_session *s);
+void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted);
+void vgpu_work_poll(struct vgpu_session *s);
+/* The current device changes to dev: waits for the work on the old one. */
+void vgpu_work_switch_device(struct vgpu_session *s, int dev);
+/* cudaDeviceReset destroyed every event: forget them (all work is gone). */
+void vgpu_work_forget(struct vgpu_session *s);
+/* Device memory held counts against the VM's limit; 0 or -ENOMEM (logged). */
+int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 
 /* ---- one client (session.c), one device link (link.c) ---- */
 void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who);

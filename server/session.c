@@ -12,6 +12,7 @@
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,53 @@ static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
     return fn;
 }
 
+/* Does e create a stream (an output parameter of the stream handle kind)? */
+static int creates_stream(const struct vgpu_dispatch_entry *e)
+{
+    for (int i = 0; i < e->nargs; i++)
+        if (e->args[i].kind == VGPU_ARG_OUT && e->args[i].handle == VGPU_CUDART_H_STREAM)
+            return 1;
+    return 0;
+}
+
+/* The stream a decoded call runs on (its stream handle argument), or NULL. */
+static void *stream_arg(const struct vgpu_dispatch_entry *e, const struct vgpu_replay *r)
+{
+    for (int i = 0; i < e->nargs; i++)
+        if (e->args[i].kind == VGPU_ARG_HANDLE && e->args[i].handle == VGPU_CUDART_H_STREAM &&
+            r->av[i])
+            return *(void **)r->av[i];
+    return NULL;
+}
+
+/* Streams held count against the VM's limit; 0 or -ENOMEM (logged). */
+static int stream_charge(struct vgpu_session *s, int delta)
+{
+    const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
+
+    if (vgpu_sched_charge_streams(delta, lim ? lim->streams : 0) == 0)
+        return 0;
+    vgpu_log(VGPU_LOG_WARN, "vm %u: stream limit of %u reached; stream creation refused "
+             "(raise streams in [vm %u] of the server's configuration)", s->who.vm_id,
+             lim->streams, s->who.vm_id);
+    return -ENOMEM;
+}
+
+/* A destroyed stream or event leaves the session's tables (and its VM's count). */
+static void after_destroy(struct vgpu_session *s, const struct vgpu_dispatch_entry *e,
+                          const struct vgpu_replay *r)
+{
+    int kind = e->id == VGPU_CUDART_ID_cudaStreamDestroy ? VGPU_CUDART_H_STREAM :
+               e->id == VGPU_CUDART_ID_cudaEventDestroy ? VGPU_CUDART_H_EVENT : -1;
+    uint64_t h;
+
+    if (kind < 0 || !r->av[0])
+        return;
+    h = (uint64_t)(uintptr_t)*(void **)r->av[0];
+    if (vgpu_handle_remove(s, kind, h) == 0 && kind == VGPU_CUDART_H_STREAM)
+        stream_charge(s, -1);
+}
+
 /* Everything one call leaves behind until the reply is sent. */
 struct call_out {
     struct vgpu_replay r;
@@ -96,6 +144,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
     vgpu__wire__result__init(&o->res);
     o->res.call_id = c->call_id;
     s->calls++;
+    vgpu_sched_count_call();
     if (c->n_segments > VGPU_CALL_MAX_SEG) {
         status = cudaErrorInvalidValue;
         goto done;
@@ -106,14 +155,26 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         nin++;
     }
     if (e->state == VGPU_FN_GENERATED) {
-        int rc;
+        int rc, creates = creates_stream(e);
 
         o->r.ctx = s;
         o->r.ops = &vgpu_session_ops;
         o->r.seg_in = in;
         o->r.nseg_in = nin;
         o->r.out_budget = budget;
+        if (creates && stream_charge(s, 1)) {
+            status = cudaErrorMemoryAllocation;
+            goto done;
+        }
+        if (e->flags & VGPU_FN_WORK)
+            vgpu_work_begin(s);
         rc = vgpu_replay_call(e, resolve(e), &o->r, c->args.data, c->args.len, &status);
+        if (e->flags & VGPU_FN_WORK)
+            vgpu_work_end(s, rc ? NULL : stream_arg(e, &o->r), rc == 0);
+        if (creates && (rc || status != cudaSuccess))
+            stream_charge(s, -1);
+        if (!rc && status == cudaSuccess)
+            after_destroy(s, e, &o->r);
         if (rc) {
             vgpu_log(VGPU_LOG_INFO, "%s refused: %s", e->name, strerror(-rc));
             status = vgpu_errno_to_cuda(rc);
@@ -192,13 +253,21 @@ static int handshake(struct vgpu_session *s)
         goto out;
     }
     rc = vgpu_hello_check(f.env->hello, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
+    if (!rc && !vgpu_config_pool(vgpu_cfg, s->who.pool)) {
+        snprintf(why, sizeof(why), "vgpu-server has no GPU pool %c for vm %u: add a [pool %c] "
+                 "section to its configuration, or give the VM a configured pool",
+                 s->who.pool ? s->who.pool : '?', s->who.vm_id, s->who.pool ? s->who.pool : '?');
+        rc = VGPU_WIRE_E_REFUSED;
+    }
+    if (!rc)
+        snprintf(s->client, sizeof(s->client), "%s", f.env->hello->client_name);
     vgpu_hello_reply_init(&reply, rc, VGPU_CUDART_CALL_TABLE_HASH, VGPU_SERVER_VERSION, why);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
     if (send_reply(s, f.hdr.seq, &env, NULL, 0) == 0 && rc == 0)
-        vgpu_log(VGPU_LOG_INFO, "session for %s (pid %u on %s), vm %u pool %c priority %u",
+        vgpu_log(VGPU_LOG_INFO, "session for %s (pid %u on %s), vm %u pool %c priority %s",
                  f.env->hello->client_name, f.env->hello->client_pid, f.env->hello->client_host,
-                 s->who.vm_id, s->who.pool, s->who.priority);
+                 s->who.vm_id, s->who.pool, vgpu_prio_name(s->who.priority));
     else if (rc)
         vgpu_log(VGPU_LOG_WARN, "handshake refused: %s", why);
 out:
@@ -225,7 +294,7 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
         int st = cudaSetDevice(b->device);
 
         if (st == cudaSuccess)
-            s->device = b->device;
+            vgpu_work_switch_device(s, b->device);
     }
     for (size_t i = 0; i < n; i++) {
         exec_call(s, f, b->calls[i], &outs[i], iov, &niov, &off);
@@ -236,6 +305,7 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
     env.results = &rb;
     rc = send_reply(s, f->hdr.seq, &env, iov, niov);
+    vgpu_work_poll(s);
 out:
     for (size_t i = 0; outs && i < n; i++) {
         vgpu_replay_release(&outs[i].r);
@@ -250,10 +320,23 @@ out:
 void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who)
 {
     struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .who = *who };
+    const struct vgpu_pool_cfg *pool;
+    struct vgpu_sched_join j;
     int count = 0, rc;
 
+    if (s.who.priority >= VGPU_PRIO_CLASSES)
+        s.who.priority = VGPU_PRIO_HIGH;
     if (handshake(&s))
         return;
+    /* The pool's GPUs are all this session's CUDA context will ever see. */
+    pool = vgpu_config_pool(vgpu_cfg, s.who.pool);
+    if (pool && pool->ngpus)
+        setenv("CUDA_VISIBLE_DEVICES", pool->gpus_text, 1);
+    j = (struct vgpu_sched_join){ .vm_id = s.who.vm_id, .pool = s.who.pool,
+                                  .priority = s.who.priority, .client = s.client };
+    if (vgpu_sched_join(&j) < 0)
+        vgpu_log(VGPU_LOG_WARN, "vm %u: more than %d sessions; this one is not scheduled",
+                 s.who.vm_id, VGPU_SCHED_MAX_SESSIONS);
     /* The runtime's answer to a first call: what every call will get if it cannot start. */
     s.init_status = cudaGetDeviceCount(&count);
     if (s.init_status != cudaSuccess)
@@ -263,6 +346,14 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         uint8_t *buf;
         size_t len;
 
+        /* While work is on the GPU and the client is quiet, notice when it ends. */
+        while (s.work_n) {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+
+            if (poll(&p, 1, 1) != 0)
+                break;
+            vgpu_work_poll(&s);
+        }
         rc = vgpu_fd_read_frame(fd, NULL, &buf, &len);
         if (rc == -ECONNRESET)
             break;
@@ -289,4 +380,5 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         }
     }
     vgpu_log(VGPU_LOG_INFO, "session ends after %llu calls", (unsigned long long)s.calls);
+    vgpu_sched_leave();
 }

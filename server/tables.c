@@ -39,6 +39,14 @@ int vgpu_range_remove(struct vgpu_session *s, uint64_t base)
     return -EFAULT;
 }
 
+uint64_t vgpu_range_size(const struct vgpu_session *s, uint64_t base)
+{
+    for (int i = 0; i < s->nranges; i++)
+        if (s->ranges[i].base == base && s->ranges[i].freeable)
+            return s->ranges[i].size;
+    return 0;
+}
+
 bool vgpu_range_owned(const struct vgpu_session *s, uint64_t base)
 {
     for (int i = 0; i < s->nranges; i++)
@@ -75,6 +83,16 @@ int vgpu_handle_add(struct vgpu_session *s, int kind, uint64_t value)
     s->handles[s->nhandles].value = value;
     s->nhandles++;
     return 0;
+}
+
+int vgpu_handle_remove(struct vgpu_session *s, int kind, uint64_t value)
+{
+    for (int i = 0; i < s->nhandles; i++)
+        if (s->handles[i].kind == kind && s->handles[i].value == value) {
+            s->handles[i] = s->handles[--s->nhandles];
+            return 0;
+        }
+    return -ENOENT;
 }
 
 bool vgpu_handle_known(const struct vgpu_session *s, int kind, uint64_t value)

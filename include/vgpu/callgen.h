@@ -31,6 +31,7 @@
 #define VGPU_FN_ASYNC      0x1u /* only an error code comes back: may be sent without waiting */
 #define VGPU_FN_RET_STATUS 0x2u /* the return value is the call's status */
 #define VGPU_FN_CACHED     0x4u /* a pure query: the shim may answer a repeat from its cache */
+#define VGPU_FN_WORK       0x8u /* puts work on the GPU: the server's scheduler grants it */
 
 enum vgpu_fn_state {
     VGPU_FN_GENERATED = 0,

@@ -333,6 +333,7 @@ static int do_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
             goto out;
         argv[i] = (uint8_t *)c->seg[0].data + fn->off[i];
     }
+    vgpu_work_begin(s);
     if (a->cooperative)
         rc = cudaLaunchCooperativeKernel(fn->fake, dim(a->grid), dim(a->block), argv,
                                          a->shared_mem, (cudaStream_t)(uintptr_t)a->stream);
@@ -342,6 +343,7 @@ static int do_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
     else
         rc = cudaLaunchKernel(fn->fake, dim(a->grid), dim(a->block), argv, a->shared_mem,
                               (cudaStream_t)(uintptr_t)a->stream);
+    vgpu_work_end(s, (void *)(uintptr_t)a->stream, rc == cudaSuccess);
 out:
     vgpu__manual__launch_args__free_unpacked(a, NULL);
     return rc;
@@ -365,7 +367,11 @@ static int do_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
     } else {
         rc = cudaMalloc(&p, a->size);
     }
-    if (rc == cudaSuccess && p && vgpu_range_add(s, (uintptr_t)p, size, true)) {
+    if (rc == cudaSuccess && p && vgpu_memory_charge(s, (int64_t)size)) {
+        cudaFree(p);
+        rc = cudaErrorMemoryAllocation;
+    } else if (rc == cudaSuccess && p && vgpu_range_add(s, (uintptr_t)p, size, true)) {
+        vgpu_memory_charge(s, -(int64_t)size);
         cudaFree(p);
         rc = cudaErrorMemoryAllocation;
     }
@@ -392,8 +398,10 @@ static int do_free(struct vgpu_session *s, struct vgpu_manual_call *c)
     else
         rc = cudaFree((void *)(uintptr_t)a->ptr);
     /* the range is forgotten only once CUDA has let go of it */
-    if (rc == cudaSuccess && a->ptr)
+    if (rc == cudaSuccess && a->ptr) {
+        vgpu_memory_charge(s, -(int64_t)vgpu_range_size(s, a->ptr));
         vgpu_range_remove(s, a->ptr);
+    }
     vgpu__manual__free_args__free_unpacked(a, NULL);
     return rc;
 }
@@ -411,13 +419,15 @@ static bool span2d(uint64_t pitch, uint64_t width, uint64_t height, uint64_t *sp
     return *span >= width;
 }
 
+static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
+                    const Vgpu__Manual__CopyArgs *a, cudaStream_t st, uint64_t bytes,
+                    uint64_t dspan, uint64_t sspan);
+
 static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__CopyArgs, copy_args, c);
     cudaStream_t st = (cudaStream_t)(uintptr_t)a->stream;
     uint64_t bytes = a->is_2d ? a->count * a->height : a->count, dspan, sspan;
-    void *dst = (void *)(uintptr_t)a->dst, *buf;
-    const void *src = (const void *)(uintptr_t)a->src;
     int rc = cudaErrorInvalidValue;
 
     if (a->is_2d && a->count && a->height > UINT64_MAX / a->count)
@@ -430,6 +440,23 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (a->is_2d && (!span2d(a->dpitch, a->count, a->height, &dspan) ||
                      !span2d(a->spitch, a->count, a->height, &sspan)))
         goto out;
+    vgpu_work_begin(s);
+    rc = copy_dir(s, c, a, st, bytes, dspan, sspan);
+    vgpu_work_end(s, a->async ? (void *)st : NULL, rc == cudaSuccess);
+out:
+    vgpu__manual__copy_args__free_unpacked(a, NULL);
+    return rc;
+}
+
+/* One checked copy in the direction a names; the status CUDA gave, or why not. */
+static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
+                    const Vgpu__Manual__CopyArgs *a, cudaStream_t st, uint64_t bytes,
+                    uint64_t dspan, uint64_t sspan)
+{
+    void *dst = (void *)(uintptr_t)a->dst, *buf;
+    const void *src = (const void *)(uintptr_t)a->src;
+    int rc = cudaErrorInvalidValue;
+
     switch (a->dir) {
     case VGPU__MANUAL__DIRECTION__DIR_H2D:
         if (c->nseg != 1 || c->seg[0].len != bytes || !vgpu_range_check(s, a->dst, dspan))
@@ -485,7 +512,6 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
         break;
     }
 out:
-    vgpu__manual__copy_args__free_unpacked(a, NULL);
     return rc;
 }
 
@@ -655,7 +681,7 @@ static int do_set_device(struct vgpu_session *s, struct vgpu_manual_call *c)
     int rc = cudaSetDevice(a->device);
 
     if (rc == cudaSuccess)
-        s->device = a->device;
+        vgpu_work_switch_device(s, a->device);
     vgpu__manual__device_args__free_unpacked(a, NULL);
     return rc;
 }
@@ -665,8 +691,13 @@ static int do_device_reset(struct vgpu_session *s, struct vgpu_manual_call *c)
     int rc = cudaDeviceReset();
 
     (void)c;
-    if (rc == cudaSuccess)
+    if (rc == cudaSuccess) {
+        /* the reset freed every allocation, stream and event of this process */
+        vgpu_work_forget(s);
+        vgpu_memory_charge(s, INT64_MIN / 2);
+        vgpu_sched_charge_streams(-(int)(UINT32_MAX / 2), 0);
         vgpu_session_reset_tables(s);
+    }
     return rc;
 }
 

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reading vgpu-server's INI configuration.  Sections:
+ *   [server]      cache_dir, log_level, admin, admin_group
+ *   [scheduler]   hold_us, starvation_ms, queue_high, queue_medium, queue_low
+ *   [pool X]      gpus = 0,1          (X is one letter A..Z)
+ *   [listen NAME] address, vm_id, pool, priority
+ *   [vm N]        memory, streams
+ * Unknown sections and keys are errors: a typo must not silently become a
+ * default.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+const struct vgpu_config *vgpu_cfg;
+
+void vgpu_config_init(struct vgpu_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->log_level = -1;
+    vgpu_sched_params_default(&c->sched);
+}
+
+int vgpu_config_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    int shift = 0;
+
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    case 'T': shift = 40; end++; break;
+    default: return -1;
+    }
+    if (*end == 'i' || *end == 'I')
+        end++;
+    if (*end == 'b' || *end == 'B')
+        end++;
+    if (*end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || *end || v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_pool(const char *s, char *out)
+{
+    if (s[0] < 'A' || s[0] > 'Z' || s[1])
+        return -1;
+    *out = s[0];
+    return 0;
+}
+
+/* Sets one identity key; 1 if key is one, 0 if not, -1 if its value is bad. */
+static int identity_key(struct vgpu_identity *who, const char *key, const char *val)
+{
+    uint32_t v;
+    int p;
+
+    if (!strcmp(key, "vm_id"))
+        return parse_u32(val, &v) ? -1 : (who->vm_id = v, 1);
+    if (!strcmp(key, "pool"))
+        return parse_pool(val, &who->pool) ? -1 : 1;
+    if (!strcmp(key, "priority")) {
+        p = vgpu_prio_parse(val);
+        return p < 0 ? -1 : (who->priority = (uint8_t)p, 1);
+    }
+    return 0;
+}
+
+static void listen_init(struct vgpu_listen_cfg *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->who.pool = 'A';
+    l->who.priority = VGPU_PRIO_MEDIUM;
+}
+
+struct parse {
+    struct vgpu_config *c;
+    char section[64];
+    struct vgpu_listen_cfg *listen;   /* the [listen NAME] being read */
+    struct vgpu_vm_limits *vm;
+    int pool;
+    char msg[256];                    /* the first problem found */
+};
+
+/* Records the first problem (inih reports its line); returns 0 for inih. */
+__attribute__((format(printf, 2, 0))) static int fail(struct parse *p, const char *fmt,
+                                                      const char *a, const char *b)
+{
+    if (!p->msg[0])
+        snprintf(p->msg, sizeof(p->msg), fmt, a, b);
+    return 0;
+}
+
+/* A new section starts: what it configures is created here. */
+static int section(struct parse *p, const char *name)
+{
+    uint32_t vm;
+
+    snprintf(p->section, sizeof(p->section), "%s", name);
+    p->listen = NULL;
+    p->vm = NULL;
+    p->pool = -1;
+    if (!strcmp(name, "server") || !strcmp(name, "scheduler"))
+        return 1;
+    if (!strncmp(name, "listen ", 7)) {
+        if (p->c->nlisten == VGPU_CONFIG_MAX_LISTEN)
+            return fail(p, "too many [listen] sections%s%s", "", "");
+        p->listen = &p->c->listen[p->c->nlisten++];
+        listen_init(p->listen);
+        return 1;
+    }
+    if (!strncmp(name, "pool ", 5)) {
+        char pool;
+
+        if (parse_pool(name + 5, &pool))
+            return fail(p, "[%s]: a pool is named by one letter A..Z%s", name, "");
+        p->pool = pool - 'A';
+        return 1;
+    }
+    if (!strncmp(name, "vm ", 3)) {
+        if (parse_u32(name + 3, &vm))
+            return fail(p, "[%s]: expected [vm N] with N a vm_id%s", name, "");
+        for (int i = 0; i < p->c->nvms; i++)
+            if (p->c->vms[i].vm_id == vm)
+                p->vm = &p->c->vms[i];
+        if (!p->vm) {
+            if (p->c->nvms == VGPU_CONFIG_MAX_VMS)
+                return fail(p, "too many [vm] sections%s%s", "", "");
+            p->vm = &p->c->vms[p->c->nvms++];
+            memset(p->vm, 0, sizeof(*p->vm));
+            p->vm->vm_id = vm;
+        }
+        return 1;
+    }
+    return fail(p, "unknown section [%s]%s", name, "");
+}
+
+static int set_gpus(struct vgpu_pool_cfg *pc, const char *val)
+{
+    char buf[256], *save = NULL, *tok;
+
+    snprintf(buf, sizeof(buf), "%s", val);
+    pc->ngpus = 0;
+    pc->gpus_text[0] = '\0';
+    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        uint32_t g;
+        size_t n = strlen(pc->gpus_text);
+
+        if (parse_u32(tok, &g) || g > 255 || pc->ngpus == VGPU_SCHED_MAX_GPUS)
+            return -1;
+        pc->gpus[pc->ngpus++] = (int)g;
+        snprintf(pc->gpus_text + n, sizeof(pc->gpus_text) - n, "%s%u", n ? "," : "", g);
+    }
+    return pc->ngpus ? 0 : -1;
+}
+
+static int on_key(void *user, const char *sec, const char *key, const char *val)
+{
+    struct parse *p = user;
+    struct vgpu_config *c = p->c;
+    uint64_t size;
+    uint32_t u;
+    int r;
+
+    if (strcmp(sec, p->section) && !section(p, sec))
+        return 0;
+    if (!strcmp(sec, "server")) {
+        if (!strcmp(key, "cache_dir"))
+            snprintf(c->cache_dir, sizeof(c->cache_dir), "%s", val);
+        else if (!strcmp(key, "admin")) {
+            if (strlen(val) >= sizeof(c->admin))
+                return fail(p, "admin: path too long%s%s", "", "");
+            snprintf(c->admin, sizeof(c->admin), "%s", val);
+        } else if (!strcmp(key, "admin_group"))
+            snprintf(c->admin_group, sizeof(c->admin_group), "%s", val);
+        else if (!strcmp(key, "log_level")) {
+            static const char *const lv[] = { "error", "warn", "info", "debug" };
+
+            c->log_level = -1;
+            for (int i = 0; i < 4; i++)
+                if (!strcmp(val, lv[i]))
+                    c->log_level = i;
+            if (c->log_level < 0)
+                return fail(p, "log_level: '%s' is not error, warn, info or debug%s", val, "");
+        } else
+            return fail(p, "unknown key '%s' in [server]%s", key, "");
+        return 1;
+    }
+    if (!strcmp(sec, "scheduler")) {
+        if (strcmp(key, "hold_us") && strcmp(key, "starvation_ms") && strcmp(key, "queue_high") &&
+            strcmp(key, "queue_medium") && strcmp(key, "queue_low"))
+            return fail(p, "unknown key '%s' in [scheduler]%s", key, "");
+        if (parse_u32(val, &u))
+            return fail(p, "%s: '%s' is not a whole number", key, val);
+        if (!strcmp(key, "hold_us"))
+            c->sched.hold_ns = (uint64_t)u * 1000;
+        else if (!strcmp(key, "starvation_ms"))
+            c->sched.starve_ns = (uint64_t)u * 1000000;
+        else {
+            if (!u)
+                return fail(p, "%s must be at least 1%s", key, "");
+            c->sched.max_queued[vgpu_prio_parse(key + 6)] = u;
+        }
+        return 1;
+    }
+    if (p->pool >= 0) {
+        if (strcmp(key, "gpus"))
+            return fail(p, "unknown key '%s' in [%s]", key, sec);
+        if (set_gpus(&c->pools[p->pool], val))
+            return fail(p, "gpus: '%s' is not a list of GPU indices like 0,1%s", val, "");
+        return 1;
+    }
+    if (p->listen) {
+        if (!strcmp(key, "address")) {
+            if (strlen(val) >= sizeof(p->listen->address))
+                return fail(p, "address: too long%s%s", "", "");
+            snprintf(p->listen->address, sizeof(p->listen->address), "%s", val);
+            return 1;
+        }
+        r = identity_key(&p->listen->who, key, val);
+        if (r < 0)
+            return fail(p, "%s: bad value '%s' (vm_id: a number; pool: A..Z; priority: "
+                        "low, medium or high)", key, val);
+        return r ? 1 : fail(p, "unknown key '%s' in [%s]", key, sec);
+    }
+    if (p->vm) {
+        if (!strcmp(key, "memory")) {
+            if (vgpu_config_size(val, &size))
+                return fail(p, "memory: '%s' is not a size like 512M or 8G%s", val, "");
+            p->vm->memory = size;
+        } else if (!strcmp(key, "streams")) {
+            if (parse_u32(val, &u))
+                return fail(p, "streams: '%s' is not a whole number%s", val, "");
+            p->vm->streams = u;
+        } else
+            return fail(p, "unknown key '%s' in [%s]", key, sec);
+        return 1;
+    }
+    return fail(p, "unknown section [%s]%s", sec, "");
+}
+
+int vgpu_config_load(struct vgpu_config *c, const char *path, char *err, size_t errlen)
+{
+    struct parse p = { .c = c, .pool = -1 };
+    int line;
+
+    line = ini_parse(path, on_key, &p);
+    if (line == -1)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    else if (line == -2)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (line > 0)
+        snprintf(err, errlen, "%s:%d: %s", path, line,
+                 p.msg[0] ? p.msg : "expected [section] or key = value");
+    return line ? -1 : 0;
+}
+
+int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, size_t errlen)
+{
+    char buf[512], *save = NULL, *tok;
+    struct vgpu_listen_cfg *l;
+
+    if (c->nlisten == VGPU_CONFIG_MAX_LISTEN) {
+        snprintf(err, errlen, "--listen: at most %d sockets", VGPU_CONFIG_MAX_LISTEN);
+        return -1;
+    }
+    if (strlen(arg) >= sizeof(buf)) {
+        snprintf(err, errlen, "--listen: argument too long");
+        return -1;
+    }
+    snprintf(buf, sizeof(buf), "%s", arg);
+    l = &c->listen[c->nlisten];
+    listen_init(l);
+    tok = strtok_r(buf, ",", &save);
+    if (!tok || strlen(tok) >= sizeof(l->address)) {
+        snprintf(err, errlen, "--listen: expected ADDRESS[,vm_id=N][,pool=P][,priority=P]");
+        return -1;
+    }
+    snprintf(l->address, sizeof(l->address), "%s", tok);
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        char *eq = strchr(tok, '=');
+
+        if (!eq || (*eq = '\0', identity_key(&l->who, tok, eq + 1) != 1)) {
+            snprintf(err, errlen, "--listen %s: '%s' is not vm_id=N, pool=A..Z or "
+                     "priority=low|medium|high", arg, tok);
+            return -1;
+        }
+    }
+    c->nlisten++;
+    return 0;
+}
+
+const struct vgpu_vm_limits *vgpu_config_vm(const struct vgpu_config *c, uint32_t vm)
+{
+    for (int i = 0; c && i < c->nvms; i++)
+        if (c->vms[i].vm_id == vm)
+            return &c->vms[i];
+    return NULL;
+}
+
+const struct vgpu_pool_cfg *vgpu_config_pool(const struct vgpu_config *c, char pool)
+{
+    static const struct vgpu_pool_cfg any;
+    bool configured = false;
+
+    if (pool < 'A' || pool > 'Z')
+        return NULL;
+    for (int i = 0; c && i < VGPU_SCHED_MAX_POOLS; i++)
+        configured |= c->pools[i].ngpus > 0;
+    if (!configured)
+        return &any;
+    return c->pools[pool - 'A'].ngpus ? &c->pools[pool - 'A'] : NULL;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The scheduler: who may put work on a GPU next.
+ *
+ * Sessions are separate processes (one CUDA context each), so the state the
+ * scheduler decides on lives in one shared mapping the server creates before
+ * its first fork (sched.c).  A session asks for a grant before every call
+ * that puts work on the GPU (launches, copies, memsets), and reports when
+ * that work has finished.  The decision itself is vgpu_sched_decide(), a
+ * pure function over a snapshot of one domain's queues (sched_policy.c),
+ * unit-tested without a GPU.
+ *
+ * A domain is one GPU of one pool: classes high > medium > low, FIFO within
+ * a class (by ticket).  Rules, in order:
+ *   1. A class is busy while it has waiters, has work on the GPU, or had
+ *      either less than hold_ns ago (so a client between two requests does
+ *      not lose its place to a lower class).
+ *   2. The waiters of a class are granted, oldest first, when no higher
+ *      class is busy.
+ *   3. Starvation: when a higher class is busy, the oldest waiter of a class
+ *      that has waited starve_ns or more is granted anyway, one at a time.
+ * How much work a session may have on the GPU at once (max_queued, per
+ * class) is enforced by the session before it asks, so a flood of
+ * low-priority launches is never more than max_queued[LOW] deep.
+ */
+#ifndef VGPU_SCHEDULER_H
+#define VGPU_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { VGPU_PRIO_LOW = 0, VGPU_PRIO_MEDIUM = 1, VGPU_PRIO_HIGH = 2, VGPU_PRIO_CLASSES = 3 };
+
+#define VGPU_SCHED_MAX_SESSIONS 256   /* live sessions a server holds */
+#define VGPU_SCHED_MAX_POOLS 26       /* pools 'A'..'Z' */
+#define VGPU_SCHED_MAX_GPUS 16        /* GPUs one pool may hold */
+
+struct vgpu_sched_params {
+    uint64_t hold_ns;                 /* rule 1 */
+    uint64_t starve_ns;               /* rule 3 */
+    uint32_t max_queued[VGPU_PRIO_CLASSES];
+};
+
+struct vgpu_sched_waiter {
+    uint32_t slot;                    /* the session */
+    uint64_t ticket;                  /* FIFO order: lower came first */
+    uint64_t since_ns;                /* when it started waiting */
+};
+
+struct vgpu_sched_class {
+    const struct vgpu_sched_waiter *w; /* in any order */
+    int nw;
+    uint32_t queued;                  /* work items of this class on the GPU */
+    uint64_t last_active_ns;          /* last time it had work or waiters (0: never) */
+};
+
+struct vgpu_sched_view {
+    uint64_t now_ns;
+    struct vgpu_sched_class cls[VGPU_PRIO_CLASSES];
+};
+
+/*
+ * Which waiters of view v to grant now: their slots, at most max, in grant
+ * order, into out; returns how many.  *recheck_ns is the earliest time the
+ * answer can change without any event (a hold running out, a waiter
+ * reaching starve_ns), or UINT64_MAX.  Pure: reads only its arguments.
+ */
+int vgpu_sched_decide(const struct vgpu_sched_params *p, const struct vgpu_sched_view *v,
+                      uint32_t *out, int max, uint64_t *recheck_ns);
+
+/* Defaults: hold 2 ms, starvation 50 ms, queued 32 / 8 / 2. */
+void vgpu_sched_params_default(struct vgpu_sched_params *p);
+
+/* "low", "medium", "high" or 0..2 -> class; -1 when neither. */
+int vgpu_prio_parse(const char *s);
+const char *vgpu_prio_name(int prio);
+
+/* ---- the shared state (sched.c) ---- */
+
+/*
+ * Creates the shared mapping; called once by the server before any fork.
+ * Returns 0 or a negative errno.  Without it every call below is a no-op
+ * that grants at once (unit tests of other parts, tools).
+ */
+int vgpu_sched_init(const struct vgpu_sched_params *p);
+
+struct vgpu_sched_join {
+    uint32_t vm_id;
+    char pool;
+    uint8_t priority;
+    const char *client;               /* program name, for vgpuctl */
+};
+
+/* The calling process becomes a session; returns its slot or a negative errno. */
+int vgpu_sched_join(const struct vgpu_sched_join *j);
+/* The session (this process) ends; safe to call twice. */
+void vgpu_sched_leave(void);
+/* A process reaped child pid: frees its slot if it died without leaving. */
+void vgpu_sched_reap(int pid);
+
+/* Switches this session's domain to GPU gpu of its pool (0-based). */
+void vgpu_sched_set_gpu(int gpu);
+/* Waits for a grant for one work item; it counts as queued from then on. */
+void vgpu_sched_acquire(void);
+/* n work items of this session have left the GPU (or were never submitted). */
+void vgpu_sched_release(uint32_t n);
+/* How many work items this session may have queued (its class's bound). */
+uint32_t vgpu_sched_max_queued(void);
+/* Counters vgpuctl shows. */
+void vgpu_sched_count_call(void);
+
+/*
+ * Device memory and streams held by this session, checked against limits
+ * of its VM (0 = none) over all the VM's sessions.  Returns 0, or -ENOMEM
+ * when delta would take the VM over the limit (nothing is changed then).
+ * Negative deltas always succeed.
+ */
+int vgpu_sched_charge_memory(int64_t delta, uint64_t limit);
+int vgpu_sched_charge_streams(int delta, uint32_t limit);
+
+/* Writes the state as text or JSON to fd (the admin socket); 0 or -errno. */
+int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus);
+
+#endif

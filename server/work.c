@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A session's GPU work as the scheduler sees it.  Each granted work item
+ * (a launch, a copy, a memset) gets a CUDA event recorded on its stream
+ * right after it is submitted; the item counts as queued on the GPU until
+ * that event completes.  The events live in a ring of VGPU_WORK_RING, and a
+ * session never has more than its class's max_queued items outstanding, so
+ * a flood of low-priority launches stays max_queued deep on the GPU and a
+ * higher class never waits behind more than that.
+ */
+#include <cuda_runtime_api.h>
+#include <errno.h>
+
+#include "server_internal.h"
+
+static uint32_t bound(void)
+{
+    uint32_t max = vgpu_sched_max_queued();
+
+    return max < VGPU_WORK_RING ? max : VGPU_WORK_RING;
+}
+
+/* Retires the oldest item; wait says whether to block until it is done. */
+static int retire_oldest(struct vgpu_session *s, int wait)
+{
+    cudaEvent_t ev = s->work_ev[s->work_head];
+    cudaError_t st = wait ? cudaEventSynchronize(ev) : cudaEventQuery(ev);
+
+    if (st == cudaErrorNotReady)
+        return 0;
+    /* done, or failed (a faulted context): either way it is off the GPU */
+    s->work_head = (s->work_head + 1) % VGPU_WORK_RING;
+    s->work_n--;
+    return 1;
+}
+
+void vgpu_work_poll(struct vgpu_session *s)
+{
+    uint32_t done = 0;
+
+    while (s->work_n && retire_oldest(s, 0))
+        done++;
+    vgpu_sched_release(done);
+}
+
+void vgpu_work_begin(struct vgpu_session *s)
+{
+    uint32_t done = 0;
+
+    while (s->work_n && retire_oldest(s, 0))
+        done++;
+    while ((uint32_t)s->work_n >= bound() && retire_oldest(s, 1))
+        done++;
+    vgpu_sched_release(done);
+    vgpu_sched_acquire();
+}
+
+void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted)
+{
+    int i = (s->work_head + s->work_n) % VGPU_WORK_RING;
+    cudaEvent_t ev = s->work_ev[i];
+
+    if (!submitted || s->work_n == VGPU_WORK_RING) {
+        vgpu_sched_release(1);
+        return;
+    }
+    if (!ev && cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) != cudaSuccess) {
+        vgpu_sched_release(1);
+        return;
+    }
+    s->work_ev[i] = ev;
+    if (cudaEventRecord(ev, (cudaStream_t)stream) != cudaSuccess) {
+        vgpu_sched_release(1);
+        return;
+    }
+    s->work_n++;
+}
+
+void vgpu_work_switch_device(struct vgpu_session *s, int dev)
+{
+    uint32_t done = 0;
+
+    if (dev == s->device)
+        return;
+    /* events belong to the device they were made on: finish with them first */
+    while (s->work_n && retire_oldest(s, 1))
+        done++;
+    vgpu_sched_release(done);
+    for (int i = 0; i < VGPU_WORK_RING; i++)
+        if (s->work_ev[i]) {
+            cudaEventDestroy((cudaEvent_t)s->work_ev[i]);
+            s->work_ev[i] = NULL;
+        }
+    s->work_head = 0;
+    s->device = dev;
+    vgpu_sched_set_gpu(dev);
+}
+
+void vgpu_work_forget(struct vgpu_session *s)
+{
+    vgpu_sched_release((uint32_t)s->work_n);
+    for (int i = 0; i < VGPU_WORK_RING; i++)
+        s->work_ev[i] = NULL;
+    s->work_head = s->work_n = 0;
+}
+
+int vgpu_memory_charge(struct vgpu_session *s, int64_t delta)
+{
+    const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
+
+    if (vgpu_sched_charge_memory(delta, lim ? lim->memory : 0) == 0)
+        return 0;
+    vgpu_log(VGPU_LOG_WARN, "vm %u: device memory limit of %llu bytes reached; an allocation "
+             "of %lld bytes refused (raise memory in [vm %u] of the server's configuration)",
+             s->who.vm_id, (unsigned long long)lim->memory, (long long)delta, s->who.vm_id);
+    return -ENOMEM;
+}
