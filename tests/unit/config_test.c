@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vgpu-server's configuration (server/config.c): a whole file, the --listen
+ * flag syntax, sizes, and errors that name the line and the problem.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/tmp/vgpu-config-test-%d.ini", (int)getpid());
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_whole_file(void **state)
+{
+    struct vgpu_config c;
+    char err[256] = "";
+
+    (void)state;
+    write_file("; a comment\n"
+               "[server]\n"
+               "cache_dir = /var/cache/vgpu\n"
+               "admin = /run/vgpu/admin.sock   ; inline comment\n"
+               "admin_group = vgpu\n"
+               "log_level = debug\n"
+               "[scheduler]\n"
+               "hold_us = 500\n"
+               "starvation_ms = 20\n"
+               "queue_low = 1\n"
+               "[pool A]\n"
+               "gpus = 0, 1\n"
+               "[pool B]\n"
+               "gpus = 2\n"
+               "[listen vms]\n"
+               "address = unix:/run/vgpu/vm.sock\n"
+               "[listen batch]\n"
+               "address = unix:/run/vgpu/batch.sock\n"
+               "vm_id = 1000\n"
+               "pool = B\n"
+               "priority = low\n"
+               "[vm 7]\n"
+               "memory = 8G\n"
+               "streams = 64\n");
+    vgpu_config_init(&c);
+    assert_int_equal(vgpu_config_load(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.cache_dir, "/var/cache/vgpu");
+    assert_string_equal(c.admin, "/run/vgpu/admin.sock");
+    assert_string_equal(c.admin_group, "vgpu");
+    assert_int_equal(c.log_level, 3);
+    assert_true(c.sched.hold_ns == 500000);
+    assert_true(c.sched.starve_ns == 20000000);
+    assert_int_equal(c.sched.max_queued[VGPU_PRIO_LOW], 1);
+    assert_int_equal(c.sched.max_queued[VGPU_PRIO_HIGH], 32);     /* default kept */
+    assert_int_equal(c.pools[0].ngpus, 2);
+    assert_string_equal(c.pools[0].gpus_text, "0,1");
+    assert_string_equal(c.pools[1].gpus_text, "2");
+    assert_non_null(vgpu_config_pool(&c, 'A'));
+    assert_null(vgpu_config_pool(&c, 'C'));                       /* pools configured: C is not one */
+    assert_int_equal(c.nlisten, 2);
+    assert_string_equal(c.listen[0].address, "unix:/run/vgpu/vm.sock");
+    assert_int_equal(c.listen[0].who.pool, 'A');                  /* defaults */
+    assert_int_equal(c.listen[0].who.priority, VGPU_PRIO_MEDIUM);
+    assert_int_equal(c.listen[1].who.vm_id, 1000);
+    assert_int_equal(c.listen[1].who.pool, 'B');
+    assert_int_equal(c.listen[1].who.priority, VGPU_PRIO_LOW);
+    assert_non_null(vgpu_config_vm(&c, 7));
+    assert_true(vgpu_config_vm(&c, 7)->memory == 8ull << 30);
+    assert_int_equal(vgpu_config_vm(&c, 7)->streams, 64);
+    assert_null(vgpu_config_vm(&c, 8));
+    unlink(path);
+}
+
+static void expect_error(const char *text, int line, const char *words)
+{
+    struct vgpu_config c;
+    char err[256] = "", want[32];
+
+    write_file(text);
+    vgpu_config_init(&c);
+    assert_int_equal(vgpu_config_load(&c, path, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), ":%d: ", line);
+    if (!strstr(err, want) || !strstr(err, words))
+        fail_msg("error '%s' should name line %d and say '%s'", err, line, words);
+    unlink(path);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("[server]\nchache_dir = /x\n", 2, "unknown key 'chache_dir'");
+    expect_error("[pools A]\ngpus = 0\n", 2, "unknown section [pools A]");
+    expect_error("[pool AB]\ngpus = 0\n", 2, "one letter");
+    expect_error("[pool A]\ngpus = zero\n", 2, "list of GPU indices");
+    expect_error("[listen x]\naddress = unix:/a\npriority = urgent\n", 3, "priority");
+    expect_error("[vm 7]\nmemory = lots\n", 2, "size like");
+    expect_error("[vm seven]\nmemory = 1G\n", 2, "[vm N]");
+    expect_error("[scheduler]\nqueue_low = 0\n", 2, "at least 1");
+    expect_error("[scheduler]\nhold = 3\n", 2, "unknown key 'hold'");
+    expect_error("[server]\nno equals sign here\n", 2, "key = value");
+}
+
+static void test_listen_flag(void **state)
+{
+    struct vgpu_config c;
+    char err[256];
+
+    (void)state;
+    vgpu_config_init(&c);
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/tmp/a.sock", err, sizeof(err)), 0);
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/tmp/b.sock,vm_id=9,pool=C,priority=high",
+                                            err, sizeof(err)), 0);
+    assert_int_equal(c.nlisten, 2);
+    assert_int_equal(c.listen[0].who.priority, VGPU_PRIO_MEDIUM);
+    assert_string_equal(c.listen[1].address, "unix:/tmp/b.sock");
+    assert_int_equal(c.listen[1].who.vm_id, 9);
+    assert_int_equal(c.listen[1].who.pool, 'C');
+    assert_int_equal(c.listen[1].who.priority, VGPU_PRIO_HIGH);
+    /* without pools configured, every pool letter means every GPU */
+    assert_non_null(vgpu_config_pool(&c, 'C'));
+    assert_int_equal(vgpu_config_pool(&c, 'C')->ngpus, 0);
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/tmp/c.sock,prio=high", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "prio=high"));
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/tmp/c.sock,vm_id=-1", err, sizeof(err)), -1);
+    assert_int_equal(c.nlisten, 2);
+}
+
+static void test_sizes(void **state)
+{
+    uint64_t v;
+
+    (void)state;
+    assert_int_equal(vgpu_config_size("1024", &v), 0);
+    assert_true(v == 1024);
+    assert_int_equal(vgpu_config_size("64M", &v), 0);
+    assert_true(v == 64ull << 20);
+    assert_int_equal(vgpu_config_size("8GiB", &v), 0);
+    assert_true(v == 8ull << 30);
+    assert_int_equal(vgpu_config_size("2k", &v), 0);
+    assert_true(v == 2048);
+    assert_int_equal(vgpu_config_size("", &v), -1);
+    assert_int_equal(vgpu_config_size("-1G", &v), -1);
+    assert_int_equal(vgpu_config_size("1X", &v), -1);
+    assert_int_equal(vgpu_config_size("99999999999999999999", &v), -1);
+    assert_int_equal(vgpu_config_size("17179869184G", &v), -1);   /* 2^64: overflows */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole_file),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_listen_flag),
+        cmocka_unit_test(test_sizes),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
