@@ -8,8 +8,9 @@
 set -eu
 build=$1 out=$2
 rm -rf "$out"
-mkdir -p "$out/bin" "$out/shim" "$out/examples" "$out/tests"
-cp "$build/server/vgpu-server" "$out/bin/"
+mkdir -p "$out/bin" "$out/shim" "$out/examples" "$out/tests" "$out/bench"
+cp "$build/server/vgpu-server" "$build/server/vgpuctl" "$out/bin/"
+cp "$build/bench/sched_bench" "$build/bench/transport_bench" "$out/bench/"
 cp "$build/shim/libcudart.so.13" "$out/shim/"
 pbc=$(ldd "$build/shim/libcudart.so.13" | awk '/libprotobuf-c.so.1/ {print $3}')
 cp "$pbc" "$out/shim/libprotobuf-c.so.1"
