@@ -60,16 +60,20 @@ static int call_known(void *opaque, uint32_t id)
 static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
 {
     static void (*cache[VGPU_CUDART_MAX_ID + 1])(void);
+    static unsigned char missing[VGPU_CUDART_MAX_ID + 1];
     uint32_t id = e->id;
     void (*fn)(void);
 
-    if (id <= VGPU_CUDART_MAX_ID && cache[id])
+    if (id <= VGPU_CUDART_MAX_ID && (cache[id] || missing[id]))
         return cache[id];
     *(void **)&fn = dlsym(RTLD_DEFAULT, e->name);
+    /* said once per session: a guest repeating the call must not flood the log */
     if (!fn)
         vgpu_log(VGPU_LOG_WARN, "%s: not found in the CUDA runtime", e->name);
-    if (id <= VGPU_CUDART_MAX_ID)
+    if (id <= VGPU_CUDART_MAX_ID) {
         cache[id] = fn;
+        missing[id] = !fn;
+    }
     return fn;
 }
 

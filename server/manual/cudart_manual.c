@@ -325,8 +325,11 @@ static int do_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     if ((rc = layout(fn)) != cudaSuccess)
         goto out;
+    rc = cudaErrorInvalidResourceHandle;
+    if (!stream_ok(s, a->stream))
+        goto out;
     rc = cudaErrorInvalidValue;
-    if (!stream_ok(s, a->stream) || fn->nparams > 512 || c->nseg != 1)
+    if (fn->nparams > 512 || c->nseg != 1)
         goto out;
     for (int i = 0; i < fn->nparams; i++) {
         if ((uint64_t)fn->off[i] + fn->size[i] > c->seg[0].len)
@@ -355,31 +358,50 @@ static int do_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
     Vgpu__Manual__MallocRet r = VGPU__MANUAL__MALLOC_RET__INIT;
     void *p = NULL;
     size_t pitch = 0;
-    uint64_t size = a->size;
-    int rc;
+    /* charged before the GPU is asked, so a request over the VM's limit never takes memory */
+    uint64_t size = a->pitch ? a->width * a->height : a->size;
+    int rc = cudaErrorMemoryAllocation;
 
-    if (a->pitch) {
-        rc = cudaMallocPitch(&p, &pitch, a->width, a->height);
-        size = (uint64_t)pitch * a->height;
-    } else if (a->async) {
-        rc = stream_ok(s, a->stream) ?
-             cudaMallocAsync(&p, a->size, (cudaStream_t)(uintptr_t)a->stream) : cudaErrorInvalidResourceHandle;
-    } else {
-        rc = cudaMalloc(&p, a->size);
+    if ((a->pitch && a->height && a->width > UINT64_MAX / a->height) || size > INT64_MAX / 2)
+        goto out;
+    if (a->async && !stream_ok(s, a->stream)) {
+        rc = cudaErrorInvalidResourceHandle;
+        goto out;
     }
-    if (rc == cudaSuccess && p && vgpu_memory_charge(s, (int64_t)size)) {
-        cudaFree(p);
-        rc = cudaErrorMemoryAllocation;
-    } else if (rc == cudaSuccess && p && vgpu_range_add(s, (uintptr_t)p, size, true)) {
+    if (vgpu_memory_charge(s, (int64_t)size))
+        goto out;
+    if (a->pitch)
+        rc = cudaMallocPitch(&p, &pitch, a->width, a->height);
+    else if (a->async)
+        rc = cudaMallocAsync(&p, a->size, (cudaStream_t)(uintptr_t)a->stream);
+    else
+        rc = cudaMalloc(&p, a->size);
+    if (rc != cudaSuccess || !p) {
+        vgpu_memory_charge(s, -(int64_t)size);
+        goto out;
+    }
+    if (a->pitch && (uint64_t)pitch * a->height > size) {
+        /* the padding rows got counts too */
+        uint64_t more = (uint64_t)pitch * a->height - size;
+
+        if (vgpu_memory_charge(s, (int64_t)more)) {
+            vgpu_memory_charge(s, -(int64_t)size);
+            cudaFree(p);
+            rc = cudaErrorMemoryAllocation;
+            goto out;
+        }
+        size += more;
+    }
+    if (vgpu_range_add(s, (uintptr_t)p, size, true)) {
         vgpu_memory_charge(s, -(int64_t)size);
         cudaFree(p);
         rc = cudaErrorMemoryAllocation;
+        goto out;
     }
-    if (rc == cudaSuccess) {
-        r.ptr = (uintptr_t)p;
-        r.pitch = pitch;
-        rc = reply(c, &r.base);
-    }
+    r.ptr = (uintptr_t)p;
+    r.pitch = pitch;
+    rc = reply(c, &r.base);
+out:
     vgpu__manual__malloc_args__free_unpacked(a, NULL);
     return rc;
 }
@@ -430,11 +452,14 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     uint64_t bytes = a->is_2d ? a->count * a->height : a->count, dspan, sspan;
     int rc = cudaErrorInvalidValue;
 
+    if (a->async && !stream_ok(s, a->stream)) {
+        rc = cudaErrorInvalidResourceHandle;
+        goto out;
+    }
     if (a->is_2d && a->count && a->height > UINT64_MAX / a->count)
         goto out;
     /* bytes that travel are bounded; a device-to-device copy carries none */
-    if ((a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && bytes > VGPU_CALL_MAX_BYTES) ||
-        (a->async && !stream_ok(s, a->stream)))
+    if (a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && bytes > VGPU_CALL_MAX_BYTES)
         goto out;
     dspan = sspan = bytes;
     if (a->is_2d && (!span2d(a->dpitch, a->count, a->height, &dspan) ||
@@ -534,9 +559,11 @@ static int do_symbol(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_
 
     if (!v)
         goto out;
+    rc = cudaErrorInvalidResourceHandle;
+    if (a->async && !stream_ok(s, a->stream))
+        goto out;
     rc = cudaErrorInvalidValue;
-    if ((a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && a->count > VGPU_CALL_MAX_BYTES) ||
-        (a->async && !stream_ok(s, a->stream)))
+    if (a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && a->count > VGPU_CALL_MAX_BYTES)
         goto out;
     switch (id) {
     case VGPU_CUDART_ID_cudaGetSymbolAddress:

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one fake device (ordinal 0): properties of a plausible compute
+ * capability 9.0 part named "vgpu fake device" with VGPU_FAKE_TOTAL_MEM of
+ * memory, the attributes read from them (others read as 0), versions,
+ * device selection, reset and synchronization.
+ */
+#include <string.h>
+
+#include "fakecuda_internal.h"
+
+static void props(struct cudaDeviceProp *p)
+{
+    memset(p, 0, sizeof(*p));
+    strcpy(p->name, VGPU_FAKE_DEVICE_NAME);
+    memcpy(p->uuid.bytes, "vgpu-fake-device", sizeof(p->uuid.bytes));
+    p->totalGlobalMem = VGPU_FAKE_TOTAL_MEM;
+    p->sharedMemPerBlock = 48 << 10;
+    p->sharedMemPerBlockOptin = 227 << 10;
+    p->sharedMemPerMultiprocessor = 228 << 10;
+    p->regsPerBlock = 65536;
+    p->regsPerMultiprocessor = 65536;
+    p->warpSize = 32;
+    p->memPitch = 2147483647;
+    p->maxThreadsPerBlock = 1024;
+    p->maxThreadsDim[0] = 1024;
+    p->maxThreadsDim[1] = 1024;
+    p->maxThreadsDim[2] = 64;
+    p->maxGridSize[0] = 2147483647;
+    p->maxGridSize[1] = 65535;
+    p->maxGridSize[2] = 65535;
+    p->totalConstMem = 64 << 10;
+    p->major = 9;
+    p->minor = 0;
+    p->textureAlignment = 512;
+    p->texturePitchAlignment = 32;
+    p->multiProcessorCount = 4;
+    p->maxThreadsPerMultiProcessor = 2048;
+    p->maxBlocksPerMultiProcessor = 32;
+    p->l2CacheSize = 4 << 20;
+    p->memoryBusWidth = 256;
+    p->canMapHostMemory = 1;
+    p->concurrentKernels = 1;
+    p->asyncEngineCount = 2;
+    p->unifiedAddressing = 1;
+    p->streamPrioritiesSupported = 1;
+    p->cooperativeLaunch = 1;
+    p->pciBusID = 1;
+}
+
+FAKE_EXPORT cudaError_t cudaGetDeviceCount(int *count)
+{
+    if (!count)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *count = 1;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaGetDevice(int *device)
+{
+    if (!device)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *device = 0;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaSetDevice(int device)
+{
+    return device == 0 ? cudaSuccess : vgpu_fake_status(cudaErrorInvalidDevice);
+}
+
+FAKE_EXPORT cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
+{
+    if (!prop)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (device != 0)
+        return vgpu_fake_status(cudaErrorInvalidDevice);
+    props(prop);
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device)
+{
+    struct cudaDeviceProp p;
+
+    if (!value)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (device != 0)
+        return vgpu_fake_status(cudaErrorInvalidDevice);
+    props(&p);
+    switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
+    case cudaDevAttrMaxBlockDimX: *value = p.maxThreadsDim[0]; break;
+    case cudaDevAttrMaxBlockDimY: *value = p.maxThreadsDim[1]; break;
+    case cudaDevAttrMaxBlockDimZ: *value = p.maxThreadsDim[2]; break;
+    case cudaDevAttrMaxGridDimX: *value = p.maxGridSize[0]; break;
+    case cudaDevAttrMaxGridDimY: *value = p.maxGridSize[1]; break;
+    case cudaDevAttrMaxGridDimZ: *value = p.maxGridSize[2]; break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
+    case cudaDevAttrTotalConstantMemory: *value = (int)p.totalConstMem; break;
+    case cudaDevAttrWarpSize: *value = p.warpSize; break;
+    case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
+    case cudaDevAttrMaxThreadsPerMultiProcessor: *value = p.maxThreadsPerMultiProcessor; break;
+    case cudaDevAttrL2CacheSize: *value = p.l2CacheSize; break;
+    case cudaDevAttrConcurrentKernels: *value = p.concurrentKernels; break;
+    case cudaDevAttrAsyncEngineCount: *value = p.asyncEngineCount; break;
+    case cudaDevAttrUnifiedAddressing: *value = p.unifiedAddressing; break;
+    case cudaDevAttrPciBusId: *value = p.pciBusID; break;
+    default: *value = 0; break;
+    }
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
+{
+    if (leastPriority)
+        *leastPriority = 0;
+    if (greatestPriority)
+        *greatestPriority = -5;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaDriverGetVersion(int *driverVersion)
+{
+    if (!driverVersion)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *driverVersion = CUDART_VERSION;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaRuntimeGetVersion(int *runtimeVersion)
+{
+    if (!runtimeVersion)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *runtimeVersion = CUDART_VERSION;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceSynchronize(void)
+{
+    return cudaSuccess;
+}
+
+/* Everything the program created goes; registrations stay, variables read zero again. */
+FAKE_EXPORT cudaError_t cudaDeviceReset(void)
+{
+    vgpu_fake_alloc_reset();
+    while (vgpu_fake_streams)
+        cudaStreamDestroy((cudaStream_t)(void *)vgpu_fake_streams);
+    while (vgpu_fake_events)
+        cudaEventDestroy((cudaEvent_t)(void *)vgpu_fake_events);
+    for (struct vgpu_fake_fn *f = vgpu_fake_fns; f; f = f->next)
+        if (f->dev)
+            memset(f->dev, 0, f->size);
+    return cudaSuccess;
+}

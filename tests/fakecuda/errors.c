@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Error names and texts, and each thread's last error.  Every cudaError_t
+ * of CUDA 13.0 has its own name (the enumerator's), so programs print the
+ * same names against the fake as against the real runtime; texts are the
+ * real runtime's for the codes the fake returns and the name otherwise.
+ * Any other int is "unrecognized error code", as in the real runtime:
+ * neither function returns NULL.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "fakecuda_internal.h"
+
+#define FAKE_ERRORS(E)                                                                            \
+    E(cudaSuccess) E(cudaErrorInvalidValue) E(cudaErrorMemoryAllocation)                          \
+    E(cudaErrorInitializationError) E(cudaErrorCudartUnloading) E(cudaErrorProfilerDisabled)      \
+    E(cudaErrorProfilerNotInitialized) E(cudaErrorProfilerAlreadyStarted)                         \
+    E(cudaErrorProfilerAlreadyStopped) E(cudaErrorInvalidConfiguration)                           \
+    E(cudaErrorInvalidPitchValue) E(cudaErrorInvalidSymbol) E(cudaErrorInvalidHostPointer)        \
+    E(cudaErrorInvalidDevicePointer) E(cudaErrorInvalidTexture) E(cudaErrorInvalidTextureBinding) \
+    E(cudaErrorInvalidChannelDescriptor) E(cudaErrorInvalidMemcpyDirection)                       \
+    E(cudaErrorAddressOfConstant) E(cudaErrorTextureFetchFailed) E(cudaErrorTextureNotBound)      \
+    E(cudaErrorSynchronizationError) E(cudaErrorInvalidFilterSetting)                             \
+    E(cudaErrorInvalidNormSetting) E(cudaErrorMixedDeviceExecution)                               \
+    E(cudaErrorNotYetImplemented) E(cudaErrorMemoryValueTooLarge) E(cudaErrorStubLibrary)         \
+    E(cudaErrorInsufficientDriver) E(cudaErrorCallRequiresNewerDriver)                            \
+    E(cudaErrorInvalidSurface) E(cudaErrorDuplicateVariableName)                                  \
+    E(cudaErrorDuplicateTextureName) E(cudaErrorDuplicateSurfaceName)                             \
+    E(cudaErrorDevicesUnavailable) E(cudaErrorIncompatibleDriverContext)                          \
+    E(cudaErrorMissingConfiguration) E(cudaErrorPriorLaunchFailure)                               \
+    E(cudaErrorLaunchMaxDepthExceeded) E(cudaErrorLaunchFileScopedTex)                            \
+    E(cudaErrorLaunchFileScopedSurf) E(cudaErrorSyncDepthExceeded)                                \
+    E(cudaErrorLaunchPendingCountExceeded) E(cudaErrorInvalidDeviceFunction)                      \
+    E(cudaErrorNoDevice) E(cudaErrorInvalidDevice) E(cudaErrorDeviceNotLicensed)                  \
+    E(cudaErrorSoftwareValidityNotEstablished) E(cudaErrorStartupFailure)                         \
+    E(cudaErrorInvalidKernelImage) E(cudaErrorDeviceUninitialized)                                \
+    E(cudaErrorMapBufferObjectFailed) E(cudaErrorUnmapBufferObjectFailed)                         \
+    E(cudaErrorArrayIsMapped) E(cudaErrorAlreadyMapped) E(cudaErrorNoKernelImageForDevice)        \
+    E(cudaErrorAlreadyAcquired) E(cudaErrorNotMapped) E(cudaErrorNotMappedAsArray)                \
+    E(cudaErrorNotMappedAsPointer) E(cudaErrorECCUncorrectable) E(cudaErrorUnsupportedLimit)      \
+    E(cudaErrorDeviceAlreadyInUse) E(cudaErrorPeerAccessUnsupported) E(cudaErrorInvalidPtx)       \
+    E(cudaErrorInvalidGraphicsContext) E(cudaErrorNvlinkUncorrectable)                            \
+    E(cudaErrorJitCompilerNotFound) E(cudaErrorUnsupportedPtxVersion)                             \
+    E(cudaErrorJitCompilationDisabled) E(cudaErrorUnsupportedExecAffinity)                        \
+    E(cudaErrorUnsupportedDevSideSync) E(cudaErrorContained) E(cudaErrorInvalidSource)            \
+    E(cudaErrorFileNotFound) E(cudaErrorSharedObjectSymbolNotFound)                               \
+    E(cudaErrorSharedObjectInitFailed) E(cudaErrorOperatingSystem)                                \
+    E(cudaErrorInvalidResourceHandle) E(cudaErrorIllegalState) E(cudaErrorLossyQuery)             \
+    E(cudaErrorSymbolNotFound) E(cudaErrorNotReady) E(cudaErrorIllegalAddress)                    \
+    E(cudaErrorLaunchOutOfResources) E(cudaErrorLaunchTimeout)                                    \
+    E(cudaErrorLaunchIncompatibleTexturing) E(cudaErrorPeerAccessAlreadyEnabled)                  \
+    E(cudaErrorPeerAccessNotEnabled) E(cudaErrorSetOnActiveProcess)                               \
+    E(cudaErrorContextIsDestroyed) E(cudaErrorAssert) E(cudaErrorTooManyPeers)                    \
+    E(cudaErrorHostMemoryAlreadyRegistered) E(cudaErrorHostMemoryNotRegistered)                   \
+    E(cudaErrorHardwareStackError) E(cudaErrorIllegalInstruction)                                 \
+    E(cudaErrorMisalignedAddress) E(cudaErrorInvalidAddressSpace) E(cudaErrorInvalidPc)           \
+    E(cudaErrorLaunchFailure) E(cudaErrorCooperativeLaunchTooLarge)                               \
+    E(cudaErrorTensorMemoryLeak) E(cudaErrorNotPermitted) E(cudaErrorNotSupported)                \
+    E(cudaErrorSystemNotReady) E(cudaErrorSystemDriverMismatch)                                   \
+    E(cudaErrorCompatNotSupportedOnDevice) E(cudaErrorMpsConnectionFailed)                        \
+    E(cudaErrorMpsRpcFailure) E(cudaErrorMpsServerNotReady) E(cudaErrorMpsMaxClientsReached)      \
+    E(cudaErrorMpsMaxConnectionsReached) E(cudaErrorMpsClientTerminated)                          \
+    E(cudaErrorCdpNotSupported) E(cudaErrorCdpVersionMismatch)                                    \
+    E(cudaErrorStreamCaptureUnsupported) E(cudaErrorStreamCaptureInvalidated)                     \
+    E(cudaErrorStreamCaptureMerge) E(cudaErrorStreamCaptureUnmatched)                             \
+    E(cudaErrorStreamCaptureUnjoined) E(cudaErrorStreamCaptureIsolation)                          \
+    E(cudaErrorStreamCaptureImplicit) E(cudaErrorCapturedEvent)                                   \
+    E(cudaErrorStreamCaptureWrongThread) E(cudaErrorTimeout) E(cudaErrorGraphExecUpdateFailure)   \
+    E(cudaErrorExternalDevice) E(cudaErrorInvalidClusterSize) E(cudaErrorFunctionNotLoaded)       \
+    E(cudaErrorInvalidResourceType) E(cudaErrorInvalidResourceConfiguration) E(cudaErrorUnknown)
+
+#define UNRECOGNIZED "unrecognized error code"
+
+static __thread cudaError_t last_error;
+
+cudaError_t vgpu_fake_status(cudaError_t st)
+{
+    if (st != cudaSuccess)
+        last_error = st;
+    return st;
+}
+
+cudaError_t vgpu_fake_refuse(cudaError_t st, const char *fn, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "fakecuda: refused %s: ", fn);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return vgpu_fake_status(st);
+}
+
+static const char *name_of(int code)
+{
+    switch (code) {
+#define NAME(e) case e: return #e;
+    FAKE_ERRORS(NAME)
+#undef NAME
+    default:
+        return UNRECOGNIZED;
+    }
+}
+
+FAKE_EXPORT const char *cudaGetErrorName(cudaError_t error)
+{
+    return name_of((int)error);
+}
+
+FAKE_EXPORT const char *cudaGetErrorString(cudaError_t error)
+{
+    switch ((int)error) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidPitchValue: return "invalid pitch argument";
+    case cudaErrorInvalidSymbol: return "invalid device symbol";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorInvalidDeviceFunction: return "invalid device function";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorUnknown: return "unknown error";
+    default: return name_of((int)error);       /* or "unrecognized error code" */
+    }
+}
+
+FAKE_EXPORT cudaError_t cudaGetLastError(void)
+{
+    cudaError_t st = last_error;
+
+    last_error = cudaSuccess;
+    return st;
+}
+
+FAKE_EXPORT cudaError_t cudaPeekAtLastError(void)
+{
+    return last_error;
+}

@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Streams, events, registration and launches.  Work runs when it is
+ * issued, so a stream or event is only bookkeeping: queries and
+ * synchronizations succeed at once, an event remembers the time of its
+ * last record (for cudaEventElapsedTime).
+ *
+ * Registration records modules, kernels and variables by the host address
+ * they were registered under; a variable gets zeroed device memory of its
+ * size.  A launch runs nothing, except the fake kernels below, chosen by
+ * the kernel's device name (plain, or the identifier of an Itanium-mangled
+ * name: _Z9fake_fillPhjm is fake_fill).  cudaFuncGetParamInfo reports a
+ * fake kernel's parameters as listed; every other kernel has none, so a
+ * caller packing arguments by that layout (the shim) reads none of them.
+ *
+ *   fake_fill(void *p, unsigned int value, size_t n)
+ *       offsets 0, 8, 16; sizes 8, 4, 8.  Sets the n bytes at p to
+ *       value & 0xff.  A range outside the process's device memory is a
+ *       fault: nothing is written, the launch returns cudaErrorIllegalAddress
+ *       and "fakecuda: fault" is logged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fakecuda_internal.h"
+
+#define PRIO_LEAST 0
+#define PRIO_GREATEST (-5)
+
+static double now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* ---- streams ---- */
+
+static cudaError_t stream_create(cudaStream_t *s, unsigned flags, int priority)
+{
+    struct vgpu_fake_stream *f;
+
+    if (!s)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (!(f = calloc(1, sizeof(*f))))
+        return vgpu_fake_status(cudaErrorMemoryAllocation);
+    f->flags = flags;
+    f->priority = priority > PRIO_LEAST ? PRIO_LEAST :
+                  priority < PRIO_GREATEST ? PRIO_GREATEST : priority;
+    f->next = vgpu_fake_streams;
+    vgpu_fake_streams = f;
+    *s = (cudaStream_t)(void *)f;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamCreate(cudaStream_t *pStream)
+{
+    return stream_create(pStream, cudaStreamDefault, 0);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream, unsigned int flags)
+{
+    return stream_create(pStream, flags, 0);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamCreateWithPriority(cudaStream_t *pStream, unsigned int flags,
+                                                     int priority)
+{
+    return stream_create(pStream, flags, priority);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamDestroy(cudaStream_t stream)
+{
+    for (struct vgpu_fake_stream **p = &vgpu_fake_streams; *p; p = &(*p)->next)
+        if ((void *)*p == (void *)stream) {
+            struct vgpu_fake_stream *f = *p;
+
+            *p = f->next;
+            free(f);
+            return cudaSuccess;
+        }
+    if (stream == NULL || stream == cudaStreamLegacy || stream == cudaStreamPerThread)
+        return vgpu_fake_status(cudaErrorInvalidResourceHandle);
+    return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaStreamDestroy",
+                            "unknown stream %p", (void *)stream);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamSynchronize(cudaStream_t stream)
+{
+    return vgpu_fake_stream_ok("cudaStreamSynchronize", stream) ? cudaSuccess
+                                                                : cudaErrorInvalidResourceHandle;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t stream)
+{
+    return cudaStreamSynchronize(stream);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamQuery(cudaStream_t stream)
+{
+    return vgpu_fake_stream_ok("cudaStreamQuery", stream) ? cudaSuccess
+                                                          : cudaErrorInvalidResourceHandle;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamQuery_ptsz(cudaStream_t stream)
+{
+    return cudaStreamQuery(stream);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags)
+{
+    (void)flags;
+    if (!vgpu_fake_stream_ok("cudaStreamWaitEvent", stream))
+        return cudaErrorInvalidResourceHandle;
+    return vgpu_fake_event_find("cudaStreamWaitEvent", event) ? cudaSuccess
+                                                              : cudaErrorInvalidResourceHandle;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamWaitEvent_ptsz(cudaStream_t stream, cudaEvent_t event,
+                                                 unsigned int flags)
+{
+    return cudaStreamWaitEvent(stream, event, flags);
+}
+
+/* The stream's record, or NULL for the default stream and its aliases. */
+static struct vgpu_fake_stream *stream_of(cudaStream_t s)
+{
+    return s == NULL || s == cudaStreamLegacy || s == cudaStreamPerThread
+               ? NULL : (struct vgpu_fake_stream *)(void *)s;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamGetPriority(cudaStream_t hStream, int *priority)
+{
+    if (!vgpu_fake_stream_ok("cudaStreamGetPriority", hStream))
+        return cudaErrorInvalidResourceHandle;
+    if (!priority)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *priority = stream_of(hStream) ? stream_of(hStream)->priority : 0;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamGetPriority_ptsz(cudaStream_t hStream, int *priority)
+{
+    return cudaStreamGetPriority(hStream, priority);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamGetFlags(cudaStream_t hStream, unsigned int *flags)
+{
+    if (!vgpu_fake_stream_ok("cudaStreamGetFlags", hStream))
+        return cudaErrorInvalidResourceHandle;
+    if (!flags)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *flags = stream_of(hStream) ? stream_of(hStream)->flags : cudaStreamDefault;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamGetFlags_ptsz(cudaStream_t hStream, unsigned int *flags)
+{
+    return cudaStreamGetFlags(hStream, flags);
+}
+
+FAKE_EXPORT cudaError_t cudaStreamGetDevice(cudaStream_t hStream, int *device)
+{
+    if (!vgpu_fake_stream_ok("cudaStreamGetDevice", hStream))
+        return cudaErrorInvalidResourceHandle;
+    if (!device)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *device = 0;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaStreamGetDevice_ptsz(cudaStream_t hStream, int *device)
+{
+    return cudaStreamGetDevice(hStream, device);
+}
+
+/* ---- events ---- */
+
+FAKE_EXPORT cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags)
+{
+    struct vgpu_fake_event *f;
+
+    if (!event)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (!(f = calloc(1, sizeof(*f))))
+        return vgpu_fake_status(cudaErrorMemoryAllocation);
+    f->flags = flags;
+    f->next = vgpu_fake_events;
+    vgpu_fake_events = f;
+    *event = (cudaEvent_t)(void *)f;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaEventCreate(cudaEvent_t *event)
+{
+    return cudaEventCreateWithFlags(event, cudaEventDefault);
+}
+
+FAKE_EXPORT cudaError_t cudaEventRecordWithFlags(cudaEvent_t event, cudaStream_t stream,
+                                                 unsigned int flags)
+{
+    struct vgpu_fake_event *e = vgpu_fake_event_find("cudaEventRecord", event);
+
+    (void)flags;
+    if (!e || !vgpu_fake_stream_ok("cudaEventRecord", stream))
+        return cudaErrorInvalidResourceHandle;
+    e->recorded = true;
+    e->when_ms = now_ms();
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaEventRecordWithFlags_ptsz(cudaEvent_t event, cudaStream_t stream,
+                                                      unsigned int flags)
+{
+    return cudaEventRecordWithFlags(event, stream, flags);
+}
+
+FAKE_EXPORT cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
+{
+    return cudaEventRecordWithFlags(event, stream, 0);
+}
+
+FAKE_EXPORT cudaError_t cudaEventRecord_ptsz(cudaEvent_t event, cudaStream_t stream)
+{
+    return cudaEventRecordWithFlags(event, stream, 0);
+}
+
+FAKE_EXPORT cudaError_t cudaEventQuery(cudaEvent_t event)
+{
+    return vgpu_fake_event_find("cudaEventQuery", event) ? cudaSuccess
+                                                         : cudaErrorInvalidResourceHandle;
+}
+
+FAKE_EXPORT cudaError_t cudaEventSynchronize(cudaEvent_t event)
+{
+    return vgpu_fake_event_find("cudaEventSynchronize", event) ? cudaSuccess
+                                                               : cudaErrorInvalidResourceHandle;
+}
+
+FAKE_EXPORT cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
+{
+    struct vgpu_fake_event *a = vgpu_fake_event_find("cudaEventElapsedTime", start);
+    struct vgpu_fake_event *b = a ? vgpu_fake_event_find("cudaEventElapsedTime", end) : NULL;
+
+    if (!a || !b)
+        return cudaErrorInvalidResourceHandle;
+    if (!ms)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if ((a->flags | b->flags) & cudaEventDisableTiming || !a->recorded || !b->recorded)
+        return vgpu_fake_status(cudaErrorInvalidResourceHandle);
+    *ms = (float)(b->when_ms - a->when_ms);
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaEventDestroy(cudaEvent_t event)
+{
+    for (struct vgpu_fake_event **p = &vgpu_fake_events; *p; p = &(*p)->next)
+        if ((void *)*p == (void *)event) {
+            struct vgpu_fake_event *f = *p;
+
+            *p = f->next;
+            free(f);
+            return cudaSuccess;
+        }
+    vgpu_fake_event_find("cudaEventDestroy", event);    /* logs an unknown one */
+    return cudaErrorInvalidResourceHandle;
+}
+
+/* ---- registration ---- */
+
+static struct vgpu_fake_module *module_of(void **handle)
+{
+    for (struct vgpu_fake_module *m = vgpu_fake_modules; m; m = m->next)
+        if ((void *)m == (void *)handle)
+            return m;
+    fprintf(stderr, "fakecuda: refused registration: unknown module handle %p\n", (void *)handle);
+    return NULL;
+}
+
+FAKE_EXPORT void **__cudaRegisterFatBinary(void *fatCubin)
+{
+    struct vgpu_fake_module *m = calloc(1, sizeof(*m));
+
+    (void)fatCubin;                     /* the image is not read */
+    if (!m)
+        return NULL;
+    m->next = vgpu_fake_modules;
+    vgpu_fake_modules = m;
+    return (void **)(void *)m;
+}
+
+FAKE_EXPORT void __cudaRegisterFatBinaryEnd(void **handle)
+{
+    module_of(handle);
+}
+
+FAKE_EXPORT void __cudaUnregisterFatBinary(void **handle)
+{
+    struct vgpu_fake_module *m = module_of(handle);
+
+    if (!m)
+        return;
+    for (struct vgpu_fake_fn **p = &vgpu_fake_fns; *p;) {
+        struct vgpu_fake_fn *f = *p;
+
+        if (f->module != m) {
+            p = &f->next;
+            continue;
+        }
+        *p = f->next;
+        if (f->dev) {
+            struct vgpu_fake_alloc *a = vgpu_fake_alloc_at(f->dev);
+
+            if (a)
+                vgpu_fake_alloc_remove(a);
+            free(f->dev);
+        }
+        free(f->name);
+        free(f);
+    }
+    for (struct vgpu_fake_module **p = &vgpu_fake_modules; *p; p = &(*p)->next)
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+    free(m);
+}
+
+static void register_fn(void **handle, const void *host, const char *name, bool is_var, size_t size)
+{
+    struct vgpu_fake_module *m = module_of(handle);
+    struct vgpu_fake_fn *f;
+
+    if (!m || !host || !name)
+        return;
+    for (f = vgpu_fake_fns; f; f = f->next)
+        if (f->host == host)
+            return;                     /* the first registration stands */
+    if (!(f = calloc(1, sizeof(*f))) || !(f->name = strdup(name)))
+        goto fail;
+    if (is_var && (posix_memalign(&f->dev, 256, size ? size : 1) ||
+                   vgpu_fake_alloc_add(f->dev, size, false)))
+        goto fail;
+    if (f->dev)
+        memset(f->dev, 0, size);
+    f->host = host;
+    f->module = m;
+    f->is_var = is_var;
+    f->size = size;
+    f->next = vgpu_fake_fns;
+    vgpu_fake_fns = f;
+    return;
+fail:
+    fprintf(stderr, "fakecuda: out of memory registering %s\n", name);
+    if (f) {
+        free(f->dev);
+        free(f->name);
+    }
+    free(f);
+}
+
+FAKE_EXPORT void __cudaRegisterFunction(void **handle, const char *hostFun, char *deviceFun,
+                                        const char *deviceName, int thread_limit, uint3 *tid,
+                                        uint3 *bid, dim3 *bDim, dim3 *gDim, int *wSize)
+{
+    (void)deviceFun; (void)thread_limit; (void)tid; (void)bid; (void)bDim; (void)gDim; (void)wSize;
+    register_fn(handle, hostFun, deviceName, false, 0);
+}
+
+FAKE_EXPORT void __cudaRegisterVar(void **handle, char *hostVar, char *deviceAddress,
+                                   const char *deviceName, int ext, size_t size, int constant,
+                                   int global)
+{
+    (void)deviceAddress; (void)ext; (void)constant; (void)global;
+    register_fn(handle, hostVar, deviceName, true, size);
+}
+
+/* ---- kernels ---- */
+
+static cudaError_t fake_fill(void **args);
+
+static const struct fake_kernel {
+    const char *name;
+    int nparams;
+    uint32_t off[4], size[4];
+    cudaError_t (*run)(void **args);
+} fake_kernels[] = {
+    { "fake_fill", 3, { 0, 8, 16 }, { 8, 4, 8 }, fake_fill },
+};
+
+/* True when a kernel's device name stands for id: itself, or an Itanium name's identifier. */
+static bool name_is(const char *name, const char *id)
+{
+    size_t n = 0;
+
+    if (name[0] != '_' || name[1] != 'Z')
+        return !strcmp(name, id);
+    for (name += 2; *name >= '0' && *name <= '9' && n < 4096; name++)
+        n = n * 10 + (size_t)(*name - '0');
+    return n == strlen(id) && !strncmp(name, id, n);
+}
+
+static const struct fake_kernel *fake_kernel_of(const struct vgpu_fake_fn *f)
+{
+    for (size_t i = 0; i < sizeof(fake_kernels) / sizeof(fake_kernels[0]); i++)
+        if (name_is(f->name, fake_kernels[i].name))
+            return &fake_kernels[i];
+    return NULL;
+}
+
+FAKE_EXPORT cudaError_t cudaFuncGetParamInfo(const void *func, size_t paramIndex,
+                                             size_t *paramOffset, size_t *paramSize)
+{
+    struct vgpu_fake_fn *f = vgpu_fake_fn_find("cudaFuncGetParamInfo", func, false);
+    const struct fake_kernel *k;
+
+    if (!f)
+        return cudaErrorInvalidDeviceFunction;
+    k = fake_kernel_of(f);
+    /* past the last parameter: how callers find the end of the list */
+    if (!k || paramIndex >= (size_t)k->nparams)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (paramOffset)
+        *paramOffset = k->off[paramIndex];
+    if (paramSize)
+        *paramSize = k->size[paramIndex];
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func)
+{
+    if (!vgpu_fake_fn_find("cudaFuncGetAttributes", func, false))
+        return cudaErrorInvalidDeviceFunction;
+    if (!attr)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    memset(attr, 0, sizeof(*attr));
+    attr->maxThreadsPerBlock = 1024;
+    attr->numRegs = 16;
+    attr->ptxVersion = 90;
+    attr->binaryVersion = 90;
+    attr->maxDynamicSharedSizeBytes = 48 << 10;
+    attr->preferredShmemCarveout = -1;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value)
+{
+    (void)attr; (void)value;
+    return vgpu_fake_fn_find("cudaFuncSetAttribute", func, false) ? cudaSuccess
+                                                                  : cudaErrorInvalidDeviceFunction;
+}
+
+FAKE_EXPORT cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCache cacheConfig)
+{
+    (void)cacheConfig;
+    return vgpu_fake_fn_find("cudaFuncSetCacheConfig", func, false) ? cudaSuccess
+                                                                    : cudaErrorInvalidDeviceFunction;
+}
+
+FAKE_EXPORT cudaError_t cudaFuncSetSharedMemConfig(const void *func, enum cudaSharedMemConfig config)
+{
+    (void)config;
+    return vgpu_fake_fn_find("cudaFuncSetSharedMemConfig", func, false)
+               ? cudaSuccess : cudaErrorInvalidDeviceFunction;
+}
+
+FAKE_EXPORT cudaError_t cudaFuncGetName(const char **name, const void *func)
+{
+    struct vgpu_fake_fn *f = vgpu_fake_fn_find("cudaFuncGetName", func, false);
+
+    if (!f)
+        return cudaErrorInvalidDeviceFunction;
+    if (!name)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *name = f->name;
+    return cudaSuccess;
+}
+
+static cudaError_t occupancy(const char *fn, int *numBlocks, const void *func, int blockSize)
+{
+    if (!vgpu_fake_fn_find(fn, func, false))
+        return cudaErrorInvalidDeviceFunction;
+    if (!numBlocks || blockSize <= 0 || blockSize > 1024)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *numBlocks = 2048 / blockSize > 32 ? 32 : 2048 / blockSize;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, const void *func,
+                                                                      int blockSize,
+                                                                      size_t dynamicSMemSize)
+{
+    (void)dynamicSMemSize;
+    return occupancy("cudaOccupancyMaxActiveBlocksPerMultiprocessor", numBlocks, func, blockSize);
+}
+
+FAKE_EXPORT cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
+    int *numBlocks, const void *func, int blockSize, size_t dynamicSMemSize, unsigned int flags)
+{
+    (void)dynamicSMemSize; (void)flags;
+    return occupancy("cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", numBlocks, func,
+                     blockSize);
+}
+
+FAKE_EXPORT cudaError_t cudaOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize,
+                                                                  const void *func, int numBlocks,
+                                                                  int blockSize)
+{
+    int n;
+    cudaError_t st = occupancy("cudaOccupancyAvailableDynamicSMemPerBlock", &n, func, blockSize);
+
+    if (st != cudaSuccess)
+        return st;
+    if (!dynamicSmemSize || numBlocks <= 0)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *dynamicSmemSize = 48 << 10;
+    return cudaSuccess;
+}
+
+static cudaError_t fake_fill(void **args)
+{
+    void *p;
+    unsigned value;
+    size_t n;
+
+    if (!args || !args[0] || !args[1] || !args[2])
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    memcpy(&p, args[0], sizeof(p));
+    memcpy(&value, args[1], sizeof(value));
+    memcpy(&n, args[2], sizeof(n));
+    if (n == 0)
+        return cudaSuccess;
+    if (!vgpu_fake_is_dev(p, n)) {
+        fprintf(stderr, "fakecuda: fault in fake_fill: [%p, +%zu) is not device memory of this "
+                "process\n", p, n);
+        return vgpu_fake_status(cudaErrorIllegalAddress);
+    }
+    memset(p, (int)(value & 0xff), n);
+    return cudaSuccess;
+}
+
+static cudaError_t launch(const char *fn, const void *func, dim3 grid, dim3 block, void **args,
+                          cudaStream_t stream)
+{
+    struct vgpu_fake_fn *f = vgpu_fake_fn_find(fn, func, false);
+    const struct fake_kernel *k;
+
+    if (!f)
+        return cudaErrorInvalidDeviceFunction;
+    if (!vgpu_fake_stream_ok(fn, stream))
+        return cudaErrorInvalidResourceHandle;
+    if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z ||
+        (uint64_t)block.x * block.y * block.z > 1024)
+        return vgpu_fake_status(cudaErrorInvalidConfiguration);
+    k = fake_kernel_of(f);
+    return k ? k->run(args) : cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void **args,
+                                         size_t sharedMem, cudaStream_t stream)
+{
+    (void)sharedMem;
+    return launch("cudaLaunchKernel", func, gridDim, blockDim, args, stream);
+}
+
+FAKE_EXPORT cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim,
+                                              void **args, size_t sharedMem, cudaStream_t stream)
+{
+    (void)sharedMem;
+    return launch("cudaLaunchKernel_ptsz", func, gridDim, blockDim, args, stream);
+}
+
+FAKE_EXPORT cudaError_t cudaLaunchCooperativeKernel(const void *func, dim3 gridDim, dim3 blockDim,
+                                                    void **args, size_t sharedMem, cudaStream_t stream)
+{
+    (void)sharedMem;
+    return launch("cudaLaunchCooperativeKernel", func, gridDim, blockDim, args, stream);
+}
+
+FAKE_EXPORT cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 gridDim,
+                                                         dim3 blockDim, void **args,
+                                                         size_t sharedMem, cudaStream_t stream)
+{
+    (void)sharedMem;
+    return launch("cudaLaunchCooperativeKernel_ptsz", func, gridDim, blockDim, args, stream);
+}
