@@ -208,6 +208,12 @@ contend() {
         --gap-us "$5" --max-seconds "$probe_max_s" --latencies "$out/$name.probe.lat" \
         --start-at $((t0 + probe_after_ms * 1000000))
     p=$client_pid
+    # what vgpuctl shows in the middle of it
+    if [ -n "$admin" ] && [ -x "$(dirname "$server")/vgpuctl" ] && [ "$2" != native ]; then
+        (sleep 3
+         "$(dirname "$server")/vgpuctl" --admin "$admin" > "$out/$name.vgpuctl.txt" 2>&1
+         "$(dirname "$server")/vgpuctl" --admin "$admin" --json > "$out/$name.vgpuctl.json" 2>&1) &
+    fi
     if reap "$name.probe" "$p"; then
         for b in 1 2; do
             [ "$b" = 1 ] && bp=$b1 || bp=$b2
