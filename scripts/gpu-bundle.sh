@@ -18,4 +18,5 @@ for f in "$build"/examples/*; do
     [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/examples/"
 done
 cp "$build"/tests/gpu/vgpu_* "$out/tests/"
+cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$out/tests/"
 du -sh "$out"
