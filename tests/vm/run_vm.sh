@@ -303,9 +303,10 @@ guest $g (vm_id $g, priority $prio): QEMU $(cat "$gdir/wall") s, /init reached a
     info | debug)
         grep -q "vgpu-stub link: vm $g, pool A, priority $prio\$" "$work/server.log" ||
             problems="$problems the server log has no 'vgpu-stub link: vm $g, pool A, priority $prio';"
+        case $prio in 0) pname=low ;; 2) pname=high ;; *) pname=medium ;; esac
         for ex in $examples; do
             n=${ex##*/}
-            grep -q "session for $n (.*), vm $g pool A priority $prio\$" "$work/server.log" ||
+            grep -q "session for $n (.*), vm $g pool A priority $pname\$" "$work/server.log" ||
                 problems="$problems the server log shows no session for $n from vm $g (pool A, priority $prio);"
         done
         ;;
