@@ -3,8 +3,17 @@
  * The shim's call path: one connection per process to the vgpu-server named
  * by VGPU_SERVER (mmio, unix:PATH, tcp:HOST:PORT; default: mmio when a
  * vgpu-stub device is present, else unix:/tmp/vgpu.sock),
- * opened at the first CUDA call, then Hello/HelloReply, then one CallBatch
- * per call under a lock, so any number of program threads can call at once.
+ * opened at the first CUDA call, then Hello/HelloReply, then CallBatches
+ * under a lock, so any number of program threads can call at once.
+ *
+ * Calls marked async (launches, async copies to the device, memsets, event
+ * records, stream waits) are not sent on their own: they wait in a queue
+ * and go in one batch with the next call that needs an answer, when the
+ * queue is full, or at the latest VGPU_BATCH_US (default 200) microseconds
+ * after the first of them (a flusher thread).  Their statuses come back
+ * with that batch; a failure becomes the last error of the thread that made
+ * the call, where cudaGetLastError/cudaPeekAtLastError (which flush first)
+ * find it: asynchronous errors surface where CUDA reports them.
  *
  * Failures map to CUDA statuses at this one place (docs/shim.md):
  *   server unreachable, handshake refused, connection lost -> cudaErrorNoDevice,
@@ -14,10 +23,12 @@
 #include <cuda_runtime_api.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cudart_calltable.h"
@@ -40,6 +51,34 @@ static char **table_name, **table_text;
 
 static __thread int tls_device;
 static __thread int tls_last_error;
+
+/* ---- the queue of async calls (guarded by lock) ---- */
+#define QUEUE_MAX_CALLS 256
+#define QUEUE_MAX_BYTES (1u << 20)   /* arguments and data held */
+#define QUEUE_MAX_SEG_BYTES (64u << 10)  /* a call with more data is sent at once */
+
+struct queued {
+    uint32_t call_id;
+    const char *name;
+    uint8_t *args;                   /* owned copy */
+    size_t args_len;
+    int nseg;
+    uint8_t *seg[VGPU_CALL_MAX_SEG]; /* owned copies */
+    size_t seg_len[VGPU_CALL_MAX_SEG];
+    pthread_t thread;                /* whose last error a failure becomes */
+};
+
+static struct queued queue[QUEUE_MAX_CALLS];
+static int queue_n, queue_device;
+static size_t queue_bytes;
+static uint64_t queue_since_ns;      /* when the oldest entered */
+static pthread_cond_t queue_cond;
+static bool flusher_started;
+static uint64_t batch_ns = 200000;
+
+/* Failures of queued calls owed to threads other than the one that flushed. */
+#define DEFERRED_MAX 64
+static struct { pthread_t thread; int status; bool used; } deferred[DEFERRED_MAX];
 
 void vgpu_shim_log(int level, const char *fmt, ...)
 {
@@ -87,9 +126,17 @@ int vgpu_shim_init_status(void)
     return init_status;
 }
 
+static void flush_queue_public(void);
+static void flush_locked(void);
+static void queue_cond_init(void);
+
 int vgpu_shim_take_last_error(bool clear)
 {
-    int e = tls_last_error;
+    int e;
+
+    /* the calls still queued may hold this thread's error: send them first */
+    flush_queue_public();
+    e = tls_last_error;
 
     /* A runtime that could not start keeps reporting it, as natively. */
     if (init_status != cudaSuccess)
@@ -177,6 +224,8 @@ __attribute__((destructor)) static void vgpu_shim_fini(void)
 {
     if (pthread_mutex_trylock(&lock))
         return;
+    /* work the program queued still runs, as it would natively before exit */
+    flush_locked();
     if (conn_state == 1 && transport.ops)
         transport.ops->close(&transport);
     conn_state = -1;
@@ -191,6 +240,7 @@ __attribute__((destructor)) static void vgpu_shim_fini(void)
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&lock);
+    flush_locked();
 }
 
 static void atfork_parent(void)
@@ -207,11 +257,26 @@ static void atfork_child(void)
     transport.ops = NULL;
     transport.fd = -1;
     conn_state = 0;
+    queue_n = 0;                /* flushed before the fork */
+    flusher_started = false;    /* the flusher thread is not in the child */
+    queue_cond_init();
     pthread_mutex_unlock(&lock);
+}
+
+/* The flusher's condition runs on CLOCK_MONOTONIC (made anew in a forked child). */
+static void queue_cond_init(void)
+{
+    pthread_condattr_t ca;
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&queue_cond, &ca);
+    pthread_condattr_destroy(&ca);
 }
 
 __attribute__((constructor)) static void vgpu_shim_init(void)
 {
+    queue_cond_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -274,72 +339,159 @@ struct reply_buf {
     uint8_t *buf;
 };
 
-/* Called with the lock held and a connection up. */
+static void queue_clear(void)
+{
+    for (int i = 0; i < queue_n; i++) {
+        free(queue[i].args);
+        for (int j = 0; j < queue[i].nseg; j++)
+            free(queue[i].seg[j]);
+    }
+    queue_n = 0;
+    queue_bytes = 0;
+}
+
+/* A queued call failed: its status becomes its thread's last error. */
+static void owe_error(pthread_t thread, int status)
+{
+    if (pthread_equal(thread, pthread_self())) {
+        tls_last_error = status;
+        return;
+    }
+    for (int i = 0; i < DEFERRED_MAX; i++)
+        if (deferred[i].used && pthread_equal(deferred[i].thread, thread)) {
+            deferred[i].status = status;
+            return;
+        }
+    for (int i = 0; i < DEFERRED_MAX; i++)
+        if (!deferred[i].used) {
+            deferred[i].thread = thread;
+            deferred[i].status = status;
+            deferred[i].used = true;
+            return;
+        }
+    vgpu_shim_log(VGPU_LOG_WARN, "an asynchronous error (%d) of another thread could not be "
+                  "kept for it", status);
+}
+
+/* This thread's errors owed by a flush another thread made.  Lock held. */
+static void collect_deferred(void)
+{
+    for (int i = 0; i < DEFERRED_MAX; i++)
+        if (deferred[i].used && pthread_equal(deferred[i].thread, pthread_self())) {
+            tls_last_error = deferred[i].status;
+            deferred[i].used = false;
+        }
+}
+
+/*
+ * Sends the queued calls and then req (NULL: the queue alone) in one batch
+ * and waits for the answer.  Returns req's status (cudaSuccess without req).
+ * Called with the lock held and a connection up.
+ */
 static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
     Vgpu__Wire__CallBatch batch = VGPU__WIRE__CALL_BATCH__INIT;
-    Vgpu__Wire__Call call = VGPU__WIRE__CALL__INIT, *callp = &call;
-    Vgpu__Wire__Segment segs[VGPU_CALL_MAX_SEG], *segp[VGPU_CALL_MAX_SEG];
-    struct iovec iov[VGPU_CALL_MAX_SEG];
+    int ncalls = queue_n + (req ? 1 : 0), nsegs = 0;
+    Vgpu__Wire__Call *calls = calloc((size_t)ncalls + 1, sizeof(*calls));
+    Vgpu__Wire__Call **callp = calloc((size_t)ncalls + 1, sizeof(*callp));
+    Vgpu__Wire__Segment *segs = calloc((size_t)ncalls * VGPU_CALL_MAX_SEG + 1, sizeof(*segs));
+    Vgpu__Wire__Segment **segp = calloc((size_t)ncalls * VGPU_CALL_MAX_SEG + 1, sizeof(*segp));
+    struct iovec *iov = calloc((size_t)ncalls * VGPU_CALL_MAX_SEG + 1, sizeof(*iov));
     struct reply_buf *rb = calloc(1, sizeof(*rb));
     struct vgpu_frame *f = rb ? &rb->f : NULL;
     const Vgpu__Wire__Result *res;
+    const char *name = req ? req->name : "a batch of asynchronous calls";
     uint64_t off = 0;
     uint8_t *buf = NULL;
     size_t len;
-    int rc, st;
+    int rc, st = cudaSuccess;
 
-    if (!rb)
-        return cudaErrorMemoryAllocation;
-    call.call_id = req->call_id;
-    call.args.data = (uint8_t *)req->args;
-    call.args.len = req->args_len;
-    for (int i = 0; i < req->nseg; i++) {
-        vgpu__wire__segment__init(&segs[i]);
-        segs[i].offset = off;
-        segs[i].length = req->seg[i].len;
-        segp[i] = &segs[i];
-        iov[i].iov_base = (void *)req->seg[i].data;
-        iov[i].iov_len = req->seg[i].len;
-        off += req->seg[i].len;
+    if (!calls || !callp || !segs || !segp || !iov || !rb) {
+        st = cudaErrorMemoryAllocation;
+        goto out;
     }
-    call.n_segments = (size_t)req->nseg;
-    call.segments = segp;
-    batch.n_calls = 1;
-    batch.calls = &callp;
-    batch.device = tls_device;
+    for (int i = 0; i < ncalls; i++) {
+        bool mine = req && i == queue_n;
+        int n = mine ? req->nseg : queue[i].nseg;
+
+        vgpu__wire__call__init(&calls[i]);
+        calls[i].call_id = mine ? req->call_id : queue[i].call_id;
+        calls[i].args.data = (uint8_t *)(mine ? req->args : queue[i].args);
+        calls[i].args.len = mine ? req->args_len : queue[i].args_len;
+        calls[i].segments = &segp[nsegs];
+        calls[i].n_segments = (size_t)n;
+        for (int j = 0; j < n; j++) {
+            size_t l = mine ? req->seg[j].len : queue[i].seg_len[j];
+
+            vgpu__wire__segment__init(&segs[nsegs]);
+            segs[nsegs].offset = off;
+            segs[nsegs].length = l;
+            segp[nsegs] = &segs[nsegs];
+            iov[nsegs].iov_base = mine ? (void *)req->seg[j].data : queue[i].seg[j];
+            iov[nsegs].iov_len = l;
+            off += l;
+            nsegs++;
+        }
+        callp[i] = &calls[i];
+    }
+    batch.n_calls = (size_t)ncalls;
+    batch.calls = callp;
+    batch.device = queue_n ? queue_device : tls_device;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
     env.calls = &batch;
-    rc = roundtrip(&env, iov, req->nseg, &buf, &len, f);
+    rc = roundtrip(&env, iov, nsegs, &buf, &len, f);
     if (rc) {
+        queue_clear();
         free(rb);
+        rb = NULL;
         if (rc == -E2BIG) {
             vgpu_shim_log(VGPU_LOG_ERROR, "%s: the call is too large for the link to vgpu-server",
-                          req->name);
-            return cudaErrorInvalidValue;
+                          name);
+            st = cudaErrorInvalidValue;
+        } else {
+            st = cudaErrorNoDevice;
         }
-        return cudaErrorNoDevice;
+        goto out;
     }
-    if (f->env->body_case != VGPU__WIRE__ENVELOPE__BODY_RESULTS || f->env->results->n_results != 1 ||
-        f->env->results->results[0]->call_id != req->call_id) {
-        vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server's reply does not answer it", req->name);
+    if (f->env->body_case != VGPU__WIRE__ENVELOPE__BODY_RESULTS ||
+        f->env->results->n_results != (size_t)ncalls) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server's reply does not answer it", name);
+        queue_clear();
         st = cudaErrorUnknown;
         goto fail;
     }
-    res = f->env->results->results[0];
+    for (int i = 0; i < queue_n; i++) {
+        res = f->env->results->results[i];
+        if (res->call_id != queue[i].call_id)
+            res = NULL;
+        if (!res || res->status != cudaSuccess) {
+            vgpu_shim_log(VGPU_LOG_DEBUG, "%s (queued) -> %d", queue[i].name,
+                          res ? res->status : cudaErrorUnknown);
+            owe_error(queue[i].thread, res ? res->status : cudaErrorUnknown);
+        }
+    }
+    queue_clear();
+    if (!req)
+        goto fail;              /* nothing to hand back: release the reply */
+    res = f->env->results->results[ncalls - 1];
+    if (res->call_id != req->call_id) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server's reply does not answer it", name);
+        st = cudaErrorUnknown;
+        goto fail;
+    }
     st = res->status;
     if (st == cudaSuccess) {
         if (res->n_segments != (size_t)req->nout) {
             vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server returned %zu data segments, expected %d",
-                          req->name, res->n_segments, req->nout);
+                          name, res->n_segments, req->nout);
             st = cudaErrorUnknown;
             goto fail;
         }
         for (int i = 0; i < req->nout; i++) {
             if (res->segments[i]->length != req->out[i].len) {
                 vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server returned %llu bytes, expected %zu",
-                              req->name, (unsigned long long)res->segments[i]->length, req->out[i].len);
+                              name, (unsigned long long)res->segments[i]->length, req->out[i].len);
                 st = cudaErrorUnknown;
                 goto fail;
             }
@@ -352,12 +504,138 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     /* keep frame and buffer: rep->ret points into them */
     rb->buf = buf;
     rep->priv = rb;
-    return st;
+    rb = NULL;
+    goto out;
 fail:
     vgpu_frame_release(f);
-    free(rb);
     free(buf);
+out:
+    free(rb);
+    free(calls);
+    free(callp);
+    free(segs);
+    free(segp);
+    free(iov);
     return st;
+}
+
+/* Sends whatever is queued.  Lock held. */
+static void flush_locked(void)
+{
+    if (queue_n && conn_state == 1)
+        invoke_locked(NULL, NULL);
+}
+
+static void flush_queue_public(void)
+{
+    pthread_mutex_lock(&lock);
+    flush_locked();
+    collect_deferred();
+    pthread_mutex_unlock(&lock);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sends queued calls that waited batch_ns, so a program that stops calling still runs them. */
+static void *flusher(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        uint64_t due;
+        struct timespec ts;
+
+        while (!queue_n)
+            pthread_cond_wait(&queue_cond, &lock);
+        due = queue_since_ns + batch_ns;
+        if (mono_ns() >= due) {
+            flush_locked();
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec = (time_t)(due / 1000000000u);
+        ts.tv_nsec = (long)(due % 1000000000u);
+        pthread_cond_timedwait(&queue_cond, &lock, &ts);
+    }
+    return NULL;
+}
+
+static void start_flusher(void)
+{
+    pthread_attr_t a;
+    pthread_t t;
+    const char *v = getenv("VGPU_BATCH_US");
+    sigset_t all, old;
+
+    if (v && *v)
+        batch_ns = strtoull(v, NULL, 10) * 1000;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    /* the program's signals are not ours to take */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (pthread_create(&t, &a, flusher, NULL) == 0)
+        flusher_started = true;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
+}
+
+/*
+ * Queues an async call (copies of its arguments and data).  Returns 0, or
+ * -1 when it must be sent now instead.  Lock held, connection up.
+ */
+static int enqueue_locked(const struct vgpu_call_req *req)
+{
+    size_t bytes = req->args_len;
+    struct queued *q;
+
+    for (int i = 0; i < req->nseg; i++)
+        bytes += req->seg[i].len;
+    if (bytes > QUEUE_MAX_SEG_BYTES || batch_ns == 0)
+        return -1;
+    if (queue_n && (queue_n == QUEUE_MAX_CALLS || queue_bytes + bytes > QUEUE_MAX_BYTES ||
+                    queue_device != tls_device))
+        flush_locked();
+    if (!flusher_started)
+        start_flusher();
+    if (!flusher_started)
+        return -1;
+    q = &queue[queue_n];
+    memset(q, 0, sizeof(*q));
+    q->args = malloc(req->args_len ? req->args_len : 1);
+    if (!q->args)
+        return -1;
+    memcpy(q->args, req->args, req->args_len);
+    for (int i = 0; i < req->nseg; i++) {
+        q->seg[i] = malloc(req->seg[i].len ? req->seg[i].len : 1);
+        if (!q->seg[i]) {
+            for (int j = 0; j < i; j++)
+                free(q->seg[j]);
+            free(q->args);
+            return -1;
+        }
+        memcpy(q->seg[i], req->seg[i].data, req->seg[i].len);
+        q->seg_len[i] = req->seg[i].len;
+    }
+    q->nseg = req->nseg;
+    q->call_id = req->call_id;
+    q->name = req->name;
+    q->args_len = req->args_len;
+    q->thread = pthread_self();
+    if (!queue_n) {
+        queue_device = tls_device;
+        queue_since_ns = mono_ns();
+        pthread_cond_signal(&queue_cond);
+    }
+    queue_n++;
+    queue_bytes += bytes;
+    return 0;
 }
 
 /*
@@ -438,10 +716,16 @@ int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (cached)", req->name);
         return cudaSuccess;
     }
-    if (ensure_connected())
+    if (ensure_connected()) {
         st = cudaErrorNoDevice;
-    else
+    } else if ((req->flags & VGPU_FN_ASYNC) && req->nout == 0 && enqueue_locked(req) == 0) {
+        pthread_mutex_unlock(&lock);
+        vgpu_shim_log(VGPU_LOG_DEBUG, "%s queued", req->name);
+        return cudaSuccess;
+    } else {
         st = invoke_locked(req, rep);
+    }
+    collect_deferred();
     if (cacheable && st == cudaSuccess)
         cache_add(req, rep);
     pthread_mutex_unlock(&lock);

@@ -350,6 +350,9 @@ static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
         req.out[0].len = bytes;
         req.nout = 1;
     }
+    /* an async copy that brings nothing back may wait in the batch */
+    if (a->async && !out)
+        req.flags = VGPU_FN_ASYNC;
     st = vgpu_shim_call(id, name, &a->base, &req, &rep);
     vgpu_shim_rep_release(&rep);
     return st;
@@ -566,6 +569,9 @@ static int symbol_call(uint32_t id, const char *name, Vgpu__Manual__SymbolArgs *
         req.out[0].len = bytes;
         req.nout = 1;
     }
+    /* an async copy that brings nothing back may wait in the batch */
+    if (a->async && !out)
+        req.flags = VGPU_FN_ASYNC;
     st = vgpu_shim_call(id, name, &a->base, &req, &rep);
     if (st == cudaSuccess && ret) {
         *ret = vgpu__manual__symbol_ret__unpack(NULL, rep.ret_len, rep.ret);

@@ -48,8 +48,16 @@ static void own(cudaError_t err, const char *what)
 }
 #define OWN(call) own((call), #call)
 
+/*
+ * The status of one attempt: what the call returned, or, for a call that
+ * returned success, the last error (through vgpu an asynchronous call waits
+ * in a batch and its failure surfaces there, as CUDA's asynchronous errors
+ * do).  The last error is clear before every attempt.
+ */
 static void attempt(const char *what, cudaError_t err)
 {
+    if (err == cudaSuccess)
+        err = cudaGetLastError();
     printf("%s -> %s\n", what, cudaGetErrorName(err));
     cudaGetLastError();
 }

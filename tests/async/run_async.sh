@@ -1,0 +1,54 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# Asynchronous calls in batches: async_errors through the shim against a
+# vgpu-server on the fake runtime (tests/fakecuda) must print
+# expected/async_errors.txt, and the shim's debug log must show calls that
+# were queued rather than sent one by one.
+#   run_async.sh NAME PROGRAM SHIM_DIR SERVER_BIN FAKE_DIR WORKDIR EXPECTED
+# Exit: 0 pass, 1 fail.
+set -u
+if [ $# -ne 7 ]; then
+    echo "usage: run_async.sh NAME PROGRAM SHIM_DIR SERVER_BIN FAKE_DIR WORKDIR EXPECTED" >&2
+    exit 1
+fi
+name=$1 program=$2 shim_dir=$3 server=$4 fake_dir=$5 work=$6 expected=$7
+fail() {
+    echo "$name: $*" >&2
+    exit 1
+}
+rm -rf "$work"
+mkdir -p "$work" || fail "cannot create $work"
+work=$(cd "$work" && pwd -P)
+# shellcheck source-path=SCRIPTDIR source=../lib/server.sh
+. "$(dirname "$0")/../lib/server.sh"
+sock=$(mktemp -u "${TMPDIR:-/tmp}/vgpu-async.XXXXXX")
+LD_LIBRARY_PATH=$fake_dir "$server" --listen "unix:$sock" --cache-dir "$work/cache" \
+    --log-level info </dev/null >/dev/null 2>"$work/server.log" &
+server_pid=$!
+trap 'stop_server' EXIT
+i=0
+while [ ! -S "$sock" ]; do
+    [ "$i" -lt 100 ] || fail "no socket $sock after 10 s: $(tail -n 3 "$work/server.log")"
+    sleep 0.1
+    i=$((i + 1))
+done
+VGPU_SERVER=unix:$sock VGPU_LOG=debug LD_LIBRARY_PATH=$shim_dir timeout 60 "$program" \
+    >"$work/out.txt" 2>"$work/shim.log"
+rc=$?
+problems=
+[ "$rc" = 0 ] || problems="$problems exit status $rc;"
+diff -u "$expected" "$work/out.txt" >"$work/out.diff" || problems="$problems output differs from $expected;"
+queued=$(grep -c ' queued$' "$work/shim.log")
+[ "$queued" -ge 1000 ] || problems="$problems only $queued calls were queued (expected at least 1000);"
+kill -0 "$server_pid" 2>/dev/null || problems="$problems the server died;"
+if grep -q 'fakecuda: refused' "$work/server.log"; then
+    problems="$problems a guest value got past the server's checks (fakecuda: refused in server.log);"
+fi
+if [ -n "$problems" ]; then
+    echo "$name: FAILED:$problems"
+    cat "$work/out.diff"
+    exit 1
+fi
+echo "$name: asynchronous errors surface where CUDA reports them; $queued calls queued"
+exit 0
