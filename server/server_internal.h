@@ -75,7 +75,18 @@ struct vgpu_session {
     /* GPU work granted by the scheduler and not yet seen finished (work.c) */
     void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */
     int work_head, work_n;
+    /* host memory shared by the client (memfds, pinned here) */
+    int pending_fd;            /* passed with the frame being served, or -1 */
+    struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; } *regions;
+    int nregions;
 };
+
+#define VGPU_MAX_REGIONS 1024
+
+/* The region id of this session, or NULL. */
+struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id);
+/* Unmaps every region (the session ends). */
+void vgpu_regions_release(struct vgpu_session *s);
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable);
 int vgpu_range_remove(struct vgpu_session *s, uint64_t base);

@@ -323,7 +323,8 @@ out:
 
 void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who)
 {
-    struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .who = *who };
+    struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .who = *who,
+                              .pending_fd = -1 };
     const struct vgpu_pool_cfg *pool;
     struct vgpu_sched_join j;
     int count = 0, rc;
@@ -358,7 +359,9 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
                 break;
             vgpu_work_poll(&s);
         }
-        rc = vgpu_fd_read_frame(fd, NULL, &buf, &len);
+        if (s.pending_fd >= 0)
+            close(s.pending_fd);     /* a passed fd no call took */
+        rc = vgpu_fd_read_frame_fd(fd, NULL, &buf, &len, &s.pending_fd);
         if (rc == -ECONNRESET)
             break;
         if (rc) {
@@ -384,5 +387,8 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         }
     }
     vgpu_log(VGPU_LOG_INFO, "session ends after %llu calls", (unsigned long long)s.calls);
+    if (s.pending_fd >= 0)
+        close(s.pending_fd);
+    vgpu_regions_release(&s);
     vgpu_sched_leave();
 }

@@ -22,12 +22,14 @@
  */
 #include <cuda_runtime_api.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,7 +40,7 @@
 #define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct vgpu_transport transport = { .fd = -1 };
+static struct vgpu_transport transport = { .fd = -1, .pass_fd = -1 };
 static int conn_state;            /* 0 untried, 1 up, -1 failed for good */
 static uint64_t seq;
 static const char *server_addr;
@@ -256,6 +258,7 @@ static void atfork_child(void)
         close(transport.fd);
     transport.ops = NULL;
     transport.fd = -1;
+    transport.pass_fd = -1;
     conn_state = 0;
     queue_n = 0;                /* flushed before the fork */
     flusher_started = false;    /* the flusher thread is not in the child */
@@ -822,6 +825,79 @@ static int fetch_error_table(void)
         vgpu__manual__error_table_ret__free_unpacked(t, NULL);
     vgpu_shim_rep_release(&rep);
     return 0;
+}
+
+bool vgpu_shim_can_share(void)
+{
+    bool yes;
+    const char *v = getenv("VGPU_SHM");
+
+    if (v && !strcmp(v, "0"))
+        return false;
+    pthread_mutex_lock(&lock);
+    yes = ensure_connected() == 0 && transport.ops == &vgpu_transport_unix;
+    pthread_mutex_unlock(&lock);
+    return yes;
+}
+
+static int region_call(uint32_t id, uint64_t size, bool unregister, int fd)
+{
+    Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    struct vgpu_arena ar = { 0 };
+    int st = cudaErrorNoDevice;
+
+    a.id = id;
+    a.size = size;
+    a.unregister = unregister;
+    req.call_id = VGPU_CUDART_ID_cudaHostRegister;
+    req.name = "cudaHostRegister (shared region)";
+    if (vgpu_call_pack(&ar, &a.base, &req.args, &req.args_len))
+        return cudaErrorMemoryAllocation;
+    pthread_mutex_lock(&lock);
+    if (ensure_connected() == 0 && transport.ops == &vgpu_transport_unix) {
+        transport.pass_fd = fd;
+        st = invoke_locked(&req, &rep);
+        transport.pass_fd = -1;
+    }
+    pthread_mutex_unlock(&lock);
+    vgpu_shim_log(VGPU_LOG_DEBUG, "%s %u -> %d", req.name, id, st);
+    vgpu_shim_rep_release(&rep);
+    vgpu_arena_free(&ar);
+    return st;
+}
+
+void *vgpu_shim_region_new(uint32_t id, size_t size)
+{
+    int fd = memfd_create("vgpu-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    void *p = MAP_FAILED;
+    int st;
+
+    if (fd < 0)
+        return NULL;
+    /* sealed against shrinking: the server's mapping can never fault */
+    if (ftruncate(fd, (off_t)size) == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return NULL;
+    }
+    st = region_call(id, size, false, fd);
+    close(fd);
+    if (st != cudaSuccess) {
+        vgpu_shim_log(VGPU_LOG_INFO, "the server did not take a shared region of %zu bytes (%d); "
+                      "copies carry their bytes instead", size, st);
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
+
+void vgpu_shim_region_free(uint32_t id, void *base, size_t size)
+{
+    region_call(id, 0, true, -1);
+    munmap(base, size);
 }
 
 void vgpu_shim_connect(void)

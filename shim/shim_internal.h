@@ -19,6 +19,7 @@
 struct vgpu_transport {
     const struct vgpu_transport_ops *ops;
     int fd;
+    int pass_fd;               /* an fd the next send passes along (socket only), or -1 */
 };
 
 struct vgpu_transport_ops {
@@ -39,6 +40,17 @@ extern const struct vgpu_transport_ops vgpu_transport_mmio;
 VGPU_HIDDEN bool vgpu_mmio_present(void);
 /* In a forked child: drop the parent's device mapping without closing its channel. */
 VGPU_HIDDEN void vgpu_mmio_forget(void);
+
+/*
+ * ---- host memory shared with the server (rpc.c) ----
+ * Over a unix socket the shim can hand the server a memfd: the server maps
+ * it and pins it, and copies name it instead of carrying bytes.
+ */
+VGPU_HIDDEN bool vgpu_shim_can_share(void);
+/* A sealed memfd of size bytes mapped here, registered as region id: its address, or NULL. */
+VGPU_HIDDEN void *vgpu_shim_region_new(uint32_t id, size_t size);
+/* Unregisters and unmaps region id at base. */
+VGPU_HIDDEN void vgpu_shim_region_free(uint32_t id, void *base, size_t size);
 
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };

@@ -95,7 +95,10 @@ static int tcp_connect(struct vgpu_transport *t, const char *hostport)
 static int sock_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
                      const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
 {
-    return vgpu_fd_send_frame(t->fd, h, env, payload, npayload);
+    int pass = t->pass_fd;
+
+    t->pass_fd = -1;
+    return vgpu_fd_send_frame_fd(t->fd, h, env, payload, npayload, pass);
 }
 
 static int sock_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)

@@ -33,7 +33,50 @@ int vgpu_fd_read_full(int fd, void *buf, size_t n)
     return read_all(fd, buf, n, &any);
 }
 
-int vgpu_fd_read_frame(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len)
+/*
+ * Reads the frame header with recvmsg, so an fd the peer passed with the
+ * frame (SCM_RIGHTS rides on the first byte) is caught: into *passed when
+ * passed is not NULL, else closed.  Any further fds are closed.
+ */
+static int read_head(int fd, uint8_t *head, size_t n, int *passed, int *got_any)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+    } cm;
+    struct iovec iov = { head, n };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                         .msg_controllen = sizeof(cm.buf) };
+    ssize_t r;
+
+    do
+        r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == ENOTSOCK)
+        return read_all(fd, head, n, got_any);
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return -ECONNRESET;
+    *got_any = 1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int got;
+
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (passed && *passed < 0)
+                *passed = got;
+            else
+                close(got);
+        }
+    }
+    return read_all(fd, head + r, n - (size_t)r, got_any);
+}
+
+int vgpu_fd_read_frame_fd(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len,
+                          int *passed)
 {
     uint8_t head[VGPU_FRAME_HEADER_SIZE];
     struct vgpu_frame_header h;
@@ -43,34 +86,73 @@ int vgpu_fd_read_frame(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf
 
     *buf = NULL;
     *len = 0;
-    rc = read_all(fd, head, sizeof(head), &any);
+    if (passed)
+        *passed = -1;
+    rc = read_head(fd, head, sizeof(head), passed, &any);
     if (rc)
-        return rc;
+        goto fail;
     rc = vgpu_frame_header_decode(head, sizeof(head), lim, &h);
     if (rc)
-        return rc;
+        goto fail;
     total = sizeof(head) + (size_t)h.env_len + (size_t)h.payload_len;
     b = malloc(total);
-    if (!b)
-        return -ENOMEM;
+    if (!b) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     memcpy(b, head, sizeof(head));
     rc = read_all(fd, b + sizeof(head), total - sizeof(head), &any);
     if (rc) {
         free(b);
-        return rc;
+        goto fail;
     }
     *buf = b;
     *len = total;
     return 0;
+fail:
+    if (passed && *passed >= 0) {
+        close(*passed);
+        *passed = -1;
+    }
+    return rc;
+}
+
+int vgpu_fd_read_frame(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len)
+{
+    return vgpu_fd_read_frame_fd(fd, lim, buf, len, NULL);
 }
 
 int vgpu_fd_writev_all(int fd, struct iovec *iov, int iovcnt)
 {
+    return vgpu_fd_writev_all_fd(fd, iov, iovcnt, -1);
+}
+
+int vgpu_fd_writev_all_fd(int fd, struct iovec *iov, int iovcnt, int pass)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+
     while (iovcnt > 0) {
         /* sendmsg with MSG_NOSIGNAL: a peer that went away must give EPIPE,
          * not a SIGPIPE that kills the program the shim lives in. */
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)(iovcnt > 1024 ? 1024 : iovcnt) };
-        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        ssize_t w;
+
+        if (pass >= 0) {
+            /* the fd rides on the first bytes of the frame */
+            memset(&cm, 0, sizeof(cm));
+            mh.msg_control = cm.buf;
+            mh.msg_controllen = sizeof(cm.buf);
+            CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+            CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+            CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &pass, sizeof(int));
+        }
+        w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (w > 0)
+            pass = -1;
 
         if (w < 0 && errno == ENOTSOCK)
             w = writev(fd, iov, iovcnt > 1024 ? 1024 : iovcnt);
@@ -95,6 +177,13 @@ int vgpu_fd_writev_all(int fd, struct iovec *iov, int iovcnt)
 int vgpu_fd_send_frame(int fd, const struct vgpu_frame_header *tmpl,
                        const Vgpu__Wire__Envelope *env,
                        const struct iovec *payload, int npayload)
+{
+    return vgpu_fd_send_frame_fd(fd, tmpl, env, payload, npayload, -1);
+}
+
+int vgpu_fd_send_frame_fd(int fd, const struct vgpu_frame_header *tmpl,
+                          const Vgpu__Wire__Envelope *env,
+                          const struct iovec *payload, int npayload, int pass)
 {
     struct iovec stack_iov[17], *iov = stack_iov;
     uint64_t plen = 0;
@@ -124,7 +213,7 @@ int vgpu_fd_send_frame(int fd, const struct vgpu_frame_header *tmpl,
     iov[0].iov_len = written;
     for (int i = 0; i < npayload; i++)
         iov[i + 1] = payload[i];
-    rc = vgpu_fd_writev_all(fd, iov, npayload + 1);
+    rc = vgpu_fd_writev_all_fd(fd, iov, npayload + 1, pass);
     if (iov != stack_iov)
         free(iov);
 out:

@@ -20,6 +20,12 @@
  * the header is invalid (nothing more is read then).
  */
 int vgpu_fd_read_frame(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len);
+/*
+ * The same, and an fd the peer passed with the frame (SCM_RIGHTS) lands in
+ * *passed (-1 if none; the caller owns it; closed on failure).
+ */
+int vgpu_fd_read_frame_fd(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len,
+                          int *passed);
 
 /*
  * Reads exactly n bytes.  0; -ECONNRESET when the peer closed before the
@@ -29,6 +35,8 @@ int vgpu_fd_read_full(int fd, void *buf, size_t n);
 
 /* Writes all of iov, retrying partial writes and EINTR.  0 or -errno. */
 int vgpu_fd_writev_all(int fd, struct iovec *iov, int iovcnt);
+/* The same, passing fd pass (>= 0) with the first bytes (SCM_RIGHTS). */
+int vgpu_fd_writev_all_fd(int fd, struct iovec *iov, int iovcnt, int pass);
 
 /*
  * Encodes env (header flags/seq from tmpl) and sends it followed by the
@@ -37,5 +45,9 @@ int vgpu_fd_writev_all(int fd, struct iovec *iov, int iovcnt);
 int vgpu_fd_send_frame(int fd, const struct vgpu_frame_header *tmpl,
                        const Vgpu__Wire__Envelope *env,
                        const struct iovec *payload, int npayload);
+/* The same, passing fd pass (>= 0) with the frame. */
+int vgpu_fd_send_frame_fd(int fd, const struct vgpu_frame_header *tmpl,
+                          const Vgpu__Wire__Envelope *env,
+                          const struct iovec *payload, int npayload, int pass);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -441,6 +442,92 @@ static bool span2d(uint64_t pitch, uint64_t width, uint64_t height, uint64_t *sp
     return *span >= width;
 }
 
+struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id)
+{
+    for (int i = 0; id && i < s->nregions; i++)
+        if (s->regions[i].id == id)
+            return &s->regions[i];
+    return NULL;
+}
+
+static void region_drop(struct vgpu_region *r)
+{
+    cudaHostUnregister(r->base);
+    munmap(r->base, r->size);
+}
+
+void vgpu_regions_release(struct vgpu_session *s)
+{
+    for (int i = 0; i < s->nregions; i++)
+        region_drop(&s->regions[i]);
+    free(s->regions);
+    s->regions = NULL;
+    s->nregions = 0;
+}
+
+/*
+ * A host region the client shares: the memfd passed with this frame must be
+ * at least size bytes and sealed against shrinking (a client that shrank a
+ * mapped file would make our accesses fault); it is mapped and pinned.
+ */
+static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__HostRegionArgs, host_region_args, c);
+    struct vgpu_region *r = vgpu_region_find(s, a->id);
+    struct stat st;
+    void *base;
+    int fd = s->pending_fd, rc = cudaErrorInvalidValue;
+
+    s->pending_fd = -1;
+    if (a->unregister) {
+        if (r) {
+            region_drop(r);
+            *r = s->regions[--s->nregions];
+            rc = cudaSuccess;
+        }
+        goto out;
+    }
+    if (fd < 0 || r || !a->id || !a->size || a->size > ((uint64_t)1 << 40) ||
+        s->nregions == VGPU_MAX_REGIONS || fstat(fd, &st) < 0 || (uint64_t)st.st_size < a->size ||
+        !(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK)) {
+        vgpu_log(VGPU_LOG_INFO, "host region %u refused: no sealed memfd of %llu bytes with it",
+                 a->id, (unsigned long long)a->size);
+        goto out;
+    }
+    r = realloc(s->regions, (size_t)(s->nregions + 1) * sizeof(*r));
+    if (!r) {
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    s->regions = r;
+    base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    rc = cudaHostRegister(base, a->size, cudaHostRegisterDefault);
+    if (rc != cudaSuccess) {
+        munmap(base, a->size);
+        goto out;
+    }
+    s->regions[s->nregions++] = (struct vgpu_region){ a->id, base, a->size };
+out:
+    if (fd >= 0)
+        close(fd);
+    vgpu__manual__host_region_args__free_unpacked(a, NULL);
+    return rc;
+}
+
+/* The host side of a copy in a shared region: [off, off+len) inside region id. */
+static void *region_span(struct vgpu_session *s, uint32_t id, uint64_t off, uint64_t len)
+{
+    struct vgpu_region *r = vgpu_region_find(s, id);
+
+    if (!r || off > r->size || len > r->size - off)
+        return NULL;
+    return r->base + off;
+}
+
 static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
                     const Vgpu__Manual__CopyArgs *a, cudaStream_t st, uint64_t bytes,
                     uint64_t dspan, uint64_t sspan);
@@ -458,8 +545,8 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
     if (a->is_2d && a->count && a->height > UINT64_MAX / a->count)
         goto out;
-    /* bytes that travel are bounded; a device-to-device copy carries none */
-    if (a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && bytes > VGPU_CALL_MAX_BYTES)
+    /* bytes that travel are bounded; a device-to-device copy or a shared region carries none */
+    if (a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && !a->region && bytes > VGPU_CALL_MAX_BYTES)
         goto out;
     dspan = sspan = bytes;
     if (a->is_2d && (!span2d(a->dpitch, a->count, a->height, &dspan) ||
@@ -484,6 +571,16 @@ static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
 
     switch (a->dir) {
     case VGPU__MANUAL__DIRECTION__DIR_H2D:
+        if (a->region) {
+            /* from shared, pinned host memory: DMA, no bytes in the frame */
+            const void *from = region_span(s, a->region, a->region_offset, bytes);
+
+            if (!from || c->nseg != 0 || a->is_2d || !vgpu_range_check(s, a->dst, dspan))
+                goto out;
+            rc = a->async ? cudaMemcpyAsync(dst, from, bytes, cudaMemcpyHostToDevice, st)
+                          : cudaMemcpy(dst, from, bytes, cudaMemcpyHostToDevice);
+            break;
+        }
         if (c->nseg != 1 || c->seg[0].len != bytes || !vgpu_range_check(s, a->dst, dspan))
             goto out;
         if (a->is_2d)
@@ -496,6 +593,15 @@ static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
                           : cudaMemcpy(dst, c->seg[0].data, bytes, cudaMemcpyHostToDevice);
         break;
     case VGPU__MANUAL__DIRECTION__DIR_D2H:
+        if (a->region) {
+            void *to = region_span(s, a->region, a->region_offset, bytes);
+
+            if (!to || a->is_2d || !vgpu_range_check(s, a->src, sspan))
+                goto out;
+            rc = a->async ? cudaMemcpyAsync(to, src, bytes, cudaMemcpyDeviceToHost, st)
+                          : cudaMemcpy(to, src, bytes, cudaMemcpyDeviceToHost);
+            break;
+        }
         if (!vgpu_range_check(s, a->src, sspan) || bytes > c->out_budget)
             goto out;
         buf = vgpu_arena_alloc(c->arena, bytes);
@@ -836,6 +942,7 @@ static const struct {
     { VGPU_CUDART_ID_cudaDeviceReset, do_device_reset },
     { VGPU_CUDART_ID_cudaGetErrorString, do_error_table },
     { VGPU_CUDART_ID_cudaPointerGetAttributes, do_pointer },
+    { VGPU_CUDART_ID_cudaHostRegister, do_host_region },
 };
 
 vgpu_manual_fn vgpu_manual_find(uint32_t id)

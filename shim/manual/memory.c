@@ -18,11 +18,24 @@
 
 int vgpu_shim_symbol(const void *symbol, uint64_t *key);
 
+/* Copies of at least this many bytes use shared regions when there are any. */
+#define SHARE_MIN ((size_t)64 << 10)
+#define STAGING_REGION 1u
+static uint32_t next_region = STAGING_REGION;
+
+static bool forked_region(void *p);
+
+static size_t round_page(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
 struct range {
     uintptr_t base;
     size_t size;
     unsigned flags;         /* host ranges: cudaHostAlloc flags */
     bool owned;             /* host ranges: allocated by us (free on cudaFreeHost) */
+    uint32_t region;        /* host ranges: shared with the server as this region, or 0 */
 };
 
 struct table {
@@ -44,7 +57,7 @@ static int table_add(struct table *t, uintptr_t base, size_t size, unsigned flag
         t->r = p;
         t->cap = cap;
     }
-    t->r[t->n++] = (struct range){ base, size, flags, owned };
+    t->r[t->n++] = (struct range){ base, size, flags, owned, 0 };
     return 0;
 }
 
@@ -182,20 +195,32 @@ VGPU_EXPORT cudaError_t cudaFreeAsync_ptsz(void *devPtr, cudaStream_t hStream)
 VGPU_EXPORT cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags)
 {
     void *p = NULL;
+    uint32_t region = 0;
 
     if (!pHost)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     vgpu_shim_connect();
     if (vgpu_shim_init_status() != cudaSuccess)
         return (cudaError_t)vgpu_shim_status(vgpu_shim_init_status());
-    if (posix_memalign(&p, 4096, size ? size : 1))
+    /* page-locked memory is shared with the server where it can be: copies are then DMA */
+    if (size >= SHARE_MIN && vgpu_shim_can_share()) {
+        region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
+        p = vgpu_shim_region_new(region, round_page(size));
+        if (!p)
+            region = 0;
+    }
+    if (!p && posix_memalign(&p, 4096, size ? size : 1))
         return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
     pthread_mutex_lock(&mem_lock);
     if (table_add(&host, (uintptr_t)p, size, flags, true)) {
         pthread_mutex_unlock(&mem_lock);
-        free(p);
+        if (region)
+            vgpu_shim_region_free(region, p, round_page(size));
+        else
+            free(p);
         return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
     }
+    host.r[host.n - 1].region = region;
     pthread_mutex_unlock(&mem_lock);
     *pHost = p;
     return cudaSuccess;
@@ -209,6 +234,8 @@ VGPU_EXPORT cudaError_t cudaMallocHost(void **ptr, size_t size)
 VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
 {
     struct range *r;
+    uint32_t region;
+    size_t size;
 
     if (!ptr)
         return cudaSuccess;
@@ -218,9 +245,14 @@ VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
         pthread_mutex_unlock(&mem_lock);
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     }
+    region = r->region;
+    size = r->size;
     table_remove(&host, r);
     pthread_mutex_unlock(&mem_lock);
-    free(ptr);
+    if (region)
+        vgpu_shim_region_free(region, ptr, round_page(size));
+    else if (!forked_region(ptr))
+        free(ptr);
     return cudaSuccess;
 }
 
@@ -333,6 +365,83 @@ static Vgpu__Manual__Direction direction(void *dst, const void *src, enum cudaMe
     }
 }
 
+/*
+ * The staging region: shared memory for copies from and to pageable memory
+ * (host-direct over a unix socket).  A copy goes through it in pieces of
+ * its size: the shim copies the bytes in or out, the server DMAs from or to
+ * it, and no bytes travel in frames.  One copy uses it at a time.
+ */
+static pthread_mutex_t staging_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *staging;
+static size_t staging_size;
+static int staging_state;            /* 0 untried, 1 ready, -1 not available */
+
+static bool staging_ready(void)
+{
+    if (staging_state == 0) {
+        const char *v = getenv("VGPU_SHM_MB");
+        size_t mb = v && *v ? strtoul(v, NULL, 10) : 64;
+
+        staging_state = -1;
+        if (mb && vgpu_shim_can_share()) {
+            staging_size = mb << 20;
+            staging = vgpu_shim_region_new(STAGING_REGION, staging_size);
+            if (staging)
+                staging_state = 1;
+        }
+    }
+    return staging_state == 1;
+}
+
+/* The shared region [p, p+n) lies in, with its offset, or 0. */
+static uint32_t region_of(const void *p, size_t n, uint64_t *off)
+{
+    struct range *r;
+    uint32_t id = 0;
+
+    pthread_mutex_lock(&mem_lock);
+    r = table_find(&host, (uintptr_t)p);
+    if (r && r->region && n <= r->size - ((uintptr_t)p - r->base)) {
+        id = r->region;
+        *off = (uintptr_t)p - r->base;
+    }
+    pthread_mutex_unlock(&mem_lock);
+    return id;
+}
+
+/*
+ * fork(): the child's connection is new, and regions belong to the parent's
+ * session; the child keeps the memory (its mapping is shared with the
+ * parent, so it is never freed here) and copies carry bytes again.
+ */
+static uint8_t *forked[64];
+static int nforked;
+
+static bool forked_region(void *p)
+{
+    for (int i = 0; i < nforked; i++)
+        if (forked[i] == p)
+            return true;
+    return false;
+}
+
+static void memory_atfork_child(void)
+{
+    staging_state = 0;
+    staging = NULL;
+    for (size_t i = 0; i < host.n; i++)
+        if (host.r[i].region) {
+            host.r[i].region = 0;
+            if (nforked < 64)
+                forked[nforked++] = (uint8_t *)host.r[i].base;
+        }
+}
+
+__attribute__((constructor)) static void memory_init(void)
+{
+    pthread_atfork(NULL, NULL, memory_atfork_child);
+}
+
 static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
                      const void *in, void *out, size_t bytes)
 {
@@ -384,6 +493,42 @@ static int copy1d(void *dst, const void *src, size_t count, enum cudaMemcpyKind 
         a.src = (uint64_t)(uintptr_t)src;
         a.count = count;
         return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, NULL, NULL, 0);
+    }
+    if (count >= SHARE_MIN) {
+        bool h2d = dir == VGPU__MANUAL__DIRECTION__DIR_H2D;
+        const void *hp = h2d ? src : dst;
+        uint64_t roff = 0;
+
+        a.dst = (uint64_t)(uintptr_t)dst;
+        a.src = (uint64_t)(uintptr_t)src;
+        a.count = count;
+        /* page-locked memory shared with the server: it DMAs, nothing is copied here */
+        if ((a.region = region_of(hp, count, &roff))) {
+            a.region_offset = roff;
+            return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, NULL, NULL, 0);
+        }
+        pthread_mutex_lock(&staging_lock);
+        if (staging_ready()) {
+            /* pageable memory: through the staging region, synchronously (it is reused) */
+            a.async = false;
+            a.region = STAGING_REGION;
+            for (size_t off = 0; off < count && st == cudaSuccess; off += staging_size) {
+                size_t n = count - off < staging_size ? count - off : staging_size;
+
+                a.count = n;
+                a.dst = (uint64_t)(uintptr_t)dst + (h2d ? off : 0);
+                a.src = (uint64_t)(uintptr_t)src + (h2d ? 0 : off);
+                if (h2d)
+                    memcpy(staging, (const uint8_t *)src + off, n);
+                st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, NULL, NULL, 0);
+                if (!h2d && st == cudaSuccess)
+                    memcpy((uint8_t *)dst + off, staging, n);
+            }
+            pthread_mutex_unlock(&staging_lock);
+            return st;
+        }
+        pthread_mutex_unlock(&staging_lock);
+        a.region = 0;
     }
     for (size_t off = 0; off < count && st == cudaSuccess; off += VGPU_SHIM_CHUNK) {
         size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;

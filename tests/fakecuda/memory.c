@@ -356,3 +356,18 @@ FAKE_EXPORT cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol,
 {
     return symbol_copy("cudaMemcpyFromSymbolAsync", false, symbol, dst, count, offset, kind, stream);
 }
+
+/*
+ * Page-locking host memory: nothing to lock here.  Host memory is the
+ * process's own, so registration only checks its arguments.
+ */
+FAKE_EXPORT cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
+{
+    (void)flags;
+    return vgpu_fake_status(ptr && size ? cudaSuccess : cudaErrorInvalidValue);
+}
+
+FAKE_EXPORT cudaError_t cudaHostUnregister(void *ptr)
+{
+    return vgpu_fake_status(ptr ? cudaSuccess : cudaErrorInvalidValue);
+}

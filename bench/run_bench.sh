@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The fast-path benchmark in one run on a GPU host: bench/vgpu_bench natively
+# and through each host-direct transport vgpu has, then a table against
+# native.  Timings go into docs/performance.md by hand from OUTDIR/table.md;
+# nothing here asserts a timing.
+#   bench/run_bench.sh BUNDLE OUTDIR
+# BUNDLE is a folder made by scripts/gpu-bundle.sh.
+set -u
+bundle=$(cd "$1" && pwd) out=$2
+mkdir -p "$out"
+cuda_lib=${BENCH_CUDA_LIB:-/usr/local/cuda/lib64}
+work=$(mktemp -d /tmp/vgpu-bench.XXXXXX)
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/deps"
+cp "$bundle/shim/libprotobuf-c.so.1" "$work/deps/"
+env LD_LIBRARY_PATH="$cuda_lib:$work/deps" "$bundle/bin/vgpu-server" \
+    --listen "unix:$work/s.sock" --cache-dir "$work/cache" 2> "$out/server.log" &
+server_pid=$!
+for _ in $(seq 100); do [ -S "$work/s.sock" ] && break; sleep 0.1; done
+
+run() {  # run NAME ENV... : one full benchmark run into $out/NAME.txt
+    local name=$1
+    shift
+    if ! env "$@" timeout 300 "$bundle/bench/vgpu_bench" > "$out/$name.txt" 2> "$out/$name.err"; then
+        echo "$name: FAILED ($(tail -n 1 "$out/$name.err"))" >&2
+    fi
+}
+run native LD_LIBRARY_PATH="$cuda_lib"
+# host-direct: everything on (batching, shared memory); socket only; neither
+run shm VGPU_SERVER="unix:$work/s.sock" LD_LIBRARY_PATH="$bundle/shim"
+run socket VGPU_SERVER="unix:$work/s.sock" VGPU_SHM=0 LD_LIBRARY_PATH="$bundle/shim"
+run plain VGPU_SERVER="unix:$work/s.sock" VGPU_SHM=0 VGPU_BATCH_US=0 LD_LIBRARY_PATH="$bundle/shim"
+transports="shm socket plain"
+
+{
+    echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1), $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo
+    printf '| measure | unit | native |'
+    for t in $transports; do printf ' %s | vs native |' "$t"; done
+    echo
+    echo '|---|---|---|---|---|---|---|---|---|'
+    while read -r m v u; do
+        printf '| %s | %s | %s |' "$m" "$u" "$v"
+        for t in $transports; do
+            x=$(awk -v m="$m" '$1 == m { print $2 }' "$out/$t.txt")
+            r=$(awk -v a="$x" -v b="$v" 'BEGIN { if (a == "" || b == 0) print "-"; else printf "%.2fx", a / b }')
+            printf ' %s | %s |' "${x:--}" "$r"
+        done
+        echo
+    done < "$out/native.txt"
+} > "$out/table.md"
+cat "$out/table.md"
