@@ -46,6 +46,8 @@ struct slot {
 
 struct domain {
     uint64_t last_active_ns[VGPU_PRIO_CLASSES];
+    /* sums over the domain's slots, kept with them, for the fast path */
+    uint32_t waiting[VGPU_PRIO_CLASSES], queued[VGPU_PRIO_CLASSES];
 };
 
 struct shared {
@@ -134,8 +136,13 @@ static void drop(int i)
 {
     struct slot *s = &sh->slot[i];
 
-    if (s->queued || s->waiting)
-        domain_of(s)->last_active_ns[s->priority] = now_ns();
+    if (s->queued || s->waiting) {
+        struct domain *d = domain_of(s);
+
+        d->last_active_ns[s->priority] = now_ns();
+        d->waiting[s->priority] -= s->waiting;
+        d->queued[s->priority] -= s->queued;
+    }
     memset(s, 0, sizeof(*s));
 }
 
@@ -162,7 +169,8 @@ static uint64_t decide(const struct slot *of)
 
         if (!s->pid || !same_domain(s, of))
             continue;
-        if ((s->waiting || s->queued) && !alive(s)) {
+        /* a waiter that died without being reaped yet must not be granted */
+        if (s->waiting && i != self && !alive(s)) {
             drop(i);
             continue;
         }
@@ -176,12 +184,16 @@ static uint64_t decide(const struct slot *of)
     for (int i = 0; i < n; i++) {
         struct slot *s = &sh->slot[grant[i]];
 
+        struct domain *gd = domain_of(s);
+
         s->waiting = 0;
         s->queued++;
+        gd->waiting[s->priority]--;
+        gd->queued[s->priority]++;
         s->grants++;
         s->wait_ns += v.now_ns - s->since_ns;
         __atomic_store_n(&s->granted, 1, __ATOMIC_RELEASE);
-        domain_of(s)->last_active_ns[s->priority] = v.now_ns;
+        gd->last_active_ns[s->priority] = v.now_ns;
         if ((int)grant[i] != self)
             futex_wake(&s->granted);
     }
@@ -249,8 +261,34 @@ void vgpu_sched_set_gpu(int gpu)
     if (!sh || self < 0 || gpu < 0)
         return;
     lock();
-    sh->slot[self].gpu = (uint16_t)(gpu % VGPU_SCHED_MAX_GPUS);
+    {
+        struct slot *s = &sh->slot[self];
+        struct domain *d = domain_of(s);
+
+        /* the sums follow the slot to its new domain */
+        d->queued[s->priority] -= s->queued;
+        s->gpu = (uint16_t)(gpu % VGPU_SCHED_MAX_GPUS);
+        domain_of(s)->queued[s->priority] += s->queued;
+    }
     unlock();
+}
+
+/*
+ * Rule 2 for a session about to wait, in O(1): nobody of its class waits
+ * before it and no higher class is busy.  Lock held.
+ */
+static bool free_to_go(const struct slot *s)
+{
+    const struct domain *d = domain_of(s);
+    uint64_t now = now_ns();
+
+    if (d->waiting[s->priority])
+        return false;
+    for (int c = s->priority + 1; c < VGPU_PRIO_CLASSES; c++)
+        if (d->waiting[c] || d->queued[c] ||
+            (d->last_active_ns[c] && now - d->last_active_ns[c] < sh->params.hold_ns))
+            return false;
+    return true;
 }
 
 void vgpu_sched_acquire(void)
@@ -262,8 +300,20 @@ void vgpu_sched_acquire(void)
         return;
     s = &sh->slot[self];
     lock();
+    if (free_to_go(s)) {
+        /* what decide() would answer, without scanning: no waiter ahead, no higher class busy */
+        struct domain *d = domain_of(s);
+
+        s->queued++;
+        s->grants++;
+        d->queued[s->priority]++;
+        d->last_active_ns[s->priority] = now_ns();
+        unlock();
+        return;
+    }
     s->granted = 0;
     s->waiting = 1;
+    domain_of(s)->waiting[s->priority]++;
     s->ticket = sh->next_ticket++;
     s->since_ns = now_ns();
     recheck = decide(s);
@@ -288,9 +338,17 @@ void vgpu_sched_release(uint32_t n)
         return;
     s = &sh->slot[self];
     lock();
-    s->queued = s->queued > n ? s->queued - n : 0;
-    domain_of(s)->last_active_ns[s->priority] = now_ns();
-    decide(s);
+    {
+        struct domain *d = domain_of(s);
+        uint32_t k = s->queued < n ? s->queued : n;
+
+        s->queued -= k;
+        d->queued[s->priority] -= k;
+        d->last_active_ns[s->priority] = now_ns();
+        /* only a waiter can be granted by this */
+        if (d->waiting[0] || d->waiting[1] || d->waiting[2])
+            decide(s);
+    }
     unlock();
 }
 

@@ -79,6 +79,10 @@ struct vgpu_session {
     int pending_fd;            /* passed with the frame being served, or -1 */
     struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; } *regions;
     int nregions;
+    /* the shared-memory control channel (include/vgpu/shmring.h), or NULL */
+    struct vgpu_ring *ring;
+    uint32_t ring_seen;        /* the last request number taken from it */
+    bool via_ring;             /* the frame being served came through it */
 };
 
 #define VGPU_MAX_REGIONS 1024

@@ -36,6 +36,7 @@
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 #include "shim_internal.h"
+#include "vgpu/shmring.h"
 
 #define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
 
@@ -130,6 +131,7 @@ int vgpu_shim_init_status(void)
 
 static void flush_queue_public(void);
 static void flush_locked(void);
+static void ring_setup_locked(void);
 static void queue_cond_init(void);
 
 int vgpu_shim_take_last_error(bool clear)
@@ -256,6 +258,9 @@ static void atfork_child(void)
         vgpu_mmio_forget();
     else if (transport.fd >= 0)
         close(transport.fd);
+    if (transport.ring)
+        munmap(transport.ring, sizeof(*transport.ring));
+    transport.ring = NULL;
     transport.ops = NULL;
     transport.fd = -1;
     transport.pass_fd = -1;
@@ -332,7 +337,10 @@ static int ensure_connected(void)
         drop_connection("handshake failed");
         return rc;
     }
-    vgpu_shim_log(VGPU_LOG_INFO, "connected to vgpu-server at %s", server_addr);
+    if (transport.ops == &vgpu_transport_unix)
+        ring_setup_locked();
+    vgpu_shim_log(VGPU_LOG_INFO, "connected to vgpu-server at %s%s", server_addr,
+                  transport.ring ? " (shared-memory control channel)" : "");
     return 0;
 }
 
@@ -840,49 +848,95 @@ bool vgpu_shim_can_share(void)
     return yes;
 }
 
-static int region_call(uint32_t id, uint64_t size, bool unregister, int fd)
+/* Registers (or drops) a host region, passing fd.  Lock held, connection up. */
+static int region_call_locked(uint32_t id, uint64_t size, bool unregister, bool control, int fd)
 {
     Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
     struct vgpu_call_req req = { 0 };
     struct vgpu_call_rep rep = { 0 };
     struct vgpu_arena ar = { 0 };
-    int st = cudaErrorNoDevice;
+    int st;
 
     a.id = id;
     a.size = size;
     a.unregister = unregister;
+    a.control = control;
     req.call_id = VGPU_CUDART_ID_cudaHostRegister;
     req.name = "cudaHostRegister (shared region)";
     if (vgpu_call_pack(&ar, &a.base, &req.args, &req.args_len))
         return cudaErrorMemoryAllocation;
-    pthread_mutex_lock(&lock);
-    if (ensure_connected() == 0 && transport.ops == &vgpu_transport_unix) {
-        transport.pass_fd = fd;
-        st = invoke_locked(&req, &rep);
-        transport.pass_fd = -1;
-    }
-    pthread_mutex_unlock(&lock);
+    transport.pass_fd = fd;
+    st = invoke_locked(&req, &rep);
+    transport.pass_fd = -1;
     vgpu_shim_log(VGPU_LOG_DEBUG, "%s %u -> %d", req.name, id, st);
     vgpu_shim_rep_release(&rep);
     vgpu_arena_free(&ar);
     return st;
 }
 
-void *vgpu_shim_region_new(uint32_t id, size_t size)
+static int region_call(uint32_t id, uint64_t size, bool unregister, int fd)
 {
-    int fd = memfd_create("vgpu-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    void *p = MAP_FAILED;
-    int st;
+    int st = cudaErrorNoDevice;
 
-    if (fd < 0)
+    pthread_mutex_lock(&lock);
+    if (ensure_connected() == 0 && transport.ops == &vgpu_transport_unix)
+        st = region_call_locked(id, size, unregister, false, fd);
+    pthread_mutex_unlock(&lock);
+    return st;
+}
+
+/* A sealed memfd of size bytes mapped here, or NULL; *fd stays open for passing. */
+static void *memfd_map(size_t size, int *fd)
+{
+    void *p = MAP_FAILED;
+
+    *fd = memfd_create("vgpu-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (*fd < 0)
         return NULL;
     /* sealed against shrinking: the server's mapping can never fault */
-    if (ftruncate(fd, (off_t)size) == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (ftruncate(*fd, (off_t)size) == 0 && fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
     if (p == MAP_FAILED) {
-        close(fd);
+        close(*fd);
+        *fd = -1;
         return NULL;
     }
+    return p;
+}
+
+/*
+ * The shared-memory control channel (include/vgpu/shmring.h): offered to
+ * the server right after the handshake; a server that says no leaves the
+ * socket as the only carrier.  VGPU_SHM=0 turns it off.  Lock held.
+ */
+static void ring_setup_locked(void)
+{
+    const char *v = getenv("VGPU_SHM");
+    struct vgpu_ring *r;
+    int fd, st;
+
+    if (v && !strcmp(v, "0"))
+        return;
+    r = memfd_map(sizeof(*r), &fd);
+    if (!r)
+        return;
+    st = region_call_locked(VGPU_RING_REGION, sizeof(*r), false, true, fd);
+    close(fd);
+    if (st != cudaSuccess) {
+        munmap(r, sizeof(*r));
+        return;
+    }
+    transport.seq = __atomic_load_n(&r->req_seq, __ATOMIC_ACQUIRE);
+    transport.ring = r;
+}
+
+void *vgpu_shim_region_new(uint32_t id, size_t size)
+{
+    int fd, st;
+    void *p = memfd_map(size, &fd);
+
+    if (!p)
+        return NULL;
     st = region_call(id, size, false, fd);
     close(fd);
     if (st != cudaSuccess) {

@@ -20,6 +20,9 @@ struct vgpu_transport {
     const struct vgpu_transport_ops *ops;
     int fd;
     int pass_fd;               /* an fd the next send passes along (socket only), or -1 */
+    struct vgpu_ring *ring;    /* the shared control channel, once set up (unix only) */
+    uint32_t seq;              /* the last request number sent through it */
+    int last_via_ring;         /* where the last request went, so where its reply comes */
 };
 
 struct vgpu_transport_ops {

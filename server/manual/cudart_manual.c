@@ -21,6 +21,7 @@
 #include "manual.pb-c.h"
 #include "server_internal.h"
 #include "vgpu/sha256.h"
+#include "vgpu/shmring.h"
 
 /* The runtime's registration entry points (crt/host_runtime.h, C++ only). */
 extern void **__cudaRegisterFatBinary(void *fatCubin);
@@ -458,6 +459,9 @@ static void region_drop(struct vgpu_region *r)
 
 void vgpu_regions_release(struct vgpu_session *s)
 {
+    if (s->ring)
+        munmap(s->ring, sizeof(*s->ring));
+    s->ring = NULL;
     for (int i = 0; i < s->nregions; i++)
         region_drop(&s->regions[i]);
     free(s->regions);
@@ -479,6 +483,23 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
     int fd = s->pending_fd, rc = cudaErrorInvalidValue;
 
     s->pending_fd = -1;
+    if (a->control) {
+        /* the control channel: exactly one, mapped, not pinned */
+        struct vgpu_ring *ring;
+
+        if (fd < 0 || s->ring || a->size != sizeof(*ring) || fstat(fd, &st) < 0 ||
+            (uint64_t)st.st_size < a->size || !(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK))
+            goto out;
+        ring = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (ring == MAP_FAILED) {
+            rc = cudaErrorMemoryAllocation;
+            goto out;
+        }
+        s->ring = ring;
+        s->ring_seen = __atomic_load_n(&ring->req_seq, __ATOMIC_ACQUIRE);
+        rc = cudaSuccess;
+        goto out;
+    }
     if (a->unregister) {
         if (r) {
             region_drop(r);
