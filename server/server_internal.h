@@ -74,7 +74,11 @@ struct vgpu_session {
     char client[48];           /* the program's name, from its Hello */
     /* GPU work granted by the scheduler and not yet seen finished (work.c) */
     void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */
-    int work_head, work_n;
+    uint32_t work_count[VGPU_WORK_RING]; /* items each event covers */
+    int work_head, work_ev_n;  /* the ring's entries */
+    int work_n;                /* items granted and not seen finished (covered or not) */
+    uint32_t work_open;        /* items submitted but not yet covered by an event */
+    void *work_open_stream;    /* the stream they were submitted on */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
     struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; } *regions;
@@ -119,6 +123,8 @@ extern const struct vgpu_replay_ops vgpu_session_ops;
 void vgpu_work_begin(struct vgpu_session *s);
 void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted);
 void vgpu_work_poll(struct vgpu_session *s);
+/* Covers the items submitted since the last event with one (end of a batch). */
+void vgpu_work_cover(struct vgpu_session *s);
 /* The current device changes to dev: waits for the work on the old one. */
 void vgpu_work_switch_device(struct vgpu_session *s, int dev);
 /* cudaDeviceReset destroyed every event: forget them (all work is gone). */

@@ -403,6 +403,7 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
     rb.results = resp;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
     env.results = &rb;
+    vgpu_work_cover(s);
     rc = send_reply(s, f->hdr.seq, &env, iov, niov);
     vgpu_work_poll(s);
 out:

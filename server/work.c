@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A session's GPU work as the scheduler sees it.  Each granted work item
- * (a launch, a copy, a memset) gets a CUDA event recorded on its stream
- * right after it is submitted; the item counts as queued on the GPU until
- * that event completes.  The events live in a ring of VGPU_WORK_RING, and a
+ * (a launch, a copy, a memset) counts as queued on the GPU until a CUDA
+ * event recorded after it on its stream completes; consecutive items on one
+ * stream share one event, recorded when the stream changes, at the end of
+ * each batch, or when the session reaches its bound.  The events live in a ring of VGPU_WORK_RING, and a
  * session never has more than its class's max_queued items outstanding, so
  * a flood of low-priority launches stays max_queued deep on the GPU and a
  * higher class never waits behind more than that.
@@ -20,60 +21,90 @@ static uint32_t bound(void)
     return max < VGPU_WORK_RING ? max : VGPU_WORK_RING;
 }
 
-/* Retires the oldest item; wait says whether to block until it is done. */
-static int retire_oldest(struct vgpu_session *s, int wait)
+/* Retires the oldest event and the items it covers; wait says whether to block. */
+static uint32_t retire_oldest(struct vgpu_session *s, int wait)
 {
     cudaEvent_t ev = s->work_ev[s->work_head];
     cudaError_t st = wait ? cudaEventSynchronize(ev) : cudaEventQuery(ev);
+    uint32_t n = s->work_count[s->work_head];
 
     if (st == cudaErrorNotReady)
         return 0;
     /* done, or failed (a faulted context): either way it is off the GPU */
     s->work_head = (s->work_head + 1) % VGPU_WORK_RING;
-    s->work_n--;
-    return 1;
+    s->work_ev_n--;
+    s->work_n -= (int)n;
+    return n;
+}
+
+/*
+ * Records one event after the open items (consecutive items on one stream
+ * share it: one event per run of launches, not per launch).  Items whose
+ * event cannot be recorded are counted finished, as nothing could track them.
+ */
+void vgpu_work_cover(struct vgpu_session *s)
+{
+    int i = (s->work_head + s->work_ev_n) % VGPU_WORK_RING;
+    cudaEvent_t ev = s->work_ev[i];
+    uint32_t n = s->work_open;
+
+    if (!n)
+        return;
+    s->work_open = 0;
+    if (s->work_ev_n == VGPU_WORK_RING ||
+        (!ev && cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) != cudaSuccess)) {
+        s->work_n -= (int)n;
+        vgpu_sched_release(n);
+        return;
+    }
+    s->work_ev[i] = ev;
+    if (cudaEventRecord(ev, (cudaStream_t)s->work_open_stream) != cudaSuccess) {
+        s->work_n -= (int)n;
+        vgpu_sched_release(n);
+        return;
+    }
+    s->work_count[i] = n;
+    s->work_ev_n++;
 }
 
 void vgpu_work_poll(struct vgpu_session *s)
 {
-    uint32_t done = 0;
+    uint32_t done = 0, n;
 
-    while (s->work_n && retire_oldest(s, 0))
-        done++;
+    vgpu_work_cover(s);
+    while (s->work_ev_n && (n = retire_oldest(s, 0)))
+        done += n;
     vgpu_sched_release(done);
 }
 
 void vgpu_work_begin(struct vgpu_session *s)
 {
-    uint32_t done = 0;
+    uint32_t done = 0, n;
 
-    while (s->work_n && retire_oldest(s, 0))
-        done++;
-    while ((uint32_t)s->work_n >= bound() && retire_oldest(s, 1))
-        done++;
-    vgpu_sched_release(done);
+    /* at the bound: the oldest work must finish first (cheap checks before blocking) */
+    if ((uint32_t)s->work_n >= bound()) {
+        vgpu_work_cover(s);
+        while (s->work_ev_n && (n = retire_oldest(s, 0)))
+            done += n;
+        while ((uint32_t)s->work_n >= bound() && s->work_ev_n)
+            done += retire_oldest(s, 1);
+        vgpu_sched_release(done);
+    }
     vgpu_sched_acquire();
+    s->work_n++;
 }
 
 void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted)
 {
-    int i = (s->work_head + s->work_n) % VGPU_WORK_RING;
-    cudaEvent_t ev = s->work_ev[i];
-
-    if (!submitted || s->work_n == VGPU_WORK_RING) {
+    if (!submitted) {
+        s->work_n--;
         vgpu_sched_release(1);
         return;
     }
-    if (!ev && cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) != cudaSuccess) {
-        vgpu_sched_release(1);
-        return;
-    }
-    s->work_ev[i] = ev;
-    if (cudaEventRecord(ev, (cudaStream_t)stream) != cudaSuccess) {
-        vgpu_sched_release(1);
-        return;
-    }
-    s->work_n++;
+    if (s->work_open && stream != s->work_open_stream)
+        vgpu_work_cover(s);
+    s->work_open++;
+    s->work_open_stream = stream;
 }
 
 void vgpu_work_switch_device(struct vgpu_session *s, int dev)
@@ -83,8 +114,9 @@ void vgpu_work_switch_device(struct vgpu_session *s, int dev)
     if (dev == s->device)
         return;
     /* events belong to the device they were made on: finish with them first */
-    while (s->work_n && retire_oldest(s, 1))
-        done++;
+    vgpu_work_cover(s);
+    while (s->work_ev_n)
+        done += retire_oldest(s, 1);
     vgpu_sched_release(done);
     for (int i = 0; i < VGPU_WORK_RING; i++)
         if (s->work_ev[i]) {
@@ -101,7 +133,8 @@ void vgpu_work_forget(struct vgpu_session *s)
     vgpu_sched_release((uint32_t)s->work_n);
     for (int i = 0; i < VGPU_WORK_RING; i++)
         s->work_ev[i] = NULL;
-    s->work_head = s->work_n = 0;
+    s->work_head = s->work_ev_n = s->work_n = 0;
+    s->work_open = 0;
 }
 
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta)

@@ -9,6 +9,8 @@
  */
 #include <cuda_runtime_api.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@ int vgpu_shim_symbol(const void *symbol, uint64_t *key);
 #define SHARE_MIN ((size_t)64 << 10)
 #define STAGING_REGION 1u
 static uint32_t next_region = STAGING_REGION;
+static int par_threads = -1;          /* copy helper threads, -1 until first use */
 
 static bool forked_region(void *p);
 
@@ -429,6 +432,7 @@ static void memory_atfork_child(void)
 {
     staging_state = 0;
     staging = NULL;
+    par_threads = -1;           /* the helper threads are not in the child */
     for (size_t i = 0; i < host.n; i++)
         if (host.r[i].region) {
             host.r[i].region = 0;
@@ -440,6 +444,91 @@ static void memory_atfork_child(void)
 __attribute__((constructor)) static void memory_init(void)
 {
     pthread_atfork(NULL, NULL, memory_atfork_child);
+}
+
+/*
+ * Copies into and out of the staging region are the host side of a
+ * pageable copy; one thread's memcpy (about 10 GB/s) would bound it, so
+ * large ones are split over a few helper threads (VGPU_COPY_THREADS, default
+ * 4, 1 = none) started on first use.
+ */
+#define PAR_MIN ((size_t)4 << 20)
+#define PAR_MAX 16
+
+static pthread_mutex_t par_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t par_go = PTHREAD_COND_INITIALIZER, par_done = PTHREAD_COND_INITIALIZER;
+static int par_pending;
+static unsigned par_gen;
+static uint8_t *par_dst;
+static const uint8_t *par_src;
+static size_t par_n;
+
+static void par_part(int k, int parts)
+{
+    size_t per = (par_n / (size_t)parts + 4095) & ~(size_t)4095;
+    size_t off = per * (size_t)k;
+
+    if (off < par_n)
+        memcpy(par_dst + off, par_src + off, par_n - off < per ? par_n - off : per);
+}
+
+static void *par_worker(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    unsigned seen = 0;
+
+    pthread_mutex_lock(&par_lock);
+    for (;;) {
+        while (par_gen == seen)
+            pthread_cond_wait(&par_go, &par_lock);
+        seen = par_gen;
+        pthread_mutex_unlock(&par_lock);
+        par_part(k, par_threads + 1);
+        pthread_mutex_lock(&par_lock);
+        if (--par_pending == 0)
+            pthread_cond_signal(&par_done);
+    }
+    return NULL;
+}
+
+/* Called with staging_lock held, so one copy at a time uses the helpers. */
+static void par_memcpy(void *dst, const void *src, size_t n)
+{
+    if (par_threads < 0) {
+        const char *v = getenv("VGPU_COPY_THREADS");
+        int want = v && *v ? atoi(v) - 1 : 3;
+        sigset_t all, old;
+
+        par_threads = 0;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        for (int i = 0; i < want && i < PAR_MAX; i++) {
+            pthread_t t;
+
+            if (pthread_create(&t, NULL, par_worker, (void *)(intptr_t)(i + 1)))
+                break;
+            pthread_detach(t);
+            par_threads++;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (n < PAR_MIN || par_threads == 0) {
+        memcpy(dst, src, n);
+        return;
+    }
+    pthread_mutex_lock(&par_lock);
+    par_dst = dst;
+    par_src = src;
+    par_n = n;
+    par_pending = par_threads;
+    par_gen++;
+    pthread_cond_broadcast(&par_go);
+    pthread_mutex_unlock(&par_lock);
+    par_part(0, par_threads + 1);
+    pthread_mutex_lock(&par_lock);
+    while (par_pending)
+        pthread_cond_wait(&par_done, &par_lock);
+    pthread_mutex_unlock(&par_lock);
 }
 
 static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
@@ -519,10 +608,10 @@ static int copy1d(void *dst, const void *src, size_t count, enum cudaMemcpyKind 
                 a.dst = (uint64_t)(uintptr_t)dst + (h2d ? off : 0);
                 a.src = (uint64_t)(uintptr_t)src + (h2d ? 0 : off);
                 if (h2d)
-                    memcpy(staging, (const uint8_t *)src + off, n);
+                    par_memcpy(staging, (const uint8_t *)src + off, n);
                 st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, NULL, NULL, 0);
                 if (!h2d && st == cudaSuccess)
-                    memcpy((uint8_t *)dst + off, staging, n);
+                    par_memcpy((uint8_t *)dst + off, staging, n);
             }
             pthread_mutex_unlock(&staging_lock);
             return st;
