@@ -8,14 +8,20 @@
  */
 #include <cuda_runtime_api.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,12 +33,14 @@
 #include "manual.pb-c.h"
 #include "vgpu/callgen.h"
 #include "vgpu/fdio.h"
+#include "vgpu/shmring.h"
 #include "vgpu/wire.h"
 
 static const char *server_bin;
 static char sock_path[108], cache_dir[128];
 static pid_t server_pid;
 static uint64_t seq;
+static int pass_next = -1;      /* an fd the next frame passes (SCM_RIGHTS) */
 
 static int dial(void)
 {
@@ -51,8 +59,9 @@ static int exchange(int fd, Vgpu__Wire__Envelope *env, const struct iovec *paylo
 {
     struct vgpu_frame_header h = { .seq = ++seq };
     size_t len;
-    int rc = vgpu_fd_send_frame(fd, &h, env, payload, n);
+    int rc = vgpu_fd_send_frame_fd(fd, &h, env, payload, n, pass_next);
 
+    pass_next = -1;
     if (rc)
         return rc;
     rc = vgpu_fd_read_frame(fd, NULL, buf, &len);
@@ -312,6 +321,78 @@ static void test_truncated_args(void **state)
     server_alive();
 }
 
+/* A memfd of size bytes, sealed against shrinking or not. */
+static int memfd_of(size_t size, bool seal)
+{
+    int m = memfd_create("vgpu-input-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    assert_true(m >= 0);
+    assert_int_equal(ftruncate(m, (off_t)size), 0);
+    if (seal)
+        assert_int_equal(fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    return m;
+}
+
+static int region(int fd, uint32_t id, uint64_t size, bool control, int memfd)
+{
+    Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
+    int rc;
+
+    a.id = id;
+    a.size = size;
+    a.control = control;
+    pass_next = memfd;
+    rc = call(fd, VGPU_CUDART_ID_cudaHostRegister, &a.base, NULL, 0);
+    if (memfd >= 0)
+        close(memfd);
+    return rc;
+}
+
+/*
+ * Shared memory from a client: no fd, an fd that could shrink under the
+ * server, one too small, a control channel of the wrong size, a copy
+ * naming a region that does not exist; then a real control channel whose
+ * request length lies, which ends that session and nothing else.
+ */
+static void test_shared_memory(void **state)
+{
+    Vgpu__Manual__CopyArgs cp = VGPU__MANUAL__COPY_ARGS__INIT;
+    struct vgpu_ring *r;
+    struct pollfd p;
+    char c;
+    int fd = connect_ok(), m;
+
+    (void)state;
+    assert_int_equal(region(fd, 5, 4096, false, -1), cudaErrorInvalidValue);
+    assert_int_equal(region(fd, 5, 4096, false, memfd_of(4096, false)), cudaErrorInvalidValue);
+    assert_int_equal(region(fd, 5, 8192, false, memfd_of(4096, true)), cudaErrorInvalidValue);
+    assert_int_equal(region(fd, 5, 0, false, memfd_of(4096, true)), cudaErrorInvalidValue);
+    assert_int_equal(region(fd, VGPU_RING_REGION, sizeof(*r) - 1, true,
+                            memfd_of(sizeof(*r), true)), cudaErrorInvalidValue);
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
+    cp.dst = 0x1000;
+    cp.count = 4096;
+    cp.region = 77;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    /* a control channel the server accepts, then a request length over its area */
+    m = memfd_of(sizeof(*r), true);
+    r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+    assert_true(r != MAP_FAILED);
+    assert_int_equal(region(fd, VGPU_RING_REGION, sizeof(*r), true, dup(m)), cudaSuccess);
+    close(m);
+    r->req_len = VGPU_RING_AREA + 1;
+    __atomic_add_fetch(&r->req_seq, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&r->doorbell, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &r->doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+    p.fd = fd;
+    p.events = POLLIN;
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_int_equal(read(fd, &c, 1), 0);          /* that session closed */
+    munmap(r, sizeof(*r));
+    close(fd);
+    server_alive();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +401,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_foreign_handles_and_addresses),
         cmocka_unit_test(test_bad_registration_and_launch),
         cmocka_unit_test(test_truncated_args),
+        cmocka_unit_test(test_shared_memory),
     };
 
     if (argc != 2) {
