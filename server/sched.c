@@ -13,19 +13,18 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "scheduler.h"
 #include "vgpu/fdio.h"
+#include "vgpu/futex.h"
 
 struct slot {
     int32_t pid;                      /* 0: free */
@@ -61,14 +60,6 @@ struct shared {
 static struct shared *sh;
 static int self = -1;                 /* this process's slot */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void lock(void)
 {
     if (pthread_mutex_lock(&sh->lock) == EOWNERDEAD)
@@ -78,19 +69,6 @@ static void lock(void)
 static void unlock(void)
 {
     pthread_mutex_unlock(&sh->lock);
-}
-
-static void futex_wake(uint32_t *w)
-{
-    syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-static void futex_wait(uint32_t *w, uint32_t val, uint64_t timeout_ns)
-{
-    struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000u),
-                           .tv_nsec = (long)(timeout_ns % 1000000000u) };
-
-    syscall(SYS_futex, w, FUTEX_WAIT, val, &ts, NULL, 0);
 }
 
 int vgpu_sched_init(const struct vgpu_sched_params *p)
@@ -139,7 +117,7 @@ static void drop(int i)
     if (s->queued || s->waiting) {
         struct domain *d = domain_of(s);
 
-        d->last_active_ns[s->priority] = now_ns();
+        d->last_active_ns[s->priority] = vgpu_mono_ns();
         d->waiting[s->priority] -= s->waiting;
         d->queued[s->priority] -= s->queued;
     }
@@ -153,7 +131,7 @@ static void drop(int i)
 static uint64_t decide(const struct slot *of)
 {
     static struct vgpu_sched_waiter w[VGPU_PRIO_CLASSES][VGPU_SCHED_MAX_SESSIONS];
-    struct vgpu_sched_view v = { .now_ns = now_ns() };
+    struct vgpu_sched_view v = { .now_ns = vgpu_mono_ns() };
     const struct domain *d = domain_of(of);
     uint32_t grant[VGPU_SCHED_MAX_SESSIONS];
     uint64_t recheck;
@@ -195,7 +173,7 @@ static uint64_t decide(const struct slot *of)
         __atomic_store_n(&s->granted, 1, __ATOMIC_RELEASE);
         gd->last_active_ns[s->priority] = v.now_ns;
         if ((int)grant[i] != self)
-            futex_wake(&s->granted);
+            vgpu_futex_wake(&s->granted);
     }
     return recheck;
 }
@@ -280,7 +258,7 @@ void vgpu_sched_set_gpu(int gpu)
 static bool free_to_go(const struct slot *s)
 {
     const struct domain *d = domain_of(s);
-    uint64_t now = now_ns();
+    uint64_t now = vgpu_mono_ns();
 
     if (d->waiting[s->priority])
         return false;
@@ -307,7 +285,7 @@ void vgpu_sched_acquire(void)
         s->queued++;
         s->grants++;
         d->queued[s->priority]++;
-        d->last_active_ns[s->priority] = now_ns();
+        d->last_active_ns[s->priority] = vgpu_mono_ns();
         unlock();
         return;
     }
@@ -315,14 +293,14 @@ void vgpu_sched_acquire(void)
     s->waiting = 1;
     domain_of(s)->waiting[s->priority]++;
     s->ticket = sh->next_ticket++;
-    s->since_ns = now_ns();
+    s->since_ns = vgpu_mono_ns();
     recheck = decide(s);
     while (!__atomic_load_n(&s->granted, __ATOMIC_ACQUIRE)) {
-        uint64_t t = now_ns(), wait = recheck > t ? recheck - t : 0;
+        uint64_t t = vgpu_mono_ns(), wait = recheck > t ? recheck - t : 0;
 
         unlock();
         /* at most 100 ms at a time: a lost wake-up costs no more than that */
-        futex_wait(&s->granted, 0, wait < 100000000u ? wait : 100000000u);
+        vgpu_futex_wait(&s->granted, 0, wait < 100000000u ? wait : 100000000u);
         lock();
         if (!__atomic_load_n(&s->granted, __ATOMIC_ACQUIRE))
             recheck = decide(s);
@@ -344,7 +322,7 @@ void vgpu_sched_release(uint32_t n)
 
         s->queued -= k;
         d->queued[s->priority] -= k;
-        d->last_active_ns[s->priority] = now_ns();
+        d->last_active_ns[s->priority] = vgpu_mono_ns();
         /* only a waiter can be granted by this */
         if (d->waiting[0] || d->waiting[1] || d->waiting[2])
             decide(s);
@@ -463,7 +441,7 @@ int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus)
     memcpy(snap, sh->slot, sizeof(snap));
     memcpy(dom, sh->dom, sizeof(dom));
     unlock();
-    now = now_ns();
+    now = vgpu_mono_ns();
     put(&o, json ? "{\"sessions\":[" : "%-8s %-4s %-8s %-8s %10s %7s %7s %12s %7s  %s\n", "PID",
         "POOL", "PRIORITY", "VM", "CALLS", "QUEUED", "WAITING", "DEV-MEM", "STREAMS", "CLIENT");
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {

@@ -12,18 +12,17 @@
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cudart_calltable.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
+#include "vgpu/futex.h"
 #include "vgpu/shmring.h"
 #include "vgpu/wire.h"
 
@@ -232,18 +231,6 @@ done:
     o->res.segments = o->segp;
 }
 
-static void futex_wake(uint32_t *w)
-{
-    syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-static void futex_wait(uint32_t *w, uint32_t val, long ns)
-{
-    struct timespec ts = { .tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L };
-
-    syscall(SYS_futex, w, FUTEX_WAIT, val, &ts, NULL, 0);
-}
-
 /* The reply goes back the way its request came: through the ring when it fits there. */
 static int send_reply(struct vgpu_session *s, uint64_t seq, Vgpu__Wire__Envelope *env,
                       const struct iovec *iov, int niov)
@@ -274,16 +261,8 @@ static int send_reply(struct vgpu_session *s, uint64_t seq, Vgpu__Wire__Envelope
     r->rep_len = len;
     __atomic_store_n(&r->rep_seq, s->ring_seen, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&r->client_sleeping, __ATOMIC_SEQ_CST))
-        futex_wake(&r->rep_seq);
+        vgpu_futex_wake(&r->rep_seq);
     return rc;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -296,7 +275,7 @@ static uint64_t mono_ns(void)
 static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
 {
     struct vgpu_ring *r = s->ring;
-    uint64_t spin_until = mono_ns() + VGPU_RING_IDLE_SPIN_NS;
+    uint64_t spin_until = vgpu_mono_ns() + VGPU_RING_IDLE_SPIN_NS;
 
     s->via_ring = false;
     for (unsigned i = 0;; i++) {
@@ -319,12 +298,12 @@ static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
         }
         if (i % 64 == 0 && poll(&p, 1, 0) > 0)
             return vgpu_fd_read_frame_fd(s->fd, NULL, buf, len, &s->pending_fd);
-        if (mono_ns() < spin_until)
+        if (vgpu_mono_ns() < spin_until)
             continue;
         __atomic_store_n(&r->server_sleeping, 1, __ATOMIC_SEQ_CST);
         bell = __atomic_load_n(&r->doorbell, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&r->req_seq, __ATOMIC_SEQ_CST) == s->ring_seen && poll(&p, 1, 0) == 0)
-            futex_wait(&r->doorbell, bell, s->work_n ? 1000000L : 100000000L);
+            vgpu_futex_wait(&r->doorbell, bell, s->work_n ? 1000000u : 100000000u);
         __atomic_store_n(&r->server_sleeping, 0, __ATOMIC_SEQ_CST);
         if (s->work_n)
             vgpu_work_poll(s);

@@ -36,6 +36,7 @@
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 #include "shim_internal.h"
+#include "vgpu/futex.h"
 #include "vgpu/shmring.h"
 
 #define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
@@ -545,14 +546,6 @@ static void flush_queue_public(void)
     pthread_mutex_unlock(&lock);
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Sends queued calls that waited batch_ns, so a program that stops calling still runs them. */
 static void *flusher(void *arg)
 {
@@ -565,7 +558,7 @@ static void *flusher(void *arg)
         while (!queue_n)
             pthread_cond_wait(&queue_cond, &lock);
         due = queue_since_ns + batch_ns;
-        if (mono_ns() >= due) {
+        if (vgpu_mono_ns() >= due) {
             flush_locked();
             continue;
         }
@@ -641,7 +634,7 @@ static int enqueue_locked(const struct vgpu_call_req *req)
     q->thread = pthread_self();
     if (!queue_n) {
         queue_device = tls_device;
-        queue_since_ns = mono_ns();
+        queue_since_ns = vgpu_mono_ns();
         pthread_cond_signal(&queue_cond);
     }
     queue_n++;

@@ -9,18 +9,17 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "shim_internal.h"
 #include "vgpu/fdio.h"
+#include "vgpu/futex.h"
 #include "vgpu/shmring.h"
 
 static int unix_connect(struct vgpu_transport *t, const char *path)
@@ -98,18 +97,6 @@ static int tcp_connect(struct vgpu_transport *t, const char *hostport)
     return 0;
 }
 
-static void futex_wake(uint32_t *w)
-{
-    syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-static void futex_wait(uint32_t *w, uint32_t val, long ns)
-{
-    struct timespec ts = { .tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L };
-
-    syscall(SYS_futex, w, FUTEX_WAIT, val, &ts, NULL, 0);
-}
-
 /* A frame that fits goes into the ring's request area; 1 when it did. */
 static int ring_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
                      const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
@@ -140,7 +127,7 @@ static void ring_doorbell(struct vgpu_ring *r)
 {
     __atomic_add_fetch(&r->doorbell, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&r->server_sleeping, __ATOMIC_SEQ_CST))
-        futex_wake(&r->doorbell);
+        vgpu_futex_wake(&r->doorbell);
 }
 
 static int sock_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
@@ -165,19 +152,15 @@ static int sock_send(struct vgpu_transport *t, const struct vgpu_frame_header *h
 static int ring_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
 {
     struct vgpu_ring *r = t->ring;
+    uint64_t until = vgpu_mono_ns() + VGPU_RING_SPIN_NS;
     uint32_t n;
 
-    struct timespec t0, now;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 1; __atomic_load_n(&r->rep_seq, __ATOMIC_ACQUIRE) != t->seq; i++) {
         struct pollfd p = { .fd = t->fd, .events = POLLIN };
         uint32_t seen;
 
         /* spin for up to VGPU_RING_SPIN_NS, looking at the clock now and then */
-        if (i % 64 || (clock_gettime(CLOCK_MONOTONIC, &now),
-                       (now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) <
-                           VGPU_RING_SPIN_NS)) {
+        if (i % 64 || vgpu_mono_ns() < until) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif
@@ -186,7 +169,7 @@ static int ring_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
         __atomic_store_n(&r->client_sleeping, 1, __ATOMIC_SEQ_CST);
         seen = __atomic_load_n(&r->rep_seq, __ATOMIC_SEQ_CST);
         if (seen != t->seq)
-            futex_wait(&r->rep_seq, seen, 50000000L);
+            vgpu_futex_wait(&r->rep_seq, seen, 50000000u);
         __atomic_store_n(&r->client_sleeping, 0, __ATOMIC_SEQ_CST);
         /* a server that went away hangs the socket up */
         if (__atomic_load_n(&r->rep_seq, __ATOMIC_ACQUIRE) != t->seq && poll(&p, 1, 0) > 0 &&

@@ -23,16 +23,9 @@
 #include <cmocka.h>
 
 #include "scheduler.h"
+#include "vgpu/futex.h"
 
 #define MS 1000000ull
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A child session: joins with prio, then follows one-byte commands on cmd. */
 struct child {
@@ -62,7 +55,7 @@ static struct child spawn(uint8_t prio, uint32_t vm)
             switch (op) {
             case 'a':       /* acquire; answers the time of the grant */
                 vgpu_sched_acquire();
-                t = now_ns();
+                t = vgpu_mono_ns();
                 if (write(a[1], &t, sizeof(t)) != sizeof(t))
                     _exit(4);
                 continue;
@@ -75,7 +68,7 @@ static struct child spawn(uint8_t prio, uint32_t vm)
                     _exit(4);
                 continue;
             case 'f':       /* hammer: acquire and release for 300 ms */
-                for (uint64_t end = now_ns() + 300 * MS; now_ns() < end;) {
+                for (uint64_t end = vgpu_mono_ns() + 300 * MS; vgpu_mono_ns() < end;) {
                     vgpu_sched_acquire();
                     vgpu_sched_release(1);
                 }
@@ -167,7 +160,7 @@ static void test_priority_and_hold(void **state)
     send_op(&lo2, 'a');
     assert_false(answered(&lo2, 300));
     /* high's work ends: low still waits out the 100 ms hold */
-    released = now_ns();
+    released = vgpu_mono_ns();
     send_op(&hi, 'r');
     wait_ack(&hi);
     assert_true(answered(&lo2, 3000));
@@ -214,7 +207,7 @@ static void test_no_starvation(void **state)
     /* high keeps its class busy without a pause; low still gets one grant */
     send_op(&hi, 'a');
     wait_ack(&hi);
-    asked = now_ns();
+    asked = vgpu_mono_ns();
     send_op(&lo, 'a');
     assert_true(answered(&lo, 5000));
     granted = wait_ack(&lo);
