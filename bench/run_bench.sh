@@ -3,8 +3,10 @@
 #
 # The fast-path benchmark in one run on a GPU host: bench/vgpu_bench natively
 # and through each host-direct transport vgpu has, then a table against
-# native.  Timings go into docs/performance.md by hand from OUTDIR/table.md;
-# nothing here asserts a timing.
+# native.  With a guest in the bundle (scripts/gpu-vm-bundle.sh) it also runs
+# vgpu_bench_quick (16 MiB copies, fewer repetitions) natively, host-direct
+# and inside a TCG guest through the vgpu-stub device: OUTDIR/quick.md.
+# Timings go into docs/performance.md by hand; nothing here asserts one.
 #   bench/run_bench.sh BUNDLE OUTDIR
 # BUNDLE is a folder made by scripts/gpu-bundle.sh.
 set -u
@@ -57,3 +59,32 @@ transports="shm socket plain"
     done < "$out/native.txt"
 } > "$out/table.md"
 cat "$out/table.md"
+
+# the guest: quick sizes, since the 1 KB window under TCG moves tens of MB/s
+if [ -d "$bundle/vm" ] && [ -x "$bundle/bench/vgpu_bench_quick" ]; then
+    here=$(cd "$(dirname "$0")/.." && pwd)
+    q=$bundle/bench/vgpu_bench_quick
+    env LD_LIBRARY_PATH="$cuda_lib" timeout 300 "$q" > "$out/quick_native.txt" 2>&1
+    env VGPU_SERVER="unix:$work/s.sock" LD_LIBRARY_PATH="$bundle/shim" timeout 300 "$q" \
+        > "$out/quick_shm.txt" 2>&1
+    env VGPU_SERVER="unix:$work/s.sock" VGPU_SHM=0 LD_LIBRARY_PATH="$bundle/shim" timeout 300 "$q" \
+        > "$out/quick_socket.txt" 2>&1
+    "$here/tests/vm/extract-vmlinux.sh" "$bundle/vm/vmlinuz" "$work/vmlinux" > /dev/null 2>&1
+    VGPU_E2E_LOG_LEVEL=warn LD_LIBRARY_PATH="$cuda_lib:$work/deps" "$here/tests/vm/run_vm.sh" \
+        --firmware "$bundle/vm/fw/seabios" --firmware "$bundle/vm/fw/qemu" vm_bench \
+        "$bundle/vm/qemu-system-x86_64" "$work/vmlinux" "$bundle/vm/initramfs.cpio.gz" \
+        "$bundle/bin/vgpu-server" "$work/vm" "$q" > "$out/vm_bench.log" 2>&1
+    cp "$work"/vm/guest1/*-vgpu_bench_quick.out "$out/quick_guest.txt" 2>/dev/null
+    {
+        echo "| measure (quick sizes) | unit | native | shm | socket | guest, 1 KB MMIO under TCG |"
+        echo "|---|---|---|---|---|---|"
+        while read -r m v u; do
+            printf '| %s | %s | %s |' "$m" "$u" "$v"
+            for t in shm socket guest; do
+                printf ' %s |' "$(awk -v m="$m" '$1 == m { print $2 }' "$out/quick_$t.txt")"
+            done
+            echo
+        done < "$out/quick_native.txt"
+    } > "$out/quick.md"
+    cat "$out/quick.md"
+fi
