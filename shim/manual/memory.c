@@ -449,8 +449,10 @@ __attribute__((constructor)) static void memory_init(void)
 /*
  * Copies into and out of the staging region are the host side of a
  * pageable copy; one thread's memcpy (about 10 GB/s) would bound it, so
- * large ones are split over a few helper threads (VGPU_COPY_THREADS, default
- * 4, 1 = none) started on first use.
+ * large ones are split over helper threads (VGPU_COPY_THREADS, default 4,
+ * 1 = none) started on first use.  par_start() hands a copy to the helpers
+ * and returns, so the calling thread can have the server DMA the other half
+ * of the staging region meanwhile; par_wait() waits for them.
  */
 #define PAR_MIN ((size_t)4 << 20)
 #define PAR_MAX 16
@@ -483,7 +485,7 @@ static void *par_worker(void *arg)
             pthread_cond_wait(&par_go, &par_lock);
         seen = par_gen;
         pthread_mutex_unlock(&par_lock);
-        par_part(k, par_threads + 1);
+        par_part(k, par_threads);
         pthread_mutex_lock(&par_lock);
         if (--par_pending == 0)
             pthread_cond_signal(&par_done);
@@ -491,30 +493,36 @@ static void *par_worker(void *arg)
     return NULL;
 }
 
-/* Called with staging_lock held, so one copy at a time uses the helpers. */
-static void par_memcpy(void *dst, const void *src, size_t n)
+static void par_init(void)
 {
-    if (par_threads < 0) {
-        const char *v = getenv("VGPU_COPY_THREADS");
-        int want = v && *v ? atoi(v) - 1 : 3;
-        sigset_t all, old;
+    const char *v = getenv("VGPU_COPY_THREADS");
+    int want = v && *v ? atoi(v) : 4;
+    sigset_t all, old;
 
-        par_threads = 0;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        for (int i = 0; i < want && i < PAR_MAX; i++) {
-            pthread_t t;
+    par_threads = 0;
+    if (want <= 1)
+        return;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (int i = 0; i < want && i < PAR_MAX; i++) {
+        pthread_t t;
 
-            if (pthread_create(&t, NULL, par_worker, (void *)(intptr_t)(i + 1)))
-                break;
-            pthread_detach(t);
-            par_threads++;
-        }
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (pthread_create(&t, NULL, par_worker, (void *)(intptr_t)i))
+            break;
+        pthread_detach(t);
+        par_threads++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Starts copying n bytes; returns true when helpers took it, false when it was done here. */
+static bool par_start(void *dst, const void *src, size_t n)
+{
+    if (par_threads < 0)
+        par_init();
     if (n < PAR_MIN || par_threads == 0) {
         memcpy(dst, src, n);
-        return;
+        return false;
     }
     pthread_mutex_lock(&par_lock);
     par_dst = dst;
@@ -524,7 +532,11 @@ static void par_memcpy(void *dst, const void *src, size_t n)
     par_gen++;
     pthread_cond_broadcast(&par_go);
     pthread_mutex_unlock(&par_lock);
-    par_part(0, par_threads + 1);
+    return true;
+}
+
+static void par_wait(void)
+{
     pthread_mutex_lock(&par_lock);
     while (par_pending)
         pthread_cond_wait(&par_done, &par_lock);
@@ -553,6 +565,66 @@ static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
         req.flags = VGPU_FN_ASYNC;
     st = vgpu_shim_call(id, name, &a->base, &req, &rep);
     vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+/*
+ * A pageable copy through the staging region, in two halves taking turns:
+ * while the server DMAs one half, the helper threads fill (H2D) or empty
+ * (D2H) the other.  Synchronous on the server's side, since the halves are
+ * reused.  staging_lock held.
+ */
+static int staged_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t count,
+                       bool h2d)
+{
+    size_t half = staging_size / 2, done = 0;
+    int st = cudaSuccess, cur = 0;
+    bool busy = false;                  /* helpers are working on the other half */
+
+    a->async = false;
+    a->region = STAGING_REGION;
+    if (h2d)
+        busy = par_start(staging, src, count < half ? count : half);
+    else {
+        /* the first piece comes in before anything can go out */
+        a->count = count < half ? count : half;
+        a->region_offset = 0;
+        a->dst = (uint64_t)(uintptr_t)dst;
+        a->src = (uint64_t)(uintptr_t)src;
+        st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", a, NULL, NULL, 0);
+    }
+    while (st == cudaSuccess && done < count) {
+        size_t n = count - done < half ? count - done : half;
+        size_t next = count - done - n < half ? count - done - n : half;
+        uint8_t *here = staging + (size_t)cur * half, *there = staging + (size_t)(1 - cur) * half;
+
+        if (h2d) {
+            /* piece done..done+n is in here once the helpers finish */
+            if (busy)
+                par_wait();
+            busy = next ? par_start(there, (const uint8_t *)src + done + n, next) : false;
+            a->count = n;
+            a->region_offset = (uint64_t)cur * half;
+            a->dst = (uint64_t)(uintptr_t)dst + done;
+            st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", a, NULL, NULL, 0);
+        } else {
+            /* piece done..done+n is in here: empty it while the next comes in there */
+            busy = par_start((uint8_t *)dst + done, here, n);
+            if (next) {
+                a->count = next;
+                a->region_offset = (uint64_t)(1 - cur) * half;
+                a->src = (uint64_t)(uintptr_t)src + done + n;
+                st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", a, NULL, NULL, 0);
+            }
+            if (busy)
+                par_wait();
+            busy = false;
+        }
+        done += n;
+        cur = 1 - cur;
+    }
+    if (busy)
+        par_wait();
     return st;
 }
 
@@ -598,21 +670,7 @@ static int copy1d(void *dst, const void *src, size_t count, enum cudaMemcpyKind 
         }
         pthread_mutex_lock(&staging_lock);
         if (staging_ready()) {
-            /* pageable memory: through the staging region, synchronously (it is reused) */
-            a.async = false;
-            a.region = STAGING_REGION;
-            for (size_t off = 0; off < count && st == cudaSuccess; off += staging_size) {
-                size_t n = count - off < staging_size ? count - off : staging_size;
-
-                a.count = n;
-                a.dst = (uint64_t)(uintptr_t)dst + (h2d ? off : 0);
-                a.src = (uint64_t)(uintptr_t)src + (h2d ? 0 : off);
-                if (h2d)
-                    par_memcpy(staging, (const uint8_t *)src + off, n);
-                st = copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", &a, NULL, NULL, 0);
-                if (!h2d && st == cudaSuccess)
-                    par_memcpy((uint8_t *)dst + off, staging, n);
-            }
+            st = staged_copy(&a, dst, src, count, h2d);
             pthread_mutex_unlock(&staging_lock);
             return st;
         }
