@@ -405,11 +405,16 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
     Vgpu__Wire__CallBatch batch = VGPU__WIRE__CALL_BATCH__INIT;
     int ncalls = queue_n + (req ? 1 : 0), nsegs = 0;
-    Vgpu__Wire__Call *calls = calloc((size_t)ncalls + 1, sizeof(*calls));
-    Vgpu__Wire__Call **callp = calloc((size_t)ncalls + 1, sizeof(*callp));
-    Vgpu__Wire__Segment *segs = calloc((size_t)ncalls * VGPU_CALL_MAX_SEG + 1, sizeof(*segs));
-    Vgpu__Wire__Segment **segp = calloc((size_t)ncalls * VGPU_CALL_MAX_SEG + 1, sizeof(*segp));
-    struct iovec *iov = calloc((size_t)ncalls * VGPU_CALL_MAX_SEG + 1, sizeof(*iov));
+    /* a lone call (the common case) builds its batch on the stack */
+    Vgpu__Wire__Call calls1, *callp1[1];
+    Vgpu__Wire__Segment segs1[VGPU_CALL_MAX_SEG], *segp1[VGPU_CALL_MAX_SEG];
+    struct iovec iov1[VGPU_CALL_MAX_SEG];
+    bool heap = ncalls > 1;
+    Vgpu__Wire__Call *calls = heap ? calloc((size_t)ncalls, sizeof(*calls)) : &calls1;
+    Vgpu__Wire__Call **callp = heap ? calloc((size_t)ncalls, sizeof(*callp)) : callp1;
+    Vgpu__Wire__Segment *segs = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*segs)) : segs1;
+    Vgpu__Wire__Segment **segp = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*segp)) : segp1;
+    struct iovec *iov = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*iov)) : iov1;
     struct reply_buf *rb = calloc(1, sizeof(*rb));
     struct vgpu_frame *f = rb ? &rb->f : NULL;
     const Vgpu__Wire__Result *res;
@@ -523,11 +528,13 @@ fail:
     free(buf);
 out:
     free(rb);
-    free(calls);
-    free(callp);
-    free(segs);
-    free(segp);
-    free(iov);
+    if (heap) {
+        free(calls);
+        free(callp);
+        free(segs);
+        free(segp);
+        free(iov);
+    }
     return st;
 }
 
