@@ -20,12 +20,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "server_internal.h"
 #include "vgpu/fdio.h"
+#include "vgpu/futex.h"
 
 #define DEFAULT_LISTEN "unix:/tmp/vgpu.sock"
 
@@ -165,12 +167,21 @@ static void admin_serve(int afd, const struct vgpu_config *cfg)
     size_t got = 0;
     int fd = accept4(afd, NULL, NULL, SOCK_CLOEXEC);
 
+    struct timeval tmo = { .tv_sec = 1 };
+    uint64_t deadline;
+
     if (fd < 0)
         return;
+    /*
+     * The parent must not hang on an admin client: one second in all to ask,
+     * and writes that time out (a client that does not read is dropped).
+     */
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
+    deadline = vgpu_mono_ns() + 1000000000u;
     p.fd = fd;
     p.events = POLLIN;
-    /* a client that says nothing for a second is dropped: the parent must not hang */
-    while (got < sizeof(req) - 1 && poll(&p, 1, 1000) > 0) {
+    while (got < sizeof(req) - 1 && vgpu_mono_ns() < deadline &&
+           poll(&p, 1, (int)((deadline - vgpu_mono_ns()) / 1000000u) + 1) > 0) {
         ssize_t n = read(fd, req + got, sizeof(req) - 1 - got);
 
         if (n <= 0)

@@ -299,8 +299,13 @@ void vgpu_sched_acquire(void)
         uint64_t t = vgpu_mono_ns(), wait = recheck > t ? recheck - t : 0;
 
         unlock();
-        /* at most 100 ms at a time: a lost wake-up costs no more than that */
-        vgpu_futex_wait(&s->granted, 0, wait < 100000000u ? wait : 100000000u);
+        /*
+         * At most one hold at a time: a higher class's work ending changes
+         * the answer after its hold without anyone waking this waiter.
+         */
+        if (wait > sh->params.hold_ns)
+            wait = sh->params.hold_ns ? sh->params.hold_ns : 1000000u;
+        vgpu_futex_wait(&s->granted, 0, wait);
         lock();
         if (!__atomic_load_n(&s->granted, __ATOMIC_ACQUIRE))
             recheck = decide(s);
@@ -411,14 +416,16 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
         o->len = o->len + (size_t)n < o->cap ? o->len + (size_t)n : o->cap;
 }
 
-/* A client name as a JSON string body: only printable ASCII, quotes escaped. */
-static void put_json_str(struct out *o, const char *s)
+/* A client name (from an untrusted Hello): printable ASCII only, quotes escaped for JSON. */
+static void put_name(struct out *o, const char *s, bool json)
 {
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
+        if (json && (*s == '"' || *s == '\\'))
             put(o, "\\%c", *s);
         else if (*s >= 0x20 && *s < 0x7f)
             put(o, "%c", *s);
+        else if (!json)
+            put(o, "?");
     }
 }
 
@@ -457,13 +464,15 @@ int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus)
                 first ? "" : ",", s->pid, s->vm_id, s->pool, s->gpu, vgpu_prio_name(s->priority),
                 s->calls, s->queued, s->waiting, s->grants, s->wait_ns / 1000, s->mem_held,
                 s->streams_held);
-            put_json_str(&o, s->client);
+            put_name(&o, s->client, true);
             put(&o, "\"}");
             first = false;
         } else {
-            put(&o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12" PRIu64 " %7u  %s\n", s->pid,
+            put(&o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12" PRIu64 " %7u  ", s->pid,
                 s->pool, vgpu_prio_name(s->priority), s->vm_id, s->calls, s->queued, s->waiting,
-                s->mem_held, s->streams_held, s->client);
+                s->mem_held, s->streams_held);
+            put_name(&o, s->client, false);
+            put(&o, "\n");
         }
     }
     put(&o, json ? "],\"pools\":[" : "%s\n%-4s %-6s %8s %8s %8s %8s %8s %8s\n",

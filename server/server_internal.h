@@ -60,6 +60,7 @@ struct vgpu_session {
     int fd;
     const char *cache_dir;
     int device;                /* the runtime's current device in this process */
+    uint64_t devices_used;     /* bit d: device d was current at some point */
     int init_status;
     struct vgpu_range *ranges;
     int nranges, cap_ranges;
@@ -90,6 +91,7 @@ struct vgpu_session {
 };
 
 #define VGPU_MAX_REGIONS 1024
+#define VGPU_REGIONS_MAX_BYTES ((uint64_t)64 << 30)  /* host memory one session may share (pinned) */
 
 /* The region id of this session, or NULL. */
 struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id);

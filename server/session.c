@@ -175,6 +175,8 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         }
         if (e->flags & VGPU_FN_WORK)
             vgpu_work_begin(s);
+        else if (e->id == VGPU_CUDART_ID_cudaStreamDestroy)
+            vgpu_work_cover(s);       /* the event must be recorded while the stream exists */
         rc = vgpu_replay_call(e, resolve(e), &o->r, c->args.data, c->args.len, &status);
         if (e->flags & VGPU_FN_WORK)
             vgpu_work_end(s, rc ? NULL : stream_arg(e, &o->r), rc == 0);
@@ -255,13 +257,17 @@ static int send_reply(struct vgpu_session *s, uint64_t seq, Vgpu__Wire__Envelope
             p += iov[i].iov_len;
         }
         len = (uint32_t)(written + plen);
-    } else {
-        rc = vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
     }
+    /*
+     * Published before a socket reply is written: the client must be
+     * reading the socket while a reply larger than its buffer goes out.
+     */
     r->rep_len = len;
     __atomic_store_n(&r->rep_seq, s->ring_seen, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&r->client_sleeping, __ATOMIC_SEQ_CST))
         vgpu_futex_wake(&r->rep_seq);
+    if (len == VGPU_RING_ON_SOCKET)
+        rc = vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
     return rc;
 }
 
@@ -337,8 +343,18 @@ static int handshake(struct vgpu_session *s)
                  s->who.pool ? s->who.pool : '?', s->who.vm_id, s->who.pool ? s->who.pool : '?');
         rc = VGPU_WIRE_E_REFUSED;
     }
-    if (!rc)
+    if (!rc) {
+        struct vgpu_sched_join j = { .vm_id = s->who.vm_id, .pool = s->who.pool,
+                                     .priority = s->who.priority, .client = s->client };
+
         snprintf(s->client, sizeof(s->client), "%s", f.env->hello->client_name);
+        /* a session the scheduler cannot hold would escape priorities and limits */
+        if (vgpu_sched_join(&j) < 0) {
+            snprintf(why, sizeof(why), "vgpu-server serves at most %d sessions at once; try "
+                     "again when one has ended", VGPU_SCHED_MAX_SESSIONS);
+            rc = VGPU_WIRE_E_REFUSED;
+        }
+    }
     vgpu_hello_reply_init(&reply, rc, VGPU_CUDART_CALL_TABLE_HASH, VGPU_SERVER_VERSION, why);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
@@ -398,25 +414,21 @@ out:
 
 void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who)
 {
-    struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .who = *who,
+    struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .devices_used = 1,
+                              .who = *who,
                               .pending_fd = -1 };
     const struct vgpu_pool_cfg *pool;
-    struct vgpu_sched_join j;
     int count = 0, rc;
 
     if (s.who.priority >= VGPU_PRIO_CLASSES)
-        s.who.priority = VGPU_PRIO_HIGH;
+        s.who.priority = VGPU_PRIO_LOW;
     if (handshake(&s))
         return;
     /* The pool's GPUs are all this session's CUDA context will ever see. */
     pool = vgpu_config_pool(vgpu_cfg, s.who.pool);
     if (pool && pool->ngpus)
         setenv("CUDA_VISIBLE_DEVICES", pool->gpus_text, 1);
-    j = (struct vgpu_sched_join){ .vm_id = s.who.vm_id, .pool = s.who.pool,
-                                  .priority = s.who.priority, .client = s.client };
-    if (vgpu_sched_join(&j) < 0)
-        vgpu_log(VGPU_LOG_WARN, "vm %u: more than %d sessions; this one is not scheduled",
-                 s.who.vm_id, VGPU_SCHED_MAX_SESSIONS);
+
     /* The runtime's answer to a first call: what every call will get if it cannot start. */
     s.init_status = cudaGetDeviceCount(&count);
     if (s.init_status != cudaSuccess)

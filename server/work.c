@@ -125,6 +125,7 @@ void vgpu_work_switch_device(struct vgpu_session *s, int dev)
         }
     s->work_head = 0;
     s->device = dev;
+    s->devices_used |= 1ull << (dev & 63);
     vgpu_sched_set_gpu(dev);
 }
 

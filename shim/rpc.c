@@ -409,7 +409,7 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     Vgpu__Wire__Call calls1, *callp1[1];
     Vgpu__Wire__Segment segs1[VGPU_CALL_MAX_SEG], *segp1[VGPU_CALL_MAX_SEG];
     struct iovec iov1[VGPU_CALL_MAX_SEG];
-    bool heap = ncalls > 1;
+    bool heap = ncalls > 1, retry_alone = false;
     Vgpu__Wire__Call *calls = heap ? calloc((size_t)ncalls, sizeof(*calls)) : &calls1;
     Vgpu__Wire__Call **callp = heap ? calloc((size_t)ncalls, sizeof(*callp)) : callp1;
     Vgpu__Wire__Segment *segs = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*segs)) : segs1;
@@ -458,6 +458,11 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
     env.calls = &batch;
     rc = roundtrip(&env, iov, nsegs, &buf, &len, f);
+    if (rc == -E2BIG && req && queue_n) {
+        /* together too big for the link: the queue alone first, then the call alone */
+        retry_alone = true;
+        goto out;
+    }
     if (rc) {
         queue_clear();
         free(rb);
@@ -535,6 +540,10 @@ out:
         free(segp);
         free(iov);
     }
+    if (retry_alone) {
+        invoke_locked(NULL, NULL);
+        return conn_state == 1 ? invoke_locked(req, rep) : cudaErrorNoDevice;
+    }
     return st;
 }
 
@@ -564,6 +573,11 @@ static void *flusher(void *arg)
 
         while (!queue_n)
             pthread_cond_wait(&queue_cond, &lock);
+        if (conn_state != 1) {
+            /* nowhere to send them: the program's next call reports the lost connection */
+            queue_clear();
+            continue;
+        }
         due = queue_since_ns + batch_ns;
         if (vgpu_mono_ns() >= due) {
             flush_locked();
@@ -613,6 +627,8 @@ static int enqueue_locked(const struct vgpu_call_req *req)
     if (queue_n && (queue_n == QUEUE_MAX_CALLS || queue_bytes + bytes > QUEUE_MAX_BYTES ||
                     queue_device != tls_device))
         flush_locked();
+    if (conn_state != 1)
+        return -1;              /* the flush lost the connection: the call fails now */
     if (!flusher_started)
         start_flusher();
     if (!flusher_started)
@@ -734,7 +750,10 @@ int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s queued", req->name);
         return cudaSuccess;
     } else {
-        st = invoke_locked(req, rep);
+        /* a batch runs on one device: queued calls of another go first, alone */
+        if (queue_n && queue_device != tls_device)
+            flush_locked();
+        st = conn_state == 1 ? invoke_locked(req, rep) : cudaErrorNoDevice;
     }
     collect_deferred();
     if (cacheable && st == cudaSuccess)

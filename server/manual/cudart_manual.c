@@ -10,6 +10,7 @@
 #include <cuda_runtime_api.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +470,25 @@ void vgpu_regions_release(struct vgpu_session *s)
     s->nregions = 0;
 }
 
+/* Is fd a file of at least size bytes that can no longer shrink (a sealed memfd)? */
+static bool sealed_memfd(int fd, uint64_t size)
+{
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+
+    return seals >= 0 && (seals & F_SEAL_SHRINK) && fstat(fd, &st) == 0 &&
+           (uint64_t)st.st_size >= size;
+}
+
+static uint64_t regions_bytes(const struct vgpu_session *s)
+{
+    uint64_t n = 0;
+
+    for (int i = 0; i < s->nregions; i++)
+        n += s->regions[i].size;
+    return n;
+}
+
 /*
  * A host region the client shares: the memfd passed with this frame must be
  * at least size bytes and sealed against shrinking (a client that shrank a
@@ -478,7 +498,6 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__HostRegionArgs, host_region_args, c);
     struct vgpu_region *r = vgpu_region_find(s, a->id);
-    struct stat st;
     void *base;
     int fd = s->pending_fd, rc = cudaErrorInvalidValue;
 
@@ -487,8 +506,7 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
         /* the control channel: exactly one, mapped, not pinned */
         struct vgpu_ring *ring;
 
-        if (fd < 0 || s->ring || a->size != sizeof(*ring) || fstat(fd, &st) < 0 ||
-            (uint64_t)st.st_size < a->size || !(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK))
+        if (fd < 0 || s->ring || a->size != sizeof(*ring) || !sealed_memfd(fd, a->size))
             goto out;
         ring = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (ring == MAP_FAILED) {
@@ -502,17 +520,19 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
     if (a->unregister) {
         if (r) {
+            /* as cudaFreeHost: copies still running from or to it finish first */
+            cudaDeviceSynchronize();
             region_drop(r);
             *r = s->regions[--s->nregions];
             rc = cudaSuccess;
         }
         goto out;
     }
-    if (fd < 0 || r || !a->id || !a->size || a->size > ((uint64_t)1 << 40) ||
-        s->nregions == VGPU_MAX_REGIONS || fstat(fd, &st) < 0 || (uint64_t)st.st_size < a->size ||
-        !(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK)) {
-        vgpu_log(VGPU_LOG_INFO, "host region %u refused: no sealed memfd of %llu bytes with it",
-                 a->id, (unsigned long long)a->size);
+    if (fd < 0 || r || !a->id || !a->size || s->nregions == VGPU_MAX_REGIONS ||
+        a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s) || !sealed_memfd(fd, a->size)) {
+        vgpu_log(VGPU_LOG_INFO, "host region %u refused: no sealed memfd of %llu bytes with it, "
+                 "or over the %llu GiB a session may share", a->id, (unsigned long long)a->size,
+                 (unsigned long long)(VGPU_REGIONS_MAX_BYTES >> 30));
         goto out;
     }
     r = realloc(s->regions, (size_t)(s->nregions + 1) * sizeof(*r));
@@ -845,12 +865,19 @@ static int do_device_reset(struct vgpu_session *s, struct vgpu_manual_call *c)
     int rc = cudaDeviceReset();
 
     (void)c;
-    if (rc == cudaSuccess) {
-        /* the reset freed every allocation, stream and event of this process */
+    if (rc == cudaSuccess && !(s->devices_used & ~(1ull << (s->device & 63)))) {
+        /*
+         * The reset freed every allocation, stream and event of this
+         * process's only device.  A session that used several devices keeps
+         * its tables and charges: the reset freed only the current one's,
+         * and they are not told apart (so limits err on the safe side).
+         */
         vgpu_work_forget(s);
         vgpu_memory_charge(s, INT64_MIN / 2);
         vgpu_sched_charge_streams(-(int)(UINT32_MAX / 2), 0);
         vgpu_session_reset_tables(s);
+    } else if (rc == cudaSuccess) {
+        vgpu_work_forget(s);
     }
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../shim_internal.h"
 #include "cudart_calltable.h"
@@ -26,8 +27,6 @@ int vgpu_shim_symbol(const void *symbol, uint64_t *key);
 static uint32_t next_region = STAGING_REGION;
 static int par_threads = -1;          /* copy helper threads, -1 until first use */
 
-static bool forked_region(void *p);
-
 static size_t round_page(size_t n)
 {
     return (n + 4095) & ~(size_t)4095;
@@ -39,6 +38,7 @@ struct range {
     unsigned flags;         /* host ranges: cudaHostAlloc flags */
     bool owned;             /* host ranges: allocated by us (free on cudaFreeHost) */
     uint32_t region;        /* host ranges: shared with the server as this region, or 0 */
+    bool mapped;            /* host ranges: our own mapping (munmap, not free, on cudaFreeHost) */
 };
 
 struct table {
@@ -60,7 +60,7 @@ static int table_add(struct table *t, uintptr_t base, size_t size, unsigned flag
         t->r = p;
         t->cap = cap;
     }
-    t->r[t->n++] = (struct range){ base, size, flags, owned, 0 };
+    t->r[t->n++] = (struct range){ base, size, flags, owned, 0, false };
     return 0;
 }
 
@@ -238,6 +238,7 @@ VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
 {
     struct range *r;
     uint32_t region;
+    bool mapped;
     size_t size;
 
     if (!ptr)
@@ -249,12 +250,15 @@ VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     }
     region = r->region;
+    mapped = r->mapped;
     size = r->size;
     table_remove(&host, r);
     pthread_mutex_unlock(&mem_lock);
     if (region)
         vgpu_shim_region_free(region, ptr, round_page(size));
-    else if (!forked_region(ptr))
+    else if (mapped)
+        munmap(ptr, round_page(size));
+    else
         free(ptr);
     return cudaSuccess;
 }
@@ -414,18 +418,25 @@ static uint32_t region_of(const void *p, size_t n, uint64_t *off)
 
 /*
  * fork(): the child's connection is new, and regions belong to the parent's
- * session; the child keeps the memory (its mapping is shared with the
- * parent, so it is never freed here) and copies carry bytes again.
+ * session.  The child keeps each page-locked buffer at its address but as
+ * private memory with the same bytes (a shared mapping would let parent and
+ * child write into each other's buffers), and copies carry bytes again.
+ * The locks are held across fork so they are consistent in both.
  */
-static uint8_t *forked[64];
-static int nforked;
+static pthread_mutex_t par_lock;
 
-static bool forked_region(void *p)
+static void memory_atfork_prepare(void)
 {
-    for (int i = 0; i < nforked; i++)
-        if (forked[i] == p)
-            return true;
-    return false;
+    pthread_mutex_lock(&staging_lock);
+    pthread_mutex_lock(&par_lock);
+    pthread_mutex_lock(&mem_lock);
+}
+
+static void memory_atfork_parent(void)
+{
+    pthread_mutex_unlock(&mem_lock);
+    pthread_mutex_unlock(&par_lock);
+    pthread_mutex_unlock(&staging_lock);
 }
 
 static void memory_atfork_child(void)
@@ -433,17 +444,30 @@ static void memory_atfork_child(void)
     staging_state = 0;
     staging = NULL;
     par_threads = -1;           /* the helper threads are not in the child */
-    for (size_t i = 0; i < host.n; i++)
-        if (host.r[i].region) {
-            host.r[i].region = 0;
-            if (nforked < 64)
-                forked[nforked++] = (uint8_t *)host.r[i].base;
-        }
+    for (size_t i = 0; i < host.n; i++) {
+        struct range *r = &host.r[i];
+        size_t len = round_page(r->size);
+        void *copy;
+
+        if (!r->region)
+            continue;
+        r->region = 0;
+        r->mapped = true;
+        copy = malloc(len);
+        if (!copy)
+            continue;               /* left shared: better than lost */
+        memcpy(copy, (void *)r->base, len);
+        if (mmap((void *)r->base, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
+            memcpy((void *)r->base, copy, len);
+        free(copy);
+    }
+    memory_atfork_parent();
 }
 
 __attribute__((constructor)) static void memory_init(void)
 {
-    pthread_atfork(NULL, NULL, memory_atfork_child);
+    pthread_atfork(memory_atfork_prepare, memory_atfork_parent, memory_atfork_child);
 }
 
 /*

@@ -50,6 +50,17 @@ int main()
     memset(back, 0, 1 << 20);
     check("device to pageable", cudaMemcpy(back, d, (1 << 20) - 100, cudaMemcpyDeviceToHost));
     same("offset copy", back, pageable + 12345 + 100, (1 << 20) - 100);
+    // a reply too big for the shared-memory channel comes over the socket (2D copies carry bytes)
+    {
+        const size_t w = 4096, h = 2048;
+        unsigned char *two = (unsigned char *)malloc(w * h);
+
+        check("2D device to pageable, 8 MiB in the reply",
+              cudaMemcpy2D(two, w, d, w, w, h, cudaMemcpyDeviceToHost));
+        check("1D device to pageable, the same 8 MiB", cudaMemcpy(back, d, w * h, cudaMemcpyDeviceToHost));
+        same("2D and 1D copies", two, back, w * h);
+        free(two);
+    }
     check("cudaFreeHost", cudaFreeHost(pinned));
     check("cudaFreeHost", cudaFreeHost(pinned2));
     check("cudaStreamDestroy", cudaStreamDestroy(s));
