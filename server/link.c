@@ -11,7 +11,9 @@
  * Record format: docs/specs/vgpu-stub.md, "The link to vgpu-server".
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,6 +36,7 @@ struct channel {
     uint32_t id;
     int fd;
     pid_t pid;
+    bool reaped;               /* its process was reaped already (it ended on its own) */
 };
 
 struct link {
@@ -75,7 +78,21 @@ static int send_record(struct link *l, uint16_t type, uint32_t channel, const vo
 static void end_channel(struct link *l, size_t i)
 {
     close(l->ch[i].fd);
-    waitpid(l->ch[i].pid, NULL, 0);
+    /*
+     * The guest process is gone: its session ends with EOF, unless it is
+     * inside a long GPU wait, which must not stall the VM's other channels.
+     */
+    for (int t = 0; !l->ch[i].reaped && t < 20; t++) {
+        if (waitpid(l->ch[i].pid, NULL, WNOHANG) != 0)
+            l->ch[i].reaped = true;
+        else
+            usleep(5000);
+    }
+    if (!l->ch[i].reaped) {
+        /* still ours (not reaped), so the pid cannot have been reused */
+        kill(l->ch[i].pid, SIGKILL);
+        waitpid(l->ch[i].pid, NULL, 0);
+    }
     vgpu_sched_reap(l->ch[i].pid);
     vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u closed", l->who.vm_id, l->ch[i].id);
     l->ch[i] = l->ch[--l->nch];
@@ -120,6 +137,7 @@ static struct channel *open_channel(struct link *l, uint32_t id)
     l->ch[l->nch].id = id;
     l->ch[l->nch].fd = sv[0];
     l->ch[l->nch].pid = pid;
+    l->ch[l->nch].reaped = false;
     vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u opened", l->who.vm_id, id);
     return &l->ch[l->nch++];
 }
@@ -198,9 +216,22 @@ void vgpu_link_run(int fd, const char *cache_dir)
     vgpu_log(VGPU_LOG_INFO, "vgpu-stub link: vm %u, pool %c, priority %u", l.who.vm_id,
              l.who.pool, l.who.priority);
     for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
         uint32_t type, id, len;
         uint8_t *payload = NULL;
+        pid_t dead;
 
+        /* sessions that ended on their own (a crash) are reaped while the link is quiet */
+        while (poll(&p, 1, 100) == 0 || (p.revents & POLLIN) == 0) {
+            while ((dead = waitpid(-1, NULL, WNOHANG)) > 0) {
+                for (size_t k = 0; k < l.nch; k++)
+                    if (l.ch[k].pid == dead)
+                        l.ch[k].reaped = true;
+                vgpu_sched_reap(dead);
+            }
+            if (p.revents & (POLLHUP | POLLERR))
+                break;
+        }
         rc = vgpu_fd_read_full(fd, h, sizeof(h));
         if (rc)
             break;
