@@ -70,6 +70,7 @@ struct queued {
     uint8_t *seg[VGPU_CALL_MAX_SEG]; /* owned copies */
     size_t seg_len[VGPU_CALL_MAX_SEG];
     pthread_t thread;                /* whose last error a failure becomes */
+    bool orphan;                     /* that thread has exited: a failure goes nowhere */
 };
 
 static struct queued queue[QUEUE_MAX_CALLS];
@@ -362,6 +363,31 @@ static void queue_clear(void)
     queue_bytes = 0;
 }
 
+/*
+ * A thread that queued calls exits: its pthread_t may be reused by a new
+ * thread, which must not inherit errors owed to the old one.
+ */
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void thread_exits(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < queue_n; i++)
+        if (pthread_equal(queue[i].thread, pthread_self()))
+            queue[i].orphan = true;
+    for (int i = 0; i < DEFERRED_MAX; i++)
+        if (deferred[i].used && pthread_equal(deferred[i].thread, pthread_self()))
+            deferred[i].used = false;
+    pthread_mutex_unlock(&lock);
+}
+
+static void exit_key_init(void)
+{
+    pthread_key_create(&exit_key, thread_exits);
+}
+
 /* A queued call failed: its status becomes its thread's last error. */
 static void owe_error(pthread_t thread, int status)
 {
@@ -490,7 +516,8 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
         if (!res || res->status != cudaSuccess) {
             vgpu_shim_log(VGPU_LOG_DEBUG, "%s (queued) -> %d", queue[i].name,
                           res ? res->status : cudaErrorUnknown);
-            owe_error(queue[i].thread, res ? res->status : cudaErrorUnknown);
+            if (!queue[i].orphan)
+                owe_error(queue[i].thread, res ? res->status : cudaErrorUnknown);
         }
     }
     queue_clear();
@@ -655,6 +682,10 @@ static int enqueue_locked(const struct vgpu_call_req *req)
     q->name = req->name;
     q->args_len = req->args_len;
     q->thread = pthread_self();
+    /* the thread's exit is noticed (thread_exits) once it has queued something */
+    pthread_once(&exit_once, exit_key_init);
+    if (!pthread_getspecific(exit_key))
+        pthread_setspecific(exit_key, (void *)1);
     if (!queue_n) {
         queue_device = tls_device;
         queue_since_ns = vgpu_mono_ns();
