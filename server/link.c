@@ -11,12 +11,15 @@
  * Record format: docs/specs/vgpu-stub.md, "The link to vgpu-server".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,18 +200,59 @@ static int forward(struct link *l, uint32_t id, uint8_t *frame, uint32_t len)
     return rc;
 }
 
+uint8_t *vgpu_link_bar;
+uint64_t vgpu_link_bar_size;
+
+/*
+ * The device's shared BAR (a memfd QEMU passed with HELLO): mapped here,
+ * before any channel's session is forked, so every session inherits it.
+ * It must be sealed against shrinking, like a host-direct region.
+ */
+static void map_bar(uint32_t vm, int fd, uint64_t size)
+{
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+    void *p;
+
+    if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0 || (uint64_t)st.st_size < size ||
+        !size || size > ((uint64_t)1 << 36)) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: the shared BAR's memory is not a sealed memfd of %llu "
+                 "bytes; guests use the 1 KB window only (give QEMU memory-backend-memfd)", vm,
+                 (unsigned long long)size);
+        close(fd);
+        return;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: cannot map the shared BAR: %s", vm, strerror(errno));
+        return;
+    }
+    vgpu_link_bar = p;
+    vgpu_link_bar_size = size;
+    vgpu_log(VGPU_LOG_INFO, "vm %u: shared BAR of %llu MiB mapped", vm,
+             (unsigned long long)(size >> 20));
+}
+
 void vgpu_link_run(int fd, const char *cache_dir)
 {
     struct link l = { .fd = fd, .cache_dir = cache_dir };
-    uint8_t h[LINK_HEADER_SIZE], hello[12];
-    int rc;
+    uint8_t h[LINK_HEADER_SIZE], hello[20] = { 0 };
+    uint32_t hlen;
+    int rc, bar_fd = -1;
 
     signal(SIGPIPE, SIG_IGN);
-    if (vgpu_fd_read_full(fd, h, sizeof(h)) || ld32(h) != LINK_MAGIC || (h[4] | h[5] << 8) != LINK_HELLO ||
-        ld32(h + 12) != sizeof(hello) || vgpu_fd_read_full(fd, hello, sizeof(hello))) {
+    /* HELLO: 12 bytes, or 20 with the size of the shared BAR whose memfd rides with it */
+    if (vgpu_fd_read_full_fd(fd, h, sizeof(h), &bar_fd) || ld32(h) != LINK_MAGIC ||
+        (h[4] | h[5] << 8) != LINK_HELLO || ((hlen = ld32(h + 12)) != 12 && hlen != 20) ||
+        vgpu_fd_read_full(fd, hello, hlen)) {
         vgpu_log(VGPU_LOG_WARN, "a device link did not start with its HELLO; closing it");
+        if (bar_fd >= 0)
+            close(bar_fd);
         return;
     }
+    if (bar_fd >= 0)
+        map_bar(ld32(hello) , bar_fd, (uint64_t)ld32(hello + 12) | (uint64_t)ld32(hello + 16) << 32);
     l.who.vm_id = ld32(hello);
     l.who.pool = (char)hello[4];
     l.who.priority = hello[5];

@@ -82,7 +82,7 @@ struct vgpu_session {
     void *work_open_stream;    /* the stream they were submitted on */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
-    struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; } *regions;
+    struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; bool in_bar; } *regions;
     int nregions;
     /* the shared-memory control channel (include/vgpu/shmring.h), or NULL */
     struct vgpu_ring *ring;
@@ -135,6 +135,9 @@ void vgpu_work_forget(struct vgpu_session *s);
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 
 /* ---- one client (session.c), one device link (link.c) ---- */
+/* The VM's shared BAR (link.c), mapped before its sessions are forked; NULL if none. */
+extern uint8_t *vgpu_link_bar;
+extern uint64_t vgpu_link_bar_size;
 void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who);
 void vgpu_link_run(int fd, const char *cache_dir);
 

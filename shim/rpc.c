@@ -899,7 +899,8 @@ bool vgpu_shim_can_share(void)
 }
 
 /* Registers (or drops) a host region, passing fd.  Lock held, connection up. */
-static int region_call_locked(uint32_t id, uint64_t size, bool unregister, bool control, int fd)
+static int region_call_locked(uint32_t id, uint64_t size, bool unregister, bool control, int fd,
+                              bool in_bar, uint64_t bar_offset)
 {
     Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
     struct vgpu_call_req req = { 0 };
@@ -911,6 +912,8 @@ static int region_call_locked(uint32_t id, uint64_t size, bool unregister, bool 
     a.size = size;
     a.unregister = unregister;
     a.control = control;
+    a.in_bar = in_bar;
+    a.bar_offset = bar_offset;
     req.call_id = VGPU_CUDART_ID_cudaHostRegister;
     req.name = "cudaHostRegister (shared region)";
     if (vgpu_call_pack(&ar, &a.base, &req.args, &req.args_len))
@@ -930,7 +933,7 @@ static int region_call(uint32_t id, uint64_t size, bool unregister, int fd)
 
     pthread_mutex_lock(&lock);
     if (ensure_connected() == 0 && transport.ops == &vgpu_transport_unix)
-        st = region_call_locked(id, size, unregister, false, fd);
+        st = region_call_locked(id, size, unregister, false, fd, false, 0);
     pthread_mutex_unlock(&lock);
     return st;
 }
@@ -970,7 +973,7 @@ static void ring_setup_locked(void)
     r = memfd_map(sizeof(*r), &fd);
     if (!r)
         return;
-    st = region_call_locked(VGPU_RING_REGION, sizeof(*r), false, true, fd);
+    st = region_call_locked(VGPU_RING_REGION, sizeof(*r), false, true, fd, false, 0);
     close(fd);
     if (st != cudaSuccess) {
         munmap(r, sizeof(*r));
@@ -995,6 +998,30 @@ void *vgpu_shim_region_new(uint32_t id, size_t size)
         munmap(p, size);
         return NULL;
     }
+    return p;
+}
+
+void *vgpu_shim_bar_region(uint32_t id, size_t *size)
+{
+    const char *v = getenv("VGPU_SHM");
+    uint64_t off = 0;
+    void *p = NULL;
+
+    if (v && !strcmp(v, "0"))
+        return NULL;
+    pthread_mutex_lock(&lock);
+    if (ensure_connected() == 0 && transport.ops == &vgpu_transport_mmio &&
+        (p = vgpu_mmio_shared_slot(size, &off)) &&
+        region_call_locked(id, *size, false, false, -1, true, off) != cudaSuccess) {
+        vgpu_shim_log(VGPU_LOG_INFO, "the server did not take the shared BAR's slot at %#llx; "
+                      "copies use the 1 KB window", (unsigned long long)off);
+        munmap(p, *size);
+        p = NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    if (p)
+        vgpu_shim_log(VGPU_LOG_INFO, "staging through the shared BAR, %zu MiB at %#llx",
+                      *size >> 20, (unsigned long long)off);
     return p;
 }
 

@@ -41,6 +41,8 @@ extern const struct vgpu_transport_ops vgpu_transport_tcp;
 extern const struct vgpu_transport_ops vgpu_transport_mmio;
 /* Is there a vgpu-stub device (PCI 1af4:1111) in this machine? */
 VGPU_HIDDEN bool vgpu_mmio_present(void);
+/* A slot of the device's shared BAR for this process (size, offset in the BAR), or NULL. */
+VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset);
 /* In a forked child: drop the parent's device mapping without closing its channel. */
 VGPU_HIDDEN void vgpu_mmio_forget(void);
 
@@ -52,6 +54,8 @@ VGPU_HIDDEN void vgpu_mmio_forget(void);
 VGPU_HIDDEN bool vgpu_shim_can_share(void);
 /* A sealed memfd of size bytes mapped here, registered as region id: its address, or NULL. */
 VGPU_HIDDEN void *vgpu_shim_region_new(uint32_t id, size_t size);
+/* In a guest: a slot of the device's shared BAR, registered as region id; its address, or NULL. */
+VGPU_HIDDEN void *vgpu_shim_bar_region(uint32_t id, size_t *size);
 /* Unregisters and unmaps region id at base. */
 VGPU_HIDDEN void vgpu_shim_region_free(uint32_t id, void *base, size_t size);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,9 @@ static struct mmio {
     uint8_t *answer;
     size_t answer_len;
     char where[300];
-} m = { .fd = -1 };
+    char dir[300];             /* the device's sysfs directory */
+    int shared_fd;             /* resource2, held open for its slot lock, or -1 */
+} m = { .fd = -1, .shared_fd = -1 };
 
 static uint32_t rd(uint32_t off)
 {
@@ -122,6 +125,7 @@ static int mmio_connect(struct vgpu_transport *t, const char *addr)
         return -ENODEV;
     }
     snprintf(m.where, sizeof(m.where), "%s", strrchr(dir, '/') + 1);
+    snprintf(m.dir, sizeof(m.dir), "%s", dir);
     /* Memory decoding may be off while no kernel driver owns the device. */
     snprintf(path, sizeof(path), "%s/enable", dir);
     fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -298,6 +302,9 @@ static int lock_device(void)
  */
 VGPU_HIDDEN void vgpu_mmio_forget(void)
 {
+    if (m.shared_fd >= 0)
+        close(m.shared_fd);    /* the parent's slot lock is not the child's */
+    m.shared_fd = -1;
     if (m.bar)
         munmap((void *)m.bar, 4096);
     if (m.fd >= 0)
@@ -384,3 +391,46 @@ static void mmio_close(struct vgpu_transport *t)
 const struct vgpu_transport_ops vgpu_transport_mmio = {
     "mmio", mmio_connect, mmio_send, mmio_recv, mmio_close,
 };
+
+/*
+ * The device's shared BAR (BAR2, CAPABILITIES bit 3) is cut into slots of
+ * 8 MiB; a process takes the first free one with a write lock on that byte
+ * of resource2 (released by the kernel when the process ends, and not
+ * inherited by a fork).  Returns the slot mapped here, or NULL.
+ */
+#define SHARED_SLOT ((size_t)8 << 20)
+
+VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset)
+{
+    char path[400];
+    struct stat st;
+    size_t slot;
+    int fd;
+
+    if (!m.bar || !(rd(R_CAPABILITIES) & 0x8) || m.shared_fd >= 0)
+        return NULL;
+    snprintf(path, sizeof(path), "%s/resource2", m.dir);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)(1 << 20)) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    slot = (size_t)st.st_size < 2 * SHARED_SLOT ? (size_t)st.st_size : SHARED_SLOT;
+    for (size_t k = 0; k < (size_t)st.st_size / slot; k++) {
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)k, .l_len = 1 };
+        void *p;
+
+        if (fcntl(fd, F_SETLK, &fl) < 0)
+            continue;
+        p = mmap(NULL, slot, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(k * slot));
+        if (p == MAP_FAILED)
+            break;
+        m.shared_fd = fd;
+        *size = slot;
+        *offset = k * slot;
+        return p;
+    }
+    close(fd);
+    return NULL;
+}

@@ -75,6 +75,20 @@ static int read_head(int fd, uint8_t *head, size_t n, int *passed, int *got_any)
     return read_all(fd, head + r, n - (size_t)r, got_any);
 }
 
+int vgpu_fd_read_full_fd(int fd, void *buf, size_t n, int *passed)
+{
+    int any = 0, rc;
+
+    if (passed)
+        *passed = -1;
+    rc = read_head(fd, buf, n, passed, &any);
+    if (rc && passed && *passed >= 0) {
+        close(*passed);
+        *passed = -1;
+    }
+    return rc;
+}
+
 int vgpu_fd_read_frame_fd(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len,
                           int *passed)
 {

@@ -455,7 +455,8 @@ struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id)
 static void region_drop(struct vgpu_region *r)
 {
     cudaHostUnregister(r->base);
-    munmap(r->base, r->size);
+    if (!r->in_bar)
+        munmap(r->base, r->size);
 }
 
 void vgpu_regions_release(struct vgpu_session *s)
@@ -528,6 +529,28 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
         }
         goto out;
     }
+    if (a->in_bar) {
+        /* a slot of the VM's shared BAR: page-aligned, inside it, taken by no other region */
+        if (fd >= 0 || r || !a->id || !vgpu_link_bar || s->nregions == VGPU_MAX_REGIONS ||
+            !a->size || (a->bar_offset | a->size) & 4095 || a->bar_offset > vgpu_link_bar_size ||
+            a->size > vgpu_link_bar_size - a->bar_offset)
+            goto out;
+        r = realloc(s->regions, (size_t)(s->nregions + 1) * sizeof(*r));
+        if (!r) {
+            rc = cudaErrorMemoryAllocation;
+            goto out;
+        }
+        s->regions = r;
+        base = vgpu_link_bar + a->bar_offset;
+        rc = cudaHostRegister(base, a->size, cudaHostRegisterDefault);
+        if (rc == cudaSuccess) {
+            s->regions[s->nregions++] = (struct vgpu_region){ a->id, base, a->size, true };
+            vgpu_log(VGPU_LOG_INFO, "vm %u: shared BAR slot at %#llx (%llu MiB) is region %u of "
+                     "this session", s->who.vm_id, (unsigned long long)a->bar_offset,
+                     (unsigned long long)(a->size >> 20), a->id);
+        }
+        goto out;
+    }
     if (fd < 0 || r || !a->id || !a->size || s->nregions == VGPU_MAX_REGIONS ||
         a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s) || !sealed_memfd(fd, a->size)) {
         vgpu_log(VGPU_LOG_INFO, "host region %u refused: no sealed memfd of %llu bytes with it, "
@@ -551,7 +574,7 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
         munmap(base, a->size);
         goto out;
     }
-    s->regions[s->nregions++] = (struct vgpu_region){ a->id, base, a->size };
+    s->regions[s->nregions++] = (struct vgpu_region){ a->id, base, a->size, false };
 out:
     if (fd >= 0)
         close(fd);

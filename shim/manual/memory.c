@@ -393,9 +393,12 @@ static bool staging_ready(void)
         if (mb && vgpu_shim_can_share()) {
             staging_size = mb << 20;
             staging = vgpu_shim_region_new(STAGING_REGION, staging_size);
-            if (staging)
-                staging_state = 1;
+        } else if (mb) {
+            /* in a guest: a slot of the vgpu-stub device's shared BAR, if it has one */
+            staging = vgpu_shim_bar_region(STAGING_REGION, &staging_size);
         }
+        if (staging)
+            staging_state = 1;
     }
     return staging_state == 1;
 }

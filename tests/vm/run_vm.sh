@@ -8,7 +8,8 @@
 # exit status to match a native run of the same binary on this host.
 # Without a GPU both fail the same way; with one, both succeed the same way.
 #
-#   run_vm.sh [--guests N] [--firmware DIR]... NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE...
+#   run_vm.sh [--guests N] [--firmware DIR]... [--shared-bar SIZE] [--fake-runtime DIR]
+#             [--expected DIR] NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE...
 #
 #   --guests N      boot N guests at once against the one server (default
 #                   1); guest g has vm_id g, guest 1 priority 2 (high),
@@ -17,6 +18,12 @@
 #   --firmware DIR  a directory for QEMU's -L (repeatable; Debian's seabios
 #                   and qemu-system-data directories when none is given and
 #                   they exist)
+#   --shared-bar SIZE   give each device a shared BAR of SIZE (a
+#                   memory-backend-memfd, e.g. 64M)
+#   --fake-runtime DIR  start the server with LD_LIBRARY_PATH=DIR (the fake
+#                   CUDA runtime of tests/fakecuda)
+#   --expected DIR  compare each program's guest stdout with DIR/NAME.txt
+#                   (and exit 0) instead of running it natively
 #   QEMU            qemu-system-x86_64 with the vgpu-stub device
 #   KERNEL          the vmlinux ELF (PVH boot)
 #   INITRAMFS       from make-initramfs.sh, holding every EXAMPLE by name
@@ -45,19 +52,29 @@ set -u
 
 guests=1
 fw_dirs=
+shared_bar=
+fake_runtime=
+expected=
 while [ $# -gt 0 ]; do
     case "$1" in
     --guests) [ $# -ge 2 ] || { echo "run_vm.sh: --guests needs a number" >&2; exit 1; }
         guests=$2; shift 2 ;;
     --firmware) [ $# -ge 2 ] || { echo "run_vm.sh: --firmware needs a directory" >&2; exit 1; }
         fw_dirs="$fw_dirs $2"; shift 2 ;;
+    --shared-bar) [ $# -ge 2 ] || { echo "run_vm.sh: --shared-bar needs a size" >&2; exit 1; }
+        shared_bar=$2; shift 2 ;;
+    --fake-runtime) [ $# -ge 2 ] || { echo "run_vm.sh: --fake-runtime needs a directory" >&2; exit 1; }
+        fake_runtime=$2; shift 2 ;;
+    --expected) [ $# -ge 2 ] || { echo "run_vm.sh: --expected needs a directory" >&2; exit 1; }
+        expected=$2; shift 2 ;;
     --) shift; break ;;
     -*) echo "run_vm.sh: unknown option $1" >&2; exit 1 ;;
     *) break ;;
     esac
 done
 if [ $# -lt 7 ]; then
-    echo "usage: run_vm.sh [--guests N] [--firmware DIR]... NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE..." >&2
+    echo "usage: run_vm.sh [--guests N] [--firmware DIR]... [--shared-bar SIZE] [--fake-runtime DIR]" \
+         "[--expected DIR] NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE..." >&2
     exit 1
 fi
 name=$1 qemu=$2 kernel=$3 initramfs=$4 server=$5 work=$6
@@ -138,12 +155,19 @@ elapsed() {
 
 # --- native runs ------------------------------------------------------------
 # The same binaries with the host's real CUDA runtime, as run_diff.sh runs them.
+# With --expected, EXPECTED/NAME.txt stands for the native output (exit 0).
 for ex in "$@"; do
     n=${ex##*/}
     t0=$(now)
-    env -u LD_PRELOAD -u LD_LIBRARY_PATH -u VGPU_SERVER \
-        timeout "$run_timeout" "$ex" </dev/null >"$work/native/$n.out" 2>"$work/native/$n.err"
-    echo $? >"$work/native/$n.rc"
+    if [ -n "$expected" ]; then
+        cp "$expected/$n.txt" "$work/native/$n.out" || fail "no $expected/$n.txt"
+        : >"$work/native/$n.err"
+        echo 0 >"$work/native/$n.rc"
+    else
+        env -u LD_PRELOAD -u LD_LIBRARY_PATH -u VGPU_SERVER \
+            timeout "$run_timeout" "$ex" </dev/null >"$work/native/$n.out" 2>"$work/native/$n.err"
+        echo $? >"$work/native/$n.rc"
+    fi
     elapsed "$t0" "$(now)" >"$work/native/$n.time"
 done
 
@@ -153,7 +177,11 @@ examples="$*"
 set -- --listen "unix:$sock" --cache-dir "$work/cache"
 log_level=${VGPU_E2E_LOG_LEVEL:-info}
 set -- "$@" --log-level "$log_level"
-"$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
+if [ -n "$fake_runtime" ]; then
+    LD_LIBRARY_PATH=$fake_runtime "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
+else
+    "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
+fi
 server_pid=$!
 i=0
 while [ ! -S "$sock" ]; do
@@ -190,14 +218,19 @@ while [ "$g" -le "$guests" ]; do
     gdir=$work/guest$g
     mkdir -p "$gdir"
     echo "$prio" >"$gdir/priority"
-    # shellcheck disable=SC2086 # fw_args and VGPU_VM_QEMU_ARGS are word lists
-    timeout -k 10 "$vm_timeout" "$qemu" \
+    mem_args= dev_mem=
+    if [ -n "$shared_bar" ]; then
+        mem_args="-object memory-backend-memfd,id=vgpumem,size=$shared_bar,share=on"
+        dev_mem=",memdev=vgpumem"
+    fi
+    # shellcheck disable=SC2086 # fw_args, mem_args and VGPU_VM_QEMU_ARGS are word lists
+    timeout -k 10 "$vm_timeout" "$qemu" $mem_args \
         -M q35 -accel "$accel" -cpu max -smp 1 -m 1G \
         -nographic -no-reboot -nic none $fw_args \
         -kernel "$kernel" -initrd "$initramfs" \
         -append "console=ttyS0 quiet panic=-1 cryptomgr.notests vgpu_run=$run_list vgpu_timeout=$run_timeout ${VGPU_VM_APPEND:-}" \
         -chardev "socket,id=vgpu0,path=$sock,reconnect=1" \
-        -device "vgpu-stub,chardev=vgpu0,vm_id=$g,pool_id=A,priority=$prio" \
+        -device "vgpu-stub,chardev=vgpu0,vm_id=$g,pool_id=A,priority=$prio$dev_mem" \
         ${VGPU_VM_QEMU_ARGS:-} \
         </dev/null >"$gdir/console.log" 2>"$gdir/qemu.err" &
     qemu_pids="$qemu_pids $!"
@@ -260,6 +293,12 @@ guest $g (vm_id $g, priority $prio): QEMU $(cat "$gdir/wall") s, /init reached a
     [ "$qrc" = 0 ] || [ "$qrc" = 124 ] || [ "$qrc" = 137 ] || problems="$problems QEMU exited with status $qrc;"
     grep -q 'vgpu-guest: vgpu-stub at' "$gdir/console.log" || problems="$problems the guest saw no vgpu-stub PCI device;"
     grep -q 'vgpu-guest: done' "$gdir/console.log" || problems="$problems the guest did not finish its list;"
+    if [ -n "$shared_bar" ]; then
+        grep -q "vm $g: shared BAR of" "$work/server.log" ||
+            problems="$problems the server did not map guest $g's shared BAR;"
+        grep -q "vm $g: shared BAR slot at" "$work/server.log" ||
+            problems="$problems no program of guest $g staged its copies in the shared BAR;"
+    fi
     i=0
     for ex in $examples; do
         i=$((i + 1))

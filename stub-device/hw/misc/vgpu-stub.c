@@ -25,6 +25,7 @@
 #include "hw/pci/pci.h"
 #include "hw/qdev-properties.h"
 #include "hw/qdev-properties-system.h"
+#include "sysemu/hostmem.h"
 #include "chardev/char-fe.h"
 #include "migration/blocker.h"
 #include "qom/object.h"
@@ -39,6 +40,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgpuStubState, VGPU_STUB)
 #define VGPU_STUB_REVISION      1
 #define VGPU_STUB_PROTOCOL      1
 #define VGPU_STUB_CAPS          0x7     /* chunking, INTx, channels */
+#define VGPU_STUB_CAP_SHARED    0x8     /* BAR2 is memory shared with the server */
 
 #define VGPU_STUB_BAR_SIZE      (4 * KiB)
 #define VGPU_STUB_BUF_SIZE      1024
@@ -126,6 +128,7 @@ struct VgpuStubState {
     MemoryRegion mmio;
     CharBackend chr;
     Error *migration_blocker;
+    HostMemoryBackend *hostmem;     /* BAR2, shared with the server, or NULL */
 
     /* identity, from properties: the guest cannot change it */
     uint32_t vm_id;
@@ -286,9 +289,15 @@ static void vgpu_stub_link_send(VgpuStubState *s, uint16_t type,
     vgpu_stub_link_flush(s);
 }
 
+/*
+ * HELLO: the VM's identity; with a shared BAR, also its size, and its
+ * memory's fd rides with this first record (the out buffer is empty right
+ * after connecting, so the fd goes with the record's first bytes).
+ */
 static void vgpu_stub_link_hello(VgpuStubState *s)
 {
-    uint8_t p[12];
+    uint8_t p[20];
+    uint32_t len = 12;
 
     stl_le_p(p, s->vm_id);
     p[4] = (uint8_t)s->pool_id[0];
@@ -296,7 +305,19 @@ static void vgpu_stub_link_hello(VgpuStubState *s)
     p[6] = 0;
     p[7] = 0;
     stl_le_p(p + 8, VGPU_STUB_PROTOCOL);
-    vgpu_stub_link_send(s, LINK_HELLO, 0, p, sizeof(p));
+    if (s->hostmem) {
+        MemoryRegion *mr = host_memory_backend_get_memory(s->hostmem);
+        int fd = memory_region_get_fd(mr);
+
+        stq_le_p(p + 12, memory_region_size(mr));
+        len = 20;
+        if (qemu_chr_fe_set_msgfds(&s->chr, &fd, 1) < 0) {
+            qemu_log_mask(LOG_UNIMP, "vgpu-stub: the chardev cannot pass the shared "
+                          "BAR's memory to vgpu-server (use a unix socket)\n");
+            len = 12;
+        }
+    }
+    vgpu_stub_link_send(s, LINK_HELLO, 0, p, len);
 }
 
 static void vgpu_stub_link_reset_input(VgpuStubState *s)
@@ -601,7 +622,7 @@ static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
         val = VGPU_STUB_PROTOCOL;
         break;
     case R_CAPABILITIES:
-        val = VGPU_STUB_CAPS;
+        val = VGPU_STUB_CAPS | (s->hostmem ? VGPU_STUB_CAP_SHARED : 0);
         break;
     case R_IRQ_CTRL:
         val = s->irq_ctrl;
@@ -784,6 +805,27 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
         return;
     }
 
+    if (s->hostmem) {
+        MemoryRegion *mr = host_memory_backend_get_memory(s->hostmem);
+        uint64_t size = memory_region_size(mr);
+
+        if (host_memory_backend_is_mapped(s->hostmem)) {
+            error_setg(errp, "vgpu-stub: memdev %s is already in use",
+                       object_get_canonical_path_component(OBJECT(s->hostmem)));
+            goto fail_blocker;
+        }
+        if (memory_region_get_fd(mr) < 0 || !is_power_of_2(size) ||
+            size < 1 * MiB) {
+            error_setg(errp, "vgpu-stub: memdev must be shared memory with an "
+                       "fd (memory-backend-memfd) of a power of two, at least "
+                       "1 MiB");
+            goto fail_blocker;
+        }
+        host_memory_backend_set_mapped(s->hostmem, true);
+        pci_register_bar(pdev, 2, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                         PCI_BASE_ADDRESS_MEM_PREFETCH |
+                         PCI_BASE_ADDRESS_MEM_TYPE_64, mr);
+    }
     pci_config_set_interrupt_pin(pdev->config, 1);
     memory_region_init_io(&s->mmio, OBJECT(s), &vgpu_stub_mmio_ops, s,
                           "vgpu-stub-mmio", VGPU_STUB_BAR_SIZE);
@@ -792,6 +834,12 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     s->out = g_byte_array_new();
     qemu_chr_fe_set_handlers(&s->chr, vgpu_stub_can_receive, vgpu_stub_receive,
                              vgpu_stub_event, NULL, s, NULL, true);
+    return;
+
+fail_blocker:
+    migrate_del_blocker(s->migration_blocker);
+    error_free(s->migration_blocker);
+    s->migration_blocker = NULL;
 }
 
 static void vgpu_stub_exit(PCIDevice *pdev)
@@ -810,6 +858,9 @@ static void vgpu_stub_exit(PCIDevice *pdev)
     vgpu_stub_link_reset_input(s);
     vgpu_stub_drop_frame(s);
     vgpu_stub_drop_answer(s);
+    if (s->hostmem) {
+        host_memory_backend_set_mapped(s->hostmem, false);
+    }
     if (s->migration_blocker) {
         migrate_del_blocker(s->migration_blocker);
         error_free(s->migration_blocker);
@@ -822,6 +873,8 @@ static Property vgpu_stub_properties[] = {
     DEFINE_PROP_UINT32("vm_id", VgpuStubState, vm_id, 0),
     DEFINE_PROP_STRING("pool_id", VgpuStubState, pool_id),
     DEFINE_PROP_UINT8("priority", VgpuStubState, priority, 1),
+    DEFINE_PROP_LINK("memdev", VgpuStubState, hostmem, TYPE_MEMORY_BACKEND,
+                     HostMemoryBackend *),
     DEFINE_PROP_END_OF_LIST(),
 };
 
