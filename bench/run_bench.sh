@@ -70,17 +70,21 @@ if [ -d "$bundle/vm" ] && [ -x "$bundle/bench/vgpu_bench_quick" ]; then
     env VGPU_SERVER="unix:$work/s.sock" VGPU_SHM=0 LD_LIBRARY_PATH="$bundle/shim" timeout 300 "$q" \
         > "$out/quick_socket.txt" 2>&1
     "$here/tests/vm/extract-vmlinux.sh" "$bundle/vm/vmlinuz" "$work/vmlinux" > /dev/null 2>&1
-    VGPU_E2E_LOG_LEVEL=warn LD_LIBRARY_PATH="$cuda_lib:$work/deps" "$here/tests/vm/run_vm.sh" \
-        --firmware "$bundle/vm/fw/seabios" --firmware "$bundle/vm/fw/qemu" vm_bench \
-        "$bundle/vm/qemu-system-x86_64" "$work/vmlinux" "$bundle/vm/initramfs.cpio.gz" \
-        "$bundle/bin/vgpu-server" "$work/vm" "$q" > "$out/vm_bench.log" 2>&1
-    cp "$work"/vm/guest1/*-vgpu_bench_quick.out "$out/quick_guest.txt" 2>/dev/null
+    # the guest twice: the 1 KB window alone, and with a shared BAR
+    for bar in "" 64M; do
+        VGPU_E2E_LOG_LEVEL=warn LD_LIBRARY_PATH="$cuda_lib:$work/deps" "$here/tests/vm/run_vm.sh" \
+            --firmware "$bundle/vm/fw/seabios" --firmware "$bundle/vm/fw/qemu" \
+            ${bar:+--shared-bar "$bar"} vm_bench "$bundle/vm/qemu-system-x86_64" "$work/vmlinux" \
+            "$bundle/vm/initramfs.cpio.gz" "$bundle/bin/vgpu-server" "$work/vm$bar" "$q" \
+            > "$out/vm_bench$bar.log" 2>&1
+        cp "$work/vm$bar"/guest1/*-vgpu_bench_quick.out "$out/quick_guest${bar:+_bar}.txt" 2>/dev/null
+    done
     {
-        echo "| measure (quick sizes) | unit | native | shm | socket | guest, 1 KB MMIO under TCG |"
-        echo "|---|---|---|---|---|---|"
+        echo "| measure (quick sizes) | unit | native | shm | socket | guest, 1 KB MMIO (TCG) | guest, shared BAR (TCG) |"
+        echo "|---|---|---|---|---|---|---|"
         while read -r m v u; do
             printf '| %s | %s | %s |' "$m" "$u" "$v"
-            for t in shm socket guest; do
+            for t in shm socket guest guest_bar; do
                 printf ' %s |' "$(awk -v m="$m" '$1 == m { print $2 }' "$out/quick_$t.txt")"
             done
             echo

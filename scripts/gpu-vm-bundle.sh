@@ -19,7 +19,8 @@ dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' > "$out/
     "$build"/examples/vector_add "$build"/examples/matrix_mul "$build"/examples/streams_events \
     "$build"/examples/device_query "$build"/examples/pinned_memory "$build"/examples/multi_thread \
     "$build"/examples/kernel_args "$build"/examples/error_handling \
-    "$build/tests/gpu/vgpu_rdc" "$build/bench/transport_bench" "$build/bench/vgpu_bench_quick" > /dev/null
+    "$build/tests/gpu/vgpu_rdc" "$build/bench/transport_bench" "$build/bench/vgpu_bench_quick" \
+    "$build/tests/async/shared_copies" > /dev/null
 cp -r /usr/share/seabios "$out/vm/fw/seabios"
 mkdir -p "$out/vm/fw/qemu"
 for f in pvh.bin linuxboot.bin linuxboot_dma.bin kvmvapic.bin multiboot.bin multiboot_dma.bin; do
