@@ -11,7 +11,6 @@
  * Record format: docs/specs/vgpu-stub.md, "The link to vgpu-server".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,7 +18,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -210,12 +208,9 @@ uint64_t vgpu_link_bar_size;
  */
 static void map_bar(uint32_t vm, int fd, uint64_t size)
 {
-    struct stat st;
-    int seals = fcntl(fd, F_GET_SEALS);
     void *p;
 
-    if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0 || (uint64_t)st.st_size < size ||
-        !size || size > ((uint64_t)1 << 36)) {
+    if (!size || size > ((uint64_t)1 << 36) || !vgpu_sealed_memfd(fd, size)) {
         vgpu_log(VGPU_LOG_WARN, "vm %u: the shared BAR's memory is not a sealed memfd of %llu "
                  "bytes; guests use the 1 KB window only (give QEMU memory-backend-memfd)", vm,
                  (unsigned long long)size);

@@ -93,6 +93,12 @@ struct vgpu_session {
 #define VGPU_MAX_REGIONS 1024
 #define VGPU_REGIONS_MAX_BYTES ((uint64_t)64 << 30)  /* host memory one session may share (pinned) */
 
+/*
+ * Is fd a file of at least size bytes that can no longer shrink (a sealed
+ * memfd)?  Only such memory from a client or QEMU is mapped: a mapping of
+ * it can never fault.
+ */
+bool vgpu_sealed_memfd(int fd, uint64_t size);
 /* The region id of this session, or NULL. */
 struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id);
 /* Unmaps every region (the session ends). */

@@ -471,8 +471,7 @@ void vgpu_regions_release(struct vgpu_session *s)
     s->nregions = 0;
 }
 
-/* Is fd a file of at least size bytes that can no longer shrink (a sealed memfd)? */
-static bool sealed_memfd(int fd, uint64_t size)
+bool vgpu_sealed_memfd(int fd, uint64_t size)
 {
     struct stat st;
     int seals = fcntl(fd, F_GET_SEALS);
@@ -507,7 +506,7 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
         /* the control channel: exactly one, mapped, not pinned */
         struct vgpu_ring *ring;
 
-        if (fd < 0 || s->ring || a->size != sizeof(*ring) || !sealed_memfd(fd, a->size))
+        if (fd < 0 || s->ring || a->size != sizeof(*ring) || !vgpu_sealed_memfd(fd, a->size))
             goto out;
         ring = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (ring == MAP_FAILED) {
@@ -552,7 +551,7 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     }
     if (fd < 0 || r || !a->id || !a->size || s->nregions == VGPU_MAX_REGIONS ||
-        a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s) || !sealed_memfd(fd, a->size)) {
+        a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s) || !vgpu_sealed_memfd(fd, a->size)) {
         vgpu_log(VGPU_LOG_INFO, "host region %u refused: no sealed memfd of %llu bytes with it, "
                  "or over the %llu GiB a session may share", a->id, (unsigned long long)a->size,
                  (unsigned long long)(VGPU_REGIONS_MAX_BYTES >> 30));
