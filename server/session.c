@@ -239,25 +239,14 @@ static int send_reply(struct vgpu_session *s, uint64_t seq, Vgpu__Wire__Envelope
 {
     struct vgpu_frame_header h = { .flags = VGPU_FRAME_F_REPLY, .seq = seq };
     struct vgpu_ring *r = s->ring;
-    uint64_t plen = 0;
-    size_t hsize, written;
+    size_t written;
     uint32_t len = VGPU_RING_ON_SOCKET;
     int rc = 0;
 
     if (!s->via_ring || !r)
         return vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
-    for (int i = 0; i < niov; i++)
-        plen += iov[i].iov_len;
-    if (vgpu_frame_head_size(env, &hsize) == 0 && hsize + plen <= VGPU_RING_AREA &&
-        vgpu_frame_head_write(&h, env, plen, NULL, r->rep, hsize, &written) == 0) {
-        uint8_t *p = r->rep + written;
-
-        for (int i = 0; i < niov; i++) {
-            memcpy(p, iov[i].iov_base, iov[i].iov_len);
-            p += iov[i].iov_len;
-        }
-        len = (uint32_t)(written + plen);
-    }
+    if (vgpu_frame_gather(&h, env, iov, niov, r->rep, VGPU_RING_AREA, &written) == 0)
+        len = (uint32_t)written;
     /*
      * Published before a socket reply is written: the client must be
      * reading the socket while a reply larger than its buffer goes out.

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "shim_internal.h"
+#include "vgpu/fdio.h"
 
 #define STUB_VENDOR 0x1af4
 #define STUB_DEVICE 0x1111
@@ -335,16 +336,10 @@ static int mmio_send(struct vgpu_transport *t, const struct vgpu_frame_header *h
     frame = malloc(len);
     if (!frame)
         return -ENOMEM;
-    rc = vgpu_frame_head_write(h, env, plen, NULL, frame, head, &written);
+    rc = vgpu_frame_gather(h, env, payload, npayload, frame, len, &written);
     if (rc == 0) {
-        uint8_t *p = frame + written;
-
-        for (int i = 0; i < npayload; i++) {
-            memcpy(p, payload[i].iov_base, payload[i].iov_len);
-            p += payload[i].iov_len;
-        }
         if (lock_device() == 0) {
-            rc = exchange(frame, written + plen);
+            rc = exchange(frame, written);
             flock(m.fd, LOCK_UN);
         } else {
             rc = -errno;

@@ -102,22 +102,11 @@ static int ring_send(struct vgpu_transport *t, const struct vgpu_frame_header *h
                      const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
 {
     struct vgpu_ring *r = t->ring;
-    uint64_t plen = 0;
-    size_t hsize, written;
-    uint8_t *p;
+    size_t len;
 
-    for (int i = 0; i < npayload; i++)
-        plen += payload[i].iov_len;
-    if (vgpu_frame_head_size(env, &hsize) || hsize + plen > VGPU_RING_AREA)
+    if (vgpu_frame_gather(h, env, payload, npayload, r->req, VGPU_RING_AREA, &len))
         return 0;
-    if (vgpu_frame_head_write(h, env, plen, NULL, r->req, hsize, &written))
-        return 0;
-    p = r->req + written;
-    for (int i = 0; i < npayload; i++) {
-        memcpy(p, payload[i].iov_base, payload[i].iov_len);
-        p += payload[i].iov_len;
-    }
-    r->req_len = (uint32_t)(written + plen);
+    r->req_len = (uint32_t)len;
     __atomic_store_n(&r->req_seq, ++t->seq, __ATOMIC_RELEASE);
     return 1;
 }

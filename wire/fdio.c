@@ -188,6 +188,32 @@ int vgpu_fd_writev_all_fd(int fd, struct iovec *iov, int iovcnt, int pass)
     return 0;
 }
 
+int vgpu_frame_gather(const struct vgpu_frame_header *tmpl, const Vgpu__Wire__Envelope *env,
+                      const struct iovec *payload, int npayload, uint8_t *buf, size_t cap,
+                      size_t *len)
+{
+    uint64_t plen = 0;
+    size_t hsize, written;
+    int rc;
+
+    for (int i = 0; i < npayload; i++)
+        plen += payload[i].iov_len;
+    rc = vgpu_frame_head_size(env, &hsize);
+    if (rc)
+        return rc;
+    if (hsize > cap || plen > cap - hsize)
+        return -E2BIG;
+    rc = vgpu_frame_head_write(tmpl, env, plen, NULL, buf, hsize, &written);
+    if (rc)
+        return rc;
+    *len = written;
+    for (int i = 0; i < npayload; i++) {
+        memcpy(buf + *len, payload[i].iov_base, payload[i].iov_len);
+        *len += payload[i].iov_len;
+    }
+    return 0;
+}
+
 int vgpu_fd_send_frame(int fd, const struct vgpu_frame_header *tmpl,
                        const Vgpu__Wire__Envelope *env,
                        const struct iovec *payload, int npayload)

@@ -47,6 +47,14 @@ int vgpu_fd_writev_all_fd(int fd, struct iovec *iov, int iovcnt, int pass);
 int vgpu_fd_send_frame(int fd, const struct vgpu_frame_header *tmpl,
                        const Vgpu__Wire__Envelope *env,
                        const struct iovec *payload, int npayload);
+/*
+ * Writes the frame vgpu_fd_send_frame() would send (header, envelope, then
+ * the payload pieces) into buf instead: 0 with its length in *len, -E2BIG
+ * when it does not fit cap bytes, or another negative error.
+ */
+int vgpu_frame_gather(const struct vgpu_frame_header *tmpl, const Vgpu__Wire__Envelope *env,
+                      const struct iovec *payload, int npayload, uint8_t *buf, size_t cap,
+                      size_t *len);
 /* The same, passing fd pass (>= 0) with the frame. */
 int vgpu_fd_send_frame_fd(int fd, const struct vgpu_frame_header *tmpl,
                           const Vgpu__Wire__Envelope *env,
