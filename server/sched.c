@@ -34,8 +34,7 @@ struct slot {
     uint16_t gpu;                     /* index in the pool */
     char client[48];
     uint64_t calls;                   /* updated by the owner alone */
-    uint64_t mem_held;
-    uint32_t streams_held;
+    uint64_t held[VGPU_HELD_KINDS];   /* device memory bytes, streams: counted against VM limits */
     uint32_t queued;                  /* granted work items not yet finished */
     uint32_t waiting;                 /* in its class's queue */
     uint64_t ticket, since_ns;
@@ -348,49 +347,26 @@ void vgpu_sched_count_call(void)
         __atomic_add_fetch(&sh->slot[self].calls, 1, __ATOMIC_RELAXED);
 }
 
-int vgpu_sched_charge_memory(int64_t delta, uint64_t limit)
+int vgpu_sched_charge(enum vgpu_held what, int64_t delta, uint64_t limit)
 {
     struct slot *me;
-    uint64_t total = 0;
+    uint64_t total = 0, *mine;
     int rc = 0;
 
     if (!sh || self < 0)
         return 0;
     me = &sh->slot[self];
+    mine = &me->held[what];
     lock();
     if (delta > 0 && limit) {
         for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
             if (sh->slot[i].pid && sh->slot[i].vm_id == me->vm_id)
-                total += sh->slot[i].mem_held;
+                total += sh->slot[i].held[what];
         if (total + (uint64_t)delta > limit || total + (uint64_t)delta < total)
             rc = -ENOMEM;
     }
     if (!rc)
-        me->mem_held = delta < 0 && (uint64_t)-delta > me->mem_held ? 0 : me->mem_held + (uint64_t)delta;
-    unlock();
-    return rc;
-}
-
-int vgpu_sched_charge_streams(int delta, uint32_t limit)
-{
-    struct slot *me;
-    uint32_t total = 0;
-    int rc = 0;
-
-    if (!sh || self < 0)
-        return 0;
-    me = &sh->slot[self];
-    lock();
-    if (delta > 0 && limit) {
-        for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
-            if (sh->slot[i].pid && sh->slot[i].vm_id == me->vm_id)
-                total += sh->slot[i].streams_held;
-        if (total + (uint32_t)delta > limit)
-            rc = -ENOMEM;
-    }
-    if (!rc)
-        me->streams_held = delta < 0 && (uint32_t)-delta > me->streams_held
-                           ? 0 : me->streams_held + (uint32_t)delta;
+        *mine = delta < 0 && (uint64_t)-delta > *mine ? 0 : *mine + (uint64_t)delta;
     unlock();
     return rc;
 }
@@ -460,17 +436,17 @@ int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus)
         if (json) {
             put(&o, "%s{\"pid\":%d,\"vm_id\":%u,\"pool\":\"%c\",\"gpu\":%u,\"priority\":\"%s\","
                 "\"calls\":%" PRIu64 ",\"queued\":%u,\"waiting\":%u,\"grants\":%" PRIu64
-                ",\"wait_us\":%" PRIu64 ",\"device_memory\":%" PRIu64 ",\"streams\":%u,\"client\":\"",
+                ",\"wait_us\":%" PRIu64 ",\"device_memory\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"client\":\"",
                 first ? "" : ",", s->pid, s->vm_id, s->pool, s->gpu, vgpu_prio_name(s->priority),
-                s->calls, s->queued, s->waiting, s->grants, s->wait_ns / 1000, s->mem_held,
-                s->streams_held);
+                s->calls, s->queued, s->waiting, s->grants, s->wait_ns / 1000, s->held[VGPU_HELD_MEMORY],
+                s->held[VGPU_HELD_STREAMS]);
             put_name(&o, s->client, true);
             put(&o, "\"}");
             first = false;
         } else {
-            put(&o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12" PRIu64 " %7u  ", s->pid,
+            put(&o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12" PRIu64 " %7" PRIu64 "  ", s->pid,
                 s->pool, vgpu_prio_name(s->priority), s->vm_id, s->calls, s->queued, s->waiting,
-                s->mem_held, s->streams_held);
+                s->held[VGPU_HELD_MEMORY], s->held[VGPU_HELD_STREAMS]);
             put_name(&o, s->client, false);
             put(&o, "\n");
         }

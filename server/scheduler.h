@@ -115,8 +115,8 @@ void vgpu_sched_count_call(void);
  * when delta would take the VM over the limit (nothing is changed then).
  * Negative deltas always succeed.
  */
-int vgpu_sched_charge_memory(int64_t delta, uint64_t limit);
-int vgpu_sched_charge_streams(int delta, uint32_t limit);
+enum vgpu_held { VGPU_HELD_MEMORY, VGPU_HELD_STREAMS, VGPU_HELD_KINDS };
+int vgpu_sched_charge(enum vgpu_held what, int64_t delta, uint64_t limit);
 
 /* Writes the state as text or JSON to fd (the admin socket); 0 or -errno. */
 int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus);

@@ -104,7 +104,7 @@ static int stream_charge(struct vgpu_session *s, int delta)
 {
     const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
 
-    if (vgpu_sched_charge_streams(delta, lim ? lim->streams : 0) == 0)
+    if (vgpu_sched_charge(VGPU_HELD_STREAMS, delta, lim ? lim->streams : 0) == 0)
         return 0;
     vgpu_log(VGPU_LOG_WARN, "vm %u: stream limit of %u reached; stream creation refused "
              "(raise streams in [vm %u] of the server's configuration)", s->who.vm_id,

@@ -142,7 +142,7 @@ int vgpu_memory_charge(struct vgpu_session *s, int64_t delta)
 {
     const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
 
-    if (vgpu_sched_charge_memory(delta, lim ? lim->memory : 0) == 0)
+    if (vgpu_sched_charge(VGPU_HELD_MEMORY, delta, lim ? lim->memory : 0) == 0)
         return 0;
     vgpu_log(VGPU_LOG_WARN, "vm %u: device memory limit of %llu bytes reached; an allocation "
              "of %lld bytes refused (raise memory in [vm %u] of the server's configuration)",

@@ -896,7 +896,7 @@ static int do_device_reset(struct vgpu_session *s, struct vgpu_manual_call *c)
          */
         vgpu_work_forget(s);
         vgpu_memory_charge(s, INT64_MIN / 2);
-        vgpu_sched_charge_streams(-(int)(UINT32_MAX / 2), 0);
+        vgpu_sched_charge(VGPU_HELD_STREAMS, INT64_MIN / 2, 0);
         vgpu_session_reset_tables(s);
     } else if (rc == cudaSuccess) {
         vgpu_work_forget(s);

@@ -63,7 +63,7 @@ static struct child spawn(uint8_t prio, uint32_t vm)
                 vgpu_sched_release(1);
                 break;
             case 'm':       /* charge 40 MiB against a 100 MiB limit */
-                t = (uint64_t)vgpu_sched_charge_memory(40 << 20, 100 << 20);
+                t = (uint64_t)vgpu_sched_charge(VGPU_HELD_MEMORY, 40 << 20, 100 << 20);
                 if (write(a[1], &t, sizeof(t)) != sizeof(t))
                     _exit(4);
                 continue;
