@@ -39,26 +39,12 @@ run native LD_LIBRARY_PATH="$cuda_lib"
 run shm VGPU_SERVER="unix:$work/s.sock" LD_LIBRARY_PATH="$bundle/shim"
 run socket VGPU_SERVER="unix:$work/s.sock" VGPU_SHM=0 LD_LIBRARY_PATH="$bundle/shim"
 run plain VGPU_SERVER="unix:$work/s.sock" VGPU_SHM=0 VGPU_BATCH_US=0 LD_LIBRARY_PATH="$bundle/shim"
-transports="shm socket plain"
 
-{
-    echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1), $(date -u +%Y-%m-%dT%H:%MZ)"
-    echo
-    printf '| measure | unit | native |'
-    for t in $transports; do printf ' %s | vs native |' "$t"; done
-    echo
-    echo '|---|---|---|---|---|---|---|---|---|'
-    while read -r m v u; do
-        printf '| %s | %s | %s |' "$m" "$u" "$v"
-        for t in $transports; do
-            x=$(awk -v m="$m" '$1 == m { print $2 }' "$out/$t.txt")
-            r=$(awk -v a="$x" -v b="$v" 'BEGIN { if (a == "" || b == 0) print "-"; else printf "%.2fx", a / b }')
-            printf ' %s | %s |' "${x:--}" "$r"
-        done
-        echo
-    done < "$out/native.txt"
-} > "$out/table.md"
-cat "$out/table.md"
+echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1), $(date -u +%Y-%m-%dT%H:%MZ)" \
+    > "$out/gpu.txt"
+# the table (and a plot, where gnuplot is) from this one run, as for several
+"$(dirname "$0")/summarize.sh" "$out/table.md" "$out/plot.png" "$out" > /dev/null
+cat "$out/gpu.txt" "$out/table.md"
 
 # the guest: quick sizes, since the 1 KB window under TCG moves tens of MB/s
 if [ -d "$bundle/vm" ] && [ -x "$bundle/bench/vgpu_bench_quick" ]; then
