@@ -12,11 +12,9 @@ transports="shm socket plain"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# median MEASURE FILE_NAME: the median value of MEASURE over the runs
+# median MEASURE FILE_NAME: the median value of MEASURE over the runs (dirs)
 median() {
-    for d in "$@"; do :; done
-    local m=$1 f=$2
-    shift 2
+    local m=$1 f=$2 d
     for d in "${dirs[@]}"; do awk -v m="$m" '$1 == m { print $2 }' "$d/$f"; done |
         sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
