@@ -26,16 +26,9 @@ work=$(cd "$work" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
 sock=$(mktemp -u "${TMPDIR:-/tmp}/vgpu-async.XXXXXX")
-LD_LIBRARY_PATH=$fake_dir "$server" --listen "unix:$sock" --cache-dir "$work/cache" \
-    --log-level info </dev/null >/dev/null 2>"$work/server.log" &
-server_pid=$!
+server_pid=
 trap 'stop_server' EXIT
-i=0
-while [ ! -S "$sock" ]; do
-    [ "$i" -lt 100 ] || fail "no socket $sock after 10 s: $(tail -n 3 "$work/server.log")"
-    sleep 0.1
-    i=$((i + 1))
-done
+start_server "$fake_dir" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 VGPU_SERVER=unix:$sock VGPU_LOG=debug LD_LIBRARY_PATH=$shim_dir timeout 60 "$program" \
     >"$work/out.txt" 2>"$work/shim.log"
 rc=$?

@@ -22,17 +22,9 @@ mkdir -p "$work" || fail "cannot create $work"
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
 sock=$(mktemp -u "${TMPDIR:-/tmp}/vgpu-killed.XXXXXX")
-LD_LIBRARY_PATH=$fake_dir "$server" --listen "unix:$sock" --cache-dir "$work/cache" \
-    --log-level info </dev/null >/dev/null 2>"$work/server.log" &
-server_pid=$!
-client_pid=
+server_pid= client_pid=
 trap '[ -z "$client_pid" ] || kill -KILL "$client_pid" 2>/dev/null; stop_server' EXIT
-i=0
-while [ ! -S "$sock" ]; do
-    [ "$i" -lt 100 ] || fail "no socket $sock after 10 s"
-    sleep 0.1
-    i=$((i + 1))
-done
+start_server "$fake_dir" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 VGPU_SERVER=unix:$sock VGPU_LOG=info LD_LIBRARY_PATH=$shim_dir "$busy" >"$work/busy.out" 2>"$work/busy.err" &
 client_pid=$!
 i=0

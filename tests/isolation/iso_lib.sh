@@ -30,39 +30,6 @@ pick_socket() {
     fi
 }
 
-# start_server FAKE_DIR SERVER_ARGS...: starts vgpu-server in the background
-# (stderr to $work/server.log), on the fake runtime when FAKE_DIR is not
-# empty, and waits up to 10 s for $sock.  Sets $server_pid.
-start_server() {
-    fake=$1
-    shift
-    if [ -n "$fake" ]; then
-        # the server must load the fake runtime, not a real one found first
-        got=$(env LD_LIBRARY_PATH="$fake" ldd "$server" |
-            awk '$1 == "libcudart.so.13" { print $3; exit }')
-        if [ -z "$got" ] || [ "$(cd "$(dirname "$got")" && pwd -P)" != "$(cd "$fake" && pwd -P)" ]; then
-            fail "with LD_LIBRARY_PATH=$fake the server loads libcudart.so.13 from '$got'"
-        fi
-        LD_LIBRARY_PATH=$fake "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
-    else
-        "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
-    fi
-    server_pid=$!
-    i=0
-    while [ ! -S "$sock" ]; do
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            wait "$server_pid"
-            rc=$?
-            server_pid=
-            tail -n 30 "$work/server.log" >&2
-            fail "server exited with status $rc before listening on $sock"
-        fi
-        [ "$i" -lt 100 ] || { tail -n 30 "$work/server.log" >&2; fail "no socket $sock after 10 s"; }
-        sleep 0.1
-        i=$((i + 1))
-    done
-}
-
 # Runs a CUDA program through the shim against $sock: client ARGS...
 client() {
     env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" \

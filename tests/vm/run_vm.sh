@@ -177,25 +177,7 @@ examples="$*"
 set -- --listen "unix:$sock" --cache-dir "$work/cache"
 log_level=${VGPU_E2E_LOG_LEVEL:-info}
 set -- "$@" --log-level "$log_level"
-if [ -n "$fake_runtime" ]; then
-    LD_LIBRARY_PATH=$fake_runtime "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
-else
-    "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
-fi
-server_pid=$!
-i=0
-while [ ! -S "$sock" ]; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        wait "$server_pid"
-        rc=$?
-        server_pid=
-        tail -n 50 "$work/server.log" >&2
-        fail "server exited with status $rc before listening on $sock"
-    fi
-    [ "$i" -lt 100 ] || { tail -n 50 "$work/server.log" >&2; fail "no socket $sock after 10 s"; }
-    sleep 0.1
-    i=$((i + 1))
-done
+start_server "$fake_runtime" "$@"
 
 # --- the guests -------------------------------------------------------------
 run_list=
