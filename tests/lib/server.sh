@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shell helpers shared by the test runners (sourced, POSIX sh).
+# shellcheck shell=sh
+# The caller's $server, $work and $sock are set before start_server.
+# shellcheck disable=SC2154
 
 # Stops the vgpu-server whose pid is in $server_pid: SIGTERM, up to 5 s for a
 # clean exit, then SIGKILL.  $name prefixes the complaint.  Clears server_pid.
