@@ -22,7 +22,8 @@ mkdir -p "$work" || fail "cannot create $work"
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
 sock=$(mktemp -u "${TMPDIR:-/tmp}/vgpu-killed.XXXXXX")
-server_pid= client_pid=
+server_pid=
+client_pid=
 trap '[ -z "$client_pid" ] || kill -KILL "$client_pid" 2>/dev/null; stop_server' EXIT
 start_server "$fake_dir" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 VGPU_SERVER=unix:$sock VGPU_LOG=info LD_LIBRARY_PATH=$shim_dir "$busy" >"$work/busy.out" 2>"$work/busy.err" &

@@ -200,7 +200,8 @@ while [ "$g" -le "$guests" ]; do
     gdir=$work/guest$g
     mkdir -p "$gdir"
     echo "$prio" >"$gdir/priority"
-    mem_args= dev_mem=
+    mem_args=
+    dev_mem=
     if [ -n "$shared_bar" ]; then
         mem_args="-object memory-backend-memfd,id=vgpumem,size=$shared_bar,share=on"
         dev_mem=",memdev=vgpumem"
