@@ -30,21 +30,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cudart.pb-c.h"
 #include "cudart_calltable.h"
 #include "iso_vals.h"
 #include "manual.pb-c.h"
+#include "rawclient.h"
 #include "vgpu/callgen.h"
-#include "vgpu/fdio.h"
 #include "vgpu/sha256.h"
 #include "vgpu/wire.h"
 
-static int fd = -1;
-static uint64_t seq;
+static struct vgpu_rawclient conn = { .fd = -1, .pass_fd = -1 };
 static Vgpu__Manual__ErrorTableRet *errors;
 
 static void die(const char *what, int rc)
@@ -54,49 +51,16 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
-/* Sends env, reads and decodes the reply; the caller releases f and *buf. */
-static int exchange(Vgpu__Wire__Envelope *env, const struct iovec *payload, int n,
-                    struct vgpu_frame *f, uint8_t **buf)
-{
-    struct vgpu_frame_header h = { .seq = ++seq };
-    size_t len;
-    int rc = vgpu_fd_send_frame(fd, &h, env, payload, n);
-
-    if (rc)
-        return rc;
-    rc = vgpu_fd_read_frame(fd, NULL, buf, &len);
-    if (rc)
-        return rc;
-    return vgpu_frame_decode(*buf, len, NULL, NULL, NULL, f);
-}
-
 static void dial(const char *sock)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
-    Vgpu__Wire__Hello h = VGPU__WIRE__HELLO__INIT;
-    struct vgpu_frame f = { 0 };
-    uint8_t *buf = NULL;
     char why[256] = "";
-    int rc;
+    int rc = vgpu_raw_dial(&conn, sock);
 
-    if (strlen(sock) >= sizeof(sa.sun_path))
-        die("socket path too long", -ENAMETOOLONG);
-    strcpy(sa.sun_path, sock);
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        die(sock, -errno);
-    vgpu_hello_init(&h, VGPU_CUDART_CALL_TABLE_HASH, "cudart", "iso_intruder_raw",
-                    (uint32_t)getpid(), "test");
-    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    rc = exchange(&env, NULL, 0, &f, &buf);
-    if (rc == 0)
-        rc = vgpu_hello_reply_check(f.env->hello_reply, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
+    if (rc)
+        die(sock, rc);
+    rc = vgpu_raw_hello(&conn, "iso_intruder_raw", VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
     if (rc)
         die(*why ? why : "handshake", rc);
-    vgpu_frame_release(&f);
-    free(buf);
 }
 
 /*
@@ -106,50 +70,10 @@ static void dial(const char *sock)
 static int call(uint32_t id, const ProtobufCMessage *args, const void *seg, size_t seglen,
                 uint8_t **ret, size_t *ret_len)
 {
-    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
-    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
-    Vgpu__Wire__Call c = VGPU__WIRE__CALL__INIT, *cp = &c;
-    Vgpu__Wire__Segment s = VGPU__WIRE__SEGMENT__INIT, *sp = &s;
-    struct vgpu_arena ar = { 0 };
-    struct iovec iov = { (void *)seg, seglen };
-    struct vgpu_frame f = { 0 };
-    uint8_t *buf = NULL;
-    const uint8_t *packed = NULL;
-    size_t plen = 0;
-    int rc;
+    int rc = vgpu_raw_call(&conn, id, args, seg, seglen, ret, ret_len);
 
-    if (args && vgpu_call_pack(&ar, args, &packed, &plen))
-        die("packing the arguments", -ENOMEM);
-    c.call_id = id;
-    c.args.data = (uint8_t *)packed;
-    c.args.len = plen;
-    if (seg) {
-        s.length = seglen;
-        c.n_segments = 1;
-        c.segments = &sp;
-    }
-    b.n_calls = 1;
-    b.calls = &cp;
-    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
-    env.calls = &b;
-    rc = exchange(&env, seg ? &iov : NULL, seg ? 1 : 0, &f, &buf);
-    if (rc)
-        die("the server did not answer", rc);
-    if (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_RESULTS || f.env->results->n_results != 1)
-        die("the server's answer is not one result", VGPU_WIRE_E_MALFORMED);
-    rc = f.env->results->results[0]->status;
-    if (ret) {
-        ProtobufCBinaryData *r = &f.env->results->results[0]->ret;
-
-        *ret = malloc(r->len ? r->len : 1);
-        if (!*ret)
-            die("out of memory", -ENOMEM);
-        memcpy(*ret, r->data, r->len);
-        *ret_len = r->len;
-    }
-    vgpu_frame_release(&f);
-    free(buf);
-    vgpu_arena_free(&ar);
+    if (rc < 0)
+        die("the server did not answer with one result", rc);
     return rc;
 }
 
@@ -399,6 +323,6 @@ int main(int argc, char **argv)
         intrude(&v, img, size);
     vgpu__manual__error_table_ret__free_unpacked(errors, NULL);
     free(img);
-    close(fd);
+    close(conn.fd);
     return 0;
 }

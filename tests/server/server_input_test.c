@@ -32,6 +32,7 @@
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 #include "vgpu/callgen.h"
+#include "rawclient.h"
 #include "vgpu/fdio.h"
 #include "vgpu/shmring.h"
 #include "vgpu/wire.h"
@@ -53,39 +54,32 @@ static int dial(void)
     return fd;
 }
 
+/* A raw client on connection fd (sequence numbers and a passed fd are shared). */
+static struct vgpu_rawclient raw(int fd)
+{
+    struct vgpu_rawclient c = { .fd = fd, .seq = seq, .pass_fd = pass_next };
+
+    pass_next = -1;
+    return c;
+}
+
 /* Sends env, returns the decoded reply (caller releases) or a negative error. */
 static int exchange(int fd, Vgpu__Wire__Envelope *env, const struct iovec *payload, int n,
                     struct vgpu_frame *f, uint8_t **buf)
 {
-    struct vgpu_frame_header h = { .seq = ++seq };
-    size_t len;
-    int rc = vgpu_fd_send_frame_fd(fd, &h, env, payload, n, pass_next);
+    struct vgpu_rawclient c = raw(fd);
+    int rc = vgpu_raw_exchange(&c, env, payload, n, f, buf);
 
-    pass_next = -1;
-    if (rc)
-        return rc;
-    rc = vgpu_fd_read_frame(fd, NULL, buf, &len);
-    if (rc)
-        return rc;
-    return vgpu_frame_decode(*buf, len, NULL, NULL, NULL, f);
+    seq = c.seq;
+    return rc;
 }
 
 static int hello(int fd, uint64_t hash, char *why, size_t whylen)
 {
-    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
-    Vgpu__Wire__Hello h = VGPU__WIRE__HELLO__INIT;
-    struct vgpu_frame f = { 0 };
-    uint8_t *buf = NULL;
-    int rc;
+    struct vgpu_rawclient c = raw(fd);
+    int rc = vgpu_raw_hello(&c, "server_input_test", hash, why, whylen);
 
-    vgpu_hello_init(&h, hash, "cudart", "server_input_test", (uint32_t)getpid(), "test");
-    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    rc = exchange(fd, &env, NULL, 0, &f, &buf);
-    if (rc == 0)
-        rc = vgpu_hello_reply_check(f.env->hello_reply, hash, why, whylen);
-    vgpu_frame_release(&f);
-    free(buf);
+    seq = c.seq;
     return rc;
 }
 
@@ -101,38 +95,10 @@ static int connect_ok(void)
 /* One call; returns its status, or a negative error when the connection failed. */
 static int call(int fd, uint32_t id, const ProtobufCMessage *args, const void *seg, size_t seglen)
 {
-    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
-    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
-    Vgpu__Wire__Call c = VGPU__WIRE__CALL__INIT, *cp = &c;
-    Vgpu__Wire__Segment s = VGPU__WIRE__SEGMENT__INIT, *sp = &s;
-    struct vgpu_arena ar = { 0 };
-    struct iovec iov = { (void *)seg, seglen };
-    struct vgpu_frame f = { 0 };
-    uint8_t *buf = NULL;
-    const uint8_t *packed = NULL;
-    size_t plen = 0;
-    int rc;
+    struct vgpu_rawclient c = raw(fd);
+    int rc = vgpu_raw_call(&c, id, args, seg, seglen, NULL, NULL);
 
-    if (args)
-        assert_int_equal(vgpu_call_pack(&ar, args, &packed, &plen), 0);
-    c.call_id = id;
-    c.args.data = (uint8_t *)packed;
-    c.args.len = plen;
-    if (seg) {
-        s.length = seglen;
-        c.n_segments = 1;
-        c.segments = &sp;
-    }
-    b.n_calls = 1;
-    b.calls = &cp;
-    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
-    env.calls = &b;
-    rc = exchange(fd, &env, seg ? &iov : NULL, seg ? 1 : 0, &f, &buf);
-    if (rc == 0)
-        rc = f.env->results->results[0]->status;
-    vgpu_frame_release(&f);
-    free(buf);
-    vgpu_arena_free(&ar);
+    seq = c.seq;
     return rc;
 }
 
