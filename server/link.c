@@ -11,6 +11,7 @@
  * Record format: docs/specs/vgpu-stub.md, "The link to vgpu-server".
  */
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -76,6 +77,8 @@ static int send_record(struct link *l, uint16_t type, uint32_t channel, const vo
     return vgpu_fd_writev_all(l->fd, iov, len ? 2 : 1);
 }
 
+static void qp_sessions_gone(pid_t pid);
+
 static void end_channel(struct link *l, size_t i)
 {
     close(l->ch[i].fd);
@@ -95,6 +98,7 @@ static void end_channel(struct link *l, size_t i)
         waitpid(l->ch[i].pid, NULL, 0);
     }
     vgpu_sched_reap(l->ch[i].pid);
+    qp_sessions_gone(l->ch[i].pid);
     vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u closed", l->who.vm_id, l->ch[i].id);
     l->ch[i] = l->ch[--l->nch];
 }
@@ -200,6 +204,23 @@ static int forward(struct link *l, uint32_t id, uint8_t *frame, uint32_t len)
 
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
+int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
+int vgpu_link_nbells;
+
+/*
+ * A session process ended: a guest client waiting on a queue pair in the
+ * shared BAR learns it from the pair's header (it cannot see the process).
+ */
+static void qp_sessions_gone(pid_t pid)
+{
+    uint64_t slots = vgpu_link_bar_size >> VGPU_QP_SLOT_SHIFT;
+
+    if (!vgpu_link_bar)
+        return;
+    for (uint64_t k = 0; k < (slots ? slots : 1); k++)
+        vgpu_qp_mark_gone((struct vgpu_qp_hdr *)(vgpu_link_bar + (k << VGPU_QP_SLOT_SHIFT)),
+                          (uint32_t)pid);
+}
 
 /*
  * The device's shared BAR (a memfd QEMU passed with HELLO): mapped here,
@@ -229,25 +250,65 @@ static void map_bar(uint32_t vm, int fd, uint64_t size)
              (unsigned long long)(size >> 20));
 }
 
+/*
+ * The doorbells' eventfds that came with HELLO (in the order of the slots).
+ * Only with a mapped BAR, and only eventfds: anything else is closed.
+ */
+static void take_bells(uint32_t vm, const int *fds, uint32_t n)
+{
+    for (uint32_t k = 0; k < VGPU_LINK_MAX_BELLS; k++)
+        vgpu_link_bells[k] = -1;
+    for (uint32_t k = 0; k < n; k++) {
+        char link[64], path[64];
+        ssize_t r;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[k]);
+        r = readlink(path, link, sizeof(link) - 1);
+        if (!vgpu_link_bar || k >= VGPU_LINK_MAX_BELLS || r <= 0 ||
+            (link[r] = '\0', strcmp(link, "anon_inode:[eventfd]"))) {
+            close(fds[k]);
+            continue;
+        }
+        vgpu_link_bells[k] = fds[k];
+        vgpu_link_nbells = (int)k + 1;
+    }
+    if (vgpu_link_nbells)
+        vgpu_log(VGPU_LOG_INFO, "vm %u: %d doorbell(s) for queue pairs in the shared BAR", vm,
+                 vgpu_link_nbells);
+}
+
 void vgpu_link_run(int fd, const char *cache_dir)
 {
     struct link l = { .fd = fd, .cache_dir = cache_dir };
-    uint8_t h[LINK_HEADER_SIZE], hello[20] = { 0 };
-    uint32_t hlen;
-    int rc, bar_fd = -1;
+    uint8_t h[LINK_HEADER_SIZE], hello[24] = { 0 };
+    int fds[1 + VGPU_LINK_MAX_BELLS];
+    uint32_t hlen, nbells = 0;
+    int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    /* HELLO: 12 bytes, or 20 with the size of the shared BAR whose memfd rides with it */
-    if (vgpu_fd_read_full_fd(fd, h, sizeof(h), &bar_fd) || ld32(h) != LINK_MAGIC ||
-        (h[4] | h[5] << 8) != LINK_HELLO || ((hlen = ld32(h + 12)) != 12 && hlen != 20) ||
+    /*
+     * HELLO: 12 bytes; 20 with the size of the shared BAR, whose memfd rides
+     * with it; 24 with the number of doorbell eventfds that follow the memfd.
+     */
+    if (vgpu_fd_read_full_fds(fd, h, sizeof(h), fds, 1 + VGPU_LINK_MAX_BELLS) ||
+        ld32(h) != LINK_MAGIC || (h[4] | h[5] << 8) != LINK_HELLO ||
+        ((hlen = ld32(h + 12)) != 12 && hlen != 20 && hlen != 24) ||
         vgpu_fd_read_full(fd, hello, hlen)) {
         vgpu_log(VGPU_LOG_WARN, "a device link did not start with its HELLO; closing it");
-        if (bar_fd >= 0)
-            close(bar_fd);
+        for (int i = 0; i < 1 + VGPU_LINK_MAX_BELLS; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
         return;
     }
-    if (bar_fd >= 0)
-        map_bar(ld32(hello) , bar_fd, (uint64_t)ld32(hello + 12) | (uint64_t)ld32(hello + 16) << 32);
+    if (hlen == 24)
+        nbells = ld32(hello + 20);
+    for (uint32_t i = 1 + (nbells < VGPU_LINK_MAX_BELLS ? nbells : VGPU_LINK_MAX_BELLS);
+         i < 1 + VGPU_LINK_MAX_BELLS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (fds[0] >= 0)
+        map_bar(ld32(hello), fds[0], (uint64_t)ld32(hello + 12) | (uint64_t)ld32(hello + 16) << 32);
+    take_bells(ld32(hello), fds + 1, nbells < VGPU_LINK_MAX_BELLS ? nbells : VGPU_LINK_MAX_BELLS);
     l.who.vm_id = ld32(hello);
     l.who.pool = (char)hello[4];
     l.who.priority = hello[5];
@@ -267,6 +328,7 @@ void vgpu_link_run(int fd, const char *cache_dir)
                     if (l.ch[k].pid == dead)
                         l.ch[k].reaped = true;
                 vgpu_sched_reap(dead);
+                qp_sessions_gone(dead);
             }
             if (p.revents & (POLLHUP | POLLERR))
                 break;

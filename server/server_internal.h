@@ -11,6 +11,7 @@
 #include "config.h"
 #include "scheduler.h"
 #include "vgpu/callgen.h"
+#include "vgpu/qp.h"
 
 /*
  * Replays one generated call on fn (the real function).  r must be zeroed
@@ -84,10 +85,13 @@ struct vgpu_session {
     int pending_fd;            /* passed with the frame being served, or -1 */
     struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; bool in_bar; } *regions;
     int nregions;
-    /* the shared-memory control channel (include/vgpu/shmring.h), or NULL */
-    struct vgpu_ring *ring;
-    uint32_t ring_seen;        /* the last request number taken from it */
-    bool via_ring;             /* the frame being served came through it */
+    /* the queue pair (include/vgpu/qp.h), when qp_mem is set */
+    struct vgpu_qp qp;
+    void *qp_mem;              /* a memfd mapped here, or inside the VM's shared BAR */
+    uint64_t qp_len;
+    bool qp_in_bar;
+    int qp_bell;               /* in a guest: the eventfd of the slot's doorbell */
+    bool via_qp;               /* the frame being served came through it */
 };
 
 #define VGPU_MAX_REGIONS 1024
@@ -144,6 +148,10 @@ int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 /* The VM's shared BAR (link.c), mapped before its sessions are forked; NULL if none. */
 extern uint8_t *vgpu_link_bar;
 extern uint64_t vgpu_link_bar_size;
+/* Its doorbells: the eventfd QEMU signals when the guest rings slot k's (-1: none). */
+#define VGPU_LINK_MAX_BELLS 64
+extern int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
+extern int vgpu_link_nbells;
 void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who);
 void vgpu_link_run(int fd, const char *cache_dir);
 

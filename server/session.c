@@ -23,7 +23,6 @@
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
-#include "vgpu/shmring.h"
 #include "vgpu/wire.h"
 
 #define VGPU_SERVER_VERSION "vgpu-server 0.1"
@@ -233,73 +232,152 @@ done:
     o->res.segments = o->segp;
 }
 
-/* The reply goes back the way its request came: through the ring when it fits there. */
+/* The client is gone (its socket hung up)? */
+static bool client_gone(const struct vgpu_session *s)
+{
+    struct pollfd p = { .fd = s->fd, .events = POLLIN };
+
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/* Wakes a client sleeping on the completion ring (host-direct; a guest naps). */
+static void wake_client(struct vgpu_session *s)
+{
+    if (!s->qp_in_bar && __atomic_load_n(&s->qp.hdr->client_sleeping, __ATOMIC_SEQ_CST))
+        vgpu_futex_wake(&s->qp.hdr->comp_tail);
+}
+
+/*
+ * A reply through the completion ring.  It waits for room while the client
+ * takes earlier replies (it takes them in order, and never waits for room
+ * of its own with a reply owed).  A reply that can never fit the ring goes
+ * over the socket behind an ON_SOCKET record, or, in a guest (whose frame
+ * path is not this session's to answer on), as TOO_LARGE.
+ */
+static int qp_reply(struct vgpu_session *s, const struct vgpu_frame_header *h,
+                    Vgpu__Wire__Envelope *env, const struct iovec *iov, int niov)
+{
+    struct timespec nap = { 0, 5000 };
+    size_t len = 0, written;
+    uint8_t *w;
+    int err, rc;
+
+    rc = vgpu_frame_head_size(env, &len);
+    if (rc)
+        return -EINVAL;
+    for (int i = 0; i < niov; i++)
+        len += iov[i].iov_len;
+    while (!(w = vgpu_qring_reserve(&s->qp.comp, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len, &err))) {
+        if (err == -E2BIG)
+            break;
+        if (err)
+            return -EPROTO;
+        if (client_gone(s))
+            return -EPIPE;
+        nanosleep(&nap, NULL);
+    }
+    if (!w) {
+        /* published before the socket write: the client must be reading it meanwhile */
+        while (!vgpu_qring_reserve(&s->qp.comp, 0, &err)) {
+            if (err || client_gone(s))
+                return -EPIPE;
+            nanosleep(&nap, NULL);
+        }
+        vgpu_qring_publish(&s->qp.comp, 0, s->qp_in_bar ? VGPU_QP_TOO_LARGE : VGPU_QP_ON_SOCKET);
+        wake_client(s);
+        if (s->qp_in_bar) {
+            vgpu_log(VGPU_LOG_WARN, "a reply of %zu bytes does not fit the guest's ring; the "
+                     "call fails (the shim sends calls with large outputs on the frame path)", len);
+            return 0;
+        }
+        return vgpu_fd_send_frame(s->fd, h, env, iov, niov);
+    }
+    rc = vgpu_frame_gather(h, env, iov, niov, w, len, &written);
+    if (rc)
+        return -EINVAL;
+    vgpu_qring_publish(&s->qp.comp, (uint32_t)written, VGPU_QP_FRAME);
+    wake_client(s);
+    return 0;
+}
+
+/* The reply goes back the way its request came. */
 static int send_reply(struct vgpu_session *s, uint64_t seq, Vgpu__Wire__Envelope *env,
                       const struct iovec *iov, int niov)
 {
     struct vgpu_frame_header h = { .flags = VGPU_FRAME_F_REPLY, .seq = seq };
-    struct vgpu_ring *r = s->ring;
-    size_t written;
-    uint32_t len = VGPU_RING_ON_SOCKET;
-    int rc = 0;
 
-    if (!s->via_ring || !r)
-        return vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
-    if (vgpu_frame_gather(&h, env, iov, niov, r->rep, VGPU_RING_AREA, &written) == 0)
-        len = (uint32_t)written;
-    /*
-     * Published before a socket reply is written: the client must be
-     * reading the socket while a reply larger than its buffer goes out.
-     */
-    r->rep_len = len;
-    __atomic_store_n(&r->rep_seq, s->ring_seen, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&r->client_sleeping, __ATOMIC_SEQ_CST))
-        vgpu_futex_wake(&r->rep_seq);
-    if (len == VGPU_RING_ON_SOCKET)
-        rc = vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
-    return rc;
+    if (s->via_qp && s->qp_mem)
+        return qp_reply(s, &h, env, iov, niov);
+    return vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
 }
 
 /*
- * The next request, from the ring or the socket, whichever has one: a spin
- * of up to 50 us after the last request (the next one usually follows in
- * microseconds), then futex sleeps on the doorbell, shorter while work is
- * on the GPU so its end is noticed.  The socket is looked at between
- * (frames too big for the ring, fds, and the client hanging up).
+ * Sleeps until the client may have sent something: on the doorbell futex
+ * host-direct, on the slot's eventfd (and the socket) in a guest; shorter
+ * while work is on the GPU, so its end is noticed.
  */
+static void qp_sleep(struct vgpu_session *s)
+{
+    struct vgpu_qp_hdr *hd = s->qp.hdr;
+    struct pollfd p[2] = { { .fd = s->fd, .events = POLLIN }, { .fd = s->qp_bell, .events = POLLIN } };
+    uint32_t bell;
+
+    __atomic_store_n(&hd->server_sleeping, 1, __ATOMIC_SEQ_CST);
+    bell = __atomic_load_n(&hd->doorbell, __ATOMIC_SEQ_CST);
+    if (!vgpu_qring_pending(&s->qp.sub)) {
+        if (s->qp_in_bar) {
+            if (poll(p, 2, s->work_n ? 1 : 100) > 0 && (p[1].revents & POLLIN)) {
+                uint64_t v;
+
+                if (read(s->qp_bell, &v, sizeof(v)) < 0)
+                    v = 0;
+            }
+        } else if (poll(p, 1, 0) == 0) {
+            vgpu_futex_wait(&hd->doorbell, bell, s->work_n ? 1000000u : 100000000u);
+        }
+    }
+    __atomic_store_n(&hd->server_sleeping, 0, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * The next request, from the queue pair or the socket, whichever has one:
+ * a spin of up to VGPU_QP_IDLE_SPIN_NS after the last request (the next one
+ * usually follows in microseconds), then sleeps (qp_sleep).  The socket is
+ * looked at between (frames too big for the ring, fds, the client hanging
+ * up).  A frame is copied out of the ring before anything reads it.
+ */
+#define VGPU_QP_IDLE_SPIN_NS 50000u
+
 static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
 {
-    struct vgpu_ring *r = s->ring;
-    uint64_t spin_until = vgpu_mono_ns() + VGPU_RING_IDLE_SPIN_NS;
+    uint64_t spin_until = vgpu_mono_ns() + VGPU_QP_IDLE_SPIN_NS;
 
-    s->via_ring = false;
+    s->via_qp = false;
     for (unsigned i = 0;; i++) {
         struct pollfd p = { .fd = s->fd, .events = POLLIN };
-        uint32_t seq = __atomic_load_n(&r->req_seq, __ATOMIC_ACQUIRE), bell;
+        const uint8_t *d;
+        uint32_t n, kind;
+        int rc = vgpu_qring_peek(&s->qp.sub, &d, &n, &kind);
 
-        if (seq != s->ring_seen) {
-            uint32_t n = r->req_len;
-
-            if (n > VGPU_RING_AREA || n < VGPU_FRAME_HEADER_SIZE)
+        if (rc == 0) {
+            if (kind != VGPU_QP_FRAME || n < VGPU_FRAME_HEADER_SIZE)
                 return -EPROTO;
             *buf = malloc(n);
             if (!*buf)
                 return -ENOMEM;
-            memcpy(*buf, r->req, n);
+            memcpy(*buf, d, n);
             *len = n;
-            s->ring_seen = seq;
-            s->via_ring = true;
+            vgpu_qring_pop(&s->qp.sub, n);
+            s->via_qp = true;
             return 0;
         }
+        if (rc != -EAGAIN)
+            return -EPROTO;
         if (i % 64 == 0 && poll(&p, 1, 0) > 0)
             return vgpu_fd_read_frame_fd(s->fd, NULL, buf, len, &s->pending_fd);
         if (vgpu_mono_ns() < spin_until)
             continue;
-        __atomic_store_n(&r->server_sleeping, 1, __ATOMIC_SEQ_CST);
-        bell = __atomic_load_n(&r->doorbell, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&r->req_seq, __ATOMIC_SEQ_CST) == s->ring_seen && poll(&p, 1, 0) == 0)
-            vgpu_futex_wait(&r->doorbell, bell, s->work_n ? 1000000u : 100000000u);
-        __atomic_store_n(&r->server_sleeping, 0, __ATOMIC_SEQ_CST);
+        qp_sleep(s);
         if (s->work_n)
             vgpu_work_poll(s);
     }
@@ -405,7 +483,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
 {
     struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .devices_used = 1,
                               .who = *who,
-                              .pending_fd = -1 };
+                              .pending_fd = -1, .qp_bell = -1 };
     const struct vgpu_pool_cfg *pool;
     int count = 0, rc;
 
@@ -428,7 +506,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         size_t len;
 
         /* While work is on the GPU and the client is quiet, notice when it ends. */
-        while (s.work_n && !s.ring) {
+        while (s.work_n && !s.qp_mem) {
             struct pollfd p = { .fd = fd, .events = POLLIN };
 
             if (poll(&p, 1, 1) != 0)
@@ -438,7 +516,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         if (s.pending_fd >= 0)
             close(s.pending_fd);     /* a passed fd no call took */
         s.pending_fd = -1;
-        if (s.ring)
+        if (s.qp_mem)
             rc = next_frame(&s, &buf, &len);
         else
             rc = vgpu_fd_read_frame_fd(fd, NULL, &buf, &len, &s.pending_fd);

@@ -37,7 +37,6 @@
 #include "manual.pb-c.h"
 #include "shim_internal.h"
 #include "vgpu/futex.h"
-#include "vgpu/shmring.h"
 
 #define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
 
@@ -47,6 +46,10 @@ static int conn_state;            /* 0 untried, 1 up, -1 failed for good */
 static uint64_t seq;
 static const char *server_addr;
 static int log_level = -1;
+
+static uint8_t *slot;                        /* this guest process's slot of the shared BAR */
+static size_t slot_size, slot_used;
+static uint64_t slot_off;
 
 static int init_status;
 static int table_n;
@@ -133,7 +136,8 @@ int vgpu_shim_init_status(void)
 
 static void flush_queue_public(void);
 static void flush_locked(void);
-static void ring_setup_locked(void);
+static void settle_locked(void);
+static void qp_setup_locked(void);
 static void queue_cond_init(void);
 
 int vgpu_shim_take_last_error(bool clear)
@@ -152,6 +156,37 @@ int vgpu_shim_take_last_error(bool clear)
     return e;
 }
 
+/* ---- requests in flight (guarded by lock) ----
+ * A batch of queued asynchronous calls that goes through the queue pair is
+ * not waited for: it is a flight, settled when its reply comes, which is at
+ * the latest when the next call that needs an answer waits for its own
+ * (replies come in order).  Only queue-pair requests fly; a frame on the
+ * frame path waits until nothing is in flight, so the server sees the
+ * requests in the order they were made.
+ */
+#define FLIGHTS_MAX 8
+
+struct flight_call {
+    uint32_t call_id;
+    const char *name;
+    pthread_t thread;                /* whose last error a failure becomes */
+    bool orphan;                     /* that thread has exited */
+};
+
+static struct flight {
+    uint64_t seq;
+    int n;
+    struct flight_call *calls;
+} flights[FLIGHTS_MAX];
+static int flight_first, flight_n;
+
+static void flights_clear(void)
+{
+    for (int i = 0; i < flight_n; i++)
+        free(flights[(flight_first + i) % FLIGHTS_MAX].calls);
+    flight_first = flight_n = 0;
+}
+
 static void drop_connection(const char *why)
 {
     if (conn_state == 1)
@@ -160,31 +195,150 @@ static void drop_connection(const char *why)
     if (transport.ops)
         transport.ops->close(&transport);
     conn_state = -1;
+    flights_clear();
 }
 
-/* One frame there and one back.  Called with the lock held. */
-static int roundtrip(Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload,
-                     uint8_t **buf, size_t *len, struct vgpu_frame *f)
+/*
+ * Sends one request: through the queue pair when it is up and the frame
+ * and a reply of up to reply_hint bytes fit it, else on the frame path
+ * (after whatever is in flight has landed).  Sets *via_qp and *sent_seq.
+ * Lock held.
+ */
+static int land_all(void);
+
+static int send_request(Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload,
+                        size_t reply_hint, bool *via_qp, uint64_t *sent_seq)
 {
-    struct vgpu_frame_header h = { .seq = ++seq };
+    struct vgpu_frame_header h = { 0 };
+    size_t len = 0;
+    bool qp = false;
     int rc;
 
-    rc = transport.ops->send(&transport, &h, env, payload, npayload);
-    if (rc == -E2BIG)
-        return rc;              /* this frame is too big; the connection is fine */
-    if (rc == 0)
-        rc = transport.ops->recv(&transport, buf, len);
+    if (transport.qp_mem && transport.pass_fd < 0 && vgpu_frame_head_size(env, &len) == 0) {
+        for (int i = 0; i < npayload; i++)
+            len += payload[i].iov_len;
+        qp = len <= vgpu_qring_max(&transport.qp.sub) &&
+             reply_hint + 4096 <= vgpu_qring_max(&transport.qp.comp);
+    }
+    if (!qp && flight_n && land_all())
+        return -ENOTCONN;
+    h.seq = ++seq;
+    *sent_seq = h.seq;
+    *via_qp = qp;
+    rc = qp ? vgpu_shim_qp_send(&transport, &h, env, payload, npayload, len)
+            : transport.ops->send(&transport, &h, env, payload, npayload);
+    if (rc && rc != -E2BIG)
+        drop_connection(rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
+    return rc;
+}
+
+/*
+ * The next reply (to the oldest request not answered yet), decoded into f.
+ * -EMSGSIZE: the server could not send it (the connection is fine).
+ */
+static int take_reply(bool qp, uint8_t **buf, size_t *len, struct vgpu_frame *f)
+{
+    int rc = qp ? vgpu_shim_qp_recv(&transport, buf, len) : transport.ops->recv(&transport, buf, len);
+
+    if (rc == -EMSGSIZE)
+        return rc;
     if (rc) {
         drop_connection(rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
         return rc;
     }
     rc = vgpu_frame_decode(*buf, *len, NULL, NULL, NULL, f);
-    if (rc || !(f->hdr.flags & VGPU_FRAME_F_REPLY) || f->hdr.seq != h.seq) {
-        drop_connection(rc ? vgpu_wire_strerror(rc) : "reply out of sequence");
+    if (rc || !(f->hdr.flags & VGPU_FRAME_F_REPLY)) {
+        drop_connection(rc ? vgpu_wire_strerror(rc) : "not a reply");
         vgpu_frame_release(f);
         free(*buf);
         *buf = NULL;
         return rc ? rc : -EPROTO;
+    }
+    return 0;
+}
+
+static void owe_error(pthread_t thread, int status);
+
+/* The oldest flight's reply has come (f, or NULL: it could not): its failures are owed. */
+static void settle_flight(const struct vgpu_frame *f)
+{
+    struct flight *fl = &flights[flight_first];
+    const Vgpu__Wire__ResultBatch *rb = f && f->env->body_case == VGPU__WIRE__ENVELOPE__BODY_RESULTS ?
+                                        f->env->results : NULL;
+
+    if (!rb || rb->n_results != (size_t)fl->n)
+        vgpu_shim_log(VGPU_LOG_ERROR, "a batch of asynchronous calls: the server's reply does "
+                      "not answer it");
+    for (int i = 0; i < fl->n; i++) {
+        const Vgpu__Wire__Result *res = rb && rb->n_results == (size_t)fl->n ? rb->results[i] : NULL;
+        int st = res && res->call_id == fl->calls[i].call_id ? res->status : cudaErrorUnknown;
+
+        if (st != cudaSuccess) {
+            vgpu_shim_log(VGPU_LOG_DEBUG, "%s (queued) -> %d", fl->calls[i].name, st);
+            if (!fl->calls[i].orphan)
+                owe_error(fl->calls[i].thread, st);
+        }
+    }
+    free(fl->calls);
+    flight_first = (flight_first + 1) % FLIGHTS_MAX;
+    flight_n--;
+}
+
+/* Waits for the oldest flight's reply and settles it.  0, or -errno (connection gone). */
+static int land_one(void)
+{
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf = NULL;
+    size_t len;
+    int rc = take_reply(true, &buf, &len, &f);
+
+    if (rc == -EMSGSIZE) {
+        settle_flight(NULL);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (f.hdr.seq != flights[flight_first].seq) {
+        drop_connection("reply out of sequence");
+        rc = -EPROTO;
+    } else {
+        settle_flight(&f);
+    }
+    vgpu_frame_release(&f);
+    free(buf);
+    return rc;
+}
+
+static int land_all(void)
+{
+    while (flight_n)
+        if (land_one())
+            return -1;
+    return 0;
+}
+
+/* One request and its reply (flights before it land first).  Called with the lock held. */
+static int roundtrip(Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload,
+                     size_t reply_hint, uint8_t **buf, size_t *len, struct vgpu_frame *f)
+{
+    uint64_t mine;
+    bool qp;
+    int rc = send_request(env, payload, npayload, reply_hint, &qp, &mine);
+
+    if (rc)
+        return rc;
+    while (qp && flight_n)
+        if (land_one())
+            return -ENOTCONN;
+    rc = take_reply(qp, buf, len, f);
+    if (rc)
+        return rc;
+    if (f->hdr.seq != mine) {
+        drop_connection("reply out of sequence");
+        vgpu_frame_release(f);
+        free(*buf);
+        *buf = NULL;
+        return -EPROTO;
     }
     return 0;
 }
@@ -204,7 +358,7 @@ static int handshake(void)
     vgpu_hello_init(&hello, VGPU_CUDART_CALL_TABLE_HASH, "cudart", name, (uint32_t)getpid(), host);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
-    rc = roundtrip(&env, NULL, 0, &buf, &len, &f);
+    rc = roundtrip(&env, NULL, 0, 4096, &buf, &len, &f);
     if (rc)
         return rc;
     if (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY)
@@ -231,7 +385,7 @@ __attribute__((destructor)) static void vgpu_shim_fini(void)
     if (pthread_mutex_trylock(&lock))
         return;
     /* work the program queued still runs, as it would natively before exit */
-    flush_locked();
+    settle_locked();
     if (conn_state == 1 && transport.ops)
         transport.ops->close(&transport);
     conn_state = -1;
@@ -246,7 +400,7 @@ __attribute__((destructor)) static void vgpu_shim_fini(void)
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&lock);
-    flush_locked();
+    settle_locked();
 }
 
 static void atfork_parent(void)
@@ -260,9 +414,14 @@ static void atfork_child(void)
         vgpu_mmio_forget();
     else if (transport.fd >= 0)
         close(transport.fd);
-    if (transport.ring)
-        munmap(transport.ring, sizeof(*transport.ring));
-    transport.ring = NULL;
+    if (transport.qp_mem && transport.ops != &vgpu_transport_mmio)
+        munmap(transport.qp_mem, transport.qp_len);
+    transport.qp_mem = NULL;
+    flights_clear();            /* none: they landed before the fork */
+    if (slot)
+        munmap(slot, slot_size);    /* the parent's; the child takes a slot of its own */
+    slot = NULL;
+    slot_used = 0;
     transport.ops = NULL;
     transport.fd = -1;
     transport.pass_fd = -1;
@@ -339,10 +498,9 @@ static int ensure_connected(void)
         drop_connection("handshake failed");
         return rc;
     }
-    if (transport.ops == &vgpu_transport_unix)
-        ring_setup_locked();
+    qp_setup_locked();
     vgpu_shim_log(VGPU_LOG_INFO, "connected to vgpu-server at %s%s", server_addr,
-                  transport.ring ? " (shared-memory control channel)" : "");
+                  transport.qp_mem ? " (shared-memory queue pair)" : "");
     return 0;
 }
 
@@ -377,6 +535,13 @@ static void thread_exits(void *unused)
     for (int i = 0; i < queue_n; i++)
         if (pthread_equal(queue[i].thread, pthread_self()))
             queue[i].orphan = true;
+    for (int i = 0; i < flight_n; i++) {
+        struct flight *fl = &flights[(flight_first + i) % FLIGHTS_MAX];
+
+        for (int j = 0; j < fl->n; j++)
+            if (pthread_equal(fl->calls[j].thread, pthread_self()))
+                fl->calls[j].orphan = true;
+    }
     for (int i = 0; i < DEFERRED_MAX; i++)
         if (deferred[i].used && pthread_equal(deferred[i].thread, pthread_self()))
             deferred[i].used = false;
@@ -422,6 +587,45 @@ static void collect_deferred(void)
 }
 
 /*
+ * Sends the queued calls as a flight through the queue pair, without
+ * waiting: 0, -EAGAIN when they cannot fly (no queue pair, too large: the
+ * caller sends them the usual way), or -ENOTCONN.  Lock held.
+ */
+static int fly_locked(Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
+{
+    struct flight *fl;
+    size_t len = 0;
+    bool qp;
+    int rc;
+
+    if (!transport.qp_mem || transport.pass_fd >= 0 || vgpu_frame_head_size(env, &len))
+        return -EAGAIN;
+    for (int i = 0; i < npayload; i++)
+        len += payload[i].iov_len;
+    if (len > vgpu_qring_max(&transport.qp.sub))
+        return -EAGAIN;
+    if (flight_n == FLIGHTS_MAX && land_one())
+        return -ENOTCONN;
+    fl = &flights[(flight_first + flight_n) % FLIGHTS_MAX];
+    fl->calls = malloc((size_t)queue_n * sizeof(*fl->calls));
+    if (!fl->calls)
+        return -EAGAIN;
+    rc = send_request(env, payload, npayload, 0, &qp, &fl->seq);
+    if (rc) {
+        free(fl->calls);
+        return rc == -E2BIG ? -EAGAIN : -ENOTCONN;
+    }
+    fl->n = queue_n;
+    for (int i = 0; i < queue_n; i++)
+        fl->calls[i] = (struct flight_call){ queue[i].call_id, queue[i].name, queue[i].thread,
+                                             queue[i].orphan };
+    flight_n++;
+    vgpu_shim_log(VGPU_LOG_DEBUG, "a batch of %d calls in flight (%d)", queue_n, flight_n);
+    queue_clear();
+    return 0;
+}
+
+/*
  * Sends the queued calls and then req (NULL: the queue alone) in one batch
  * and waits for the answer.  Returns req's status (cudaSuccess without req).
  * Called with the lock held and a connection up.
@@ -447,7 +651,7 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     const char *name = req ? req->name : "a batch of asynchronous calls";
     uint64_t off = 0;
     uint8_t *buf = NULL;
-    size_t len;
+    size_t len, reply_hint = 256;
     int rc, st = cudaSuccess;
 
     if (!calls || !callp || !segs || !segp || !iov || !rb) {
@@ -483,7 +687,27 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     batch.device = queue_n ? queue_device : tls_device;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
     env.calls = &batch;
-    rc = roundtrip(&env, iov, nsegs, &buf, &len, f);
+    if (!req) {
+        /* queued calls alone: through the queue pair they fly, and land later */
+        rc = fly_locked(&env, iov, nsegs);
+        if (rc == 0)
+            goto out;
+        if (rc != -EAGAIN) {
+            queue_clear();
+            st = cudaErrorNoDevice;
+            goto out;
+        }
+    }
+    for (int i = 0; req && i < req->nout; i++)
+        reply_hint += req->out[i].len;
+    rc = roundtrip(&env, iov, nsegs, reply_hint, &buf, &len, f);
+    if (rc == -EMSGSIZE) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s: the server's reply was too large for the shared "
+                      "BAR's ring and had no other way back", name);
+        queue_clear();
+        st = cudaErrorUnknown;
+        goto out;
+    }
     if (rc == -E2BIG && req && queue_n) {
         /* together too big for the link: the queue alone first, then the call alone */
         retry_alone = true;
@@ -574,17 +798,25 @@ out:
     return st;
 }
 
-/* Sends whatever is queued.  Lock held. */
+/* Sends whatever is queued (it may still be in flight after).  Lock held. */
 static void flush_locked(void)
 {
     if (queue_n && conn_state == 1)
         invoke_locked(NULL, NULL);
 }
 
+/* Sends whatever is queued and waits until every reply is in.  Lock held. */
+static void settle_locked(void)
+{
+    flush_locked();
+    if (conn_state == 1)
+        land_all();
+}
+
 static void flush_queue_public(void)
 {
     pthread_mutex_lock(&lock);
-    flush_locked();
+    settle_locked();
     collect_deferred();
     pthread_mutex_unlock(&lock);
 }
@@ -958,29 +1190,59 @@ static void *memfd_map(size_t size, int *fd)
 }
 
 /*
- * The shared-memory control channel (include/vgpu/shmring.h): offered to
- * the server right after the handshake; a server that says no leaves the
- * socket as the only carrier.  VGPU_SHM=0 turns it off.  Lock held.
+ * The queue pair (include/vgpu/qp.h), offered to the server right after
+ * the handshake; a server that says no leaves the frame path as the only
+ * carrier.  Host-direct it is a memfd of its own; in a guest, the head of
+ * this process's slot of the shared BAR (the rest of the slot is the
+ * staging region), when the device has doorbells for the server.
+ * VGPU_SHM=0 turns it off.  Lock held.
  */
-static void ring_setup_locked(void)
+#define HOST_RING (1u << 20)
+#define GUEST_RING (512u << 10)
+#define SLOT_QP_SPAN ((size_t)2 << 20)       /* the queue pair's part of a BAR slot */
+
+
+static void qp_setup_locked(void)
 {
     const char *v = getenv("VGPU_SHM");
-    struct vgpu_ring *r;
-    int fd, st;
+    uint64_t n;
+    void *p = NULL;
+    int fd = -1, st;
 
     if (v && !strcmp(v, "0"))
         return;
-    r = memfd_map(sizeof(*r), &fd);
-    if (!r)
-        return;
-    st = region_call_locked(VGPU_RING_REGION, sizeof(*r), false, true, fd, false, 0);
-    close(fd);
-    if (st != cudaSuccess) {
-        munmap(r, sizeof(*r));
+    if (transport.ops == &vgpu_transport_unix) {
+        n = vgpu_qp_bytes(HOST_RING, HOST_RING);
+        p = memfd_map(n, &fd);
+        if (!p || vgpu_qp_create(&transport.qp, p, n, HOST_RING, HOST_RING)) {
+            if (p)
+                munmap(p, n);
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+        st = region_call_locked(VGPU_QP_REGION, n, false, true, fd, false, 0);
+        close(fd);
+        if (st != cudaSuccess) {
+            munmap(p, n);
+            return;
+        }
+    } else if (transport.ops == &vgpu_transport_mmio && vgpu_mmio_doorbells()) {
+        n = vgpu_qp_bytes(GUEST_RING, GUEST_RING);
+        if (!slot)
+            slot = vgpu_mmio_shared_slot(&slot_size, &slot_off);
+        if (!slot || slot_size < 2 * SLOT_QP_SPAN ||
+            vgpu_qp_create(&transport.qp, slot, n, GUEST_RING, GUEST_RING))
+            return;
+        if (region_call_locked(VGPU_QP_REGION, n, false, true, -1, true, slot_off) != cudaSuccess)
+            return;
+        p = slot;
+        slot_used = SLOT_QP_SPAN;
+    } else {
         return;
     }
-    transport.seq = __atomic_load_n(&r->req_seq, __ATOMIC_ACQUIRE);
-    transport.ring = r;
+    transport.qp_mem = p;
+    transport.qp_len = n;
 }
 
 void *vgpu_shim_region_new(uint32_t id, size_t size)
@@ -1004,24 +1266,28 @@ void *vgpu_shim_region_new(uint32_t id, size_t size)
 void *vgpu_shim_bar_region(uint32_t id, size_t *size)
 {
     const char *v = getenv("VGPU_SHM");
-    uint64_t off = 0;
-    void *p = NULL;
+    uint8_t *p = NULL;
 
     if (v && !strcmp(v, "0"))
         return NULL;
     pthread_mutex_lock(&lock);
-    if (ensure_connected() == 0 && transport.ops == &vgpu_transport_mmio &&
-        (p = vgpu_mmio_shared_slot(size, &off)) &&
-        region_call_locked(id, *size, false, false, -1, true, off) != cudaSuccess) {
-        vgpu_shim_log(VGPU_LOG_INFO, "the server did not take the shared BAR's slot at %#llx; "
-                      "copies use the 1 KB window", (unsigned long long)off);
-        munmap(p, *size);
-        p = NULL;
+    if (ensure_connected() == 0 && transport.ops == &vgpu_transport_mmio && !slot)
+        slot = vgpu_mmio_shared_slot(&slot_size, &slot_off);
+    if (slot && slot_size > slot_used) {
+        p = slot + slot_used;
+        *size = slot_size - slot_used;
+        if (region_call_locked(id, *size, false, false, -1, true, slot_off + slot_used) != cudaSuccess) {
+            vgpu_shim_log(VGPU_LOG_INFO, "the server did not take the shared BAR's slot at %#llx; "
+                          "copies use the 1 KB window", (unsigned long long)(slot_off + slot_used));
+            p = NULL;
+        } else {
+            slot_used = slot_size;
+        }
     }
     pthread_mutex_unlock(&lock);
     if (p)
-        vgpu_shim_log(VGPU_LOG_INFO, "staging through the shared BAR, %zu MiB at %#llx",
-                      *size >> 20, (unsigned long long)off);
+        vgpu_shim_log(VGPU_LOG_INFO, "staging through the shared BAR, %zu KiB at %#llx",
+                      *size >> 10, (unsigned long long)(slot_off + slot_size - *size));
     return p;
 }
 

@@ -33,8 +33,11 @@ enum {
     R_RESPONSE_LEN = 0x01c, R_PROTOCOL_VER = 0x020, R_CAPABILITIES = 0x024,
     R_CHUNK_CTRL = 0x034, R_CHANNEL = 0x038, R_LINK_EPOCH = 0x03c, R_REQUEST = 0x040,
     R_RESPONSE = 0x440, R_RESPONSE_TOTAL = 0x840, R_RESPONSE_OFFSET = 0x844,
-    R_REQUEST_TOTAL = 0x848, R_MAX_FRAME = 0x84c,
+    R_REQUEST_TOTAL = 0x848, R_MAX_FRAME = 0x84c, R_QP_DOORBELL = 0x900,
 };
+#define CAP_SHARED 0x8
+#define CAP_DOORBELLS 0x10
+#define MAX_DOORBELLS 64
 enum { ST_IDLE = 0, ST_BUSY = 1, ST_DONE = 2, ST_ERROR = 3 };
 enum { CMD_SUBMIT = 1, CMD_ACK = 2, CMD_CLOSE = 3 };
 enum { ERR_NO_SERVER = 7, ERR_SERVER_GONE = 8 };
@@ -51,6 +54,7 @@ static struct mmio {
     char where[300];
     char dir[300];             /* the device's sysfs directory */
     int shared_fd;             /* resource2, held open for its slot lock, or -1 */
+    uint64_t slot_off;         /* where the slot is in the shared BAR */
 } m = { .fd = -1, .shared_fd = -1 };
 
 static uint32_t rd(uint32_t off)
@@ -379,12 +383,38 @@ static void mmio_close(struct vgpu_transport *t)
         close(m.fd);
     m.fd = -1;
     t->fd = -1;
+    t->qp_mem = NULL;          /* it lives in the slot, which rpc.c holds */
     free(m.answer);
     m.answer = NULL;
 }
 
+VGPU_HIDDEN bool vgpu_mmio_doorbells(void)
+{
+    return m.bar && (rd(R_CAPABILITIES) & (CAP_SHARED | CAP_DOORBELLS)) == (CAP_SHARED | CAP_DOORBELLS);
+}
+
+/* The slot's doorbell: QEMU turns the write into an eventfd the server waits on. */
+static void mmio_bell(struct vgpu_transport *t)
+{
+    uint64_t k = m.slot_off >> VGPU_QP_SLOT_SHIFT;
+
+    (void)t;
+    if (m.bar && k < MAX_DOORBELLS)
+        wr(R_QP_DOORBELL + 4 * (uint32_t)k, 1);
+}
+
+/* The session is gone when the link says so, or when the link itself was replaced. */
+static int mmio_alive(struct vgpu_transport *t)
+{
+    if ((__atomic_load_n(&t->qp.hdr->server_state, __ATOMIC_ACQUIRE) & 1) || !m.bar ||
+        rd(R_LINK_EPOCH) != m.epoch)
+        return -ECONNRESET;
+    return 0;
+}
+
 const struct vgpu_transport_ops vgpu_transport_mmio = {
-    "mmio", mmio_connect, mmio_send, mmio_recv, mmio_close,
+    .name = "mmio", .connect = mmio_connect, .send = mmio_send, .recv = mmio_recv,
+    .close = mmio_close, .bell = mmio_bell, .alive = mmio_alive, .qp_futex = false,
 };
 
 /*
@@ -402,7 +432,7 @@ VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset)
     size_t slot;
     int fd;
 
-    if (!m.bar || !(rd(R_CAPABILITIES) & 0x8) || m.shared_fd >= 0)
+    if (!m.bar || !(rd(R_CAPABILITIES) & CAP_SHARED) || m.shared_fd >= 0)
         return NULL;
     snprintf(path, sizeof(path), "%s/resource2", m.dir);
     fd = open(path, O_RDWR | O_CLOEXEC);
@@ -422,6 +452,7 @@ VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset)
         if (p == MAP_FAILED)
             break;
         m.shared_fd = fd;
+        m.slot_off = k * slot;
         *size = slot;
         *offset = k * slot;
         return p;

@@ -20,7 +20,6 @@
 #include "shim_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
-#include "vgpu/shmring.h"
 
 static int unix_connect(struct vgpu_transport *t, const char *path)
 {
@@ -97,108 +96,55 @@ static int tcp_connect(struct vgpu_transport *t, const char *hostport)
     return 0;
 }
 
-/* A frame that fits goes into the ring's request area; 1 when it did. */
-static int ring_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
-                     const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
-{
-    struct vgpu_ring *r = t->ring;
-    size_t len;
-
-    if (vgpu_frame_gather(h, env, payload, npayload, r->req, VGPU_RING_AREA, &len))
-        return 0;
-    r->req_len = (uint32_t)len;
-    __atomic_store_n(&r->req_seq, ++t->seq, __ATOMIC_RELEASE);
-    return 1;
-}
-
-/* After a request on either carrier: wake the server if it sleeps. */
-static void ring_doorbell(struct vgpu_ring *r)
-{
-    __atomic_add_fetch(&r->doorbell, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&r->server_sleeping, __ATOMIC_SEQ_CST))
-        vgpu_futex_wake(&r->doorbell);
-}
-
 static int sock_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
                      const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
 {
-    int pass = t->pass_fd, rc = 0;
+    int pass = t->pass_fd, rc;
 
     t->pass_fd = -1;
-    t->last_via_ring = t->ring && pass < 0 && ring_send(t, h, env, payload, npayload);
-    if (!t->last_via_ring)
-        rc = vgpu_fd_send_frame_fd(t->fd, h, env, payload, npayload, pass);
-    if (t->ring && rc == 0)
-        ring_doorbell(t->ring);
+    rc = vgpu_fd_send_frame_fd(t->fd, h, env, payload, npayload, pass);
+    /* a sleeping server waits on the doorbell, not on the socket */
+    if (rc == 0 && t->qp_mem)
+        vgpu_shim_qp_ring(t);
     return rc;
-}
-
-/*
- * The reply to a request sent through the ring: a bounded spin on rep_seq
- * (a round trip on a busy server is a few microseconds), then futex sleeps
- * that look at the socket between them, so a server that died is noticed.
- */
-static int ring_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
-{
-    struct vgpu_ring *r = t->ring;
-    uint64_t until = vgpu_mono_ns() + VGPU_RING_SPIN_NS;
-    uint32_t n;
-
-    for (unsigned i = 1; __atomic_load_n(&r->rep_seq, __ATOMIC_ACQUIRE) != t->seq; i++) {
-        struct pollfd p = { .fd = t->fd, .events = POLLIN };
-        uint32_t seen;
-
-        /* spin for up to VGPU_RING_SPIN_NS, looking at the clock now and then */
-        if (i % 64 || vgpu_mono_ns() < until) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-            continue;
-        }
-        __atomic_store_n(&r->client_sleeping, 1, __ATOMIC_SEQ_CST);
-        seen = __atomic_load_n(&r->rep_seq, __ATOMIC_SEQ_CST);
-        if (seen != t->seq)
-            vgpu_futex_wait(&r->rep_seq, seen, 50000000u);
-        __atomic_store_n(&r->client_sleeping, 0, __ATOMIC_SEQ_CST);
-        /* a server that went away hangs the socket up */
-        if (__atomic_load_n(&r->rep_seq, __ATOMIC_ACQUIRE) != t->seq && poll(&p, 1, 0) > 0 &&
-            (p.revents & (POLLHUP | POLLERR)))
-            return -EPIPE;
-    }
-    n = r->rep_len;
-    if (n == VGPU_RING_ON_SOCKET)
-        return vgpu_fd_read_frame(t->fd, NULL, buf, len);
-    if (n > VGPU_RING_AREA || n < VGPU_FRAME_HEADER_SIZE)
-        return -EPROTO;
-    *buf = malloc(n);
-    if (!*buf)
-        return -ENOMEM;
-    memcpy(*buf, r->rep, n);
-    *len = n;
-    return 0;
 }
 
 static int sock_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
 {
-    if (t->ring && t->last_via_ring)
-        return ring_recv(t, buf, len);
     return vgpu_fd_read_frame(t->fd, NULL, buf, len);
+}
+
+static void sock_bell(struct vgpu_transport *t)
+{
+    vgpu_futex_wake(&t->qp.hdr->doorbell);
+}
+
+/* A server that went away hangs the socket up. */
+static int sock_alive(struct vgpu_transport *t)
+{
+    struct pollfd p = { .fd = t->fd, .events = POLLIN };
+
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+        return -EPIPE;
+    return 0;
 }
 
 static void sock_close(struct vgpu_transport *t)
 {
-    if (t->ring)
-        munmap(t->ring, sizeof(*t->ring));
-    t->ring = NULL;
+    if (t->qp_mem)
+        munmap(t->qp_mem, t->qp_len);
+    t->qp_mem = NULL;
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
 }
 
 const struct vgpu_transport_ops vgpu_transport_unix = {
-    "unix", unix_connect, sock_send, sock_recv, sock_close,
+    .name = "unix", .connect = unix_connect, .send = sock_send, .recv = sock_recv,
+    .close = sock_close, .bell = sock_bell, .alive = sock_alive, .qp_futex = true,
 };
 
 const struct vgpu_transport_ops vgpu_transport_tcp = {
-    "tcp", tcp_connect, sock_send, sock_recv, sock_close,
+    .name = "tcp", .connect = tcp_connect, .send = sock_send, .recv = sock_recv,
+    .close = sock_close, .bell = sock_bell, .alive = sock_alive, .qp_futex = true,
 };

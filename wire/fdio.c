@@ -38,12 +38,13 @@ int vgpu_fd_read_full(int fd, void *buf, size_t n)
  * frame (SCM_RIGHTS rides on the first byte) is caught: into *passed when
  * passed is not NULL, else closed.  Any further fds are closed.
  */
-static int read_head(int fd, uint8_t *head, size_t n, int *passed, int *got_any)
+static int read_head(int fd, uint8_t *head, size_t n, int *passed, int npassed, int *got_any)
 {
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
+        char buf[CMSG_SPACE(VGPU_FD_MAX_PASSED * sizeof(int))];
     } cm;
+    int taken = 0;
     struct iovec iov = { head, n };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
                          .msg_controllen = sizeof(cm.buf) };
@@ -66,8 +67,8 @@ static int read_head(int fd, uint8_t *head, size_t n, int *passed, int *got_any)
             int got;
 
             memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (passed && *passed < 0)
-                *passed = got;
+            if (passed && taken < npassed)
+                passed[taken++] = got;
             else
                 close(got);
         }
@@ -75,18 +76,24 @@ static int read_head(int fd, uint8_t *head, size_t n, int *passed, int *got_any)
     return read_all(fd, head + r, n - (size_t)r, got_any);
 }
 
-int vgpu_fd_read_full_fd(int fd, void *buf, size_t n, int *passed)
+int vgpu_fd_read_full_fds(int fd, void *buf, size_t n, int *passed, int npassed)
 {
     int any = 0, rc;
 
-    if (passed)
-        *passed = -1;
-    rc = read_head(fd, buf, n, passed, &any);
-    if (rc && passed && *passed >= 0) {
-        close(*passed);
-        *passed = -1;
+    for (int i = 0; passed && i < npassed; i++)
+        passed[i] = -1;
+    rc = read_head(fd, buf, n, passed, npassed, &any);
+    for (int i = 0; rc && passed && i < npassed; i++) {
+        if (passed[i] >= 0)
+            close(passed[i]);
+        passed[i] = -1;
     }
     return rc;
+}
+
+int vgpu_fd_read_full_fd(int fd, void *buf, size_t n, int *passed)
+{
+    return vgpu_fd_read_full_fds(fd, buf, n, passed, passed ? 1 : 0);
 }
 
 int vgpu_fd_read_frame_fd(int fd, const struct vgpu_wire_limits *lim, uint8_t **buf, size_t *len,
@@ -102,7 +109,7 @@ int vgpu_fd_read_frame_fd(int fd, const struct vgpu_wire_limits *lim, uint8_t **
     *len = 0;
     if (passed)
         *passed = -1;
-    rc = read_head(fd, head, sizeof(head), passed, &any);
+    rc = read_head(fd, head, sizeof(head), passed, passed ? 1 : 0, &any);
     if (rc)
         goto fail;
     rc = vgpu_frame_header_decode(head, sizeof(head), lim, &h);

@@ -34,6 +34,9 @@ int vgpu_fd_read_frame_fd(int fd, const struct vgpu_wire_limits *lim, uint8_t **
 int vgpu_fd_read_full(int fd, void *buf, size_t n);
 /* The same, and an fd passed with the first bytes lands in *passed (-1 if none). */
 int vgpu_fd_read_full_fd(int fd, void *buf, size_t n, int *passed);
+/* The same with up to npassed fds (unused entries -1; more than that are closed). */
+#define VGPU_FD_MAX_PASSED 72
+int vgpu_fd_read_full_fds(int fd, void *buf, size_t n, int *passed, int npassed);
 
 /* Writes all of iov, retrying partial writes and EINTR.  0 or -errno. */
 int vgpu_fd_writev_all(int fd, struct iovec *iov, int iovcnt);

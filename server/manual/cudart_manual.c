@@ -22,7 +22,6 @@
 #include "manual.pb-c.h"
 #include "server_internal.h"
 #include "vgpu/sha256.h"
-#include "vgpu/shmring.h"
 
 /* The runtime's registration entry points (crt/host_runtime.h, C++ only). */
 extern void **__cudaRegisterFatBinary(void *fatCubin);
@@ -461,9 +460,12 @@ static void region_drop(struct vgpu_region *r)
 
 void vgpu_regions_release(struct vgpu_session *s)
 {
-    if (s->ring)
-        munmap(s->ring, sizeof(*s->ring));
-    s->ring = NULL;
+    if (s->qp_mem) {
+        vgpu_qp_mark_gone(s->qp.hdr, (uint32_t)getpid());
+        if (!s->qp_in_bar)
+            munmap(s->qp_mem, s->qp_len);
+    }
+    s->qp_mem = NULL;
     for (int i = 0; i < s->nregions; i++)
         region_drop(&s->regions[i]);
     free(s->regions);
@@ -503,18 +505,46 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
 
     s->pending_fd = -1;
     if (a->control) {
-        /* the control channel: exactly one, mapped, not pinned */
-        struct vgpu_ring *ring;
+        /*
+         * The queue pair: exactly one, not pinned.  Host-direct, a sealed
+         * memfd of exactly its size; in a guest, the head of a slot of the
+         * shared BAR that has a doorbell.
+         */
+        void *mem;
+        uint64_t k = a->bar_offset >> VGPU_QP_SLOT_SHIFT;
 
-        if (fd < 0 || s->ring || a->size != sizeof(*ring) || !vgpu_sealed_memfd(fd, a->size))
+        if (s->qp_mem || a->size > ((uint64_t)64 << 20))
             goto out;
-        ring = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (ring == MAP_FAILED) {
-            rc = cudaErrorMemoryAllocation;
+        if (a->in_bar) {
+            if (fd >= 0 || !vgpu_link_bar || (a->bar_offset & 4095) || a->bar_offset > vgpu_link_bar_size ||
+                a->size > vgpu_link_bar_size - a->bar_offset || k >= (uint64_t)vgpu_link_nbells ||
+                vgpu_link_bells[k] < 0)
+                goto out;
+            mem = vgpu_link_bar + a->bar_offset;
+        } else {
+            if (fd < 0 || !vgpu_sealed_memfd(fd, a->size))
+                goto out;
+            mem = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (mem == MAP_FAILED) {
+                rc = cudaErrorMemoryAllocation;
+                goto out;
+            }
+        }
+        if (vgpu_qp_attach(&s->qp, mem, a->size)) {
+            vgpu_log(VGPU_LOG_INFO, "queue pair refused: its header does not describe %llu bytes "
+                     "of rings", (unsigned long long)a->size);
+            if (!a->in_bar)
+                munmap(mem, a->size);
             goto out;
         }
-        s->ring = ring;
-        s->ring_seen = __atomic_load_n(&ring->req_seq, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&s->qp.hdr->server_state, (uint64_t)getpid() << 32, __ATOMIC_SEQ_CST);
+        s->qp_mem = mem;
+        s->qp_len = a->size;
+        s->qp_in_bar = a->in_bar;
+        s->qp_bell = a->in_bar ? vgpu_link_bells[k] : -1;
+        if (a->in_bar)
+            vgpu_log(VGPU_LOG_INFO, "vm %u: queue pair in the shared BAR slot at %#llx", s->who.vm_id,
+                     (unsigned long long)a->bar_offset);
         rc = cudaSuccess;
         goto out;
     }

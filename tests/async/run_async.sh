@@ -40,11 +40,11 @@ queued=$(grep -c ' queued$' "$work/shim.log")
     problems="$problems only $queued calls were queued (expected at least $min_queued);"
 # the carrier this run was meant to use
 if [ "${VGPU_SHM:-1}" = 0 ]; then
-    ! grep -q 'shared-memory control channel' "$work/shim.log" ||
-        problems="$problems the shared-memory channel was used with VGPU_SHM=0;"
+    ! grep -q 'shared-memory queue pair' "$work/shim.log" ||
+        problems="$problems the queue pair was used with VGPU_SHM=0;"
 else
-    grep -q 'shared-memory control channel' "$work/shim.log" ||
-        problems="$problems the shared-memory control channel was not set up;"
+    grep -q 'shared-memory queue pair' "$work/shim.log" ||
+        problems="$problems the shared-memory queue pair was not set up;"
 fi
 if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$work/shim.log"; then
     problems="$problems no line matching '$pattern' in the shim's log;"

@@ -35,7 +35,7 @@ until grep -q ready "$work/busy.out" 2>/dev/null; do
     sleep 0.1
     i=$((i + 1))
 done
-grep -q 'shared-memory control channel' "$work/busy.err" || fail "the busy client has no control channel"
+grep -q "shared-memory queue pair" "$work/busy.err" || fail "the busy client has no queue pair"
 sleep 0.3                                   # requests in flight
 "$vgpuctl" --admin "$sock.admin" --json >"$work/before.json" || fail "vgpuctl failed"
 session=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["sessions"]; print(s[0]["pid"] if len(s)==1 and s[0]["device_memory"]>0 else "")' "$work/before.json")

@@ -34,7 +34,7 @@
 #include "vgpu/callgen.h"
 #include "rawclient.h"
 #include "vgpu/fdio.h"
-#include "vgpu/shmring.h"
+#include "vgpu/qp.h"
 #include "vgpu/wire.h"
 
 static const char *server_bin;
@@ -316,45 +316,57 @@ static int region(int fd, uint32_t id, uint64_t size, bool control, int memfd)
 
 /*
  * Shared memory from a client: no fd, an fd that could shrink under the
- * server, one too small, a control channel of the wrong size, a copy
- * naming a region that does not exist; then a real control channel whose
- * request length lies, which ends that session and nothing else.
+ * server, one too small, a queue pair whose header does not match its
+ * size, a copy naming a region that does not exist; then a real queue pair
+ * whose submission record lies about its length, which ends that session
+ * and nothing else.
  */
+#define QP_RING (64u << 10)
+
 static void test_shared_memory(void **state)
 {
     Vgpu__Manual__CopyArgs cp = VGPU__MANUAL__COPY_ARGS__INIT;
-    struct vgpu_ring *r;
+    uint64_t n = vgpu_qp_bytes(QP_RING, QP_RING);
+    struct vgpu_qp q;
     struct pollfd p;
+    uint8_t *mem, *w;
     char c;
-    int fd = connect_ok(), m;
+    int fd = connect_ok(), m, err;
 
     (void)state;
     assert_int_equal(region(fd, 5, 4096, false, -1), cudaErrorInvalidValue);
     assert_int_equal(region(fd, 5, 4096, false, memfd_of(4096, false)), cudaErrorInvalidValue);
     assert_int_equal(region(fd, 5, 8192, false, memfd_of(4096, true)), cudaErrorInvalidValue);
     assert_int_equal(region(fd, 5, 0, false, memfd_of(4096, true)), cudaErrorInvalidValue);
-    assert_int_equal(region(fd, VGPU_RING_REGION, sizeof(*r) - 1, true,
-                            memfd_of(sizeof(*r), true)), cudaErrorInvalidValue);
+    /* a queue pair with no header at all */
+    assert_int_equal(region(fd, VGPU_QP_REGION, n, true, memfd_of(n, true)), cudaErrorInvalidValue);
     cp.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
     cp.dst = 0x1000;
     cp.count = 4096;
     cp.region = 77;
     assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
-    /* a control channel the server accepts, then a request length over its area */
-    m = memfd_of(sizeof(*r), true);
-    r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
-    assert_true(r != MAP_FAILED);
-    assert_int_equal(region(fd, VGPU_RING_REGION, sizeof(*r), true, dup(m)), cudaSuccess);
+    m = memfd_of(n, true);
+    mem = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+    assert_true(mem != MAP_FAILED);
+    assert_int_equal(vgpu_qp_create(&q, mem, n, QP_RING, QP_RING), 0);
+    /* sizes in the header that do not add up to the region's */
+    assert_int_equal(region(fd, VGPU_QP_REGION, n - 4096, true, dup(m)), cudaErrorInvalidValue);
+    /* one the server accepts, then a record whose length runs past the ring */
+    assert_int_equal(region(fd, VGPU_QP_REGION, n, true, dup(m)), cudaSuccess);
     close(m);
-    r->req_len = VGPU_RING_AREA + 1;
-    __atomic_add_fetch(&r->req_seq, 1, __ATOMIC_SEQ_CST);
-    __atomic_add_fetch(&r->doorbell, 1, __ATOMIC_SEQ_CST);
-    syscall(SYS_futex, &r->doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+    w = vgpu_qring_reserve(&q.sub, 64, &err);
+    assert_non_null(w);
+    vgpu_qring_publish(&q.sub, 64, VGPU_QP_FRAME);
+    memcpy(q.sub.data, &(uint32_t){ QP_RING }, 4);
+    __atomic_add_fetch(&q.hdr->doorbell, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &q.hdr->doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
     p.fd = fd;
     p.events = POLLIN;
     assert_int_equal(poll(&p, 1, 5000), 1);
     assert_int_equal(read(fd, &c, 1), 0);          /* that session closed */
-    munmap(r, sizeof(*r));
+    /* and said so in the queue pair's header */
+    assert_int_equal(__atomic_load_n(&q.hdr->server_state, __ATOMIC_ACQUIRE) & 1, 1);
+    munmap(mem, n);
     close(fd);
     server_alive();
 }

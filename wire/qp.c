@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The queue pair's rings; see include/vgpu/qp.h. */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "vgpu/qp.h"
+
+#define REC_HEAD 8u
+
+static uint32_t rec_bytes(uint32_t len)
+{
+    return REC_HEAD + ((len + 7u) & ~7u);
+}
+
+static int pow2_ok(uint32_t n)
+{
+    return n >= VGPU_QP_RING_MIN && n <= VGPU_QP_RING_MAX && !(n & (n - 1));
+}
+
+static void wire_up(struct vgpu_qp *q, uint8_t *base, uint32_t sub_size, uint32_t comp_size)
+{
+    struct vgpu_qp_hdr *h = (struct vgpu_qp_hdr *)base;
+
+    q->hdr = h;
+    q->sub = (struct vgpu_qring){ .tail = &h->sub_tail, .head = &h->sub_head,
+                                  .data = base + VGPU_QP_HEADER, .size = sub_size };
+    q->comp = (struct vgpu_qring){ .tail = &h->comp_tail, .head = &h->comp_head,
+                                   .data = base + VGPU_QP_HEADER + sub_size, .size = comp_size };
+}
+
+int vgpu_qp_create(struct vgpu_qp *q, void *base, uint64_t len, uint32_t sub_size, uint32_t comp_size)
+{
+    struct vgpu_qp_hdr *h = base;
+
+    if (!pow2_ok(sub_size) || !pow2_ok(comp_size) || len < vgpu_qp_bytes(sub_size, comp_size))
+        return -EINVAL;
+    memset(base, 0, VGPU_QP_HEADER);
+    h->sub_size = sub_size;
+    h->comp_size = comp_size;
+    __atomic_store_n(&h->magic, VGPU_QP_MAGIC, __ATOMIC_RELEASE);
+    wire_up(q, base, sub_size, comp_size);
+    return 0;
+}
+
+int vgpu_qp_attach(struct vgpu_qp *q, void *base, uint64_t len)
+{
+    struct vgpu_qp_hdr *h = base;
+    uint32_t sub = __atomic_load_n(&h->sub_size, __ATOMIC_RELAXED);
+    uint32_t comp = __atomic_load_n(&h->comp_size, __ATOMIC_RELAXED);
+
+    if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != VGPU_QP_MAGIC || !pow2_ok(sub) ||
+        !pow2_ok(comp) || len != vgpu_qp_bytes(sub, comp))
+        return -EINVAL;
+    wire_up(q, base, sub, comp);
+    /* start where the client is now (it may have reset the indices or not) */
+    q->sub.pos = __atomic_load_n(q->sub.tail, __ATOMIC_ACQUIRE);
+    __atomic_store_n(q->sub.head, q->sub.pos, __ATOMIC_RELEASE);
+    q->comp.pos = __atomic_load_n(q->comp.head, __ATOMIC_ACQUIRE);
+    __atomic_store_n(q->comp.tail, q->comp.pos, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void put_head(uint8_t *p, uint32_t len, uint32_t kind)
+{
+    memcpy(p, &len, 4);
+    memcpy(p + 4, &kind, 4);
+}
+
+uint8_t *vgpu_qring_reserve(struct vgpu_qring *r, uint32_t len, int *err)
+{
+    uint32_t head = __atomic_load_n(r->head, __ATOMIC_ACQUIRE), used = r->pos - head;
+    uint32_t off = r->pos & (r->size - 1), to_end = r->size - off, need;
+
+    *err = 0;
+    if (len > vgpu_qring_max(r)) {
+        *err = -E2BIG;
+        return NULL;
+    }
+    if (used > r->size) {
+        *err = -EPROTO;
+        return NULL;
+    }
+    need = rec_bytes(len);
+    if (to_end < need) {
+        /* the record would cross the end: a WRAP fills it, the record starts over */
+        if (r->size - used < to_end + need)
+            return NULL;
+        put_head(r->data + off, 0, VGPU_QP_WRAP);
+        r->pos += to_end;       /* published with the record */
+        off = 0;
+    } else if (r->size - used < need) {
+        return NULL;
+    }
+    return r->data + off + REC_HEAD;
+}
+
+void vgpu_qring_publish(struct vgpu_qring *r, uint32_t len, uint32_t kind)
+{
+    put_head(r->data + (r->pos & (r->size - 1)), len, kind);
+    r->pos += rec_bytes(len);
+    __atomic_store_n(r->tail, r->pos, __ATOMIC_RELEASE);
+}
+
+int vgpu_qring_peek(struct vgpu_qring *r, const uint8_t **data, uint32_t *len, uint32_t *kind)
+{
+    for (;;) {
+        uint32_t tail = __atomic_load_n(r->tail, __ATOMIC_ACQUIRE), avail = tail - r->pos;
+        uint32_t off = r->pos & (r->size - 1), to_end = r->size - off, l, k;
+
+        if (!avail)
+            return -EAGAIN;
+        if (avail > r->size || avail < REC_HEAD)
+            return -EPROTO;
+        /* read once: the producer may scribble on it meanwhile */
+        memcpy(&l, r->data + off, 4);
+        memcpy(&k, r->data + off + 4, 4);
+        if (k == VGPU_QP_WRAP) {
+            if (off == 0 || avail < to_end)
+                return -EPROTO;
+            r->pos += to_end;
+            __atomic_store_n(r->head, r->pos, __ATOMIC_RELEASE);
+            continue;
+        }
+        if (l > vgpu_qring_max(r) || rec_bytes(l) > to_end || rec_bytes(l) > avail ||
+            (k != VGPU_QP_FRAME && k != VGPU_QP_ON_SOCKET && k != VGPU_QP_TOO_LARGE))
+            return -EPROTO;
+        *data = r->data + off + REC_HEAD;
+        *len = l;
+        *kind = k;
+        return 0;
+    }
+}
+
+void vgpu_qring_pop(struct vgpu_qring *r, uint32_t len)
+{
+    r->pos += rec_bytes(len);
+    __atomic_store_n(r->head, r->pos, __ATOMIC_RELEASE);
+}
