@@ -92,6 +92,7 @@ struct vgpu_session {
     bool qp_in_bar;
     int qp_bell;               /* in a guest: the eventfd of the slot's doorbell */
     bool via_qp;               /* the frame being served came through it */
+    uint64_t frames_qp, frames_path;  /* frames served from each carrier */
 };
 
 #define VGPU_MAX_REGIONS 1024

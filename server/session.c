@@ -536,6 +536,10 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
             free(buf);
             break;
         }
+        if (s.via_qp)
+            s.frames_qp++;
+        else
+            s.frames_path++;
         rc = serve_batch(&s, &f);
         vgpu_frame_release(&f);
         free(buf);
@@ -544,7 +548,9 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
             break;
         }
     }
-    vgpu_log(VGPU_LOG_INFO, "session ends after %llu calls", (unsigned long long)s.calls);
+    vgpu_log(VGPU_LOG_INFO, "session ends after %llu calls (%llu frames through the queue pair, "
+             "%llu on the frame path)", (unsigned long long)s.calls,
+             (unsigned long long)s.frames_qp, (unsigned long long)s.frames_path);
     if (s.pending_fd >= 0)
         close(s.pending_fd);
     vgpu_regions_release(&s);

@@ -281,6 +281,13 @@ guest $g (vm_id $g, priority $prio): QEMU $(cat "$gdir/wall") s, /init reached a
             problems="$problems the server did not map guest $g's shared BAR;"
         grep -q "vm $g: shared BAR slot at" "$work/server.log" ||
             problems="$problems no program of guest $g staged its copies in the shared BAR;"
+        grep -q "vm $g: .* doorbell(s) for queue pairs" "$work/server.log" ||
+            problems="$problems the server got no doorbells for guest $g's queue pairs;"
+        grep -q "vm $g: queue pair in the shared BAR slot at" "$work/server.log" ||
+            problems="$problems no program of guest $g used a queue pair in the shared BAR;"
+        grep -q "frames through the queue pair" "$work/server.log" &&
+            ! grep -q "(0 frames through the queue pair" "$work/server.log" ||
+            problems="$problems a session of guest $g served no frame from its queue pair;"
     fi
     i=0
     for ex in $examples; do

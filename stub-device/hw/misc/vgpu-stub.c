@@ -18,6 +18,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/event_notifier.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
 #include "qemu/units.h"
@@ -41,6 +42,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgpuStubState, VGPU_STUB)
 #define VGPU_STUB_PROTOCOL      1
 #define VGPU_STUB_CAPS          0x7     /* chunking, INTx, channels */
 #define VGPU_STUB_CAP_SHARED    0x8     /* BAR2 is memory shared with the server */
+#define VGPU_STUB_CAP_DOORBELLS 0x10    /* QP_DOORBELL registers, one per BAR2 slot */
 
 #define VGPU_STUB_BAR_SIZE      (4 * KiB)
 #define VGPU_STUB_BUF_SIZE      1024
@@ -75,6 +77,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgpuStubState, VGPU_STUB)
 #define R_RESPONSE_OFFSET   0x844
 #define R_REQUEST_TOTAL     0x848
 #define R_MAX_FRAME         0x84c
+#define R_QP_DOORBELL       0x900   /* + 4 * slot: the slot's queue pair */
+
+/*
+ * BAR2 is cut into 8 MiB slots, one per guest process; each slot's queue
+ * pair has a doorbell, an eventfd that vgpu-server waits on.
+ */
+#define VGPU_STUB_SLOT_SHIFT    23
+#define VGPU_STUB_MAX_DOORBELLS 64
 
 enum {
     STATUS_IDLE = 0,
@@ -129,6 +139,8 @@ struct VgpuStubState {
     CharBackend chr;
     Error *migration_blocker;
     HostMemoryBackend *hostmem;     /* BAR2, shared with the server, or NULL */
+    EventNotifier bells[VGPU_STUB_MAX_DOORBELLS];
+    uint32_t nbells;                /* doorbells set up, one per slot of BAR2 */
 
     /* identity, from properties: the guest cannot change it */
     uint32_t vm_id;
@@ -296,7 +308,8 @@ static void vgpu_stub_link_send(VgpuStubState *s, uint16_t type,
  */
 static void vgpu_stub_link_hello(VgpuStubState *s)
 {
-    uint8_t p[20];
+    int fds[1 + VGPU_STUB_MAX_DOORBELLS];
+    uint8_t p[24];
     uint32_t len = 12;
 
     stl_le_p(p, s->vm_id);
@@ -307,11 +320,16 @@ static void vgpu_stub_link_hello(VgpuStubState *s)
     stl_le_p(p + 8, VGPU_STUB_PROTOCOL);
     if (s->hostmem) {
         MemoryRegion *mr = host_memory_backend_get_memory(s->hostmem);
-        int fd = memory_region_get_fd(mr);
+        uint32_t k;
 
+        fds[0] = memory_region_get_fd(mr);
+        for (k = 0; k < s->nbells; k++) {
+            fds[1 + k] = event_notifier_get_fd(&s->bells[k]);
+        }
         stq_le_p(p + 12, memory_region_size(mr));
-        len = 20;
-        if (qemu_chr_fe_set_msgfds(&s->chr, &fd, 1) < 0) {
+        stl_le_p(p + 20, s->nbells);
+        len = 24;
+        if (qemu_chr_fe_set_msgfds(&s->chr, fds, 1 + s->nbells) < 0) {
             qemu_log_mask(LOG_UNIMP, "vgpu-stub: the chardev cannot pass the shared "
                           "BAR's memory to vgpu-server (use a unix socket)\n");
             len = 12;
@@ -587,6 +605,9 @@ static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
         val = ldn_le_p(bytes, size);
         goto out;
     }
+    if (addr >= R_QP_DOORBELL && addr < R_QP_DOORBELL + 4 * s->nbells) {
+        goto out;               /* doorbells read as 0 */
+    }
     if (size != 4 || (addr & 3)) {
         vgpu_stub_guest_error(s, ERR_BAD_WIDTH,
                               "%u-byte read of register 0x%" HWADDR_PRIx,
@@ -622,7 +643,8 @@ static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
         val = VGPU_STUB_PROTOCOL;
         break;
     case R_CAPABILITIES:
-        val = VGPU_STUB_CAPS | (s->hostmem ? VGPU_STUB_CAP_SHARED : 0);
+        val = VGPU_STUB_CAPS | (s->hostmem ? VGPU_STUB_CAP_SHARED : 0) |
+              (s->nbells ? VGPU_STUB_CAP_DOORBELLS : 0);
         break;
     case R_IRQ_CTRL:
         val = s->irq_ctrl;
@@ -676,6 +698,11 @@ static void vgpu_stub_write(void *opaque, hwaddr addr, uint64_t val,
     }
     if (addr >= R_RESPONSE && addr + size <= R_RESPONSE + VGPU_STUB_BUF_SIZE) {
         vgpu_stub_guest_error(s, ERR_READ_ONLY, "write to RESPONSE");
+        return;
+    }
+    if (addr >= R_QP_DOORBELL && addr < R_QP_DOORBELL + 4 * s->nbells) {
+        /* an access the ioeventfd did not match (another width): ring anyway */
+        event_notifier_set(&s->bells[(addr - R_QP_DOORBELL) / 4]);
         return;
     }
     if (size != 4 || (addr & 3)) {
@@ -778,6 +805,18 @@ static void vgpu_stub_reset(DeviceState *dev)
     pci_set_irq(PCI_DEVICE(s), 0);
 }
 
+static void vgpu_stub_del_bells(VgpuStubState *s)
+{
+    uint32_t k;
+
+    for (k = 0; k < s->nbells; k++) {
+        memory_region_del_eventfd(&s->mmio, R_QP_DOORBELL + 4 * k, 4, false, 0,
+                                  &s->bells[k]);
+        event_notifier_cleanup(&s->bells[k]);
+    }
+    s->nbells = 0;
+}
+
 static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
 {
     VgpuStubState *s = VGPU_STUB(pdev);
@@ -805,9 +844,12 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
         return;
     }
 
+    memory_region_init_io(&s->mmio, OBJECT(s), &vgpu_stub_mmio_ops, s,
+                          "vgpu-stub-mmio", VGPU_STUB_BAR_SIZE);
     if (s->hostmem) {
         MemoryRegion *mr = host_memory_backend_get_memory(s->hostmem);
         uint64_t size = memory_region_size(mr);
+        uint32_t k, want;
 
         if (host_memory_backend_is_mapped(s->hostmem)) {
             error_setg(errp, "vgpu-stub: memdev %s is already in use",
@@ -821,14 +863,22 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
                        "1 MiB");
             goto fail_blocker;
         }
+        want = MAX(1, MIN(size >> VGPU_STUB_SLOT_SHIFT,
+                          VGPU_STUB_MAX_DOORBELLS));
+        for (k = 0; k < want; k++) {
+            if (event_notifier_init(&s->bells[k], 0) < 0) {
+                break;
+            }
+            memory_region_add_eventfd(&s->mmio, R_QP_DOORBELL + 4 * k, 4,
+                                      false, 0, &s->bells[k]);
+        }
+        s->nbells = k;
         host_memory_backend_set_mapped(s->hostmem, true);
         pci_register_bar(pdev, 2, PCI_BASE_ADDRESS_SPACE_MEMORY |
                          PCI_BASE_ADDRESS_MEM_PREFETCH |
                          PCI_BASE_ADDRESS_MEM_TYPE_64, mr);
     }
     pci_config_set_interrupt_pin(pdev->config, 1);
-    memory_region_init_io(&s->mmio, OBJECT(s), &vgpu_stub_mmio_ops, s,
-                          "vgpu-stub-mmio", VGPU_STUB_BAR_SIZE);
     pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->mmio);
 
     s->out = g_byte_array_new();
@@ -837,6 +887,7 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     return;
 
 fail_blocker:
+    vgpu_stub_del_bells(s);
     migrate_del_blocker(s->migration_blocker);
     error_free(s->migration_blocker);
     s->migration_blocker = NULL;
@@ -858,6 +909,7 @@ static void vgpu_stub_exit(PCIDevice *pdev)
     vgpu_stub_link_reset_input(s);
     vgpu_stub_drop_frame(s);
     vgpu_stub_drop_answer(s);
+    vgpu_stub_del_bells(s);
     if (s->hostmem) {
         host_memory_backend_set_mapped(s->hostmem, false);
     }
