@@ -351,12 +351,14 @@ static void qp_sleep(struct vgpu_session *s)
 static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
 {
     uint64_t spin_until = vgpu_mono_ns() + VGPU_QP_IDLE_SPIN_NS;
+    uint32_t bell = __atomic_load_n(&s->qp.hdr->doorbell, __ATOMIC_ACQUIRE);
+    bool look = true;            /* look at the socket (again) */
 
     s->via_qp = false;
     for (unsigned i = 0;; i++) {
         struct pollfd p = { .fd = s->fd, .events = POLLIN };
         const uint8_t *d;
-        uint32_t n, kind;
+        uint32_t n, kind, now;
         int rc = vgpu_qring_peek(&s->qp.sub, &d, &n, &kind);
 
         if (rc == 0) {
@@ -373,11 +375,29 @@ static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
         }
         if (rc != -EAGAIN)
             return -EPROTO;
-        if (i % 64 == 0 && poll(&p, 1, 0) > 0)
-            return vgpu_fd_read_frame_fd(s->fd, NULL, buf, len, &s->pending_fd);
-        if (vgpu_mono_ns() < spin_until)
+        /*
+         * The client rings the doorbell after a frame on either carrier:
+         * while spinning, the socket is looked at only when it rang and the
+         * ring is still empty (no system call per turn).
+         */
+        now = __atomic_load_n(&s->qp.hdr->doorbell, __ATOMIC_ACQUIRE);
+        if (now != bell) {
+            bell = now;
+            look = true;
+        }
+        if (look) {
+            look = false;
+            if (poll(&p, 1, 0) > 0)
+                return vgpu_fd_read_frame_fd(s->fd, NULL, buf, len, &s->pending_fd);
+        }
+        if (i % 64 || vgpu_mono_ns() < spin_until) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
             continue;
+        }
         qp_sleep(s);
+        look = true;
         if (s->work_n)
             vgpu_work_poll(s);
     }
@@ -441,9 +461,14 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
 {
     const Vgpu__Wire__CallBatch *b = f->env->calls;
     size_t n = b->n_calls;
-    struct call_out *outs = calloc(n ? n : 1, sizeof(*outs));
-    Vgpu__Wire__Result **resp = calloc(n ? n : 1, sizeof(*resp));
-    struct iovec *iov = calloc(n * VGPU_CALL_MAX_SEG + 1, sizeof(*iov));
+    /* a lone call (most frames) is served from the stack */
+    struct call_out out1 = { 0 };
+    Vgpu__Wire__Result *resp1[1];
+    struct iovec iov1[VGPU_CALL_MAX_SEG + 1];
+    bool heap = n > 1;
+    struct call_out *outs = heap ? calloc(n, sizeof(*outs)) : &out1;
+    Vgpu__Wire__Result **resp = heap ? calloc(n, sizeof(*resp)) : resp1;
+    struct iovec *iov = heap ? calloc(n * VGPU_CALL_MAX_SEG + 1, sizeof(*iov)) : iov1;
     Vgpu__Wire__ResultBatch rb = VGPU__WIRE__RESULT_BATCH__INIT;
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
     uint64_t off = 0;
@@ -473,9 +498,11 @@ out:
         vgpu_replay_release(&outs[i].r);
         vgpu_arena_free(&outs[i].arena);
     }
-    free(outs);
-    free(resp);
-    free(iov);
+    if (heap) {
+        free(outs);
+        free(resp);
+        free(iov);
+    }
     return rc;
 }
 

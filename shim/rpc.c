@@ -87,6 +87,7 @@ static uint64_t batch_ns = 200000;
 /* Failures of queued calls owed to threads other than the one that flushed. */
 #define DEFERRED_MAX 64
 static struct { pthread_t thread; int status; bool used; } deferred[DEFERRED_MAX];
+static int deferred_n;               /* entries in use */
 
 void vgpu_shim_log(int level, const char *fmt, ...)
 {
@@ -543,8 +544,10 @@ static void thread_exits(void *unused)
                 fl->calls[j].orphan = true;
     }
     for (int i = 0; i < DEFERRED_MAX; i++)
-        if (deferred[i].used && pthread_equal(deferred[i].thread, pthread_self()))
+        if (deferred[i].used && pthread_equal(deferred[i].thread, pthread_self())) {
             deferred[i].used = false;
+            deferred_n--;
+        }
     pthread_mutex_unlock(&lock);
 }
 
@@ -570,6 +573,7 @@ static void owe_error(pthread_t thread, int status)
             deferred[i].thread = thread;
             deferred[i].status = status;
             deferred[i].used = true;
+            deferred_n++;
             return;
         }
     vgpu_shim_log(VGPU_LOG_WARN, "an asynchronous error (%d) of another thread could not be "
@@ -579,10 +583,11 @@ static void owe_error(pthread_t thread, int status)
 /* This thread's errors owed by a flush another thread made.  Lock held. */
 static void collect_deferred(void)
 {
-    for (int i = 0; i < DEFERRED_MAX; i++)
+    for (int i = 0; deferred_n && i < DEFERRED_MAX; i++)
         if (deferred[i].used && pthread_equal(deferred[i].thread, pthread_self())) {
             tls_last_error = deferred[i].status;
             deferred[i].used = false;
+            deferred_n--;
         }
 }
 

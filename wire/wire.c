@@ -298,20 +298,32 @@ int vgpu_envelope_check(const Vgpu__Wire__Envelope *env, uint64_t payload_len,
  *
  * Each block carries its size in a max_align_t-sized prefix so that live
  * bytes (not cumulative ones: the parser frees its scratch) are tracked.
- * Blocks made here must be freed here: vgpu_frame_release() uses
- * release_allocator, whose NULL state skips the accounting.
+ * Blocks made here must be freed here: vgpu_frame_release() frees them
+ * without the accounting.  The first ones come from the frame's scratch
+ * area (a small envelope needs no malloc at all); those are never freed.
  */
 struct budget {
     size_t live;
     size_t limit;
     bool exceeded;
     bool failed; /* malloc itself said no */
+    struct vgpu_frame *frame; /* its scratch area serves small blocks first, or NULL */
 };
 
 union block_hdr {
     size_t size;
     max_align_t align;
 };
+
+static bool in_scratch(const struct vgpu_frame *f, const void *p)
+{
+    uintptr_t a, q = (uintptr_t)p;
+
+    if (!f)
+        return false;
+    a = (uintptr_t)f->scratch;
+    return q >= a && q < a + sizeof(f->scratch);
+}
 
 static void *budget_alloc(void *state, size_t size)
 {
@@ -324,6 +336,19 @@ static void *budget_alloc(void *state, size_t size)
         if (size > b->limit - b->live) {
             b->exceeded = true;
             return NULL;
+        }
+    }
+    if (b && b->frame) {
+        struct vgpu_frame *f = b->frame;
+        size_t r = (sizeof(*h) + size + sizeof(*h) - 1) / sizeof(*h) * sizeof(*h);
+
+        /* scratch blocks are never reused: the parser's freed scratch stays counted */
+        if (r <= sizeof(f->scratch) - f->scratch_used) {
+            h = (union block_hdr *)((uint8_t *)f->scratch + f->scratch_used);
+            f->scratch_used += r;
+            h->size = size;
+            b->live += size;
+            return h + 1;
         }
     }
     h = malloc(sizeof(*h) + size);
@@ -348,14 +373,35 @@ static void budget_free(void *state, void *ptr)
     h = (union block_hdr *)ptr - 1;
     if (b)
         b->live -= h->size;
-    free(h);
+    if (!b || !in_scratch(b->frame, h))
+        free(h);
 }
 
-static ProtobufCAllocator release_allocator = {
-    .alloc = budget_alloc,
-    .free = budget_free,
-    .allocator_data = NULL,
-};
+/* Frees what an unpack into frame f allocated (no accounting). */
+static void release_free(void *state, void *ptr)
+{
+    union block_hdr *h;
+
+    if (!ptr)
+        return;
+    h = (union block_hdr *)ptr - 1;
+    if (!in_scratch(state, h))
+        free(h);
+}
+
+static void *release_alloc(void *state, size_t size)
+{
+    (void)state;
+    (void)size;
+    return NULL;
+}
+
+static void release_env(struct vgpu_frame *f, Vgpu__Wire__Envelope *env)
+{
+    ProtobufCAllocator a = { .alloc = release_alloc, .free = release_free, .allocator_data = f };
+
+    vgpu__wire__envelope__free_unpacked(env, &a);
+}
 
 static size_t decode_budget(const struct vgpu_wire_limits *lim, uint32_t env_len)
 {
@@ -397,7 +443,7 @@ int vgpu_frame_decode(const uint8_t *buf, size_t len,
     if ((uint64_t)len > total)
         return VGPU_WIRE_E_TRAILING;
 
-    budget = (struct budget){ .limit = decode_budget(lim, h.env_len) };
+    budget = (struct budget){ .limit = decode_budget(lim, h.env_len), .frame = out };
     alloc = (ProtobufCAllocator){
         .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget,
     };
@@ -412,7 +458,7 @@ int vgpu_frame_decode(const uint8_t *buf, size_t len,
 
     rc = vgpu_envelope_check(env, h.payload_len, lim, call_known, opaque);
     if (rc) {
-        vgpu__wire__envelope__free_unpacked(env, &release_allocator);
+        release_env(out, env);
         return rc;
     }
 
@@ -428,8 +474,11 @@ void vgpu_frame_release(struct vgpu_frame *f)
     if (!f)
         return;
     if (f->env)
-        vgpu__wire__envelope__free_unpacked(f->env, &release_allocator);
-    memset(f, 0, sizeof(*f));
+        release_env(f, f->env);
+    f->env = NULL;
+    f->payload = NULL;
+    f->payload_len = 0;
+    f->scratch_used = 0;
 }
 
 const uint8_t *vgpu_frame_segment(const struct vgpu_frame *f,

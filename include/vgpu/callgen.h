@@ -58,16 +58,31 @@ struct vgpu_arena_blk {
     max_align_t data[];
 };
 
+/* Small allocations come from an inline area first (no malloc); larger ones are blocks. */
+#define VGPU_ARENA_INLINE 512
+
 struct vgpu_arena {
     struct vgpu_arena_blk *head;
+    size_t used;                    /* bytes of first[] handed out */
+    max_align_t first[VGPU_ARENA_INLINE / sizeof(max_align_t)];
 };
 
 static inline void *vgpu_arena_alloc(struct vgpu_arena *a, size_t n)
 {
     struct vgpu_arena_blk *b;
+    size_t r = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
 
     if (n > ((size_t)1 << 40))
         return NULL;
+    if (!r)
+        r = sizeof(max_align_t);
+    if (r <= sizeof(a->first) - a->used) {
+        void *p = (unsigned char *)a->first + a->used;
+
+        a->used += r;
+        memset(p, 0, r);
+        return p;
+    }
     b = calloc(1, sizeof(*b) + (n ? n : 1));
     if (!b)
         return NULL;
@@ -84,6 +99,7 @@ static inline void vgpu_arena_free(struct vgpu_arena *a)
         a->head = b->next;
         free(b);
     }
+    a->used = 0;
 }
 
 /* A raw byte range travelling after the envelope. */

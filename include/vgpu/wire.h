@@ -147,6 +147,9 @@ struct vgpu_frame {
      * payload_len is 0. */
     const uint8_t *payload;
     size_t payload_len;
+    /* where a small envelope is unpacked without malloc (the frame must not move) */
+    size_t scratch_used;
+    max_align_t scratch[1024 / sizeof(max_align_t)];
 };
 
 /*
