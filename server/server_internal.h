@@ -93,6 +93,8 @@ struct vgpu_session {
     int qp_bell;               /* in a guest: the eventfd of the slot's doorbell */
     bool via_qp;               /* the frame being served came through it */
     uint64_t frames_qp, frames_path;  /* frames served from each carrier */
+    uint32_t socket_seen;      /* the client's count of socket frames, last looked at */
+    bool socket_look;          /* look at the socket whatever the count says */
 };
 
 #define VGPU_MAX_REGIONS 1024

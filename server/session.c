@@ -351,8 +351,6 @@ static void qp_sleep(struct vgpu_session *s)
 static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
 {
     uint64_t spin_until = vgpu_mono_ns() + VGPU_QP_IDLE_SPIN_NS;
-    uint32_t bell = __atomic_load_n(&s->qp.hdr->doorbell, __ATOMIC_ACQUIRE);
-    bool look = true;            /* look at the socket (again) */
 
     s->via_qp = false;
     for (unsigned i = 0;; i++) {
@@ -376,19 +374,19 @@ static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
         if (rc != -EAGAIN)
             return -EPROTO;
         /*
-         * The client rings the doorbell after a frame on either carrier:
-         * while spinning, the socket is looked at only when it rang and the
-         * ring is still empty (no system call per turn).
+         * The client counts the frames it sends on the socket instead: while
+         * spinning, the socket is looked at only when that count moved (no
+         * system call per request); sleeping looks at it anyway.
          */
-        now = __atomic_load_n(&s->qp.hdr->doorbell, __ATOMIC_ACQUIRE);
-        if (now != bell) {
-            bell = now;
-            look = true;
-        }
-        if (look) {
-            look = false;
-            if (poll(&p, 1, 0) > 0)
+        now = __atomic_load_n(&s->qp.hdr->socket_frames, __ATOMIC_ACQUIRE);
+        /* (a guest's frame path comes through QEMU: no count to go by) */
+        if (now != s->socket_seen || s->socket_look || (s->qp_in_bar && i % 64 == 0)) {
+            s->socket_seen = now;
+            s->socket_look = false;
+            if (poll(&p, 1, 0) > 0) {
+                s->socket_look = true;      /* there may be more than one */
                 return vgpu_fd_read_frame_fd(s->fd, NULL, buf, len, &s->pending_fd);
+            }
         }
         if (i % 64 || vgpu_mono_ns() < spin_until) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -397,7 +395,7 @@ static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
             continue;
         }
         qp_sleep(s);
-        look = true;
+        s->socket_look = true;
         if (s->work_n)
             vgpu_work_poll(s);
     }

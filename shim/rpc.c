@@ -511,6 +511,21 @@ struct reply_buf {
     uint8_t *buf;
 };
 
+/* A reply_buf with nothing in it yet (not zeroed whole: the frame's scratch is 1 KiB). */
+static struct reply_buf *reply_buf_new(void)
+{
+    struct reply_buf *rb = malloc(sizeof(*rb));
+
+    if (rb) {
+        rb->buf = NULL;
+        rb->f.env = NULL;
+        rb->f.payload = NULL;
+        rb->f.payload_len = 0;
+        rb->f.scratch_used = 0;
+    }
+    return rb;
+}
+
 static void queue_clear(void)
 {
     for (int i = 0; i < queue_n; i++) {
@@ -650,7 +665,7 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     Vgpu__Wire__Segment *segs = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*segs)) : segs1;
     Vgpu__Wire__Segment **segp = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*segp)) : segp1;
     struct iovec *iov = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*iov)) : iov1;
-    struct reply_buf *rb = calloc(1, sizeof(*rb));
+    struct reply_buf *rb = reply_buf_new();
     struct vgpu_frame *f = rb ? &rb->f : NULL;
     const Vgpu__Wire__Result *res;
     const char *name = req ? req->name : "a batch of asynchronous calls";
@@ -959,7 +974,7 @@ static struct cache_entry *cache_find(const struct vgpu_call_req *req)
 
 static int cache_answer(const struct cache_entry *c, struct vgpu_call_rep *rep)
 {
-    struct reply_buf *rb = calloc(1, sizeof(*rb));
+    struct reply_buf *rb = reply_buf_new();
 
     if (!rb || !(rb->buf = malloc(c->ret_len ? c->ret_len : 1))) {
         free(rb);

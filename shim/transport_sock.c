@@ -104,8 +104,10 @@ static int sock_send(struct vgpu_transport *t, const struct vgpu_frame_header *h
     t->pass_fd = -1;
     rc = vgpu_fd_send_frame_fd(t->fd, h, env, payload, npayload, pass);
     /* a sleeping server waits on the doorbell, not on the socket */
-    if (rc == 0 && t->qp_mem)
+    if (rc == 0 && t->qp_mem) {
+        __atomic_add_fetch(&t->qp.hdr->socket_frames, 1, __ATOMIC_RELEASE);
         vgpu_shim_qp_ring(t);
+    }
     return rc;
 }
 

@@ -429,7 +429,12 @@ int vgpu_frame_decode(const uint8_t *buf, size_t len,
 
     if (!out)
         return VGPU_WIRE_E_INVAL;
-    memset(out, 0, sizeof(*out));
+    /* not the scratch area: it is 1 KiB, and nothing reads it before writing */
+    memset(&out->hdr, 0, sizeof(out->hdr));
+    out->env = NULL;
+    out->payload = NULL;
+    out->payload_len = 0;
+    out->scratch_used = 0;
     lim = limits_or_default(lim);
 
     rc = vgpu_frame_header_decode(buf, len, lim, &h);

@@ -50,7 +50,8 @@ struct vgpu_qp_hdr {
     uint32_t comp_head;                    /* completion bytes taken */
     uint32_t client_sleeping;              /* 1 while it sleeps on comp_tail (host only) */
     uint32_t doorbell;                     /* bumped after each submission (host futex word) */
-    uint8_t pad1[48];
+    uint32_t socket_frames;                /* bumped after each frame sent on the socket instead */
+    uint8_t pad1[44];
     /* the server's line */
     uint32_t sub_head;                     /* submission bytes taken */
     uint32_t comp_tail;                    /* completion bytes written */
