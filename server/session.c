@@ -485,6 +485,16 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
         resp[i] = &outs[i].res;
     }
     rb.n_results = n;
+    if (b->flight) {
+        /* a flight of queued calls: only the failures, by their place in the batch */
+        rb.failures_only = true;
+        rb.n_results = 0;
+        for (size_t i = 0; i < n; i++)
+            if (outs[i].res.status != cudaSuccess) {
+                outs[i].res.index = (uint32_t)i;
+                resp[rb.n_results++] = &outs[i].res;
+            }
+    }
     rb.results = resp;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
     env.results = &rb;
@@ -526,6 +536,8 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
     if (s.init_status != cudaSuccess)
         vgpu_log(VGPU_LOG_WARN, "CUDA runtime unavailable here: %s", cudaGetErrorString(s.init_status));
     for (;;) {
+        /* a session is a process of its own: one scratch for unpacking its requests */
+        static max_align_t scratch[(256 << 10) / sizeof(max_align_t)];
         struct vgpu_frame f = { 0 };
         uint8_t *buf;
         size_t len;
@@ -552,7 +564,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
                      rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
             break;
         }
-        rc = vgpu_frame_decode(buf, len, NULL, call_known, NULL, &f);
+        rc = vgpu_frame_decode_scratch(buf, len, NULL, call_known, NULL, scratch, sizeof(scratch), &f);
         if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS)
             rc = VGPU_WIRE_E_MALFORMED;
         if (rc) {

@@ -247,7 +247,8 @@ static int take_reply(bool qp, uint8_t **buf, size_t *len, struct vgpu_frame *f)
         drop_connection(rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
         return rc;
     }
-    rc = vgpu_frame_decode(*buf, *len, NULL, NULL, NULL, f);
+    /* the scratch the caller lent in f (if any) */
+    rc = vgpu_frame_decode_scratch(*buf, *len, NULL, NULL, NULL, f->scratch, f->scratch_size, f);
     if (rc || !(f->hdr.flags & VGPU_FRAME_F_REPLY)) {
         drop_connection(rc ? vgpu_wire_strerror(rc) : "not a reply");
         vgpu_frame_release(f);
@@ -261,24 +262,34 @@ static int take_reply(bool qp, uint8_t **buf, size_t *len, struct vgpu_frame *f)
 static void owe_error(pthread_t thread, int status);
 
 /* The oldest flight's reply has come (f, or NULL: it could not): its failures are owed. */
+static void flight_failed(const struct flight_call *c, int st)
+{
+    vgpu_shim_log(VGPU_LOG_DEBUG, "%s (queued) -> %d", c->name, st);
+    if (!c->orphan)
+        owe_error(c->thread, st);
+}
+
 static void settle_flight(const struct vgpu_frame *f)
 {
     struct flight *fl = &flights[flight_first];
     const Vgpu__Wire__ResultBatch *rb = f && f->env->body_case == VGPU__WIRE__ENVELOPE__BODY_RESULTS ?
                                         f->env->results : NULL;
+    bool ok = rb && rb->failures_only && rb->n_results <= (size_t)fl->n;
 
-    if (!rb || rb->n_results != (size_t)fl->n)
+    /* the failures, each at its place in the batch, in order */
+    for (size_t i = 0; ok && i < rb->n_results; i++)
+        ok = rb->results[i]->index < (uint32_t)fl->n &&
+             (i == 0 || rb->results[i]->index > rb->results[i - 1]->index) &&
+             rb->results[i]->call_id == fl->calls[rb->results[i]->index].call_id &&
+             rb->results[i]->status != cudaSuccess;
+    if (!ok) {
         vgpu_shim_log(VGPU_LOG_ERROR, "a batch of asynchronous calls: the server's reply does "
                       "not answer it");
-    for (int i = 0; i < fl->n; i++) {
-        const Vgpu__Wire__Result *res = rb && rb->n_results == (size_t)fl->n ? rb->results[i] : NULL;
-        int st = res && res->call_id == fl->calls[i].call_id ? res->status : cudaErrorUnknown;
-
-        if (st != cudaSuccess) {
-            vgpu_shim_log(VGPU_LOG_DEBUG, "%s (queued) -> %d", fl->calls[i].name, st);
-            if (!fl->calls[i].orphan)
-                owe_error(fl->calls[i].thread, st);
-        }
+        for (int i = 0; i < fl->n; i++)
+            flight_failed(&fl->calls[i], cudaErrorUnknown);
+    } else {
+        for (size_t i = 0; i < rb->n_results; i++)
+            flight_failed(&fl->calls[rb->results[i]->index], rb->results[i]->status);
     }
     free(fl->calls);
     flight_first = (flight_first + 1) % FLIGHTS_MAX;
@@ -288,7 +299,8 @@ static void settle_flight(const struct vgpu_frame *f)
 /* Waits for the oldest flight's reply and settles it.  0, or -errno (connection gone). */
 static int land_one(void)
 {
-    struct vgpu_frame f = { 0 };
+    static max_align_t scratch[16384 / sizeof(max_align_t)];   /* lock held */
+    struct vgpu_frame f = { .scratch = scratch, .scratch_size = sizeof(scratch) };
     uint8_t *buf = NULL;
     size_t len;
     int rc = take_reply(true, &buf, &len, &f);
@@ -509,19 +521,19 @@ static int ensure_connected(void)
 struct reply_buf {
     struct vgpu_frame f;
     uint8_t *buf;
+    max_align_t scratch[1024 / sizeof(max_align_t)];   /* the reply's envelope, unpacked */
 };
 
-/* A reply_buf with nothing in it yet (not zeroed whole: the frame's scratch is 1 KiB). */
+/* A reply_buf with nothing in it yet (not zeroed whole: its scratch is 1 KiB). */
 static struct reply_buf *reply_buf_new(void)
 {
     struct reply_buf *rb = malloc(sizeof(*rb));
 
     if (rb) {
+        memset(&rb->f, 0, sizeof(rb->f));
         rb->buf = NULL;
-        rb->f.env = NULL;
-        rb->f.payload = NULL;
-        rb->f.payload_len = 0;
-        rb->f.scratch_used = 0;
+        rb->f.scratch = rb->scratch;
+        rb->f.scratch_size = sizeof(rb->scratch);
     }
     return rb;
 }
@@ -630,7 +642,9 @@ static int fly_locked(Vgpu__Wire__Envelope *env, const struct iovec *payload, in
     fl->calls = malloc((size_t)queue_n * sizeof(*fl->calls));
     if (!fl->calls)
         return -EAGAIN;
+    env->calls->flight = true;
     rc = send_request(env, payload, npayload, 0, &qp, &fl->seq);
+    env->calls->flight = false;
     if (rc) {
         free(fl->calls);
         return rc == -E2BIG ? -EAGAIN : -ENOTCONN;

@@ -319,10 +319,10 @@ static bool in_scratch(const struct vgpu_frame *f, const void *p)
 {
     uintptr_t a, q = (uintptr_t)p;
 
-    if (!f)
+    if (!f || !f->scratch)
         return false;
     a = (uintptr_t)f->scratch;
-    return q >= a && q < a + sizeof(f->scratch);
+    return q >= a && q < a + f->scratch_size;
 }
 
 static void *budget_alloc(void *state, size_t size)
@@ -343,7 +343,7 @@ static void *budget_alloc(void *state, size_t size)
         size_t r = (sizeof(*h) + size + sizeof(*h) - 1) / sizeof(*h) * sizeof(*h);
 
         /* scratch blocks are never reused: the parser's freed scratch stays counted */
-        if (r <= sizeof(f->scratch) - f->scratch_used) {
+        if (f->scratch && f->scratch_used <= f->scratch_size && r <= f->scratch_size - f->scratch_used) {
             h = (union block_hdr *)((uint8_t *)f->scratch + f->scratch_used);
             f->scratch_used += r;
             h->size = size;
@@ -420,6 +420,14 @@ int vgpu_frame_decode(const uint8_t *buf, size_t len,
                       vgpu_wire_call_known_fn call_known, void *opaque,
                       struct vgpu_frame *out)
 {
+    return vgpu_frame_decode_scratch(buf, len, lim, call_known, opaque, NULL, 0, out);
+}
+
+int vgpu_frame_decode_scratch(const uint8_t *buf, size_t len,
+                              const struct vgpu_wire_limits *lim,
+                              vgpu_wire_call_known_fn call_known, void *opaque,
+                              void *scratch, size_t scratch_size, struct vgpu_frame *out)
+{
     struct vgpu_frame_header h;
     struct budget budget;
     ProtobufCAllocator alloc;
@@ -429,12 +437,9 @@ int vgpu_frame_decode(const uint8_t *buf, size_t len,
 
     if (!out)
         return VGPU_WIRE_E_INVAL;
-    /* not the scratch area: it is 1 KiB, and nothing reads it before writing */
-    memset(&out->hdr, 0, sizeof(out->hdr));
-    out->env = NULL;
-    out->payload = NULL;
-    out->payload_len = 0;
-    out->scratch_used = 0;
+    memset(out, 0, sizeof(*out));
+    out->scratch = scratch;
+    out->scratch_size = scratch ? scratch_size : 0;
     lim = limits_or_default(lim);
 
     rc = vgpu_frame_header_decode(buf, len, lim, &h);

@@ -147,9 +147,9 @@ struct vgpu_frame {
      * payload_len is 0. */
     const uint8_t *payload;
     size_t payload_len;
-    /* where a small envelope is unpacked without malloc (the frame must not move) */
-    size_t scratch_used;
-    max_align_t scratch[1024 / sizeof(max_align_t)];
+    /* what vgpu_frame_decode_scratch() was lent, and how much of it is used */
+    void *scratch;
+    size_t scratch_size, scratch_used;
 };
 
 /*
@@ -166,6 +166,15 @@ int vgpu_frame_decode(const uint8_t *buf, size_t len,
                       const struct vgpu_wire_limits *lim,
                       vgpu_wire_call_known_fn call_known, void *opaque,
                       struct vgpu_frame *out);
+/*
+ * The same, unpacking the envelope into scratch (scratch_size bytes,
+ * max_align_t-aligned, which must outlive the frame) as far as it goes
+ * instead of malloc: for hot paths.
+ */
+int vgpu_frame_decode_scratch(const uint8_t *buf, size_t len,
+                              const struct vgpu_wire_limits *lim,
+                              vgpu_wire_call_known_fn call_known, void *opaque,
+                              void *scratch, size_t scratch_size, struct vgpu_frame *out);
 
 /* Free what vgpu_frame_decode() put in f and zero it. Safe on a zeroed
  * frame and safe to call twice. */
