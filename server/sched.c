@@ -43,6 +43,7 @@ struct slot {
 };
 
 struct domain {
+    uint32_t members;                 /* sessions on it */
     uint64_t last_active_ns[VGPU_PRIO_CLASSES];
     /* sums over the domain's slots, kept with them, for the fast path */
     uint32_t waiting[VGPU_PRIO_CLASSES], queued[VGPU_PRIO_CLASSES];
@@ -120,6 +121,7 @@ static void drop(int i)
         d->waiting[s->priority] -= s->waiting;
         d->queued[s->priority] -= s->queued;
     }
+    domain_of(s)->members--;
     memset(s, 0, sizeof(*s));
 }
 
@@ -195,6 +197,7 @@ int vgpu_sched_join(const struct vgpu_sched_join *j)
             s->pool = j->pool;
             s->priority = j->priority < VGPU_PRIO_CLASSES ? j->priority : VGPU_PRIO_LOW;
             snprintf(s->client, sizeof(s->client), "%s", j->client ? j->client : "");
+            domain_of(s)->members++;
             found = self = i;
             break;
         }
@@ -244,8 +247,10 @@ void vgpu_sched_set_gpu(int gpu)
 
         /* the sums follow the slot to its new domain */
         d->queued[s->priority] -= s->queued;
+        d->members--;
         s->gpu = (uint16_t)(gpu % VGPU_SCHED_MAX_GPUS);
         domain_of(s)->queued[s->priority] += s->queued;
+        domain_of(s)->members++;
     }
     unlock();
 }
@@ -339,6 +344,12 @@ uint32_t vgpu_sched_max_queued(void)
     if (!sh || self < 0)
         return 32;
     return sh->params.max_queued[sh->slot[self].priority];
+}
+
+bool vgpu_sched_alone(void)
+{
+    /* read without the lock: a session joining is noticed at the next look */
+    return !sh || self < 0 || __atomic_load_n(&domain_of(&sh->slot[self])->members, __ATOMIC_RELAXED) <= 1;
 }
 
 void vgpu_sched_count_call(void)

@@ -106,6 +106,8 @@ void vgpu_sched_acquire(void);
 void vgpu_sched_release(uint32_t n);
 /* How many work items this session may have queued (its class's bound). */
 uint32_t vgpu_sched_max_queued(void);
+/* Is this session the only one on its GPU (nobody to be fair to)? */
+bool vgpu_sched_alone(void);
 /* Counters vgpuctl shows. */
 void vgpu_sched_count_call(void);
 

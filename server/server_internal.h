@@ -55,7 +55,9 @@ struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
     bool layout_known;
 };
 
-#define VGPU_WORK_RING 64          /* bound on work items tracked per session */
+#define VGPU_WORK_RING 64          /* events tracking a session's work (one per run of items) */
+#define VGPU_WORK_SOLO_NS 2000000u /* a session alone on its GPU queues up to this much work */
+#define VGPU_WORK_SOLO_MAX 1024u   /* ... and at most this many items */
 
 struct vgpu_session {
     int fd;
@@ -77,6 +79,9 @@ struct vgpu_session {
     /* GPU work granted by the scheduler and not yet seen finished (work.c) */
     void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */
     uint32_t work_count[VGPU_WORK_RING]; /* items each event covers */
+    uint64_t work_rec_ns[VGPU_WORK_RING]; /* when each was recorded */
+    uint64_t work_retired_ns;  /* when the last one was seen finished */
+    uint64_t work_item_ns;     /* GPU time per item, estimated (0: not yet) */
     int work_head, work_ev_n;  /* the ring's entries */
     int work_n;                /* items granted and not seen finished (covered or not) */
     uint32_t work_open;        /* items submitted but not yet covered by an event */

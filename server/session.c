@@ -243,6 +243,12 @@ static bool client_gone(const struct vgpu_session *s)
 /* Wakes a client sleeping on the completion ring (host-direct; a guest naps). */
 static void wake_client(struct vgpu_session *s)
 {
+    /*
+     * The completion was published with a release store; the client says
+     * it sleeps, then looks at the ring.  Without a full fence here the
+     * load below could pass our store, and both would miss the other.
+     */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!s->qp_in_bar && __atomic_load_n(&s->qp.hdr->client_sleeping, __ATOMIC_SEQ_CST))
         vgpu_futex_wake(&s->qp.hdr->comp_tail);
 }

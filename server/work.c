@@ -4,21 +4,38 @@
  * (a launch, a copy, a memset) counts as queued on the GPU until a CUDA
  * event recorded after it on its stream completes; consecutive items on one
  * stream share one event, recorded when the stream changes, at the end of
- * each batch, or when the session reaches its bound.  The events live in a ring of VGPU_WORK_RING, and a
- * session never has more than its class's max_queued items outstanding, so
- * a flood of low-priority launches stays max_queued deep on the GPU and a
- * higher class never waits behind more than that.
+ * each batch, or when the session reaches its bound.  The events live in a
+ * ring of VGPU_WORK_RING.  A session sharing its GPU never has more than its
+ * class's max_queued items outstanding, so a flood of low-priority launches
+ * stays max_queued deep on the GPU and a higher class never waits behind
+ * more than that; a session alone on its GPU may queue more (bound()).
  */
 #include <cuda_runtime_api.h>
 #include <errno.h>
 
 #include "server_internal.h"
+#include "vgpu/futex.h"
 
-static uint32_t bound(void)
+/*
+ * How many items the session may have queued: its class's bound, or, when
+ * it is alone on its GPU (nobody to be fair to), up to about
+ * VGPU_WORK_SOLO_NS of work by its own recent items' GPU time, so a stream
+ * of short launches keeps the GPU as busy as it would natively, while a
+ * session joining later waits behind at most that much.
+ */
+static uint32_t bound(const struct vgpu_session *s)
 {
     uint32_t max = vgpu_sched_max_queued();
 
-    return max < VGPU_WORK_RING ? max : VGPU_WORK_RING;
+    if (s->work_item_ns && vgpu_sched_alone()) {
+        uint64_t solo = VGPU_WORK_SOLO_NS / s->work_item_ns;
+
+        if (solo > VGPU_WORK_SOLO_MAX)
+            solo = VGPU_WORK_SOLO_MAX;
+        if (solo > max)
+            max = (uint32_t)solo;
+    }
+    return max;
 }
 
 /* Retires the oldest event and the items it covers; wait says whether to block. */
@@ -30,6 +47,21 @@ static uint32_t retire_oldest(struct vgpu_session *s, int wait)
 
     if (st == cudaErrorNotReady)
         return 0;
+    if (n) {
+        /*
+         * Items per time since the later of its recording and the previous
+         * retirement: the items' GPU time while the queue stays busy, more
+         * (so a smaller bound) when it did not.
+         */
+        uint64_t now = vgpu_mono_ns(), from = s->work_rec_ns[s->work_head];
+        uint64_t per;
+
+        if (s->work_retired_ns > from)
+            from = s->work_retired_ns;
+        per = (now - from) / n + 1;
+        s->work_item_ns = s->work_item_ns ? (3 * s->work_item_ns + per) / 4 : per;
+        s->work_retired_ns = now;
+    }
     /* done, or failed (a faulted context): either way it is off the GPU */
     s->work_head = (s->work_head + 1) % VGPU_WORK_RING;
     s->work_ev_n--;
@@ -64,6 +96,7 @@ void vgpu_work_cover(struct vgpu_session *s)
         return;
     }
     s->work_count[i] = n;
+    s->work_rec_ns[i] = vgpu_mono_ns();
     s->work_ev_n++;
 }
 
@@ -82,11 +115,11 @@ void vgpu_work_begin(struct vgpu_session *s)
     uint32_t done = 0, n;
 
     /* at the bound: the oldest work must finish first (cheap checks before blocking) */
-    if ((uint32_t)s->work_n >= bound()) {
+    if ((uint32_t)s->work_n >= bound(s)) {
         vgpu_work_cover(s);
         while (s->work_ev_n && (n = retire_oldest(s, 0)))
             done += n;
-        while ((uint32_t)s->work_n >= bound() && s->work_ev_n)
+        while ((uint32_t)s->work_n >= bound(s) && s->work_ev_n)
             done += retire_oldest(s, 1);
         vgpu_sched_release(done);
     }

@@ -100,6 +100,7 @@ int vgpu_shim_qp_send(struct vgpu_transport *t, const struct vgpu_frame_header *
 
 void vgpu_shim_qp_ring(struct vgpu_transport *t)
 {
+    /* a full barrier between the publication and the look at server_sleeping */
     __atomic_add_fetch(&t->qp.hdr->doorbell, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&t->qp.hdr->server_sleeping, __ATOMIC_SEQ_CST))
         t->ops->bell(t);

@@ -67,6 +67,11 @@ static struct child spawn(uint8_t prio, uint32_t vm)
                 if (write(a[1], &t, sizeof(t)) != sizeof(t))
                     _exit(4);
                 continue;
+            case 's':       /* alone on its GPU? */
+                t = vgpu_sched_alone();
+                if (write(a[1], &t, sizeof(t)) != sizeof(t))
+                    _exit(4);
+                continue;
             case 'f':       /* hammer: acquire and release for 300 ms */
                 for (uint64_t end = vgpu_mono_ns() + 300 * MS; vgpu_mono_ns() < end;) {
                     vgpu_sched_acquire();
@@ -175,6 +180,31 @@ static void test_priority_and_hold(void **state)
     finish(&lo2);
 }
 
+/* A session is alone on its GPU until another joins it, and again once that one has gone. */
+static void test_alone_on_its_gpu(void **state)
+{
+    struct child a = spawn(VGPU_PRIO_LOW, 4), b;
+    int st;
+
+    (void)state;
+    send_op(&a, 's');
+    assert_int_equal(wait_ack(&a), 1);
+    b = spawn(VGPU_PRIO_HIGH, 5);
+    send_op(&b, 's');
+    assert_int_equal(wait_ack(&b), 0);
+    send_op(&a, 's');
+    assert_int_equal(wait_ack(&a), 0);
+    /* killed, and reaped: its place is free again */
+    kill(b.pid, SIGKILL);
+    waitpid(b.pid, &st, 0);
+    vgpu_sched_reap(b.pid);
+    close(b.cmd);
+    close(b.ack);
+    send_op(&a, 's');
+    assert_int_equal(wait_ack(&a), 1);
+    finish(&a);
+}
+
 static void test_killed_session_frees_its_place(void **state)
 {
     struct child hi = spawn(VGPU_PRIO_HIGH, 2), lo = spawn(VGPU_PRIO_LOW, 3);
@@ -262,6 +292,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_priority_and_hold, setup),
         cmocka_unit_test_setup(test_killed_session_frees_its_place, setup),
+        cmocka_unit_test_setup(test_alone_on_its_gpu, setup),
         cmocka_unit_test_setup(test_no_starvation, setup),
         cmocka_unit_test_setup(test_contended_hammer, setup),
         cmocka_unit_test_setup(test_vm_limit_spans_sessions, setup),
