@@ -145,6 +145,8 @@ void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted);
 void vgpu_work_poll(struct vgpu_session *s);
 /* Covers the items submitted since the last event with one (end of a batch). */
 void vgpu_work_cover(struct vgpu_session *s);
+/* A synchronizing call returned: the work it waited for is finished (stream, or all). */
+void vgpu_work_synced(struct vgpu_session *s, void *stream, int all);
 /* The current device changes to dev: waits for the work on the old one. */
 void vgpu_work_switch_device(struct vgpu_session *s, int dev);
 /* cudaDeviceReset destroyed every event: forget them (all work is gone). */

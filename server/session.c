@@ -183,6 +183,11 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
             stream_charge(s, -1);
         if (!rc && status == cudaSuccess)
             after_destroy(s, e, &o->r);
+        /* what a synchronizing call waited for needs no event to be known finished */
+        if (!rc && status == cudaSuccess && e->id == VGPU_CUDART_ID_cudaDeviceSynchronize)
+            vgpu_work_synced(s, NULL, 1);
+        else if (!rc && status == cudaSuccess && e->id == VGPU_CUDART_ID_cudaStreamSynchronize)
+            vgpu_work_synced(s, stream_arg(e, &o->r), 0);
         if (rc) {
             vgpu_log(VGPU_LOG_INFO, "%s refused: %s", e->name, strerror(-rc));
             status = vgpu_errno_to_cuda(rc);

@@ -140,6 +140,27 @@ void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted)
     s->work_open_stream = stream;
 }
 
+/*
+ * A synchronizing call returned: the work it waited for is finished, and
+ * needs no event to say so.  stream: the open items on it (cudaStreamSynchronize);
+ * all: everything (cudaDeviceSynchronize).
+ */
+void vgpu_work_synced(struct vgpu_session *s, void *stream, int all)
+{
+    uint32_t done = 0;
+
+    if (s->work_open && (all || stream == s->work_open_stream)) {
+        done += s->work_open;
+        s->work_n -= (int)s->work_open;
+        s->work_open = 0;
+    }
+    if (all) {
+        while (s->work_ev_n)
+            done += retire_oldest(s, 1);
+    }
+    vgpu_sched_release(done);
+}
+
 void vgpu_work_switch_device(struct vgpu_session *s, int dev)
 {
     uint32_t done = 0;

@@ -648,6 +648,12 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     vgpu_work_begin(s);
     rc = copy_dir(s, c, a, st, bytes, dspan, sspan);
     vgpu_work_end(s, a->async ? (void *)st : NULL, rc == cudaSuccess);
+    /*
+     * A synchronous copy to the host has finished, and waited for the work
+     * before it on the default stream: no event needs to tell.
+     */
+    if (rc == cudaSuccess && !a->async && a->dir == VGPU__MANUAL__DIRECTION__DIR_D2H)
+        vgpu_work_synced(s, NULL, 0);
 out:
     vgpu__manual__copy_args__free_unpacked(a, NULL);
     return rc;
