@@ -269,11 +269,14 @@ static int qp_reply(struct vgpu_session *s, const struct vgpu_frame_header *h,
                     Vgpu__Wire__Envelope *env, const struct iovec *iov, int niov)
 {
     struct timespec nap = { 0, 5000 };
+    struct vgpu_frame_header hc = *h;
     size_t len = 0, written;
     uint8_t *w;
     int err, rc;
 
-    rc = vgpu_frame_head_size(env, &len);
+    /* in the ring, the envelope goes in its compact form */
+    hc.flags |= VGPU_FRAME_F_COMPACT;
+    rc = vgpu_frame_head_size_flags(env, hc.flags, &len);
     if (rc)
         return -EINVAL;
     for (int i = 0; i < niov; i++)
@@ -303,7 +306,7 @@ static int qp_reply(struct vgpu_session *s, const struct vgpu_frame_header *h,
         }
         return vgpu_fd_send_frame(s->fd, h, env, iov, niov);
     }
-    rc = vgpu_frame_gather(h, env, iov, niov, w, len, &written);
+    rc = vgpu_frame_gather(&hc, env, iov, niov, w, len, &written);
     if (rc)
         return -EINVAL;
     vgpu_qring_publish(&s->qp.comp, (uint32_t)written, VGPU_QP_FRAME);

@@ -215,7 +215,9 @@ static int send_request(Vgpu__Wire__Envelope *env, const struct iovec *payload, 
     bool qp = false;
     int rc;
 
-    if (transport.qp_mem && transport.pass_fd < 0 && vgpu_frame_head_size(env, &len) == 0) {
+    /* through the queue pair, the envelope goes in its compact form */
+    if (transport.qp_mem && transport.pass_fd < 0 &&
+        vgpu_frame_head_size_flags(env, VGPU_FRAME_F_COMPACT, &len) == 0) {
         for (int i = 0; i < npayload; i++)
             len += payload[i].iov_len;
         qp = len <= vgpu_qring_max(&transport.qp.sub) &&
@@ -224,6 +226,7 @@ static int send_request(Vgpu__Wire__Envelope *env, const struct iovec *payload, 
     if (!qp && flight_n && land_all())
         return -ENOTCONN;
     h.seq = ++seq;
+    h.flags = qp ? VGPU_FRAME_F_COMPACT : 0;
     *sent_seq = h.seq;
     *via_qp = qp;
     rc = qp ? vgpu_shim_qp_send(&transport, &h, env, payload, npayload, len)
@@ -630,7 +633,8 @@ static int fly_locked(Vgpu__Wire__Envelope *env, const struct iovec *payload, in
     bool qp;
     int rc;
 
-    if (!transport.qp_mem || transport.pass_fd >= 0 || vgpu_frame_head_size(env, &len))
+    if (!transport.qp_mem || transport.pass_fd >= 0 ||
+        vgpu_frame_head_size_flags(env, VGPU_FRAME_F_COMPACT, &len))
         return -EAGAIN;
     for (int i = 0; i < npayload; i++)
         len += payload[i].iov_len;

@@ -205,7 +205,7 @@ int vgpu_frame_gather(const struct vgpu_frame_header *tmpl, const Vgpu__Wire__En
 
     for (int i = 0; i < npayload; i++)
         plen += payload[i].iov_len;
-    rc = vgpu_frame_head_size(env, &hsize);
+    rc = vgpu_frame_head_size_flags(env, tmpl->flags, &hsize);
     if (rc)
         return rc;
     if (hsize > cap || plen > cap - hsize)

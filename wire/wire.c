@@ -11,6 +11,7 @@
  * unbounded number of heap objects before the per-batch limits are checked.
  */
 #include "vgpu/wire.h"
+#include "compact.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -453,6 +454,19 @@ int vgpu_frame_decode_scratch(const uint8_t *buf, size_t len,
     if ((uint64_t)len > total)
         return VGPU_WIRE_E_TRAILING;
 
+    if (h.flags & VGPU_FRAME_F_COMPACT) {
+        rc = vgpu_compact_decode(buf + VGPU_FRAME_HEADER_SIZE, h.env_len, lim, out->scratch,
+                                 out->scratch_size, &out->scratch_used, &env, &out->compact_heap);
+        if (rc)
+            return rc;
+        rc = vgpu_envelope_check(env, h.payload_len, lim, call_known, opaque);
+        if (rc) {
+            free(out->compact_heap);
+            out->compact_heap = NULL;
+            return rc;
+        }
+        goto decoded;
+    }
     budget = (struct budget){ .limit = decode_budget(lim, h.env_len), .frame = out };
     alloc = (ProtobufCAllocator){
         .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget,
@@ -472,6 +486,7 @@ int vgpu_frame_decode_scratch(const uint8_t *buf, size_t len,
         return rc;
     }
 
+decoded:
     out->hdr = h;
     out->env = env;
     out->payload_len = h.payload_len;
@@ -483,8 +498,11 @@ void vgpu_frame_release(struct vgpu_frame *f)
 {
     if (!f)
         return;
-    if (f->env)
+    if (f->env && (f->hdr.flags & VGPU_FRAME_F_COMPACT))
+        free(f->compact_heap);          /* the rest lives in the frame's buffer and scratch */
+    else if (f->env)
         release_env(f, f->env);
+    f->compact_heap = NULL;
     f->env = NULL;
     f->payload = NULL;
     f->payload_len = 0;
@@ -503,8 +521,21 @@ const uint8_t *vgpu_frame_segment(const struct vgpu_frame *f,
 
 int vgpu_frame_head_size(const Vgpu__Wire__Envelope *env, size_t *out)
 {
+    return vgpu_frame_head_size_flags(env, 0, out);
+}
+
+int vgpu_frame_head_size_flags(const Vgpu__Wire__Envelope *env, uint16_t flags, size_t *out)
+{
+    size_t n;
+
     if (!env || !out)
         return VGPU_WIRE_E_INVAL;
+    if (flags & VGPU_FRAME_F_COMPACT) {
+        if (vgpu_compact_size(env, &n))
+            return VGPU_WIRE_E_INVAL;
+        *out = VGPU_FRAME_HEADER_SIZE + n;
+        return 0;
+    }
     *out = VGPU_FRAME_HEADER_SIZE + vgpu__wire__envelope__get_packed_size(env);
     return 0;
 }
@@ -531,7 +562,12 @@ int vgpu_frame_head_write(const struct vgpu_frame_header *tmpl,
     if (rc)
         return rc;
 
-    env_len = vgpu__wire__envelope__get_packed_size(env);
+    if (tmpl->flags & VGPU_FRAME_F_COMPACT) {
+        if (vgpu_compact_size(env, &env_len))
+            return VGPU_WIRE_E_INVAL;
+    } else {
+        env_len = vgpu__wire__envelope__get_packed_size(env);
+    }
     if (env_len > lim->max_env)
         return VGPU_WIRE_E_ENV_TOO_LARGE;
     if (buflen < VGPU_FRAME_HEADER_SIZE || buflen - VGPU_FRAME_HEADER_SIZE < env_len)
@@ -547,7 +583,9 @@ int vgpu_frame_head_write(const struct vgpu_frame_header *tmpl,
         .reserved = 0,
     };
     vgpu_frame_header_encode(&h, buf);
-    if (vgpu__wire__envelope__pack(env, buf + VGPU_FRAME_HEADER_SIZE) != env_len)
+    if (tmpl->flags & VGPU_FRAME_F_COMPACT)
+        vgpu_compact_write(env, buf + VGPU_FRAME_HEADER_SIZE);
+    else if (vgpu__wire__envelope__pack(env, buf + VGPU_FRAME_HEADER_SIZE) != env_len)
         return VGPU_WIRE_E_MALFORMED; /* packed size changed under us */
     if (written)
         *written = VGPU_FRAME_HEADER_SIZE + env_len;
@@ -584,7 +622,7 @@ int vgpu_frame_encode(const struct vgpu_frame_header *tmpl,
             return VGPU_WIRE_E_PAYLOAD_TOO_LARGE;
     }
 
-    rc = vgpu_frame_head_size(env, &head_len);
+    rc = vgpu_frame_head_size_flags(env, tmpl ? tmpl->flags : 0, &head_len);
     if (rc)
         return rc;
     if (head_len - VGPU_FRAME_HEADER_SIZE > lim->max_env)

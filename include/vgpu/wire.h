@@ -38,7 +38,9 @@ extern "C" {
 
 /* Header flags. Every bit not defined here is reserved and must be 0. */
 #define VGPU_FRAME_F_REPLY     0x0001u
-#define VGPU_FRAME_F_KNOWN     (VGPU_FRAME_F_REPLY)
+/* The envelope is in the compact form (a call or result batch; docs/protocol.md). */
+#define VGPU_FRAME_F_COMPACT   0x0002u
+#define VGPU_FRAME_F_KNOWN     (VGPU_FRAME_F_REPLY | VGPU_FRAME_F_COMPACT)
 
 /* Default limits (struct vgpu_wire_limits). */
 #define VGPU_WIRE_MAX_ENV          (1u << 20)   /* 1 MiB */
@@ -150,6 +152,7 @@ struct vgpu_frame {
     /* what vgpu_frame_decode_scratch() was lent, and how much of it is used */
     void *scratch;
     size_t scratch_size, scratch_used;
+    void *compact_heap;   /* a compact envelope's structures, when they did not fit scratch */
 };
 
 /*
@@ -205,6 +208,8 @@ int vgpu_envelope_check(const Vgpu__Wire__Envelope *env, uint64_t payload_len,
  * set to their canonical values and the lengths are computed.
  */
 int vgpu_frame_head_size(const Vgpu__Wire__Envelope *env, size_t *out);
+/* The same for a frame with these header flags (VGPU_FRAME_F_COMPACT: the compact form). */
+int vgpu_frame_head_size_flags(const Vgpu__Wire__Envelope *env, uint16_t flags, size_t *out);
 
 /*
  * Validates env against lim and payload_len (vgpu_envelope_check) and the

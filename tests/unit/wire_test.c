@@ -503,9 +503,9 @@ static void test_err_bad_flags(void **state)
     size_t len;
     uint8_t *buf = sample_frame(&s, &len);
 
-    buf[6] |= 0x02; /* first reserved flag bit */
+    buf[6] |= 0x04; /* first reserved flag bit */
     expect_decode(buf, len, NULL, NULL, VGPU_WIRE_E_BAD_FLAGS);
-    buf[6] &= (uint8_t)~0x02;
+    buf[6] &= (uint8_t)~0x04;
     buf[7] = 0x80; /* last reserved flag bit */
     expect_decode(buf, len, NULL, NULL, VGPU_WIRE_E_BAD_FLAGS);
     buf[7] = 0;
@@ -977,8 +977,14 @@ static void test_header_bit_flips(void **state)
         } else if (byte < 6) {
             assert_int_equal(rc, VGPU_WIRE_E_BAD_VERSION);
         } else if (byte < 8) {
-            /* bit 0 of flags is REPLY: still a valid frame */
-            assert_int_equal(rc, bit == 48 ? 0 : VGPU_WIRE_E_BAD_FLAGS);
+            /* bit 0 of flags is REPLY: still a valid frame; bit 1 says the
+             * envelope is compact, which a protobuf one is not */
+            if (bit == 48)
+                assert_int_equal(rc, 0);
+            else if (bit == 49)
+                assert_true(rc != 0 && rc != VGPU_WIRE_E_BAD_FLAGS);
+            else
+                assert_int_equal(rc, VGPU_WIRE_E_BAD_FLAGS);
         } else if (byte < 12) {
             assert_true(rc == VGPU_WIRE_E_TRUNCATED || rc == VGPU_WIRE_E_TRAILING ||
                         rc == VGPU_WIRE_E_ENV_TOO_LARGE);
