@@ -57,6 +57,7 @@ int vgpu_qp_attach(struct vgpu_qp *q, void *base, uint64_t len)
     q->sub.pos = __atomic_load_n(q->sub.tail, __ATOMIC_ACQUIRE);
     __atomic_store_n(q->sub.head, q->sub.pos, __ATOMIC_RELEASE);
     q->comp.pos = __atomic_load_n(q->comp.head, __ATOMIC_ACQUIRE);
+    q->comp.seen = q->comp.pos;
     __atomic_store_n(q->comp.tail, q->comp.pos, __ATOMIC_RELEASE);
     return 0;
 }
@@ -67,21 +68,31 @@ static void put_head(uint8_t *p, uint32_t len, uint32_t kind)
     memcpy(p + 4, &kind, 4);
 }
 
+/* Bytes in use, by the consumer's head as last read (fresh: read it again). */
+static int used_bytes(struct vgpu_qring *r, int fresh, uint32_t *used)
+{
+    if (fresh)
+        r->seen = __atomic_load_n(r->head, __ATOMIC_ACQUIRE);
+    *used = r->pos - r->seen;
+    return *used > r->size ? -EPROTO : 0;
+}
+
 uint8_t *vgpu_qring_reserve(struct vgpu_qring *r, uint32_t len, int *err)
 {
-    uint32_t head = __atomic_load_n(r->head, __ATOMIC_ACQUIRE), used = r->pos - head;
-    uint32_t off = r->pos & (r->size - 1), to_end = r->size - off, need;
+    uint32_t off = r->pos & (r->size - 1), to_end = r->size - off, need, used, want;
 
     *err = 0;
     if (len > vgpu_qring_max(r)) {
         *err = -E2BIG;
         return NULL;
     }
-    if (used > r->size) {
-        *err = -EPROTO;
-        return NULL;
-    }
     need = rec_bytes(len);
+    want = to_end < need ? to_end + need : need;
+    /* the consumer's index is read only when the last look says the room is short */
+    if ((*err = used_bytes(r, 0, &used)) == 0 && r->size - used < want)
+        *err = used_bytes(r, 1, &used);
+    if (*err)
+        return NULL;
     if (to_end < need) {
         /* the record would cross the end: a WRAP fills it, the record starts over */
         if (r->size - used < to_end + need)

@@ -37,28 +37,35 @@ enum {
 };
 
 /*
- * The header page.  Each side writes only its own cache line; the sizes are
- * written by the client before it hands the memory over.
+ * The header page.  Each side writes only its own lines; what a side
+ * writes on every request (its indices) and what it writes only now and
+ * then (that it sleeps) are on separate lines, so looking at the other's
+ * sleeping word costs no cache-line transfer on the hot path.  The sizes
+ * are written by the client before it hands the memory over.
  */
 struct vgpu_qp_hdr {
     uint32_t magic;
     uint32_t sub_size;                     /* bytes of the submission ring (power of two) */
     uint32_t comp_size;                    /* bytes of the completion ring (power of two) */
     uint8_t pad0[52];
-    /* the client's line */
+    /* the client's hot line */
     uint32_t sub_tail;                     /* submission bytes written */
     uint32_t comp_head;                    /* completion bytes taken */
-    uint32_t client_sleeping;              /* 1 while it sleeps on comp_tail (host only) */
     uint32_t doorbell;                     /* bumped after each submission (host futex word) */
     uint32_t socket_frames;                /* bumped after each frame sent on the socket instead */
-    uint8_t pad1[44];
-    /* the server's line */
+    uint8_t pad1[48];
+    /* the client's quiet line */
+    uint32_t client_sleeping;              /* 1 while it sleeps on comp_tail (host only) */
+    uint8_t pad2[60];
+    /* the server's hot line */
     uint32_t sub_head;                     /* submission bytes taken */
     uint32_t comp_tail;                    /* completion bytes written */
+    uint8_t pad3[56];
+    /* the server's quiet line */
     uint32_t server_sleeping;              /* 1 while it sleeps on the doorbell */
-    uint32_t pad3;
+    uint32_t pad4;
     uint64_t server_state;                 /* the session's pid << 32, | 1 once it has ended */
-    uint8_t pad2[40];
+    uint8_t pad5[48];
 };
 
 /* One ring as one side sees it. */
@@ -67,6 +74,7 @@ struct vgpu_qring {
     uint8_t *data;
     uint32_t size;                         /* private copy, power of two */
     uint32_t pos;                          /* private: the producer's tail or the consumer's head */
+    uint32_t seen;                         /* producer: the consumer's head when last read */
 };
 
 /* Both rings of one queue pair, for one side. */

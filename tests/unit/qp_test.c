@@ -171,9 +171,13 @@ static void bad_consumer(void **state)
     struct pair *p = *state;
     int err;
 
-    /* a server that claims to have taken more than was written */
+    /* fill the ring, so the producer must look at the consumer's index again */
+    while (vgpu_qring_reserve(&p->server.comp, 8000, &err))
+        vgpu_qring_publish(&p->server.comp, 8000, VGPU_QP_FRAME);
+    assert_int_equal(err, 0);
+    /* a client that claims to have taken more than was written */
     __atomic_store_n(&p->server.hdr->comp_head, 1u << 30, __ATOMIC_RELEASE);
-    assert_null(vgpu_qring_reserve(&p->server.comp, 8, &err));
+    assert_null(vgpu_qring_reserve(&p->server.comp, 8000, &err));
     assert_int_equal(err, -EPROTO);
 }
 
