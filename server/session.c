@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,23 @@ struct call_out {
     Vgpu__Wire__Segment segs[VGPU_CALL_MAX_SEG];
     Vgpu__Wire__Segment *segp[VGPU_CALL_MAX_SEG];
 };
+
+/*
+ * A call_out as calloc would leave it, but for the arenas' inline areas
+ * (1 KiB that nothing reads before writing).
+ */
+static void call_out_init(struct call_out *o)
+{
+    size_t a = offsetof(struct vgpu_replay, arena), z = a + sizeof(o->r.arena);
+
+    memset(&o->r, 0, a);
+    memset((char *)&o->r + z, 0, sizeof(o->r) - z);
+    o->r.arena.head = NULL;
+    o->r.arena.used = 0;
+    o->arena.head = NULL;
+    o->arena.used = 0;
+    memset(&o->res, 0, sizeof(*o) - offsetof(struct call_out, res));
+}
 
 static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const Vgpu__Wire__Call *c,
                       struct call_out *o, struct iovec *iov, int *niov, uint64_t *payload_off)
@@ -361,10 +379,12 @@ static void qp_sleep(struct vgpu_session *s)
  * up).  A frame is copied out of the ring before anything reads it.
  */
 #define VGPU_QP_IDLE_SPIN_NS 50000u
+#define VGPU_QP_GUEST_SPIN_NS 200000u   /* an emulated guest takes longer to send the next */
 
 static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
 {
-    uint64_t spin_until = vgpu_mono_ns() + VGPU_QP_IDLE_SPIN_NS;
+    uint64_t spin_until = vgpu_mono_ns() +
+                          (s->qp_in_bar ? VGPU_QP_GUEST_SPIN_NS : VGPU_QP_IDLE_SPIN_NS);
 
     s->via_qp = false;
     for (unsigned i = 0;; i++) {
@@ -473,14 +493,15 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
 {
     const Vgpu__Wire__CallBatch *b = f->env->calls;
     size_t n = b->n_calls;
-    /* a lone call (most frames) is served from the stack */
-    struct call_out out1 = { 0 };
-    Vgpu__Wire__Result *resp1[1];
-    struct iovec iov1[VGPU_CALL_MAX_SEG + 1];
-    bool heap = n > 1;
-    struct call_out *outs = heap ? calloc(n, sizeof(*outs)) : &out1;
-    Vgpu__Wire__Result **resp = heap ? calloc(n, sizeof(*resp)) : resp1;
-    struct iovec *iov = heap ? calloc(n * VGPU_CALL_MAX_SEG + 1, sizeof(*iov)) : iov1;
+    /* a session is a process: batches up to POOL calls reuse these */
+    enum { POOL = 256 };
+    static struct call_out pool[POOL];
+    static Vgpu__Wire__Result *resp_pool[POOL];
+    static struct iovec iov_pool[POOL * VGPU_CALL_MAX_SEG + 1];
+    bool heap = n > POOL;
+    struct call_out *outs = heap ? calloc(n, sizeof(*outs)) : pool;
+    Vgpu__Wire__Result **resp = heap ? calloc(n, sizeof(*resp)) : resp_pool;
+    struct iovec *iov = heap ? calloc(n * VGPU_CALL_MAX_SEG + 1, sizeof(*iov)) : iov_pool;
     Vgpu__Wire__ResultBatch rb = VGPU__WIRE__RESULT_BATCH__INIT;
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
     uint64_t off = 0;
@@ -495,6 +516,8 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
             vgpu_work_switch_device(s, b->device);
     }
     for (size_t i = 0; i < n; i++) {
+        if (!heap)
+            call_out_init(&outs[i]);
         exec_call(s, f, b->calls[i], &outs[i], iov, &niov, &off);
         resp[i] = &outs[i].res;
     }

@@ -18,7 +18,13 @@
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
 
-#define SPIN_NS 30000u                 /* spin this long for a reply before sleeping */
+/*
+ * Spin this long for a reply before sleeping: host-direct a futex wakes us
+ * at once; a guest can only nap, and its naps (timer slack, emulation) last
+ * far longer than asked, so it spins longer.
+ */
+#define SPIN_NS 30000u
+#define GUEST_SPIN_NS 300000u
 
 static void cpu_relax(void)
 {
@@ -33,8 +39,8 @@ static void cpu_relax(void)
  */
 static int wait_for(struct vgpu_transport *t, int (*cond)(struct vgpu_transport *t))
 {
-    uint64_t until = vgpu_mono_ns() + SPIN_NS;
-    struct timespec nap = { 0, 2000 };
+    uint64_t until = vgpu_mono_ns() + (t->ops->qp_futex ? SPIN_NS : GUEST_SPIN_NS);
+    struct timespec nap = { 0, 10000 };
     struct vgpu_qp_hdr *h = t->qp.hdr;
 
     for (unsigned i = 1; !cond(t); i++) {
@@ -54,7 +60,7 @@ static int wait_for(struct vgpu_transport *t, int (*cond)(struct vgpu_transport 
             __atomic_store_n(&h->client_sleeping, 0, __ATOMIC_SEQ_CST);
         } else {
             nanosleep(&nap, NULL);
-            if (nap.tv_nsec < 200000)
+            if (nap.tv_nsec < 100000)
                 nap.tv_nsec *= 2;
         }
         if (!cond(t) && (rc = t->ops->alive(t)))

@@ -673,12 +673,13 @@ static int invoke_locked(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
     Vgpu__Wire__CallBatch batch = VGPU__WIRE__CALL_BATCH__INIT;
     int ncalls = queue_n + (req ? 1 : 0), nsegs = 0;
-    /* a lone call (the common case) builds its batch on the stack */
-    Vgpu__Wire__Call calls1, *callp1[1];
-    Vgpu__Wire__Segment segs1[VGPU_CALL_MAX_SEG], *segp1[VGPU_CALL_MAX_SEG];
-    struct iovec iov1[VGPU_CALL_MAX_SEG];
-    bool heap = ncalls > 1, retry_alone = false;
-    Vgpu__Wire__Call *calls = heap ? calloc((size_t)ncalls, sizeof(*calls)) : &calls1;
+    /* a few calls (the common case) build their batch on the stack */
+    enum { FEW = 4 };
+    Vgpu__Wire__Call calls1[FEW], *callp1[FEW];
+    Vgpu__Wire__Segment segs1[FEW * VGPU_CALL_MAX_SEG], *segp1[FEW * VGPU_CALL_MAX_SEG];
+    struct iovec iov1[FEW * VGPU_CALL_MAX_SEG];
+    bool heap = ncalls > FEW, retry_alone = false;
+    Vgpu__Wire__Call *calls = heap ? calloc((size_t)ncalls, sizeof(*calls)) : calls1;
     Vgpu__Wire__Call **callp = heap ? calloc((size_t)ncalls, sizeof(*callp)) : callp1;
     Vgpu__Wire__Segment *segs = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*segs)) : segs1;
     Vgpu__Wire__Segment **segp = heap ? calloc((size_t)ncalls * VGPU_CALL_MAX_SEG, sizeof(*segp)) : segp1;
