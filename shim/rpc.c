@@ -61,6 +61,7 @@ static __thread int tls_last_error;
 
 /* ---- the queue of async calls (guarded by lock) ---- */
 #define QUEUE_MAX_CALLS 256
+#define QUEUE_EAGER_CALLS 16             /* sent early when the server is idle (enqueue_locked) */
 #define QUEUE_MAX_BYTES (1u << 20)   /* arguments and data held */
 #define QUEUE_MAX_SEG_BYTES (64u << 10)  /* a call with more data is sent at once */
 
@@ -964,6 +965,14 @@ static int enqueue_locked(const struct vgpu_call_req *req)
     }
     queue_n++;
     queue_bytes += bytes;
+    /*
+     * Through the queue pair, a server that has taken everything sent so
+     * far gets the queue as soon as it is worth a frame, not when it is
+     * full: it works on one batch while the program queues the next.
+     */
+    if (queue_n >= QUEUE_EAGER_CALLS && transport.qp_mem &&
+        __atomic_load_n(transport.qp.sub.head, __ATOMIC_ACQUIRE) == transport.qp.sub.pos)
+        flush_locked();
     return 0;
 }
 
