@@ -580,8 +580,10 @@ static void emit_decode(FILE *f, const struct names *n, const struct cg_func *fn
     const char *ret_rc = "return rc;";
 
     fprintf(f, "static int dec_%s(struct vgpu_replay *r, const uint8_t *buf, size_t len)\n{\n", fn->name);
-    fprintf(f, "    %s *a = %s(NULL, len, buf);\n    int rc = 0;\n\n", at, aunpack);
-    fprintf(f, "    if (!a)\n        return -EBADMSG;\n    r->args_msg = &a->base;\n");
+    fprintf(f, "    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };\n");
+    fprintf(f, "    %s *a = %s(&al, len, buf);\n    int rc = 0;\n\n", at, aunpack);
+    fprintf(f, "    if (!a)\n        return -EBADMSG;\n    r->args_msg = &a->base;\n"
+               "    r->args_in_arena = 1;\n");
     for (int i = 0; i < fn->nparams; i++) {
         const struct cg_param *p = &fn->params[i];
         char *d = decl(p->type, "*v");

@@ -38,8 +38,9 @@ int vgpu_replay_call(const struct vgpu_dispatch_entry *e, void (*fn)(void),
 
 void vgpu_replay_release(struct vgpu_replay *r)
 {
-    if (r->args_msg)
+    if (r->args_msg && !r->args_in_arena)
         protobuf_c_message_free_unpacked(r->args_msg, NULL);
     r->args_msg = NULL;
+    r->args_in_arena = 0;
     vgpu_arena_free(&r->arena);
 }

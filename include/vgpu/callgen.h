@@ -102,6 +102,18 @@ static inline void vgpu_arena_free(struct vgpu_arena *a)
     a->used = 0;
 }
 
+/* protobuf-c allocation from an arena: nothing is freed before the arena is. */
+static inline void *vgpu_arena_pb_alloc(void *arena, size_t n)
+{
+    return vgpu_arena_alloc(arena, n);
+}
+
+static inline void vgpu_arena_pb_keep(void *arena, void *p)
+{
+    (void)arena;
+    (void)p;
+}
+
 /* A raw byte range travelling after the envelope. */
 struct vgpu_seg {
     const void *data;
@@ -185,7 +197,8 @@ struct vgpu_replay {
     struct vgpu_arena arena;        /* everything below that is allocated */
     void *ctx;
     const struct vgpu_replay_ops *ops;
-    ProtobufCMessage *args_msg;     /* unpacked args; freed by the replay core */
+    ProtobufCMessage *args_msg;     /* unpacked args (into arena when args_in_arena) */
+    int args_in_arena;
     void *av[VGPU_CALL_MAX_ARGS];   /* libffi argument values */
     uint64_t rv;                    /* libffi return value (ffi_arg) */
     int nseg_in;

@@ -45,8 +45,10 @@ struct fatbin_wrapper {
     void *filename_or_fatbins;
 };
 
+/* The arguments, unpacked into the call's arena (no malloc per call). */
 #define UNPACK(type, fn, c)                                                   \
-    type *a = vgpu__manual__##fn##__unpack(NULL, (c)->args_len, (c)->args);   \
+    ProtobufCAllocator unpack_alloc_ = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, (c)->arena }; \
+    type *a = vgpu__manual__##fn##__unpack(&unpack_alloc_, (c)->args_len, (c)->args); \
     if (!a)                                                                   \
         return cudaErrorInvalidValue
 
@@ -184,7 +186,7 @@ fail:
     free(pre);
     free(w);
 out:
-    vgpu__manual__fatbin_args__free_unpacked(a, NULL);
+    vgpu__manual__fatbin_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -230,7 +232,7 @@ static int do_register(struct vgpu_session *s, struct vgpu_manual_call *c)
     s->nfns++;
     rc = cudaSuccess;
 out:
-    vgpu__manual__register_args__free_unpacked(a, NULL);
+    vgpu__manual__register_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -245,7 +247,7 @@ static int do_fatbin_end(struct vgpu_session *s, struct vgpu_manual_call *c)
         m->ended = true;
         rc = cudaSuccess;
     }
-    vgpu__manual__fatbin_ret__free_unpacked(a, NULL);
+    vgpu__manual__fatbin_ret__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -300,7 +302,7 @@ static int do_param_info(struct vgpu_session *s, struct vgpu_manual_call *c)
         r.param_size = fn->size;
         rc = reply(c, &r.base);
     }
-    vgpu__manual__register_args__free_unpacked(a, NULL);
+    vgpu__manual__register_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -350,7 +352,7 @@ static int do_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
                               (cudaStream_t)(uintptr_t)a->stream);
     vgpu_work_end(s, (void *)(uintptr_t)a->stream, rc == cudaSuccess);
 out:
-    vgpu__manual__launch_args__free_unpacked(a, NULL);
+    vgpu__manual__launch_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -404,7 +406,7 @@ static int do_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
     r.pitch = pitch;
     rc = reply(c, &r.base);
 out:
-    vgpu__manual__malloc_args__free_unpacked(a, NULL);
+    vgpu__manual__malloc_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -426,7 +428,7 @@ static int do_free(struct vgpu_session *s, struct vgpu_manual_call *c)
         vgpu_memory_charge(s, -(int64_t)vgpu_range_size(s, a->ptr));
         vgpu_range_remove(s, a->ptr);
     }
-    vgpu__manual__free_args__free_unpacked(a, NULL);
+    vgpu__manual__free_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -607,7 +609,7 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
 out:
     if (fd >= 0)
         close(fd);
-    vgpu__manual__host_region_args__free_unpacked(a, NULL);
+    vgpu__manual__host_region_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -655,7 +657,7 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (rc == cudaSuccess && !a->async && a->dir == VGPU__MANUAL__DIRECTION__DIR_D2H)
         vgpu_work_synced(s, NULL, 0);
 out:
-    vgpu__manual__copy_args__free_unpacked(a, NULL);
+    vgpu__manual__copy_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -830,7 +832,7 @@ static int do_symbol(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_
         break;
     }
 out:
-    vgpu__manual__symbol_args__free_unpacked(a, NULL);
+    vgpu__manual__symbol_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -903,7 +905,7 @@ static int do_func(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_t 
     if (rc == cudaSuccess)
         rc = reply(c, &r.base);
 out:
-    vgpu__manual__func_args__free_unpacked(a, NULL);
+    vgpu__manual__func_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -914,7 +916,7 @@ static int do_set_device(struct vgpu_session *s, struct vgpu_manual_call *c)
 
     if (rc == cudaSuccess)
         vgpu_work_switch_device(s, a->device);
-    vgpu__manual__device_args__free_unpacked(a, NULL);
+    vgpu__manual__device_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -995,7 +997,7 @@ static int do_pointer(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
     if (rc == cudaSuccess)
         rc = reply(c, &r.base);
-    vgpu__manual__free_args__free_unpacked(a, NULL);
+    vgpu__manual__free_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 

@@ -29,12 +29,14 @@ static const struct vgpu_arg_desc ad_miniAdd[] = {
 
 static int dec_miniAdd(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniAddArgs *a = vgpu__mini__mini_add_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniAddArgs *a = vgpu__mini__mini_add_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         int *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -105,12 +107,14 @@ static const struct vgpu_arg_desc ad_miniFill[] = {
 
 static int dec_miniFill(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniFillArgs *a = vgpu__mini__mini_fill_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniFillArgs *a = vgpu__mini__mini_fill_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         float **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -186,12 +190,14 @@ static const struct vgpu_arg_desc ad_miniGetInfo[] = {
 
 static int dec_miniGetInfo(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniGetInfoArgs *a = vgpu__mini__mini_get_info_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniGetInfoArgs *a = vgpu__mini__mini_get_info_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         struct miniInfo **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -254,12 +260,14 @@ static const struct vgpu_arg_desc ad_miniLookup[] = {
 
 static int dec_miniLookup(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniLookupArgs *a = vgpu__mini__mini_lookup_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniLookupArgs *a = vgpu__mini__mini_lookup_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         const char **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -323,12 +331,14 @@ static const struct vgpu_arg_desc ad_miniName[] = {
 
 static int dec_miniName(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniNameArgs *a = vgpu__mini__mini_name_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniNameArgs *a = vgpu__mini__mini_name_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         char **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -399,12 +409,14 @@ static const struct vgpu_arg_desc ad_miniPost[] = {
 
 static int dec_miniPost(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniPostArgs *a = vgpu__mini__mini_post_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniPostArgs *a = vgpu__mini__mini_post_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         miniQueue_t *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -450,12 +462,14 @@ static const struct vgpu_arg_desc ad_miniQueueCreate[] = {
 
 static int dec_miniQueueCreate(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniQueueCreateArgs *a = vgpu__mini__mini_queue_create_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniQueueCreateArgs *a = vgpu__mini__mini_queue_create_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         miniQueue_t **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -518,12 +532,14 @@ static const struct vgpu_arg_desc ad_miniQueueDepth[] = {
 
 static int dec_miniQueueDepth(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniQueueDepthArgs *a = vgpu__mini__mini_queue_depth_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniQueueDepthArgs *a = vgpu__mini__mini_queue_depth_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         miniQueue_t *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -588,12 +604,14 @@ static const struct vgpu_arg_desc ad_miniQueueDestroy[] = {
 
 static int dec_miniQueueDestroy(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniQueueDestroyArgs *a = vgpu__mini__mini_queue_destroy_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniQueueDestroyArgs *a = vgpu__mini__mini_queue_destroy_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         miniQueue_t *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -632,12 +650,14 @@ static const struct vgpu_arg_desc ad_miniRead[] = {
 
 static int dec_miniRead(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniReadArgs *a = vgpu__mini__mini_read_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniReadArgs *a = vgpu__mini__mini_read_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         void **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -713,12 +733,14 @@ static const struct vgpu_arg_desc ad_miniScale[] = {
 
 static int dec_miniScale(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniScaleArgs *a = vgpu__mini__mini_scale_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniScaleArgs *a = vgpu__mini__mini_scale_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         double *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -789,12 +811,14 @@ static const struct vgpu_arg_desc ad_miniSetOrigin[] = {
 
 static int dec_miniSetOrigin(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniSetOriginArgs *a = vgpu__mini__mini_set_origin_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniSetOriginArgs *a = vgpu__mini__mini_set_origin_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         const struct miniVec3 **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -842,12 +866,14 @@ static const struct vgpu_arg_desc ad_miniSum[] = {
 
 static int dec_miniSum(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniSumArgs *a = vgpu__mini__mini_sum_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniSumArgs *a = vgpu__mini__mini_sum_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         const int **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -927,12 +953,14 @@ static int enc_miniSum(struct vgpu_replay *r)
 /* miniVersion (call 17) */
 static int dec_miniVersion(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniVersionArgs *a = vgpu__mini__mini_version_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniVersionArgs *a = vgpu__mini__mini_version_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     return rc;
 }
 
@@ -960,12 +988,14 @@ static const struct vgpu_arg_desc ad_miniWait[] = {
 
 static int dec_miniWait(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniWaitArgs *a = vgpu__mini__mini_wait_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniWaitArgs *a = vgpu__mini__mini_wait_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         miniQueue_t *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
@@ -1040,12 +1070,14 @@ static const struct vgpu_arg_desc ad_miniWrite[] = {
 
 static int dec_miniWrite(struct vgpu_replay *r, const uint8_t *buf, size_t len)
 {
-    Vgpu__Mini__MiniWriteArgs *a = vgpu__mini__mini_write_args__unpack(NULL, len, buf);
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniWriteArgs *a = vgpu__mini__mini_write_args__unpack(&al, len, buf);
     int rc = 0;
 
     if (!a)
         return -EBADMSG;
     r->args_msg = &a->base;
+    r->args_in_arena = 1;
     {
         void **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
 
