@@ -7,13 +7,36 @@
  */
 #include <errno.h>
 #include <ffi.h>
+#include <stdint.h>
 
 #include "server_internal.h"
+
+/*
+ * The call interface of each function, prepared once (a session is a
+ * process; its dispatch table never changes): by entry, in a small table.
+ */
+#define CIF_SLOTS 1024
+
+static ffi_cif *cif_of(const struct vgpu_dispatch_entry *e)
+{
+    static struct { const struct vgpu_dispatch_entry *e; ffi_cif cif; } slot[CIF_SLOTS];
+    size_t i = ((uintptr_t)e / sizeof(*e)) % CIF_SLOTS;
+    static ffi_cif scratch;
+
+    if (slot[i].e == e)
+        return &slot[i].cif;
+    if (ffi_prep_cif(&scratch, FFI_DEFAULT_ABI, e->nargs, (ffi_type *)e->rtype,
+                     (ffi_type **)e->atypes) != FFI_OK)
+        return NULL;
+    slot[i].cif = scratch;
+    slot[i].e = e;
+    return &slot[i].cif;
+}
 
 int vgpu_replay_call(const struct vgpu_dispatch_entry *e, void (*fn)(void),
                      struct vgpu_replay *r, const uint8_t *args, size_t len, int *status)
 {
-    ffi_cif cif;
+    ffi_cif *cif;
     int rc;
 
     *status = 0;
@@ -27,10 +50,10 @@ int vgpu_replay_call(const struct vgpu_dispatch_entry *e, void (*fn)(void),
     /* Every segment the guest sent must belong to a parameter. */
     if (r->seg_used != r->nseg_in)
         return -EBADMSG;
-    if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, e->nargs, (ffi_type *)e->rtype,
-                     (ffi_type **)e->atypes) != FFI_OK)
+    cif = cif_of(e);
+    if (!cif)
         return -EINVAL;
-    ffi_call(&cif, fn, &r->rv, r->av);
+    ffi_call(cif, fn, &r->rv, r->av);
     if (e->flags & VGPU_FN_RET_STATUS)
         *status = (int)(ffi_sarg)r->rv;
     return e->encode(r);

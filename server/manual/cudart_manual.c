@@ -1055,8 +1055,15 @@ static const struct {
 
 vgpu_manual_fn vgpu_manual_find(uint32_t id)
 {
-    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-        if (handlers[i].id == id)
-            return handlers[i].fn;
-    return NULL;
+    /* by id, filled at the first look (a session is one thread) */
+    static vgpu_manual_fn by_id[VGPU_CUDART_MAX_ID + 1];
+    static bool filled;
+
+    if (!filled) {
+        for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+            if (handlers[i].id <= VGPU_CUDART_MAX_ID)
+                by_id[handlers[i].id] = handlers[i].fn;
+        filled = true;
+    }
+    return id <= VGPU_CUDART_MAX_ID ? by_id[id] : NULL;
 }
