@@ -18,5 +18,5 @@ for f in "$build"/examples/*; do
     [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/examples/"
 done
 cp "$build"/tests/gpu/vgpu_* "$out/tests/"
-cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$build/tests/async/async_errors" "$build/tests/async/shared_copies" "$out/tests/"
+cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$build/tests/async/async_errors" "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$out/tests/"
 du -sh "$out"

@@ -116,13 +116,17 @@ int vgpu_shim_qp_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
 {
     const uint8_t *d;
     uint32_t n, kind;
-    int rc = wait_for(t, reply_pending);
+    int rc;
 
+    /* (right after a WRAP the ring can look ready with nothing behind it yet) */
+    do {
+        rc = wait_for(t, reply_pending);
+        if (rc)
+            return rc;
+        rc = vgpu_qring_peek(&t->qp.comp, &d, &n, &kind);
+    } while (rc == -EAGAIN);
     if (rc)
         return rc;
-    rc = vgpu_qring_peek(&t->qp.comp, &d, &n, &kind);
-    if (rc)
-        return rc == -EAGAIN ? -EPROTO : rc;
     if (kind == VGPU_QP_ON_SOCKET) {
         vgpu_qring_pop(&t->qp.comp, n);
         return t->ops->recv(t, buf, len);

@@ -62,10 +62,26 @@ int vgpu_qp_attach(struct vgpu_qp *q, void *base, uint64_t len)
     return 0;
 }
 
-static void put_head(uint8_t *p, uint32_t len, uint32_t kind)
+/*
+ * A record's header is one 64-bit word, stored last (release): its length
+ * and kind, and the position it was written at.  The consumer looks at the
+ * header where it stands rather than at the producer's index, so what it
+ * waits for arrives in the cache line that brings the frame's first bytes;
+ * a header left from an earlier lap has another position.
+ */
+static uint64_t head_word(uint32_t len, uint32_t kind, uint32_t pos)
 {
-    memcpy(p, &len, 4);
-    memcpy(p + 4, &kind, 4);
+    return (uint64_t)pos << 32 | (uint64_t)kind << 24 | len;
+}
+
+static void put_head(uint8_t *p, uint32_t len, uint32_t kind, uint32_t pos)
+{
+    __atomic_store_n((uint64_t *)(void *)p, head_word(len, kind, pos), __ATOMIC_RELEASE);
+}
+
+static uint64_t get_head(const uint8_t *p)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_ACQUIRE);
 }
 
 /* Bytes in use, by the consumer's head as last read (fresh: read it again). */
@@ -97,8 +113,8 @@ uint8_t *vgpu_qring_reserve(struct vgpu_qring *r, uint32_t len, int *err)
         /* the record would cross the end: a WRAP fills it, the record starts over */
         if (r->size - used < to_end + need)
             return NULL;
-        put_head(r->data + off, 0, VGPU_QP_WRAP);
-        r->pos += to_end;       /* published with the record */
+        put_head(r->data + off, 0, VGPU_QP_WRAP, r->pos);
+        r->pos += to_end;
         off = 0;
     } else if (r->size - used < need) {
         return NULL;
@@ -108,32 +124,58 @@ uint8_t *vgpu_qring_reserve(struct vgpu_qring *r, uint32_t len, int *err)
 
 void vgpu_qring_publish(struct vgpu_qring *r, uint32_t len, uint32_t kind)
 {
-    put_head(r->data + (r->pos & (r->size - 1)), len, kind);
+    put_head(r->data + (r->pos & (r->size - 1)), len, kind, r->pos);
     r->pos += rec_bytes(len);
     __atomic_store_n(r->tail, r->pos, __ATOMIC_RELEASE);
+}
+
+/*
+ * Is the producer's index ahead of us?  Right after a WRAP it is behind
+ * (it moves with the record that follows), which is "not yet" too.
+ */
+static int ahead(const struct vgpu_qring *r)
+{
+    return (int32_t)(__atomic_load_n(r->tail, __ATOMIC_ACQUIRE) - r->pos) > 0;
+}
+
+int vgpu_qring_pending(const struct vgpu_qring *r)
+{
+    uint64_t h = get_head(r->data + (r->pos & (r->size - 1)));
+
+    /* a header for here, or (to be looked at) an index that moved */
+    return ((uint32_t)(h >> 32) == r->pos && (h & 0xff000000u)) || ahead(r);
 }
 
 int vgpu_qring_peek(struct vgpu_qring *r, const uint8_t **data, uint32_t *len, uint32_t *kind)
 {
     for (;;) {
-        uint32_t tail = __atomic_load_n(r->tail, __ATOMIC_ACQUIRE), avail = tail - r->pos;
         uint32_t off = r->pos & (r->size - 1), to_end = r->size - off, l, k;
-
-        if (!avail)
-            return -EAGAIN;
-        if (avail > r->size || avail < REC_HEAD)
-            return -EPROTO;
         /* read once: the producer may scribble on it meanwhile */
-        memcpy(&l, r->data + off, 4);
-        memcpy(&k, r->data + off + 4, 4);
+        uint64_t h = get_head(r->data + off);
+
+        /* (a zeroed ring has headers of kind 0 at position 0: nothing) */
+        if ((uint32_t)(h >> 32) != r->pos || !(h & 0xff000000u)) {
+            /*
+             * Nothing here yet, or it came just after we looked: the index
+             * moves after the header is stored, so once the index has
+             * moved, the header must be there.
+             */
+            if (!ahead(r))
+                return -EAGAIN;
+            h = get_head(r->data + off);
+            if ((uint32_t)(h >> 32) != r->pos || !(h & 0xff000000u))
+                return -EPROTO;
+        }
+        l = (uint32_t)h & 0xffffffu;
+        k = (uint32_t)(h >> 24) & 0xffu;
         if (k == VGPU_QP_WRAP) {
-            if (off == 0 || avail < to_end)
+            if (off == 0 || l)
                 return -EPROTO;
             r->pos += to_end;
             __atomic_store_n(r->head, r->pos, __ATOMIC_RELEASE);
             continue;
         }
-        if (l > vgpu_qring_max(r) || rec_bytes(l) > to_end || rec_bytes(l) > avail ||
+        if (l > vgpu_qring_max(r) || rec_bytes(l) > to_end ||
             (k != VGPU_QP_FRAME && k != VGPU_QP_ON_SOCKET && k != VGPU_QP_TOO_LARGE))
             return -EPROTO;
         *data = r->data + off + REC_HEAD;

@@ -7,9 +7,12 @@
  * (the shim) puts request frames in the submission ring and takes replies
  * from the completion ring; the server does the opposite.  Both rings are
  * single-producer, single-consumer byte rings of records, with free-running
- * 32-bit indices: a record is an 8-byte header (length, kind) and the frame,
- * padded to 8 bytes, never split at the end of the ring (a WRAP record fills
- * the rest and the frame starts over at the beginning).
+ * 32-bit indices: a record is an 8-byte header (length, kind, and the
+ * position it was written at, so that a header is told from one left by an
+ * earlier lap) and the frame, padded to 8 bytes, never split at the end of
+ * the ring (a WRAP record fills the rest and the frame starts over at the
+ * beginning).  The consumer waits on the header where it stands; the
+ * producer's index is kept too (sleeping, and telling a lie from "not yet").
  *
  * Each side keeps its own index and the ring's size in private memory and
  * trusts nothing it reads from the shared memory: the other side's index
@@ -135,10 +138,7 @@ void vgpu_qring_publish(struct vgpu_qring *r, uint32_t len, uint32_t kind);
 int vgpu_qring_peek(struct vgpu_qring *r, const uint8_t **data, uint32_t *len, uint32_t *kind);
 /* Consumer: done with the record peeked last (of len bytes). */
 void vgpu_qring_pop(struct vgpu_qring *r, uint32_t len);
-/* Anything to take? (the producer's index moved) */
-static inline int vgpu_qring_pending(const struct vgpu_qring *r)
-{
-    return __atomic_load_n(r->tail, __ATOMIC_ACQUIRE) != r->pos;
-}
+/* Anything to take (or something wrong to find)?  Consumer side. */
+int vgpu_qring_pending(const struct vgpu_qring *r);
 
 #endif

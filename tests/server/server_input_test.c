@@ -357,7 +357,8 @@ static void test_shared_memory(void **state)
     w = vgpu_qring_reserve(&q.sub, 64, &err);
     assert_non_null(w);
     vgpu_qring_publish(&q.sub, 64, VGPU_QP_FRAME);
-    memcpy(q.sub.data, &(uint32_t){ QP_RING }, 4);
+    /* its header (length, kind, position) now claims more than the ring holds */
+    memcpy(q.sub.data, &(uint64_t){ (uint64_t)VGPU_QP_FRAME << 24 | (QP_RING - 8) }, 8);
     __atomic_add_fetch(&q.hdr->doorbell, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &q.hdr->doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
     p.fd = fd;

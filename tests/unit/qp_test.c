@@ -98,6 +98,29 @@ static void wraps_around(void **state)
     assert_false(vgpu_qring_pending(&p->server.sub));
 }
 
+/* Between a WRAP and the record after it, the consumer sees "not yet", not a broken ring. */
+static void wrap_before_record(void **state)
+{
+    struct pair *p = *state;
+    const uint8_t *d;
+    uint32_t l, k;
+    uint8_t *w;
+    int err;
+
+    put(&p->client.sub, RING / 2 - 8, 1);
+    take(&p->server.sub, RING / 2 - 8, 1);
+    put(&p->client.sub, RING / 4, 2);
+    take(&p->server.sub, RING / 4, 2);
+    /* this one does not fit before the end: a WRAP goes there now, the record later */
+    w = vgpu_qring_reserve(&p->client.sub, RING / 3, &err);
+    assert_non_null(w);
+    assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EAGAIN);
+    assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EAGAIN);
+    memset(w, 3, RING / 3);
+    vgpu_qring_publish(&p->client.sub, RING / 3, VGPU_QP_FRAME);
+    take(&p->server.sub, RING / 3, 3);
+}
+
 static void full_then_room(void **state)
 {
     struct pair *p = *state;
@@ -135,34 +158,53 @@ static void too_big(void **state)
     assert_non_null(vgpu_qring_reserve(&p->client.sub, vgpu_qring_max(&p->client.sub), &err));
 }
 
+/* The header word of a record: length, kind, and the position it stands at. */
+static void set_head(struct vgpu_qring *r, uint32_t off, uint32_t len, uint32_t kind, uint32_t pos)
+{
+    uint64_t h = (uint64_t)pos << 32 | (uint64_t)kind << 24 | len;
+
+    memcpy(r->data + off, &h, 8);
+}
+
 /* A client that writes nonsense gets -EPROTO, never a read outside the ring. */
 static void bad_producer(void **state)
 {
     struct pair *p = *state;
     const uint8_t *d;
-    uint32_t l, k, bad;
+    uint32_t l, k;
 
     put(&p->client.sub, 16, 1);
-    bad = RING;                                         /* longer than the ring */
-    memcpy(p->client.sub.data, &bad, 4);
+    take(&p->server.sub, 16, 1);
+    /* the next record, at position 24 */
+    put(&p->client.sub, 16, 2);
+    set_head(&p->client.sub, 24, (1u << 24) - 1, VGPU_QP_FRAME, 24);   /* longer than the ring */
     assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EPROTO);
-    bad = 16;
-    memcpy(p->client.sub.data, &bad, 4);
-    bad = 77;                                           /* no such kind */
-    memcpy(p->client.sub.data + 4, &bad, 4);
+    set_head(&p->client.sub, 24, 16, 77, 24);                          /* no such kind */
     assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EPROTO);
-    bad = VGPU_QP_FRAME;
-    memcpy(p->client.sub.data + 4, &bad, 4);
-    /* a tail further ahead than the ring is long */
-    __atomic_store_n(&p->server.hdr->sub_tail, p->server.sub.pos + RING + 8, __ATOMIC_RELEASE);
+    set_head(&p->client.sub, 24, 16, VGPU_QP_WRAP, 24);                /* a WRAP with a length */
     assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EPROTO);
-    /* a record claiming more than was published */
-    __atomic_store_n(&p->server.hdr->sub_tail, p->server.sub.pos + 8, __ATOMIC_RELEASE);
+    /* an index that moved with no record where it should be */
+    set_head(&p->client.sub, 24, 16, VGPU_QP_FRAME, 24 + RING);        /* a header of another lap */
     assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EPROTO);
-    /* a WRAP at the start of the ring */
-    __atomic_store_n(&p->server.hdr->sub_tail, p->server.sub.pos + 24, __ATOMIC_RELEASE);
-    bad = VGPU_QP_WRAP;
-    memcpy(p->client.sub.data + 4, &bad, 4);
+    /* the same with the index where it was: nothing yet, not a lie */
+    __atomic_store_n(&p->server.hdr->sub_tail, 24, __ATOMIC_RELEASE);
+    assert_false(vgpu_qring_pending(&p->server.sub));
+    assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EAGAIN);
+    /* published properly after all */
+    set_head(&p->client.sub, 24, 16, VGPU_QP_FRAME, 24);
+    assert_true(vgpu_qring_pending(&p->server.sub));
+    take(&p->server.sub, 16, 2);
+}
+
+/* A WRAP at the very start of the ring is a lie too. */
+static void wrap_at_start(void **state)
+{
+    struct pair *p = *state;
+    const uint8_t *d;
+    uint32_t l, k;
+
+    set_head(&p->client.sub, 0, 0, VGPU_QP_WRAP, 0);
+    __atomic_store_n(&p->server.hdr->sub_tail, 8, __ATOMIC_RELEASE);
     assert_int_equal(vgpu_qring_peek(&p->server.sub, &d, &l, &k), -EPROTO);
 }
 
@@ -206,9 +248,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(in_order_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(wraps_around, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrap_before_record, setup, teardown),
         cmocka_unit_test_setup_teardown(full_then_room, setup, teardown),
         cmocka_unit_test_setup_teardown(too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_producer, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrap_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_consumer, setup, teardown),
         cmocka_unit_test(attach_checks_sizes),
     };
