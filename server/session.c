@@ -391,7 +391,9 @@ static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
         struct pollfd p = { .fd = s->fd, .events = POLLIN };
         const uint8_t *d;
         uint32_t n, kind, now;
-        int rc = vgpu_qring_peek(&s->qp.sub, &d, &n, &kind);
+        /* spinning looks at the next header; the client's index now and then */
+        int rc = vgpu_qring_ready(&s->qp.sub) || (i % 64 == 0 && vgpu_qring_pending(&s->qp.sub)) ?
+                 vgpu_qring_peek(&s->qp.sub, &d, &n, &kind) : -EAGAIN;
 
         if (rc == 0) {
             if (kind != VGPU_QP_FRAME || n < VGPU_FRAME_HEADER_SIZE)

@@ -69,9 +69,10 @@ static int wait_for(struct vgpu_transport *t, int (*cond)(struct vgpu_transport 
     return 0;
 }
 
+/* Spinning looks at the reply's header; the server's index now and then. */
 static int reply_pending(struct vgpu_transport *t)
 {
-    return vgpu_qring_pending(&t->qp.comp);
+    return vgpu_qring_ready(&t->qp.comp) || (++t->qp_looks % 64 == 0 && vgpu_qring_pending(&t->qp.comp));
 }
 
 static int server_took_some(struct vgpu_transport *t)

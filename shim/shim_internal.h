@@ -30,6 +30,7 @@ struct vgpu_transport {
     void *qp_mem;              /* its memory (the caller's to unmap), or NULL */
     size_t qp_len;
     uint32_t qp_room_seen;     /* the submission head while waiting for room */
+    uint32_t qp_looks;         /* turns of waiting for a reply */
 };
 
 struct vgpu_transport_ops {

@@ -138,12 +138,17 @@ static int ahead(const struct vgpu_qring *r)
     return (int32_t)(__atomic_load_n(r->tail, __ATOMIC_ACQUIRE) - r->pos) > 0;
 }
 
-int vgpu_qring_pending(const struct vgpu_qring *r)
+int vgpu_qring_ready(const struct vgpu_qring *r)
 {
     uint64_t h = get_head(r->data + (r->pos & (r->size - 1)));
 
+    return (uint32_t)(h >> 32) == r->pos && (h & 0xff000000u);
+}
+
+int vgpu_qring_pending(const struct vgpu_qring *r)
+{
     /* a header for here, or (to be looked at) an index that moved */
-    return ((uint32_t)(h >> 32) == r->pos && (h & 0xff000000u)) || ahead(r);
+    return vgpu_qring_ready(r) || ahead(r);
 }
 
 int vgpu_qring_peek(struct vgpu_qring *r, const uint8_t **data, uint32_t *len, uint32_t *kind)

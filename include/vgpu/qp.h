@@ -55,11 +55,11 @@ struct vgpu_qp_hdr {
     uint32_t sub_tail;                     /* submission bytes written */
     uint32_t comp_head;                    /* completion bytes taken */
     uint32_t doorbell;                     /* bumped after each submission (host futex word) */
-    uint32_t socket_frames;                /* bumped after each frame sent on the socket instead */
-    uint8_t pad1[48];
-    /* the client's quiet line */
+    uint8_t pad1[52];
+    /* the client's quiet line (the server looks at it while it spins) */
     uint32_t client_sleeping;              /* 1 while it sleeps on comp_tail (host only) */
-    uint8_t pad2[60];
+    uint32_t socket_frames;                /* bumped after each frame sent on the socket instead */
+    uint8_t pad2[56];
     /* the server's hot line */
     uint32_t sub_head;                     /* submission bytes taken */
     uint32_t comp_tail;                    /* completion bytes written */
@@ -138,7 +138,12 @@ void vgpu_qring_publish(struct vgpu_qring *r, uint32_t len, uint32_t kind);
 int vgpu_qring_peek(struct vgpu_qring *r, const uint8_t **data, uint32_t *len, uint32_t *kind);
 /* Consumer: done with the record peeked last (of len bytes). */
 void vgpu_qring_pop(struct vgpu_qring *r, uint32_t len);
-/* Anything to take (or something wrong to find)?  Consumer side. */
+/*
+ * Anything to take (or something wrong to find)?  Consumer side.  ready()
+ * looks at the header where the consumer stands only (for spinning: no
+ * look at the producer's line); pending() also at the producer's index.
+ */
+int vgpu_qring_ready(const struct vgpu_qring *r);
 int vgpu_qring_pending(const struct vgpu_qring *r);
 
 #endif
