@@ -43,6 +43,10 @@
 #define R_RESPONSE_OFFSET   0x844
 #define R_REQUEST_TOTAL     0x848
 #define R_MAX_FRAME         0x84c
+#define R_QP_DOORBELL       0x900
+
+#define CAP_SHARED          0x8
+#define CAP_DOORBELLS       0x10
 
 #define FRAME_MAGIC         0x55504756  /* "VGPU" */
 
@@ -246,6 +250,59 @@ static void test_guest_errors(void)
     vgpu_stub_stop(&t);
 }
 
+/*
+ * With memdev=, BAR2 is the backend's memory (64-bit, prefetchable), the
+ * capabilities say so, and each 8 MiB slot has a doorbell that reads 0
+ * and takes writes quietly; past the last slot's, a register that is not.
+ */
+static void test_shared_bar(void)
+{
+    VgpuStubTest t;
+    QPCIBar bar2;
+    uint64_t size;
+    uint32_t flags;
+    uint8_t in[64], out[64];
+
+    t.qts = qtest_init("-object memory-backend-memfd,id=vgpumem,size=16M,share=on "
+                       "-chardev null,id=vgpu0 "
+                       "-device vgpu-stub,chardev=vgpu0,addr=04.0,memdev=vgpumem");
+    t.bus = qpci_new_pc(t.qts, NULL);
+    vgpu_stub_map(&t);
+    g_assert_cmphex(rd(&t, R_CAPABILITIES), ==, 0x7 | CAP_SHARED | CAP_DOORBELLS);
+    flags = qpci_config_readl(t.dev, PCI_BASE_ADDRESS_2);
+    g_assert_cmphex(flags & PCI_BASE_ADDRESS_MEM_TYPE_MASK, ==, PCI_BASE_ADDRESS_MEM_TYPE_64);
+    g_assert_true(flags & PCI_BASE_ADDRESS_MEM_PREFETCH);
+    bar2 = qpci_iomap(t.dev, 2, &size);
+    g_assert_cmpuint(size, ==, 16 * 1024 * 1024);
+    for (size_t i = 0; i < sizeof(in); i++) {
+        in[i] = (uint8_t)(i * 7 + 1);
+    }
+    qpci_memwrite(t.dev, bar2, 8 * 1024 * 1024 - 32, in, sizeof(in));
+    qpci_memread(t.dev, bar2, 8 * 1024 * 1024 - 32, out, sizeof(out));
+    g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+    /* two slots, two doorbells */
+    g_assert_cmphex(rd(&t, R_QP_DOORBELL), ==, 0);
+    wr(&t, R_QP_DOORBELL, 1);
+    wr(&t, R_QP_DOORBELL + 4, 1);
+    g_assert_cmpuint(rd(&t, R_STATUS), ==, STATUS_IDLE);
+    g_assert_cmpuint(rd(&t, R_ERROR_CODE), ==, ERR_NONE);
+    wr(&t, R_QP_DOORBELL + 8, 1);
+    expect_error(&t, ERR_BAD_OFFSET);
+    vgpu_stub_stop(&t);
+}
+
+static void test_no_shared_bar(void)
+{
+    VgpuStubTest t;
+
+    vgpu_stub_start(&t);
+    /* without memdev: no BAR2 and no doorbells */
+    g_assert_cmphex(qpci_config_readl(t.dev, PCI_BASE_ADDRESS_2), ==, 0);
+    wr(&t, R_QP_DOORBELL, 1);
+    expect_error(&t, ERR_BAD_OFFSET);
+    vgpu_stub_stop(&t);
+}
+
 static void test_reset(void)
 {
     VgpuStubTest t;
@@ -281,5 +338,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgpu-stub/no-server", test_no_server);
     qtest_add_func("/vgpu-stub/guest-errors", test_guest_errors);
     qtest_add_func("/vgpu-stub/reset", test_reset);
+    qtest_add_func("/vgpu-stub/shared-bar", test_shared_bar);
+    qtest_add_func("/vgpu-stub/no-shared-bar", test_no_shared_bar);
     return g_test_run();
 }
