@@ -60,8 +60,7 @@ static int wait_for(struct vgpu_transport *t, int (*cond)(struct vgpu_transport 
             __atomic_store_n(&h->client_sleeping, 0, __ATOMIC_SEQ_CST);
         } else {
             nanosleep(&nap, NULL);
-            if (nap.tv_nsec < 100000)
-                nap.tv_nsec *= 2;
+            nap.tv_nsec = nap.tv_nsec * 2 < 100000 ? nap.tv_nsec * 2 : 100000;
         }
         if (!cond(t) && (rc = t->ops->alive(t)))
             return rc;
@@ -132,10 +131,12 @@ int vgpu_shim_qp_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len)
         vgpu_qring_pop(&t->qp.comp, n);
         return t->ops->recv(t, buf, len);
     }
-    if (kind != VGPU_QP_FRAME || n < VGPU_FRAME_HEADER_SIZE) {
+    if (kind == VGPU_QP_TOO_LARGE) {
         vgpu_qring_pop(&t->qp.comp, n);
         return -EMSGSIZE;       /* the server had no way to send this reply */
     }
+    if (kind != VGPU_QP_FRAME || n < VGPU_FRAME_HEADER_SIZE)
+        return -EPROTO;
     *buf = malloc(n);
     if (!*buf)
         return -ENOMEM;

@@ -1289,6 +1289,16 @@ static void qp_setup_locked(void)
     } else {
         return;
     }
+    /* a server that took the memory as a queue pair says so in its header */
+    if (!(__atomic_load_n(&transport.qp.hdr->server_state, __ATOMIC_ACQUIRE) >> 32)) {
+        vgpu_shim_log(VGPU_LOG_INFO, "vgpu-server did not take the queue pair; frames use the %s",
+                      transport.ops == &vgpu_transport_mmio ? "1 KB window" : "socket");
+        if (transport.ops == &vgpu_transport_unix)
+            munmap(p, n);
+        else
+            slot_used = 0;
+        return;
+    }
     transport.qp_mem = p;
     transport.qp_len = n;
 }

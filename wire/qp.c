@@ -103,27 +103,39 @@ uint8_t *vgpu_qring_reserve(struct vgpu_qring *r, uint32_t len, int *err)
         return NULL;
     }
     need = rec_bytes(len);
-    want = to_end < need ? to_end + need : need;
+    /* and room for the next record's header, cleared at publication */
+    want = (to_end < need ? to_end + need : need) + REC_HEAD;
     /* the consumer's index is read only when the last look says the room is short */
     if ((*err = used_bytes(r, 0, &used)) == 0 && r->size - used < want)
         *err = used_bytes(r, 1, &used);
     if (*err)
         return NULL;
+    if (r->size - used < want)
+        return NULL;
     if (to_end < need) {
-        /* the record would cross the end: a WRAP fills it, the record starts over */
-        if (r->size - used < to_end + need)
-            return NULL;
+        /*
+         * The record would cross the end: a WRAP fills it, the record starts
+         * over; the start is cleared first, so nothing left there from an
+         * earlier lap looks like a record.
+         */
+        __atomic_store_n((uint64_t *)(void *)r->data, 0, __ATOMIC_RELAXED);
         put_head(r->data + off, 0, VGPU_QP_WRAP, r->pos);
         r->pos += to_end;
         off = 0;
-    } else if (r->size - used < need) {
-        return NULL;
     }
     return r->data + off + REC_HEAD;
 }
 
 void vgpu_qring_publish(struct vgpu_qring *r, uint32_t len, uint32_t kind)
 {
+    uint32_t next = (r->pos + rec_bytes(len)) & (r->size - 1);
+
+    /*
+     * Where the next record's header will be is cleared before this one is
+     * published (reserve kept it free), so bytes left there from an earlier
+     * lap never look like a record.
+     */
+    __atomic_store_n((uint64_t *)(void *)(r->data + next), 0, __ATOMIC_RELAXED);
     put_head(r->data + (r->pos & (r->size - 1)), len, kind, r->pos);
     r->pos += rec_bytes(len);
     __atomic_store_n(r->tail, r->pos, __ATOMIC_RELEASE);
