@@ -21,6 +21,7 @@
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 #include "server_internal.h"
+#include "launch_args.h"
 #include "vgpu/sha256.h"
 
 /* The runtime's registration entry points (crt/host_runtime.h, C++ only). */
@@ -306,11 +307,11 @@ static int do_param_info(struct vgpu_session *s, struct vgpu_manual_call *c)
     return rc;
 }
 
-static dim3 dim(const Vgpu__Manual__Dim3 *d)
+static dim3 dim(const struct vgpu_dim3 *d)
 {
     dim3 r = { 1, 1, 1 };
 
-    if (d) {
+    if (d->present) {
         r.x = d->x;
         r.y = d->y;
         r.z = d->z;
@@ -320,39 +321,39 @@ static dim3 dim(const Vgpu__Manual__Dim3 *d)
 
 static int do_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
-    UNPACK(Vgpu__Manual__LaunchArgs, launch_args, c);
-    struct vgpu_hostfn *fn = kernel_of(s, a->host);
+    struct vgpu_launch_args a;
+    struct vgpu_hostfn *fn;
     void *argv[512];
     int rc = cudaErrorInvalidDeviceFunction;
 
+    /* the hottest call: its arguments are read without protobuf-c (launch_args.h) */
+    if (vgpu_launch_args_read(c->args, c->args_len, &a))
+        return cudaErrorInvalidValue;
+    fn = kernel_of(s, a.host);
     if (!fn)
-        goto out;
+        return rc;
     if ((rc = layout(fn)) != cudaSuccess)
-        goto out;
-    rc = cudaErrorInvalidResourceHandle;
-    if (!stream_ok(s, a->stream))
-        goto out;
-    rc = cudaErrorInvalidValue;
+        return rc;
+    if (!stream_ok(s, a.stream))
+        return cudaErrorInvalidResourceHandle;
     if (fn->nparams > 512 || c->nseg != 1)
-        goto out;
+        return cudaErrorInvalidValue;
     for (int i = 0; i < fn->nparams; i++) {
         if ((uint64_t)fn->off[i] + fn->size[i] > c->seg[0].len)
-            goto out;
+            return cudaErrorInvalidValue;
         argv[i] = (uint8_t *)c->seg[0].data + fn->off[i];
     }
     vgpu_work_begin(s);
-    if (a->cooperative)
-        rc = cudaLaunchCooperativeKernel(fn->fake, dim(a->grid), dim(a->block), argv,
-                                         a->shared_mem, (cudaStream_t)(uintptr_t)a->stream);
-    else if (a->ptsz)
-        rc = cudaLaunchKernel_ptsz(fn->fake, dim(a->grid), dim(a->block), argv, a->shared_mem,
-                                   (cudaStream_t)(uintptr_t)a->stream);
+    if (a.cooperative)
+        rc = cudaLaunchCooperativeKernel(fn->fake, dim(&a.grid), dim(&a.block), argv,
+                                         a.shared_mem, (cudaStream_t)(uintptr_t)a.stream);
+    else if (a.ptsz)
+        rc = cudaLaunchKernel_ptsz(fn->fake, dim(&a.grid), dim(&a.block), argv, a.shared_mem,
+                                   (cudaStream_t)(uintptr_t)a.stream);
     else
-        rc = cudaLaunchKernel(fn->fake, dim(a->grid), dim(a->block), argv, a->shared_mem,
-                              (cudaStream_t)(uintptr_t)a->stream);
-    vgpu_work_end(s, (void *)(uintptr_t)a->stream, rc == cudaSuccess);
-out:
-    vgpu__manual__launch_args__free_unpacked(a, &unpack_alloc_);
+        rc = cudaLaunchKernel(fn->fake, dim(&a.grid), dim(&a.block), argv, a.shared_mem,
+                              (cudaStream_t)(uintptr_t)a.stream);
+    vgpu_work_end(s, (void *)(uintptr_t)a.stream, rc == cudaSuccess);
     return rc;
 }
 

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's own reader of LaunchArgs (server/manual/launch_args.c)
+ * against protobuf-c's unpacker: on well-formed messages, and on many
+ * truncated, bit-flipped and spliced ones, both accept or both refuse, and
+ * what they read is the same.  Run under ASan to see that the reader stays
+ * inside its input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "launch_args.h"
+#include "manual.pb-c.h"
+
+static uint64_t seed = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd(void)
+{
+    seed ^= seed >> 12;
+    seed ^= seed << 25;
+    seed ^= seed >> 27;
+    return seed * 0x2545F4914F6CDD1Dull;
+}
+
+/* A value of some typical size: small, 32-bit, 64-bit. */
+static uint64_t value(void)
+{
+    switch (rnd() % 4) {
+    case 0: return rnd() % 4;
+    case 1: return rnd() % 1024;
+    case 2: return (uint32_t)rnd();
+    default: return rnd();
+    }
+}
+
+static size_t make(uint8_t *buf, size_t cap)
+{
+    Vgpu__Manual__LaunchArgs a = VGPU__MANUAL__LAUNCH_ARGS__INIT;
+    Vgpu__Manual__Dim3 g = VGPU__MANUAL__DIM3__INIT, b = VGPU__MANUAL__DIM3__INIT;
+    size_t n;
+
+    a.host = value();
+    a.shared_mem = value();
+    a.stream = value();
+    a.ptsz = rnd() % 2;
+    a.cooperative = rnd() % 4 == 0;
+    g.x = (uint32_t)value();
+    g.y = (uint32_t)value();
+    g.z = (uint32_t)value();
+    b.x = (uint32_t)value();
+    a.grid = rnd() % 8 ? &g : NULL;
+    a.block = rnd() % 8 ? &b : NULL;
+    n = vgpu__manual__launch_args__get_packed_size(&a);
+    assert_true(n <= cap);
+    return vgpu__manual__launch_args__pack(&a, buf);
+}
+
+static void same_dim(const struct vgpu_dim3 *mine, const Vgpu__Manual__Dim3 *pb)
+{
+    assert_int_equal(mine->present, pb != NULL);
+    if (pb) {
+        assert_int_equal(mine->x, pb->x);
+        assert_int_equal(mine->y, pb->y);
+        assert_int_equal(mine->z, pb->z);
+    }
+}
+
+/* Both readers on the same bytes: the same verdict, the same values. */
+static void compare(const uint8_t *p, size_t n)
+{
+    struct vgpu_launch_args mine;
+    int rc = vgpu_launch_args_read(p, n, &mine);
+    Vgpu__Manual__LaunchArgs *pb = vgpu__manual__launch_args__unpack(NULL, n, p);
+
+    if (!pb) {
+        assert_int_equal(rc, -1);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_true(mine.host == pb->host);
+    assert_true(mine.shared_mem == pb->shared_mem);
+    assert_true(mine.stream == pb->stream);
+    assert_int_equal(mine.ptsz, pb->ptsz);
+    assert_int_equal(mine.cooperative, pb->cooperative);
+    same_dim(&mine.grid, pb->grid);
+    same_dim(&mine.block, pb->block);
+    vgpu__manual__launch_args__free_unpacked(pb, NULL);
+}
+
+static void well_formed(void **state)
+{
+    uint8_t buf[256];
+
+    (void)state;
+    for (int i = 0; i < 20000; i++)
+        compare(buf, make(buf, sizeof(buf)));
+    compare(buf, 0);                        /* the empty message: all defaults */
+}
+
+static void mutated(void **state)
+{
+    uint8_t buf[256], m[600];
+
+    (void)state;
+    for (int i = 0; i < 300000; i++) {
+        size_t n = make(buf, sizeof(buf)), k;
+
+        memcpy(m, buf, n);
+        switch (rnd() % 6) {
+        case 0:                             /* truncated */
+            k = n ? rnd() % n : 0;
+            compare(m, k);
+            break;
+        case 1:                             /* one bit flipped */
+            if (n)
+                m[rnd() % n] ^= (uint8_t)(1u << (rnd() % 8));
+            compare(m, n);
+            break;
+        case 2:                             /* one byte replaced */
+            if (n)
+                m[rnd() % n] = (uint8_t)rnd();
+            compare(m, n);
+            break;
+        case 3: {                           /* two messages spliced: repeated fields merge */
+            size_t n2 = make(m + n, sizeof(m) - n);
+
+            compare(m, n + n2);
+            break;
+        }
+        case 4:                             /* a field of any number and wire type inserted */
+            k = n ? rnd() % n : 0;
+            memmove(m + k + 3, m + k, n - k);
+            m[k] = (uint8_t)rnd();
+            m[k + 1] = (uint8_t)(rnd() % 4);
+            m[k + 2] = (uint8_t)rnd();
+            compare(m, n + 3);
+            break;
+        default:                            /* random bytes appended */
+            k = rnd() % 12;
+            for (size_t j = 0; j < k; j++)
+                m[n + j] = (uint8_t)rnd();
+            compare(m, n + k);
+            break;
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(well_formed),
+        cmocka_unit_test(mutated),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
