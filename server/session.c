@@ -53,10 +53,24 @@ int vgpu_errno_to_cuda(int neg)
     }
 }
 
+/* The dispatch entry of a call id, by a table filled at the first look (a session is one thread). */
+static const struct vgpu_dispatch_entry *entry_of(uint32_t id)
+{
+    static const struct vgpu_dispatch_entry *by_id[VGPU_CUDART_MAX_ID + 1];
+    static bool filled;
+
+    if (!filled) {
+        for (uint32_t i = 0; i <= VGPU_CUDART_MAX_ID; i++)
+            by_id[i] = vgpu_cudart_dispatch_find(i);
+        filled = true;
+    }
+    return id <= VGPU_CUDART_MAX_ID ? by_id[id] : NULL;
+}
+
 static int call_known(void *opaque, uint32_t id)
 {
     (void)opaque;
-    return vgpu_cudart_dispatch_find(id) != NULL;
+    return entry_of(id) != NULL;
 }
 
 /* The real functions, resolved once by name from the real libcudart. */
@@ -158,7 +172,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
 {
     /* what is left of the reply for this call's outputs */
     size_t budget = *payload_off < VGPU_REPLY_MAX_BYTES ? VGPU_REPLY_MAX_BYTES - *payload_off : 0;
-    const struct vgpu_dispatch_entry *e = vgpu_cudart_dispatch_find(c->call_id);
+    const struct vgpu_dispatch_entry *e = entry_of(c->call_id);
     struct vgpu_seg in[VGPU_CALL_MAX_SEG];
     struct iovec outs[VGPU_CALL_MAX_SEG];
     int nin = 0, nouts = 0, status = cudaErrorNotSupported;
