@@ -4,7 +4,7 @@
 # Adds to a GPU bundle (gpu-bundle.sh) what a guest run needs: the static
 # QEMU with the vgpu-stub device (stripped), the compressed kernel (the GPU
 # host extracts vmlinux itself: tests/vm/extract-vmlinux.sh), an initramfs
-# holding the shim, the examples, the -rdc program and transport_bench, and
+# holding the shim, the examples, the -rdc program, the async tests and transport_bench, and
 # the firmware QEMU loads.  Sized for a 64 MiB transfer.
 #   scripts/gpu-vm-bundle.sh BUILD_DIR BUNDLE_DIR
 set -eu
@@ -20,7 +20,7 @@ dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' > "$out/
     "$build"/examples/device_query "$build"/examples/pinned_memory "$build"/examples/multi_thread \
     "$build"/examples/kernel_args "$build"/examples/error_handling \
     "$build/tests/gpu/vgpu_rdc" "$build/bench/transport_bench" "$build/bench/vgpu_bench_quick" \
-    "$build/tests/async/shared_copies" > /dev/null
+    "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$build/tests/async/async_errors" > /dev/null
 cp -r /usr/share/seabios "$out/vm/fw/seabios"
 mkdir -p "$out/vm/fw/qemu"
 for f in pvh.bin linuxboot.bin linuxboot_dma.bin kvmvapic.bin multiboot.bin multiboot_dma.bin; do

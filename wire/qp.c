@@ -35,7 +35,12 @@ int vgpu_qp_create(struct vgpu_qp *q, void *base, uint64_t len, uint32_t sub_siz
 
     if (!pow2_ok(sub_size) || !pow2_ok(comp_size) || len < vgpu_qp_bytes(sub_size, comp_size))
         return -EINVAL;
-    memset(base, 0, VGPU_QP_HEADER);
+    /*
+     * The rings too: memory used before (a guest's BAR slot, left by the
+     * process that had it) holds records whose positions a new pair would
+     * reach again, from 0.
+     */
+    memset(base, 0, (size_t)vgpu_qp_bytes(sub_size, comp_size));
     h->sub_size = sub_size;
     h->comp_size = comp_size;
     __atomic_store_n(&h->magic, VGPU_QP_MAGIC, __ATOMIC_RELEASE);

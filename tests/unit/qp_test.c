@@ -243,6 +243,27 @@ static void bad_consumer(void **state)
     assert_int_equal(err, -EPROTO);
 }
 
+/* A pair laid out again over memory a previous one used starts empty (a guest's slot is reused). */
+static void new_pair_over_old(void **state)
+{
+    struct pair *p = *state;
+    uint64_t n = vgpu_qp_bytes(RING, RING);
+    struct vgpu_qp c, sv;
+    const uint8_t *d;
+    uint32_t l, k;
+
+    for (int i = 0; i < 10; i++) {
+        put(&p->client.sub, 100, (uint8_t)i);
+        put(&p->server.comp, 100, (uint8_t)i);
+    }
+    assert_int_equal(vgpu_qp_create(&c, p->mem, n, RING, RING), 0);
+    assert_int_equal(vgpu_qp_attach(&sv, p->mem, n), 0);
+    assert_false(vgpu_qring_pending(&sv.sub));
+    assert_int_equal(vgpu_qring_peek(&sv.sub, &d, &l, &k), -EAGAIN);
+    assert_false(vgpu_qring_pending(&c.comp));
+    assert_int_equal(vgpu_qring_peek(&c.comp, &d, &l, &k), -EAGAIN);
+}
+
 static void attach_checks_sizes(void **state)
 {
     uint64_t n = vgpu_qp_bytes(RING, RING);
@@ -275,6 +296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrap_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_bytes_cleared, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_consumer, setup, teardown),
+        cmocka_unit_test_setup_teardown(new_pair_over_old, setup, teardown),
         cmocka_unit_test(attach_checks_sizes),
     };
 
