@@ -12,6 +12,7 @@
  */
 #include <cuda_runtime_api.h>
 #include <errno.h>
+#include <stdbool.h>
 
 #include "server_internal.h"
 #include "vgpu/futex.h"
@@ -110,15 +111,27 @@ void vgpu_work_poll(struct vgpu_session *s)
     vgpu_sched_release(done);
 }
 
+/*
+ * Room for two more events (the cover a stream change makes and the one at
+ * the end of the batch): without it an item could not be tracked, and an
+ * untracked item would not count against the bound.
+ */
+static bool events_short(const struct vgpu_session *s)
+{
+    return s->work_ev_n > VGPU_WORK_RING - 2;
+}
+
 void vgpu_work_begin(struct vgpu_session *s)
 {
     uint32_t done = 0, n;
 
     /* at the bound: the oldest work must finish first (cheap checks before blocking) */
-    if ((uint32_t)s->work_n >= bound(s)) {
-        vgpu_work_cover(s);
+    if ((uint32_t)s->work_n >= bound(s) || events_short(s)) {
         while (s->work_ev_n && (n = retire_oldest(s, 0)))
             done += n;
+        while (events_short(s))
+            done += retire_oldest(s, 1);
+        vgpu_work_cover(s);
         while ((uint32_t)s->work_n >= bound(s) && s->work_ev_n)
             done += retire_oldest(s, 1);
         vgpu_sched_release(done);

@@ -58,11 +58,17 @@ int vgpu_qp_attach(struct vgpu_qp *q, void *base, uint64_t len)
         !pow2_ok(comp) || len != vgpu_qp_bytes(sub, comp))
         return -EINVAL;
     wire_up(q, base, sub, comp);
-    /* start where the client is now (it may have reset the indices or not) */
+    /*
+     * Start where the client is now, which must be a record boundary (a
+     * multiple of 8): every offset computed from here on assumes it, and an
+     * odd one would put a header across the end of a ring.
+     */
     q->sub.pos = __atomic_load_n(q->sub.tail, __ATOMIC_ACQUIRE);
     __atomic_store_n(q->sub.head, q->sub.pos, __ATOMIC_RELEASE);
     q->comp.pos = __atomic_load_n(q->comp.head, __ATOMIC_ACQUIRE);
     q->comp.seen = q->comp.pos;
+    if ((q->sub.pos | q->comp.pos) & 7)
+        return -EINVAL;
     __atomic_store_n(q->comp.tail, q->comp.pos, __ATOMIC_RELEASE);
     return 0;
 }

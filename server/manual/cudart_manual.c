@@ -519,9 +519,12 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
         if (s->qp_mem || a->size > ((uint64_t)64 << 20))
             goto out;
         if (a->in_bar) {
-            if (fd >= 0 || !vgpu_link_bar || (a->bar_offset & 4095) || a->bar_offset > vgpu_link_bar_size ||
-                a->size > vgpu_link_bar_size - a->bar_offset || k >= (uint64_t)vgpu_link_nbells ||
-                vgpu_link_bells[k] < 0)
+            /* a slot's start, and inside that slot (8 MiB, or the whole BAR below 16 MiB) */
+            uint64_t slot = vgpu_link_bar_size < ((uint64_t)2 << VGPU_QP_SLOT_SHIFT) ?
+                            vgpu_link_bar_size : (uint64_t)1 << VGPU_QP_SLOT_SHIFT;
+
+            if (fd >= 0 || !vgpu_link_bar || a->bar_offset % slot || a->bar_offset >= vgpu_link_bar_size ||
+                a->size > slot || k >= (uint64_t)vgpu_link_nbells || vgpu_link_bells[k] < 0)
                 goto out;
             mem = vgpu_link_bar + a->bar_offset;
         } else {
@@ -540,7 +543,20 @@ static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
                 munmap(mem, a->size);
             goto out;
         }
-        __atomic_store_n(&s->qp.hdr->server_state, (uint64_t)getpid() << 32, __ATOMIC_SEQ_CST);
+        {
+            /* one session per pair: taken only from nobody, or from a session that ended */
+            uint64_t was = __atomic_load_n(&s->qp.hdr->server_state, __ATOMIC_SEQ_CST);
+
+            if ((was && !(was & 1)) ||
+                !__atomic_compare_exchange_n(&s->qp.hdr->server_state, &was,
+                                             (uint64_t)getpid() << 32, 0, __ATOMIC_SEQ_CST,
+                                             __ATOMIC_SEQ_CST)) {
+                vgpu_log(VGPU_LOG_INFO, "queue pair refused: another session has it");
+                if (!a->in_bar)
+                    munmap(mem, a->size);
+                goto out;
+            }
+        }
         s->qp_mem = mem;
         s->qp_len = a->size;
         s->qp_in_bar = a->in_bar;

@@ -331,7 +331,7 @@ static void test_shared_memory(void **state)
     struct pollfd p;
     uint8_t *mem, *w;
     char c;
-    int fd = connect_ok(), m, err;
+    int fd = connect_ok(), fd2, m, err;
 
     (void)state;
     assert_int_equal(region(fd, 5, 4096, false, -1), cudaErrorInvalidValue);
@@ -351,9 +351,13 @@ static void test_shared_memory(void **state)
     assert_int_equal(vgpu_qp_create(&q, mem, n, QP_RING, QP_RING), 0);
     /* sizes in the header that do not add up to the region's */
     assert_int_equal(region(fd, VGPU_QP_REGION, n - 4096, true, dup(m)), cudaErrorInvalidValue);
-    /* one the server accepts, then a record whose length runs past the ring */
+    /* one the server accepts; another session may not take the same pair */
     assert_int_equal(region(fd, VGPU_QP_REGION, n, true, dup(m)), cudaSuccess);
+    fd2 = connect_ok();
+    assert_int_equal(region(fd2, VGPU_QP_REGION, n, true, dup(m)), cudaErrorInvalidValue);
+    close(fd2);
     close(m);
+    /* then a record whose length runs past the ring */
     w = vgpu_qring_reserve(&q.sub, 64, &err);
     assert_non_null(w);
     vgpu_qring_publish(&q.sub, 64, VGPU_QP_FRAME);

@@ -281,6 +281,14 @@ static void attach_checks_sizes(void **state)
     assert_int_equal(vgpu_qp_attach(&s, mem, n), -EINVAL);
     h->comp_size = RING;
     assert_int_equal(vgpu_qp_attach(&s, mem, n), 0);
+    /* indices that are not record boundaries (a header would cross the ring's end) */
+    h->comp_head = 2 * RING - 4;
+    assert_int_equal(vgpu_qp_attach(&s, mem, n), -EINVAL);
+    h->comp_head = 0;
+    h->sub_tail = 12;
+    assert_int_equal(vgpu_qp_attach(&s, mem, n), -EINVAL);
+    h->sub_tail = 16;
+    assert_int_equal(vgpu_qp_attach(&s, mem, n), 0);
     free(mem);
 }
 
