@@ -3,7 +3,7 @@
  * Waiting on a 32-bit word in memory shared between processes (futexes
  * without the private flag, so they work on MAP_SHARED mappings), and the
  * monotonic clock the waits are measured with.  Shared by the scheduler's
- * shared state and the shared-memory control channel, on both sides.
+ * shared state and the shared-memory queue pair, on both sides.
  */
 #ifndef VGPU_FUTEX_H
 #define VGPU_FUTEX_H

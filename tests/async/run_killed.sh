@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # A client that dies with requests in flight leaves nothing behind: the
-# busy client (shared regions, the control channel, copies and launches in
+# busy client (shared regions, the queue pair, copies and launches in
 # a loop) is killed with SIGKILL; its session must be gone from vgpuctl and
 # its process ended within 5 s, and the server must go on serving.
 #   run_killed.sh NAME BUSY_CLIENT PROBE_PROGRAM SHIM_DIR SERVER_BIN VGPUCTL FAKE_DIR WORKDIR
