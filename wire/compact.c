@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "compact.h"
+#include "le.h"
 
 #define KIND_CALLS 3u           /* the Envelope oneof numbers */
 #define KIND_RESULTS 4u
@@ -23,19 +24,17 @@ static uint32_t pad8(uint32_t n)
     return (n + 7u) & ~7u;
 }
 
+/* Writing moves a cursor; the words themselves are le.h's, as in the frame header. */
 static void put32(uint8_t **p, uint32_t v)
 {
-    (*p)[0] = (uint8_t)v;
-    (*p)[1] = (uint8_t)(v >> 8);
-    (*p)[2] = (uint8_t)(v >> 16);
-    (*p)[3] = (uint8_t)(v >> 24);
+    put_le32(*p, v);
     *p += 4;
 }
 
 static void put64(uint8_t **p, uint64_t v)
 {
-    put32(p, (uint32_t)v);
-    put32(p, (uint32_t)(v >> 32));
+    put_le64(*p, v);
+    *p += 8;
 }
 
 static void put_bytes(uint8_t **p, const ProtobufCBinaryData *b)
@@ -143,8 +142,7 @@ static uint32_t get32(struct rd *r)
         r->bad = 1;
         return 0;
     }
-    v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-        (uint32_t)r->p[3] << 24;
+    v = get_le32(r->p);
     r->p += 4;
     r->left -= 4;
     return v;
