@@ -203,13 +203,13 @@ static void drop_connection(const char *why)
 /*
  * Sends one request: through the queue pair when it is up and the frame
  * and a reply of up to reply_hint bytes fit it, else on the frame path
- * (after whatever is in flight has landed).  Sets *via_qp and *sent_seq.
- * Lock held.
+ * (after whatever is in flight has landed), or, with qp_only, -EAGAIN
+ * instead.  Sets *via_qp and *sent_seq.  Lock held.
  */
 static int land_all(void);
 
 static int send_request(Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload,
-                        size_t reply_hint, bool *via_qp, uint64_t *sent_seq)
+                        size_t reply_hint, bool qp_only, bool *via_qp, uint64_t *sent_seq)
 {
     struct vgpu_frame_header h = { 0 };
     size_t len = 0;
@@ -224,6 +224,8 @@ static int send_request(Vgpu__Wire__Envelope *env, const struct iovec *payload, 
         qp = len <= vgpu_qring_max(&transport.qp.sub) &&
              reply_hint + 4096 <= vgpu_qring_max(&transport.qp.comp);
     }
+    if (!qp && qp_only)
+        return -EAGAIN;
     if (!qp && flight_n && land_all())
         return -ENOTCONN;
     h.seq = ++seq;
@@ -340,7 +342,7 @@ static int roundtrip(Vgpu__Wire__Envelope *env, const struct iovec *payload, int
 {
     uint64_t mine;
     bool qp;
-    int rc = send_request(env, payload, npayload, reply_hint, &qp, &mine);
+    int rc = send_request(env, payload, npayload, reply_hint, false, &qp, &mine);
 
     if (rc)
         return rc;
@@ -630,16 +632,10 @@ static void collect_deferred(void)
 static int fly_locked(Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload)
 {
     struct flight *fl;
-    size_t len = 0;
     bool qp;
     int rc;
 
-    if (!transport.qp_mem || transport.pass_fd >= 0 ||
-        vgpu_frame_head_size_flags(env, VGPU_FRAME_F_COMPACT, &len))
-        return -EAGAIN;
-    for (int i = 0; i < npayload; i++)
-        len += payload[i].iov_len;
-    if (len > vgpu_qring_max(&transport.qp.sub))
+    if (!transport.qp_mem)
         return -EAGAIN;
     if (flight_n == FLIGHTS_MAX && land_one())
         return -ENOTCONN;
@@ -648,11 +644,12 @@ static int fly_locked(Vgpu__Wire__Envelope *env, const struct iovec *payload, in
     if (!fl->calls)
         return -EAGAIN;
     env->calls->flight = true;
-    rc = send_request(env, payload, npayload, 0, &qp, &fl->seq);
+    /* only through the queue pair: send_request says -EAGAIN when it cannot go there */
+    rc = send_request(env, payload, npayload, 0, true, &qp, &fl->seq);
     env->calls->flight = false;
     if (rc) {
         free(fl->calls);
-        return rc == -E2BIG ? -EAGAIN : -ENOTCONN;
+        return rc == -E2BIG || rc == -EAGAIN ? -EAGAIN : -ENOTCONN;
     }
     fl->n = queue_n;
     for (int i = 0; i < queue_n; i++)
