@@ -17,25 +17,17 @@
 
 #include "launch_args.h"
 #include "manual.pb-c.h"
+#include "xorshift.h"
 
-static uint64_t seed = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void)
-{
-    seed ^= seed >> 12;
-    seed ^= seed << 25;
-    seed ^= seed >> 27;
-    return seed * 0x2545F4914F6CDD1Dull;
-}
 
 /* A value of some typical size: small, 32-bit, 64-bit. */
 static uint64_t value(void)
 {
-    switch (rnd() % 4) {
-    case 0: return rnd() % 4;
-    case 1: return rnd() % 1024;
-    case 2: return (uint32_t)rnd();
-    default: return rnd();
+    switch (xorshift() % 4) {
+    case 0: return xorshift() % 4;
+    case 1: return xorshift() % 1024;
+    case 2: return (uint32_t)xorshift();
+    default: return xorshift();
     }
 }
 
@@ -48,14 +40,14 @@ static size_t make(uint8_t *buf, size_t cap)
     a.host = value();
     a.shared_mem = value();
     a.stream = value();
-    a.ptsz = rnd() % 2;
-    a.cooperative = rnd() % 4 == 0;
+    a.ptsz = xorshift() % 2;
+    a.cooperative = xorshift() % 4 == 0;
     g.x = (uint32_t)value();
     g.y = (uint32_t)value();
     g.z = (uint32_t)value();
     b.x = (uint32_t)value();
-    a.grid = rnd() % 8 ? &g : NULL;
-    a.block = rnd() % 8 ? &b : NULL;
+    a.grid = xorshift() % 8 ? &g : NULL;
+    a.block = xorshift() % 8 ? &b : NULL;
     n = vgpu__manual__launch_args__get_packed_size(&a);
     assert_true(n <= cap);
     return vgpu__manual__launch_args__pack(&a, buf);
@@ -112,19 +104,19 @@ static void mutated(void **state)
         size_t n = make(buf, sizeof(buf)), k;
 
         memcpy(m, buf, n);
-        switch (rnd() % 6) {
+        switch (xorshift() % 6) {
         case 0:                             /* truncated */
-            k = n ? rnd() % n : 0;
+            k = n ? xorshift() % n : 0;
             compare(m, k);
             break;
         case 1:                             /* one bit flipped */
             if (n)
-                m[rnd() % n] ^= (uint8_t)(1u << (rnd() % 8));
+                m[xorshift() % n] ^= (uint8_t)(1u << (xorshift() % 8));
             compare(m, n);
             break;
         case 2:                             /* one byte replaced */
             if (n)
-                m[rnd() % n] = (uint8_t)rnd();
+                m[xorshift() % n] = (uint8_t)xorshift();
             compare(m, n);
             break;
         case 3: {                           /* two messages spliced: repeated fields merge */
@@ -134,17 +126,17 @@ static void mutated(void **state)
             break;
         }
         case 4:                             /* a field of any number and wire type inserted */
-            k = n ? rnd() % n : 0;
+            k = n ? xorshift() % n : 0;
             memmove(m + k + 3, m + k, n - k);
-            m[k] = (uint8_t)rnd();
-            m[k + 1] = (uint8_t)(rnd() % 4);
-            m[k + 2] = (uint8_t)rnd();
+            m[k] = (uint8_t)xorshift();
+            m[k + 1] = (uint8_t)(xorshift() % 4);
+            m[k + 2] = (uint8_t)xorshift();
             compare(m, n + 3);
             break;
         default:                            /* random bytes appended */
-            k = rnd() % 12;
+            k = xorshift() % 12;
             for (size_t j = 0; j < k; j++)
-                m[n + j] = (uint8_t)rnd();
+                m[n + j] = (uint8_t)xorshift();
             compare(m, n + k);
             break;
         }

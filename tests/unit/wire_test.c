@@ -16,19 +16,9 @@
 #include <cmocka.h>
 
 #include "vgpu/wire.h"
+#include "xorshift.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* Deterministic PRNG (xorshift64*) so that failures reproduce. */
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
 
 static const struct vgpu_frame_header req_tmpl = { .seq = 42, .flags = 0 };
 static const struct vgpu_frame_header rep_tmpl = { .seq = 42, .flags = VGPU_FRAME_F_REPLY };
@@ -1026,7 +1016,7 @@ static void test_random_garbage(void **state)
             struct vgpu_frame f;
             assert_non_null(p);
             for (size_t i = 0; i < n; i++)
-                p[i] = (uint8_t)rng();
+                p[i] = (uint8_t)xorshift();
             int rc = vgpu_frame_decode(p, n, NULL, NULL, NULL, &f);
             assert_true(rc <= 0);
             if (rc == 0)
@@ -1038,7 +1028,7 @@ static void test_random_garbage(void **state)
     /* Garbage behind a valid, self-consistent header, so that it reaches
      * the protobuf parser and the checks after it. */
     for (int iter = 0; iter < 20000; iter++) {
-        size_t env_len = rng() % 300, payload_len = rng() % 64;
+        size_t env_len = xorshift() % 300, payload_len = xorshift() % 64;
         size_t n = 32 + env_len + payload_len;
         uint8_t *p = malloc(n);
         struct vgpu_frame f;
@@ -1050,7 +1040,7 @@ static void test_random_garbage(void **state)
         vgpu_frame_header_encode(&h, p);
         for (size_t i = 32; i < n; i++) {
             /* Bias toward small field tags and lengths, which parse further. */
-            uint64_t r = rng();
+            uint64_t r = xorshift();
             p[i] = (r & 3) ? (uint8_t)(r >> 8) % 0x30 : (uint8_t)(r >> 8);
         }
         int rc = vgpu_frame_decode(p, n, NULL, known_below_1000, NULL, &f);
