@@ -115,21 +115,7 @@ fi
 set -- --listen "unix:$sock" --cache-dir "$work/cache"
 [ -n "${VGPU_E2E_LOG_LEVEL:-}" ] && set -- "$@" --log-level "$VGPU_E2E_LOG_LEVEL"
 mkdir -p "$work/cache"
-"$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
-server_pid=$!
-i=0
-while [ ! -S "$sock" ]; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        wait "$server_pid"
-        rc=$?
-        server_pid=
-        tail -n 50 "$work/server.log" >&2
-        fail "server exited with status $rc before listening on $sock"
-    fi
-    [ "$i" -lt 100 ] || { tail -n 50 "$work/server.log" >&2; fail "no socket $sock after 10 s"; }
-    sleep 0.1
-    i=$((i + 1))
-done
+start_server "" "$@"
 
 env -u LD_PRELOAD -u LD_LIBRARY_PATH -u VGPU_SERVER \
     timeout "$run_timeout" "$example" >"$work/native.out" 2>"$work/native.err"

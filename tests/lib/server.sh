@@ -52,10 +52,10 @@ start_server() {
             wait "$server_pid"
             rc=$?
             server_pid=
-            tail -n 30 "$work/server.log" >&2
+            tail -n 50 "$work/server.log" >&2
             server_fail "server exited with status $rc before listening on $sock"
         fi
-        [ "$i" -lt 100 ] || { tail -n 30 "$work/server.log" >&2; server_fail "no socket $sock after 10 s"; }
+        [ "$i" -lt 100 ] || { tail -n 50 "$work/server.log" >&2; server_fail "no socket $sock after 10 s"; }
         sleep 0.1
         i=$((i + 1))
     done
