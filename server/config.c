@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading vgpu-server's INI configuration.  Sections:
- *   [server]      cache_dir, log_level, admin, admin_group
+ *   [server]      cache_dir, log_level, admin, admin_group, max_pending
  *   [scheduler]   hold_us, starvation_ms, queue_high, queue_medium, queue_low
  *   [pool X]      gpus = 0,1          (X is one letter A..Z)
- *   [listen NAME] address, vm_id, pool, priority
- *   [vm N]        memory, streams
+ *   [listen NAME] address, type, vm_id, pool, priority, sessions
+ *   [vm N]        memory, streams, sessions
  * Unknown sections and keys are errors: a typo must not silently become a
  * default.
  */
@@ -96,6 +96,35 @@ static int identity_key(struct vgpu_identity *who, const char *key, const char *
     }
     return 0;
 }
+
+/*
+ * Sets one key of a listener other than its address; 1 if key is one, 0 if
+ * not, -1 if its value is bad.  On a device socket an identity key pins
+ * that identity: the device's HELLO must say the same.
+ */
+static int listen_key(struct vgpu_listen_cfg *l, const char *key, const char *val)
+{
+    int r;
+
+    if (!strcmp(key, "type")) {
+        if (!strcmp(val, "client"))
+            l->type = VGPU_LISTEN_CLIENT;
+        else if (!strcmp(val, "device"))
+            l->type = VGPU_LISTEN_DEVICE;
+        else
+            return -1;
+        return 1;
+    }
+    if (!strcmp(key, "sessions"))
+        return parse_u32(val, &l->max_conns) || !l->max_conns ? -1 : 1;
+    r = identity_key(&l->who, key, val);
+    if (r == 1)
+        l->pinned = true;
+    return r;
+}
+
+#define LISTEN_KEYS "type: client or device; vm_id: a number; pool: A..Z; " \
+                    "priority: low, medium or high; sessions: a number from 1"
 
 static void listen_init(struct vgpu_listen_cfg *l)
 {
@@ -204,6 +233,10 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
             snprintf(c->admin, sizeof(c->admin), "%s", val);
         } else if (!strcmp(key, "admin_group"))
             snprintf(c->admin_group, sizeof(c->admin_group), "%s", val);
+        else if (!strcmp(key, "max_pending")) {
+            if (parse_u32(val, &c->max_pending) || !c->max_pending)
+                return fail(p, "max_pending: '%s' is not a number from 1%s", val, "");
+        }
         else if (!strcmp(key, "log_level")) {
             static const char *const lv[] = { "error", "warn", "info", "debug" };
 
@@ -248,10 +281,9 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
             snprintf(p->listen->address, sizeof(p->listen->address), "%s", val);
             return 1;
         }
-        r = identity_key(&p->listen->who, key, val);
+        r = listen_key(p->listen, key, val);
         if (r < 0)
-            return fail(p, "%s: bad value '%s' (vm_id: a number; pool: A..Z; priority: "
-                        "low, medium or high)", key, val);
+            return fail(p, "%s: bad value '%s' (" LISTEN_KEYS ")", key, val);
         return r ? 1 : fail(p, "unknown key '%s' in [%s]", key, sec);
     }
     if (p->vm) {
@@ -263,6 +295,10 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
             if (parse_u32(val, &u))
                 return fail(p, "streams: '%s' is not a whole number%s", val, "");
             p->vm->streams = u;
+        } else if (!strcmp(key, "sessions")) {
+            if (parse_u32(val, &u) || !u)
+                return fail(p, "sessions: '%s' is not a number from 1%s", val, "");
+            p->vm->sessions = u;
         } else
             return fail(p, "unknown key '%s' in [%s]", key, sec);
         return 1;
@@ -304,16 +340,22 @@ int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, si
     listen_init(l);
     tok = strtok_r(buf, ",", &save);
     if (!tok || strlen(tok) >= sizeof(l->address)) {
-        snprintf(err, errlen, "--listen: expected ADDRESS[,vm_id=N][,pool=P][,priority=P]");
+        snprintf(err, errlen, "--listen: expected ADDRESS[,type=T][,vm_id=N][,pool=P]"
+                 "[,priority=P][,sessions=N]");
         return -1;
     }
     snprintf(l->address, sizeof(l->address), "%s", tok);
     while ((tok = strtok_r(NULL, ",", &save))) {
-        char *eq = strchr(tok, '=');
+        char key[32], *eq = strchr(tok, '=');
+        int r = -1;
 
-        if (!eq || (*eq = '\0', identity_key(&l->who, tok, eq + 1) != 1)) {
-            snprintf(err, errlen, "--listen %s: '%s' is not vm_id=N, pool=A..Z or "
-                     "priority=low|medium|high", arg, tok);
+        if (eq && (size_t)(eq - tok) < sizeof(key)) {
+            memcpy(key, tok, (size_t)(eq - tok));
+            key[eq - tok] = '\0';
+            r = listen_key(l, key, eq + 1);
+        }
+        if (r != 1) {
+            snprintf(err, errlen, "--listen %s: '%s' is not a KEY=VALUE of " LISTEN_KEYS, arg, tok);
             return -1;
         }
     }

@@ -14,6 +14,7 @@
 
 #define VGPU_CONFIG_MAX_LISTEN 16
 #define VGPU_CONFIG_MAX_VMS 256
+#define VGPU_VM_MAX_SESSIONS 64          /* default bound of one VM's sessions at once */
 
 /* Who a session serves: from the device's HELLO, or the socket's defaults. */
 struct vgpu_identity {
@@ -23,9 +24,24 @@ struct vgpu_identity {
     bool from_device;
 };
 
+/*
+ * Listeners are typed.  A client socket serves host-direct programs, which
+ * get exactly the identity configured for it; a device socket serves the
+ * vgpu-stub devices of QEMU processes (their chardevs), which say the VM's
+ * identity in their link HELLO.  Neither accepts the other's protocol.
+ */
+enum vgpu_listen_type { VGPU_LISTEN_CLIENT, VGPU_LISTEN_DEVICE };
+
+#define VGPU_LISTEN_MAX_CONNS 64          /* default bound of connections per socket */
+#define VGPU_DEFAULT_MAX_PENDING 32       /* connections not yet past their handshake */
+#define VGPU_HANDSHAKE_TIMEOUT_MS 10000   /* ... and how long one may take */
+
 struct vgpu_listen_cfg {
     char address[256];                /* unix:PATH or tcp:HOST:PORT */
-    struct vgpu_identity who;         /* what host-direct clients get here */
+    enum vgpu_listen_type type;
+    struct vgpu_identity who;         /* clients: theirs; devices: what a HELLO must say */
+    bool pinned;                      /* device socket with vm_id/pool/priority set */
+    uint32_t max_conns;               /* clients or device links at once (0: the default) */
 };
 
 struct vgpu_pool_cfg {
@@ -36,6 +52,7 @@ struct vgpu_pool_cfg {
 
 struct vgpu_vm_limits {
     uint32_t vm_id;
+    uint32_t sessions;                /* sessions at once (0: VGPU_VM_MAX_SESSIONS) */
     uint64_t memory;                  /* device memory bytes, 0: no limit */
     uint32_t streams;                 /* streams held at once, 0: no limit */
 };
@@ -45,6 +62,7 @@ struct vgpu_config {
     int log_level;                    /* -1: not set */
     char admin[108];                  /* admin socket path, "" : derived */
     char admin_group[64];             /* "" : owner only (0600) */
+    uint32_t max_pending;             /* connections not past their handshake (0: default) */
     struct vgpu_sched_params sched;
     struct vgpu_listen_cfg listen[VGPU_CONFIG_MAX_LISTEN];
     int nlisten;
@@ -63,8 +81,9 @@ void vgpu_config_init(struct vgpu_config *c);
 int vgpu_config_load(struct vgpu_config *c, const char *path, char *err, size_t errlen);
 
 /*
- * Adds one listening socket from a flag: ADDRESS[,vm_id=N][,pool=P]
- * [,priority=low|medium|high].  0, or -1 with a message in err.
+ * Adds one listening socket from a flag: ADDRESS[,type=client|device]
+ * [,vm_id=N][,pool=P][,priority=low|medium|high][,sessions=N].  0, or -1
+ * with a message in err.
  */
 int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, size_t errlen);
 

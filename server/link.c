@@ -1,20 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A vgpu-stub device's link: the chardev of one VM's QEMU.  The device sends
- * a HELLO with the VM's identity (from QEMU's command line, not the guest),
- * then the frames of the guest's clients, each tagged with the client's
- * channel.  Every channel gets a session process of its own, exactly as a
- * host-direct connection does (session.c), fed through a socketpair; a
- * CLOSE record, a new Hello on the same channel, or the end of the link ends
- * it.  The device has at most one frame in flight, so this loop forwards a
- * frame and waits for its answer before reading the next record.
+ * A vgpu-stub device's link: the chardev of one VM's QEMU, accepted only on
+ * a socket of type device.  The device sends a HELLO with the VM's identity
+ * (from QEMU's command line, not the guest; a socket configured with an
+ * identity takes only a HELLO that says the same), then the frames of the
+ * guest's clients, each tagged with the client's channel.  Every channel
+ * gets a session process of its own, exactly as a host-direct connection
+ * does (session.c), fed through a socketpair; a CLOSE record, a new Hello
+ * on the same channel, or the end of the link ends it.
+ *
+ * One event loop (loop.c) watches the link and every session, so a session
+ * busy in a long call never stalls the link or the VM's other channels, and
+ * a link that goes away ends every session at once.  Answers go back in the
+ * order the frames came, as the device counts them.  The link owns the
+ * shared BAR's slots: a channel that attaches its queue pair in a slot gets
+ * it only after the session that held it before has ended.
  * Record format: docs/specs/vgpu-stub.md, "The link to vgpu-server".
  */
 #include <errno.h>
-#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,31 +29,45 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cudart_calltable.h"
+#include "link_record.h"
+#include "loop.h"
+#include "manual.pb-c.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/wire.h"
 
-#define LINK_MAGIC 0x4c445056u
-#define LINK_HEADER_SIZE 16
-#define LINK_MAX (64u << 20)
 /* Each channel is a process with a CUDA context: a guest gets this many. */
 #define LINK_MAX_CHANNELS 64
-
-enum { LINK_HELLO = 1, LINK_FRAME = 2, LINK_CLOSE = 3, LINK_FAIL = 4 };
+/* Frames answered in order, at most this many unanswered (the device owes itself 5). */
+#define LINK_MAX_OWED 16
 
 struct channel {
     uint32_t id;
     int fd;
     pid_t pid;
     bool reaped;               /* its process was reaped already (it ended on its own) */
+    int slot;                  /* the shared BAR slot it holds, or -1 */
+};
+
+struct owed {                  /* a frame forwarded, its answer in the device's order */
+    uint32_t channel;
+    bool done;
+    uint8_t *answer;           /* NULL when done: FAIL */
+    size_t len;
 };
 
 struct link {
     int fd;
     const char *cache_dir;
     struct vgpu_identity who;
-    struct channel *ch;
-    size_t nch, cap;
+    struct vgpu_loop *loop;
+    struct channel ch[LINK_MAX_CHANNELS];
+    size_t nch;
+    struct owed q[LINK_MAX_OWED];
+    unsigned qhead, qn;
+    struct vgpu_link_rx rx;
+    bool dead;                 /* the link failed: end everything */
 };
 
 static uint32_t ld32(const uint8_t *p)
@@ -54,57 +75,127 @@ static uint32_t ld32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void st32(uint8_t *p, uint32_t v)
+static void send_record(struct link *l, uint16_t type, uint32_t channel, const void *payload,
+                        uint32_t len)
 {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static int send_record(struct link *l, uint16_t type, uint32_t channel, const void *payload,
-                       uint32_t len)
-{
-    uint8_t h[LINK_HEADER_SIZE];
+    uint8_t h[VGPU_LINK_HEADER_SIZE];
     struct iovec iov[2] = { { h, sizeof(h) }, { (void *)payload, len } };
 
-    st32(h, LINK_MAGIC);
-    h[4] = (uint8_t)type;
-    h[5] = (uint8_t)(type >> 8);
-    h[6] = h[7] = 0;
-    st32(h + 8, channel);
-    st32(h + 12, len);
-    return vgpu_fd_writev_all(l->fd, iov, len ? 2 : 1);
+    vgpu_link_header_write(h, type, channel, len);
+    if (!l->dead && vgpu_fd_writev_all(l->fd, iov, len ? 2 : 1))
+        l->dead = true;
+}
+
+/* Sends the answers at the head of the queue that are known, in order. */
+static void flush_owed(struct link *l)
+{
+    while (l->qn && l->q[l->qhead].done) {
+        struct owed *o = &l->q[l->qhead];
+
+        if (o->answer)
+            send_record(l, VGPU_LINK_FRAME, o->channel, o->answer, (uint32_t)o->len);
+        else
+            send_record(l, VGPU_LINK_FAIL, o->channel, NULL, 0);
+        free(o->answer);
+        *o = (struct owed){ 0 };
+        l->qhead = (l->qhead + 1) % LINK_MAX_OWED;
+        l->qn--;
+    }
+}
+
+/* The oldest unanswered frame of channel id, or NULL. */
+static struct owed *owed_of(struct link *l, uint32_t id)
+{
+    for (unsigned k = 0; k < l->qn; k++) {
+        struct owed *o = &l->q[(l->qhead + k) % LINK_MAX_OWED];
+
+        if (!o->done && o->channel == id)
+            return o;
+    }
+    return NULL;
 }
 
 static void qp_sessions_gone(pid_t pid);
 
-static void end_channel(struct link *l, size_t i)
+static void end_channel(struct link *l, struct channel *c, const char *why)
 {
-    close(l->ch[i].fd);
+    struct owed *o;
+
+    vgpu_loop_del(l->loop, c->fd);
+    close(c->fd);
     /*
      * The guest process is gone: its session ends with EOF, unless it is
      * inside a long GPU wait, which must not stall the VM's other channels.
      */
-    for (int t = 0; !l->ch[i].reaped && t < 20; t++) {
-        if (waitpid(l->ch[i].pid, NULL, WNOHANG) != 0)
-            l->ch[i].reaped = true;
+    for (int t = 0; !c->reaped && t < 20; t++) {
+        if (waitpid(c->pid, NULL, WNOHANG) != 0)
+            c->reaped = true;
         else
             usleep(5000);
     }
-    if (!l->ch[i].reaped) {
+    if (!c->reaped) {
         /* still ours (not reaped), so the pid cannot have been reused */
-        kill(l->ch[i].pid, SIGKILL);
-        waitpid(l->ch[i].pid, NULL, 0);
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, NULL, 0);
     }
-    vgpu_sched_reap(l->ch[i].pid);
-    qp_sessions_gone(l->ch[i].pid);
-    vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u closed", l->who.vm_id, l->ch[i].id);
-    l->ch[i] = l->ch[--l->nch];
+    vgpu_sched_reap(c->pid);
+    qp_sessions_gone(c->pid);
+    while ((o = owed_of(l, c->id)))
+        o->done = true;        /* FAIL: the device shows SERVER_GONE */
+    vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u closed (%s)", l->who.vm_id, c->id, why);
+    *c = l->ch[--l->nch];
+    flush_owed(l);
+}
+
+static struct channel *find_channel(struct link *l, uint32_t id)
+{
+    for (size_t i = 0; i < l->nch; i++)
+        if (l->ch[i].id == id)
+            return &l->ch[i];
+    return NULL;
+}
+
+/* A session answered (or ended): its answer joins the queue in the device's order. */
+static void on_session(struct vgpu_loop *loop, int fd, short revents, void *opaque)
+{
+    struct link *l = opaque;
+    struct channel *c = NULL;
+    struct owed *o;
+    uint8_t *answer;
+    size_t alen;
+
+    (void)loop;
+    for (size_t i = 0; i < l->nch && !c; i++)
+        if (l->ch[i].fd == fd)
+            c = &l->ch[i];
+    if (!c)
+        return;
+    if (!(revents & POLLIN)) {
+        end_channel(l, c, "its session ended");
+        return;
+    }
+    if (vgpu_fd_read_frame(fd, NULL, &answer, &alen)) {
+        end_channel(l, c, "its session ended");
+        return;
+    }
+    o = owed_of(l, c->id);
+    if (!o || alen > VGPU_LINK_MAX) {
+        /* the device cannot take it; the client's session goes, not the VM's link */
+        vgpu_log(VGPU_LOG_WARN, "vm %u: channel %u answered %s (%zu bytes)", l->who.vm_id,
+                 c->id, o ? "over the link's limit" : "a frame nobody asked for", alen);
+        free(answer);
+        end_channel(l, c, "bad answer");
+        return;
+    }
+    o->answer = answer;
+    o->len = alen;
+    o->done = true;
+    flush_owed(l);
 }
 
 static struct channel *open_channel(struct link *l, uint32_t id)
 {
+    struct channel *c;
     int sv[2];
     pid_t pid;
 
@@ -112,15 +203,6 @@ static struct channel *open_channel(struct link *l, uint32_t id)
         vgpu_log(VGPU_LOG_WARN, "vm %u: refusing channel %u: %d client processes at once is "
                  "the limit", l->who.vm_id, id, LINK_MAX_CHANNELS);
         return NULL;
-    }
-    if (l->nch == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        struct channel *p = realloc(l->ch, cap * sizeof(*p));
-
-        if (!p)
-            return NULL;
-        l->ch = p;
-        l->cap = cap;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return NULL;
@@ -135,24 +217,20 @@ static struct channel *open_channel(struct link *l, uint32_t id)
         close(l->fd);
         for (size_t i = 0; i < l->nch; i++)
             close(l->ch[i].fd);
-        vgpu_session_run(sv[1], l->cache_dir, &l->who);
+        vgpu_session_run(sv[1], l->cache_dir, &l->who, NULL);
         _exit(0);
     }
     close(sv[1]);
-    l->ch[l->nch].id = id;
-    l->ch[l->nch].fd = sv[0];
-    l->ch[l->nch].pid = pid;
-    l->ch[l->nch].reaped = false;
+    c = &l->ch[l->nch];
+    *c = (struct channel){ .id = id, .fd = sv[0], .pid = pid, .slot = -1 };
+    if (vgpu_loop_add(l->loop, c->fd, POLLIN, on_session, l) < 0) {
+        l->nch++;
+        end_channel(l, c, "out of memory");
+        return NULL;
+    }
+    l->nch++;
     vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u opened", l->who.vm_id, id);
-    return &l->ch[l->nch++];
-}
-
-static ssize_t find_channel(struct link *l, uint32_t id)
-{
-    for (size_t i = 0; i < l->nch; i++)
-        if (l->ch[i].id == id)
-            return (ssize_t)i;
-    return -1;
+    return c;
 }
 
 /* A Hello on a channel that has a session: the client restarted (pid reuse). */
@@ -166,40 +244,142 @@ static bool is_hello(const uint8_t *frame, uint32_t len)
     return hello;
 }
 
-static int forward(struct link *l, uint32_t id, uint8_t *frame, uint32_t len)
+/*
+ * The shared BAR slot a frame attaches its queue pair in, or -1: the link
+ * must know before the session sees it, to end the slot's previous holder.
+ */
+static int attach_slot(const uint8_t *frame, uint32_t len)
 {
-    ssize_t i = find_channel(l, id);
-    struct channel *c;
-    struct iovec iov = { frame, len };
-    uint8_t *answer;
-    size_t alen;
-    int rc;
+    struct vgpu_frame f = { 0 };
+    int slot = -1;
 
-    if (i >= 0 && is_hello(frame, len))
-        end_channel(l, (size_t)i), i = -1;
-    c = i >= 0 ? &l->ch[i] : open_channel(l, id);
-    if (!c)
-        return send_record(l, LINK_FAIL, id, NULL, 0);
-    rc = vgpu_fd_writev_all(c->fd, &iov, 1);
-    if (rc == 0)
-        rc = vgpu_fd_read_frame(c->fd, NULL, &answer, &alen);
-    if (rc) {
-        /* the session refused the frame or died: its client gets SERVER_GONE */
-        vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u session ended", l->who.vm_id, id);
-        end_channel(l, (size_t)(c - l->ch));
-        return send_record(l, LINK_FAIL, id, NULL, 0);
+    if (!vgpu_link_bar || vgpu_frame_decode(frame, len, NULL, NULL, NULL, &f) ||
+        f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS)
+        goto out;
+    for (size_t i = 0; i < f.env->calls->n_calls; i++) {
+        const Vgpu__Wire__Call *call = f.env->calls->calls[i];
+        Vgpu__Manual__HostRegionArgs *a;
+
+        if (call->call_id != VGPU_CUDART_ID_cudaHostRegister)
+            continue;
+        a = vgpu__manual__host_region_args__unpack(NULL, call->args.len, call->args.data);
+        if (a && a->control && a->in_bar && (a->bar_offset >> VGPU_QP_SLOT_SHIFT) < 64)
+            slot = (int)(a->bar_offset >> VGPU_QP_SLOT_SHIFT);
+        if (a)
+            vgpu__manual__host_region_args__free_unpacked(a, NULL);
     }
-    if (alen > LINK_MAX) {
-        /* the device cannot take it; the client's session goes, not the VM's link */
-        vgpu_log(VGPU_LOG_WARN, "vm %u: channel %u answer of %zu bytes is over the link's "
-                 "limit", l->who.vm_id, id, alen);
-        free(answer);
-        end_channel(l, (size_t)(c - l->ch));
-        return send_record(l, LINK_FAIL, id, NULL, 0);
+out:
+    vgpu_frame_release(&f);
+    return slot;
+}
+
+/* Slot k goes to channel c: whoever held it before ends first. */
+static void take_slot(struct link *l, struct channel *c, int k)
+{
+    for (size_t i = 0; i < l->nch; i++)
+        if (&l->ch[i] != c && l->ch[i].slot == k) {
+            vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u takes BAR slot %d from channel %u",
+                     l->who.vm_id, c->id, k, l->ch[i].id);
+            if (c == &l->ch[l->nch - 1])
+                c = &l->ch[i];         /* end_channel moves the last channel into i */
+            end_channel(l, &l->ch[i], "its BAR slot was given to a new process");
+            break;
+        }
+    c->slot = k;
+}
+
+static void forward(struct link *l, struct vgpu_link_record *r)
+{
+    struct channel *c = find_channel(l, r->channel);
+    struct iovec iov = { r->payload, r->len };
+    int slot;
+
+    if (l->qn == LINK_MAX_OWED) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: more than %d frames unanswered on the device link; "
+                 "closing it", l->who.vm_id, LINK_MAX_OWED);
+        l->dead = true;
+        return;
     }
-    rc = send_record(l, LINK_FRAME, id, answer, (uint32_t)alen);
-    free(answer);
-    return rc;
+    l->q[(l->qhead + l->qn++) % LINK_MAX_OWED] = (struct owed){ .channel = r->channel };
+    if (vgpu_link_frame_check(r->payload, r->len)) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: channel %u sent a FRAME record of %u bytes that is not "
+                 "one whole frame; ending that channel", l->who.vm_id, r->channel, r->len);
+        if (c)
+            end_channel(l, c, "malformed record");
+        else
+            owed_of(l, r->channel)->done = true;
+        flush_owed(l);
+        return;
+    }
+    if (c && is_hello(r->payload, r->len)) {
+        end_channel(l, c, "its client started over");
+        c = NULL;
+    }
+    if (!c && !(c = open_channel(l, r->channel))) {
+        owed_of(l, r->channel)->done = true;
+        flush_owed(l);
+        return;
+    }
+    slot = attach_slot(r->payload, r->len);
+    if (slot >= 0)
+        take_slot(l, c, slot);
+    c = find_channel(l, r->channel);
+    if (vgpu_fd_writev_all(c->fd, &iov, 1))
+        end_channel(l, c, "its session ended");
+}
+
+static void handle_record(struct link *l, struct vgpu_link_record *r)
+{
+    struct channel *c;
+
+    switch (r->type) {
+    case VGPU_LINK_FRAME:
+        forward(l, r);
+        break;
+    case VGPU_LINK_CLOSE:
+        c = find_channel(l, r->channel);
+        if (r->len)
+            vgpu_log(VGPU_LOG_WARN, "vm %u: CLOSE record with a payload; ending channel %u",
+                     l->who.vm_id, r->channel);
+        if (c)
+            end_channel(l, c, "the device closed it");
+        break;
+    default:
+        vgpu_log(VGPU_LOG_INFO, "vm %u: record type %u ignored", l->who.vm_id, r->type);
+        break;
+    }
+    free(r->payload);
+}
+
+static void on_link(struct vgpu_loop *loop, int fd, short revents, void *opaque)
+{
+    struct link *l = opaque;
+    uint8_t buf[64 << 10];
+    ssize_t n;
+
+    (void)loop;
+    (void)revents;
+    n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+        return;
+    if (n <= 0) {
+        l->dead = true;
+        return;
+    }
+    for (size_t off = 0; off < (size_t)n && !l->dead;) {
+        struct vgpu_link_record r;
+        size_t used;
+        int rc = vgpu_link_rx_feed(&l->rx, buf + off, (size_t)n - off, &used, &r);
+
+        off += used;
+        if (rc < 0) {
+            vgpu_log(VGPU_LOG_WARN, "vm %u: bad record on the device link (%s); closing it",
+                     l->who.vm_id, strerror(-rc));
+            l->dead = true;
+        } else if (rc == 1) {
+            handle_record(l, &r);
+        }
+    }
 }
 
 uint8_t *vgpu_link_bar;
@@ -277,94 +457,94 @@ static void take_bells(uint32_t vm, const int *fds, uint32_t n)
                  vgpu_link_nbells);
 }
 
-void vgpu_link_run(int fd, const char *cache_dir)
+/*
+ * The first record: HELLO, with the shared BAR's memfd and the doorbells'
+ * eventfds riding with it.  0, or -1 when the link is not a device's or
+ * says an identity its socket does not give.
+ */
+static int read_hello(struct link *l, const struct vgpu_listen_cfg *lc)
 {
-    struct link l = { .fd = fd, .cache_dir = cache_dir };
-    uint8_t h[LINK_HEADER_SIZE], hello[24] = { 0 };
+    uint8_t h[VGPU_LINK_HEADER_SIZE], hello[24] = { 0 };
     int fds[1 + VGPU_LINK_MAX_BELLS];
-    uint32_t hlen, nbells = 0;
-    int rc;
+    struct vgpu_link_record r;
+    uint32_t nbells = 0;
 
-    signal(SIGPIPE, SIG_IGN);
-    /*
-     * HELLO: 12 bytes; 20 with the size of the shared BAR, whose memfd rides
-     * with it; 24 with the number of doorbell eventfds that follow the memfd.
-     */
-    if (vgpu_fd_read_full_fds(fd, h, sizeof(h), fds, 1 + VGPU_LINK_MAX_BELLS) ||
-        ld32(h) != LINK_MAGIC || (h[4] | h[5] << 8) != LINK_HELLO ||
-        ((hlen = ld32(h + 12)) != 12 && hlen != 20 && hlen != 24) ||
-        vgpu_fd_read_full(fd, hello, hlen)) {
+    /* HELLO: 12 bytes; 20 with the size of the shared BAR; 24 with the number of doorbells */
+    if (vgpu_fd_read_full_fds(l->fd, h, sizeof(h), fds, 1 + VGPU_LINK_MAX_BELLS) ||
+        vgpu_link_header_read(h, sizeof(hello), &r) || r.type != VGPU_LINK_HELLO ||
+        (r.len != 12 && r.len != 20 && r.len != 24) || vgpu_fd_read_full(l->fd, hello, r.len)) {
         vgpu_log(VGPU_LOG_WARN, "a device link did not start with its HELLO; closing it");
         for (int i = 0; i < 1 + VGPU_LINK_MAX_BELLS; i++)
             if (fds[i] >= 0)
                 close(fds[i]);
-        return;
+        return -1;
     }
-    if (hlen == 24)
+    l->who.vm_id = ld32(hello);
+    l->who.pool = (char)hello[4];
+    l->who.priority = hello[5];
+    l->who.from_device = true;
+    if (lc->pinned && (l->who.vm_id != lc->who.vm_id || l->who.pool != lc->who.pool ||
+                       l->who.priority != lc->who.priority)) {
+        vgpu_log(VGPU_LOG_WARN, "refused a device link on %s: its HELLO says vm %u, pool %c, "
+                 "%s, and the socket is vm %u's (pool %c, %s); give QEMU's vgpu-stub the "
+                 "socket's identity, or the VM a socket of its own", lc->address,
+                 l->who.vm_id, l->who.pool, vgpu_prio_name(l->who.priority), lc->who.vm_id,
+                 lc->who.pool, vgpu_prio_name(lc->who.priority));
+        for (int i = 0; i < 1 + VGPU_LINK_MAX_BELLS; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        return -1;
+    }
+    if (r.len == 24)
         nbells = ld32(hello + 20);
-    for (uint32_t i = 1 + (nbells < VGPU_LINK_MAX_BELLS ? nbells : VGPU_LINK_MAX_BELLS);
-         i < 1 + VGPU_LINK_MAX_BELLS; i++)
+    nbells = nbells < VGPU_LINK_MAX_BELLS ? nbells : VGPU_LINK_MAX_BELLS;
+    for (uint32_t i = 1 + nbells; i < 1 + VGPU_LINK_MAX_BELLS; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     if (fds[0] >= 0)
-        map_bar(ld32(hello), fds[0], (uint64_t)ld32(hello + 12) | (uint64_t)ld32(hello + 16) << 32);
-    take_bells(ld32(hello), fds + 1, nbells < VGPU_LINK_MAX_BELLS ? nbells : VGPU_LINK_MAX_BELLS);
-    l.who.vm_id = ld32(hello);
-    l.who.pool = (char)hello[4];
-    l.who.priority = hello[5];
-    l.who.from_device = true;
+        map_bar(l->who.vm_id, fds[0], (uint64_t)ld32(hello + 12) | (uint64_t)ld32(hello + 16) << 32);
+    take_bells(l->who.vm_id, fds + 1, nbells);
+    return 0;
+}
+
+/* Sessions that ended on their own (a crash) are reaped, and their channels end. */
+static void reap_sessions(struct link *l)
+{
+    pid_t dead;
+
+    while ((dead = waitpid(-1, NULL, WNOHANG)) > 0) {
+        for (size_t k = 0; k < l->nch; k++)
+            if (l->ch[k].pid == dead)
+                l->ch[k].reaped = true;
+        vgpu_sched_reap(dead);
+        qp_sessions_gone(dead);
+    }
+}
+
+void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *lc)
+{
+    struct link l = { .fd = fd, .cache_dir = cache_dir };
+
+    signal(SIGPIPE, SIG_IGN);
+    if (read_hello(&l, lc))
+        return;
+    alarm(0);                  /* past the handshake (main.c set its deadline) */
     vgpu_log(VGPU_LOG_INFO, "vgpu-stub link: vm %u, pool %c, priority %u", l.who.vm_id,
              l.who.pool, l.who.priority);
-    for (;;) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        uint32_t type, id, len;
-        uint8_t *payload = NULL;
-        pid_t dead;
-
-        /* sessions that ended on their own (a crash) are reaped while the link is quiet */
-        while (poll(&p, 1, 100) == 0 || (p.revents & POLLIN) == 0) {
-            while ((dead = waitpid(-1, NULL, WNOHANG)) > 0) {
-                for (size_t k = 0; k < l.nch; k++)
-                    if (l.ch[k].pid == dead)
-                        l.ch[k].reaped = true;
-                vgpu_sched_reap(dead);
-                qp_sessions_gone(dead);
-            }
-            if (p.revents & (POLLHUP | POLLERR))
-                break;
-        }
-        rc = vgpu_fd_read_full(fd, h, sizeof(h));
-        if (rc)
-            break;
-        type = (uint32_t)(h[4] | h[5] << 8);
-        id = ld32(h + 8);
-        len = ld32(h + 12);
-        if (ld32(h) != LINK_MAGIC || len > LINK_MAX) {
-            vgpu_log(VGPU_LOG_WARN, "vm %u: bad record on the device link; closing it", l.who.vm_id);
-            break;
-        }
-        if (len && (!(payload = malloc(len)) || vgpu_fd_read_full(fd, payload, len))) {
-            free(payload);
-            break;
-        }
-        if (type == LINK_FRAME) {
-            rc = forward(&l, id, payload, len);
-        } else if (type == LINK_CLOSE) {
-            ssize_t i = find_channel(&l, id);
-
-            if (i >= 0)
-                end_channel(&l, (size_t)i);
-            rc = 0;
-        } else {
-            vgpu_log(VGPU_LOG_INFO, "vm %u: record type %u ignored", l.who.vm_id, type);
-            rc = 0;
-        }
-        free(payload);
-        if (rc)
+    vgpu_link_rx_init(&l.rx, VGPU_LINK_MAX);
+    l.loop = vgpu_loop_new();
+    if (!l.loop || vgpu_loop_add(l.loop, fd, POLLIN, on_link, &l) < 0)
+        l.dead = true;
+    while (!l.dead) {
+        reap_sessions(&l);
+        if (vgpu_loop_run_once(l.loop, 100) < 0)
             break;
     }
     vgpu_log(VGPU_LOG_INFO, "vm %u: device link closed, ending %zu session(s)", l.who.vm_id, l.nch);
     while (l.nch)
-        end_channel(&l, l.nch - 1);
-    free(l.ch);
+        end_channel(&l, &l.ch[l.nch - 1], "the link closed");
+    for (unsigned k = 0; k < LINK_MAX_OWED; k++)
+        free(l.q[k].answer);
+    vgpu_link_rx_release(&l.rx);
+    vgpu_loop_free(l.loop);
 }

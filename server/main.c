@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vgpu-server: accepts clients on unix sockets (or TCP when asked) and
- * serves each in a process of its own (session.c).  The parent never touches
+ * vgpu-server: accepts host programs and QEMU devices on the sockets its
+ * configuration names and serves each connection in a process of its own
+ * (session.c for a program, link.c for a device).  The parent never touches
  * CUDA, so a crash or a dying client never takes the server down, and a
  * session's GPU memory is freed with its process.  The parent also answers
  * vgpuctl on the admin socket, from the scheduler's shared state.
  *
- *   vgpu-server [--config FILE] [--listen ADDRESS[,vm_id=N][,pool=P][,priority=P]]...
+ * Connections are bounded: per socket (sessions=), per VM (the scheduler),
+ * and those not yet past their handshake (max_pending, each with a
+ * deadline), so a flood of idle connections cannot exhaust the server.
+ *
+ *   vgpu-server [--config FILE] [--listen ADDRESS[,KEY=VALUE]...]...
  *               [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]
  */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,10 +24,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
@@ -32,36 +35,28 @@
 #define DEFAULT_LISTEN "unix:/tmp/vgpu.sock"
 
 static volatile sig_atomic_t stop;
-static pid_t *children;
-static size_t nchildren, cap_children;
 
-static void track_child(pid_t pid)
-{
-    if (nchildren == cap_children) {
-        size_t cap = cap_children ? 2 * cap_children : 64;
-        pid_t *p = realloc(children, cap * sizeof(*p));
-
-        if (!p)
-            return;
-        children = p;
-        cap_children = cap;
-    }
-    children[nchildren++] = pid;
-}
-
-static void reap(void)
-{
+struct child {
     pid_t pid;
+    int listener;
+    uint64_t started_ns;
+};
 
-    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
-        vgpu_sched_reap(pid);
-        for (size_t i = 0; i < nchildren; i++)
-            if (children[i] == pid) {
-                children[i] = children[--nchildren];
-                break;
-            }
-    }
-}
+struct listener {
+    int fd;
+    const struct vgpu_listen_cfg *cfg;
+    uint32_t conns;                   /* its children alive */
+};
+
+struct server {
+    const struct vgpu_config *cfg;
+    struct vgpu_loop *loop;
+    struct listener ls[VGPU_CONFIG_MAX_LISTEN];
+    int nls;
+    int afd;
+    struct child *children;
+    size_t nchildren, cap_children;
+};
 
 static void on_signal(int sig)
 {
@@ -69,107 +64,156 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static int listen_unix(const char *path)
+static int track_child(struct server *sv, pid_t pid, int listener)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct stat st;
-    int fd;
+    if (sv->nchildren == sv->cap_children) {
+        size_t cap = sv->cap_children ? 2 * sv->cap_children : 64;
+        struct child *p = realloc(sv->children, cap * sizeof(*p));
 
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        vgpu_log(VGPU_LOG_ERROR, "socket path too long: %s", path);
-        return -1;
+        if (!p)
+            return -ENOMEM;
+        sv->children = p;
+        sv->cap_children = cap;
     }
-    strcpy(sa.sun_path, path);
-    /* A socket file left by a server that died is replaced; anything else is not ours. */
-    if (lstat(path, &st) == 0) {
-        int probe = socket(AF_UNIX, SOCK_STREAM, 0);
-
-        if (!S_ISSOCK(st.st_mode)) {
-            vgpu_log(VGPU_LOG_ERROR, "%s exists and is not a socket", path);
-            close(probe);
-            return -1;
-        }
-        if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            vgpu_log(VGPU_LOG_ERROR, "another vgpu-server is listening on %s", path);
-            close(probe);
-            return -1;
-        }
-        close(probe);
-        unlink(path);
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
-        vgpu_log(VGPU_LOG_ERROR, "cannot listen on unix:%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    sv->children[sv->nchildren++] = (struct child){ pid, listener, vgpu_mono_ns() };
+    sv->ls[listener].conns++;
+    return 0;
 }
 
-static int listen_tcp(const char *hostport)
+static void reap(struct server *sv)
 {
-    char host[256];
-    const char *colon = strrchr(hostport, ':');
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE }, *ai;
-    int fd, one = 1;
+    pid_t pid;
 
-    if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
-        vgpu_log(VGPU_LOG_ERROR, "expected tcp:HOST:PORT, got tcp:%s", hostport);
-        return -1;
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+        vgpu_sched_reap(pid);
+        for (size_t i = 0; i < sv->nchildren; i++)
+            if (sv->children[i].pid == pid) {
+                sv->ls[sv->children[i].listener].conns--;
+                sv->children[i] = sv->children[--sv->nchildren];
+                break;
+            }
     }
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = '\0';
-    if (getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai)) {
-        vgpu_log(VGPU_LOG_ERROR, "cannot resolve %s", hostport);
-        return -1;
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
-        vgpu_log(VGPU_LOG_ERROR, "cannot listen on tcp:%s: %s", hostport, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
 }
 
 /*
- * A connection is either a client speaking frames (host-direct) or a
- * vgpu-stub device speaking link records: the first four bytes tell.
- * Host-direct clients get the identity configured for their socket.
+ * Connections not yet past their handshake: programs that have not joined
+ * the scheduler, and device links younger than the handshake's deadline
+ * (a link has no session of its own; its HELLO is read within it).
  */
-static void serve(int fd, const char *cache_dir, const struct vgpu_identity *who)
+static uint32_t pending(const struct server *sv)
+{
+    uint64_t now = vgpu_mono_ns();
+    uint32_t n = 0;
+
+    for (size_t i = 0; i < sv->nchildren; i++) {
+        const struct child *c = &sv->children[i];
+
+        if (sv->ls[c->listener].cfg->type == VGPU_LISTEN_DEVICE)
+            n += now - c->started_ns < (uint64_t)VGPU_HANDSHAKE_TIMEOUT_MS * 1000000u;
+        else
+            n += !vgpu_sched_joined(c->pid);
+    }
+    return n;
+}
+
+/*
+ * In the child: the connection is a program speaking frames or a vgpu-stub
+ * device speaking link records (the first four bytes tell), and each may
+ * only come to a socket of its type.  The alarm bounds the handshake.
+ */
+static void serve(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l,
+                  const char *refuse)
 {
     uint8_t magic[4];
     ssize_t n;
+    bool link;
 
+    alarm((VGPU_HANDSHAKE_TIMEOUT_MS + 999) / 1000);
     do
         n = recv(fd, magic, sizeof(magic), MSG_PEEK | MSG_WAITALL);
     while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof(magic) && magic[0] == 'V' && magic[1] == 'P' && magic[2] == 'D' &&
-        magic[3] == 'L')
-        vgpu_link_run(fd, cache_dir);
-    else if (n == (ssize_t)sizeof(magic))
-        vgpu_session_run(fd, cache_dir, who);
+    if (n != (ssize_t)sizeof(magic))
+        return;
+    link = !memcmp(magic, VGPU_LINK_MAGIC_BYTES, sizeof(magic));
+    if (l->type == VGPU_LISTEN_DEVICE && !link) {
+        vgpu_log(VGPU_LOG_WARN, "%s is a device socket: a connection that is not a vgpu-stub "
+                 "device's link was closed (programs connect to a socket of type client)",
+                 l->address);
+    } else if (l->type == VGPU_LISTEN_CLIENT && link) {
+        vgpu_log(VGPU_LOG_WARN, "%s is a client socket: a device-link HELLO there was refused "
+                 "(its clients are vm %u; QEMU's chardev must connect to a socket of type "
+                 "device)", l->address, l->who.vm_id);
+    } else if (link && refuse) {
+        vgpu_log(VGPU_LOG_WARN, "refused a device link on %s: %s", l->address, refuse);
+    } else if (link) {
+        vgpu_link_run(fd, cache_dir, l);
+    } else {
+        vgpu_session_run(fd, cache_dir, &l->who, refuse);
+    }
+}
+
+static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaque)
+{
+    struct server *sv = opaque;
+    struct listener *ls = NULL;
+    uint32_t max_pending = sv->cfg->max_pending ? sv->cfg->max_pending : VGPU_DEFAULT_MAX_PENDING;
+    uint32_t max_conns;
+    char refuse[384] = "";
+    int cfd, idx;
+    pid_t pid;
+
+    (void)loop;
+    (void)revents;
+    for (idx = 0; idx < sv->nls && !ls; idx++)
+        if (sv->ls[idx].fd == lfd)
+            ls = &sv->ls[idx];
+    idx--;
+    cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (cfd < 0 || !ls)
+        return;
+    if (pending(sv) >= max_pending) {
+        vgpu_log(VGPU_LOG_WARN, "closed a new connection on %s: %u connections are not past "
+                 "their handshake, the server's max_pending", ls->cfg->address, max_pending);
+        close(cfd);
+        return;
+    }
+    max_conns = ls->cfg->max_conns ? ls->cfg->max_conns : VGPU_LISTEN_MAX_CONNS;
+    if (ls->conns >= max_conns)
+        snprintf(refuse, sizeof(refuse), "%s has %u connections, its limit; end one, or raise "
+                 "'sessions' of that listener", ls->cfg->address, max_conns);
+    pid = fork();
+    if (pid == 0) {
+        for (int j = 0; j < sv->nls; j++)
+            close(sv->ls[j].fd);
+        if (sv->afd >= 0)
+            close(sv->afd);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        serve(cfd, sv->cfg->cache_dir, ls->cfg, refuse[0] ? refuse : NULL);
+        vgpu_sched_leave();
+        _exit(0);
+    }
+    if (pid < 0)
+        vgpu_log(VGPU_LOG_ERROR, "cannot start a session: %s", strerror(errno));
+    else if (track_child(sv, pid, idx) < 0)
+        kill(pid, SIGKILL);    /* untracked, it could outlive the server */
+    close(cfd);
 }
 
 /* The admin socket: one request line ("status" or "status json"), one answer. */
-static void admin_serve(int afd, const struct vgpu_config *cfg)
+static void on_admin(struct vgpu_loop *loop, int afd, short revents, void *opaque)
 {
+    const struct vgpu_config *cfg = ((struct server *)opaque)->cfg;
     const char *pool_gpus[VGPU_SCHED_MAX_POOLS] = { NULL };
+    struct timeval tmo = { .tv_sec = 1 };
     char req[64];
     struct pollfd p;
     size_t got = 0;
+    uint64_t deadline;
     int fd = accept4(afd, NULL, NULL, SOCK_CLOEXEC);
 
-    struct timeval tmo = { .tv_sec = 1 };
-    uint64_t deadline;
-
+    (void)loop;
+    (void)revents;
     if (fd < 0)
         return;
     /*
@@ -207,53 +251,19 @@ static void admin_serve(int afd, const struct vgpu_config *cfg)
     close(fd);
 }
 
-static int listen_admin(const struct vgpu_config *cfg)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    mode_t old;
-    int fd;
-
-    if (strlen(cfg->admin) >= sizeof(sa.sun_path))
-        return -1;
-    strcpy(sa.sun_path, cfg->admin);
-    unlink(cfg->admin);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    old = umask(0177);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
-        umask(old);
-        vgpu_log(VGPU_LOG_ERROR, "cannot listen on the admin socket %s: %s", cfg->admin,
-                 strerror(errno));
-        close(fd);
-        return -1;
-    }
-    umask(old);
-    if (cfg->admin_group[0]) {
-        struct group *g = getgrnam(cfg->admin_group);
-
-        if (!g || chown(cfg->admin, (uid_t)-1, g->gr_gid) < 0 || chmod(cfg->admin, 0660) < 0) {
-            vgpu_log(VGPU_LOG_ERROR, "cannot give the admin socket %s to group %s: %s",
-                     cfg->admin, cfg->admin_group, g ? strerror(errno) : "no such group");
-            close(fd);
-            unlink(cfg->admin);
-            return -1;
-        }
-    }
-    return fd;
-}
-
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,vm_id=N][,pool=P][,priority=P]]...\n"
+    fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,KEY=VALUE]...]...\n"
                "                   [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]\n"
                "Serves CUDA programs running through the vgpu shim.  ADDRESS is unix:PATH or\n"
-               "tcp:HOST:PORT; --listen flags replace the config file's [listen] sections.\n"
+               "tcp:HOST:PORT; KEY is type (client or device), vm_id, pool, priority or\n"
+               "sessions; --listen flags replace the config file's [listen] sections.\n"
                "Default: --listen %s, admin socket PATH.admin for the first unix:PATH.\n",
             DEFAULT_LISTEN);
 }
 
-int main(int argc, char **argv)
+/* Flags into *flags; 0, 1 when the program should exit 0 (--help), or 2 on a bad flag. */
+static int parse_args(int argc, char **argv, struct vgpu_config *flags, const char **config_path)
 {
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'f' },
@@ -264,39 +274,35 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    static struct vgpu_config cfg, flags;
-    const char *config_path = NULL;
     char err[512];
-    struct sigaction sa = { .sa_handler = on_signal };
-    struct pollfd pfd[VGPU_CONFIG_MAX_LISTEN + 1];
-    int c, nfd = 0, afd = -1;
+    int c;
 
-    vgpu_config_init(&flags);
+    vgpu_config_init(flags);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'f': config_path = optarg; break;
+        case 'f': *config_path = optarg; break;
         case 'l':
-            if (vgpu_config_add_listen(&flags, optarg, err, sizeof(err))) {
+            if (vgpu_config_add_listen(flags, optarg, err, sizeof(err))) {
                 fprintf(stderr, "vgpu-server: %s\n", err);
                 return 2;
             }
             break;
         case 'a':
-            if (strlen(optarg) >= sizeof(flags.admin)) {
+            if (strlen(optarg) >= sizeof(flags->admin)) {
                 fprintf(stderr, "vgpu-server: --admin: path too long\n");
                 return 2;
             }
-            snprintf(flags.admin, sizeof(flags.admin), "%s", optarg);
+            snprintf(flags->admin, sizeof(flags->admin), "%s", optarg);
             break;
-        case 'c': snprintf(flags.cache_dir, sizeof(flags.cache_dir), "%s", optarg); break;
+        case 'c': snprintf(flags->cache_dir, sizeof(flags->cache_dir), "%s", optarg); break;
         case 'v':
-            flags.log_level = vgpu_log_parse(optarg);
-            if (flags.log_level < 0) {
+            flags->log_level = vgpu_log_parse(optarg);
+            if (flags->log_level < 0) {
                 usage(stderr);
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
+        case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
     }
@@ -304,82 +310,140 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    vgpu_config_init(&cfg);
-    if (config_path && vgpu_config_load(&cfg, config_path, err, sizeof(err))) {
+    return 0;
+}
+
+/* The file, then the flags over it, then the defaults; 0 or 2 (said why). */
+static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
+                     const char *config_path)
+{
+    char err[512];
+
+    vgpu_config_init(cfg);
+    if (config_path && vgpu_config_load(cfg, config_path, err, sizeof(err))) {
         fprintf(stderr, "vgpu-server: %s\n", err);
         return 2;
     }
-    /* flags override the file */
-    if (flags.nlisten) {
-        memcpy(cfg.listen, flags.listen, sizeof(cfg.listen));
-        cfg.nlisten = flags.nlisten;
+    if (flags->nlisten) {
+        memcpy(cfg->listen, flags->listen, sizeof(cfg->listen));
+        cfg->nlisten = flags->nlisten;
     }
-    if (flags.admin[0])
-        memcpy(cfg.admin, flags.admin, sizeof(cfg.admin));
-    if (flags.cache_dir[0])
-        memcpy(cfg.cache_dir, flags.cache_dir, sizeof(cfg.cache_dir));
-    if (flags.log_level >= 0)
-        cfg.log_level = flags.log_level;
-    if (cfg.log_level >= 0)
-        vgpu_log_level = cfg.log_level;
-    if (!cfg.nlisten)
-        vgpu_config_add_listen(&cfg, DEFAULT_LISTEN, err, sizeof(err));
-    if (!cfg.admin[0] && !strncmp(cfg.listen[0].address, "unix:", 5) &&
-        strlen(cfg.listen[0].address + 5) + 6 < sizeof(cfg.admin))
-        snprintf(cfg.admin, sizeof(cfg.admin), "%s.admin", cfg.listen[0].address + 5);
-    if (!cfg.cache_dir[0])
-        snprintf(cfg.cache_dir, sizeof(cfg.cache_dir), "/tmp/vgpu-cache-%u", (unsigned)getuid());
-    vgpu_cfg = &cfg;
-    if (mkdir(cfg.cache_dir, 0700) < 0 && errno != EEXIST) {
-        vgpu_log(VGPU_LOG_ERROR, "cannot create the fatbin cache %s: %s", cfg.cache_dir,
-                 strerror(errno));
-        return 1;
-    }
-    {
-        /* The cache holds every tenant's kernels: it must be ours alone. */
-        struct stat st;
+    if (flags->admin[0])
+        memcpy(cfg->admin, flags->admin, sizeof(cfg->admin));
+    if (flags->cache_dir[0])
+        memcpy(cfg->cache_dir, flags->cache_dir, sizeof(cfg->cache_dir));
+    if (flags->log_level >= 0)
+        cfg->log_level = flags->log_level;
+    if (cfg->log_level >= 0)
+        vgpu_log_level = cfg->log_level;
+    if (!cfg->nlisten)
+        vgpu_config_add_listen(cfg, DEFAULT_LISTEN, err, sizeof(err));
+    if (!cfg->admin[0] && !strncmp(cfg->listen[0].address, "unix:", 5) &&
+        strlen(cfg->listen[0].address + 5) + 6 < sizeof(cfg->admin))
+        snprintf(cfg->admin, sizeof(cfg->admin), "%s.admin", cfg->listen[0].address + 5);
+    if (!cfg->cache_dir[0])
+        snprintf(cfg->cache_dir, sizeof(cfg->cache_dir), "/tmp/vgpu-cache-%u", (unsigned)getuid());
+    return 0;
+}
 
-        if (lstat(cfg.cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-            (st.st_mode & 022)) {
-            vgpu_log(VGPU_LOG_ERROR, "the fatbin cache %s must be a directory owned by this user "
-                     "that no one else can write (remove it, or pick another with --cache-dir)",
-                     cfg.cache_dir);
-            return 1;
-        }
-        if (st.st_mode & 044)
-            vgpu_log(VGPU_LOG_WARN, "the fatbin cache %s is readable by others: they can read "
-                     "every client's kernels (chmod 0700 it)", cfg.cache_dir);
+/* The fatbin cache holds every tenant's kernels: it must be ours alone.  0 or -1 (logged). */
+static int check_cache_dir(const char *dir)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot create the fatbin cache %s: %s", dir, strerror(errno));
+        return -1;
     }
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+        (st.st_mode & 022)) {
+        vgpu_log(VGPU_LOG_ERROR, "the fatbin cache %s must be a directory owned by this user "
+                 "that no one else can write (remove it, or pick another with --cache-dir)", dir);
+        return -1;
+    }
+    if (st.st_mode & 044)
+        vgpu_log(VGPU_LOG_WARN, "the fatbin cache %s is readable by others: they can read "
+                 "every client's kernels (chmod 0700 it)", dir);
+    return 0;
+}
+
+/* Every listener and the admin socket, watched by sv->loop; 0 or -1 (logged). */
+static int open_sockets(struct server *sv)
+{
+    const struct vgpu_config *cfg = sv->cfg;
+
+    for (int i = 0; i < cfg->nlisten; i++) {
+        const struct vgpu_listen_cfg *l = &cfg->listen[i];
+        int fd = vgpu_listen_open(l->address);
+
+        if (fd < 0)
+            return -1;
+        sv->ls[sv->nls++] = (struct listener){ .fd = fd, .cfg = l };
+        if (vgpu_loop_add(sv->loop, fd, POLLIN, on_accept, sv) < 0)
+            return -1;
+        if (l->type == VGPU_LISTEN_DEVICE && l->pinned)
+            vgpu_log(VGPU_LOG_INFO, "listening on %s for a vgpu-stub device of vm %u, pool %c, "
+                     "%s", l->address, l->who.vm_id, l->who.pool, vgpu_prio_name(l->who.priority));
+        else if (l->type == VGPU_LISTEN_DEVICE)
+            vgpu_log(VGPU_LOG_INFO, "listening on %s for vgpu-stub devices (identity from "
+                     "each QEMU's command line)", l->address);
+        else
+            vgpu_log(VGPU_LOG_INFO, "listening on %s for programs: vm %u, pool %c, %s",
+                     l->address, l->who.vm_id, l->who.pool, vgpu_prio_name(l->who.priority));
+    }
+    if (cfg->admin[0]) {
+        sv->afd = vgpu_listen_admin(cfg);
+        if (sv->afd < 0 || vgpu_loop_add(sv->loop, sv->afd, POLLIN, on_admin, sv) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Closes and removes the sockets, ends every child and waits for them. */
+static void shut_down(struct server *sv)
+{
+    for (int i = 0; i < sv->nls; i++) {
+        close(sv->ls[i].fd);
+        if (!strncmp(sv->ls[i].cfg->address, "unix:", 5))
+            unlink(sv->ls[i].cfg->address + 5);
+    }
+    if (sv->afd >= 0) {
+        close(sv->afd);
+        unlink(sv->cfg->admin);
+    }
+    for (size_t i = 0; i < sv->nchildren; i++)
+        kill(sv->children[i].pid, SIGTERM);
+    while (wait(NULL) > 0)
+        ;
+    free(sv->children);
+    vgpu_loop_free(sv->loop);
+}
+
+int main(int argc, char **argv)
+{
+    static struct vgpu_config cfg, flags;
+    struct server sv = { .cfg = &cfg, .afd = -1 };
+    const char *config_path = NULL;
+    struct sigaction sa = { .sa_handler = on_signal };
+    int rc;
+
+    rc = parse_args(argc, argv, &flags, &config_path);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    rc = configure(&cfg, &flags, config_path);
+    if (rc)
+        return rc;
+    vgpu_cfg = &cfg;
+    if (check_cache_dir(cfg.cache_dir) < 0)
+        return 1;
     if (vgpu_sched_init(&cfg.sched) < 0) {
         vgpu_log(VGPU_LOG_ERROR, "cannot create the scheduler's shared state: %s", strerror(errno));
         return 1;
     }
-    for (int i = 0; i < cfg.nlisten; i++) {
-        const char *a = cfg.listen[i].address;
-        int fd;
-
-        if (!strncmp(a, "unix:", 5))
-            fd = listen_unix(a + 5);
-        else if (!strncmp(a, "tcp:", 4))
-            fd = listen_tcp(a + 4);
-        else {
-            vgpu_log(VGPU_LOG_ERROR, "listen address %s: expected unix:PATH or tcp:HOST:PORT", a);
-            fd = -1;
-        }
-        if (fd < 0)
-            goto out;
-        pfd[nfd].fd = fd;
-        pfd[nfd++].events = POLLIN;
-        vgpu_log(VGPU_LOG_INFO, "listening on %s (host-direct clients: vm %u, pool %c, %s)", a,
-                 cfg.listen[i].who.vm_id, cfg.listen[i].who.pool,
-                 vgpu_prio_name(cfg.listen[i].who.priority));
-    }
-    if (cfg.admin[0]) {
-        afd = listen_admin(&cfg);
-        if (afd < 0)
-            goto out;
-        pfd[nfd].fd = afd;
-        pfd[nfd++].events = POLLIN;
+    sv.loop = vgpu_loop_new();
+    if (!sv.loop || open_sockets(&sv) < 0) {
+        shut_down(&sv);
+        return 1;
     }
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -387,52 +451,10 @@ int main(int argc, char **argv)
     vgpu_log(VGPU_LOG_INFO, "fatbin cache %s, admin socket %s", cfg.cache_dir,
              cfg.admin[0] ? cfg.admin : "(none)");
     while (!stop) {
-        reap();
-        if (poll(pfd, (nfds_t)nfd, 500) <= 0)
-            continue;
-        for (int i = 0; i < nfd; i++) {
-            int cfd;
-            pid_t pid;
-
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            if (pfd[i].fd == afd) {
-                admin_serve(afd, &cfg);
-                continue;
-            }
-            cfd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
-            if (cfd < 0)
-                continue;
-            pid = fork();
-            if (pid == 0) {
-                for (int j = 0; j < nfd; j++)
-                    close(pfd[j].fd);
-                signal(SIGTERM, SIG_DFL);
-                signal(SIGINT, SIG_DFL);
-                serve(cfd, cfg.cache_dir, &cfg.listen[i].who);
-                vgpu_sched_leave();
-                _exit(0);
-            }
-            if (pid < 0)
-                vgpu_log(VGPU_LOG_ERROR, "cannot start a session: %s", strerror(errno));
-            else
-                track_child(pid);
-            close(cfd);
-        }
+        reap(&sv);
+        vgpu_loop_run_once(sv.loop, 500);
     }
     vgpu_log(VGPU_LOG_INFO, "shutting down");
-out:
-    for (int i = 0; i < nfd; i++)
-        close(pfd[i].fd);
-    for (int i = 0; i < nfd && i < cfg.nlisten; i++)
-        if (!strncmp(cfg.listen[i].address, "unix:", 5) && pfd[i].fd != afd)
-            unlink(cfg.listen[i].address + 5);
-    if (afd >= 0)
-        unlink(cfg.admin);
-    for (size_t i = 0; i < nchildren; i++)
-        kill(children[i], SIGTERM);
-    while (wait(NULL) > 0)
-        ;
-    free(children);
-    return stop ? 0 : 1;
+    shut_down(&sv);
+    return 0;
 }

@@ -181,7 +181,7 @@ static uint64_t decide(const struct slot *of)
 
 int vgpu_sched_join(const struct vgpu_sched_join *j)
 {
-    int found = -ENOSPC;
+    int found = -ENOSPC, of_vm = 0;
 
     if (!sh)
         return 0;
@@ -191,6 +191,11 @@ int vgpu_sched_join(const struct vgpu_sched_join *j)
 
         if (s->pid && !alive(s))
             drop(i);
+        of_vm += s->pid && s->vm_id == j->vm_id;
+    }
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS && (!j->max_vm || of_vm < (int)j->max_vm); i++) {
+        struct slot *s = &sh->slot[i];
+
         if (!s->pid) {
             s->pid = (int32_t)getpid();
             s->vm_id = j->vm_id;
@@ -202,8 +207,23 @@ int vgpu_sched_join(const struct vgpu_sched_join *j)
             break;
         }
     }
+    if (found == -ENOSPC && j->max_vm && of_vm >= (int)j->max_vm)
+        found = -EUSERS;
     unlock();
     return found;
+}
+
+bool vgpu_sched_joined(int pid)
+{
+    bool in = false;
+
+    if (!sh || pid <= 0)
+        return false;
+    lock();
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS && !in; i++)
+        in = sh->slot[i].pid == pid;
+    unlock();
+    return in;
 }
 
 void vgpu_sched_leave(void)

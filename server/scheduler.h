@@ -89,10 +89,16 @@ struct vgpu_sched_join {
     char pool;
     uint8_t priority;
     const char *client;               /* program name, for vgpuctl */
+    uint32_t max_vm;                  /* sessions the VM may have at once (0: no bound) */
 };
 
-/* The calling process becomes a session; returns its slot or a negative errno. */
+/*
+ * The calling process becomes a session; returns its slot, -ENOSPC when the
+ * server holds VGPU_SCHED_MAX_SESSIONS, or -EUSERS when the VM has max_vm.
+ */
 int vgpu_sched_join(const struct vgpu_sched_join *j);
+/* Is process pid a session (past its handshake)? */
+bool vgpu_sched_joined(int pid);
 /* The session (this process) ends; safe to call twice. */
 void vgpu_sched_leave(void);
 /* A process reaped child pid: frees its slot if it died without leaving. */

@@ -75,6 +75,7 @@ struct vgpu_session {
     int nfns;
     uint64_t calls;
     struct vgpu_identity who;
+    const char *refuse;        /* set: refuse the handshake with this sentence */
     char client[48];           /* the program's name, from its Hello */
     /* GPU work granted by the scheduler and not yet seen finished (work.c) */
     void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */
@@ -154,7 +155,16 @@ void vgpu_work_forget(struct vgpu_session *s);
 /* Device memory held counts against the VM's limit; 0 or -ENOMEM (logged). */
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 
+/* ---- sockets (listen.c) ---- */
+/* A listening socket for unix:PATH or tcp:HOST:PORT, or -1 (logged). */
+int vgpu_listen_open(const char *address);
+/* The admin socket of cfg (mode 0600, or 0660 for admin_group), or -1 (logged). */
+int vgpu_listen_admin(const struct vgpu_config *cfg);
+
 /* ---- one client (session.c), one device link (link.c) ---- */
+/* A device link starts with these four bytes (its record magic, little-endian). */
+#define VGPU_LINK_MAGIC_BYTES "VPDL"
+
 /* The VM's shared BAR (link.c), mapped before its sessions are forked; NULL if none. */
 extern uint8_t *vgpu_link_bar;
 extern uint64_t vgpu_link_bar_size;
@@ -162,8 +172,15 @@ extern uint64_t vgpu_link_bar_size;
 #define VGPU_LINK_MAX_BELLS 64
 extern int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
 extern int vgpu_link_nbells;
-void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who);
-void vgpu_link_run(int fd, const char *cache_dir);
+/*
+ * Serves one client on fd until it goes.  With refuse set, its handshake is
+ * answered with that sentence and nothing else happens (a bound was hit).
+ * The caller set an alarm(2) for the handshake; it is cleared once past it.
+ */
+void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who,
+                      const char *refuse);
+/* Serves one device link (a QEMU's chardev) on fd; l is its listener. */
+void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l);
 
 /* ---- hand-written calls (manual/) ---- */
 struct vgpu_manual_call {

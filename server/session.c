@@ -478,17 +478,30 @@ static int handshake(struct vgpu_session *s)
                  s->who.pool ? s->who.pool : '?', s->who.vm_id, s->who.pool ? s->who.pool : '?');
         rc = VGPU_WIRE_E_REFUSED;
     }
+    if (!rc && s->refuse) {
+        snprintf(why, sizeof(why), "%s", s->refuse);
+        rc = VGPU_WIRE_E_REFUSED;
+    }
     if (!rc) {
+        const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
         struct vgpu_sched_join j = { .vm_id = s->who.vm_id, .pool = s->who.pool,
-                                     .priority = s->who.priority, .client = s->client };
+                                     .priority = s->who.priority, .client = s->client,
+                                     .max_vm = lim && lim->sessions ? lim->sessions
+                                                                    : VGPU_VM_MAX_SESSIONS };
+        int joined;
 
         snprintf(s->client, sizeof(s->client), "%s", f.env->hello->client_name);
         /* a session the scheduler cannot hold would escape priorities and limits */
-        if (vgpu_sched_join(&j) < 0) {
+        joined = vgpu_sched_join(&j);
+        if (joined == -EUSERS)
+            snprintf(why, sizeof(why), "vm %u has %u sessions, its limit; end one, or raise "
+                     "'sessions' in the server's [vm %u] section", s->who.vm_id, j.max_vm,
+                     s->who.vm_id);
+        else if (joined < 0)
             snprintf(why, sizeof(why), "vgpu-server serves at most %d sessions at once; try "
                      "again when one has ended", VGPU_SCHED_MAX_SESSIONS);
+        if (joined < 0)
             rc = VGPU_WIRE_E_REFUSED;
-        }
     }
     vgpu_hello_reply_init(&reply, rc, VGPU_CUDART_CALL_TABLE_HASH, VGPU_SERVER_VERSION, why);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
@@ -567,10 +580,11 @@ out:
     return rc;
 }
 
-void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who)
+void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who,
+                      const char *refuse)
 {
     struct vgpu_session s = { .fd = fd, .cache_dir = cache_dir, .device = 0, .devices_used = 1,
-                              .who = *who,
+                              .who = *who, .refuse = refuse,
                               .pending_fd = -1, .qp_bell = -1 };
     const struct vgpu_pool_cfg *pool;
     int count = 0, rc;
@@ -579,6 +593,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         s.who.priority = VGPU_PRIO_LOW;
     if (handshake(&s))
         return;
+    alarm(0);                  /* the handshake's deadline (main.c) */
     /* The pool's GPUs are all this session's CUDA context will ever see. */
     pool = vgpu_config_pool(vgpu_cfg, s.who.pool);
     if (pool && pool->ngpus)

@@ -223,7 +223,7 @@ static int start_server(void)
     char *argv[] = { (char *)server_bin, "--listen", listen, "--cache-dir", cache_dir,
                      "--log-level", "error", NULL };
 
-    snprintf(listen, sizeof(listen), "unix:%s", server_sock);
+    snprintf(listen, sizeof(listen), "unix:%s,type=device", server_sock);
     server_pid = spawn(argv, SIGTERM);
     for (int i = 0; i < 100 && access(server_sock, F_OK); i++)
         msleep(50);

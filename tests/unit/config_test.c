@@ -115,6 +115,44 @@ static void test_errors(void **state)
     expect_error("[scheduler]\nqueue_low = 0\n", 2, "at least 1");
     expect_error("[scheduler]\nhold = 3\n", 2, "unknown key 'hold'");
     expect_error("[server]\nno equals sign here\n", 2, "key = value");
+    expect_error("[listen x]\naddress = unix:/a\ntype = qemu\n", 3, "client or device");
+    expect_error("[listen x]\naddress = unix:/a\nsessions = 0\n", 3, "sessions");
+    expect_error("[server]\nmax_pending = 0\n", 2, "max_pending");
+    expect_error("[vm 7]\nsessions = none\n", 2, "sessions");
+}
+
+static void test_typed_listeners(void **state)
+{
+    struct vgpu_config c;
+    char err[256];
+
+    (void)state;
+    vgpu_config_init(&c);
+    write_file("[server]\nmax_pending = 8\n"
+               "[listen vms]\naddress = unix:/run/vgpu/vm.sock\ntype = device\n"
+               "[listen vm7]\naddress = unix:/run/vgpu/vm7.sock\ntype = device\nvm_id = 7\n"
+               "[listen progs]\naddress = unix:/run/vgpu/p.sock\nsessions = 4\n"
+               "[vm 7]\nsessions = 3\n");
+    assert_int_equal(vgpu_config_load(&c, path, err, sizeof(err)), 0);
+    unlink(path);
+    assert_int_equal(c.max_pending, 8);
+    assert_int_equal(c.listen[0].type, VGPU_LISTEN_DEVICE);
+    assert_false(c.listen[0].pinned);            /* identity from each device's HELLO */
+    assert_int_equal(c.listen[1].type, VGPU_LISTEN_DEVICE);
+    assert_true(c.listen[1].pinned);
+    assert_int_equal(c.listen[1].who.vm_id, 7);
+    assert_int_equal(c.listen[2].type, VGPU_LISTEN_CLIENT);   /* the default */
+    assert_int_equal(c.listen[2].max_conns, 4);
+    assert_int_equal(vgpu_config_vm(&c, 7)->sessions, 3);
+
+    vgpu_config_init(&c);
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/tmp/d.sock,type=device,vm_id=3,sessions=2",
+                                            err, sizeof(err)), 0);
+    assert_int_equal(c.listen[0].type, VGPU_LISTEN_DEVICE);
+    assert_true(c.listen[0].pinned);
+    assert_int_equal(c.listen[0].max_conns, 2);
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/tmp/e.sock,type=vm", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "type=vm"));
 }
 
 static void test_listen_flag(void **state)
@@ -168,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_whole_file),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_listen_flag),
+        cmocka_unit_test(test_typed_listeners),
         cmocka_unit_test(test_sizes),
     };
 

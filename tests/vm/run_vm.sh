@@ -174,7 +174,7 @@ done
 examples="$*"
 
 # --- the server -------------------------------------------------------------
-set -- --listen "unix:$sock" --cache-dir "$work/cache"
+set -- --listen "unix:$sock,type=device" --cache-dir "$work/cache"
 log_level=${VGPU_E2E_LOG_LEVEL:-info}
 set -- "$@" --log-level "$log_level"
 start_server "$fake_runtime" "$@"

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's sockets: the listeners clients and devices connect to
+ * (unix or TCP), and the admin socket vgpuctl asks.  Opening them is all
+ * this file does; main.c accepts on them.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+
+static int listen_unix(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        vgpu_log(VGPU_LOG_ERROR, "socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    /* A socket file left by a server that died is replaced; anything else is not ours. */
+    if (lstat(path, &st) == 0) {
+        int probe = socket(AF_UNIX, SOCK_STREAM, 0);
+
+        if (!S_ISSOCK(st.st_mode)) {
+            vgpu_log(VGPU_LOG_ERROR, "%s exists and is not a socket", path);
+            close(probe);
+            return -1;
+        }
+        if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            vgpu_log(VGPU_LOG_ERROR, "another vgpu-server is listening on %s", path);
+            close(probe);
+            return -1;
+        }
+        close(probe);
+        unlink(path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot listen on unix:%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int listen_tcp(const char *hostport)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE }, *ai;
+    int fd, one = 1;
+
+    if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
+        vgpu_log(VGPU_LOG_ERROR, "expected tcp:HOST:PORT, got tcp:%s", hostport);
+        return -1;
+    }
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    if (getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai)) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot resolve %s", hostport);
+        return -1;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot listen on tcp:%s: %s", hostport, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+int vgpu_listen_open(const char *address)
+{
+    if (!strncmp(address, "unix:", 5))
+        return listen_unix(address + 5);
+    if (!strncmp(address, "tcp:", 4))
+        return listen_tcp(address + 4);
+    vgpu_log(VGPU_LOG_ERROR, "listen address %s: expected unix:PATH or tcp:HOST:PORT", address);
+    return -1;
+}
+
+int vgpu_listen_admin(const struct vgpu_config *cfg)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    mode_t old;
+    int fd;
+
+    if (strlen(cfg->admin) >= sizeof(sa.sun_path))
+        return -1;
+    strcpy(sa.sun_path, cfg->admin);
+    unlink(cfg->admin);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    old = umask(0177);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+        umask(old);
+        vgpu_log(VGPU_LOG_ERROR, "cannot listen on the admin socket %s: %s", cfg->admin,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    umask(old);
+    if (cfg->admin_group[0]) {
+        struct group *g = getgrnam(cfg->admin_group);
+
+        if (!g || chown(cfg->admin, (uid_t)-1, g->gr_gid) < 0 || chmod(cfg->admin, 0660) < 0) {
+            vgpu_log(VGPU_LOG_ERROR, "cannot give the admin socket %s to group %s: %s",
+                     cfg->admin, cfg->admin_group, g ? strerror(errno) : "no such group");
+            close(fd);
+            unlink(cfg->admin);
+            return -1;
+        }
+    }
+    return fd;
+}
+
