@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -30,6 +32,9 @@
 #include <cmocka.h>
 
 #include "cudart_calltable.h"
+#include "manual.pb-c.h"
+#include "vgpu/callgen.h"
+#include "vgpu/qp.h"
 #include "rawclient.h"
 #include "vgpu/fdio.h"
 #include "vgpu/wire.h"
@@ -195,6 +200,42 @@ static uint8_t *hello_frame(size_t *len)
     env.hello = &hello;
     assert_int_equal(vgpu_frame_encode(&h, &env, NULL, 0, NULL, &out, len), 0);
     return out;
+}
+
+/* A frame of one call, as a guest's shim would send it through the device. */
+static uint8_t *call_frame(uint32_t id, const ProtobufCMessage *args, size_t *len)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
+    Vgpu__Wire__Call call = VGPU__WIRE__CALL__INIT, *cp = &call;
+    struct vgpu_frame_header h = { .seq = 2 };
+    struct vgpu_arena ar = { 0 };
+    const uint8_t *packed = NULL;
+    uint8_t *out;
+
+    assert_int_equal(vgpu_call_pack(&ar, args, &packed, &call.args.len), 0);
+    call.call_id = id;
+    call.args.data = (uint8_t *)packed;
+    b.n_calls = 1;
+    b.calls = &cp;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
+    env.calls = &b;
+    assert_int_equal(vgpu_frame_encode(&h, &env, NULL, 0, NULL, &out, len), 0);
+    vgpu_arena_free(&ar);
+    return out;
+}
+
+/* The frame a guest process sends to attach its queue pair at bar_offset. */
+static uint8_t *attach_frame(uint64_t bar_offset, uint64_t size, size_t *len)
+{
+    Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
+
+    a.id = VGPU_QP_REGION;
+    a.size = size;
+    a.control = true;
+    a.in_bar = true;
+    a.bar_offset = bar_offset;
+    return call_frame(VGPU_CUDART_ID_cudaHostRegister, &a.base, len);
 }
 
 static int admin_says(const char *needle)
@@ -398,6 +439,89 @@ static void test_link_gone_ends_sessions(void **state)
     free(frame);
 }
 
+/* The link's HELLO with a shared BAR (a sealed memfd) and two doorbells, passed with it. */
+static void send_bar_hello(int fd, uint32_t vm, int bar, int bell0, int bell1, uint64_t size)
+{
+    uint8_t rec[16 + 24] = { 0 }, *hello = rec + 16;
+    int fds[3] = { bar, bell0, bell1 };
+    char ctl[CMSG_SPACE(sizeof(fds))] = { 0 };
+    struct iovec iov = { rec, sizeof(rec) };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                        .msg_controllen = sizeof(ctl) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+    put32(rec, LINK_MAGIC);
+    rec[4] = HELLO;
+    put32(rec + 12, 24);
+    put32(hello, vm);
+    hello[4] = 'A';
+    hello[5] = 1;
+    put32(hello + 8, 1);
+    put32(hello + 12, (uint32_t)size);
+    put32(hello + 16, (uint32_t)(size >> 32));
+    put32(hello + 20, 2);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(fds));
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    assert_int_equal(sendmsg(fd, &m, 0), (ssize_t)sizeof(rec));
+}
+
+/*
+ * A guest process killed, and its BAR slot taken by a new one that lays
+ * out the pair again (which clears the header's server_state): the link
+ * ends the old session before the new one gets the slot, so two sessions
+ * never read one slot's rings.  (The old server let both run.)
+ */
+static void test_bar_slot_reuse(void **state)
+{
+    const uint64_t bar_size = 16u << 20, ring = 512u << 10;
+    uint64_t qp_len = vgpu_qp_bytes(ring, ring);
+    size_t hlen, alen;
+    uint8_t *hello = hello_frame(&hlen), *attach = attach_frame(0, qp_len, &alen), *bar;
+    int mfd = memfd_create("bar", MFD_ALLOW_SEALING), fd = dial("dev.sock");
+    int bell0 = eventfd(0, 0), bell1 = eventfd(0, 0);
+    struct vgpu_qp q;
+    uint64_t first;
+    uint32_t ch = 0;
+
+    (void)state;
+    assert_int_equal(ftruncate(mfd, (off_t)bar_size), 0);
+    assert_int_equal(fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    bar = mmap(NULL, bar_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    assert_true(bar != MAP_FAILED);
+    send_bar_hello(fd, 11, mfd, bell0, bell1, bar_size);
+    /* process one: channel 1 takes slot 0 */
+    assert_int_equal(vgpu_qp_create(&q, bar, qp_len, ring, ring), 0);
+    send_record(fd, FRAME, 1, hello, (uint32_t)hlen);
+    assert_int_equal(next_record(fd, &ch), FRAME);
+    send_record(fd, FRAME, 1, attach, (uint32_t)alen);
+    assert_int_equal(next_record(fd, &ch), FRAME);
+    first = __atomic_load_n(&q.hdr->server_state, __ATOMIC_SEQ_CST);
+    assert_true(first >> 32);                    /* a session took the pair */
+    assert_int_equal(settle(2, 3000), 2);
+    /* process one is killed (no CLOSE came); process two lays the pair out again in slot 0 */
+    assert_int_equal(vgpu_qp_create(&q, bar, qp_len, ring, ring), 0);
+    send_record(fd, FRAME, 2, hello, (uint32_t)hlen);
+    assert_int_equal(next_record(fd, &ch), FRAME);
+    assert_int_equal(settle(3, 3000), 3);
+    send_record(fd, FRAME, 2, attach, (uint32_t)alen);
+    assert_int_equal(next_record(fd, &ch), FRAME);
+    assert_int_equal(ch, 2);
+    /* channel 1's session is gone, and the pair is channel 2's session's */
+    assert_int_equal(settle(2, 3000), 2);
+    assert_true(log_has("takes BAR slot 0 from channel 1"));
+    assert_true(__atomic_load_n(&q.hdr->server_state, __ATOMIC_SEQ_CST) >> 32 != first >> 32);
+    close(fd);
+    assert_int_equal(settle(0, 3000), 0);
+    munmap(bar, bar_size);
+    close(mfd);
+    close(bell0);
+    close(bell1);
+    free(hello);
+    free(attach);
+}
+
 /* sessions= of a socket and of a VM: the next program hears why it was refused. */
 static void test_session_bounds(void **state)
 {
@@ -457,6 +581,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pinned_device_socket),
         cmocka_unit_test(test_malformed_frame_records),
         cmocka_unit_test(test_link_gone_ends_sessions),
+        cmocka_unit_test(test_bar_slot_reuse),
         cmocka_unit_test(test_session_bounds),
         cmocka_unit_test(test_pending_bound_and_deadline),
     };
