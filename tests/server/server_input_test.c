@@ -507,6 +507,52 @@ static void test_extents_server_side(void **state)
     server_alive();
 }
 
+/* 2D copies (all copies travel as cudaMemcpy): both pitched spans checked whole. */
+static void test_copy_spans_server_side(void **state)
+{
+    Vgpu__Manual__CopyArgs cp = VGPU__MANUAL__COPY_ARGS__INIT;
+    static char data[1100];
+    int fd = connect_ok();
+    uint64_t p, q;
+
+    (void)state;
+    p = dev_alloc(fd, 1000);
+    q = dev_alloc(fd, 1000);
+    cp.is_2d = true;
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
+    cp.dst = p;
+    cp.dpitch = 100;
+    cp.spitch = 100;            /* the client's own pitch: it packs the rows */
+    cp.count = 100;
+    cp.height = 10;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, 1000), cudaSuccess);
+    cp.height = 11;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, 1100),
+                     cudaErrorInvalidValue);
+    cp.dpitch = UINT64_MAX;
+    cp.count = 1;
+    cp.height = 2;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, 2), cudaErrorInvalidValue);
+    /* device to device: each side's own pitch */
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_D2D;
+    cp.dst = q;
+    cp.src = p;
+    cp.count = 50;
+    cp.height = 10;
+    cp.dpitch = 100;
+    cp.spitch = 100;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaSuccess);
+    cp.spitch = 106;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    cp.spitch = 100;
+    cp.dpitch = 106;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    cp.dpitch = 40;                                         /* width beyond the pitch */
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    close(fd);
+    server_alive();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +566,7 @@ int main(int argc, char **argv)
 
     const struct CMUnitTest on_fake_runtime[] = {
         cmocka_unit_test(test_extents_server_side),
+        cmocka_unit_test(test_copy_spans_server_side),
     };
     int failed;
 
