@@ -37,6 +37,7 @@
 #include "rawclient.h"
 #include "vgpu/fdio.h"
 #include "vgpu/qp.h"
+#include "vgpu/sha256.h"
 #include "vgpu/wire.h"
 
 static const char *server_bin;
@@ -553,6 +554,95 @@ static void test_copy_spans_server_side(void **state)
     server_alive();
 }
 
+/* A module of one image (the fake runtime does not read it) holding a 64-byte variable at host. */
+static void register_var(int fd, uint64_t host)
+{
+    Vgpu__Manual__FatbinArgs fa = VGPU__MANUAL__FATBIN_ARGS__INIT;
+    Vgpu__Manual__RegisterArgs ra = VGPU__MANUAL__REGISTER_ARGS__INIT;
+    Vgpu__Manual__FatbinRet *fr;
+    uint8_t image[64], sha[VGPU_SHA256_LEN], *ret = NULL;
+    ProtobufCBinaryData h = { sizeof(sha), sha };
+    uint64_t size = sizeof(image);
+    struct vgpu_rawclient c = raw(fd);
+    char path[256];
+    size_t len = 0;
+
+    for (size_t i = 0; i < sizeof(image); i++)
+        image[i] = (uint8_t)(i * 7 + host);
+    vgpu_sha256(image, sizeof(image), sha);
+    fa.n_sha256 = fa.n_size = 1;
+    fa.sha256 = &h;
+    fa.size = &size;
+    fa.version = 1;
+    fa.with_image = 1;
+    assert_int_equal(vgpu_raw_call(&c, VGPU_CUDART_ID___cudaRegisterFatBinary, &fa.base, image,
+                                   sizeof(image), &ret, &len), cudaSuccess);
+    seq = c.seq;
+    fr = vgpu__manual__fatbin_ret__unpack(NULL, len, ret);
+    assert_non_null(fr);
+    assert_true(fr->module != 0);
+    ra.module = fr->module;
+    ra.host = host;
+    ra.name = "extent_var";
+    ra.size = 64;
+    ra.is_var = true;
+    assert_int_equal(call(fd, VGPU_CUDART_ID___cudaRegisterVar, &ra.base, NULL, 0), cudaSuccess);
+    vgpu__manual__fatbin_ret__free_unpacked(fr, NULL);
+    free(ret);
+    /* the server cached the image under its hash: leave the cache directory empty */
+    snprintf(path, sizeof(path), "%s/", cache_dir);
+    for (size_t i = 0; i < sizeof(sha); i++)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "%02x", sha[i]);
+    snprintf(path + strlen(path), sizeof(path) - strlen(path), ".fatbin");
+    assert_int_equal(unlink(path), 0);
+}
+
+static int symbol_copy(int fd, uint32_t id, Vgpu__Manual__SymbolArgs *a, const void *seg)
+{
+    return call(fd, id, &a->base, seg, seg ? a->count : 0);
+}
+
+/* Copies to and from a variable: offset + count within its size, checked by the server. */
+static void test_symbol_spans_server_side(void **state)
+{
+    Vgpu__Manual__SymbolArgs sa = VGPU__MANUAL__SYMBOL_ARGS__INIT;
+    static const char data[128];
+    const uint32_t to = VGPU_CUDART_ID_cudaMemcpyToSymbol, from = VGPU_CUDART_ID_cudaMemcpyFromSymbol;
+    int fd = connect_ok();
+    uint64_t p;
+
+    (void)state;
+    register_var(fd, 0x9000);
+    p = dev_alloc(fd, 1000);
+    sa.host = 0x9000;
+    sa.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
+    sa.to_symbol = true;
+    sa.count = 64;
+    assert_int_equal(symbol_copy(fd, to, &sa, data), cudaSuccess);
+    sa.offset = 8;
+    assert_int_equal(symbol_copy(fd, to, &sa, data), cudaErrorInvalidValue);
+    sa.offset = UINT64_MAX;
+    sa.count = 2;
+    assert_int_equal(symbol_copy(fd, to, &sa, data), cudaErrorInvalidValue);
+    sa.dir = VGPU__MANUAL__DIRECTION__DIR_D2D;
+    sa.devptr = p;
+    sa.offset = 0;
+    sa.count = 64;
+    assert_int_equal(symbol_copy(fd, to, &sa, NULL), cudaSuccess);
+    sa.offset = 1;
+    assert_int_equal(symbol_copy(fd, to, &sa, NULL), cudaErrorInvalidValue);
+    sa.to_symbol = false;
+    assert_int_equal(symbol_copy(fd, from, &sa, NULL), cudaErrorInvalidValue);
+    sa.dir = VGPU__MANUAL__DIRECTION__DIR_D2H;
+    sa.offset = 60;
+    sa.count = 8;
+    assert_int_equal(symbol_copy(fd, from, &sa, NULL), cudaErrorInvalidValue);
+    sa.offset = 56;
+    assert_int_equal(symbol_copy(fd, from, &sa, NULL), cudaSuccess);
+    close(fd);
+    server_alive();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +657,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest on_fake_runtime[] = {
         cmocka_unit_test(test_extents_server_side),
         cmocka_unit_test(test_copy_spans_server_side),
+        cmocka_unit_test(test_symbol_spans_server_side),
     };
     int failed;
 
