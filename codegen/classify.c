@@ -249,10 +249,110 @@ static char *param_annotated(struct cg_api *api, struct cg_func *f, struct cg_pa
     return NULL;
 }
 
+/* "PARAM", "PARAM*N" or (when constants are allowed) "N": one extent term. */
+static char *parse_term(const struct cg_func *f, const struct cg_param *p, const char *what,
+                        const char *text, bool allow_const, struct cg_term *t)
+{
+    char *name = cg_xstrdup(text), *star = strchr(name, '*'), *end;
+    char *why = NULL;
+    long long n;
+    int j;
+
+    t->arg = -1;
+    t->value = 0;
+    t->mult = 1;
+    if (star) {
+        *star = '\0';
+        t->mult = strtoll(star + 1, &end, 10);
+        if (*end || star[1] == '\0' || t->mult <= 0 || t->mult > 1 << 20) {
+            why = cg_xasprintf("%s: %s=%s: element size out of range", p->name, what, text);
+            goto out;
+        }
+    }
+    n = strtoll(name, &end, 10);
+    if (!*end && *name) {
+        if (!allow_const || star || n < 0 || n > 1LL << 40)
+            why = cg_xasprintf("%s: %s=%s must name an integer parameter", p->name, what, text);
+        t->value = n;
+        goto out;
+    }
+    j = param_index(f, name);
+    if (j < 0)
+        why = cg_xasprintf("%s: %s names no parameter '%s'", p->name, what, name);
+    else if (f->params[j].type->kind != CG_T_INT || f->params[j].kind != CG_P_VALUE)
+        why = cg_xasprintf("%s: %s %s is not an integer passed by value", p->name, what, name);
+    else
+        t->arg = j;
+out:
+    free(name);
+    return why;
+}
+
+/* A device address's extent from its annotation: size=, or pitch=,width=,height=. */
+static char *extent_annotated(const struct cg_func *f, struct cg_param *p,
+                              const struct cg_pannot *a)
+{
+    bool two_d = a->pitch || a->width || a->height;
+    char *why;
+
+    if (!a->size && !two_d)
+        return NULL;
+    if (p->kind != CG_P_DEVPTR)
+        return cg_xasprintf("%s: size=, pitch=, width= and height= belong to a devptr", p->name);
+    if (a->size && two_d)
+        return cg_xasprintf("%s: an extent is size= or pitch=,width=,height=, not both", p->name);
+    if (a->size) {
+        p->extent = CG_E_1D;
+        return parse_term(f, p, "size", a->size, true, &p->ext_size);
+    }
+    if (!a->pitch || !a->width || !a->height)
+        return cg_xasprintf("%s: a 2D extent needs pitch=, width= and height=", p->name);
+    p->extent = CG_E_2D;
+    if ((why = parse_term(f, p, "pitch", a->pitch, false, &p->ext_pitch)) ||
+        (why = parse_term(f, p, "width", a->width, false, &p->ext_width)) ||
+        (why = parse_term(f, p, "height", a->height, false, &p->ext_height)))
+        return why;
+    if (p->ext_pitch.mult != 1 || p->ext_height.mult != 1)
+        return cg_xasprintf("%s: only width= takes an element size", p->name);
+    return NULL;
+}
+
+/* An integer that says how many bytes or elements: size_t, or 64-bit unsigned. */
+static bool size_like(const struct cg_param *p)
+{
+    const struct cg_type *t = p->type;
+
+    return p->kind == CG_P_VALUE && t->kind == CG_T_INT &&
+           ((t->typedef_name && !strcmp(t->typedef_name, "size_t")) ||
+            (!t->is_signed && t->size == 8));
+}
+
+/*
+ * A device address followed by a size is almost certainly the start of a
+ * span the call touches: without an extent the server could check only its
+ * first byte, so the spec must say how far it reaches.
+ */
+static char *extent_missing(const struct cg_func *f)
+{
+    for (int i = 0; i < f->nparams; i++) {
+        const struct cg_param *p = &f->params[i];
+
+        if (p->kind != CG_P_DEVPTR || p->extent != CG_E_NONE)
+            continue;
+        for (int j = i + 1; j < f->nparams; j++)
+            if (size_like(&f->params[j]))
+                return cg_xasprintf("%s: device address followed by size %s but no extent "
+                                    "(say %s:devptr,size=PARAM or pitch=,width=,height=)",
+                                    p->name, f->params[j].name, p->name);
+    }
+    return NULL;
+}
+
 static char *classify_func(struct cg_api *api, struct cg_func *f, struct cg_entry *e)
 {
     const struct cg_spec *spec = api->spec;
     struct cg_type *r = f->ret;
+    char *why;
 
     if (f->problem)
         return f->problem;
@@ -268,7 +368,6 @@ static char *classify_func(struct cg_api *api, struct cg_func *f, struct cg_entr
     for (int i = 0; i < f->nparams; i++) {
         struct cg_param *p = &f->params[i];
         const struct cg_pannot *a = NULL;
-        char *why;
 
         for (int k = 0; e && k < e->nannot; k++)
             if (!strcasecmp(e->annot[k].param, p->name))
@@ -277,6 +376,13 @@ static char *classify_func(struct cg_api *api, struct cg_func *f, struct cg_entr
         if (why)
             return why;
     }
+    for (int k = 0; e && k < e->nannot; k++) {
+        why = extent_annotated(f, &f->params[param_index(f, e->annot[k].param)], &e->annot[k]);
+        if (why)
+            return why;
+    }
+    if ((why = extent_missing(f)))
+        return why;
     for (int i = 0; i < f->nparams; i++) {
         struct cg_param *p = &f->params[i];
 

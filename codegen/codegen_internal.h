@@ -84,6 +84,23 @@ enum cg_count {
     CG_C_ARG,       /* the value of another (scalar) parameter */
 };
 
+/*
+ * The extent of a device span, from the spec's size=, pitch=, width= and
+ * height= attributes: a term is a constant or another integer parameter, in
+ * bytes or times a constant element size (PARAM*N).
+ */
+enum cg_extent {
+    CG_E_NONE,      /* a bare address: the server checks it lies inside an allocation */
+    CG_E_1D,        /* size bytes from the address */
+    CG_E_2D,        /* height rows of width bytes, pitch apart */
+};
+
+struct cg_term {
+    int arg;                   /* parameter index, or -1 for a constant */
+    long long value;           /* the constant, when arg < 0 */
+    long long mult;            /* element size in bytes (1 unless PARAM*N) */
+};
+
 struct cg_param {
     char *name;
     struct cg_type *type;
@@ -95,6 +112,8 @@ struct cg_param {
     bool bytes;                /* elements are raw bytes in a payload segment */
     bool elem_devptr;          /* elements are device addresses */
     int elem_handle;           /* elements are handles of this kind, or -1 */
+    enum cg_extent extent;     /* CG_P_DEVPTR: what the server range-checks */
+    struct cg_term ext_size, ext_pitch, ext_width, ext_height;
 };
 
 enum cg_fstate { CG_F_GENERATED, CG_F_MANUAL, CG_F_UNSUPPORTED };
@@ -125,6 +144,7 @@ struct cg_pannot {
     char *count;              /* NULL, digits or a parameter name */
     bool bytes;
     bool devptr;
+    char *size, *pitch, *width, *height;   /* extent of a devptr, or NULL */
 };
 
 struct cg_entry {

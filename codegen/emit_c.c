@@ -573,6 +573,60 @@ static char *elem_ctype(const struct cg_param *p)
     return cg_xstrdup(unconst(p->elem->spelling));
 }
 
+/*
+ * One extent term as a uint64_t expression; a signed parameter is refused
+ * first when negative.  The element size (PARAM*N) is applied by the caller.
+ */
+static char *term_expr(FILE *f, const struct cg_func *fn, const struct cg_term *t)
+{
+    const struct cg_param *q;
+
+    if (t->arg < 0)
+        return cg_xasprintf("%lldu", t->value);
+    q = &fn->params[t->arg];
+    if (q->type->is_signed)
+        fprintf(f, "        if (a->%s < 0)\n            return -EINVAL;\n", q->name);
+    return cg_xasprintf("(uint64_t)a->%s", q->name);
+}
+
+/*
+ * A device address: bare, it must lie inside the session's memory; with an
+ * extent, the whole span the call touches must, its size computed without
+ * overflow (vgpu_span_1d/2d in callgen.h).
+ */
+static void emit_devptr(FILE *f, const struct cg_func *fn, const struct cg_param *p)
+{
+    char *size, *pitch, *width, *height;
+
+    fprintf(f, "        void *h = NULL;\n");
+    if (p->extent == CG_E_NONE) {
+        fprintf(f, "\n        if ((rc = r->ops->devptr_in(r->ctx, a->%s, &h)))\n            return rc;\n",
+                p->name);
+    } else if (p->extent == CG_E_1D) {
+        fprintf(f, "        uint64_t span;\n\n");
+        size = term_expr(f, fn, &p->ext_size);
+        fprintf(f, "        if ((rc = vgpu_span_1d(%s, %lld, &span)))\n            return rc;\n", size,
+                p->ext_size.mult);
+        free(size);
+    } else {
+        fprintf(f, "        uint64_t span;\n\n");
+        pitch = term_expr(f, fn, &p->ext_pitch);
+        width = term_expr(f, fn, &p->ext_width);
+        height = term_expr(f, fn, &p->ext_height);
+        /* the width in bytes first, when it counts elements */
+        fprintf(f, "        if ((rc = vgpu_span_1d(%s, %lld, &span)) ||\n"
+                   "            (rc = vgpu_span_2d(%s, span, %s, &span)))\n            return rc;\n",
+                width, p->ext_width.mult, pitch, height);
+        free(pitch);
+        free(width);
+        free(height);
+    }
+    if (p->extent != CG_E_NONE)
+        fprintf(f, "        if ((rc = r->ops->range_in(r->ctx, a->%s, span, &h)))\n            return rc;\n",
+                p->name);
+    fprintf(f, "        *v = (__typeof__(*v))(uintptr_t)h;\n");
+}
+
 static void emit_decode(FILE *f, const struct names *n, const struct cg_func *fn)
 {
     char *an = cg_xasprintf("%s_args", fn->name), *at = msg_type(n, an);
@@ -606,8 +660,7 @@ static void emit_decode(FILE *f, const struct names *n, const struct cg_func *fn
                     p->type->handle, p->name);
             break;
         case CG_P_DEVPTR:
-            fprintf(f, "        void *h = NULL;\n\n        if ((rc = r->ops->devptr_in(r->ctx, a->%s, &h)))\n"
-                       "            return rc;\n        *v = (__typeof__(*v))(uintptr_t)h;\n", p->name);
+            emit_devptr(f, fn, p);
             break;
         case CG_P_STRING:
             fprintf(f, "        *v = (a->vgpu_null >> %d) & 1 ? NULL : a->%s;\n", i, p->name);

@@ -42,7 +42,10 @@ static char *next_word(char **cursor)
     return w;
 }
 
-/* "name:dir[,attr...]" where attr is count=X, bytes, devptr or handle=K. */
+/*
+ * "name:dir[,attr...]" where attr is count=X, bytes, devptr, handle=K, or the
+ * extent of a devptr: size=X, or pitch=X,width=X,height=X.
+ */
 static void parse_annot(struct cg_spec *spec, int line, struct cg_pannot *a, char *word)
 {
     char *colon = strchr(word, ':');
@@ -64,6 +67,14 @@ static void parse_annot(struct cg_spec *spec, int line, struct cg_pannot *a, cha
                 a->dir = cg_xstrdup("handle");
         } else if (!strncmp(tok, "count=", 6)) {
             a->count = cg_xstrdup(tok + 6);
+        } else if (!strncmp(tok, "size=", 5)) {
+            a->size = cg_xstrdup(tok + 5);
+        } else if (!strncmp(tok, "pitch=", 6)) {
+            a->pitch = cg_xstrdup(tok + 6);
+        } else if (!strncmp(tok, "width=", 6)) {
+            a->width = cg_xstrdup(tok + 6);
+        } else if (!strncmp(tok, "height=", 7)) {
+            a->height = cg_xstrdup(tok + 7);
         } else if (!strcmp(tok, "bytes")) {
             a->bytes = true;
         } else if (!strcmp(tok, "devptr")) {

@@ -124,8 +124,15 @@ uint64_t vgpu_range_size(const struct vgpu_session *s, uint64_t base);
 int vgpu_handle_remove(struct vgpu_session *s, int kind, uint64_t value);
 /* True when base starts an allocation of this session (what cudaFree takes). */
 bool vgpu_range_owned(const struct vgpu_session *s, uint64_t base);
-/* True when [addr, addr+len) lies inside one range the session owns. */
+/*
+ * True when [addr, addr+len) lies inside one range the session owns.  An
+ * empty range (len 0) is checked as such: it may start anywhere from a
+ * range's base up to and including its end, as CUDA accepts a zero-byte
+ * memset or copy at an allocation's end.
+ */
 bool vgpu_range_check(const struct vgpu_session *s, uint64_t addr, uint64_t len);
+/* True when the byte at addr belongs to a range the session owns (a bare address). */
+bool vgpu_addr_check(const struct vgpu_session *s, uint64_t addr);
 int vgpu_handle_add(struct vgpu_session *s, int kind, uint64_t value);
 bool vgpu_handle_known(const struct vgpu_session *s, int kind, uint64_t value);
 struct vgpu_hostfn *vgpu_hostfn_find(struct vgpu_session *s, uint64_t guest);

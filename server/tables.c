@@ -66,6 +66,11 @@ bool vgpu_range_check(const struct vgpu_session *s, uint64_t addr, uint64_t len)
     return false;
 }
 
+bool vgpu_addr_check(const struct vgpu_session *s, uint64_t addr)
+{
+    return vgpu_range_check(s, addr, 1);
+}
+
 int vgpu_handle_add(struct vgpu_session *s, int kind, uint64_t value)
 {
     if (vgpu_handle_known(s, kind, value))
@@ -142,11 +147,15 @@ static int handle_out(void *ctx, int kind, void *native, uint64_t *wire)
     return native ? vgpu_handle_add(ctx, kind, *wire) : 0;
 }
 
+/*
+ * A bare address (the call's extent is not known) must be a byte the
+ * session owns: an allocation's end pointer is not.
+ */
 static int devptr_in(void *ctx, uint64_t addr, void **native)
 {
     struct vgpu_session *s = ctx;
 
-    if (addr == 0 || vgpu_range_check(s, addr, 0)) {
+    if (addr == 0 || vgpu_addr_check(s, addr)) {
         *native = (void *)(uintptr_t)addr;
         return 0;
     }
@@ -155,4 +164,18 @@ static int devptr_in(void *ctx, uint64_t addr, void **native)
     return -EFAULT;
 }
 
-const struct vgpu_replay_ops vgpu_session_ops = { handle_in, handle_out, devptr_in };
+/* The whole span a call touches, [addr, addr + len), must be the session's. */
+static int range_in(void *ctx, uint64_t addr, uint64_t len, void **native)
+{
+    struct vgpu_session *s = ctx;
+
+    if (addr == 0 || vgpu_range_check(s, addr, len)) {
+        *native = (void *)(uintptr_t)addr;
+        return 0;
+    }
+    vgpu_log(VGPU_LOG_INFO, "refused device range %#llx+%llu: not inside one of this "
+             "session's allocations", (unsigned long long)addr, (unsigned long long)len);
+    return -EFAULT;
+}
+
+const struct vgpu_replay_ops vgpu_session_ops = { handle_in, handle_out, devptr_in, range_in };

@@ -185,12 +185,19 @@ struct vgpu_replay;
  *   handle_in:  wire value -> native handle the session owns (NULL/0 allowed
  *               where CUDA allows it: the callback decides)
  *   handle_out: native handle the call created -> wire value, recorded
- *   devptr_in:  device address the session owns -> native address
+ *   devptr_in:  a bare device address (no extent known): it must lie inside
+ *               memory the session owns -> native address
+ *   range_in:   a device address with the extent the call will touch,
+ *               [addr, addr + len), which must lie inside one range the
+ *               session owns; len 0 is an empty range and may sit at a range's
+ *               end (what CUDA accepts for a zero-byte memset) -> native address
+ * NULL (0) passes both unchanged: the runtime answers it as natively.
  */
 struct vgpu_replay_ops {
     int (*handle_in)(void *ctx, int kind, uint64_t wire, void **native);
     int (*handle_out)(void *ctx, int kind, void *native, uint64_t *wire);
     int (*devptr_in)(void *ctx, uint64_t addr, void **native);
+    int (*range_in)(void *ctx, uint64_t addr, uint64_t len, void **native);
 };
 
 struct vgpu_replay {
@@ -270,6 +277,40 @@ static inline int vgpu_replay_count(struct vgpu_replay *r, long long n, size_t e
             return -7; /* E2BIG */
         r->out_budget -= *bytes;
     }
+    return 0;
+}
+
+/*
+ * Extents of device spans, from guest values, with arithmetic that cannot
+ * overflow.  Each returns 0 and the span in bytes, or -EINVAL (22) when the
+ * span does not fit 64 bits or is malformed.
+ *   1D: n elements of elem bytes.
+ *   2D: height rows of width bytes, pitch bytes apart: (height - 1) * pitch +
+ *       width; empty when width or height is 0; width > pitch is refused
+ *       (rows would overlap; CUDA refuses it too).
+ */
+static inline int vgpu_span_1d(uint64_t n, uint64_t elem, uint64_t *span)
+{
+    if (elem && n > UINT64_MAX / elem)
+        return -22; /* EINVAL */
+    *span = n * elem;
+    return 0;
+}
+
+static inline int vgpu_span_2d(uint64_t pitch, uint64_t width, uint64_t height, uint64_t *span)
+{
+    uint64_t rows;
+
+    if (width == 0 || height == 0) {
+        *span = 0;
+        return 0;
+    }
+    if (width > pitch || height - 1 > UINT64_MAX / pitch)
+        return -22; /* EINVAL */
+    rows = (height - 1) * pitch;
+    if (width > UINT64_MAX - rows)
+        return -22; /* EINVAL */
+    *span = rows + width;
     return 0;
 }
 

@@ -364,7 +364,7 @@ static int do_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
     void *p = NULL;
     size_t pitch = 0;
     /* charged before the GPU is asked, so a request over the VM's limit never takes memory */
-    uint64_t size = a->pitch ? a->width * a->height : a->size;
+    uint64_t size = a->pitch ? a->width * a->height : a->size, padded = 0;
     int rc = cudaErrorMemoryAllocation;
 
     if ((a->pitch && a->height && a->width > UINT64_MAX / a->height) || size > INT64_MAX / 2)
@@ -385,9 +385,15 @@ static int do_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
         vgpu_memory_charge(s, -(int64_t)size);
         goto out;
     }
-    if (a->pitch && (uint64_t)pitch * a->height > size) {
+    if (a->pitch && (vgpu_span_1d(a->height, pitch, &padded) || padded > INT64_MAX / 2)) {
+        vgpu_memory_charge(s, -(int64_t)size);
+        cudaFree(p);
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    if (a->pitch && padded > size) {
         /* the padding rows got counts too */
-        uint64_t more = (uint64_t)pitch * a->height - size;
+        uint64_t more = padded - size;
 
         if (vgpu_memory_charge(s, (int64_t)more)) {
             vgpu_memory_charge(s, -(int64_t)size);
@@ -431,19 +437,6 @@ static int do_free(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
     vgpu__manual__free_args__free_unpacked(a, &unpack_alloc_);
     return rc;
-}
-
-/* Bytes a 2D region spans: (height-1) rows of pitch plus one width. */
-static bool span2d(uint64_t pitch, uint64_t width, uint64_t height, uint64_t *span)
-{
-    if (height == 0 || width == 0) {
-        *span = 0;
-        return true;
-    }
-    if (width > pitch || height - 1 > UINT64_MAX / pitch)
-        return false;
-    *span = pitch * (height - 1) + width;
-    return *span >= width;
 }
 
 struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id)
@@ -661,8 +654,9 @@ static int do_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && !a->region && bytes > VGPU_CALL_MAX_BYTES)
         goto out;
     dspan = sspan = bytes;
-    if (a->is_2d && (!span2d(a->dpitch, a->count, a->height, &dspan) ||
-                     !span2d(a->spitch, a->count, a->height, &sspan)))
+    /* pitched spans: (height - 1) * pitch + width, width <= pitch, no overflow */
+    if (a->is_2d && (vgpu_span_2d(a->dpitch, a->count, a->height, &dspan) ||
+                     vgpu_span_2d(a->spitch, a->count, a->height, &sspan)))
         goto out;
     vgpu_work_begin(s);
     rc = copy_dir(s, c, a, st, bytes, dspan, sspan);
@@ -771,6 +765,19 @@ static struct vgpu_hostfn *var_of(struct vgpu_session *s, uint64_t host)
     return fn && fn->is_var ? fn : NULL;
 }
 
+/*
+ * [offset, offset + count) inside the variable: the guest's extent checked
+ * against the size the runtime gives for our stand-in, before any copy.
+ */
+static bool symbol_span_ok(const struct vgpu_hostfn *v, uint64_t offset, uint64_t count)
+{
+    size_t size = 0;
+
+    if (cudaGetSymbolSize(&size, v->fake) != cudaSuccess)
+        return false;
+    return offset <= size && count <= size - offset;
+}
+
 static int do_symbol(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_t id)
 {
     UNPACK(Vgpu__Manual__SymbolArgs, symbol_args, c);
@@ -788,6 +795,9 @@ static int do_symbol(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_
         goto out;
     rc = cudaErrorInvalidValue;
     if (a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D && a->count > VGPU_CALL_MAX_BYTES)
+        goto out;
+    if ((id == VGPU_CUDART_ID_cudaMemcpyToSymbol || id == VGPU_CUDART_ID_cudaMemcpyFromSymbol) &&
+        !symbol_span_ok(v, a->offset, a->count))
         goto out;
     switch (id) {
     case VGPU_CUDART_ID_cudaGetSymbolAddress:

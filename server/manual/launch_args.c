@@ -146,7 +146,8 @@ static int dim3(const uint8_t *p, size_t n, struct vgpu_dim3 *d)
 
 int vgpu_launch_args_read(const uint8_t *p, size_t n, struct vgpu_launch_args *out)
 {
-    struct rd r = { p, p + n };
+    /* An empty message may come as NULL: NULL + 0 is undefined in C, so no arithmetic on it. */
+    struct rd r = { p, n ? p + n : p };
 
     memset(out, 0, sizeof(*out));
     while (r.p < r.end) {

@@ -4,6 +4,7 @@
 # Checks of vgpu-codegen that are about its behaviour as a program:
 #   check.sh golden CODEGEN SRCDIR WORKDIR     mini API output == golden/
 #   check.sh missing-entry CODEGEN SRCDIR WORKDIR
+#   check.sh missing-extent CODEGEN SRCDIR WORKDIR
 #   check.sh missing-id CODEGEN SRCDIR WORKDIR
 #   check.sh regen CODEGEN SRCDIR WORKDIR
 #   check.sh cudart COVERAGE LIBCUDART         coverage == libcudart's exports
@@ -31,6 +32,34 @@ missing-entry)
     fi
     grep -q "need a spec entry" "$work/log" || fail "no 'need a spec entry' message: $(cat "$work/log")"
     grep -q "miniWrite: dst: void pointer" "$work/log" || fail "miniWrite not named: $(cat "$work/log")"
+    ;;
+missing-extent)
+    cg=$2 src=$3 work=$4
+    rm -rf "$work" && mkdir -p "$work"
+    cp "$src/mini.ids" "$work/mini.ids"
+    # A device address followed by a size, with no extent: never a silent
+    # single element.  Once for a 1D span, once for a 2D one.
+    sed -e 's/^fn miniWrite    dst:devptr,size=bytes /fn miniWrite    dst:devptr /' \
+        -e 's/^fn miniFill2D   dst:devptr,.*/fn miniFill2D   dst:devptr/' "$src/mini.spec" > "$work/mini.spec"
+    cmp -s "$src/mini.spec" "$work/mini.spec" && fail "the sed found nothing to remove in mini.spec"
+    if (cd "$src" && "$cg" --spec "$work/mini.spec" --registry "$work/mini.ids" --out "$work/out" -- -I.) \
+        >"$work/log" 2>&1; then
+        fail "a device address followed by a size with no extent did not fail the build"
+    fi
+    grep -q "miniWrite: dst: device address followed by size bytes but no extent" "$work/log" ||
+        fail "miniWrite's dst not named: $(cat "$work/log")"
+    grep -q "miniFill2D: dst: device address followed by size pitch but no extent" "$work/log" ||
+        fail "miniFill2D's dst not named: $(cat "$work/log")"
+    [ ! -e "$work/out/mini_dispatch.c" ] || fail "a dispatch table was written anyway"
+    # An extent that names no integer parameter is an error too.
+    sed -e 's/^fn miniZero     dst:devptr,size=n\*4/fn miniZero     dst:devptr,size=count/' \
+        "$src/mini.spec" > "$work/bad.spec"
+    if (cd "$src" && "$cg" --spec "$work/bad.spec" --registry "$work/mini.ids" --out "$work/out2" -- -I.) \
+        >"$work/log2" 2>&1; then
+        fail "an extent naming no parameter did not fail the build"
+    fi
+    grep -q "miniZero: dst: size names no parameter 'count'" "$work/log2" ||
+        fail "bad extent not named: $(cat "$work/log2")"
     ;;
 missing-id)
     cg=$2 src=$3 work=$4

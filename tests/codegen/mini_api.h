@@ -46,6 +46,8 @@ miniStatus_t miniLookup(const char *key, miniTicket_t *ticket);
 miniStatus_t miniName(char *buf, int len, int index);
 miniStatus_t miniWrite(void *dst, const void *src, size_t bytes);
 miniStatus_t miniRead(void *dst, size_t bytes, miniQueue_t queue);
+miniStatus_t miniFill2D(void *dst, size_t pitch, int value, size_t width, size_t height);
+miniStatus_t miniZero(void *dst, int n);
 miniStatus_t miniPost(miniQueue_t queue, int value);
 miniStatus_t miniWait(miniQueue_t queue, miniQueue_t *pair, int n);
 miniStatus_t miniNotify(void (*cb)(void *), void *user);

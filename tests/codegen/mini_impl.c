@@ -119,6 +119,20 @@ EXPORT miniStatus_t real_miniRead(void *dst, size_t bytes, miniQueue_t queue)
     return miniSuccess;
 }
 
+EXPORT miniStatus_t real_miniFill2D(void *dst, size_t pitch, int value, size_t width,
+                                    size_t height)
+{
+    for (size_t y = 0; y < height; y++)
+        memset((unsigned char *)dst + y * pitch, value, width);
+    return miniSuccess;
+}
+
+EXPORT miniStatus_t real_miniZero(void *dst, int n)
+{
+    memset(dst, 0, (size_t)n * 4);
+    return miniSuccess;
+}
+
 EXPORT miniStatus_t real_miniPost(miniQueue_t queue, int value)
 {
     (void)queue;

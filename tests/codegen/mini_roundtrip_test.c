@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,22 @@ static int devptr_in(void *ctx, uint64_t addr, void **native)
     return 0;
 }
 
-static const struct vgpu_replay_ops ops = { handle_in, handle_out, devptr_in };
+/* The session's device memory is device_mem: a span must lie inside it. */
+static uint64_t last_range_len;
+
+static int range_in(void *ctx, uint64_t addr, uint64_t len, void **native)
+{
+    uint64_t base = (uintptr_t)device_mem;
+
+    (void)ctx;
+    last_range_len = len;
+    if (addr < base || addr - base > sizeof(device_mem) || len > sizeof(device_mem) - (addr - base))
+        return -EFAULT;
+    *native = (void *)(uintptr_t)addr;
+    return 0;
+}
+
+static const struct vgpu_replay_ops ops = { handle_in, handle_out, devptr_in, range_in };
 
 /* ---- the shim runtime, over a loopback ---- */
 int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
@@ -246,6 +262,47 @@ static void test_bulk_and_devptr(void **state)
         assert_int_equal(dst[i], 10);
 }
 
+/* Every byte a call with an extent touches is checked, not just its first. */
+static void test_extents(void **state)
+{
+    unsigned char src[64] = { 0 };
+    unsigned char *end = device_mem + sizeof(device_mem);
+
+    (void)state;
+    /* Starts inside, runs past the end: refused before the call. */
+    assert_int_equal(miniWrite(end - 8, src, 16), miniErrorInvalid);
+    assert_int_equal(last_replay_error, -EFAULT);
+    assert_int_equal(last_range_len, 16);
+    assert_int_equal(miniWrite(end - 16, src, 16), miniSuccess);
+    /* An empty span may sit at the end; a bare address may not. */
+    assert_int_equal(miniWrite(end, src, 0), miniSuccess);
+    assert_int_equal(miniZero(end - 8, 2), miniSuccess);
+    assert_int_equal(last_range_len, 8);
+    assert_int_equal(miniZero(end - 8, 3), miniErrorInvalid);
+    assert_int_equal(last_replay_error, -EFAULT);
+    assert_int_equal(miniZero(device_mem, -1), miniErrorInvalid);
+    assert_int_equal(last_replay_error, -EINVAL);
+
+    /* 2D: (height - 1) * pitch + width bytes. */
+    memset(device_mem, 0, sizeof(device_mem));
+    assert_int_equal(miniFill2D(device_mem, 32, 0x5a, 8, 8), miniSuccess);
+    assert_int_equal(last_range_len, 7 * 32 + 8);
+    assert_int_equal(device_mem[7 * 32 + 7], 0x5a);
+    assert_int_equal(device_mem[7 * 32 + 8], 0);
+    assert_int_equal(miniFill2D(device_mem, 32, 0, 8, 9), miniErrorInvalid);
+    assert_int_equal(last_replay_error, -EFAULT);
+    assert_int_equal(miniFill2D(device_mem, 32, 0, 0, 1000), miniSuccess);
+    assert_int_equal(last_range_len, 0);
+    /* Width beyond the pitch, and spans that overflow 64 bits. */
+    assert_int_equal(miniFill2D(device_mem, 8, 0, 9, 2), miniErrorInvalid);
+    assert_int_equal(last_replay_error, -EINVAL);
+    assert_int_equal(miniFill2D(device_mem, (size_t)1 << 32, 0, 1, ((size_t)1 << 32) + 2),
+                     miniErrorInvalid);
+    assert_int_equal(last_replay_error, -EINVAL);
+    assert_int_equal(miniFill2D(device_mem, SIZE_MAX, 0, SIZE_MAX, 2), miniErrorInvalid);
+    assert_int_equal(last_replay_error, -EINVAL);
+}
+
 static void test_unsupported(void **state)
 {
     (void)state;
@@ -301,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_handles),
         cmocka_unit_test(test_counted_arrays),
         cmocka_unit_test(test_bulk_and_devptr),
+        cmocka_unit_test(test_extents),
         cmocka_unit_test(test_unsupported),
         cmocka_unit_test(test_decoder_rejects),
     };

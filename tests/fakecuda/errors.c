@@ -9,6 +9,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "fakecuda_internal.h"
 
@@ -90,6 +91,9 @@ cudaError_t vgpu_fake_refuse(cudaError_t st, const char *fn, const char *fmt, ..
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    /* A test that must prove the server's own checks makes this fatal. */
+    if (getenv("VGPU_FAKE_ABORT_ON_REFUSE"))
+        abort();
     return vgpu_fake_status(st);
 }
 

@@ -11,7 +11,10 @@
  * looked up in its tables before use.  An unknown one is refused with the
  * status the real runtime gives and a line on stderr starting
  * "fakecuda: refused" -- vgpu-server checks every guest value before CUDA
- * sees it, so in a server log that line means a check is missing.
+ * sees it, so in a server log that line means a check is missing.  With
+ * VGPU_FAKE_ABORT_ON_REFUSE set in the environment the fake aborts after that
+ * line, so a test sees the session die rather than a status the server could
+ * have given itself (tests/server/server_input_test.c).
  *
  * Not thread-safe: vgpu-server calls the runtime from one thread per
  * session process.

@@ -8,8 +8,8 @@
  * variable.  Host sides are the caller's and are not checked.  Everything
  * is synchronous; the asynchronous forms check their stream and do the same.
  *
- * Status for a device range the fake did not hand out: cudaErrorInvalidValue
- * (logged as refused); cudaFree of anything but the start of an allocation:
+ * Status for a device range the fake did not hand out, or a symbol copy
+ * running past its variable: cudaErrorInvalidValue (logged as refused); cudaFree of anything but the start of an allocation:
  * cudaErrorInvalidValue; over the total: cudaErrorMemoryAllocation.
  */
 #include <stdlib.h>
@@ -322,7 +322,9 @@ static cudaError_t symbol_copy(const char *fn, bool to, const void *symbol, void
     if (kind != host && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
         return vgpu_fake_status(cudaErrorInvalidMemcpyDirection);
     if (offset > v->size || count > v->size - offset)
-        return vgpu_fake_status(cudaErrorInvalidValue);
+        return vgpu_fake_refuse(cudaErrorInvalidValue, fn,
+                                "offset %zu + count %zu runs past the variable's %zu bytes",
+                                offset, count, v->size);
     var = (char *)v->dev + offset;
     if (kind == cudaMemcpyDefault)
         kind = vgpu_fake_is_dev(mem, 0) ? cudaMemcpyDeviceToDevice : host;

@@ -3,8 +3,10 @@
  * Hostile and mistaken clients against a real vgpu-server: every check here
  * happens before CUDA is reached, so it runs without a GPU.  The server must
  * answer with a CUDA error or close that one connection, and keep serving
- * everyone else.
- *   server_input_test PATH-TO-vgpu-server
+ * everyone else.  The second group runs the server on the fake runtime
+ * (tests/fakecuda) set to abort on any value it has to refuse, so what is
+ * refused there was refused by the server itself.
+ *   server_input_test PATH-TO-vgpu-server FAKE-RUNTIME-DIR
  */
 #include <cuda_runtime_api.h>
 #include <errno.h>
@@ -35,9 +37,12 @@
 #include "rawclient.h"
 #include "vgpu/fdio.h"
 #include "vgpu/qp.h"
+#include "vgpu/sha256.h"
 #include "vgpu/wire.h"
 
 static const char *server_bin;
+static const char *fake_dir;    /* the fake libcudart.so.13's directory */
+static bool on_fake;            /* the server of this group runs on it */
 static char sock_path[108], cache_dir[128];
 static pid_t server_pid;
 static uint64_t seq;
@@ -121,6 +126,9 @@ static int setup(void **state)
         char listen[128];
 
         snprintf(listen, sizeof(listen), "unix:%s", sock_path);
+        if (on_fake && (setenv("LD_LIBRARY_PATH", fake_dir, 1) ||
+                        setenv("VGPU_FAKE_ABORT_ON_REFUSE", "1", 1)))
+            _exit(127);
         execl(server_bin, server_bin, "--listen", listen, "--cache-dir", cache_dir,
               "--log-level", "error", (char *)NULL);
         _exit(127);
@@ -128,6 +136,12 @@ static int setup(void **state)
     for (int i = 0; i < 100 && access(sock_path, F_OK); i++)
         usleep(50000);
     return access(sock_path, F_OK);
+}
+
+static int setup_fake(void **state)
+{
+    on_fake = true;
+    return setup(state);
 }
 
 static int teardown(void **state)
@@ -376,6 +390,259 @@ static void test_shared_memory(void **state)
     server_alive();
 }
 
+/* A device allocation of size bytes from this session: its address. */
+static uint64_t dev_alloc(int fd, uint64_t size)
+{
+    Vgpu__Manual__MallocArgs a = VGPU__MANUAL__MALLOC_ARGS__INIT;
+    Vgpu__Manual__MallocRet *r;
+    struct vgpu_rawclient c = raw(fd);
+    uint8_t *ret = NULL;
+    size_t len = 0;
+    uint64_t ptr;
+
+    a.size = size;
+    assert_int_equal(vgpu_raw_call(&c, VGPU_CUDART_ID_cudaMalloc, &a.base, NULL, 0, &ret, &len),
+                     cudaSuccess);
+    seq = c.seq;
+    r = vgpu__manual__malloc_ret__unpack(NULL, len, ret);
+    assert_non_null(r);
+    ptr = r->ptr;
+    assert_true(ptr != 0);
+    vgpu__manual__malloc_ret__free_unpacked(r, NULL);
+    free(ret);
+    return ptr;
+}
+
+/* Every id of a 1D memset (synchronous, asynchronous, per-thread stream variants). */
+static const uint32_t memset_ids[] = {
+    VGPU_CUDART_ID_cudaMemset, VGPU_CUDART_ID_cudaMemset_ptds,
+    VGPU_CUDART_ID_cudaMemsetAsync, VGPU_CUDART_ID_cudaMemsetAsync_ptsz,
+};
+static const uint32_t memset2d_ids[] = {
+    VGPU_CUDART_ID_cudaMemset2D, VGPU_CUDART_ID_cudaMemset2D_ptds,
+    VGPU_CUDART_ID_cudaMemset2DAsync, VGPU_CUDART_ID_cudaMemset2DAsync_ptsz,
+};
+
+/* A 1D memset under every id: its status, the same for all of them. */
+static int memset1(int fd, uint64_t ptr, uint64_t count)
+{
+    Vgpu__Cudart__CudaMemsetArgs a = VGPU__CUDART__CUDA_MEMSET_ARGS__INIT;
+    int first = 0;
+
+    /* the asynchronous forms add a stream (field 4), here the default one */
+    a.devptr = ptr;
+    a.value = 0x5a;
+    a.count = count;
+    for (size_t i = 0; i < sizeof(memset_ids) / sizeof(memset_ids[0]); i++) {
+        int rc = call(fd, memset_ids[i], &a.base, NULL, 0);
+
+        if (i == 0)
+            first = rc;
+        assert_int_equal(rc, first);
+    }
+    return first;
+}
+
+static int memset2(int fd, uint64_t ptr, uint64_t pitch, uint64_t width, uint64_t height)
+{
+    Vgpu__Cudart__CudaMemset2DArgs a = VGPU__CUDART__CUDA_MEMSET2_D_ARGS__INIT;
+    int first = 0;
+
+    a.devptr = ptr;
+    a.pitch = pitch;
+    a.value = 0x5a;
+    a.width = width;
+    a.height = height;
+    for (size_t i = 0; i < sizeof(memset2d_ids) / sizeof(memset2d_ids[0]); i++) {
+        int rc = call(fd, memset2d_ids[i], &a.base, NULL, 0);
+
+        if (i == 0)
+            first = rc;
+        assert_int_equal(rc, first);
+    }
+    return first;
+}
+
+/*
+ * Memsets that start inside the session's memory and run past it, on a
+ * runtime that aborts if it sees one: the server must refuse each itself
+ * (issue 11; de8f9d8 checked only the start address).  A refused call
+ * leaves the session serving.
+ */
+static void test_extents_server_side(void **state)
+{
+    int fd = connect_ok();
+    uint64_t p, q;
+
+    (void)state;
+    p = dev_alloc(fd, 1000);
+    q = dev_alloc(fd, 1000);
+    assert_int_equal(memset1(fd, p, 1000), cudaSuccess);
+    assert_int_equal(memset1(fd, p + 992, 16), cudaErrorInvalidValue);
+    assert_int_equal(memset1(fd, p + 999, 2), cudaErrorInvalidValue);
+    assert_int_equal(memset1(fd, p, UINT64_MAX), cudaErrorInvalidValue);
+    /* an empty span at the end is what CUDA accepts; one byte there is not */
+    assert_int_equal(memset1(fd, p + 1000, 0), cudaSuccess);
+    assert_int_equal(memset1(fd, p + 1000, 1), cudaErrorInvalidValue);
+    /* a span may not run from one allocation into another */
+    if (q > p)
+        assert_int_equal(memset1(fd, p, q - p + 1), cudaErrorInvalidValue);
+    else
+        assert_int_equal(memset1(fd, q, p - q + 1), cudaErrorInvalidValue);
+
+    /* 2D: (height - 1) * pitch + width bytes */
+    assert_int_equal(memset2(fd, p, 100, 100, 10), cudaSuccess);
+    assert_int_equal(memset2(fd, p, 100, 100, 11), cudaErrorInvalidValue);
+    assert_int_equal(memset2(fd, p + 10, 100, 90, 10), cudaSuccess);
+    assert_int_equal(memset2(fd, p + 10, 100, 91, 10), cudaErrorInvalidValue);
+    assert_int_equal(memset2(fd, p, 100, 0, 1u << 30), cudaSuccess);          /* empty */
+    assert_int_equal(memset2(fd, p, 100, 101, 2), cudaErrorInvalidValue);     /* width > pitch */
+    /* spans whose size overflows 64 bits, multiplication and addition */
+    assert_int_equal(memset2(fd, p, 1ull << 32, 1, (1ull << 32) + 2), cudaErrorInvalidValue);
+    assert_int_equal(memset2(fd, p, UINT64_MAX, UINT64_MAX, 2), cudaErrorInvalidValue);
+    assert_int_equal(memset2(fd, p + 999, UINT64_MAX - 998, 1, 2), cudaErrorInvalidValue);
+
+    /* the session is still there and still works */
+    assert_int_equal(memset1(fd, p, 1000), cudaSuccess);
+    close(fd);
+    server_alive();
+}
+
+/* 2D copies (all copies travel as cudaMemcpy): both pitched spans checked whole. */
+static void test_copy_spans_server_side(void **state)
+{
+    Vgpu__Manual__CopyArgs cp = VGPU__MANUAL__COPY_ARGS__INIT;
+    static char data[1100];
+    int fd = connect_ok();
+    uint64_t p, q;
+
+    (void)state;
+    p = dev_alloc(fd, 1000);
+    q = dev_alloc(fd, 1000);
+    cp.is_2d = true;
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
+    cp.dst = p;
+    cp.dpitch = 100;
+    cp.spitch = 100;            /* the client's own pitch: it packs the rows */
+    cp.count = 100;
+    cp.height = 10;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, 1000), cudaSuccess);
+    cp.height = 11;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, 1100),
+                     cudaErrorInvalidValue);
+    cp.dpitch = UINT64_MAX;
+    cp.count = 1;
+    cp.height = 2;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, data, 2), cudaErrorInvalidValue);
+    /* device to device: each side's own pitch */
+    cp.dir = VGPU__MANUAL__DIRECTION__DIR_D2D;
+    cp.dst = q;
+    cp.src = p;
+    cp.count = 50;
+    cp.height = 10;
+    cp.dpitch = 100;
+    cp.spitch = 100;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaSuccess);
+    cp.spitch = 106;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    cp.spitch = 100;
+    cp.dpitch = 106;
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    cp.dpitch = 40;                                         /* width beyond the pitch */
+    assert_int_equal(call(fd, VGPU_CUDART_ID_cudaMemcpy, &cp.base, NULL, 0), cudaErrorInvalidValue);
+    close(fd);
+    server_alive();
+}
+
+/* A module of one image (the fake runtime does not read it) holding a 64-byte variable at host. */
+static void register_var(int fd, uint64_t host)
+{
+    Vgpu__Manual__FatbinArgs fa = VGPU__MANUAL__FATBIN_ARGS__INIT;
+    Vgpu__Manual__RegisterArgs ra = VGPU__MANUAL__REGISTER_ARGS__INIT;
+    Vgpu__Manual__FatbinRet *fr;
+    uint8_t image[64], sha[VGPU_SHA256_LEN], *ret = NULL;
+    ProtobufCBinaryData h = { sizeof(sha), sha };
+    uint64_t size = sizeof(image);
+    struct vgpu_rawclient c = raw(fd);
+    char path[256];
+    size_t len = 0;
+
+    for (size_t i = 0; i < sizeof(image); i++)
+        image[i] = (uint8_t)(i * 7 + host);
+    vgpu_sha256(image, sizeof(image), sha);
+    fa.n_sha256 = fa.n_size = 1;
+    fa.sha256 = &h;
+    fa.size = &size;
+    fa.version = 1;
+    fa.with_image = 1;
+    assert_int_equal(vgpu_raw_call(&c, VGPU_CUDART_ID___cudaRegisterFatBinary, &fa.base, image,
+                                   sizeof(image), &ret, &len), cudaSuccess);
+    seq = c.seq;
+    fr = vgpu__manual__fatbin_ret__unpack(NULL, len, ret);
+    assert_non_null(fr);
+    assert_true(fr->module != 0);
+    ra.module = fr->module;
+    ra.host = host;
+    ra.name = "extent_var";
+    ra.size = 64;
+    ra.is_var = true;
+    assert_int_equal(call(fd, VGPU_CUDART_ID___cudaRegisterVar, &ra.base, NULL, 0), cudaSuccess);
+    vgpu__manual__fatbin_ret__free_unpacked(fr, NULL);
+    free(ret);
+    /* the server cached the image under its hash: leave the cache directory empty */
+    snprintf(path, sizeof(path), "%s/", cache_dir);
+    for (size_t i = 0; i < sizeof(sha); i++)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "%02x", sha[i]);
+    snprintf(path + strlen(path), sizeof(path) - strlen(path), ".fatbin");
+    assert_int_equal(unlink(path), 0);
+}
+
+static int symbol_copy(int fd, uint32_t id, Vgpu__Manual__SymbolArgs *a, const void *seg)
+{
+    return call(fd, id, &a->base, seg, seg ? a->count : 0);
+}
+
+/* Copies to and from a variable: offset + count within its size, checked by the server. */
+static void test_symbol_spans_server_side(void **state)
+{
+    Vgpu__Manual__SymbolArgs sa = VGPU__MANUAL__SYMBOL_ARGS__INIT;
+    static const char data[128];
+    const uint32_t to = VGPU_CUDART_ID_cudaMemcpyToSymbol, from = VGPU_CUDART_ID_cudaMemcpyFromSymbol;
+    int fd = connect_ok();
+    uint64_t p;
+
+    (void)state;
+    register_var(fd, 0x9000);
+    p = dev_alloc(fd, 1000);
+    sa.host = 0x9000;
+    sa.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
+    sa.to_symbol = true;
+    sa.count = 64;
+    assert_int_equal(symbol_copy(fd, to, &sa, data), cudaSuccess);
+    sa.offset = 8;
+    assert_int_equal(symbol_copy(fd, to, &sa, data), cudaErrorInvalidValue);
+    sa.offset = UINT64_MAX;
+    sa.count = 2;
+    assert_int_equal(symbol_copy(fd, to, &sa, data), cudaErrorInvalidValue);
+    sa.dir = VGPU__MANUAL__DIRECTION__DIR_D2D;
+    sa.devptr = p;
+    sa.offset = 0;
+    sa.count = 64;
+    assert_int_equal(symbol_copy(fd, to, &sa, NULL), cudaSuccess);
+    sa.offset = 1;
+    assert_int_equal(symbol_copy(fd, to, &sa, NULL), cudaErrorInvalidValue);
+    sa.to_symbol = false;
+    assert_int_equal(symbol_copy(fd, from, &sa, NULL), cudaErrorInvalidValue);
+    sa.dir = VGPU__MANUAL__DIRECTION__DIR_D2H;
+    sa.offset = 60;
+    sa.count = 8;
+    assert_int_equal(symbol_copy(fd, from, &sa, NULL), cudaErrorInvalidValue);
+    sa.offset = 56;
+    assert_int_equal(symbol_copy(fd, from, &sa, NULL), cudaSuccess);
+    close(fd);
+    server_alive();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -387,11 +654,20 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shared_memory),
     };
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s PATH-TO-vgpu-server\n", argv[0]);
+    const struct CMUnitTest on_fake_runtime[] = {
+        cmocka_unit_test(test_extents_server_side),
+        cmocka_unit_test(test_copy_spans_server_side),
+        cmocka_unit_test(test_symbol_spans_server_side),
+    };
+    int failed;
+
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s PATH-TO-vgpu-server FAKE-RUNTIME-DIR\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
+    fake_dir = argv[2];
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, setup, teardown);
+    failed = cmocka_run_group_tests(tests, setup, teardown);
+    return failed + cmocka_run_group_tests(on_fake_runtime, setup_fake, teardown);
 }

@@ -73,11 +73,78 @@ static void test_handles(void **state)
     free(s.handles);
 }
 
+/*
+ * A bare address must be a byte of an allocation; a span with its length is
+ * checked whole, and an empty one may sit at the end (native CUDA accepts a
+ * zero-byte memset there).  The end pointer used to pass as a bare address.
+ */
+static void test_addresses_and_spans(void **state)
+{
+    struct vgpu_session s = { 0 };
+    void *native = NULL;
+
+    (void)state;
+    assert_int_equal(vgpu_range_add(&s, 0x7000, 0x40, true), 0);
+    assert_int_equal(vgpu_range_add(&s, 0x7040, 0x40, true), 0);   /* adjacent */
+    assert_true(vgpu_addr_check(&s, 0x7000));
+    assert_true(vgpu_addr_check(&s, 0x707f));
+    assert_false(vgpu_addr_check(&s, 0x7080));                      /* end pointer */
+    assert_false(vgpu_addr_check(&s, 0x6fff));
+    assert_int_equal(vgpu_session_ops.devptr_in(&s, 0x7080, &native), -EFAULT);
+    assert_int_equal(vgpu_session_ops.devptr_in(&s, 0x703f, &native), 0);
+    assert_ptr_equal(native, (void *)0x703f);
+
+    /* spans */
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x7000, 0x40, &native), 0);
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x7040, 0x40, &native), 0);
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x7030, 0x11, &native), -EFAULT);
+    /* two allocations that happen to touch are still two: a span may not cross */
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x7000, 0x80, &native), -EFAULT);
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x7000, UINT64_MAX, &native), -EFAULT);
+    assert_int_equal(vgpu_session_ops.range_in(&s, UINT64_MAX, 1, &native), -EFAULT);
+    /* empty spans: inside or at an end, never outside */
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x7080, 0, &native), 0);
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x7081, 0, &native), -EFAULT);
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0x6fff, 0, &native), -EFAULT);
+    /* NULL passes: the runtime answers it as natively */
+    assert_int_equal(vgpu_session_ops.range_in(&s, 0, 16, &native), 0);
+    assert_null(native);
+    free(s.ranges);
+}
+
+/* Span sizes from guest values (include/vgpu/callgen.h): no overflow gets through. */
+static void test_span_arithmetic(void **state)
+{
+    uint64_t span = 1;
+
+    (void)state;
+    assert_int_equal(vgpu_span_1d(16, 4, &span), 0);
+    assert_int_equal(span, 64);
+    assert_int_equal(vgpu_span_1d(UINT64_MAX / 4 + 1, 4, &span), -EINVAL);
+    assert_int_equal(vgpu_span_1d(UINT64_MAX, 1, &span), 0);
+    assert_int_equal(vgpu_span_2d(512, 100, 7, &span), 0);
+    assert_int_equal(span, 6 * 512 + 100);
+    assert_int_equal(vgpu_span_2d(512, 512, 1, &span), 0);
+    assert_int_equal(span, 512);
+    assert_int_equal(vgpu_span_2d(0, 0, 5, &span), 0);                /* empty */
+    assert_int_equal(span, 0);
+    assert_int_equal(vgpu_span_2d(8, 16, 0, &span), 0);
+    assert_int_equal(span, 0);
+    assert_int_equal(vgpu_span_2d(8, 9, 2, &span), -EINVAL);          /* width > pitch */
+    assert_int_equal(vgpu_span_2d((uint64_t)1 << 32, 1, ((uint64_t)1 << 32) + 2, &span), -EINVAL);
+    assert_int_equal(vgpu_span_2d(UINT64_MAX, UINT64_MAX, 2, &span), -EINVAL);  /* the + overflows */
+    assert_int_equal(vgpu_span_2d(UINT64_MAX, 1, 2, &span), -EINVAL);
+    assert_int_equal(vgpu_span_2d(UINT64_MAX - 1, 1, 2, &span), 0);
+    assert_int_equal(span, UINT64_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_handles),
+        cmocka_unit_test(test_addresses_and_spans),
+        cmocka_unit_test(test_span_arithmetic),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-#define VGPU_MINI_CALL_TABLE_HASH 0xe4f3ef0b9d96609cULL
-#define VGPU_MINI_NFUNCS 19
+#define VGPU_MINI_CALL_TABLE_HASH 0xf7fca40216375f1fULL
+#define VGPU_MINI_NFUNCS 21
 #define VGPU_MINI_NHANDLE_KINDS 2
 
 enum vgpu_mini_handle_kind {
@@ -33,9 +33,11 @@ enum vgpu_mini_call_id {
     VGPU_MINI_ID_miniVersion = 17,
     VGPU_MINI_ID_miniWait = 18,
     VGPU_MINI_ID_miniWrite = 19,
+    VGPU_MINI_ID_miniFill2D = 20,
+    VGPU_MINI_ID_miniZero = 21,
 };
 
-#define VGPU_MINI_MAX_ID 19
+#define VGPU_MINI_MAX_ID 21
 
 /* Name of a call id, or NULL when the id is not in this table. */
 const char *vgpu_mini_call_name(uint32_t id);

@@ -110,6 +110,8 @@ static const struct {
     { 17, "miniVersion" },
     { 18, "miniWait" },
     { 19, "miniWrite" },
+    { 20, "miniFill2D" },
+    { 21, "miniZero" },
 };
 
 const char *vgpu_mini_call_name(uint32_t id)

@@ -1085,8 +1085,11 @@ static int dec_miniWrite(struct vgpu_replay *r, const uint8_t *buf, size_t len)
             return -ENOMEM;
         r->av[0] = v;
         void *h = NULL;
+        uint64_t span;
 
-        if ((rc = r->ops->devptr_in(r->ctx, a->dst, &h)))
+        if ((rc = vgpu_span_1d((uint64_t)a->bytes, 1, &span)))
+            return rc;
+        if ((rc = r->ops->range_in(r->ctx, a->dst, span, &h)))
             return rc;
         *v = (__typeof__(*v))(uintptr_t)h;
     }
@@ -1128,6 +1131,148 @@ static int enc_miniWrite(struct vgpu_replay *r)
 
     (void)a;
     vgpu__mini__mini_write_ret__init(&m);
+    if ((rc = vgpu_call_pack(&r->arena, &m.base, &r->ret, &r->ret_len)))
+        return rc;
+    return rc;
+}
+
+/* miniFill2D (call 20) */
+static ffi_type *at_miniFill2D[] = { &ffi_type_pointer, &ffi_type_uint64, &ffi_type_sint32, &ffi_type_uint64, &ffi_type_uint64 };
+static const struct vgpu_arg_desc ad_miniFill2D[] = {
+    { "dst", VGPU_ARG_DEVPTR, -1 },
+    { "pitch", VGPU_ARG_VALUE, -1 },
+    { "value", VGPU_ARG_VALUE, -1 },
+    { "width", VGPU_ARG_VALUE, -1 },
+    { "height", VGPU_ARG_VALUE, -1 },
+};
+
+static int dec_miniFill2D(struct vgpu_replay *r, const uint8_t *buf, size_t len)
+{
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniFill2DArgs *a = vgpu__mini__mini_fill2_d_args__unpack(&al, len, buf);
+    int rc = 0;
+
+    if (!a)
+        return -EBADMSG;
+    r->args_msg = &a->base;
+    r->args_in_arena = 1;
+    {
+        void **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        r->av[0] = v;
+        void *h = NULL;
+        uint64_t span;
+
+        if ((rc = vgpu_span_1d((uint64_t)a->width, 1, &span)) ||
+            (rc = vgpu_span_2d((uint64_t)a->pitch, span, (uint64_t)a->height, &span)))
+            return rc;
+        if ((rc = r->ops->range_in(r->ctx, a->dst, span, &h)))
+            return rc;
+        *v = (__typeof__(*v))(uintptr_t)h;
+    }
+    {
+        size_t *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        r->av[1] = v;
+        (*v) = (__typeof__((*v)))a->pitch;
+    }
+    {
+        int *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        r->av[2] = v;
+        (*v) = (__typeof__((*v)))a->value;
+    }
+    {
+        size_t *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        r->av[3] = v;
+        (*v) = (__typeof__((*v)))a->width;
+    }
+    {
+        size_t *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        r->av[4] = v;
+        (*v) = (__typeof__((*v)))a->height;
+    }
+    return rc;
+}
+
+static int enc_miniFill2D(struct vgpu_replay *r)
+{
+    const Vgpu__Mini__MiniFill2DArgs *a = (const Vgpu__Mini__MiniFill2DArgs *)r->args_msg;
+    Vgpu__Mini__MiniFill2DRet m;
+    int rc = 0;
+
+    (void)a;
+    vgpu__mini__mini_fill2_d_ret__init(&m);
+    if ((rc = vgpu_call_pack(&r->arena, &m.base, &r->ret, &r->ret_len)))
+        return rc;
+    return rc;
+}
+
+/* miniZero (call 21) */
+static ffi_type *at_miniZero[] = { &ffi_type_pointer, &ffi_type_sint32 };
+static const struct vgpu_arg_desc ad_miniZero[] = {
+    { "dst", VGPU_ARG_DEVPTR, -1 },
+    { "n", VGPU_ARG_VALUE, -1 },
+};
+
+static int dec_miniZero(struct vgpu_replay *r, const uint8_t *buf, size_t len)
+{
+    ProtobufCAllocator al = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, &r->arena };
+    Vgpu__Mini__MiniZeroArgs *a = vgpu__mini__mini_zero_args__unpack(&al, len, buf);
+    int rc = 0;
+
+    if (!a)
+        return -EBADMSG;
+    r->args_msg = &a->base;
+    r->args_in_arena = 1;
+    {
+        void **v = vgpu_arena_alloc(&r->arena, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        r->av[0] = v;
+        void *h = NULL;
+        uint64_t span;
+
+        if (a->n < 0)
+            return -EINVAL;
+        if ((rc = vgpu_span_1d((uint64_t)a->n, 4, &span)))
+            return rc;
+        if ((rc = r->ops->range_in(r->ctx, a->dst, span, &h)))
+            return rc;
+        *v = (__typeof__(*v))(uintptr_t)h;
+    }
+    {
+        int *v = vgpu_arena_alloc(&r->arena, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        r->av[1] = v;
+        (*v) = (__typeof__((*v)))a->n;
+    }
+    return rc;
+}
+
+static int enc_miniZero(struct vgpu_replay *r)
+{
+    const Vgpu__Mini__MiniZeroArgs *a = (const Vgpu__Mini__MiniZeroArgs *)r->args_msg;
+    Vgpu__Mini__MiniZeroRet m;
+    int rc = 0;
+
+    (void)a;
+    vgpu__mini__mini_zero_ret__init(&m);
     if ((rc = vgpu_call_pack(&r->arena, &m.base, &r->ret, &r->ret_len)))
         return rc;
     return rc;
@@ -1185,6 +1330,12 @@ const struct vgpu_dispatch_entry vgpu_mini_dispatch[] = {
     { .id = 19, .name = "miniWrite", .state = VGPU_FN_GENERATED, .flags = VGPU_FN_RET_STATUS, .nargs = 3,
       .args = ad_miniWrite, .atypes = (void **)at_miniWrite,
       .rtype = &ffi_type_sint32, .decode = dec_miniWrite, .encode = enc_miniWrite },
+    { .id = 20, .name = "miniFill2D", .state = VGPU_FN_GENERATED, .flags = VGPU_FN_RET_STATUS, .nargs = 5,
+      .args = ad_miniFill2D, .atypes = (void **)at_miniFill2D,
+      .rtype = &ffi_type_sint32, .decode = dec_miniFill2D, .encode = enc_miniFill2D },
+    { .id = 21, .name = "miniZero", .state = VGPU_FN_GENERATED, .flags = VGPU_FN_RET_STATUS, .nargs = 2,
+      .args = ad_miniZero, .atypes = (void **)at_miniZero,
+      .rtype = &ffi_type_sint32, .decode = dec_miniZero, .encode = enc_miniZero },
 };
 
 const size_t vgpu_mini_dispatch_len = sizeof(vgpu_mini_dispatch) / sizeof(vgpu_mini_dispatch[0]);

@@ -593,3 +593,48 @@ out:
     return (miniStatus_t)st;
 }
 
+/* miniFill2D: generated */
+VGPU_EXPORT miniStatus_t miniFill2D(void *dst, size_t pitch, int value, size_t width, size_t height)
+{
+    Vgpu__Mini__MiniFill2DArgs a;
+    struct vgpu_arena ar = { 0 };
+    struct vgpu_call_req req = { .call_id = 20, .flags = 0, .name = "miniFill2D" };
+    struct vgpu_call_rep rep = { 0 };
+    int st = 0, rc = 0;
+
+    vgpu__mini__mini_fill2_d_args__init(&a);
+    a.dst = (uint64_t)(uintptr_t)dst;
+    a.pitch = pitch;
+    a.value = value;
+    a.width = width;
+    a.height = height;
+    if ((rc = vgpu_call_pack(&ar, &a.base, &req.args, &req.args_len)))
+        { st = vgpu_shim_local_error(&req, rc); goto out; }
+    st = vgpu_shim_invoke(&req, &rep);
+out:
+    vgpu_shim_rep_release(&rep);
+    vgpu_arena_free(&ar);
+    return (miniStatus_t)st;
+}
+
+/* miniZero: generated */
+VGPU_EXPORT miniStatus_t miniZero(void *dst, int n)
+{
+    Vgpu__Mini__MiniZeroArgs a;
+    struct vgpu_arena ar = { 0 };
+    struct vgpu_call_req req = { .call_id = 21, .flags = 0, .name = "miniZero" };
+    struct vgpu_call_rep rep = { 0 };
+    int st = 0, rc = 0;
+
+    vgpu__mini__mini_zero_args__init(&a);
+    a.dst = (uint64_t)(uintptr_t)dst;
+    a.n = n;
+    if ((rc = vgpu_call_pack(&ar, &a.base, &req.args, &req.args_len)))
+        { st = vgpu_shim_local_error(&req, rc); goto out; }
+    st = vgpu_shim_invoke(&req, &rep);
+out:
+    vgpu_shim_rep_release(&rep);
+    vgpu_arena_free(&ar);
+    return (miniStatus_t)st;
+}
+
