@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The shim's internals: transports, the call path, per-thread state. */
+/*
+ * The shim's internals: the transports and the queue pair (built into the
+ * client library, client/), and what the generated stubs and manual/ call
+ * (boundary.c, on top of the client).
+ */
 #ifndef VGPU_SHIM_INTERNAL_H
 #define VGPU_SHIM_INTERNAL_H
 
@@ -8,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "client/client.h"
 #include "envelope.pb-c.h"
 #include "vgpu/callgen.h"
 #include "vgpu/qp.h"
@@ -75,7 +80,7 @@ VGPU_HIDDEN bool vgpu_mmio_doorbells(void);
 VGPU_HIDDEN void vgpu_mmio_forget(void);
 
 /*
- * ---- host memory shared with the server (rpc.c) ----
+ * ---- host memory shared with the server (boundary.c, client/regions.c) ----
  * Over a unix socket the shim can hand the server a memfd: the server maps
  * it and pins it, and copies name it instead of carrying bytes.
  */
@@ -87,9 +92,7 @@ VGPU_HIDDEN void *vgpu_shim_bar_region(uint32_t id, size_t *size);
 /* Unregisters and unmaps region id at base. */
 VGPU_HIDDEN void vgpu_shim_region_free(uint32_t id, void *base, size_t size);
 
-/* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr ---- */
-enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
-VGPU_HIDDEN void vgpu_shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logging (vgpu_shim_log, VGPU_LOG_*) is the client's: client/client.h. */
 
 /* ---- per-thread state ---- */
 VGPU_HIDDEN int vgpu_shim_device(void);
