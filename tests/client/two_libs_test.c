@@ -8,6 +8,9 @@
  *
  *   two_libs_test DIR ORDER    DIR holds libpeer_a.so and libpeer_b.so;
  *                              ORDER "ab" or "ba" says which opens first.
+ *   two_libs_test DIR shim LIBCUDART
+ *                              the real shim first, then libpeer_a.so: the
+ *                              peer uses the shim's client.
  * A fake server on a unix socket counts connections and closes each.
  */
 #include <dlfcn.h>
@@ -89,6 +92,26 @@ static void open_peer(struct peer *p, const char *dir, char which)
     *(void **)&p->device = sym(p->h, which, "device");
 }
 
+/* The shim (libcudart.so.13) first: its client serves the peer loaded after it. */
+static void with_shim(const char *dir, const char *shim)
+{
+    int (*count)(int *);
+    struct peer a;
+    void *h = dlopen(shim, RTLD_NOW | RTLD_LOCAL);
+    int n = -1;
+
+    if (!h)
+        fprintf(stderr, "two_libs_test: %s\n", dlerror());
+    CHECK(h != NULL);
+    *(void **)&count = dlsym(h, "cudaGetDeviceCount");
+    CHECK(count != NULL);
+    open_peer(&a, dir, 'a');
+    CHECK(a.ops() != a.local_ops());
+    /* the runtime's call connects (and fails: no handshake); the peer's finds that */
+    CHECK(count(&n) == 100 /* cudaErrorNoDevice */);
+    CHECK(a.connect() == -ENOTCONN);
+}
+
 int main(int argc, char **argv)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -96,7 +119,7 @@ int main(int argc, char **argv)
     struct peer first, second;
     pthread_t t;
 
-    CHECK(argc == 3 && strlen(argv[2]) == 2);
+    CHECK((argc == 3 && strlen(argv[2]) == 2) || (argc == 4 && !strcmp(argv[2], "shim")));
     CHECK(mkdtemp(dir) != NULL);
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir);
     listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -108,6 +131,10 @@ int main(int argc, char **argv)
     setenv("VGPU_SERVER", addr, 1);
     setenv("VGPU_LOG", "error", 1);
 
+    if (argc == 4) {
+        with_shim(argv[1], argv[3]);
+        goto done;
+    }
     open_peer(&first, argv[1], argv[2][0]);
     open_peer(&second, argv[1], argv[2][1]);
 
@@ -130,6 +157,7 @@ int main(int argc, char **argv)
     CHECK(second.device() == 5);
     CHECK(second.connect() == -ENOTCONN);
 
+done:
     stop = 1;
     pthread_join(t, NULL);
     CHECK(accepted == 1);
