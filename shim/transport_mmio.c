@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim_internal.h"
+#include "client/transport.h"
 #include "vgpu/fdio.h"
 
 #define STUB_VENDOR 0x1af4

@@ -28,6 +28,10 @@
 
 #include "vgpu/callgen.h"
 
+/* Built with -fvisibility=hidden; these say so where it matters. */
+#define VGPU_HIDDEN __attribute__((visibility("hidden")))
+#define VGPU_EXPORT __attribute__((visibility("default")))
+
 struct vgpu_client;
 
 /*

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "client.h"
-#include "shim_internal.h"
+#include "transport.h"
 
 /*
  * How another copy of this library reaches a client: the functions of

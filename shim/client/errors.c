@@ -142,7 +142,7 @@ int vgpu_fetch_error_table_locked(struct vgpu_client *c)
     st = vgpu_queue_invoke_locked(c, &req, &rep);
     vgpu_arena_free(&ar);
     if (st != 0) {
-        vgpu_client_local_ops.rep_release(c, &rep);
+        vgpu_client_rep_release(c, &rep);
         return c->conn.state == VGPU_CONN_UP ? 0 : -ENOTCONN;
     }
     t = vgpu__manual__error_table_ret__unpack(NULL, rep.ret_len, rep.ret);
@@ -160,7 +160,7 @@ int vgpu_fetch_error_table_locked(struct vgpu_client *c)
     }
     if (t)
         vgpu__manual__error_table_ret__free_unpacked(t, NULL);
-    vgpu_client_local_ops.rep_release(c, &rep);
+    vgpu_client_rep_release(c, &rep);
     return 0;
 }
 

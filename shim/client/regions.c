@@ -61,7 +61,7 @@ int vgpu_region_call_locked(struct vgpu_client *c, uint32_t id, uint64_t size, b
     st = vgpu_queue_invoke_locked(c, &req, &rep);
     c->conn.transport.pass_fd = -1;
     vgpu_shim_log(VGPU_LOG_DEBUG, "%s %u -> %d", req.name, id, st);
-    vgpu_client_local_ops.rep_release(c, &rep);
+    vgpu_client_rep_release(c, &rep);
     vgpu_arena_free(&ar);
     return st;
 }
