@@ -155,6 +155,8 @@ int vgpu_client_init(struct vgpu_client *c);
 /* Closes the connection and frees what c holds, without settling.  Not for the process's. */
 void vgpu_client_destroy(struct vgpu_client *c);
 extern const struct vgpu_client_ops vgpu_client_local_ops;
+/* This copy's answer to another copy that found its note: the client it uses, or NULL. */
+struct vgpu_client *vgpu_client_peer(void);
 
 /* conn.c */
 int vgpu_conn_ensure_locked(struct vgpu_client *c);

@@ -16,6 +16,9 @@
  * loader's lock, so the first copy initialised wins; the object that owns
  * the client is then pinned (RTLD_NODELETE).  Nothing is exported: the
  * libraries' dynamic symbol tables hold the CUDA names only.
+ * dl_iterate_phdr lists the caller's link-map namespace only, so a copy
+ * loaded with dlmopen() into another namespace (another libc) keeps a
+ * client of its own.
  *
  * A client is reached only through its ops (the functions of client.h as
  * the copy that made it implements them), so copies from different builds
@@ -271,7 +274,7 @@ static struct vgpu_client own;                  /* used when this copy made it *
 static struct vgpu_client *process_client;      /* the one every call uses, once elected */
 static pthread_once_t elect_once = PTHREAD_ONCE_INIT;
 
-/* This copy's answer to another: the client it uses, or NULL before its election. */
+/* Named by this copy's note (below); NULL before this copy has elected. */
 __attribute__((used, visibility("hidden"))) struct vgpu_client *vgpu_client_peer(void)
 {
     return __atomic_load_n(&process_client, __ATOMIC_ACQUIRE);
