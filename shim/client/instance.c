@@ -402,7 +402,14 @@ struct vgpu_client *vgpu_client_get(void)
     return c;
 }
 
-__attribute__((constructor)) static void client_load(void)
+/*
+ * Before the library's other constructors (priority 101 runs before the
+ * default), so the client's fork handlers are registered first and its
+ * prepare runs last: a library's own prepare (manual/copy.c takes the
+ * staging lock) must not wait for a thread that holds it and waits for the
+ * client's lock, which this prepare would already hold.
+ */
+__attribute__((constructor(101))) static void client_load(void)
 {
     pthread_once(&elect_once, elect);
 }
