@@ -53,6 +53,19 @@ VGPU_HIDDEN const char *vgpu_shim_error_text(int code);
 /* ---- what the shim knows about memory (manual/memory.c) ---- */
 VGPU_HIDDEN bool vgpu_shim_is_device(const void *p);
 VGPU_HIDDEN void vgpu_shim_device_range_add(const void *p, size_t size);
+/* The shared region the host range [p, p+n) lies in, with its offset, or 0. */
+VGPU_HIDDEN uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *off);
+/* fork(): memory.c's lock, taken after copy.c's; in the child, shared buffers made private. */
+VGPU_HIDDEN void vgpu_shim_memory_lock(void);
+VGPU_HIDDEN void vgpu_shim_memory_unlock(void);
+VGPU_HIDDEN void vgpu_shim_memory_forked(void);
+/* Copies of at least this many bytes use shared regions when there are any. */
+#define VGPU_SHIM_SHARE_MIN ((size_t)64 << 10)
+/* The region id of the staging region (copy.c); page-locked buffers take the ids after it. */
+#define VGPU_SHIM_STAGING_REGION 1u
+
+/* A registered symbol's key (manual/launch.c): 0, or a CUDA status. */
+VGPU_HIDDEN int vgpu_shim_symbol(const void *symbol, uint64_t *key);
 
 /* Largest payload one copy frame carries; bigger copies go in pieces. */
 #define VGPU_SHIM_CHUNK (32u << 20)
