@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "shim_internal.h"
+#include "client/transport.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
 

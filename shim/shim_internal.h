@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The shim's internals: transports, the call path, per-thread state. */
+/*
+ * The shim's internals: what the generated stubs and manual/ call
+ * (boundary.c, on top of the client library in client/), and what manual/
+ * shares across its files.
+ */
 #ifndef VGPU_SHIM_INTERNAL_H
 #define VGPU_SHIM_INTERNAL_H
 
@@ -8,74 +12,11 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "envelope.pb-c.h"
+#include "client/client.h"
 #include "vgpu/callgen.h"
-#include "vgpu/qp.h"
-#include "vgpu/wire.h"
-
-#define VGPU_HIDDEN __attribute__((visibility("hidden")))
-#define VGPU_EXPORT __attribute__((visibility("default")))
 
 /*
- * A transport moves whole frames (transport_sock.c, transport_mmio.c): its
- * frame path (send, recv) carries one frame and its reply at a time, or
- * several in order (sockets); once a queue pair is up (qp_client.c), frames
- * that fit go through it instead, many in flight.
- */
-struct vgpu_transport {
-    const struct vgpu_transport_ops *ops;
-    int fd;
-    int pass_fd;               /* an fd the next send passes along (socket only), or -1 */
-    struct vgpu_qp qp;         /* the queue pair, when qp_mem is set */
-    void *qp_mem;              /* its memory (the caller's to unmap), or NULL */
-    size_t qp_len;
-    uint32_t qp_room_seen;     /* the submission head while waiting for room */
-    uint32_t qp_looks;         /* turns of waiting for a reply */
-};
-
-struct vgpu_transport_ops {
-    const char *name;
-    /* addr without the scheme; 0 or -errno */
-    int (*connect)(struct vgpu_transport *t, const char *addr);
-    /* the frame path */
-    int (*send)(struct vgpu_transport *t, const struct vgpu_frame_header *h,
-                const Vgpu__Wire__Envelope *env, const struct iovec *payload, int npayload);
-    /* one whole frame in a malloc'ed buffer the caller frees */
-    int (*recv)(struct vgpu_transport *t, uint8_t **buf, size_t *len);
-    void (*close)(struct vgpu_transport *t);
-    /* with a queue pair: wake the sleeping server; is it still there (0, or -errno)? */
-    void (*bell)(struct vgpu_transport *t);
-    int (*alive)(struct vgpu_transport *t);
-    bool qp_futex;             /* the server wakes a sleeping client with a futex */
-};
-
-/*
- * The queue pair (qp_client.c).  Sends a frame of len bytes (the gathered
- * size) through the submission ring, waiting for room: 0, -E2BIG when it
- * can never fit, or another -errno.
- */
-VGPU_HIDDEN int vgpu_shim_qp_send(struct vgpu_transport *t, const struct vgpu_frame_header *h,
-                                  const Vgpu__Wire__Envelope *env, const struct iovec *payload,
-                                  int npayload, size_t len);
-/* After a request on either path: wakes the server if it sleeps. */
-VGPU_HIDDEN void vgpu_shim_qp_ring(struct vgpu_transport *t);
-/* The next reply, in a malloc'ed buffer; -EMSGSIZE when the server could not send it. */
-VGPU_HIDDEN int vgpu_shim_qp_recv(struct vgpu_transport *t, uint8_t **buf, size_t *len);
-
-extern const struct vgpu_transport_ops vgpu_transport_unix;
-extern const struct vgpu_transport_ops vgpu_transport_tcp;
-extern const struct vgpu_transport_ops vgpu_transport_mmio;
-/* Is there a vgpu-stub device (PCI 1af4:1111) in this machine? */
-VGPU_HIDDEN bool vgpu_mmio_present(void);
-/* A slot of the device's shared BAR for this process (size, offset in the BAR), or NULL. */
-VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset);
-/* Has the device doorbells for the queue pair (the server waits on them)? */
-VGPU_HIDDEN bool vgpu_mmio_doorbells(void);
-/* In a forked child: drop the parent's device mapping without closing its channel. */
-VGPU_HIDDEN void vgpu_mmio_forget(void);
-
-/*
- * ---- host memory shared with the server (rpc.c) ----
+ * ---- host memory shared with the server (boundary.c, client/regions.c) ----
  * Over a unix socket the shim can hand the server a memfd: the server maps
  * it and pins it, and copies name it instead of carrying bytes.
  */
@@ -87,9 +28,7 @@ VGPU_HIDDEN void *vgpu_shim_bar_region(uint32_t id, size_t *size);
 /* Unregisters and unmaps region id at base. */
 VGPU_HIDDEN void vgpu_shim_region_free(uint32_t id, void *base, size_t size);
 
-/* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr ---- */
-enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
-VGPU_HIDDEN void vgpu_shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logging (vgpu_shim_log, VGPU_LOG_*) is the client's: client/client.h. */
 
 /* ---- per-thread state ---- */
 VGPU_HIDDEN int vgpu_shim_device(void);
@@ -114,6 +53,19 @@ VGPU_HIDDEN const char *vgpu_shim_error_text(int code);
 /* ---- what the shim knows about memory (manual/memory.c) ---- */
 VGPU_HIDDEN bool vgpu_shim_is_device(const void *p);
 VGPU_HIDDEN void vgpu_shim_device_range_add(const void *p, size_t size);
+/* The shared region the host range [p, p+n) lies in, with its offset, or 0. */
+VGPU_HIDDEN uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *off);
+/* fork(): memory.c's lock, taken after copy.c's; in the child, shared buffers made private. */
+VGPU_HIDDEN void vgpu_shim_memory_lock(void);
+VGPU_HIDDEN void vgpu_shim_memory_unlock(void);
+VGPU_HIDDEN void vgpu_shim_memory_forked(void);
+/* Copies of at least this many bytes use shared regions when there are any. */
+#define VGPU_SHIM_SHARE_MIN ((size_t)64 << 10)
+/* The region id of the staging region (copy.c); page-locked buffers take the ids after it. */
+#define VGPU_SHIM_STAGING_REGION 1u
+
+/* A registered symbol's key (manual/launch.c): 0, or a CUDA status. */
+VGPU_HIDDEN int vgpu_shim_symbol(const void *symbol, uint64_t *key);
 
 /* Largest payload one copy frame carries; bigger copies go in pieces. */
 #define VGPU_SHIM_CHUNK (32u << 20)

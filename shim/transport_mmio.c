@@ -5,7 +5,7 @@
  * request buffer in chunks, then reads the answer through the 1 KB response
  * window (docs/specs/vgpu-stub.md).  Every guest process is one client with
  * a channel of its own; an flock on resource0 serialises the processes and a
- * mutex in rpc.c the threads.  Waiting is a short spin, then sleeps that grow
+ * mutex in client/ the threads.  Waiting is a short spin, then sleeps that grow
  * to 1 ms: an idle wait costs almost nothing, and a server that goes away is
  * reported by the device (ERROR), so nothing waits for ever on a dead link.
  */
@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim_internal.h"
+#include "client/transport.h"
 #include "vgpu/fdio.h"
 
 #define STUB_VENDOR 0x1af4
@@ -383,7 +383,7 @@ static void mmio_close(struct vgpu_transport *t)
         close(m.fd);
     m.fd = -1;
     t->fd = -1;
-    t->qp_mem = NULL;          /* it lives in the slot, which rpc.c holds */
+    t->qp_mem = NULL;          /* it lives in the slot, which the client holds */
     free(m.answer);
     m.answer = NULL;
 }

@@ -17,7 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "shim_internal.h"
+#include "client/transport.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
 

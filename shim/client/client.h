@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client library: everything a guest library needs to talk to
+ * vgpu-server, apart from what its calls mean.  One connection (socket,
+ * mmio window, queue pair), one queue of asynchronous calls and one order of
+ * calls per process, shared by every interposed library in it
+ * (libcudart.so.13 today, libcuda.so.1 next): each links this static
+ * library, and the first copy initialised serves the others (instance.c).
+ *
+ * Conventions:
+ *   - Functions return 0 or a negative errno for local and transport
+ *     failures; vgpu_client_invoke() returns the server's status (>= 0, in
+ *     the API of the call) when the server answered.  The API library maps
+ *     a negative errno to its own status once, at its boundary.
+ *   - Every function is thread-safe: one lock per client orders all calls.
+ *     The per-thread state (current device, last error) belongs to the
+ *     calling thread.
+ *   - A struct vgpu_client is owned by the copy of this library that made
+ *     it; others reach it only through these functions, which go through
+ *     its table of operations, so two builds never share a layout.
+ */
+#ifndef VGPU_CLIENT_H
+#define VGPU_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vgpu/callgen.h"
+
+/* Built with -fvisibility=hidden; these say so where it matters. */
+#define VGPU_HIDDEN __attribute__((visibility("hidden")))
+#define VGPU_EXPORT __attribute__((visibility("default")))
+
+struct vgpu_client;
+
+/*
+ * The process's client, made at load time and never freed (its library
+ * stays loaded); the same pointer in every library of the process that
+ * links this one.  Never NULL.
+ */
+struct vgpu_client *vgpu_client_get(void);
+
+/*
+ * Sends one call and waits for its reply, or queues it (VGPU_FN_ASYNC, no
+ * outputs): the server's status (>= 0), or -ENOTCONN (no server, or the
+ * connection is lost for good), -ENOMEM, -E2BIG (too large for the link),
+ * -EMSGSIZE (the reply could not come back), -EPROTO (a reply that does not
+ * answer).  A call marked VGPU_FN_CACHED may be answered from the cache.
+ * rep->ret stays valid until vgpu_client_rep_release(), which must be
+ * called in every case.  Outputs are written only when the status is 0.
+ */
+int vgpu_client_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep);
+void vgpu_client_rep_release(struct vgpu_client *c, struct vgpu_call_rep *rep);
+
+/* Connects now if no call has yet: 0 or -errno (the reason was logged). */
+int vgpu_client_connect(struct vgpu_client *c);
+
+/*
+ * Sends whatever is queued, waits for every reply, and moves the failures
+ * owed to the calling thread into its last error.
+ */
+void vgpu_client_settle(struct vgpu_client *c);
+
+/* The calling thread's current device. */
+int vgpu_client_device(struct vgpu_client *c);
+void vgpu_client_set_device(struct vgpu_client *c, int device);
+/*
+ * The calling thread's last error: a status, or -errno for a queued call
+ * whose answer never came; clear resets it to 0.  set records st when it is
+ * not 0.  Neither settles the queue (vgpu_client_settle() does).
+ */
+int vgpu_client_last_error(struct vgpu_client *c, bool clear);
+void vgpu_client_set_error(struct vgpu_client *c, int st);
+
+/* The status the server's runtime started with (0 before connecting). */
+int vgpu_client_init_status(struct vgpu_client *c);
+/*
+ * The server's name (text false) or text (text true) of an error code, or
+ * its catch-all entry; NULL when the server sent neither (or no table: not
+ * connected).  With connect, connects first if no call has yet.  The string
+ * lives as long as the process.
+ */
+const char *vgpu_client_error_string(struct vgpu_client *c, int code, bool text, bool connect);
+
+/*
+ * Host memory shared with the server (regions.c).
+ * can_share: is the connection one that takes memfd regions (unix socket,
+ *   VGPU_SHM not 0)?
+ * region_new: a sealed memfd of size bytes mapped here, registered as
+ *   region id; its address (the caller's, freed with region_free), or NULL.
+ * bar_region: in a guest, the rest of this process's slot of the device's
+ *   shared BAR, registered as region id; its address and *size, or NULL.
+ *   The slot is the client's: never freed.
+ * region_free: unregisters region id and unmaps base.
+ */
+bool vgpu_client_can_share(struct vgpu_client *c);
+void *vgpu_client_region_new(struct vgpu_client *c, uint32_t id, size_t size);
+void *vgpu_client_bar_region(struct vgpu_client *c, uint32_t id, size_t *size);
+void vgpu_client_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size);
+
+/* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr (log.c) ---- */
+enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
+void vgpu_shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

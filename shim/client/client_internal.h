@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client library's internals: struct vgpu_client and its parts, one per
+ * file of shim/client/, and the functions the files call across.  Every
+ * function here whose name ends in _locked, and every field below the lock,
+ * is used with c->lock held; the per-thread state (errors.c) is the calling
+ * thread's.  A unit test may build a struct vgpu_client of its own with
+ * vgpu_client_init() and reach any part.
+ */
+#ifndef VGPU_CLIENT_INTERNAL_H
+#define VGPU_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "transport.h"
+
+/*
+ * How another copy of this library reaches a client: the functions of
+ * client.h, as the copy that made the client implements them.  Only ever
+ * appended to; abi says which version of it a client has.
+ */
+#define VGPU_CLIENT_ABI 1
+
+struct vgpu_client_ops {
+    uint32_t abi;
+    uint32_t size;              /* sizeof(struct vgpu_client_ops) */
+    int (*invoke)(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep);
+    void (*rep_release)(struct vgpu_client *c, struct vgpu_call_rep *rep);
+    int (*connect)(struct vgpu_client *c);
+    void (*settle)(struct vgpu_client *c);
+    int (*device)(struct vgpu_client *c);
+    void (*set_device)(struct vgpu_client *c, int device);
+    int (*last_error)(struct vgpu_client *c, bool clear);
+    void (*set_error)(struct vgpu_client *c, int st);
+    int (*init_status)(struct vgpu_client *c);
+    const char *(*error_string)(struct vgpu_client *c, int code, bool text, bool connect);
+    bool (*can_share)(struct vgpu_client *c);
+    void *(*region_new)(struct vgpu_client *c, uint32_t id, size_t size);
+    void *(*bar_region)(struct vgpu_client *c, uint32_t id, size_t *size);
+    void (*region_free)(struct vgpu_client *c, uint32_t id, void *base, size_t size);
+};
+
+/* ---- the connection (conn.c) ---- */
+enum vgpu_conn_state { VGPU_CONN_UNTRIED = 0, VGPU_CONN_UP = 1, VGPU_CONN_FAILED = -1 };
+
+struct vgpu_conn {
+    struct vgpu_transport transport;
+    int state;                          /* enum vgpu_conn_state; FAILED is for good */
+    uint64_t seq;                       /* of the last request sent */
+    const char *server_addr;            /* from VGPU_SERVER (the environment's) or a default */
+};
+
+/* ---- the queue of asynchronous calls (queue.c) ---- */
+#define VGPU_QUEUE_MAX_CALLS 256
+#define VGPU_QUEUE_EAGER_CALLS 16           /* sent early when the server is idle */
+#define VGPU_QUEUE_MAX_BYTES (1u << 20)     /* arguments and data held */
+#define VGPU_QUEUE_MAX_SEG_BYTES (64u << 10) /* a call with more data is sent at once */
+
+struct vgpu_queued {
+    uint32_t call_id;
+    const char *name;
+    uint8_t *args;                      /* owned copy */
+    size_t args_len;
+    int nseg;
+    uint8_t *seg[VGPU_CALL_MAX_SEG];    /* owned copies */
+    size_t seg_len[VGPU_CALL_MAX_SEG];
+    pthread_t thread;                   /* whose last error a failure becomes */
+    bool orphan;                        /* that thread has exited: a failure goes nowhere */
+};
+
+struct vgpu_queue {
+    struct vgpu_queued calls[VGPU_QUEUE_MAX_CALLS];
+    int n, device;                      /* the batch runs on one device */
+    size_t bytes;
+    uint64_t since_ns;                  /* when the oldest entered */
+    pthread_cond_t cond;                /* the flusher's, on CLOCK_MONOTONIC */
+    bool flusher_started;
+    uint64_t batch_ns;                  /* VGPU_BATCH_US */
+};
+
+/* ---- batches in flight through the queue pair (flight.c) ---- */
+#define VGPU_FLIGHTS_MAX 8
+
+struct vgpu_flight_call {
+    uint32_t call_id;
+    const char *name;
+    pthread_t thread;                   /* whose last error a failure becomes */
+    bool orphan;                        /* that thread has exited */
+};
+
+struct vgpu_flight {
+    uint64_t seq;
+    int n;
+    struct vgpu_flight_call *calls;     /* owned */
+};
+
+struct vgpu_flights {
+    struct vgpu_flight ring[VGPU_FLIGHTS_MAX];
+    int first, n;
+    max_align_t scratch[16384 / sizeof(max_align_t)];   /* a flight's reply, unpacked */
+};
+
+/* ---- failures owed to threads, and the server's error table (errors.c) ---- */
+#define VGPU_OWED_MAX 64
+
+struct vgpu_owed {
+    struct { pthread_t thread; int status; bool used; } slot[VGPU_OWED_MAX];
+    int n;                              /* slots in use */
+    pthread_key_t exit_key;             /* notices a thread that queued calls exit (errors.c) */
+};
+
+struct vgpu_errtab {
+    int init_status;                    /* the server's runtime's start status */
+    int n;
+    int *code;                          /* owned, n each */
+    char **name, **text;
+};
+
+/* ---- shared memory (regions.c) ---- */
+struct vgpu_slot {
+    uint8_t *base;                      /* this guest process's slot of the shared BAR, or NULL */
+    size_t size, used;
+    uint64_t off;                       /* its offset in the BAR */
+};
+
+/* ---- answers of cached calls (cache.c) ---- */
+struct vgpu_cache_entry;
+
+struct vgpu_client {
+    const struct vgpu_client_ops *ops;  /* first: the one field another copy reads */
+    pthread_mutex_t lock;
+    struct vgpu_conn conn;
+    struct vgpu_queue queue;
+    struct vgpu_flights flights;
+    struct vgpu_owed owed;
+    struct vgpu_errtab errtab;
+    struct vgpu_slot slot;
+    struct vgpu_cache_entry *cache;
+};
+
+/* A decoded reply and the buffer it points into: what vgpu_call_rep.priv holds. */
+struct vgpu_reply_buf {
+    struct vgpu_frame f;
+    uint8_t *buf;
+    max_align_t scratch[1024 / sizeof(max_align_t)];   /* the reply's envelope, unpacked */
+};
+
+/* instance.c */
+/* Makes c ready (no connection yet): 0 or -errno.  Undone by vgpu_client_destroy(). */
+int vgpu_client_init(struct vgpu_client *c);
+/* Closes the connection and frees what c holds, without settling.  Not for the process's. */
+void vgpu_client_destroy(struct vgpu_client *c);
+extern const struct vgpu_client_ops vgpu_client_local_ops;
+/* This copy's answer to another copy that found its note: the client it uses, or NULL. */
+struct vgpu_client *vgpu_client_peer(void);
+
+/* conn.c */
+int vgpu_conn_ensure_locked(struct vgpu_client *c);
+void vgpu_conn_drop_locked(struct vgpu_client *c, const char *why);
+int vgpu_conn_send_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
+                          const struct iovec *payload, int npayload, size_t reply_hint,
+                          bool qp_only, bool *via_qp, uint64_t *sent_seq);
+int vgpu_conn_take_reply_locked(struct vgpu_client *c, bool qp, uint8_t **buf, size_t *len,
+                                struct vgpu_frame *f);
+int vgpu_conn_roundtrip_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
+                               const struct iovec *payload, int npayload, size_t reply_hint,
+                               uint8_t **buf, size_t *len, struct vgpu_frame *f);
+/* At exit: settles and closes, unless a thread is inside a call. */
+void vgpu_conn_fini(struct vgpu_client *c);
+/* fork(): prepare settles with the lock held; the child starts with no connection. */
+void vgpu_conn_atfork_prepare(struct vgpu_client *c);
+void vgpu_conn_atfork_parent(struct vgpu_client *c);
+void vgpu_conn_atfork_child(struct vgpu_client *c);
+
+/* queue.c */
+int vgpu_queue_init(struct vgpu_queue *q);
+void vgpu_queue_clear(struct vgpu_queue *q);
+int vgpu_queue_invoke_locked(struct vgpu_client *c, struct vgpu_call_req *req,
+                             struct vgpu_call_rep *rep);
+int vgpu_queue_enqueue_locked(struct vgpu_client *c, const struct vgpu_call_req *req);
+void vgpu_queue_flush_locked(struct vgpu_client *c);
+void vgpu_queue_settle_locked(struct vgpu_client *c);
+struct vgpu_reply_buf *vgpu_reply_buf_new(void);
+void vgpu_reply_buf_free(struct vgpu_reply_buf *rb);
+
+/* flight.c */
+void vgpu_flights_clear(struct vgpu_flights *fl);
+int vgpu_flight_fly_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
+                           const struct iovec *payload, int npayload);
+int vgpu_flight_land_one_locked(struct vgpu_client *c);
+int vgpu_flight_land_all_locked(struct vgpu_client *c);
+/* The oldest flight's reply (f, or NULL: it could not come): its failures are owed. */
+void vgpu_flight_settle_locked(struct vgpu_client *c, const struct vgpu_frame *f);
+
+/* errors.c */
+int vgpu_errors_device(void);
+void vgpu_errors_set_device(int device);
+int vgpu_errors_last(bool clear);
+void vgpu_errors_set(int st);
+/* A queued call of thread failed with status: it becomes that thread's last error. */
+void vgpu_owe_error_locked(struct vgpu_client *c, pthread_t thread, int status);
+/* The calling thread's owed errors become its last error. */
+void vgpu_owed_collect_locked(struct vgpu_client *c);
+/* The calling thread queued a call: its exit will be noticed. */
+void vgpu_owed_watch_thread(struct vgpu_client *c);
+int vgpu_owed_init(struct vgpu_owed *o);
+int vgpu_fetch_error_table_locked(struct vgpu_client *c);   /* was rpc.c fetch_error_table */
+const char *vgpu_errtab_lookup(const struct vgpu_errtab *t, int code, bool text);
+void vgpu_errtab_free(struct vgpu_errtab *t);
+
+/* regions.c: the ops of a client made here (was rpc.c vgpu_shim_can_share, _region_new,
+ * _bar_region, _region_free) */
+bool vgpu_client_local_can_share(struct vgpu_client *c);
+void *vgpu_client_local_region_new(struct vgpu_client *c, uint32_t id, size_t size);
+void *vgpu_client_local_bar_region(struct vgpu_client *c, uint32_t id, size_t *size);
+void vgpu_client_local_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size);
+void vgpu_qp_setup_locked(struct vgpu_client *c);             /* was rpc.c qp_setup_locked */
+/* was rpc.c region_call_locked */
+int vgpu_region_call_locked(struct vgpu_client *c, uint32_t id, uint64_t size, bool unregister,
+                            bool control, int fd, bool in_bar, uint64_t bar_offset);
+
+/* cache.c */
+const struct vgpu_cache_entry *vgpu_cache_find(const struct vgpu_client *c,
+                                               const struct vgpu_call_req *req, int device);
+int vgpu_cache_answer(const struct vgpu_cache_entry *e, struct vgpu_call_rep *rep);
+void vgpu_cache_add(struct vgpu_client *c, const struct vgpu_call_req *req,
+                    const struct vgpu_call_rep *rep, int device);
+void vgpu_cache_free(struct vgpu_client *c);
+
+#endif

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client's connection: one per process to the vgpu-server named by
+ * VGPU_SERVER (mmio, unix:PATH, tcp:HOST:PORT; default: mmio when a
+ * vgpu-stub device is present, else unix:/tmp/vgpu.sock), opened at the
+ * first call that needs it, then Hello/HelloReply, the error table and the
+ * queue pair.  Requests go through the queue pair when they fit it, else on
+ * the transport's frame path; replies come in order.  A failure of the
+ * connection is for good: it is logged once, and every later call gets
+ * -ENOTCONN.  Also what exit and fork() do to the connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+#include "cudart_calltable.h"
+
+#define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
+
+void vgpu_conn_drop_locked(struct vgpu_client *c, const char *why)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+
+    if (c->conn.state == VGPU_CONN_UP)
+        vgpu_shim_log(VGPU_LOG_ERROR, "lost the connection to vgpu-server at %s (%s); "
+                      "CUDA calls now fail with cudaErrorNoDevice", c->conn.server_addr, why);
+    if (t->ops)
+        t->ops->close(t);
+    c->conn.state = VGPU_CONN_FAILED;
+    vgpu_flights_clear(&c->flights);
+}
+
+static const char *rc_text(int rc)
+{
+    return rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc);
+}
+
+/*
+ * Sends one request: through the queue pair when it is up and the frame
+ * and a reply of up to reply_hint bytes fit it, else on the frame path
+ * (after whatever is in flight has landed), or, with qp_only, -EAGAIN
+ * instead.  Sets *via_qp and *sent_seq.
+ */
+int vgpu_conn_send_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
+                          const struct iovec *payload, int npayload, size_t reply_hint,
+                          bool qp_only, bool *via_qp, uint64_t *sent_seq)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+    struct vgpu_frame_header h = { 0 };
+    size_t len = 0;
+    bool qp = false;
+    int rc;
+
+    /* through the queue pair, the envelope goes in its compact form */
+    if (t->qp_mem && t->pass_fd < 0 &&
+        vgpu_frame_head_size_flags(env, VGPU_FRAME_F_COMPACT, &len) == 0) {
+        for (int i = 0; i < npayload; i++)
+            len += payload[i].iov_len;
+        qp = len <= vgpu_qring_max(&t->qp.sub) && reply_hint + 4096 <= vgpu_qring_max(&t->qp.comp);
+    }
+    if (!qp && qp_only)
+        return -EAGAIN;
+    if (!qp && c->flights.n && vgpu_flight_land_all_locked(c))
+        return -ENOTCONN;
+    h.seq = ++c->conn.seq;
+    h.flags = qp ? VGPU_FRAME_F_COMPACT : 0;
+    *sent_seq = h.seq;
+    *via_qp = qp;
+    rc = qp ? vgpu_shim_qp_send(t, &h, env, payload, npayload, len)
+            : t->ops->send(t, &h, env, payload, npayload);
+    if (rc && rc != -E2BIG)
+        vgpu_conn_drop_locked(c, rc_text(rc));
+    return rc;
+}
+
+/*
+ * The next reply (to the oldest request not answered yet), decoded into f
+ * with the scratch f lends, if any.  -EMSGSIZE: the server could not send
+ * it (the connection is fine).
+ */
+int vgpu_conn_take_reply_locked(struct vgpu_client *c, bool qp, uint8_t **buf, size_t *len,
+                                struct vgpu_frame *f)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+    int rc = qp ? vgpu_shim_qp_recv(t, buf, len) : t->ops->recv(t, buf, len);
+
+    if (rc == -EMSGSIZE)
+        return rc;
+    if (rc) {
+        vgpu_conn_drop_locked(c, rc_text(rc));
+        return rc;
+    }
+    rc = vgpu_frame_decode_scratch(*buf, *len, NULL, NULL, NULL, f->scratch, f->scratch_size, f);
+    if (rc || !(f->hdr.flags & VGPU_FRAME_F_REPLY)) {
+        vgpu_conn_drop_locked(c, rc ? vgpu_wire_strerror(rc) : "not a reply");
+        vgpu_frame_release(f);
+        free(*buf);
+        *buf = NULL;
+        return rc ? rc : -EPROTO;
+    }
+    return 0;
+}
+
+/* One request and its reply (flights before it land first). */
+int vgpu_conn_roundtrip_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
+                               const struct iovec *payload, int npayload, size_t reply_hint,
+                               uint8_t **buf, size_t *len, struct vgpu_frame *f)
+{
+    uint64_t mine;
+    bool qp;
+    int rc = vgpu_conn_send_locked(c, env, payload, npayload, reply_hint, false, &qp, &mine);
+
+    if (rc)
+        return rc;
+    while (qp && c->flights.n)
+        if (vgpu_flight_land_one_locked(c))
+            return -ENOTCONN;
+    rc = vgpu_conn_take_reply_locked(c, qp, buf, len, f);
+    if (rc)
+        return rc;
+    if (f->hdr.seq != mine) {
+        vgpu_conn_drop_locked(c, "reply out of sequence");
+        vgpu_frame_release(f);
+        free(*buf);
+        *buf = NULL;
+        return -EPROTO;
+    }
+    return 0;
+}
+
+/* Hello and its reply, right after connecting. */
+static int handshake(struct vgpu_client *c)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__Hello hello = VGPU__WIRE__HELLO__INIT;
+    struct vgpu_frame f = { 0 };
+    char host[256] = "", name[256] = "", why[512];
+    uint8_t *buf = NULL;
+    size_t len;
+    int rc;
+
+    gethostname(host, sizeof(host) - 1);
+    snprintf(name, sizeof(name), "%s", program_invocation_short_name);
+    vgpu_hello_init(&hello, VGPU_CUDART_CALL_TABLE_HASH, "cudart", name, (uint32_t)getpid(), host);
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    rc = vgpu_conn_roundtrip_locked(c, &env, NULL, 0, 4096, &buf, &len, &f);
+    if (rc)
+        return rc;
+    if (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY)
+        rc = -EPROTO;
+    else
+        rc = vgpu_hello_reply_check(f.env->hello_reply, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
+    if (rc)
+        vgpu_shim_log(VGPU_LOG_ERROR, "vgpu-server at %s refused this program: %s", c->conn.server_addr,
+                      rc == -EPROTO ? "it did not answer the handshake" : why);
+    vgpu_frame_release(&f);
+    free(buf);
+    return rc;
+}
+
+/* The transport VGPU_SERVER names, and the address it takes: 0 or -EINVAL (logged). */
+static int pick_transport(struct vgpu_client *c, const char **addr)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+    const char *env = getenv("VGPU_SERVER");
+    const char *a;
+
+    /* In a VM with the device, the device is the way out unless told otherwise. */
+    a = env && *env ? env : vgpu_mmio_present() ? "mmio" : DEFAULT_SERVER;
+    c->conn.server_addr = a;
+    if (!strcmp(a, "mmio")) {
+        t->ops = &vgpu_transport_mmio;
+        *addr = a;
+    } else if (!strncmp(a, "unix:", 5)) {
+        t->ops = &vgpu_transport_unix;
+        *addr = a + 5;
+    } else if (!strncmp(a, "tcp:", 4)) {
+        t->ops = &vgpu_transport_tcp;
+        *addr = a + 4;
+    } else {
+        vgpu_shim_log(VGPU_LOG_ERROR, "VGPU_SERVER=%s is not understood: use mmio, unix:PATH "
+                      "or tcp:HOST:PORT", a);
+        t->ops = NULL;
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* 0 when the connection is up (made now if it was never tried), else -errno. */
+int vgpu_conn_ensure_locked(struct vgpu_client *c)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+    const char *addr;
+    int rc;
+
+    if (c->conn.state == VGPU_CONN_UP)
+        return 0;
+    if (c->conn.state == VGPU_CONN_FAILED)
+        return -ENOTCONN;
+    c->conn.state = VGPU_CONN_FAILED;
+    rc = pick_transport(c, &addr);
+    if (rc)
+        return rc;
+    rc = t->ops->connect(t, addr);
+    if (rc && t->ops == &vgpu_transport_mmio) {
+        t->ops = NULL;           /* the transport said what is wrong */
+        return rc;
+    }
+    if (rc) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "cannot reach vgpu-server at %s (%s): start it with "
+                      "'vgpu-server --listen %s', or set VGPU_SERVER to a running one; "
+                      "CUDA calls fail with cudaErrorNoDevice", c->conn.server_addr, strerror(-rc),
+                      c->conn.server_addr);
+        t->ops = NULL;
+        return rc;
+    }
+    c->conn.state = VGPU_CONN_UP;
+    rc = handshake(c);
+    if (rc == 0)
+        rc = vgpu_fetch_error_table_locked(c);
+    if (rc) {
+        vgpu_conn_drop_locked(c, "handshake failed");
+        return rc;
+    }
+    vgpu_qp_setup_locked(c);
+    vgpu_shim_log(VGPU_LOG_INFO, "connected to vgpu-server at %s%s", c->conn.server_addr,
+                  t->qp_mem ? " (shared-memory queue pair)" : "");
+    return 0;
+}
+
+/*
+ * At exit, end this client's session at once (the mmio link shares one
+ * device).  A thread still inside a call keeps the lock: then the session
+ * ends when the server sees the client gone, and exit does not wait.
+ */
+void vgpu_conn_fini(struct vgpu_client *c)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+
+    if (pthread_mutex_trylock(&c->lock))
+        return;
+    /* work the program queued still runs, as it would natively before exit */
+    vgpu_queue_settle_locked(c);
+    if (c->conn.state == VGPU_CONN_UP && t->ops)
+        t->ops->close(t);
+    c->conn.state = VGPU_CONN_FAILED;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * fork(): the child shares the parent's connection (socket or channel) but
+ * not its session.  It starts over with no connection, and the parent's is
+ * left alone; the lock is held across fork so it is consistent in both.
+ */
+void vgpu_conn_atfork_prepare(struct vgpu_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    vgpu_queue_settle_locked(c);
+}
+
+void vgpu_conn_atfork_parent(struct vgpu_client *c)
+{
+    pthread_mutex_unlock(&c->lock);
+}
+
+void vgpu_conn_atfork_child(struct vgpu_client *c)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+
+    if (t->ops == &vgpu_transport_mmio)
+        vgpu_mmio_forget();
+    else if (t->fd >= 0)
+        close(t->fd);
+    if (t->qp_mem && t->ops != &vgpu_transport_mmio)
+        munmap(t->qp_mem, t->qp_len);
+    t->qp_mem = NULL;
+    vgpu_flights_clear(&c->flights);    /* none: they landed before the fork */
+    if (c->slot.base)
+        munmap(c->slot.base, c->slot.size);   /* the parent's; the child takes a slot of its own */
+    c->slot.base = NULL;
+    c->slot.used = 0;
+    t->ops = NULL;
+    t->fd = -1;
+    t->pass_fd = -1;
+    c->conn.state = VGPU_CONN_UNTRIED;
+    c->queue.n = 0;                     /* flushed before the fork */
+    c->queue.flusher_started = false;   /* the flusher thread is not in the child */
+    vgpu_queue_init(&c->queue);         /* its condition anew */
+    pthread_mutex_unlock(&c->lock);
+}

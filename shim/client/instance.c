@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The process's client, and how every copy of this library finds it.
+ *
+ * Each interposed library (libcudart.so.13, libcuda.so.1) links its own
+ * copy of this static library, hidden, so a process that loads both has
+ * two copies of the code.  It must still have one connection, one queue
+ * and one order of calls.  So each copy carries an ELF note (section
+ * .note.vgpu.client, name "vgpu") whose descriptor is the offset from
+ * itself to the copy's vgpu_client_peer(), which answers the client that
+ * copy uses.  When a copy is loaded, its constructor walks the notes of
+ * every object in the process (dl_iterate_phdr: libraries opened with
+ * RTLD_LOCAL too, which a dlsym(RTLD_DEFAULT) would miss) and adopts the
+ * first client it finds whose table of operations has our ABI; if there is
+ * none, it makes its own.  Constructors run one at a time under the dynamic
+ * loader's lock, so the first copy initialised wins; the object that owns
+ * the client is then pinned (RTLD_NODELETE).  Nothing is exported: the
+ * libraries' dynamic symbol tables hold the CUDA names only.
+ * dl_iterate_phdr lists the caller's link-map namespace only, so a copy
+ * loaded with dlmopen() into another namespace (another libc) keeps a
+ * client of its own.
+ *
+ * A client is reached only through its ops (the functions of client.h as
+ * the copy that made it implements them), so copies from different builds
+ * never read each other's struct layout or thread-locals.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+
+/* ---- the operations of a client made by this copy ---- */
+
+static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep)
+{
+    bool cacheable = (req->flags & VGPU_FN_CACHED) && req->nout == 0 && req->nseg == 0;
+    int device = vgpu_errors_device();
+    const struct vgpu_cache_entry *hit;
+    int st;
+
+    rep->ret = NULL;
+    rep->ret_len = 0;
+    rep->priv = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (cacheable && (hit = vgpu_cache_find(c, req, device)) && vgpu_cache_answer(hit, rep) == 0) {
+        pthread_mutex_unlock(&c->lock);
+        vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (cached)", req->name);
+        return 0;
+    }
+    if (vgpu_conn_ensure_locked(c)) {
+        st = -ENOTCONN;
+    } else if ((req->flags & VGPU_FN_ASYNC) && req->nout == 0 &&
+               vgpu_queue_enqueue_locked(c, req) == 0) {
+        pthread_mutex_unlock(&c->lock);
+        vgpu_shim_log(VGPU_LOG_DEBUG, "%s queued", req->name);
+        return 0;
+    } else {
+        /* a batch runs on one device: queued calls of another go first, alone */
+        if (c->queue.n && c->queue.device != device)
+            vgpu_queue_flush_locked(c);
+        st = c->conn.state == VGPU_CONN_UP ? vgpu_queue_invoke_locked(c, req, rep) : -ENOTCONN;
+    }
+    vgpu_owed_collect_locked(c);
+    if (cacheable && st == 0)
+        vgpu_cache_add(c, req, rep, device);
+    pthread_mutex_unlock(&c->lock);
+    vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> %d", req->name, st);
+    vgpu_errors_set(st);
+    return st;
+}
+
+static void local_rep_release(struct vgpu_client *c, struct vgpu_call_rep *rep)
+{
+    (void)c;
+    vgpu_reply_buf_free(rep->priv);
+    rep->priv = NULL;
+    rep->ret = NULL;
+    rep->ret_len = 0;
+}
+
+static int local_connect(struct vgpu_client *c)
+{
+    int rc;
+
+    pthread_mutex_lock(&c->lock);
+    rc = vgpu_conn_ensure_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static void local_settle(struct vgpu_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    vgpu_queue_settle_locked(c);
+    vgpu_owed_collect_locked(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int local_device(struct vgpu_client *c)
+{
+    (void)c;
+    return vgpu_errors_device();
+}
+
+static void local_set_device(struct vgpu_client *c, int device)
+{
+    (void)c;
+    vgpu_errors_set_device(device);
+}
+
+static int local_last_error(struct vgpu_client *c, bool clear)
+{
+    (void)c;
+    return vgpu_errors_last(clear);
+}
+
+static void local_set_error(struct vgpu_client *c, int st)
+{
+    (void)c;
+    vgpu_errors_set(st);
+}
+
+static int local_init_status(struct vgpu_client *c)
+{
+    return c->errtab.init_status;      /* written once, at connection */
+}
+
+static const char *local_error_string(struct vgpu_client *c, int code, bool text, bool connect)
+{
+    if (connect)
+        local_connect(c);
+    return vgpu_errtab_lookup(&c->errtab, code, text);
+}
+
+const struct vgpu_client_ops vgpu_client_local_ops = {
+    .abi = VGPU_CLIENT_ABI,
+    .size = sizeof(struct vgpu_client_ops),
+    .invoke = local_invoke,
+    .rep_release = local_rep_release,
+    .connect = local_connect,
+    .settle = local_settle,
+    .device = local_device,
+    .set_device = local_set_device,
+    .last_error = local_last_error,
+    .set_error = local_set_error,
+    .init_status = local_init_status,
+    .error_string = local_error_string,
+    .can_share = vgpu_client_local_can_share,
+    .region_new = vgpu_client_local_region_new,
+    .bar_region = vgpu_client_local_bar_region,
+    .region_free = vgpu_client_local_region_free,
+};
+
+/* ---- client.h: whichever copy made c ---- */
+
+int vgpu_client_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep)
+{
+    return c->ops->invoke(c, req, rep);
+}
+
+void vgpu_client_rep_release(struct vgpu_client *c, struct vgpu_call_rep *rep)
+{
+    c->ops->rep_release(c, rep);
+}
+
+int vgpu_client_connect(struct vgpu_client *c)
+{
+    return c->ops->connect(c);
+}
+
+void vgpu_client_settle(struct vgpu_client *c)
+{
+    c->ops->settle(c);
+}
+
+int vgpu_client_device(struct vgpu_client *c)
+{
+    return c->ops->device(c);
+}
+
+void vgpu_client_set_device(struct vgpu_client *c, int device)
+{
+    c->ops->set_device(c, device);
+}
+
+int vgpu_client_last_error(struct vgpu_client *c, bool clear)
+{
+    return c->ops->last_error(c, clear);
+}
+
+void vgpu_client_set_error(struct vgpu_client *c, int st)
+{
+    c->ops->set_error(c, st);
+}
+
+int vgpu_client_init_status(struct vgpu_client *c)
+{
+    return c->ops->init_status(c);
+}
+
+const char *vgpu_client_error_string(struct vgpu_client *c, int code, bool text, bool connect)
+{
+    return c->ops->error_string(c, code, text, connect);
+}
+
+bool vgpu_client_can_share(struct vgpu_client *c)
+{
+    return c->ops->can_share(c);
+}
+
+void *vgpu_client_region_new(struct vgpu_client *c, uint32_t id, size_t size)
+{
+    return c->ops->region_new(c, id, size);
+}
+
+void *vgpu_client_bar_region(struct vgpu_client *c, uint32_t id, size_t *size)
+{
+    return c->ops->bar_region(c, id, size);
+}
+
+void vgpu_client_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size)
+{
+    c->ops->region_free(c, id, base, size);
+}
+
+/* ---- making and unmaking one ---- */
+
+int vgpu_client_init(struct vgpu_client *c)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->ops = &vgpu_client_local_ops;
+    c->conn.transport.fd = -1;
+    c->conn.transport.pass_fd = -1;
+    rc = -pthread_mutex_init(&c->lock, NULL);
+    if (rc)
+        return rc;
+    rc = vgpu_queue_init(&c->queue);
+    if (rc)
+        goto fail_lock;
+    rc = vgpu_owed_init(&c->owed);
+    if (rc)
+        goto fail_queue;
+    return 0;
+fail_queue:
+    pthread_cond_destroy(&c->queue.cond);
+fail_lock:
+    pthread_mutex_destroy(&c->lock);
+    return rc;
+}
+
+void vgpu_client_destroy(struct vgpu_client *c)
+{
+    struct vgpu_transport *t = &c->conn.transport;
+
+    if (c->conn.state == VGPU_CONN_UP && t->ops)
+        t->ops->close(t);
+    vgpu_queue_clear(&c->queue);
+    vgpu_flights_clear(&c->flights);
+    vgpu_cache_free(c);
+    vgpu_errtab_free(&c->errtab);
+    pthread_key_delete(c->owed.exit_key);
+    pthread_cond_destroy(&c->queue.cond);
+    pthread_mutex_destroy(&c->lock);
+}
+
+/* ---- the process's client ---- */
+
+static struct vgpu_client own;                  /* used when this copy made it */
+static struct vgpu_client *process_client;      /* the one every call uses, once elected */
+static pthread_once_t elect_once = PTHREAD_ONCE_INIT;
+
+/* Named by this copy's note (below); NULL before this copy has elected. */
+__attribute__((used, visibility("hidden"))) struct vgpu_client *vgpu_client_peer(void)
+{
+    return __atomic_load_n(&process_client, __ATOMIC_ACQUIRE);
+}
+
+#define NOTE_NAME "vgpu"
+#define NOTE_TYPE 0x76677031u        /* "vgp1" */
+
+/* namesz, descsz, type, name padded to 8, then the descriptor: vgpu_client_peer - . */
+__asm__(".pushsection .note.vgpu.client,\"a\",@note\n"
+        "    .balign 4\n"
+        "    .long 5\n"
+        "    .long 8\n"
+        "    .long 0x76677031\n"
+        "    .asciz \"vgpu\"\n"
+        "    .balign 4\n"
+        "1:  .quad vgpu_client_peer - 1b\n"
+        "    .popsection\n");
+
+struct note_search {
+    struct vgpu_client *found;
+    int skipped;                     /* clients of another ABI */
+};
+
+/* The copies' peer functions named by the notes of one object's PT_NOTE segment. */
+static void search_segment(struct note_search *s, const uint8_t *p, size_t len)
+{
+    while (!s->found && len >= 12) {
+        uint32_t nsz, dsz, type;
+        size_t at, step;
+
+        memcpy(&nsz, p, 4);
+        memcpy(&dsz, p + 4, 4);
+        memcpy(&type, p + 8, 4);
+        at = 12 + ((nsz + 3u) & ~3u);
+        step = at + ((dsz + 3u) & ~3u);
+        if (step > len || step < at)
+            return;
+        if (type == NOTE_TYPE && nsz == sizeof(NOTE_NAME) && dsz == 8 &&
+            !memcmp(p + 12, NOTE_NAME, sizeof(NOTE_NAME))) {
+            int64_t off;
+            struct vgpu_client *(*peer)(void);
+            struct vgpu_client *c;
+
+            memcpy(&off, p + at, 8);
+            peer = (struct vgpu_client * (*)(void))(uintptr_t)((intptr_t)(p + at) + off);
+            c = peer != vgpu_client_peer ? peer() : NULL;
+            if (c && c->ops->abi == VGPU_CLIENT_ABI && c->ops->size >= sizeof(*c->ops))
+                s->found = c;
+            else if (c)
+                s->skipped++;
+        }
+        p += step;
+        len -= step;
+    }
+}
+
+static int search_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct note_search *s = arg;
+
+    (void)size;
+    for (int i = 0; !s->found && i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_NOTE)
+            search_segment(s, (const uint8_t *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
+                           info->dlpi_phdr[i].p_memsz);
+    return s->found != NULL;
+}
+
+/* The object that holds code at addr stays loaded for the life of the process. */
+static void pin(const void *addr)
+{
+    Dl_info di;
+    void *h;
+
+    if (dladdr(addr, &di) && di.dli_fname &&
+        (h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE)))
+        dlclose(h);
+}
+
+static void own_atfork_prepare(void)
+{
+    vgpu_conn_atfork_prepare(&own);
+}
+
+static void own_atfork_parent(void)
+{
+    vgpu_conn_atfork_parent(&own);
+}
+
+static void own_atfork_child(void)
+{
+    vgpu_conn_atfork_child(&own);
+}
+
+static void elect(void)
+{
+    struct note_search s = { 0 };
+    int rc;
+
+    dl_iterate_phdr(search_object, &s);
+    if (s.found) {
+        pin((const void *)(uintptr_t)s.found->ops->invoke);
+        __atomic_store_n(&process_client, s.found, __ATOMIC_RELEASE);
+        return;
+    }
+    if (s.skipped)
+        vgpu_shim_log(VGPU_LOG_WARN, "another vgpu library of a different build is loaded in "
+                      "this process; its calls and ours are not ordered with each other");
+    rc = vgpu_client_init(&own);
+    if (rc)
+        vgpu_shim_log(VGPU_LOG_ERROR, "cannot set up the vgpu client (%s)", strerror(-rc));
+    pthread_atfork(own_atfork_prepare, own_atfork_parent, own_atfork_child);
+    __atomic_store_n(&process_client, &own, __ATOMIC_RELEASE);
+}
+
+struct vgpu_client *vgpu_client_get(void)
+{
+    struct vgpu_client *c = __atomic_load_n(&process_client, __ATOMIC_ACQUIRE);
+
+    if (!c) {
+        pthread_once(&elect_once, elect);
+        c = __atomic_load_n(&process_client, __ATOMIC_ACQUIRE);
+    }
+    return c;
+}
+
+/*
+ * Before the library's other constructors (priority 101 runs before the
+ * default), so the client's fork handlers are registered first and its
+ * prepare runs last: a library's own prepare (manual/copy.c takes the
+ * staging lock) must not wait for a thread that holds it and waits for the
+ * client's lock, which this prepare would already hold.
+ */
+__attribute__((constructor(101))) static void client_load(void)
+{
+    pthread_once(&elect_once, elect);
+}
+
+/* At exit: the client this copy made settles and ends its session. */
+__attribute__((destructor)) static void client_unload(void)
+{
+    if (__atomic_load_n(&process_client, __ATOMIC_ACQUIRE) == &own)
+        vgpu_conn_fini(&own);
+}
