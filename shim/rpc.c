@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include "cudart_calltable.h"
-#include "manual.pb-c.h"
 #include "shim_internal.h"
 #include "vgpu/futex.h"
 
@@ -249,6 +248,15 @@ static int take_reply(bool qp, uint8_t **buf, size_t *len, struct vgpu_frame *f)
 
     if (rc == -EMSGSIZE)
         return rc;
+    if (rc == VGPU_WIRE_E_BAD_VERSION) {
+        char why[160];
+
+        snprintf(why, sizeof(why), "its frames carry another protocol version than this "
+                 "shim's %u: rebuild the shim and server from the same vgpu release",
+                 VGPU_PROTOCOL_VERSION);
+        drop_connection(why);
+        return rc;
+    }
     if (rc) {
         drop_connection(rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
         return rc;
@@ -362,6 +370,22 @@ static int roundtrip(Vgpu__Wire__Envelope *env, const struct iovec *payload, int
     return 0;
 }
 
+int vgpu_shim_control_exchange_locked(Vgpu__Wire__Envelope *env, int fd, struct vgpu_frame *f,
+                                      uint8_t **buf)
+{
+    size_t len;
+    int rc;
+
+    if (queue_n)
+        flush_locked();         /* queued calls go first: they may use what this changes */
+    if (conn_state != 1)
+        return -ENOTCONN;
+    transport.pass_fd = fd;
+    rc = roundtrip(env, NULL, 0, 0, buf, &len, f);
+    transport.pass_fd = -1;
+    return rc;
+}
+
 static int handshake(void)
 {
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
@@ -405,7 +429,7 @@ __attribute__((destructor)) static void vgpu_shim_fini(void)
         return;
     /* work the program queued still runs, as it would natively before exit */
     settle_locked();
-    if (conn_state == 1 && transport.ops)
+    if (conn_state == 1 && transport.ops && vgpu_ctl_close() == 0)
         transport.ops->close(&transport);
     conn_state = -1;
     pthread_mutex_unlock(&lock);
@@ -1126,39 +1150,16 @@ int vgpu_shim_local_error(const struct vgpu_call_req *req, int neg_errno)
 /* Called with the lock held, right after the handshake. */
 static int fetch_error_table(void)
 {
-    Vgpu__Manual__FreeArgs none = VGPU__MANUAL__FREE_ARGS__INIT;
-    struct vgpu_call_req req = { 0 };
-    struct vgpu_call_rep rep = { 0 };
-    struct vgpu_arena ar = { 0 };
-    Vgpu__Manual__ErrorTableRet *t;
-    int st;
+    struct vgpu_ctl_error_table t;
+    int rc = vgpu_ctl_error_table(&t);
 
-    req.call_id = VGPU_CUDART_ID_cudaGetErrorString;
-    req.name = "cudaGetErrorString";
-    if (vgpu_call_pack(&ar, &none.base, &req.args, &req.args_len))
-        return -ENOMEM;
-    st = invoke_locked(&req, &rep);
-    vgpu_arena_free(&ar);
-    if (st != cudaSuccess) {
-        vgpu_shim_rep_release(&rep);
+    if (rc)
         return conn_state == 1 ? 0 : -ENOTCONN;
-    }
-    t = vgpu__manual__error_table_ret__unpack(NULL, rep.ret_len, rep.ret);
-    if (t && t->n_code == t->n_name && t->n_code == t->n_text) {
-        table_code = calloc(t->n_code + 1, sizeof(*table_code));
-        table_name = calloc(t->n_code + 1, sizeof(*table_name));
-        table_text = calloc(t->n_code + 1, sizeof(*table_text));
-        for (size_t i = 0; table_code && table_name && table_text && i < t->n_code; i++) {
-            table_code[i] = t->code[i];
-            table_name[i] = strdup(t->name[i]);
-            table_text[i] = strdup(t->text[i]);
-            table_n = (int)i + 1;
-        }
-        init_status = t->init_status;
-    }
-    if (t)
-        vgpu__manual__error_table_ret__free_unpacked(t, NULL);
-    vgpu_shim_rep_release(&rep);
+    table_code = t.code;
+    table_name = t.name;
+    table_text = t.text;
+    table_n = t.n;
+    init_status = t.init_status;
     return 0;
 }
 
@@ -1175,44 +1176,16 @@ bool vgpu_shim_can_share(void)
     return yes;
 }
 
-/* Registers (or drops) a host region, passing fd.  Lock held, connection up. */
-static int region_call_locked(uint32_t id, uint64_t size, bool unregister, bool control, int fd,
-                              bool in_bar, uint64_t bar_offset)
-{
-    Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
-    struct vgpu_call_req req = { 0 };
-    struct vgpu_call_rep rep = { 0 };
-    struct vgpu_arena ar = { 0 };
-    int st;
-
-    a.id = id;
-    a.size = size;
-    a.unregister = unregister;
-    a.control = control;
-    a.in_bar = in_bar;
-    a.bar_offset = bar_offset;
-    req.call_id = VGPU_CUDART_ID_cudaHostRegister;
-    req.name = "cudaHostRegister (shared region)";
-    if (vgpu_call_pack(&ar, &a.base, &req.args, &req.args_len))
-        return cudaErrorMemoryAllocation;
-    transport.pass_fd = fd;
-    st = invoke_locked(&req, &rep);
-    transport.pass_fd = -1;
-    vgpu_shim_log(VGPU_LOG_DEBUG, "%s %u -> %d", req.name, id, st);
-    vgpu_shim_rep_release(&rep);
-    vgpu_arena_free(&ar);
-    return st;
-}
-
+/* Registers (unregister: drops) a memfd host region, passing fd: 0 or -errno. */
 static int region_call(uint32_t id, uint64_t size, bool unregister, int fd)
 {
-    int st = cudaErrorNoDevice;
+    int rc = -ENOTCONN;
 
     pthread_mutex_lock(&lock);
     if (ensure_connected() == 0 && transport.ops == &vgpu_transport_unix)
-        st = region_call_locked(id, size, unregister, false, fd, false, 0);
+        rc = unregister ? vgpu_ctl_region_unregister(id) : vgpu_ctl_region_register(id, size, fd);
     pthread_mutex_unlock(&lock);
-    return st;
+    return rc;
 }
 
 /* A sealed memfd of size bytes mapped here, or NULL; *fd stays open for passing. */
@@ -1252,7 +1225,7 @@ static void qp_setup_locked(void)
     const char *v = getenv("VGPU_SHM");
     uint64_t n;
     void *p = NULL;
-    int fd = -1, st;
+    int fd = -1, rc;
 
     if (v && !strcmp(v, "0"))
         return;
@@ -1266,9 +1239,9 @@ static void qp_setup_locked(void)
                 close(fd);
             return;
         }
-        st = region_call_locked(VGPU_QP_REGION, n, false, true, fd, false, 0);
+        rc = vgpu_ctl_attach_qp(n, false, 0, fd);
         close(fd);
-        if (st != cudaSuccess) {
+        if (rc) {
             munmap(p, n);
             return;
         }
@@ -1279,7 +1252,7 @@ static void qp_setup_locked(void)
         if (!slot || slot_size < 2 * SLOT_QP_SPAN ||
             vgpu_qp_create(&transport.qp, slot, n, GUEST_RING, GUEST_RING))
             return;
-        if (region_call_locked(VGPU_QP_REGION, n, false, true, -1, true, slot_off) != cudaSuccess)
+        if (vgpu_ctl_attach_qp(n, true, slot_off, -1))
             return;
         p = slot;
         slot_used = SLOT_QP_SPAN;
@@ -1302,16 +1275,16 @@ static void qp_setup_locked(void)
 
 void *vgpu_shim_region_new(uint32_t id, size_t size)
 {
-    int fd, st;
+    int fd, rc;
     void *p = memfd_map(size, &fd);
 
     if (!p)
         return NULL;
-    st = region_call(id, size, false, fd);
+    rc = region_call(id, size, false, fd);
     close(fd);
-    if (st != cudaSuccess) {
-        vgpu_shim_log(VGPU_LOG_INFO, "the server did not take a shared region of %zu bytes (%d); "
-                      "copies carry their bytes instead", size, st);
+    if (rc) {
+        vgpu_shim_log(VGPU_LOG_INFO, "the server did not take a shared region of %zu bytes (%s); "
+                      "copies carry their bytes instead", size, strerror(-rc));
         munmap(p, size);
         return NULL;
     }
@@ -1331,7 +1304,7 @@ void *vgpu_shim_bar_region(uint32_t id, size_t *size)
     if (slot && slot_size > slot_used) {
         p = slot + slot_used;
         *size = slot_size - slot_used;
-        if (region_call_locked(id, *size, false, false, -1, true, slot_off + slot_used) != cudaSuccess) {
+        if (vgpu_ctl_region_register_bar(id, slot_off + slot_used, *size)) {
             vgpu_shim_log(VGPU_LOG_INFO, "the server did not take the shared BAR's slot at %#llx; "
                           "copies use the 1 KB window", (unsigned long long)(slot_off + slot_used));
             p = NULL;

@@ -87,6 +87,42 @@ VGPU_HIDDEN void *vgpu_shim_bar_region(uint32_t id, size_t *size);
 /* Unregisters and unmaps region id at base. */
 VGPU_HIDDEN void vgpu_shim_region_free(uint32_t id, void *base, size_t size);
 
+/*
+ * ---- the control plane (control.c) ----
+ * vgpu's own operations, each a Control message (docs/protocol.md §2).
+ * Called with the call path's lock held and the connection up.  Each
+ * returns 0 or a negative errno: the server's ControlStatus mapped back
+ * (-EINVAL, -EBADF, -EBUSY, -ENOSPC, -ENOMEM, -ENOENT, -EIO for a CUDA
+ * refusal, -EOPNOTSUPP), -ENOTCONN when the connection failed, -EPROTO for
+ * a reply that does not answer.  An fd passed in stays the caller's.
+ */
+/* The queue pair: a memfd (fd) of size bytes, or with in_bar the BAR slot at bar_offset. */
+VGPU_HIDDEN int vgpu_ctl_attach_qp(uint64_t size, bool in_bar, uint64_t bar_offset, int fd);
+/* Host memory shared as region id: the sealed memfd fd of size bytes. */
+VGPU_HIDDEN int vgpu_ctl_region_register(uint32_t id, uint64_t size, int fd);
+/* [bar_offset, bar_offset+size) of the device's shared BAR as region id. */
+VGPU_HIDDEN int vgpu_ctl_region_register_bar(uint32_t id, uint64_t bar_offset, uint64_t size);
+VGPU_HIDDEN int vgpu_ctl_region_unregister(uint32_t id);
+/* The session ends (the server answers first). */
+VGPU_HIDDEN int vgpu_ctl_close(void);
+/* The server runtime's error names and texts; the caller owns it (vgpu_ctl_error_table_free). */
+struct vgpu_ctl_error_table {
+    int n;
+    int *code;
+    char **name, **text;
+    int init_status;
+};
+VGPU_HIDDEN int vgpu_ctl_error_table(struct vgpu_ctl_error_table *t);
+VGPU_HIDDEN void vgpu_ctl_error_table_free(struct vgpu_ctl_error_table *t);
+/*
+ * rpc.c: sends env (a Control) on the frame path, passing fd (or -1), after
+ * whatever calls are queued, and reads its reply into *f and *buf (the
+ * caller releases both when it returns 0).  0, or -errno with the
+ * connection dropped.  Lock held.
+ */
+VGPU_HIDDEN int vgpu_shim_control_exchange_locked(Vgpu__Wire__Envelope *env, int fd,
+                                                  struct vgpu_frame *f, uint8_t **buf);
+
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
 VGPU_HIDDEN void vgpu_shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
