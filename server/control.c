@@ -32,9 +32,9 @@ struct ctl_out {
     int cuda_status;
 };
 
-static int fail(struct ctl_out *o, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(struct ctl_out *o, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int fail(struct ctl_out *o, int err, const char *fmt, ...)
+static int refuse(struct ctl_out *o, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -125,15 +125,15 @@ static int region_room(struct vgpu_session *s, uint32_t id, struct ctl_out *o)
     struct vgpu_region *r;
 
     if (!id)
-        return fail(o, -EINVAL, "region id 0 is not a region: use an id from 1");
+        return refuse(o, -EINVAL, "region id 0 is not a region: use an id from 1");
     if (vgpu_region_find(s, id))
-        return fail(o, -EBUSY, "region %u is registered already: unregister it first", id);
+        return refuse(o, -EBUSY, "region %u is registered already: unregister it first", id);
     if (s->nregions >= VGPU_MAX_REGIONS)
-        return fail(o, -ENOSPC, "a session holds at most %d shared regions: free one first",
+        return refuse(o, -ENOSPC, "a session holds at most %d shared regions: free one first",
                     VGPU_MAX_REGIONS);
     r = realloc(s->regions, (size_t)(s->nregions + 1) * sizeof(*r));
     if (!r)
-        return fail(o, -ENOMEM, "no memory for region %u", id);
+        return refuse(o, -ENOMEM, "no memory for region %u", id);
     s->regions = r;
     return 0;
 }
@@ -146,7 +146,7 @@ static int region_pin(struct vgpu_session *s, uint32_t id, uint8_t *base, uint64
 
     if (st != cudaSuccess) {
         o->cuda_status = st;
-        return fail(o, -EIO, "the server's CUDA runtime did not pin region %u (%llu bytes): %s",
+        return refuse(o, -EIO, "the server's CUDA runtime did not pin region %u (%llu bytes): %s",
                     id, (unsigned long long)size, cudaGetErrorName((cudaError_t)st));
     }
     s->regions[s->nregions++] = (struct vgpu_region){ id, base, size, in_bar };
@@ -165,19 +165,19 @@ static int register_memfd(struct vgpu_session *s, const Vgpu__Wire__RegisterMemf
     int rc;
 
     if (fd < 0 || !vgpu_sealed_memfd(fd, a->size))
-        return fail(o, -EBADF, "region %u: no memfd sealed against shrinking of %llu bytes came "
+        return refuse(o, -EBADF, "region %u: no memfd sealed against shrinking of %llu bytes came "
                     "with it", a->id, (unsigned long long)a->size);
     if (!a->size)
-        return fail(o, -EINVAL, "region %u: a region of 0 bytes", a->id);
+        return refuse(o, -EINVAL, "region %u: a region of 0 bytes", a->id);
     if (a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s))
-        return fail(o, -ENOSPC, "region %u: over the %llu GiB a session may share", a->id,
+        return refuse(o, -ENOSPC, "region %u: over the %llu GiB a session may share", a->id,
                     (unsigned long long)(VGPU_REGIONS_MAX_BYTES >> 30));
     rc = region_room(s, a->id, o);
     if (rc)
         return rc;
     base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
-        return fail(o, -ENOMEM, "region %u: mapping %llu bytes failed: %s", a->id,
+        return refuse(o, -ENOMEM, "region %u: mapping %llu bytes failed: %s", a->id,
                     (unsigned long long)a->size, strerror(errno));
     rc = region_pin(s, a->id, base, a->size, false, o);
     if (rc)
@@ -192,11 +192,11 @@ static int register_bar(struct vgpu_session *s, const Vgpu__Wire__RegisterBarReg
     int rc;
 
     if (!vgpu_link_bar)
-        return fail(o, -EOPNOTSUPP, "region %u: this connection has no shared BAR (it is not "
+        return refuse(o, -EOPNOTSUPP, "region %u: this connection has no shared BAR (it is not "
                     "a VM's, or QEMU gave the device no memory backend)", a->id);
     if (!a->size || (a->bar_offset | a->size) & 4095 || a->bar_offset > vgpu_link_bar_size ||
         a->size > vgpu_link_bar_size - a->bar_offset)
-        return fail(o, -EINVAL, "region %u: [%#llx, +%#llx) is not page-aligned inside the "
+        return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) is not page-aligned inside the "
                     "%llu-byte shared BAR", a->id, (unsigned long long)a->bar_offset,
                     (unsigned long long)a->size, (unsigned long long)vgpu_link_bar_size);
     rc = region_room(s, a->id, o);
@@ -216,7 +216,7 @@ static int unregister(struct vgpu_session *s, const Vgpu__Wire__UnregisterRegion
     struct vgpu_region *r = vgpu_region_find(s, a->id);
 
     if (!r)
-        return fail(o, -ENOENT, "region %u is not registered", a->id);
+        return refuse(o, -ENOENT, "region %u is not registered", a->id);
     /* as cudaFreeHost: copies still running from or to it finish first */
     cudaDeviceSynchronize();
     region_drop(r);
@@ -238,13 +238,13 @@ static int qp_in_bar(const Vgpu__Wire__AttachQueuePair *a, void **mem, int *bell
     uint64_t k = a->bar_offset >> VGPU_QP_SLOT_SHIFT;
 
     if (!vgpu_link_bar)
-        return fail(o, -EOPNOTSUPP, "queue pair: this connection has no shared BAR");
+        return refuse(o, -EOPNOTSUPP, "queue pair: this connection has no shared BAR");
     if (a->bar_offset % slot || a->bar_offset >= vgpu_link_bar_size || a->size > slot)
-        return fail(o, -EINVAL, "queue pair: %#llx is not the start of a slot of the shared "
+        return refuse(o, -EINVAL, "queue pair: %#llx is not the start of a slot of the shared "
                     "BAR, or %llu bytes do not fit one", (unsigned long long)a->bar_offset,
                     (unsigned long long)a->size);
     if (k >= (uint64_t)vgpu_link_nbells || vgpu_link_bells[k] < 0)
-        return fail(o, -EOPNOTSUPP, "queue pair: the slot at %#llx has no doorbell (QEMU gave "
+        return refuse(o, -EOPNOTSUPP, "queue pair: the slot at %#llx has no doorbell (QEMU gave "
                     "the device fewer)", (unsigned long long)a->bar_offset);
     *mem = vgpu_link_bar + a->bar_offset;
     *bell = vgpu_link_bells[k];
@@ -259,7 +259,7 @@ static int qp_take(struct vgpu_session *s, struct ctl_out *o)
     if ((was && !(was & 1)) ||
         !__atomic_compare_exchange_n(&s->qp.hdr->server_state, &was, (uint64_t)getpid() << 32,
                                      0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-        return fail(o, -EBUSY, "queue pair refused: another session has it");
+        return refuse(o, -EBUSY, "queue pair refused: another session has it");
     return 0;
 }
 
@@ -275,27 +275,27 @@ static int attach_qp(struct vgpu_session *s, const Vgpu__Wire__AttachQueuePair *
     int bell = -1, rc;
 
     if (s->qp_mem)
-        return fail(o, -EBUSY, "this session has a queue pair already");
+        return refuse(o, -EBUSY, "this session has a queue pair already");
     if (a->size > QP_MAX_BYTES)
-        return fail(o, -ENOSPC, "queue pair: %llu bytes, over the %llu MiB a pair may have",
+        return refuse(o, -ENOSPC, "queue pair: %llu bytes, over the %llu MiB a pair may have",
                     (unsigned long long)a->size, (unsigned long long)(QP_MAX_BYTES >> 20));
     if (a->in_bar) {
         if (fd >= 0)
-            return fail(o, -EBADF, "queue pair in the shared BAR: no fd may come with it");
+            return refuse(o, -EBADF, "queue pair in the shared BAR: no fd may come with it");
         rc = qp_in_bar(a, &mem, &bell, o);
         if (rc)
             return rc;
     } else {
         if (fd < 0 || !vgpu_sealed_memfd(fd, a->size))
-            return fail(o, -EBADF, "queue pair: no memfd sealed against shrinking of %llu "
+            return refuse(o, -EBADF, "queue pair: no memfd sealed against shrinking of %llu "
                         "bytes came with it", (unsigned long long)a->size);
         mem = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (mem == MAP_FAILED)
-            return fail(o, -ENOMEM, "queue pair: mapping %llu bytes failed: %s",
+            return refuse(o, -ENOMEM, "queue pair: mapping %llu bytes failed: %s",
                         (unsigned long long)a->size, strerror(errno));
     }
     if (vgpu_qp_attach(&s->qp, mem, a->size))
-        rc = fail(o, -EINVAL, "queue pair refused: its header does not describe %llu bytes of "
+        rc = refuse(o, -EINVAL, "queue pair refused: its header does not describe %llu bytes of "
                   "rings", (unsigned long long)a->size);
     else
         rc = qp_take(s, o);
@@ -328,7 +328,7 @@ static int error_table(struct vgpu_session *s, struct vgpu_arena *arena,
     size_t n = 0;
 
     if (!codes || !names || !texts)
-        return fail(o, -ENOMEM, "no memory for the error table");
+        return refuse(o, -ENOMEM, "no memory for the error table");
     for (int code = 0; code < ERROR_CODES; code++) {
         const char *name = cudaGetErrorName((cudaError_t)code);
 
@@ -374,7 +374,7 @@ int vgpu_control_handle(struct vgpu_session *s, const Vgpu__Wire__Control *c, in
     }
     memset(o, 0, sizeof(*o));
     if (fd >= 0 && !takes_fd) {
-        rc = fail(o, -EBADF, "an fd came with an operation that takes none");
+        rc = refuse(o, -EBADF, "an fd came with an operation that takes none");
         goto out;
     }
     switch (c->op_case) {
@@ -393,7 +393,7 @@ int vgpu_control_handle(struct vgpu_session *s, const Vgpu__Wire__Control *c, in
     case VGPU__WIRE__CONTROL__OP_FETCH_ERROR_TABLE:
         t = vgpu_arena_alloc(arena, sizeof(*t));
         if (!t) {
-            rc = fail(o, -ENOMEM, "no memory for the error table");
+            rc = refuse(o, -ENOMEM, "no memory for the error table");
             break;
         }
         vgpu__wire__error_table__init(t);
@@ -406,7 +406,7 @@ int vgpu_control_handle(struct vgpu_session *s, const Vgpu__Wire__Control *c, in
         rc = 0;
         break;
     default:
-        rc = fail(o, -EINVAL, "an operation this server does not know");
+        rc = refuse(o, -EINVAL, "an operation this server does not know");
         break;
     }
 out:
