@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The control plane (docs/protocol.md §2): vgpu's own operations, each a
- * message of its own in the envelope (wire/envelope.proto Control), apart
- * from the CUDA calls.  Attaching the queue pair, registering and dropping
+ * The control plane (docs/protocol.md, "The two planes"): vgpu's own
+ * operations, each a message of its own in the envelope (wire/envelope.proto
+ * Control), apart from the CUDA calls.  Attaching the queue pair, registering and dropping
  * shared host regions (a memfd, or a slot of the VM's shared BAR), handing
  * out the runtime's error table, closing.
  *
@@ -32,7 +32,8 @@ struct ctl_out {
     int cuda_status;
 };
 
-static int refuse(struct ctl_out *o, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(struct ctl_out *o, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int refuse(struct ctl_out *o, int err, const char *fmt, ...)
 {

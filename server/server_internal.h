@@ -198,7 +198,7 @@ struct Vgpu__Wire__ControlReply;
 struct vgpu_frame;
 int vgpu_control_handle(struct vgpu_session *s, const struct Vgpu__Wire__Control *c, int fd,
                         struct vgpu_arena *arena, struct Vgpu__Wire__ControlReply *r);
-/* The ControlStatus of an operation's result (docs/protocol.md §2 has the table). */
+/* The ControlStatus of an operation's result (the table: docs/protocol.md, "The two planes"). */
 int vgpu_control_status(int err);
 /* Serves a frame whose body is a Control and sends the reply on the frame path: 0 or -errno. */
 int vgpu_control_serve(struct vgpu_session *s, const struct vgpu_frame *f);

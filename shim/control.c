@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The shim's side of the control plane (docs/protocol.md §2): vgpu's own
- * operations as Control messages of their own, never CUDA call ids.
+ * The shim's side of the control plane (docs/protocol.md, "The two
+ * planes"): vgpu's own operations as Control messages of their own, never
+ * CUDA call ids.
  * Attaching the queue pair, registering and dropping shared regions,
  * fetching the runtime's error table, closing the session.
  *

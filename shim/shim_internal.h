@@ -89,7 +89,7 @@ VGPU_HIDDEN void vgpu_shim_region_free(uint32_t id, void *base, size_t size);
 
 /*
  * ---- the control plane (control.c) ----
- * vgpu's own operations, each a Control message (docs/protocol.md §2).
+ * vgpu's own operations, each a Control message (docs/protocol.md, "The two planes").
  * Called with the call path's lock held and the connection up.  Each
  * returns 0 or a negative errno: the server's ControlStatus mapped back
  * (-EINVAL, -EBADF, -EBUSY, -ENOSPC, -ENOMEM, -ENOENT, -EIO for a CUDA

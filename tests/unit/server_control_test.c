@@ -2,9 +2,9 @@
 /*
  * The server's control plane (server/control.c) on a session built here,
  * against the fake runtime (tests/fakecuda): every operation's success and
- * each of its refusals with the ControlStatus docs/protocol.md §2 promises,
- * fds closed whatever happens, the shared BAR checks on a BAR made here, and
- * one Control served over a socket pair.
+ * each of its refusals with the ControlStatus that docs/protocol.md ("The
+ * two planes") promises, fds closed whatever happens, the shared BAR's
+ * checks on a BAR made here, and one Control served over a socket pair.
  */
 #include <errno.h>
 #include <fcntl.h>
