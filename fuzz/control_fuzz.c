@@ -12,6 +12,7 @@
  * closed, the reply passes the envelope checks and packs; the session's
  * regions stay within their bounds, inside their memory.  At the end the
  * session is released.  A violation aborts, which libFuzzer reports.
+ * CONTROL_FUZZ_TRACE=1 prints each operation and its status.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +84,7 @@ static void setup(uint8_t flags)
 /* The memfd a record asks for, or -1. */
 static int make_fd(uint8_t spec)
 {
-    size_t len = (size_t)(spec & CF_PAGES) * 4096;
+    size_t len = (size_t)(spec & CF_PAGES) * CF_UNIT;
     int fd;
 
     if (!(spec & CF_FD))
@@ -114,6 +115,8 @@ static void run(struct vgpu_session *s, const Vgpu__Wire__Control *c, int fd)
     size_t n;
     uint8_t *packed;
 
+    if (getenv("CONTROL_FUZZ_TRACE"))
+        fprintf(stderr, "op %d fd %d -> %d (%s)\n", (int)c->op_case, fd, (int)r.status, r.message);
     check(rc <= 0, "a handler returned a positive value");
     check((int)r.status == vgpu_control_status(rc), "the status is not the mapping of the result");
     check(rc == 0 || (r.message && r.message[0]), "a failure without a sentence");

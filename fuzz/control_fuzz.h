@@ -10,8 +10,8 @@
  *   record: fd byte, 16-bit little-endian length, a packed vgpu.wire.Control
  *   fd:     bit 7  a memfd travels with the operation
  *           bit 6  sealed against shrinking
- *           bit 5  it starts with a laid-out queue pair (CF_QP_BYTES)
- *           bits 0-4  its size in pages
+ *           bit 5  it starts with a laid-out queue pair (rings of CF_RING)
+ *           bits 0-4  its size in units of CF_UNIT
  */
 #ifndef VGPU_CONTROL_FUZZ_H
 #define VGPU_CONTROL_FUZZ_H
@@ -25,7 +25,8 @@
 #define CF_FD_QP 0x20u
 #define CF_PAGES 0x1fu
 
-#define CF_RING 4096u          /* ring sizes of the queue pairs laid out */
+#define CF_UNIT 8192u          /* a memfd's size is counted in these */
+#define CF_RING 65536u         /* ring sizes of the queue pairs laid out (the smallest allowed) */
 #define CF_BAR_SIZE ((uint64_t)32 << 20)
 
 #endif

@@ -116,7 +116,7 @@ static int save(const char *dir, const char *name, const struct seed *s)
 int main(int argc, char **argv)
 {
     uint64_t qp = vgpu_qp_bytes(CF_RING, CF_RING), slot = (uint64_t)1 << VGPU_QP_SLOT_SHIFT;
-    uint8_t qp_pages = (uint8_t)((qp + 4095) / 4096);
+    uint8_t qp_units = (uint8_t)((qp + CF_UNIT - 1) / CF_UNIT);
     struct seed host = { .len = 1 }, guest = { .len = 1 };
 
     if (argc != 2) {
@@ -124,9 +124,9 @@ int main(int argc, char **argv)
         return 2;
     }
     host.buf[0] = 0;
-    attach(&host, CF_FD | CF_SEAL | CF_FD_QP | qp_pages, qp, 0, 0);
-    memfd_region(&host, CF_FD | CF_SEAL | 4, 1, 4 * 4096);
-    memfd_region(&host, CF_FD | 2, 2, 2 * 4096);
+    attach(&host, CF_FD | CF_SEAL | CF_FD_QP | qp_units, qp, 0, 0);
+    memfd_region(&host, CF_FD | CF_SEAL | 4, 1, 4 * CF_UNIT);
+    memfd_region(&host, CF_FD | 2, 2, 2 * CF_UNIT);
     unregister(&host, 1);
     table_and_close(&host);
 

@@ -277,6 +277,8 @@ static int attach_qp(struct vgpu_session *s, const Vgpu__Wire__AttachQueuePair *
 
     if (s->qp_mem)
         return refuse(o, -EBUSY, "this session has a queue pair already");
+    if (!a->size)
+        return refuse(o, -EINVAL, "queue pair: a pair of 0 bytes");
     if (a->size > QP_MAX_BYTES)
         return refuse(o, -ENOSPC, "queue pair: %llu bytes, over the %llu MiB a pair may have",
                     (unsigned long long)a->size, (unsigned long long)(QP_MAX_BYTES >> 20));

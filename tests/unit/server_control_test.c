@@ -248,6 +248,7 @@ static void test_queue_pair_memfd(void **state)
     (void)state;
     assert_true(mem != MAP_FAILED);
     assert_int_equal(attach(&s, n, false, 0, -1), NO_FD);
+    assert_int_equal(attach(&s, 0, false, 0, dup(m)), INVALID);
     assert_int_equal(attach(&s, n, false, 0, dup(m)), INVALID);       /* no header yet */
     lay_qp(mem);
     assert_int_equal(attach(&s, n - 4096, false, 0, dup(m)), INVALID);
