@@ -125,7 +125,8 @@ static void run(struct vgpu_session *s, const Vgpu__Wire__Control *c, int fd)
           "a CUDA refusal without the runtime's status");
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_CONTROL_REPLY;
     env.control_reply = &r;
-    check(vgpu_envelope_check(&env, 0, NULL, NULL, NULL) == 0, "the reply fails the envelope checks");
+    check(vgpu_envelope_check(&env, 0, NULL, NULL, NULL) == 0,
+          "the reply fails the envelope checks");
     n = vgpu__wire__envelope__get_packed_size(&env);
     packed = malloc(n ? n : 1);
     check(packed && vgpu__wire__envelope__pack(&env, packed) == n, "the reply does not pack");

@@ -148,7 +148,8 @@ int vgpu_session_handshake(struct vgpu_session *s)
     if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO)
         rc = VGPU_WIRE_E_MALFORMED;
     if (rc) {
-        vgpu_log(VGPU_LOG_WARN, "client did not start with a valid Hello: %s", vgpu_wire_strerror(rc));
+        vgpu_log(VGPU_LOG_WARN, "client did not start with a valid Hello: %s",
+                 vgpu_wire_strerror(rc));
         goto out;
     }
     rc = admit(s, f.env->hello, why, sizeof(why));

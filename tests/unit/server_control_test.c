@@ -190,7 +190,8 @@ static void test_stray_fd(void **state)
 
 static void bar_up(int bells)
 {
-    vgpu_link_bar = mmap(NULL, BAR_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    vgpu_link_bar = mmap(NULL, BAR_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
     assert_true(vgpu_link_bar != MAP_FAILED);
     vgpu_link_bar_size = BAR_SIZE;
     vgpu_link_nbells = bells;
