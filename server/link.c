@@ -29,10 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cudart_calltable.h"
 #include "link_record.h"
 #include "loop.h"
-#include "manual.pb-c.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/wire.h"
@@ -245,29 +243,23 @@ static bool is_hello(const uint8_t *frame, uint32_t len)
 }
 
 /*
- * The shared BAR slot a frame attaches its queue pair in, or -1: the link
- * must know before the session sees it, to end the slot's previous holder.
+ * The shared BAR slot a frame attaches its queue pair in (a Control
+ * AttachQueuePair with in_bar), or -1: the link must know before the
+ * session sees it, to end the slot's previous holder.
  */
 static int attach_slot(const uint8_t *frame, uint32_t len)
 {
     struct vgpu_frame f = { 0 };
+    const Vgpu__Wire__AttachQueuePair *a;
     int slot = -1;
 
     if (!vgpu_link_bar || vgpu_frame_decode(frame, len, NULL, NULL, NULL, &f) ||
-        f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS)
+        f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CONTROL ||
+        f.env->control->op_case != VGPU__WIRE__CONTROL__OP_ATTACH_QUEUE_PAIR)
         goto out;
-    for (size_t i = 0; i < f.env->calls->n_calls; i++) {
-        const Vgpu__Wire__Call *call = f.env->calls->calls[i];
-        Vgpu__Manual__HostRegionArgs *a;
-
-        if (call->call_id != VGPU_CUDART_ID_cudaHostRegister)
-            continue;
-        a = vgpu__manual__host_region_args__unpack(NULL, call->args.len, call->args.data);
-        if (a && a->control && a->in_bar && (a->bar_offset >> VGPU_QP_SLOT_SHIFT) < 64)
-            slot = (int)(a->bar_offset >> VGPU_QP_SLOT_SHIFT);
-        if (a)
-            vgpu__manual__host_region_args__free_unpacked(a, NULL);
-    }
+    a = f.env->control->attach_queue_pair;
+    if (a->in_bar && (a->bar_offset >> VGPU_QP_SLOT_SHIFT) < VGPU_LINK_MAX_BELLS)
+        slot = (int)(a->bar_offset >> VGPU_QP_SLOT_SHIFT);
 out:
     vgpu_frame_release(&f);
     return slot;

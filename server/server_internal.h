@@ -101,6 +101,7 @@ struct vgpu_session {
     uint64_t frames_qp, frames_path;  /* frames served from each carrier */
     uint32_t socket_seen;      /* the client's count of socket frames, last looked at */
     bool socket_look;          /* look at the socket whatever the count says */
+    bool closing;              /* the client sent Close: the session ends after the reply */
 };
 
 #define VGPU_MAX_REGIONS 1024
@@ -207,6 +208,33 @@ struct vgpu_manual_call {
 typedef int (*vgpu_manual_fn)(struct vgpu_session *s, struct vgpu_manual_call *c);
 /* The handler of a manual call id, or NULL. */
 vgpu_manual_fn vgpu_manual_find(uint32_t id);
+
+/*
+ * ---- the control plane (control.c) ----
+ * vgpu_control_handle() runs one Control operation for session s.  fd is
+ * the descriptor passed with the frame, or -1; it is the handler's, closed
+ * in every case.  r is filled (status, message, error table) with memory
+ * from arena, which must outlive the reply.  Returns 0 or the negative errno
+ * that vgpu_control_status() turned into r->status.
+ */
+struct Vgpu__Wire__Control;
+struct Vgpu__Wire__ControlReply;
+struct vgpu_frame;
+int vgpu_control_handle(struct vgpu_session *s, const struct Vgpu__Wire__Control *c, int fd,
+                        struct vgpu_arena *arena, struct Vgpu__Wire__ControlReply *r);
+/* The ControlStatus of an operation's result (the table: docs/protocol.md, "The two planes"). */
+int vgpu_control_status(int err);
+/* Serves a frame whose body is a Control and sends the reply on the frame path: 0 or -errno. */
+int vgpu_control_serve(struct vgpu_session *s, const struct vgpu_frame *f);
+
+/* ---- the handshake (handshake.c) ---- */
+#define VGPU_SERVER_VERSION "vgpu-server 0.1"
+/*
+ * Reads the client's Hello and answers it: 0 when the session may go on.
+ * A peer of another protocol version gets a HelloReply it can read, naming
+ * both versions, and the server logs the same sentence.
+ */
+int vgpu_session_handshake(struct vgpu_session *s);
 
 /* Negative errno from a check to the CUDA status the guest sees. */
 int vgpu_errno_to_cuda(int neg);

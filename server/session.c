@@ -5,9 +5,10 @@
  * client goes away, however it goes, the process exits and the driver frees
  * everything the session held.
  *
- * Flow: Hello/HelloReply, then CallBatch -> ResultBatch until the client
- * closes.  Each call is a generated one (replayed through libffi on the real
- * runtime), a hand-written one (manual/), or unsupported.
+ * Flow: Hello/HelloReply (handshake.c), then CallBatch -> ResultBatch and
+ * Control -> ControlReply (control.c) until the client closes.  Each call is
+ * a generated one (replayed through libffi on the real runtime), a
+ * hand-written one (manual/), or unsupported.
  */
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
@@ -25,8 +26,6 @@
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
 #include "vgpu/wire.h"
-
-#define VGPU_SERVER_VERSION "vgpu-server 0.1"
 
 extern const struct vgpu_dispatch_entry vgpu_cudart_dispatch[];
 extern const size_t vgpu_cudart_dispatch_len;
@@ -451,73 +450,6 @@ static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
     }
 }
 
-static int handshake(struct vgpu_session *s)
-{
-    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
-    Vgpu__Wire__HelloReply reply = VGPU__WIRE__HELLO_REPLY__INIT;
-    struct vgpu_frame f = { 0 };
-    char why[256] = "";
-    uint8_t *buf;
-    size_t len;
-    int rc;
-
-    rc = vgpu_fd_read_frame(s->fd, NULL, &buf, &len);
-    if (rc)
-        return rc;
-    rc = vgpu_frame_decode(buf, len, NULL, call_known, NULL, &f);
-    if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO)
-        rc = VGPU_WIRE_E_MALFORMED;
-    if (rc) {
-        vgpu_log(VGPU_LOG_WARN, "client did not start with a valid Hello: %s", vgpu_wire_strerror(rc));
-        goto out;
-    }
-    rc = vgpu_hello_check(f.env->hello, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
-    if (!rc && !vgpu_config_pool(vgpu_cfg, s->who.pool)) {
-        snprintf(why, sizeof(why), "vgpu-server has no GPU pool %c for vm %u: add a [pool %c] "
-                 "section to its configuration, or give the VM a configured pool",
-                 s->who.pool ? s->who.pool : '?', s->who.vm_id, s->who.pool ? s->who.pool : '?');
-        rc = VGPU_WIRE_E_REFUSED;
-    }
-    if (!rc && s->refuse) {
-        snprintf(why, sizeof(why), "%s", s->refuse);
-        rc = VGPU_WIRE_E_REFUSED;
-    }
-    if (!rc) {
-        const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
-        struct vgpu_sched_join j = { .vm_id = s->who.vm_id, .pool = s->who.pool,
-                                     .priority = s->who.priority, .client = s->client,
-                                     .max_vm = lim && lim->sessions ? lim->sessions
-                                                                    : VGPU_VM_MAX_SESSIONS };
-        int joined;
-
-        snprintf(s->client, sizeof(s->client), "%s", f.env->hello->client_name);
-        /* a session the scheduler cannot hold would escape priorities and limits */
-        joined = vgpu_sched_join(&j);
-        if (joined == -EUSERS)
-            snprintf(why, sizeof(why), "vm %u has %u sessions, its limit; end one, or raise "
-                     "'sessions' in the server's [vm %u] section", s->who.vm_id, j.max_vm,
-                     s->who.vm_id);
-        else if (joined < 0)
-            snprintf(why, sizeof(why), "vgpu-server serves at most %d sessions at once; try "
-                     "again when one has ended", VGPU_SCHED_MAX_SESSIONS);
-        if (joined < 0)
-            rc = VGPU_WIRE_E_REFUSED;
-    }
-    vgpu_hello_reply_init(&reply, rc, VGPU_CUDART_CALL_TABLE_HASH, VGPU_SERVER_VERSION, why);
-    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
-    env.hello_reply = &reply;
-    if (send_reply(s, f.hdr.seq, &env, NULL, 0) == 0 && rc == 0)
-        vgpu_log(VGPU_LOG_INFO, "session for %s (pid %u on %s), vm %u pool %c priority %s",
-                 f.env->hello->client_name, f.env->hello->client_pid, f.env->hello->client_host,
-                 s->who.vm_id, s->who.pool, vgpu_prio_name(s->who.priority));
-    else if (rc)
-        vgpu_log(VGPU_LOG_WARN, "handshake refused: %s", why);
-out:
-    vgpu_frame_release(&f);
-    free(buf);
-    return rc;
-}
-
 static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
 {
     const Vgpu__Wire__CallBatch *b = f->env->calls;
@@ -591,7 +523,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
 
     if (s.who.priority >= VGPU_PRIO_CLASSES)
         s.who.priority = VGPU_PRIO_LOW;
-    if (handshake(&s))
+    if (vgpu_session_handshake(&s))
         return;
     alarm(0);                  /* the handshake's deadline (main.c) */
     /* The pool's GPUs are all this session's CUDA context will ever see. */
@@ -633,7 +565,9 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
             break;
         }
         rc = vgpu_frame_decode_scratch(buf, len, NULL, call_known, NULL, scratch, sizeof(scratch), &f);
-        if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS)
+        /* control frames travel on the frame path only: their replies have no compact form */
+        if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS &&
+            (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CONTROL || s.via_qp))
             rc = VGPU_WIRE_E_MALFORMED;
         if (rc) {
             vgpu_log(VGPU_LOG_WARN, "bad frame from the client, closing: %s", vgpu_wire_strerror(rc));
@@ -645,9 +579,16 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
             s.frames_qp++;
         else
             s.frames_path++;
-        rc = serve_batch(&s, &f);
+        if (f.env->body_case == VGPU__WIRE__ENVELOPE__BODY_CONTROL)
+            rc = vgpu_control_serve(&s, &f);
+        else
+            rc = serve_batch(&s, &f);
         vgpu_frame_release(&f);
         free(buf);
+        if (!rc && s.closing) {
+            vgpu_log(VGPU_LOG_INFO, "the client closed the session");
+            break;
+        }
         if (rc) {
             vgpu_log(VGPU_LOG_INFO, "client went away: %s", strerror(-rc));
             break;

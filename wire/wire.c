@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Frame codec: header (de)serialization, strict full-frame decode with
- * limits, head-only encode for zero-copy payloads, and the handshake checks.
+ * limits, head-only encode for zero-copy payloads (the handshake is hello.c).
  *
  * Everything that comes off the wire is untrusted: lengths are compared
  * against the bytes actually present before anything is read, sums are done
@@ -15,7 +15,6 @@
 #include "le.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -80,7 +79,7 @@ static const struct vgpu_wire_limits *limits_or_default(const struct vgpu_wire_l
 /* Wire offsets of the header fields; docs/protocol.md has the same table. */
 enum {
     HDR_OFF_MAGIC = 0,
-    HDR_OFF_VERSION = 4,
+    HDR_OFF_VERSION = VGPU_FRAME_VERSION_OFFSET,
     HDR_OFF_FLAGS = 6,
     HDR_OFF_ENV_LEN = 8,
     HDR_OFF_PAYLOAD_LEN = 12,
@@ -190,6 +189,46 @@ static int check_bytes(const ProtobufCBinaryData *b)
     return (b->len && !b->data) ? VGPU_WIRE_E_MALFORMED : 0;
 }
 
+/* A control message: exactly one operation this version knows, no invalid field numbers. */
+static int check_control(const Vgpu__Wire__Control *c)
+{
+    const ProtobufCMessage *op;
+
+    if (!c || check_unknown(&c->base))
+        return VGPU_WIRE_E_MALFORMED;
+    switch (c->op_case) {
+    case VGPU__WIRE__CONTROL__OP_ATTACH_QUEUE_PAIR:
+        op = &c->attach_queue_pair->base;
+        break;
+    case VGPU__WIRE__CONTROL__OP_REGISTER_MEMFD_REGION:
+        op = &c->register_memfd_region->base;
+        break;
+    case VGPU__WIRE__CONTROL__OP_REGISTER_BAR_REGION:
+        op = &c->register_bar_region->base;
+        break;
+    case VGPU__WIRE__CONTROL__OP_UNREGISTER_REGION:
+        op = &c->unregister_region->base;
+        break;
+    case VGPU__WIRE__CONTROL__OP_FETCH_ERROR_TABLE:
+        op = &c->fetch_error_table->base;
+        break;
+    case VGPU__WIRE__CONTROL__OP_CLOSE:
+        op = &c->close->base;
+        break;
+    default:
+        return VGPU_WIRE_E_MALFORMED;
+    }
+    return op && !check_unknown(op) ? 0 : VGPU_WIRE_E_MALFORMED;
+}
+
+static int check_control_reply(const Vgpu__Wire__ControlReply *r)
+{
+    if (!r || check_unknown(&r->base) ||
+        (r->error_table && check_unknown(&r->error_table->base)))
+        return VGPU_WIRE_E_MALFORMED;
+    return 0;
+}
+
 int vgpu_envelope_check(const Vgpu__Wire__Envelope *env, uint64_t payload_len,
                         const struct vgpu_wire_limits *lim,
                         vgpu_wire_call_known_fn call_known, void *opaque)
@@ -242,6 +281,10 @@ int vgpu_envelope_check(const Vgpu__Wire__Envelope *env, uint64_t payload_len,
         }
         return 0;
     }
+    case VGPU__WIRE__ENVELOPE__BODY_CONTROL:
+        return check_control(env->control);
+    case VGPU__WIRE__ENVELOPE__BODY_CONTROL_REPLY:
+        return check_control_reply(env->control_reply);
     default:
         /* NOT_SET (empty envelope) or a body this version does not know. */
         return VGPU_WIRE_E_MALFORMED;
@@ -607,113 +650,5 @@ int vgpu_frame_encode(const struct vgpu_frame_header *tmpl,
     }
     *out = buf;
     *out_len = off;
-    return 0;
-}
-
-/* ---- handshake -------------------------------------------------------- */
-
-static void say(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!why || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
-void vgpu_wire_version_message(uint32_t guest_version, uint32_t server_version,
-                               char *why, size_t whylen)
-{
-    say(why, whylen,
-        "guest speaks protocol %u, server speaks %u: rebuild the shim and "
-        "server from the same vgpu release",
-        guest_version, server_version);
-}
-
-static void call_table_message(uint64_t guest_hash, uint64_t server_hash,
-                               char *why, size_t whylen)
-{
-    say(why, whylen,
-        "guest shim and vgpu-server were generated from different call tables "
-        "(hash %016llx vs %016llx): rebuild both from the same CUDA headers "
-        "and registry",
-        (unsigned long long)guest_hash, (unsigned long long)server_hash);
-}
-
-void vgpu_hello_init(Vgpu__Wire__Hello *h, uint64_t call_table_hash,
-                     const char *api, const char *client_name,
-                     uint32_t client_pid, const char *client_host)
-{
-    /* protobuf-c's string fields are char * but are only read by pack. */
-    vgpu__wire__hello__init(h);
-    h->protocol_version = VGPU_PROTOCOL_VERSION;
-    h->call_table_hash = call_table_hash;
-    h->api = (char *)(api ? api : "");
-    h->client_name = (char *)(client_name ? client_name : "");
-    h->client_pid = client_pid;
-    h->client_host = (char *)(client_host ? client_host : "");
-}
-
-int vgpu_hello_check(const Vgpu__Wire__Hello *h, uint64_t expected_hash,
-                     char *why, size_t whylen)
-{
-    say(why, whylen, "%s", "");
-    if (!h) {
-        say(why, whylen, "no Hello received");
-        return VGPU_WIRE_E_INVAL;
-    }
-    if (h->protocol_version != VGPU_PROTOCOL_VERSION) {
-        vgpu_wire_version_message(h->protocol_version, VGPU_PROTOCOL_VERSION,
-                                  why, whylen);
-        return VGPU_WIRE_E_BAD_VERSION;
-    }
-    if (h->call_table_hash != expected_hash) {
-        call_table_message(h->call_table_hash, expected_hash, why, whylen);
-        return VGPU_WIRE_E_CALL_TABLE;
-    }
-    return 0;
-}
-
-void vgpu_hello_reply_init(Vgpu__Wire__HelloReply *r, int rc,
-                           uint64_t server_hash, const char *server_version,
-                           const char *why)
-{
-    vgpu__wire__hello_reply__init(r);
-    r->ok = rc == 0;
-    r->protocol_version = VGPU_PROTOCOL_VERSION;
-    r->call_table_hash = server_hash;
-    r->server_version = (char *)(server_version ? server_version : "");
-    r->message = (char *)(why ? why : "");
-}
-
-int vgpu_hello_reply_check(const Vgpu__Wire__HelloReply *r,
-                           uint64_t expected_hash, char *why, size_t whylen)
-{
-    say(why, whylen, "%s", "");
-    if (!r) {
-        say(why, whylen, "no HelloReply received");
-        return VGPU_WIRE_E_INVAL;
-    }
-    /* Our own comparison first: it names both sides' values even when the
-     * server's message is empty or from an older release. */
-    if (r->protocol_version != VGPU_PROTOCOL_VERSION) {
-        vgpu_wire_version_message(VGPU_PROTOCOL_VERSION, r->protocol_version,
-                                  why, whylen);
-        return VGPU_WIRE_E_BAD_VERSION;
-    }
-    if (r->call_table_hash != expected_hash) {
-        call_table_message(expected_hash, r->call_table_hash, why, whylen);
-        return VGPU_WIRE_E_CALL_TABLE;
-    }
-    if (!r->ok) {
-        say(why, whylen, "vgpu-server refused the session: %s",
-            (r->message && r->message[0]) ? r->message : "(no reason given)");
-        return VGPU_WIRE_E_REFUSED;
-    }
     return 0;
 }

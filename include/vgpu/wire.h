@@ -32,6 +32,8 @@ extern "C" {
  * "another vgpu version" and say so.
  */
 #define VGPU_PROTOCOL_VERSION 1u
+/* Where the version sits in a frame header: the same offset in every version. */
+#define VGPU_FRAME_VERSION_OFFSET 4
 
 #define VGPU_FRAME_MAGIC       0x55504756u /* bytes 'V' 'G' 'P' 'U' */
 #define VGPU_FRAME_HEADER_SIZE 32u
@@ -277,6 +279,18 @@ int vgpu_hello_reply_check(const Vgpu__Wire__HelloReply *r,
  */
 void vgpu_wire_version_message(uint32_t guest_version, uint32_t server_version,
                                char *why, size_t whylen);
+
+/*
+ * Server side, for a peer whose header carried another protocol version
+ * (vgpu_frame_header_decode() returned VGPU_WIRE_E_BAD_VERSION with
+ * peer_version filled in): the reply frame that peer can read, a HelloReply
+ * {ok: false, protocol_version: ours, message: the sentence naming both
+ * versions} under a header that carries the peer's version, since a decoder
+ * accepts only its own.  On success *out is a malloc'ed frame of *out_len
+ * bytes that the caller frees; otherwise a wire error and *out is NULL.
+ */
+int vgpu_hello_mismatch_encode(uint16_t peer_version, uint64_t seq, uint64_t server_hash,
+                               const char *server_version, uint8_t **out, size_t *out_len);
 
 #ifdef __cplusplus
 }

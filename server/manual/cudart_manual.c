@@ -239,7 +239,7 @@ out:
 
 static int do_fatbin_end(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
-    UNPACK(Vgpu__Manual__FatbinRet, fatbin_ret, c);
+    UNPACK(Vgpu__Manual__FatbinEndArgs, fatbin_end_args, c);
     struct vgpu_module *m = module_of(s, a->module);
     int rc = cudaErrorInvalidValue;
 
@@ -248,7 +248,7 @@ static int do_fatbin_end(struct vgpu_session *s, struct vgpu_manual_call *c)
         m->ended = true;
         rc = cudaSuccess;
     }
-    vgpu__manual__fatbin_ret__free_unpacked(a, &unpack_alloc_);
+    vgpu__manual__fatbin_end_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -436,190 +436,6 @@ static int do_free(struct vgpu_session *s, struct vgpu_manual_call *c)
         vgpu_range_remove(s, a->ptr);
     }
     vgpu__manual__free_args__free_unpacked(a, &unpack_alloc_);
-    return rc;
-}
-
-struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id)
-{
-    for (int i = 0; id && i < s->nregions; i++)
-        if (s->regions[i].id == id)
-            return &s->regions[i];
-    return NULL;
-}
-
-static void region_drop(struct vgpu_region *r)
-{
-    cudaHostUnregister(r->base);
-    if (!r->in_bar)
-        munmap(r->base, r->size);
-}
-
-void vgpu_regions_release(struct vgpu_session *s)
-{
-    if (s->qp_mem) {
-        vgpu_qp_mark_gone(s->qp.hdr, (uint32_t)getpid());
-        if (!s->qp_in_bar)
-            munmap(s->qp_mem, s->qp_len);
-    }
-    s->qp_mem = NULL;
-    for (int i = 0; i < s->nregions; i++)
-        region_drop(&s->regions[i]);
-    free(s->regions);
-    s->regions = NULL;
-    s->nregions = 0;
-}
-
-bool vgpu_sealed_memfd(int fd, uint64_t size)
-{
-    struct stat st;
-    int seals = fcntl(fd, F_GET_SEALS);
-
-    return seals >= 0 && (seals & F_SEAL_SHRINK) && fstat(fd, &st) == 0 &&
-           (uint64_t)st.st_size >= size;
-}
-
-static uint64_t regions_bytes(const struct vgpu_session *s)
-{
-    uint64_t n = 0;
-
-    for (int i = 0; i < s->nregions; i++)
-        n += s->regions[i].size;
-    return n;
-}
-
-/*
- * A host region the client shares: the memfd passed with this frame must be
- * at least size bytes and sealed against shrinking (a client that shrank a
- * mapped file would make our accesses fault); it is mapped and pinned.
- */
-static int do_host_region(struct vgpu_session *s, struct vgpu_manual_call *c)
-{
-    UNPACK(Vgpu__Manual__HostRegionArgs, host_region_args, c);
-    struct vgpu_region *r = vgpu_region_find(s, a->id);
-    void *base;
-    int fd = s->pending_fd, rc = cudaErrorInvalidValue;
-
-    s->pending_fd = -1;
-    if (a->control) {
-        /*
-         * The queue pair: exactly one, not pinned.  Host-direct, a sealed
-         * memfd of exactly its size; in a guest, the head of a slot of the
-         * shared BAR that has a doorbell.
-         */
-        void *mem;
-        uint64_t k = a->bar_offset >> VGPU_QP_SLOT_SHIFT;
-
-        if (s->qp_mem || a->size > ((uint64_t)64 << 20))
-            goto out;
-        if (a->in_bar) {
-            /* a slot's start, and inside that slot (8 MiB, or the whole BAR below 16 MiB) */
-            uint64_t slot = vgpu_link_bar_size < ((uint64_t)2 << VGPU_QP_SLOT_SHIFT) ?
-                            vgpu_link_bar_size : (uint64_t)1 << VGPU_QP_SLOT_SHIFT;
-
-            if (fd >= 0 || !vgpu_link_bar || a->bar_offset % slot || a->bar_offset >= vgpu_link_bar_size ||
-                a->size > slot || k >= (uint64_t)vgpu_link_nbells || vgpu_link_bells[k] < 0)
-                goto out;
-            mem = vgpu_link_bar + a->bar_offset;
-        } else {
-            if (fd < 0 || !vgpu_sealed_memfd(fd, a->size))
-                goto out;
-            mem = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            if (mem == MAP_FAILED) {
-                rc = cudaErrorMemoryAllocation;
-                goto out;
-            }
-        }
-        if (vgpu_qp_attach(&s->qp, mem, a->size)) {
-            vgpu_log(VGPU_LOG_INFO, "queue pair refused: its header does not describe %llu bytes "
-                     "of rings", (unsigned long long)a->size);
-            if (!a->in_bar)
-                munmap(mem, a->size);
-            goto out;
-        }
-        {
-            /* one session per pair: taken only from nobody, or from a session that ended */
-            uint64_t was = __atomic_load_n(&s->qp.hdr->server_state, __ATOMIC_SEQ_CST);
-
-            if ((was && !(was & 1)) ||
-                !__atomic_compare_exchange_n(&s->qp.hdr->server_state, &was,
-                                             (uint64_t)getpid() << 32, 0, __ATOMIC_SEQ_CST,
-                                             __ATOMIC_SEQ_CST)) {
-                vgpu_log(VGPU_LOG_INFO, "queue pair refused: another session has it");
-                if (!a->in_bar)
-                    munmap(mem, a->size);
-                goto out;
-            }
-        }
-        s->qp_mem = mem;
-        s->qp_len = a->size;
-        s->qp_in_bar = a->in_bar;
-        s->qp_bell = a->in_bar ? vgpu_link_bells[k] : -1;
-        if (a->in_bar)
-            vgpu_log(VGPU_LOG_INFO, "vm %u: queue pair in the shared BAR slot at %#llx", s->who.vm_id,
-                     (unsigned long long)a->bar_offset);
-        rc = cudaSuccess;
-        goto out;
-    }
-    if (a->unregister) {
-        if (r) {
-            /* as cudaFreeHost: copies still running from or to it finish first */
-            cudaDeviceSynchronize();
-            region_drop(r);
-            *r = s->regions[--s->nregions];
-            rc = cudaSuccess;
-        }
-        goto out;
-    }
-    if (a->in_bar) {
-        /* a slot of the VM's shared BAR: page-aligned, inside it, taken by no other region */
-        if (fd >= 0 || r || !a->id || !vgpu_link_bar || s->nregions == VGPU_MAX_REGIONS ||
-            !a->size || (a->bar_offset | a->size) & 4095 || a->bar_offset > vgpu_link_bar_size ||
-            a->size > vgpu_link_bar_size - a->bar_offset)
-            goto out;
-        r = realloc(s->regions, (size_t)(s->nregions + 1) * sizeof(*r));
-        if (!r) {
-            rc = cudaErrorMemoryAllocation;
-            goto out;
-        }
-        s->regions = r;
-        base = vgpu_link_bar + a->bar_offset;
-        rc = cudaHostRegister(base, a->size, cudaHostRegisterDefault);
-        if (rc == cudaSuccess) {
-            s->regions[s->nregions++] = (struct vgpu_region){ a->id, base, a->size, true };
-            vgpu_log(VGPU_LOG_INFO, "vm %u: shared BAR slot at %#llx (%llu MiB) is region %u of "
-                     "this session", s->who.vm_id, (unsigned long long)a->bar_offset,
-                     (unsigned long long)(a->size >> 20), a->id);
-        }
-        goto out;
-    }
-    if (fd < 0 || r || !a->id || !a->size || s->nregions == VGPU_MAX_REGIONS ||
-        a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s) || !vgpu_sealed_memfd(fd, a->size)) {
-        vgpu_log(VGPU_LOG_INFO, "host region %u refused: no sealed memfd of %llu bytes with it, "
-                 "or over the %llu GiB a session may share", a->id, (unsigned long long)a->size,
-                 (unsigned long long)(VGPU_REGIONS_MAX_BYTES >> 30));
-        goto out;
-    }
-    r = realloc(s->regions, (size_t)(s->nregions + 1) * sizeof(*r));
-    if (!r) {
-        rc = cudaErrorMemoryAllocation;
-        goto out;
-    }
-    s->regions = r;
-    base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        rc = cudaErrorMemoryAllocation;
-        goto out;
-    }
-    rc = cudaHostRegister(base, a->size, cudaHostRegisterDefault);
-    if (rc != cudaSuccess) {
-        munmap(base, a->size);
-        goto out;
-    }
-    s->regions[s->nregions++] = (struct vgpu_region){ a->id, base, a->size, false };
-out:
-    if (fd >= 0)
-        close(fd);
-    vgpu__manual__host_region_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -969,43 +785,9 @@ static int do_device_reset(struct vgpu_session *s, struct vgpu_manual_call *c)
     return rc;
 }
 
-static int do_error_table(struct vgpu_session *s, struct vgpu_manual_call *c)
-{
-    Vgpu__Manual__ErrorTableRet r = VGPU__MANUAL__ERROR_TABLE_RET__INIT;
-    const char *unknown = cudaGetErrorName((cudaError_t)-1);
-    int32_t *codes = vgpu_arena_alloc(c->arena, 1100 * sizeof(*codes));
-    char **names = vgpu_arena_alloc(c->arena, 1100 * sizeof(*names));
-    char **texts = vgpu_arena_alloc(c->arena, 1100 * sizeof(*texts));
-    size_t n = 0;
-
-    if (!codes || !names || !texts)
-        return cudaErrorMemoryAllocation;
-    for (int code = 0; code < 1100; code++) {
-        const char *name = cudaGetErrorName((cudaError_t)code);
-
-        if (!name || (unknown && !strcmp(name, unknown) && code != 0))
-            continue;
-        codes[n] = code;
-        names[n] = (char *)name;
-        texts[n] = (char *)cudaGetErrorString((cudaError_t)code);
-        n++;
-    }
-    /* the text for codes the runtime does not know */
-    codes[n] = -1;
-    names[n] = (char *)(unknown ? unknown : "");
-    texts[n] = (char *)cudaGetErrorString((cudaError_t)-1);
-    n++;
-    r.n_code = r.n_name = r.n_text = n;
-    r.code = codes;
-    r.name = names;
-    r.text = texts;
-    r.init_status = s->init_status;
-    return reply(c, &r.base);
-}
-
 static int do_pointer(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
-    UNPACK(Vgpu__Manual__FreeArgs, free_args, c);
+    UNPACK(Vgpu__Manual__PointerArgs, pointer_args, c);
     Vgpu__Manual__PointerRet r = VGPU__MANUAL__POINTER_RET__INIT;
     struct cudaPointerAttributes at;
     int rc;
@@ -1024,7 +806,7 @@ static int do_pointer(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
     if (rc == cudaSuccess)
         rc = reply(c, &r.base);
-    vgpu__manual__free_args__free_unpacked(a, &unpack_alloc_);
+    vgpu__manual__pointer_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 
@@ -1075,9 +857,7 @@ static const struct {
       h_cudaOccupancyAvailableDynamicSMemPerBlock },
     { VGPU_CUDART_ID_cudaSetDevice, do_set_device },
     { VGPU_CUDART_ID_cudaDeviceReset, do_device_reset },
-    { VGPU_CUDART_ID_cudaGetErrorString, do_error_table },
     { VGPU_CUDART_ID_cudaPointerGetAttributes, do_pointer },
-    { VGPU_CUDART_ID_cudaHostRegister, do_host_region },
 };
 
 vgpu_manual_fn vgpu_manual_find(uint32_t id)

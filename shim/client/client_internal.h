@@ -208,20 +208,37 @@ void vgpu_owed_collect_locked(struct vgpu_client *c);
 /* The calling thread queued a call: its exit will be noticed. */
 void vgpu_owed_watch_thread(struct vgpu_client *c);
 int vgpu_owed_init(struct vgpu_owed *o);
-int vgpu_fetch_error_table_locked(struct vgpu_client *c);   /* was rpc.c fetch_error_table */
+int vgpu_fetch_error_table_locked(struct vgpu_client *c);
 const char *vgpu_errtab_lookup(const struct vgpu_errtab *t, int code, bool text);
 void vgpu_errtab_free(struct vgpu_errtab *t);
 
-/* regions.c: the ops of a client made here (was rpc.c vgpu_shim_can_share, _region_new,
- * _bar_region, _region_free) */
+/* regions.c: the region ops of a client made by this copy of the library */
 bool vgpu_client_local_can_share(struct vgpu_client *c);
 void *vgpu_client_local_region_new(struct vgpu_client *c, uint32_t id, size_t size);
 void *vgpu_client_local_bar_region(struct vgpu_client *c, uint32_t id, size_t *size);
 void vgpu_client_local_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size);
-void vgpu_qp_setup_locked(struct vgpu_client *c);             /* was rpc.c qp_setup_locked */
-/* was rpc.c region_call_locked */
-int vgpu_region_call_locked(struct vgpu_client *c, uint32_t id, uint64_t size, bool unregister,
-                            bool control, int fd, bool in_bar, uint64_t bar_offset);
+void vgpu_qp_setup_locked(struct vgpu_client *c);
+
+/*
+ * control.c: vgpu's own operations, each one Control message on the frame
+ * path (docs/protocol.md, "The two planes").  Lock held, connection up;
+ * each returns 0 or a negative errno (the server's ControlStatus mapped
+ * back, -ENOTCONN when the connection failed, -EPROTO for a reply that
+ * does not answer).  fd, where there is one, is passed with the message
+ * and stays the caller's.
+ */
+int vgpu_ctl_attach_qp_locked(struct vgpu_client *c, uint64_t size, bool in_bar,
+                              uint64_t bar_offset, int fd);
+int vgpu_ctl_region_register_locked(struct vgpu_client *c, uint32_t id, uint64_t size, int fd);
+int vgpu_ctl_region_register_bar_locked(struct vgpu_client *c, uint32_t id, uint64_t bar_offset,
+                                        uint64_t size);
+int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id);
+int vgpu_ctl_close_locked(struct vgpu_client *c);
+/* The server runtime's error table into *t (which must be empty; freed with vgpu_errtab_free). */
+int vgpu_ctl_error_table_locked(struct vgpu_client *c, struct vgpu_errtab *t);
+/* conn.c: one Control and its reply (queued calls are sent first); 0 or -errno. */
+int vgpu_conn_control_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env, int fd,
+                             struct vgpu_frame *f, uint8_t **buf);
 
 /* cache.c */
 const struct vgpu_cache_entry *vgpu_cache_find(const struct vgpu_client *c,

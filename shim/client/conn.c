@@ -90,6 +90,15 @@ int vgpu_conn_take_reply_locked(struct vgpu_client *c, bool qp, uint8_t **buf, s
 
     if (rc == -EMSGSIZE)
         return rc;
+    if (rc == VGPU_WIRE_E_BAD_VERSION) {
+        char why[160];
+
+        snprintf(why, sizeof(why), "its frames carry another protocol version than this "
+                 "shim's %u: rebuild the shim and server from the same vgpu release",
+                 VGPU_PROTOCOL_VERSION);
+        vgpu_conn_drop_locked(c, why);
+        return rc;
+    }
     if (rc) {
         vgpu_conn_drop_locked(c, rc_text(rc));
         return rc;
@@ -130,6 +139,22 @@ int vgpu_conn_roundtrip_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
         return -EPROTO;
     }
     return 0;
+}
+
+int vgpu_conn_control_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env, int fd,
+                             struct vgpu_frame *f, uint8_t **buf)
+{
+    size_t len;
+    int rc;
+
+    if (c->queue.n)
+        vgpu_queue_flush_locked(c);  /* queued calls go first: they may use what this changes */
+    if (c->conn.state != VGPU_CONN_UP)
+        return -ENOTCONN;
+    c->conn.transport.pass_fd = fd;
+    rc = vgpu_conn_roundtrip_locked(c, env, NULL, 0, 0, buf, &len, f);
+    c->conn.transport.pass_fd = -1;
+    return rc;
 }
 
 /* Hello and its reply, right after connecting. */
@@ -246,7 +271,7 @@ void vgpu_conn_fini(struct vgpu_client *c)
         return;
     /* work the program queued still runs, as it would natively before exit */
     vgpu_queue_settle_locked(c);
-    if (c->conn.state == VGPU_CONN_UP && t->ops)
+    if (c->conn.state == VGPU_CONN_UP && t->ops && vgpu_ctl_close_locked(c) == 0)
         t->ops->close(t);
     c->conn.state = VGPU_CONN_FAILED;
     pthread_mutex_unlock(&c->lock);

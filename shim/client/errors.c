@@ -12,8 +12,6 @@
 #include <string.h>
 
 #include "client_internal.h"
-#include "cudart_calltable.h"
-#include "manual.pb-c.h"
 
 static __thread int tls_device;
 static __thread int tls_last_error;
@@ -127,40 +125,11 @@ int vgpu_owed_init(struct vgpu_owed *o)
 /* The server's table of error names and texts, right after the handshake. */
 int vgpu_fetch_error_table_locked(struct vgpu_client *c)
 {
-    Vgpu__Manual__FreeArgs none = VGPU__MANUAL__FREE_ARGS__INIT;
-    struct vgpu_call_req req = { 0 };
-    struct vgpu_call_rep rep = { 0 };
-    struct vgpu_arena ar = { 0 };
-    struct vgpu_errtab *et = &c->errtab;
-    Vgpu__Manual__ErrorTableRet *t;
-    int st;
+    struct vgpu_errtab t = { 0 };
 
-    req.call_id = VGPU_CUDART_ID_cudaGetErrorString;
-    req.name = "cudaGetErrorString";
-    if (vgpu_call_pack(&ar, &none.base, &req.args, &req.args_len))
-        return -ENOMEM;
-    st = vgpu_queue_invoke_locked(c, &req, &rep);
-    vgpu_arena_free(&ar);
-    if (st != 0) {
-        vgpu_client_rep_release(c, &rep);
+    if (vgpu_ctl_error_table_locked(c, &t))
         return c->conn.state == VGPU_CONN_UP ? 0 : -ENOTCONN;
-    }
-    t = vgpu__manual__error_table_ret__unpack(NULL, rep.ret_len, rep.ret);
-    if (t && t->n_code == t->n_name && t->n_code == t->n_text) {
-        et->code = calloc(t->n_code + 1, sizeof(*et->code));
-        et->name = calloc(t->n_code + 1, sizeof(*et->name));
-        et->text = calloc(t->n_code + 1, sizeof(*et->text));
-        for (size_t i = 0; et->code && et->name && et->text && i < t->n_code; i++) {
-            et->code[i] = t->code[i];
-            et->name[i] = strdup(t->name[i]);
-            et->text[i] = strdup(t->text[i]);
-            et->n = (int)i + 1;
-        }
-        et->init_status = t->init_status;
-    }
-    if (t)
-        vgpu__manual__error_table_ret__free_unpacked(t, NULL);
-    vgpu_client_rep_release(c, &rep);
+    c->errtab = t;
     return 0;
 }
 

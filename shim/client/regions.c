@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 #include "client_internal.h"
-#include "cudart_calltable.h"
-#include "manual.pb-c.h"
 
 static bool shm_off(void)
 {
@@ -37,44 +35,17 @@ bool vgpu_client_local_can_share(struct vgpu_client *c)
     return yes;
 }
 
-/* Registers (or drops) a host region, passing fd: 0, the server's status, or -errno.  Connection up. */
-int vgpu_region_call_locked(struct vgpu_client *c, uint32_t id, uint64_t size, bool unregister,
-                            bool control, int fd, bool in_bar, uint64_t bar_offset)
-{
-    Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
-    struct vgpu_call_req req = { 0 };
-    struct vgpu_call_rep rep = { 0 };
-    struct vgpu_arena ar = { 0 };
-    int st;
-
-    a.id = id;
-    a.size = size;
-    a.unregister = unregister;
-    a.control = control;
-    a.in_bar = in_bar;
-    a.bar_offset = bar_offset;
-    req.call_id = VGPU_CUDART_ID_cudaHostRegister;
-    req.name = "cudaHostRegister (shared region)";
-    if (vgpu_call_pack(&ar, &a.base, &req.args, &req.args_len))
-        return -ENOMEM;
-    c->conn.transport.pass_fd = fd;
-    st = vgpu_queue_invoke_locked(c, &req, &rep);
-    c->conn.transport.pass_fd = -1;
-    vgpu_shim_log(VGPU_LOG_DEBUG, "%s %u -> %d", req.name, id, st);
-    vgpu_client_rep_release(c, &rep);
-    vgpu_arena_free(&ar);
-    return st;
-}
-
+/* Registers (unregister: drops) a memfd host region, passing fd: 0 or -errno. */
 static int region_call(struct vgpu_client *c, uint32_t id, uint64_t size, bool unregister, int fd)
 {
-    int st = -ENOTCONN;
+    int rc = -ENOTCONN;
 
     pthread_mutex_lock(&c->lock);
     if (vgpu_conn_ensure_locked(c) == 0 && c->conn.transport.ops == &vgpu_transport_unix)
-        st = vgpu_region_call_locked(c, id, size, unregister, false, fd, false, 0);
+        rc = unregister ? vgpu_ctl_region_unregister_locked(c, id)
+                        : vgpu_ctl_region_register_locked(c, id, size, fd);
     pthread_mutex_unlock(&c->lock);
-    return st;
+    return rc;
 }
 
 /* A sealed memfd of size bytes mapped here, or NULL; *fd stays open for passing. */
@@ -114,7 +85,7 @@ void vgpu_qp_setup_locked(struct vgpu_client *c)
     struct vgpu_slot *s = &c->slot;
     uint64_t n;
     void *p = NULL;
-    int fd = -1, st;
+    int fd = -1, rc;
 
     if (shm_off())
         return;
@@ -128,9 +99,9 @@ void vgpu_qp_setup_locked(struct vgpu_client *c)
                 close(fd);
             return;
         }
-        st = vgpu_region_call_locked(c, VGPU_QP_REGION, n, false, true, fd, false, 0);
+        rc = vgpu_ctl_attach_qp_locked(c, n, false, 0, fd);
         close(fd);
-        if (st != 0) {
+        if (rc) {
             munmap(p, n);
             return;
         }
@@ -141,7 +112,7 @@ void vgpu_qp_setup_locked(struct vgpu_client *c)
         if (!s->base || s->size < 2 * SLOT_QP_SPAN ||
             vgpu_qp_create(&t->qp, s->base, n, GUEST_RING, GUEST_RING))
             return;
-        if (vgpu_region_call_locked(c, VGPU_QP_REGION, n, false, true, -1, true, s->off) != 0)
+        if (vgpu_ctl_attach_qp_locked(c, n, true, s->off, -1))
             return;
         p = s->base;
         s->used = SLOT_QP_SPAN;
@@ -162,26 +133,26 @@ void vgpu_qp_setup_locked(struct vgpu_client *c)
     t->qp_len = n;
 }
 
-/* was rpc.c vgpu_shim_region_new */
+/* Host memory shared with the server as region id: mapped here, or NULL (copies carry bytes). */
 void *vgpu_client_local_region_new(struct vgpu_client *c, uint32_t id, size_t size)
 {
-    int fd, st;
+    int fd, rc;
     void *p = memfd_map(size, &fd);
 
     if (!p)
         return NULL;
-    st = region_call(c, id, size, false, fd);
+    rc = region_call(c, id, size, false, fd);
     close(fd);
-    if (st != 0) {
-        vgpu_shim_log(VGPU_LOG_INFO, "the server did not take a shared region of %zu bytes (%d); "
-                      "copies carry their bytes instead", size, st);
+    if (rc) {
+        vgpu_shim_log(VGPU_LOG_INFO, "the server did not take a shared region of %zu bytes (%s); "
+                      "copies carry their bytes instead", size, strerror(-rc));
         munmap(p, size);
         return NULL;
     }
     return p;
 }
 
-/* was rpc.c vgpu_shim_bar_region */
+/* The rest of this process's BAR slot as staging region id, or NULL (the 1 KB window). */
 void *vgpu_client_local_bar_region(struct vgpu_client *c, uint32_t id, size_t *size)
 {
     struct vgpu_slot *s = &c->slot;
@@ -195,7 +166,7 @@ void *vgpu_client_local_bar_region(struct vgpu_client *c, uint32_t id, size_t *s
     if (s->base && s->size > s->used) {
         p = s->base + s->used;
         *size = s->size - s->used;
-        if (vgpu_region_call_locked(c, id, *size, false, false, -1, true, s->off + s->used) != 0) {
+        if (vgpu_ctl_region_register_bar_locked(c, id, s->off + s->used, *size)) {
             vgpu_shim_log(VGPU_LOG_INFO, "the server did not take the shared BAR's slot at %#llx; "
                           "copies use the 1 KB window", (unsigned long long)(s->off + s->used));
             p = NULL;

@@ -68,7 +68,7 @@ VGPU_EXPORT cudaError_t cudaGetDevice(int *device)
 
 VGPU_EXPORT cudaError_t cudaDeviceReset(void)
 {
-    Vgpu__Manual__FreeArgs a = VGPU__MANUAL__FREE_ARGS__INIT;
+    Vgpu__Manual__DeviceResetArgs a = VGPU__MANUAL__DEVICE_RESET_ARGS__INIT;
     struct vgpu_call_req req = { 0 };
     struct vgpu_call_rep rep = { 0 };
     int st;

@@ -283,7 +283,7 @@ static int upload(struct module *m)
         e->registered = true;
     }
     {
-        Vgpu__Manual__FatbinRet end = VGPU__MANUAL__FATBIN_RET__INIT;
+        Vgpu__Manual__FatbinEndArgs end = VGPU__MANUAL__FATBIN_END_ARGS__INIT;
         struct vgpu_call_req req = { 0 };
         struct vgpu_call_rep rep = { 0 };
 

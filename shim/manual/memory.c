@@ -307,7 +307,7 @@ VGPU_EXPORT cudaError_t cudaHostGetFlags(unsigned int *pFlags, void *pHost)
 
 VGPU_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes, const void *ptr)
 {
-    Vgpu__Manual__FreeArgs a = VGPU__MANUAL__FREE_ARGS__INIT;
+    Vgpu__Manual__PointerArgs a = VGPU__MANUAL__POINTER_ARGS__INIT;
     struct vgpu_call_req req = { 0 };
     struct vgpu_call_rep rep = { 0 };
     Vgpu__Manual__PointerRet *r;

@@ -554,6 +554,20 @@ static uint8_t *memcpy_frame(size_t n, size_t *len, uint64_t *sq)
     return f;
 }
 
+/* A control-plane request for the runtime's error table (a large answer, no GPU needed). */
+static uint8_t *error_table_frame(size_t *len, uint64_t *sq)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__FetchErrorTable t = VGPU__WIRE__FETCH_ERROR_TABLE__INIT;
+
+    c.op_case = VGPU__WIRE__CONTROL__OP_FETCH_ERROR_TABLE;
+    c.fetch_error_table = &t;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    return frame_of(&env, NULL, 0, len, sq);
+}
+
 /* A frame the device accepts but never interprets: header and raw payload. */
 static uint8_t *raw_frame(uint16_t flags, uint64_t sq, uint32_t payload_len, uint8_t fill,
                           size_t *len)
@@ -946,8 +960,7 @@ static void test_reset_values(void **state)
 
 static void test_hello_and_calls(void **state)
 {
-    Vgpu__Manual__FreeArgs none = VGPU__MANUAL__FREE_ARGS__INIT;
-    Vgpu__Manual__ErrorTableRet *tab;
+    const Vgpu__Wire__ErrorTable *tab;
     struct vgpu_frame f = { 0 };
     uint8_t *req, *ans;
     size_t len, anslen;
@@ -960,24 +973,21 @@ static void test_hello_and_calls(void **state)
 
     /* an answer of many windows: the runtime's error table (no GPU needed) */
     wr(R_REQUEST_ID, 0x5eed);
-    req = call_frame(VGPU_CUDART_ID_cudaGetErrorString, &none.base, NULL, 0, &len, &sq);
+    req = error_table_frame(&len, &sq);
     assert_int_equal(exchange_ex(PING_CH, req, len, BUF_SIZE, 1, &ans, &anslen), 0);
     if (anslen <= 2 * BUF_SIZE)
         fail_msg("the error table answer is only %zu bytes; the test wants several windows",
                  anslen);
     decode_reply(ans, anslen, sq, &f);
-    assert_int_equal(f.env->body_case, VGPU__WIRE__ENVELOPE__BODY_RESULTS);
-    assert_int_equal(f.env->results->n_results, 1);
-    assert_int_equal(f.env->results->results[0]->status, cudaSuccess);
-    tab = vgpu__manual__error_table_ret__unpack(NULL, f.env->results->results[0]->ret.len,
-                                               f.env->results->results[0]->ret.data);
+    assert_int_equal(f.env->body_case, VGPU__WIRE__ENVELOPE__BODY_CONTROL_REPLY);
+    assert_int_equal(f.env->control_reply->status, VGPU__WIRE__CONTROL_STATUS__CONTROL_OK);
+    tab = f.env->control_reply->error_table;
     assert_non_null(tab);
     assert_true(tab->n_name > 50 && tab->n_name == tab->n_code);
     for (size_t i = 0; i < tab->n_code; i++)
         if (tab->code[i] == cudaErrorInvalidValue)
             found = !strcmp(tab->name[i], "cudaErrorInvalidValue");
     assert_true(found);
-    vgpu__manual__error_table_ret__free_unpacked(tab, NULL);
     vgpu_frame_release(&f);
     free(ans);
     free(req);
@@ -1186,7 +1196,6 @@ static void test_err_states(void **state)
 
 static void test_err_response(void **state)
 {
-    Vgpu__Manual__FreeArgs none = VGPU__MANUAL__FREE_ARGS__INIT;
     uint8_t *req, *big, b[4];
     size_t len, biglen;
     uint64_t sq;
@@ -1195,7 +1204,7 @@ static void test_err_response(void **state)
     (void)state;
     ping();
     req = memcpy_frame(64, &len, &sq);
-    big = call_frame(VGPU_CUDART_ID_cudaGetErrorString, &none.base, NULL, 0, &biglen, &sq);
+    big = error_table_frame(&biglen, &sq);
 
     /* RESPONSE while IDLE */
     mark();

@@ -42,7 +42,9 @@
 #include "vgpu/wire.h"
 
 static struct vgpu_rawclient conn = { .fd = -1, .pass_fd = -1 };
-static Vgpu__Manual__ErrorTableRet *errors;
+static const Vgpu__Wire__ErrorTable *errors;
+static struct vgpu_frame errors_frame;   /* errors points into it */
+static uint8_t *errors_buf;
 
 static void die(const char *what, int rc)
 {
@@ -87,15 +89,17 @@ static const char *name_of(int code)
 
 static void fetch_error_table(void)
 {
-    uint8_t *ret;
-    size_t len;
-    int st = call(VGPU_CUDART_ID_cudaGetErrorString, NULL, NULL, 0, &ret, &len);
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__FetchErrorTable t = VGPU__WIRE__FETCH_ERROR_TABLE__INIT;
+    int rc;
 
-    if (st == cudaSuccess)
-        errors = vgpu__manual__error_table_ret__unpack(NULL, len, ret);
-    free(ret);
+    c.op_case = VGPU__WIRE__CONTROL__OP_FETCH_ERROR_TABLE;
+    c.fetch_error_table = &t;
+    rc = vgpu_raw_control(&conn, &c, &errors_frame, &errors_buf);
+    if (rc == 0)
+        errors = errors_frame.env->control_reply->error_table;
     if (!errors) {
-        fprintf(stderr, "iso_intruder_raw: no error table from the server (status %d)\n", st);
+        fprintf(stderr, "iso_intruder_raw: no error table from the server (%d)\n", rc);
         exit(1);
     }
 }
@@ -321,7 +325,8 @@ int main(int argc, char **argv)
         missing();
     else
         intrude(&v, img, size);
-    vgpu__manual__error_table_ret__free_unpacked(errors, NULL);
+    vgpu_frame_release(&errors_frame);
+    free(errors_buf);
     free(img);
     close(conn.fd);
     return 0;

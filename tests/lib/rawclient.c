@@ -118,3 +118,23 @@ int vgpu_raw_call(struct vgpu_rawclient *c, uint32_t id, const ProtobufCMessage 
     vgpu_arena_free(&ar);
     return rc;
 }
+
+int vgpu_raw_control(struct vgpu_rawclient *c, Vgpu__Wire__Control *ctl, struct vgpu_frame *f,
+                     uint8_t **buf)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    int rc;
+
+    *buf = NULL;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CONTROL;
+    env.control = ctl;
+    rc = vgpu_raw_exchange(c, &env, NULL, 0, f, buf);
+    if (rc == 0 && f->env->body_case != VGPU__WIRE__ENVELOPE__BODY_CONTROL_REPLY)
+        rc = -EPROTO;
+    if (rc) {
+        vgpu_frame_release(f);
+        free(*buf);
+        *buf = NULL;
+    }
+    return rc;
+}

@@ -39,4 +39,12 @@ int vgpu_raw_hello(struct vgpu_rawclient *c, const char *name, uint64_t hash, ch
 int vgpu_raw_call(struct vgpu_rawclient *c, uint32_t id, const ProtobufCMessage *args,
                   const void *seg, size_t seglen, uint8_t **ret, size_t *ret_len);
 
+/*
+ * One control operation (the Control's op set by the caller): 0 with the
+ * reply, a ControlReply, in f and *buf (the caller releases both), or a
+ * negative error when the connection failed or the answer was something else.
+ */
+int vgpu_raw_control(struct vgpu_rawclient *c, Vgpu__Wire__Control *ctl, struct vgpu_frame *f,
+                     uint8_t **buf);
+
 #endif

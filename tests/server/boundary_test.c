@@ -32,8 +32,6 @@
 #include <cmocka.h>
 
 #include "cudart_calltable.h"
-#include "manual.pb-c.h"
-#include "vgpu/callgen.h"
 #include "vgpu/qp.h"
 #include "rawclient.h"
 #include "vgpu/fdio.h"
@@ -202,40 +200,24 @@ static uint8_t *hello_frame(size_t *len)
     return out;
 }
 
-/* A frame of one call, as a guest's shim would send it through the device. */
-static uint8_t *call_frame(uint32_t id, const ProtobufCMessage *args, size_t *len)
-{
-    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
-    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
-    Vgpu__Wire__Call call = VGPU__WIRE__CALL__INIT, *cp = &call;
-    struct vgpu_frame_header h = { .seq = 2 };
-    struct vgpu_arena ar = { 0 };
-    const uint8_t *packed = NULL;
-    uint8_t *out;
-
-    assert_int_equal(vgpu_call_pack(&ar, args, &packed, &call.args.len), 0);
-    call.call_id = id;
-    call.args.data = (uint8_t *)packed;
-    b.n_calls = 1;
-    b.calls = &cp;
-    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
-    env.calls = &b;
-    assert_int_equal(vgpu_frame_encode(&h, &env, NULL, 0, NULL, &out, len), 0);
-    vgpu_arena_free(&ar);
-    return out;
-}
-
-/* The frame a guest process sends to attach its queue pair at bar_offset. */
+/* The Control a guest process sends to attach its queue pair at bar_offset. */
 static uint8_t *attach_frame(uint64_t bar_offset, uint64_t size, size_t *len)
 {
-    Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__AttachQueuePair a = VGPU__WIRE__ATTACH_QUEUE_PAIR__INIT;
+    struct vgpu_frame_header h = { .seq = 2 };
+    uint8_t *out;
 
-    a.id = VGPU_QP_REGION;
     a.size = size;
-    a.control = true;
     a.in_bar = true;
     a.bar_offset = bar_offset;
-    return call_frame(VGPU_CUDART_ID_cudaHostRegister, &a.base, len);
+    m.op_case = VGPU__WIRE__CONTROL__OP_ATTACH_QUEUE_PAIR;
+    m.attach_queue_pair = &a;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CONTROL;
+    env.control = &m;
+    assert_int_equal(vgpu_frame_encode(&h, &env, NULL, 0, NULL, &out, len), 0);
+    return out;
 }
 
 static int admin_says(const char *needle)

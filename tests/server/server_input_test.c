@@ -43,7 +43,7 @@
 static const char *server_bin;
 static const char *fake_dir;    /* the fake libcudart.so.13's directory */
 static bool on_fake;            /* the server of this group runs on it */
-static char sock_path[108], cache_dir[128];
+static char sock_path[108], cache_dir[128], log_path[128];
 static pid_t server_pid;
 static uint64_t seq;
 static int pass_next = -1;      /* an fd the next frame passes (SCM_RIGHTS) */
@@ -121,16 +121,21 @@ static int setup(void **state)
     (void)state;
     snprintf(sock_path, sizeof(sock_path), "/tmp/vgpu-input-test-%d.sock", (int)getpid());
     snprintf(cache_dir, sizeof(cache_dir), "/tmp/vgpu-input-test-%d.cache", (int)getpid());
+    snprintf(log_path, sizeof(log_path), "/tmp/vgpu-input-test-%d.log", (int)getpid());
     server_pid = fork();
     if (server_pid == 0) {
         char listen[128];
 
+        int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+        if (log >= 0)
+            dup2(log, STDERR_FILENO);
         snprintf(listen, sizeof(listen), "unix:%s", sock_path);
         if (on_fake && (setenv("LD_LIBRARY_PATH", fake_dir, 1) ||
                         setenv("VGPU_FAKE_ABORT_ON_REFUSE", "1", 1)))
             _exit(127);
         execl(server_bin, server_bin, "--listen", listen, "--cache-dir", cache_dir,
-              "--log-level", "error", (char *)NULL);
+              "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100 && access(sock_path, F_OK); i++)
@@ -152,6 +157,7 @@ static int teardown(void **state)
     kill(server_pid, SIGTERM);
     waitpid(server_pid, &status, 0);
     rmdir(cache_dir);
+    unlink(log_path);
     /* a clean shutdown: exit 0 and the socket removed */
     return !(WIFEXITED(status) && WEXITSTATUS(status) == 0 && access(sock_path, F_OK));
 }
@@ -166,6 +172,81 @@ static void test_wrong_call_table(void **state)
                      VGPU_WIRE_E_CALL_TABLE);
     assert_non_null(strstr(why, "rebuild"));
     close(fd);
+    server_alive();
+}
+
+/* Does the server's log have a line with both strings? */
+static bool logged(const char *a, const char *b)
+{
+    char line[1024];
+    bool found = false;
+    FILE *f = fopen(log_path, "r");
+
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, a) && strstr(line, b);
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/*
+ * A client of another protocol version (older or newer) gets a HelloReply
+ * it can read: the header carries its own version, the body says ok ==
+ * false and names both versions; the server logs the same.  (Before the
+ * control plane the server reset such a connection without a word.)
+ */
+static void test_other_versions(void **state)
+{
+    static const uint16_t peers[] = { VGPU_PROTOCOL_VERSION - 1, VGPU_PROTOCOL_VERSION + 1 };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++) {
+        Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+        Vgpu__Wire__Hello h = VGPU__WIRE__HELLO__INIT;
+        struct vgpu_frame_header hdr = { .seq = 7 };
+        struct vgpu_frame f = { 0 };
+        uint8_t *req, head[VGPU_FRAME_HEADER_SIZE], *ans;
+        size_t len, total;
+        char want[200], peer[32], ours[32];
+        int fd = dial();
+
+        vgpu_hello_init(&h, VGPU_CUDART_CALL_TABLE_HASH, "cudart", "old-or-new", 1, "test");
+        h.protocol_version = peers[i];
+        env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
+        env.hello = &h;
+        assert_int_equal(vgpu_frame_encode(&hdr, &env, NULL, 0, NULL, &req, &len), 0);
+        req[4] = (uint8_t)peers[i];            /* as that peer's encoder writes it */
+        req[5] = (uint8_t)(peers[i] >> 8);
+        assert_int_equal(write(fd, req, len), (ssize_t)len);
+        free(req);
+        /* the answer's header: magic and the peer's own version at their fixed offsets */
+        assert_int_equal(vgpu_fd_read_full(fd, head, sizeof(head)), 0);
+        assert_int_equal(head[4] | head[5] << 8, peers[i]);
+        total = sizeof(head) + (head[8] | head[9] << 8 | head[10] << 16 | (size_t)head[11] << 24);
+        assert_true(total < 4096);
+        ans = malloc(total);
+        assert_non_null(ans);
+        memcpy(ans, head, sizeof(head));
+        assert_int_equal(vgpu_fd_read_full(fd, ans + sizeof(head), total - sizeof(head)), 0);
+        /* decoded as that peer would: its version is the one it accepts */
+        ans[4] = VGPU_PROTOCOL_VERSION;
+        ans[5] = 0;
+        assert_int_equal(vgpu_frame_decode(ans, total, NULL, NULL, NULL, &f), 0);
+        assert_int_equal(f.hdr.seq, 7);
+        assert_int_equal(f.env->body_case, VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY);
+        assert_false(f.env->hello_reply->ok);
+        assert_int_equal(f.env->hello_reply->protocol_version, VGPU_PROTOCOL_VERSION);
+        vgpu_wire_version_message(peers[i], VGPU_PROTOCOL_VERSION, want, sizeof(want));
+        assert_string_equal(f.env->hello_reply->message, want);
+        vgpu_frame_release(&f);
+        free(ans);
+        close(fd);
+        snprintf(peer, sizeof(peer), "protocol %u", peers[i]);
+        snprintf(ours, sizeof(ours), "speaks %u", VGPU_PROTOCOL_VERSION);
+        for (int t = 0; t < 50 && !logged(peer, ours); t++)
+            usleep(20000);
+        assert_true(logged(peer, ours));
+    }
     server_alive();
 }
 
@@ -313,16 +394,45 @@ static int memfd_of(size_t size, bool seal)
     return m;
 }
 
-static int region(int fd, uint32_t id, uint64_t size, bool control, int memfd)
+/* A control operation on connection fd: the reply's ControlStatus, or a negative error. */
+static int control(int fd, Vgpu__Wire__Control *c)
 {
-    Vgpu__Manual__HostRegionArgs a = VGPU__MANUAL__HOST_REGION_ARGS__INIT;
+    struct vgpu_rawclient rc = raw(fd);
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf;
+    int st = vgpu_raw_control(&rc, c, &f, &buf);
+
+    seq = rc.seq;
+    if (st == 0) {
+        st = f.env->control_reply->status;
+        /* every failure says what went wrong */
+        if (st)
+            assert_true(f.env->control_reply->message && f.env->control_reply->message[0]);
+        vgpu_frame_release(&f);
+        free(buf);
+    }
+    return st;
+}
+
+/* Registers memfd as region id (control: attaches it as the queue pair); closes memfd. */
+static int region(int fd, uint32_t id, uint64_t size, bool qp, int memfd)
+{
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__RegisterMemfdRegion r = VGPU__WIRE__REGISTER_MEMFD_REGION__INIT;
+    Vgpu__Wire__AttachQueuePair a = VGPU__WIRE__ATTACH_QUEUE_PAIR__INIT;
     int rc;
 
-    a.id = id;
-    a.size = size;
-    a.control = control;
+    r.id = id;
+    r.size = a.size = size;
+    if (qp) {
+        c.op_case = VGPU__WIRE__CONTROL__OP_ATTACH_QUEUE_PAIR;
+        c.attach_queue_pair = &a;
+    } else {
+        c.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_MEMFD_REGION;
+        c.register_memfd_region = &r;
+    }
     pass_next = memfd;
-    rc = call(fd, VGPU_CUDART_ID_cudaHostRegister, &a.base, NULL, 0);
+    rc = control(fd, &c);
     if (memfd >= 0)
         close(memfd);
     return rc;
@@ -336,6 +446,10 @@ static int region(int fd, uint32_t id, uint64_t size, bool control, int memfd)
  * and nothing else.
  */
 #define QP_RING (64u << 10)
+#define OK VGPU__WIRE__CONTROL_STATUS__CONTROL_OK
+#define INVALID VGPU__WIRE__CONTROL_STATUS__CONTROL_INVALID
+#define NO_FD VGPU__WIRE__CONTROL_STATUS__CONTROL_NO_FD
+#define BUSY VGPU__WIRE__CONTROL_STATUS__CONTROL_BUSY
 
 static void test_shared_memory(void **state)
 {
@@ -348,12 +462,12 @@ static void test_shared_memory(void **state)
     int fd = connect_ok(), fd2, m, err;
 
     (void)state;
-    assert_int_equal(region(fd, 5, 4096, false, -1), cudaErrorInvalidValue);
-    assert_int_equal(region(fd, 5, 4096, false, memfd_of(4096, false)), cudaErrorInvalidValue);
-    assert_int_equal(region(fd, 5, 8192, false, memfd_of(4096, true)), cudaErrorInvalidValue);
-    assert_int_equal(region(fd, 5, 0, false, memfd_of(4096, true)), cudaErrorInvalidValue);
+    assert_int_equal(region(fd, 5, 4096, false, -1), NO_FD);
+    assert_int_equal(region(fd, 5, 4096, false, memfd_of(4096, false)), NO_FD);
+    assert_int_equal(region(fd, 5, 8192, false, memfd_of(4096, true)), NO_FD);
+    assert_int_equal(region(fd, 5, 0, false, memfd_of(4096, true)), INVALID);
     /* a queue pair with no header at all */
-    assert_int_equal(region(fd, VGPU_QP_REGION, n, true, memfd_of(n, true)), cudaErrorInvalidValue);
+    assert_int_equal(region(fd, VGPU_QP_REGION, n, true, memfd_of(n, true)), INVALID);
     cp.dir = VGPU__MANUAL__DIRECTION__DIR_H2D;
     cp.dst = 0x1000;
     cp.count = 4096;
@@ -364,11 +478,11 @@ static void test_shared_memory(void **state)
     assert_true(mem != MAP_FAILED);
     assert_int_equal(vgpu_qp_create(&q, mem, n, QP_RING, QP_RING), 0);
     /* sizes in the header that do not add up to the region's */
-    assert_int_equal(region(fd, VGPU_QP_REGION, n - 4096, true, dup(m)), cudaErrorInvalidValue);
+    assert_int_equal(region(fd, VGPU_QP_REGION, n - 4096, true, dup(m)), INVALID);
     /* one the server accepts; another session may not take the same pair */
-    assert_int_equal(region(fd, VGPU_QP_REGION, n, true, dup(m)), cudaSuccess);
+    assert_int_equal(region(fd, VGPU_QP_REGION, n, true, dup(m)), OK);
     fd2 = connect_ok();
-    assert_int_equal(region(fd2, VGPU_QP_REGION, n, true, dup(m)), cudaErrorInvalidValue);
+    assert_int_equal(region(fd2, VGPU_QP_REGION, n, true, dup(m)), BUSY);
     close(fd2);
     close(m);
     /* then a record whose length runs past the ring */
@@ -647,6 +761,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrong_call_table),
+        cmocka_unit_test(test_other_versions),
         cmocka_unit_test(test_garbage_and_unknown_ids),
         cmocka_unit_test(test_foreign_handles_and_addresses),
         cmocka_unit_test(test_bad_registration_and_launch),

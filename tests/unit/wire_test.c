@@ -879,6 +879,39 @@ static void test_strerror_distinct(void **state)
 
 /* ---- handshake -------------------------------------------------------- */
 
+/*
+ * The answer to a peer of another version carries that peer's version in
+ * its header (a decoder accepts only its own) and names both versions.
+ */
+static void test_mismatch_reply(void **state)
+{
+    static const uint16_t peers[] = { VGPU_PROTOCOL_VERSION - 1, VGPU_PROTOCOL_VERSION + 1, 0xffff };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++) {
+        struct vgpu_frame f = { 0 };
+        uint8_t *buf;
+        size_t len;
+        char want[200];
+
+        assert_int_equal(vgpu_hello_mismatch_encode(peers[i], 42, 0x1234, "test", &buf, &len), 0);
+        assert_int_equal(buf[4] | buf[5] << 8, peers[i]);
+        /* what that peer's decoder does: its own version is the one in the header */
+        buf[4] = VGPU_PROTOCOL_VERSION;
+        buf[5] = 0;
+        assert_int_equal(vgpu_frame_decode(buf, len, NULL, NULL, NULL, &f), 0);
+        assert_int_equal(f.hdr.seq, 42);
+        assert_true(f.hdr.flags & VGPU_FRAME_F_REPLY);
+        assert_int_equal(f.env->body_case, VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY);
+        assert_false(f.env->hello_reply->ok);
+        assert_int_equal(f.env->hello_reply->protocol_version, VGPU_PROTOCOL_VERSION);
+        vgpu_wire_version_message(peers[i], VGPU_PROTOCOL_VERSION, want, sizeof(want));
+        assert_string_equal(f.env->hello_reply->message, want);
+        vgpu_frame_release(&f);
+        free(buf);
+    }
+}
+
 static void test_handshake_messages(void **state)
 {
     (void)state;
@@ -1088,6 +1121,7 @@ int main(void)
         cmocka_unit_test(test_err_trailing),
         cmocka_unit_test(test_err_bad_magic),
         cmocka_unit_test(test_err_bad_version),
+        cmocka_unit_test(test_mismatch_reply),
         cmocka_unit_test(test_err_bad_flags),
         cmocka_unit_test(test_err_env_too_large),
         cmocka_unit_test(test_err_payload_too_large),

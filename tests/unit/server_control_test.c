@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's control plane (server/control.c) on a session built here,
+ * against the fake runtime (tests/fakecuda): every operation's success and
+ * each of its refusals with the ControlStatus that docs/protocol.md ("The
+ * two planes") promises, fds closed whatever happens, the shared BAR's
+ * checks on a BAR made here, and one Control served over a socket pair.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "../../server/control.c"
+
+int vgpu_log_level;
+void vgpu_log(int level, const char *fmt, ...)
+{
+    (void)level;
+    (void)fmt;
+}
+
+/* What link.c owns in a real server: the VM's shared BAR and its doorbells. */
+uint8_t *vgpu_link_bar;
+uint64_t vgpu_link_bar_size;
+int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
+int vgpu_link_nbells;
+
+#define OK VGPU__WIRE__CONTROL_STATUS__CONTROL_OK
+#define INVALID VGPU__WIRE__CONTROL_STATUS__CONTROL_INVALID
+#define NO_FD VGPU__WIRE__CONTROL_STATUS__CONTROL_NO_FD
+#define BUSY VGPU__WIRE__CONTROL_STATUS__CONTROL_BUSY
+#define NOT_FOUND VGPU__WIRE__CONTROL_STATUS__CONTROL_NOT_FOUND
+#define UNSUPPORTED VGPU__WIRE__CONTROL_STATUS__CONTROL_UNSUPPORTED
+
+#define BAR_SIZE ((uint64_t)32 << 20)   /* four 8 MiB slots */
+#define RING (64u << 10)
+
+static struct vgpu_session new_session(void)
+{
+    return (struct vgpu_session){ .fd = -1, .pending_fd = -1, .qp_bell = -1 };
+}
+
+static int memfd_of(size_t size, bool seal)
+{
+    int m = memfd_create("control-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    assert_true(m >= 0);
+    assert_int_equal(ftruncate(m, (off_t)size), 0);
+    if (seal)
+        assert_int_equal(fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    return m;
+}
+
+static bool fd_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* Runs c on s with fd; checks that a failure says something; returns the status. */
+static int run(struct vgpu_session *s, Vgpu__Wire__Control *c, int fd)
+{
+    Vgpu__Wire__ControlReply r;
+    struct vgpu_arena arena = { 0 };
+    int rc = vgpu_control_handle(s, c, fd, &arena, &r);
+    int st = r.status;
+
+    assert_int_equal(st, vgpu_control_status(rc));
+    if (st != OK)
+        assert_true(r.message && r.message[0]);
+    if (fd >= 0)
+        assert_false(fd_open(fd));     /* the handler's, closed in every case */
+    vgpu_arena_free(&arena);
+    return st;
+}
+
+static int memfd_region(struct vgpu_session *s, uint32_t id, uint64_t size, int fd)
+{
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__RegisterMemfdRegion a = VGPU__WIRE__REGISTER_MEMFD_REGION__INIT;
+
+    a.id = id;
+    a.size = size;
+    c.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_MEMFD_REGION;
+    c.register_memfd_region = &a;
+    return run(s, &c, fd);
+}
+
+static int bar_region(struct vgpu_session *s, uint32_t id, uint64_t off, uint64_t size, int fd)
+{
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__RegisterBarRegion a = VGPU__WIRE__REGISTER_BAR_REGION__INIT;
+
+    a.id = id;
+    a.bar_offset = off;
+    a.size = size;
+    c.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_BAR_REGION;
+    c.register_bar_region = &a;
+    return run(s, &c, fd);
+}
+
+static int unregister_region(struct vgpu_session *s, uint32_t id)
+{
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__UnregisterRegion a = VGPU__WIRE__UNREGISTER_REGION__INIT;
+
+    a.id = id;
+    c.op_case = VGPU__WIRE__CONTROL__OP_UNREGISTER_REGION;
+    c.unregister_region = &a;
+    return run(s, &c, -1);
+}
+
+static int attach(struct vgpu_session *s, uint64_t size, bool in_bar, uint64_t off, int fd)
+{
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__AttachQueuePair a = VGPU__WIRE__ATTACH_QUEUE_PAIR__INIT;
+
+    a.size = size;
+    a.in_bar = in_bar;
+    a.bar_offset = off;
+    c.op_case = VGPU__WIRE__CONTROL__OP_ATTACH_QUEUE_PAIR;
+    c.attach_queue_pair = &a;
+    return run(s, &c, fd);
+}
+
+static void test_status_table(void **state)
+{
+    (void)state;
+    assert_int_equal(vgpu_control_status(0), OK);
+    assert_int_equal(vgpu_control_status(-EINVAL), INVALID);
+    assert_int_equal(vgpu_control_status(-EBADF), NO_FD);
+    assert_int_equal(vgpu_control_status(-EBUSY), BUSY);
+    assert_int_equal(vgpu_control_status(-ENOSPC), VGPU__WIRE__CONTROL_STATUS__CONTROL_LIMIT);
+    assert_int_equal(vgpu_control_status(-ENOMEM), VGPU__WIRE__CONTROL_STATUS__CONTROL_NO_MEMORY);
+    assert_int_equal(vgpu_control_status(-ENOENT), NOT_FOUND);
+    assert_int_equal(vgpu_control_status(-EIO), VGPU__WIRE__CONTROL_STATUS__CONTROL_CUDA);
+    assert_int_equal(vgpu_control_status(-EOPNOTSUPP), UNSUPPORTED);
+    assert_int_equal(vgpu_control_status(-EPERM), INVALID);   /* anything else */
+}
+
+static void test_memfd_regions(void **state)
+{
+    struct vgpu_session s = new_session();
+
+    (void)state;
+    assert_int_equal(memfd_region(&s, 5, 4096, -1), NO_FD);
+    assert_int_equal(memfd_region(&s, 5, 4096, memfd_of(4096, false)), NO_FD);   /* could shrink */
+    assert_int_equal(memfd_region(&s, 5, 8192, memfd_of(4096, true)), NO_FD);    /* too small */
+    assert_int_equal(memfd_region(&s, 5, 0, memfd_of(4096, true)), INVALID);
+    assert_int_equal(memfd_region(&s, 0, 4096, memfd_of(4096, true)), INVALID);
+    assert_int_equal(memfd_region(&s, 5, (uint64_t)65 << 30, memfd_of(4096, true)), NO_FD);
+    assert_int_equal(s.nregions, 0);
+    assert_int_equal(memfd_region(&s, 5, 4096, memfd_of(8192, true)), OK);
+    assert_non_null(vgpu_region_find(&s, 5));
+    assert_int_equal(vgpu_region_find(&s, 5)->size, 4096);
+    assert_int_equal(memfd_region(&s, 5, 4096, memfd_of(4096, true)), BUSY);
+    assert_int_equal(memfd_region(&s, 6, 4096, memfd_of(4096, true)), OK);
+    assert_int_equal(unregister_region(&s, 7), NOT_FOUND);
+    assert_int_equal(unregister_region(&s, 5), OK);
+    assert_null(vgpu_region_find(&s, 5));
+    assert_non_null(vgpu_region_find(&s, 6));
+    assert_int_equal(unregister_region(&s, 5), NOT_FOUND);
+    vgpu_regions_release(&s);
+    assert_int_equal(s.nregions, 0);
+}
+
+/* An fd with an operation that takes none is refused, and closed. */
+static void test_stray_fd(void **state)
+{
+    struct vgpu_session s = new_session();
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__FetchErrorTable t = VGPU__WIRE__FETCH_ERROR_TABLE__INIT;
+
+    (void)state;
+    c.op_case = VGPU__WIRE__CONTROL__OP_FETCH_ERROR_TABLE;
+    c.fetch_error_table = &t;
+    assert_int_equal(run(&s, &c, memfd_of(4096, true)), NO_FD);
+    assert_int_equal(unregister_region(&s, 1), NOT_FOUND);
+    assert_int_equal(bar_region(&s, 1, 0, 4096, memfd_of(4096, true)), NO_FD);
+    /* an operation this server does not know */
+    c.op_case = VGPU__WIRE__CONTROL__OP__NOT_SET;
+    assert_int_equal(run(&s, &c, -1), INVALID);
+}
+
+static void bar_up(int bells)
+{
+    vgpu_link_bar = mmap(NULL, BAR_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+    assert_true(vgpu_link_bar != MAP_FAILED);
+    vgpu_link_bar_size = BAR_SIZE;
+    vgpu_link_nbells = bells;
+    for (int i = 0; i < VGPU_LINK_MAX_BELLS; i++)
+        vgpu_link_bells[i] = i < bells ? eventfd(0, EFD_CLOEXEC) : -1;
+}
+
+static void bar_down(void)
+{
+    for (int i = 0; i < vgpu_link_nbells; i++)
+        close(vgpu_link_bells[i]);
+    munmap(vgpu_link_bar, BAR_SIZE);
+    vgpu_link_bar = NULL;
+    vgpu_link_bar_size = 0;
+    vgpu_link_nbells = 0;
+}
+
+static void test_bar_regions(void **state)
+{
+    struct vgpu_session s = new_session();
+
+    (void)state;
+    assert_int_equal(bar_region(&s, 1, 0, 4096, -1), UNSUPPORTED);   /* no BAR: not a VM */
+    bar_up(1);
+    assert_int_equal(bar_region(&s, 1, 100, 4096, -1), INVALID);     /* not page-aligned */
+    assert_int_equal(bar_region(&s, 1, 0, 100, -1), INVALID);
+    assert_int_equal(bar_region(&s, 1, 0, 0, -1), INVALID);
+    assert_int_equal(bar_region(&s, 1, BAR_SIZE, 4096, -1), INVALID); /* past the end */
+    assert_int_equal(bar_region(&s, 1, BAR_SIZE - 4096, 8192, -1), INVALID);
+    assert_int_equal(bar_region(&s, 1, 4096, UINT64_MAX & ~4095ull, -1), INVALID);
+    assert_int_equal(bar_region(&s, 1, 8u << 20, 4u << 20, -1), OK);
+    assert_ptr_equal(vgpu_region_find(&s, 1)->base, vgpu_link_bar + (8u << 20));
+    assert_int_equal(bar_region(&s, 1, 0, 4096, -1), BUSY);
+    assert_int_equal(unregister_region(&s, 1), OK);
+    vgpu_regions_release(&s);
+    bar_down();
+}
+
+/* A queue pair laid out in mem; its size. */
+static uint64_t lay_qp(void *mem)
+{
+    struct vgpu_qp q;
+
+    assert_int_equal(vgpu_qp_create(&q, mem, vgpu_qp_bytes(RING, RING), RING, RING), 0);
+    return vgpu_qp_bytes(RING, RING);
+}
+
+static void test_queue_pair_memfd(void **state)
+{
+    struct vgpu_session s = new_session(), s2 = new_session();
+    uint64_t n = vgpu_qp_bytes(RING, RING);
+    int m = memfd_of(n, true);
+    void *mem = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+
+    (void)state;
+    assert_true(mem != MAP_FAILED);
+    assert_int_equal(attach(&s, n, false, 0, -1), NO_FD);
+    assert_int_equal(attach(&s, 0, false, 0, dup(m)), INVALID);
+    assert_int_equal(attach(&s, n, false, 0, dup(m)), INVALID);       /* no header yet */
+    lay_qp(mem);
+    assert_int_equal(attach(&s, n - 4096, false, 0, dup(m)), INVALID);
+    assert_int_equal(attach(&s, (uint64_t)65 << 20, false, 0, dup(m)),
+                     VGPU__WIRE__CONTROL_STATUS__CONTROL_LIMIT);
+    assert_int_equal(attach(&s, n, false, 0, dup(m)), OK);
+    assert_non_null(s.qp_mem);
+    assert_false(s.qp_in_bar);
+    assert_int_equal(attach(&s, n, false, 0, dup(m)), BUSY);          /* one per session */
+    assert_int_equal(attach(&s2, n, false, 0, dup(m)), BUSY);         /* taken by s */
+    vgpu_regions_release(&s);
+    /* the pair says its session ended: another may take it */
+    assert_int_equal(attach(&s2, n, false, 0, dup(m)), OK);
+    vgpu_regions_release(&s2);
+    munmap(mem, n);
+    close(m);
+}
+
+static void test_queue_pair_bar(void **state)
+{
+    struct vgpu_session s = new_session();
+    uint64_t slot = (uint64_t)1 << VGPU_QP_SLOT_SHIFT, n;
+
+    (void)state;
+    assert_int_equal(attach(&s, 4096, true, 0, -1), UNSUPPORTED);     /* no BAR */
+    bar_up(2);
+    n = lay_qp(vgpu_link_bar + slot);
+    assert_int_equal(attach(&s, n, true, slot, memfd_of(4096, true)), NO_FD);
+    assert_int_equal(attach(&s, n, true, slot + 4096, -1), INVALID);  /* not a slot's start */
+    assert_int_equal(attach(&s, n, true, BAR_SIZE, -1), INVALID);
+    assert_int_equal(attach(&s, slot + 4096, true, slot, -1), INVALID);  /* larger than a slot */
+    assert_int_equal(attach(&s, n, true, 2 * slot, -1), UNSUPPORTED);  /* slot 2 has no doorbell */
+    assert_int_equal(attach(&s, n, true, slot, -1), OK);
+    assert_true(s.qp_in_bar);
+    assert_int_equal(s.qp_bell, vgpu_link_bells[1]);
+    vgpu_regions_release(&s);
+    bar_down();
+}
+
+static void test_error_table_and_close(void **state)
+{
+    struct vgpu_session s = new_session();
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__FetchErrorTable t = VGPU__WIRE__FETCH_ERROR_TABLE__INIT;
+    Vgpu__Wire__Close cl = VGPU__WIRE__CLOSE__INIT;
+    Vgpu__Wire__ControlReply r;
+    struct vgpu_arena arena = { 0 };
+    const Vgpu__Wire__ErrorTable *e;
+    bool invalid_value = false;
+
+    (void)state;
+    s.init_status = cudaErrorInsufficientDriver;
+    c.op_case = VGPU__WIRE__CONTROL__OP_FETCH_ERROR_TABLE;
+    c.fetch_error_table = &t;
+    assert_int_equal(vgpu_control_handle(&s, &c, -1, &arena, &r), 0);
+    e = r.error_table;
+    assert_non_null(e);
+    assert_true(e->n_code > 50 && e->n_code == e->n_name && e->n_code == e->n_text);
+    assert_int_equal(e->code[e->n_code - 1], -1);        /* the text for unknown codes, last */
+    assert_int_equal(e->init_status, cudaErrorInsufficientDriver);
+    for (size_t i = 0; i < e->n_code; i++)
+        invalid_value |= e->code[i] == cudaErrorInvalidValue &&
+                         !strcmp(e->name[i], "cudaErrorInvalidValue");
+    assert_true(invalid_value);
+    vgpu_arena_free(&arena);
+
+    assert_false(s.closing);
+    c.op_case = VGPU__WIRE__CONTROL__OP_CLOSE;
+    c.close = &cl;
+    assert_int_equal(run(&s, &c, -1), OK);
+    assert_true(s.closing);
+}
+
+/* One Control frame served: the reply on the frame path, the passed fd taken. */
+static void test_serve(void **state)
+{
+    struct vgpu_session s = new_session();
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__UnregisterRegion u = VGPU__WIRE__UNREGISTER_REGION__INIT;
+    struct vgpu_frame_header h = { .seq = 9 };
+    struct vgpu_frame f = { 0 }, rf = { 0 };
+    uint8_t *req, *ans;
+    size_t len, anslen;
+    int sv[2];
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    s.fd = sv[0];
+    u.id = 3;
+    c.op_case = VGPU__WIRE__CONTROL__OP_UNREGISTER_REGION;
+    c.unregister_region = &u;
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    assert_int_equal(vgpu_frame_encode(&h, &env, NULL, 0, NULL, &req, &len), 0);
+    assert_int_equal(vgpu_frame_decode(req, len, NULL, NULL, NULL, &f), 0);
+    s.pending_fd = memfd_of(4096, true);
+    assert_int_equal(vgpu_control_serve(&s, &f), 0);
+    assert_int_equal(s.pending_fd, -1);
+    assert_int_equal(vgpu_fd_read_frame(sv[1], NULL, &ans, &anslen), 0);
+    assert_int_equal(vgpu_frame_decode(ans, anslen, NULL, NULL, NULL, &rf), 0);
+    assert_int_equal(rf.hdr.seq, 9);
+    assert_true(rf.hdr.flags & VGPU_FRAME_F_REPLY);
+    assert_int_equal(rf.env->body_case, VGPU__WIRE__ENVELOPE__BODY_CONTROL_REPLY);
+    assert_int_equal(rf.env->control_reply->status, NO_FD);   /* an fd came with it */
+    vgpu_frame_release(&rf);
+    vgpu_frame_release(&f);
+    free(ans);
+    free(req);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_memfd_regions),
+        cmocka_unit_test(test_stray_fd),
+        cmocka_unit_test(test_bar_regions),
+        cmocka_unit_test(test_queue_pair_memfd),
+        cmocka_unit_test(test_queue_pair_bar),
+        cmocka_unit_test(test_error_table_and_close),
+        cmocka_unit_test(test_serve),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
