@@ -398,15 +398,19 @@ static void vgpu_stub_event(void *opaque, QEMUChrEvent event)
 
 /* ---- guest commands ---- */
 
-/* The last chunk is in: check the frame's header and send it. */
+/*
+ * The last chunk is in: check the frame's header and send it.  The flags
+ * must be ones the frame format defines and the reserved word 0; the
+ * version is the server's to judge, so that it can answer a client of
+ * another version with the versions each side speaks.
+ */
 static void vgpu_stub_send_frame(VgpuStubState *s)
 {
     const uint8_t *h = s->frame;
     uint32_t len = s->frame_len;
 
     if (!vgpu_stub_frame_whole(h, len) ||
-        lduw_le_p(h + VGPU_FRAME_OFF_VERSION) != VGPU_STUB_REG_VERSION ||
-        (lduw_le_p(h + VGPU_FRAME_OFF_FLAGS) & ~VGPU_FRAME_F_REPLY) ||
+        (lduw_le_p(h + VGPU_FRAME_OFF_FLAGS) & ~VGPU_FRAME_F_KNOWN) ||
         ldq_le_p(h + VGPU_FRAME_OFF_RESERVED) != 0) {
         vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_FRAME,
                               "a %u-byte frame with a bad header", len);

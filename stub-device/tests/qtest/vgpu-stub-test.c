@@ -215,6 +215,51 @@ static void test_guest_errors(void)
 }
 
 /*
+ * The device checks what the frame format defines and nothing more: any
+ * flag the format knows passes (REPLY, COMPACT), and so does any version,
+ * which is the server's to judge; an undefined flag or a reserved word
+ * that is not 0 is BAD_FRAME.  With no server, an accepted frame ends in
+ * NO_SERVER.
+ */
+static void test_frame_header(void)
+{
+    static const struct {
+        uint16_t version, flags;
+        uint64_t reserved;
+        uint32_t error;
+    } cases[] = {
+        { 1, 0, 0, VGPU_STUB_ERR_NO_SERVER },
+        { 1, VGPU_FRAME_F_REPLY, 0, VGPU_STUB_ERR_NO_SERVER },
+        { 1, VGPU_FRAME_F_COMPACT, 0, VGPU_STUB_ERR_NO_SERVER },
+        { 1, VGPU_FRAME_F_KNOWN, 0, VGPU_STUB_ERR_NO_SERVER },
+        { 2, 0, 0, VGPU_STUB_ERR_NO_SERVER },
+        { 0, 0, 0, VGPU_STUB_ERR_NO_SERVER },
+        { 0xffff, VGPU_FRAME_F_COMPACT, 0, VGPU_STUB_ERR_NO_SERVER },
+        { 1, 0x0004, 0, VGPU_STUB_ERR_BAD_FRAME },
+        { 1, 0x8000, 0, VGPU_STUB_ERR_BAD_FRAME },
+        { 1, VGPU_FRAME_F_REPLY | 0x0100, 0, VGPU_STUB_ERR_BAD_FRAME },
+        { 1, 0, 1ull << 63, VGPU_STUB_ERR_BAD_FRAME },
+    };
+    VgpuStubTest t;
+    uint8_t f[VGPU_FRAME_HEADER_SIZE];
+    size_t i;
+
+    g_assert_cmphex(VGPU_FRAME_F_KNOWN, ==, 0x3);
+    vgpu_stub_start(&t);
+    wr(&t, VGPU_STUB_R_CHANNEL, 1);
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        make_header(f, VGPU_FRAME_MAGIC);
+        stw_le_p(f + VGPU_FRAME_OFF_VERSION, cases[i].version);
+        stw_le_p(f + VGPU_FRAME_OFF_FLAGS, cases[i].flags);
+        stq_le_p(f + VGPU_FRAME_OFF_RESERVED, cases[i].reserved);
+        put_chunk(&t, f, sizeof(f), false);
+        wr(&t, VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_SUBMIT);
+        expect_error(&t, cases[i].error);
+    }
+    vgpu_stub_stop(&t);
+}
+
+/*
  * With memdev=, BAR2 is the backend's memory (64-bit, prefetchable), the
  * capabilities say so, and each 8 MiB slot has a doorbell that reads 0
  * and takes writes quietly; past the last slot's, a register that is not.
@@ -303,6 +348,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgpu-stub/identity", test_identity);
     qtest_add_func("/vgpu-stub/no-server", test_no_server);
     qtest_add_func("/vgpu-stub/guest-errors", test_guest_errors);
+    qtest_add_func("/vgpu-stub/frame-header", test_frame_header);
     qtest_add_func("/vgpu-stub/reset", test_reset);
     qtest_add_func("/vgpu-stub/shared-bar", test_shared_bar);
     qtest_add_func("/vgpu-stub/no-shared-bar", test_no_shared_bar);
