@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* What link.c owns in a real server. */
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
-int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
+int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 int vgpu_link_nbells;
 
 int vgpu_log_level;
@@ -65,19 +65,19 @@ static void setup(uint8_t flags)
         for (int i = 0; i < 8; i++)
             bells[i] = eventfd(0, EFD_CLOEXEC);
     }
-    for (uint64_t off = 0; off < CF_BAR_SIZE; off += (uint64_t)1 << VGPU_QP_SLOT_SHIFT)
+    for (uint64_t off = 0; off < CF_BAR_SIZE; off += (uint64_t)1 << VGPU_STUB_SLOT_SHIFT)
         memset(bar + off, 0, 4096);
     if (flags & CF_BAR_QP) {
         struct vgpu_qp q;
 
         for (int k = 0; k < 2; k++)
-            vgpu_qp_create(&q, bar + ((uint64_t)k << VGPU_QP_SLOT_SHIFT),
+            vgpu_qp_create(&q, bar + ((uint64_t)k << VGPU_STUB_SLOT_SHIFT),
                            vgpu_qp_bytes(CF_RING, CF_RING), CF_RING, CF_RING);
     }
     vgpu_link_bar = flags & CF_BAR ? bar : NULL;
     vgpu_link_bar_size = flags & CF_BAR ? CF_BAR_SIZE : 0;
     vgpu_link_nbells = flags & CF_BAR ? n : 0;
-    for (int i = 0; i < VGPU_LINK_MAX_BELLS; i++)
+    for (int i = 0; i < (int)VGPU_STUB_MAX_DOORBELLS; i++)
         vgpu_link_bells[i] = i < vgpu_link_nbells ? bells[i] : -1;
 }
 

@@ -115,7 +115,7 @@ static int save(const char *dir, const char *name, const struct seed *s)
 
 int main(int argc, char **argv)
 {
-    uint64_t qp = vgpu_qp_bytes(CF_RING, CF_RING), slot = (uint64_t)1 << VGPU_QP_SLOT_SHIFT;
+    uint64_t qp = vgpu_qp_bytes(CF_RING, CF_RING), slot = (uint64_t)1 << VGPU_STUB_SLOT_SHIFT;
     uint8_t qp_units = (uint8_t)((qp + CF_UNIT - 1) / CF_UNIT);
     struct seed host = { .len = 1 }, guest = { .len = 1 };
 

@@ -186,10 +186,16 @@ static int register_memfd(struct vgpu_session *s, const Vgpu__Wire__RegisterMemf
     return rc;
 }
 
-/* A slot of the VM's shared BAR: page-aligned, inside it, no fd. */
+/*
+ * Part of a slot of the VM's shared BAR: page-aligned, inside one slot (the
+ * one of the session's queue pair, when it has one there), no fd.  The link
+ * gives a slot's queue pair to one session at a time; its staging memory
+ * stays that session's too.
+ */
 static int register_bar(struct vgpu_session *s, const Vgpu__Wire__RegisterBarRegion *a,
                         struct ctl_out *o)
 {
+    uint64_t slot = vgpu_stub_slot_size(vgpu_link_bar_size);
     int rc;
 
     if (!vgpu_link_bar)
@@ -200,6 +206,11 @@ static int register_bar(struct vgpu_session *s, const Vgpu__Wire__RegisterBarReg
         return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) is not page-aligned inside the "
                     "%llu-byte shared BAR", a->id, (unsigned long long)a->bar_offset,
                     (unsigned long long)a->size, (unsigned long long)vgpu_link_bar_size);
+    if (a->bar_offset / slot != (a->bar_offset + a->size - 1) / slot ||
+        (s->qp_in_bar && a->bar_offset / slot != (uint64_t)((uint8_t *)s->qp_mem - vgpu_link_bar) / slot))
+        return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) is not inside this process's slot "
+                    "of the shared BAR", a->id, (unsigned long long)a->bar_offset,
+                    (unsigned long long)a->size);
     rc = region_room(s, a->id, o);
     if (rc)
         return rc;
@@ -234,9 +245,8 @@ static int qp_in_bar(const Vgpu__Wire__AttachQueuePair *a, void **mem, int *bell
                      struct ctl_out *o)
 {
     /* a slot is 8 MiB, or the whole BAR below 16 MiB */
-    uint64_t slot = vgpu_link_bar_size < ((uint64_t)2 << VGPU_QP_SLOT_SHIFT) ?
-                    vgpu_link_bar_size : (uint64_t)1 << VGPU_QP_SLOT_SHIFT;
-    uint64_t k = a->bar_offset >> VGPU_QP_SLOT_SHIFT;
+    uint64_t slot = vgpu_stub_slot_size(vgpu_link_bar_size);
+    uint64_t k = a->bar_offset >> VGPU_STUB_SLOT_SHIFT;
 
     if (!vgpu_link_bar)
         return refuse(o, -EOPNOTSUPP, "queue pair: this connection has no shared BAR");

@@ -68,18 +68,13 @@ struct link {
     bool dead;                 /* the link failed: end everything */
 };
 
-static uint32_t ld32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void send_record(struct link *l, uint16_t type, uint32_t channel, const void *payload,
                         uint32_t len)
 {
     uint8_t h[VGPU_LINK_HEADER_SIZE];
     struct iovec iov[2] = { { h, sizeof(h) }, { (void *)payload, len } };
 
-    vgpu_link_header_write(h, type, channel, len);
+    vgpu_link_header_pack(h, type, channel, len);
     if (!l->dead && vgpu_fd_writev_all(l->fd, iov, len ? 2 : 1))
         l->dead = true;
 }
@@ -177,7 +172,7 @@ static void on_session(struct vgpu_loop *loop, int fd, short revents, void *opaq
         return;
     }
     o = owed_of(l, c->id);
-    if (!o || alen > VGPU_LINK_MAX) {
+    if (!o || alen > VGPU_LINK_MAX_PAYLOAD) {
         /* the device cannot take it; the client's session goes, not the VM's link */
         vgpu_log(VGPU_LOG_WARN, "vm %u: channel %u answered %s (%zu bytes)", l->who.vm_id,
                  c->id, o ? "over the link's limit" : "a frame nobody asked for", alen);
@@ -258,8 +253,8 @@ static int attach_slot(const uint8_t *frame, uint32_t len)
         f.env->control->op_case != VGPU__WIRE__CONTROL__OP_ATTACH_QUEUE_PAIR)
         goto out;
     a = f.env->control->attach_queue_pair;
-    if (a->in_bar && (a->bar_offset >> VGPU_QP_SLOT_SHIFT) < VGPU_LINK_MAX_BELLS)
-        slot = (int)(a->bar_offset >> VGPU_QP_SLOT_SHIFT);
+    if (a->in_bar && (a->bar_offset >> VGPU_STUB_SLOT_SHIFT) < VGPU_STUB_MAX_DOORBELLS)
+        slot = (int)(a->bar_offset >> VGPU_STUB_SLOT_SHIFT);
 out:
     vgpu_frame_release(&f);
     return slot;
@@ -376,7 +371,7 @@ static void on_link(struct vgpu_loop *loop, int fd, short revents, void *opaque)
 
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
-int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
+int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 int vgpu_link_nbells;
 
 /*
@@ -385,12 +380,12 @@ int vgpu_link_nbells;
  */
 static void qp_sessions_gone(pid_t pid)
 {
-    uint64_t slots = vgpu_link_bar_size >> VGPU_QP_SLOT_SHIFT;
+    uint64_t slots = vgpu_link_bar_size >> VGPU_STUB_SLOT_SHIFT;
 
     if (!vgpu_link_bar)
         return;
     for (uint64_t k = 0; k < (slots ? slots : 1); k++)
-        vgpu_qp_mark_gone((struct vgpu_qp_hdr *)(vgpu_link_bar + (k << VGPU_QP_SLOT_SHIFT)),
+        vgpu_qp_mark_gone((struct vgpu_qp_hdr *)(vgpu_link_bar + (k << VGPU_STUB_SLOT_SHIFT)),
                           (uint32_t)pid);
 }
 
@@ -428,7 +423,7 @@ static void map_bar(uint32_t vm, int fd, uint64_t size)
  */
 static void take_bells(uint32_t vm, const int *fds, uint32_t n)
 {
-    for (uint32_t k = 0; k < VGPU_LINK_MAX_BELLS; k++)
+    for (uint32_t k = 0; k < VGPU_STUB_MAX_DOORBELLS; k++)
         vgpu_link_bells[k] = -1;
     for (uint32_t k = 0; k < n; k++) {
         char link[64], path[64];
@@ -436,7 +431,7 @@ static void take_bells(uint32_t vm, const int *fds, uint32_t n)
 
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[k]);
         r = readlink(path, link, sizeof(link) - 1);
-        if (!vgpu_link_bar || k >= VGPU_LINK_MAX_BELLS || r <= 0 ||
+        if (!vgpu_link_bar || k >= VGPU_STUB_MAX_DOORBELLS || r <= 0 ||
             (link[r] = '\0', strcmp(link, "anon_inode:[eventfd]"))) {
             close(fds[k]);
             continue;
@@ -454,26 +449,31 @@ static void take_bells(uint32_t vm, const int *fds, uint32_t n)
  * eventfds riding with it.  0, or -1 when the link is not a device's or
  * says an identity its socket does not give.
  */
+static void close_fds(int *fds, unsigned from)
+{
+    for (unsigned i = from; i < VGPU_LINK_HELLO_MAX_FDS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
 static int read_hello(struct link *l, const struct vgpu_listen_cfg *lc)
 {
-    uint8_t h[VGPU_LINK_HEADER_SIZE], hello[24] = { 0 };
-    int fds[1 + VGPU_LINK_MAX_BELLS];
+    uint8_t h[VGPU_LINK_HEADER_SIZE], payload[VGPU_LINK_HELLO_MAX];
+    int fds[VGPU_LINK_HELLO_MAX_FDS];
     struct vgpu_link_record r;
-    uint32_t nbells = 0;
+    struct vgpu_link_hello hello;
+    uint32_t nbells;
 
-    /* HELLO: 12 bytes; 20 with the size of the shared BAR; 24 with the number of doorbells */
-    if (vgpu_fd_read_full_fds(l->fd, h, sizeof(h), fds, 1 + VGPU_LINK_MAX_BELLS) ||
-        vgpu_link_header_read(h, sizeof(hello), &r) || r.type != VGPU_LINK_HELLO ||
-        (r.len != 12 && r.len != 20 && r.len != 24) || vgpu_fd_read_full(l->fd, hello, r.len)) {
+    if (vgpu_fd_read_full_fds(l->fd, h, sizeof(h), fds, VGPU_LINK_HELLO_MAX_FDS) ||
+        vgpu_link_header_read(h, sizeof(payload), &r) || r.type != VGPU_LINK_HELLO ||
+        vgpu_fd_read_full(l->fd, payload, r.len) || vgpu_link_hello_unpack(payload, r.len, &hello)) {
         vgpu_log(VGPU_LOG_WARN, "a device link did not start with its HELLO; closing it");
-        for (int i = 0; i < 1 + VGPU_LINK_MAX_BELLS; i++)
-            if (fds[i] >= 0)
-                close(fds[i]);
+        close_fds(fds, 0);
         return -1;
     }
-    l->who.vm_id = ld32(hello);
-    l->who.pool = (char)hello[4];
-    l->who.priority = hello[5];
+    l->who.vm_id = hello.vm_id;
+    l->who.pool = (char)hello.pool_id;
+    l->who.priority = hello.priority;
     l->who.from_device = true;
     if (lc->pinned && (l->who.vm_id != lc->who.vm_id || l->who.pool != lc->who.pool ||
                        l->who.priority != lc->who.priority)) {
@@ -482,19 +482,13 @@ static int read_hello(struct link *l, const struct vgpu_listen_cfg *lc)
                  "socket's identity, or the VM a socket of its own", lc->address,
                  l->who.vm_id, l->who.pool, vgpu_prio_name(l->who.priority), lc->who.vm_id,
                  lc->who.pool, vgpu_prio_name(lc->who.priority));
-        for (int i = 0; i < 1 + VGPU_LINK_MAX_BELLS; i++)
-            if (fds[i] >= 0)
-                close(fds[i]);
+        close_fds(fds, 0);
         return -1;
     }
-    if (r.len == 24)
-        nbells = ld32(hello + 20);
-    nbells = nbells < VGPU_LINK_MAX_BELLS ? nbells : VGPU_LINK_MAX_BELLS;
-    for (uint32_t i = 1 + nbells; i < 1 + VGPU_LINK_MAX_BELLS; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
+    nbells = hello.doorbells < VGPU_STUB_MAX_DOORBELLS ? hello.doorbells : VGPU_STUB_MAX_DOORBELLS;
+    close_fds(fds, 1 + nbells);
     if (fds[0] >= 0)
-        map_bar(l->who.vm_id, fds[0], (uint64_t)ld32(hello + 12) | (uint64_t)ld32(hello + 16) << 32);
+        map_bar(l->who.vm_id, fds[0], hello.bar_size);
     take_bells(l->who.vm_id, fds + 1, nbells);
     return 0;
 }
@@ -523,7 +517,7 @@ void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *
     alarm(0);                  /* past the handshake (main.c set its deadline) */
     vgpu_log(VGPU_LOG_INFO, "vgpu-stub link: vm %u, pool %c, priority %u", l.who.vm_id,
              l.who.pool, l.who.priority);
-    vgpu_link_rx_init(&l.rx, VGPU_LINK_MAX);
+    vgpu_link_rx_init(&l.rx, VGPU_LINK_MAX_PAYLOAD);
     l.loop = vgpu_loop_new();
     if (!l.loop || vgpu_loop_add(l.loop, fd, POLLIN, on_link, &l) < 0)
         l.dead = true;

@@ -13,38 +13,17 @@
 #include "link_record.h"
 #include "vgpu/wire.h"
 
-static uint32_t ld32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-void vgpu_link_header_write(uint8_t h[VGPU_LINK_HEADER_SIZE], uint16_t type, uint32_t channel,
-                            uint32_t len)
-{
-    st32(h, VGPU_LINK_MAGIC);
-    h[4] = (uint8_t)type;
-    h[5] = (uint8_t)(type >> 8);
-    h[6] = h[7] = 0;
-    st32(h + 8, channel);
-    st32(h + 12, len);
-}
-
 int vgpu_link_header_read(const uint8_t h[VGPU_LINK_HEADER_SIZE], uint32_t max,
                           struct vgpu_link_record *r)
 {
-    if (ld32(h) != VGPU_LINK_MAGIC || h[6] || h[7] || ld32(h + 12) > max)
+    struct vgpu_link_header lh;
+
+    vgpu_link_header_unpack(h, &lh);
+    if (lh.magic != VGPU_LINK_MAGIC || lh.flags || lh.length > max)
         return -EPROTO;
-    r->type = (uint16_t)(h[4] | h[5] << 8);
-    r->channel = ld32(h + 8);
-    r->len = ld32(h + 12);
+    r->type = lh.type;
+    r->channel = lh.channel;
+    r->len = lh.length;
     r->payload = NULL;
     return 0;
 }
@@ -100,9 +79,9 @@ int vgpu_link_frame_check(const uint8_t *p, uint32_t len)
 {
     uint64_t env, pay;
 
-    if (len < VGPU_FRAME_HEADER_SIZE || ld32(p) != VGPU_FRAME_MAGIC)
+    if (len < VGPU_FRAME_HEADER_SIZE || vgpu_abi_get_le32(p + VGPU_FRAME_OFF_MAGIC) != VGPU_FRAME_MAGIC)
         return -EPROTO;
-    env = ld32(p + 8);
-    pay = ld32(p + 12);
+    env = vgpu_abi_get_le32(p + VGPU_FRAME_OFF_ENV_LEN);
+    pay = vgpu_abi_get_le32(p + VGPU_FRAME_OFF_PAYLOAD_LEN);
     return VGPU_FRAME_HEADER_SIZE + env + pay == len ? 0 : -EPROTO;
 }

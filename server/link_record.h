@@ -6,11 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VGPU_LINK_MAGIC 0x4c445056u   /* "VPDL" little-endian */
-#define VGPU_LINK_HEADER_SIZE 16
-#define VGPU_LINK_MAX (64u << 20)     /* a record's payload, at most */
-
-enum { VGPU_LINK_HELLO = 1, VGPU_LINK_FRAME = 2, VGPU_LINK_CLOSE = 3, VGPU_LINK_FAIL = 4 };
+#include "vgpu/stub_abi.h"           /* the record layout, types and magic */
 
 struct vgpu_link_record {
     uint16_t type;
@@ -19,9 +15,6 @@ struct vgpu_link_record {
     uint8_t *payload;          /* malloc'ed, len bytes (NULL when 0) */
 };
 
-/* A record header into h. */
-void vgpu_link_header_write(uint8_t h[VGPU_LINK_HEADER_SIZE], uint16_t type, uint32_t channel,
-                            uint32_t len);
 /* A header from h (magic, zero flags, length at most max); 0 or -EPROTO. */
 int vgpu_link_header_read(const uint8_t h[VGPU_LINK_HEADER_SIZE], uint32_t max,
                           struct vgpu_link_record *r);

@@ -29,6 +29,7 @@
 
 #include "loop.h"
 #include "server_internal.h"
+#include "vgpu/stub_abi.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
 
@@ -134,7 +135,7 @@ static void serve(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(magic))
         return;
-    link = !memcmp(magic, VGPU_LINK_MAGIC_BYTES, sizeof(magic));
+    link = vgpu_abi_get_le32(magic) == VGPU_LINK_MAGIC;
     if (l->type == VGPU_LISTEN_DEVICE && !link) {
         vgpu_log(VGPU_LOG_WARN, "%s is a device socket: a connection that is not a vgpu-stub "
                  "device's link was closed (programs connect to a socket of type client)",

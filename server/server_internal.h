@@ -170,15 +170,12 @@ int vgpu_listen_open(const char *address);
 int vgpu_listen_admin(const struct vgpu_config *cfg);
 
 /* ---- one client (session.c), one device link (link.c) ---- */
-/* A device link starts with these four bytes (its record magic, little-endian). */
-#define VGPU_LINK_MAGIC_BYTES "VPDL"
 
 /* The VM's shared BAR (link.c), mapped before its sessions are forked; NULL if none. */
 extern uint8_t *vgpu_link_bar;
 extern uint64_t vgpu_link_bar_size;
 /* Its doorbells: the eventfd QEMU signals when the guest rings slot k's (-1: none). */
-#define VGPU_LINK_MAX_BELLS 64
-extern int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
+extern int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 extern int vgpu_link_nbells;
 /*
  * Serves one client on fd until it goes.  With refuse set, its handshake is

@@ -24,24 +24,13 @@
 
 #include "client/transport.h"
 #include "vgpu/fdio.h"
+#include "vgpu/stub_abi.h"
 
-#define STUB_VENDOR 0x1af4
-#define STUB_DEVICE 0x1111
-
-enum {
-    R_DOORBELL = 0x000, R_STATUS = 0x004, R_ERROR_CODE = 0x014, R_REQUEST_LEN = 0x018,
-    R_RESPONSE_LEN = 0x01c, R_PROTOCOL_VER = 0x020, R_CAPABILITIES = 0x024,
-    R_CHUNK_CTRL = 0x034, R_CHANNEL = 0x038, R_LINK_EPOCH = 0x03c, R_REQUEST = 0x040,
-    R_RESPONSE = 0x440, R_RESPONSE_TOTAL = 0x840, R_RESPONSE_OFFSET = 0x844,
-    R_REQUEST_TOTAL = 0x848, R_MAX_FRAME = 0x84c, R_QP_DOORBELL = 0x900,
-};
-#define CAP_SHARED 0x8
-#define CAP_DOORBELLS 0x10
-#define MAX_DOORBELLS 64
-enum { ST_IDLE = 0, ST_BUSY = 1, ST_DONE = 2, ST_ERROR = 3 };
-enum { CMD_SUBMIT = 1, CMD_ACK = 2, CMD_CLOSE = 3 };
-enum { ERR_NO_SERVER = 7, ERR_SERVER_GONE = 8 };
-#define CHUNK 1024u
+/* What the window transport needs of a device: chunks, and a channel per process. */
+#define NEED_CAPS (VGPU_STUB_CAP_CHUNKS | VGPU_STUB_CAP_CHANNELS)
+/* What a queue pair in the shared BAR needs: the memory, and doorbells to wake the server. */
+#define QP_CAPS (VGPU_STUB_CAP_SHARED | VGPU_STUB_CAP_DOORBELLS)
+#define CHUNK VGPU_STUB_BUF_SIZE
 
 static struct mmio {
     int fd;
@@ -99,7 +88,7 @@ static int find_device(char *dir, size_t len)
             continue;
         snprintf(dir, len, "%s/%s", base, e->d_name);
         if (!read_hex(dir, "vendor", &vendor) && !read_hex(dir, "device", &device) &&
-            vendor == STUB_VENDOR && device == STUB_DEVICE) {
+            vendor == VGPU_STUB_PCI_VENDOR && device == VGPU_STUB_PCI_DEVICE) {
             rc = 0;
             break;
         }
@@ -113,6 +102,15 @@ VGPU_HIDDEN bool vgpu_mmio_present(void)
     char dir[300];
 
     return find_device(dir, sizeof(dir)) == 0;
+}
+
+/*
+ * Whether the shim can drive a device with this register version and these
+ * capabilities: it needs every bit of NEED_CAPS, not just one of them.
+ */
+static bool device_usable(uint32_t version, uint32_t caps)
+{
+    return version == VGPU_STUB_REG_VERSION && vgpu_stub_caps_have(caps, NEED_CAPS);
 }
 
 static int mmio_connect(struct vgpu_transport *t, const char *addr)
@@ -151,7 +149,7 @@ static int mmio_connect(struct vgpu_transport *t, const char *addr)
                       "it can reach every CUDA session of this VM)", m.where, path, strerror(e));
         return -e;
     }
-    p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    p = mmap(NULL, VGPU_STUB_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         e = errno;
         close(fd);
@@ -161,17 +159,19 @@ static int mmio_connect(struct vgpu_transport *t, const char *addr)
     }
     m.fd = fd;
     m.bar = p;
-    if (rd(R_PROTOCOL_VER) != 1 || !(rd(R_CAPABILITIES) & 0x5)) {
+    if (!device_usable(rd(VGPU_STUB_R_PROTOCOL_VER), rd(VGPU_STUB_R_CAPABILITIES))) {
         vgpu_shim_log(VGPU_LOG_ERROR, "the vgpu-stub device %s speaks register protocol %u "
-                      "(capabilities %#x); this shim needs protocol 1 with chunks and channels: "
-                      "update QEMU or the shim", m.where, rd(R_PROTOCOL_VER), rd(R_CAPABILITIES));
-        munmap(p, 4096);
+                      "(capabilities %#x); this shim needs protocol %u with chunks and "
+                      "channels (%#x): update QEMU or the shim", m.where,
+                      rd(VGPU_STUB_R_PROTOCOL_VER), rd(VGPU_STUB_R_CAPABILITIES),
+                      VGPU_STUB_REG_VERSION, NEED_CAPS);
+        munmap(p, VGPU_STUB_BAR0_SIZE);
         close(fd);
         m.fd = -1;
         return -EPROTO;
     }
-    m.max_frame = rd(R_MAX_FRAME);
-    m.epoch = rd(R_LINK_EPOCH);
+    m.max_frame = rd(VGPU_STUB_R_MAX_FRAME);
+    m.epoch = rd(VGPU_STUB_R_LINK_EPOCH);
     /*
      * The pid makes the channel unique among live processes (pids fit in 22
      * bits); the top bits, random, tell apart processes of other pid
@@ -196,7 +196,7 @@ static uint32_t wait_not_busy(void)
     struct timespec ts = { 0, 1000 };
     uint32_t st;
 
-    for (int i = 0; (st = rd(R_STATUS)) == ST_BUSY; i++) {
+    for (int i = 0; (st = rd(VGPU_STUB_R_STATUS)) == VGPU_STUB_STATUS_BUSY; i++) {
         if (i < 200)
             continue;
         nanosleep(&ts, NULL);
@@ -209,10 +209,10 @@ static uint32_t wait_not_busy(void)
 /* The device's error code to what the call path makes of it. */
 static int device_error(void)
 {
-    uint32_t code = rd(R_ERROR_CODE);
+    uint32_t code = rd(VGPU_STUB_R_ERROR_CODE);
 
-    wr(R_DOORBELL, CMD_ACK);
-    if (code == ERR_NO_SERVER || code == ERR_SERVER_GONE)
+    wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
+    if (code == VGPU_STUB_ERR_NO_SERVER || code == VGPU_STUB_ERR_SERVER_GONE)
         return -ECONNRESET;
     vgpu_shim_log(VGPU_LOG_ERROR, "the vgpu-stub device %s refused a frame (error code %u)",
                   m.where, code);
@@ -226,9 +226,9 @@ static void put_chunk(const uint8_t *p, uint32_t n)
     for (uint32_t i = 0; i < n; i += 4) {
         w = 0;
         memcpy(&w, p + i, n - i < 4 ? n - i : 4);
-        wr(R_REQUEST + i, w);
+        wr(VGPU_STUB_R_REQUEST + i, w);
     }
-    wr(R_REQUEST_LEN, n);
+    wr(VGPU_STUB_R_REQUEST_LEN, n);
 }
 
 static int exchange(const uint8_t *frame, size_t len)
@@ -236,57 +236,57 @@ static int exchange(const uint8_t *frame, size_t len)
     uint32_t st, total;
 
     /* A session of ours lives only as long as the link it was made on. */
-    if (rd(R_LINK_EPOCH) != m.epoch)
+    if (rd(VGPU_STUB_R_LINK_EPOCH) != m.epoch)
         return -ECONNRESET;
     /* Left over by a client that died mid-exchange: settle it first. */
     st = wait_not_busy();
-    if (st == ST_DONE || st == ST_ERROR)
-        wr(R_DOORBELL, CMD_ACK);
+    if (st == VGPU_STUB_STATUS_DONE || st == VGPU_STUB_STATUS_ERROR)
+        wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
     /* A dead client's half-sent frame: an ACK while IDLE makes the device
      * drop it (with an error), and a second ACK clears that error. */
-    if (rd(R_REQUEST_TOTAL) != 0) {
-        wr(R_DOORBELL, CMD_ACK);
-        wr(R_DOORBELL, CMD_ACK);
+    if (rd(VGPU_STUB_R_REQUEST_TOTAL) != 0) {
+        wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
+        wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
     }
-    wr(R_CHANNEL, m.channel);
+    wr(VGPU_STUB_R_CHANNEL, m.channel);
     for (size_t off = 0; off < len; off += CHUNK) {
         uint32_t n = len - off < CHUNK ? (uint32_t)(len - off) : CHUNK;
         bool last = off + n == len;
 
         put_chunk(frame + off, n);
-        wr(R_CHUNK_CTRL, last ? 0 : 1);
-        wr(R_DOORBELL, CMD_SUBMIT);
-        if (!last && rd(R_STATUS) != ST_IDLE)
+        wr(VGPU_STUB_R_CHUNK_CTRL, last ? 0 : 1);
+        wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_SUBMIT);
+        if (!last && rd(VGPU_STUB_R_STATUS) != VGPU_STUB_STATUS_IDLE)
             return device_error();
     }
     st = wait_not_busy();
-    if (st != ST_DONE)
+    if (st != VGPU_STUB_STATUS_DONE)
         return device_error();
-    total = rd(R_RESPONSE_TOTAL);
+    total = rd(VGPU_STUB_R_RESPONSE_TOTAL);
     free(m.answer);
     m.answer = malloc(total ? total : 1);
     if (!m.answer) {
-        wr(R_DOORBELL, CMD_ACK);
+        wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
         return -ENOMEM;
     }
     for (uint32_t off = 0; off < total; off += CHUNK) {
         uint32_t n;
 
         if (off)
-            wr(R_RESPONSE_OFFSET, off);
-        n = rd(R_RESPONSE_LEN);
+            wr(VGPU_STUB_R_RESPONSE_OFFSET, off);
+        n = rd(VGPU_STUB_R_RESPONSE_LEN);
         if (n > CHUNK || n > total - off) {
-            wr(R_DOORBELL, CMD_ACK);
+            wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
             return -EPROTO;
         }
         for (uint32_t i = 0; i < n; i += 4) {
-            uint32_t w = rd(R_RESPONSE + i);
+            uint32_t w = rd(VGPU_STUB_R_RESPONSE + i);
 
             memcpy(m.answer + off + i, &w, n - i < 4 ? n - i : 4);
         }
     }
     m.answer_len = total;
-    wr(R_DOORBELL, CMD_ACK);
+    wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
     return 0;
 }
 
@@ -311,7 +311,7 @@ VGPU_HIDDEN void vgpu_mmio_forget(void)
         close(m.shared_fd);    /* the parent's slot lock is not the child's */
     m.shared_fd = -1;
     if (m.bar)
-        munmap((void *)m.bar, 4096);
+        munmap((void *)m.bar, VGPU_STUB_BAR0_SIZE);
     if (m.fd >= 0)
         close(m.fd);
     m.bar = NULL;
@@ -370,13 +370,13 @@ static void mmio_close(struct vgpu_transport *t)
 {
     if (m.bar) {
         if (lock_device() == 0) {
-            if (wait_not_busy() != ST_IDLE)
-                wr(R_DOORBELL, CMD_ACK);
-            wr(R_CHANNEL, m.channel);
-            wr(R_DOORBELL, CMD_CLOSE);
+            if (wait_not_busy() != VGPU_STUB_STATUS_IDLE)
+                wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_ACK);
+            wr(VGPU_STUB_R_CHANNEL, m.channel);
+            wr(VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_CLOSE);
             flock(m.fd, LOCK_UN);
         }
-        munmap((void *)m.bar, 4096);
+        munmap((void *)m.bar, VGPU_STUB_BAR0_SIZE);
         m.bar = NULL;
     }
     if (m.fd >= 0)
@@ -390,24 +390,24 @@ static void mmio_close(struct vgpu_transport *t)
 
 VGPU_HIDDEN bool vgpu_mmio_doorbells(void)
 {
-    return m.bar && (rd(R_CAPABILITIES) & (CAP_SHARED | CAP_DOORBELLS)) == (CAP_SHARED | CAP_DOORBELLS);
+    return m.bar && vgpu_stub_caps_have(rd(VGPU_STUB_R_CAPABILITIES), QP_CAPS);
 }
 
 /* The slot's doorbell: QEMU turns the write into an eventfd the server waits on. */
 static void mmio_bell(struct vgpu_transport *t)
 {
-    uint64_t k = m.slot_off >> VGPU_QP_SLOT_SHIFT;
+    uint64_t k = m.slot_off >> VGPU_STUB_SLOT_SHIFT;
 
     (void)t;
-    if (m.bar && k < MAX_DOORBELLS)
-        wr(R_QP_DOORBELL + 4 * (uint32_t)k, 1);
+    if (m.bar && k < VGPU_STUB_MAX_DOORBELLS)
+        wr(VGPU_STUB_R_QP_DOORBELL_K(k), 1);
 }
 
 /* The session is gone when the link says so, or when the link itself was replaced. */
 static int mmio_alive(struct vgpu_transport *t)
 {
     if ((__atomic_load_n(&t->qp.hdr->server_state, __ATOMIC_ACQUIRE) & 1) || !m.bar ||
-        rd(R_LINK_EPOCH) != m.epoch)
+        rd(VGPU_STUB_R_LINK_EPOCH) != m.epoch)
         return -ECONNRESET;
     return 0;
 }
@@ -418,12 +418,11 @@ const struct vgpu_transport_ops vgpu_transport_mmio = {
 };
 
 /*
- * The device's shared BAR (BAR2, CAPABILITIES bit 3) is cut into slots of
- * 8 MiB; a process takes the first free one with a write lock on that byte
- * of resource2 (released by the kernel when the process ends, and not
- * inherited by a fork).  Returns the slot mapped here, or NULL.
+ * The device's shared BAR (BAR2, VGPU_STUB_CAP_SHARED) is cut into slots
+ * (vgpu_stub_slot_size()); a process takes the first free one with a write
+ * lock on that byte of resource2 (released by the kernel when the process
+ * ends, and not inherited by a fork).  Returns the slot mapped here, or NULL.
  */
-#define SHARED_SLOT ((size_t)8 << 20)
 
 VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset)
 {
@@ -432,16 +431,17 @@ VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset)
     size_t slot;
     int fd;
 
-    if (!m.bar || !(rd(R_CAPABILITIES) & CAP_SHARED) || m.shared_fd >= 0)
+    if (!m.bar || !(rd(VGPU_STUB_R_CAPABILITIES) & VGPU_STUB_CAP_SHARED) ||
+        m.shared_fd >= 0)
         return NULL;
     snprintf(path, sizeof(path), "%s/resource2", m.dir);
     fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)(1 << 20)) {
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)VGPU_STUB_BAR2_MIN) {
         if (fd >= 0)
             close(fd);
         return NULL;
     }
-    slot = (size_t)st.st_size < 2 * SHARED_SLOT ? (size_t)st.st_size : SHARED_SLOT;
+    slot = (size_t)vgpu_stub_slot_size((uint64_t)st.st_size);
     for (size_t k = 0; k < (size_t)st.st_size / slot; k++) {
         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)k, .l_len = 1 };
         void *p;

@@ -24,12 +24,13 @@
 
 #include <stdint.h>
 
+#include "vgpu/stub_abi.h"
+
 #define VGPU_QP_MAGIC 0x50515056u          /* "VPQP" */
 #define VGPU_QP_HEADER 4096u               /* the header page before the rings */
 #define VGPU_QP_RING_MIN (64u << 10)
 #define VGPU_QP_RING_MAX (16u << 20)
 #define VGPU_QP_REGION 0xfffffff0u         /* the region id a queue pair registers as */
-#define VGPU_QP_SLOT_SHIFT 23              /* guests: the BAR's slots are 8 MiB; slot k rings doorbell k */
 
 /* Record kinds. */
 enum {

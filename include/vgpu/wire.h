@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "envelope.pb-c.h"
+#include "vgpu/stub_abi.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,14 +36,15 @@ extern "C" {
 /* Where the version sits in a frame header: the same offset in every version. */
 #define VGPU_FRAME_VERSION_OFFSET 4
 
-#define VGPU_FRAME_MAGIC       0x55504756u /* bytes 'V' 'G' 'P' 'U' */
-#define VGPU_FRAME_HEADER_SIZE 32u
-
-/* Header flags. Every bit not defined here is reserved and must be 0. */
-#define VGPU_FRAME_F_REPLY     0x0001u
-/* The envelope is in the compact form (a call or result batch; docs/protocol.md). */
-#define VGPU_FRAME_F_COMPACT   0x0002u
-#define VGPU_FRAME_F_KNOWN     (VGPU_FRAME_F_REPLY | VGPU_FRAME_F_COMPACT)
+/*
+ * The header's fixed facts, which the vgpu-stub device checks too, come
+ * from vgpu/stub_abi.h: VGPU_FRAME_MAGIC, VGPU_FRAME_HEADER_SIZE, the field
+ * offsets VGPU_FRAME_OFF_*, and the flags VGPU_FRAME_F_REPLY,
+ * VGPU_FRAME_F_COMPACT (the envelope is in the compact form: a call or
+ * result batch) and VGPU_FRAME_F_KNOWN.  Every bit not in
+ * VGPU_FRAME_F_KNOWN is reserved and must be 0; a new flag goes there, so
+ * that the device accepts it as the codec does.
+ */
 
 /* Default limits (struct vgpu_wire_limits). */
 #define VGPU_WIRE_MAX_ENV          (1u << 20)   /* 1 MiB */

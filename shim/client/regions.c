@@ -77,7 +77,6 @@ static void *memfd_map(size_t size, int *fd)
  */
 #define HOST_RING (1u << 20)
 #define GUEST_RING (512u << 10)
-#define SLOT_QP_SPAN ((size_t)2 << 20)       /* the queue pair's part of a BAR slot */
 
 void vgpu_qp_setup_locked(struct vgpu_client *c)
 {
@@ -109,13 +108,13 @@ void vgpu_qp_setup_locked(struct vgpu_client *c)
         n = vgpu_qp_bytes(GUEST_RING, GUEST_RING);
         if (!s->base)
             s->base = vgpu_mmio_shared_slot(&s->size, &s->off);
-        if (!s->base || s->size < 2 * SLOT_QP_SPAN ||
+        if (!s->base || s->size < VGPU_STUB_SLOT_MIN_FOR_QP ||
             vgpu_qp_create(&t->qp, s->base, n, GUEST_RING, GUEST_RING))
             return;
         if (vgpu_ctl_attach_qp_locked(c, n, true, s->off, -1))
             return;
         p = s->base;
-        s->used = SLOT_QP_SPAN;
+        s->used = VGPU_STUB_SLOT_QP_SIZE;
     } else {
         return;
     }

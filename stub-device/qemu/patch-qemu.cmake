@@ -5,6 +5,9 @@
 #   stub-device/hw/...       -> QEMU hw/...        (device source, headers)
 #   stub-device/include/...  -> QEMU include/...   (if any)
 #   stub-device/tests/...    -> QEMU tests/...     (the qtest, if any)
+#   include/vgpu/stub_abi.h  -> QEMU include/vgpu/stub_abi.h (the device ABI,
+#                               MIT, shared with the rest of vgpu; from
+#                               VGPU_INCLUDE, the project's include/)
 #   stub-device/hw/misc/trace-events (or trace-events-vgpu-stub)
 #                            -> appended to QEMU hw/misc/trace-events
 #   config VGPU_STUB         -> QEMU hw/misc/Kconfig
@@ -19,14 +22,15 @@
 # trace-events.vgpu-orig on the first run and the appended form is rebuilt
 # from it every time.
 #
-#   cmake -DQEMU_SRC=/path/to/qemu -DSTUB_DIR=/path/to/stub-device -P patch-qemu.cmake
+#   cmake -DQEMU_SRC=/path/to/qemu -DSTUB_DIR=/path/to/stub-device \
+#         -DVGPU_INCLUDE=/path/to/vgpu/include -P patch-qemu.cmake
 #
 # Works on Debian 12's QEMU 7.2 and on later upstream releases: the meson
 # source-set name (softmmu_ss before QEMU 8.1, system_ss after) is taken
 # from the tree's own hw/misc/meson.build.
 cmake_minimum_required(VERSION 3.20)
 
-foreach(var QEMU_SRC STUB_DIR)
+foreach(var QEMU_SRC STUB_DIR VGPU_INCLUDE)
   if(NOT DEFINED ${var} OR NOT IS_DIRECTORY "${${var}}")
     message(FATAL_ERROR "patch-qemu: ${var} must name a directory (got '${${var}}')")
   endif()
@@ -58,16 +62,31 @@ if(EXISTS "${manifest}")
   file(STRINGS "${manifest}" old_files)
 endif()
 
+# Each file's source is _src_<path in the tree>.
 set(new_files "")
 foreach(sub hw include tests)
   if(IS_DIRECTORY "${STUB_DIR}/${sub}")
     file(GLOB_RECURSE found RELATIVE "${STUB_DIR}" "${STUB_DIR}/${sub}/*")
+    foreach(rel IN LISTS found)
+      set(_src_${rel} "${STUB_DIR}/${rel}")
+    endforeach()
     list(APPEND new_files ${found})
   endif()
 endforeach()
 # Trace events are merged, not copied; editor droppings are not ours to ship.
 list(FILTER new_files EXCLUDE REGEX "(^|/)trace-events[^/]*$")
 list(FILTER new_files EXCLUDE REGEX "(~|\\.swp|\\.orig|\\.rej)$")
+# The device ABI lives with the project's shared headers, outside stub-device/.
+foreach(hdr vgpu/stub_abi.h)
+  if(NOT EXISTS "${VGPU_INCLUDE}/${hdr}")
+    message(FATAL_ERROR "patch-qemu: ${VGPU_INCLUDE}/${hdr} is missing")
+  endif()
+  if("include/${hdr}" IN_LIST new_files)
+    message(FATAL_ERROR "patch-qemu: ${STUB_DIR}/include/${hdr} would shadow ${VGPU_INCLUDE}/${hdr}")
+  endif()
+  set(_src_include/${hdr} "${VGPU_INCLUDE}/${hdr}")
+  list(APPEND new_files "include/${hdr}")
+endforeach()
 list(SORT new_files)
 
 foreach(rel IN LISTS new_files)
@@ -75,7 +94,7 @@ foreach(rel IN LISTS new_files)
     # Never shadow one of QEMU's own files.
     message(FATAL_ERROR "patch-qemu: ${rel} already exists in ${QEMU_SRC} and is not ours")
   endif()
-  file(READ "${STUB_DIR}/${rel}" content)
+  file(READ "${_src_${rel}}" content)
   get_filename_component(dir "${QEMU_SRC}/${rel}" DIRECTORY)
   file(MAKE_DIRECTORY "${dir}")
   write_if_changed("${QEMU_SRC}/${rel}" "${content}")

@@ -24,7 +24,7 @@ static size_t frame_record(uint8_t *out, uint32_t channel, uint32_t env, uint32_
                                    .env_len = env, .payload_len = pay };
     uint32_t len = VGPU_FRAME_HEADER_SIZE + env + pay;
 
-    vgpu_link_header_write(out, VGPU_LINK_FRAME, channel, len);
+    vgpu_link_header_pack(out, VGPU_LINK_FRAME, channel, len);
     vgpu_frame_header_encode(&h, out + VGPU_LINK_HEADER_SIZE);
     memset(out + VGPU_LINK_HEADER_SIZE + VGPU_FRAME_HEADER_SIZE, 0xab, env + pay);
     return VGPU_LINK_HEADER_SIZE + len;
@@ -42,7 +42,7 @@ static void test_split_anywhere(void **state)
         struct vgpu_link_record r[2];
         int got = 0;
 
-        vgpu_link_rx_init(&rx, VGPU_LINK_MAX);
+        vgpu_link_rx_init(&rx, VGPU_LINK_MAX_PAYLOAD);
         for (size_t off = 0; off < n;) {
             size_t want = n - off < chunk ? n - off : chunk, used;
 
@@ -76,16 +76,16 @@ static void test_bad_headers(void **state)
     struct vgpu_link_record r;
 
     (void)state;
-    vgpu_link_header_write(h, VGPU_LINK_CLOSE, 1, 0);
+    vgpu_link_header_pack(h, VGPU_LINK_CLOSE, 1, 0);
     assert_int_equal(vgpu_link_header_read(h, 100, &r), 0);
     h[0] ^= 1;                                   /* magic */
     assert_int_equal(vgpu_link_header_read(h, 100, &r), -EPROTO);
-    vgpu_link_header_write(h, VGPU_LINK_CLOSE, 1, 0);
+    vgpu_link_header_pack(h, VGPU_LINK_CLOSE, 1, 0);
     h[6] = 1;                                    /* flags must be 0 */
     assert_int_equal(vgpu_link_header_read(h, 100, &r), -EPROTO);
-    vgpu_link_header_write(h, VGPU_LINK_FRAME, 1, 101);
+    vgpu_link_header_pack(h, VGPU_LINK_FRAME, 1, 101);
     assert_int_equal(vgpu_link_header_read(h, 100, &r), -EPROTO);   /* over max */
-    vgpu_link_header_write(h, VGPU_LINK_FRAME, 1, 100);
+    vgpu_link_header_pack(h, VGPU_LINK_FRAME, 1, 100);
     assert_int_equal(vgpu_link_header_read(h, 100, &r), 0);
     assert_int_equal(r.len, 100);
 }

@@ -29,7 +29,7 @@ void vgpu_log(int level, const char *fmt, ...)
 /* What link.c owns in a real server: the VM's shared BAR and its doorbells. */
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
-int vgpu_link_bells[VGPU_LINK_MAX_BELLS];
+int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 int vgpu_link_nbells;
 
 #define OK VGPU__WIRE__CONTROL_STATUS__CONTROL_OK
@@ -195,7 +195,7 @@ static void bar_up(int bells)
     assert_true(vgpu_link_bar != MAP_FAILED);
     vgpu_link_bar_size = BAR_SIZE;
     vgpu_link_nbells = bells;
-    for (int i = 0; i < VGPU_LINK_MAX_BELLS; i++)
+    for (int i = 0; i < (int)VGPU_STUB_MAX_DOORBELLS; i++)
         vgpu_link_bells[i] = i < bells ? eventfd(0, EFD_CLOEXEC) : -1;
 }
 
@@ -271,7 +271,7 @@ static void test_queue_pair_memfd(void **state)
 static void test_queue_pair_bar(void **state)
 {
     struct vgpu_session s = new_session();
-    uint64_t slot = (uint64_t)1 << VGPU_QP_SLOT_SHIFT, n;
+    uint64_t slot = (uint64_t)1 << VGPU_STUB_SLOT_SHIFT, n;
 
     (void)state;
     assert_int_equal(attach(&s, 4096, true, 0, -1), UNSUPPORTED);     /* no BAR */

@@ -31,106 +31,22 @@
 #include "migration/blocker.h"
 #include "qom/object.h"
 #include "trace.h"
+/*
+ * The device ABI (registers, values, slots, link records, the frame header
+ * facts checked here): the vgpu project's include/vgpu/stub_abi.h (MIT),
+ * which its build copies into QEMU's include/vgpu/.
+ */
+#include "vgpu/stub_abi.h"
 
 #define TYPE_VGPU_STUB "vgpu-stub"
 OBJECT_DECLARE_SIMPLE_TYPE(VgpuStubState, VGPU_STUB)
 
-#define VGPU_STUB_VENDOR_ID     0x1af4
-#define VGPU_STUB_DEVICE_ID     0x1111
-#define VGPU_STUB_CLASS         0x1200
-#define VGPU_STUB_REVISION      1
-#define VGPU_STUB_PROTOCOL      1
-#define VGPU_STUB_CAPS          0x7     /* chunking, INTx, channels */
-#define VGPU_STUB_CAP_SHARED    0x8     /* BAR2 is memory shared with the server */
-#define VGPU_STUB_CAP_DOORBELLS 0x10    /* QP_DOORBELL registers, one per BAR2 slot */
-
-#define VGPU_STUB_BAR_SIZE      (4 * KiB)
-#define VGPU_STUB_BUF_SIZE      1024
-#define VGPU_STUB_MAX_FRAME     ((uint32_t)(64 * MiB))
 /*
  * Bounds on what a guest can make QEMU hold: answers still owed for frames
  * it gave up on, and link bytes waiting for a slow server.
  */
 #define VGPU_STUB_MAX_OWED      4
 #define VGPU_STUB_MAX_QUEUED    (VGPU_STUB_MAX_FRAME + 1 * MiB)
-
-/* Registers (docs/specs/vgpu-stub.md). */
-#define R_DOORBELL          0x000
-#define R_STATUS            0x004
-#define R_POOL_ID           0x008
-#define R_PRIORITY          0x00c
-#define R_VM_ID             0x010
-#define R_ERROR_CODE        0x014
-#define R_REQUEST_LEN       0x018
-#define R_RESPONSE_LEN      0x01c
-#define R_PROTOCOL_VER      0x020
-#define R_CAPABILITIES      0x024
-#define R_IRQ_CTRL          0x028
-#define R_IRQ_STATUS        0x02c
-#define R_REQUEST_ID        0x030
-#define R_CHUNK_CTRL        0x034
-#define R_CHANNEL           0x038
-#define R_LINK_EPOCH        0x03c
-#define R_REQUEST           0x040
-#define R_RESPONSE          0x440
-#define R_RESPONSE_TOTAL    0x840
-#define R_RESPONSE_OFFSET   0x844
-#define R_REQUEST_TOTAL     0x848
-#define R_MAX_FRAME         0x84c
-#define R_QP_DOORBELL       0x900   /* + 4 * slot: the slot's queue pair */
-
-/*
- * BAR2 is cut into 8 MiB slots, one per guest process; each slot's queue
- * pair has a doorbell, an eventfd that vgpu-server waits on.
- */
-#define VGPU_STUB_SLOT_SHIFT    23
-#define VGPU_STUB_MAX_DOORBELLS 64
-
-enum {
-    STATUS_IDLE = 0,
-    STATUS_BUSY = 1,
-    STATUS_DONE = 2,
-    STATUS_ERROR = 3,
-};
-
-enum {
-    CMD_SUBMIT = 1,
-    CMD_ACK = 2,
-    CMD_CLOSE = 3,
-};
-
-#define CHUNK_MORE 0x1
-
-enum {
-    ERR_NONE = 0,
-    ERR_BAD_OFFSET = 1,
-    ERR_BAD_WIDTH = 2,
-    ERR_BAD_LENGTH = 3,
-    ERR_BUSY = 4,
-    ERR_BAD_FRAME = 5,
-    ERR_TOO_LARGE = 6,
-    ERR_NO_SERVER = 7,
-    ERR_SERVER_GONE = 8,
-    ERR_BAD_COMMAND = 9,
-    ERR_BAD_RESPONSE_OFFSET = 10,
-    ERR_READ_PAST_END = 11,
-    ERR_BAD_ANSWER = 12,
-    ERR_NO_CHANNEL = 13,
-    ERR_READ_ONLY = 14,
-};
-
-/* A vgpu frame's header (the vgpu project's docs/protocol.md). */
-#define FRAME_HEADER_SIZE   32
-#define FRAME_MAGIC         0x55504756u
-#define FRAME_FLAGS_KNOWN   0x0001u
-
-/* Link records on the chardev. */
-#define LINK_MAGIC          0x4c445056u
-#define LINK_HEADER_SIZE    16
-#define LINK_HELLO          1
-#define LINK_FRAME          2
-#define LINK_CLOSE          3
-#define LINK_FAIL           4
 
 struct VgpuStubState {
     PCIDevice parent_obj;
@@ -183,7 +99,7 @@ struct VgpuStubState {
     bool connected;
     GByteArray *out;
     guint out_watch;
-    uint8_t in_header[LINK_HEADER_SIZE];
+    uint8_t in_header[VGPU_LINK_HEADER_SIZE];
     uint32_t in_header_len;
     uint32_t in_type;
     uint32_t in_channel;
@@ -192,22 +108,18 @@ struct VgpuStubState {
     uint32_t in_got;
 };
 
-static uint32_t ld32(const uint8_t *p)
-{
-    return ldl_le_p(p);
-}
-
 static void vgpu_stub_update_irq(VgpuStubState *s)
 {
-    pci_set_irq(PCI_DEVICE(s), (s->irq_ctrl & 1) && (s->irq_status & 1));
+    pci_set_irq(PCI_DEVICE(s), (s->irq_ctrl & VGPU_STUB_IRQ_DONE) &&
+                (s->irq_status & VGPU_STUB_IRQ_DONE));
 }
 
 /* STATUS becomes DONE or ERROR: that is what the interrupt announces. */
 static void vgpu_stub_set_status(VgpuStubState *s, uint32_t status)
 {
     s->status = status;
-    if (status == STATUS_DONE || status == STATUS_ERROR) {
-        s->irq_status |= 1;
+    if (status == VGPU_STUB_STATUS_DONE || status == VGPU_STUB_STATUS_ERROR) {
+        s->irq_status |= VGPU_STUB_IRQ_DONE;
         vgpu_stub_update_irq(s);
     }
 }
@@ -234,7 +146,7 @@ static void vgpu_stub_fail(VgpuStubState *s, uint32_t code)
     s->error_code = code;
     vgpu_stub_drop_frame(s);
     vgpu_stub_drop_answer(s);
-    vgpu_stub_set_status(s, STATUS_ERROR);
+    vgpu_stub_set_status(s, VGPU_STUB_STATUS_ERROR);
 }
 
 static void G_GNUC_PRINTF(3, 4)
@@ -287,13 +199,9 @@ static void vgpu_stub_link_send(VgpuStubState *s, uint16_t type,
                                 uint32_t channel, const uint8_t *payload,
                                 uint32_t len)
 {
-    uint8_t h[LINK_HEADER_SIZE];
+    uint8_t h[VGPU_LINK_HEADER_SIZE];
 
-    stl_le_p(h, LINK_MAGIC);
-    stw_le_p(h + 4, type);
-    stw_le_p(h + 6, 0);
-    stl_le_p(h + 8, channel);
-    stl_le_p(h + 12, len);
+    vgpu_link_header_pack(h, type, channel, len);
     g_byte_array_append(s->out, h, sizeof(h));
     if (len) {
         g_byte_array_append(s->out, payload, len);
@@ -308,16 +216,16 @@ static void vgpu_stub_link_send(VgpuStubState *s, uint16_t type,
  */
 static void vgpu_stub_link_hello(VgpuStubState *s)
 {
-    int fds[1 + VGPU_STUB_MAX_DOORBELLS];
-    uint8_t p[24];
-    uint32_t len = 12;
+    int fds[VGPU_LINK_HELLO_MAX_FDS];
+    uint8_t p[VGPU_LINK_HELLO_MAX];
+    struct vgpu_link_hello hello = {
+        .vm_id = s->vm_id,
+        .pool_id = (uint8_t)s->pool_id[0],
+        .priority = s->priority,
+        .version = VGPU_STUB_REG_VERSION,
+    };
+    uint32_t len = VGPU_LINK_HELLO_SIZE;
 
-    stl_le_p(p, s->vm_id);
-    p[4] = (uint8_t)s->pool_id[0];
-    p[5] = s->priority;
-    p[6] = 0;
-    p[7] = 0;
-    stl_le_p(p + 8, VGPU_STUB_PROTOCOL);
     if (s->hostmem) {
         MemoryRegion *mr = host_memory_backend_get_memory(s->hostmem);
         uint32_t k;
@@ -326,16 +234,18 @@ static void vgpu_stub_link_hello(VgpuStubState *s)
         for (k = 0; k < s->nbells; k++) {
             fds[1 + k] = event_notifier_get_fd(&s->bells[k]);
         }
-        stq_le_p(p + 12, memory_region_size(mr));
-        stl_le_p(p + 20, s->nbells);
-        len = 24;
+        hello.bar_size = memory_region_size(mr);
+        hello.doorbells = s->nbells;
+        len = VGPU_LINK_HELLO_SIZE_DOORBELLS;
         if (qemu_chr_fe_set_msgfds(&s->chr, fds, 1 + s->nbells) < 0) {
-            qemu_log_mask(LOG_UNIMP, "vgpu-stub: the chardev cannot pass the shared "
-                          "BAR's memory to vgpu-server (use a unix socket)\n");
-            len = 12;
+            qemu_log_mask(LOG_UNIMP, "vgpu-stub: the chardev cannot pass "
+                          "the shared BAR's memory to vgpu-server (use a "
+                          "unix socket)\n");
+            len = VGPU_LINK_HELLO_SIZE;
         }
     }
-    vgpu_stub_link_send(s, LINK_HELLO, 0, p, len);
+    vgpu_link_hello_pack(p, &hello, len);
+    vgpu_stub_link_send(s, VGPU_LINK_HELLO, 0, p, len);
 }
 
 static void vgpu_stub_link_reset_input(VgpuStubState *s)
@@ -347,15 +257,28 @@ static void vgpu_stub_link_reset_input(VgpuStubState *s)
     s->in_got = 0;
 }
 
+/*
+ * Whether p[0..len) is one vgpu frame as far as its header tells: the
+ * magic, and exactly as long as the lengths in the header say.
+ */
+static bool vgpu_stub_frame_whole(const uint8_t *p, uint32_t len)
+{
+    return len >= VGPU_FRAME_HEADER_SIZE &&
+           ldl_le_p(p + VGPU_FRAME_OFF_MAGIC) == VGPU_FRAME_MAGIC &&
+           (uint64_t)VGPU_FRAME_HEADER_SIZE +
+           ldl_le_p(p + VGPU_FRAME_OFF_ENV_LEN) +
+           ldl_le_p(p + VGPU_FRAME_OFF_PAYLOAD_LEN) == len;
+}
+
 /* A whole record arrived: the answer to the oldest frame still owed one. */
 static void vgpu_stub_link_record(VgpuStubState *s)
 {
     uint8_t *p = s->in_payload;
     uint32_t len = s->in_len;
-    bool valid;
 
     s->in_payload = NULL;
-    if ((s->in_type != LINK_FRAME && s->in_type != LINK_FAIL) || !s->owed) {
+    if ((s->in_type != VGPU_LINK_FRAME && s->in_type != VGPU_LINK_FAIL) ||
+        !s->owed) {
         g_free(p);
         return;
     }
@@ -367,19 +290,17 @@ static void vgpu_stub_link_record(VgpuStubState *s)
     }
     if (s->in_channel != s->flight_channel) {
         g_free(p);
-        vgpu_stub_fail(s, ERR_BAD_ANSWER);
+        vgpu_stub_fail(s, VGPU_STUB_ERR_BAD_ANSWER);
         return;
     }
-    if (s->in_type == LINK_FAIL) {
+    if (s->in_type == VGPU_LINK_FAIL) {
         g_free(p);
-        vgpu_stub_fail(s, ERR_SERVER_GONE);
+        vgpu_stub_fail(s, VGPU_STUB_ERR_SERVER_GONE);
         return;
     }
-    valid = len >= FRAME_HEADER_SIZE && ld32(p) == FRAME_MAGIC &&
-            (uint64_t)FRAME_HEADER_SIZE + ld32(p + 8) + ld32(p + 12) == len;
-    if (!valid) {
+    if (!vgpu_stub_frame_whole(p, len)) {
         g_free(p);
-        vgpu_stub_fail(s, ERR_BAD_ANSWER);
+        vgpu_stub_fail(s, VGPU_STUB_ERR_BAD_ANSWER);
         return;
     }
     s->in_flight = false;
@@ -387,15 +308,15 @@ static void vgpu_stub_link_record(VgpuStubState *s)
     s->answer = p;
     s->answer_len = len;
     s->response_offset = 0;
-    vgpu_stub_set_status(s, STATUS_DONE);
+    vgpu_stub_set_status(s, VGPU_STUB_STATUS_DONE);
 }
 
 static int vgpu_stub_can_receive(void *opaque)
 {
     VgpuStubState *s = opaque;
 
-    if (s->in_header_len < LINK_HEADER_SIZE) {
-        return LINK_HEADER_SIZE - s->in_header_len;
+    if (s->in_header_len < VGPU_LINK_HEADER_SIZE) {
+        return VGPU_LINK_HEADER_SIZE - s->in_header_len;
     }
     return MIN(s->in_len - s->in_got, 1 * MiB);
 }
@@ -405,28 +326,30 @@ static void vgpu_stub_receive(void *opaque, const uint8_t *buf, int size)
     VgpuStubState *s = opaque;
 
     while (size > 0) {
+        struct vgpu_link_header h;
         uint32_t n;
 
-        if (s->in_header_len < LINK_HEADER_SIZE) {
-            n = MIN((uint32_t)size, LINK_HEADER_SIZE - s->in_header_len);
+        if (s->in_header_len < VGPU_LINK_HEADER_SIZE) {
+            n = MIN((uint32_t)size, VGPU_LINK_HEADER_SIZE - s->in_header_len);
             memcpy(s->in_header + s->in_header_len, buf, n);
             s->in_header_len += n;
             buf += n;
             size -= n;
-            if (s->in_header_len < LINK_HEADER_SIZE) {
+            if (s->in_header_len < VGPU_LINK_HEADER_SIZE) {
                 return;
             }
-            s->in_type = lduw_le_p(s->in_header + 4);
-            s->in_channel = ld32(s->in_header + 8);
-            s->in_len = ld32(s->in_header + 12);
+            vgpu_link_header_unpack(s->in_header, &h);
+            s->in_type = h.type;
+            s->in_channel = h.channel;
+            s->in_len = h.length;
             s->in_got = 0;
-            if (ld32(s->in_header) != LINK_MAGIC ||
-                s->in_len > VGPU_STUB_MAX_FRAME) {
+            if (h.magic != VGPU_LINK_MAGIC ||
+                h.length > VGPU_LINK_MAX_PAYLOAD) {
                 /* The stream is out of step: start over on a new link. */
                 trace_vgpu_stub_link("bad record from the server");
                 vgpu_stub_link_reset_input(s);
-                if (s->status == STATUS_BUSY) {
-                    vgpu_stub_fail(s, ERR_BAD_ANSWER);
+                if (s->status == VGPU_STUB_STATUS_BUSY) {
+                    vgpu_stub_fail(s, VGPU_STUB_ERR_BAD_ANSWER);
                 }
                 qemu_chr_fe_disconnect(&s->chr);
                 return;
@@ -465,7 +388,7 @@ static void vgpu_stub_event(void *opaque, QEMUChrEvent event)
         vgpu_stub_link_reset_input(s);
         s->owed = 0;
         if (s->in_flight) {
-            vgpu_stub_fail(s, ERR_SERVER_GONE);
+            vgpu_stub_fail(s, VGPU_STUB_ERR_SERVER_GONE);
         }
         break;
     default:
@@ -475,64 +398,71 @@ static void vgpu_stub_event(void *opaque, QEMUChrEvent event)
 
 /* ---- guest commands ---- */
 
-/* The last chunk is in: check the frame's header and send it. */
+/*
+ * The last chunk is in: check the frame's header and send it.  The flags
+ * must be ones the frame format defines and the reserved word 0; the
+ * version is the server's to judge, so that it can answer a client of
+ * another version with the versions each side speaks.
+ */
 static void vgpu_stub_send_frame(VgpuStubState *s)
 {
     const uint8_t *h = s->frame;
     uint32_t len = s->frame_len;
 
-    if (len < FRAME_HEADER_SIZE || ld32(h) != FRAME_MAGIC ||
-        lduw_le_p(h + 4) != VGPU_STUB_PROTOCOL ||
-        (lduw_le_p(h + 6) & ~FRAME_FLAGS_KNOWN) || ldq_le_p(h + 24) != 0 ||
-        (uint64_t)FRAME_HEADER_SIZE + ld32(h + 8) + ld32(h + 12) != len) {
-        vgpu_stub_guest_error(s, ERR_BAD_FRAME,
+    if (!vgpu_stub_frame_whole(h, len) ||
+        (lduw_le_p(h + VGPU_FRAME_OFF_FLAGS) & ~VGPU_FRAME_F_KNOWN) ||
+        ldq_le_p(h + VGPU_FRAME_OFF_RESERVED) != 0) {
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_FRAME,
                               "a %u-byte frame with a bad header", len);
         return;
     }
     if (!s->connected) {
-        vgpu_stub_fail(s, ERR_NO_SERVER);
+        vgpu_stub_fail(s, VGPU_STUB_ERR_NO_SERVER);
         return;
     }
     trace_vgpu_stub_submit(s->channel, len);
     s->owed++;
     s->in_flight = true;
     s->flight_channel = s->channel;
-    vgpu_stub_link_send(s, LINK_FRAME, s->channel, s->frame, len);
+    vgpu_stub_link_send(s, VGPU_LINK_FRAME, s->channel, s->frame, len);
     vgpu_stub_drop_frame(s);
-    vgpu_stub_set_status(s, STATUS_BUSY);
+    vgpu_stub_set_status(s, VGPU_STUB_STATUS_BUSY);
 }
 
 static void vgpu_stub_submit(VgpuStubState *s)
 {
     uint32_t n = s->request_len;
 
-    if (s->status != STATUS_IDLE) {
-        vgpu_stub_guest_error(s, ERR_BUSY, "SUBMIT in state %u", s->status);
+    if (s->status != VGPU_STUB_STATUS_IDLE) {
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BUSY, "SUBMIT in state %u",
+                              s->status);
         return;
     }
     if (!s->channel) {
-        vgpu_stub_guest_error(s, ERR_NO_CHANNEL, "SUBMIT with CHANNEL 0");
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_NO_CHANNEL,
+                              "SUBMIT with CHANNEL 0");
         return;
     }
     if (n > VGPU_STUB_BUF_SIZE) {
-        vgpu_stub_guest_error(s, ERR_BAD_LENGTH, "REQUEST_LEN %u", n);
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_LENGTH, "REQUEST_LEN %u", n);
         return;
     }
-    if (!(s->chunk_ctrl & CHUNK_MORE) &&
+    if (!(s->chunk_ctrl & VGPU_STUB_CHUNK_MORE) &&
         (s->owed >= VGPU_STUB_MAX_OWED || s->out->len > VGPU_STUB_MAX_QUEUED)) {
-        vgpu_stub_guest_error(s, ERR_BUSY, "SUBMIT while %u earlier frames "
-                              "are still unanswered", s->owed);
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BUSY, "SUBMIT while %u "
+                              "earlier frames are still unanswered", s->owed);
         return;
     }
     if (n > VGPU_STUB_MAX_FRAME - s->frame_len) {
-        vgpu_stub_guest_error(s, ERR_TOO_LARGE, "a frame over %u bytes",
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_TOO_LARGE,
+                              "a frame over %u bytes",
                               (unsigned)VGPU_STUB_MAX_FRAME);
         return;
     }
     s->frame = g_realloc(s->frame, s->frame_len + n);
     memcpy(s->frame + s->frame_len, s->request, n);
     s->frame_len += n;
-    if (!(s->chunk_ctrl & CHUNK_MORE)) {
+    if (!(s->chunk_ctrl & VGPU_STUB_CHUNK_MORE)) {
         vgpu_stub_send_frame(s);
     }
 }
@@ -540,42 +470,54 @@ static void vgpu_stub_submit(VgpuStubState *s)
 static void vgpu_stub_doorbell(VgpuStubState *s, uint32_t cmd)
 {
     switch (cmd) {
-    case CMD_SUBMIT:
+    case VGPU_STUB_CMD_SUBMIT:
         vgpu_stub_submit(s);
         break;
-    case CMD_ACK:
-        if (s->status != STATUS_DONE && s->status != STATUS_ERROR) {
-            vgpu_stub_guest_error(s, ERR_BAD_COMMAND, "ACK in state %u",
-                                  s->status);
+    case VGPU_STUB_CMD_ACK:
+        if (s->status != VGPU_STUB_STATUS_DONE &&
+            s->status != VGPU_STUB_STATUS_ERROR) {
+            vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_COMMAND,
+                                  "ACK in state %u", s->status);
             break;
         }
         vgpu_stub_drop_answer(s);
-        s->error_code = ERR_NONE;
-        s->status = STATUS_IDLE;
+        s->error_code = VGPU_STUB_ERR_NONE;
+        s->status = VGPU_STUB_STATUS_IDLE;
         break;
-    case CMD_CLOSE:
-        if (s->status != STATUS_IDLE) {
-            vgpu_stub_guest_error(s, ERR_BUSY, "CLOSE in state %u", s->status);
+    case VGPU_STUB_CMD_CLOSE:
+        if (s->status != VGPU_STUB_STATUS_IDLE) {
+            vgpu_stub_guest_error(s, VGPU_STUB_ERR_BUSY, "CLOSE in state %u",
+                                  s->status);
         } else if (!s->channel) {
-            vgpu_stub_guest_error(s, ERR_NO_CHANNEL, "CLOSE with CHANNEL 0");
+            vgpu_stub_guest_error(s, VGPU_STUB_ERR_NO_CHANNEL,
+                                  "CLOSE with CHANNEL 0");
         } else if (s->out->len > 1 * MiB) {
-            vgpu_stub_guest_error(s, ERR_BUSY, "CLOSE while the server is "
-                                  "behind");
+            vgpu_stub_guest_error(s, VGPU_STUB_ERR_BUSY,
+                                  "CLOSE while the server is behind");
         } else if (s->connected) {
-            vgpu_stub_link_send(s, LINK_CLOSE, s->channel, NULL, 0);
+            vgpu_stub_link_send(s, VGPU_LINK_CLOSE, s->channel, NULL, 0);
         }
         break;
     default:
-        vgpu_stub_guest_error(s, ERR_BAD_COMMAND, "DOORBELL value %u", cmd);
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_COMMAND,
+                              "DOORBELL value %u", cmd);
         break;
     }
 }
 
 /* ---- BAR0 ---- */
 
+/* Whether an access of size bytes at addr lies in [base, base + len). */
+static bool vgpu_stub_within(hwaddr addr, unsigned size, hwaddr base,
+                             uint32_t len)
+{
+    return addr >= base && addr + size <= base + len;
+}
+
 static uint32_t vgpu_stub_window_len(VgpuStubState *s)
 {
-    if (s->status != STATUS_DONE || s->response_offset >= s->answer_len) {
+    if (s->status != VGPU_STUB_STATUS_DONE ||
+        s->response_offset >= s->answer_len) {
         return 0;
     }
     return MIN(VGPU_STUB_BUF_SIZE, s->answer_len - s->response_offset);
@@ -586,16 +528,19 @@ static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
     VgpuStubState *s = opaque;
     uint64_t val = 0;
 
-    if (addr >= R_REQUEST && addr + size <= R_REQUEST + VGPU_STUB_BUF_SIZE) {
-        val = ldn_le_p(s->request + (addr - R_REQUEST), size);
+    if (vgpu_stub_within(addr, size, VGPU_STUB_R_REQUEST,
+                         VGPU_STUB_BUF_SIZE)) {
+        val = ldn_le_p(s->request + (addr - VGPU_STUB_R_REQUEST), size);
         goto out;
     }
-    if (addr >= R_RESPONSE && addr + size <= R_RESPONSE + VGPU_STUB_BUF_SIZE) {
-        uint32_t off = addr - R_RESPONSE, win = vgpu_stub_window_len(s);
+    if (vgpu_stub_within(addr, size, VGPU_STUB_R_RESPONSE,
+                         VGPU_STUB_BUF_SIZE)) {
+        uint32_t off = addr - VGPU_STUB_R_RESPONSE;
+        uint32_t win = vgpu_stub_window_len(s);
         uint8_t bytes[8] = { 0 };
 
         if (off >= ROUND_UP(win, 4)) {
-            vgpu_stub_guest_error(s, ERR_READ_PAST_END,
+            vgpu_stub_guest_error(s, VGPU_STUB_ERR_READ_PAST_END,
                                   "read of RESPONSE+0x%x, %u bytes valid",
                                   off, win);
             goto out;
@@ -605,79 +550,80 @@ static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
         val = ldn_le_p(bytes, size);
         goto out;
     }
-    if (addr >= R_QP_DOORBELL && addr < R_QP_DOORBELL + 4 * s->nbells) {
+    if (addr >= VGPU_STUB_R_QP_DOORBELL &&
+        addr < VGPU_STUB_R_QP_DOORBELL_K(s->nbells)) {
         goto out;               /* doorbells read as 0 */
     }
     if (size != 4 || (addr & 3)) {
-        vgpu_stub_guest_error(s, ERR_BAD_WIDTH,
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_WIDTH,
                               "%u-byte read of register 0x%" HWADDR_PRIx,
                               size, addr);
         goto out;
     }
     switch (addr) {
-    case R_DOORBELL:
+    case VGPU_STUB_R_DOORBELL:
         val = 0;
         break;
-    case R_STATUS:
+    case VGPU_STUB_R_STATUS:
         val = s->status;
         break;
-    case R_POOL_ID:
+    case VGPU_STUB_R_POOL_ID:
         val = (uint8_t)s->pool_id[0];
         break;
-    case R_PRIORITY:
+    case VGPU_STUB_R_PRIORITY:
         val = s->priority;
         break;
-    case R_VM_ID:
+    case VGPU_STUB_R_VM_ID:
         val = s->vm_id;
         break;
-    case R_ERROR_CODE:
+    case VGPU_STUB_R_ERROR_CODE:
         val = s->error_code;
         break;
-    case R_REQUEST_LEN:
+    case VGPU_STUB_R_REQUEST_LEN:
         val = s->request_len;
         break;
-    case R_RESPONSE_LEN:
+    case VGPU_STUB_R_RESPONSE_LEN:
         val = vgpu_stub_window_len(s);
         break;
-    case R_PROTOCOL_VER:
-        val = VGPU_STUB_PROTOCOL;
+    case VGPU_STUB_R_PROTOCOL_VER:
+        val = VGPU_STUB_REG_VERSION;
         break;
-    case R_CAPABILITIES:
-        val = VGPU_STUB_CAPS | (s->hostmem ? VGPU_STUB_CAP_SHARED : 0) |
+    case VGPU_STUB_R_CAPABILITIES:
+        val = VGPU_STUB_CAP_BASE | (s->hostmem ? VGPU_STUB_CAP_SHARED : 0) |
               (s->nbells ? VGPU_STUB_CAP_DOORBELLS : 0);
         break;
-    case R_IRQ_CTRL:
+    case VGPU_STUB_R_IRQ_CTRL:
         val = s->irq_ctrl;
         break;
-    case R_IRQ_STATUS:
+    case VGPU_STUB_R_IRQ_STATUS:
         val = s->irq_status;
         break;
-    case R_REQUEST_ID:
+    case VGPU_STUB_R_REQUEST_ID:
         val = s->request_id;
         break;
-    case R_CHUNK_CTRL:
+    case VGPU_STUB_R_CHUNK_CTRL:
         val = s->chunk_ctrl;
         break;
-    case R_CHANNEL:
+    case VGPU_STUB_R_CHANNEL:
         val = s->channel;
         break;
-    case R_LINK_EPOCH:
+    case VGPU_STUB_R_LINK_EPOCH:
         val = s->link_epoch;
         break;
-    case R_RESPONSE_TOTAL:
-        val = s->status == STATUS_DONE ? s->answer_len : 0;
+    case VGPU_STUB_R_RESPONSE_TOTAL:
+        val = s->status == VGPU_STUB_STATUS_DONE ? s->answer_len : 0;
         break;
-    case R_RESPONSE_OFFSET:
+    case VGPU_STUB_R_RESPONSE_OFFSET:
         val = s->response_offset;
         break;
-    case R_REQUEST_TOTAL:
+    case VGPU_STUB_R_REQUEST_TOTAL:
         val = s->frame_len;
         break;
-    case R_MAX_FRAME:
+    case VGPU_STUB_R_MAX_FRAME:
         val = VGPU_STUB_MAX_FRAME;
         break;
     default:
-        vgpu_stub_guest_error(s, ERR_BAD_OFFSET,
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_OFFSET,
                               "read of unknown register 0x%" HWADDR_PRIx, addr);
         break;
     }
@@ -692,77 +638,80 @@ static void vgpu_stub_write(void *opaque, hwaddr addr, uint64_t val,
     VgpuStubState *s = opaque;
 
     trace_vgpu_stub_mmio_write(addr, size, val);
-    if (addr >= R_REQUEST && addr + size <= R_REQUEST + VGPU_STUB_BUF_SIZE) {
-        stn_le_p(s->request + (addr - R_REQUEST), size, val);
+    if (vgpu_stub_within(addr, size, VGPU_STUB_R_REQUEST,
+                         VGPU_STUB_BUF_SIZE)) {
+        stn_le_p(s->request + (addr - VGPU_STUB_R_REQUEST), size, val);
         return;
     }
-    if (addr >= R_RESPONSE && addr + size <= R_RESPONSE + VGPU_STUB_BUF_SIZE) {
-        vgpu_stub_guest_error(s, ERR_READ_ONLY, "write to RESPONSE");
+    if (vgpu_stub_within(addr, size, VGPU_STUB_R_RESPONSE,
+                         VGPU_STUB_BUF_SIZE)) {
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_READ_ONLY, "write to RESPONSE");
         return;
     }
-    if (addr >= R_QP_DOORBELL && addr < R_QP_DOORBELL + 4 * s->nbells) {
+    if (addr >= VGPU_STUB_R_QP_DOORBELL &&
+        addr < VGPU_STUB_R_QP_DOORBELL_K(s->nbells)) {
         /* an access the ioeventfd did not match (another width): ring anyway */
-        event_notifier_set(&s->bells[(addr - R_QP_DOORBELL) / 4]);
+        event_notifier_set(&s->bells[(addr - VGPU_STUB_R_QP_DOORBELL) / 4]);
         return;
     }
     if (size != 4 || (addr & 3)) {
-        vgpu_stub_guest_error(s, ERR_BAD_WIDTH,
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_WIDTH,
                               "%u-byte write of register 0x%" HWADDR_PRIx,
                               size, addr);
         return;
     }
     switch (addr) {
-    case R_DOORBELL:
+    case VGPU_STUB_R_DOORBELL:
         vgpu_stub_doorbell(s, val);
         break;
-    case R_REQUEST_LEN:
+    case VGPU_STUB_R_REQUEST_LEN:
         s->request_len = val;
         break;
-    case R_IRQ_CTRL:
-        s->irq_ctrl = val & 1;
+    case VGPU_STUB_R_IRQ_CTRL:
+        s->irq_ctrl = val & VGPU_STUB_IRQ_DONE;
         vgpu_stub_update_irq(s);
         break;
-    case R_IRQ_STATUS:
-        s->irq_status &= ~(val & 1);
+    case VGPU_STUB_R_IRQ_STATUS:
+        s->irq_status &= ~(val & VGPU_STUB_IRQ_DONE);
         vgpu_stub_update_irq(s);
         break;
-    case R_REQUEST_ID:
+    case VGPU_STUB_R_REQUEST_ID:
         s->request_id = val;
         break;
-    case R_CHUNK_CTRL:
-        s->chunk_ctrl = val & CHUNK_MORE;
+    case VGPU_STUB_R_CHUNK_CTRL:
+        s->chunk_ctrl = val & VGPU_STUB_CHUNK_MORE;
         break;
-    case R_CHANNEL:
+    case VGPU_STUB_R_CHANNEL:
         s->channel = val;
         break;
-    case R_RESPONSE_OFFSET:
-        if (s->status != STATUS_DONE || (val % VGPU_STUB_BUF_SIZE) ||
+    case VGPU_STUB_R_RESPONSE_OFFSET:
+        if (s->status != VGPU_STUB_STATUS_DONE || (val % VGPU_STUB_BUF_SIZE) ||
             val >= s->answer_len) {
-            vgpu_stub_guest_error(s, ERR_BAD_RESPONSE_OFFSET,
+            vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_RESPONSE_OFFSET,
                                   "RESPONSE_OFFSET %" PRIu64
                                   " of a %u-byte answer", val, s->answer_len);
             break;
         }
         s->response_offset = val;
         break;
-    case R_STATUS:
-    case R_POOL_ID:
-    case R_PRIORITY:
-    case R_VM_ID:
-    case R_ERROR_CODE:
-    case R_RESPONSE_LEN:
-    case R_PROTOCOL_VER:
-    case R_CAPABILITIES:
-    case R_LINK_EPOCH:
-    case R_RESPONSE_TOTAL:
-    case R_REQUEST_TOTAL:
-    case R_MAX_FRAME:
-        vgpu_stub_guest_error(s, ERR_READ_ONLY,
+    case VGPU_STUB_R_STATUS:
+    case VGPU_STUB_R_POOL_ID:
+    case VGPU_STUB_R_PRIORITY:
+    case VGPU_STUB_R_VM_ID:
+    case VGPU_STUB_R_ERROR_CODE:
+    case VGPU_STUB_R_RESPONSE_LEN:
+    case VGPU_STUB_R_PROTOCOL_VER:
+    case VGPU_STUB_R_CAPABILITIES:
+    case VGPU_STUB_R_LINK_EPOCH:
+    case VGPU_STUB_R_RESPONSE_TOTAL:
+    case VGPU_STUB_R_REQUEST_TOTAL:
+    case VGPU_STUB_R_MAX_FRAME:
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_READ_ONLY,
                               "write to read-only register 0x%" HWADDR_PRIx,
                               addr);
         break;
     default:
-        vgpu_stub_guest_error(s, ERR_BAD_OFFSET,
+        vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_OFFSET,
                               "write to unknown register 0x%" HWADDR_PRIx,
                               addr);
         break;
@@ -791,8 +740,8 @@ static void vgpu_stub_reset(DeviceState *dev)
 
     vgpu_stub_drop_frame(s);
     vgpu_stub_drop_answer(s);
-    s->status = STATUS_IDLE;
-    s->error_code = ERR_NONE;
+    s->status = VGPU_STUB_STATUS_IDLE;
+    s->error_code = VGPU_STUB_ERR_NONE;
     s->request_len = 0;
     s->irq_ctrl = 0;
     s->irq_status = 0;
@@ -810,8 +759,8 @@ static void vgpu_stub_del_bells(VgpuStubState *s)
     uint32_t k;
 
     for (k = 0; k < s->nbells; k++) {
-        memory_region_del_eventfd(&s->mmio, R_QP_DOORBELL + 4 * k, 4, false, 0,
-                                  &s->bells[k]);
+        memory_region_del_eventfd(&s->mmio, VGPU_STUB_R_QP_DOORBELL_K(k), 4,
+                                  false, 0, &s->bells[k]);
         event_notifier_cleanup(&s->bells[k]);
     }
     s->nbells = 0;
@@ -845,7 +794,7 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     }
 
     memory_region_init_io(&s->mmio, OBJECT(s), &vgpu_stub_mmio_ops, s,
-                          "vgpu-stub-mmio", VGPU_STUB_BAR_SIZE);
+                          "vgpu-stub-mmio", VGPU_STUB_BAR0_SIZE);
     if (s->hostmem) {
         MemoryRegion *mr = host_memory_backend_get_memory(s->hostmem);
         uint64_t size = memory_region_size(mr);
@@ -857,20 +806,19 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
             goto fail_blocker;
         }
         if (memory_region_get_fd(mr) < 0 || !is_power_of_2(size) ||
-            size < 1 * MiB) {
+            size < VGPU_STUB_BAR2_MIN) {
             error_setg(errp, "vgpu-stub: memdev must be shared memory with an "
                        "fd (memory-backend-memfd) of a power of two, at least "
                        "1 MiB");
             goto fail_blocker;
         }
-        want = MAX(1, MIN(size >> VGPU_STUB_SLOT_SHIFT,
-                          VGPU_STUB_MAX_DOORBELLS));
+        want = vgpu_stub_doorbells(size);
         for (k = 0; k < want; k++) {
             if (event_notifier_init(&s->bells[k], 0) < 0) {
                 break;
             }
-            memory_region_add_eventfd(&s->mmio, R_QP_DOORBELL + 4 * k, 4,
-                                      false, 0, &s->bells[k]);
+            memory_region_add_eventfd(&s->mmio, VGPU_STUB_R_QP_DOORBELL_K(k),
+                                      4, false, 0, &s->bells[k]);
         }
         s->nbells = k;
         host_memory_backend_set_mapped(s->hostmem, true);
@@ -944,10 +892,10 @@ static void vgpu_stub_class_init(ObjectClass *klass, void *data)
 
     k->realize = vgpu_stub_realize;
     k->exit = vgpu_stub_exit;
-    k->vendor_id = VGPU_STUB_VENDOR_ID;
-    k->device_id = VGPU_STUB_DEVICE_ID;
-    k->class_id = VGPU_STUB_CLASS;
-    k->revision = VGPU_STUB_REVISION;
+    k->vendor_id = VGPU_STUB_PCI_VENDOR;
+    k->device_id = VGPU_STUB_PCI_DEVICE;
+    k->class_id = VGPU_STUB_PCI_CLASS;
+    k->revision = VGPU_STUB_PCI_REVISION;
     dc->reset = vgpu_stub_reset;
     dc->desc = "vgpu stub: CUDA calls to vgpu-server";
     device_class_set_props(dc, vgpu_stub_properties);
