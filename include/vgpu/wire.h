@@ -32,7 +32,7 @@ extern "C" {
  * the header in every version, so a peer can always tell "not vgpu" from
  * "another vgpu version" and say so.
  */
-#define VGPU_PROTOCOL_VERSION 1u
+#define VGPU_PROTOCOL_VERSION 2u
 /* Where the version sits in a frame header: the same offset in every version. */
 #define VGPU_FRAME_VERSION_OFFSET 4
 

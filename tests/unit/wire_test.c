@@ -474,12 +474,12 @@ static void test_err_bad_version(void **state)
     struct vgpu_frame_header h;
     char why[256];
 
-    buf[4] = 2;
+    buf[4] = 3;
     expect_decode(buf, len, NULL, NULL, VGPU_WIRE_E_BAD_VERSION);
     assert_int_equal(vgpu_frame_header_decode(buf, len, NULL, &h), VGPU_WIRE_E_BAD_VERSION);
-    assert_int_equal(h.version, 2);
+    assert_int_equal(h.version, 3);
     vgpu_wire_version_message(h.version, VGPU_PROTOCOL_VERSION, why, sizeof(why));
-    assert_string_equal(why, "guest speaks protocol 2, server speaks 1: rebuild "
+    assert_string_equal(why, "guest speaks protocol 3, server speaks 2: rebuild "
                              "the shim and server from the same vgpu release");
     buf[4] = 0;
     expect_decode(buf, len, NULL, NULL, VGPU_WIRE_E_BAD_VERSION);
@@ -696,7 +696,7 @@ static void test_fuzz_unknown_field_zero(void **state)
     static const uint8_t field_max[] = { 0x0a, 0x06, 0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00 };
     /* the fuzzer's original input, verbatim */
     static const uint8_t artifact[] = {
-        0x56, 0x47, 0x50, 0x55, 0x01, 0x00, 0x01, 0x00, 0x1a, 0x00, 0x00, 0x00,
+        0x56, 0x47, 0x50, 0x55, 0x02, 0x00, 0x01, 0x00, 0x1a, 0x00, 0x00, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x18, 0x08, 0x01,
         0x10, 0x01, 0x85, 0x00, 0x77, 0x66, 0x55, 0x44, 0x31, 0x22, 0x11, 0xea,
@@ -922,9 +922,9 @@ static void test_handshake_messages(void **state)
     vgpu_hello_init(&h, 0xAAAAull, "cudart", NULL, 1, NULL);
     assert_string_equal(h.client_name, "");
 
-    h.protocol_version = 2;
+    h.protocol_version = 3;
     assert_int_equal(vgpu_hello_check(&h, 0xAAAAull, why, sizeof(why)), VGPU_WIRE_E_BAD_VERSION);
-    assert_string_equal(why, "guest speaks protocol 2, server speaks 1: rebuild "
+    assert_string_equal(why, "guest speaks protocol 3, server speaks 2: rebuild "
                              "the shim and server from the same vgpu release");
 
     h.protocol_version = VGPU_PROTOCOL_VERSION;
@@ -946,7 +946,7 @@ static void test_handshake_messages(void **state)
     r.protocol_version = 3;
     assert_int_equal(vgpu_hello_reply_check(&r, 0xAAAAull, guest_why, sizeof(guest_why)),
                      VGPU_WIRE_E_BAD_VERSION);
-    assert_non_null(strstr(guest_why, "guest speaks protocol 1, server speaks 3"));
+    assert_non_null(strstr(guest_why, "guest speaks protocol 2, server speaks 3"));
 
     /* Refusal for another reason (e.g. pool full) carries the server's text. */
     vgpu_hello_reply_init(&r, VGPU_WIRE_E_REFUSED, 0xAAAAull, "vgpu 0.1.0", "pool A is full");
