@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading vgpu-server's INI configuration.  Sections:
- *   [server]      cache_dir, log_level, admin, admin_group
+ *   [server]      cache_dir, log_level, admin, admin_group, contain
  *   [scheduler]   hold_us, starvation_ms, queue_high, queue_medium, queue_low
  *   [pool X]      gpus = 0,1          (X is one letter A..Z)
  *   [listen NAME] address, vm_id, pool, priority
@@ -204,6 +204,11 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
             snprintf(c->admin, sizeof(c->admin), "%s", val);
         } else if (!strcmp(key, "admin_group"))
             snprintf(c->admin_group, sizeof(c->admin_group), "%s", val);
+        else if (!strcmp(key, "contain")) {
+            if (strcmp(val, "on") && strcmp(val, "off"))
+                return fail(p, "contain: '%s' is not on or off%s", val, "");
+            c->no_contain = !strcmp(val, "off");
+        }
         else if (!strcmp(key, "log_level")) {
             static const char *const lv[] = { "error", "warn", "info", "debug" };
 

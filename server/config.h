@@ -45,6 +45,7 @@ struct vgpu_config {
     int log_level;                    /* -1: not set */
     char admin[108];                  /* admin socket path, "" : derived */
     char admin_group[64];             /* "" : owner only (0600) */
+    bool no_contain;                  /* contain = off / --no-contain: sessions unconfined (debugging) */
     struct vgpu_sched_params sched;
     struct vgpu_listen_cfg listen[VGPU_CONFIG_MAX_LISTEN];
     int nlisten;

@@ -8,6 +8,7 @@
  *
  *   vgpu-server [--config FILE] [--listen ADDRESS[,vm_id=N][,pool=P][,priority=P]]...
  *               [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]
+ *               [--no-contain]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "contain.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
@@ -247,6 +249,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,vm_id=N][,pool=P][,priority=P]]...\n"
                "                   [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]\n"
+               "                   [--no-contain]\n"
                "Serves CUDA programs running through the vgpu shim.  ADDRESS is unix:PATH or\n"
                "tcp:HOST:PORT; --listen flags replace the config file's [listen] sections.\n"
                "Default: --listen %s, admin socket PATH.admin for the first unix:PATH.\n",
@@ -261,6 +264,7 @@ int main(int argc, char **argv)
         { "admin", required_argument, NULL, 'a' },
         { "cache-dir", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'v' },
+        { "no-contain", no_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -296,6 +300,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'N': flags.no_contain = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -354,6 +359,9 @@ int main(int argc, char **argv)
         vgpu_log(VGPU_LOG_ERROR, "cannot create the scheduler's shared state: %s", strerror(errno));
         return 1;
     }
+    cfg.no_contain |= flags.no_contain;
+    if (vgpu_contain_parent(!cfg.no_contain) < 0)
+        return 1;
     for (int i = 0; i < cfg.nlisten; i++) {
         const char *a = cfg.listen[i].address;
         int fd;
