@@ -155,14 +155,34 @@ static int parents_memfd(pid_t parent, char *path, size_t len)
     return -ENOENT;
 }
 
+/* Tries every way to write the memfd at path: 0 when all fail as the seals say. */
+static int write_through_fd(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    void *m;
+
+    if (fd < 0)
+        return 0;
+    m = mmap(NULL, VGPU_SCHED_STRIDE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED || errno != EPERM)
+        return 9;
+    if (pwrite(fd, "x", 1, 0) >= 0)
+        return 10;
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, VGPU_SCHED_STRIDE) == 0)
+        return 11;
+    if (ftruncate(fd, 0) == 0)
+        return 12;
+    close(fd);
+    return 0;
+}
+
 static int attack_memory(pid_t v)
 {
     const struct vgpu_sched_shared *sh = vgpu_sched_view();
     struct vgpu_sched_page *mine;
     size_t len;
     char path[512];
-    int i = slot_of(sh, v), fd;
-    void *m;
+    int i = slot_of(sh, v);
 
     mine = vgpu_sched_own_page(&len);
     if (i < 0 || !mine)
@@ -185,18 +205,9 @@ static int attack_memory(pid_t v)
     /* its own page cannot grow over its neighbour's */
     if (mremap(mine, len, 2 * len, MREMAP_MAYMOVE) != MAP_FAILED || errno != EPERM)
         return 8;
-    /* nor can the memfd be mapped writable again, even through another process's fd */
-    if (parents_memfd(getppid(), path, sizeof(path)) == 0) {
-        fd = open(path, O_RDWR);
-        if (fd >= 0) {
-            m = mmap(NULL, VGPU_SCHED_STRIDE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            if (m != MAP_FAILED)
-                return 9;
-            if (pwrite(fd, "x", 1, 0) >= 0)
-                return 10;
-            close(fd);
-        }
-    }
+    /* nor can the memfd be written through another process's fd (test_memfd_sealed) */
+    if (parents_memfd(getppid(), path, sizeof(path)) == 0)
+        return write_through_fd(path);
     return 0;
 }
 
@@ -215,6 +226,16 @@ static void test_writes_to_others_fault(void **state)
     assert_int_equal(sh->pol.p.id[i].vm_id, 2);
     assert_int_equal(sh->pol.p.id[i].priority, VGPU_PRIO_HIGH);
     end_victim(v);
+}
+
+/* Sealed after the server mapped it: not even the server can map it writable again. */
+static void test_memfd_sealed(void **state)
+{
+    char path[512];
+
+    (void)state;
+    assert_int_equal(parents_memfd(getpid(), path, sizeof(path)), 0);
+    assert_int_equal(write_through_fd(path), 0);
 }
 
 static volatile sig_atomic_t got_usr1;
@@ -368,6 +389,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writes_to_others_fault),
+        cmocka_unit_test(test_memfd_sealed),
         cmocka_unit_test(test_no_signals_or_tracing_of_others),
         cmocka_unit_test(test_parent_not_dumpable),
         cmocka_unit_test(test_off_switch),
