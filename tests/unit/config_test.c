@@ -41,6 +41,7 @@ static void test_whole_file(void **state)
                "admin = /run/vgpu/admin.sock   ; inline comment\n"
                "admin_group = vgpu\n"
                "log_level = debug\n"
+               "contain = off\n"
                "[scheduler]\n"
                "hold_us = 500\n"
                "starvation_ms = 20\n"
@@ -65,6 +66,7 @@ static void test_whole_file(void **state)
     assert_string_equal(c.admin, "/run/vgpu/admin.sock");
     assert_string_equal(c.admin_group, "vgpu");
     assert_int_equal(c.log_level, 3);
+    assert_true(c.no_contain);
     assert_true(c.sched.hold_ns == 500000);
     assert_true(c.sched.starve_ns == 20000000);
     assert_int_equal(c.sched.max_queued[VGPU_PRIO_LOW], 1);
@@ -115,6 +117,7 @@ static void test_errors(void **state)
     expect_error("[scheduler]\nqueue_low = 0\n", 2, "at least 1");
     expect_error("[scheduler]\nhold = 3\n", 2, "unknown key 'hold'");
     expect_error("[server]\nno equals sign here\n", 2, "key = value");
+    expect_error("[server]\ncontain = no\n", 2, "not on or off");
 }
 
 static void test_listen_flag(void **state)
