@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading vgpu-server's INI configuration.  Sections:
- *   [server]      cache_dir, log_level, admin, admin_group, max_pending
+ *   [server]      cache_dir, log_level, admin, admin_group, max_pending, contain
  *   [scheduler]   hold_us, starvation_ms, queue_high, queue_medium, queue_low
  *   [pool X]      gpus = 0,1          (X is one letter A..Z)
  *   [listen NAME] address, type, vm_id, pool, priority, sessions
@@ -236,8 +236,11 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
         else if (!strcmp(key, "max_pending")) {
             if (parse_u32(val, &c->max_pending) || !c->max_pending)
                 return fail(p, "max_pending: '%s' is not a number from 1%s", val, "");
-        }
-        else if (!strcmp(key, "log_level")) {
+        } else if (!strcmp(key, "contain")) {
+            if (strcmp(val, "on") && strcmp(val, "off"))
+                return fail(p, "contain: '%s' is not on or off%s", val, "");
+            c->no_contain = !strcmp(val, "off");
+        } else if (!strcmp(key, "log_level")) {
             static const char *const lv[] = { "error", "warn", "info", "debug" };
 
             c->log_level = -1;
@@ -369,6 +372,13 @@ const struct vgpu_vm_limits *vgpu_config_vm(const struct vgpu_config *c, uint32_
         if (c->vms[i].vm_id == vm)
             return &c->vms[i];
     return NULL;
+}
+
+uint32_t vgpu_config_vm_sessions(const struct vgpu_config *c, uint32_t vm)
+{
+    const struct vgpu_vm_limits *l = vgpu_config_vm(c, vm);
+
+    return l && l->sessions ? l->sessions : VGPU_VM_MAX_SESSIONS;
 }
 
 const struct vgpu_pool_cfg *vgpu_config_pool(const struct vgpu_config *c, char pool)

@@ -63,6 +63,7 @@ struct vgpu_config {
     char admin[108];                  /* admin socket path, "" : derived */
     char admin_group[64];             /* "" : owner only (0600) */
     uint32_t max_pending;             /* connections not past their handshake (0: default) */
+    bool no_contain;                  /* contain = off / --no-contain: sessions unconfined (debugging) */
     struct vgpu_sched_params sched;
     struct vgpu_listen_cfg listen[VGPU_CONFIG_MAX_LISTEN];
     int nlisten;
@@ -89,6 +90,8 @@ int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, si
 
 /* The limits of vm, or NULL when it has none. */
 const struct vgpu_vm_limits *vgpu_config_vm(const struct vgpu_config *c, uint32_t vm);
+/* How many sessions vm may have at once (its [vm N] sessions, or the default). */
+uint32_t vgpu_config_vm_sessions(const struct vgpu_config *c, uint32_t vm);
 
 /* The pool named pool, or NULL when pools are configured and it is not one. */
 const struct vgpu_pool_cfg *vgpu_config_pool(const struct vgpu_config *c, char pool);

@@ -109,11 +109,9 @@ static int read_hello(struct vgpu_session *s, uint8_t **buf, size_t *len)
 static int admit(struct vgpu_session *s, const Vgpu__Wire__Hello *hello, char *why, size_t n)
 {
     int rc = vgpu_hello_check(hello, VGPU_CUDART_CALL_TABLE_HASH, why, n);
-    const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
     struct vgpu_sched_join j = { .vm_id = s->who.vm_id, .pool = s->who.pool,
                                  .priority = s->who.priority, .client = s->client,
-                                 .max_vm = lim && lim->sessions ? lim->sessions
-                                                                : VGPU_VM_MAX_SESSIONS };
+                                 .max_vm = vgpu_config_vm_sessions(vgpu_cfg, s->who.vm_id) };
 
     if (rc)
         return rc;

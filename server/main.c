@@ -13,6 +13,7 @@
  *
  *   vgpu-server [--config FILE] [--listen ADDRESS[,KEY=VALUE]...]...
  *               [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]
+ *               [--no-contain]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "contain.h"
 #include "loop.h"
 #include "server_internal.h"
 #include "vgpu/stub_abi.h"
@@ -112,7 +114,7 @@ static uint32_t pending(const struct server *sv)
         if (sv->ls[c->listener].cfg->type == VGPU_LISTEN_DEVICE)
             n += now - c->started_ns < (uint64_t)VGPU_HANDSHAKE_TIMEOUT_MS * 1000000u;
         else
-            n += !vgpu_sched_joined(c->pid);
+            n += !vgpu_sched_admitted(c->pid);
     }
     return n;
 }
@@ -256,6 +258,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,KEY=VALUE]...]...\n"
                "                   [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]\n"
+               "                   [--no-contain]\n"
                "Serves CUDA programs running through the vgpu shim.  ADDRESS is unix:PATH or\n"
                "tcp:HOST:PORT; KEY is type (client or device), vm_id, pool, priority or\n"
                "sessions; --listen flags replace the config file's [listen] sections.\n"
@@ -272,6 +275,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
         { "admin", required_argument, NULL, 'a' },
         { "cache-dir", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'v' },
+        { "no-contain", no_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -303,6 +307,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
                 return 2;
             }
             break;
+        case 'N': flags->no_contain = true; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -335,6 +340,7 @@ static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
         memcpy(cfg->cache_dir, flags->cache_dir, sizeof(cfg->cache_dir));
     if (flags->log_level >= 0)
         cfg->log_level = flags->log_level;
+    cfg->no_contain |= flags->no_contain;
     if (cfg->log_level >= 0)
         vgpu_log_level = cfg->log_level;
     if (!cfg->nlisten)
@@ -441,6 +447,8 @@ int main(int argc, char **argv)
         vgpu_log(VGPU_LOG_ERROR, "cannot create the scheduler's shared state: %s", strerror(errno));
         return 1;
     }
+    if (vgpu_contain_parent(!cfg.no_contain) < 0)
+        return 1;
     sv.loop = vgpu_loop_new();
     if (!sv.loop || open_sockets(&sv) < 0) {
         shut_down(&sv);

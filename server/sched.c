@@ -1,540 +1,534 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The scheduler's shared state: one anonymous shared mapping created by the
- * server before its first fork, so every session process (and the link
- * processes that fork sessions for a VM's channels) sees it.
+ * The scheduler's shared state (layout in sched_internal.h): one memfd the
+ * server maps before its first fork and then seals, so every session
+ * process (and the link processes that fork sessions for a VM's channels)
+ * inherits it, and none can make a new writable mapping of it.
  *
- * One robust process-shared mutex guards it; a session that dies holding
- * it leaves it consistent again for the next locker (every update below
- * leaves the table valid at each store that matters).  A waiting session
- * sleeps on a futex word in its own slot; whoever changes the state runs the
- * policy and wakes the sessions it grants.  Waiters also wake by themselves
- * when the policy says time alone will change its answer.
+ * Claiming and freeing slots (writing identities) is for trusted processes
+ * and goes under a robust mutex in the policy area.  Everything a session
+ * does per call is lock-free and writes only its own page: it decides its
+ * own grant from what the sessions of its pool publish (vgpu_sched_decide
+ * over that snapshot), so a confined session needs nothing else writable.
+ * What it reads from another's page it copies once and bounds: a session
+ * that lies about itself can make its own class look busy (which its
+ * priority already allows it to do by working) and lose its own place, and
+ * nothing more.  A waiter sleeps on a futex word in its own page; the rules
+ * that can end a wait are time-based (the hold, starvation), so it sleeps
+ * until the policy's recheck time (at most one hold), and is woken early
+ * only as a hint (another process cannot change its word).
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "scheduler.h"
-#include "vgpu/fdio.h"
+#include "sched_internal.h"
 #include "vgpu/futex.h"
 
-struct slot {
-    int32_t pid;                      /* 0: free */
-    uint32_t vm_id;
-    char pool;
-    uint8_t priority;
-    uint16_t gpu;                     /* index in the pool */
-    char client[48];
-    uint64_t calls;                   /* updated by the owner alone */
-    uint64_t held[VGPU_HELD_KINDS];   /* device memory bytes, streams: counted against VM limits */
-    uint32_t queued;                  /* granted work items not yet finished */
-    uint32_t waiting;                 /* in its class's queue */
-    uint64_t ticket, since_ns;
-    uint32_t granted;                 /* futex word: 1 when a grant is waiting for it */
-    uint64_t grants, wait_ns;         /* totals, for vgpuctl */
-};
+#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)
+#define MAX_QUEUED_SEEN 65536u     /* what another session may claim to have queued, at most */
 
-struct domain {
-    uint32_t members;                 /* sessions on it */
-    uint64_t last_active_ns[VGPU_PRIO_CLASSES];
-    /* sums over the domain's slots, kept with them, for the fast path */
-    uint32_t waiting[VGPU_PRIO_CLASSES], queued[VGPU_PRIO_CLASSES];
-};
+static struct vgpu_sched_shared *rw;       /* writable whole: trusted processes; NULL once confined */
+static const struct vgpu_sched_shared *sh; /* the whole, for reading */
+static struct vgpu_sched_page *me;         /* this session's page */
+static int self = -1;                      /* this process's slot */
+static int32_t self_pid;
+static int claim_rc;                       /* what this process's claim answered */
+static int my_prio;
+static char my_pool;
+static int view_fd = -1;                   /* read-only fd of the memfd, for confining */
+static bool sealed;
 
-struct shared {
-    pthread_mutex_t lock;
-    struct vgpu_sched_params params;
-    uint64_t next_ticket;
-    struct slot slot[VGPU_SCHED_MAX_SESSIONS];
-    struct domain dom[VGPU_SCHED_MAX_POOLS][VGPU_SCHED_MAX_GPUS];
-};
+/* Members of this session's pool (other than itself), as of gen members_gen. */
+static int members[VGPU_SCHED_MAX_SESSIONS], nmembers;
+static uint32_t members_gen;
 
-static struct shared *sh;
-static int self = -1;                 /* this process's slot */
-
-static void lock(void)
+const struct vgpu_sched_shared *vgpu_sched_view(void)
 {
-    if (pthread_mutex_lock(&sh->lock) == EOWNERDEAD)
-        pthread_mutex_consistent(&sh->lock);
+    return sh;
 }
 
-static void unlock(void)
+struct vgpu_sched_shared *vgpu_sched_writable(void)
 {
-    pthread_mutex_unlock(&sh->lock);
+    return rw;
+}
+
+void vgpu_sched_lock(void)
+{
+    if (pthread_mutex_lock(&rw->pol.p.lock) == EOWNERDEAD)
+        pthread_mutex_consistent(&rw->pol.p.lock);
+}
+
+void vgpu_sched_unlock(void)
+{
+    pthread_mutex_unlock(&rw->pol.p.lock);
+}
+
+int vgpu_sched_alive(int32_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+/* The read-only fd sessions map their view from: a fresh open of the memfd, never the writable one. */
+static int open_view(int fd)
+{
+    char path[64];
+    int ro;
+
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ro = open(path, O_RDONLY | O_CLOEXEC);
+    if (ro < 0)
+        return -errno;
+    close(fd);
+    return ro;
 }
 
 int vgpu_sched_init(const struct vgpu_sched_params *p)
 {
     pthread_mutexattr_t ma;
-    void *m = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *m;
+    int fd = memfd_create("vgpu-sched", MFD_CLOEXEC | MFD_ALLOW_SEALING), ro;
 
-    if (m == MAP_FAILED)
+    if (fd < 0)
         return -errno;
+    if (ftruncate(fd, sizeof(*rw)) < 0 ||
+        (m = mmap(NULL, sizeof(*rw), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        int rc = -errno;
+
+        close(fd);
+        return rc;
+    }
+    rw = m;
     sh = m;
-    memset(sh, 0, sizeof(*sh));
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
     pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&sh->lock, &ma);
+    pthread_mutex_init(&rw->pol.p.lock, &ma);
     pthread_mutexattr_destroy(&ma);
-    sh->params = *p;
+    rw->pol.p.params = *p;
+    /* from here on no one, this process included, can map it writable again */
+    sealed = fcntl(fd, F_ADD_SEALS, SEALS) == 0;
+    ro = open_view(fd);
+    view_fd = ro >= 0 ? ro : fd;
     return 0;
 }
 
-static bool alive(const struct slot *s)
+void vgpu_sched_drop(int i)
 {
-    return s->pid > 0 && (kill(s->pid, 0) == 0 || errno != ESRCH);
+    memset(&rw->page[i].s, 0, sizeof(rw->page[i].s));
+    memset(&rw->pol.p.id[i], 0, sizeof(rw->pol.p.id[i]));
+    __atomic_add_fetch(&rw->pol.p.gen, 1, __ATOMIC_RELEASE);
 }
 
-static int pool_index(char pool)
+/* A slot for this process with j's identity; lock held. */
+static int claim(const struct vgpu_sched_join *j)
 {
-    return pool >= 'A' && pool <= 'Z' ? pool - 'A' : 0;
-}
+    uint32_t of_vm = 0;
+    int free_slot = -1;
 
-static struct domain *domain_of(const struct slot *s)
-{
-    return &sh->dom[pool_index(s->pool)][s->gpu % VGPU_SCHED_MAX_GPUS];
-}
-
-static bool same_domain(const struct slot *a, const struct slot *b)
-{
-    return a->pool == b->pool && a->gpu == b->gpu;
-}
-
-/* Frees slot i (its process is gone): its work left the GPU with its context. */
-static void drop(int i)
-{
-    struct slot *s = &sh->slot[i];
-
-    if (s->queued || s->waiting) {
-        struct domain *d = domain_of(s);
-
-        d->last_active_ns[s->priority] = vgpu_mono_ns();
-        d->waiting[s->priority] -= s->waiting;
-        d->queued[s->priority] -= s->queued;
-    }
-    domain_of(s)->members--;
-    memset(s, 0, sizeof(*s));
-}
-
-/*
- * Runs the policy over the domain of slot `of` and wakes what it grants.
- * Called with the lock held after every change to that domain.
- */
-static uint64_t decide(const struct slot *of)
-{
-    static struct vgpu_sched_waiter w[VGPU_PRIO_CLASSES][VGPU_SCHED_MAX_SESSIONS];
-    struct vgpu_sched_view v = { .now_ns = vgpu_mono_ns() };
-    const struct domain *d = domain_of(of);
-    uint32_t grant[VGPU_SCHED_MAX_SESSIONS];
-    uint64_t recheck;
-    int n;
-
-    for (int c = 0; c < VGPU_PRIO_CLASSES; c++) {
-        v.cls[c].w = w[c];
-        v.cls[c].last_active_ns = d->last_active_ns[c];
-    }
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
-        struct slot *s = &sh->slot[i];
-        struct vgpu_sched_class *k;
+        struct vgpu_sched_ident *id = &rw->pol.p.id[i];
 
-        if (!s->pid || !same_domain(s, of))
-            continue;
-        /* a waiter that died without being reaped yet must not be granted */
-        if (s->waiting && i != self && !alive(s)) {
-            drop(i);
-            continue;
-        }
-        k = &v.cls[s->priority];
-        k->queued += s->queued;
-        if (s->waiting)
-            w[s->priority][k->nw++] = (struct vgpu_sched_waiter){
-                .slot = (uint32_t)i, .ticket = s->ticket, .since_ns = s->since_ns };
+        if (id->pid && !vgpu_sched_alive(id->pid))
+            vgpu_sched_drop(i);
+        if (id->pid)
+            of_vm += id->vm_id == j->vm_id;
+        else if (free_slot < 0)
+            free_slot = i;
     }
-    n = vgpu_sched_decide(&sh->params, &v, grant, VGPU_SCHED_MAX_SESSIONS, &recheck);
-    for (int i = 0; i < n; i++) {
-        struct slot *s = &sh->slot[grant[i]];
+    if (j->max_vm && of_vm >= j->max_vm)
+        return -EUSERS;
+    if (free_slot < 0)
+        return -ENOSPC;
+    {
+        int i = free_slot;
+        struct vgpu_sched_ident *id = &rw->pol.p.id[i];
 
-        struct domain *gd = domain_of(s);
-
-        s->waiting = 0;
-        s->queued++;
-        gd->waiting[s->priority]--;
-        gd->queued[s->priority]++;
-        s->grants++;
-        s->wait_ns += v.now_ns - s->since_ns;
-        __atomic_store_n(&s->granted, 1, __ATOMIC_RELEASE);
-        gd->last_active_ns[s->priority] = v.now_ns;
-        if ((int)grant[i] != self)
-            vgpu_futex_wake(&s->granted);
+        memset(&rw->page[i].s, 0, sizeof(rw->page[i].s));
+        id->vm_id = j->vm_id;
+        id->pool = j->pool;
+        id->priority = j->priority < VGPU_PRIO_CLASSES ? j->priority : VGPU_PRIO_LOW;
+        id->pid = (int32_t)getpid();
+        __atomic_add_fetch(&rw->pol.p.gen, 1, __ATOMIC_RELEASE);
+        self = i;
+        self_pid = id->pid;
+        my_prio = id->priority;
+        my_pool = id->pool;
+        me = &rw->page[i].s;
+        members_gen = __atomic_load_n(&rw->pol.p.gen, __ATOMIC_ACQUIRE) - 1;
+        return i;
     }
-    return recheck;
+}
+
+int vgpu_sched_claim(const struct vgpu_sched_join *j)
+{
+    if (!sh)
+        return 0;
+    if (self >= 0 && self_pid == (int32_t)getpid())
+        return self;
+    self = -1;
+    me = NULL;
+    if (!rw)
+        return claim_rc ? claim_rc : -ENOSPC;
+    vgpu_sched_lock();
+    claim_rc = claim(j);
+    vgpu_sched_unlock();
+    return claim_rc;
 }
 
 int vgpu_sched_join(const struct vgpu_sched_join *j)
 {
-    int found = -ENOSPC, of_vm = 0;
+    int rc;
 
     if (!sh)
         return 0;
-    lock();
-    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
-        struct slot *s = &sh->slot[i];
-
-        if (s->pid && !alive(s))
-            drop(i);
-        of_vm += s->pid && s->vm_id == j->vm_id;
-    }
-    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS && (!j->max_vm || of_vm < (int)j->max_vm); i++) {
-        struct slot *s = &sh->slot[i];
-
-        if (!s->pid) {
-            s->pid = (int32_t)getpid();
-            s->vm_id = j->vm_id;
-            s->pool = j->pool;
-            s->priority = j->priority < VGPU_PRIO_CLASSES ? j->priority : VGPU_PRIO_LOW;
-            snprintf(s->client, sizeof(s->client), "%s", j->client ? j->client : "");
-            domain_of(s)->members++;
-            found = self = i;
-            break;
-        }
-    }
-    if (found == -ENOSPC && j->max_vm && of_vm >= (int)j->max_vm)
-        found = -EUSERS;
-    unlock();
-    return found;
+    rc = vgpu_sched_claim(j);
+    if (rc < 0)
+        return rc;
+    snprintf(me->client, sizeof(me->client), "%s", j->client ? j->client : "");
+    __atomic_store_n(&me->admitted, 1, __ATOMIC_RELEASE);
+    return self;
 }
 
-bool vgpu_sched_joined(int pid)
+bool vgpu_sched_admitted(int pid)
 {
-    bool in = false;
-
     if (!sh || pid <= 0)
         return false;
-    lock();
-    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS && !in; i++)
-        in = sh->slot[i].pid == pid;
-    unlock();
-    return in;
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
+        if (__atomic_load_n(&sh->pol.p.id[i].pid, __ATOMIC_ACQUIRE) == pid)
+            return __atomic_load_n(&sh->page[i].s.admitted, __ATOMIC_ACQUIRE) != 0;
+    return false;
+}
+
+int vgpu_sched_confine(void)
+{
+    const size_t size = sizeof(*rw);
+    char *old = (char *)rw, *page;
+    void *view;
+    long pagesz = sysconf(_SC_PAGESIZE);
+
+    if (!sh || !rw)
+        return 0;
+    if (!sealed || view_fd < 0 || pagesz <= 0 || VGPU_SCHED_STRIDE % (unsigned long)pagesz)
+        return -EOPNOTSUPP;
+    view = mmap(NULL, size, PROT_READ, MAP_SHARED, view_fd, 0);
+    if (view == MAP_FAILED)
+        return -errno;
+    if (self >= 0 && self_pid == (int32_t)getpid()) {
+        /* keep exactly one page of the inherited writable mapping: this slot's */
+        page = (char *)&rw->page[self];
+        munmap(old, (size_t)(page - old));
+        munmap(page + pagesz, (size_t)(old + size - (page + pagesz)));
+    } else {
+        munmap(old, size);
+        self = -1;
+        me = NULL;
+    }
+    rw = NULL;
+    sh = view;
+    close(view_fd);
+    view_fd = -1;
+    return 0;
+}
+
+void *vgpu_sched_own_page(size_t *len)
+{
+    long pagesz = sysconf(_SC_PAGESIZE);
+
+    *len = pagesz > 0 ? (size_t)pagesz : 4096;
+    return self >= 0 ? (void *)me : NULL;
+}
+
+static void refresh_members(void);
+
+/* Wakes the waiters of this session's domain (a hint: they also wake by themselves). */
+static void wake_domain(uint16_t gpu)
+{
+    for (int k = 0; k < nmembers; k++) {
+        const struct vgpu_sched_page *o = &sh->page[members[k]].s;
+
+        if (__atomic_load_n(&o->waiting, __ATOMIC_RELAXED) &&
+            __atomic_load_n(&o->gpu, __ATOMIC_RELAXED) == gpu)
+            vgpu_futex_wake((uint32_t *)&o->bell);
+    }
 }
 
 void vgpu_sched_leave(void)
 {
-    if (!sh || self < 0)
+    if (!sh || self < 0 || self_pid != (int32_t)getpid())
         return;
-    lock();
-    if (sh->slot[self].pid == (int32_t)getpid()) {
-        struct slot copy = sh->slot[self];
-
-        drop(self);
-        decide(&copy);
+    /* withdraw what this session published; its work left the GPU with its context */
+    __atomic_store_n(&me->waiting, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&me->queued, 0, __ATOMIC_RELEASE);
+    for (int k = 0; k < VGPU_HELD_KINDS; k++)
+        __atomic_store_n(&me->held[k], 0, __ATOMIC_RELEASE);
+    refresh_members();
+    wake_domain(me->gpu);
+    if (rw) {
+        vgpu_sched_lock();
+        if (rw->pol.p.id[self].pid == self_pid)
+            vgpu_sched_drop(self);
+        vgpu_sched_unlock();
     }
     self = -1;
-    unlock();
+    me = NULL;
 }
 
 void vgpu_sched_reap(int pid)
 {
-    if (!sh || pid <= 0)
+    if (!rw || pid <= 0)
         return;
-    lock();
+    vgpu_sched_lock();
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
-        if (sh->slot[i].pid == pid) {
-            struct slot copy = sh->slot[i];
-
-            drop(i);
-            decide(&copy);
-        }
-    unlock();
+        if (rw->pol.p.id[i].pid == pid)
+            vgpu_sched_drop(i);
+    vgpu_sched_unlock();
 }
 
 void vgpu_sched_set_gpu(int gpu)
 {
     if (!sh || self < 0 || gpu < 0)
         return;
-    lock();
-    {
-        struct slot *s = &sh->slot[self];
-        struct domain *d = domain_of(s);
+    __atomic_store_n(&me->gpu, (uint16_t)(gpu % VGPU_SCHED_MAX_GPUS), __ATOMIC_RELEASE);
+}
 
-        /* the sums follow the slot to its new domain */
-        d->queued[s->priority] -= s->queued;
-        d->members--;
-        s->gpu = (uint16_t)(gpu % VGPU_SCHED_MAX_GPUS);
-        domain_of(s)->queued[s->priority] += s->queued;
-        domain_of(s)->members++;
-    }
-    unlock();
+/* The other sessions of this pool, refreshed when a slot was claimed or freed. */
+static void refresh_members(void)
+{
+    uint32_t gen = __atomic_load_n(&sh->pol.p.gen, __ATOMIC_ACQUIRE);
+
+    if (gen == members_gen)
+        return;
+    members_gen = gen;
+    nmembers = 0;
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
+        if (i != self && __atomic_load_n(&sh->pol.p.id[i].pid, __ATOMIC_RELAXED) &&
+            __atomic_load_n(&sh->pol.p.id[i].pool, __ATOMIC_RELAXED) == my_pool)
+            members[nmembers++] = i;
+}
+
+/* Another session's published state, copied once and bounded: nothing in it is trusted. */
+struct peer {
+    int prio;
+    bool waiting;
+    uint32_t queued;
+    uint64_t since_ns, active_ns;
+};
+
+static bool read_peer(int i, uint16_t gpu, uint64_t now, struct peer *p)
+{
+    const struct vgpu_sched_ident *id = &sh->pol.p.id[i];
+    const struct vgpu_sched_page *o = &sh->page[i].s;
+    uint32_t q;
+
+    /* the identity is the policy area's; a slot being freed or reclaimed is skipped */
+    if (!__atomic_load_n(&id->pid, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&id->pool, __ATOMIC_RELAXED) != my_pool ||
+        __atomic_load_n(&o->gpu, __ATOMIC_ACQUIRE) != gpu)
+        return false;
+    p->prio = __atomic_load_n(&id->priority, __ATOMIC_RELAXED) % VGPU_PRIO_CLASSES;
+    p->waiting = __atomic_load_n(&o->waiting, __ATOMIC_ACQUIRE) != 0;
+    q = __atomic_load_n(&o->queued, __ATOMIC_RELAXED);
+    p->queued = q < MAX_QUEUED_SEEN ? q : MAX_QUEUED_SEEN;
+    p->since_ns = __atomic_load_n(&o->since_ns, __ATOMIC_RELAXED);
+    p->active_ns = __atomic_load_n(&o->active_ns, __ATOMIC_RELAXED);
+    if (p->since_ns > now)
+        p->since_ns = now;
+    if (p->active_ns > now)
+        p->active_ns = now;
+    return true;
 }
 
 /*
- * Rule 2 for a session about to wait, in O(1): nobody of its class waits
- * before it and no higher class is busy.  Lock held.
+ * Rule 2 for this session in O(sessions of its pool), without writing
+ * anything shared: no higher class of its domain is busy.
  */
-static bool free_to_go(const struct slot *s)
+static bool free_to_go(uint64_t now)
 {
-    const struct domain *d = domain_of(s);
-    uint64_t now = vgpu_mono_ns();
+    const struct vgpu_sched_params *pa = &sh->pol.p.params;
+    uint16_t gpu = me->gpu;
 
-    if (d->waiting[s->priority])
-        return false;
-    for (int c = s->priority + 1; c < VGPU_PRIO_CLASSES; c++)
-        if (d->waiting[c] || d->queued[c] ||
-            (d->last_active_ns[c] && now - d->last_active_ns[c] < sh->params.hold_ns))
+    refresh_members();
+    for (int k = 0; k < nmembers; k++) {
+        struct peer p;
+
+        if (!read_peer(members[k], gpu, now, &p) || p.prio <= my_prio)
+            continue;
+        if (p.waiting || p.queued || (p.active_ns && now - p.active_ns < pa->hold_ns))
             return false;
+    }
     return true;
+}
+
+/*
+ * The policy over this session's domain as its members publish it: is this
+ * session among those it grants now?  *recheck_ns: when to look again.
+ * A peer found dead is left out (its slot waits for its reaper).
+ */
+static bool granted(uint64_t now, uint64_t *recheck_ns)
+{
+    static struct vgpu_sched_waiter w[VGPU_PRIO_CLASSES][VGPU_SCHED_MAX_SESSIONS];
+    uint32_t out[VGPU_SCHED_MAX_SESSIONS];
+    struct vgpu_sched_view v = { .now_ns = now };
+    uint16_t gpu = me->gpu;
+    int n;
+
+    for (int c = 0; c < VGPU_PRIO_CLASSES; c++)
+        v.cls[c].w = w[c];
+    w[my_prio][v.cls[my_prio].nw++] = (struct vgpu_sched_waiter){
+        .slot = (uint32_t)self, .ticket = me->since_ns, .since_ns = me->since_ns };
+    refresh_members();
+    for (int k = 0; k < nmembers; k++) {
+        struct vgpu_sched_class *c;
+        struct peer p;
+
+        if (!read_peer(members[k], gpu, now, &p) || (!p.waiting && !p.queued && !p.active_ns))
+            continue;
+        if ((p.waiting || p.queued) && !vgpu_sched_alive(sh->pol.p.id[members[k]].pid))
+            continue;
+        c = &v.cls[p.prio];
+        c->queued = c->queued + p.queued < c->queued ? UINT32_MAX : c->queued + p.queued;
+        if (p.active_ns > c->last_active_ns)
+            c->last_active_ns = p.active_ns;
+        if (p.waiting)
+            w[p.prio][c->nw++] = (struct vgpu_sched_waiter){
+                .slot = (uint32_t)members[k], .ticket = p.since_ns, .since_ns = p.since_ns };
+    }
+    n = vgpu_sched_decide(&sh->pol.p.params, &v, out, VGPU_SCHED_MAX_SESSIONS, recheck_ns);
+    for (int i = 0; i < n; i++)
+        if (out[i] == (uint32_t)self)
+            return true;
+    return false;
+}
+
+/* One more item of this session's on the GPU. */
+static void take(uint64_t now)
+{
+    __atomic_store_n(&me->queued, me->queued + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&me->active_ns, now, __ATOMIC_RELEASE);
+    __atomic_store_n(&me->grants, me->grants + 1, __ATOMIC_RELAXED);
 }
 
 void vgpu_sched_acquire(void)
 {
-    struct slot *s;
-    uint64_t recheck;
+    uint64_t now, recheck, hold;
 
     if (!sh || self < 0)
         return;
-    s = &sh->slot[self];
-    lock();
-    if (free_to_go(s)) {
-        /* what decide() would answer, without scanning: no waiter ahead, no higher class busy */
-        struct domain *d = domain_of(s);
-
-        s->queued++;
-        s->grants++;
-        d->queued[s->priority]++;
-        d->last_active_ns[s->priority] = vgpu_mono_ns();
-        unlock();
+    now = vgpu_mono_ns();
+    if (free_to_go(now)) {
+        take(now);
         return;
     }
-    s->granted = 0;
-    s->waiting = 1;
-    domain_of(s)->waiting[s->priority]++;
-    s->ticket = sh->next_ticket++;
-    s->since_ns = vgpu_mono_ns();
-    recheck = decide(s);
-    while (!__atomic_load_n(&s->granted, __ATOMIC_ACQUIRE)) {
-        uint64_t t = vgpu_mono_ns(), wait = recheck > t ? recheck - t : 0;
+    hold = sh->pol.p.params.hold_ns;
+    __atomic_store_n(&me->since_ns, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&me->active_ns, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&me->waiting, 1, __ATOMIC_SEQ_CST);
+    while (!granted(now = vgpu_mono_ns(), &recheck)) {
+        uint64_t wait = recheck > now ? recheck - now : 0;
 
-        unlock();
         /*
          * At most one hold at a time: a higher class's work ending changes
-         * the answer after its hold without anyone waking this waiter.
+         * the answer after its hold, and nobody can change this word.
          */
-        if (wait > sh->params.hold_ns)
-            wait = sh->params.hold_ns ? sh->params.hold_ns : 1000000u;
-        vgpu_futex_wait(&s->granted, 0, wait);
-        lock();
-        if (!__atomic_load_n(&s->granted, __ATOMIC_ACQUIRE))
-            recheck = decide(s);
+        if (wait > hold)
+            wait = hold ? hold : 1000000u;
+        else if (!wait)
+            wait = 1000;
+        vgpu_futex_wait(&me->bell, me->bell, wait);
     }
-    unlock();
+    __atomic_store_n(&me->wait_ns, me->wait_ns + (now - me->since_ns), __ATOMIC_RELAXED);
+    take(now);
+    __atomic_store_n(&me->waiting, 0, __ATOMIC_RELEASE);
 }
 
 void vgpu_sched_release(uint32_t n)
 {
-    struct slot *s;
+    uint32_t q;
 
     if (!sh || self < 0 || !n)
         return;
-    s = &sh->slot[self];
-    lock();
-    {
-        struct domain *d = domain_of(s);
-        uint32_t k = s->queued < n ? s->queued : n;
-
-        s->queued -= k;
-        d->queued[s->priority] -= k;
-        d->last_active_ns[s->priority] = vgpu_mono_ns();
-        /* only a waiter can be granted by this */
-        if (d->waiting[0] || d->waiting[1] || d->waiting[2])
-            decide(s);
-    }
-    unlock();
+    q = me->queued;
+    __atomic_store_n(&me->active_ns, vgpu_mono_ns(), __ATOMIC_RELEASE);
+    __atomic_store_n(&me->queued, q < n ? 0 : q - n, __ATOMIC_RELEASE);
+    /* with a hold, no waiter can go before it runs out: they wake by themselves */
+    if (!sh->pol.p.params.hold_ns)
+        wake_domain(me->gpu);
 }
 
 uint32_t vgpu_sched_max_queued(void)
 {
     if (!sh || self < 0)
         return 32;
-    return sh->params.max_queued[sh->slot[self].priority];
+    return sh->pol.p.params.max_queued[my_prio];
 }
 
 bool vgpu_sched_alone(void)
 {
-    /* read without the lock: a session joining is noticed at the next look */
-    return !sh || self < 0 || __atomic_load_n(&domain_of(&sh->slot[self])->members, __ATOMIC_RELAXED) <= 1;
+    uint16_t gpu;
+
+    if (!sh || self < 0)
+        return true;
+    /* a session joining is noticed at the next look */
+    refresh_members();
+    gpu = me->gpu;
+    for (int k = 0; k < nmembers; k++)
+        if (__atomic_load_n(&sh->page[members[k]].s.gpu, __ATOMIC_RELAXED) == gpu &&
+            __atomic_load_n(&sh->pol.p.id[members[k]].pid, __ATOMIC_RELAXED))
+            return false;
+    return true;
 }
 
 void vgpu_sched_count_call(void)
 {
     if (sh && self >= 0)
-        __atomic_add_fetch(&sh->slot[self].calls, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&me->calls, me->calls + 1, __ATOMIC_RELAXED);
 }
 
+/* What all sessions of vm hold of one kind, saturated (each session's own count is its word). */
+static uint64_t vm_total(uint32_t vm, enum vgpu_held what)
+{
+    uint64_t total = 0;
+
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
+        if (__atomic_load_n(&sh->pol.p.id[i].pid, __ATOMIC_SEQ_CST) &&
+            __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) == vm) {
+            uint64_t h = __atomic_load_n(&sh->page[i].s.held[what], __ATOMIC_SEQ_CST);
+
+            total = total + h < total ? UINT64_MAX : total + h;
+        }
+    return total;
+}
+
+/*
+ * Publish first, then count: two sessions of one VM charging at once both
+ * see both charges, so the limit is never exceeded (both may be refused
+ * when together they would pass it).  Only sessions of the same VM count,
+ * by the identities in the policy area, so what a session claims to hold
+ * can refuse only its own VM's allocations.
+ */
 int vgpu_sched_charge(enum vgpu_held what, int64_t delta, uint64_t limit)
 {
-    struct slot *me;
-    uint64_t total = 0, *mine;
-    int rc = 0;
+    uint64_t mine, next;
 
-    if (!sh || self < 0)
+    if (!sh || self < 0 || (unsigned)what >= VGPU_HELD_KINDS)
         return 0;
-    me = &sh->slot[self];
-    mine = &me->held[what];
-    lock();
-    if (delta > 0 && limit) {
-        for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
-            if (sh->slot[i].pid && sh->slot[i].vm_id == me->vm_id)
-                total += sh->slot[i].held[what];
-        if (total + (uint64_t)delta > limit || total + (uint64_t)delta < total)
-            rc = -ENOMEM;
+    mine = me->held[what];
+    if (delta <= 0) {
+        uint64_t d = delta == INT64_MIN ? (uint64_t)INT64_MAX + 1 : (uint64_t)-delta;
+
+        __atomic_store_n(&me->held[what], d > mine ? 0 : mine - d, __ATOMIC_RELEASE);
+        return 0;
     }
-    if (!rc)
-        *mine = delta < 0 && (uint64_t)-delta > *mine ? 0 : *mine + (uint64_t)delta;
-    unlock();
-    return rc;
-}
-
-/* ---- the admin report ---- */
-
-struct out {
-    char *buf;
-    size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (o->len >= o->cap)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        o->len = o->len + (size_t)n < o->cap ? o->len + (size_t)n : o->cap;
-}
-
-/* A client name (from an untrusted Hello): printable ASCII only, quotes escaped for JSON. */
-static void put_name(struct out *o, const char *s, bool json)
-{
-    for (; *s; s++) {
-        if (json && (*s == '"' || *s == '\\'))
-            put(o, "\\%c", *s);
-        else if (*s >= 0x20 && *s < 0x7f)
-            put(o, "%c", *s);
-        else if (!json)
-            put(o, "?");
+    next = mine + (uint64_t)delta < mine ? UINT64_MAX : mine + (uint64_t)delta;
+    __atomic_store_n(&me->held[what], next, __ATOMIC_SEQ_CST);
+    if (limit && vm_total(sh->pol.p.id[self].vm_id, what) > limit) {
+        __atomic_store_n(&me->held[what], mine, __ATOMIC_SEQ_CST);
+        return -ENOMEM;
     }
-}
-
-int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus)
-{
-    static char buf[256 * 1024];
-    struct out o = { buf, 0, sizeof(buf) };
-    struct slot snap[VGPU_SCHED_MAX_SESSIONS];
-    struct domain dom[VGPU_SCHED_MAX_POOLS][VGPU_SCHED_MAX_GPUS];
-    uint64_t now;
-    bool first = true;
-    int n = 0;
-
-    if (!sh)
-        return -ENODEV;
-    lock();
-    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
-        if (sh->slot[i].pid && !alive(&sh->slot[i]))
-            drop(i);
-    memcpy(snap, sh->slot, sizeof(snap));
-    memcpy(dom, sh->dom, sizeof(dom));
-    unlock();
-    now = vgpu_mono_ns();
-    put(&o, json ? "{\"sessions\":[" : "%-8s %-4s %-8s %-8s %10s %7s %7s %12s %7s  %s\n", "PID",
-        "POOL", "PRIORITY", "VM", "CALLS", "QUEUED", "WAITING", "DEV-MEM", "STREAMS", "CLIENT");
-    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
-        const struct slot *s = &snap[i];
-
-        if (!s->pid)
-            continue;
-        n++;
-        if (json) {
-            put(&o, "%s{\"pid\":%d,\"vm_id\":%u,\"pool\":\"%c\",\"gpu\":%u,\"priority\":\"%s\","
-                "\"calls\":%" PRIu64 ",\"queued\":%u,\"waiting\":%u,\"grants\":%" PRIu64
-                ",\"wait_us\":%" PRIu64 ",\"device_memory\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"client\":\"",
-                first ? "" : ",", s->pid, s->vm_id, s->pool, s->gpu, vgpu_prio_name(s->priority),
-                s->calls, s->queued, s->waiting, s->grants, s->wait_ns / 1000, s->held[VGPU_HELD_MEMORY],
-                s->held[VGPU_HELD_STREAMS]);
-            put_name(&o, s->client, true);
-            put(&o, "\"}");
-            first = false;
-        } else {
-            put(&o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12" PRIu64 " %7" PRIu64 "  ", s->pid,
-                s->pool, vgpu_prio_name(s->priority), s->vm_id, s->calls, s->queued, s->waiting,
-                s->held[VGPU_HELD_MEMORY], s->held[VGPU_HELD_STREAMS]);
-            put_name(&o, s->client, false);
-            put(&o, "\n");
-        }
-    }
-    put(&o, json ? "],\"pools\":[" : "%s\n%-4s %-6s %8s %8s %8s %8s %8s %8s\n",
-        json ? "" : n ? "" : "(no sessions)", "POOL", "GPU", "Q-HIGH", "Q-MED", "Q-LOW", "W-HIGH",
-        "W-MED", "W-LOW");
-    first = true;
-    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
-        int ngpu = 0;
-        uint32_t q[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES] = { { 0 } };
-        uint32_t w[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES] = { { 0 } };
-        bool used[VGPU_SCHED_MAX_GPUS] = { false };
-
-        for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
-            const struct slot *s = &snap[i];
-
-            if (!s->pid || pool_index(s->pool) != p)
-                continue;
-            used[s->gpu] = true;
-            q[s->gpu][s->priority] += s->queued;
-            w[s->gpu][s->priority] += s->waiting;
-        }
-        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
-            ngpu += used[g];
-        if (!(pool_gpus && pool_gpus[p]) && !ngpu)
-            continue;
-        if (json) {
-            put(&o, "%s{\"pool\":\"%c\",\"gpus\":\"%s\",\"queues\":[", first ? "" : ",", 'A' + p,
-                pool_gpus && pool_gpus[p] ? pool_gpus[p] : "all");
-            first = false;
-        }
-        for (int g = 0, k = 0; g < VGPU_SCHED_MAX_GPUS; g++) {
-            if (!used[g] && !(g == 0 && !ngpu))
-                continue;
-            if (json)
-                put(&o, "%s{\"gpu\":%d,\"queued\":{\"high\":%u,\"medium\":%u,\"low\":%u},"
-                    "\"waiting\":{\"high\":%u,\"medium\":%u,\"low\":%u},\"busy_ms_ago\":{"
-                    "\"high\":%" PRIu64 ",\"medium\":%" PRIu64 ",\"low\":%" PRIu64 "}}",
-                    k++ ? "," : "", g, q[g][2], q[g][1], q[g][0], w[g][2], w[g][1], w[g][0],
-                    dom[p][g].last_active_ns[2] ? (now - dom[p][g].last_active_ns[2]) / 1000000 : 0,
-                    dom[p][g].last_active_ns[1] ? (now - dom[p][g].last_active_ns[1]) / 1000000 : 0,
-                    dom[p][g].last_active_ns[0] ? (now - dom[p][g].last_active_ns[0]) / 1000000 : 0);
-            else
-                put(&o, "%-4c %-6d %8u %8u %8u %8u %8u %8u\n", 'A' + p, g, q[g][2], q[g][1],
-                    q[g][0], w[g][2], w[g][1], w[g][0]);
-        }
-        if (json)
-            put(&o, "]}");
-        else if (pool_gpus && pool_gpus[p])
-            put(&o, "     pool %c: host GPUs %s\n", 'A' + p, pool_gpus[p]);
-    }
-    if (json)
-        put(&o, "]}\n");
-    {
-        struct iovec iov = { .iov_base = buf, .iov_len = o.len };
-
-        return vgpu_fd_writev_all(fd, &iov, 1);
-    }
+    return 0;
 }

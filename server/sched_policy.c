@@ -2,7 +2,7 @@
 /*
  * The scheduling policy: a pure function from a snapshot of one domain's
  * queues to the sessions that may put work on the GPU now.  The rules are
- * listed in sched.h; docs/server.md explains the choice of defaults.
+ * listed in scheduler.h; docs/server.md explains the choice of defaults.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -79,14 +79,24 @@ int vgpu_sched_decide(const struct vgpu_sched_params *p, const struct vgpu_sched
                 taken[i] = true;
                 out[n++] = k->w[i].slot;
             }
-        } else if (nw > 0 && (i = oldest(k, taken)) >= 0) {
-            /* rule 3: the oldest waiter, once it has waited long enough */
-            uint64_t due = k->w[i].since_ns + p->starve_ns;
+        } else if (nw > 0) {
+            /*
+             * rule 3: each waiter that has waited long enough, oldest first.
+             * Not only the oldest: the order comes from what sessions
+             * publish, and one that claimed to be oldest without ever
+             * taking its grant would otherwise hold up its whole class.
+             */
+            while ((i = oldest(k, taken)) >= 0) {
+                uint64_t due = k->w[i].since_ns + p->starve_ns;
 
-            if (v->now_ns >= due && n < max)
-                out[n++] = k->w[i].slot;
-            else
-                at_least(recheck_ns, due);
+                taken[i] = true;
+                if (due < k->w[i].since_ns)
+                    due = UINT64_MAX;
+                if (v->now_ns >= due && n < max)
+                    out[n++] = k->w[i].slot;
+                else if (v->now_ns < due)
+                    at_least(recheck_ns, due);
+            }
             /* or sooner, if the classes above are only holding */
             if (higher_held_only && higher_free_at > v->now_ns)
                 at_least(recheck_ns, higher_free_at);

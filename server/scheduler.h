@@ -4,21 +4,26 @@
  *
  * Sessions are separate processes (one CUDA context each), so the state the
  * scheduler decides on lives in one shared mapping the server creates before
- * its first fork (sched.c).  A session asks for a grant before every call
- * that puts work on the GPU (launches, copies, memsets), and reports when
- * that work has finished.  The decision itself is vgpu_sched_decide(), a
- * pure function over a snapshot of one domain's queues (sched_policy.c),
- * unit-tested without a GPU.
+ * its first fork (sched.c, layout in sched_internal.h).  Each session writes
+ * only its own page of it and decides its own grant from what the others
+ * publish: a session taken over can lie about itself, and so lose its own
+ * place, but cannot write another's entry, identity or limits.  A session
+ * asks for a grant before every call that puts work on the GPU (launches,
+ * copies, memsets), and reports when that work has finished.  The decision
+ * itself is vgpu_sched_decide(), a pure function over a snapshot of one
+ * domain's queues (sched_policy.c), unit-tested without a GPU.
  *
- * A domain is one GPU of one pool: classes high > medium > low, FIFO within
- * a class (by ticket).  Rules, in order:
+ * A domain is one GPU of one pool: classes high > medium > low, waiters in
+ * the order they came (by ticket) within a class.  Rules, in order:
  *   1. A class is busy while it has waiters, has work on the GPU, or had
  *      either less than hold_ns ago (so a client between two requests does
  *      not lose its place to a lower class).
  *   2. The waiters of a class are granted, oldest first, when no higher
  *      class is busy.
- *   3. Starvation: when a higher class is busy, the oldest waiter of a class
- *      that has waited starve_ns or more is granted anyway, one at a time.
+ *   3. Starvation: when a higher class is busy, each waiter of a class that
+ *      has waited starve_ns or more is granted anyway (one work item; it
+ *      waits again for its next).  Each waiter's own wait decides, never its
+ *      place behind others, so no session can hold its class's turn.
  * How much work a session may have on the GPU at once (max_queued, per
  * class) is enforced by the session before it asks, so a flood of
  * low-priority launches is never more than max_queued[LOW] deep.
@@ -27,6 +32,7 @@
 #define VGPU_SCHEDULER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum { VGPU_PRIO_LOW = 0, VGPU_PRIO_MEDIUM = 1, VGPU_PRIO_HIGH = 2, VGPU_PRIO_CLASSES = 3 };
@@ -78,9 +84,10 @@ const char *vgpu_prio_name(int prio);
 /* ---- the shared state (sched.c) ---- */
 
 /*
- * Creates the shared mapping; called once by the server before any fork.
- * Returns 0 or a negative errno.  Without it every call below is a no-op
- * that grants at once (unit tests of other parts, tools).
+ * Creates the shared state (a sealed memfd, sched_internal.h); called once
+ * by the server before any fork.  Returns 0 or a negative errno.  Without
+ * it every call below is a no-op that grants at once (unit tests of other
+ * parts, tools).
  */
 int vgpu_sched_init(const struct vgpu_sched_params *p);
 
@@ -93,15 +100,41 @@ struct vgpu_sched_join {
 };
 
 /*
- * The calling process becomes a session; returns its slot, -ENOSPC when the
- * server holds VGPU_SCHED_MAX_SESSIONS, or -EUSERS when the VM has max_vm.
+ * The calling process (a session, before it confines itself) claims a slot
+ * with j's identity unless it holds one.  Returns its slot, -ENOSPC when
+ * all are taken, or -EUSERS when j->vm_id has j->max_vm slots already.
+ */
+int vgpu_sched_claim(const struct vgpu_sched_join *j);
+
+/*
+ * The calling process becomes a session past its handshake: it claims a
+ * slot with j's identity (vm_id, pool, priority: from the listener or the
+ * device, never from the client) unless it already holds one, publishes
+ * j->client and marks itself admitted.  Returns its slot, or the error of
+ * vgpu_sched_claim() (the one of the earlier claim, for a confined session,
+ * which can no longer claim: it can only publish into the slot it claimed
+ * before confining itself).
  */
 int vgpu_sched_join(const struct vgpu_sched_join *j);
-/* Is process pid a session (past its handshake)? */
-bool vgpu_sched_joined(int pid);
-/* The session (this process) ends; safe to call twice. */
+/* Has process pid joined (a session past its handshake)?  For the server's bounds. */
+bool vgpu_sched_admitted(int pid);
+/*
+ * The session gives up write access to everything but its own slot's page:
+ * the rest is mapped again from a read-only view that cannot be made
+ * writable (the memfd is sealed against new writable mappings).  Call after
+ * vgpu_sched_join() (or without a slot: then nothing stays writable).
+ * Returns 0, or -EOPNOTSUPP when the kernel could not seal the state.
+ */
+int vgpu_sched_confine(void);
+/* This session's writable page and its length (NULL when it holds none). */
+void *vgpu_sched_own_page(size_t *len);
+/*
+ * The session (this process) ends: its queued work, wait and held memory
+ * are withdrawn; an unconfined process also frees its slot (a confined
+ * one's is freed when it has exited and is reaped).  Safe to call twice.
+ */
 void vgpu_sched_leave(void);
-/* A process reaped child pid: frees its slot if it died without leaving. */
+/* A process reaped child pid: frees its slot (trusted processes only). */
 void vgpu_sched_reap(int pid);
 
 /* Switches this session's domain to GPU gpu of its pool (0-based). */

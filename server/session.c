@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cudart_calltable.h"
+#include "contain.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
@@ -523,6 +524,8 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
 
     if (s.who.priority >= VGPU_PRIO_CLASSES)
         s.who.priority = VGPU_PRIO_LOW;
+    if (vgpu_contain_session(&s.who, !vgpu_cfg || !vgpu_cfg->no_contain) < 0)
+        return;
     if (vgpu_session_handshake(&s))
         return;
     alarm(0);                  /* the handshake's deadline (main.c) */

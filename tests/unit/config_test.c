@@ -41,6 +41,7 @@ static void test_whole_file(void **state)
                "admin = /run/vgpu/admin.sock   ; inline comment\n"
                "admin_group = vgpu\n"
                "log_level = debug\n"
+               "contain = off\n"
                "[scheduler]\n"
                "hold_us = 500\n"
                "starvation_ms = 20\n"
@@ -65,6 +66,7 @@ static void test_whole_file(void **state)
     assert_string_equal(c.admin, "/run/vgpu/admin.sock");
     assert_string_equal(c.admin_group, "vgpu");
     assert_int_equal(c.log_level, 3);
+    assert_true(c.no_contain);
     assert_true(c.sched.hold_ns == 500000);
     assert_true(c.sched.starve_ns == 20000000);
     assert_int_equal(c.sched.max_queued[VGPU_PRIO_LOW], 1);
@@ -119,6 +121,7 @@ static void test_errors(void **state)
     expect_error("[listen x]\naddress = unix:/a\nsessions = 0\n", 3, "sessions");
     expect_error("[server]\nmax_pending = 0\n", 2, "max_pending");
     expect_error("[vm 7]\nsessions = none\n", 2, "sessions");
+    expect_error("[server]\ncontain = no\n", 2, "not on or off");
 }
 
 static void test_typed_listeners(void **state)

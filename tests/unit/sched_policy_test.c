@@ -150,14 +150,39 @@ static void test_starvation(void **state)
     v.cls[VGPU_PRIO_HIGH].queued = 3;
     v.cls[VGPU_PRIO_LOW].w = lo;
     v.cls[VGPU_PRIO_LOW].nw = 2;
-    /* low's oldest has waited 60 ms >= 50: it goes with high, alone */
+    /* low's oldest has waited 60 ms >= 50: it goes with high; the other (49 ms) not yet */
+    v.now_ns = 999 * MS;
     assert_int_equal(vgpu_sched_decide(&p, &v, out, 8, &re), 2);
     assert_int_equal(out[0], 1);
     assert_int_equal(out[1], 3);
+    assert_true(re == 1000 * MS);
+    /* once both have waited 50 ms, both go, oldest first */
+    v.now_ns = 1000 * MS;
+    assert_int_equal(vgpu_sched_decide(&p, &v, out, 8, &re), 3);
+    assert_int_equal(out[1], 3);
+    assert_int_equal(out[2], 4);
     /* a moment earlier, nobody from low */
     v.now_ns = 989 * MS;
     assert_int_equal(vgpu_sched_decide(&p, &v, out, 8, &re), 1);
     assert_true(re == 990 * MS);
+}
+
+/* A waiter that claims to have waited since time 0 and never takes its grant holds nobody up. */
+static void test_starvation_no_queue_jumping(void **state)
+{
+    struct vgpu_sched_params p = params();
+    struct vgpu_sched_waiter lo[] = { { 7, 0, 0 }, { 3, 8, 940 * MS } };
+    struct vgpu_sched_view v = { .now_ns = 1000 * MS };
+    uint32_t out[8];
+    uint64_t re;
+
+    (void)state;
+    v.cls[VGPU_PRIO_HIGH].queued = 1;
+    v.cls[VGPU_PRIO_LOW].w = lo;
+    v.cls[VGPU_PRIO_LOW].nw = 2;
+    assert_int_equal(vgpu_sched_decide(&p, &v, out, 8, &re), 2);
+    assert_int_equal(out[0], 7);
+    assert_int_equal(out[1], 3);
 }
 
 static void test_starvation_each_class(void **state)
@@ -205,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_hold_after_higher_work),
         cmocka_unit_test(test_starvation),
         cmocka_unit_test(test_starvation_each_class),
+        cmocka_unit_test(test_starvation_no_queue_jumping),
         cmocka_unit_test(test_prio_names),
     };
 

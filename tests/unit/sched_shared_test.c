@@ -6,7 +6,11 @@
  * high class's work ended and its hold ran out; a session killed while it
  * holds work or waits frees its place; a low session under a high one that
  * never stops still gets through (starvation rule); per-VM limits count
- * every session of the VM.
+ * every session of the VM.  Every test runs twice: with sessions as the
+ * scheduler alone makes them, and confined as the server's are
+ * (server/contain.c: only their own page writable, seccomp).  A session
+ * that lies in its own page (any values) delays nobody of another VM and
+ * refuses only its own VM's allocations.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -22,10 +26,27 @@
 
 #include <cmocka.h>
 
-#include "scheduler.h"
+#include "contain.h"
+#include "sched_internal.h"
 #include "vgpu/futex.h"
 
 #define MS 1000000ull
+
+static bool confined;                 /* children confine themselves as sessions do */
+
+/* What a session taken over could publish: always waiting, since forever, the GPU full. */
+static void lie(void)
+{
+    size_t len;
+    struct vgpu_sched_page *p = vgpu_sched_own_page(&len);
+
+    p->queued = UINT32_MAX;
+    p->waiting = 1;
+    p->since_ns = 0;
+    p->active_ns = UINT64_MAX;
+    p->held[VGPU_HELD_MEMORY] = UINT64_MAX;
+    p->held[VGPU_HELD_STREAMS] = UINT64_MAX;
+}
 
 /* A child session: joins with prio, then follows one-byte commands on cmd. */
 struct child {
@@ -49,6 +70,12 @@ static struct child spawn(uint8_t prio, uint32_t vm)
 
         close(c[1]);
         close(a[0]);
+        if (confined) {
+            struct vgpu_identity who = { .vm_id = vm, .pool = 'A', .priority = prio };
+
+            if (vgpu_contain_session(&who, true) < 0)
+                _exit(5);
+        }
         if (vgpu_sched_join(&j) < 0)
             _exit(3);
         while (read(c[0], &op, 1) == 1) {
@@ -77,6 +104,9 @@ static struct child spawn(uint8_t prio, uint32_t vm)
                     vgpu_sched_acquire();
                     vgpu_sched_release(1);
                 }
+                break;
+            case 'L':       /* lie: the worst values in its own page */
+                lie();
                 break;
             case 'q':
                 vgpu_sched_leave();
@@ -287,6 +317,39 @@ static void test_vm_limit_spans_sessions(void **state)
     finish(&other);
 }
 
+/*
+ * A low session of vm 50 lies: another VM's high, medium and low sessions
+ * are granted at once and charge memory as before; its own VM's next
+ * allocation is refused.
+ */
+static void test_lying_session_hurts_only_its_vm(void **state)
+{
+    struct child liar = spawn(VGPU_PRIO_LOW, 50), mate = spawn(VGPU_PRIO_LOW, 50),
+                 hi = spawn(VGPU_PRIO_HIGH, 51), me = spawn(VGPU_PRIO_MEDIUM, 52),
+                 lo = spawn(VGPU_PRIO_LOW, 53);
+    struct child *honest[] = { &hi, &me, &lo };
+
+    (void)state;
+    send_op(&liar, 'L');
+    wait_ack(&liar);
+    for (int i = 0; i < 3; i++) {
+        send_op(honest[i], 'a');
+        assert_true(answered(honest[i], 1000));
+        wait_ack(honest[i]);
+        send_op(honest[i], 'r');
+        wait_ack(honest[i]);
+        send_op(honest[i], 'm');
+        assert_int_equal((int64_t)wait_ack(honest[i]), 0);
+    }
+    send_op(&mate, 'm');
+    assert_int_equal((int64_t)wait_ack(&mate), -ENOMEM);
+    finish(&liar);
+    finish(&mate);
+    finish(&hi);
+    finish(&me);
+    finish(&lo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,7 +359,10 @@ int main(void)
         cmocka_unit_test_setup(test_no_starvation, setup),
         cmocka_unit_test_setup(test_contended_hammer, setup),
         cmocka_unit_test_setup(test_vm_limit_spans_sessions, setup),
+        cmocka_unit_test_setup(test_lying_session_hurts_only_its_vm, setup),
     };
+    int failed = cmocka_run_group_tests_name("unconfined", tests, NULL, NULL);
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    confined = true;
+    return failed + cmocka_run_group_tests_name("confined", tests, NULL, NULL);
 }

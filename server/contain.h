@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Confining session processes (contain.c): what a session taken over can
+ * still reach is its own tenant; docs/server.md lists it.
+ */
+#ifndef VGPU_CONTAIN_H
+#define VGPU_CONTAIN_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+/*
+ * The server (before its first fork, after vgpu_sched_init): makes itself,
+ * and so every process it forks, non-dumpable, so no other process of the
+ * same uid can trace it or open its /proc/PID/mem.  sessions_on only says
+ * what to log.  Returns 0 or a negative errno (logged).
+ */
+int vgpu_contain_parent(bool sessions_on);
+
+/*
+ * A session process, first thing, before it reads from its client: claims
+ * its scheduler slot with identity who (-ENOSPC shows later, at
+ * vgpu_sched_join), then with on: keeps only that slot's page of the
+ * scheduler state writable, drops every capability when it runs as root,
+ * sets no_new_privs and installs the seccomp filter.  Without on it only
+ * claims the slot and logs a warning.  Returns 0, or a negative errno
+ * (logged): the session must end then, unconfined.  Irreversible.
+ */
+int vgpu_contain_session(const struct vgpu_identity *who, bool on);
+
+#endif
