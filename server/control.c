@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "carrier.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/wire.h"
@@ -90,6 +91,7 @@ static void region_drop(struct vgpu_region *r)
 void vgpu_regions_release(struct vgpu_session *s)
 {
     if (s->qp_mem) {
+        vgpu_carrier_leave_qp(s);
         vgpu_qp_mark_gone(s->qp.hdr, (uint32_t)getpid());
         if (!s->qp_in_bar)
             munmap(s->qp_mem, s->qp_len);
@@ -312,6 +314,14 @@ static int attach_qp(struct vgpu_session *s, const Vgpu__Wire__AttachQueuePair *
                   "rings", (unsigned long long)a->size);
     else
         rc = qp_take(s, o);
+    if (rc == 0) {
+        rc = vgpu_carrier_use_qp(s, a->in_bar, bell);   /* requests may come through it from now on */
+        if (rc) {
+            vgpu_qp_mark_gone(s->qp.hdr, (uint32_t)getpid());
+            rc = refuse(o, -ENOMEM, "queue pair: the session cannot watch its doorbell: %s",
+                        strerror(-rc));
+        }
+    }
     if (rc) {
         if (!a->in_bar)
             munmap(mem, a->size);
@@ -320,7 +330,6 @@ static int attach_qp(struct vgpu_session *s, const Vgpu__Wire__AttachQueuePair *
     s->qp_mem = mem;
     s->qp_len = a->size;
     s->qp_in_bar = a->in_bar;
-    s->qp_bell = bell;
     if (a->in_bar)
         vgpu_log(VGPU_LOG_INFO, "vm %u: queue pair in the shared BAR slot at %#llx", s->who.vm_id,
                  (unsigned long long)a->bar_offset);

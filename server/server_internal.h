@@ -59,8 +59,14 @@ struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
 #define VGPU_WORK_SOLO_NS 2000000u /* a session alone on its GPU queues up to this much work */
 #define VGPU_WORK_SOLO_MAX 1024u   /* ... and at most this many items */
 
+struct vgpu_carrier_ops;
+struct vgpu_loop;
+
 struct vgpu_session {
-    int fd;
+    int fd;                    /* the client's socket (or the link's socketpair) */
+    const struct vgpu_carrier_ops *carrier;  /* how requests come and replies go (carrier.h) */
+    struct vgpu_loop *loop;    /* what the session waits on: the socket, a guest's doorbell */
+    short sock_revents;        /* what the loop last saw on the socket */
     const char *cache_dir;
     int device;                /* the runtime's current device in this process */
     uint64_t devices_used;     /* bit d: device d was current at some point */
@@ -91,12 +97,12 @@ struct vgpu_session {
     int pending_fd;            /* passed with the frame being served, or -1 */
     struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; bool in_bar; } *regions;
     int nregions;
-    /* the queue pair (include/vgpu/qp.h), when qp_mem is set */
+    /* the queue pair (include/vgpu/qp.h, carrier_qp.c), when qp_mem is set */
     struct vgpu_qp qp;
     void *qp_mem;              /* a memfd mapped here, or inside the VM's shared BAR */
     uint64_t qp_len;
     bool qp_in_bar;
-    int qp_bell;               /* in a guest: the eventfd of the slot's doorbell */
+    int qp_bell;               /* in a guest: the eventfd of the slot's doorbell (link.c's), in loop */
     bool via_qp;               /* the frame being served came through it */
     uint64_t frames_qp, frames_path;  /* frames served from each carrier */
     uint32_t socket_seen;      /* the client's count of socket frames, last looked at */

@@ -8,24 +8,22 @@
  * Flow: Hello/HelloReply (handshake.c), then CallBatch -> ResultBatch and
  * Control -> ControlReply (control.c) until the client closes.  Each call is
  * a generated one (replayed through libffi on the real runtime), a
- * hand-written one (manual/), or unsupported.
+ * hand-written one (manual/), or unsupported.  Requests come and replies go
+ * through the session's carrier (carrier.h): the socket, or a queue pair.
  */
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "carrier.h"
 #include "cudart_calltable.h"
 #include "contain.h"
 #include "server_internal.h"
-#include "vgpu/fdio.h"
-#include "vgpu/futex.h"
 #include "vgpu/wire.h"
 
 extern const struct vgpu_dispatch_entry vgpu_cudart_dispatch[];
@@ -269,188 +267,6 @@ done:
     o->res.segments = o->segp;
 }
 
-/* The client is gone (its socket hung up)? */
-static bool client_gone(const struct vgpu_session *s)
-{
-    struct pollfd p = { .fd = s->fd, .events = POLLIN };
-
-    return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
-}
-
-/* Wakes a client sleeping on the completion ring (host-direct; a guest naps). */
-static void wake_client(struct vgpu_session *s)
-{
-    /*
-     * The completion was published with a release store; the client says
-     * it sleeps, then looks at the ring.  Without a full fence here the
-     * load below could pass our store, and both would miss the other.
-     */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (!s->qp_in_bar && __atomic_load_n(&s->qp.hdr->client_sleeping, __ATOMIC_SEQ_CST))
-        vgpu_futex_wake(&s->qp.hdr->comp_tail);
-}
-
-/*
- * A reply through the completion ring.  It waits for room while the client
- * takes earlier replies (it takes them in order, and never waits for room
- * of its own with a reply owed).  A reply that can never fit the ring goes
- * over the socket behind an ON_SOCKET record, or, in a guest (whose frame
- * path is not this session's to answer on), as TOO_LARGE.
- */
-static int qp_reply(struct vgpu_session *s, const struct vgpu_frame_header *h,
-                    Vgpu__Wire__Envelope *env, const struct iovec *iov, int niov)
-{
-    struct timespec nap = { 0, 5000 };
-    struct vgpu_frame_header hc = *h;
-    size_t len = 0, written;
-    uint8_t *w;
-    int err, rc;
-
-    /* in the ring, the envelope goes in its compact form */
-    hc.flags |= VGPU_FRAME_F_COMPACT;
-    rc = vgpu_frame_head_size_flags(env, hc.flags, &len);
-    if (rc)
-        return -EINVAL;
-    for (int i = 0; i < niov; i++)
-        len += iov[i].iov_len;
-    while (!(w = vgpu_qring_reserve(&s->qp.comp, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len, &err))) {
-        if (err == -E2BIG)
-            break;
-        if (err)
-            return -EPROTO;
-        if (client_gone(s))
-            return -EPIPE;
-        nanosleep(&nap, NULL);
-    }
-    if (!w) {
-        /* published before the socket write: the client must be reading it meanwhile */
-        while (!vgpu_qring_reserve(&s->qp.comp, 0, &err)) {
-            if (err || client_gone(s))
-                return -EPIPE;
-            nanosleep(&nap, NULL);
-        }
-        vgpu_qring_publish(&s->qp.comp, 0, s->qp_in_bar ? VGPU_QP_TOO_LARGE : VGPU_QP_ON_SOCKET);
-        wake_client(s);
-        if (s->qp_in_bar) {
-            vgpu_log(VGPU_LOG_WARN, "a reply of %zu bytes does not fit the guest's ring; the "
-                     "call fails (the shim sends calls with large outputs on the frame path)", len);
-            return 0;
-        }
-        return vgpu_fd_send_frame(s->fd, h, env, iov, niov);
-    }
-    rc = vgpu_frame_gather(&hc, env, iov, niov, w, len, &written);
-    if (rc)
-        return -EINVAL;
-    vgpu_qring_publish(&s->qp.comp, (uint32_t)written, VGPU_QP_FRAME);
-    wake_client(s);
-    return 0;
-}
-
-/* The reply goes back the way its request came. */
-static int send_reply(struct vgpu_session *s, uint64_t seq, Vgpu__Wire__Envelope *env,
-                      const struct iovec *iov, int niov)
-{
-    struct vgpu_frame_header h = { .flags = VGPU_FRAME_F_REPLY, .seq = seq };
-
-    if (s->via_qp && s->qp_mem)
-        return qp_reply(s, &h, env, iov, niov);
-    return vgpu_fd_send_frame(s->fd, &h, env, iov, niov);
-}
-
-/*
- * Sleeps until the client may have sent something: on the doorbell futex
- * host-direct, on the slot's eventfd (and the socket) in a guest; shorter
- * while work is on the GPU, so its end is noticed.
- */
-static void qp_sleep(struct vgpu_session *s)
-{
-    struct vgpu_qp_hdr *hd = s->qp.hdr;
-    struct pollfd p[2] = { { .fd = s->fd, .events = POLLIN }, { .fd = s->qp_bell, .events = POLLIN } };
-    uint32_t bell;
-
-    __atomic_store_n(&hd->server_sleeping, 1, __ATOMIC_SEQ_CST);
-    bell = __atomic_load_n(&hd->doorbell, __ATOMIC_SEQ_CST);
-    if (!vgpu_qring_pending(&s->qp.sub)) {
-        if (s->qp_in_bar) {
-            if (poll(p, 2, s->work_n ? 1 : 100) > 0 && (p[1].revents & POLLIN)) {
-                uint64_t v;
-
-                if (read(s->qp_bell, &v, sizeof(v)) < 0)
-                    v = 0;
-            }
-        } else if (poll(p, 1, 0) == 0) {
-            vgpu_futex_wait(&hd->doorbell, bell, s->work_n ? 1000000u : 100000000u);
-        }
-    }
-    __atomic_store_n(&hd->server_sleeping, 0, __ATOMIC_SEQ_CST);
-}
-
-/*
- * The next request, from the queue pair or the socket, whichever has one:
- * a spin of up to VGPU_QP_IDLE_SPIN_NS after the last request (the next one
- * usually follows in microseconds), then sleeps (qp_sleep).  The socket is
- * looked at between (frames too big for the ring, fds, the client hanging
- * up).  A frame is copied out of the ring before anything reads it.
- */
-#define VGPU_QP_IDLE_SPIN_NS 50000u
-#define VGPU_QP_GUEST_SPIN_NS 200000u   /* an emulated guest takes longer to send the next */
-
-static int next_frame(struct vgpu_session *s, uint8_t **buf, size_t *len)
-{
-    uint64_t spin_until = vgpu_mono_ns() +
-                          (s->qp_in_bar ? VGPU_QP_GUEST_SPIN_NS : VGPU_QP_IDLE_SPIN_NS);
-
-    s->via_qp = false;
-    for (unsigned i = 0;; i++) {
-        struct pollfd p = { .fd = s->fd, .events = POLLIN };
-        const uint8_t *d;
-        uint32_t n, kind, now;
-        /* spinning looks at the next header; the client's index now and then */
-        int rc = vgpu_qring_ready(&s->qp.sub) || (i % 64 == 0 && vgpu_qring_pending(&s->qp.sub)) ?
-                 vgpu_qring_peek(&s->qp.sub, &d, &n, &kind) : -EAGAIN;
-
-        if (rc == 0) {
-            if (kind != VGPU_QP_FRAME || n < VGPU_FRAME_HEADER_SIZE)
-                return -EPROTO;
-            *buf = malloc(n);
-            if (!*buf)
-                return -ENOMEM;
-            memcpy(*buf, d, n);
-            *len = n;
-            vgpu_qring_pop(&s->qp.sub, n);
-            s->via_qp = true;
-            return 0;
-        }
-        if (rc != -EAGAIN)
-            return -EPROTO;
-        /*
-         * The client counts the frames it sends on the socket instead: while
-         * spinning, the socket is looked at only when that count moved (no
-         * system call per request); sleeping looks at it anyway.
-         */
-        now = __atomic_load_n(&s->qp.hdr->socket_frames, __ATOMIC_ACQUIRE);
-        /* (a guest's frame path comes through QEMU: no count to go by) */
-        if (now != s->socket_seen || s->socket_look || (s->qp_in_bar && i % 64 == 0)) {
-            s->socket_seen = now;
-            s->socket_look = false;
-            if (poll(&p, 1, 0) > 0) {
-                s->socket_look = true;      /* there may be more than one */
-                return vgpu_fd_read_frame_fd(s->fd, NULL, buf, len, &s->pending_fd);
-            }
-        }
-        if (i % 64 || vgpu_mono_ns() < spin_until) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-            continue;
-        }
-        qp_sleep(s);
-        s->socket_look = true;
-        if (s->work_n)
-            vgpu_work_poll(s);
-    }
-}
-
 static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
 {
     const Vgpu__Wire__CallBatch *b = f->env->calls;
@@ -466,6 +282,7 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
     struct iovec *iov = heap ? calloc(n * VGPU_CALL_MAX_SEG + 1, sizeof(*iov)) : iov_pool;
     Vgpu__Wire__ResultBatch rb = VGPU__WIRE__RESULT_BATCH__INIT;
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    struct vgpu_frame_header h = { .flags = VGPU_FRAME_F_REPLY, .seq = f->hdr.seq };
     uint64_t off = 0;
     int niov = 0, rc = -ENOMEM;
 
@@ -498,7 +315,7 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
     env.results = &rb;
     vgpu_work_cover(s);
-    rc = send_reply(s, f->hdr.seq, &env, iov, niov);
+    rc = s->carrier->reply(s, &h, &env, iov, niov);    /* the way the request came */
     vgpu_work_poll(s);
 out:
     for (size_t i = 0; outs && i < n; i++) {
@@ -526,8 +343,14 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         s.who.priority = VGPU_PRIO_LOW;
     if (vgpu_contain_session(&s.who, !vgpu_cfg || !vgpu_cfg->no_contain) < 0)
         return;
-    if (vgpu_session_handshake(&s))
+    if (vgpu_carrier_start(&s)) {
+        vgpu_log(VGPU_LOG_ERROR, "no memory for the session's event loop");
         return;
+    }
+    if (vgpu_session_handshake(&s)) {
+        vgpu_carrier_end(&s);
+        return;
+    }
     alarm(0);                  /* the handshake's deadline (main.c) */
     /* The pool's GPUs are all this session's CUDA context will ever see. */
     pool = vgpu_config_pool(vgpu_cfg, s.who.pool);
@@ -545,21 +368,10 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
         uint8_t *buf;
         size_t len;
 
-        /* While work is on the GPU and the client is quiet, notice when it ends. */
-        while (s.work_n && !s.qp_mem) {
-            struct pollfd p = { .fd = fd, .events = POLLIN };
-
-            if (poll(&p, 1, 1) != 0)
-                break;
-            vgpu_work_poll(&s);
-        }
         if (s.pending_fd >= 0)
             close(s.pending_fd);     /* a passed fd no call took */
         s.pending_fd = -1;
-        if (s.qp_mem)
-            rc = next_frame(&s, &buf, &len);
-        else
-            rc = vgpu_fd_read_frame_fd(fd, NULL, &buf, &len, &s.pending_fd);
+        rc = s.carrier->receive(&s, &buf, &len);
         if (rc == -ECONNRESET)
             break;
         if (rc) {
@@ -603,5 +415,6 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
     if (s.pending_fd >= 0)
         close(s.pending_fd);
     vgpu_regions_release(&s);
+    vgpu_carrier_end(&s);
     vgpu_sched_leave();
 }

@@ -18,12 +18,19 @@
 #include <cmocka.h>
 
 #include "../../server/control.c"
+#include "loop.h"
 
 int vgpu_log_level;
 void vgpu_log(int level, const char *fmt, ...)
 {
     (void)level;
     (void)fmt;
+}
+
+/* work.c's: a session here has no work on the GPU. */
+void vgpu_work_poll(struct vgpu_session *s)
+{
+    (void)s;
 }
 
 /* What link.c owns in a real server: the VM's shared BAR and its doorbells. */
@@ -255,12 +262,15 @@ static void test_queue_pair_memfd(void **state)
     assert_int_equal(attach(&s, n - 4096, false, 0, dup(m)), INVALID);
     assert_int_equal(attach(&s, (uint64_t)65 << 20, false, 0, dup(m)),
                      VGPU__WIRE__CONTROL_STATUS__CONTROL_LIMIT);
+    assert_ptr_equal(s.carrier, NULL);                            /* refusals leave it */
     assert_int_equal(attach(&s, n, false, 0, dup(m)), OK);
     assert_non_null(s.qp_mem);
     assert_false(s.qp_in_bar);
+    assert_ptr_equal(s.carrier, &vgpu_carrier_qp_memfd);
     assert_int_equal(attach(&s, n, false, 0, dup(m)), BUSY);          /* one per session */
     assert_int_equal(attach(&s2, n, false, 0, dup(m)), BUSY);         /* taken by s */
     vgpu_regions_release(&s);
+    assert_ptr_equal(s.carrier, &vgpu_carrier_sock);              /* back to the socket */
     /* the pair says its session ended: another may take it */
     assert_int_equal(attach(&s2, n, false, 0, dup(m)), OK);
     vgpu_regions_release(&s2);
@@ -282,10 +292,20 @@ static void test_queue_pair_bar(void **state)
     assert_int_equal(attach(&s, n, true, BAR_SIZE, -1), INVALID);
     assert_int_equal(attach(&s, slot + 4096, true, slot, -1), INVALID);  /* larger than a slot */
     assert_int_equal(attach(&s, n, true, 2 * slot, -1), UNSUPPORTED);  /* slot 2 has no doorbell */
+    /* a guest's pair needs the session's loop for its doorbell */
+    assert_int_equal(attach(&s, n, true, slot, -1), VGPU__WIRE__CONTROL_STATUS__CONTROL_NO_MEMORY);
+    assert_null(s.qp_mem);
+    s.loop = vgpu_loop_new();
+    assert_non_null(s.loop);
     assert_int_equal(attach(&s, n, true, slot, -1), OK);
     assert_true(s.qp_in_bar);
     assert_int_equal(s.qp_bell, vgpu_link_bells[1]);
+    assert_ptr_equal(s.carrier, &vgpu_carrier_qp_bar);
+    assert_int_equal(vgpu_loop_count(s.loop), 1);
     vgpu_regions_release(&s);
+    assert_int_equal(vgpu_loop_count(s.loop), 0);
+    assert_int_equal(s.qp_bell, -1);
+    vgpu_carrier_end(&s);
     bar_down();
 }
 
