@@ -173,92 +173,148 @@ struct layout {
     size_t items, segs;         /* calls or results; segments of all of them */
 };
 
+/* Where the filling pass puts the structures: items, item pointers, segments, segment pointers. */
+struct fill {
+    uint8_t *items;
+    size_t isz;
+    void **itemp;
+    Vgpu__Wire__Segment *sg, **sgp;
+};
+
+/* A batch's head words: its kind, number of items, device (calls only) and flags. */
+static int walk_head(struct rd *r, const struct vgpu_wire_limits *lim, uint32_t *kind,
+                     uint32_t *n, int32_t *device, uint32_t *flags)
+{
+    *kind = get32(r);
+    if (*kind != KIND_CALLS && *kind != KIND_RESULTS)
+        return VGPU_WIRE_E_MALFORMED;
+    *n = get32(r);
+    if (*kind == KIND_CALLS)
+        *device = (int32_t)get32(r);
+    *flags = get32(r);
+    if (r->bad || (*flags & ~1u))
+        return VGPU_WIRE_E_MALFORMED;
+    if (*n > lim->max_calls)
+        return VGPU_WIRE_E_TOO_MANY_CALLS;
+    return 0;
+}
+
+/* Fills item i, a call or a result, whose segments start at index first. */
+static void fill_item(const struct fill *f, uint32_t kind, uint32_t i, uint32_t id,
+                      uint32_t status, uint32_t index, uint32_t blen, const uint8_t *bytes,
+                      uint32_t nseg, size_t first)
+{
+    if (kind == KIND_CALLS) {
+        Vgpu__Wire__Call *c = (Vgpu__Wire__Call *)(f->items + i * f->isz);
+
+        *c = (Vgpu__Wire__Call)VGPU__WIRE__CALL__INIT;
+        c->call_id = id;
+        c->args.len = blen;
+        c->args.data = blen ? (uint8_t *)bytes : NULL;
+        c->n_segments = nseg;
+        c->segments = nseg ? &f->sgp[first] : NULL;
+        f->itemp[i] = c;
+    } else {
+        Vgpu__Wire__Result *res = (Vgpu__Wire__Result *)(f->items + i * f->isz);
+
+        *res = (Vgpu__Wire__Result)VGPU__WIRE__RESULT__INIT;
+        res->call_id = id;
+        res->status = (int32_t)status;
+        res->index = index;
+        res->ret.len = blen;
+        res->ret.data = blen ? (uint8_t *)bytes : NULL;
+        res->n_segments = nseg;
+        res->segments = nseg ? &f->sgp[first] : NULL;
+        f->itemp[i] = res;
+    }
+}
+
+/* Reads item i (and fills it, with f set); *segs counts the segments read so far. */
+static int walk_item(struct rd *r, const struct vgpu_wire_limits *lim, uint32_t kind,
+                     uint32_t i, size_t *segs, const struct fill *f)
+{
+    uint32_t id = get32(r), status = 0, index = 0, blen, nseg;
+    const uint8_t *bytes;
+    size_t first = *segs;
+
+    if (kind == KIND_RESULTS) {
+        status = get32(r);
+        index = get32(r);
+    }
+    blen = get32(r);
+    nseg = get32(r);
+    if (get32(r) != 0 || r->bad)
+        return VGPU_WIRE_E_MALFORMED;
+    if (nseg > lim->max_segments)
+        return VGPU_WIRE_E_TOO_MANY_SEGMENTS;
+    if ((uint64_t)nseg * 16 > r->left)
+        return VGPU_WIRE_E_MALFORMED;
+    for (uint32_t k = 0; k < nseg; k++, (*segs)++) {
+        uint64_t off = get64(r), l = get64(r);
+
+        if (f) {
+            f->sg[*segs] = (Vgpu__Wire__Segment)VGPU__WIRE__SEGMENT__INIT;
+            f->sg[*segs].offset = off;
+            f->sg[*segs].length = l;
+            f->sgp[*segs] = &f->sg[*segs];
+        }
+    }
+    bytes = get_bytes(r, blen);
+    if (r->bad)
+        return VGPU_WIRE_E_MALFORMED;
+    if (f)
+        fill_item(f, kind, i, id, status, index, blen, bytes, nseg, first);
+    return 0;
+}
+
+/* The batch, after the items' structures, and the envelope that holds it. */
+static void fill_batch(const struct fill *f, const struct layout *count, uint32_t kind,
+                       uint32_t n, int32_t device, uint32_t flags, Vgpu__Wire__Envelope *env)
+{
+    if (kind == KIND_CALLS) {
+        Vgpu__Wire__CallBatch *b = (Vgpu__Wire__CallBatch *)(f->sgp + count->segs);
+
+        *b = (Vgpu__Wire__CallBatch)VGPU__WIRE__CALL_BATCH__INIT;
+        b->n_calls = n;
+        b->calls = n ? (Vgpu__Wire__Call **)f->itemp : NULL;
+        b->device = device;
+        b->flight = flags & 1;
+        env->body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
+        env->calls = b;
+    } else {
+        Vgpu__Wire__ResultBatch *b = (Vgpu__Wire__ResultBatch *)(f->sgp + count->segs);
+
+        *b = (Vgpu__Wire__ResultBatch)VGPU__WIRE__RESULT_BATCH__INIT;
+        b->n_results = n;
+        b->results = n ? (Vgpu__Wire__Result **)f->itemp : NULL;
+        b->failures_only = flags & 1;
+        env->body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
+        env->results = b;
+    }
+}
+
 static int walk(const uint8_t *body, size_t len, const struct vgpu_wire_limits *lim,
                 struct layout *count, Vgpu__Wire__Envelope *env, void *mem)
 {
     struct rd r = { body, len, 0 };
-    uint32_t kind = get32(&r), n, flags;
+    uint32_t kind, n, flags;
     int32_t device = 0;
     size_t segs = 0;
-    /* where the filled structures go: items, item pointers, segments, segment pointers */
-    uint8_t *m = mem;
-    size_t isz = kind == KIND_CALLS ? sizeof(Vgpu__Wire__Call) : sizeof(Vgpu__Wire__Result);
-    uint8_t *items = NULL;
-    void **itemp = NULL;
-    Vgpu__Wire__Segment *sg = NULL, **sgp = NULL;
+    struct fill f;
+    int rc = walk_head(&r, lim, &kind, &n, &device, &flags);
 
-    if (kind != KIND_CALLS && kind != KIND_RESULTS)
-        return VGPU_WIRE_E_MALFORMED;
-    n = get32(&r);
-    if (kind == KIND_CALLS)
-        device = (int32_t)get32(&r);
-    flags = get32(&r);
-    if (r.bad || (flags & ~1u))
-        return VGPU_WIRE_E_MALFORMED;
-    if (n > lim->max_calls)
-        return VGPU_WIRE_E_TOO_MANY_CALLS;
+    if (rc)
+        return rc;
     if (mem) {
-        items = m;
-        itemp = (void **)(m + count->items * isz);
-        sg = (Vgpu__Wire__Segment *)((uint8_t *)itemp + count->items * sizeof(void *));
-        sgp = (Vgpu__Wire__Segment **)((uint8_t *)sg + count->segs * sizeof(*sg));
+        f.items = mem;
+        f.isz = kind == KIND_CALLS ? sizeof(Vgpu__Wire__Call) : sizeof(Vgpu__Wire__Result);
+        f.itemp = (void **)(f.items + count->items * f.isz);
+        f.sg = (Vgpu__Wire__Segment *)((uint8_t *)f.itemp + count->items * sizeof(void *));
+        f.sgp = (Vgpu__Wire__Segment **)((uint8_t *)f.sg + count->segs * sizeof(*f.sg));
     }
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t id = get32(&r), status = 0, index = 0, blen, nseg;
-        const uint8_t *bytes;
-        size_t first = segs;
-
-        if (kind == KIND_RESULTS) {
-            status = get32(&r);
-            index = get32(&r);
-        }
-        blen = get32(&r);
-        nseg = get32(&r);
-        if (get32(&r) != 0 || r.bad)
-            return VGPU_WIRE_E_MALFORMED;
-        if (nseg > lim->max_segments)
-            return VGPU_WIRE_E_TOO_MANY_SEGMENTS;
-        if ((uint64_t)nseg * 16 > r.left)
-            return VGPU_WIRE_E_MALFORMED;
-        for (uint32_t k = 0; k < nseg; k++, segs++) {
-            uint64_t off = get64(&r), l = get64(&r);
-
-            if (mem) {
-                sg[segs] = (Vgpu__Wire__Segment)VGPU__WIRE__SEGMENT__INIT;
-                sg[segs].offset = off;
-                sg[segs].length = l;
-                sgp[segs] = &sg[segs];
-            }
-        }
-        bytes = get_bytes(&r, blen);
-        if (r.bad)
-            return VGPU_WIRE_E_MALFORMED;
-        if (!mem)
-            continue;
-        if (kind == KIND_CALLS) {
-            Vgpu__Wire__Call *c = (Vgpu__Wire__Call *)(items + i * isz);
-
-            *c = (Vgpu__Wire__Call)VGPU__WIRE__CALL__INIT;
-            c->call_id = id;
-            c->args.len = blen;
-            c->args.data = blen ? (uint8_t *)bytes : NULL;
-            c->n_segments = nseg;
-            c->segments = nseg ? &sgp[first] : NULL;
-            itemp[i] = c;
-        } else {
-            Vgpu__Wire__Result *res = (Vgpu__Wire__Result *)(items + i * isz);
-
-            *res = (Vgpu__Wire__Result)VGPU__WIRE__RESULT__INIT;
-            res->call_id = id;
-            res->status = (int32_t)status;
-            res->index = index;
-            res->ret.len = blen;
-            res->ret.data = blen ? (uint8_t *)bytes : NULL;
-            res->n_segments = nseg;
-            res->segments = nseg ? &sgp[first] : NULL;
-            itemp[i] = res;
-        }
-    }
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = walk_item(&r, lim, kind, i, &segs, mem ? &f : NULL)))
+            return rc;
     if (r.left)
         return VGPU_WIRE_E_MALFORMED;       /* trailing bytes in the envelope */
     if (!mem) {
@@ -266,26 +322,7 @@ static int walk(const uint8_t *body, size_t len, const struct vgpu_wire_limits *
         count->segs = segs;
         return 0;
     }
-    if (kind == KIND_CALLS) {
-        Vgpu__Wire__CallBatch *b = (Vgpu__Wire__CallBatch *)(sgp + count->segs);
-
-        *b = (Vgpu__Wire__CallBatch)VGPU__WIRE__CALL_BATCH__INIT;
-        b->n_calls = n;
-        b->calls = n ? (Vgpu__Wire__Call **)itemp : NULL;
-        b->device = device;
-        b->flight = flags & 1;
-        env->body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
-        env->calls = b;
-    } else {
-        Vgpu__Wire__ResultBatch *b = (Vgpu__Wire__ResultBatch *)(sgp + count->segs);
-
-        *b = (Vgpu__Wire__ResultBatch)VGPU__WIRE__RESULT_BATCH__INIT;
-        b->n_results = n;
-        b->results = n ? (Vgpu__Wire__Result **)itemp : NULL;
-        b->failures_only = flags & 1;
-        env->body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
-        env->results = b;
-    }
+    fill_batch(&f, count, kind, n, device, flags, env);
     return 0;
 }
 

@@ -7,10 +7,12 @@
  * against the bytes actually present before anything is read, sums are done
  * in 64 bits from 32-bit fields (so they cannot wrap), and segment bounds use
  * subtraction on already-checked values. The envelope is unpacked through a
- * counting allocator, so a small hostile envelope cannot expand into an
- * unbounded number of heap objects before the per-batch limits are checked.
+ * counting allocator (budget.c), so a small hostile envelope cannot expand
+ * into an unbounded number of heap objects before the per-batch limits are
+ * checked.
  */
 #include "vgpu/wire.h"
+#include "budget.h"
 #include "compact.h"
 #include "le.h"
 
@@ -291,134 +293,6 @@ int vgpu_envelope_check(const Vgpu__Wire__Envelope *env, uint64_t payload_len,
     }
 }
 
-/* ---- budgeted allocator ----------------------------------------------- */
-
-/*
- * protobuf-c allocates one struct per sub-message plus pointer arrays and
- * parser scratch, so a 2-byte empty Call costs ~130 heap bytes: a 1 MiB
- * envelope of empty calls would cost ~70 MiB before we could count them.
- * The budget below is an upper bound on what a frame within the limits can
- * legitimately need (bytes/strings/unknown fields are bounded by env_len,
- * objects by max_calls and max_segments, each with a generous factor); going
- * past it aborts the unpack with VGPU_WIRE_E_ENV_BUDGET.
- *
- * Each block carries its size in a max_align_t-sized prefix so that live
- * bytes (not cumulative ones: the parser frees its scratch) are tracked.
- * Blocks made here must be freed here: vgpu_frame_release() frees them
- * without the accounting.  The first ones come from the frame's scratch
- * area (a small envelope needs no malloc at all); those are never freed.
- */
-struct budget {
-    size_t live;
-    size_t limit;
-    bool exceeded;
-    bool failed; /* malloc itself said no */
-    struct vgpu_frame *frame; /* its scratch area serves small blocks first, or NULL */
-};
-
-union block_hdr {
-    size_t size;
-    max_align_t align;
-};
-
-static bool in_scratch(const struct vgpu_frame *f, const void *p)
-{
-    uintptr_t a, q = (uintptr_t)p;
-
-    if (!f || !f->scratch)
-        return false;
-    a = (uintptr_t)f->scratch;
-    return q >= a && q < a + f->scratch_size;
-}
-
-static void *budget_alloc(void *state, size_t size)
-{
-    struct budget *b = state;
-    union block_hdr *h;
-
-    if (size > SIZE_MAX - sizeof(*h))
-        return NULL;
-    if (b) {
-        if (size > b->limit - b->live) {
-            b->exceeded = true;
-            return NULL;
-        }
-    }
-    if (b && b->frame) {
-        struct vgpu_frame *f = b->frame;
-        size_t r = (sizeof(*h) + size + sizeof(*h) - 1) / sizeof(*h) * sizeof(*h);
-
-        /* scratch blocks are never reused: the parser's freed scratch stays counted */
-        if (f->scratch && f->scratch_used <= f->scratch_size && r <= f->scratch_size - f->scratch_used) {
-            h = (union block_hdr *)((uint8_t *)f->scratch + f->scratch_used);
-            f->scratch_used += r;
-            h->size = size;
-            b->live += size;
-            return h + 1;
-        }
-    }
-    h = malloc(sizeof(*h) + size);
-    if (!h) {
-        if (b)
-            b->failed = true;
-        return NULL;
-    }
-    h->size = size;
-    if (b)
-        b->live += size;
-    return h + 1;
-}
-
-static void budget_free(void *state, void *ptr)
-{
-    struct budget *b = state;
-    union block_hdr *h;
-
-    if (!ptr)
-        return;
-    h = (union block_hdr *)ptr - 1;
-    if (b)
-        b->live -= h->size;
-    if (!b || !in_scratch(b->frame, h))
-        free(h);
-}
-
-/* Frees what an unpack into frame f allocated (no accounting). */
-static void release_free(void *state, void *ptr)
-{
-    union block_hdr *h;
-
-    if (!ptr)
-        return;
-    h = (union block_hdr *)ptr - 1;
-    if (!in_scratch(state, h))
-        free(h);
-}
-
-static void *release_alloc(void *state, size_t size)
-{
-    (void)state;
-    (void)size;
-    return NULL;
-}
-
-static void release_env(struct vgpu_frame *f, Vgpu__Wire__Envelope *env)
-{
-    ProtobufCAllocator a = { .alloc = release_alloc, .free = release_free, .allocator_data = f };
-
-    vgpu__wire__envelope__free_unpacked(env, &a);
-}
-
-static size_t decode_budget(const struct vgpu_wire_limits *lim, uint32_t env_len)
-{
-    /* All terms are products of 32-bit values, so 64-bit math cannot wrap. */
-    uint64_t b = 64u * 1024u;
-    b += 4u * (uint64_t)env_len;
-    b += 256u * (uint64_t)lim->max_calls;
-    b += 128u * (uint64_t)lim->max_calls * lim->max_segments;
-    return b > SIZE_MAX ? SIZE_MAX : (size_t)b;
-}
-
 /* ---- full-frame decode ------------------------------------------------ */
 
 int vgpu_frame_decode(const uint8_t *buf, size_t len,
@@ -435,8 +309,6 @@ int vgpu_frame_decode_scratch(const uint8_t *buf, size_t len,
                               void *scratch, size_t scratch_size, struct vgpu_frame *out)
 {
     struct vgpu_frame_header h;
-    struct budget budget;
-    ProtobufCAllocator alloc;
     Vgpu__Wire__Envelope *env;
     uint64_t total;
     int rc;
@@ -472,22 +344,12 @@ int vgpu_frame_decode_scratch(const uint8_t *buf, size_t len,
         }
         goto decoded;
     }
-    budget = (struct budget){ .limit = decode_budget(lim, h.env_len), .frame = out };
-    alloc = (ProtobufCAllocator){
-        .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget,
-    };
-    env = vgpu__wire__envelope__unpack(&alloc, h.env_len, buf + VGPU_FRAME_HEADER_SIZE);
-    if (!env) {
-        if (budget.exceeded)
-            return VGPU_WIRE_E_ENV_BUDGET;
-        if (budget.failed)
-            return VGPU_WIRE_E_NOMEM;
-        return VGPU_WIRE_E_MALFORMED;
-    }
-
+    rc = vgpu_wire_budget_unpack(buf + VGPU_FRAME_HEADER_SIZE, h.env_len, lim, out, &env);
+    if (rc)
+        return rc;
     rc = vgpu_envelope_check(env, h.payload_len, lim, call_known, opaque);
     if (rc) {
-        release_env(out, env);
+        vgpu_wire_budget_release(out, env);
         return rc;
     }
 
@@ -506,7 +368,7 @@ void vgpu_frame_release(struct vgpu_frame *f)
     if (f->env && (f->hdr.flags & VGPU_FRAME_F_COMPACT))
         free(f->compact_heap);          /* the rest lives in the frame's buffer and scratch */
     else if (f->env)
-        release_env(f, f->env);
+        vgpu_wire_budget_release(f, f->env);
     f->compact_heap = NULL;
     f->env = NULL;
     f->payload = NULL;

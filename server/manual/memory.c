@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Device allocations (spec: manual): each is charged to the VM's memory
+ * limit before the GPU is asked, padding of pitched allocations included,
+ * and entered in the session's range table that every later device
+ * pointer is checked against; a free is undone only once CUDA let go.
+ */
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#include "manual_internal.h"
+
+int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__MallocArgs, malloc_args, c);
+    Vgpu__Manual__MallocRet r = VGPU__MANUAL__MALLOC_RET__INIT;
+    void *p = NULL;
+    size_t pitch = 0;
+    /* charged before the GPU is asked, so a request over the VM's limit never takes memory */
+    uint64_t size = a->pitch ? a->width * a->height : a->size, padded = 0;
+    int rc = cudaErrorMemoryAllocation;
+
+    if ((a->pitch && a->height && a->width > UINT64_MAX / a->height) || size > INT64_MAX / 2)
+        goto out;
+    if (a->async && !stream_ok(s, a->stream)) {
+        rc = cudaErrorInvalidResourceHandle;
+        goto out;
+    }
+    if (vgpu_memory_charge(s, (int64_t)size))
+        goto out;
+    if (a->pitch)
+        rc = cudaMallocPitch(&p, &pitch, a->width, a->height);
+    else if (a->async)
+        rc = cudaMallocAsync(&p, a->size, (cudaStream_t)(uintptr_t)a->stream);
+    else
+        rc = cudaMalloc(&p, a->size);
+    if (rc != cudaSuccess || !p) {
+        vgpu_memory_charge(s, -(int64_t)size);
+        goto out;
+    }
+    if (a->pitch && (vgpu_span_1d(a->height, pitch, &padded) || padded > INT64_MAX / 2)) {
+        vgpu_memory_charge(s, -(int64_t)size);
+        cudaFree(p);
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    if (a->pitch && padded > size) {
+        /* the padding rows got counts too */
+        uint64_t more = padded - size;
+
+        if (vgpu_memory_charge(s, (int64_t)more)) {
+            vgpu_memory_charge(s, -(int64_t)size);
+            cudaFree(p);
+            rc = cudaErrorMemoryAllocation;
+            goto out;
+        }
+        size += more;
+    }
+    if (vgpu_range_add(s, (uintptr_t)p, size, true)) {
+        vgpu_memory_charge(s, -(int64_t)size);
+        cudaFree(p);
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    r.ptr = (uintptr_t)p;
+    r.pitch = pitch;
+    rc = reply(c, &r.base);
+out:
+    vgpu__manual__malloc_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__FreeArgs, free_args, c);
+    int rc;
+
+    if (a->ptr && !vgpu_range_owned(s, a->ptr))
+        rc = cudaErrorInvalidValue;
+    else if (a->async && !stream_ok(s, a->stream))
+        rc = cudaErrorInvalidResourceHandle;
+    else if (a->async)
+        rc = cudaFreeAsync((void *)(uintptr_t)a->ptr, (cudaStream_t)(uintptr_t)a->stream);
+    else
+        rc = cudaFree((void *)(uintptr_t)a->ptr);
+    /* the range is forgotten only once CUDA has let go of it */
+    if (rc == cudaSuccess && a->ptr) {
+        vgpu_memory_charge(s, -(int64_t)vgpu_range_size(s, a->ptr));
+        vgpu_range_remove(s, a->ptr);
+    }
+    vgpu__manual__free_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
