@@ -79,6 +79,8 @@ struct vgpu_session {
     int nmodules;
     struct vgpu_hostfn *fns;
     int nfns;
+    uint64_t image_bytes;      /* fatbin images held for the runtime (VGPU_IMAGES_MAX_BYTES) */
+    uint64_t var_bytes;        /* host stand-ins of registered variables (VGPU_VARS_MAX_BYTES) */
     uint64_t calls;
     struct vgpu_identity who;
     const char *refuse;        /* set: refuse the handshake with this sentence */
@@ -109,6 +111,17 @@ struct vgpu_session {
     bool socket_look;          /* look at the socket whatever the count says */
     bool closing;              /* the client sent Close: the session ends after the reply */
 };
+
+/*
+ * What a session's registrations may make the server hold: modules and the
+ * fatbin images kept for them, registered kernels and variables, and the
+ * host stand-ins of those variables.  Far above what real programs
+ * register (a framework's few thousand kernels in a few hundred modules).
+ */
+#define VGPU_MAX_MODULES 16384
+#define VGPU_IMAGES_MAX_BYTES ((uint64_t)8 << 30)
+#define VGPU_MAX_FNS (1 << 20)
+#define VGPU_VARS_MAX_BYTES ((uint64_t)4 << 30)
 
 #define VGPU_MAX_REGIONS 1024
 #define VGPU_REGIONS_MAX_BYTES ((uint64_t)64 << 30)  /* host memory one session may share (pinned) */

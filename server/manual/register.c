@@ -96,11 +96,22 @@ int vgpu_manual_fatbin(struct vgpu_session *s, struct vgpu_manual_call *c)
     uint8_t **imgs = NULL, got[VGPU_SHA256_LEN];
     void **pre = NULL;
     size_t n = a->n_sha256;
+    uint64_t total = 0;
     int rc = cudaErrorInvalidValue;
 
     if (n == 0 || n > FATBIN_MAX_IMAGES || a->n_size != n || (a->version != 1 && a->version != 2) ||
         (a->version == 1 && n != 1) || (a->with_image && (size_t)c->nseg != n))
         goto out;
+    for (size_t i = 0; i < n; i++)
+        total += a->size[i] < FATBIN_MAX ? a->size[i] : FATBIN_MAX;   /* each checked below */
+    if (s->nmodules >= VGPU_MAX_MODULES || total > VGPU_IMAGES_MAX_BYTES - s->image_bytes) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: fatbin refused: the session holds %d modules and %llu MiB "
+                 "of images, and a session may hold %d and %llu MiB", s->who.vm_id, s->nmodules,
+                 (unsigned long long)(s->image_bytes >> 20), VGPU_MAX_MODULES,
+                 (unsigned long long)(VGPU_IMAGES_MAX_BYTES >> 20));
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
     imgs = calloc(n + 1, sizeof(*imgs));
     pre = calloc(n + 1, sizeof(*pre));
     w = calloc(1, sizeof(*w));
@@ -149,6 +160,7 @@ int vgpu_manual_fatbin(struct vgpu_session *s, struct vgpu_manual_call *c)
     s->modules[s->nmodules].prelinked = pre;
     s->modules[s->nmodules].handle = __cudaRegisterFatBinary(w);
     s->modules[s->nmodules].ended = false;
+    s->image_bytes += total;
     r.module = (uint64_t)++s->nmodules;
     vgpu_log(VGPU_LOG_DEBUG, "module %llu: %zu image(s)", (unsigned long long)r.module, n);
     rc = reply(c, &r.base);
@@ -179,6 +191,15 @@ int vgpu_manual_register(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (!m || m->ended || !a->name || !*a->name || vgpu_hostfn_find(s, a->host) ||
         (a->is_var && (a->size == 0 || a->size > (1u << 30))))
         goto out;
+    if (s->nfns >= VGPU_MAX_FNS ||
+        (a->is_var && a->size > VGPU_VARS_MAX_BYTES - s->var_bytes)) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: %s refused: the session has registered %d kernels and "
+                 "variables (%llu MiB of variables), and a session may register %d (%llu MiB)",
+                 s->who.vm_id, a->name, s->nfns, (unsigned long long)(s->var_bytes >> 20),
+                 VGPU_MAX_FNS, (unsigned long long)(VGPU_VARS_MAX_BYTES >> 20));
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
     void *fns = realloc(s->fns, (size_t)(s->nfns + 1) * sizeof(*s->fns));
     if (!fns) {
         rc = cudaErrorMemoryAllocation;
@@ -199,10 +220,12 @@ int vgpu_manual_register(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorMemoryAllocation;
         goto out;
     }
-    if (a->is_var)
+    if (a->is_var) {
         __cudaRegisterVar(m->handle, fn->fake, name, name, 0, a->size, a->constant, 0);
-    else
+        s->var_bytes += a->size;
+    } else {
         __cudaRegisterFunction(m->handle, fn->fake, name, name, -1, NULL, NULL, NULL, NULL, NULL);
+    }
     s->nfns++;
     rc = cudaSuccess;
 out:

@@ -668,8 +668,8 @@ static void test_copy_spans_server_side(void **state)
     server_alive();
 }
 
-/* A module of one image (the fake runtime does not read it) holding a 64-byte variable at host. */
-static void register_var(int fd, uint64_t host)
+/* A module of one image (the fake runtime does not read it) holding a variable of size bytes at host. */
+static int register_var_sized(int fd, uint64_t host, uint64_t var_size)
 {
     Vgpu__Manual__FatbinArgs fa = VGPU__MANUAL__FATBIN_ARGS__INIT;
     Vgpu__Manual__RegisterArgs ra = VGPU__MANUAL__REGISTER_ARGS__INIT;
@@ -680,6 +680,7 @@ static void register_var(int fd, uint64_t host)
     struct vgpu_rawclient c = raw(fd);
     char path[256];
     size_t len = 0;
+    int rc;
 
     for (size_t i = 0; i < sizeof(image); i++)
         image[i] = (uint8_t)(i * 7 + host);
@@ -698,9 +699,9 @@ static void register_var(int fd, uint64_t host)
     ra.module = fr->module;
     ra.host = host;
     ra.name = "extent_var";
-    ra.size = 64;
+    ra.size = var_size;
     ra.is_var = true;
-    assert_int_equal(call(fd, VGPU_CUDART_ID___cudaRegisterVar, &ra.base, NULL, 0), cudaSuccess);
+    rc = call(fd, VGPU_CUDART_ID___cudaRegisterVar, &ra.base, NULL, 0);
     vgpu__manual__fatbin_ret__free_unpacked(fr, NULL);
     free(ret);
     /* the server cached the image under its hash: leave the cache directory empty */
@@ -709,6 +710,31 @@ static void register_var(int fd, uint64_t host)
         snprintf(path + strlen(path), sizeof(path) - strlen(path), "%02x", sha[i]);
     snprintf(path + strlen(path), sizeof(path) - strlen(path), ".fatbin");
     assert_int_equal(unlink(path), 0);
+    return rc;
+}
+
+static void register_var(int fd, uint64_t host)
+{
+    assert_int_equal(register_var_sized(fd, host, 64), cudaSuccess);
+}
+
+/*
+ * What registrations make the server hold is bounded: host stand-ins of
+ * variables at most 4 GiB a session (each at most 1 GiB), refused with
+ * cudaErrorMemoryAllocation beyond, by the server itself.
+ */
+static void test_registration_bounds(void **state)
+{
+    int fd = connect_ok();
+
+    (void)state;
+    for (uint64_t i = 0; i < 4; i++)
+        assert_int_equal(register_var_sized(fd, 0xa000 + 64 * i, 1ull << 30), cudaSuccess);
+    assert_int_equal(register_var_sized(fd, 0xb000, 1ull << 30), cudaErrorMemoryAllocation);
+    assert_int_equal(register_var_sized(fd, 0xb040, 64), cudaErrorMemoryAllocation);
+    assert_true(logged("refused", "a session may register"));
+    close(fd);
+    server_alive();
 }
 
 static int symbol_copy(int fd, uint32_t id, Vgpu__Manual__SymbolArgs *a, const void *seg)
@@ -773,6 +799,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_extents_server_side),
         cmocka_unit_test(test_copy_spans_server_side),
         cmocka_unit_test(test_symbol_spans_server_side),
+        cmocka_unit_test(test_registration_bounds),
     };
     int failed;
 
