@@ -21,19 +21,7 @@ static int symbol_call(uint32_t id, const char *name, Vgpu__Manual__SymbolArgs *
     struct vgpu_call_rep rep = { 0 };
     int st;
 
-    if (in) {
-        req.seg[0].data = in;
-        req.seg[0].len = bytes;
-        req.nseg = 1;
-    }
-    if (out) {
-        req.out[0].dst = out;
-        req.out[0].len = bytes;
-        req.nout = 1;
-    }
-    /* an async copy that brings nothing back may wait in the batch */
-    if (a->async && !out)
-        req.flags = VGPU_FN_ASYNC;
+    vgpu_shim_req_bytes(&req, in, out, bytes, a->async);
     st = vgpu_shim_call(id, name, &a->base, &req, &rep);
     if (st == cudaSuccess && ret) {
         *ret = vgpu__manual__symbol_ret__unpack(NULL, rep.ret_len, rep.ret);
