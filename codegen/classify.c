@@ -77,7 +77,7 @@ static bool struct_wire_ok(struct cg_struct *st)
     for (int i = 0; i < st->nfields; i++) {
         struct cg_type *ft = st->fields[i].type;
 
-        if (ft->handle >= 0 || ft->kind == CG_T_POINTER || ft->kind == CG_T_FUNCPTR) {
+        if (ft->handle >= 0 || ft->devptr || ft->kind == CG_T_POINTER || ft->kind == CG_T_FUNCPTR) {
             st->has_pointer = true;
             continue;
         }
@@ -117,6 +117,10 @@ static char *param_default(struct cg_api *api, struct cg_func *f, struct cg_para
         p->kind = CG_P_HANDLE;
         return NULL;
     }
+    if (t->devptr) {
+        p->kind = CG_P_DEVPTR;
+        return NULL;
+    }
     if (scalar(t)) {
         p->kind = CG_P_VALUE;
         return NULL;
@@ -147,6 +151,8 @@ static char *param_default(struct cg_api *api, struct cg_func *f, struct cg_para
     p->elem = pt;
     p->count = CG_C_ONE;
     p->elem_handle = pt->handle;
+    if (pt->devptr && pt->is_const)
+        return cg_xasprintf("%s: device addresses as input (say devptr, with an extent)", p->name);
     if (pt->is_const) {
         if (holds_addresses(pt))
             return cg_xasprintf("%s: input struct %s holds addresses", p->name,

@@ -43,6 +43,7 @@ struct cg_type {
     char *spelling;           /* as written, e.g. "cudaStream_t" */
     char *typedef_name;       /* outermost typedef name, or NULL */
     int handle;               /* index into spec handles, or -1 */
+    bool devptr;              /* a typedef the spec names a device address (devptr_type) */
     struct cg_type *pointee;  /* CG_T_POINTER */
     struct cg_type *elem;     /* CG_T_ARRAY */
     long long array_len;      /* CG_T_ARRAY */
@@ -187,6 +188,9 @@ struct cg_spec {
     struct cg_handle handles[64];
     int nkinds;
     char *kinds[64];          /* distinct handle kinds, e.g. stream */
+    int ndevptr_types;
+    char *devptr_types[8];    /* typedefs whose values are device addresses */
+    uint32_t id_base;         /* added to every registry id on the wire (one range per API) */
     struct cg_entry *entries;
 };
 
@@ -225,6 +229,8 @@ struct cg_spec *cg_spec_load(const char *path);
 struct cg_entry *cg_spec_find(struct cg_spec *spec, const char *name, const char *base);
 /* Handle kind of a typedef name, or -1. */
 int cg_spec_handle(const struct cg_spec *spec, const char *typedef_name);
+/* Is typedef_name a device-address type (devptr_type)? */
+bool cg_spec_devptr(const struct cg_spec *spec, const char *typedef_name);
 /* Handle kind by its short name, or -1. */
 int cg_spec_kind(const struct cg_spec *spec, const char *kind);
 struct cg_registry *cg_registry_load(const char *path);

@@ -27,7 +27,13 @@ int cg_emit_calltable(const struct cg_api *api, const char *dir)
     fprintf(f, "#include <stdint.h>\n\n");
     fprintf(f, "#define VGPU_%s_CALL_TABLE_HASH 0x%016llxULL\n", up, (unsigned long long)api->hash);
     fprintf(f, "#define VGPU_%s_NFUNCS %d\n", up, api->nfuncs);
-    fprintf(f, "#define VGPU_%s_NHANDLE_KINDS %d\n\n", up, api->spec->nkinds);
+    fprintf(f, "#define VGPU_%s_ID_BASE %uu\n", up, api->spec->id_base);
+    fprintf(f, "#define VGPU_%s_NHANDLE_KINDS %d\n", up, api->spec->nkinds);
+    /* the kinds by name, so a server serving two APIs can tell which are one */
+    fprintf(f, "#define VGPU_%s_HANDLE_KIND_NAMES {", up);
+    for (int i = 0; i < api->spec->nkinds; i++)
+        fprintf(f, "%s \"%s\"", i ? "," : "", api->spec->kinds[i]);
+    fprintf(f, " }\n\n");
     fprintf(f, "enum vgpu_%s_handle_kind {\n", a);
     for (int i = 0; i < api->spec->nkinds; i++) {
         char *k = cg_upper(api->spec->kinds[i]);
@@ -56,7 +62,9 @@ int cg_emit_mapfile(const struct cg_api *api, const char *dir)
     FILE *f = cg_open_out(dir, name);
 
     banner(f, api, "/*", " */");
-    fprintf(f, "%s {\n  global:\n", api->spec->version_node ? api->spec->version_node : "VGPU");
+    /* without a version node, the names are unversioned (as libcuda.so.1's are) */
+    fprintf(f, "%s%s{\n  global:\n", api->spec->version_node ? api->spec->version_node : "",
+            api->spec->version_node ? " " : "");
     for (struct cg_func *fn = api->funcs; fn; fn = fn->next)
         fprintf(f, "    %s;\n", fn->name);
     fprintf(f, "  local:\n    *;\n};\n");

@@ -42,7 +42,7 @@ static int assign_ids(struct cg_api *api, struct cg_registry *reg, char ***missi
         if (r < 0)
             miss[nmiss++] = f->name;
         else
-            f->id = reg->rows[r].id;
+            f->id = api->spec->id_base + reg->rows[r].id;
         v[n++] = f;
     }
     qsort(v, (size_t)n, sizeof(*v), cmp_id);

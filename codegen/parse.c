@@ -131,6 +131,8 @@ static struct cg_type *convert(struct cg_api *api, CXType t)
             ty->typedef_name = cg_xstrdup(name);
         if (ty->handle < 0)
             ty->handle = cg_spec_handle(api->spec, name);
+        if (cg_spec_devptr(api->spec, name))
+            ty->devptr = true;
         free(name);
         cur = clang_getTypedefDeclUnderlyingType(clang_getTypeDeclaration(cur));
     }

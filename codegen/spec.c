@@ -211,6 +211,22 @@ struct cg_spec *cg_spec_load(const char *path)
             } else {
                 free(kind);
             }
+        } else if (!strcmp(key, "devptr_type")) {
+            char *w;
+
+            while ((w = next_word(&rest))) {
+                if (spec->ndevptr_types == 8)
+                    cg_fatal("%s:%d: too many devptr types", path, line);
+                spec->devptr_types[spec->ndevptr_types++] = cg_xstrdup(w);
+            }
+        } else if (!strcmp(key, "id_base")) {
+            char *w = need_word(spec, line, &rest, key), *end;
+            unsigned long v = strtoul(w, &end, 0);
+
+            if (*end || v == 0 || v > 0x7fff0000ul || (v & 0xffff))
+                cg_fatal("%s:%d: id_base must be a multiple of 0x10000 below 0x7fff0000", path, line);
+            spec->id_base = (uint32_t)v;
+            free(w);
         } else if (!strcmp(key, "fn")) {
             parse_fn(spec, line, rest);
         } else {
@@ -259,6 +275,14 @@ int cg_spec_handle(const struct cg_spec *spec, const char *typedef_name)
         if (!strcmp(spec->handles[i].type_name, typedef_name))
             return spec->handles[i].kind;
     return -1;
+}
+
+bool cg_spec_devptr(const struct cg_spec *spec, const char *typedef_name)
+{
+    for (int i = 0; typedef_name && i < spec->ndevptr_types; i++)
+        if (!strcmp(spec->devptr_types[i], typedef_name))
+            return true;
+    return false;
 }
 
 int cg_spec_kind(const struct cg_spec *spec, const char *kind)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cudart_calltable.h"
+#include "vgpu/apis.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/wire.h"
@@ -61,7 +62,7 @@ static int other_version(struct vgpu_session *s, const struct vgpu_frame_header 
     vgpu_wire_version_message(h->version, VGPU_PROTOCOL_VERSION, why, sizeof(why));
     vgpu_log(VGPU_LOG_WARN, "handshake refused: a client speaking protocol %u connected, this "
              "server speaks %u: %s", h->version, VGPU_PROTOCOL_VERSION, why);
-    rc = vgpu_hello_mismatch_encode(h->version, h->seq, VGPU_CUDART_CALL_TABLE_HASH,
+    rc = vgpu_hello_mismatch_encode(h->version, h->seq, VGPU_CALL_TABLES_HASH,
                                     VGPU_SERVER_VERSION, &out, &len);
     if (rc == 0) {
         struct iovec iov = { .iov_base = out, .iov_len = len };
@@ -108,7 +109,7 @@ static int read_hello(struct vgpu_session *s, uint8_t **buf, size_t *len)
 /* May this client have a session here?  0, or a wire error with the sentence in why. */
 static int admit(struct vgpu_session *s, const Vgpu__Wire__Hello *hello, char *why, size_t n)
 {
-    int rc = vgpu_hello_check(hello, VGPU_CUDART_CALL_TABLE_HASH, why, n);
+    int rc = vgpu_hello_check(hello, VGPU_CALL_TABLES_HASH, why, n);
     struct vgpu_sched_join j = { .vm_id = s->who.vm_id, .pool = s->who.pool,
                                  .priority = s->who.priority, .client = s->client,
                                  .max_vm = vgpu_config_vm_sessions(vgpu_cfg, s->who.vm_id) };
@@ -164,7 +165,7 @@ int vgpu_session_handshake(struct vgpu_session *s)
         goto out;
     }
     rc = admit(s, f.env->hello, why, sizeof(why));
-    vgpu_hello_reply_init(&reply, rc, VGPU_CUDART_CALL_TABLE_HASH, VGPU_SERVER_VERSION, why);
+    vgpu_hello_reply_init(&reply, rc, VGPU_CALL_TABLES_HASH, VGPU_SERVER_VERSION, why);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
     h.seq = f.hdr.seq;

@@ -60,7 +60,7 @@ int vgpu_compact_size(const Vgpu__Wire__Envelope *env, size_t *out)
     uint64_t n = 4;
 
     if (env->body_case == VGPU__WIRE__ENVELOPE__BODY_CALLS && env->calls) {
-        n += 12;
+        n += 12 + (env->calls->context ? 8 : 0);
         for (size_t i = 0; i < env->calls->n_calls; i++) {
             const Vgpu__Wire__Call *c = env->calls->calls[i];
 
@@ -94,7 +94,9 @@ void vgpu_compact_write(const Vgpu__Wire__Envelope *env, uint8_t *p)
         put32(&p, KIND_CALLS);
         put32(&p, (uint32_t)b->n_calls);
         put32(&p, (uint32_t)b->device);
-        put32(&p, b->flight ? 1u : 0u);
+        put32(&p, (b->flight ? 1u : 0u) | (b->context ? 2u : 0u));
+        if (b->context)
+            put64(&p, b->context);
         for (size_t i = 0; i < b->n_calls; i++) {
             const Vgpu__Wire__Call *c = b->calls[i];
 
@@ -181,9 +183,12 @@ struct fill {
     Vgpu__Wire__Segment *sg, **sgp;
 };
 
-/* A batch's head words: its kind, number of items, device (calls only) and flags. */
+/*
+ * A batch's head words: its kind, number of items, device (calls only) and
+ * flags (bit 0: a flight; bit 1, calls only: the driver context follows).
+ */
 static int walk_head(struct rd *r, const struct vgpu_wire_limits *lim, uint32_t *kind,
-                     uint32_t *n, int32_t *device, uint32_t *flags)
+                     uint32_t *n, int32_t *device, uint32_t *flags, uint64_t *context)
 {
     *kind = get32(r);
     if (*kind != KIND_CALLS && *kind != KIND_RESULTS)
@@ -192,8 +197,13 @@ static int walk_head(struct rd *r, const struct vgpu_wire_limits *lim, uint32_t 
     if (*kind == KIND_CALLS)
         *device = (int32_t)get32(r);
     *flags = get32(r);
-    if (r->bad || (*flags & ~1u))
+    if (r->bad || (*flags & ~(*kind == KIND_CALLS ? 3u : 1u)))
         return VGPU_WIRE_E_MALFORMED;
+    if (*flags & 2u) {
+        *context = get64(r);
+        if (r->bad || !*context)
+            return VGPU_WIRE_E_MALFORMED;
+    }
     if (*n > lim->max_calls)
         return VGPU_WIRE_E_TOO_MANY_CALLS;
     return 0;
@@ -269,7 +279,8 @@ static int walk_item(struct rd *r, const struct vgpu_wire_limits *lim, uint32_t 
 
 /* The batch, after the items' structures, and the envelope that holds it. */
 static void fill_batch(const struct fill *f, const struct layout *count, uint32_t kind,
-                       uint32_t n, int32_t device, uint32_t flags, Vgpu__Wire__Envelope *env)
+                       uint32_t n, int32_t device, uint32_t flags, uint64_t context,
+                       Vgpu__Wire__Envelope *env)
 {
     if (kind == KIND_CALLS) {
         Vgpu__Wire__CallBatch *b = (Vgpu__Wire__CallBatch *)(f->sgp + count->segs);
@@ -279,6 +290,7 @@ static void fill_batch(const struct fill *f, const struct layout *count, uint32_
         b->calls = n ? (Vgpu__Wire__Call **)f->itemp : NULL;
         b->device = device;
         b->flight = flags & 1;
+        b->context = context;
         env->body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
         env->calls = b;
     } else {
@@ -299,9 +311,10 @@ static int walk(const uint8_t *body, size_t len, const struct vgpu_wire_limits *
     struct rd r = { body, len, 0 };
     uint32_t kind, n, flags;
     int32_t device = 0;
+    uint64_t context = 0;
     size_t segs = 0;
     struct fill f;
-    int rc = walk_head(&r, lim, &kind, &n, &device, &flags);
+    int rc = walk_head(&r, lim, &kind, &n, &device, &flags, &context);
 
     if (rc)
         return rc;
@@ -322,7 +335,7 @@ static int walk(const uint8_t *body, size_t len, const struct vgpu_wire_limits *
         count->segs = segs;
         return 0;
     }
-    fill_batch(&f, count, kind, n, device, flags, env);
+    fill_batch(&f, count, kind, n, device, flags, context, env);
     return 0;
 }
 

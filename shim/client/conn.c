@@ -18,6 +18,7 @@
 
 #include "client_internal.h"
 #include "cudart_calltable.h"
+#include "vgpu/apis.h"
 
 #define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
 
@@ -170,7 +171,7 @@ static int handshake(struct vgpu_client *c)
 
     gethostname(host, sizeof(host) - 1);
     snprintf(name, sizeof(name), "%s", program_invocation_short_name);
-    vgpu_hello_init(&hello, VGPU_CUDART_CALL_TABLE_HASH, "cudart", name, (uint32_t)getpid(), host);
+    vgpu_hello_init(&hello, VGPU_CALL_TABLES_HASH, VGPU_CALL_TABLES_API, name, (uint32_t)getpid(), host);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     rc = vgpu_conn_roundtrip_locked(c, &env, NULL, 0, 4096, &buf, &len, &f);
@@ -179,7 +180,7 @@ static int handshake(struct vgpu_client *c)
     if (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY)
         rc = -EPROTO;
     else
-        rc = vgpu_hello_reply_check(f.env->hello_reply, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
+        rc = vgpu_hello_reply_check(f.env->hello_reply, VGPU_CALL_TABLES_HASH, why, sizeof(why));
     if (rc)
         vgpu_shim_log(VGPU_LOG_ERROR, "vgpu-server at %s refused this program: %s", c->conn.server_addr,
                       rc == -EPROTO ? "it did not answer the handshake" : why);

@@ -8,6 +8,7 @@
 #   check.sh missing-id CODEGEN SRCDIR WORKDIR
 #   check.sh regen CODEGEN SRCDIR WORKDIR
 #   check.sh cudart COVERAGE LIBCUDART         coverage == libcudart's exports
+#   check.sh cuda COVERAGE LIBCUDA             coverage == the stub libcuda.so's exports
 set -u
 mode=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -88,15 +89,17 @@ regen)
     printf '%s miniAdd\n%s miniWrite\n' $((last + 1)) $((last + 2)) | cmp -s - "$work/added" ||
         fail "new ids are not appended after $last: $(cat "$work/added")"
     ;;
-cudart)
+cudart|cuda)
     cov=$2 lib=$3
+    expect=422
+    [ "$mode" = cuda ] && expect=637
     [ -f "$cov" ] || fail "no $cov"
     last=$(tail -n 1 "$cov")
     echo "$last" | grep -Eq '^remoted: [0-9]+ generated, [0-9]+ manual, [0-9]+ unsupported of [0-9]+ functions$' ||
         fail "last line malformed: $last"
     set -- $(echo "$last" | tr -dc '0-9 ' )
     [ $(($1 + $2 + $3)) -eq "$4" ] || fail "counts do not add up: $last"
-    [ "$4" -eq 422 ] || fail "expected the 422 exported names of libcudart.so.13 (CUDA 13.0), got $4"
+    [ "$4" -eq "$expect" ] || fail "expected the $expect exported names of $(basename "$lib") (CUDA 13.0), got $4"
     head -n -1 "$cov" | cut -d' ' -f1 | sort > cov.names
     nm -D --defined-only "$lib" | awk '{print $3}' | sed 's/@.*//' | grep -v '^libcudart' | sort -u > lib.names
     diff -u lib.names cov.names || fail "coverage.txt and $lib export different names"

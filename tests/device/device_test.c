@@ -44,6 +44,7 @@
 #include <cmocka.h>
 
 #include "cudart_calltable.h"
+#include "vgpu/apis.h"
 #include "manual.pb-c.h"
 #include "vgpu/callgen.h"
 #include "vgpu/stub_abi.h"
@@ -471,7 +472,7 @@ static uint8_t *hello_frame(size_t *len, uint64_t *sq)
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
     Vgpu__Wire__Hello h = VGPU__WIRE__HELLO__INIT;
 
-    vgpu_hello_init(&h, VGPU_CUDART_CALL_TABLE_HASH, "cudart", "device_test", (uint32_t)getpid(),
+    vgpu_hello_init(&h, VGPU_CALL_TABLES_HASH, VGPU_CALL_TABLES_API, "device_test", (uint32_t)getpid(),
                     "qtest-guest");
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
     env.hello = &h;
@@ -747,7 +748,7 @@ static void say_hello(uint32_t ch)
         fail_msg("Hello on channel %" PRIu32 ": ERROR_CODE %" PRIu32, ch, code);
     decode_reply(ans, anslen, sq, &f);
     assert_int_equal(f.env->body_case, VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY);
-    if (vgpu_hello_reply_check(f.env->hello_reply, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why)))
+    if (vgpu_hello_reply_check(f.env->hello_reply, VGPU_CALL_TABLES_HASH, why, sizeof(why)))
         fail_msg("HelloReply refused: %s", why);
     vgpu_frame_release(&f);
     free(ans);

@@ -34,6 +34,7 @@
 
 #include "cudart.pb-c.h"
 #include "cudart_calltable.h"
+#include "vgpu/apis.h"
 #include "iso_vals.h"
 #include "manual.pb-c.h"
 #include "rawclient.h"
@@ -60,7 +61,7 @@ static void dial(const char *sock)
 
     if (rc)
         die(sock, rc);
-    rc = vgpu_raw_hello(&conn, "iso_intruder_raw", VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why));
+    rc = vgpu_raw_hello(&conn, "iso_intruder_raw", VGPU_CALL_TABLES_HASH, why, sizeof(why));
     if (rc)
         die(*why ? why : "handshake", rc);
 }

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "cudart_calltable.h"
+#include "vgpu/apis.h"
 #include "vgpu/qp.h"
 #include "rawclient.h"
 #include "vgpu/fdio.h"
@@ -193,7 +194,7 @@ static uint8_t *hello_frame(size_t *len)
     struct vgpu_frame_header h = { .seq = 1 };
     uint8_t *out;
 
-    vgpu_hello_init(&hello, VGPU_CUDART_CALL_TABLE_HASH, "cudart", "boundary_test", 1, "guest");
+    vgpu_hello_init(&hello, VGPU_CALL_TABLES_HASH, VGPU_CALL_TABLES_API, "boundary_test", 1, "guest");
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     assert_int_equal(vgpu_frame_encode(&h, &env, NULL, 0, NULL, &out, len), 0);
@@ -243,7 +244,7 @@ static int hello_on(int fd, char *why, size_t whylen)
 {
     struct vgpu_rawclient c = { .fd = fd, .pass_fd = -1 };
 
-    return vgpu_raw_hello(&c, "boundary_test", VGPU_CUDART_CALL_TABLE_HASH, why, whylen);
+    return vgpu_raw_hello(&c, "boundary_test", VGPU_CALL_TABLES_HASH, why, whylen);
 }
 
 static int setup(void **state)

@@ -32,6 +32,7 @@
 
 #include "cudart.pb-c.h"
 #include "cudart_calltable.h"
+#include "vgpu/apis.h"
 #include "manual.pb-c.h"
 #include "vgpu/callgen.h"
 #include "rawclient.h"
@@ -93,7 +94,7 @@ static int connect_ok(void)
     char why[256];
     int fd = dial();
 
-    assert_int_equal(hello(fd, VGPU_CUDART_CALL_TABLE_HASH, why, sizeof(why)), 0);
+    assert_int_equal(hello(fd, VGPU_CALL_TABLES_HASH, why, sizeof(why)), 0);
     return fd;
 }
 
@@ -168,7 +169,7 @@ static void test_wrong_call_table(void **state)
     int fd = dial();
 
     (void)state;
-    assert_int_equal(hello(fd, VGPU_CUDART_CALL_TABLE_HASH ^ 1, why, sizeof(why)),
+    assert_int_equal(hello(fd, VGPU_CALL_TABLES_HASH ^ 1, why, sizeof(why)),
                      VGPU_WIRE_E_CALL_TABLE);
     assert_non_null(strstr(why, "rebuild"));
     close(fd);
@@ -210,7 +211,7 @@ static void test_other_versions(void **state)
         char want[200], peer[32], ours[32];
         int fd = dial();
 
-        vgpu_hello_init(&h, VGPU_CUDART_CALL_TABLE_HASH, "cudart", "old-or-new", 1, "test");
+        vgpu_hello_init(&h, VGPU_CALL_TABLES_HASH, VGPU_CALL_TABLES_API, "old-or-new", 1, "test");
         h.protocol_version = peers[i];
         env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
         env.hello = &h;

@@ -6,7 +6,9 @@
 
 #define VGPU_MINI_CALL_TABLE_HASH 0xf7fca40216375f1fULL
 #define VGPU_MINI_NFUNCS 21
+#define VGPU_MINI_ID_BASE 0u
 #define VGPU_MINI_NHANDLE_KINDS 2
+#define VGPU_MINI_HANDLE_KIND_NAMES { "queue", "ticket" }
 
 enum vgpu_mini_handle_kind {
     VGPU_MINI_H_QUEUE = 0,
