@@ -69,6 +69,7 @@ struct vgpu_session {
     short sock_revents;        /* what the loop last saw on the socket */
     const char *cache_dir;
     int device;                /* the runtime's current device in this process */
+    uint64_t context;          /* the driver context the guest made current (0: the device's primary) */
     uint64_t devices_used;     /* bit d: device d was current at some point */
     int init_status;
     struct vgpu_range *ranges;
@@ -159,6 +160,10 @@ struct vgpu_hostfn *vgpu_hostfn_find(struct vgpu_session *s, uint64_t guest);
 void vgpu_session_reset_tables(struct vgpu_session *s);
 
 extern const struct vgpu_replay_ops vgpu_session_ops;
+/* The driver API's (handle kinds mapped onto the runtime's: vgpu_cuda_kind()). */
+extern const struct vgpu_replay_ops vgpu_session_cuda_ops;
+/* The session-table kind of a driver handle kind (cuda_calltable.h), or -1. */
+int vgpu_cuda_kind(int kind);
 
 /*
  * ---- GPU work (work.c) ----
@@ -222,8 +227,13 @@ struct vgpu_manual_call {
 };
 
 typedef int (*vgpu_manual_fn)(struct vgpu_session *s, struct vgpu_manual_call *c);
-/* The handler of a manual call id, or NULL. */
+/* The handler of a manual call id, or NULL: the runtime's, and the driver's (driver.c). */
 vgpu_manual_fn vgpu_manual_find(uint32_t id);
+vgpu_manual_fn vgpu_driver_manual_find(uint32_t id);
+/* Makes the session's context ctx (0: none) current here: a CUresult (driver.c). */
+int vgpu_driver_make_current(struct vgpu_session *s, uint64_t ctx);
+/* A negative errno as the driver API's CUresult (session.c). */
+int vgpu_errno_to_cu(int neg);
 
 /*
  * ---- the control plane (control.c) ----

@@ -11,6 +11,7 @@
  * hand-written one (manual/), or unsupported.  Requests come and replies go
  * through the session's carrier (carrier.h): the socket, or a queue pair.
  */
+#include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "carrier.h"
+#include "cuda_calltable.h"
 #include "cudart_calltable.h"
 #include "contain.h"
 #include "server_internal.h"
@@ -29,6 +31,47 @@
 extern const struct vgpu_dispatch_entry vgpu_cudart_dispatch[];
 extern const size_t vgpu_cudart_dispatch_len;
 const struct vgpu_dispatch_entry *vgpu_cudart_dispatch_find(uint32_t id);
+const struct vgpu_dispatch_entry *vgpu_cuda_dispatch_find(uint32_t id);
+
+/* Both APIs' ids in one index: the runtime's below the driver's base. */
+#define DRV_SLOTS (VGPU_CUDA_MAX_ID - VGPU_CUDA_ID_BASE + 1)
+#define ID_SLOTS (VGPU_CUDART_MAX_ID + 1 + DRV_SLOTS)
+
+static int slot_of(uint32_t id)
+{
+    if (id <= VGPU_CUDART_MAX_ID)
+        return (int)id;
+    if (id >= VGPU_CUDA_ID_BASE && id <= VGPU_CUDA_MAX_ID)
+        return (int)(VGPU_CUDART_MAX_ID + 1 + (id - VGPU_CUDA_ID_BASE));
+    return -1;
+}
+
+static bool is_driver(uint32_t id)
+{
+    return id >= VGPU_CUDA_ID_BASE;
+}
+
+/* The same failures as the driver API's CUresult. */
+int vgpu_errno_to_cu(int neg)
+{
+    switch (neg) {
+    case 0:
+        return CUDA_SUCCESS;
+    case -ENOENT:
+        return CUDA_ERROR_INVALID_HANDLE;
+    case -ENOMEM:
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    case -ENOSYS:
+        return CUDA_ERROR_NOT_SUPPORTED;
+    case -EFAULT:
+    case -EINVAL:
+    case -EBADMSG:
+    case -E2BIG:
+        return CUDA_ERROR_INVALID_VALUE;
+    default:
+        return CUDA_ERROR_UNKNOWN;
+    }
+}
 
 int vgpu_errno_to_cuda(int neg)
 {
@@ -54,15 +97,18 @@ int vgpu_errno_to_cuda(int neg)
 /* The dispatch entry of a call id, by a table filled at the first look (a session is one thread). */
 static const struct vgpu_dispatch_entry *entry_of(uint32_t id)
 {
-    static const struct vgpu_dispatch_entry *by_id[VGPU_CUDART_MAX_ID + 1];
+    static const struct vgpu_dispatch_entry *by_id[ID_SLOTS];
     static bool filled;
+    int k = slot_of(id);
 
     if (!filled) {
         for (uint32_t i = 0; i <= VGPU_CUDART_MAX_ID; i++)
-            by_id[i] = vgpu_cudart_dispatch_find(i);
+            by_id[slot_of(i)] = vgpu_cudart_dispatch_find(i);
+        for (uint32_t i = VGPU_CUDA_ID_BASE; i <= VGPU_CUDA_MAX_ID; i++)
+            by_id[slot_of(i)] = vgpu_cuda_dispatch_find(i);
         filled = true;
     }
-    return id <= VGPU_CUDART_MAX_ID ? by_id[id] : NULL;
+    return k >= 0 ? by_id[k] : NULL;
 }
 
 static int call_known(void *opaque, uint32_t id)
@@ -71,32 +117,39 @@ static int call_known(void *opaque, uint32_t id)
     return entry_of(id) != NULL;
 }
 
-/* The real functions, resolved once by name from the real libcudart. */
+/* The real functions, resolved once by name from the real libcudart and libcuda. */
 static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
 {
-    static void (*cache[VGPU_CUDART_MAX_ID + 1])(void);
-    static unsigned char missing[VGPU_CUDART_MAX_ID + 1];
-    uint32_t id = e->id;
+    static void (*cache[ID_SLOTS])(void);
+    static unsigned char missing[ID_SLOTS];
+    int k = slot_of(e->id);
     void (*fn)(void);
 
-    if (id <= VGPU_CUDART_MAX_ID && (cache[id] || missing[id]))
-        return cache[id];
+    if (k >= 0 && (cache[k] || missing[k]))
+        return cache[k];
     *(void **)&fn = dlsym(RTLD_DEFAULT, e->name);
     /* said once per session: a guest repeating the call must not flood the log */
     if (!fn)
-        vgpu_log(VGPU_LOG_WARN, "%s: not found in the CUDA runtime", e->name);
-    if (id <= VGPU_CUDART_MAX_ID) {
-        cache[id] = fn;
-        missing[id] = !fn;
+        vgpu_log(VGPU_LOG_WARN, "%s: not found in the CUDA %s", e->name,
+                 is_driver(e->id) ? "driver" : "runtime");
+    if (k >= 0) {
+        cache[k] = fn;
+        missing[k] = !fn;
     }
     return fn;
+}
+
+/* Is handle kind k of e's API the stream kind? */
+static bool stream_kind(const struct vgpu_dispatch_entry *e, int k)
+{
+    return is_driver(e->id) ? k == VGPU_CUDA_H_STREAM : k == VGPU_CUDART_H_STREAM;
 }
 
 /* Does e create a stream (an output parameter of the stream handle kind)? */
 static int creates_stream(const struct vgpu_dispatch_entry *e)
 {
     for (int i = 0; i < e->nargs; i++)
-        if (e->args[i].kind == VGPU_ARG_OUT && e->args[i].handle == VGPU_CUDART_H_STREAM)
+        if (e->args[i].kind == VGPU_ARG_OUT && stream_kind(e, e->args[i].handle))
             return 1;
     return 0;
 }
@@ -105,8 +158,7 @@ static int creates_stream(const struct vgpu_dispatch_entry *e)
 static void *stream_arg(const struct vgpu_dispatch_entry *e, const struct vgpu_replay *r)
 {
     for (int i = 0; i < e->nargs; i++)
-        if (e->args[i].kind == VGPU_ARG_HANDLE && e->args[i].handle == VGPU_CUDART_H_STREAM &&
-            r->av[i])
+        if (e->args[i].kind == VGPU_ARG_HANDLE && stream_kind(e, e->args[i].handle) && r->av[i])
             return *(void **)r->av[i];
     return NULL;
 }
@@ -124,12 +176,34 @@ static int stream_charge(struct vgpu_session *s, int delta)
     return -ENOMEM;
 }
 
-/* A destroyed stream or event leaves the session's tables (and its VM's count). */
+/* The session-table kind of the handle a destroying call takes first, or -1. */
+static int destroyed_kind(uint32_t id)
+{
+    switch (id) {
+    case VGPU_CUDART_ID_cudaStreamDestroy:
+    case VGPU_CUDA_ID_cuStreamDestroy:
+    case VGPU_CUDA_ID_cuStreamDestroy_v2:
+        return VGPU_CUDART_H_STREAM;
+    case VGPU_CUDART_ID_cudaEventDestroy:
+    case VGPU_CUDA_ID_cuEventDestroy:
+    case VGPU_CUDA_ID_cuEventDestroy_v2:
+        return VGPU_CUDART_H_EVENT;
+    case VGPU_CUDA_ID_cuModuleUnload:
+        return vgpu_cuda_kind(VGPU_CUDA_H_MODULE);
+    case VGPU_CUDA_ID_cuLibraryUnload:
+        return vgpu_cuda_kind(VGPU_CUDA_H_LIBRARY);
+    case VGPU_CUDA_ID_cuMemPoolDestroy:
+        return vgpu_cuda_kind(VGPU_CUDA_H_MEM_POOL);
+    default:
+        return -1;
+    }
+}
+
+/* A destroyed stream, event, module, ... leaves the session's tables (and its VM's count). */
 static void after_destroy(struct vgpu_session *s, const struct vgpu_dispatch_entry *e,
                           const struct vgpu_replay *r)
 {
-    int kind = e->id == VGPU_CUDART_ID_cudaStreamDestroy ? VGPU_CUDART_H_STREAM :
-               e->id == VGPU_CUDART_ID_cudaEventDestroy ? VGPU_CUDART_H_EVENT : -1;
+    int kind = destroyed_kind(e->id);
     uint64_t h;
 
     if (kind < 0 || !r->av[0])
@@ -194,7 +268,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         int rc, creates = creates_stream(e);
 
         o->r.ctx = s;
-        o->r.ops = &vgpu_session_ops;
+        o->r.ops = is_driver(e->id) ? &vgpu_session_cuda_ops : &vgpu_session_ops;
         o->r.seg_in = in;
         o->r.nseg_in = nin;
         o->r.out_budget = budget;
@@ -204,7 +278,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         }
         if (e->flags & VGPU_FN_WORK)
             vgpu_work_begin(s);
-        else if (e->id == VGPU_CUDART_ID_cudaStreamDestroy)
+        else if (destroyed_kind(e->id) == VGPU_CUDART_H_STREAM)
             vgpu_work_cover(s);       /* the event must be recorded while the stream exists */
         rc = vgpu_replay_call(e, resolve(e), &o->r, c->args.data, c->args.len, &status);
         if (e->flags & VGPU_FN_WORK)
@@ -214,13 +288,15 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         if (!rc && status == cudaSuccess)
             after_destroy(s, e, &o->r);
         /* what a synchronizing call waited for needs no event to be known finished */
-        if (!rc && status == cudaSuccess && e->id == VGPU_CUDART_ID_cudaDeviceSynchronize)
+        if (!rc && status == cudaSuccess && (e->id == VGPU_CUDART_ID_cudaDeviceSynchronize ||
+                                             e->id == VGPU_CUDA_ID_cuCtxSynchronize))
             vgpu_work_synced(s, NULL, 1);
-        else if (!rc && status == cudaSuccess && e->id == VGPU_CUDART_ID_cudaStreamSynchronize)
+        else if (!rc && status == cudaSuccess && (e->id == VGPU_CUDART_ID_cudaStreamSynchronize ||
+                                                  e->id == VGPU_CUDA_ID_cuStreamSynchronize))
             vgpu_work_synced(s, stream_arg(e, &o->r), 0);
         if (rc) {
             vgpu_log(VGPU_LOG_INFO, "%s refused: %s", e->name, strerror(-rc));
-            status = vgpu_errno_to_cuda(rc);
+            status = is_driver(e->id) ? vgpu_errno_to_cu(rc) : vgpu_errno_to_cuda(rc);
         } else {
             ret = o->r.ret;
             ret_len = o->r.ret_len;
@@ -230,7 +306,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
             }
         }
     } else if (e->state == VGPU_FN_MANUAL) {
-        vgpu_manual_fn h = vgpu_manual_find(e->id);
+        vgpu_manual_fn h = is_driver(e->id) ? vgpu_driver_manual_find(e->id) : vgpu_manual_find(e->id);
         struct vgpu_manual_call mc = { .args = c->args.data, .args_len = c->args.len,
                                        .seg = in, .nseg = nin, .arena = &o->arena,
                                        .out_budget = budget };
@@ -288,11 +364,23 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
 
     if (!outs || !resp || !iov)
         goto out;
-    if (b->device != s->device) {
+    if (b->device != s->device || (s->context && !b->context)) {
+        /* the device's primary context becomes current again */
         int st = cudaSetDevice(b->device);
 
-        if (st == cudaSuccess)
+        if (st == cudaSuccess && b->device != s->device)
             vgpu_work_switch_device(s, b->device);
+        s->context = 0;
+    }
+    /* the driver context the guest's thread has current, checked to be the session's */
+    if (b->context && b->context != s->context) {
+        int st = vgpu_driver_make_current(s, b->context);
+
+        if (st == 0)
+            s->context = b->context;
+        else
+            vgpu_log(VGPU_LOG_INFO, "context %#llx not made current (CUresult %d): the batch runs "
+                     "in the current one", (unsigned long long)b->context, st);
     }
     for (size_t i = 0; i < n; i++) {
         if (!heap)

@@ -7,8 +7,10 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cudart_calltable.h"
+#include "cuda_calltable.h"
 #include "server_internal.h"
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable)
@@ -179,3 +181,43 @@ static int range_in(void *ctx, uint64_t addr, uint64_t len, void **native)
 }
 
 const struct vgpu_replay_ops vgpu_session_ops = { handle_in, handle_out, devptr_in, range_in };
+
+/*
+ * The driver API's handles: its kinds are named like the runtime's where
+ * they are the same objects (a CUstream is a cudaStream_t), so both APIs'
+ * calls check one table.  A driver kind the runtime lacks gets a number of
+ * its own, above the runtime's.  A CUkernel is accepted where a CUfunction
+ * is (the driver takes one for the other, and NVIDIA's runtime passes it so).
+ */
+int vgpu_cuda_kind(int kind)
+{
+    static const char *const rt[] = VGPU_CUDART_HANDLE_KIND_NAMES;
+    static const char *const drv[] = VGPU_CUDA_HANDLE_KIND_NAMES;
+
+    if (kind < 0 || kind >= VGPU_CUDA_NHANDLE_KINDS)
+        return -1;
+    for (int i = 0; i < VGPU_CUDART_NHANDLE_KINDS; i++)
+        if (!strcmp(rt[i], drv[kind]))
+            return i;
+    return VGPU_CUDART_NHANDLE_KINDS + kind;
+}
+
+static int cuda_handle_in(void *ctx, int kind, uint64_t wire, void **native)
+{
+    int k = vgpu_cuda_kind(kind);
+
+    if (kind == VGPU_CUDA_H_FUNCTION && wire &&
+        vgpu_handle_known(ctx, vgpu_cuda_kind(VGPU_CUDA_H_KERNEL), wire)) {
+        *native = (void *)(uintptr_t)wire;
+        return 0;
+    }
+    return handle_in(ctx, k == VGPU_CUDART_H_STREAM ? VGPU_CUDART_H_STREAM : k, wire, native);
+}
+
+static int cuda_handle_out(void *ctx, int kind, void *native, uint64_t *wire)
+{
+    return handle_out(ctx, vgpu_cuda_kind(kind), native, wire);
+}
+
+const struct vgpu_replay_ops vgpu_session_cuda_ops = { cuda_handle_in, cuda_handle_out, devptr_in,
+                                                       range_in };

@@ -50,7 +50,13 @@ static inline struct vgpu_hostfn *kernel_of(struct vgpu_session *s, uint64_t hos
  * vgpu_manual_symbol() and vgpu_manual_func() serve several call ids, told
  * apart by id.
  */
-/* register.c: fatbins (and their on-disk cache), functions, variables */
+/*
+ * register.c: fatbins (and their on-disk cache), functions, variables.  The
+ * cache holds images by their SHA-256 (cache_load checks it): a malloc'ed
+ * copy, or NULL.
+ */
+uint8_t *vgpu_image_cache_load(struct vgpu_session *s, const uint8_t *sha, size_t size);
+void vgpu_image_cache_store(struct vgpu_session *s, const uint8_t *sha, const uint8_t *img, size_t size);
 int vgpu_manual_fatbin(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_register(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_fatbin_end(struct vgpu_session *s, struct vgpu_manual_call *c);

@@ -45,7 +45,7 @@ static void hex(const uint8_t *h, char out[2 * VGPU_SHA256_LEN + 1])
 }
 
 /* The cache holds images by content; a guest can only add images whose hash it cannot fake. */
-static uint8_t *cache_load(struct vgpu_session *s, const uint8_t *sha, size_t size)
+uint8_t *vgpu_image_cache_load(struct vgpu_session *s, const uint8_t *sha, size_t size)
 {
     char name[2 * VGPU_SHA256_LEN + 1], path[4096];
     uint8_t got[VGPU_SHA256_LEN], *buf;
@@ -69,7 +69,7 @@ static uint8_t *cache_load(struct vgpu_session *s, const uint8_t *sha, size_t si
     return NULL;
 }
 
-static void cache_store(struct vgpu_session *s, const uint8_t *sha, const uint8_t *img, size_t size)
+void vgpu_image_cache_store(struct vgpu_session *s, const uint8_t *sha, const uint8_t *img, size_t size)
 {
     char name[2 * VGPU_SHA256_LEN + 1], path[4096], tmp[4200];
     int fd;
@@ -133,10 +133,10 @@ int vgpu_manual_fatbin(struct vgpu_session *s, struct vgpu_manual_call *c)
                 goto fail;
             }
             memcpy(imgs[i], c->seg[i].data, a->size[i]);
-            cache_store(s, got, imgs[i], a->size[i]);
+            vgpu_image_cache_store(s, got, imgs[i], a->size[i]);
             vgpu_log(VGPU_LOG_INFO, "fatbin image received: %llu bytes, now cached",
                      (unsigned long long)a->size[i]);
-        } else if (!(imgs[i] = cache_load(s, a->sha256[i].data, a->size[i]))) {
+        } else if (!(imgs[i] = vgpu_image_cache_load(s, a->sha256[i].data, a->size[i]))) {
             rc = reply(c, &r.base);     /* module 0: send the images */
             goto fail;
         } else {

@@ -66,6 +66,12 @@ void vgpu_client_settle(struct vgpu_client *c);
 int vgpu_client_device(struct vgpu_client *c);
 void vgpu_client_set_device(struct vgpu_client *c, int device);
 /*
+ * The calling thread's current driver context (libcuda.so.1's), 0 for none:
+ * calls then run in the current device's primary context.
+ */
+uint64_t vgpu_client_context(struct vgpu_client *c);
+void vgpu_client_set_context(struct vgpu_client *c, uint64_t ctx);
+/*
  * The calling thread's last error: a status, or -errno for a queued call
  * whose answer never came; clear resets it to 0.  set records st when it is
  * not 0.  Neither settles the queue (vgpu_client_settle() does).

@@ -42,6 +42,9 @@ struct vgpu_client_ops {
     void *(*region_new)(struct vgpu_client *c, uint32_t id, size_t size);
     void *(*bar_region)(struct vgpu_client *c, uint32_t id, size_t *size);
     void (*region_free)(struct vgpu_client *c, uint32_t id, void *base, size_t size);
+    /* appended with the driver API: a client whose ops are smaller has no contexts */
+    uint64_t (*context)(struct vgpu_client *c);
+    void (*set_context)(struct vgpu_client *c, uint64_t ctx);
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -75,6 +78,7 @@ struct vgpu_queued {
 struct vgpu_queue {
     struct vgpu_queued calls[VGPU_QUEUE_MAX_CALLS];
     int n, device;                      /* the batch runs on one device */
+    uint64_t context;                   /* ... and in one driver context (0: the device's primary) */
     size_t bytes;
     uint64_t since_ns;                  /* when the oldest entered */
     pthread_cond_t cond;                /* the flusher's, on CLOCK_MONOTONIC */
@@ -199,6 +203,8 @@ void vgpu_flight_settle_locked(struct vgpu_client *c, const struct vgpu_frame *f
 /* errors.c */
 int vgpu_errors_device(void);
 void vgpu_errors_set_device(int device);
+uint64_t vgpu_errors_context(void);
+void vgpu_errors_set_context(uint64_t ctx);
 int vgpu_errors_last(bool clear);
 void vgpu_errors_set(int st);
 /* A queued call of thread failed with status: it becomes that thread's last error. */

@@ -14,6 +14,7 @@
 #include "client_internal.h"
 
 static __thread int tls_device;
+static __thread uint64_t tls_context;     /* the driver context current on this thread */
 static __thread int tls_last_error;
 
 int vgpu_errors_device(void)
@@ -24,6 +25,16 @@ int vgpu_errors_device(void)
 void vgpu_errors_set_device(int device)
 {
     tls_device = device;
+}
+
+uint64_t vgpu_errors_context(void)
+{
+    return tls_context;
+}
+
+void vgpu_errors_set_context(uint64_t ctx)
+{
+    tls_context = ctx;
 }
 
 int vgpu_errors_last(bool clear)

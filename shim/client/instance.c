@@ -27,6 +27,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,7 +60,7 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
         return 0;
     } else {
         /* a batch runs on one device: queued calls of another go first, alone */
-        if (c->queue.n && c->queue.device != device)
+        if (c->queue.n && (c->queue.device != device || c->queue.context != vgpu_errors_context()))
             vgpu_queue_flush_locked(c);
         st = c->conn.state == VGPU_CONN_UP ? vgpu_queue_invoke_locked(c, req, rep) : -ENOTCONN;
     }
@@ -111,6 +112,18 @@ static void local_set_device(struct vgpu_client *c, int device)
     vgpu_errors_set_device(device);
 }
 
+static uint64_t local_context(struct vgpu_client *c)
+{
+    (void)c;
+    return vgpu_errors_context();
+}
+
+static void local_set_context(struct vgpu_client *c, uint64_t ctx)
+{
+    (void)c;
+    vgpu_errors_set_context(ctx);
+}
+
 static int local_last_error(struct vgpu_client *c, bool clear)
 {
     (void)c;
@@ -152,6 +165,8 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .region_new = vgpu_client_local_region_new,
     .bar_region = vgpu_client_local_bar_region,
     .region_free = vgpu_client_local_region_free,
+    .context = local_context,
+    .set_context = local_set_context,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -174,6 +189,23 @@ int vgpu_client_connect(struct vgpu_client *c)
 void vgpu_client_settle(struct vgpu_client *c)
 {
     c->ops->settle(c);
+}
+
+/* An older copy's client has no contexts: every thread is on the primary one. */
+static bool has_contexts(const struct vgpu_client *c)
+{
+    return c->ops->size >= offsetof(struct vgpu_client_ops, set_context) + sizeof(c->ops->set_context);
+}
+
+uint64_t vgpu_client_context(struct vgpu_client *c)
+{
+    return has_contexts(c) ? c->ops->context(c) : 0;
+}
+
+void vgpu_client_set_context(struct vgpu_client *c, uint64_t ctx)
+{
+    if (has_contexts(c))
+        c->ops->set_context(c, ctx);
 }
 
 int vgpu_client_device(struct vgpu_client *c)

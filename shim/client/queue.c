@@ -152,6 +152,7 @@ static int batch_build(struct vgpu_client *c, const struct vgpu_call_req *req, s
     b->calls_msg.n_calls = (size_t)b->ncalls;
     b->calls_msg.calls = b->callp;
     b->calls_msg.device = q->n ? q->device : vgpu_errors_device();
+    b->calls_msg.context = q->n ? q->context : vgpu_errors_context();
     vgpu__wire__envelope__init(&b->env);
     b->env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
     b->env.calls = &b->calls_msg;
@@ -410,13 +411,14 @@ int vgpu_queue_enqueue_locked(struct vgpu_client *c, const struct vgpu_call_req 
     struct vgpu_transport *t = &c->conn.transport;
     size_t bytes = req->args_len;
     int device = vgpu_errors_device();
+    uint64_t ctx = vgpu_errors_context();
 
     for (int i = 0; i < req->nseg; i++)
         bytes += req->seg[i].len;
     if (bytes > VGPU_QUEUE_MAX_SEG_BYTES || q->batch_ns == 0)
         return -EAGAIN;
     if (q->n && (q->n == VGPU_QUEUE_MAX_CALLS || q->bytes + bytes > VGPU_QUEUE_MAX_BYTES ||
-                 q->device != device))
+                 q->device != device || q->context != ctx))
         vgpu_queue_flush_locked(c);
     if (c->conn.state != VGPU_CONN_UP)
         return -EAGAIN;         /* the flush lost the connection: the call fails now */
@@ -428,6 +430,7 @@ int vgpu_queue_enqueue_locked(struct vgpu_client *c, const struct vgpu_call_req 
     vgpu_owed_watch_thread(c);
     if (!q->n) {
         q->device = device;
+        q->context = ctx;
         q->since_ns = vgpu_mono_ns();
         pthread_cond_signal(&q->cond);
     }

@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The driver API's hand-written calls (codegen/spec/cuda.spec "manual"),
+ * replayed on the real libcuda.so.1 in the session's process: contexts the
+ * guest creates, modules and libraries (images through the same content
+ * cache as fatbins), globals, launches laid out by the driver's own
+ * parameter info, pointer attributes and error strings.  Device memory and
+ * copies take the runtime's handlers (memory.c, copy.c): they run in the
+ * context current here, the one the guest's batch named, and their
+ * cudaError_t is told in CUresult (cu_status()).
+ *
+ * The driver is reached through dlopen, not linked: a server on a host
+ * without libcuda.so.1 still starts and answers every driver call with
+ * CUDA_ERROR_NOT_INITIALIZED.
+ */
+#include <cuda.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_calltable.h"
+#include "manual_internal.h"
+#include "vgpu/sha256.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)     /* the name after cuda.h's renaming (cuMemAlloc -> cuMemAlloc_v2) */
+
+/* The driver functions this file calls, resolved once. */
+static struct {
+    bool tried, ok;
+    CUresult (*ctx_create)(CUcontext *ctx, unsigned int flags, CUdevice dev);  /* cuCtxCreate_v2 */
+    __typeof__(&cuCtxDestroy) ctx_destroy;
+    __typeof__(&cuCtxSetCurrent) ctx_set_current;
+    __typeof__(&cuModuleLoadDataEx) module_load;
+    __typeof__(&cuLibraryLoadData) library_load;
+    __typeof__(&cuModuleGetGlobal) module_global;
+    __typeof__(&cuLibraryGetGlobal) library_global;
+    __typeof__(&cuFuncGetParamInfo) func_param_info;
+    __typeof__(&cuKernelGetParamInfo) kernel_param_info;
+    __typeof__(&cuLaunchKernel) launch;
+    __typeof__(&cuLaunchCooperativeKernel) launch_coop;
+    __typeof__(&cuLaunchKernelEx) launch_ex;
+    __typeof__(&cuPointerGetAttribute) pointer_attr;
+    __typeof__(&cuGetErrorName) error_name;
+    __typeof__(&cuGetErrorString) error_string;
+} drv;
+
+/* Resolves name into the function pointer at slot (of n bytes). */
+static bool sym(void *h, const char *name, void *slot, size_t n)
+{
+    void *p = dlsym(h, name);
+
+    memcpy(slot, &p, n < sizeof(p) ? n : sizeof(p));
+    return p != NULL;
+}
+
+static bool driver(void)
+{
+    void *h;
+
+    if (drv.tried)
+        return drv.ok;
+    drv.tried = true;
+    h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+        vgpu_log(VGPU_LOG_WARN, "no CUDA driver here (libcuda.so.1: %s): driver API calls fail",
+                 dlerror());
+        return false;
+    }
+#define GET(field, name) sym(h, STR(name), &drv.field, sizeof(drv.field))
+    drv.ok = GET(ctx_create, cuCtxCreate_v2) && GET(ctx_destroy, cuCtxDestroy) &&
+             GET(ctx_set_current, cuCtxSetCurrent) && GET(module_load, cuModuleLoadDataEx) &&
+             GET(library_load, cuLibraryLoadData) && GET(module_global, cuModuleGetGlobal) &&
+             GET(library_global, cuLibraryGetGlobal) && GET(func_param_info, cuFuncGetParamInfo) &&
+             GET(kernel_param_info, cuKernelGetParamInfo) && GET(launch, cuLaunchKernel) &&
+             GET(launch_coop, cuLaunchCooperativeKernel) && GET(launch_ex, cuLaunchKernelEx) &&
+             GET(pointer_attr, cuPointerGetAttribute) && GET(error_name, cuGetErrorName) &&
+             GET(error_string, cuGetErrorString);
+#undef GET
+    if (!drv.ok)
+        vgpu_log(VGPU_LOG_WARN, "the CUDA driver here lacks functions vgpu needs: driver API calls fail");
+    return drv.ok;
+}
+
+/*
+ * A runtime handler's cudaError_t as the driver's CUresult: the codes the
+ * two share keep their numbers (success, invalid value, out of memory, not
+ * initialized, deinitialized, invalid handle, the 200s, 300s, 700s, not
+ * supported); the runtime-only ones below 100 (invalid device pointer,
+ * invalid memcpy direction, ...) are an invalid value to the driver.
+ */
+static int cu_status(int st)
+{
+    return st > 4 && st < 100 ? CUDA_ERROR_INVALID_VALUE : st;
+}
+
+static int kind(int cuda_kind)
+{
+    return vgpu_cuda_kind(cuda_kind);
+}
+
+/* The context a batch names becomes current here before its calls run (session.c). */
+int vgpu_driver_make_current(struct vgpu_session *s, uint64_t ctx)
+{
+    if (!driver())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (ctx && !vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), ctx))
+        return CUDA_ERROR_INVALID_CONTEXT;
+    return drv.ctx_set_current((CUcontext)(uintptr_t)ctx);
+}
+
+/* ---- contexts ---- */
+
+static int h_ctx_create(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__CtxArgs, ctx_args, c);
+    Vgpu__Manual__CtxRet r = VGPU__MANUAL__CTX_RET__INIT;
+    CUcontext ctx = NULL;
+    int st = CUDA_ERROR_NOT_INITIALIZED;
+
+    if (driver() && (st = drv.ctx_create(&ctx, a->flags, a->device)) == CUDA_SUCCESS) {
+        r.ctx = (uint64_t)(uintptr_t)ctx;
+        if (vgpu_handle_add(s, kind(VGPU_CUDA_H_CONTEXT), r.ctx) == 0) {
+            s->context = r.ctx;        /* current here now, as for the guest's thread */
+            st = reply(c, &r.base);
+        } else {
+            drv.ctx_destroy(ctx);
+            st = CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    vgpu__manual__ctx_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_ctx_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__CtxArgs, ctx_args, c);
+    int st = CUDA_ERROR_NOT_INITIALIZED;
+
+    if (!driver())
+        goto out;
+    st = CUDA_ERROR_INVALID_CONTEXT;
+    if (!a->ctx || !vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx))
+        goto out;
+    st = drv.ctx_destroy((CUcontext)(uintptr_t)a->ctx);
+    if (st == CUDA_SUCCESS) {
+        vgpu_handle_remove(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
+        if (s->context == a->ctx)
+            s->context = 0;
+    }
+out:
+    vgpu__manual__ctx_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- modules and libraries ---- */
+
+#define IMAGE_MAX (512u << 20)
+#define JIT_OPTIONS_MAX 16
+#define LOG_MAX (64u << 10)
+
+/* JIT options whose values are plain numbers; the log buffers are the server's own. */
+static bool jit_option_ok(uint32_t o)
+{
+    switch (o) {
+    case CU_JIT_MAX_REGISTERS:
+    case CU_JIT_THREADS_PER_BLOCK:
+    case CU_JIT_OPTIMIZATION_LEVEL:
+    case CU_JIT_TARGET_FROM_CUCONTEXT:
+    case CU_JIT_TARGET:
+    case CU_JIT_FALLBACK_STRATEGY:
+    case CU_JIT_GENERATE_DEBUG_INFO:
+    case CU_JIT_LOG_VERBOSE:
+    case CU_JIT_GENERATE_LINE_INFO:
+    case CU_JIT_CACHE_MODE:
+    case CU_JIT_POSITION_INDEPENDENT_CODE:
+    case CU_JIT_MIN_CTA_PER_SM:
+    case CU_JIT_MAX_THREADS_PER_BLOCK:
+    case CU_JIT_OVERRIDE_DIRECTIVE_VALUES:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int h_module_load(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ModuleLoadArgs, module_load_args, c);
+    Vgpu__Manual__ModuleLoadRet r = VGPU__MANUAL__MODULE_LOAD_RET__INIT;
+    CUjit_option opt[JIT_OPTIONS_MAX + 4];
+    void *val[JIT_OPTIONS_MAX + 4];
+    uint8_t got[VGPU_SHA256_LEN], *img = NULL;
+    char *info = NULL, *err = NULL;
+    unsigned nopt = 0;
+    int st = CUDA_ERROR_INVALID_VALUE;
+
+    if (!driver()) {
+        st = CUDA_ERROR_NOT_INITIALIZED;
+        goto out;
+    }
+    if (a->sha256.len != VGPU_SHA256_LEN || a->size == 0 || a->size > IMAGE_MAX ||
+        a->n_jit_option != a->n_jit_value || a->n_jit_option > JIT_OPTIONS_MAX ||
+        a->info_log_size > LOG_MAX || a->error_log_size > LOG_MAX ||
+        (a->with_image && (c->nseg != 1 || c->seg[0].len != a->size)) ||
+        (!a->with_image && c->nseg != 0))
+        goto out;
+    if (s->nmodules >= VGPU_MAX_MODULES || a->size > VGPU_IMAGES_MAX_BYTES - s->image_bytes) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: module refused: the session holds %d modules and %llu MiB "
+                 "of images", s->who.vm_id, s->nmodules, (unsigned long long)(s->image_bytes >> 20));
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    if (a->with_image) {
+        vgpu_sha256(c->seg[0].data, a->size, got);
+        if (memcmp(got, a->sha256.data, VGPU_SHA256_LEN))
+            goto out;
+        /* a PTX image must be a string the JIT can read: NUL within the bytes sent */
+        if (!(img = malloc(a->size + 1))) {
+            st = CUDA_ERROR_OUT_OF_MEMORY;
+            goto out;
+        }
+        memcpy(img, c->seg[0].data, a->size);
+        vgpu_image_cache_store(s, got, img, a->size);
+    } else if (!(img = vgpu_image_cache_load(s, a->sha256.data, a->size))) {
+        r.need_image = true;         /* the guest sends it again with the bytes */
+        st = reply(c, &r.base);
+        goto out;
+    } else if (!(img = realloc(img, a->size + 1))) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    img[a->size] = 0;
+    for (size_t i = 0; i < a->n_jit_option; i++) {
+        if (!jit_option_ok(a->jit_option[i]))
+            continue;                /* log buffers and callbacks stay the server's */
+        opt[nopt] = (CUjit_option)a->jit_option[i];
+        val[nopt++] = (void *)(uintptr_t)a->jit_value[i];
+    }
+    if (a->info_log_size && (info = vgpu_arena_alloc(c->arena, a->info_log_size))) {
+        opt[nopt] = CU_JIT_INFO_LOG_BUFFER;
+        val[nopt++] = info;
+        opt[nopt] = CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES;
+        val[nopt++] = (void *)(uintptr_t)a->info_log_size;
+    }
+    if (a->error_log_size && (err = vgpu_arena_alloc(c->arena, a->error_log_size))) {
+        opt[nopt] = CU_JIT_ERROR_LOG_BUFFER;
+        val[nopt++] = err;
+        opt[nopt] = CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES;
+        val[nopt++] = (void *)(uintptr_t)a->error_log_size;
+    }
+    if (a->library) {
+        CUlibrary lib = NULL;
+
+        st = drv.library_load(&lib, img, opt, val, nopt, NULL, NULL, 0);
+        if (st == CUDA_SUCCESS) {
+            r.handle = (uint64_t)(uintptr_t)lib;
+            vgpu_handle_add(s, kind(VGPU_CUDA_H_LIBRARY), r.handle);
+        }
+    } else {
+        CUmodule mod = NULL;
+
+        st = drv.module_load(&mod, img, nopt, opt, val);
+        if (st == CUDA_SUCCESS) {
+            r.handle = (uint64_t)(uintptr_t)mod;
+            vgpu_handle_add(s, kind(VGPU_CUDA_H_MODULE), r.handle);
+        }
+    }
+    /* the driver keeps what it needs of the image once loaded */
+    if (st == CUDA_SUCCESS) {
+        s->nmodules++;
+        s->image_bytes += a->size;
+    }
+    r.info_log = info ? info : "";
+    r.error_log = err ? err : "";
+    if (info && a->info_log_size)
+        info[a->info_log_size - 1] = 0;
+    if (err && a->error_log_size)
+        err[a->error_log_size - 1] = 0;
+    {
+        int prc = reply(c, &r.base);
+
+        if (st == CUDA_SUCCESS)
+            st = prc;
+    }
+out:
+    free(img);
+    vgpu__manual__module_load_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_global(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__GlobalArgs, global_args, c);
+    Vgpu__Manual__GlobalRet r = VGPU__MANUAL__GLOBAL_RET__INIT;
+    CUdeviceptr p = 0;
+    size_t bytes = 0;
+    int st = CUDA_ERROR_NOT_INITIALIZED;
+
+    if (!driver())
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!vgpu_handle_known(s, kind(a->library ? VGPU_CUDA_H_LIBRARY : VGPU_CUDA_H_MODULE), a->handle))
+        goto out;
+    st = a->library ? drv.library_global(&p, &bytes, (CUlibrary)(uintptr_t)a->handle, a->name)
+                    : drv.module_global(&p, &bytes, (CUmodule)(uintptr_t)a->handle, a->name);
+    if (st != CUDA_SUCCESS)
+        goto out;
+    /* the variable's span is memory of this session from now on (not freeable) */
+    if (vgpu_range_add(s, p, bytes, false)) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    r.dptr = p;
+    r.bytes = bytes;
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__global_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- launches ---- */
+
+#define PARAMS_MAX 1024
+
+/* Launch attributes whose values hold no handle and no address. */
+static bool attr_ok(uint32_t id)
+{
+    switch (id) {
+    case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+    case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+    case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+    case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * The kernel's parameters as pointers into buf, by the driver's own
+ * parameter info; every parameter must lie inside the bytes sent.
+ */
+static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len, void **ptrs,
+                   int *n)
+{
+    bool is_kernel = vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), fn);
+
+    *n = 0;
+    for (size_t i = 0; i < PARAMS_MAX; i++) {
+        size_t off = 0, size = 0;
+        int st = is_kernel ? drv.kernel_param_info((CUkernel)(uintptr_t)fn, i, &off, &size)
+                           : drv.func_param_info((CUfunction)(uintptr_t)fn, i, &off, &size);
+
+        if (st != CUDA_SUCCESS)
+            return i == 0 && len ? st : CUDA_SUCCESS;   /* past the last parameter */
+        if (off > len || size > len - off)
+            return CUDA_ERROR_INVALID_VALUE;
+        ptrs[(*n)++] = (void *)(buf + off);
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+static int h_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__DrvLaunchArgs, drv_launch_args, c);
+    void **ptrs = NULL;
+    CUlaunchAttribute attrs[8];
+    const uint8_t *buf = c->nseg ? c->seg[0].data : (const uint8_t *)"";
+    size_t len = c->nseg ? c->seg[0].len : 0;
+    CUstream st_ = (CUstream)(uintptr_t)a->stream;
+    int n = 0, st = CUDA_ERROR_NOT_INITIALIZED;
+
+    if (!driver())
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (c->nseg > 1 || !a->grid || !a->block || a->n_attr_id != a->n_attr_value ||
+        a->n_attr_id > sizeof(attrs) / sizeof(attrs[0]))
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!a->function || (!vgpu_handle_known(s, kind(VGPU_CUDA_H_FUNCTION), a->function) &&
+                         !vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), a->function)) ||
+        !stream_ok(s, a->stream))
+        goto out;
+    if (!(ptrs = vgpu_arena_alloc(c->arena, PARAMS_MAX * sizeof(*ptrs)))) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    if ((st = lay_out(s, a->function, buf, len, ptrs, &n)) != CUDA_SUCCESS)
+        goto out;
+    for (size_t i = 0; i < a->n_attr_id; i++) {
+        if (!attr_ok(a->attr_id[i]) || a->attr_value[i].len != sizeof(attrs[i].value)) {
+            vgpu_log(VGPU_LOG_INFO, "launch attribute %u refused (not remoted)", a->attr_id[i]);
+            st = CUDA_ERROR_NOT_SUPPORTED;
+            goto out;
+        }
+        memset(&attrs[i], 0, sizeof(attrs[i]));
+        attrs[i].id = (CUlaunchAttributeID)a->attr_id[i];
+        memcpy(&attrs[i].value, a->attr_value[i].data, sizeof(attrs[i].value));
+    }
+    vgpu_work_begin(s);
+    if (a->ex) {
+        CUlaunchConfig cfg = {
+            .gridDimX = a->grid->x, .gridDimY = a->grid->y, .gridDimZ = a->grid->z,
+            .blockDimX = a->block->x, .blockDimY = a->block->y, .blockDimZ = a->block->z,
+            .sharedMemBytes = a->shared_mem, .hStream = st_,
+            .attrs = a->n_attr_id ? attrs : NULL, .numAttrs = (unsigned)a->n_attr_id,
+        };
+
+        st = drv.launch_ex(&cfg, (CUfunction)(uintptr_t)a->function, n ? ptrs : NULL, NULL);
+    } else if (a->cooperative) {
+        st = drv.launch_coop((CUfunction)(uintptr_t)a->function, a->grid->x, a->grid->y,
+                             a->grid->z, a->block->x, a->block->y, a->block->z, a->shared_mem,
+                             st_, n ? ptrs : NULL);
+    } else {
+        st = drv.launch((CUfunction)(uintptr_t)a->function, a->grid->x, a->grid->y, a->grid->z,
+                        a->block->x, a->block->y, a->block->z, a->shared_mem, st_,
+                        n ? ptrs : NULL, NULL);
+    }
+    vgpu_work_end(s, (void *)st_, st == CUDA_SUCCESS);
+out:
+    vgpu__manual__drv_launch_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- pointer attributes ---- */
+
+/* Bytes of an attribute's value, for those that hold no host address; 0 for the rest. */
+static size_t attr_size(int attr)
+{
+    switch (attr) {
+    case CU_POINTER_ATTRIBUTE_CONTEXT:
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+        return sizeof(void *);
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+        return sizeof(unsigned long long);
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+    case CU_POINTER_ATTRIBUTE_MAPPED:
+    case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+    case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+    case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:
+    case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
+        return sizeof(int);
+    default:
+        return 0;
+    }
+}
+
+static int h_pointer_attr(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__PointerAttrArgs, pointer_attr_args, c);
+    Vgpu__Manual__PointerAttrRet r = VGPU__MANUAL__POINTER_ATTR_RET__INIT;
+    int st = CUDA_ERROR_NOT_INITIALIZED;
+
+    if (!driver())
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    /* only the session's own memory is asked about */
+    if (a->n_attr == 0 || a->n_attr > 32 || !vgpu_addr_check(s, a->ptr))
+        goto out;
+    r.value = vgpu_arena_alloc(c->arena, a->n_attr * sizeof(*r.value));
+    r.status = vgpu_arena_alloc(c->arena, a->n_attr * sizeof(*r.status));
+    if (!r.value || !r.status) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    r.n_value = r.n_status = a->n_attr;
+    for (size_t i = 0; i < a->n_attr; i++) {
+        size_t n = attr_size(a->attr[i]);
+        uint8_t *v = n ? vgpu_arena_alloc(c->arena, n) : NULL;
+
+        r.status[i] = n ? (v ? drv.pointer_attr(v, (CUpointer_attribute)a->attr[i], a->ptr)
+                             : CUDA_ERROR_OUT_OF_MEMORY)
+                        : CUDA_ERROR_NOT_SUPPORTED;
+        if (r.status[i] == CUDA_SUCCESS && a->attr[i] == CU_POINTER_ATTRIBUTE_CONTEXT) {
+            uint64_t ctx = 0;
+
+            memcpy(&ctx, v, sizeof(void *));
+            if (ctx)
+                vgpu_handle_add(s, kind(VGPU_CUDA_H_CONTEXT), ctx);
+        }
+        r.value[i].data = v;
+        r.value[i].len = r.status[i] == CUDA_SUCCESS ? n : 0;
+    }
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__pointer_attr_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- error strings ---- */
+
+static int h_error_string(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ErrorStringArgs, error_string_args, c);
+    Vgpu__Manual__ErrorStringRet r = VGPU__MANUAL__ERROR_STRING_RET__INIT;
+    const char *str = NULL;
+    int st = CUDA_ERROR_NOT_INITIALIZED;
+
+    (void)s;
+    if (driver()) {
+        st = a->text ? drv.error_string((CUresult)a->error, &str)
+                     : drv.error_name((CUresult)a->error, &str);
+        if (st == CUDA_SUCCESS) {
+            r.s = (char *)(str ? str : "");
+            st = reply(c, &r.base);
+        }
+    }
+    vgpu__manual__error_string_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- memory and copies: the runtime's handlers, their status told in CUresult ---- */
+
+static int h_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return driver() ? cu_status(vgpu_manual_malloc(s, c)) : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+static int h_free(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return driver() ? cu_status(vgpu_manual_free(s, c)) : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+static int h_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return driver() ? cu_status(vgpu_manual_copy(s, c)) : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+#define ID(name) VGPU_CUDA_ID_##name
+
+static const struct {
+    uint32_t id;
+    vgpu_manual_fn fn;
+} handlers[] = {
+    { ID(cuCtxCreate), h_ctx_create }, { ID(cuCtxCreate_v2), h_ctx_create },
+    { ID(cuCtxCreate_v4), h_ctx_create }, { ID(cuCtxDestroy), h_ctx_destroy },
+    { ID(cuCtxDestroy_v2), h_ctx_destroy },
+    { ID(cuModuleLoad), h_module_load }, { ID(cuModuleLoadData), h_module_load },
+    { ID(cuModuleLoadDataEx), h_module_load }, { ID(cuModuleLoadFatBinary), h_module_load },
+    { ID(cuLibraryLoadData), h_module_load }, { ID(cuLibraryLoadFromFile), h_module_load },
+    { ID(cuModuleGetGlobal_v2), h_global }, { ID(cuLibraryGetGlobal), h_global },
+    { ID(cuLaunchKernel), h_launch }, { ID(cuLaunchKernel_ptsz), h_launch },
+    { ID(cuLaunchKernelEx), h_launch }, { ID(cuLaunchKernelEx_ptsz), h_launch },
+    { ID(cuLaunchCooperativeKernel), h_launch }, { ID(cuLaunchCooperativeKernel_ptsz), h_launch },
+    { ID(cuPointerGetAttribute), h_pointer_attr }, { ID(cuPointerGetAttributes), h_pointer_attr },
+    { ID(cuGetErrorName), h_error_string }, { ID(cuGetErrorString), h_error_string },
+    { ID(cuMemAlloc_v2), h_malloc }, { ID(cuMemAllocPitch_v2), h_malloc },
+    { ID(cuMemAllocAsync), h_malloc }, { ID(cuMemAllocAsync_ptsz), h_malloc },
+    { ID(cuMemFree_v2), h_free }, { ID(cuMemFreeAsync), h_free }, { ID(cuMemFreeAsync_ptsz), h_free },
+    { ID(cuMemcpy), h_copy }, { ID(cuMemcpy_ptds), h_copy }, { ID(cuMemcpyAsync), h_copy },
+    { ID(cuMemcpyAsync_ptsz), h_copy }, { ID(cuMemcpyHtoD_v2), h_copy },
+    { ID(cuMemcpyHtoD_v2_ptds), h_copy }, { ID(cuMemcpyDtoH_v2), h_copy },
+    { ID(cuMemcpyDtoH_v2_ptds), h_copy }, { ID(cuMemcpyDtoD_v2), h_copy },
+    { ID(cuMemcpyDtoD_v2_ptds), h_copy }, { ID(cuMemcpyHtoDAsync_v2), h_copy },
+    { ID(cuMemcpyHtoDAsync_v2_ptsz), h_copy }, { ID(cuMemcpyDtoHAsync_v2), h_copy },
+    { ID(cuMemcpyDtoHAsync_v2_ptsz), h_copy }, { ID(cuMemcpyDtoDAsync_v2), h_copy },
+    { ID(cuMemcpyDtoDAsync_v2_ptsz), h_copy }, { ID(cuMemcpy2D_v2), h_copy },
+    { ID(cuMemcpy2D_v2_ptds), h_copy }, { ID(cuMemcpy2DAsync_v2), h_copy },
+    { ID(cuMemcpy2DAsync_v2_ptsz), h_copy }, { ID(cuMemcpy2DUnaligned_v2), h_copy },
+    { ID(cuMemcpy2DUnaligned_v2_ptds), h_copy }, { ID(cuMemcpyPeer), h_copy },
+    { ID(cuMemcpyPeer_ptds), h_copy }, { ID(cuMemcpyPeerAsync), h_copy },
+    { ID(cuMemcpyPeerAsync_ptsz), h_copy },
+};
+
+vgpu_manual_fn vgpu_driver_manual_find(uint32_t id)
+{
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].id == id)
+            return handlers[i].fn;
+    return NULL;
+}
