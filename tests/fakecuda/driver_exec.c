@@ -265,8 +265,12 @@ FAKE_EXPORT CUresult cuModuleLoadDataEx(CUmodule *module, const void *image,
                                         unsigned int numOptions, CUjit_option *options,
                                         void **optionValues)
 {
+    CUresult r = vgpu_fake_cu_ready();
+
+    if (r)
+        return r;
     if (numOptions && (!options || !optionValues))
-        return vgpu_fake_cu_init_ok() ? vgpu_fake_cu_init_ok() : CUDA_ERROR_INVALID_VALUE;
+        return CUDA_ERROR_INVALID_VALUE;
     return cuModuleLoadData(module, image);
 }
 

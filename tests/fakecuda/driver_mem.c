@@ -483,12 +483,10 @@ static CUresult set(const char *fn, CUdeviceptr d, size_t pitch, uint32_t value,
 
     if (r)
         return r;
-    if (d % elem || (height > 1 && pitch % elem))
+    if (d % elem || (height > 1 && pitch % elem) || width > SIZE_MAX / elem)
         return CUDA_ERROR_INVALID_VALUE;          /* elements must be aligned */
     if (height == 1)
-        pitch = width * elem;   /* width * elem overflowing is caught by the helper */
-    if (width > SIZE_MAX / elem)
-        return CUDA_ERROR_INVALID_VALUE;
+        pitch = width * elem;                     /* one row needs no pitch */
     return VGPU_FAKE_CU(vgpu_fake_memset2d(fn, DP(d), pitch, value, elem, width, height, stream));
 }
 

@@ -16,8 +16,13 @@
  * line, so a test sees the session die rather than a status the server could
  * have given itself (tests/server/server_input_test.c).
  *
+ * The driver API (driver*.c) is part of the same library, on the same
+ * tables: libcuda.so.1 is a link to it.  Every runtime entry point starts
+ * with vgpu_fake_rt_ctx(), which initializes the driver and makes the
+ * primary context current as the real runtime does.
+ *
  * Not thread-safe: vgpu-server calls the runtime from one thread per
- * session process.
+ * session process.  (Only the driver's current-context stack is per thread.)
  */
 #ifndef VGPU_FAKECUDA_INTERNAL_H
 #define VGPU_FAKECUDA_INTERNAL_H

@@ -8,6 +8,9 @@
  * variable.  Host sides are the caller's and are not checked.  Everything
  * is synchronous; the asynchronous forms check their stream and do the same.
  *
+ * The allocation, copy and memset helpers (vgpu_fake_malloc, _free,
+ * _copy2d, _memset2d) serve the driver's cuMem* calls too (driver_mem.c).
+ *
  * Status for a device range the fake did not hand out, or a symbol copy
  * running past its variable: cudaErrorInvalidValue (logged as refused); cudaFree of anything but the start of an allocation:
  * cudaErrorInvalidValue; over the total: cudaErrorMemoryAllocation.
@@ -218,7 +221,8 @@ FAKE_EXPORT cudaError_t cudaMemcpyPeer(void *dst, int dstDevice, const void *src
     vgpu_fake_rt_ctx();
     if (dstDevice != 0 || srcDevice != 0)
         return vgpu_fake_status(cudaErrorInvalidDevice);
-    return vgpu_fake_copy2d("cudaMemcpyPeer", dst, count, src, count, count, 1, cudaMemcpyDeviceToDevice);
+    return vgpu_fake_copy2d("cudaMemcpyPeer", dst, count, src, count, count, 1,
+                            cudaMemcpyDeviceToDevice);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpyPeerAsync(void *dst, int dstDevice, const void *src, int srcDevice,
