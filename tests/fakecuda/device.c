@@ -2,14 +2,14 @@
 /*
  * The one fake device (ordinal 0): properties of a plausible compute
  * capability 9.0 part named "vgpu fake device" with VGPU_FAKE_TOTAL_MEM of
- * memory, the attributes read from them (others read as 0), versions,
+ * memory, the attributes read from them (device_attr.c), versions,
  * device selection, reset and synchronization.
  */
 #include <string.h>
 
 #include "fakecuda_internal.h"
 
-static void props(struct cudaDeviceProp *p)
+void vgpu_fake_props(struct cudaDeviceProp *p)
 {
     memset(p, 0, sizeof(*p));
     strcpy(p->name, VGPU_FAKE_DEVICE_NAME);
@@ -58,6 +58,7 @@ FAKE_EXPORT cudaError_t cudaGetDeviceCount(int *count)
 
 FAKE_EXPORT cudaError_t cudaGetDevice(int *device)
 {
+    vgpu_fake_rt_ctx();
     if (!device)
         return vgpu_fake_status(cudaErrorInvalidValue);
     *device = 0;
@@ -66,55 +67,35 @@ FAKE_EXPORT cudaError_t cudaGetDevice(int *device)
 
 FAKE_EXPORT cudaError_t cudaSetDevice(int device)
 {
+    vgpu_fake_rt_ctx();
     return device == 0 ? cudaSuccess : vgpu_fake_status(cudaErrorInvalidDevice);
 }
 
 FAKE_EXPORT cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
 {
+    vgpu_fake_rt_ctx();
     if (!prop)
         return vgpu_fake_status(cudaErrorInvalidValue);
     if (device != 0)
         return vgpu_fake_status(cudaErrorInvalidDevice);
-    props(prop);
+    vgpu_fake_props(prop);
     return cudaSuccess;
 }
 
 FAKE_EXPORT cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device)
 {
-    struct cudaDeviceProp p;
-
+    vgpu_fake_rt_ctx();
     if (!value)
         return vgpu_fake_status(cudaErrorInvalidValue);
     if (device != 0)
         return vgpu_fake_status(cudaErrorInvalidDevice);
-    props(&p);
-    switch (attr) {
-    case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
-    case cudaDevAttrMaxBlockDimX: *value = p.maxThreadsDim[0]; break;
-    case cudaDevAttrMaxBlockDimY: *value = p.maxThreadsDim[1]; break;
-    case cudaDevAttrMaxBlockDimZ: *value = p.maxThreadsDim[2]; break;
-    case cudaDevAttrMaxGridDimX: *value = p.maxGridSize[0]; break;
-    case cudaDevAttrMaxGridDimY: *value = p.maxGridSize[1]; break;
-    case cudaDevAttrMaxGridDimZ: *value = p.maxGridSize[2]; break;
-    case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
-    case cudaDevAttrTotalConstantMemory: *value = (int)p.totalConstMem; break;
-    case cudaDevAttrWarpSize: *value = p.warpSize; break;
-    case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
-    case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
-    case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
-    case cudaDevAttrMaxThreadsPerMultiProcessor: *value = p.maxThreadsPerMultiProcessor; break;
-    case cudaDevAttrL2CacheSize: *value = p.l2CacheSize; break;
-    case cudaDevAttrConcurrentKernels: *value = p.concurrentKernels; break;
-    case cudaDevAttrAsyncEngineCount: *value = p.asyncEngineCount; break;
-    case cudaDevAttrUnifiedAddressing: *value = p.unifiedAddressing; break;
-    case cudaDevAttrPciBusId: *value = p.pciBusID; break;
-    default: *value = 0; break;
-    }
-    return cudaSuccess;
+    return vgpu_fake_attribute((int)attr, value) ? vgpu_fake_status(cudaErrorInvalidValue)
+                                                 : cudaSuccess;
 }
 
 FAKE_EXPORT cudaError_t cudaDeviceGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
 {
+    vgpu_fake_rt_ctx();
     if (leastPriority)
         *leastPriority = 0;
     if (greatestPriority)
@@ -140,12 +121,14 @@ FAKE_EXPORT cudaError_t cudaRuntimeGetVersion(int *runtimeVersion)
 
 FAKE_EXPORT cudaError_t cudaDeviceSynchronize(void)
 {
+    vgpu_fake_rt_ctx();
     return cudaSuccess;
 }
 
 /* Everything the program created goes; registrations stay, variables read zero again. */
 FAKE_EXPORT cudaError_t cudaDeviceReset(void)
 {
+    vgpu_fake_rt_ctx();
     vgpu_fake_alloc_reset();
     while (vgpu_fake_streams)
         cudaStreamDestroy((cudaStream_t)(void *)vgpu_fake_streams);

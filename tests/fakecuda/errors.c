@@ -6,6 +6,11 @@
  * real runtime's for the codes the fake returns and the name otherwise.
  * Any other int is "unrecognized error code", as in the real runtime:
  * neither function returns NULL.
+ *
+ * The driver side (driver*.c) reuses the runtime's helpers, which answer in
+ * cudaError_t; vgpu_fake_cu_of below is the one table from those answers to
+ * CUresult, and while a driver call runs (vgpu_fake_quiet_begin/end) the
+ * helpers leave the runtime's last error alone, as the real driver does.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,27 +79,97 @@
 #define UNRECOGNIZED "unrecognized error code"
 
 static __thread cudaError_t last_error;
+static __thread int quiet;              /* > 0 while a driver call runs a helper */
 
 cudaError_t vgpu_fake_status(cudaError_t st)
 {
-    if (st != cudaSuccess)
+    if (st != cudaSuccess && !quiet)
         last_error = st;
     return st;
+}
+
+static void refuse_log(const char *fn, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "fakecuda: refused %s: ", fn);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    /* A test that must prove the server's own checks makes this fatal. */
+    if (getenv("VGPU_FAKE_ABORT_ON_REFUSE"))
+        abort();
 }
 
 cudaError_t vgpu_fake_refuse(cudaError_t st, const char *fn, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "fakecuda: refused %s: ", fn);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    refuse_log(fn, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    /* A test that must prove the server's own checks makes this fatal. */
-    if (getenv("VGPU_FAKE_ABORT_ON_REFUSE"))
-        abort();
     return vgpu_fake_status(st);
+}
+
+CUresult vgpu_fake_cu_refuse(CUresult r, const char *fn, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    refuse_log(fn, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+bool vgpu_fake_in_driver(void)
+{
+    return quiet > 0;
+}
+
+void vgpu_fake_quiet_begin(void)
+{
+    quiet++;
+}
+
+CUresult vgpu_fake_quiet_end(cudaError_t st)
+{
+    quiet--;
+    return vgpu_fake_cu_of(st);
+}
+
+/*
+ * The runtime statuses the shared helpers give, as the driver gives them:
+ *
+ *   cudaSuccess                      CUDA_SUCCESS
+ *   cudaErrorInvalidValue            CUDA_ERROR_INVALID_VALUE
+ *   cudaErrorInvalidPitchValue       CUDA_ERROR_INVALID_VALUE
+ *   cudaErrorInvalidMemcpyDirection  CUDA_ERROR_INVALID_VALUE
+ *   cudaErrorInvalidConfiguration    CUDA_ERROR_INVALID_VALUE
+ *   cudaErrorMemoryAllocation        CUDA_ERROR_OUT_OF_MEMORY
+ *   cudaErrorInvalidResourceHandle   CUDA_ERROR_INVALID_HANDLE
+ *   cudaErrorInvalidDeviceFunction   CUDA_ERROR_INVALID_HANDLE
+ *   cudaErrorInvalidSymbol           CUDA_ERROR_NOT_FOUND
+ *   cudaErrorIllegalAddress          CUDA_ERROR_ILLEGAL_ADDRESS
+ *   cudaErrorNotReady                CUDA_ERROR_NOT_READY
+ *   cudaErrorInvalidDevice           CUDA_ERROR_INVALID_DEVICE
+ *   cudaErrorNotSupported            CUDA_ERROR_NOT_SUPPORTED
+ *   anything else                    CUDA_ERROR_UNKNOWN
+ */
+CUresult vgpu_fake_cu_of(cudaError_t st)
+{
+    switch (st) {
+    case cudaSuccess: return CUDA_SUCCESS;
+    case cudaErrorInvalidValue:
+    case cudaErrorInvalidPitchValue:
+    case cudaErrorInvalidMemcpyDirection:
+    case cudaErrorInvalidConfiguration: return CUDA_ERROR_INVALID_VALUE;
+    case cudaErrorMemoryAllocation: return CUDA_ERROR_OUT_OF_MEMORY;
+    case cudaErrorInvalidResourceHandle:
+    case cudaErrorInvalidDeviceFunction: return CUDA_ERROR_INVALID_HANDLE;
+    case cudaErrorInvalidSymbol: return CUDA_ERROR_NOT_FOUND;
+    case cudaErrorIllegalAddress: return CUDA_ERROR_ILLEGAL_ADDRESS;
+    case cudaErrorNotReady: return CUDA_ERROR_NOT_READY;
+    case cudaErrorInvalidDevice: return CUDA_ERROR_INVALID_DEVICE;
+    case cudaErrorNotSupported: return CUDA_ERROR_NOT_SUPPORTED;
+    default: return CUDA_ERROR_UNKNOWN;
+    }
 }
 
 static const char *name_of(int code)

@@ -18,6 +18,12 @@
  *       value & 0xff.  A range outside the process's device memory is a
  *       fault: nothing is written, the launch returns cudaErrorIllegalAddress
  *       and "fakecuda: fault" is logged.
+ *   fake_add(int *dst, const int *a, const int *b, int n)
+ *       offsets 0, 8, 16, 24; sizes 8, 8, 8, 4.  dst[i] = a[i] + b[i] for
+ *       i < n; faults like fake_fill.
+ *
+ * The driver's modules and launches (driver_exec.c) use the same kernels
+ * and stream records.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +45,9 @@ static double now_ms(void)
 
 /* ---- streams ---- */
 
-static cudaError_t stream_create(cudaStream_t *s, unsigned flags, int priority)
+cudaError_t vgpu_fake_stream_create(cudaStream_t *s, unsigned flags, int priority)
 {
+    static unsigned long long next_id = 16;   /* above the default streams' ids */
     struct vgpu_fake_stream *f;
 
     if (!s)
@@ -50,6 +57,8 @@ static cudaError_t stream_create(cudaStream_t *s, unsigned flags, int priority)
     f->flags = flags;
     f->priority = priority > PRIO_LEAST ? PRIO_LEAST :
                   priority < PRIO_GREATEST ? PRIO_GREATEST : priority;
+    f->id = next_id++;
+    f->ctx = vgpu_fake_ctx_current();
     f->next = vgpu_fake_streams;
     vgpu_fake_streams = f;
     *s = (cudaStream_t)(void *)f;
@@ -58,22 +67,26 @@ static cudaError_t stream_create(cudaStream_t *s, unsigned flags, int priority)
 
 FAKE_EXPORT cudaError_t cudaStreamCreate(cudaStream_t *pStream)
 {
-    return stream_create(pStream, cudaStreamDefault, 0);
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_stream_create(pStream, cudaStreamDefault, 0);
 }
 
 FAKE_EXPORT cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream, unsigned int flags)
 {
-    return stream_create(pStream, flags, 0);
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_stream_create(pStream, flags, 0);
 }
 
 FAKE_EXPORT cudaError_t cudaStreamCreateWithPriority(cudaStream_t *pStream, unsigned int flags,
                                                      int priority)
 {
-    return stream_create(pStream, flags, priority);
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_stream_create(pStream, flags, priority);
 }
 
 FAKE_EXPORT cudaError_t cudaStreamDestroy(cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     for (struct vgpu_fake_stream **p = &vgpu_fake_streams; *p; p = &(*p)->next)
         if ((void *)*p == (void *)stream) {
             struct vgpu_fake_stream *f = *p;
@@ -90,28 +103,33 @@ FAKE_EXPORT cudaError_t cudaStreamDestroy(cudaStream_t stream)
 
 FAKE_EXPORT cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return vgpu_fake_stream_ok("cudaStreamSynchronize", stream) ? cudaSuccess
                                                                 : cudaErrorInvalidResourceHandle;
 }
 
 FAKE_EXPORT cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return cudaStreamSynchronize(stream);
 }
 
 FAKE_EXPORT cudaError_t cudaStreamQuery(cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return vgpu_fake_stream_ok("cudaStreamQuery", stream) ? cudaSuccess
                                                           : cudaErrorInvalidResourceHandle;
 }
 
 FAKE_EXPORT cudaError_t cudaStreamQuery_ptsz(cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return cudaStreamQuery(stream);
 }
 
 FAKE_EXPORT cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags)
 {
+    vgpu_fake_rt_ctx();
     (void)flags;
     if (!vgpu_fake_stream_ok("cudaStreamWaitEvent", stream))
         return cudaErrorInvalidResourceHandle;
@@ -122,11 +140,11 @@ FAKE_EXPORT cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t eve
 FAKE_EXPORT cudaError_t cudaStreamWaitEvent_ptsz(cudaStream_t stream, cudaEvent_t event,
                                                  unsigned int flags)
 {
+    vgpu_fake_rt_ctx();
     return cudaStreamWaitEvent(stream, event, flags);
 }
 
-/* The stream's record, or NULL for the default stream and its aliases. */
-static struct vgpu_fake_stream *stream_of(cudaStream_t s)
+struct vgpu_fake_stream *vgpu_fake_stream_of(cudaStream_t s)
 {
     return s == NULL || s == cudaStreamLegacy || s == cudaStreamPerThread
                ? NULL : (struct vgpu_fake_stream *)(void *)s;
@@ -134,36 +152,41 @@ static struct vgpu_fake_stream *stream_of(cudaStream_t s)
 
 FAKE_EXPORT cudaError_t cudaStreamGetPriority(cudaStream_t hStream, int *priority)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaStreamGetPriority", hStream))
         return cudaErrorInvalidResourceHandle;
     if (!priority)
         return vgpu_fake_status(cudaErrorInvalidValue);
-    *priority = stream_of(hStream) ? stream_of(hStream)->priority : 0;
+    *priority = vgpu_fake_stream_of(hStream) ? vgpu_fake_stream_of(hStream)->priority : 0;
     return cudaSuccess;
 }
 
 FAKE_EXPORT cudaError_t cudaStreamGetPriority_ptsz(cudaStream_t hStream, int *priority)
 {
+    vgpu_fake_rt_ctx();
     return cudaStreamGetPriority(hStream, priority);
 }
 
 FAKE_EXPORT cudaError_t cudaStreamGetFlags(cudaStream_t hStream, unsigned int *flags)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaStreamGetFlags", hStream))
         return cudaErrorInvalidResourceHandle;
     if (!flags)
         return vgpu_fake_status(cudaErrorInvalidValue);
-    *flags = stream_of(hStream) ? stream_of(hStream)->flags : cudaStreamDefault;
+    *flags = vgpu_fake_stream_of(hStream) ? vgpu_fake_stream_of(hStream)->flags : cudaStreamDefault;
     return cudaSuccess;
 }
 
 FAKE_EXPORT cudaError_t cudaStreamGetFlags_ptsz(cudaStream_t hStream, unsigned int *flags)
 {
+    vgpu_fake_rt_ctx();
     return cudaStreamGetFlags(hStream, flags);
 }
 
 FAKE_EXPORT cudaError_t cudaStreamGetDevice(cudaStream_t hStream, int *device)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaStreamGetDevice", hStream))
         return cudaErrorInvalidResourceHandle;
     if (!device)
@@ -174,6 +197,7 @@ FAKE_EXPORT cudaError_t cudaStreamGetDevice(cudaStream_t hStream, int *device)
 
 FAKE_EXPORT cudaError_t cudaStreamGetDevice_ptsz(cudaStream_t hStream, int *device)
 {
+    vgpu_fake_rt_ctx();
     return cudaStreamGetDevice(hStream, device);
 }
 
@@ -181,6 +205,7 @@ FAKE_EXPORT cudaError_t cudaStreamGetDevice_ptsz(cudaStream_t hStream, int *devi
 
 FAKE_EXPORT cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags)
 {
+    vgpu_fake_rt_ctx();
     struct vgpu_fake_event *f;
 
     if (!event)
@@ -196,12 +221,14 @@ FAKE_EXPORT cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned in
 
 FAKE_EXPORT cudaError_t cudaEventCreate(cudaEvent_t *event)
 {
+    vgpu_fake_rt_ctx();
     return cudaEventCreateWithFlags(event, cudaEventDefault);
 }
 
 FAKE_EXPORT cudaError_t cudaEventRecordWithFlags(cudaEvent_t event, cudaStream_t stream,
                                                  unsigned int flags)
 {
+    vgpu_fake_rt_ctx();
     struct vgpu_fake_event *e = vgpu_fake_event_find("cudaEventRecord", event);
 
     (void)flags;
@@ -215,33 +242,39 @@ FAKE_EXPORT cudaError_t cudaEventRecordWithFlags(cudaEvent_t event, cudaStream_t
 FAKE_EXPORT cudaError_t cudaEventRecordWithFlags_ptsz(cudaEvent_t event, cudaStream_t stream,
                                                       unsigned int flags)
 {
+    vgpu_fake_rt_ctx();
     return cudaEventRecordWithFlags(event, stream, flags);
 }
 
 FAKE_EXPORT cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return cudaEventRecordWithFlags(event, stream, 0);
 }
 
 FAKE_EXPORT cudaError_t cudaEventRecord_ptsz(cudaEvent_t event, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return cudaEventRecordWithFlags(event, stream, 0);
 }
 
 FAKE_EXPORT cudaError_t cudaEventQuery(cudaEvent_t event)
 {
+    vgpu_fake_rt_ctx();
     return vgpu_fake_event_find("cudaEventQuery", event) ? cudaSuccess
                                                          : cudaErrorInvalidResourceHandle;
 }
 
 FAKE_EXPORT cudaError_t cudaEventSynchronize(cudaEvent_t event)
 {
+    vgpu_fake_rt_ctx();
     return vgpu_fake_event_find("cudaEventSynchronize", event) ? cudaSuccess
                                                                : cudaErrorInvalidResourceHandle;
 }
 
 FAKE_EXPORT cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
 {
+    vgpu_fake_rt_ctx();
     struct vgpu_fake_event *a = vgpu_fake_event_find("cudaEventElapsedTime", start);
     struct vgpu_fake_event *b = a ? vgpu_fake_event_find("cudaEventElapsedTime", end) : NULL;
 
@@ -257,6 +290,7 @@ FAKE_EXPORT cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaE
 
 FAKE_EXPORT cudaError_t cudaEventDestroy(cudaEvent_t event)
 {
+    vgpu_fake_rt_ctx();
     for (struct vgpu_fake_event **p = &vgpu_fake_events; *p; p = &(*p)->next)
         if ((void *)*p == (void *)event) {
             struct vgpu_fake_event *f = *p;
@@ -381,14 +415,11 @@ FAKE_EXPORT void __cudaRegisterVar(void **handle, char *hostVar, char *deviceAdd
 /* ---- kernels ---- */
 
 static cudaError_t fake_fill(void **args);
+static cudaError_t fake_add(void **args);
 
-static const struct fake_kernel {
-    const char *name;
-    int nparams;
-    uint32_t off[4], size[4];
-    cudaError_t (*run)(void **args);
-} fake_kernels[] = {
+static const struct vgpu_fake_kernel fake_kernels[] = {
     { "fake_fill", 3, { 0, 8, 16 }, { 8, 4, 8 }, fake_fill },
+    { "fake_add", 4, { 0, 8, 16, 24 }, { 8, 8, 8, 4 }, fake_add },
 };
 
 /* True when a kernel's device name stands for id: itself, or an Itanium name's identifier. */
@@ -403,19 +434,25 @@ static bool name_is(const char *name, const char *id)
     return n == strlen(id) && !strncmp(name, id, n);
 }
 
-static const struct fake_kernel *fake_kernel_of(const struct vgpu_fake_fn *f)
+const struct vgpu_fake_kernel *vgpu_fake_kernel_named(const char *name)
 {
     for (size_t i = 0; i < sizeof(fake_kernels) / sizeof(fake_kernels[0]); i++)
-        if (name_is(f->name, fake_kernels[i].name))
+        if (name_is(name, fake_kernels[i].name))
             return &fake_kernels[i];
     return NULL;
+}
+
+static const struct vgpu_fake_kernel *fake_kernel_of(const struct vgpu_fake_fn *f)
+{
+    return vgpu_fake_kernel_named(f->name);
 }
 
 FAKE_EXPORT cudaError_t cudaFuncGetParamInfo(const void *func, size_t paramIndex,
                                              size_t *paramOffset, size_t *paramSize)
 {
+    vgpu_fake_rt_ctx();
     struct vgpu_fake_fn *f = vgpu_fake_fn_find("cudaFuncGetParamInfo", func, false);
-    const struct fake_kernel *k;
+    const struct vgpu_fake_kernel *k;
 
     if (!f)
         return cudaErrorInvalidDeviceFunction;
@@ -432,6 +469,7 @@ FAKE_EXPORT cudaError_t cudaFuncGetParamInfo(const void *func, size_t paramIndex
 
 FAKE_EXPORT cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_fn_find("cudaFuncGetAttributes", func, false))
         return cudaErrorInvalidDeviceFunction;
     if (!attr)
@@ -448,6 +486,7 @@ FAKE_EXPORT cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, c
 
 FAKE_EXPORT cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value)
 {
+    vgpu_fake_rt_ctx();
     (void)attr; (void)value;
     return vgpu_fake_fn_find("cudaFuncSetAttribute", func, false) ? cudaSuccess
                                                                   : cudaErrorInvalidDeviceFunction;
@@ -455,6 +494,7 @@ FAKE_EXPORT cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttr
 
 FAKE_EXPORT cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCache cacheConfig)
 {
+    vgpu_fake_rt_ctx();
     (void)cacheConfig;
     return vgpu_fake_fn_find("cudaFuncSetCacheConfig", func, false) ? cudaSuccess
                                                                     : cudaErrorInvalidDeviceFunction;
@@ -462,6 +502,7 @@ FAKE_EXPORT cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCa
 
 FAKE_EXPORT cudaError_t cudaFuncSetSharedMemConfig(const void *func, enum cudaSharedMemConfig config)
 {
+    vgpu_fake_rt_ctx();
     (void)config;
     return vgpu_fake_fn_find("cudaFuncSetSharedMemConfig", func, false)
                ? cudaSuccess : cudaErrorInvalidDeviceFunction;
@@ -469,6 +510,7 @@ FAKE_EXPORT cudaError_t cudaFuncSetSharedMemConfig(const void *func, enum cudaSh
 
 FAKE_EXPORT cudaError_t cudaFuncGetName(const char **name, const void *func)
 {
+    vgpu_fake_rt_ctx();
     struct vgpu_fake_fn *f = vgpu_fake_fn_find("cudaFuncGetName", func, false);
 
     if (!f)
@@ -493,6 +535,7 @@ FAKE_EXPORT cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *numBl
                                                                       int blockSize,
                                                                       size_t dynamicSMemSize)
 {
+    vgpu_fake_rt_ctx();
     (void)dynamicSMemSize;
     return occupancy("cudaOccupancyMaxActiveBlocksPerMultiprocessor", numBlocks, func, blockSize);
 }
@@ -500,6 +543,7 @@ FAKE_EXPORT cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *numBl
 FAKE_EXPORT cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
     int *numBlocks, const void *func, int blockSize, size_t dynamicSMemSize, unsigned int flags)
 {
+    vgpu_fake_rt_ctx();
     (void)dynamicSMemSize; (void)flags;
     return occupancy("cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", numBlocks, func,
                      blockSize);
@@ -509,6 +553,7 @@ FAKE_EXPORT cudaError_t cudaOccupancyAvailableDynamicSMemPerBlock(size_t *dynami
                                                                   const void *func, int numBlocks,
                                                                   int blockSize)
 {
+    vgpu_fake_rt_ctx();
     int n;
     cudaError_t st = occupancy("cudaOccupancyAvailableDynamicSMemPerBlock", &n, func, blockSize);
 
@@ -542,19 +587,62 @@ static cudaError_t fake_fill(void **args)
     return cudaSuccess;
 }
 
+/*
+ * fake_add(int *dst, const int *a, const int *b, int n): dst[i] = a[i] + b[i]
+ * for i < n (wrapping), every range checked first like fake_fill's.
+ */
+static cudaError_t fake_add(void **args)
+{
+    int *dst;
+    const int *a, *b;
+    int n;
+    size_t bytes;
+
+    if (!args || !args[0] || !args[1] || !args[2] || !args[3])
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    memcpy(&dst, args[0], sizeof(dst));
+    memcpy(&a, args[1], sizeof(a));
+    memcpy(&b, args[2], sizeof(b));
+    memcpy(&n, args[3], sizeof(n));
+    if (n <= 0)
+        return cudaSuccess;
+    bytes = (size_t)n * sizeof(int);
+    if (!vgpu_fake_is_dev(dst, bytes) || !vgpu_fake_is_dev(a, bytes) || !vgpu_fake_is_dev(b, bytes)) {
+        fprintf(stderr, "fakecuda: fault in fake_add: %d ints at %p, %p, %p are not all device "
+                "memory of this process\n", n, (void *)dst, (const void *)a, (const void *)b);
+        return vgpu_fake_status(cudaErrorIllegalAddress);
+    }
+    for (int i = 0; i < n; i++) {
+        int x, y;
+
+        memcpy(&x, a + i, sizeof(x));
+        memcpy(&y, b + i, sizeof(y));
+        x = (int)((unsigned)x + (unsigned)y);
+        memcpy(dst + i, &x, sizeof(x));
+    }
+    return cudaSuccess;
+}
+
+cudaError_t vgpu_fake_launch_config(dim3 grid, dim3 block)
+{
+    if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z ||
+        (uint64_t)block.x * block.y * block.z > 1024)
+        return vgpu_fake_status(cudaErrorInvalidConfiguration);
+    return cudaSuccess;
+}
+
 static cudaError_t launch(const char *fn, const void *func, dim3 grid, dim3 block, void **args,
                           cudaStream_t stream)
 {
     struct vgpu_fake_fn *f = vgpu_fake_fn_find(fn, func, false);
-    const struct fake_kernel *k;
+    const struct vgpu_fake_kernel *k;
 
     if (!f)
         return cudaErrorInvalidDeviceFunction;
     if (!vgpu_fake_stream_ok(fn, stream))
         return cudaErrorInvalidResourceHandle;
-    if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z ||
-        (uint64_t)block.x * block.y * block.z > 1024)
-        return vgpu_fake_status(cudaErrorInvalidConfiguration);
+    if (vgpu_fake_launch_config(grid, block) != cudaSuccess)
+        return cudaErrorInvalidConfiguration;
     k = fake_kernel_of(f);
     return k ? k->run(args) : cudaSuccess;
 }
@@ -562,6 +650,7 @@ static cudaError_t launch(const char *fn, const void *func, dim3 grid, dim3 bloc
 FAKE_EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void **args,
                                          size_t sharedMem, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     (void)sharedMem;
     return launch("cudaLaunchKernel", func, gridDim, blockDim, args, stream);
 }
@@ -569,6 +658,7 @@ FAKE_EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 bl
 FAKE_EXPORT cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim,
                                               void **args, size_t sharedMem, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     (void)sharedMem;
     return launch("cudaLaunchKernel_ptsz", func, gridDim, blockDim, args, stream);
 }
@@ -576,6 +666,7 @@ FAKE_EXPORT cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, di
 FAKE_EXPORT cudaError_t cudaLaunchCooperativeKernel(const void *func, dim3 gridDim, dim3 blockDim,
                                                     void **args, size_t sharedMem, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     (void)sharedMem;
     return launch("cudaLaunchCooperativeKernel", func, gridDim, blockDim, args, stream);
 }
@@ -584,6 +675,7 @@ FAKE_EXPORT cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 
                                                          dim3 blockDim, void **args,
                                                          size_t sharedMem, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     (void)sharedMem;
     return launch("cudaLaunchCooperativeKernel_ptsz", func, gridDim, blockDim, args, stream);
 }

@@ -16,12 +16,18 @@
  * line, so a test sees the session die rather than a status the server could
  * have given itself (tests/server/server_input_test.c).
  *
+ * The driver API (driver*.c) is part of the same library, on the same
+ * tables: libcuda.so.1 is a link to it.  Every runtime entry point starts
+ * with vgpu_fake_rt_ctx(), which initializes the driver and makes the
+ * primary context current as the real runtime does.
+ *
  * Not thread-safe: vgpu-server calls the runtime from one thread per
- * session process.
+ * session process.  (Only the driver's current-context stack is per thread.)
  */
 #ifndef VGPU_FAKECUDA_INTERNAL_H
 #define VGPU_FAKECUDA_INTERNAL_H
 
+#include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,11 +53,14 @@ struct vgpu_fake_alloc {
     uintptr_t base;
     size_t size;
     bool freeable;             /* from a cudaMalloc*; variables are not */
+    struct vgpu_fake_ctx *ctx; /* current when it was made (NULL: none) */
 };
 
 struct vgpu_fake_stream {
     unsigned flags;
     int priority;
+    unsigned long long id;
+    struct vgpu_fake_ctx *ctx; /* current when it was made (NULL: none) */
     struct vgpu_fake_stream *next;
 };
 
@@ -89,6 +98,8 @@ struct vgpu_fake_alloc *vgpu_fake_alloc_at(const void *base);
 void vgpu_fake_alloc_remove(struct vgpu_fake_alloc *a);
 /* True when [p, p+len) lies inside one entry (len 0: p inside, or at its end). */
 bool vgpu_fake_is_dev(const void *p, size_t len);
+/* The entry holding byte p (not its end), or NULL. */
+struct vgpu_fake_alloc *vgpu_fake_alloc_holding(const void *p);
 /* Frees every freeable allocation (cudaDeviceReset). */
 void vgpu_fake_alloc_reset(void);
 uint64_t vgpu_fake_mem_used(void);
@@ -98,6 +109,83 @@ bool vgpu_fake_dev_ok(const char *fn, const void *p, size_t len);
 bool vgpu_fake_stream_ok(const char *fn, cudaStream_t s);
 struct vgpu_fake_event *vgpu_fake_event_find(const char *fn, cudaEvent_t e);
 struct vgpu_fake_fn *vgpu_fake_fn_find(const char *fn, const void *host, bool is_var);
+
+/* ---- shared by the runtime (memory.c, exec.c) and the driver (driver*.c) ----
+ * These return cudaError_t and record it as the runtime's last error; a
+ * driver function calls them through VGPU_FAKE_CU, which maps the status
+ * (vgpu_fake_cu_of) and leaves the runtime's last error alone. */
+
+/* 256-byte aligned "device" memory; *p NULL for size 0. */
+cudaError_t vgpu_fake_malloc(void **p, size_t size);
+/* p must start an allocation (NULL: nothing to do). */
+cudaError_t vgpu_fake_free(const char *fn, void *p);
+/*
+ * height rows of width bytes; kind says which sides are device memory
+ * (cudaMemcpyDefault: looked up).  Device spans are checked whole first.
+ */
+cudaError_t vgpu_fake_copy2d(const char *fn, void *dst, size_t dpitch, const void *src,
+                             size_t spitch, size_t width, size_t height, enum cudaMemcpyKind kind);
+/* height rows of width elements of elem (1, 2 or 4) bytes, each set to value. */
+cudaError_t vgpu_fake_memset2d(const char *fn, void *p, size_t pitch, uint32_t value, size_t elem,
+                               size_t width, size_t height, cudaStream_t stream);
+cudaError_t vgpu_fake_stream_create(cudaStream_t *s, unsigned flags, int priority);
+/* The stream's record, or NULL for the default stream and its aliases (checked before). */
+struct vgpu_fake_stream *vgpu_fake_stream_of(cudaStream_t s);
+
+/* A fake kernel (exec.c): its parameter layout and what it does. */
+struct vgpu_fake_kernel {
+    const char *name;
+    int nparams;
+    uint32_t off[4], size[4];
+    cudaError_t (*run)(void **args);
+};
+/* The fake kernel a device name stands for (plain or Itanium-mangled), or NULL. */
+const struct vgpu_fake_kernel *vgpu_fake_kernel_named(const char *name);
+/* Grid and block checks of a launch: cudaSuccess or cudaErrorInvalidConfiguration. */
+cudaError_t vgpu_fake_launch_config(dim3 grid, dim3 block);
+
+/* The device's properties (device.c); attributes derived from them. */
+void vgpu_fake_props(struct cudaDeviceProp *p);
+/* 0 and *value for a CUdevice_attribute (== cudaDeviceAttr), -EINVAL for an unknown one. */
+int vgpu_fake_attribute(int attr, int *value);
+
+/* ---- the driver side (driver.c) ---- */
+
+/* A context: bookkeeping only, all share the one memory space. */
+struct vgpu_fake_ctx {
+    unsigned flags;
+    bool primary;
+    unsigned long long id;
+    size_t limits[CU_LIMIT_MAX];
+    CUfunc_cache cache;
+    struct vgpu_fake_ctx *next;
+};
+
+/*
+ * What the real runtime does on its first call and in cudaSetDevice: the
+ * driver counts as initialized, the runtime holds the primary context
+ * (once) and makes it current on this thread when none is.
+ */
+void vgpu_fake_rt_ctx(void);
+/* This thread's current context if it still lives, else NULL. */
+struct vgpu_fake_ctx *vgpu_fake_ctx_current(void);
+/* CUDA_ERROR_NOT_INITIALIZED before cuInit, CUDA_ERROR_INVALID_CONTEXT without a current one. */
+CUresult vgpu_fake_cu_ready(void);
+CUresult vgpu_fake_cu_init_ok(void);
+/* ctx if it is a live context of this process, else NULL. */
+struct vgpu_fake_ctx *vgpu_fake_ctx_find(CUcontext ctx);
+
+/* errors.c: the one map from the shared helpers' cudaError_t to CUresult. */
+CUresult vgpu_fake_cu_of(cudaError_t st);
+void vgpu_fake_quiet_begin(void);
+/* True while a driver call runs a shared helper or runtime function. */
+bool vgpu_fake_in_driver(void);
+CUresult vgpu_fake_quiet_end(cudaError_t st);
+/* A shared helper's status as a CUresult; the runtime's last error stays as it was. */
+#define VGPU_FAKE_CU(call) (vgpu_fake_quiet_begin(), vgpu_fake_quiet_end(call))
+/* Logs "fakecuda: refused FN: ..." (aborting under VGPU_FAKE_ABORT_ON_REFUSE); returns r. */
+CUresult vgpu_fake_cu_refuse(CUresult r, const char *fn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- _ptsz / _ptds entry points, which cuda_runtime_api.h declares only
  * under CUDA_API_PER_THREAD_DEFAULT_STREAM ---- */

@@ -8,6 +8,9 @@
  * variable.  Host sides are the caller's and are not checked.  Everything
  * is synchronous; the asynchronous forms check their stream and do the same.
  *
+ * The allocation, copy and memset helpers (vgpu_fake_malloc, _free,
+ * _copy2d, _memset2d) serve the driver's cuMem* calls too (driver_mem.c).
+ *
  * Status for a device range the fake did not hand out, or a symbol copy
  * running past its variable: cudaErrorInvalidValue (logged as refused); cudaFree of anything but the start of an allocation:
  * cudaErrorInvalidValue; over the total: cudaErrorMemoryAllocation.
@@ -24,7 +27,7 @@ static size_t round_up(size_t n, size_t a)
     return n > SIZE_MAX - (a - 1) ? 0 : (n + a - 1) / a * a;
 }
 
-static cudaError_t fake_malloc(void **p, size_t size)
+cudaError_t vgpu_fake_malloc(void **p, size_t size)
 {
     size_t bytes = round_up(size, ALIGN);
     void *m = NULL;
@@ -48,42 +51,46 @@ static cudaError_t fake_malloc(void **p, size_t size)
 
 FAKE_EXPORT cudaError_t cudaMalloc(void **devPtr, size_t size)
 {
-    return fake_malloc(devPtr, size);
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_malloc(devPtr, size);
 }
 
 FAKE_EXPORT cudaError_t cudaMallocAsync(void **devPtr, size_t size, cudaStream_t hStream)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaMallocAsync", hStream))
         return cudaErrorInvalidResourceHandle;
-    return fake_malloc(devPtr, size);
+    return vgpu_fake_malloc(devPtr, size);
 }
 
 FAKE_EXPORT cudaError_t cudaMallocPitch(void **devPtr, size_t *pitch, size_t width, size_t height)
 {
+    vgpu_fake_rt_ctx();
     size_t p = round_up(width ? width : 1, 512);
 
     if (!pitch || p == 0 || (height && p > SIZE_MAX / height))
         return vgpu_fake_status(cudaErrorInvalidValue);
     *pitch = p;
-    return fake_malloc(devPtr, p * height);
+    return vgpu_fake_malloc(devPtr, p * height);
 }
 
 FAKE_EXPORT cudaError_t cudaMalloc3D(struct cudaPitchedPtr *pitchedDevPtr, struct cudaExtent extent)
 {
+    vgpu_fake_rt_ctx();
     size_t p = round_up(extent.width ? extent.width : 1, 512), rows = extent.height * extent.depth;
     cudaError_t st;
 
     if (!pitchedDevPtr || p == 0 || (extent.depth && rows / extent.depth != extent.height) ||
         (rows && p > SIZE_MAX / rows))
         return vgpu_fake_status(cudaErrorInvalidValue);
-    st = fake_malloc(&pitchedDevPtr->ptr, p * rows);
+    st = vgpu_fake_malloc(&pitchedDevPtr->ptr, p * rows);
     pitchedDevPtr->pitch = p;
     pitchedDevPtr->xsize = extent.width;
     pitchedDevPtr->ysize = extent.height;
     return st;
 }
 
-static cudaError_t fake_free(const char *fn, void *p)
+cudaError_t vgpu_fake_free(const char *fn, void *p)
 {
     struct vgpu_fake_alloc *a;
 
@@ -99,18 +106,21 @@ static cudaError_t fake_free(const char *fn, void *p)
 
 FAKE_EXPORT cudaError_t cudaFree(void *devPtr)
 {
-    return fake_free("cudaFree", devPtr);
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_free("cudaFree", devPtr);
 }
 
 FAKE_EXPORT cudaError_t cudaFreeAsync(void *devPtr, cudaStream_t hStream)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaFreeAsync", hStream))
         return cudaErrorInvalidResourceHandle;
-    return fake_free("cudaFreeAsync", devPtr);
+    return vgpu_fake_free("cudaFreeAsync", devPtr);
 }
 
 FAKE_EXPORT cudaError_t cudaMemGetInfo(size_t *free, size_t *total)
 {
+    vgpu_fake_rt_ctx();
     if (!free || !total)
         return vgpu_fake_status(cudaErrorInvalidValue);
     *total = VGPU_FAKE_TOTAL_MEM;
@@ -121,6 +131,7 @@ FAKE_EXPORT cudaError_t cudaMemGetInfo(size_t *free, size_t *total)
 FAKE_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes,
                                                  const void *ptr)
 {
+    vgpu_fake_rt_ctx();
     if (!attributes)
         return vgpu_fake_status(cudaErrorInvalidValue);
     memset(attributes, 0, sizeof(*attributes));
@@ -138,12 +149,8 @@ FAKE_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a
 
 /* ---- copies ---- */
 
-/*
- * One strided copy of height rows of width bytes; spans checked first.
- * kind says which sides are device memory (cudaMemcpyDefault: the tables).
- */
-static cudaError_t copy2d(const char *fn, void *dst, size_t dpitch, const void *src, size_t spitch,
-                          size_t width, size_t height, enum cudaMemcpyKind kind)
+cudaError_t vgpu_fake_copy2d(const char *fn, void *dst, size_t dpitch, const void *src,
+                             size_t spitch, size_t width, size_t height, enum cudaMemcpyKind kind)
 {
     bool ddev, sdev;
     size_t dspan, sspan;
@@ -178,43 +185,50 @@ static cudaError_t copy2d(const char *fn, void *dst, size_t dpitch, const void *
 
 FAKE_EXPORT cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
-    return copy2d("cudaMemcpy", dst, count, src, count, count, 1, kind);
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_copy2d("cudaMemcpy", dst, count, src, count, count, 1, kind);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
                                         enum cudaMemcpyKind kind, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaMemcpyAsync", stream))
         return cudaErrorInvalidResourceHandle;
-    return copy2d("cudaMemcpyAsync", dst, count, src, count, count, 1, kind);
+    return vgpu_fake_copy2d("cudaMemcpyAsync", dst, count, src, count, count, 1, kind);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch,
                                      size_t width, size_t height, enum cudaMemcpyKind kind)
 {
-    return copy2d("cudaMemcpy2D", dst, dpitch, src, spitch, width, height, kind);
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_copy2d("cudaMemcpy2D", dst, dpitch, src, spitch, width, height, kind);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch,
                                           size_t width, size_t height, enum cudaMemcpyKind kind,
                                           cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaMemcpy2DAsync", stream))
         return cudaErrorInvalidResourceHandle;
-    return copy2d("cudaMemcpy2DAsync", dst, dpitch, src, spitch, width, height, kind);
+    return vgpu_fake_copy2d("cudaMemcpy2DAsync", dst, dpitch, src, spitch, width, height, kind);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpyPeer(void *dst, int dstDevice, const void *src, int srcDevice,
                                        size_t count)
 {
+    vgpu_fake_rt_ctx();
     if (dstDevice != 0 || srcDevice != 0)
         return vgpu_fake_status(cudaErrorInvalidDevice);
-    return copy2d("cudaMemcpyPeer", dst, count, src, count, count, 1, cudaMemcpyDeviceToDevice);
+    return vgpu_fake_copy2d("cudaMemcpyPeer", dst, count, src, count, count, 1,
+                            cudaMemcpyDeviceToDevice);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpyPeerAsync(void *dst, int dstDevice, const void *src, int srcDevice,
                                             size_t count, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaMemcpyPeerAsync", stream))
         return cudaErrorInvalidResourceHandle;
     return cudaMemcpyPeer(dst, dstDevice, src, srcDevice, count);
@@ -222,62 +236,93 @@ FAKE_EXPORT cudaError_t cudaMemcpyPeerAsync(void *dst, int dstDevice, const void
 
 /* ---- memset ---- */
 
-static cudaError_t memset2d(const char *fn, void *p, size_t pitch, int value, size_t width,
-                           size_t height, cudaStream_t stream)
+/* The driver's cuMemsetD16/D32 want 2- and 4-byte elements; the runtime sets bytes. */
+cudaError_t vgpu_fake_memset2d(const char *fn, void *p, size_t pitch, uint32_t value, size_t elem,
+                               size_t width, size_t height, cudaStream_t stream)
 {
+    size_t bytes;
+
     if (!vgpu_fake_stream_ok(fn, stream))
         return cudaErrorInvalidResourceHandle;
     if (width == 0 || height == 0)
         return cudaSuccess;
-    if (width > pitch || height - 1 > (SIZE_MAX - width) / pitch)
+    if (width > SIZE_MAX / elem)
         return vgpu_fake_status(cudaErrorInvalidValue);
-    if (!vgpu_fake_dev_ok(fn, p, (height - 1) * pitch + width))
+    bytes = width * elem;
+    if (bytes > pitch || height - 1 > (SIZE_MAX - bytes) / pitch)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (!vgpu_fake_dev_ok(fn, p, (height - 1) * pitch + bytes))
         return cudaErrorInvalidValue;
-    for (size_t y = 0; y < height; y++)
-        memset((char *)p + y * pitch, value, width);
+    for (size_t y = 0; y < height; y++) {
+        char *row = (char *)p + y * pitch;
+
+        if (elem == 1) {
+            memset(row, (int)(value & 0xff), bytes);
+            continue;
+        }
+        for (size_t x = 0; x < width; x++) {
+            uint16_t v16 = (uint16_t)value;
+
+            memcpy(row + x * elem, elem == 2 ? (const void *)&v16 : (const void *)&value, elem);
+        }
+    }
     return cudaSuccess;
+}
+
+static cudaError_t memset2d(const char *fn, void *p, size_t pitch, int value, size_t width,
+                           size_t height, cudaStream_t stream)
+{
+    return vgpu_fake_memset2d(fn, p, pitch, (uint32_t)value & 0xff, 1, width, height, stream);
 }
 
 FAKE_EXPORT cudaError_t cudaMemset(void *devPtr, int value, size_t count)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemset", devPtr, count, value, count, 1, NULL);
 }
 
 FAKE_EXPORT cudaError_t cudaMemset_ptds(void *devPtr, int value, size_t count)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemset_ptds", devPtr, count, value, count, 1, cudaStreamPerThread);
 }
 
 FAKE_EXPORT cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemsetAsync", devPtr, count, value, count, 1, stream);
 }
 
 FAKE_EXPORT cudaError_t cudaMemsetAsync_ptsz(void *devPtr, int value, size_t count, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemsetAsync_ptsz", devPtr, count, value, count, 1, stream);
 }
 
 FAKE_EXPORT cudaError_t cudaMemset2D(void *devPtr, size_t pitch, int value, size_t width, size_t height)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemset2D", devPtr, pitch, value, width, height, NULL);
 }
 
 FAKE_EXPORT cudaError_t cudaMemset2D_ptds(void *devPtr, size_t pitch, int value, size_t width,
                                           size_t height)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemset2D_ptds", devPtr, pitch, value, width, height, cudaStreamPerThread);
 }
 
 FAKE_EXPORT cudaError_t cudaMemset2DAsync(void *devPtr, size_t pitch, int value, size_t width,
                                           size_t height, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemset2DAsync", devPtr, pitch, value, width, height, stream);
 }
 
 FAKE_EXPORT cudaError_t cudaMemset2DAsync_ptsz(void *devPtr, size_t pitch, int value, size_t width,
                                                size_t height, cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return memset2d("cudaMemset2DAsync_ptsz", devPtr, pitch, value, width, height, stream);
 }
 
@@ -285,6 +330,7 @@ FAKE_EXPORT cudaError_t cudaMemset2DAsync_ptsz(void *devPtr, size_t pitch, int v
 
 FAKE_EXPORT cudaError_t cudaGetSymbolAddress(void **devPtr, const void *symbol)
 {
+    vgpu_fake_rt_ctx();
     struct vgpu_fake_fn *v = vgpu_fake_fn_find("cudaGetSymbolAddress", symbol, true);
 
     if (!v)
@@ -297,6 +343,7 @@ FAKE_EXPORT cudaError_t cudaGetSymbolAddress(void **devPtr, const void *symbol)
 
 FAKE_EXPORT cudaError_t cudaGetSymbolSize(size_t *size, const void *symbol)
 {
+    vgpu_fake_rt_ctx();
     struct vgpu_fake_fn *v = vgpu_fake_fn_find("cudaGetSymbolSize", symbol, true);
 
     if (!v)
@@ -328,13 +375,14 @@ static cudaError_t symbol_copy(const char *fn, bool to, const void *symbol, void
     var = (char *)v->dev + offset;
     if (kind == cudaMemcpyDefault)
         kind = vgpu_fake_is_dev(mem, 0) ? cudaMemcpyDeviceToDevice : host;
-    return to ? copy2d(fn, var, count, mem, count, count, 1, kind)
-              : copy2d(fn, mem, count, var, count, count, 1, kind);
+    return to ? vgpu_fake_copy2d(fn, var, count, mem, count, count, 1, kind)
+              : vgpu_fake_copy2d(fn, mem, count, var, count, count, 1, kind);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpyToSymbol(const void *symbol, const void *src, size_t count,
                                            size_t offset, enum cudaMemcpyKind kind)
 {
+    vgpu_fake_rt_ctx();
     return symbol_copy("cudaMemcpyToSymbol", true, symbol, (void *)src, count, offset, kind, NULL);
 }
 
@@ -342,6 +390,7 @@ FAKE_EXPORT cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *
                                                 size_t offset, enum cudaMemcpyKind kind,
                                                 cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return symbol_copy("cudaMemcpyToSymbolAsync", true, symbol, (void *)src, count, offset, kind,
                        stream);
 }
@@ -349,6 +398,7 @@ FAKE_EXPORT cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *
 FAKE_EXPORT cudaError_t cudaMemcpyFromSymbol(void *dst, const void *symbol, size_t count,
                                              size_t offset, enum cudaMemcpyKind kind)
 {
+    vgpu_fake_rt_ctx();
     return symbol_copy("cudaMemcpyFromSymbol", false, symbol, dst, count, offset, kind, NULL);
 }
 
@@ -356,6 +406,7 @@ FAKE_EXPORT cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol,
                                                   size_t offset, enum cudaMemcpyKind kind,
                                                   cudaStream_t stream)
 {
+    vgpu_fake_rt_ctx();
     return symbol_copy("cudaMemcpyFromSymbolAsync", false, symbol, dst, count, offset, kind, stream);
 }
 
@@ -365,11 +416,13 @@ FAKE_EXPORT cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol,
  */
 FAKE_EXPORT cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
 {
+    vgpu_fake_rt_ctx();
     (void)flags;
     return vgpu_fake_status(ptr && size ? cudaSuccess : cudaErrorInvalidValue);
 }
 
 FAKE_EXPORT cudaError_t cudaHostUnregister(void *ptr)
 {
+    vgpu_fake_rt_ctx();
     return vgpu_fake_status(ptr ? cudaSuccess : cudaErrorInvalidValue);
 }

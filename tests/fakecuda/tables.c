@@ -30,7 +30,8 @@ int vgpu_fake_alloc_add(void *base, size_t size, bool freeable)
         allocs = p;
         cap_allocs = cap;
     }
-    allocs[nallocs++] = (struct vgpu_fake_alloc){ (uintptr_t)base, size, freeable };
+    allocs[nallocs++] = (struct vgpu_fake_alloc){ (uintptr_t)base, size, freeable,
+                                                vgpu_fake_ctx_current() };
     return 0;
 }
 
@@ -58,6 +59,16 @@ bool vgpu_fake_is_dev(const void *p, size_t len)
             return true;
     }
     return false;
+}
+
+struct vgpu_fake_alloc *vgpu_fake_alloc_holding(const void *p)
+{
+    uintptr_t addr = (uintptr_t)p;
+
+    for (size_t i = 0; i < nallocs; i++)
+        if (addr >= allocs[i].base && addr - allocs[i].base < (allocs[i].size ? allocs[i].size : 1))
+            return &allocs[i];
+    return NULL;
 }
 
 void vgpu_fake_alloc_reset(void)
