@@ -4,12 +4,18 @@
 # Differential test: run one example natively and through vgpu (the shim
 # against a fresh vgpu-server on a unix socket) and require the same stdout,
 # byte for byte, and the same exit status. Without a GPU both runs fail the
-# same way; with one, both succeed the same way.
+# same way (not so with --driver: see tests/e2e/CMakeLists.txt); with one,
+# both succeed the same way.
 #
-#   run_diff.sh [--preload] [--require-gpu] NAME EXAMPLE_BIN SHIM_DIR SERVER_BIN WORKDIR
+#   run_diff.sh [--preload | --driver] [--require-gpu] NAME EXAMPLE_BIN SHIM_DIR SERVER_BIN WORKDIR
 #
 #   --preload      load the shim with LD_PRELOAD=SHIM_DIR/libcudart.so.13
 #                  instead of LD_LIBRARY_PATH=SHIM_DIR
+#   --driver       the program talks to the driver API: a driver-API program
+#                  (libcuda.so.1 needed) or one linked with the static runtime
+#                  (which dlopens libcuda.so.1). The vgpu run gets vgpu's
+#                  SHIM_DIR/libcuda.so.1, still through LD_LIBRARY_PATH=SHIM_DIR,
+#                  and the link checks below are made for libcuda.so.1
 #   --require-gpu  exit 77 (skipped) when this machine has no NVIDIA GPU, and
 #                  require the native run to succeed (status 0)
 #
@@ -23,23 +29,28 @@ set -u
 . "$(dirname "$0")/../lib/server.sh"
 
 preload=0
+driver=0
 require_gpu=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --preload) preload=1; shift ;;
+    --driver) driver=1; shift ;;
     --require-gpu) require_gpu=1; shift ;;
     --) shift; break ;;
     -*) echo "run_diff.sh: unknown option $1" >&2; exit 1 ;;
     *) break ;;
     esac
 done
-if [ $# -ne 5 ]; then
-    echo "usage: run_diff.sh [--preload] [--require-gpu] NAME EXAMPLE_BIN SHIM_DIR SERVER_BIN WORKDIR" >&2
+if [ $# -ne 5 ] || [ "$preload$driver" = 11 ]; then
+    echo "usage: run_diff.sh [--preload | --driver] [--require-gpu] NAME EXAMPLE_BIN SHIM_DIR SERVER_BIN WORKDIR" >&2
     exit 1
 fi
 name=$1 example=$2 shim_dir=$3 server=$4 work=$5
 run_timeout=${VGPU_E2E_TIMEOUT:-120}
-shim=$shim_dir/libcudart.so.13
+# the library of vgpu's that the vgpu run must get in place of the real one
+lib=libcudart.so.13
+[ "$driver" = 1 ] && lib=libcuda.so.1
+shim=$shim_dir/$lib
 
 fail() {
     echo "$name: $*" >&2
@@ -83,33 +94,48 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# The dynamic linker must resolve libcudart.so.13 to the real runtime for the
-# native run and to the shim for the vgpu run; anything else would compare a
-# program with itself.
+# The dynamic linker must resolve $lib to the real library for the native
+# run and to vgpu's for the vgpu run; anything else would compare a program
+# with itself.
 resolved_dir() {
-    # stdin: ldd output; prints the directory libcudart.so.13 resolves into.
-    awk '$1 == "libcudart.so.13" && $2 == "=>" { print $3; exit }
-         $1 ~ /\/libcudart\.so\.13$/ { print $1; exit }' |
+    # stdin: ldd output; prints the directory $lib resolves into.
+    awk -v lib="$lib" '$1 == lib && $2 == "=>" { print $3; exit }
+         substr($1, length($1) - length(lib)) == "/" lib { print $1; exit }' |
         { read -r path && [ -n "$path" ] && [ -e "$path" ] && cd "$(dirname "$path")" && pwd -P; }
 }
-native_dir=$(env -u LD_PRELOAD -u LD_LIBRARY_PATH ldd "$example" | resolved_dir)
-[ -n "$native_dir" ] || fail "natively, libcudart.so.13 of $example does not resolve (ldd)"
-[ "$native_dir" != "$shim_real" ] || fail "natively, libcudart.so.13 already resolves into the shim dir $shim_real"
-if [ "$preload" = 1 ]; then
-    ldd_out=$(env -u LD_LIBRARY_PATH LD_PRELOAD="$shim" ldd "$example")
+needs_lib() {
+    # stdin: ldd output; true when it lists $lib, resolved or not.
+    awk -v lib="$lib" '$1 == lib || substr($1, length($1) - length(lib)) == "/" lib { f = 1 }
+         END { exit !f }'
+}
+native_ldd=$(env -u LD_PRELOAD -u LD_LIBRARY_PATH ldd "$example")
+if [ "$driver" = 1 ] && ! printf '%s\n' "$native_ldd" | needs_lib; then
+    # A program with the static runtime: libcuda.so.1 is not a dependency
+    # but dlopen'ed by the runtime, and dlopen searches LD_LIBRARY_PATH
+    # before the cache (our examples carry RUNPATH, never RPATH), so the
+    # vgpu run gets SHIM_DIR's; ldd has nothing to check.
+    :
 else
-    ldd_out=$(env -u LD_PRELOAD LD_LIBRARY_PATH="$shim_dir" ldd "$example")
-fi
-vgpu_dir=$(printf '%s\n' "$ldd_out" | resolved_dir)
-if [ "$vgpu_dir" != "$shim_real" ]; then
-    printf '%s\n' "$ldd_out" >&2
-    fail "through vgpu, libcudart.so.13 resolves into '$vgpu_dir', not the shim dir $shim_real"
-fi
-loaded=$(printf '%s\n' "$ldd_out" |
-    awk '$1 == "libcudart.so.13" || $1 ~ /\/libcudart\.so\.13$/ { n++ } END { print n + 0 }')
-if [ "$loaded" -ne 1 ]; then
-    printf '%s\n' "$ldd_out" >&2
-    fail "through vgpu, libcudart.so.13 would be loaded $loaded times"
+    native_dir=$(printf '%s\n' "$native_ldd" | resolved_dir)
+    [ -n "$native_dir" ] || fail "natively, $lib of $example does not resolve (ldd)"
+    [ "$native_dir" != "$shim_real" ] || fail "natively, $lib already resolves into the shim dir $shim_real"
+    if [ "$preload" = 1 ]; then
+        ldd_out=$(env -u LD_LIBRARY_PATH LD_PRELOAD="$shim" ldd "$example")
+    else
+        ldd_out=$(env -u LD_PRELOAD LD_LIBRARY_PATH="$shim_dir" ldd "$example")
+    fi
+    vgpu_dir=$(printf '%s\n' "$ldd_out" | resolved_dir)
+    if [ "$vgpu_dir" != "$shim_real" ]; then
+        printf '%s\n' "$ldd_out" >&2
+        fail "through vgpu, $lib resolves into '$vgpu_dir', not the shim dir $shim_real"
+    fi
+    loaded=$(printf '%s\n' "$ldd_out" |
+        awk -v lib="$lib" '$1 == lib || substr($1, length($1) - length(lib)) == "/" lib { n++ }
+             END { print n + 0 }')
+    if [ "$loaded" -ne 1 ]; then
+        printf '%s\n' "$ldd_out" >&2
+        fail "through vgpu, $lib would be loaded $loaded times"
+    fi
 fi
 
 set -- --listen "unix:$sock" --cache-dir "$work/cache"
@@ -141,6 +167,7 @@ fi
 if [ -z "$problems" ]; then
     mode=LD_LIBRARY_PATH
     [ "$preload" = 1 ] && mode=LD_PRELOAD
+    [ "$driver" = 1 ] && mode="LD_LIBRARY_PATH, $lib"
     echo "$name: native and vgpu ($mode) agree, exit status $native_rc"
     cat "$work/native.out"
     exit 0
