@@ -149,6 +149,8 @@ VGPU_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
     a.ctx = (uint64_t)(uintptr_t)ctx;
     st = CALL(cuCtxDestroy_v2, a, &req, &rep);
     vgpu_shim_rep_release(&rep);
+    if (st == CUDA_SUCCESS)
+        vgpu_drv_context_destroyed(a.ctx);
     /* destroyed while current here: the one below it on the stack is current again */
     if (st == CUDA_SUCCESS && vgpu_drv_context() == a.ctx)
         vgpu_drv_set_context(ctx_depth ? ctx_stack[--ctx_depth] : 0);

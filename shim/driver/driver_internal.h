@@ -16,6 +16,8 @@ VGPU_HIDDEN int vgpu_drv_call(uint32_t id, const char *name, const ProtobufCMess
 /* The calling thread's current context (0: none), kept by the client library. */
 VGPU_HIDDEN uint64_t vgpu_drv_context(void);
 VGPU_HIDDEN void vgpu_drv_set_context(uint64_t ctx);
+/* Context-local storage of a destroyed context: its destructors run (exports.c). */
+VGPU_HIDDEN void vgpu_drv_context_destroyed(uint64_t ctx);
 
 /* A row of the table cuGetProcAddress resolves from (generated from cudaTypedefs.h). */
 struct vgpu_proc {

@@ -13,7 +13,6 @@
  * form of the chosen export is given.  Names are resolved in this library
  * (dlsym), so every answer is one of its exports.
  */
-#define _GNU_SOURCE
 #include <cuda.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -59,10 +58,15 @@ static CUresult resolve(const char *symbol, void **pfn, int version, cuuint64_t 
                         CUdriverProcAddressQueryResult *status)
 {
     int versions[MAX_VERSIONS], n = 0, pt_version = -1, m, k = -1;
-    char name[256], pt[256];
+    char name[200], pt[256];
     void *fn = NULL;
 
     *pfn = NULL;
+    if (strlen(symbol) > 180) {
+        if (status)
+            *status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+        return CUDA_ERROR_NOT_FOUND;
+    }
     for (unsigned i = 0; i < vgpu_nprocs; i++) {
         if (strcmp(vgpu_procs[i].name, symbol))
             continue;

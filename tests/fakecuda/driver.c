@@ -548,6 +548,27 @@ FAKE_EXPORT CUresult cuCtxSynchronize(void)
     return vgpu_fake_cu_ready();
 }
 
+/* CUDA 13.0's forms with an explicit context (NULL: the current one). */
+FAKE_EXPORT CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
+{
+    if (!initialized)
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (!(ctx ? vgpu_fake_ctx_find(ctx) : vgpu_fake_ctx_current()))
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (!device)
+        return CUDA_ERROR_INVALID_VALUE;
+    *device = 0;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx)
+{
+    if (!initialized)
+        return CUDA_ERROR_NOT_INITIALIZED;
+    return (ctx ? vgpu_fake_ctx_find(ctx) : vgpu_fake_ctx_current()) ? CUDA_SUCCESS
+                                                                       : CUDA_ERROR_INVALID_CONTEXT;
+}
+
 /* NULL: the current context. */
 FAKE_EXPORT CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
 {

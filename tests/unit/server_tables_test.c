@@ -74,6 +74,39 @@ static void test_handles(void **state)
 }
 
 /*
+ * The driver API's handles check the same table: a stream the runtime made
+ * is a CUstream, a CUkernel stands for a CUfunction, and a driver kind the
+ * runtime lacks (a module) is a kind of its own.
+ */
+static void test_driver_handles(void **state)
+{
+    struct vgpu_session s = { 0 };
+    const struct vgpu_replay_ops *drv = &vgpu_session_cuda_ops;
+    void *native = NULL;
+    uint64_t wire = 0;
+
+    (void)state;
+    assert_int_equal(vgpu_cuda_kind(VGPU_CUDA_H_STREAM), VGPU_CUDART_H_STREAM);
+    assert_int_equal(vgpu_cuda_kind(VGPU_CUDA_H_EVENT), VGPU_CUDART_H_EVENT);
+    assert_true(vgpu_cuda_kind(VGPU_CUDA_H_MODULE) >= VGPU_CUDART_NHANDLE_KINDS);
+    assert_int_equal(vgpu_cuda_kind(VGPU_CUDA_NHANDLE_KINDS), -1);
+    assert_int_equal(vgpu_session_ops.handle_out(&s, VGPU_CUDART_H_STREAM, (void *)0x5000, &wire), 0);
+    assert_int_equal(drv->handle_in(&s, VGPU_CUDA_H_STREAM, 0x5000, &native), 0);
+    assert_int_equal(drv->handle_in(&s, VGPU_CUDA_H_EVENT, 0x5000, &native), -ENOENT);
+    assert_int_equal(drv->handle_in(&s, VGPU_CUDA_H_STREAM, 2, &native), 0);   /* CU_STREAM_PER_THREAD */
+    assert_int_equal(drv->handle_out(&s, VGPU_CUDA_H_KERNEL, (void *)0x8000, &wire), 0);
+    assert_int_equal(drv->handle_in(&s, VGPU_CUDA_H_FUNCTION, 0x8000, &native), 0);
+    assert_int_equal(drv->handle_in(&s, VGPU_CUDA_H_MODULE, 0x8000, &native), -ENOENT);
+    assert_int_equal(drv->handle_out(&s, VGPU_CUDA_H_MODULE, (void *)0x9000, &wire), 0);
+    assert_int_equal(drv->handle_in(&s, VGPU_CUDA_H_MODULE, 0x9000, &native), 0);
+    assert_int_equal(drv->handle_in(&s, VGPU_CUDA_H_LIBRARY, 0x9000, &native), -ENOENT);
+    /* a module is not a runtime handle of the same number */
+    assert_int_equal(vgpu_session_ops.handle_in(&s, vgpu_cuda_kind(VGPU_CUDA_H_MODULE) - VGPU_CUDART_NHANDLE_KINDS,
+                                                0x9000, &native), -ENOENT);
+    free(s.handles);
+}
+
+/*
  * A bare address must be a byte of an allocation; a span with its length is
  * checked whole, and an empty one may sit at the end (native CUDA accepts a
  * zero-byte memset there).  The end pointer used to pass as a bare address.
@@ -143,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_handles),
+        cmocka_unit_test(test_driver_handles),
         cmocka_unit_test(test_addresses_and_spans),
         cmocka_unit_test(test_span_arithmetic),
     };

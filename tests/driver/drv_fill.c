@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The driver API through vgpu's libcuda.so.1: a context created and
+ * stacked, a module from PTX with its logs, functions and a global, device
+ * memory, launches with kernelParams, with extra and with cuLaunchKernelEx,
+ * copies and memsets, streams and events, error names, and what the server
+ * must refuse (handles and addresses that are not the program's).  Also
+ * cuGetProcAddress's choice of versioned names and cuGetExportTable's
+ * answer for a table nobody knows.  Prints what it saw; the same output
+ * natively and through vgpu (against the fake driver in CI).
+ */
+#include <cuda.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const unsigned char drv_test_ptx[];
+
+#define CHECK(call)                                                                    \
+    do {                                                                               \
+        CUresult r_ = (call);                                                          \
+        if (r_ != CUDA_SUCCESS) {                                                      \
+            const char *n_ = NULL;                                                     \
+            cuGetErrorName(r_, &n_);                                                   \
+            printf("%s failed: %s\n", #call, n_ ? n_ : "?");                           \
+            return 1;                                                                  \
+        }                                                                              \
+    } while (0)
+
+static const char *name_of(CUresult r)
+{
+    const char *n = NULL;
+
+    return cuGetErrorName(r, &n) == CUDA_SUCCESS && n ? n : "?";
+}
+
+/* cuGetProcAddress's answer for (symbol, version, flags) is the export named want. */
+static void proc(const char *symbol, int version, cuuint64_t flags, const char *want)
+{
+    void *fn = NULL, *expect = want ? dlsym(RTLD_DEFAULT, want) : NULL;
+    CUdriverProcAddressQueryResult q = 99;
+    CUresult r = cuGetProcAddress(symbol, &fn, version, flags, &q);
+
+    printf("proc %s@%d/%llu: %s, %s, status %d\n", symbol, version, (unsigned long long)flags,
+           name_of(r), fn && fn == expect ? want : fn ? "another function" : "none", (int)q);
+}
+
+int main(void)
+{
+    CUdevice dev;
+    CUcontext ctx, cur, popped;
+    CUmodule mod;
+    CUfunction fill, add;
+    CUdeviceptr buf, a, b, c, glob;
+    CUstream s;
+    CUevent e0, e1;
+    size_t gsize = 0;
+    unsigned char host[4096];
+    int ha[256], hb[256], hc[256], n = 256;
+    char info[256] = "", err[256] = "";
+    CUjit_option opts[] = { CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                            CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                            CU_JIT_OPTIMIZATION_LEVEL };
+    void *vals[] = { info, (void *)sizeof(info), err, (void *)sizeof(err), (void *)3 };
+    int count = 0, version = 0;
+    const void *table = (const void *)1;
+    CUuuid nobody = { { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 } };
+
+    CHECK(cuInit(0));
+    CHECK(cuDriverGetVersion(&version));
+    CHECK(cuDeviceGetCount(&count));
+    printf("driver %s, devices %s\n", version >= 13000 ? "13+" : "old", count > 0 ? "some" : "none");
+    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuCtxCreate(&ctx, NULL, 0, dev));
+    CHECK(cuCtxGetCurrent(&cur));
+    printf("created context current: %s\n", cur == ctx ? "yes" : "no");
+    CHECK(cuCtxPopCurrent(&popped));
+    CHECK(cuCtxGetCurrent(&cur));
+    printf("popped: %s, now current: %s\n", popped == ctx ? "it" : "another", cur ? "some" : "none");
+    CHECK(cuCtxPushCurrent(ctx));
+
+    CHECK(cuModuleLoadDataEx(&mod, drv_test_ptx, 5, opts, vals));
+    printf("module loaded; error log empty: %s\n", err[0] ? "no" : "yes");
+    CHECK(cuModuleGetFunction(&fill, mod, "fake_fill"));
+    CHECK(cuModuleGetFunction(&add, mod, "fake_add"));
+    printf("missing function: %s\n", name_of(cuModuleGetFunction(&fill, mod, "no_such_kernel")));
+    CHECK(cuModuleGetFunction(&fill, mod, "fake_fill"));
+    CHECK(cuModuleGetGlobal(&glob, &gsize, mod, "counter"));
+    CHECK(cuMemsetD32(glob, 0, 1));
+    printf("global counter: %s\n", gsize >= 4 ? "found" : "too small");
+
+    /* a fill with kernelParams, then one with extra */
+    CHECK(cuMemAlloc(&buf, sizeof(host)));
+    {
+        unsigned int v = 0x33;
+        size_t len = sizeof(host);
+        void *params[] = { &buf, &v, &len };
+
+        CHECK(cuLaunchKernel(fill, 4, 1, 1, 128, 1, 1, 0, NULL, params, NULL));
+    }
+    CHECK(cuMemcpyDtoH(host, buf, sizeof(host)));
+    printf("fill: %d %d %d\n", host[0], host[2048], host[4095]);
+    {
+        struct { CUdeviceptr p; unsigned int v; unsigned int pad; size_t n; } args = { buf, 0x44, 0, 100 };
+        size_t size = sizeof(args);
+        void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &args, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+                          CU_LAUNCH_PARAM_END };
+
+        CHECK(cuLaunchKernel(fill, 1, 1, 1, 128, 1, 1, 0, NULL, NULL, extra));
+    }
+    CHECK(cuMemcpyDtoH(host, buf, sizeof(host)));
+    printf("fill with extra: %d %d\n", host[99], host[100]);
+
+    /* streams, events, async copies and cuLaunchKernelEx */
+    for (int i = 0; i < n; i++) {
+        ha[i] = i;
+        hb[i] = 1000 * i;
+    }
+    CHECK(cuMemAlloc(&a, sizeof(ha)));
+    CHECK(cuMemAlloc(&b, sizeof(hb)));
+    CHECK(cuMemAlloc(&c, sizeof(hc)));
+    CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK(cuEventCreate(&e0, 0));
+    CHECK(cuEventCreate(&e1, 0));
+    CHECK(cuEventRecord(e0, s));
+    CHECK(cuMemcpyHtoDAsync(a, ha, sizeof(ha), s));
+    CHECK(cuMemcpyHtoDAsync(b, hb, sizeof(hb), s));
+    {
+        CUlaunchConfig cfg = { .gridDimX = 1, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 256,
+                               .blockDimY = 1, .blockDimZ = 1, .hStream = s };
+        void *params[] = { &c, &a, &b, &n };
+
+        CHECK(cuLaunchKernelEx(&cfg, add, params, NULL));
+    }
+    CHECK(cuEventRecord(e1, s));
+    CHECK(cuMemcpyDtoHAsync(hc, c, sizeof(hc), s));
+    CHECK(cuStreamSynchronize(s));
+    printf("add: %d %d %d\n", hc[0], hc[1], hc[255]);
+    {
+        float ms = -1;
+
+        CHECK(cuEventSynchronize(e1));
+        CHECK(cuEventElapsedTime(&ms, e0, e1));
+        printf("elapsed: %s\n", ms >= 0 ? "measured" : "negative");
+    }
+    CHECK(cuMemcpyDtoD(a, c, sizeof(hc)));
+    CHECK(cuMemsetD8(b, 0, sizeof(hb)));
+    CHECK(cuMemcpy((CUdeviceptr)(uintptr_t)hb, b, sizeof(hb)));
+    CHECK(cuMemcpyDtoH(ha, a, sizeof(ha)));
+    printf("copies: %d %d\n", ha[255], hb[255]);
+    {
+        CUmemorytype type = 0;
+
+        CHECK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, a));
+        printf("pointer type: %s\n", type == CU_MEMORYTYPE_DEVICE ? "device" : "other");
+    }
+
+    /* what is not the program's: vgpu's server refuses it (natively, undefined) */
+    if (getenv("VGPU_TEST_REFUSALS")) {
+        CUresult r;
+
+        printf("foreign stream: %s\n", name_of(cuStreamSynchronize((CUstream)(uintptr_t)0xdead0)));
+        printf("foreign module: %s\n",
+               name_of(cuModuleGetFunction(&fill, (CUmodule)(uintptr_t)0xbeef0, "fake_fill")));
+        printf("memset past the end: %s\n", name_of(cuMemsetD8(buf + 4000, 1, 200)));
+        r = cuGetExportTable(&table, &nobody);
+
+        printf("unknown export table: %s, %s\n", name_of(r), table ? "a table" : "none");
+    }
+    printf("free twice: %s\n", (cuMemFree(c), name_of(cuMemFree(c))));
+
+    /* the driver's entry points */
+    proc("cuMemAlloc", 3020, 0, "cuMemAlloc_v2");
+    proc("cuMemAlloc", 2000, 0, "cuMemAlloc");
+    proc("cuCtxCreate", 11040, 0, "cuCtxCreate_v3");
+    proc("cuCtxCreate", 13000, 0, "cuCtxCreate_v4");
+    proc("cuGetProcAddress", 11030, 0, "cuGetProcAddress");
+    proc("cuGetProcAddress", 12000, 0, "cuGetProcAddress_v2");
+    proc("cuMemcpyHtoD", 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, "cuMemcpyHtoD_v2_ptds");
+    proc("cuLaunchKernel", 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, "cuLaunchKernel_ptsz");
+    proc("cuLaunchKernel", 13000, CU_GET_PROC_ADDRESS_LEGACY_STREAM, "cuLaunchKernel");
+    proc("cuCtxSynchronize", 13000, 0, "cuCtxSynchronize_v2");
+    proc("cuLibraryLoadData", 11000, 0, NULL);
+    proc("cuNoSuchFunction", 13000, 0, NULL);
+    proc("", 13000, 0, NULL);
+
+    CHECK(cuEventDestroy(e0));
+    CHECK(cuEventDestroy(e1));
+    CHECK(cuStreamDestroy(s));
+    CHECK(cuMemFree(a));
+    CHECK(cuMemFree(b));
+    CHECK(cuMemFree(buf));
+    CHECK(cuModuleUnload(mod));
+    CHECK(cuCtxDestroy(ctx));
+    printf("done\n");
+    return 0;
+}
