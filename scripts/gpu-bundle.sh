@@ -10,13 +10,15 @@ build=$1 out=$2
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/shim" "$out/examples" "$out/tests" "$out/bench"
 cp "$build/server/vgpu-server" "$build/server/vgpuctl" "$out/bin/"
-cp "$build/bench/sched_bench" "$build/bench/transport_bench" "$build/bench/vgpu_bench" "$out/bench/"
-cp "$build/shim/libcudart.so.13" "$out/shim/"
+cp "$build/bench/sched_bench" "$build/bench/transport_bench" "$build/bench/vgpu_bench" \
+    "$build/bench/vgpu_bench_static" "$out/bench/"
+cp "$build/shim/libcudart.so.13" "$build/shim/libcuda.so.1" "$out/shim/"
 pbc=$(ldd "$build/shim/libcudart.so.13" | awk '/libprotobuf-c.so.1/ {print $3}')
 cp "$pbc" "$out/shim/libprotobuf-c.so.1"
 for f in "$build"/examples/*; do
     [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/examples/"
 done
 cp "$build"/tests/gpu/vgpu_* "$out/tests/"
+cp "$build/tests/driver/drv_fill" "$build/tests/driver/static_fill" "$out/tests/"
 cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$build/tests/async/async_errors" "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$out/tests/"
 du -sh "$out"

@@ -28,11 +28,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 say "gpu: $(cat "$out/gpu.txt")"
 say "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
-# 1 and 2: differential runs
+# 1 and 2: differential runs; driver-API and static-runtime programs on vgpu's libcuda.so.1
 pass=0 fail=0
-for bin in "$bundle"/examples/* "$bundle/tests/vgpu_rdc"; do
+for bin in "$bundle"/examples/* "$bundle/tests/vgpu_rdc" "$bundle/tests/drv_fill" \
+    "$bundle/tests/static_fill"; do
     name=$(basename "$bin")
-    if "$here/tests/e2e/run_diff.sh" --require-gpu "$name" "$bin" "$bundle/shim" \
+    driver=
+    case $name in drv_*|*_static|static_*) driver=--driver ;; esac
+    if "$here/tests/e2e/run_diff.sh" $driver --require-gpu "$name" "$bin" "$bundle/shim" \
         "$bundle/bin/vgpu-server" "$work/$name" >> "$out/e2e.log" 2>&1; then
         pass=$((pass + 1)); say "e2e $name: same output, exit 0"
     else

@@ -127,7 +127,10 @@ static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
 
     if (k >= 0 && (cache[k] || missing[k]))
         return cache[k];
-    *(void **)&fn = dlsym(RTLD_DEFAULT, e->name);
+    if (is_driver(e->id))
+        fn = vgpu_driver_sym(e->name);
+    else
+        *(void **)&fn = dlsym(RTLD_DEFAULT, e->name);
     /* said once per session: a guest repeating the call must not flood the log */
     if (!fn)
         vgpu_log(VGPU_LOG_WARN, "%s: not found in the CUDA %s", e->name,

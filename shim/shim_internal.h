@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include "client/client.h"
+#include "dataplane.h"
 #include "vgpu/callgen.h"
 
 /*
@@ -81,15 +82,11 @@ VGPU_HIDDEN uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *of
 VGPU_HIDDEN void vgpu_shim_memory_lock(void);
 VGPU_HIDDEN void vgpu_shim_memory_unlock(void);
 VGPU_HIDDEN void vgpu_shim_memory_forked(void);
-/* Copies of at least this many bytes use shared regions when there are any. */
-#define VGPU_SHIM_SHARE_MIN ((size_t)64 << 10)
 /* The region id of the staging region (copy.c); page-locked buffers take the ids after it. */
 #define VGPU_SHIM_STAGING_REGION 1u
 
 /* A registered symbol's key (manual/launch.c): 0, or a CUDA status. */
 VGPU_HIDDEN int vgpu_shim_symbol(const void *symbol, uint64_t *key);
 
-/* Largest payload one copy frame carries; bigger copies go in pieces. */
-#define VGPU_SHIM_CHUNK (32u << 20)
 
 #endif

@@ -54,6 +54,28 @@ static bool sym(void *h, const char *name, void *slot, size_t n)
     return p != NULL;
 }
 
+/* The driver library, opened once (the runtime opens it with RTLD_LOCAL, out of dlsym's default scope). */
+static void *driver_lib(void)
+{
+    static void *h;
+    static bool tried;
+
+    if (!tried) {
+        tried = true;
+        h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+    }
+    return h;
+}
+
+void (*vgpu_driver_sym(const char *name))(void)
+{
+    void *h = driver_lib(), *p = h ? dlsym(h, name) : NULL;
+    void (*fn)(void);
+
+    memcpy(&fn, &p, sizeof(fn));
+    return fn;
+}
+
 static bool driver(void)
 {
     void *h;
@@ -61,7 +83,7 @@ static bool driver(void)
     if (drv.tried)
         return drv.ok;
     drv.tried = true;
-    h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+    h = driver_lib();
     if (!h) {
         vgpu_log(VGPU_LOG_WARN, "no CUDA driver here (libcuda.so.1: %s): driver API calls fail",
                  dlerror());

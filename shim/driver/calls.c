@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "cuda_calltable.h"
+#include "dataplane.h"
 #include "driver_internal.h"
 #include "manual.pb-c.h"
 #include "vgpu/sha256.h"
@@ -172,6 +173,8 @@ static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct span *dev_spans, *host_spans;
 static size_t ndev, nhost, capdev, caphost;
 static unsigned *host_flags;
+static uint32_t *host_regions;      /* per host span: shared with the server as this region, or 0 */
+static size_t caphost_regions;
 
 static int span_add(struct span **v, size_t *n, size_t *cap, unsigned **flags, uint64_t base,
                     uint64_t size, unsigned fl)
@@ -344,9 +347,42 @@ VGPU_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream stream)
 
 /* ---- page-locked host memory: ordinary memory here, recorded ---- */
 
+/*
+ * Region ids of this library: its staging region, then one per shared
+ * page-locked allocation; above the runtime shim's, so both libraries can
+ * share memory on one connection.
+ */
+#define DRV_STAGING_REGION 0x80000001u
+static uint32_t next_region = DRV_STAGING_REGION;
+
+static size_t round_page(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
+/* Records region for the host span just added (index i); lock held. */
+static int host_region_set(size_t i, uint32_t region)
+{
+    if (i >= caphost_regions) {
+        size_t c = caphost;
+        uint32_t *r = realloc(host_regions, c * sizeof(*r));
+
+        if (!r)
+            return -1;
+        memset(r + caphost_regions, 0, (c - caphost_regions) * sizeof(*r));
+        host_regions = r;
+        caphost_regions = c;
+    }
+    host_regions[i] = region;
+    return 0;
+}
+
 static CUresult host_alloc(void **pp, size_t bytes, unsigned flags)
 {
     void *p = NULL;
+    uint32_t region = 0;
+    struct vgpu_client *c = vgpu_client_get();
+    int rc;
 
     if (!pp)
         return CUDA_ERROR_INVALID_VALUE;
@@ -355,11 +391,28 @@ static CUresult host_alloc(void **pp, size_t bytes, unsigned flags)
                       "supported by vgpu yet; allocate without CU_MEMHOSTALLOC_DEVICEMAP");
         return CUDA_ERROR_NOT_SUPPORTED;
     }
-    if (posix_memalign(&p, 4096, bytes ? bytes : 1))
+    /* shared with the server where it can be: copies from and to it are then DMA */
+    if (bytes >= VGPU_SHIM_SHARE_MIN && vgpu_client_connect(c) == 0 && vgpu_client_can_share(c)) {
+        region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
+        if (!(p = vgpu_client_region_new(c, region, round_page(bytes))))
+            region = 0;
+    }
+    if (!p && posix_memalign(&p, 4096, bytes ? bytes : 1))
         return CUDA_ERROR_OUT_OF_MEMORY;
-    if (span_add(&host_spans, &nhost, &caphost, &host_flags, (uintptr_t)p, bytes ? bytes : 1,
-                 flags | 0x80000000u)) {
-        free(p);
+    rc = span_add(&host_spans, &nhost, &caphost, &host_flags, (uintptr_t)p, bytes ? bytes : 1,
+                  flags | 0x80000000u);
+    if (!rc) {
+        pthread_mutex_lock(&mem_lock);
+        rc = host_region_set(nhost - 1, region);
+        if (rc)
+            nhost--;
+        pthread_mutex_unlock(&mem_lock);
+    }
+    if (rc) {
+        if (region)
+            vgpu_client_region_free(c, region, p, round_page(bytes));
+        else
+            free(p);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     *pp = p;
@@ -384,19 +437,29 @@ VGPU_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int fla
 VGPU_EXPORT CUresult cuMemFreeHost(void *p)
 {
     long i;
-    bool owned = false;
+    uint32_t region = 0;
+    size_t size = 0;
 
     pthread_mutex_lock(&mem_lock);
-    if ((i = span_find(host_spans, nhost, (uintptr_t)p, true)) >= 0) {
-        owned = host_flags[i] & 0x80000000u;
+    i = span_find(host_spans, nhost, (uintptr_t)p, true);
+    if (i >= 0 && (host_flags[i] & 0x80000000u)) {
+        region = (size_t)i < caphost_regions ? host_regions[i] : 0;
+        size = host_spans[i].size;
         host_spans[i] = host_spans[nhost - 1];
         host_flags[i] = host_flags[nhost - 1];
+        if ((size_t)i < caphost_regions && nhost - 1 < caphost_regions)
+            host_regions[i] = host_regions[nhost - 1];
         nhost--;
+    } else {
+        i = -1;
     }
     pthread_mutex_unlock(&mem_lock);
-    if (i < 0 || !owned)
+    if (i < 0)
         return CUDA_ERROR_INVALID_VALUE;
-    free(p);
+    if (region)
+        vgpu_client_region_free(vgpu_client_get(), region, p, round_page(size));
+    else
+        free(p);
     return CUDA_SUCCESS;
 }
 
@@ -416,8 +479,14 @@ VGPU_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int
     pthread_mutex_unlock(&mem_lock);
     if (i >= 0)
         return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
-    return span_add(&host_spans, &nhost, &caphost, &host_flags, (uintptr_t)p, bytesize, flags)
-               ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+    if (span_add(&host_spans, &nhost, &caphost, &host_flags, (uintptr_t)p, bytesize, flags))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&mem_lock);
+    i = host_region_set(nhost - 1, 0) ? -1 : 0;
+    if (i < 0)
+        nhost--;
+    pthread_mutex_unlock(&mem_lock);
+    return i < 0 ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
 }
 
 VGPU_EXPORT CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int flags)
@@ -434,6 +503,8 @@ VGPU_EXPORT CUresult cuMemHostUnregister(void *p)
     if (i >= 0 && !(host_flags[i] & 0x80000000u)) {
         host_spans[i] = host_spans[nhost - 1];
         host_flags[i] = host_flags[nhost - 1];
+        if ((size_t)i < caphost_regions && nhost - 1 < caphost_regions)
+            host_regions[i] = host_regions[nhost - 1];
         nhost--;
     } else {
         i = -1;
@@ -458,7 +529,11 @@ VGPU_EXPORT CUresult cuMemHostGetFlags(unsigned int *pflags, void *p)
 
 /* ---- copies ---- */
 
-#define VGPU_DRV_CHUNK ((size_t)32 << 20)
+#define VGPU_DRV_CHUNK ((size_t)VGPU_SHIM_CHUNK)
+
+/* The call a copy through the data plane is sent as (the copying function's own). */
+static __thread uint32_t dp_id;
+static __thread const char *dp_name;
 
 static CUresult copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
                           const void *in, void *out, size_t bytes)
@@ -484,6 +559,59 @@ static CUresult copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs 
     return st;
 }
 
+static int dp_call(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t bytes)
+{
+    return copy_call(dp_id, dp_name, a, in, out, bytes);
+}
+
+/* The shared region [p, p+n) lies in, with its offset, or 0. */
+static uint32_t host_region(const void *p, size_t n, uint64_t *off)
+{
+    uint32_t region = 0;
+    long i;
+
+    pthread_mutex_lock(&mem_lock);
+    i = span_find(host_spans, nhost, (uintptr_t)p, false);
+    if (i >= 0 && (size_t)i < caphost_regions && host_regions[i] &&
+        n <= host_spans[i].size - ((uintptr_t)p - host_spans[i].base)) {
+        region = host_regions[i];
+        *off = (uintptr_t)p - host_spans[i].base;
+    }
+    pthread_mutex_unlock(&mem_lock);
+    return region;
+}
+
+static void mem_fork_lock(void)
+{
+    pthread_mutex_lock(&mem_lock);
+}
+
+static void mem_fork_unlock(void)
+{
+    pthread_mutex_unlock(&mem_lock);
+}
+
+/* The child's connection is its own: its copies carry bytes (the parent's regions are not its session's). */
+static void mem_forked(void)
+{
+    if (host_regions)
+        memset(host_regions, 0, caphost_regions * sizeof(*host_regions));
+}
+
+static const struct vgpu_dp driver_dp = {
+    .staging_region = DRV_STAGING_REGION,
+    .call = dp_call,
+    .host_region = host_region,
+    .lock = mem_fork_lock,
+    .unlock = mem_fork_unlock,
+    .forked = mem_forked,
+};
+
+__attribute__((constructor)) static void calls_init(void)
+{
+    vgpu_dp_init(&driver_dp);
+}
+
 /*
  * One linear copy, in pieces that fit a frame; dir as the pointers say.
  * An asynchronous copy from pageable memory travels with its call, so the
@@ -499,6 +627,16 @@ static CUresult copy1d(uint32_t id, const char *name, Vgpu__Manual__Direction di
             return CUDA_ERROR_INVALID_VALUE;
         memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
         return CUDA_SUCCESS;
+    }
+    if (dir != VGPU__MANUAL__DIRECTION__DIR_D2D && n) {
+        Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
+
+        a.dir = dir;
+        a.async = async;
+        a.stream = (uint64_t)(uintptr_t)stream;
+        dp_id = id;
+        dp_name = name;
+        return vgpu_dp_copy(&a, (void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
     }
     for (size_t off = 0; st == CUDA_SUCCESS && (off < n || (n == 0 && off == 0));) {
         size_t k = n - off < VGPU_DRV_CHUNK ? n - off : VGPU_DRV_CHUNK;

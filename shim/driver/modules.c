@@ -327,6 +327,73 @@ struct launch {
     unsigned nattrs;
 };
 
+/* A device's launch limits, asked once (cached queries). */
+#define MAX_DEVICES 64
+
+static struct limits {
+    int known;
+    int threads, block[3], grid[3];
+} limits[MAX_DEVICES];
+
+static __thread uint64_t limits_ctx = UINT64_MAX;
+static __thread int limits_dev = -1;
+
+static const struct limits *limits_of_current(void)
+{
+    uint64_t ctx = vgpu_drv_context();
+    struct limits *lim;
+    CUdevice dev;
+
+    if (ctx != limits_ctx) {
+        limits_dev = cuCtxGetDevice(&dev) == CUDA_SUCCESS ? dev : -1;
+        limits_ctx = ctx;
+    }
+    if (limits_dev < 0 || limits_dev >= MAX_DEVICES)
+        return NULL;
+    lim = &limits[limits_dev];
+    if (!__atomic_load_n(&lim->known, __ATOMIC_ACQUIRE)) {
+        static const CUdevice_attribute attr[7] = {
+            CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X,
+            CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z,
+            CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
+            CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z,
+        };
+        int v[7];
+
+        for (int i = 0; i < 7; i++)
+            if (cuDeviceGetAttribute(&v[i], attr[i], limits_dev) != CUDA_SUCCESS)
+                return NULL;
+        lim->threads = v[0];
+        memcpy(lim->block, v + 1, sizeof(lim->block));
+        memcpy(lim->grid, v + 4, sizeof(lim->grid));
+        __atomic_store_n(&lim->known, 1, __ATOMIC_RELEASE);
+    }
+    return lim;
+}
+
+/*
+ * What the driver refuses at the launch itself (it reports them there, not
+ * later): empty or oversized grids and blocks.  Checked here because the
+ * launch is queued; everything else the server's driver reports.
+ */
+static CUresult check_config(const struct launch *l)
+{
+    const struct limits *lim;
+    uint64_t threads = (uint64_t)l->block[0] * l->block[1] * l->block[2];
+
+    for (int i = 0; i < 3; i++)
+        if (!l->grid[i] || !l->block[i])
+            return CUDA_ERROR_INVALID_VALUE;
+    if (!(lim = limits_of_current()))
+        return CUDA_SUCCESS;
+    if (threads > (uint64_t)lim->threads)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (int i = 0; i < 3; i++)
+        if (l->block[i] > (unsigned)lim->block[i] || l->grid[i] > (unsigned)lim->grid[i])
+            return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+
 static CUresult launch(uint32_t id, const char *name, const struct launch *l, void **params,
                        void **extra)
 {
@@ -345,6 +412,8 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
         return CUDA_ERROR_INVALID_HANDLE;
     if (l->nattrs > 8)
         return CUDA_ERROR_NOT_SUPPORTED;
+    if ((st = check_config(l)) != CUDA_SUCCESS)
+        return st;
     if (extra) {
         /* CU_LAUNCH_PARAM_BUFFER_POINTER, ptr, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END */
         for (int i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {

@@ -126,16 +126,24 @@ static CUresult resolve(const char *symbol, void **pfn, int version, cuuint64_t 
     return CUDA_SUCCESS;
 }
 
+/*
+ * A name not found (or not at that version): with a status to say so, the
+ * driver answers CUDA_SUCCESS and a NULL function; without one,
+ * CUDA_ERROR_NOT_FOUND (both seen of driver 580 on an H200, docs/driver.md).
+ */
 VGPU_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
                                          cuuint64_t flags, CUdriverProcAddressQueryResult *status)
 {
+    CUresult st;
+
     if (!symbol || !pfn || (flags & ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM |
                                                  CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))) {
         if (pfn)
             *pfn = NULL;
         return CUDA_ERROR_INVALID_VALUE;
     }
-    return resolve(symbol, pfn, version, flags, status);
+    st = resolve(symbol, pfn, version, flags, status);
+    return st == CUDA_ERROR_NOT_FOUND && status ? CUDA_SUCCESS : st;
 }
 
 VGPU_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags)

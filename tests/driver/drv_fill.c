@@ -184,6 +184,12 @@ int main(void)
     proc("cuLibraryLoadData", 11000, 0, NULL);
     proc("cuNoSuchFunction", 13000, 0, NULL);
     proc("", 13000, 0, NULL);
+    {
+        void *fn = (void *)1;
+        CUresult r = cuGetProcAddress("cuNoSuchFunction", &fn, 13000, 0, NULL);
+
+        printf("proc without a status: %s, %s\n", name_of(r), fn ? "a function" : "none");
+    }
 
     CHECK(cuEventDestroy(e0));
     CHECK(cuEventDestroy(e1));

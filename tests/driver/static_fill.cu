@@ -62,6 +62,14 @@ int main()
     float ms = -1;
     CHECK(cudaEventElapsedTime(&ms, a, b));
     printf("elapsed: %s\n", ms >= 0 ? "measured" : "negative");
+    unsigned char *pinned = nullptr;
+    CHECK(cudaMallocHost(&pinned, n));
+    memset(pinned, 9, n);
+    CHECK(cudaMemcpy(dev, pinned, n, cudaMemcpyHostToDevice));
+    memset(pinned, 0, n);
+    CHECK(cudaMemcpy(pinned, dev, n, cudaMemcpyDeviceToHost));
+    printf("pinned round trip: %d %d\n", pinned[0], pinned[n - 1]);
+    CHECK(cudaFreeHost(pinned));
     cudaError_t e = cudaMemcpy(host, (void *)0x10, 16, cudaMemcpyDeviceToHost);
     printf("bad copy: %s\n", cudaGetErrorName(e));
     CHECK(cudaStreamDestroy(s));

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The data plane of host-device copies (dataplane.c), shared by the guest
+ * libraries: each gives it what a copy means in its API.
+ */
+#ifndef VGPU_DATAPLANE_H
+#define VGPU_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/client.h"
+#include "manual.pb-c.h"
+
+/* Copies of at least this many bytes use shared regions when there are any. */
+#define VGPU_SHIM_SHARE_MIN ((size_t)64 << 10)
+/* Largest payload one copy frame carries; bigger copies go in pieces. */
+#define VGPU_SHIM_CHUNK (32u << 20)
+
+struct vgpu_dp {
+    /* the region id of this library's staging region (distinct per library) */
+    uint32_t staging_region;
+    /*
+     * Sends one copy (a, with in as its input bytes or out for its output
+     * bytes, bytes long): 0, or the library's status for the failure.
+     */
+    int (*call)(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t bytes);
+    /* The shared region [p, p+n) lies in, with its offset, or 0 (may be NULL). */
+    uint32_t (*host_region)(const void *p, size_t n, uint64_t *off);
+    /* Around fork(): the library's memory tables locked, and made private in the child. */
+    void (*lock)(void);
+    void (*unlock)(void);
+    void (*forked)(void);
+};
+
+/* Once, at load time: ops stays valid for the process's life. */
+VGPU_HIDDEN void vgpu_dp_init(const struct vgpu_dp *ops);
+/*
+ * One host-device copy of count bytes, a->dir H2D or D2H, a's stream and
+ * async set: through a shared region, the staging region or frames.
+ */
+VGPU_HIDDEN int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t count);
+
+#endif
