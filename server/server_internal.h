@@ -230,6 +230,8 @@ typedef int (*vgpu_manual_fn)(struct vgpu_session *s, struct vgpu_manual_call *c
 /* The handler of a manual call id, or NULL: the runtime's, and the driver's (driver.c). */
 vgpu_manual_fn vgpu_manual_find(uint32_t id);
 vgpu_manual_fn vgpu_driver_manual_find(uint32_t id);
+/* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
+void vgpu_driver_forget_layouts(void);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */
 void (*vgpu_driver_sym(const char *name))(void);
 /* Makes the session's context ctx (0: none) current here: a CUresult (driver.c). */

@@ -212,6 +212,8 @@ static void after_destroy(struct vgpu_session *s, const struct vgpu_dispatch_ent
     if (kind < 0 || !r->av[0])
         return;
     h = (uint64_t)(uintptr_t)*(void **)r->av[0];
+    if (e->id == VGPU_CUDA_ID_cuModuleUnload || e->id == VGPU_CUDA_ID_cuLibraryUnload)
+        vgpu_driver_forget_layouts();
     if (vgpu_handle_remove(s, kind, h) == 0 && kind == VGPU_CUDART_H_STREAM)
         stream_charge(s, -1);
 }

@@ -363,33 +363,115 @@ static bool attr_ok(uint32_t id)
 }
 
 /*
- * The kernel's parameters as pointers into buf, by the driver's own
- * parameter info; every parameter must lie inside the bytes sent.
+ * Kernel parameter layouts, asked of the driver once per function and kept
+ * for the session (launches are hot): open addressing by handle.  A module
+ * or library unloaded may free handles the driver reuses, so unloading one
+ * forgets them all (vgpu_driver_forget_layouts).
  */
+#define LAYOUTS 4096
+
+struct layout {
+    uint64_t fn;                 /* 0: a free slot */
+    int n;
+    uint32_t *off, *size;
+};
+
+static struct layout *layouts;
+static int nlayouts;
+
+void vgpu_driver_forget_layouts(void)
+{
+    for (int i = 0; layouts && i < LAYOUTS; i++) {
+        free(layouts[i].off);
+        layouts[i] = (struct layout){ 0 };
+    }
+    nlayouts = 0;
+}
+
+/* The layout of fn from the driver: a CUresult; l filled on success. */
+static int layout_ask(struct vgpu_session *s, uint64_t fn, struct layout *l)
+{
+    bool is_kernel = vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), fn);
+    size_t off[PARAMS_MAX], size[PARAMS_MAX];
+    int n = 0;
+
+    for (size_t i = 0; i < PARAMS_MAX; i++, n++) {
+        int st = is_kernel ? drv.kernel_param_info((CUkernel)(uintptr_t)fn, i, &off[i], &size[i])
+                           : drv.func_param_info((CUfunction)(uintptr_t)fn, i, &off[i], &size[i]);
+
+        if (st == CUDA_ERROR_INVALID_VALUE)
+            break;               /* past the last parameter */
+        if (st != CUDA_SUCCESS)
+            return st;
+    }
+    if (n == PARAMS_MAX)
+        return CUDA_ERROR_INVALID_VALUE;
+    l->fn = fn;
+    l->n = n;
+    if (n && !(l->off = malloc(2 * (size_t)n * sizeof(uint32_t))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    l->size = l->off ? l->off + n : NULL;
+    for (int i = 0; i < n; i++) {
+        l->off[i] = (uint32_t)off[i];
+        l->size[i] = (uint32_t)size[i];
+    }
+    return CUDA_SUCCESS;
+}
+
+static int layout_of(struct vgpu_session *s, uint64_t fn, const struct layout **out)
+{
+    struct layout tmp = { 0 }, *slot = NULL;
+    size_t h;
+    int st;
+
+    if (!layouts && !(layouts = calloc(LAYOUTS, sizeof(*layouts))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    h = (size_t)((fn >> 4) * 0x9E3779B97F4A7C15ull >> 52) % LAYOUTS;
+    for (int probe = 0; probe < 16; probe++) {
+        struct layout *l = &layouts[(h + (size_t)probe) % LAYOUTS];
+
+        if (l->fn == fn) {
+            *out = l;
+            return CUDA_SUCCESS;
+        }
+        if (!l->fn && !slot)
+            slot = l;
+    }
+    if (!slot) {                 /* a crowded neighbourhood: start again */
+        vgpu_driver_forget_layouts();
+        slot = &layouts[h];
+    }
+    if ((st = layout_ask(s, fn, &tmp)) != CUDA_SUCCESS)
+        return st;
+    *slot = tmp;
+    nlayouts++;
+    *out = slot;
+    return CUDA_SUCCESS;
+}
+
+/* The kernel's parameters as pointers into buf; every one must lie inside the bytes sent. */
 static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len, void **ptrs,
                    int *n)
 {
-    bool is_kernel = vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), fn);
+    const struct layout *l;
+    int st = layout_of(s, fn, &l);
 
     *n = 0;
-    for (size_t i = 0; i < PARAMS_MAX; i++) {
-        size_t off = 0, size = 0;
-        int st = is_kernel ? drv.kernel_param_info((CUkernel)(uintptr_t)fn, i, &off, &size)
-                           : drv.func_param_info((CUfunction)(uintptr_t)fn, i, &off, &size);
-
-        if (st != CUDA_SUCCESS)
-            return i == 0 && len ? st : CUDA_SUCCESS;   /* past the last parameter */
-        if (off > len || size > len - off)
+    if (st != CUDA_SUCCESS)
+        return st;
+    for (int i = 0; i < l->n; i++) {
+        if (l->off[i] > len || l->size[i] > len - l->off[i])
             return CUDA_ERROR_INVALID_VALUE;
-        ptrs[(*n)++] = (void *)(buf + off);
+        ptrs[i] = (void *)(buf + l->off[i]);
     }
-    return CUDA_ERROR_INVALID_VALUE;
+    *n = l->n;
+    return CUDA_SUCCESS;
 }
 
 static int h_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__DrvLaunchArgs, drv_launch_args, c);
-    void **ptrs = NULL;
+    void *ptrs[PARAMS_MAX];
     CUlaunchAttribute attrs[8];
     const uint8_t *buf = c->nseg ? c->seg[0].data : (const uint8_t *)"";
     size_t len = c->nseg ? c->seg[0].len : 0;
@@ -407,10 +489,6 @@ static int h_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
                          !vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), a->function)) ||
         !stream_ok(s, a->stream))
         goto out;
-    if (!(ptrs = vgpu_arena_alloc(c->arena, PARAMS_MAX * sizeof(*ptrs)))) {
-        st = CUDA_ERROR_OUT_OF_MEMORY;
-        goto out;
-    }
     if ((st = lay_out(s, a->function, buf, len, ptrs, &n)) != CUDA_SUCCESS)
         goto out;
     for (size_t i = 0; i < a->n_attr_id; i++) {

@@ -405,7 +405,8 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
     ProtobufCBinaryData attr_val[8];
     const void *buf = NULL;
     size_t len = 0;
-    uint8_t *packed = NULL;
+    _Alignas(16) uint8_t small[1024];
+    uint8_t *packed = NULL, *heap = NULL;
     CUresult st = CUDA_SUCCESS;
 
     if (!l->f)
@@ -435,8 +436,11 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
             return st;
         if (lay->n && !params)
             return CUDA_ERROR_INVALID_VALUE;
-        if (lay->bytes && !(packed = calloc(1, lay->bytes)))
+        if (lay->bytes <= sizeof(small))
+            packed = small;
+        else if (!(packed = heap = malloc(lay->bytes)))
             return CUDA_ERROR_OUT_OF_MEMORY;
+        memset(packed, 0, lay->bytes);
         for (int i = 0; i < lay->n; i++)
             memcpy(packed + lay->off[i], params[i], lay->size[i]);
         buf = packed;
@@ -472,7 +476,7 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
     }
     st = vgpu_drv_call(id, name, &a.base, &req, &rep);
     vgpu_shim_rep_release(&rep);
-    free(packed);
+    free(heap);
     return st;
 }
 
