@@ -292,6 +292,11 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
             stream_charge(s, -1);
         if (!rc && status == cudaSuccess)
             after_destroy(s, e, &o->r);
+        /* a primary context reset or released may take the functions kept for launches with it */
+        if (!rc && status == CUDA_SUCCESS &&
+            (e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxReset || e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxReset_v2 ||
+             e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxRelease || e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxRelease_v2))
+            vgpu_driver_forget_layouts();
         /* what a synchronizing call waited for needs no event to be known finished */
         if (!rc && status == cudaSuccess && (e->id == VGPU_CUDART_ID_cudaDeviceSynchronize ||
                                              e->id == VGPU_CUDA_ID_cuCtxSynchronize))

@@ -37,6 +37,7 @@ static struct {
     __typeof__(&cuLibraryGetGlobal) library_global;
     __typeof__(&cuFuncGetParamInfo) func_param_info;
     __typeof__(&cuKernelGetParamInfo) kernel_param_info;
+    __typeof__(&cuKernelGetFunction) kernel_function;
     __typeof__(&cuLaunchKernel) launch;
     __typeof__(&cuLaunchCooperativeKernel) launch_coop;
     __typeof__(&cuLaunchKernelEx) launch_ex;
@@ -95,6 +96,7 @@ static bool driver(void)
              GET(library_load, cuLibraryLoadData) && GET(module_global, cuModuleGetGlobal) &&
              GET(library_global, cuLibraryGetGlobal) && GET(func_param_info, cuFuncGetParamInfo) &&
              GET(kernel_param_info, cuKernelGetParamInfo) && GET(launch, cuLaunchKernel) &&
+             GET(kernel_function, cuKernelGetFunction) &&
              GET(launch_coop, cuLaunchCooperativeKernel) && GET(launch_ex, cuLaunchKernelEx) &&
              GET(pointer_attr, cuPointerGetAttribute) && GET(error_name, cuGetErrorName) &&
              GET(error_string, cuGetErrorString);
@@ -166,6 +168,7 @@ static int h_ctx_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     st = drv.ctx_destroy((CUcontext)(uintptr_t)a->ctx);
     if (st == CUDA_SUCCESS) {
+        vgpu_driver_forget_layouts();
         vgpu_handle_remove(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
         if (s->context == a->ctx)
             s->context = 0;
@@ -374,6 +377,9 @@ struct layout {
     uint64_t fn;                 /* 0: a free slot */
     int n;
     uint32_t *off, *size;
+    bool is_kernel;              /* fn is a CUkernel: launched as its function in the context */
+    uint64_t func_ctx;           /* the context (s->context, device + 1 for a primary) func is of */
+    CUfunction func;
 };
 
 static struct layout *layouts;
@@ -408,6 +414,7 @@ static int layout_ask(struct vgpu_session *s, uint64_t fn, struct layout *l)
         return CUDA_ERROR_INVALID_VALUE;
     l->fn = fn;
     l->n = n;
+    l->is_kernel = is_kernel;
     if (n && !(l->off = malloc(2 * (size_t)n * sizeof(uint32_t))))
         return CUDA_ERROR_OUT_OF_MEMORY;
     l->size = l->off ? l->off + n : NULL;
@@ -449,16 +456,34 @@ static int layout_of(struct vgpu_session *s, uint64_t fn, const struct layout **
     return CUDA_SUCCESS;
 }
 
-/* The kernel's parameters as pointers into buf; every one must lie inside the bytes sent. */
+/*
+ * The kernel's parameters as pointers into buf (every one inside the bytes
+ * sent), and what to launch: a CUkernel's function in the current context,
+ * asked of the driver once per context (a launch would resolve it each time).
+ */
 static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len, void **ptrs,
-                   int *n)
+                   int *n, CUfunction *func)
 {
-    const struct layout *l;
-    int st = layout_of(s, fn, &l);
+    struct layout *l;
+    int st = layout_of(s, fn, (const struct layout **)&l);
+    uint64_t ctx = s->context ? s->context : (uint64_t)s->device + 1;
 
     *n = 0;
     if (st != CUDA_SUCCESS)
         return st;
+    *func = (CUfunction)(uintptr_t)fn;
+    if (l->is_kernel) {
+        if (l->func_ctx != ctx) {
+            CUfunction f = NULL;
+
+            if (drv.kernel_function(&f, (CUkernel)(uintptr_t)fn) == CUDA_SUCCESS && f) {
+                l->func = f;
+                l->func_ctx = ctx;
+            }
+        }
+        if (l->func_ctx == ctx)
+            *func = l->func;
+    }
     for (int i = 0; i < l->n; i++) {
         if (l->off[i] > len || l->size[i] > len - l->off[i])
             return CUDA_ERROR_INVALID_VALUE;
@@ -472,6 +497,7 @@ static int h_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__DrvLaunchArgs, drv_launch_args, c);
     void *ptrs[PARAMS_MAX];
+    CUfunction func = NULL;
     CUlaunchAttribute attrs[8];
     const uint8_t *buf = c->nseg ? c->seg[0].data : (const uint8_t *)"";
     size_t len = c->nseg ? c->seg[0].len : 0;
@@ -489,7 +515,7 @@ static int h_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
                          !vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), a->function)) ||
         !stream_ok(s, a->stream))
         goto out;
-    if ((st = lay_out(s, a->function, buf, len, ptrs, &n)) != CUDA_SUCCESS)
+    if ((st = lay_out(s, a->function, buf, len, ptrs, &n, &func)) != CUDA_SUCCESS)
         goto out;
     for (size_t i = 0; i < a->n_attr_id; i++) {
         if (!attr_ok(a->attr_id[i]) || a->attr_value[i].len != sizeof(attrs[i].value)) {
@@ -510,13 +536,13 @@ static int h_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
             .attrs = a->n_attr_id ? attrs : NULL, .numAttrs = (unsigned)a->n_attr_id,
         };
 
-        st = drv.launch_ex(&cfg, (CUfunction)(uintptr_t)a->function, n ? ptrs : NULL, NULL);
+        st = drv.launch_ex(&cfg, func, n ? ptrs : NULL, NULL);
     } else if (a->cooperative) {
-        st = drv.launch_coop((CUfunction)(uintptr_t)a->function, a->grid->x, a->grid->y,
+        st = drv.launch_coop(func, a->grid->x, a->grid->y,
                              a->grid->z, a->block->x, a->block->y, a->block->z, a->shared_mem,
                              st_, n ? ptrs : NULL);
     } else {
-        st = drv.launch((CUfunction)(uintptr_t)a->function, a->grid->x, a->grid->y, a->grid->z,
+        st = drv.launch(func, a->grid->x, a->grid->y, a->grid->z,
                         a->block->x, a->block->y, a->block->z, a->shared_mem, st_,
                         n ? ptrs : NULL, NULL);
     }
