@@ -4,7 +4,9 @@
 # Adds to a GPU bundle (gpu-bundle.sh) what a guest run needs: the static
 # QEMU with the vgpu-stub device (stripped), the compressed kernel (the GPU
 # host extracts vmlinux itself: tests/vm/extract-vmlinux.sh), an initramfs
-# holding the shim, the examples, the -rdc program, the async tests and transport_bench, and
+# holding the shim and libcuda.so.1, the examples (shared and static runtime, driver API but
+# for NVRTC's, whose library alone is 100 MiB), the -rdc program, the async and driver tests and
+# transport_bench, and
 # the firmware QEMU loads.  Sized for a 64 MiB transfer.
 #   scripts/gpu-vm-bundle.sh BUILD_DIR BUNDLE_DIR
 set -eu
@@ -20,7 +22,10 @@ dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' > "$out/
     "$build"/examples/device_query "$build"/examples/pinned_memory "$build"/examples/multi_thread \
     "$build"/examples/kernel_args "$build"/examples/error_handling \
     "$build/tests/gpu/vgpu_rdc" "$build/bench/transport_bench" "$build/bench/vgpu_bench_quick" \
-    "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$build/tests/async/async_errors" > /dev/null
+    "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$build/tests/async/async_errors" \
+    "$build"/examples/*_static "$build"/examples/drv_module_fatbin "$build"/examples/drv_ptx_jit \
+    "$build"/examples/drv_params "$build"/examples/drv_streams_events "$build"/examples/drv_context \
+    "$build/tests/driver/drv_fill" "$build/tests/driver/static_fill" > /dev/null
 cp -r /usr/share/seabios "$out/vm/fw/seabios"
 mkdir -p "$out/vm/fw/qemu"
 for f in pvh.bin linuxboot.bin linuxboot_dma.bin kvmvapic.bin multiboot.bin multiboot_dma.bin; do

@@ -19,7 +19,8 @@
 #              the guest needs only as a module)
 #
 # Layout in the guest:
-#   /opt/vgpu/lib   libcudart.so.13 (the shim) and the libraries the shim
+#   /opt/vgpu/lib   libcudart.so.13 (the shim), libcuda.so.1 (vgpu's driver
+#                   library, when built) and the libraries they
 #                   needs beyond glibc (libprotobuf-c.so.1), as the shim's
 #                   directory is deployed; /init sets LD_LIBRARY_PATH to it
 #   /opt/vgpu/bin   the programs
@@ -76,6 +77,11 @@ cp "$busybox" "$stage/bin/busybox"
 cp "$here/init.sh" "$stage/init"
 chmod 755 "$stage/bin/busybox" "$stage/init"
 cp -L "$shimdir/libcudart.so.13" "$stage/opt/vgpu/lib/libcudart.so.13"
+# vgpu's libcuda.so.1 beside it when built: programs on NVIDIA's static
+# runtime and driver-API programs find it through the same LD_LIBRARY_PATH.
+if [ -f "$shimdir/libcuda.so.1" ]; then
+    cp -L "$shimdir/libcuda.so.1" "$stage/opt/vgpu/lib/libcuda.so.1"
+fi
 
 # Prints the libraries FILE needs, one absolute path per line, as the
 # dynamic linker resolves them with the shim first on the search path.
@@ -110,6 +116,10 @@ is_glibc() {
 # The shim and its own libraries: beside it (its RUNPATH is $ORIGIN),
 # except glibc, which every program shares.
 shim_libs=$(needed_libs "$shimdir/libcudart.so.13") || die "the shim's libraries do not all resolve"
+if [ -f "$shimdir/libcuda.so.1" ]; then
+    more=$(needed_libs "$shimdir/libcuda.so.1") || die "libcuda.so.1's libraries do not all resolve"
+    shim_libs="$shim_libs $more"
+fi
 for lib in $shim_libs; do
     if is_glibc "$lib"; then
         copy_lib "$lib"
@@ -130,10 +140,10 @@ for prog in "$@"; do
     libs=$(needed_libs "$prog") || die "the libraries of $prog do not all resolve"
     for lib in $libs; do
         dir=$(cd "$(dirname "$lib")" && pwd -P)
-        if [ "${lib##*/}" = libcudart.so.13 ]; then
-            # Natively this would be the real runtime: it must be the shim.
+        if [ "${lib##*/}" = libcudart.so.13 ] || [ "${lib##*/}" = libcuda.so.1 ]; then
+            # Natively this would be the real runtime or driver: it must be vgpu's.
             [ "$dir" = "$shimdir" ] ||
-                die "$prog: libcudart.so.13 resolves to $lib, not into the shim dir $shimdir"
+                die "$prog: ${lib##*/} resolves to $lib, not into the shim dir $shimdir"
             continue
         fi
         [ "$dir" != "$shimdir" ] || continue
