@@ -91,7 +91,7 @@ enable_deb_src() {
 PACKAGES="
 build-essential cmake pkg-config clang
 protobuf-c-compiler libprotobuf-c-dev libinih-dev
-libffi-dev libclang-dev libcmocka-dev libseccomp-dev
+libffi-dev libclang-dev libcmocka-dev libseccomp-dev nettle-dev
 libgl-dev libegl-dev libvdpau-dev
 binutils
 dpkg-dev ninja-build meson python3

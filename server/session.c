@@ -218,6 +218,37 @@ static void after_destroy(struct vgpu_session *s, const struct vgpu_dispatch_ent
         stream_charge(s, -1);
 }
 
+/*
+ * What a successful generated call changes beyond its outputs: a primary
+ * context reset or released may take the functions kept for launches with
+ * it; what a synchronizing call waited for needs no event to be known
+ * finished.
+ */
+static void after_success(struct vgpu_session *s, const struct vgpu_dispatch_entry *e,
+                          const struct vgpu_replay *r)
+{
+    switch (e->id) {
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxReset:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxReset_v2:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxRelease:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxRelease_v2:
+        vgpu_driver_forget_layouts();
+        break;
+    case VGPU_CUDART_ID_cudaDeviceSynchronize:
+    case VGPU_CUDA_ID_cuCtxSynchronize:
+    case VGPU_CUDA_ID_cuCtxSynchronize_v2:
+        vgpu_work_synced(s, NULL, 1);
+        break;
+    case VGPU_CUDART_ID_cudaStreamSynchronize:
+    case VGPU_CUDA_ID_cuStreamSynchronize:
+    case VGPU_CUDA_ID_cuStreamSynchronize_ptsz:
+        vgpu_work_synced(s, stream_arg(e, r), 0);
+        break;
+    default:
+        break;
+    }
+}
+
 /* Everything one call leaves behind until the reply is sent. */
 struct call_out {
     struct vgpu_replay r;
@@ -292,18 +323,8 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
             stream_charge(s, -1);
         if (!rc && status == cudaSuccess)
             after_destroy(s, e, &o->r);
-        /* a primary context reset or released may take the functions kept for launches with it */
-        if (!rc && status == CUDA_SUCCESS &&
-            (e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxReset || e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxReset_v2 ||
-             e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxRelease || e->id == VGPU_CUDA_ID_cuDevicePrimaryCtxRelease_v2))
-            vgpu_driver_forget_layouts();
-        /* what a synchronizing call waited for needs no event to be known finished */
-        if (!rc && status == cudaSuccess && (e->id == VGPU_CUDART_ID_cudaDeviceSynchronize ||
-                                             e->id == VGPU_CUDA_ID_cuCtxSynchronize))
-            vgpu_work_synced(s, NULL, 1);
-        else if (!rc && status == cudaSuccess && (e->id == VGPU_CUDART_ID_cudaStreamSynchronize ||
-                                                  e->id == VGPU_CUDA_ID_cuStreamSynchronize))
-            vgpu_work_synced(s, stream_arg(e, &o->r), 0);
+        if (!rc && status == cudaSuccess)
+            after_success(s, e, &o->r);
         if (rc) {
             vgpu_log(VGPU_LOG_INFO, "%s refused: %s", e->name, strerror(-rc));
             status = is_driver(e->id) ? vgpu_errno_to_cu(rc) : vgpu_errno_to_cuda(rc);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "cuda_calltable.h"
@@ -688,10 +689,23 @@ COPY_FN_ASYNC(cuMemcpyDtoHAsync_v2_ptsz, D2H, void *, CUdeviceptr, CU_STREAM_PER
 COPY_FN_ASYNC(cuMemcpyDtoDAsync_v2, D2D, CUdeviceptr, CUdeviceptr, NULL)
 COPY_FN_ASYNC(cuMemcpyDtoDAsync_v2_ptsz, D2D, CUdeviceptr, CUdeviceptr, CU_STREAM_PER_THREAD)
 
+/*
+ * Is [p, p+1) memory of this process?  An address that is not is taken for
+ * device memory this library did not allocate (the runtime shim's, in a
+ * program that uses both): the server then checks it, where a memmove here
+ * would fault.
+ */
+static bool mapped_here(CUdeviceptr p)
+{
+    uintptr_t page = (uintptr_t)p & ~(uintptr_t)4095;
+
+    return p && msync((void *)page, 1, MS_ASYNC) == 0;
+}
+
 /* Unified addressing: the side of each address from the allocations known here. */
 static Vgpu__Manual__Direction unified_dir(CUdeviceptr dst, CUdeviceptr src)
 {
-    bool d = is_device(dst), s = is_device(src);
+    bool d = is_device(dst) || !mapped_here(dst), s = is_device(src) || !mapped_here(src);
 
     return d && s ? D2D : d ? H2D : s ? D2H : VGPU__MANUAL__DIRECTION__DIR_NONE;
 }
@@ -771,7 +785,7 @@ static int side(CUmemorytype type, const void *host, CUdeviceptr dev, CUarray ar
         break;
     case CU_MEMORYTYPE_UNIFIED:
         base = dev;
-        *on_device = is_device(dev);
+        *on_device = is_device(dev) || !mapped_here(dev);
         break;
     default:
         (void)array;

@@ -129,6 +129,44 @@ static void calls_round_trip(void **state)
     free(pbuf);
 }
 
+/*
+ * A batch naming a driver context carries it in both forms; the compact
+ * form's flag for it is refused on results and with a zero context.
+ */
+static void context_round_trip(void **state)
+{
+    struct calls k;
+    struct vgpu_frame f;
+    struct vgpu_frame_header plain = req;
+    size_t len;
+    uint8_t *buf;
+
+    (void)state;
+    make_calls(&k);
+    k.batch.context = 0x7f00deadbeef0ull;
+    for (int form = 0; form < 2; form++) {
+        plain.flags = form ? VGPU_FRAME_F_COMPACT : 0;
+        buf = encode(&plain, &k.env, &k.iov, 1, &len);
+        assert_int_equal(vgpu_frame_decode(buf, len, NULL, NULL, NULL, &f), 0);
+        check_calls(&k, &f);
+        assert_int_equal(f.env->calls->context, 0x7f00deadbeef0ull);
+        vgpu_frame_release(&f);
+        if (form) {
+            /* the context word zeroed: malformed */
+            memset(buf + 32 + 16, 0, 8);
+            assert_int_not_equal(vgpu_frame_decode(buf, len, NULL, NULL, NULL, &f), 0);
+        }
+        free(buf);
+    }
+    /* without a context, the compact batch has no context word and decodes to 0 */
+    k.batch.context = 0;
+    buf = encode(&req, &k.env, &k.iov, 1, &len);
+    assert_int_equal(vgpu_frame_decode(buf, len, NULL, NULL, NULL, &f), 0);
+    assert_int_equal(f.env->calls->context, 0);
+    vgpu_frame_release(&f);
+    free(buf);
+}
+
 static void results_round_trip(void **state)
 {
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
@@ -275,6 +313,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(calls_round_trip),
+        cmocka_unit_test(context_round_trip),
         cmocka_unit_test(results_round_trip),
         cmocka_unit_test(hello_has_none),
         cmocka_unit_test(limits),
