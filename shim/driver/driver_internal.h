@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libcuda.so.1's internals: boundary.c and the hand-written calls (calls.c, procs.c). */
+/* libcuda.so.1's internals, shared by the files of shim/driver/. */
 #ifndef VGPU_DRIVER_INTERNAL_H
 #define VGPU_DRIVER_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client/client.h"
@@ -18,6 +20,19 @@ VGPU_HIDDEN uint64_t vgpu_drv_context(void);
 VGPU_HIDDEN void vgpu_drv_set_context(uint64_t ctx);
 /* Context-local storage of a destroyed context: its destructors run (exports.c). */
 VGPU_HIDDEN void vgpu_drv_context_destroyed(uint64_t ctx);
+
+/* ---- memory (memory.c) ---- */
+/* The staging region of this library's data plane; its page-locked regions take the ids after it. */
+#define VGPU_DRV_STAGING_REGION 0x80000001u
+/* Is addr inside a device allocation (or module global) this library knows? */
+VGPU_HIDDEN bool vgpu_drv_is_device(uint64_t addr);
+VGPU_HIDDEN void vgpu_drv_device_add(uint64_t base, uint64_t size);
+/* The shared region [p, p+n) lies in, with its offset, or 0. */
+VGPU_HIDDEN uint32_t vgpu_drv_host_region(const void *p, size_t n, uint64_t *off);
+/* fork(): the memory tables locked around it, and the child's regions dropped. */
+VGPU_HIDDEN void vgpu_drv_memory_lock(void);
+VGPU_HIDDEN void vgpu_drv_memory_unlock(void);
+VGPU_HIDDEN void vgpu_drv_memory_forked(void);
 
 /* A row of the table cuGetProcAddress resolves from (generated from cudaTypedefs.h). */
 struct vgpu_proc {
