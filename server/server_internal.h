@@ -55,6 +55,9 @@ struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
     bool layout_known;
 };
 
+/* Contexts one session may create besides the primary ones (each holds GPU memory of its own). */
+#define VGPU_MAX_CONTEXTS 16
+
 #define VGPU_WORK_RING 64          /* events tracking a session's work (one per run of items) */
 #define VGPU_WORK_SOLO_NS 2000000u /* a session alone on its GPU queues up to this much work */
 #define VGPU_WORK_SOLO_MAX 1024u   /* ... and at most this many items */
@@ -70,6 +73,7 @@ struct vgpu_session {
     const char *cache_dir;
     int device;                /* the runtime's current device in this process */
     uint64_t context;          /* the driver context the guest made current (0: the device's primary) */
+    uint64_t contexts[VGPU_MAX_CONTEXTS]; /* contexts the guest created (cuCtxCreate), 0: a free slot */
     uint64_t devices_used;     /* bit d: device d was current at some point */
     int init_status;
     struct vgpu_range *ranges;
@@ -123,6 +127,7 @@ struct vgpu_session {
 #define VGPU_IMAGES_MAX_BYTES ((uint64_t)8 << 30)
 #define VGPU_MAX_FNS (1 << 20)
 #define VGPU_VARS_MAX_BYTES ((uint64_t)4 << 30)
+
 
 #define VGPU_MAX_REGIONS 1024
 #define VGPU_REGIONS_MAX_BYTES ((uint64_t)64 << 30)  /* host memory one session may share (pinned) */

@@ -135,20 +135,35 @@ int vgpu_driver_make_current(struct vgpu_session *s, uint64_t ctx)
 
 /* ---- contexts ---- */
 
+/* The slot of created context ctx in s->contexts (0: a free slot), or -1. */
+static int ctx_slot(struct vgpu_session *s, uint64_t ctx)
+{
+    for (int i = 0; i < VGPU_MAX_CONTEXTS; i++)
+        if (s->contexts[i] == ctx)
+            return i;
+    return -1;
+}
+
 static int h_ctx_create(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__CtxArgs, ctx_args, c);
     Vgpu__Manual__CtxRet r = VGPU__MANUAL__CTX_RET__INIT;
     CUcontext ctx = NULL;
-    int st = CUDA_ERROR_NOT_INITIALIZED;
+    int st = CUDA_ERROR_NOT_INITIALIZED, slot = ctx_slot(s, 0);
 
-    if (driver() && (st = drv.ctx_create(&ctx, a->flags, a->device)) == CUDA_SUCCESS) {
+    if (slot < 0) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: context refused: a session may create %d contexts",
+                 s->who.vm_id, VGPU_MAX_CONTEXTS);
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+    } else if (driver() && (st = drv.ctx_create(&ctx, a->flags, a->device)) == CUDA_SUCCESS) {
         r.ctx = (uint64_t)(uintptr_t)ctx;
+        s->contexts[slot] = r.ctx;
         if (vgpu_handle_add(s, kind(VGPU_CUDA_H_CONTEXT), r.ctx) == 0) {
             s->context = r.ctx;        /* current here now, as for the guest's thread */
             st = reply(c, &r.base);
         } else {
             drv.ctx_destroy(ctx);
+            s->contexts[slot] = 0;
             st = CUDA_ERROR_OUT_OF_MEMORY;
         }
     }
@@ -168,7 +183,11 @@ static int h_ctx_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     st = drv.ctx_destroy((CUcontext)(uintptr_t)a->ctx);
     if (st == CUDA_SUCCESS) {
+        int slot = ctx_slot(s, a->ctx);
+
         vgpu_driver_forget_layouts();
+        if (slot >= 0)
+            s->contexts[slot] = 0;
         vgpu_handle_remove(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
         if (s->context == a->ctx)
             s->context = 0;

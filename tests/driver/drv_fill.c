@@ -167,6 +167,18 @@ int main(void)
         r = cuGetExportTable(&table, &nobody);
 
         printf("unknown export table: %s, %s\n", name_of(r), table ? "a table" : "none");
+        {
+            /* a session's contexts are bounded (each holds GPU memory of its own) */
+            CUcontext more[32];
+            int made = 0;
+
+            while (made < 32 && (r = cuCtxCreate(&more[made], NULL, 0, dev)) == CUDA_SUCCESS)
+                made++;
+            printf("contexts created besides the first: %d, then %s\n", made, name_of(r));
+            while (made > 0)
+                cuCtxDestroy(more[--made]);
+            CHECK(cuCtxSetCurrent(ctx));
+        }
     }
     printf("free twice: %s\n", (cuMemFree(c), name_of(cuMemFree(c))));
 
