@@ -26,6 +26,7 @@
 #include "cudart_calltable.h"
 #include "contain.h"
 #include "server_internal.h"
+#include "vgpu/apis.h"
 #include "vgpu/wire.h"
 
 extern const struct vgpu_dispatch_entry vgpu_cudart_dispatch[];
@@ -48,7 +49,7 @@ static int slot_of(uint32_t id)
 
 static bool is_driver(uint32_t id)
 {
-    return id >= VGPU_CUDA_ID_BASE;
+    return vgpu_api_of(id) == VGPU_API_CUDA;
 }
 
 /* The same failures as the driver API's CUresult. */

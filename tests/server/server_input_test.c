@@ -8,6 +8,7 @@
  * refused there was refused by the server itself.
  *   server_input_test PATH-TO-vgpu-server FAKE-RUNTIME-DIR
  */
+#include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "cuda.pb-c.h"
 #include "cudart.pb-c.h"
 #include "cudart_calltable.h"
 #include "vgpu/apis.h"
@@ -505,6 +507,29 @@ static void test_shared_memory(void **state)
     server_alive();
 }
 
+/* The function name of module mod, by the generated cuModuleGetFunction: its handle. */
+static uint64_t cu_function(int fd, uint64_t mod, const char *name)
+{
+    Vgpu__Cuda__CuModuleGetFunctionArgs a = VGPU__CUDA__CU_MODULE_GET_FUNCTION_ARGS__INIT;
+    Vgpu__Cuda__CuModuleGetFunctionRet *r;
+    struct vgpu_rawclient c = raw(fd);
+    uint8_t *ret = NULL;
+    size_t len = 0;
+    uint64_t fn;
+
+    a.hmod = mod;
+    a.name = (char *)name;
+    assert_int_equal(vgpu_raw_call(&c, VGPU_CUDA_ID_cuModuleGetFunction, &a.base, NULL, 0, &ret,
+                                   &len), CUDA_SUCCESS);
+    seq = c.seq;
+    assert_non_null(r = vgpu__cuda__cu_module_get_function_ret__unpack(NULL, len, ret));
+    fn = r->hfunc;
+    vgpu__cuda__cu_module_get_function_ret__free_unpacked(r, NULL);
+    free(ret);
+    assert_true(fn != 0);
+    return fn;
+}
+
 /* A device allocation of size bytes from this session: its address. */
 static uint64_t dev_alloc(int fd, uint64_t size)
 {
@@ -784,6 +809,114 @@ static void test_symbol_spans_server_side(void **state)
     server_alive();
 }
 
+/*
+ * The driver API's hand-written handlers against hostile arguments (fake
+ * driver): modules whose hash is not their content or that are not
+ * images, launches of functions, streams and contexts that are not the
+ * session's, a parameter buffer shorter than the kernel's layout, launch
+ * attributes that hold handles, pointer attributes of memory not the
+ * session's, and a batch naming a context that is not the session's.  Each
+ * is a clear CUresult; the server stays up.
+ */
+static void test_driver_handlers(void **state)
+{
+    Vgpu__Manual__ModuleLoadArgs ml = VGPU__MANUAL__MODULE_LOAD_ARGS__INIT;
+    Vgpu__Manual__DrvLaunchArgs dl = VGPU__MANUAL__DRV_LAUNCH_ARGS__INIT;
+    Vgpu__Manual__Dim3 one = VGPU__MANUAL__DIM3__INIT;
+    Vgpu__Manual__PointerAttrArgs pa = VGPU__MANUAL__POINTER_ATTR_ARGS__INIT;
+    Vgpu__Manual__GlobalArgs ga = VGPU__MANUAL__GLOBAL_ARGS__INIT;
+    Vgpu__Manual__CtxArgs ca = VGPU__MANUAL__CTX_ARGS__INIT;
+    static const char ptx[] = ".version 8.0\n.target sm_75\n.entry fake_fill(.param .u64 a, "
+                              ".param .u32 b, .param .u64 c) { ret; }";
+    uint8_t sha[32] = { 1 }, buf[64] = { 0 }, attr_val[64] = { 0 };
+    ProtobufCBinaryData h = { sizeof(sha), sha }, av = { sizeof(attr_val), attr_val };
+    int32_t attrs[] = { CU_POINTER_ATTRIBUTE_MEMORY_TYPE };
+    uint32_t attr_id = CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT;
+    int fd = connect_ok();
+
+    (void)state;
+    {
+        Vgpu__Cuda__CuInitArgs ia = VGPU__CUDA__CU_INIT_ARGS__INIT;
+
+        assert_int_equal(call(fd, VGPU_CUDA_ID_cuInit, &ia.base, NULL, 0), CUDA_SUCCESS);
+        /* a context of its own, current on the server from now on */
+        assert_int_equal(call(fd, VGPU_CUDA_ID_cuCtxCreate_v2, &ca.base, NULL, 0), CUDA_SUCCESS);
+    }
+    /* an image whose hash is not its content */
+    ml.sha256 = h;
+    ml.size = sizeof(ptx);
+    ml.with_image = true;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuModuleLoadData, &ml.base, ptx, sizeof(ptx)),
+                     CUDA_ERROR_INVALID_VALUE);
+    /* a size that does not match the bytes sent, and one far too large */
+    vgpu_sha256((const uint8_t *)ptx, sizeof(ptx), sha);
+    ml.size = sizeof(ptx) + 1;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuModuleLoadData, &ml.base, ptx, sizeof(ptx)),
+                     CUDA_ERROR_INVALID_VALUE);
+    ml.size = (uint64_t)1 << 40;
+    ml.with_image = false;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuModuleLoadData, &ml.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    /* launches: a function that is not the session's, then one whose parameters were not sent */
+    dl.grid = dl.block = &one;
+    one.x = one.y = one.z = 1;
+    dl.function = 0x1234;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuLaunchKernel, &dl.base, buf, 24),
+                     CUDA_ERROR_INVALID_HANDLE);
+    {
+        Vgpu__Manual__ModuleLoadRet *r;
+        struct vgpu_rawclient c = raw(fd);
+        uint8_t *ret = NULL;
+        size_t len = 0;
+        uint64_t mod, fn = 0;
+
+        ml.size = sizeof(ptx);
+        ml.with_image = true;
+        assert_int_equal(vgpu_raw_call(&c, VGPU_CUDA_ID_cuModuleLoadData, &ml.base, ptx,
+                                       sizeof(ptx), &ret, &len), CUDA_SUCCESS);
+        seq = c.seq;
+        assert_non_null(r = vgpu__manual__module_load_ret__unpack(NULL, len, ret));
+        mod = r->handle;
+        vgpu__manual__module_load_ret__free_unpacked(r, NULL);
+        free(ret);
+        fn = cu_function(fd, mod, "fake_fill");
+        dl.function = fn;
+        /* 8 bytes where the layout needs 24 */
+        assert_int_equal(call(fd, VGPU_CUDA_ID_cuLaunchKernel, &dl.base, buf, 8),
+                         CUDA_ERROR_INVALID_VALUE);
+        /* a stream that is not the session's */
+        dl.stream = 0xdead0;
+        assert_int_equal(call(fd, VGPU_CUDA_ID_cuLaunchKernel, &dl.base, buf, 24),
+                         CUDA_ERROR_INVALID_HANDLE);
+        dl.stream = 0;
+        /* an attribute whose value holds an event */
+        dl.ex = true;
+        dl.attr_id = &attr_id;
+        dl.n_attr_id = 1;
+        dl.attr_value = &av;
+        dl.n_attr_value = 1;
+        assert_int_equal(call(fd, VGPU_CUDA_ID_cuLaunchKernelEx, &dl.base, buf, 24),
+                         CUDA_ERROR_NOT_SUPPORTED);
+        /* a global of a module that is not the session's */
+        ga.handle = mod + 16;
+        ga.name = "counter";
+        assert_int_equal(call(fd, VGPU_CUDA_ID_cuModuleGetGlobal_v2, &ga.base, NULL, 0),
+                         CUDA_ERROR_INVALID_HANDLE);
+    }
+    /* pointer attributes of memory that is not the session's */
+    pa.ptr = 0x7000;
+    pa.attr = attrs;
+    pa.n_attr = 1;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuPointerGetAttribute, &pa.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    /* destroying a context that is not the session's */
+    ca.ctx = 0xc0ffee0;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuCtxDestroy_v2, &ca.base, NULL, 0),
+                     CUDA_ERROR_INVALID_CONTEXT);
+    close(fd);
+    server_alive();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +934,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_copy_spans_server_side),
         cmocka_unit_test(test_symbol_spans_server_side),
         cmocka_unit_test(test_registration_bounds),
+        cmocka_unit_test(test_driver_handlers),
     };
     int failed;
 
