@@ -186,6 +186,8 @@ static int h_ctx_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
         int slot = ctx_slot(s, a->ctx);
 
         vgpu_driver_forget_layouts();
+        /* the events tracking GPU work may have been the context's: the work is over */
+        vgpu_work_forget(s);
         if (slot >= 0)
             s->contexts[slot] = 0;
         vgpu_handle_remove(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
