@@ -9,6 +9,7 @@
  */
 #include <cuda.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "client/client.h"
@@ -32,11 +33,33 @@ int vgpu_drv_status(int rc)
     }
 }
 
+/*
+ * Calls after which function handles may be reused for other functions:
+ * the launch layouts kept for them are forgotten (launch.c).
+ */
+static bool frees_functions(uint32_t id)
+{
+    switch (id) {
+    case VGPU_CUDA_ID_cuModuleUnload:
+    case VGPU_CUDA_ID_cuLibraryUnload:
+    case VGPU_CUDA_ID_cuCtxDestroy:
+    case VGPU_CUDA_ID_cuCtxDestroy_v2:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxReset:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxReset_v2:
+        return true;
+    default:
+        return false;
+    }
+}
+
 int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     struct vgpu_client *c = vgpu_client_get();
     int st = vgpu_drv_status(vgpu_client_invoke(c, req, rep));
     int owed;
+
+    if (st == CUDA_SUCCESS && frees_functions(req->call_id))
+        vgpu_drv_forget_layouts();
 
     if (req->flags & VGPU_FN_ASYNC)
         return st;

@@ -34,6 +34,10 @@ VGPU_HIDDEN void vgpu_drv_memory_lock(void);
 VGPU_HIDDEN void vgpu_drv_memory_unlock(void);
 VGPU_HIDDEN void vgpu_drv_memory_forked(void);
 
+/* ---- launches (launch.c) ---- */
+/* Forgets every kernel layout kept (their function handles may be reused). */
+VGPU_HIDDEN void vgpu_drv_forget_layouts(void);
+
 /* A row of the table cuGetProcAddress resolves from (generated from cudaTypedefs.h). */
 struct vgpu_proc {
     const char *name;          /* base name, as programs ask for it */

@@ -32,20 +32,22 @@ struct layout {
 static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct layout *layouts;
 
-/* The parameter layout of fn, asked of the server once; NULL with *st set. */
-static const struct layout *layout_of(CUfunction fn, CUresult *st)
+/* The layout kept for fn, or NULL; layout_lock held. */
+static struct layout *layout_find_locked(uint64_t fn)
+{
+    for (struct layout *l = layouts; l; l = l->next)
+        if (l->fn == fn)
+            return l;
+    return NULL;
+}
+
+/* The parameter layout of fn, asked of the server: a new layout, or NULL with *st set. */
+static struct layout *layout_ask(CUfunction fn, CUresult *st)
 {
     struct layout *l;
     size_t off, size;
     bool kernel = false;
 
-    pthread_mutex_lock(&layout_lock);
-    for (l = layouts; l; l = l->next)
-        if (l->fn == (uint64_t)(uintptr_t)fn)
-            break;
-    pthread_mutex_unlock(&layout_lock);
-    if (l)
-        return l;
     if (!(l = calloc(1, sizeof(*l))) || !(l->off = calloc(MAX_PARAMS, sizeof(*l->off))) ||
         !(l->size = calloc(MAX_PARAMS, sizeof(*l->size)))) {
         if (l) {
@@ -81,11 +83,66 @@ static const struct layout *layout_of(CUfunction fn, CUresult *st)
         if (off + size > l->bytes)
             l->bytes = off + size;
     }
-    pthread_mutex_lock(&layout_lock);
-    l->next = layouts;
-    layouts = l;
-    pthread_mutex_unlock(&layout_lock);
     return l;
+}
+
+/*
+ * The parameters of fn packed by its layout (asked of the server the first
+ * time): into small when they fit, else into *heap (the caller frees it).
+ * Packed under the lock, so a layout forgotten meanwhile is never read.
+ */
+static CUresult pack_params(CUfunction fn, void **params, uint8_t *small, size_t small_size,
+                            uint8_t **heap, const void **buf, size_t *len)
+{
+    struct layout *l, *fresh = NULL;
+    uint8_t *out;
+    CUresult st = CUDA_SUCCESS;
+
+    pthread_mutex_lock(&layout_lock);
+    l = layout_find_locked((uint64_t)(uintptr_t)fn);
+    pthread_mutex_unlock(&layout_lock);
+    if (!l && !(fresh = layout_ask(fn, &st)))
+        return st;
+    pthread_mutex_lock(&layout_lock);
+    if (fresh) {
+        fresh->next = layouts;
+        layouts = fresh;
+    }
+    l = layout_find_locked((uint64_t)(uintptr_t)fn);
+    if (!l) {
+        st = CUDA_ERROR_INVALID_HANDLE;      /* forgotten at once: its module went */
+    } else if (l->n && !params) {
+        st = CUDA_ERROR_INVALID_VALUE;
+    } else if (l->bytes > small_size && !(*heap = malloc(l->bytes))) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+    } else {
+        out = l->bytes > small_size ? *heap : small;
+        memset(out, 0, l->bytes);
+        for (int i = 0; i < l->n; i++)
+            memcpy(out + l->off[i], params[i], l->size[i]);
+        *buf = out;
+        *len = l->bytes;
+    }
+    pthread_mutex_unlock(&layout_lock);
+    return st;
+}
+
+void vgpu_drv_forget_layouts(void)
+{
+    struct layout *l;
+
+    pthread_mutex_lock(&layout_lock);
+    l = layouts;
+    layouts = NULL;
+    pthread_mutex_unlock(&layout_lock);
+    while (l) {
+        struct layout *next = l->next;
+
+        free(l->off);
+        free(l->size);
+        free(l);
+        l = next;
+    }
 }
 
 struct launch {
@@ -176,7 +233,7 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
     const void *buf = NULL;
     size_t len = 0;
     _Alignas(16) uint8_t small[1024];
-    uint8_t *packed = NULL, *heap = NULL;
+    uint8_t *heap = NULL;
     CUresult st = CUDA_SUCCESS;
 
     if (!l->f)
@@ -199,22 +256,8 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
         }
         if (params || (len && !buf))
             return CUDA_ERROR_INVALID_VALUE;
-    } else {
-        const struct layout *lay = layout_of(l->f, &st);
-
-        if (!lay)
-            return st;
-        if (lay->n && !params)
-            return CUDA_ERROR_INVALID_VALUE;
-        if (lay->bytes <= sizeof(small))
-            packed = small;
-        else if (!(packed = heap = malloc(lay->bytes)))
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        memset(packed, 0, lay->bytes);
-        for (int i = 0; i < lay->n; i++)
-            memcpy(packed + lay->off[i], params[i], lay->size[i]);
-        buf = packed;
-        len = lay->bytes;
+    } else if ((st = pack_params(l->f, params, small, sizeof(small), &heap, &buf, &len))) {
+        return st;
     }
     grid.x = l->grid[0];
     grid.y = l->grid[1];
