@@ -41,6 +41,8 @@ static struct {
     __typeof__(&cuLaunchKernel) launch;
     __typeof__(&cuLaunchCooperativeKernel) launch_coop;
     __typeof__(&cuLaunchKernelEx) launch_ex;
+    __typeof__(&cuOccupancyMaxActiveClusters) max_active_clusters;
+    __typeof__(&cuOccupancyMaxPotentialClusterSize) max_cluster_size;
     __typeof__(&cuPointerGetAttribute) pointer_attr;
     __typeof__(&cuGetErrorName) error_name;
     __typeof__(&cuGetErrorString) error_string;
@@ -90,19 +92,31 @@ static bool driver(void)
                  dlerror());
         return false;
     }
-#define GET(field, name) sym(h, STR(name), &drv.field, sizeof(drv.field))
-    drv.ok = GET(ctx_create, cuCtxCreate_v2) && GET(ctx_destroy, cuCtxDestroy) &&
-             GET(ctx_set_current, cuCtxSetCurrent) && GET(module_load, cuModuleLoadDataEx) &&
-             GET(library_load, cuLibraryLoadData) && GET(module_global, cuModuleGetGlobal) &&
-             GET(library_global, cuLibraryGetGlobal) && GET(func_param_info, cuFuncGetParamInfo) &&
-             GET(kernel_param_info, cuKernelGetParamInfo) && GET(launch, cuLaunchKernel) &&
-             GET(kernel_function, cuKernelGetFunction) &&
-             GET(launch_coop, cuLaunchCooperativeKernel) && GET(launch_ex, cuLaunchKernelEx) &&
-             GET(pointer_attr, cuPointerGetAttribute) && GET(error_name, cuGetErrorName) &&
-             GET(error_string, cuGetErrorString);
+#define GET(field, name)                                                      \
+    if (!sym(h, STR(name), &drv.field, sizeof(drv.field)))                    \
+        vgpu_log(VGPU_LOG_INFO, "the CUDA driver here has no %s: calls that need it fail", \
+                 STR(name))
+    /* what a driver lacks (an older one) fails the calls that need it, and no other */
+    GET(ctx_create, cuCtxCreate_v2);
+    GET(ctx_destroy, cuCtxDestroy);
+    GET(ctx_set_current, cuCtxSetCurrent);
+    GET(module_load, cuModuleLoadDataEx);
+    GET(library_load, cuLibraryLoadData);
+    GET(module_global, cuModuleGetGlobal);
+    GET(library_global, cuLibraryGetGlobal);
+    GET(func_param_info, cuFuncGetParamInfo);
+    GET(kernel_param_info, cuKernelGetParamInfo);
+    GET(kernel_function, cuKernelGetFunction);
+    GET(launch, cuLaunchKernel);
+    GET(launch_coop, cuLaunchCooperativeKernel);
+    GET(launch_ex, cuLaunchKernelEx);
+    GET(max_active_clusters, cuOccupancyMaxActiveClusters);
+    GET(max_cluster_size, cuOccupancyMaxPotentialClusterSize);
+    GET(pointer_attr, cuPointerGetAttribute);
+    GET(error_name, cuGetErrorName);
+    GET(error_string, cuGetErrorString);
 #undef GET
-    if (!drv.ok)
-        vgpu_log(VGPU_LOG_WARN, "the CUDA driver here lacks functions vgpu needs: driver API calls fail");
+    drv.ok = true;
     return drv.ok;
 }
 
@@ -130,7 +144,8 @@ int vgpu_driver_make_current(struct vgpu_session *s, uint64_t ctx)
         return CUDA_ERROR_NOT_INITIALIZED;
     if (ctx && !vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), ctx))
         return CUDA_ERROR_INVALID_CONTEXT;
-    return drv.ctx_set_current((CUcontext)(uintptr_t)ctx);
+    return drv.ctx_set_current ? drv.ctx_set_current((CUcontext)(uintptr_t)ctx)
+                               : CUDA_ERROR_NOT_SUPPORTED;
 }
 
 /* ---- contexts ---- */
@@ -155,7 +170,9 @@ static int h_ctx_create(struct vgpu_session *s, struct vgpu_manual_call *c)
         vgpu_log(VGPU_LOG_WARN, "vm %u: context refused: a session may create %d contexts",
                  s->who.vm_id, VGPU_MAX_CONTEXTS);
         st = CUDA_ERROR_OUT_OF_MEMORY;
-    } else if (driver() && (st = drv.ctx_create(&ctx, a->flags, a->device)) == CUDA_SUCCESS) {
+    } else if (driver() && !(drv.ctx_create && drv.ctx_destroy)) {
+        st = CUDA_ERROR_NOT_SUPPORTED;
+    } else if (drv.ok && (st = drv.ctx_create(&ctx, a->flags, a->device)) == CUDA_SUCCESS) {
         r.ctx = (uint64_t)(uintptr_t)ctx;
         s->contexts[slot] = r.ctx;
         if (vgpu_handle_add(s, kind(VGPU_CUDA_H_CONTEXT), r.ctx) == 0) {
@@ -177,6 +194,9 @@ static int h_ctx_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
     int st = CUDA_ERROR_NOT_INITIALIZED;
 
     if (!driver())
+        goto out;
+    st = CUDA_ERROR_NOT_SUPPORTED;
+    if (!drv.ctx_destroy)
         goto out;
     st = CUDA_ERROR_INVALID_CONTEXT;
     if (!a->ctx || !vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx))
@@ -242,6 +262,10 @@ static int h_module_load(struct vgpu_session *s, struct vgpu_manual_call *c)
 
     if (!driver()) {
         st = CUDA_ERROR_NOT_INITIALIZED;
+        goto out;
+    }
+    if (a->library ? !drv.library_load : !drv.module_load) {
+        st = CUDA_ERROR_NOT_SUPPORTED;
         goto out;
     }
     if (a->sha256.len != VGPU_SHA256_LEN || a->size == 0 || a->size > IMAGE_MAX ||
@@ -344,6 +368,9 @@ static int h_global(struct vgpu_session *s, struct vgpu_manual_call *c)
 
     if (!driver())
         goto out;
+    st = CUDA_ERROR_NOT_SUPPORTED;
+    if (a->library ? !drv.library_global : !drv.module_global)
+        goto out;
     st = CUDA_ERROR_INVALID_HANDLE;
     if (!vgpu_handle_known(s, kind(a->library ? VGPU_CUDA_H_LIBRARY : VGPU_CUDA_H_MODULE), a->handle))
         goto out;
@@ -422,6 +449,9 @@ static int layout_ask(struct vgpu_session *s, uint64_t fn, struct layout *l)
     size_t off[PARAMS_MAX], size[PARAMS_MAX];
     int n = 0;
 
+    if (is_kernel ? !drv.kernel_param_info : !drv.func_param_info)
+        return CUDA_ERROR_NOT_SUPPORTED;
+
     for (size_t i = 0; i < PARAMS_MAX; i++, n++) {
         int st = is_kernel ? drv.kernel_param_info((CUkernel)(uintptr_t)fn, i, &off[i], &size[i])
                            : drv.func_param_info((CUfunction)(uintptr_t)fn, i, &off[i], &size[i]);
@@ -479,8 +509,9 @@ static int layout_of(struct vgpu_session *s, uint64_t fn, const struct layout **
 
 /*
  * The kernel's parameters as pointers into buf (every one inside the bytes
- * sent), and what to launch: a CUkernel's function in the current context,
- * asked of the driver once per context (a launch would resolve it each time).
+ * sent; none with ptrs NULL), and what to launch: a CUkernel's function in
+ * the current context, asked of the driver once per context (a launch
+ * would resolve it each time).
  */
 static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len, void **ptrs,
                    int *n, CUfunction *func)
@@ -497,7 +528,8 @@ static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size
         if (l->func_ctx != ctx) {
             CUfunction f = NULL;
 
-            if (drv.kernel_function(&f, (CUkernel)(uintptr_t)fn) == CUDA_SUCCESS && f) {
+            if (drv.kernel_function &&
+                drv.kernel_function(&f, (CUkernel)(uintptr_t)fn) == CUDA_SUCCESS && f) {
                 l->func = f;
                 l->func_ctx = ctx;
             }
@@ -505,12 +537,45 @@ static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size
         if (l->func_ctx == ctx)
             *func = l->func;
     }
-    for (int i = 0; i < l->n; i++) {
+    for (int i = 0; ptrs && i < l->n; i++) {
         if (l->off[i] > len || l->size[i] > len - l->off[i])
             return CUDA_ERROR_INVALID_VALUE;
         ptrs[i] = (void *)(buf + l->off[i]);
     }
-    *n = l->n;
+    *n = ptrs ? l->n : 0;
+    return CUDA_SUCCESS;
+}
+
+/*
+ * A launch configuration from the guest, checked: the function (or kernel)
+ * and stream are the session's, the attributes hold no handle or address.
+ * The function and the config's dimensions and attributes are filled; a
+ * CUresult.
+ */
+static int launch_config(struct vgpu_session *s, const Vgpu__Manual__DrvLaunchArgs *a,
+                         CUlaunchConfig *cfg, CUlaunchAttribute *attrs, size_t max_attrs)
+{
+    if (!a->grid || !a->block || a->n_attr_id != a->n_attr_value || a->n_attr_id > max_attrs)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!a->function || (!vgpu_handle_known(s, kind(VGPU_CUDA_H_FUNCTION), a->function) &&
+                         !vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), a->function)) ||
+        !stream_ok(s, a->stream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    for (size_t i = 0; i < a->n_attr_id; i++) {
+        if (!attr_ok(a->attr_id[i]) || a->attr_value[i].len != sizeof(attrs[i].value)) {
+            vgpu_log(VGPU_LOG_INFO, "launch attribute %u refused (not remoted)", a->attr_id[i]);
+            return CUDA_ERROR_NOT_SUPPORTED;
+        }
+        memset(&attrs[i], 0, sizeof(attrs[i]));
+        attrs[i].id = (CUlaunchAttributeID)a->attr_id[i];
+        memcpy(&attrs[i].value, a->attr_value[i].data, sizeof(attrs[i].value));
+    }
+    *cfg = (CUlaunchConfig){
+        .gridDimX = a->grid->x, .gridDimY = a->grid->y, .gridDimZ = a->grid->z,
+        .blockDimX = a->block->x, .blockDimY = a->block->y, .blockDimZ = a->block->z,
+        .sharedMemBytes = a->shared_mem, .hStream = (CUstream)(uintptr_t)a->stream,
+        .attrs = a->n_attr_id ? attrs : NULL, .numAttrs = (unsigned)a->n_attr_id,
+    };
     return CUDA_SUCCESS;
 }
 
@@ -520,57 +585,81 @@ static int h_launch(struct vgpu_session *s, struct vgpu_manual_call *c)
     void *ptrs[PARAMS_MAX];
     CUfunction func = NULL;
     CUlaunchAttribute attrs[8];
+    CUlaunchConfig cfg;
     const uint8_t *buf = c->nseg ? c->seg[0].data : (const uint8_t *)"";
     size_t len = c->nseg ? c->seg[0].len : 0;
-    CUstream st_ = (CUstream)(uintptr_t)a->stream;
     int n = 0, st = CUDA_ERROR_NOT_INITIALIZED;
 
     if (!driver())
         goto out;
     st = CUDA_ERROR_INVALID_VALUE;
-    if (c->nseg > 1 || !a->grid || !a->block || a->n_attr_id != a->n_attr_value ||
-        a->n_attr_id > sizeof(attrs) / sizeof(attrs[0]))
+    if (c->nseg > 1)
         goto out;
-    st = CUDA_ERROR_INVALID_HANDLE;
-    if (!a->function || (!vgpu_handle_known(s, kind(VGPU_CUDA_H_FUNCTION), a->function) &&
-                         !vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), a->function)) ||
-        !stream_ok(s, a->stream))
+    if ((st = launch_config(s, a, &cfg, attrs, sizeof(attrs) / sizeof(attrs[0]))) != CUDA_SUCCESS ||
+        (st = lay_out(s, a->function, buf, len, ptrs, &n, &func)) != CUDA_SUCCESS)
         goto out;
-    if ((st = lay_out(s, a->function, buf, len, ptrs, &n, &func)) != CUDA_SUCCESS)
+    st = CUDA_ERROR_NOT_SUPPORTED;
+    if (a->ex ? !drv.launch_ex : a->cooperative ? !drv.launch_coop : !drv.launch)
         goto out;
-    for (size_t i = 0; i < a->n_attr_id; i++) {
-        if (!attr_ok(a->attr_id[i]) || a->attr_value[i].len != sizeof(attrs[i].value)) {
-            vgpu_log(VGPU_LOG_INFO, "launch attribute %u refused (not remoted)", a->attr_id[i]);
-            st = CUDA_ERROR_NOT_SUPPORTED;
-            goto out;
-        }
-        memset(&attrs[i], 0, sizeof(attrs[i]));
-        attrs[i].id = (CUlaunchAttributeID)a->attr_id[i];
-        memcpy(&attrs[i].value, a->attr_value[i].data, sizeof(attrs[i].value));
-    }
     vgpu_work_begin(s);
-    if (a->ex) {
-        CUlaunchConfig cfg = {
-            .gridDimX = a->grid->x, .gridDimY = a->grid->y, .gridDimZ = a->grid->z,
-            .blockDimX = a->block->x, .blockDimY = a->block->y, .blockDimZ = a->block->z,
-            .sharedMemBytes = a->shared_mem, .hStream = st_,
-            .attrs = a->n_attr_id ? attrs : NULL, .numAttrs = (unsigned)a->n_attr_id,
-        };
-
+    if (a->ex)
         st = drv.launch_ex(&cfg, func, n ? ptrs : NULL, NULL);
-    } else if (a->cooperative) {
-        st = drv.launch_coop(func, a->grid->x, a->grid->y,
-                             a->grid->z, a->block->x, a->block->y, a->block->z, a->shared_mem,
-                             st_, n ? ptrs : NULL);
-    } else {
-        st = drv.launch(func, a->grid->x, a->grid->y, a->grid->z,
-                        a->block->x, a->block->y, a->block->z, a->shared_mem, st_,
+    else if (a->cooperative)
+        st = drv.launch_coop(func, cfg.gridDimX, cfg.gridDimY, cfg.gridDimZ, cfg.blockDimX,
+                             cfg.blockDimY, cfg.blockDimZ, cfg.sharedMemBytes, cfg.hStream,
+                             n ? ptrs : NULL);
+    else
+        st = drv.launch(func, cfg.gridDimX, cfg.gridDimY, cfg.gridDimZ, cfg.blockDimX,
+                        cfg.blockDimY, cfg.blockDimZ, cfg.sharedMemBytes, cfg.hStream,
                         n ? ptrs : NULL, NULL);
-    }
-    vgpu_work_end(s, (void *)st_, st == CUDA_SUCCESS);
+    vgpu_work_end(s, (void *)cfg.hStream, st == CUDA_SUCCESS);
 out:
     vgpu__manual__drv_launch_args__free_unpacked(a, &unpack_alloc_);
     return st;
+}
+
+/*
+ * cuOccupancyMaxActiveClusters (max_active), cuOccupancyMaxPotentialClusterSize
+ * of a checked configuration, for the function the launch would run.
+ */
+static int occupancy(struct vgpu_session *s, struct vgpu_manual_call *c, bool max_active)
+{
+    UNPACK(Vgpu__Manual__DrvLaunchArgs, drv_launch_args, c);
+    Vgpu__Manual__OccupancyRet r = VGPU__MANUAL__OCCUPANCY_RET__INIT;
+    CUlaunchAttribute attrs[8];
+    CUlaunchConfig cfg;
+    CUfunction func = NULL;
+    int n = 0, value = 0, st = CUDA_ERROR_NOT_INITIALIZED;
+
+    if (!driver())
+        goto out;
+    /* without parameters, lay_out only finds the function (a CUkernel's in this context) */
+    if ((st = launch_config(s, a, &cfg, attrs, sizeof(attrs) / sizeof(attrs[0]))) != CUDA_SUCCESS ||
+        (st = lay_out(s, a->function, NULL, 0, NULL, &n, &func)) != CUDA_SUCCESS)
+        goto out;
+    if (max_active ? !drv.max_active_clusters : !drv.max_cluster_size) {
+        st = CUDA_ERROR_NOT_SUPPORTED;
+        goto out;
+    }
+    st = max_active ? drv.max_active_clusters(&value, func, &cfg)
+                    : drv.max_cluster_size(&value, func, &cfg);
+    if (st == CUDA_SUCCESS) {
+        r.value = value;
+        st = reply(c, &r.base);
+    }
+out:
+    vgpu__manual__drv_launch_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_active_clusters(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return occupancy(s, c, true);
+}
+
+static int h_cluster_size(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return occupancy(s, c, false);
 }
 
 /* ---- pointer attributes ---- */
@@ -625,9 +714,10 @@ static int h_pointer_attr(struct vgpu_session *s, struct vgpu_manual_call *c)
         size_t n = attr_size(a->attr[i]);
         uint8_t *v = n ? vgpu_arena_alloc(c->arena, n) : NULL;
 
-        r.status[i] = n ? (v ? drv.pointer_attr(v, (CUpointer_attribute)a->attr[i], a->ptr)
-                             : CUDA_ERROR_OUT_OF_MEMORY)
-                        : CUDA_ERROR_NOT_SUPPORTED;
+        r.status[i] = n && drv.pointer_attr
+                          ? (v ? drv.pointer_attr(v, (CUpointer_attribute)a->attr[i], a->ptr)
+                               : CUDA_ERROR_OUT_OF_MEMORY)
+                          : CUDA_ERROR_NOT_SUPPORTED;
         if (r.status[i] == CUDA_SUCCESS && a->attr[i] == CU_POINTER_ATTRIBUTE_CONTEXT) {
             uint64_t ctx = 0;
 
@@ -654,7 +744,9 @@ static int h_error_string(struct vgpu_session *s, struct vgpu_manual_call *c)
     int st = CUDA_ERROR_NOT_INITIALIZED;
 
     (void)s;
-    if (driver()) {
+    if (driver() && !(a->text ? drv.error_string : drv.error_name)) {
+        st = CUDA_ERROR_NOT_SUPPORTED;
+    } else if (drv.ok) {
         st = a->text ? drv.error_string((CUresult)a->error, &str)
                      : drv.error_name((CUresult)a->error, &str);
         if (st == CUDA_SUCCESS) {
@@ -699,6 +791,8 @@ static const struct {
     { ID(cuLaunchKernel), h_launch }, { ID(cuLaunchKernel_ptsz), h_launch },
     { ID(cuLaunchKernelEx), h_launch }, { ID(cuLaunchKernelEx_ptsz), h_launch },
     { ID(cuLaunchCooperativeKernel), h_launch }, { ID(cuLaunchCooperativeKernel_ptsz), h_launch },
+    { ID(cuOccupancyMaxActiveClusters), h_active_clusters },
+    { ID(cuOccupancyMaxPotentialClusterSize), h_cluster_size },
     { ID(cuPointerGetAttribute), h_pointer_attr }, { ID(cuPointerGetAttributes), h_pointer_attr },
     { ID(cuGetErrorName), h_error_string }, { ID(cuGetErrorString), h_error_string },
     { ID(cuMemAlloc_v2), h_malloc }, { ID(cuMemAllocPitch_v2), h_malloc },

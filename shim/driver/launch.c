@@ -221,6 +221,36 @@ static CUresult check_config(const struct launch *l)
     return CUDA_SUCCESS;
 }
 
+/* The launch's configuration as the message that carries it (dims and attributes in the caller's storage). */
+static void fill_args(Vgpu__Manual__DrvLaunchArgs *a, Vgpu__Manual__Dim3 *grid,
+                      Vgpu__Manual__Dim3 *block, uint32_t *attr_id, ProtobufCBinaryData *attr_val,
+                      const struct launch *l)
+{
+    grid->x = l->grid[0];
+    grid->y = l->grid[1];
+    grid->z = l->grid[2];
+    block->x = l->block[0];
+    block->y = l->block[1];
+    block->z = l->block[2];
+    a->function = (uint64_t)(uintptr_t)l->f;
+    a->grid = grid;
+    a->block = block;
+    a->shared_mem = l->shmem;
+    a->stream = (uint64_t)(uintptr_t)l->stream;
+    a->ptsz = l->ptsz;
+    a->cooperative = l->cooperative;
+    a->ex = l->ex;
+    for (unsigned i = 0; i < l->nattrs; i++) {
+        attr_id[i] = (uint32_t)l->attrs[i].id;
+        attr_val[i].data = (uint8_t *)&l->attrs[i].value;
+        attr_val[i].len = sizeof(l->attrs[i].value);
+    }
+    a->attr_id = attr_id;
+    a->n_attr_id = l->nattrs;
+    a->attr_value = attr_val;
+    a->n_attr_value = l->nattrs;
+}
+
 static CUresult launch(uint32_t id, const char *name, const struct launch *l, void **params,
                        void **extra)
 {
@@ -259,29 +289,7 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
     } else if ((st = pack_params(l->f, params, small, sizeof(small), &heap, &buf, &len))) {
         return st;
     }
-    grid.x = l->grid[0];
-    grid.y = l->grid[1];
-    grid.z = l->grid[2];
-    block.x = l->block[0];
-    block.y = l->block[1];
-    block.z = l->block[2];
-    a.function = (uint64_t)(uintptr_t)l->f;
-    a.grid = &grid;
-    a.block = &block;
-    a.shared_mem = l->shmem;
-    a.stream = (uint64_t)(uintptr_t)l->stream;
-    a.ptsz = l->ptsz;
-    a.cooperative = l->cooperative;
-    a.ex = l->ex;
-    for (unsigned i = 0; i < l->nattrs; i++) {
-        attr_id[i] = (uint32_t)l->attrs[i].id;
-        attr_val[i].data = (uint8_t *)&l->attrs[i].value;
-        attr_val[i].len = sizeof(l->attrs[i].value);
-    }
-    a.attr_id = attr_id;
-    a.n_attr_id = l->nattrs;
-    a.attr_value = attr_val;
-    a.n_attr_value = l->nattrs;
+    fill_args(&a, &grid, &block, attr_id, attr_val, l);
     if (len) {
         req.seg[0].data = buf;
         req.seg[0].len = len;
@@ -370,4 +378,57 @@ VGPU_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunct
 {
     return launch_ex(ID(cuLaunchKernelEx_ptsz), "cuLaunchKernelEx_ptsz", config, f, params, extra,
                      true);
+}
+
+/* ---- occupancy of a launch configuration (clusters) ---- */
+
+static CUresult occupancy(uint32_t id, const char *name, int *out, CUfunction f,
+                          const CUlaunchConfig *c)
+{
+    Vgpu__Manual__DrvLaunchArgs a = VGPU__MANUAL__DRV_LAUNCH_ARGS__INIT;
+    Vgpu__Manual__Dim3 grid = VGPU__MANUAL__DIM3__INIT, block = VGPU__MANUAL__DIM3__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    uint32_t attr_id[8];
+    ProtobufCBinaryData attr_val[8];
+    struct launch l;
+    CUresult st;
+
+    if (!out || !c || !f || (c->numAttrs && !c->attrs))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (c->numAttrs > 8)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    l = (struct launch)LAUNCH_ARGS(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX,
+                                   c->blockDimY, c->blockDimZ, c->sharedMemBytes, c->hStream);
+    l.ex = true;
+    l.attrs = c->attrs;
+    l.nattrs = c->numAttrs;
+    fill_args(&a, &grid, &block, attr_id, attr_val, &l);
+    st = vgpu_drv_call(id, name, &a.base, &req, &rep);
+    if (st == CUDA_SUCCESS) {
+        Vgpu__Manual__OccupancyRet *r = vgpu__manual__occupancy_ret__unpack(NULL, rep.ret_len, rep.ret);
+
+        if (r) {
+            *out = r->value;
+            vgpu__manual__occupancy_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_bad_reply(&req);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+VGPU_EXPORT CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func,
+                                                  const CUlaunchConfig *config)
+{
+    return occupancy(ID(cuOccupancyMaxActiveClusters), "cuOccupancyMaxActiveClusters", numClusters,
+                     func, config);
+}
+
+VGPU_EXPORT CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func,
+                                                        const CUlaunchConfig *config)
+{
+    return occupancy(ID(cuOccupancyMaxPotentialClusterSize), "cuOccupancyMaxPotentialClusterSize",
+                     clusterSize, func, config);
 }

@@ -135,6 +135,14 @@ int main(void)
     }
     CHECK(cuEventRecord(e1, s));
     CHECK(cuMemcpyDtoHAsync(hc, c, sizeof(hc), s));
+    {
+        CUlaunchConfig cfg = { .gridDimX = 16, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 256,
+                               .blockDimY = 1, .blockDimZ = 1, .hStream = s };
+        int clusters = 0;
+
+        CHECK(cuOccupancyMaxActiveClusters(&clusters, add, &cfg));
+        printf("active clusters: %s\n", clusters > 0 ? "some" : "none");
+    }
     CHECK(cuStreamSynchronize(s));
     printf("add: %d %d %d\n", hc[0], hc[1], hc[255]);
     {

@@ -737,6 +737,44 @@ FAKE_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
     return occupancy(numBlocks, func, blockSize);
 }
 
+/*
+ * Clusters: the fake device's blocks all fit on its 80 multiprocessors, one
+ * block a cluster unless the config asks for cluster dimensions.
+ */
+static CUresult cluster_occupancy(int *out, CUfunction func, const CUlaunchConfig *config, bool size)
+{
+    unsigned cluster = 1;
+    int blocks = 0;
+    CUresult r = vgpu_fake_cu_ready();
+
+    if (r)
+        return r;
+    if (!out || !config || (config->numAttrs && !config->attrs))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (unsigned i = 0; i < config->numAttrs; i++)
+        if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+            cluster = config->attrs[i].value.clusterDim.x * config->attrs[i].value.clusterDim.y *
+                      config->attrs[i].value.clusterDim.z;
+    if (!cluster || cluster > 16)
+        return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+    if ((r = occupancy(&blocks, func, (int)(config->blockDimX * config->blockDimY * config->blockDimZ))))
+        return r;
+    *out = size ? 8 : blocks * 80 / (int)cluster;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func,
+                                                  const CUlaunchConfig *config)
+{
+    return cluster_occupancy(numClusters, func, config, false);
+}
+
+FAKE_EXPORT CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func,
+                                                        const CUlaunchConfig *config)
+{
+    return cluster_occupancy(clusterSize, func, config, true);
+}
+
 /* ---- launches ---- */
 
 struct launch {
