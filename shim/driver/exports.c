@@ -85,9 +85,21 @@ static void *const cudart_interface[13] = {
     (void *)rt_load_compilers,
 };
 
-/* ---- TOOLS_TLS (42d85a81-...): present, no tool attached ---- */
+/* ---- TOOLS_TLS (42d85a81-...): the current context, as the tools see it ---- */
 
-static void *const tools_tls[4] = { (void *)(sizeof(void *) * 4), NULL, NULL, NULL };
+static CUresult tls_set_current(CUcontext ctx)
+{
+    return cuCtxSetCurrent(ctx);
+}
+
+static CUresult tls_get_current(CUcontext *pctx)
+{
+    return cuCtxGetCurrent(pctx);
+}
+
+static void *const tools_tls[4] = {
+    (void *)(sizeof(void *) * 4), (void *)tls_set_current, (void *)tls_get_current, NULL,
+};
 
 /* ---- TOOLS_RUNTIME_CALLBACK_HOOKS (a094798c-...): every callback disabled ---- */
 

@@ -176,6 +176,20 @@ int main(void)
 
         printf("unknown export table: %s, %s\n", name_of(r), table ? "a table" : "none");
         {
+            /* the tools' TLS table: slot 2 answers the current context (cuBLASLt asks it) */
+            static const CUuuid tools_tls = { { 0x42, (char)0xd8, 0x5a, (char)0x81, 0x23, (char)0xf6,
+                                                (char)0xcb, 0x47, (char)0x82, (char)0x98, (char)0xf6,
+                                                (char)0xe7, (char)0x8a, 0x3a, (char)0xec, (char)0xdc } };
+            const void *t = NULL;
+            CUresult (*get_current)(CUcontext *);
+            CUcontext got = NULL;
+
+            CHECK(cuGetExportTable(&t, &tools_tls));
+            memcpy(&get_current, (const char *)t + 2 * sizeof(void *), sizeof(get_current));
+            CHECK(get_current(&got));
+            printf("tools TLS current context: %s\n", got == ctx ? "the current one" : "another");
+        }
+        {
             /* a session's contexts are bounded (each holds GPU memory of its own) */
             CUcontext more[32];
             int made = 0;
