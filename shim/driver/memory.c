@@ -18,60 +18,19 @@
 #include "dataplane.h"
 #include "driver_internal.h"
 #include "manual.pb-c.h"
+#include "ranges.h"
 
 #define ID(name) VGPU_CUDA_ID_##name
 
-struct range {
-    uint64_t base, size;
-    unsigned flags;             /* host: cuMemHostAlloc / cuMemHostRegister flags */
-    bool owned;                 /* host: allocated here (cuMemFreeHost frees it) */
-    uint32_t region;            /* host: shared with the server as this region, or 0 */
-};
-
-struct table {
-    struct range *r;
-    size_t n, cap;
-};
-
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct table dev, host;
-
-/* Lock held for all below. */
-static int table_add(struct table *t, struct range r)
-{
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        struct range *p = realloc(t->r, cap * sizeof(*p));
-
-        if (!p)
-            return -1;
-        t->r = p;
-        t->cap = cap;
-    }
-    t->r[t->n++] = r;
-    return 0;
-}
-
-/* The range holding addr (or starting at it, with exact), or NULL. */
-static struct range *table_find(struct table *t, uint64_t addr, bool exact)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (exact ? t->r[i].base == addr : addr - t->r[i].base < t->r[i].size)
-            return &t->r[i];
-    return NULL;
-}
-
-static void table_remove(struct table *t, struct range *r)
-{
-    *r = t->r[--t->n];
-}
+static struct vgpu_mem_table dev, host;
 
 bool vgpu_drv_is_device(uint64_t addr)
 {
     bool yes;
 
     pthread_mutex_lock(&mem_lock);
-    yes = table_find(&dev, addr, false) != NULL;
+    yes = vgpu_mem_table_find(&dev, addr, false) != NULL;
     pthread_mutex_unlock(&mem_lock);
     return yes;
 }
@@ -81,8 +40,8 @@ void vgpu_drv_device_add(uint64_t base, uint64_t size)
     int rc = 0;
 
     pthread_mutex_lock(&mem_lock);
-    if (!table_find(&dev, base, false))
-        rc = table_add(&dev, (struct range){ .base = base, .size = size ? size : 1 });
+    if (!vgpu_mem_table_find(&dev, base, false))
+        rc = vgpu_mem_table_add(&dev, (struct vgpu_mem_range){ .base = base, .size = size });
     pthread_mutex_unlock(&mem_lock);
     if (rc)
         vgpu_shim_log(VGPU_LOG_WARN, "out of memory recording a device allocation: cuMemcpy "
@@ -91,36 +50,31 @@ void vgpu_drv_device_add(uint64_t base, uint64_t size)
 
 static void device_remove(uint64_t base)
 {
-    struct range *r;
+    struct vgpu_mem_range *r;
 
     pthread_mutex_lock(&mem_lock);
-    if ((r = table_find(&dev, base, true)))
-        table_remove(&dev, r);
+    if ((r = vgpu_mem_table_find(&dev, base, true)))
+        vgpu_mem_table_remove(&dev, r);
     pthread_mutex_unlock(&mem_lock);
 }
 
 uint32_t vgpu_drv_host_region(const void *p, size_t n, uint64_t *off)
 {
-    uint64_t a = (uint64_t)(uintptr_t)p;
-    uint32_t region = 0;
-    struct range *r;
+    uint32_t region;
 
     pthread_mutex_lock(&mem_lock);
-    if ((r = table_find(&host, a, false)) && r->region && n <= r->size - (a - r->base)) {
-        region = r->region;
-        *off = a - r->base;
-    }
+    region = vgpu_mem_table_region(&host, p, n, off);
     pthread_mutex_unlock(&mem_lock);
     return region;
 }
 
 /* The host range holding p: a copy of it in *out, true; or false. */
-static bool host_range(uint64_t p, struct range *out)
+static bool host_range(uint64_t p, struct vgpu_mem_range *out)
 {
-    struct range *r;
+    struct vgpu_mem_range *r;
 
     pthread_mutex_lock(&mem_lock);
-    if ((r = table_find(&host, p, false)))
+    if ((r = vgpu_mem_table_find(&host, p, false)))
         *out = *r;
     pthread_mutex_unlock(&mem_lock);
     return r != NULL;
@@ -252,11 +206,6 @@ VGPU_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream stream)
  */
 static uint32_t next_region = VGPU_DRV_STAGING_REGION;
 
-static size_t round_page(size_t n)
-{
-    return (n + 4095) & ~(size_t)4095;
-}
-
 static CUresult host_alloc(void **pp, size_t bytes, unsigned flags)
 {
     struct vgpu_client *c = vgpu_client_get();
@@ -274,18 +223,20 @@ static CUresult host_alloc(void **pp, size_t bytes, unsigned flags)
     /* shared with the server where it can be: copies from and to it are then DMA */
     if (bytes >= VGPU_SHIM_SHARE_MIN && vgpu_client_connect(c) == 0 && vgpu_client_can_share(c)) {
         region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
-        if (!(p = vgpu_client_region_new(c, region, round_page(bytes))))
+        if (!(p = vgpu_client_region_new(c, region, vgpu_round_page(bytes))))
             region = 0;
     }
     if (!p && posix_memalign(&p, 4096, bytes ? bytes : 1))
         return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_lock(&mem_lock);
-    rc = table_add(&host, (struct range){ .base = (uintptr_t)p, .size = bytes ? bytes : 1,
-                                          .flags = flags, .owned = true, .region = region });
+    rc = vgpu_mem_table_add(&host, (struct vgpu_mem_range){ .base = (uintptr_t)p,
+                                                           .size = bytes ? bytes : 1,
+                                                           .flags = flags, .owned = true,
+                                                           .region = region });
     pthread_mutex_unlock(&mem_lock);
     if (rc) {
         if (region)
-            vgpu_client_region_free(c, region, p, round_page(bytes));
+            vgpu_client_region_free(c, region, p, vgpu_round_page(bytes));
         else
             free(p);
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -310,17 +261,17 @@ VGPU_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int fla
 }
 
 /* Drops the host range starting at p if it is owned == owned: true and a copy of it, or false. */
-static bool host_take(void *p, bool owned, struct range *out)
+static bool host_take(void *p, bool owned, struct vgpu_mem_range *out)
 {
-    struct range *r;
+    struct vgpu_mem_range *r;
     bool found;
 
     pthread_mutex_lock(&mem_lock);
-    r = table_find(&host, (uintptr_t)p, true);
+    r = vgpu_mem_table_find(&host, (uintptr_t)p, true);
     found = r && r->owned == owned;
     if (found) {
         *out = *r;
-        table_remove(&host, r);
+        vgpu_mem_table_remove(&host, r);
     }
     pthread_mutex_unlock(&mem_lock);
     return found;
@@ -328,12 +279,12 @@ static bool host_take(void *p, bool owned, struct range *out)
 
 VGPU_EXPORT CUresult cuMemFreeHost(void *p)
 {
-    struct range r;
+    struct vgpu_mem_range r;
 
     if (!host_take(p, true, &r))
         return CUDA_ERROR_INVALID_VALUE;
     if (r.region)
-        vgpu_client_region_free(vgpu_client_get(), r.region, p, round_page(r.size));
+        vgpu_client_region_free(vgpu_client_get(), r.region, p, vgpu_round_page(r.size));
     else
         free(p);
     return CUDA_SUCCESS;
@@ -351,9 +302,10 @@ VGPU_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     pthread_mutex_lock(&mem_lock);
-    if (table_find(&host, (uintptr_t)p, false))
+    if (vgpu_mem_table_find(&host, (uintptr_t)p, false))
         st = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
-    else if (table_add(&host, (struct range){ .base = (uintptr_t)p, .size = bytesize, .flags = flags }))
+    else if (vgpu_mem_table_add(&host, (struct vgpu_mem_range){ .base = (uintptr_t)p,
+                                                                 .size = bytesize, .flags = flags }))
         st = CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_unlock(&mem_lock);
     return st;
@@ -366,14 +318,14 @@ VGPU_EXPORT CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int fl
 
 VGPU_EXPORT CUresult cuMemHostUnregister(void *p)
 {
-    struct range r;
+    struct vgpu_mem_range r;
 
     return host_take(p, false, &r) ? CUDA_SUCCESS : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
 }
 
 VGPU_EXPORT CUresult cuMemHostGetFlags(unsigned int *pflags, void *p)
 {
-    struct range r;
+    struct vgpu_mem_range r;
 
     if (!pflags || !host_range((uintptr_t)p, &r))
         return CUDA_ERROR_INVALID_VALUE;
@@ -446,7 +398,7 @@ static CUresult device_attrs(unsigned n, const CUpointer_attribute *attrs, void 
 
 VGPU_EXPORT CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attr, CUdeviceptr p)
 {
-    struct range r;
+    struct vgpu_mem_range r;
 
     if (!data)
         return CUDA_ERROR_INVALID_VALUE;

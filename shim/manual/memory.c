@@ -15,68 +15,22 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../ranges.h"
 #include "../shim_internal.h"
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 
 static uint32_t next_region = VGPU_SHIM_STAGING_REGION;
 
-static size_t round_page(size_t n)
-{
-    return (n + 4095) & ~(size_t)4095;
-}
-
-struct range {
-    uintptr_t base;
-    size_t size;
-    unsigned flags;         /* host ranges: cudaHostAlloc flags */
-    bool owned;             /* host ranges: allocated by us (free on cudaFreeHost) */
-    uint32_t region;        /* host ranges: shared with the server as this region, or 0 */
-    bool mapped;            /* host ranges: our own mapping (munmap, not free, on cudaFreeHost) */
-};
-
-struct table {
-    struct range *r;
-    size_t n, cap;
-};
-
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct table dev, host;
-
-static int table_add(struct table *t, uintptr_t base, size_t size, unsigned flags, bool owned)
-{
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        struct range *p = realloc(t->r, cap * sizeof(*p));
-
-        if (!p)
-            return -1;
-        t->r = p;
-        t->cap = cap;
-    }
-    t->r[t->n++] = (struct range){ base, size, flags, owned, 0, false };
-    return 0;
-}
-
-static struct range *table_find(struct table *t, uintptr_t p)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (p >= t->r[i].base && p - t->r[i].base < (t->r[i].size ? t->r[i].size : 1))
-            return &t->r[i];
-    return NULL;
-}
-
-static void table_remove(struct table *t, struct range *r)
-{
-    *r = t->r[--t->n];
-}
+static struct vgpu_mem_table dev, host;
 
 bool vgpu_shim_is_device(const void *p)
 {
     bool yes;
 
     pthread_mutex_lock(&mem_lock);
-    yes = table_find(&dev, (uintptr_t)p) != NULL;
+    yes = vgpu_mem_table_find(&dev, (uintptr_t)p, false) != NULL;
     pthread_mutex_unlock(&mem_lock);
     return yes;
 }
@@ -84,8 +38,8 @@ bool vgpu_shim_is_device(const void *p)
 void vgpu_shim_device_range_add(const void *p, size_t size)
 {
     pthread_mutex_lock(&mem_lock);
-    if (!table_find(&dev, (uintptr_t)p))
-        table_add(&dev, (uintptr_t)p, size, 0, false);
+    if (!vgpu_mem_table_find(&dev, (uintptr_t)p, false))
+        vgpu_mem_table_add(&dev, (struct vgpu_mem_range){ .base = (uintptr_t)p, .size = size });
     pthread_mutex_unlock(&mem_lock);
 }
 
@@ -164,9 +118,9 @@ static int do_free(void *p, cudaStream_t stream, bool async)
     vgpu_shim_rep_release(&rep);
     if (st == cudaSuccess && p) {
         pthread_mutex_lock(&mem_lock);
-        struct range *r = table_find(&dev, (uintptr_t)p);
+        struct vgpu_mem_range *r = vgpu_mem_table_find(&dev, (uintptr_t)p, false);
         if (r && r->base == (uintptr_t)p)
-            table_remove(&dev, r);
+            vgpu_mem_table_remove(&dev, r);
         pthread_mutex_unlock(&mem_lock);
     }
     return st;
@@ -202,22 +156,23 @@ VGPU_EXPORT cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int fl
     /* page-locked memory is shared with the server where it can be: copies are then DMA */
     if (size >= VGPU_SHIM_SHARE_MIN && vgpu_shim_can_share()) {
         region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
-        p = vgpu_shim_region_new(region, round_page(size));
+        p = vgpu_shim_region_new(region, vgpu_round_page(size));
         if (!p)
             region = 0;
     }
     if (!p && posix_memalign(&p, 4096, size ? size : 1))
         return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
     pthread_mutex_lock(&mem_lock);
-    if (table_add(&host, (uintptr_t)p, size, flags, true)) {
+    if (vgpu_mem_table_add(&host, (struct vgpu_mem_range){ .base = (uintptr_t)p, .size = size,
+                                                         .flags = flags, .owned = true,
+                                                         .region = region })) {
         pthread_mutex_unlock(&mem_lock);
         if (region)
-            vgpu_shim_region_free(region, p, round_page(size));
+            vgpu_shim_region_free(region, p, vgpu_round_page(size));
         else
             free(p);
         return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
     }
-    host.r[host.n - 1].region = region;
     pthread_mutex_unlock(&mem_lock);
     *pHost = p;
     return cudaSuccess;
@@ -230,7 +185,7 @@ VGPU_EXPORT cudaError_t cudaMallocHost(void **ptr, size_t size)
 
 VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
 {
-    struct range *r;
+    struct vgpu_mem_range *r;
     uint32_t region;
     bool mapped;
     size_t size;
@@ -238,7 +193,7 @@ VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
     if (!ptr)
         return cudaSuccess;
     pthread_mutex_lock(&mem_lock);
-    r = table_find(&host, (uintptr_t)ptr);
+    r = vgpu_mem_table_find(&host, (uintptr_t)ptr, false);
     if (!r || r->base != (uintptr_t)ptr || !r->owned) {
         pthread_mutex_unlock(&mem_lock);
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
@@ -246,12 +201,12 @@ VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
     region = r->region;
     mapped = r->mapped;
     size = r->size;
-    table_remove(&host, r);
+    vgpu_mem_table_remove(&host, r);
     pthread_mutex_unlock(&mem_lock);
     if (region)
-        vgpu_shim_region_free(region, ptr, round_page(size));
+        vgpu_shim_region_free(region, ptr, vgpu_round_page(size));
     else if (mapped)
-        munmap(ptr, round_page(size));
+        munmap(ptr, vgpu_round_page(size));
     else
         free(ptr);
     return cudaSuccess;
@@ -267,9 +222,10 @@ VGPU_EXPORT cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int fl
     if (vgpu_shim_init_status() != cudaSuccess)
         return (cudaError_t)vgpu_shim_status(vgpu_shim_init_status());
     pthread_mutex_lock(&mem_lock);
-    if (table_find(&host, (uintptr_t)ptr))
+    if (vgpu_mem_table_find(&host, (uintptr_t)ptr, false))
         st = cudaErrorHostMemoryAlreadyRegistered;
-    else if (table_add(&host, (uintptr_t)ptr, size, flags, false))
+    else if (vgpu_mem_table_add(&host, (struct vgpu_mem_range){ .base = (uintptr_t)ptr,
+                                                                 .size = size, .flags = flags }))
         st = cudaErrorMemoryAllocation;
     pthread_mutex_unlock(&mem_lock);
     return (cudaError_t)vgpu_shim_status(st);
@@ -277,26 +233,26 @@ VGPU_EXPORT cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int fl
 
 VGPU_EXPORT cudaError_t cudaHostUnregister(void *ptr)
 {
-    struct range *r;
+    struct vgpu_mem_range *r;
     int st = cudaSuccess;
 
     pthread_mutex_lock(&mem_lock);
-    r = table_find(&host, (uintptr_t)ptr);
+    r = vgpu_mem_table_find(&host, (uintptr_t)ptr, false);
     if (!r || r->base != (uintptr_t)ptr || r->owned)
         st = cudaErrorHostMemoryNotRegistered;
     else
-        table_remove(&host, r);
+        vgpu_mem_table_remove(&host, r);
     pthread_mutex_unlock(&mem_lock);
     return (cudaError_t)vgpu_shim_status(st);
 }
 
 VGPU_EXPORT cudaError_t cudaHostGetFlags(unsigned int *pFlags, void *pHost)
 {
-    struct range *r;
+    struct vgpu_mem_range *r;
     int st = cudaSuccess;
 
     pthread_mutex_lock(&mem_lock);
-    r = table_find(&host, (uintptr_t)pHost);
+    r = vgpu_mem_table_find(&host, (uintptr_t)pHost, false);
     if (!r || !pFlags)
         st = cudaErrorInvalidValue;
     else
@@ -311,14 +267,14 @@ VGPU_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a
     struct vgpu_call_req req = { 0 };
     struct vgpu_call_rep rep = { 0 };
     Vgpu__Manual__PointerRet *r;
-    struct range *h;
+    struct vgpu_mem_range *h;
     int st;
 
     if (!attributes)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     memset(attributes, 0, sizeof(*attributes));
     pthread_mutex_lock(&mem_lock);
-    h = table_find(&host, (uintptr_t)ptr);
+    h = vgpu_mem_table_find(&host, (uintptr_t)ptr, false);
     pthread_mutex_unlock(&mem_lock);
     if (h) {
         attributes->type = cudaMemoryTypeHost;
@@ -349,15 +305,10 @@ VGPU_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a
 /* The shared region [p, p+n) lies in, with its offset, or 0. */
 uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *off)
 {
-    struct range *r;
-    uint32_t id = 0;
+    uint32_t id;
 
     pthread_mutex_lock(&mem_lock);
-    r = table_find(&host, (uintptr_t)p);
-    if (r && r->region && n <= r->size - ((uintptr_t)p - r->base)) {
-        id = r->region;
-        *off = (uintptr_t)p - r->base;
-    }
+    id = vgpu_mem_table_region(&host, p, n, off);
     pthread_mutex_unlock(&mem_lock);
     return id;
 }
@@ -380,8 +331,8 @@ void vgpu_shim_memory_unlock(void)
 void vgpu_shim_memory_forked(void)
 {
     for (size_t i = 0; i < host.n; i++) {
-        struct range *r = &host.r[i];
-        size_t len = round_page(r->size);
+        struct vgpu_mem_range *r = &host.r[i];
+        size_t len = vgpu_round_page(r->size);
         void *copy;
 
         if (!r->region)
