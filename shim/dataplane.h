@@ -18,6 +18,28 @@
 /* Largest payload one copy frame carries; bigger copies go in pieces. */
 #define VGPU_SHIM_CHUNK (32u << 20)
 
+/*
+ * A copy's bytes on req: in (bytes to send) as its one input segment, out
+ * (where bytes come back) as its one output; an asynchronous copy that
+ * brings nothing back may wait in the batch.
+ */
+static inline void vgpu_shim_req_bytes(struct vgpu_call_req *req, const void *in, void *out,
+                                       size_t bytes, bool async)
+{
+    if (in) {
+        req->seg[0].data = in;
+        req->seg[0].len = bytes;
+        req->nseg = 1;
+    }
+    if (out) {
+        req->out[0].dst = out;
+        req->out[0].len = bytes;
+        req->nout = 1;
+    }
+    if (async && !out)
+        req->flags = VGPU_FN_ASYNC;
+}
+
 struct vgpu_dp {
     /* the region id of this library's staging region (distinct per library) */
     uint32_t staging_region;

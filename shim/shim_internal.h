@@ -44,28 +44,6 @@ VGPU_HIDDEN int vgpu_shim_take_last_error(bool clear);
 VGPU_HIDDEN int vgpu_shim_call(uint32_t id, const char *name, const ProtobufCMessage *msg,
                                struct vgpu_call_req *req, struct vgpu_call_rep *rep);
 
-/*
- * A copy's bytes on req: in (bytes to send) as its one input segment, out
- * (where bytes come back) as its one output; an asynchronous copy that
- * brings nothing back may wait in the batch.
- */
-static inline void vgpu_shim_req_bytes(struct vgpu_call_req *req, const void *in, void *out,
-                                       size_t bytes, bool async)
-{
-    if (in) {
-        req->seg[0].data = in;
-        req->seg[0].len = bytes;
-        req->nseg = 1;
-    }
-    if (out) {
-        req->out[0].dst = out;
-        req->out[0].len = bytes;
-        req->nout = 1;
-    }
-    if (async && !out)
-        req->flags = VGPU_FN_ASYNC;
-}
-
 /* Connects now if no call has yet (so the runtime's start status is known). */
 VGPU_HIDDEN void vgpu_shim_connect(void);
 

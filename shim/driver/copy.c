@@ -32,18 +32,7 @@ static CUresult copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs 
     struct vgpu_call_rep rep = { 0 };
     int st;
 
-    if (in) {
-        req.seg[0].data = in;
-        req.seg[0].len = bytes;
-        req.nseg = 1;
-    }
-    if (out) {
-        req.out[0].dst = out;
-        req.out[0].len = bytes;
-        req.nout = 1;
-    }
-    if (a->async && !out)
-        req.flags = VGPU_FN_ASYNC;
+    vgpu_shim_req_bytes(&req, in, out, bytes, a->async);
     st = vgpu_drv_call(id, name, &a->base, &req, &rep);
     vgpu_shim_rep_release(&rep);
     return st;
