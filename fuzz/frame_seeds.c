@@ -119,6 +119,24 @@ int main(int argc, char **argv)
     env.results = &rb;
     rc |= write_seed(argv[1], "results.bin", &rep, &env, payload, 16);
 
+    /*
+     * A driver-API batch (call ids from 0x10000) naming the thread's driver
+     * context, in the protobuf and the compact envelope.
+     */
+    {
+        static const struct vgpu_frame_header compact = { .seq = 1, .flags = VGPU_FRAME_F_COMPACT };
+
+        for (int i = 0; i < 3; i++)
+            c[i].call_id = 0x10000u + (uint32_t)(2 * i + 2);
+        cb.context = 0x7f0000a0b000ull;
+        vgpu__wire__envelope__init(&env);
+        env.body_case = VGPU__WIRE__ENVELOPE__BODY_CALLS;
+        env.calls = &cb;
+        rc |= write_seed(argv[1], "driver_calls.bin", &req, &env, payload, sizeof(payload));
+        rc |= write_seed(argv[1], "driver_calls_compact.bin", &compact, &env, payload, sizeof(payload));
+        cb.context = 0;
+    }
+
     /* An empty batch and no payload: the smallest valid frame. */
     cb.n_calls = 0;
     cb.calls = NULL;
