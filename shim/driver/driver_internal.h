@@ -21,6 +21,11 @@ VGPU_HIDDEN void vgpu_drv_set_context(uint64_t ctx);
 /* Context-local storage of a destroyed context: its destructors run (exports.c). */
 VGPU_HIDDEN void vgpu_drv_context_destroyed(uint64_t ctx);
 
+/* The ToolsContext, ToolsModule and ClusterPrototype export tables (tools_tables.c). */
+VGPU_HIDDEN extern void *const vgpu_drv_tools_context[100];
+VGPU_HIDDEN extern void *const vgpu_drv_tools_module[100];
+VGPU_HIDDEN extern void *const vgpu_drv_cluster_prototype[100];
+
 /* ---- memory (memory.c) ---- */
 /* The staging region of this library's data plane; its page-locked regions take the ids after it. */
 #define VGPU_DRV_STAGING_REGION 0x80000001u

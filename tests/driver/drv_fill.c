@@ -190,6 +190,39 @@ int main(void)
             printf("tools TLS current context: %s\n", got == ctx ? "the current one" : "another");
         }
         {
+            /* the libraries' tools tables: cuBLAS asks the context id (ToolsContext slot 4) and maps
+               its stream (slot 51) to ask the stream's id (slot 39); cuBLASLt asks the cluster
+               launch support (ClusterPrototype slot 8) and the TPC map (slot 4, not available) */
+            static const CUuuid tools_ctx = { { 0x21, 0x31, (char)0x8c, 0x60, (char)0x97, 0x14, 0x32,
+                                                0x48, (char)0x8c, (char)0xa6, 0x41, (char)0xff, 0x73,
+                                                0x24, (char)0xc8, (char)0xf2 } };
+            static const CUuuid cluster = { { 0x17, 0x34, (char)0xdc, 0x26, (char)0x80, 0x0d, 0x47,
+                                              0x45, (char)0x87, 0x26, (char)0xc0, (char)0xf1,
+                                              (char)0xe7, (char)0xdd, (char)0x8b, (char)0xca } };
+            void *const *tc = NULL, *const *cp = NULL;
+            unsigned long long id = 0, want = 0, sid = 0, want_sid = 0;
+            uint64_t tools_stream = 0;
+            int launch = -1, want_launch = -2;
+            unsigned char *vgpc = NULL, *mtpc = NULL;
+
+            CHECK(cuGetExportTable((const void **)&tc, &tools_ctx));
+            CHECK(cuGetExportTable((const void **)&cp, &cluster));
+            printf("tools context table: %zu slots\n", (size_t)tc[0] / sizeof(void *));
+            CHECK(((CUresult (*)(CUcontext, unsigned long long *))tc[4])(ctx, &id));
+            CHECK(cuCtxGetId(ctx, &want));
+            printf("tools context id: %s\n", id == want ? "cuCtxGetId's" : "another");
+            CHECK(((CUresult (*)(CUcontext, CUstream, uint64_t *, uint8_t))tc[51])(ctx, s, &tools_stream, 0));
+            CHECK(((CUresult (*)(CUcontext, uint64_t, unsigned long long *))tc[39])(ctx, tools_stream, &sid));
+            CHECK(cuStreamGetId(s, &want_sid));
+            printf("tools stream id: %s\n", sid == want_sid ? "cuStreamGetId's" : "another");
+            printf("tools slot 60: %s\n", name_of(((CUresult (*)(void))tc[60])()));
+            CHECK(((CUresult (*)(CUdevice, int *))cp[8])(dev, &launch));
+            CHECK(cuDeviceGetAttribute(&want_launch, CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH, dev));
+            printf("cluster launch support: %s\n", launch == want_launch ? "the attribute's" : "another");
+            printf("TPC map: %s\n",
+                   name_of(((CUresult (*)(unsigned char **, unsigned char **))cp[4])(&vgpc, &mtpc)));
+        }
+        {
             /* a session's contexts are bounded (each holds GPU memory of its own) */
             CUcontext more[32];
             int made = 0;
