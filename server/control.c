@@ -31,6 +31,7 @@
 struct ctl_out {
     char why[256];
     int cuda_status;
+    uint64_t device_pointer;    /* a mapped region's */
 };
 
 static int refuse(struct ctl_out *o, int err, const char *fmt, ...)
@@ -81,8 +82,10 @@ struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id)
     return NULL;
 }
 
-static void region_drop(struct vgpu_region *r)
+static void region_drop(struct vgpu_session *s, struct vgpu_region *r)
 {
+    if (r->devptr)
+        vgpu_range_drop(s, r->devptr);
     cudaHostUnregister(r->base);
     if (!r->in_bar)
         munmap(r->base, r->size);
@@ -98,7 +101,7 @@ void vgpu_regions_release(struct vgpu_session *s)
     }
     s->qp_mem = NULL;
     for (int i = 0; i < s->nregions; i++)
-        region_drop(&s->regions[i]);
+        region_drop(s, &s->regions[i]);
     free(s->regions);
     s->regions = NULL;
     s->nregions = 0;
@@ -141,19 +144,53 @@ static int region_room(struct vgpu_session *s, uint32_t id, struct ctl_out *o)
     return 0;
 }
 
-/* Pins [base, base+size) as region id of this session: 0 or -EIO (cuda_status set). */
+/*
+ * Pins [base, base+size) as region id of this session: 0 or -EIO (cuda_status
+ * set).  A mapped region is also pinned for kernels: its device pointer
+ * becomes session memory, which copies, memsets and launches may name.
+ */
 static int region_pin(struct vgpu_session *s, uint32_t id, uint8_t *base, uint64_t size,
-                      bool in_bar, struct ctl_out *o)
+                      bool in_bar, bool mapped, struct ctl_out *o)
 {
-    int st = cudaHostRegister(base, size, cudaHostRegisterDefault);
+    int st = cudaHostRegister(base, size, mapped ? cudaHostRegisterMapped : cudaHostRegisterDefault);
+    void *dev = NULL;
 
+    if (st == cudaSuccess && mapped && (st = cudaHostGetDevicePointer(&dev, base, 0)) != cudaSuccess)
+        cudaHostUnregister(base);
+    if (st == cudaSuccess && mapped && vgpu_range_add(s, (uint64_t)(uintptr_t)dev, size, false)) {
+        cudaHostUnregister(base);
+        return refuse(o, -ENOMEM, "no memory to track region %u", id);
+    }
     if (st != cudaSuccess) {
         o->cuda_status = st;
-        return refuse(o, -EIO, "the server's CUDA runtime did not pin region %u (%llu bytes): %s",
-                    id, (unsigned long long)size, cudaGetErrorName((cudaError_t)st));
+        return refuse(o, -EIO, "the server's CUDA runtime did not pin region %u (%llu bytes%s): %s",
+                    id, (unsigned long long)size, mapped ? ", mapped" : "",
+                    cudaGetErrorName((cudaError_t)st));
     }
-    s->regions[s->nregions++] = (struct vgpu_region){ id, base, size, in_bar };
+    o->device_pointer = (uint64_t)(uintptr_t)dev;
+    s->regions[s->nregions++] = (struct vgpu_region){ id, base, size, in_bar, o->device_pointer };
     return 0;
+}
+
+/*
+ * Where a memfd region is mapped here: for a mapped region, at the
+ * client's own address when that is free in this process (then the device
+ * pointer equals the client's pointer, as unified addressing promises);
+ * otherwise anywhere.
+ */
+static void *region_map(int fd, uint64_t size, bool mapped, uint64_t want)
+{
+    void *base;
+
+    if (mapped && want && !(want & 4095)) {
+        base = mmap((void *)(uintptr_t)want, size, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+        if (base == (void *)(uintptr_t)want)
+            return base;
+        if (base != MAP_FAILED)
+            munmap(base, size);     /* a kernel that took the address as a hint only */
+    }
+    return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 }
 
 /*
@@ -178,11 +215,11 @@ static int register_memfd(struct vgpu_session *s, const Vgpu__Wire__RegisterMemf
     rc = region_room(s, a->id, o);
     if (rc)
         return rc;
-    base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    base = region_map(fd, a->size, a->mapped, a->address);
     if (base == MAP_FAILED)
         return refuse(o, -ENOMEM, "region %u: mapping %llu bytes failed: %s", a->id,
                     (unsigned long long)a->size, strerror(errno));
-    rc = region_pin(s, a->id, base, a->size, false, o);
+    rc = region_pin(s, a->id, base, a->size, false, a->mapped, o);
     if (rc)
         munmap(base, a->size);
     return rc;
@@ -216,7 +253,7 @@ static int register_bar(struct vgpu_session *s, const Vgpu__Wire__RegisterBarReg
     rc = region_room(s, a->id, o);
     if (rc)
         return rc;
-    rc = region_pin(s, a->id, vgpu_link_bar + a->bar_offset, a->size, true, o);
+    rc = region_pin(s, a->id, vgpu_link_bar + a->bar_offset, a->size, true, a->mapped, o);
     if (rc == 0)
         vgpu_log(VGPU_LOG_INFO, "vm %u: shared BAR slot at %#llx (%llu MiB) is region %u of "
                  "this session", s->who.vm_id, (unsigned long long)a->bar_offset,
@@ -233,7 +270,7 @@ static int unregister(struct vgpu_session *s, const Vgpu__Wire__UnregisterRegion
         return refuse(o, -ENOENT, "region %u is not registered", a->id);
     /* as cudaFreeHost: copies still running from or to it finish first */
     cudaDeviceSynchronize();
-    region_drop(r);
+    region_drop(s, r);
     *r = s->regions[--s->nregions];
     return 0;
 }
@@ -437,6 +474,7 @@ out:
     r->status = vgpu_control_status(rc);
     r->message = o->why;
     r->cuda_status = o->cuda_status;
+    r->device_pointer = o->device_pointer;
     return rc;
 }
 

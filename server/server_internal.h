@@ -102,7 +102,8 @@ struct vgpu_session {
     void *work_open_stream;    /* the stream they were submitted on */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
-    struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; bool in_bar; } *regions;
+    /* shared host regions; a mapped one is session memory for kernels at devptr */
+    struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; bool in_bar; uint64_t devptr; } *regions;
     int nregions;
     /* the queue pair (include/vgpu/qp.h, carrier_qp.c), when qp_mem is set */
     struct vgpu_qp qp;
@@ -145,6 +146,8 @@ void vgpu_regions_release(struct vgpu_session *s);
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable);
 int vgpu_range_remove(struct vgpu_session *s, uint64_t base);
+/* Drops a range that is not the guest's to free (a mapped host region's): 0 or -EFAULT. */
+int vgpu_range_drop(struct vgpu_session *s, uint64_t base);
 /* The size of the allocation that starts at base, or 0. */
 uint64_t vgpu_range_size(const struct vgpu_session *s, uint64_t base);
 int vgpu_handle_remove(struct vgpu_session *s, int kind, uint64_t value);

@@ -41,6 +41,16 @@ int vgpu_range_remove(struct vgpu_session *s, uint64_t base)
     return -EFAULT;
 }
 
+int vgpu_range_drop(struct vgpu_session *s, uint64_t base)
+{
+    for (int i = 0; i < s->nranges; i++)
+        if (s->ranges[i].base == base && !s->ranges[i].freeable) {
+            s->ranges[i] = s->ranges[--s->nranges];
+            return 0;
+        }
+    return -EFAULT;
+}
+
 uint64_t vgpu_range_size(const struct vgpu_session *s, uint64_t base)
 {
     for (int i = 0; i < s->nranges; i++)

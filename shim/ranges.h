@@ -21,6 +21,7 @@ struct vgpu_mem_range {
     bool owned;                 /* host: allocated by the library (it frees it) */
     uint32_t region;            /* host: shared with the server as this region, or 0 */
     bool mapped;                /* host: the library's own mapping (munmap, not free) */
+    uint64_t devptr;            /* host, mapped for kernels: where they reach base (0: not) */
 };
 
 struct vgpu_mem_table {

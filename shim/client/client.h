@@ -102,6 +102,14 @@ const char *vgpu_client_error_string(struct vgpu_client *c, int code, bool text,
  */
 bool vgpu_client_can_share(struct vgpu_client *c);
 void *vgpu_client_region_new(struct vgpu_client *c, uint32_t id, size_t size);
+/*
+ * region_new_mapped: as region_new, for mapped (zero-copy) memory that
+ * kernels reach at *devptr (equal to the address returned where the server
+ * could map it at the same address); NULL where the connection shares no
+ * memory or the server maps none.  Freed with region_free.
+ */
+void *vgpu_client_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
+                                    uint64_t *devptr);
 void *vgpu_client_bar_region(struct vgpu_client *c, uint32_t id, size_t *size);
 void vgpu_client_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size);
 

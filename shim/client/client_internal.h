@@ -45,6 +45,8 @@ struct vgpu_client_ops {
     /* appended with the driver API: a client whose ops are smaller has no contexts */
     uint64_t (*context)(struct vgpu_client *c);
     void (*set_context)(struct vgpu_client *c, uint64_t ctx);
+    /* appended with mapped memory: a client whose ops are smaller maps none */
+    void *(*region_new_mapped)(struct vgpu_client *c, uint32_t id, size_t size, uint64_t *devptr);
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -221,6 +223,8 @@ void vgpu_errtab_free(struct vgpu_errtab *t);
 /* regions.c: the region ops of a client made by this copy of the library */
 bool vgpu_client_local_can_share(struct vgpu_client *c);
 void *vgpu_client_local_region_new(struct vgpu_client *c, uint32_t id, size_t size);
+void *vgpu_client_local_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
+                                          uint64_t *devptr);
 void *vgpu_client_local_bar_region(struct vgpu_client *c, uint32_t id, size_t *size);
 void vgpu_client_local_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size);
 void vgpu_qp_setup_locked(struct vgpu_client *c);
@@ -236,6 +240,9 @@ void vgpu_qp_setup_locked(struct vgpu_client *c);
 int vgpu_ctl_attach_qp_locked(struct vgpu_client *c, uint64_t size, bool in_bar,
                               uint64_t bar_offset, int fd);
 int vgpu_ctl_region_register_locked(struct vgpu_client *c, uint32_t id, uint64_t size, int fd);
+/* The same for mapped memory at the caller's address; *devptr: where kernels reach it. */
+int vgpu_ctl_region_register_mapped_locked(struct vgpu_client *c, uint32_t id, uint64_t size,
+                                           int fd, uint64_t address, uint64_t *devptr);
 int vgpu_ctl_region_register_bar_locked(struct vgpu_client *c, uint32_t id, uint64_t bar_offset,
                                         uint64_t size);
 int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id);

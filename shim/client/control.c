@@ -121,6 +121,32 @@ int vgpu_ctl_region_register_locked(struct vgpu_client *c, uint32_t id, uint64_t
     return simple(c, what, &m, fd);
 }
 
+int vgpu_ctl_region_register_mapped_locked(struct vgpu_client *c, uint32_t id, uint64_t size,
+                                           int fd, uint64_t address, uint64_t *devptr)
+{
+    Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__RegisterMemfdRegion a = VGPU__WIRE__REGISTER_MEMFD_REGION__INIT;
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf;
+    char what[56];
+    int rc;
+
+    a.id = id;
+    a.size = size;
+    a.mapped = true;
+    a.address = address;
+    m.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_MEMFD_REGION;
+    m.register_memfd_region = &a;
+    snprintf(what, sizeof(what), "register mapped memfd region %u", id);
+    rc = exchange(c, what, &m, fd, &f, &buf);
+    /* a server that knows no mapped regions pins it unmapped and says no pointer */
+    if (rc == 0 && !(*devptr = f.env->control_reply->device_pointer))
+        rc = -EOPNOTSUPP;
+    if (buf)
+        release(&f, buf);
+    return rc;
+}
+
 int vgpu_ctl_region_register_bar_locked(struct vgpu_client *c, uint32_t id, uint64_t bar_offset,
                                         uint64_t size)
 {

@@ -167,6 +167,7 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .region_free = vgpu_client_local_region_free,
     .context = local_context,
     .set_context = local_set_context,
+    .region_new_mapped = vgpu_client_local_region_new_mapped,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -246,6 +247,14 @@ bool vgpu_client_can_share(struct vgpu_client *c)
 void *vgpu_client_region_new(struct vgpu_client *c, uint32_t id, size_t size)
 {
     return c->ops->region_new(c, id, size);
+}
+
+void *vgpu_client_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
+                                    uint64_t *devptr)
+{
+    if (c->ops->size < offsetof(struct vgpu_client_ops, region_new_mapped) + sizeof(void *))
+        return NULL;
+    return c->ops->region_new_mapped(c, id, size, devptr);
 }
 
 void *vgpu_client_bar_region(struct vgpu_client *c, uint32_t id, size_t *size)

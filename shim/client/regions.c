@@ -151,6 +151,31 @@ void *vgpu_client_local_region_new(struct vgpu_client *c, uint32_t id, size_t si
     return p;
 }
 
+/* Mapped host memory shared with the server as region id, or NULL; *devptr: for kernels. */
+void *vgpu_client_local_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
+                                          uint64_t *devptr)
+{
+    int fd, rc = -ENOTCONN;
+    void *p = memfd_map(size, &fd);
+
+    if (!p)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    if (vgpu_conn_ensure_locked(c) == 0 && c->conn.transport.ops == &vgpu_transport_unix)
+        rc = vgpu_ctl_region_register_mapped_locked(c, id, size, fd, (uint64_t)(uintptr_t)p, devptr);
+    pthread_mutex_unlock(&c->lock);
+    close(fd);
+    if (rc == -EOPNOTSUPP)
+        region_call(c, id, 0, true, -1);
+    if (rc) {
+        vgpu_shim_log(VGPU_LOG_INFO, "the server did not map a shared region of %zu bytes for "
+                      "kernels (%s)", size, strerror(-rc));
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
+
 /* The rest of this process's BAR slot as staging region id, or NULL (the 1 KB window). */
 void *vgpu_client_local_bar_region(struct vgpu_client *c, uint32_t id, size_t *size)
 {

@@ -211,17 +211,25 @@ static CUresult host_alloc(void **pp, size_t bytes, unsigned flags)
     struct vgpu_client *c = vgpu_client_get();
     void *p = NULL;
     uint32_t region = 0;
+    uint64_t devptr = 0;
     int rc;
 
     if (!pp)
         return CUDA_ERROR_INVALID_VALUE;
     if (flags & CU_MEMHOSTALLOC_DEVICEMAP) {
-        vgpu_shim_log(VGPU_LOG_ERROR, "cuMemHostAlloc: mapped (zero-copy) host memory is not "
-                      "supported by vgpu yet; allocate without CU_MEMHOSTALLOC_DEVICEMAP");
-        return CUDA_ERROR_NOT_SUPPORTED;
+        /* mapped: kernels reach it, so it is always shared with the server */
+        region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
+        if (vgpu_client_connect(c) == 0 && vgpu_client_can_share(c))
+            p = vgpu_client_region_new_mapped(c, region, vgpu_round_page(bytes ? bytes : 1), &devptr);
+        if (!p) {
+            vgpu_shim_log(VGPU_LOG_ERROR, "cuMemHostAlloc: mapped (zero-copy) host memory needs "
+                          "memory shared with vgpu-server: a unix socket with VGPU_SHM not 0 and a "
+                          "server that maps it; allocate without CU_MEMHOSTALLOC_DEVICEMAP");
+            return CUDA_ERROR_NOT_SUPPORTED;
+        }
     }
     /* shared with the server where it can be: copies from and to it are then DMA */
-    if (bytes >= VGPU_SHIM_SHARE_MIN && vgpu_client_connect(c) == 0 && vgpu_client_can_share(c)) {
+    else if (bytes >= VGPU_SHIM_SHARE_MIN && vgpu_client_connect(c) == 0 && vgpu_client_can_share(c)) {
         region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
         if (!(p = vgpu_client_region_new(c, region, vgpu_round_page(bytes))))
             region = 0;
@@ -232,11 +240,13 @@ static CUresult host_alloc(void **pp, size_t bytes, unsigned flags)
     rc = vgpu_mem_table_add(&host, (struct vgpu_mem_range){ .base = (uintptr_t)p,
                                                            .size = bytes ? bytes : 1,
                                                            .flags = flags, .owned = true,
-                                                           .region = region });
+                                                           .region = region, .devptr = devptr });
     pthread_mutex_unlock(&mem_lock);
+    if (rc == 0 && devptr)
+        vgpu_drv_device_add(devptr, bytes ? bytes : 1);   /* what kernels and copies may name */
     if (rc) {
         if (region)
-            vgpu_client_region_free(c, region, p, vgpu_round_page(bytes));
+            vgpu_client_region_free(c, region, p, vgpu_round_page(bytes ? bytes : 1));
         else
             free(p);
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -283,6 +293,8 @@ VGPU_EXPORT CUresult cuMemFreeHost(void *p)
 
     if (!host_take(p, true, &r))
         return CUDA_ERROR_INVALID_VALUE;
+    if (r.devptr)
+        device_remove(r.devptr);
     if (r.region)
         vgpu_client_region_free(vgpu_client_get(), r.region, p, vgpu_round_page(r.size));
     else
@@ -321,6 +333,39 @@ VGPU_EXPORT CUresult cuMemHostUnregister(void *p)
     struct vgpu_mem_range r;
 
     return host_take(p, false, &r) ? CUDA_SUCCESS : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+}
+
+/* Mapped page-locked memory: where kernels reach p (the same address where the server could map it there). */
+static CUresult host_device_pointer(CUdeviceptr *pdptr, void *p, unsigned int flags)
+{
+    struct vgpu_mem_range r;
+
+    if (!pdptr || flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!host_range((uintptr_t)p, &r) || !r.devptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    *pdptr = r.devptr + ((uintptr_t)p - r.base);
+    return CUDA_SUCCESS;
+}
+
+VGPU_EXPORT CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int flags)
+{
+    return host_device_pointer(pdptr, p, flags);
+}
+
+VGPU_EXPORT CUresult cuMemHostGetDevicePointer(CUdeviceptr_v1 *pdptr, void *p, unsigned int flags)
+{
+    CUdeviceptr d = 0;
+    CUresult r;
+
+    if (!pdptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    r = host_device_pointer(&d, p, flags);
+    if (r == CUDA_SUCCESS && d > UINT32_MAX)
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        *pdptr = (CUdeviceptr_v1)d;
+    return r;
 }
 
 VGPU_EXPORT CUresult cuMemHostGetFlags(unsigned int *pflags, void *p)

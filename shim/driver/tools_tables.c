@@ -189,6 +189,19 @@ static CUresult tcx_20(tools_stream s, CUcontext *ctx)
 
 
 /*
+ * ToolsModule slot 7: cuFFT calls it after each module it loads, with the
+ * context, the module, a callback and a place for its answer; the real
+ * driver 580 answered CUDA_ERROR_INVALID_VALUE to every such call without
+ * calling the callback (traced), and cuFFT goes on only with that answer
+ * (CUDA_ERROR_NOT_SUPPORTED makes it unload the module and fail).  Its
+ * meaning is not public; vgpu answers as the driver was seen to.
+ */
+static CUresult tmx_7(void)
+{
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+/*
  * ClusterPrototype (1734dc26-...), slots as NVIDIA's 2022 header in public
  * copies names them, answered through the public function attributes and
  * occupancy calls that replaced them.  Slot 4, the TPC-to-GPC map of the
@@ -270,6 +283,7 @@ static CUresult cpx_13(unsigned char *vgpc, unsigned char *mtpc)
 #define tc_20 tcx_20
 #define tc_51 tcx_51
 #define tc_39 tcx_5
+#define tm_7 tmx_7
 #define cp_2 cpx_2
 #define cp_3 cpx_3
 #define cp_5 cpx_5

@@ -157,6 +157,28 @@ int main(void)
     CHECK(cuMemcpy((CUdeviceptr)(uintptr_t)hb, b, sizeof(hb)));
     CHECK(cuMemcpyDtoH(ha, a, sizeof(ha)));
     printf("copies: %d %d\n", ha[255], hb[255]);
+    /* mapped (zero-copy) host memory: the device writes it, the host reads it (through vgpu it
+       needs memory shared with the server: over the socket alone it is refused) */
+    {
+        unsigned char *mh = NULL;
+        CUdeviceptr md = 0;
+        unsigned flags = 0;
+        CUresult r = cuMemHostAlloc((void **)&mh, 8192, CU_MEMHOSTALLOC_DEVICEMAP);
+
+        if (r != CUDA_SUCCESS) {
+            printf("mapped: %s\n", name_of(r));
+        } else {
+            CHECK(cuMemHostGetDevicePointer(&md, mh + 4096, 0));
+            CHECK(cuMemHostGetFlags(&flags, mh));
+            CHECK(cuMemsetD8(md, 7, 16));
+            CHECK(cuMemcpyDtoD(md + 16, a + 4, 4));
+            CHECK(cuCtxSynchronize());
+            printf("mapped: %d %d %d, flags %s\n", mh[4096], mh[4111],
+                   mh[4096 + 16] | mh[4097 + 16] << 8,
+                   flags & CU_MEMHOSTALLOC_DEVICEMAP ? "mapped" : "other");
+            CHECK(cuMemFreeHost(mh));
+        }
+    }
     {
         CUmemorytype type = 0;
 

@@ -98,6 +98,8 @@ struct vgpu_fake_alloc *vgpu_fake_alloc_at(const void *base);
 void vgpu_fake_alloc_remove(struct vgpu_fake_alloc *a);
 /* True when [p, p+len) lies inside one entry (len 0: p inside, or at its end). */
 bool vgpu_fake_is_dev(const void *p, size_t len);
+/* Is [p, p+len) inside host memory registered mapped (its device pointer is p)? */
+bool vgpu_fake_is_mapped(const void *p, size_t len);
 /* The entry holding byte p (not its end), or NULL. */
 struct vgpu_fake_alloc *vgpu_fake_alloc_holding(const void *p);
 /* Frees every freeable allocation (cudaDeviceReset). */

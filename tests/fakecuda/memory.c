@@ -15,6 +15,7 @@
  * running past its variable: cudaErrorInvalidValue (logged as refused); cudaFree of anything but the start of an allocation:
  * cudaErrorInvalidValue; over the total: cudaErrorMemoryAllocation.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -412,17 +413,69 @@ FAKE_EXPORT cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol,
 
 /*
  * Page-locking host memory: nothing to lock here.  Host memory is the
- * process's own, so registration only checks its arguments.
+ * process's own, so registration checks its arguments and remembers
+ * mapped ranges: their device pointer is the host pointer itself, as with
+ * unified addressing (the fake's device memory is host memory too).
  */
+#define FAKE_MAPPED_MAX 1024
+struct fake_mapped { uintptr_t base; size_t size; };
+static struct fake_mapped fake_mapped[FAKE_MAPPED_MAX];
+static int fake_nmapped;
+static pthread_mutex_t fake_mapped_lock = PTHREAD_MUTEX_INITIALIZER;
+
 FAKE_EXPORT cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
 {
+    cudaError_t st = ptr && size ? cudaSuccess : cudaErrorInvalidValue;
+
     vgpu_fake_rt_ctx();
-    (void)flags;
-    return vgpu_fake_status(ptr && size ? cudaSuccess : cudaErrorInvalidValue);
+    if (st == cudaSuccess && (flags & cudaHostRegisterMapped)) {
+        pthread_mutex_lock(&fake_mapped_lock);
+        if (fake_nmapped < FAKE_MAPPED_MAX)
+            fake_mapped[fake_nmapped++] = (struct fake_mapped){ (uintptr_t)ptr, size };
+        else
+            st = cudaErrorMemoryAllocation;
+        pthread_mutex_unlock(&fake_mapped_lock);
+    }
+    return vgpu_fake_status(st);
 }
 
 FAKE_EXPORT cudaError_t cudaHostUnregister(void *ptr)
 {
     vgpu_fake_rt_ctx();
+    pthread_mutex_lock(&fake_mapped_lock);
+    for (int i = 0; i < fake_nmapped; i++)
+        if (fake_mapped[i].base == (uintptr_t)ptr) {
+            fake_mapped[i] = fake_mapped[--fake_nmapped];
+            break;
+        }
+    pthread_mutex_unlock(&fake_mapped_lock);
     return vgpu_fake_status(ptr ? cudaSuccess : cudaErrorInvalidValue);
+}
+
+bool vgpu_fake_is_mapped(const void *p, size_t len)
+{
+    uintptr_t a = (uintptr_t)p;
+    bool in = false;
+
+    pthread_mutex_lock(&fake_mapped_lock);
+    for (int i = 0; !in && i < fake_nmapped; i++)
+        in = a - fake_mapped[i].base < fake_mapped[i].size &&
+             len <= fake_mapped[i].size - (a - fake_mapped[i].base);
+    pthread_mutex_unlock(&fake_mapped_lock);
+    return in;
+}
+
+FAKE_EXPORT cudaError_t cudaHostGetDevicePointer(void **pdev, void *host, unsigned int flags)
+{
+    cudaError_t st = cudaErrorInvalidValue;
+
+    vgpu_fake_rt_ctx();
+    pthread_mutex_lock(&fake_mapped_lock);
+    for (int i = 0; pdev && !flags && i < fake_nmapped; i++)
+        if ((uintptr_t)host - fake_mapped[i].base < fake_mapped[i].size) {
+            *pdev = host;
+            st = cudaSuccess;
+        }
+    pthread_mutex_unlock(&fake_mapped_lock);
+    return vgpu_fake_status(st);
 }

@@ -58,7 +58,7 @@ bool vgpu_fake_is_dev(const void *p, size_t len)
         if (addr >= a->base && addr - a->base <= a->size && len <= a->size - (addr - a->base))
             return true;
     }
-    return false;
+    return vgpu_fake_is_mapped(p, len);
 }
 
 struct vgpu_fake_alloc *vgpu_fake_alloc_holding(const void *p)

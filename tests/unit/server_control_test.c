@@ -33,6 +33,28 @@ void vgpu_work_poll(struct vgpu_session *s)
     (void)s;
 }
 
+/* tables.c's session memory, as mapped regions add and drop it */
+static uint64_t range_base, range_size;
+static int nranges;
+
+int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable)
+{
+    (void)s;
+    assert_false(freeable);
+    range_base = base;
+    range_size = size;
+    nranges++;
+    return 0;
+}
+
+int vgpu_range_drop(struct vgpu_session *s, uint64_t base)
+{
+    (void)s;
+    assert_int_not_equal(base, 0);
+    nranges--;
+    return 0;
+}
+
 /* What link.c owns in a real server: the VM's shared BAR and its doorbells. */
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
@@ -178,6 +200,57 @@ static void test_memfd_regions(void **state)
 }
 
 /* An fd with an operation that takes none is refused, and closed. */
+/*
+ * A mapped region: pinned for kernels at the client's own address when
+ * that is free here (then device pointer == client pointer), its device
+ * range session memory until it is unregistered or the session ends.
+ */
+static void test_mapped_region(void **state)
+{
+    struct vgpu_session s = new_session();
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__RegisterMemfdRegion a = VGPU__WIRE__REGISTER_MEMFD_REGION__INIT;
+    struct vgpu_arena arena = { 0 };
+    Vgpu__Wire__ControlReply r;
+    int fd = memfd_of(1 << 16, true);
+    /* an address free in this process: reserved, then released */
+    void *want = mmap(NULL, 1 << 16, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    (void)state;
+    assert_ptr_not_equal(want, MAP_FAILED);
+    munmap(want, 1 << 16);
+    a.id = 9;
+    a.size = 1 << 16;
+    a.mapped = true;
+    a.address = (uint64_t)(uintptr_t)want;
+    c.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_MEMFD_REGION;
+    c.register_memfd_region = &a;
+
+    assert_int_equal(vgpu_control_handle(&s, &c, fd, &arena, &r), 0);
+    assert_int_equal(r.status, OK);
+    assert_int_equal(r.device_pointer, (uint64_t)(uintptr_t)want);
+    assert_int_equal(nranges, 1);
+    assert_int_equal(range_base, r.device_pointer);
+    assert_int_equal(range_size, 1 << 16);
+    vgpu_arena_free(&arena);
+
+    /* the address taken: mapped elsewhere, the device pointer says where */
+    a.id = 10;
+    fd = memfd_of(1 << 16, true);
+
+    assert_int_equal(vgpu_control_handle(&s, &c, fd, &arena, &r), 0);
+    assert_int_equal(r.status, OK);
+    assert_int_not_equal(r.device_pointer, 0);
+    assert_int_not_equal(r.device_pointer, (uint64_t)(uintptr_t)want);
+    assert_int_equal(nranges, 2);
+    vgpu_arena_free(&arena);
+
+    assert_int_equal(unregister_region(&s, 10), OK);
+    assert_int_equal(nranges, 1);
+    vgpu_regions_release(&s);
+    assert_int_equal(nranges, 0);
+}
+
 static void test_stray_fd(void **state)
 {
     struct vgpu_session s = new_session();
@@ -388,6 +461,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_memfd_regions),
+        cmocka_unit_test(test_mapped_region),
         cmocka_unit_test(test_stray_fd),
         cmocka_unit_test(test_bar_regions),
         cmocka_unit_test(test_queue_pair_memfd),
