@@ -144,6 +144,9 @@ VGPU_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int ver
         return CUDA_ERROR_INVALID_VALUE;
     }
     st = resolve(symbol, pfn, version, flags, status);
+    if (st == CUDA_ERROR_NOT_FOUND)
+        vgpu_shim_log(VGPU_LOG_DEBUG, "cuGetProcAddress: %s at version %d is not in vgpu's "
+                      "libcuda.so.1 (a NULL function)", symbol, version);
     return st == CUDA_ERROR_NOT_FOUND ? CUDA_SUCCESS : st;
 }
 
