@@ -190,14 +190,34 @@ static CUresult tcx_20(tools_stream s, CUcontext *ctx)
 
 /*
  * ToolsModule slot 7: cuFFT calls it after each module it loads, with the
- * context, the module, a callback and a place for its answer; the real
- * driver 580 answered CUDA_ERROR_INVALID_VALUE to every such call without
- * calling the callback (traced), and cuFFT goes on only with that answer
- * (CUDA_ERROR_NOT_SUPPORTED makes it unload the module and fail).  Its
- * meaning is not public; vgpu answers as the driver was seen to.
+ * context, the module, a callback `cb(user, item)` that stores item at
+ * user, and user, and then uses what was stored as the module's kernel
+ * (cuFuncGetAttribute, cuLaunchKernel) without ever calling
+ * cuModuleGetFunction: so it hands out the module's functions.  Traced on
+ * driver 580: the callback ran once for cuFFT's one-kernel modules, and the
+ * answer was CUDA_ERROR_INVALID_VALUE (1), which cuFFT ignores; vgpu calls
+ * the callback with each function cuModuleEnumerateFunctions lists and
+ * answers the same.
  */
-static CUresult tmx_7(void)
+typedef void (*module_item_cb)(void *user, CUfunction f);
+
+static CUresult tmx_7(CUcontext ctx, CUmodule mod, module_item_cb cb, void *user)
 {
+    CUfunction fns[64];
+    unsigned n = 0;
+
+    (void)ctx;
+    if (!cb || cuModuleGetFunctionCount(&n, mod) != CUDA_SUCCESS)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (n > 64) {
+        vgpu_shim_log(VGPU_LOG_WARN, "cuGetExportTable: ToolsModule slot 7 lists the first 64 of "
+                      "a module's %u functions", n);
+        n = 64;
+    }
+    if (n && cuModuleEnumerateFunctions(fns, n, mod) != CUDA_SUCCESS)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (unsigned i = 0; i < n; i++)
+        cb(user, fns[i]);
     return CUDA_ERROR_INVALID_VALUE;
 }
 

@@ -18,7 +18,8 @@
 // have no floating-point arguments). Before and after the call the first
 // 16 bytes behind each argument that points to readable memory are
 // logged, which shows inputs and outputs without knowing the signature.
-// The log goes to VGPU_TRACE_FILE (default stderr).
+// The log goes to VGPU_TRACE_FILE (default stderr); with VGPU_TRACE_CALLS
+// set, every driver function called is logged by name too.
 #define __CUDA_API_VERSION_INTERNAL 1
 #include <cuda.h>
 #include <dlfcn.h>
@@ -54,6 +55,22 @@ static void *real;
 extern const char *const vgpu_trace_names[];
 extern const unsigned vgpu_trace_count;
 __attribute__((visibility("hidden"))) void *vgpu_trace_targets[1024];
+
+static int trace_calls;
+
+// Called by each generated entry point before it jumps to the real driver,
+// with the argument registers saved (the driver API passes no floating
+// point by value): with VGPU_TRACE_CALLS set, the function's name.
+__attribute__((visibility("hidden"))) void vgpu_trace_note(unsigned i)
+{
+    if (!trace_calls || i >= vgpu_trace_count) {
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    fprintf(out, "fn %s\n", vgpu_trace_names[i]);
+    fflush(out);
+    pthread_mutex_unlock(&lock);
+}
 
 static CUresult (*real_get_export_table)(const void **, const CUuuid *);
 static CUresult (*real_get_proc)(const char *, void **, int, cuuint64_t,
@@ -230,6 +247,22 @@ static void substitute(const char *sym, void **pfn)
     } else if (strcmp(sym, "cuGetProcAddress") == 0) {
         *pfn = *pfn == (void *)(uintptr_t)real_get_proc
                ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
+    } else if (trace_calls) {
+        // the real variant handed out, as this library's entry point of the same name
+        for (unsigned i = 0; i < vgpu_trace_count; i++) {
+            if (vgpu_trace_targets[i] == *pfn) {
+                Dl_info di;
+                void *self = NULL;
+                if (dladdr((void *)substitute, &di) && di.dli_fname) {
+                    self = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+                }
+                void *mine = self ? dlsym(self, vgpu_trace_names[i]) : NULL;
+                if (mine) {
+                    *pfn = mine;
+                }
+                break;
+            }
+        }
     }
 }
 
@@ -255,6 +288,7 @@ __attribute__((constructor)) static void trace_init(void)
 {
     const char *path = getenv("VGPU_TRACE_REAL");
     const char *file = getenv("VGPU_TRACE_FILE");
+    trace_calls = getenv("VGPU_TRACE_CALLS") != NULL;
     out = file ? fopen(file, "a") : NULL;
     if (!out) {
         out = stderr;
