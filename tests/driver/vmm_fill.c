@@ -12,6 +12,10 @@
  * outside a reservation, of a handle the program never had, over another
  * mapping, and memory used after it was unmapped.  Prints what it saw; the
  * same output natively and through vgpu (against the fake driver in CI).
+ *
+ * `vmm_fill limit` instead checks the VM's memory limit of 7 MiB
+ * (run_vmm_limit.sh): what cuMemCreate and pools hold counts, a released
+ * allocation still mapped counts until it is unmapped.
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -207,7 +211,44 @@ static int pools(void)
     return 0;
 }
 
-int main(void)
+/* Under a 7 MiB limit, with 2 MiB allocations (the fake's granularity). */
+static int limit(void)
+{
+    CUmemAllocationProp prop = device_prop();
+    CUmemGenericAllocationHandle h[4];
+    CUmemoryPool def;
+    CUdeviceptr base, p;
+    size_t g = 0;
+
+    CHECK(cuMemGetAllocationGranularity(&g, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    if (g != (2u << 20)) {
+        printf("granularity %zu, not 2 MiB: the limit test needs the fake\n", g);
+        return 1;
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK(cuMemCreate(&h[i], g, &prop, 0));
+    printf("fourth allocation: %s\n", name_of(cuMemCreate(&h[3], g, &prop, 0)));
+    CHECK(cuDeviceGetDefaultMemPool(&def, 0));
+    printf("pool allocation over the limit: %s\n",
+           name_of(cuMemAllocFromPoolAsync(&p, g, def, NULL)));
+    CHECK(cuMemAddressReserve(&base, 2 * g, 0, 0, 0));
+    CHECK(cuMemMap(base, g, 0, h[0], 0));
+    CHECK(cuMemRelease(h[0]));
+    printf("released but mapped: %s\n", name_of(cuMemCreate(&h[3], g, &prop, 0)));
+    CHECK(cuMemUnmap(base, g));
+    printf("unmapped: %s\n", name_of(cuMemCreate(&h[3], g, &prop, 0)));
+    CHECK(cuMemRelease(h[1]));
+    CHECK(cuMemAllocFromPoolAsync(&p, g, def, NULL));
+    printf("pool allocation under the limit: ok\n");
+    printf("and the next: %s\n", name_of(cuMemAllocAsync(&base, g, NULL)));
+    CHECK(cuMemFreeAsync(p, NULL));
+    CHECK(cuCtxSynchronize());
+    CHECK(cuMemCreate(&h[1], g, &prop, 0));
+    printf("after the free: ok\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     CUdevice dev;
     CUcontext ctx;
@@ -221,6 +262,8 @@ int main(void)
     CHECK(cuCtxSetCurrent(ctx));
     CHECK(cuDeviceGetAttribute(&vmm_ok, CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED, dev));
     CHECK(cuDeviceGetAttribute(&pools_ok, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev));
+    if (argc > 1 && !strcmp(argv[1], "limit"))
+        return limit();
     printf("vmm supported: %d, pools supported: %d\n", vmm_ok, pools_ok);
     CHECK(cuModuleLoadData(&mod, drv_test_ptx));
     CHECK(cuModuleGetFunction(&fill, mod, "fake_fill"));
