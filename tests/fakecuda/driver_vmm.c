@@ -102,6 +102,15 @@ bool vgpu_fake_vmm_covers(const void *p, size_t len)
     return true;
 }
 
+uint64_t vgpu_fake_vmm_used(void)
+{
+    uint64_t used = 0;
+
+    for (struct phys *p = physs; p; p = p->next)
+        used += p->size;
+    return used;
+}
+
 bool vgpu_fake_vmm_span(const void *p, uintptr_t *base, size_t *size)
 {
     struct map *m = map_at((uintptr_t)p);

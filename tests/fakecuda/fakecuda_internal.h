@@ -108,6 +108,8 @@ uint64_t vgpu_fake_mem_used(void);
 
 /* True when [p, p+len) lies in accessible mappings (cuMemMap, cuMemSetAccess; driver_vmm.c). */
 bool vgpu_fake_vmm_covers(const void *p, size_t len);
+/* Bytes of the physical allocations cuMemCreate made that still live. */
+uint64_t vgpu_fake_vmm_used(void);
 /* The accessible mapping holding byte p: true with its start and size. */
 bool vgpu_fake_vmm_span(const void *p, uintptr_t *base, size_t *size);
 /* A freed allocation: the memory pool it came from, if any, is told (driver_pool.c). */

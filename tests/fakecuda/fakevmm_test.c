@@ -55,7 +55,7 @@ static void test_vmm(void **state)
     CUmemAccessDesc none = access_of(CU_MEM_ACCESS_FLAGS_PROT_NONE);
     CUmemGenericAllocationHandle h, h2;
     CUdeviceptr base;
-    size_t g = 0;
+    size_t g = 0, free0 = 0, free1 = 0, total = 0;
     char in[8] = "", out[8] = "aliased";
 
     (void)state;
@@ -64,7 +64,10 @@ static void test_vmm(void **state)
     assert_int_equal(cuMemAddressReserve(&base, 4 * G, 0, 0, 0), 0);
     assert_int_equal(base % G, 0);
     assert_int_equal(cuMemAddressReserve(&base, G + 1, 0, 0, 0), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(cuMemGetInfo(&free0, &total), 0);
     assert_int_equal(cuMemCreate(&h, G, &p, 0), 0);
+    assert_int_equal(cuMemGetInfo(&free1, &total), 0);
+    assert_int_equal(free0 - free1, G);                  /* physical memory is taken */
     assert_int_equal(cuMemCreate(&h2, G / 2, &p, 0), CUDA_ERROR_INVALID_VALUE);
     /* the same allocation twice: one memory */
     assert_int_equal(cuMemMap(base, G, 0, h, 0), 0);
@@ -98,6 +101,8 @@ static void test_vmm(void **state)
     assert_int_equal(cuMemUnmap(base + 2 * G, G), 0);
     assert_int_equal(cuMemAddressFree(base, 4 * G), 0);
     assert_int_equal(cuMemAddressFree(base, 4 * G), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(cuMemGetInfo(&free1, &total), 0);
+    assert_int_equal(free1, free0);                      /* and given back with the last unmap */
 }
 
 static void test_pools(void **state)

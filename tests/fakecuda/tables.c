@@ -91,7 +91,7 @@ uint64_t vgpu_fake_mem_used(void)
     for (size_t i = 0; i < nallocs; i++)
         if (allocs[i].freeable)
             used += allocs[i].size;
-    return used;
+    return used + vgpu_fake_vmm_used();       /* and cuMemCreate's (driver_vmm.c) */
 }
 
 /*
