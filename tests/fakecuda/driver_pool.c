@@ -299,3 +299,57 @@ void vgpu_fake_pool_freed(const void *mem)
         return;
     }
 }
+
+/* ---- the runtime's names for the same pools (cudaMemPool_t is a CUmemoryPool) ---- */
+
+/* A driver status as the runtime's, recorded as its last error: the codes used here share numbers. */
+static cudaError_t rt(CUresult r)
+{
+    return vgpu_fake_status((cudaError_t)r);
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int device)
+{
+    vgpu_fake_rt_ctx();
+    return rt(cuDeviceGetDefaultMemPool((CUmemoryPool *)pool, device));
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceGetMemPool(cudaMemPool_t *pool, int device)
+{
+    vgpu_fake_rt_ctx();
+    return rt(cuDeviceGetMemPool((CUmemoryPool *)pool, device));
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceSetMemPool(int device, cudaMemPool_t pool)
+{
+    vgpu_fake_rt_ctx();
+    return rt(cuDeviceSetMemPool(device, (CUmemoryPool)pool));
+}
+
+FAKE_EXPORT cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool)
+{
+    vgpu_fake_rt_ctx();
+    return rt(cuMemPoolDestroy((CUmemoryPool)pool));
+}
+
+FAKE_EXPORT cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t minBytesToKeep)
+{
+    vgpu_fake_rt_ctx();
+    return rt(cuMemPoolTrimTo((CUmemoryPool)pool, minBytesToKeep));
+}
+
+FAKE_EXPORT cudaError_t cudaMemPoolSetAccess(cudaMemPool_t pool,
+                                             const struct cudaMemAccessDesc *descList, size_t count)
+{
+    _Static_assert(sizeof(struct cudaMemAccessDesc) == sizeof(CUmemAccessDesc), "same layout");
+    vgpu_fake_rt_ctx();
+    return rt(cuMemPoolSetAccess((CUmemoryPool)pool, (const CUmemAccessDesc *)descList, count));
+}
+
+FAKE_EXPORT cudaError_t cudaMemPoolGetAccess(enum cudaMemAccessFlags *flags, cudaMemPool_t pool,
+                                             struct cudaMemLocation *location)
+{
+    vgpu_fake_rt_ctx();
+    return rt(cuMemPoolGetAccess((CUmemAccess_flags *)flags, (CUmemoryPool)pool,
+                                 (CUmemLocation *)location));
+}
