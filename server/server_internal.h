@@ -80,6 +80,7 @@ struct vgpu_session {
     int nranges, cap_ranges;
     struct { int kind; uint64_t value; } *handles;
     int nhandles, cap_handles;
+    struct vgpu_vmm *vmm;      /* reservations, cuMemCreate allocations, mappings (vmm.h) */
     struct vgpu_module *modules;
     int nmodules;
     struct vgpu_hostfn *fns;
@@ -238,6 +239,8 @@ typedef int (*vgpu_manual_fn)(struct vgpu_session *s, struct vgpu_manual_call *c
 /* The handler of a manual call id, or NULL: the runtime's, and the driver's (driver.c). */
 vgpu_manual_fn vgpu_manual_find(uint32_t id);
 vgpu_manual_fn vgpu_driver_manual_find(uint32_t id);
+/* Virtual memory management and memory pools of the driver API (manual/vmm.c). */
+vgpu_manual_fn vgpu_vmm_manual_find(uint32_t id);
 /* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
 void vgpu_driver_forget_layouts(void);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */

@@ -12,6 +12,7 @@
 #include "cudart_calltable.h"
 #include "cuda_calltable.h"
 #include "server_internal.h"
+#include "vmm.h"
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable)
 {
@@ -75,7 +76,7 @@ bool vgpu_range_check(const struct vgpu_session *s, uint64_t addr, uint64_t len)
         if (addr >= r->base && addr - r->base <= r->size && len <= r->size - (addr - r->base))
             return true;
     }
-    return false;
+    return vgpu_vmm_covers(s, addr, len);   /* mapped with access (cuMemMap, cuMemSetAccess) */
 }
 
 bool vgpu_addr_check(const struct vgpu_session *s, uint64_t addr)
@@ -132,6 +133,7 @@ void vgpu_session_reset_tables(struct vgpu_session *s)
 {
     s->nranges = 0;
     s->nhandles = 0;
+    vgpu_vmm_free(s);
 }
 
 /*

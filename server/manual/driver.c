@@ -818,5 +818,5 @@ vgpu_manual_fn vgpu_driver_manual_find(uint32_t id)
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
         if (handlers[i].id == id)
             return handlers[i].fn;
-    return NULL;
+    return vgpu_vmm_manual_find(id);
 }

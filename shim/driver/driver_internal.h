@@ -32,6 +32,8 @@ VGPU_HIDDEN extern void *const vgpu_drv_cluster_prototype[100];
 /* Is addr inside a device allocation (or module global) this library knows? */
 VGPU_HIDDEN bool vgpu_drv_is_device(uint64_t addr);
 VGPU_HIDDEN void vgpu_drv_device_add(uint64_t base, uint64_t size);
+/* Forgets the device ranges starting inside [base, base+size) (cuMemUnmap). */
+VGPU_HIDDEN void vgpu_drv_device_remove_span(uint64_t base, uint64_t size);
 /* The shared region [p, p+n) lies in, with its offset, or 0. */
 VGPU_HIDDEN uint32_t vgpu_drv_host_region(const void *p, size_t n, uint64_t *off);
 /* fork(): the memory tables locked around it, and the child's regions dropped. */

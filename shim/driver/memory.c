@@ -58,6 +58,18 @@ static void device_remove(uint64_t base)
     pthread_mutex_unlock(&mem_lock);
 }
 
+void vgpu_drv_device_remove_span(uint64_t base, uint64_t size)
+{
+    pthread_mutex_lock(&mem_lock);
+    for (size_t i = 0; i < dev.n;) {
+        if (dev.r[i].base >= base && dev.r[i].base - base < size)
+            vgpu_mem_table_remove(&dev, &dev.r[i]);    /* the last one took its place */
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&mem_lock);
+}
+
 uint32_t vgpu_drv_host_region(const void *p, size_t n, uint64_t *off)
 {
     uint32_t region;

@@ -5,7 +5,7 @@
  * cudaDeviceGetAttribute alike.  Values that cudaDeviceProp carries are
  * read from the fake's properties (device.c), so the two APIs agree; the
  * rest are those of a plausible compute capability 9.0 part, 0 for features
- * the fake lacks (textures, surfaces, IPC, managed memory, VMM, MPS).
+ * the fake lacks (textures, surfaces, IPC, managed memory, MPS).
  * Numbers outside [1, CU_DEVICE_ATTRIBUTE_MAX) are unknown: -EINVAL.
  */
 #include <errno.h>
@@ -124,6 +124,7 @@ int vgpu_fake_attribute(int attr, int *value)
     v[CU_DEVICE_ATTRIBUTE_MAX_ACCESS_POLICY_WINDOW_SIZE] = 134213632;
     v[CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK] = 1024;
     v[CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED] = 1;
+    v[CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = 1;    /* driver_vmm.c */
     v[CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH] = 1;
     v[CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS] = 1;
     v[CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR] = 1;

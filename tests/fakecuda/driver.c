@@ -245,28 +245,7 @@ FAKE_EXPORT CUresult cuDeviceGetP2PAttribute(int *value, CUdevice_P2PAttribute a
     return CUDA_ERROR_INVALID_DEVICE;
 }
 
-/*
- * The device's one memory pool: a fixed handle that names nothing the fake
- * can act on (no cuMemPool* call is implemented); cuMemAllocAsync ignores it.
- */
-static char default_pool;
-
-FAKE_EXPORT CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
-{
-    CUresult r = dev_ok(dev);
-
-    if (r)
-        return r;
-    if (!pool_out)
-        return CUDA_ERROR_INVALID_VALUE;
-    *pool_out = (CUmemoryPool)(void *)&default_pool;
-    return CUDA_SUCCESS;
-}
-
-FAKE_EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
-{
-    return cuDeviceGetDefaultMemPool(pool, dev);
-}
+/* The device's memory pools: driver_pool.c. */
 
 FAKE_EXPORT CUresult cuDeviceGetTexture1DLinearMaxWidth(size_t *maxWidthInElements,
                                                         CUarray_format format,

@@ -268,28 +268,31 @@ static size_t attr_size(CUpointer_attribute a)
 static CUresult pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr ptr)
 {
     struct vgpu_fake_alloc *a = vgpu_fake_alloc_holding(DP(ptr));
-    struct host_range *h = a ? NULL : host_holding(DP(ptr));
-    uintptr_t base = a ? a->base : h ? h->base : 0;
-    size_t size = a ? a->size : h ? h->size : 0;
+    uintptr_t vbase = 0;
+    size_t vsize = 0;
+    bool dev = a || vgpu_fake_vmm_span(DP(ptr), &vbase, &vsize);   /* or mapped (driver_vmm.c) */
+    struct host_range *h = dev ? NULL : host_holding(DP(ptr));
+    uintptr_t base = a ? a->base : h ? h->base : vbase;
+    size_t size = a ? a->size : h ? h->size : vsize;
     unsigned long long id = base;
-    unsigned int type = a ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+    unsigned int type = dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
     CUcontext ctx = (CUcontext)(void *)(a ? a->ctx : vgpu_fake_ctx_current());
-    CUdeviceptr dp = a ? ptr : 0;
-    void *hp = a ? NULL : DP(ptr);
+    CUdeviceptr dp = dev ? ptr : 0;
+    void *hp = dev ? NULL : DP(ptr);
     int ordinal = 0;
     bool yes = true, no = false;
     const void *src;
 
     if (!data)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!a && !h)
+    if (!dev && !h)
         return CUDA_ERROR_INVALID_VALUE;
     switch (attr) {
     case CU_POINTER_ATTRIBUTE_CONTEXT: src = &ctx; break;
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: src = &type; break;
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: src = h ? (const void *)&ptr : &dp; break;
     case CU_POINTER_ATTRIBUTE_HOST_POINTER:
-        if (a)
+        if (dev)
             return CUDA_ERROR_INVALID_VALUE;        /* device memory has no host address */
         src = &hp;
         break;
@@ -323,7 +326,8 @@ FAKE_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes,
                                             CUpointer_attribute *attributes, void **data,
                                             CUdeviceptr ptr)
 {
-    bool known = vgpu_fake_alloc_holding(DP(ptr)) || host_holding(DP(ptr));
+    bool known = vgpu_fake_alloc_holding(DP(ptr)) || host_holding(DP(ptr)) ||
+                 vgpu_fake_vmm_span(DP(ptr), &(uintptr_t){ 0 }, &(size_t){ 0 });
     CUresult r = vgpu_fake_cu_init_ok();
 
     if (r)

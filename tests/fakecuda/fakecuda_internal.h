@@ -106,6 +106,15 @@ struct vgpu_fake_alloc *vgpu_fake_alloc_holding(const void *p);
 void vgpu_fake_alloc_reset(void);
 uint64_t vgpu_fake_mem_used(void);
 
+/* True when [p, p+len) lies in accessible mappings (cuMemMap, cuMemSetAccess; driver_vmm.c). */
+bool vgpu_fake_vmm_covers(const void *p, size_t len);
+/* Bytes of the physical allocations cuMemCreate made that still live. */
+uint64_t vgpu_fake_vmm_used(void);
+/* The accessible mapping holding byte p: true with its start and size. */
+bool vgpu_fake_vmm_span(const void *p, uintptr_t *base, size_t *size);
+/* A freed allocation: the memory pool it came from, if any, is told (driver_pool.c). */
+void vgpu_fake_pool_freed(const void *p);
+
 /* The checks the API functions run: false (after logging) when unknown. */
 bool vgpu_fake_dev_ok(const char *fn, const void *p, size_t len);
 bool vgpu_fake_stream_ok(const char *fn, cudaStream_t s);

@@ -101,6 +101,7 @@ cudaError_t vgpu_fake_free(const char *fn, void *p)
     if (!a || !a->freeable)
         return vgpu_fake_refuse(cudaErrorInvalidValue, fn, "%p is not an allocation of this process", p);
     vgpu_fake_alloc_remove(a);
+    vgpu_fake_pool_freed(p);
     free(p);
     return cudaSuccess;
 }

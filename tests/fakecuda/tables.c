@@ -58,7 +58,8 @@ bool vgpu_fake_is_dev(const void *p, size_t len)
         if (addr >= a->base && addr - a->base <= a->size && len <= a->size - (addr - a->base))
             return true;
     }
-    return vgpu_fake_is_mapped(p, len);
+    /* mapped host memory (memory.c), or mapped with access (driver_vmm.c) */
+    return vgpu_fake_is_mapped(p, len) || vgpu_fake_vmm_covers(p, len);
 }
 
 struct vgpu_fake_alloc *vgpu_fake_alloc_holding(const void *p)
@@ -90,7 +91,7 @@ uint64_t vgpu_fake_mem_used(void)
     for (size_t i = 0; i < nallocs; i++)
         if (allocs[i].freeable)
             used += allocs[i].size;
-    return used;
+    return used + vgpu_fake_vmm_used();       /* and cuMemCreate's (driver_vmm.c) */
 }
 
 /*
