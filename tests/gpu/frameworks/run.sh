@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Frameworks on the GPU machine: each script here natively, then through
-# vgpu (a fresh vgpu-server; the client sees no GPU itself:
-# CUDA_VISIBLE_DEVICES= in its environment only, and only vgpu's
-# libcuda.so.1 on its library path), stdout compared byte for byte.
+# vgpu (a fresh vgpu-server; only vgpu's libcuda.so.1 and NVML on the
+# client's library path), stdout compared byte for byte. The vgpu run must
+# not reach the GPU itself: isolated.py checks at its exit that no
+# /dev/nvidia* file is open and no other driver library is mapped
+# (CUDA_VISIBLE_DEVICES= cannot hide the GPU here: PyTorch reads it and
+# then sees no device at all).
 #   run.sh SHIM_DIR SERVER_BIN WORKDIR [script ...]
 # SHIM_DIR holds vgpu's libcuda.so.1 (and libnvidia-ml.so.1 when built);
 # exit 0 when every script agrees, 1 otherwise, 77 without a GPU or python3
@@ -34,10 +37,14 @@ for s in "$@"; do
     n=$(basename "$s" .py)
     timeout 600 python3 "$s" > "$work/$n.native.out" 2> "$work/$n.native.err"
     nrc=$?
-    CUDA_VISIBLE_DEVICES= VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$work/lib \
-        timeout 600 python3 "$s" > "$work/$n.vgpu.out" 2> "$work/$n.vgpu.err"
+    VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$work/lib VGPU_ISOLATION_LIBDIR=$(cd "$shim" && pwd -P) \
+        timeout 600 python3 "$here/isolated.py" "$s" > "$work/$n.vgpu.out" 2> "$work/$n.vgpu.err"
     vrc=$?
-    if [ $nrc = $vrc ] && cmp -s "$work/$n.native.out" "$work/$n.vgpu.out"; then
+    if ! grep -q "^vgpu isolation: ok" "$work/$n.vgpu.err"; then
+        echo "$n: the vgpu run reached the GPU itself or did not finish:"
+        grep "^vgpu isolation" "$work/$n.vgpu.err"
+        rc=1
+    elif [ $nrc = $vrc ] && cmp -s "$work/$n.native.out" "$work/$n.vgpu.out"; then
         echo "$n: native and vgpu agree (exit $nrc)"
     else
         echo "$n: MISMATCH (native exit $nrc, vgpu exit $vrc)"
