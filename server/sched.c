@@ -504,6 +504,13 @@ static uint64_t vm_total(uint32_t vm, enum vgpu_held what)
     return total;
 }
 
+uint64_t vgpu_sched_vm_held(enum vgpu_held what)
+{
+    if (!sh || self < 0 || (unsigned)what >= VGPU_HELD_KINDS)
+        return 0;
+    return vm_total(__atomic_load_n(&sh->pol.p.id[self].vm_id, __ATOMIC_RELAXED), what);
+}
+
 /*
  * Publish first, then count: two sessions of one VM charging at once both
  * see both charges, so the limit is never exceeded (both may be refused

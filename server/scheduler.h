@@ -158,6 +158,8 @@ void vgpu_sched_count_call(void);
  */
 enum vgpu_held { VGPU_HELD_MEMORY, VGPU_HELD_STREAMS, VGPU_HELD_KINDS };
 int vgpu_sched_charge(enum vgpu_held what, int64_t delta, uint64_t limit);
+/* What all sessions of this session's VM hold of one kind (0 without shared state). */
+uint64_t vgpu_sched_vm_held(enum vgpu_held what);
 
 /* Writes the state as text or JSON to fd (the admin socket); 0 or -errno. */
 int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus);

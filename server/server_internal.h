@@ -91,6 +91,8 @@ struct vgpu_session {
     struct vgpu_identity who;
     const char *refuse;        /* set: refuse the handshake with this sentence */
     char client[48];           /* the program's name, from its Hello */
+    uint32_t client_pid;       /* its pid in its own system, from its Hello: told back, never trusted */
+    int nvml_inits;            /* the guest's nvmlInit references not yet shut down (manual/nvml.c) */
     /* GPU work granted by the scheduler and not yet seen finished (work.c) */
     void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */
     uint32_t work_count[VGPU_WORK_RING]; /* items each event covers */
@@ -247,6 +249,18 @@ void vgpu_driver_forget_layouts(void);
 void (*vgpu_driver_sym(const char *name))(void);
 /* Makes the session's context ctx (0: none) current here: a CUresult (driver.c). */
 int vgpu_driver_make_current(struct vgpu_session *s, uint64_t ctx);
+/*
+ * NVML (manual/nvml.c): the function a generated call reaches by name (the
+ * server's own answer where the session's view differs from the real NVML's,
+ * else the real one, or NULL without an NVML here); the handler of a manual
+ * call; the session the next generated call runs for; its handle checks.
+ */
+void (*vgpu_nvml_sym(const char *name))(void);
+vgpu_manual_fn vgpu_nvml_manual_find(uint32_t id);
+void vgpu_nvml_enter(struct vgpu_session *s);
+/* A negative errno as NVML's nvmlReturn_t (manual/nvml.c). */
+int vgpu_errno_to_nvml(int neg);
+extern const struct vgpu_replay_ops vgpu_session_nvml_ops;
 /* A negative errno as the driver API's CUresult (session.c). */
 int vgpu_errno_to_cu(int neg);
 

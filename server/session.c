@@ -25,6 +25,7 @@
 #include "cuda_calltable.h"
 #include "cudart_calltable.h"
 #include "contain.h"
+#include "nvml_calltable.h"
 #include "server_internal.h"
 #include "vgpu/apis.h"
 #include "vgpu/wire.h"
@@ -33,10 +34,12 @@ extern const struct vgpu_dispatch_entry vgpu_cudart_dispatch[];
 extern const size_t vgpu_cudart_dispatch_len;
 const struct vgpu_dispatch_entry *vgpu_cudart_dispatch_find(uint32_t id);
 const struct vgpu_dispatch_entry *vgpu_cuda_dispatch_find(uint32_t id);
+const struct vgpu_dispatch_entry *vgpu_nvml_dispatch_find(uint32_t id);
 
-/* Both APIs' ids in one index: the runtime's below the driver's base. */
+/* The APIs' ids in one index: the runtime's, then the driver's, then NVML's. */
 #define DRV_SLOTS (VGPU_CUDA_MAX_ID - VGPU_CUDA_ID_BASE + 1)
-#define ID_SLOTS (VGPU_CUDART_MAX_ID + 1 + DRV_SLOTS)
+#define NVML_SLOTS (VGPU_NVML_MAX_ID - VGPU_NVML_ID_BASE + 1)
+#define ID_SLOTS (VGPU_CUDART_MAX_ID + 1 + DRV_SLOTS + NVML_SLOTS)
 
 static int slot_of(uint32_t id)
 {
@@ -44,6 +47,8 @@ static int slot_of(uint32_t id)
         return (int)id;
     if (id >= VGPU_CUDA_ID_BASE && id <= VGPU_CUDA_MAX_ID)
         return (int)(VGPU_CUDART_MAX_ID + 1 + (id - VGPU_CUDA_ID_BASE));
+    if (id >= VGPU_NVML_ID_BASE && id <= VGPU_NVML_MAX_ID)
+        return (int)(VGPU_CUDART_MAX_ID + 1 + DRV_SLOTS + (id - VGPU_NVML_ID_BASE));
     return -1;
 }
 
@@ -51,6 +56,20 @@ static bool is_driver(uint32_t id)
 {
     return vgpu_api_of(id) == VGPU_API_CUDA;
 }
+
+static bool is_nvml(uint32_t id)
+{
+    return vgpu_api_of(id) == VGPU_API_NVML;
+}
+
+/* A refusal (negative errno) in the call's API's status. */
+static int refused_status(uint32_t id, int rc)
+{
+    if (is_nvml(id))
+        return vgpu_errno_to_nvml(rc);
+    return is_driver(id) ? vgpu_errno_to_cu(rc) : vgpu_errno_to_cuda(rc);
+}
+
 
 /* The same failures as the driver API's CUresult. */
 int vgpu_errno_to_cu(int neg)
@@ -107,6 +126,8 @@ static const struct vgpu_dispatch_entry *entry_of(uint32_t id)
             by_id[slot_of(i)] = vgpu_cudart_dispatch_find(i);
         for (uint32_t i = VGPU_CUDA_ID_BASE; i <= VGPU_CUDA_MAX_ID; i++)
             by_id[slot_of(i)] = vgpu_cuda_dispatch_find(i);
+        for (uint32_t i = VGPU_NVML_ID_BASE; i <= VGPU_NVML_MAX_ID; i++)
+            by_id[slot_of(i)] = vgpu_nvml_dispatch_find(i);
         filled = true;
     }
     return k >= 0 ? by_id[k] : NULL;
@@ -118,7 +139,7 @@ static int call_known(void *opaque, uint32_t id)
     return entry_of(id) != NULL;
 }
 
-/* The real functions, resolved once by name from the real libcudart and libcuda. */
+/* The real functions, resolved once by name from the real libcudart, libcuda and NVML. */
 static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
 {
     static void (*cache[ID_SLOTS])(void);
@@ -128,14 +149,16 @@ static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
 
     if (k >= 0 && (cache[k] || missing[k]))
         return cache[k];
-    if (is_driver(e->id))
+    if (is_nvml(e->id))
+        fn = vgpu_nvml_sym(e->name);
+    else if (is_driver(e->id))
         fn = vgpu_driver_sym(e->name);
     else
         *(void **)&fn = dlsym(RTLD_DEFAULT, e->name);
     /* said once per session: a guest repeating the call must not flood the log */
     if (!fn)
-        vgpu_log(VGPU_LOG_WARN, "%s: not found in the CUDA %s", e->name,
-                 is_driver(e->id) ? "driver" : "runtime");
+        vgpu_log(VGPU_LOG_WARN, "%s: not found in the %s", e->name,
+                 is_nvml(e->id) ? "NVML" : is_driver(e->id) ? "CUDA driver" : "CUDA runtime");
     if (k >= 0) {
         cache[k] = fn;
         missing[k] = !fn;
@@ -146,6 +169,8 @@ static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
 /* Is handle kind k of e's API the stream kind? */
 static bool stream_kind(const struct vgpu_dispatch_entry *e, int k)
 {
+    if (is_nvml(e->id))
+        return false;
     return is_driver(e->id) ? k == VGPU_CUDA_H_STREAM : k == VGPU_CUDART_H_STREAM;
 }
 
@@ -284,7 +309,8 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
     const struct vgpu_dispatch_entry *e = entry_of(c->call_id);
     struct vgpu_seg in[VGPU_CALL_MAX_SEG];
     struct iovec outs[VGPU_CALL_MAX_SEG];
-    int nin = 0, nouts = 0, status = cudaErrorNotSupported;
+    int nin = 0, nouts = 0, status = is_nvml(c->call_id) ? 3 /* NVML_ERROR_NOT_SUPPORTED */
+                                                       : cudaErrorNotSupported;
     const uint8_t *ret = NULL;
     size_t ret_len = 0;
 
@@ -305,7 +331,10 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         int rc, creates = creates_stream(e);
 
         o->r.ctx = s;
-        o->r.ops = is_driver(e->id) ? &vgpu_session_cuda_ops : &vgpu_session_ops;
+        o->r.ops = is_nvml(e->id) ? &vgpu_session_nvml_ops
+                   : is_driver(e->id) ? &vgpu_session_cuda_ops : &vgpu_session_ops;
+        if (is_nvml(e->id))
+            vgpu_nvml_enter(s);
         o->r.seg_in = in;
         o->r.nseg_in = nin;
         o->r.out_budget = budget;
@@ -328,7 +357,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
             after_success(s, e, &o->r);
         if (rc) {
             vgpu_log(VGPU_LOG_INFO, "%s refused: %s", e->name, strerror(-rc));
-            status = is_driver(e->id) ? vgpu_errno_to_cu(rc) : vgpu_errno_to_cuda(rc);
+            status = refused_status(e->id, rc);
         } else {
             ret = o->r.ret;
             ret_len = o->r.ret_len;
@@ -338,7 +367,8 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
             }
         }
     } else if (e->state == VGPU_FN_MANUAL) {
-        vgpu_manual_fn h = is_driver(e->id) ? vgpu_driver_manual_find(e->id) : vgpu_manual_find(e->id);
+        vgpu_manual_fn h = is_nvml(e->id) ? vgpu_nvml_manual_find(e->id)
+                           : is_driver(e->id) ? vgpu_driver_manual_find(e->id) : vgpu_manual_find(e->id);
         struct vgpu_manual_call mc = { .args = c->args.data, .args_len = c->args.len,
                                        .seg = in, .nseg = nin, .arena = &o->arena,
                                        .out_budget = budget };
