@@ -5,6 +5,7 @@
  * memory, the attributes read from them (device_attr.c), versions,
  * device selection, reset and synchronization.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "fakecuda_internal.h"
@@ -137,5 +138,20 @@ FAKE_EXPORT cudaError_t cudaDeviceReset(void)
     for (struct vgpu_fake_fn *f = vgpu_fake_fns; f; f = f->next)
         if (f->dev)
             memset(f->dev, 0, f->size);
+    return cudaSuccess;
+}
+
+/* The bus id as cuDeviceGetPCIBusId writes it (driver.c): the server's NVML matches devices by it. */
+FAKE_EXPORT cudaError_t cudaDeviceGetPCIBusId(char *pciBusId, int len, int device)
+{
+    struct cudaDeviceProp p;
+
+    if (device != 0)
+        return vgpu_fake_status(cudaErrorInvalidDevice);
+    if (!pciBusId || len <= 0)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    vgpu_fake_props(&p);
+    snprintf(pciBusId, (size_t)len, "%08x:%02x:%02x.0", (unsigned)p.pciDomainID,
+             (unsigned)p.pciBusID, (unsigned)p.pciDeviceID);
     return cudaSuccess;
 }

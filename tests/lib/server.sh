@@ -29,7 +29,9 @@ server_fail() {
 
 # start_server FAKE_DIR SERVER_ARGS...: starts $server in the background
 # (stderr to $work/server.log), on the fake runtime (tests/fakecuda) when
-# FAKE_DIR is not empty, and waits up to 10 s for $sock.  Sets $server_pid.
+# FAKE_DIR is not empty (and on the libraries in $extra_libs, a directory
+# searched after it, when set: the fake NVML), and waits up to 10 s for
+# $sock.  Sets $server_pid.
 # On failure it says why (prefixed with $name) and exits 1.
 start_server() {
     fake=$1
@@ -41,7 +43,8 @@ start_server() {
         if [ -z "$got" ] || [ "$(cd "$(dirname "$got")" && pwd -P)" != "$(cd "$fake" && pwd -P)" ]; then
             server_fail "with LD_LIBRARY_PATH=$fake the server loads libcudart.so.13 from '$got'"
         fi
-        LD_LIBRARY_PATH=$fake "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
+        LD_LIBRARY_PATH=$fake${extra_libs:+:$extra_libs} "$server" "$@" </dev/null >/dev/null \
+            2>"$work/server.log" &
     else
         "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
     fi
