@@ -20,7 +20,8 @@
 #
 # Layout in the guest:
 #   /opt/vgpu/lib   libcudart.so.13 (the shim), libcuda.so.1 (vgpu's driver
-#                   library, when built) and the libraries they
+#                   library, when built), libnvidia-ml.so.1 (vgpu's NVML, when
+#                   built) and the libraries they
 #                   needs beyond glibc (libprotobuf-c.so.1), as the shim's
 #                   directory is deployed; /init sets LD_LIBRARY_PATH to it
 #   /opt/vgpu/bin   the programs
@@ -82,6 +83,10 @@ cp -L "$shimdir/libcudart.so.13" "$stage/opt/vgpu/lib/libcudart.so.13"
 if [ -f "$shimdir/libcuda.so.1" ]; then
     cp -L "$shimdir/libcuda.so.1" "$stage/opt/vgpu/lib/libcuda.so.1"
 fi
+# and vgpu's NVML (docs/nvml.md), for programs that ask it about the GPU.
+if [ -f "$shimdir/libnvidia-ml.so.1" ]; then
+    cp -L "$shimdir/libnvidia-ml.so.1" "$stage/opt/vgpu/lib/libnvidia-ml.so.1"
+fi
 
 # Prints the libraries FILE needs, one absolute path per line, as the
 # dynamic linker resolves them with the shim first on the search path.
@@ -120,6 +125,10 @@ if [ -f "$shimdir/libcuda.so.1" ]; then
     more=$(needed_libs "$shimdir/libcuda.so.1") || die "libcuda.so.1's libraries do not all resolve"
     shim_libs="$shim_libs $more"
 fi
+if [ -f "$shimdir/libnvidia-ml.so.1" ]; then
+    more=$(needed_libs "$shimdir/libnvidia-ml.so.1") || die "libnvidia-ml.so.1's libraries do not all resolve"
+    shim_libs="$shim_libs $more"
+fi
 for lib in $shim_libs; do
     if is_glibc "$lib"; then
         copy_lib "$lib"
@@ -140,7 +149,8 @@ for prog in "$@"; do
     libs=$(needed_libs "$prog") || die "the libraries of $prog do not all resolve"
     for lib in $libs; do
         dir=$(cd "$(dirname "$lib")" && pwd -P)
-        if [ "${lib##*/}" = libcudart.so.13 ] || [ "${lib##*/}" = libcuda.so.1 ]; then
+        if [ "${lib##*/}" = libcudart.so.13 ] || [ "${lib##*/}" = libcuda.so.1 ] ||
+            [ "${lib##*/}" = libnvidia-ml.so.1 ]; then
             # Natively this would be the real runtime or driver: it must be vgpu's.
             [ "$dir" = "$shimdir" ] ||
                 die "$prog: ${lib##*/} resolves to $lib, not into the shim dir $shimdir"
