@@ -325,7 +325,8 @@ static nvmlReturn_t o_memory_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
     return r;
 }
 
-#define OVERRIDE(name, fn) { #name, (void (*)(void))(__typeof__(&name))(fn) }
+/* The conditional makes the compiler check that fn has name's exact type. */
+#define OVERRIDE(name, fn) { #name, (void (*)(void))(1 ? (fn) : &name) }
 static const struct { const char *name; void (*fn)(void); } overrides[] = {
     OVERRIDE(nvmlInit, o_init),
     OVERRIDE(nvmlInit_v2, o_init_v2),
@@ -415,6 +416,11 @@ static nvmlReturn_t own_process(nvmlDevice_t d, nvmlProcessInfo_t *mine, unsigne
     if (!nv.procs)
         return NVML_ERROR_FUNCTION_NOT_FOUND;
     r = nv.procs(d, &count, all);
+    if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
+        /* not the guest's buffer that is short, but ours: more than any GPU runs */
+        vgpu_log(VGPU_LOG_WARN, "more than %d processes on a GPU: not listed", MAX_PROCS);
+        return NVML_ERROR_UNKNOWN;
+    }
     if (r != NVML_SUCCESS)
         return r;
     for (unsigned int i = 0; i < count && i < MAX_PROCS; i++)

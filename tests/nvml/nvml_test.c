@@ -3,7 +3,8 @@
  * vgpu's libnvidia-ml.so.1 against a vgpu-server on the fake runtime and
  * the fake NVML (tests/fakecuda/nvml.c: two GPUs of which the session's
  * CUDA sees one, each listing the server process and pid 1 as its compute
- * processes), started by run_nvml.sh with vm 7 limited to 256 MiB.  The
+ * processes), started by run_nvml.sh with vm 7 limited to 256 MiB, while
+ * a process of vm 8 holds 96 MiB of the same GPU.  The
  * program also links vgpu's libcudart.so.13: both libraries share one
  * connection, and the runtime's allocations are the VM's NVML "used".
  *
@@ -11,7 +12,10 @@
  *   fake      everything below against the fake NVML;
  *   nonvml    the server has no NVML: nvmlInit is NVML_ERROR_LIBRARY_NOT_FOUND
  *             and every other call NVML_ERROR_UNINITIALIZED;
- *   noserver  no server at all: NVML_ERROR_DRIVER_NOT_LOADED.
+ *   noserver  no server at all: NVML_ERROR_DRIVER_NOT_LOADED;
+ *   hold      another tenant (run_nvml.sh runs it first, in vm 8): holds
+ *             96 MiB of device memory, says "holding" and waits for its
+ *             stdin to close, so that the fake run sees none of it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -184,7 +188,7 @@ static void memory_is_the_vms(void **state)
     (void)state;
     assert_int_equal(nvmlDeviceGetMemoryInfo(d, &m), NVML_SUCCESS);
     assert_int_equal(m.total, 256 * MiB);
-    assert_int_equal(m.used, 0);
+    assert_int_equal(m.used, 0);            /* vm 8's 96 MiB are not this VM's */
     assert_int_equal(m.free, 256 * MiB);
 
     assert_int_equal(cudaMalloc(&p, 64 * MiB), cudaSuccess);
@@ -303,9 +307,26 @@ static int run_without(nvmlReturn_t init, nvmlReturn_t others)
     return fails ? 1 : 0;
 }
 
+static int hold(void)
+{
+    void *p = NULL;
+    char c;
+
+    if (cudaMalloc(&p, 96 * MiB) != cudaSuccess)
+        return 1;
+    printf("holding\n");
+    fflush(stdout);
+    while (fread(&c, 1, 1, stdin) == 1)
+        ;
+    return cudaFree(p) == cudaSuccess ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "fake";
+
+    if (!strcmp(mode, "hold"))
+        return hold();
 
     if (!strcmp(mode, "nonvml"))
         return run_without(NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNINITIALIZED);
