@@ -190,6 +190,7 @@ int vgpu_sched_join(const struct vgpu_sched_join *j)
     if (rc < 0)
         return rc;
     snprintf(me->client, sizeof(me->client), "%s", j->client ? j->client : "");
+    __atomic_store_n(&me->client_pid, j->client_pid, __ATOMIC_RELAXED);
     __atomic_store_n(&me->admitted, 1, __ATOMIC_RELEASE);
     return self;
 }
@@ -509,6 +510,23 @@ uint64_t vgpu_sched_vm_held(enum vgpu_held what)
     if (!sh || self < 0 || (unsigned)what >= VGPU_HELD_KINDS)
         return 0;
     return vm_total(__atomic_load_n(&sh->pol.p.id[self].vm_id, __ATOMIC_RELAXED), what);
+}
+
+bool vgpu_sched_vm_peer(int32_t pid, uint32_t *client_pid)
+{
+    uint32_t vm;
+
+    if (!sh || self < 0 || pid <= 0)
+        return false;
+    vm = __atomic_load_n(&sh->pol.p.id[self].vm_id, __ATOMIC_RELAXED);
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
+        if (__atomic_load_n(&sh->pol.p.id[i].pid, __ATOMIC_SEQ_CST) == pid &&
+            __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) == vm &&
+            __atomic_load_n(&sh->page[i].s.admitted, __ATOMIC_ACQUIRE)) {
+            *client_pid = __atomic_load_n(&sh->page[i].s.client_pid, __ATOMIC_RELAXED);
+            return true;
+        }
+    return false;
 }
 
 /*

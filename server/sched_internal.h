@@ -48,6 +48,7 @@ struct vgpu_sched_page {
     _Alignas(64) uint64_t calls, grants, wait_ns;
     uint64_t held[VGPU_HELD_KINDS];   /* device memory bytes, streams: counted against VM limits */
     char client[48];
+    uint32_t client_pid;              /* the program's pid in its own system (its Hello) */
     uint32_t admitted;                /* 1 once past its handshake (the server's pending bound) */
 };
 

@@ -96,6 +96,7 @@ struct vgpu_sched_join {
     char pool;
     uint8_t priority;
     const char *client;               /* program name, for vgpuctl */
+    uint32_t client_pid;              /* its pid in its own system (Hello): told back to its VM only */
     uint32_t max_vm;                  /* sessions the VM may have at once (0: no bound) */
 };
 
@@ -160,6 +161,11 @@ enum vgpu_held { VGPU_HELD_MEMORY, VGPU_HELD_STREAMS, VGPU_HELD_KINDS };
 int vgpu_sched_charge(enum vgpu_held what, int64_t delta, uint64_t limit);
 /* What all sessions of this session's VM hold of one kind (0 without shared state). */
 uint64_t vgpu_sched_vm_held(enum vgpu_held what);
+/*
+ * Is process pid a session of this session's VM (past its handshake)?  Then
+ * *client_pid is its program's pid as its Hello said (NVML's process list).
+ */
+bool vgpu_sched_vm_peer(int32_t pid, uint32_t *client_pid);
 
 /* Writes the state as text or JSON to fd (the admin socket); 0 or -errno. */
 int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus);

@@ -18,14 +18,15 @@
  *     it is below the device's), used what its sessions hold;
  *   - nvmlInit and nvmlShutdown count the guest's references, so a guest
  *     cannot shut down more than it initialised.
- * The one hand-written call, the running processes, lists this session's
- * process alone, under the guest's own pid.
+ * The one hand-written call, the running processes, lists the processes
+ * of the session's VM alone, each under its program's own pid.
  *
  * A session is one process: the library, its functions and the session the
  * current call runs for are kept once here.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -400,13 +401,15 @@ static int nvml_no_range(void *ctx, uint64_t addr, uint64_t len, void **native)
 const struct vgpu_replay_ops vgpu_session_nvml_ops = { nvml_handle_in, nvml_handle_out,
                                                        nvml_no_devptr, nvml_no_range };
 
-/* ---- the hand-written call: the session's own process ---- */
+/* ---- the hand-written call: the VM's own processes ---- */
 
 /*
- * This session's entry among the real device's processes (its server
- * process's pid), or 0 entries: other tenants' processes are never listed.
+ * The real device's processes that are this tenant's, into mine[], each
+ * under its program's own pid: this session's server process (the guest
+ * program that is asking) and those of the other sessions of its VM
+ * (vgpu_sched_vm_peer).  Anyone else's process is never listed.
  */
-static nvmlReturn_t own_process(nvmlDevice_t d, nvmlProcessInfo_t *mine, unsigned int *n)
+static nvmlReturn_t vm_processes(nvmlDevice_t d, nvmlProcessInfo_t *mine, unsigned int *n)
 {
     static nvmlProcessInfo_t all[MAX_PROCS];
     unsigned int count = MAX_PROCS;
@@ -423,13 +426,16 @@ static nvmlReturn_t own_process(nvmlDevice_t d, nvmlProcessInfo_t *mine, unsigne
     }
     if (r != NVML_SUCCESS)
         return r;
-    for (unsigned int i = 0; i < count && i < MAX_PROCS; i++)
-        if (all[i].pid == (unsigned int)getpid()) {
-            *mine = all[i];
-            mine->pid = cur->client_pid;
-            *n = 1;
-            break;
-        }
+    for (unsigned int i = 0; i < count && i < MAX_PROCS; i++) {
+        uint32_t pid;
+
+        if (all[i].pid == (unsigned int)getpid())
+            pid = cur->client_pid;
+        else if (all[i].pid > INT32_MAX || !vgpu_sched_vm_peer((int32_t)all[i].pid, &pid))
+            continue;
+        mine[*n] = all[i];
+        mine[(*n)++].pid = pid;
+    }
     return NVML_SUCCESS;
 }
 
@@ -438,8 +444,9 @@ static int h_procs(struct vgpu_session *s, struct vgpu_manual_call *c)
     ProtobufCAllocator alloc = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, c->arena };
     Vgpu__Nvmlm__NvmlProcsArgs *a = vgpu__nvmlm__nvml_procs_args__unpack(&alloc, c->args_len, c->args);
     Vgpu__Nvmlm__NvmlProcsRet ret = VGPU__NVMLM__NVML_PROCS_RET__INIT;
-    Vgpu__Nvmlm__NvmlProcess p = VGPU__NVMLM__NVML_PROCESS__INIT, *pp = &p;
-    nvmlProcessInfo_t mine;
+    static nvmlProcessInfo_t mine[MAX_PROCS];
+    static Vgpu__Nvmlm__NvmlProcess procs[MAX_PROCS];
+    static Vgpu__Nvmlm__NvmlProcess *procp[MAX_PROCS];
     void *d = NULL;
     unsigned int n = 0;
     nvmlReturn_t r;
@@ -451,19 +458,23 @@ static int h_procs(struct vgpu_session *s, struct vgpu_manual_call *c)
         return NVML_ERROR_UNINITIALIZED;
     if (!a->device || nvml_handle_in(s, 0, a->device, &d))
         return NVML_ERROR_INVALID_ARGUMENT;
-    r = own_process(d, &mine, &n);
+    r = vm_processes(d, mine, &n);
     if (r != NVML_SUCCESS)
         return r;
     ret.count = n;
     if (n > a->capacity) {
-        r = NVML_ERROR_INSUFFICIENT_SIZE;
-    } else if (n) {
-        p.pid = mine.pid;
-        p.used_memory = mine.usedGpuMemory;
-        p.gpu_instance = mine.gpuInstanceId;
-        p.compute_instance = mine.computeInstanceId;
-        ret.n_procs = 1;
-        ret.procs = &pp;
+        r = NVML_ERROR_INSUFFICIENT_SIZE;        /* the count alone, as NVML answers */
+    } else {
+        for (unsigned int i = 0; i < n; i++) {
+            vgpu__nvmlm__nvml_process__init(&procs[i]);
+            procs[i].pid = mine[i].pid;
+            procs[i].used_memory = mine[i].usedGpuMemory;
+            procs[i].gpu_instance = mine[i].gpuInstanceId;
+            procs[i].compute_instance = mine[i].computeInstanceId;
+            procp[i] = &procs[i];
+        }
+        ret.n_procs = n;
+        ret.procs = procp;
     }
     if (vgpu_call_pack(c->arena, &ret.base, &c->ret, &c->ret_len))
         return NVML_ERROR_MEMORY;

@@ -10,12 +10,15 @@
  * It has two GPUs where the fake CUDA runtime has one: GPU 0 is the CUDA
  * device (bus id 00000000:01:00.0, as fakecuda's cudaDeviceGetPCIBusId
  * says), GPU 1 (00000000:02:00.0) stands for another tenant's GPU that a
- * session must never see.  Each GPU lists two compute processes: the
- * calling process (as if it had a context there) and pid 1, standing for
- * another tenant's.  Built into its own directory (nvml/), so a test
+ * session must never see.  Each GPU lists as its compute processes pid 1,
+ * standing for another tenant's, the calling process and the server's
+ * other sessions (as if each had a context there).  Built into its own
+ * directory (nvml/), so a test
  * chooses whether the server has an NVML at all.
  */
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -243,29 +246,68 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m
     return NVML_SUCCESS;
 }
 
+/*
+ * The processes with a context on the GPU, as the fake tells them: pid 1
+ * (another tenant's, never a vgpu session), the calling process, and every
+ * other child of its parent (the server's other sessions, of this tenant
+ * or others), found in /proc.
+ */
+static unsigned int processes(unsigned int *pids, unsigned int max)
+{
+    unsigned int n = 0;
+    DIR *dir = opendir("/proc");
+    struct dirent *e;
+
+    pids[n++] = 1;
+    pids[n++] = (unsigned int)getpid();
+    while (dir && (e = readdir(dir)) && n < max) {
+        char path[300], buf[512], *close_paren;
+        int pid = atoi(e->d_name), ppid = 0;
+        FILE *f;
+        size_t len;
+
+        if (pid <= 1 || pid == getpid())
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        close_paren = strrchr(buf, ')');
+        if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == getppid())
+            pids[n++] = (unsigned int)pid;
+    }
+    if (dir)
+        closedir(dir);
+    return n;
+}
+
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned int *n,
                                                                  nvmlProcessInfo_t *infos)
 {
+    unsigned int pids[64], count;
     nvmlReturn_t r = dev_ok(d);
-    unsigned int pids[2] = { 1, (unsigned int)getpid() };
 
     if (r)
         return r;
     if (!n)
         return NVML_ERROR_INVALID_ARGUMENT;
-    if (*n < 2) {
-        *n = 2;
+    count = processes(pids, 64);
+    if (*n < count) {
+        *n = count;
         return NVML_ERROR_INSUFFICIENT_SIZE;
     }
     if (!infos)
         return NVML_ERROR_INVALID_ARGUMENT;
-    for (int i = 0; i < 2; i++) {
+    for (unsigned int i = 0; i < count; i++) {
         infos[i].pid = pids[i];
         infos[i].usedGpuMemory = PROC_MEM;
         infos[i].gpuInstanceId = 0xFFFFFFFFu;
         infos[i].computeInstanceId = 0xFFFFFFFFu;
     }
-    *n = 2;
+    *n = count;
     return NVML_SUCCESS;
 }
 

@@ -4,7 +4,7 @@
  * the fake NVML (tests/fakecuda/nvml.c: two GPUs of which the session's
  * CUDA sees one, each listing the server process and pid 1 as its compute
  * processes), started by run_nvml.sh with vm 7 limited to 256 MiB, while
- * a process of vm 8 holds 96 MiB of the same GPU.  The
+ * a peer process of vm 7 holds 32 MiB and one of vm 8 96 MiB.  The
  * program also links vgpu's libcudart.so.13: both libraries share one
  * connection, and the runtime's allocations are the VM's NVML "used".
  *
@@ -13,11 +13,13 @@
  *   nonvml    the server has no NVML: nvmlInit is NVML_ERROR_LIBRARY_NOT_FOUND
  *             and every other call NVML_ERROR_UNINITIALIZED;
  *   noserver  no server at all: NVML_ERROR_DRIVER_NOT_LOADED;
- *   hold      another tenant (run_nvml.sh runs it first, in vm 8): holds
- *             96 MiB of device memory, says "holding" and waits for its
- *             stdin to close, so that the fake run sees none of it.
+ *   hold N    holds N MiB of device memory, says "holding PID" and waits
+ *             for its stdin to close: run_nvml.sh runs one in vm 7 (32 MiB,
+ *             a peer of the same tenant: VGPU_TEST_PEER_PID) and one in
+ *             vm 8 (96 MiB, another tenant: VGPU_TEST_OTHER_PID).
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -177,7 +179,7 @@ static void sensors(void **state)
     assert_int_equal(nvmlDeviceGetMaxPcieLinkWidth(d, &v), NVML_SUCCESS);
 }
 
-/* total: vm 7's limit (256 MiB), not the device's 80 GiB; used: what the VM allocated. */
+/* total: vm 7's limit (256 MiB), not the device's 80 GiB; used: what the VM allocated (the peer's 32 MiB too). */
 static void memory_is_the_vms(void **state)
 {
     nvmlDevice_t d = dev0();
@@ -188,50 +190,78 @@ static void memory_is_the_vms(void **state)
     (void)state;
     assert_int_equal(nvmlDeviceGetMemoryInfo(d, &m), NVML_SUCCESS);
     assert_int_equal(m.total, 256 * MiB);
-    assert_int_equal(m.used, 0);            /* vm 8's 96 MiB are not this VM's */
-    assert_int_equal(m.free, 256 * MiB);
+    assert_int_equal(m.used, 32 * MiB);     /* vm 8's 96 MiB are not this VM's */
+    assert_int_equal(m.free, 224 * MiB);
 
     assert_int_equal(cudaMalloc(&p, 64 * MiB), cudaSuccess);
     assert_int_equal(nvmlDeviceGetMemoryInfo_v2(d, &m2), NVML_SUCCESS);
     assert_int_equal(m2.total, 256 * MiB);
-    assert_int_equal(m2.used, 64 * MiB);
-    assert_int_equal(m2.free, 192 * MiB);
+    assert_int_equal(m2.used, 96 * MiB);
+    assert_int_equal(m2.free, 160 * MiB);
     assert_int_equal(m2.reserved, 0);
     assert_int_equal(cudaFree(p), cudaSuccess);
     assert_int_equal(nvmlDeviceGetMemoryInfo(d, &m), NVML_SUCCESS);
-    assert_int_equal(m.used, 0);
+    assert_int_equal(m.used, 32 * MiB);
 
     m2.version = 1;
     assert_int_equal(nvmlDeviceGetMemoryInfo_v2(d, &m2), NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
     assert_int_equal(nvmlDeviceGetMemoryInfo(d, NULL), NVML_ERROR_INVALID_ARGUMENT);
 }
 
-/* This process alone, under its own pid: never pid 1, the "other tenant" of the fake. */
-static void processes_are_this_one(void **state)
+/* The pid a holder run_nvml.sh started printed, from the environment. */
+static unsigned int env_pid(const char *name)
+{
+    const char *v = getenv(name);
+
+    assert_non_null(v);
+    return (unsigned int)strtoul(v, NULL, 10);
+}
+
+/* Is pid among the n entries of p (of stride bytes each, pid first)? */
+static bool has_pid(const void *p, size_t stride, unsigned int n, unsigned int pid)
+{
+    for (unsigned int i = 0; i < n; i++)
+        if (*(const unsigned int *)((const char *)p + i * stride) == pid)
+            return true;
+    return false;
+}
+
+/*
+ * The tenant's processes, each under its own pid: this one and its vm 7
+ * peer; never pid 1 or vm 8's process, the "other tenants" of the fake.
+ */
+static void processes_are_the_tenants(void **state)
 {
     nvmlDevice_t d = dev0();
     nvmlProcessInfo_t p[4];
     nvmlProcessInfo_v1_t p1[4];
-    unsigned int n = 0;
+    unsigned int n = 0, peer = env_pid("VGPU_TEST_PEER_PID"), other = env_pid("VGPU_TEST_OTHER_PID");
 
     (void)state;
     assert_int_equal(nvmlDeviceGetComputeRunningProcesses_v3(d, &n, NULL),
                      NVML_ERROR_INSUFFICIENT_SIZE);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
+    n = 1;
+    assert_int_equal(nvmlDeviceGetComputeRunningProcesses_v3(d, &n, p), NVML_ERROR_INSUFFICIENT_SIZE);
+    assert_int_equal(n, 2);
     n = 4;
     memset(p, 0, sizeof(p));
     assert_int_equal(nvmlDeviceGetComputeRunningProcesses_v3(d, &n, p), NVML_SUCCESS);
-    assert_int_equal(n, 1);
-    assert_int_equal(p[0].pid, (unsigned int)getpid());
+    assert_int_equal(n, 2);
+    assert_true(has_pid(p, sizeof(p[0]), n, (unsigned int)getpid()));
+    assert_true(has_pid(p, sizeof(p[0]), n, peer));
+    assert_false(has_pid(p, sizeof(p[0]), n, other));
+    assert_false(has_pid(p, sizeof(p[0]), n, 1));
     assert_int_equal(p[0].usedGpuMemory, 512 * MiB);
     assert_int_equal(p[0].gpuInstanceId, 0xFFFFFFFFu);
     n = 4;
     assert_int_equal(nvmlDeviceGetComputeRunningProcesses_v2(d, &n, p), NVML_SUCCESS);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
     n = 4;
     assert_int_equal(nvmlDeviceGetComputeRunningProcesses(d, &n, p1), NVML_SUCCESS);
-    assert_int_equal(n, 1);
-    assert_int_equal(p1[0].pid, (unsigned int)getpid());
+    assert_int_equal(n, 2);
+    assert_true(has_pid(p1, sizeof(p1[0]), n, (unsigned int)getpid()));
+    assert_true(has_pid(p1, sizeof(p1[0]), n, peer));
     assert_int_equal(p1[0].usedGpuMemory, 512 * MiB);
     assert_int_equal(nvmlDeviceGetComputeRunningProcesses_v3(d, NULL, p), NVML_ERROR_INVALID_ARGUMENT);
 }
@@ -277,7 +307,7 @@ static int run_fake(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(devices_are_the_sessions), cmocka_unit_test(forged_handles_refused),
         cmocka_unit_test(identity), cmocka_unit_test(sensors),
-        cmocka_unit_test(memory_is_the_vms), cmocka_unit_test(processes_are_this_one),
+        cmocka_unit_test(memory_is_the_vms), cmocka_unit_test(processes_are_the_tenants),
         cmocka_unit_test(others_answer), cmocka_unit_test(init_counts),
     };
 
@@ -307,14 +337,14 @@ static int run_without(nvmlReturn_t init, nvmlReturn_t others)
     return fails ? 1 : 0;
 }
 
-static int hold(void)
+static int hold(const char *mib)
 {
     void *p = NULL;
     char c;
 
-    if (cudaMalloc(&p, 96 * MiB) != cudaSuccess)
+    if (!mib || cudaMalloc(&p, strtoull(mib, NULL, 10) * MiB) != cudaSuccess)
         return 1;
-    printf("holding\n");
+    printf("holding %d\n", (int)getpid());
     fflush(stdout);
     while (fread(&c, 1, 1, stdin) == 1)
         ;
@@ -326,7 +356,7 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "fake";
 
     if (!strcmp(mode, "hold"))
-        return hold();
+        return hold(argc > 2 ? argv[2] : NULL);
 
     if (!strcmp(mode, "nonvml"))
         return run_without(NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_UNINITIALIZED);

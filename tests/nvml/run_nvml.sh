@@ -5,9 +5,12 @@
 # cmocka program linked with vgpu's libnvidia-ml.so.1 and libcudart.so.13)
 # runs MODE against a server that has the fake NVML in NVML_DIR, or none
 # when NVML_DIR is "-".  The server's listener belongs to vm 7, which may
-# hold 256 MiB of device memory (nvmlDeviceGetMemoryInfo's total); a second
-# listener belongs to vm 8, another tenant, whose process (nvml_test hold)
-# holds 96 MiB on the same GPU while the test runs and must not show.
+# hold 256 MiB of device memory (nvmlDeviceGetMemoryInfo's total).  While the
+# test runs, two more processes (nvml_test hold) hold device memory on the
+# same GPU: a peer in vm 7 (32 MiB; its memory and process are the
+# tenant's, and show) and one of vm 8, another tenant, on a second listener
+# (96 MiB; must not show).  Their pids reach the test in VGPU_TEST_PEER_PID
+# and VGPU_TEST_OTHER_PID.
 #   run_nvml.sh NAME TEST_BIN SHIM_DIR SERVER_BIN FAKE_DIR NVML_DIR WORKDIR MODE
 # Exit: 0 pass, 1 fail.
 set -u
@@ -28,14 +31,14 @@ work=$(cd "$work" && pwd -P)
 sock=$(mktemp -u "${TMPDIR:-/tmp}/vgpu-nvml.XXXXXX")
 other=$sock.other
 server_pid=
-holder_pid=
+holders=
 extra_libs=
 [ "$nvml_dir" = - ] || extra_libs=$nvml_dir
 cleanup() {
-    [ -z "$holder_pid" ] || kill "$holder_pid" 2>/dev/null
-    [ -z "$holder_pid" ] || wait "$holder_pid" 2>/dev/null
+    for p in $holders; do kill "$p" 2>/dev/null; done
+    for p in $holders; do wait "$p" 2>/dev/null; done
     stop_server
-    rm -f "$work/hold.in"
+    rm -f "$work"/*.in
 }
 trap cleanup EXIT
 cat >"$work/vgpu.conf" <<CONF
@@ -51,26 +54,36 @@ vm_id = 8
 memory = 256M
 CONF
 start_server "$fake_dir" --config "$work/vgpu.conf" --cache-dir "$work/cache" --log-level info
-# the other tenant: holds its memory until its stdin (a fifo we keep open) closes
-mkfifo "$work/hold.in" || fail "mkfifo failed"
-VGPU_SERVER=unix:$other LD_LIBRARY_PATH=$shim_dir timeout 90 "$program" hold \
-    <"$work/hold.in" >"$work/hold.out" 2>"$work/hold.err" &
-holder_pid=$!
-exec 3>"$work/hold.in"
-i=0
-until grep -q holding "$work/hold.out" 2>/dev/null; do
-    kill -0 "$holder_pid" 2>/dev/null || fail "the other tenant's process failed: $(cat "$work/hold.err")"
-    [ "$i" -lt 100 ] || fail "the other tenant's process did not start holding memory in 10 s"
-    sleep 0.1
-    i=$((i + 1))
-done
+
+# hold TAG SOCKET MIB: a process holding MIB MiB through SOCKET until its
+# stdin (a fifo kept open on fd 3, 4, ...) closes; prints its pid.
+fd=3
+hold() {
+    mkfifo "$work/$1.in" || fail "mkfifo failed"
+    VGPU_SERVER=unix:$2 LD_LIBRARY_PATH=$shim_dir timeout 90 "$program" hold "$3" \
+        <"$work/$1.in" >"$work/$1.out" 2>"$work/$1.err" &
+    holders="$holders $!"
+    eval "exec $fd>\"\$work/$1.in\""
+    fd=$((fd + 1))
+    i=0
+    until grep -q holding "$work/$1.out" 2>/dev/null; do
+        [ "$i" -lt 100 ] || fail "$1 did not start holding memory in 10 s: $(cat "$work/$1.err")"
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+hold peer "$sock" 32
+hold other "$other" 96
+VGPU_TEST_PEER_PID=$(awk '{ print $2 }' "$work/peer.out")
+VGPU_TEST_OTHER_PID=$(awk '{ print $2 }' "$work/other.out")
+export VGPU_TEST_PEER_PID VGPU_TEST_OTHER_PID
 VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$shim_dir timeout 60 "$program" "$mode" \
     >"$work/out.txt" 2>"$work/shim.log"
 rc=$?
 problems=
-exec 3>&-
-wait "$holder_pid" || problems="the other tenant's process failed;"
-holder_pid=
+exec 3>&- 4>&-
+for p in $holders; do wait "$p" || problems="$problems a holding process failed;"; done
+holders=
 cat "$work/out.txt"
 
 [ "$rc" = 0 ] || problems="$problems exit status $rc;"
