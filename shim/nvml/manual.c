@@ -4,9 +4,11 @@
  * "manual"): nvmlErrorString, answered here from the documented meaning of
  * each nvmlReturn_t, and the running compute processes, whose count must
  * reach the caller with NVML_ERROR_INSUFFICIENT_SIZE (a generated call
- * leaves its outputs alone on any failure).  The server lists this
- * process alone, under its own pid (docs/nvml.md).
+ * leaves its outputs alone on any failure; the server lists the VM's
+ * processes under their own pids, docs/nvml.md), and process names, read
+ * from the guest's /proc.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "client/client.h"
@@ -129,4 +131,39 @@ VGPU_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t de
                                                                  nvmlProcessInfo_t *infos)
 {
     return PROCS(nvmlDeviceGetComputeRunningProcesses_v3, put_v2);
+}
+
+/*
+ * The name of a guest process, from the guest's own /proc: the pids this
+ * library lists are the guest's (nvmlDeviceGetComputeRunningProcesses), and
+ * the server must not be asked about pids of its own host.  The name is
+ * the program's first argument, cropped to length, as NVML crops it.
+ */
+VGPU_EXPORT nvmlReturn_t nvmlSystemGetProcessName(unsigned int pid, char *name, unsigned int length)
+{
+    char path[64], buf[4096];
+    size_t n;
+    FILE *f;
+
+    if (!name || !length || !pid)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+    f = fopen(path, "re");
+    if (!f)
+        return NVML_ERROR_NOT_FOUND;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    if (!n) {                      /* a kernel thread, or one exiting: its comm */
+        snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+        f = fopen(path, "re");
+        if (!f)
+            return NVML_ERROR_NOT_FOUND;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+    }
+    snprintf(name, length, "%s", buf);
+    return NVML_SUCCESS;
 }

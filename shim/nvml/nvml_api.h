@@ -162,6 +162,26 @@ typedef enum nvmlComputeMode_enum {
     NVML_COMPUTEMODE_COUNT
 } nvmlComputeMode_t;
 
+typedef enum nvmlTemperatureThresholds_enum {
+    NVML_TEMPERATURE_THRESHOLD_SHUTDOWN = 0,
+    NVML_TEMPERATURE_THRESHOLD_SLOWDOWN = 1,
+    NVML_TEMPERATURE_THRESHOLD_MEM_MAX = 2,
+    NVML_TEMPERATURE_THRESHOLD_GPU_MAX = 3
+} nvmlTemperatureThresholds_t;
+
+typedef enum nvmlMemoryErrorType_enum {
+    NVML_MEMORY_ERROR_TYPE_CORRECTED = 0,
+    NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
+} nvmlMemoryErrorType_t;
+
+typedef enum nvmlEccCounterType_enum {
+    NVML_VOLATILE_ECC = 0,
+    NVML_AGGREGATE_ECC = 1
+} nvmlEccCounterType_t;
+
+/* NVML_DEVICE_ARCH_*: 2 Kepler ... 9 Hopper, 10 Blackwell */
+typedef unsigned int nvmlDeviceArchitecture_t;
+
 typedef enum nvmlBrandType_enum {
     NVML_BRAND_UNKNOWN = 0,
     NVML_BRAND_TESLA = 2,
@@ -178,6 +198,7 @@ nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length);
 nvmlReturn_t nvmlSystemGetNVMLVersion(char *version, unsigned int length);
 nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *cudaDriverVersion);
 nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *cudaDriverVersion);
+nvmlReturn_t nvmlSystemGetProcessName(unsigned int pid, char *name, unsigned int length);
 
 /* ---- Finding devices ---- */
 nvmlReturn_t nvmlDeviceGetCount(unsigned int *deviceCount);
@@ -200,6 +221,13 @@ nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major, int *minor);
+nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceArchitecture_t *arch);
+nvmlReturn_t nvmlDeviceGetMemoryBusWidth(nvmlDevice_t device, unsigned int *busWidth);
+nvmlReturn_t nvmlDeviceGetNumGpuCores(nvmlDevice_t device, unsigned int *numCores);
+nvmlReturn_t nvmlDeviceGetBoardPartNumber(nvmlDevice_t device, char *partNumber, unsigned int length);
+nvmlReturn_t nvmlDeviceGetInforomImageVersion(nvmlDevice_t device, char *version, unsigned int length);
+nvmlReturn_t nvmlDeviceGetMultiGpuBoard(nvmlDevice_t device, unsigned int *multiGpuBool);
+nvmlReturn_t nvmlDeviceGetBoardId(nvmlDevice_t device, unsigned int *boardId);
 
 /* ---- Memory and processes (this tenant's share) ---- */
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory);
@@ -232,6 +260,26 @@ nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t device, unsigned i
 nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t device, unsigned int *currLinkWidth);
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t device, unsigned int *maxLinkGen);
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t device, unsigned int *maxLinkWidth);
+nvmlReturn_t nvmlDeviceGetPcieLinkMaxSpeed(nvmlDevice_t device, unsigned int *maxSpeed);
+nvmlReturn_t nvmlDeviceGetPcieSpeed(nvmlDevice_t device, unsigned int *pcieSpeed);
+nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned int *limit);
+nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t device, unsigned int *defaultLimit);
+nvmlReturn_t nvmlDeviceGetPowerManagementMode(nvmlDevice_t device, nvmlEnableState_t *mode);
+nvmlReturn_t nvmlDeviceGetPowerState(nvmlDevice_t device, nvmlPstates_t *pState);
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned long long *energy);
+nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t device, unsigned long long *reasons);
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device, unsigned long long *reasons);
+nvmlReturn_t nvmlDeviceGetApplicationsClock(nvmlDevice_t device, nvmlClockType_t clockType,
+                                            unsigned int *clockMHz);
+nvmlReturn_t nvmlDeviceGetDefaultApplicationsClock(nvmlDevice_t device, nvmlClockType_t clockType,
+                                                   unsigned int *clockMHz);
+nvmlReturn_t nvmlDeviceGetMaxCustomerBoostClock(nvmlDevice_t device, nvmlClockType_t clockType,
+                                                unsigned int *clockMHz);
+nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t device, nvmlTemperatureThresholds_t thresholdType,
+                                               unsigned int *temp);
+nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMemoryErrorType_t errorType,
+                                         nvmlEccCounterType_t counterType, unsigned long long *eccCounts);
+nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *currentMode, unsigned int *pendingMode);
 
 /* ---- Every other export: answered without reading arguments (see the top) ---- */
 nvmlReturn_t nvmlComputeInstanceDestroy(void);
@@ -254,14 +302,10 @@ nvmlReturn_t nvmlDeviceGetAccountingStats_v2(void);
 nvmlReturn_t nvmlDeviceGetActiveVgpus(void);
 nvmlReturn_t nvmlDeviceGetAdaptiveClockInfoStatus(void);
 nvmlReturn_t nvmlDeviceGetAddressingMode(void);
-nvmlReturn_t nvmlDeviceGetApplicationsClock(void);
-nvmlReturn_t nvmlDeviceGetArchitecture(void);
 nvmlReturn_t nvmlDeviceGetAttributes(void);
 nvmlReturn_t nvmlDeviceGetAttributes_v2(void);
 nvmlReturn_t nvmlDeviceGetAutoBoostedClocksEnabled(void);
 nvmlReturn_t nvmlDeviceGetBBXTimeData_v1(void);
-nvmlReturn_t nvmlDeviceGetBoardId(void);
-nvmlReturn_t nvmlDeviceGetBoardPartNumber(void);
 nvmlReturn_t nvmlDeviceGetBridgeChipInfo(void);
 nvmlReturn_t nvmlDeviceGetBusType(void);
 nvmlReturn_t nvmlDeviceGetC2cModeInfoV(void);
@@ -279,10 +323,7 @@ nvmlReturn_t nvmlDeviceGetCpuAffinity(void);
 nvmlReturn_t nvmlDeviceGetCpuAffinityWithinScope(void);
 nvmlReturn_t nvmlDeviceGetCreatableVgpus(void);
 nvmlReturn_t nvmlDeviceGetCurrentClockFreqs(void);
-nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(void);
-nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(void);
 nvmlReturn_t nvmlDeviceGetDecoderUtilization(void);
-nvmlReturn_t nvmlDeviceGetDefaultApplicationsClock(void);
 nvmlReturn_t nvmlDeviceGetDefaultEccMode(void);
 nvmlReturn_t nvmlDeviceGetDetailedEccErrors(void);
 nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(void);
@@ -294,7 +335,6 @@ nvmlReturn_t nvmlDeviceGetEncoderCapacity(void);
 nvmlReturn_t nvmlDeviceGetEncoderSessions(void);
 nvmlReturn_t nvmlDeviceGetEncoderStats(void);
 nvmlReturn_t nvmlDeviceGetEncoderUtilization(void);
-nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(void);
 nvmlReturn_t nvmlDeviceGetFBCSessions(void);
 nvmlReturn_t nvmlDeviceGetFBCStats(void);
 nvmlReturn_t nvmlDeviceGetFanControlPolicy_v2(void);
@@ -330,7 +370,6 @@ nvmlReturn_t nvmlDeviceGetHandleByUUIDV(void);
 nvmlReturn_t nvmlDeviceGetHostVgpuMode(void);
 nvmlReturn_t nvmlDeviceGetHostname_v1(void);
 nvmlReturn_t nvmlDeviceGetInforomConfigurationChecksum(void);
-nvmlReturn_t nvmlDeviceGetInforomImageVersion(void);
 nvmlReturn_t nvmlDeviceGetInforomVersion(void);
 nvmlReturn_t nvmlDeviceGetIrqNum(void);
 nvmlReturn_t nvmlDeviceGetJpgUtilization(void);
@@ -339,21 +378,16 @@ nvmlReturn_t nvmlDeviceGetMPSComputeRunningProcesses(void);
 nvmlReturn_t nvmlDeviceGetMPSComputeRunningProcesses_v2(void);
 nvmlReturn_t nvmlDeviceGetMPSComputeRunningProcesses_v3(void);
 nvmlReturn_t nvmlDeviceGetMarginTemperature(void);
-nvmlReturn_t nvmlDeviceGetMaxCustomerBoostClock(void);
 nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(void);
 nvmlReturn_t nvmlDeviceGetMemClkMinMaxVfOffset(void);
 nvmlReturn_t nvmlDeviceGetMemClkVfOffset(void);
 nvmlReturn_t nvmlDeviceGetMemoryAffinity(void);
-nvmlReturn_t nvmlDeviceGetMemoryBusWidth(void);
 nvmlReturn_t nvmlDeviceGetMemoryErrorCounter(void);
 nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(void);
-nvmlReturn_t nvmlDeviceGetMigMode(void);
 nvmlReturn_t nvmlDeviceGetMinMaxClockOfPState(void);
 nvmlReturn_t nvmlDeviceGetMinMaxFanSpeed(void);
 nvmlReturn_t nvmlDeviceGetModuleId(void);
-nvmlReturn_t nvmlDeviceGetMultiGpuBoard(void);
 nvmlReturn_t nvmlDeviceGetNumFans(void);
-nvmlReturn_t nvmlDeviceGetNumGpuCores(void);
 nvmlReturn_t nvmlDeviceGetNumaNodeId(void);
 nvmlReturn_t nvmlDeviceGetNvLinkCapability(void);
 nvmlReturn_t nvmlDeviceGetNvLinkErrorCounter(void);
@@ -370,20 +404,15 @@ nvmlReturn_t nvmlDeviceGetNvlinkSupportedBwModes(void);
 nvmlReturn_t nvmlDeviceGetOfaUtilization(void);
 nvmlReturn_t nvmlDeviceGetP2PStatus(void);
 nvmlReturn_t nvmlDeviceGetPciInfoExt(void);
-nvmlReturn_t nvmlDeviceGetPcieLinkMaxSpeed(void);
 nvmlReturn_t nvmlDeviceGetPcieReplayCounter(void);
-nvmlReturn_t nvmlDeviceGetPcieSpeed(void);
 nvmlReturn_t nvmlDeviceGetPcieThroughput(void);
 nvmlReturn_t nvmlDeviceGetPdi(void);
 nvmlReturn_t nvmlDeviceGetPerformanceModes(void);
 nvmlReturn_t nvmlDeviceGetPgpuMetadataString(void);
 nvmlReturn_t nvmlDeviceGetPlatformInfo(void);
-nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(void);
 nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(void);
-nvmlReturn_t nvmlDeviceGetPowerManagementMode(void);
 nvmlReturn_t nvmlDeviceGetPowerMizerMode_v1(void);
 nvmlReturn_t nvmlDeviceGetPowerSource(void);
-nvmlReturn_t nvmlDeviceGetPowerState(void);
 nvmlReturn_t nvmlDeviceGetProcessUtilization(void);
 nvmlReturn_t nvmlDeviceGetProcessesUtilizationInfo(void);
 nvmlReturn_t nvmlDeviceGetRemappedRows(void);
@@ -405,13 +434,10 @@ nvmlReturn_t nvmlDeviceGetSupportedMemoryClocks(void);
 nvmlReturn_t nvmlDeviceGetSupportedPerformanceStates(void);
 nvmlReturn_t nvmlDeviceGetSupportedVgpus(void);
 nvmlReturn_t nvmlDeviceGetTargetFanSpeed(void);
-nvmlReturn_t nvmlDeviceGetTemperatureThreshold(void);
 nvmlReturn_t nvmlDeviceGetTemperatureV(void);
 nvmlReturn_t nvmlDeviceGetThermalSettings(void);
 nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(void);
 nvmlReturn_t nvmlDeviceGetTopologyNearestGpus(void);
-nvmlReturn_t nvmlDeviceGetTotalEccErrors(void);
-nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(void);
 nvmlReturn_t nvmlDeviceGetUnrepairableMemoryFlag_v1(void);
 nvmlReturn_t nvmlDeviceGetVgpuCapabilities(void);
 nvmlReturn_t nvmlDeviceGetVgpuHeterogeneousMode(void);
@@ -540,7 +566,6 @@ nvmlReturn_t nvmlSystemGetConfComputeState(void);
 nvmlReturn_t nvmlSystemGetDriverBranch(void);
 nvmlReturn_t nvmlSystemGetHicVersion(void);
 nvmlReturn_t nvmlSystemGetNvlinkBwMode(void);
-nvmlReturn_t nvmlSystemGetProcessName(void);
 nvmlReturn_t nvmlSystemGetTopologyGpuSet(void);
 nvmlReturn_t nvmlSystemRegisterEvents(void);
 nvmlReturn_t nvmlSystemSetConfComputeGpusReadyState(void);

@@ -469,3 +469,44 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t d, unsigned 
 {
     return value(d, w, 16);
 }
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t d, unsigned int *p)
+{
+    return value(d, p, 700000);
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t d, nvmlDeviceArchitecture_t *a)
+{
+    return value(d, a, 9);    /* Hopper */
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *cur, unsigned int *pending)
+{
+    nvmlReturn_t r = dev_ok(d);
+
+    if (r)
+        return r;
+    if (!cur || !pending)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *cur = *pending = 0;
+    return NVML_SUCCESS;
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t d, unsigned long long *e)
+{
+    nvmlReturn_t r = dev_ok(d);
+
+    if (r)
+        return r;
+    if (!e)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *e = 123456789012ull;
+    return NVML_SUCCESS;
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetBoardPartNumber(nvmlDevice_t d, char *part, unsigned int length)
+{
+    nvmlReturn_t r = dev_ok(d);
+
+    return r ? r : put_str(part, length, "900-2G520-0000-000");
+}

@@ -150,7 +150,10 @@ static void sensors(void **state)
     nvmlPstates_t ps;
     nvmlComputeMode_t cm;
     nvmlBAR1Memory_t bar1;
-    unsigned int v = 0;
+    nvmlDeviceArchitecture_t arch;
+    unsigned long long energy;
+    char part[32];
+    unsigned int v = 0, v2 = 0;
 
     (void)state;
     assert_int_equal(nvmlDeviceGetUtilizationRates(d, &u), NVML_SUCCESS);
@@ -177,6 +180,17 @@ static void sensors(void **state)
     assert_int_equal(v, 16);
     assert_int_equal(nvmlDeviceGetMaxPcieLinkGeneration(d, &v), NVML_SUCCESS);
     assert_int_equal(nvmlDeviceGetMaxPcieLinkWidth(d, &v), NVML_SUCCESS);
+    assert_int_equal(nvmlDeviceGetEnforcedPowerLimit(d, &v), NVML_SUCCESS);
+    assert_int_equal(v, 700000);
+    assert_int_equal(nvmlDeviceGetArchitecture(d, &arch), NVML_SUCCESS);
+    assert_int_equal(arch, 9);
+    assert_int_equal(nvmlDeviceGetMigMode(d, &v, &v2), NVML_SUCCESS);
+    assert_int_equal(nvmlDeviceGetTotalEnergyConsumption(d, &energy), NVML_SUCCESS);
+    assert_int_equal(energy, 123456789012ull);
+    assert_int_equal(nvmlDeviceGetBoardPartNumber(d, part, sizeof(part)), NVML_SUCCESS);
+    assert_string_equal(part, "900-2G520-0000-000");
+    /* the fake has no NVML_ERROR_FUNCTION_NOT_FOUND answer of its own: missing there */
+    assert_int_equal(nvmlDeviceGetNumGpuCores(d, &v), NVML_ERROR_FUNCTION_NOT_FOUND);
 }
 
 /* total: vm 7's limit (256 MiB), not the device's 80 GiB; used: what the VM allocated (the peer's 32 MiB too). */
@@ -266,6 +280,20 @@ static void processes_are_the_tenants(void **state)
     assert_int_equal(nvmlDeviceGetComputeRunningProcesses_v3(d, NULL, p), NVML_ERROR_INVALID_ARGUMENT);
 }
 
+/* A process's name comes from the guest's own /proc. */
+static void process_names(void **state)
+{
+    char name[4096], small[4];
+
+    (void)state;
+    assert_int_equal(nvmlSystemGetProcessName((unsigned int)getpid(), name, sizeof(name)), NVML_SUCCESS);
+    assert_non_null(strstr(name, "nvml_test"));
+    assert_int_equal(nvmlSystemGetProcessName((unsigned int)getpid(), small, sizeof(small)), NVML_SUCCESS);
+    assert_int_equal(strlen(small), 3);
+    assert_int_equal(nvmlSystemGetProcessName(0x7ffffffe, name, sizeof(name)), NVML_ERROR_NOT_FOUND);
+    assert_int_equal(nvmlSystemGetProcessName((unsigned int)getpid(), NULL, 4), NVML_ERROR_INVALID_ARGUMENT);
+}
+
 /* Other functions exist: queries are not supported, changes are refused. */
 static void others_answer(void **state)
 {
@@ -308,7 +336,7 @@ static int run_fake(void)
         cmocka_unit_test(devices_are_the_sessions), cmocka_unit_test(forged_handles_refused),
         cmocka_unit_test(identity), cmocka_unit_test(sensors),
         cmocka_unit_test(memory_is_the_vms), cmocka_unit_test(processes_are_the_tenants),
-        cmocka_unit_test(others_answer), cmocka_unit_test(init_counts),
+        cmocka_unit_test(process_names), cmocka_unit_test(others_answer), cmocka_unit_test(init_counts),
     };
 
     /* before any nvmlInit, as NVML answers */
