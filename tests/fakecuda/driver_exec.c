@@ -809,6 +809,17 @@ static CUresult args_from_extra(const struct fn *f, void **extra, void **argv)
     return CUDA_SUCCESS;
 }
 
+/* A launch into a capturing stream becomes a node holding a copy of its parameters. */
+static bool capture(const struct fn *f, void **args, CUstream stream, CUresult *r)
+{
+    struct vgpu_fake_op op = { .kind = f->fake ? VGPU_FAKE_OP_KERNEL : VGPU_FAKE_OP_EMPTY,
+                               .kernel = f->fake };
+
+    for (int i = 0; f->fake && i < f->fake->nparams; i++)
+        memcpy(op.args + f->fake->off[i], args[i], f->fake->size[i]);
+    return vgpu_fake_captured(stream, &op, r);
+}
+
 static CUresult launch(const char *fn, CUfunction h, const struct launch *l, void **params,
                        void **extra)
 {
@@ -837,10 +848,12 @@ static CUresult launch(const char *fn, CUfunction h, const struct launch *l, voi
         return CUDA_ERROR_INVALID_VALUE;
     if (extra && (r = args_from_extra(f, extra, argv)))
         return r;
+    if (f->fake && !params && !extra && f->fake->nparams)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (capture(f, extra ? argv : params, l->stream, &r))
+        return r;
     if (!f->fake)
         return CUDA_SUCCESS;
-    if (!params && !extra && f->fake->nparams)
-        return CUDA_ERROR_INVALID_VALUE;
     return VGPU_FAKE_CU(f->fake->run(extra ? argv : params));
 }
 
