@@ -91,7 +91,9 @@ void vgpu_work_cover(struct vgpu_session *s)
         return;
     }
     s->work_ev[i] = ev;
-    if (cudaEventRecord(ev, (cudaStream_t)s->work_open_stream) != cudaSuccess) {
+    /* a capturing stream would take the record into the program's graph */
+    if (vgpu_graph_capturing(s, s->work_open_stream) ||
+        cudaEventRecord(ev, (cudaStream_t)s->work_open_stream) != cudaSuccess) {
         s->work_n -= (int)n;
         vgpu_sched_release(n);
         return;
@@ -142,7 +144,8 @@ void vgpu_work_begin(struct vgpu_session *s)
 
 void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted)
 {
-    if (!submitted) {
+    /* work captured into a graph runs when the graph is launched, not now */
+    if (!submitted || vgpu_graph_capturing(s, stream)) {
         s->work_n--;
         vgpu_sched_release(1);
         return;

@@ -815,8 +815,11 @@ static const struct {
 
 vgpu_manual_fn vgpu_driver_manual_find(uint32_t id)
 {
+    vgpu_manual_fn f;
+
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
         if (handlers[i].id == id)
             return handlers[i].fn;
-    return vgpu_vmm_manual_find(id);
+    f = vgpu_vmm_manual_find(id);
+    return f ? f : vgpu_graph_manual_find(id);
 }

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Stream capture and CUDA graphs: the hand-written calls (codegen/spec/
+ * cuda.spec "manual") and what the rest of the server asks about capture.
+ * Graphs live here, on the real driver; the guest holds their handles
+ * (CUgraph, CUgraphNode, CUgraphExec), each checked against the session's
+ * table.  A capture records the session's real stream: the guest's queued
+ * calls reach it in their order, on the one thread that serves the session,
+ * and the driver reports illegal calls during a capture itself.
+ *
+ * Hand-written because they return what the generator cannot carry:
+ * cuStreamGetCaptureInfo_v2/_v3 an array of node handles (and of edge
+ * data) that the driver owns; cuGraphDestroy takes its nodes' handles out
+ * of the table with it; cuGraphDebugDotPrint writes a file in the guest
+ * (the driver writes it here into a memfd, the text travels back);
+ * cuGraphInstantiateWithParams a struct holding handles.
+ *
+ * The session's work accounting (work.c) must not count launches into a
+ * capturing stream, nor record its own events there (they would become
+ * nodes of the program's graph): vgpu_graph_capturing() says which streams
+ * capture, once the session has begun a capture at all.
+ */
+#include <cuda.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cuda_calltable.h"
+#include "manual_internal.h"
+
+/* Node handles one reply may carry, and dot text one reply may carry. */
+#define GRAPH_DEPS_MAX 65536
+#define GRAPH_NODES_MAX (1u << 22)
+#define DOT_MAX (16u << 20)
+
+#define SYM(var, name) __typeof__(&name) var = (__typeof__(&name))(void *)vgpu_driver_sym(#name)
+
+static int kind(int cuda_kind)
+{
+    return vgpu_cuda_kind(cuda_kind);
+}
+
+/* NULL goes to the driver, which answers it; another graph than the session's is refused. */
+static bool graph_ok(struct vgpu_session *s, uint64_t g)
+{
+    if (!g || vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH), g))
+        return true;
+    vgpu_log(VGPU_LOG_INFO, "refused graph %#llx: not this session's", (unsigned long long)g);
+    return false;
+}
+
+bool vgpu_graph_capturing(struct vgpu_session *s, void *stream)
+{
+    static __typeof__(&cuStreamIsCapturing) is_capturing;
+    static bool tried;
+    CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+
+    /* the legacy stream never captures (and asking about it may fail while another does) */
+    if (!s->capture_seen || !stream || stream == CU_STREAM_LEGACY)
+        return false;
+    if (!tried) {
+        tried = true;
+        is_capturing = (__typeof__(&cuStreamIsCapturing))(void *)vgpu_driver_sym(
+            "cuStreamIsCapturing");
+    }
+    return is_capturing && is_capturing((CUstream)stream, &st) == CUDA_SUCCESS &&
+           st != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+/*
+ * The ids the guest libraries give their staging regions (shim_internal.h
+ * VGPU_SHIM_STAGING_REGION, shim/driver/driver_internal.h
+ * VGPU_DRV_STAGING_REGION): memory they reuse for the next copy.
+ */
+#define RT_STAGING_REGION 1u
+#define DRV_STAGING_REGION 0x80000001u
+
+/*
+ * A captured copy keeps its host address and reads or writes it at every
+ * launch of the graph.  Page-locked memory the program allocated (a shared
+ * region) stays the program's; bytes that travel in the frame, or through
+ * a staging region the guest reuses, would not be there then: such a copy
+ * into a capturing stream is refused rather than recorded wrong.
+ */
+bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t region)
+{
+    if ((region && region != RT_STAGING_REGION && region != DRV_STAGING_REGION) ||
+        !vgpu_graph_capturing(s, stream))
+        return false;
+    vgpu_log(VGPU_LOG_WARN, "an asynchronous copy of pageable host memory into a capturing "
+             "stream cannot be replayed by a graph through vgpu: refused "
+             "(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED); capture copies from page-locked memory "
+             "(cuMemAllocHost, cudaMallocHost) instead");
+    return true;
+}
+
+/* ---- cuStreamGetCaptureInfo_v2 / _v3 ---- */
+
+/* The driver's answer put in r: handles into the table, edge data as bytes. */
+static int capture_info_reply(struct vgpu_session *s, struct vgpu_manual_call *c,
+                              const Vgpu__Manual__CaptureInfoArgs *a, Vgpu__Manual__CaptureInfoRet *r,
+                              CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+                              size_t n)
+{
+    if (a->want_graph && g) {
+        if (vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH), (uint64_t)(uintptr_t)g))
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        r->graph = (uint64_t)(uintptr_t)g;
+    }
+    if (a->want_deps && deps && n) {
+        if (n > GRAPH_DEPS_MAX)
+            return CUDA_ERROR_NOT_SUPPORTED;
+        if (!(r->deps = vgpu_arena_alloc(c->arena, n * sizeof(*r->deps))))
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        for (size_t i = 0; i < n; i++) {
+            r->deps[i] = (uint64_t)(uintptr_t)deps[i];
+            if (vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH_NODE), r->deps[i]))
+                return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        r->n_deps = n;
+    }
+    r->edges_null = edges == NULL;
+    if (a->want_edges && edges && n) {
+        r->edges.data = (uint8_t *)(uintptr_t)edges;
+        r->edges.len = n * sizeof(*edges);
+    }
+    return CUDA_SUCCESS;
+}
+
+typedef CUresult (*info_v2_fn)(CUstream, CUstreamCaptureStatus *, cuuint64_t *, CUgraph *,
+                              const CUgraphNode **, size_t *);
+typedef CUresult (*info_v3_fn)(CUstream, CUstreamCaptureStatus *, cuuint64_t *, CUgraph *,
+                              const CUgraphNode **, const CUgraphEdgeData **, size_t *);
+
+_Static_assert(sizeof(CUgraphEdgeData) == 8, "edge data travels as 8 bytes each");
+
+/* The driver's own function of the name the guest called (v2 or v3, plain or _ptsz). */
+static int capture_info(struct vgpu_session *s, struct vgpu_manual_call *c, const char *name,
+                        bool v3)
+{
+    UNPACK(Vgpu__Manual__CaptureInfoArgs, capture_info_args, c);
+    Vgpu__Manual__CaptureInfoRet r = VGPU__MANUAL__CAPTURE_INFO_RET__INIT;
+    void (*fn)(void) = vgpu_driver_sym(name);
+    CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+    cuuint64_t id = 0;
+    CUgraph g = NULL;
+    const CUgraphNode *deps = NULL;
+    const CUgraphEdgeData *edges = NULL;
+    size_t n = 0;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!fn)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!stream_ok(s, a->stream))
+        goto out;
+    if (v3)
+        st = ((info_v3_fn)fn)((CUstream)(uintptr_t)a->stream, &status, a->want_id ? &id : NULL,
+                              a->want_graph ? &g : NULL, a->want_deps ? &deps : NULL,
+                              a->want_edges ? &edges : NULL, a->want_count ? &n : NULL);
+    else
+        st = ((info_v2_fn)fn)((CUstream)(uintptr_t)a->stream, &status, a->want_id ? &id : NULL,
+                              a->want_graph ? &g : NULL, a->want_deps ? &deps : NULL,
+                              a->want_count ? &n : NULL);
+    if (st != CUDA_SUCCESS)
+        goto out;
+    r.status = status;
+    r.id = id;
+    if (status == CU_STREAM_CAPTURE_STATUS_ACTIVE &&
+        (st = capture_info_reply(s, c, a, &r, g, deps, edges, a->want_count ? n : 0)))
+        goto out;
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__capture_info_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_capture_info_v2(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return capture_info(s, c, "cuStreamGetCaptureInfo_v2", false);
+}
+
+static int h_capture_info_v2_ptsz(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return capture_info(s, c, "cuStreamGetCaptureInfo_v2_ptsz", false);
+}
+
+static int h_capture_info_v3(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return capture_info(s, c, "cuStreamGetCaptureInfo_v3", true);
+}
+
+static int h_capture_info_v3_ptsz(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return capture_info(s, c, "cuStreamGetCaptureInfo_v3_ptsz", true);
+}
+
+/* ---- cuGraphDestroy ---- */
+
+/* The graph's nodes (a calloc'ed array the caller frees, *n of them), or a CUresult. */
+static int nodes_of(CUgraph g, CUgraphNode **out, size_t *n)
+{
+    SYM(get_nodes, cuGraphGetNodes);
+    int st;
+
+    *out = NULL;
+    *n = 0;
+    if (!get_nodes)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if ((st = get_nodes(g, NULL, n)) != CUDA_SUCCESS || !*n)
+        return st;
+    if (*n > GRAPH_NODES_MAX || !(*out = calloc(*n, sizeof(**out))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    return get_nodes(g, *out, n);
+}
+
+/*
+ * The graph goes, and its nodes' handles with it: the driver frees the
+ * nodes, and a handle left in the table would let a later call hand the
+ * driver freed memory.  The nodes are asked for first, as a graph still
+ * being captured into refuses to go and keeps them.
+ */
+static int h_graph_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
+    SYM(destroy, cuGraphDestroy);
+    CUgraphNode *nodes = NULL;
+    size_t n = 0;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!destroy)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!graph_ok(s, a->graph))
+        goto out;
+    if ((st = nodes_of((CUgraph)(uintptr_t)a->graph, &nodes, &n)) != CUDA_SUCCESS)
+        goto out;
+    if ((st = destroy((CUgraph)(uintptr_t)a->graph)) != CUDA_SUCCESS)
+        goto out;
+    vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH), a->graph);
+    for (size_t i = 0; i < n; i++)
+        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_NODE), (uint64_t)(uintptr_t)nodes[i]);
+out:
+    free(nodes);
+    vgpu__manual__graph_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- cuGraphDebugDotPrint ---- */
+
+/* The whole of file descriptor fd (at most DOT_MAX bytes) into the call's arena. */
+static int read_back(struct vgpu_manual_call *c, int fd, ProtobufCBinaryData *out)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    size_t got = 0;
+
+    if (end < 0 || (uint64_t)end > DOT_MAX || lseek(fd, 0, SEEK_SET) != 0)
+        return CUDA_ERROR_OPERATING_SYSTEM;
+    if (!(out->data = vgpu_arena_alloc(c->arena, (size_t)end + 1)))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    while (got < (size_t)end) {
+        ssize_t k = read(fd, out->data + got, (size_t)end - got);
+
+        if (k <= 0)
+            return CUDA_ERROR_OPERATING_SYSTEM;
+        got += (size_t)k;
+    }
+    out->len = got;
+    return CUDA_SUCCESS;
+}
+
+static int h_dot_print(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
+    Vgpu__Manual__DotRet r = VGPU__MANUAL__DOT_RET__INIT;
+    SYM(dot, cuGraphDebugDotPrint);
+    char path[64];
+    int fd = -1, st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!dot)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!graph_ok(s, a->graph))
+        goto out;
+    /* a file of this process alone, reachable by a path the driver can open */
+    st = CUDA_ERROR_OPERATING_SYSTEM;
+    if ((fd = memfd_create("vgpu-graph-dot", MFD_CLOEXEC)) < 0)
+        goto out;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    if ((st = dot((CUgraph)(uintptr_t)a->graph, path, a->flags)) != CUDA_SUCCESS)
+        goto out;
+    if ((st = read_back(c, fd, &r.text)) == CUDA_SUCCESS)
+        st = reply(c, &r.base);
+out:
+    if (fd >= 0)
+        close(fd);
+    vgpu__manual__graph_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- cuGraphInstantiateWithParams ---- */
+
+static int instantiate(struct vgpu_session *s, struct vgpu_manual_call *c, const char *name)
+{
+    UNPACK(Vgpu__Manual__InstantiateArgs, instantiate_args, c);
+    Vgpu__Manual__InstantiateRet r = VGPU__MANUAL__INSTANTIATE_RET__INIT;
+    __typeof__(&cuGraphInstantiateWithParams) inst =
+        (__typeof__(&cuGraphInstantiateWithParams))vgpu_driver_sym(name);
+    CUDA_GRAPH_INSTANTIATE_PARAMS p = { .flags = a->flags,
+                                        .hUploadStream = (CUstream)(uintptr_t)a->upload_stream };
+    CUgraphExec exec = NULL;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!inst)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!graph_ok(s, a->graph))
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!stream_ok(s, a->upload_stream))
+        goto out;
+    st = inst(&exec, (CUgraph)(uintptr_t)a->graph, &p);
+    r.result = p.result_out;
+    if (p.hErrNode_out) {
+        r.err_node = (uint64_t)(uintptr_t)p.hErrNode_out;
+        if (vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH_NODE), r.err_node))
+            st = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    if (st == CUDA_SUCCESS && exec) {
+        r.exec = (uint64_t)(uintptr_t)exec;
+        if (vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH_EXEC), r.exec))
+            st = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    /* the result code and error node travel with a failure too */
+    if (reply(c, &r.base))
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+out:
+    vgpu__manual__instantiate_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_instantiate(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return instantiate(s, c, "cuGraphInstantiateWithParams");
+}
+
+static int h_instantiate_ptsz(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return instantiate(s, c, "cuGraphInstantiateWithParams_ptsz");
+}
+
+#define ID(name) VGPU_CUDA_ID_##name
+
+static const struct {
+    uint32_t id;
+    vgpu_manual_fn fn;
+} handlers[] = {
+    { ID(cuStreamGetCaptureInfo_v2), h_capture_info_v2 },
+    { ID(cuStreamGetCaptureInfo_v2_ptsz), h_capture_info_v2_ptsz },
+    { ID(cuStreamGetCaptureInfo_v3), h_capture_info_v3 },
+    { ID(cuStreamGetCaptureInfo_v3_ptsz), h_capture_info_v3_ptsz },
+    { ID(cuGraphDestroy), h_graph_destroy },
+    { ID(cuGraphDebugDotPrint), h_dot_print },
+    { ID(cuGraphInstantiateWithParams), h_instantiate },
+    { ID(cuGraphInstantiateWithParams_ptsz), h_instantiate_ptsz },
+};
+
+vgpu_manual_fn vgpu_graph_manual_find(uint32_t id)
+{
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].id == id)
+            return handlers[i].fn;
+    return NULL;
+}
