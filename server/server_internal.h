@@ -249,6 +249,12 @@ vgpu_manual_fn vgpu_graph_manual_find(uint32_t id);
 bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);
 /* An async copy to or from host memory that a graph could not replay: refused (logged). */
 bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t region);
+/*
+ * Around the server's own CUDA calls on the session's thread: relaxed
+ * capture mode once the session has captured (the mode to put back, or -1).
+ */
+int vgpu_graph_relax(struct vgpu_session *s);
+void vgpu_graph_unrelax(int mode);
 /* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
 void vgpu_driver_forget_layouts(void);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */

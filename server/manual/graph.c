@@ -70,6 +70,41 @@ bool vgpu_graph_capturing(struct vgpu_session *s, void *stream)
 }
 
 /*
+ * The server's own calls on the session's thread (work.c's events) must
+ * neither fail nor invalidate a capture the program has under way in
+ * global or thread-local mode: they run in relaxed mode, and the mode the
+ * program set is put back after.
+ */
+int vgpu_graph_relax(struct vgpu_session *s)
+{
+    static __typeof__(&cuThreadExchangeStreamCaptureMode) exchange;
+    static bool tried;
+    CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_RELAXED;
+
+    if (!s->capture_seen)
+        return -1;
+    if (!tried) {
+        tried = true;
+        exchange = (__typeof__(&cuThreadExchangeStreamCaptureMode))(void *)vgpu_driver_sym(
+            "cuThreadExchangeStreamCaptureMode");
+    }
+    return exchange && exchange(&m) == CUDA_SUCCESS ? (int)m : -1;
+}
+
+void vgpu_graph_unrelax(int mode)
+{
+    CUstreamCaptureMode m = (CUstreamCaptureMode)mode;
+    __typeof__(&cuThreadExchangeStreamCaptureMode) exchange;
+
+    if (mode < 0)
+        return;
+    exchange = (__typeof__(&cuThreadExchangeStreamCaptureMode))(void *)vgpu_driver_sym(
+        "cuThreadExchangeStreamCaptureMode");
+    if (exchange)
+        exchange(&m);
+}
+
+/*
  * The ids the guest libraries give their staging regions (shim_internal.h
  * VGPU_SHIM_STAGING_REGION, shim/driver/driver_internal.h
  * VGPU_DRV_STAGING_REGION): memory they reuse for the next copy.
