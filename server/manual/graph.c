@@ -234,53 +234,127 @@ static int h_capture_info_v3_ptsz(struct vgpu_session *s, struct vgpu_manual_cal
 
 /* ---- cuGraphDestroy ---- */
 
-/* The graph's nodes (a calloc'ed array the caller frees, *n of them), or a CUresult. */
-static int nodes_of(CUgraph g, CUgraphNode **out, size_t *n)
+/* Handles that go with a graph or node: what the driver frees with it. */
+struct doomed {
+    uint64_t *h;
+    int *kind;
+    size_t n, cap;
+};
+
+static int doom(struct doomed *d, int k, uint64_t h)
 {
-    SYM(get_nodes, cuGraphGetNodes);
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 64;
+        uint64_t *nh = realloc(d->h, cap * sizeof(*nh));
+        int *nk;
+
+        if (!nh)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        d->h = nh;
+        if (!(nk = realloc(d->kind, cap * sizeof(*nk))))
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        d->kind = nk;
+        d->cap = cap;
+    }
+    if (d->n >= GRAPH_NODES_MAX)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    d->h[d->n] = h;
+    d->kind[d->n++] = k;
+    return CUDA_SUCCESS;
+}
+
+static int doom_graph(struct doomed *d, CUgraph g, int depth);
+
+/* Node n, and when it holds a child graph, that graph and everything in it. */
+static int doom_node(struct doomed *d, CUgraphNode n, int depth)
+{
+    SYM(get_type, cuGraphNodeGetType);
+    SYM(child, cuGraphChildGraphNodeGetGraph);
+    CUgraphNodeType t;
+    CUgraph g = NULL;
     int st;
 
-    *out = NULL;
-    *n = 0;
+    if ((st = doom(d, kind(VGPU_CUDA_H_GRAPH_NODE), (uint64_t)(uintptr_t)n)))
+        return st;
+    if (!get_type || get_type(n, &t) != CUDA_SUCCESS || t != CU_GRAPH_NODE_TYPE_GRAPH)
+        return CUDA_SUCCESS;
+    if (!child || (st = child(n, &g)) != CUDA_SUCCESS)
+        return child ? st : CUDA_ERROR_NOT_SUPPORTED;
+    if ((st = doom(d, kind(VGPU_CUDA_H_GRAPH), (uint64_t)(uintptr_t)g)))
+        return st;
+    return doom_graph(d, g, depth + 1);
+}
+
+/* Every node of graph g, child graphs included (nested at most 64 deep). */
+static int doom_graph(struct doomed *d, CUgraph g, int depth)
+{
+    SYM(get_nodes, cuGraphGetNodes);
+    CUgraphNode *nodes = NULL;
+    size_t n = 0;
+    int st;
+
     if (!get_nodes)
         return CUDA_ERROR_NOT_SUPPORTED;
-    if ((st = get_nodes(g, NULL, n)) != CUDA_SUCCESS || !*n)
+    if (depth > 64)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if ((st = get_nodes(g, NULL, &n)) != CUDA_SUCCESS || !n)
         return st;
-    if (*n > GRAPH_NODES_MAX || !(*out = calloc(*n, sizeof(**out))))
+    if (n > GRAPH_NODES_MAX || !(nodes = calloc(n, sizeof(*nodes))))
         return CUDA_ERROR_OUT_OF_MEMORY;
-    return get_nodes(g, *out, n);
+    if ((st = get_nodes(g, nodes, &n)) == CUDA_SUCCESS)
+        for (size_t i = 0; i < n && st == CUDA_SUCCESS; i++)
+            st = doom_node(d, nodes[i], depth);
+    free(nodes);
+    return st;
 }
 
 /*
- * The graph goes, and its nodes' handles with it: the driver frees the
- * nodes, and a handle left in the table would let a later call hand the
- * driver freed memory.  The nodes are asked for first, as a graph still
- * being captured into refuses to go and keeps them.
+ * A graph, or one node, goes, and the handles the driver frees with it
+ * leave the table: a handle left there would let a later call hand the
+ * driver freed memory.  They are gathered first, as a graph still being
+ * captured into refuses to go and keeps them.
  */
-static int h_graph_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
+static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node)
 {
     UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
-    SYM(destroy, cuGraphDestroy);
-    CUgraphNode *nodes = NULL;
-    size_t n = 0;
+    SYM(destroy_graph, cuGraphDestroy);
+    SYM(destroy_node, cuGraphDestroyNode);
+    struct doomed d = { 0 };
     int st = CUDA_ERROR_NOT_SUPPORTED;
 
-    if (!destroy)
+    if (node ? !destroy_node : !destroy_graph)
         goto out;
     st = CUDA_ERROR_INVALID_HANDLE;
-    if (!graph_ok(s, a->graph))
+    if (node ? a->graph && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_NODE), a->graph)
+             : !graph_ok(s, a->graph))
         goto out;
-    if ((st = nodes_of((CUgraph)(uintptr_t)a->graph, &nodes, &n)) != CUDA_SUCCESS)
+    if (a->graph && node)
+        st = doom_node(&d, (CUgraphNode)(uintptr_t)a->graph, 0);
+    else if (a->graph && !(st = doom(&d, kind(VGPU_CUDA_H_GRAPH), a->graph)))
+        st = doom_graph(&d, (CUgraph)(uintptr_t)a->graph, 0);
+    else
+        st = CUDA_SUCCESS;
+    if (st != CUDA_SUCCESS)
         goto out;
-    if ((st = destroy((CUgraph)(uintptr_t)a->graph)) != CUDA_SUCCESS)
-        goto out;
-    vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH), a->graph);
-    for (size_t i = 0; i < n; i++)
-        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_NODE), (uint64_t)(uintptr_t)nodes[i]);
+    st = node ? destroy_node((CUgraphNode)(uintptr_t)a->graph)
+              : destroy_graph((CUgraph)(uintptr_t)a->graph);
+    for (size_t i = 0; st == CUDA_SUCCESS && i < d.n; i++)
+        vgpu_handle_remove(s, d.kind[i], d.h[i]);
 out:
-    free(nodes);
+    free(d.h);
+    free(d.kind);
     vgpu__manual__graph_args__free_unpacked(a, &unpack_alloc_);
     return st;
+}
+
+static int h_graph_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return destroy(s, c, false);
+}
+
+static int h_node_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return destroy(s, c, true);
 }
 
 /* ---- cuGraphDebugDotPrint ---- */
@@ -386,6 +460,104 @@ static int h_instantiate_ptsz(struct vgpu_session *s, struct vgpu_manual_call *c
     return instantiate(s, c, "cuGraphInstantiateWithParams_ptsz");
 }
 
+/* ---- node lists: cuGraphGetNodes and its kin ---- */
+
+typedef CUresult (*list_fn)(void *h, CUgraphNode *a, size_t *n);
+typedef CUresult (*list_edges_fn)(void *h, CUgraphNode *a, CUgraphEdgeData *e, size_t *n);
+typedef CUresult (*edges_fn)(CUgraph g, CUgraphNode *from, CUgraphNode *to, size_t *n);
+typedef CUresult (*edges_v2_fn)(CUgraph g, CUgraphNode *from, CUgraphNode *to,
+                                CUgraphEdgeData *e, size_t *n);
+
+/* How each call of the family is made: its driver name, what it lists from, its shape. */
+struct list_call {
+    const char *name;
+    bool of_node, edges, edge_data;
+};
+
+/* Every node the driver listed becomes the session's, and travels as a handle. */
+static int list_out(struct vgpu_session *s, struct vgpu_manual_call *c, const CUgraphNode *a,
+                    size_t n, uint64_t **out)
+{
+    if (!(*out = vgpu_arena_alloc(c->arena, (n ? n : 1) * sizeof(**out))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i] = (uint64_t)(uintptr_t)a[i];
+        if (a[i] && vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH_NODE), (*out)[i]))
+            return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    return CUDA_SUCCESS;
+}
+
+static int call_list(const struct list_call *lc, void (*fn)(void), void *h, CUgraphNode *a,
+                     CUgraphNode *b, CUgraphEdgeData *e, size_t *n)
+{
+    if (lc->edges)
+        return lc->edge_data ? ((edges_v2_fn)fn)(h, a, b, e, n) : ((edges_fn)fn)(h, a, b, n);
+    return lc->edge_data ? ((list_edges_fn)fn)(h, a, e, n) : ((list_fn)fn)(h, a, n);
+}
+
+static int node_list(struct vgpu_session *s, struct vgpu_manual_call *c, const struct list_call *lc)
+{
+    UNPACK(Vgpu__Manual__NodeListArgs, node_list_args, c);
+    Vgpu__Manual__NodeListRet r = VGPU__MANUAL__NODE_LIST_RET__INIT;
+    void (*fn)(void) = vgpu_driver_sym(lc->name);
+    size_t cap = a->want_nodes ? a->capacity : 0, n = cap;
+    CUgraphNode *from = NULL, *to = NULL;
+    CUgraphEdgeData *edges = NULL;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!fn)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (lc->of_node ? a->handle && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_NODE), a->handle)
+                    : !graph_ok(s, a->handle))
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (cap > GRAPH_NODES_MAX || (a->want_edges && !a->want_nodes))
+        goto out;
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (a->want_nodes && (!(from = vgpu_arena_alloc(c->arena, (cap ? cap : 1) * sizeof(*from))) ||
+                          (lc->edges && !(to = vgpu_arena_alloc(c->arena,
+                                                                (cap ? cap : 1) * sizeof(*to))))))
+        goto out;
+    if (a->want_edges && !(edges = vgpu_arena_alloc(c->arena, (cap ? cap : 1) * sizeof(*edges))))
+        goto out;
+    st = call_list(lc, fn, (void *)(uintptr_t)a->handle, from, to, edges, &n);
+    if (st != CUDA_SUCCESS)
+        goto out;
+    r.count = n;
+    /* the driver filled (or NULLed) every entry up to the capacity */
+    if (from && ((st = list_out(s, c, from, cap, &r.nodes)) ||
+                 (to && (st = list_out(s, c, to, cap, &r.to)))))
+        goto out;
+    r.n_nodes = from ? cap : 0;
+    r.n_to = to ? cap : 0;
+    if (edges) {
+        r.edges.data = (uint8_t *)edges;
+        r.edges.len = cap * sizeof(*edges);
+    }
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__node_list_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+#define LIST_HANDLER(fn_, of_node_, edges_, data_)                                 \
+    static int h_##fn_(struct vgpu_session *s, struct vgpu_manual_call *c)        \
+    {                                                                             \
+        static const struct list_call lc = { #fn_, of_node_, edges_, data_ };     \
+        return node_list(s, c, &lc);                                              \
+    }
+
+LIST_HANDLER(cuGraphGetNodes, false, false, false)
+LIST_HANDLER(cuGraphGetRootNodes, false, false, false)
+LIST_HANDLER(cuGraphGetEdges, false, true, false)
+LIST_HANDLER(cuGraphGetEdges_v2, false, true, true)
+LIST_HANDLER(cuGraphNodeGetDependencies, true, false, false)
+LIST_HANDLER(cuGraphNodeGetDependencies_v2, true, false, true)
+LIST_HANDLER(cuGraphNodeGetDependentNodes, true, false, false)
+LIST_HANDLER(cuGraphNodeGetDependentNodes_v2, true, false, true)
+
 #define ID(name) VGPU_CUDA_ID_##name
 
 static const struct {
@@ -397,9 +569,18 @@ static const struct {
     { ID(cuStreamGetCaptureInfo_v3), h_capture_info_v3 },
     { ID(cuStreamGetCaptureInfo_v3_ptsz), h_capture_info_v3_ptsz },
     { ID(cuGraphDestroy), h_graph_destroy },
+    { ID(cuGraphDestroyNode), h_node_destroy },
     { ID(cuGraphDebugDotPrint), h_dot_print },
     { ID(cuGraphInstantiateWithParams), h_instantiate },
     { ID(cuGraphInstantiateWithParams_ptsz), h_instantiate_ptsz },
+    { ID(cuGraphGetNodes), h_cuGraphGetNodes },
+    { ID(cuGraphGetRootNodes), h_cuGraphGetRootNodes },
+    { ID(cuGraphGetEdges), h_cuGraphGetEdges },
+    { ID(cuGraphGetEdges_v2), h_cuGraphGetEdges_v2 },
+    { ID(cuGraphNodeGetDependencies), h_cuGraphNodeGetDependencies },
+    { ID(cuGraphNodeGetDependencies_v2), h_cuGraphNodeGetDependencies_v2 },
+    { ID(cuGraphNodeGetDependentNodes), h_cuGraphNodeGetDependentNodes },
+    { ID(cuGraphNodeGetDependentNodes_v2), h_cuGraphNodeGetDependentNodes_v2 },
 };
 
 vgpu_manual_fn vgpu_graph_manual_find(uint32_t id)

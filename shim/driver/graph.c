@@ -169,17 +169,27 @@ VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream,
 
 /* ---- graphs ---- */
 
-VGPU_EXPORT CUresult cuGraphDestroy(CUgraph hGraph)
+static CUresult destroy(uint32_t id, const char *name, uint64_t handle)
 {
     Vgpu__Manual__GraphArgs a = VGPU__MANUAL__GRAPH_ARGS__INIT;
     struct vgpu_call_req req = { 0 };
     struct vgpu_call_rep rep = { 0 };
     CUresult st;
 
-    a.graph = (uint64_t)(uintptr_t)hGraph;
-    st = vgpu_drv_call(ID(cuGraphDestroy), "cuGraphDestroy", &a.base, &req, &rep);
+    a.graph = handle;
+    st = vgpu_drv_call(id, name, &a.base, &req, &rep);
     vgpu_shim_rep_release(&rep);
     return st;
+}
+
+VGPU_EXPORT CUresult cuGraphDestroy(CUgraph hGraph)
+{
+    return destroy(ID(cuGraphDestroy), "cuGraphDestroy", (uint64_t)(uintptr_t)hGraph);
+}
+
+VGPU_EXPORT CUresult cuGraphDestroyNode(CUgraphNode hNode)
+{
+    return destroy(ID(cuGraphDestroyNode), "cuGraphDestroyNode", (uint64_t)(uintptr_t)hNode);
 }
 
 /* The text the server's driver wrote, written to path here. */
@@ -262,4 +272,114 @@ VGPU_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(
 {
     return instantiate(ID(cuGraphInstantiateWithParams_ptsz), "cuGraphInstantiateWithParams_ptsz",
                        phGraphExec, hGraph, instantiateParams);
+}
+
+/* ---- node lists ---- */
+
+/*
+ * One call of the cuGraphGetNodes family: the driver's arrays copied into
+ * the caller's (a, b: nodes, or from and to; e: edge data), *n in and out.
+ */
+static CUresult node_list(uint32_t id, const char *name, uint64_t handle, CUgraphNode *a,
+                          CUgraphNode *b, CUgraphEdgeData *e, size_t *n)
+{
+    Vgpu__Manual__NodeListArgs args = VGPU__MANUAL__NODE_LIST_ARGS__INIT;
+    Vgpu__Manual__NodeListRet *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    if (!n)
+        return CUDA_ERROR_INVALID_VALUE;
+    args.handle = handle;
+    args.want_nodes = a != NULL;
+    args.want_edges = e != NULL;
+    args.capacity = a ? *n : 0;
+    if ((st = vgpu_drv_call(id, name, &args.base, &req, &rep)) != CUDA_SUCCESS)
+        goto out;
+    r = vgpu__manual__node_list_ret__unpack(NULL, rep.ret_len, rep.ret);
+    if (!r || (a && r->n_nodes != *n) || (b && r->n_to != *n) ||
+        (e && r->edges.len != *n * sizeof(*e))) {
+        st = vgpu_shim_bad_reply(&req);
+    } else {
+        for (size_t i = 0; a && i < r->n_nodes; i++)
+            a[i] = (CUgraphNode)(uintptr_t)r->nodes[i];
+        for (size_t i = 0; b && i < r->n_to; i++)
+            b[i] = (CUgraphNode)(uintptr_t)r->to[i];
+        if (e && r->edges.len)
+            memcpy(e, r->edges.data, r->edges.len);
+        *n = r->count;
+    }
+    if (r)
+        vgpu__manual__node_list_ret__free_unpacked(r, NULL);
+out:
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+#define H(x) ((uint64_t)(uintptr_t)(x))
+
+VGPU_EXPORT CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
+{
+    return node_list(ID(cuGraphGetNodes), "cuGraphGetNodes", H(hGraph), nodes, NULL, NULL,
+                     numNodes);
+}
+
+VGPU_EXPORT CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes,
+                                         size_t *numRootNodes)
+{
+    return node_list(ID(cuGraphGetRootNodes), "cuGraphGetRootNodes", H(hGraph), rootNodes, NULL,
+                     NULL, numRootNodes);
+}
+
+VGPU_EXPORT CUresult cuGraphGetEdges(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to,
+                                     size_t *numEdges)
+{
+    if (!from != !to)
+        return CUDA_ERROR_INVALID_VALUE;
+    return node_list(ID(cuGraphGetEdges), "cuGraphGetEdges", H(hGraph), from, to, NULL, numEdges);
+}
+
+VGPU_EXPORT CUresult cuGraphGetEdges_v2(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to,
+                                        CUgraphEdgeData *edgeData, size_t *numEdges)
+{
+    if (!from != !to || (edgeData && !from))
+        return CUDA_ERROR_INVALID_VALUE;
+    return node_list(ID(cuGraphGetEdges_v2), "cuGraphGetEdges_v2", H(hGraph), from, to, edgeData,
+                     numEdges);
+}
+
+VGPU_EXPORT CUresult cuGraphNodeGetDependencies(CUgraphNode hNode, CUgraphNode *dependencies,
+                                                size_t *numDependencies)
+{
+    return node_list(ID(cuGraphNodeGetDependencies), "cuGraphNodeGetDependencies", H(hNode),
+                     dependencies, NULL, NULL, numDependencies);
+}
+
+VGPU_EXPORT CUresult cuGraphNodeGetDependencies_v2(CUgraphNode hNode, CUgraphNode *dependencies,
+                                                   CUgraphEdgeData *edgeData,
+                                                   size_t *numDependencies)
+{
+    if (edgeData && !dependencies)
+        return CUDA_ERROR_INVALID_VALUE;
+    return node_list(ID(cuGraphNodeGetDependencies_v2), "cuGraphNodeGetDependencies_v2",
+                     H(hNode), dependencies, NULL, edgeData, numDependencies);
+}
+
+VGPU_EXPORT CUresult cuGraphNodeGetDependentNodes(CUgraphNode hNode, CUgraphNode *dependentNodes,
+                                                  size_t *numDependentNodes)
+{
+    return node_list(ID(cuGraphNodeGetDependentNodes), "cuGraphNodeGetDependentNodes", H(hNode),
+                     dependentNodes, NULL, NULL, numDependentNodes);
+}
+
+VGPU_EXPORT CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode,
+                                                     CUgraphNode *dependentNodes,
+                                                     CUgraphEdgeData *edgeData,
+                                                     size_t *numDependentNodes)
+{
+    if (edgeData && !dependentNodes)
+        return CUDA_ERROR_INVALID_VALUE;
+    return node_list(ID(cuGraphNodeGetDependentNodes_v2), "cuGraphNodeGetDependentNodes_v2",
+                     H(hNode), dependentNodes, NULL, edgeData, numDependentNodes);
 }

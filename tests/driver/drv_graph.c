@@ -6,8 +6,9 @@
  * allocator does), the capture's info, the graph's dot file, instantiation
  * two ways, upload, and many launches whose results accumulate; a
  * synchronous copy during a global capture, which the driver refuses and
- * which invalidates the capture; a graph built by hand; graph memory
- * attributes.  Prints what it saw; the same output natively and through
+ * which invalidates the capture; the graph's nodes and edges; a graph
+ * built by hand around the captured one (a child graph node, an event
+ * record node), cloned and launched; graph memory attributes.  Prints what it saw; the same output natively and through
  * vgpu (against the fake driver in CI).  With VGPU_TEST_REFUSALS set (vgpu
  * only) also what the server must refuse: handles of graphs that are gone.
  */
@@ -85,6 +86,34 @@ static int capture(CUstream s, const struct bufs *m, CUgraph *graph, CUgraphNode
     return 0;
 }
 
+/* The captured graph's shape: a chain of three nodes. */
+static int shape(CUgraph g)
+{
+    CUgraphNode nodes[8], roots[8], from[8], to[8], deps[8];
+    CUgraphEdgeData ed[8];
+    size_t n = 0, nr = 8, ne = 8, nd = 8;
+    CUgraphNodeType t0;
+    int from_root = 0;
+
+    CHECK(cuGraphGetNodes(g, NULL, &n));
+    printf("captured graph: %zu nodes\n", n);
+    n = 8;
+    CHECK(cuGraphGetNodes(g, nodes, &n));
+    CHECK(cuGraphGetRootNodes(g, roots, &nr));
+    CHECK(cuGraphGetEdges(g, from, to, ed, &ne));
+    CHECK(cuGraphNodeGetType(roots[0], &t0));
+    for (size_t i = 0; i < ne && i < 8; i++)
+        if (from[i] == roots[0]) {
+            CHECK(cuGraphNodeGetDependencies(to[i], deps, NULL, &nd));
+            from_root++;
+        }
+    printf("%zu root (%s), %zu edges, %d from the root, whose successor depends on it: %s, "
+           "entries past the count: %s\n", nr, t0 == CU_GRAPH_NODE_TYPE_MEMSET ? "a memset" : "other",
+           ne, from_root, nd == 1 && deps[0] == roots[0] ? "yes" : "no",
+           n < 8 && nodes[8 - 1] == NULL ? "NULL" : "set");
+    return 0;
+}
+
 /* Sets a to 1, launches exec `times` times, prints what d holds. */
 static int replay(CUgraphExec exec, CUstream s, const struct bufs *m, int times, const char *what)
 {
@@ -123,27 +152,54 @@ static int illegal(CUstream s, const struct bufs *m)
     return 0;
 }
 
-/* A graph built by hand: two empty nodes, one after the other. */
-static int by_hand(CUstream s)
+/*
+ * A graph built by hand: an empty node, the captured graph as a child after
+ * it, an event record after that; then a clone of it, launched, and the
+ * handles that went with the graph refused.
+ */
+static int by_hand(CUstream s, CUgraph captured, const struct bufs *m)
 {
-    CUgraph g;
-    CUgraphNode n0, n1;
+    CUgraph g, clone, inner;
+    CUgraphNode n0, n1, n2, found;
     CUgraphNodeType t;
     CUgraphExec e;
+    CUevent ev;
+    static int host[N];
 
+    CHECK(cuEventCreate(&ev, CU_EVENT_DEFAULT));
     CHECK(cuGraphCreate(&g, 0));
     CHECK(cuGraphAddEmptyNode(&n0, g, NULL, 0));
-    CHECK(cuGraphAddEmptyNode(&n1, g, &n0, 1));
+    CHECK(cuGraphAddChildGraphNode(&n1, g, &n0, 1, captured));
+    CHECK(cuGraphAddEventRecordNode(&n2, g, &n1, 1, ev));
+    CHECK(cuGraphChildGraphNodeGetGraph(n1, &inner));
     CHECK(cuGraphNodeGetType(n1, &t));
-    CHECK(cuGraphInstantiateWithFlags(&e, g, 0));
+    printf("hand-built graph: child node type %s\n",
+           t == CU_GRAPH_NODE_TYPE_GRAPH ? "graph" : "other");
+    CHECK(cuGraphClone(&clone, g));
+    CHECK(cuGraphNodeFindInClone(&found, n2, clone));
+    CHECK(cuGraphNodeGetType(found, &t));
+    printf("clone: the event node found, type %s\n",
+           t == CU_GRAPH_NODE_TYPE_EVENT_RECORD ? "event record" : "other");
+    CHECK(cuGraphInstantiateWithFlags(&e, clone, 0));
+    CHECK(cuMemsetD32(m->a, 1, N));
+    CHECK(cuGraphLaunch(e, s));
     CHECK(cuGraphLaunch(e, s));
     CHECK(cuStreamSynchronize(s));
-    printf("hand-built graph: node type %d, launched\n", (int)t);
+    CHECK(cuEventSynchronize(ev));
+    CHECK(cuMemcpyDtoH(host, m->d, sizeof(host)));
+    printf("clone launched twice: d[0] = %d, event %s\n", host[0],
+           cuEventQuery(ev) == CUDA_SUCCESS ? "complete" : "not complete");
     CHECK(cuGraphExecDestroy(e));
+    CHECK(cuGraphDestroy(clone));
+    CHECK(cuGraphDestroyNode(n2));
     CHECK(cuGraphDestroy(g));
+    CHECK(cuEventDestroy(ev));
     if (getenv("VGPU_TEST_REFUSALS")) {
         /* the server knows these are gone: refused, never handed to the driver */
-        printf("destroyed graph's node: %s\n", name_of(cuGraphNodeGetType(n1, &t)));
+        printf("destroyed node: %s\n", name_of(cuGraphNodeGetType(n2, &t)));
+        printf("destroyed graph's node: %s\n", name_of(cuGraphNodeGetType(n0, &t)));
+        printf("destroyed graph's child graph: %s\n",
+               name_of(cuGraphInstantiateWithFlags(&e, inner, 0)));
         printf("destroyed graph again: %s\n", name_of(cuGraphDestroy(g)));
         printf("destroyed executable graph: %s\n", name_of(cuGraphExecDestroy(e)));
     }
@@ -209,7 +265,7 @@ int main(void)
     CHECK(cuMemAlloc(&m.d, N * sizeof(int)));
     CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
 
-    if (capture(s, &m, &g, &last) || dot(g))
+    if (capture(s, &m, &g, &last) || dot(g) || shape(g))
         return 1;
     CHECK(cuGraphNodeGetType(last, &t));
     printf("last captured node: %s\n", t == CU_GRAPH_NODE_TYPE_MEMCPY ? "a copy" : "another");
@@ -227,9 +283,11 @@ int main(void)
         return 1;
     CHECK(cuGraphExecDestroy(e1));
     CHECK(cuGraphExecDestroy(e2));
+    if (by_hand(s, g, &m))
+        return 1;
     CHECK(cuGraphDestroy(g));
 
-    if (illegal(s, &m) || by_hand(s) || graph_memory(dev))
+    if (illegal(s, &m) || graph_memory(dev))
         return 1;
     CHECK(cuStreamDestroy(s));
     CHECK(cuMemFree(m.a));

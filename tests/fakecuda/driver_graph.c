@@ -43,6 +43,8 @@ CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
 struct node {
     struct graph *graph;
     struct vgpu_fake_op op;
+    struct graph *child;       /* a child graph node's own copy of its graph */
+    struct node *origin;       /* in a clone: the node it was cloned from */
     struct node *dep;          /* the one node it depends on, or NULL */
     struct node *next;         /* in insertion order */
 };
@@ -137,6 +139,31 @@ static struct node *node_add(struct graph *g, const struct vgpu_fake_op *op, str
     return n;
 }
 
+static void graph_free(struct graph *g);
+
+/* A copy of g (child graphs copied too), each node knowing its origin; NULL without memory. */
+static struct graph *graph_clone(const struct graph *g)
+{
+    struct graph *c = graph_new();
+
+    if (!c)
+        return NULL;
+    for (struct node *n = g->first; n; n = n->next) {
+        struct node *dep = NULL, *x;
+
+        for (struct node *y = c->first; n->dep && y; y = y->next)
+            if (y->origin == n->dep)
+                dep = y;
+        if (!(x = node_add(c, &n->op, dep)) ||
+            (n->child && !(x->child = graph_clone(n->child)))) {
+            graph_free(c);
+            return NULL;
+        }
+        x->origin = n;
+    }
+    return c;
+}
+
 static void graph_free(struct graph *g)
 {
     for (struct graph **p = &graphs; *p; p = &(*p)->next)
@@ -148,6 +175,8 @@ static void graph_free(struct graph *g)
         struct node *n = g->first;
 
         g->first = n->next;
+        if (n->child)
+            graph_free(n->child);
         free(n);
     }
     free(g);
@@ -432,6 +461,115 @@ FAKE_EXPORT CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t 
     return CUDA_SUCCESS;
 }
 
+/* Fills out (capacity *n, NULLs past the end) with the nodes keep() selects; *n their count. */
+static void fill(struct graph *g, bool (*keep)(const struct node *, const struct node *),
+                 const struct node *ref, CUgraphNode *out, CUgraphEdgeData *edges, size_t *n)
+{
+    size_t i = 0;
+
+    for (struct node *x = g->first; x; x = x->next)
+        if (keep(x, ref)) {
+            if (out && i < *n)
+                out[i] = (CUgraphNode)x;
+            if (edges && i < *n)
+                memset(&edges[i], 0, sizeof(*edges));
+            i++;
+        }
+    for (size_t j = i; out && j < *n; j++)
+        out[j] = NULL;
+    *n = i;
+}
+
+static bool is_root(const struct node *x, const struct node *ref)
+{
+    (void)ref;
+    return !x->dep;
+}
+
+static bool is_dependency(const struct node *x, const struct node *ref)
+{
+    return ref->dep == x;
+}
+
+static bool is_dependent(const struct node *x, const struct node *ref)
+{
+    return x->dep == ref;
+}
+
+FAKE_EXPORT CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes,
+                                         size_t *numRootNodes)
+{
+    struct graph *g = graph_find(hGraph);
+
+    if (!g)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphGetRootNodes",
+                                   "unknown graph %p", (void *)hGraph);
+    if (!numRootNodes)
+        return CUDA_ERROR_INVALID_VALUE;
+    fill(g, is_root, NULL, rootNodes, NULL, numRootNodes);
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphNodeGetDependencies_v2(CUgraphNode hNode, CUgraphNode *dependencies,
+                                                   CUgraphEdgeData *edgeData,
+                                                   size_t *numDependencies)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphNodeGetDependencies",
+                                   "unknown node %p", (void *)hNode);
+    if (!numDependencies)
+        return CUDA_ERROR_INVALID_VALUE;
+    fill(n->graph, is_dependency, n, dependencies, edgeData, numDependencies);
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode,
+                                                     CUgraphNode *dependentNodes,
+                                                     CUgraphEdgeData *edgeData,
+                                                     size_t *numDependentNodes)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphNodeGetDependentNodes",
+                                   "unknown node %p", (void *)hNode);
+    if (!numDependentNodes)
+        return CUDA_ERROR_INVALID_VALUE;
+    fill(n->graph, is_dependent, n, dependentNodes, edgeData, numDependentNodes);
+    return CUDA_SUCCESS;
+}
+
+/* Every edge (a node's one dependency to it), in node order. */
+FAKE_EXPORT CUresult cuGraphGetEdges_v2(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to,
+                                        CUgraphEdgeData *edgeData, size_t *numEdges)
+{
+    struct graph *g = graph_find(hGraph);
+    size_t i = 0;
+
+    if (!g)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphGetEdges",
+                                   "unknown graph %p", (void *)hGraph);
+    if (!numEdges || !from != !to)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (struct node *x = g->first; x; x = x->next) {
+        if (!x->dep)
+            continue;
+        if (from && i < *numEdges) {
+            from[i] = (CUgraphNode)x->dep;
+            to[i] = (CUgraphNode)x;
+            if (edgeData)
+                memset(&edgeData[i], 0, sizeof(*edgeData));
+        }
+        i++;
+    }
+    for (size_t j = i; from && j < *numEdges; j++)
+        from[j] = to[j] = NULL;
+    *numEdges = i;
+    return CUDA_SUCCESS;
+}
+
 FAKE_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)
 {
     static const CUgraphNodeType types[] = {
@@ -439,6 +577,8 @@ FAKE_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type
         [VGPU_FAKE_OP_KERNEL] = CU_GRAPH_NODE_TYPE_KERNEL,
         [VGPU_FAKE_OP_MEMSET] = CU_GRAPH_NODE_TYPE_MEMSET,
         [VGPU_FAKE_OP_COPY] = CU_GRAPH_NODE_TYPE_MEMCPY,
+        [VGPU_FAKE_OP_GRAPH] = CU_GRAPH_NODE_TYPE_GRAPH,
+        [VGPU_FAKE_OP_EVENT] = CU_GRAPH_NODE_TYPE_EVENT_RECORD,
     };
     struct node *n = node_find(hNode);
 
@@ -465,10 +605,39 @@ FAKE_EXPORT CUresult cuGraphDestroy(CUgraph hGraph)
     return CUDA_SUCCESS;
 }
 
+/* The node leaves its graph, and with it the edges to its dependents. */
+FAKE_EXPORT CUresult cuGraphDestroyNode(CUgraphNode hNode)
+{
+    struct node *n = node_find(hNode), *prev = NULL;
+    struct graph *g;
+
+    if (!n)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphDestroyNode",
+                                   "unknown node %p", (void *)hNode);
+    g = n->graph;
+    for (struct node *x = g->first; x; x = x->next) {
+        if (x->dep == n)
+            x->dep = NULL;
+        if (x->next == n)
+            prev = x;
+    }
+    if (prev)
+        prev->next = n->next;
+    else
+        g->first = n->next;
+    if (g->last == n)
+        g->last = prev;
+    g->n--;
+    if (n->child)
+        graph_free(n->child);
+    free(n);
+    return CUDA_SUCCESS;
+}
+
 /* Nodes and their edges in Graphviz's language, written where the caller says. */
 FAKE_EXPORT CUresult cuGraphDebugDotPrint(CUgraph hGraph, const char *path, unsigned int flags)
 {
-    static const char *const kinds[] = { "EMPTY", "KERNEL", "MEMSET", "MEMCPY" };
+    static const char *const kinds[] = { "EMPTY", "KERNEL", "MEMSET", "MEMCPY", "GRAPH", "EVENT" };
     struct graph *g = graph_find(hGraph);
     FILE *fp;
     size_t i = 0;
@@ -491,6 +660,119 @@ FAKE_EXPORT CUresult cuGraphDebugDotPrint(CUgraph hGraph, const char *path, unsi
     return fclose(fp) ? CUDA_ERROR_OPERATING_SYSTEM : CUDA_SUCCESS;
 }
 
+/* The node hGraph gets with its dependencies checked (the fake's nodes have one at most). */
+static CUresult add_node(const char *fn, CUgraph hGraph, const CUgraphNode *deps, size_t ndeps,
+                         const struct vgpu_fake_op *op, struct node **out)
+{
+    struct graph *g = graph_find(hGraph);
+    struct node *dep = NULL;
+
+    if (!g)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, fn, "unknown graph %p",
+                                   (void *)hGraph);
+    if ((ndeps && !deps) || ndeps > 1)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (ndeps && (!(dep = node_find(deps[0])) || dep->graph != g))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, fn, "node %p is not of graph %p",
+                                   (void *)deps[0], (void *)hGraph);
+    if (!(*out = node_add(g, op, dep)))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphAddChildGraphNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                              const CUgraphNode *dependencies,
+                                              size_t numDependencies, CUgraph childGraph)
+{
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_GRAPH };
+    struct graph *child = graph_find(childGraph), *copy;
+    struct node *n;
+    CUresult r;
+
+    if (!child)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphAddChildGraphNode",
+                                   "unknown child graph %p", (void *)childGraph);
+    if (!phGraphNode)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!(copy = graph_clone(child)))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if ((r = add_node("cuGraphAddChildGraphNode", hGraph, dependencies, numDependencies, &op,
+                      &n))) {
+        graph_free(copy);
+        return r;
+    }
+    n->child = copy;
+    *phGraphNode = (CUgraphNode)n;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphChildGraphNodeGetGraph(CUgraphNode hNode, CUgraph *phGraph)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n || !n->child)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphChildGraphNodeGetGraph",
+                                   "%p is not a child graph node", (void *)hNode);
+    if (!phGraph)
+        return CUDA_ERROR_INVALID_VALUE;
+    *phGraph = (CUgraph)n->child;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                               const CUgraphNode *dependencies,
+                                               size_t numDependencies, CUevent event)
+{
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_EVENT, .event = event };
+    struct node *n;
+    CUresult r;
+
+    if (!vgpu_fake_event_find("cuGraphAddEventRecordNode", event))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (!phGraphNode)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((r = add_node("cuGraphAddEventRecordNode", hGraph, dependencies, numDependencies, &op,
+                      &n)))
+        return r;
+    *phGraphNode = (CUgraphNode)n;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph)
+{
+    struct graph *g = graph_find(originalGraph), *c;
+
+    if (!g)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphClone", "unknown graph %p",
+                                   (void *)originalGraph);
+    if (!phGraphClone)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!(c = graph_clone(g)))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *phGraphClone = (CUgraph)c;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphNodeFindInClone(CUgraphNode *phNode, CUgraphNode hOriginalNode,
+                                            CUgraph hClonedGraph)
+{
+    struct graph *c = graph_find(hClonedGraph);
+    struct node *o = node_find(hOriginalNode);
+
+    if (!c || !o)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphNodeFindInClone",
+                                   "unknown graph %p or node %p", (void *)hClonedGraph,
+                                   (void *)hOriginalNode);
+    if (!phNode)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (struct node *n = c->first; n; n = n->next)
+        if (n->origin == o) {
+            *phNode = (CUgraphNode)n;
+            return CUDA_SUCCESS;
+        }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
 /* ---- executable graphs ---- */
 
 #define INSTANTIATE_FLAGS (CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH |   \
@@ -498,25 +780,41 @@ FAKE_EXPORT CUresult cuGraphDebugDotPrint(CUgraph hGraph, const char *path, unsi
                            CUDA_GRAPH_INSTANTIATE_FLAG_DEVICE_LAUNCH |         \
                            CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY)
 
+/* g's operations in order, child graphs inlined: their count, written to out when not NULL. */
+static size_t flatten(const struct graph *g, struct vgpu_fake_op *out)
+{
+    size_t i = 0;
+
+    for (struct node *n = g->first; n; n = n->next) {
+        if (n->child) {
+            i += flatten(n->child, out ? out + i : NULL);
+        } else {
+            if (out)
+                out[i] = n->op;
+            i++;
+        }
+    }
+    return i;
+}
+
 FAKE_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph,
                                                  unsigned long long flags)
 {
     struct graph *g = graph_find(hGraph);
     struct exec *e;
-    size_t i = 0;
+    size_t n;
 
     if (!g)
         return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiateWithFlags",
                                    "unknown graph %p", (void *)hGraph);
     if (!phGraphExec || flags & ~(unsigned long long)INSTANTIATE_FLAGS)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!(e = calloc(1, sizeof(*e))) || (g->n && !(e->ops = calloc(g->n, sizeof(*e->ops))))) {
+    n = flatten(g, NULL);
+    if (!(e = calloc(1, sizeof(*e))) || (n && !(e->ops = calloc(n, sizeof(*e->ops))))) {
         free(e);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    for (struct node *n = g->first; n; n = n->next)
-        e->ops[i++] = n->op;
-    e->n = i;
+    e->n = flatten(g, e->ops);
     e->flags = flags;
     e->next = execs;
     execs = e;
@@ -592,6 +890,8 @@ static CUresult run(const struct vgpu_fake_op *op)
     case VGPU_FAKE_OP_COPY:
         return VGPU_FAKE_CU(vgpu_fake_copy2d("cuGraphLaunch", op->dst, op->pitch, op->src,
                                              op->spitch, op->width, op->height, op->dir));
+    case VGPU_FAKE_OP_EVENT:
+        return cuEventRecord(op->event, NULL);
     default:
         return CUDA_SUCCESS;
     }

@@ -203,7 +203,8 @@ CUresult vgpu_fake_cu_refuse(CUresult r, const char *fn, const char *fmt, ...)
 
 /* One operation as a graph node holds it, to be run at each launch of the graph. */
 struct vgpu_fake_op {
-    enum { VGPU_FAKE_OP_EMPTY, VGPU_FAKE_OP_KERNEL, VGPU_FAKE_OP_MEMSET, VGPU_FAKE_OP_COPY } kind;
+    enum { VGPU_FAKE_OP_EMPTY, VGPU_FAKE_OP_KERNEL, VGPU_FAKE_OP_MEMSET, VGPU_FAKE_OP_COPY,
+           VGPU_FAKE_OP_GRAPH, VGPU_FAKE_OP_EVENT } kind;
     const struct vgpu_fake_kernel *kernel;
     unsigned char args[32];    /* the kernel's parameters, at its layout's offsets */
     void *dst;
@@ -211,6 +212,7 @@ struct vgpu_fake_op {
     size_t pitch, spitch, width, height, elem;
     uint32_t value;
     enum cudaMemcpyKind dir;
+    CUevent event;             /* an event record node's */
 };
 
 /*
