@@ -244,6 +244,14 @@ vgpu_manual_fn vgpu_manual_find(uint32_t id);
 vgpu_manual_fn vgpu_driver_manual_find(uint32_t id);
 /* Virtual memory management and memory pools of the driver API (manual/vmm.c). */
 vgpu_manual_fn vgpu_vmm_manual_find(uint32_t id);
+/*
+ * A launch's parameters from the guest's buffer laid out by the driver's
+ * parameter info (driver.c): ptrs (room for 1024) point into buf, *n of
+ * them; *func is what to launch (a CUkernel's function in the current
+ * context).  A CUresult; the function handle must be checked before.
+ */
+int vgpu_driver_lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len,
+                        void **ptrs, int *n, void **func);
 /* Stream capture and graphs (manual/graph.c): their handlers, and whether stream captures. */
 vgpu_manual_fn vgpu_graph_manual_find(uint32_t id);
 bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);

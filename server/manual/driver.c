@@ -546,6 +546,19 @@ static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size
     return CUDA_SUCCESS;
 }
 
+int vgpu_driver_lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len,
+                        void **ptrs, int *n, void **func)
+{
+    CUfunction f = NULL;
+    int st;
+
+    if (!driver())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    st = lay_out(s, fn, buf, len, ptrs, n, &f);
+    *func = (void *)f;
+    return st;
+}
+
 /*
  * A launch configuration from the guest, checked: the function (or kernel)
  * and stream are the session's, the attributes hold no handle or address.

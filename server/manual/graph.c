@@ -558,6 +558,227 @@ LIST_HANDLER(cuGraphNodeGetDependencies_v2, true, false, true)
 LIST_HANDLER(cuGraphNodeGetDependentNodes, true, false, false)
 LIST_HANDLER(cuGraphNodeGetDependentNodes_v2, true, false, true)
 
+/* ---- kernel, memset and memcpy nodes ---- */
+
+enum node_op { NODE_ADD, NODE_SET, NODE_EXEC_SET };
+enum node_kind { NODE_KERNEL, NODE_MEMSET, NODE_MEMCPY };
+
+/* Everything a node call names is the session's: graph, dependencies, node, executable, context. */
+static bool node_handles_ok(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a, enum node_op op)
+{
+    int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
+
+    if (op == NODE_ADD && (!a->graph || !graph_ok(s, a->graph)))
+        return false;
+    for (size_t i = 0; i < a->n_deps; i++)
+        if (!vgpu_handle_known(s, nk, a->deps[i]))
+            return false;
+    if (op != NODE_ADD && !vgpu_handle_known(s, nk, a->node))
+        return false;
+    if (op == NODE_EXEC_SET && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_EXEC), a->exec))
+        return false;
+    return !a->ctx || vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
+}
+
+/* One side of a 3D copy: [start, start + len) it touches, checked to lie in one allocation. */
+static bool copy_side_ok(struct vgpu_session *s, uint32_t type, uint64_t addr, uint32_t x,
+                         uint32_t y, uint32_t z, uint32_t pitch, uint32_t rows,
+                         const Vgpu__Manual__Copy3D *c)
+{
+    uint64_t slice = (uint64_t)pitch * rows, start, len;
+
+    if (type != CU_MEMORYTYPE_DEVICE && type != CU_MEMORYTYPE_UNIFIED)
+        return false;
+    if (!c->width || !c->height || !c->depth)
+        return vgpu_range_check(s, addr, 0);
+    if ((c->height > 1 || c->depth > 1) && c->width > pitch)
+        return false;
+    if (c->depth > 1 && c->height > rows)
+        return false;
+    /* all products of 32-bit factors: no overflow in 64 bits but for the sums, checked */
+    start = (uint64_t)z * slice + (uint64_t)y * pitch;
+    len = (uint64_t)(c->depth - 1) * slice + (uint64_t)(c->height - 1) * pitch;
+    if (__builtin_add_overflow(start, (uint64_t)x, &start) ||
+        __builtin_add_overflow(len, (uint64_t)c->width, &len) ||
+        __builtin_add_overflow(addr, start, &start))
+        return false;
+    return vgpu_range_check(s, start, len);
+}
+
+static int memcpy_params(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a, CUDA_MEMCPY3D *p)
+{
+    const Vgpu__Manual__Copy3D *c = a->copy;
+
+    if (!c)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!copy_side_ok(s, c->src_type, c->src, c->src_x, c->src_y, c->src_z, c->src_pitch,
+                      c->src_height, c) ||
+        !copy_side_ok(s, c->dst_type, c->dst, c->dst_x, c->dst_y, c->dst_z, c->dst_pitch,
+                      c->dst_height, c)) {
+        vgpu_log(VGPU_LOG_INFO, "memcpy node refused: a side is not device memory of this "
+                 "session, or its span leaves the allocation");
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *p = (CUDA_MEMCPY3D){
+        .srcXInBytes = c->src_x, .srcY = c->src_y, .srcZ = c->src_z,
+        .srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = c->src,
+        .srcPitch = c->src_pitch, .srcHeight = c->src_height,
+        .dstXInBytes = c->dst_x, .dstY = c->dst_y, .dstZ = c->dst_z,
+        .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = c->dst,
+        .dstPitch = c->dst_pitch, .dstHeight = c->dst_height,
+        .WidthInBytes = c->width, .Height = c->height, .Depth = c->depth,
+    };
+    return CUDA_SUCCESS;
+}
+
+static int memset_params(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a,
+                         CUDA_MEMSET_NODE_PARAMS *p)
+{
+    uint64_t span = 0, width;
+
+    bool bad;
+
+    if (a->element_size != 1 && a->element_size != 2 && a->element_size != 4)
+        return CUDA_ERROR_INVALID_VALUE;
+    bad = __builtin_mul_overflow(a->width, (uint64_t)a->element_size, &width);
+    if (!bad && a->height > 1)
+        bad = vgpu_span_2d(a->pitch, width, a->height, &span) != 0;
+    else if (!bad)
+        span = a->height ? width : 0;     /* one row needs no pitch */
+    if (bad || !vgpu_range_check(s, a->dst, span)) {
+        vgpu_log(VGPU_LOG_INFO, "memset node refused: [%#llx, +%llu) is not inside one of this "
+                 "session's allocations", (unsigned long long)a->dst, (unsigned long long)span);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *p = (CUDA_MEMSET_NODE_PARAMS){ .dst = a->dst, .pitch = a->pitch, .value = a->value,
+                                    .elementSize = a->element_size, .width = a->width,
+                                    .height = a->height };
+    return CUDA_SUCCESS;
+}
+
+/* The kernel's parameters laid out as a launch's (driver.c), pointers into ptrs. */
+static int kernel_params(struct vgpu_session *s, struct vgpu_manual_call *c,
+                         const Vgpu__Manual__NodeArgs *a, void **ptrs, CUDA_KERNEL_NODE_PARAMS *p)
+{
+    const uint8_t *buf = c->nseg ? c->seg[0].data : (const uint8_t *)"";
+    size_t len = c->nseg ? c->seg[0].len : 0;
+    void *func = NULL;
+    int n = 0, st;
+
+    if (!a->grid || !a->block || c->nseg > 1)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!a->function || (!vgpu_handle_known(s, kind(VGPU_CUDA_H_FUNCTION), a->function) &&
+                         !vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), a->function)))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if ((st = vgpu_driver_lay_out(s, a->function, buf, len, ptrs, &n, &func)) != CUDA_SUCCESS)
+        return st;
+    *p = (CUDA_KERNEL_NODE_PARAMS){
+        .func = (CUfunction)func, .gridDimX = a->grid->x, .gridDimY = a->grid->y,
+        .gridDimZ = a->grid->z, .blockDimX = a->block->x, .blockDimY = a->block->y,
+        .blockDimZ = a->block->z, .sharedMemBytes = a->shared_mem,
+        .kernelParams = n ? ptrs : NULL, .ctx = (CUcontext)(uintptr_t)a->ctx,
+    };
+    return CUDA_SUCCESS;
+}
+
+/* The driver function a node call makes, by kind and operation (its _v2 forms for kernels). */
+static const char *const node_fns[3][3] = {
+    [NODE_KERNEL] = { "cuGraphAddKernelNode_v2", "cuGraphKernelNodeSetParams_v2",
+                      "cuGraphExecKernelNodeSetParams_v2" },
+    [NODE_MEMSET] = { "cuGraphAddMemsetNode", "cuGraphMemsetNodeSetParams",
+                      "cuGraphExecMemsetNodeSetParams" },
+    [NODE_MEMCPY] = { "cuGraphAddMemcpyNode", "cuGraphMemcpyNodeSetParams",
+                      "cuGraphExecMemcpyNodeSetParams" },
+};
+
+typedef CUresult (*add_fn)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, const void *);
+typedef CUresult (*add_ctx_fn)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, const void *,
+                              CUcontext);
+typedef CUresult (*set_fn)(CUgraphNode, const void *);
+typedef CUresult (*exec_set_fn)(CUgraphExec, CUgraphNode, const void *);
+typedef CUresult (*exec_set_ctx_fn)(CUgraphExec, CUgraphNode, const void *, CUcontext);
+
+static int node_driver(void (*fn)(void), enum node_op op, enum node_kind k,
+                       const Vgpu__Manual__NodeArgs *a, const void *p, CUgraphNode *out)
+{
+    CUgraph g = (CUgraph)(uintptr_t)a->graph;
+    CUgraphNode n = (CUgraphNode)(uintptr_t)a->node;
+    CUgraphExec e = (CUgraphExec)(uintptr_t)a->exec;
+    CUcontext ctx = (CUcontext)(uintptr_t)a->ctx;
+    const CUgraphNode *deps = (const CUgraphNode *)(const void *)a->deps;
+
+    _Static_assert(sizeof(CUgraphNode) == sizeof(uint64_t), "node handles travel as 64 bits");
+    switch (op) {
+    case NODE_ADD:
+        return k == NODE_KERNEL ? ((add_fn)fn)(out, g, deps, a->n_deps, p)
+                                : ((add_ctx_fn)fn)(out, g, deps, a->n_deps, p, ctx);
+    case NODE_SET:
+        return ((set_fn)fn)(n, p);
+    default:
+        return k == NODE_KERNEL ? ((exec_set_fn)fn)(e, n, p)
+                                : ((exec_set_ctx_fn)fn)(e, n, p, ctx);
+    }
+}
+
+static int node_call(struct vgpu_session *s, struct vgpu_manual_call *c, enum node_op op,
+                     enum node_kind k)
+{
+    UNPACK(Vgpu__Manual__NodeArgs, node_args, c);
+    Vgpu__Manual__NodeRet r = VGPU__MANUAL__NODE_RET__INIT;
+    void (*fn)(void) = vgpu_driver_sym(node_fns[k][op]);
+    union {
+        CUDA_KERNEL_NODE_PARAMS kernel;
+        CUDA_MEMSET_NODE_PARAMS memset;
+        CUDA_MEMCPY3D copy;
+    } p;
+    void **ptrs = NULL;
+    CUgraphNode node = NULL;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!fn)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!node_handles_ok(s, a, op))
+        goto out;
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (k == NODE_KERNEL && !(ptrs = vgpu_arena_alloc(c->arena, 1024 * sizeof(*ptrs))))
+        goto out;
+    st = k == NODE_KERNEL ? kernel_params(s, c, a, ptrs, &p.kernel)
+         : k == NODE_MEMSET ? memset_params(s, a, &p.memset)
+                            : memcpy_params(s, a, &p.copy);
+    if (st != CUDA_SUCCESS)
+        goto out;
+    if ((st = node_driver(fn, op, k, a, &p, &node)) != CUDA_SUCCESS)
+        goto out;
+    if (node) {
+        r.node = (uint64_t)(uintptr_t)node;
+        if (vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH_NODE), r.node)) {
+            st = CUDA_ERROR_OUT_OF_MEMORY;
+            goto out;
+        }
+    }
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__node_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+#define NODE_HANDLER(name_, op_, kind_)                                            \
+    static int name_(struct vgpu_session *s, struct vgpu_manual_call *c)          \
+    {                                                                             \
+        return node_call(s, c, op_, kind_);                                       \
+    }
+
+NODE_HANDLER(h_add_kernel, NODE_ADD, NODE_KERNEL)
+NODE_HANDLER(h_set_kernel, NODE_SET, NODE_KERNEL)
+NODE_HANDLER(h_exec_set_kernel, NODE_EXEC_SET, NODE_KERNEL)
+NODE_HANDLER(h_add_memset, NODE_ADD, NODE_MEMSET)
+NODE_HANDLER(h_set_memset, NODE_SET, NODE_MEMSET)
+NODE_HANDLER(h_exec_set_memset, NODE_EXEC_SET, NODE_MEMSET)
+NODE_HANDLER(h_add_memcpy, NODE_ADD, NODE_MEMCPY)
+NODE_HANDLER(h_set_memcpy, NODE_SET, NODE_MEMCPY)
+NODE_HANDLER(h_exec_set_memcpy, NODE_EXEC_SET, NODE_MEMCPY)
+
 #define ID(name) VGPU_CUDA_ID_##name
 
 static const struct {
@@ -573,6 +794,18 @@ static const struct {
     { ID(cuGraphDebugDotPrint), h_dot_print },
     { ID(cuGraphInstantiateWithParams), h_instantiate },
     { ID(cuGraphInstantiateWithParams_ptsz), h_instantiate_ptsz },
+    { ID(cuGraphAddKernelNode), h_add_kernel },
+    { ID(cuGraphAddKernelNode_v2), h_add_kernel },
+    { ID(cuGraphKernelNodeSetParams), h_set_kernel },
+    { ID(cuGraphKernelNodeSetParams_v2), h_set_kernel },
+    { ID(cuGraphExecKernelNodeSetParams), h_exec_set_kernel },
+    { ID(cuGraphExecKernelNodeSetParams_v2), h_exec_set_kernel },
+    { ID(cuGraphAddMemsetNode), h_add_memset },
+    { ID(cuGraphMemsetNodeSetParams), h_set_memset },
+    { ID(cuGraphExecMemsetNodeSetParams), h_exec_set_memset },
+    { ID(cuGraphAddMemcpyNode), h_add_memcpy },
+    { ID(cuGraphMemcpyNodeSetParams), h_set_memcpy },
+    { ID(cuGraphExecMemcpyNodeSetParams), h_exec_set_memcpy },
     { ID(cuGraphGetNodes), h_cuGraphGetNodes },
     { ID(cuGraphGetRootNodes), h_cuGraphGetRootNodes },
     { ID(cuGraphGetEdges), h_cuGraphGetEdges },

@@ -383,3 +383,318 @@ VGPU_EXPORT CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode,
     return node_list(ID(cuGraphNodeGetDependentNodes_v2), "cuGraphNodeGetDependentNodes_v2",
                      H(hNode), dependentNodes, NULL, edgeData, numDependentNodes);
 }
+
+/* ---- kernel, memset and memcpy nodes ---- */
+
+/* Sends one node call: a, its handles filled by the caller; *node (when not NULL) the new node. */
+static CUresult node_call(uint32_t id, const char *name, Vgpu__Manual__NodeArgs *a,
+                          const CUgraphNode *deps, size_t ndeps, const void *seg, size_t seglen,
+                          CUgraphNode *node)
+{
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    uint64_t *d = NULL;
+    CUresult st;
+
+    if (ndeps && !deps)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (ndeps > 65536 || (ndeps && !(d = calloc(ndeps, sizeof(*d)))))
+        return ndeps > 65536 ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < ndeps; i++)
+        d[i] = (uint64_t)(uintptr_t)deps[i];
+    a->deps = d;
+    a->n_deps = ndeps;
+    if (seglen) {
+        req.seg[0].data = seg;
+        req.seg[0].len = seglen;
+        req.nseg = 1;
+    }
+    st = vgpu_drv_call(id, name, &a->base, &req, &rep);
+    if (st == CUDA_SUCCESS && node) {
+        Vgpu__Manual__NodeRet *r = vgpu__manual__node_ret__unpack(NULL, rep.ret_len, rep.ret);
+
+        if (r) {
+            *node = (CUgraphNode)(uintptr_t)r->node;
+            vgpu__manual__node_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_bad_reply(&req);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    free(d);
+    return st;
+}
+
+/* What a kernel node's parameters say, whichever version of the struct held them. */
+struct kernel_node {
+    CUfunction func;
+    unsigned grid[3], block[3], shmem;
+    void **params, **extra;
+    CUcontext ctx;
+};
+
+static CUresult kernel_node(uint32_t id, const char *name, Vgpu__Manual__NodeArgs *a,
+                            const struct kernel_node *k, const CUgraphNode *deps, size_t ndeps,
+                            CUgraphNode *node)
+{
+    Vgpu__Manual__Dim3 grid = VGPU__MANUAL__DIM3__INIT, block = VGPU__MANUAL__DIM3__INIT;
+    _Alignas(16) uint8_t small[1024];
+    uint8_t *heap = NULL;
+    const void *buf = NULL;
+    size_t len = 0;
+    CUresult st;
+
+    if (!k->func)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((st = vgpu_drv_kernel_params(k->func, k->params, k->extra, small, sizeof(small), &heap,
+                                     &buf, &len)))
+        return st;
+    grid.x = k->grid[0];
+    grid.y = k->grid[1];
+    grid.z = k->grid[2];
+    block.x = k->block[0];
+    block.y = k->block[1];
+    block.z = k->block[2];
+    a->function = (uint64_t)(uintptr_t)k->func;
+    a->grid = &grid;
+    a->block = &block;
+    a->shared_mem = k->shmem;
+    a->ctx = (uint64_t)(uintptr_t)k->ctx;
+    st = node_call(id, name, a, deps, ndeps, buf, len, node);
+    free(heap);
+    return st;
+}
+
+#define KERNEL_OF(p, func_, ctx_)                                                          \
+    { .func = (func_), .grid = { (p)->gridDimX, (p)->gridDimY, (p)->gridDimZ },           \
+      .block = { (p)->blockDimX, (p)->blockDimY, (p)->blockDimZ },                        \
+      .shmem = (p)->sharedMemBytes, .params = (p)->kernelParams, .extra = (p)->extra,     \
+      .ctx = (ctx_) }
+/* A v2 struct names a CUkernel in kern when func is NULL. */
+#define FUNC_V2(p) ((p)->func ? (p)->func : (CUfunction)(void *)(p)->kern)
+
+VGPU_EXPORT CUresult cuGraphAddKernelNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                          const CUgraphNode *dependencies, size_t numDependencies,
+                                          const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!phGraphNode || !nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct kernel_node k = KERNEL_OF(nodeParams, nodeParams->func, NULL);
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    return kernel_node(ID(cuGraphAddKernelNode), "cuGraphAddKernelNode", &a, &k, dependencies,
+                       numDependencies, phGraphNode);
+}
+
+VGPU_EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                             const CUgraphNode *dependencies,
+                                             size_t numDependencies,
+                                             const CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!phGraphNode || !nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct kernel_node k = KERNEL_OF(nodeParams, FUNC_V2(nodeParams), nodeParams->ctx);
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    return kernel_node(ID(cuGraphAddKernelNode_v2), "cuGraphAddKernelNode_v2", &a, &k,
+                       dependencies, numDependencies, phGraphNode);
+}
+
+VGPU_EXPORT CUresult cuGraphKernelNodeSetParams(CUgraphNode hNode,
+                                                const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct kernel_node k = KERNEL_OF(nodeParams, nodeParams->func, NULL);
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return kernel_node(ID(cuGraphKernelNodeSetParams), "cuGraphKernelNodeSetParams", &a, &k,
+                       NULL, 0, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode,
+                                                   const CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct kernel_node k = KERNEL_OF(nodeParams, FUNC_V2(nodeParams), nodeParams->ctx);
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return kernel_node(ID(cuGraphKernelNodeSetParams_v2), "cuGraphKernelNodeSetParams_v2", &a,
+                       &k, NULL, 0, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphExecKernelNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                    const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct kernel_node k = KERNEL_OF(nodeParams, nodeParams->func, NULL);
+    a.exec = (uint64_t)(uintptr_t)hGraphExec;
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return kernel_node(ID(cuGraphExecKernelNodeSetParams), "cuGraphExecKernelNodeSetParams", &a,
+                       &k, NULL, 0, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                       const CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct kernel_node k = KERNEL_OF(nodeParams, FUNC_V2(nodeParams), nodeParams->ctx);
+    a.exec = (uint64_t)(uintptr_t)hGraphExec;
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return kernel_node(ID(cuGraphExecKernelNodeSetParams_v2), "cuGraphExecKernelNodeSetParams_v2",
+                       &a, &k, NULL, 0, NULL);
+}
+
+static void memset_args(Vgpu__Manual__NodeArgs *a, const CUDA_MEMSET_NODE_PARAMS *p, CUcontext ctx)
+{
+    a->dst = p->dst;
+    a->pitch = p->pitch;
+    a->value = p->value;
+    a->element_size = p->elementSize;
+    a->width = p->width;
+    a->height = p->height;
+    a->ctx = (uint64_t)(uintptr_t)ctx;
+}
+
+VGPU_EXPORT CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                          const CUgraphNode *dependencies, size_t numDependencies,
+                                          const CUDA_MEMSET_NODE_PARAMS *memsetParams,
+                                          CUcontext ctx)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!phGraphNode || !memsetParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    memset_args(&a, memsetParams, ctx);
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    return node_call(ID(cuGraphAddMemsetNode), "cuGraphAddMemsetNode", &a, dependencies,
+                     numDependencies, NULL, 0, phGraphNode);
+}
+
+VGPU_EXPORT CUresult cuGraphMemsetNodeSetParams(CUgraphNode hNode,
+                                                const CUDA_MEMSET_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    memset_args(&a, nodeParams, NULL);
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return node_call(ID(cuGraphMemsetNodeSetParams), "cuGraphMemsetNodeSetParams", &a, NULL, 0,
+                     NULL, 0, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphExecMemsetNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                    const CUDA_MEMSET_NODE_PARAMS *memsetParams,
+                                                    CUcontext ctx)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+
+    if (!memsetParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    memset_args(&a, memsetParams, ctx);
+    a.exec = (uint64_t)(uintptr_t)hGraphExec;
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return node_call(ID(cuGraphExecMemsetNodeSetParams), "cuGraphExecMemsetNodeSetParams", &a,
+                     NULL, 0, NULL, 0, NULL);
+}
+
+/*
+ * A memcpy node's copy, device to device only: a host side would be read
+ * or written at each launch on the server, where the guest's memory is not.
+ */
+static CUresult copy_args(Vgpu__Manual__NodeArgs *a, Vgpu__Manual__Copy3D *c,
+                          const CUDA_MEMCPY3D *p, CUcontext ctx, const char *name)
+{
+    static int said;
+
+    if ((p->srcMemoryType != CU_MEMORYTYPE_DEVICE && p->srcMemoryType != CU_MEMORYTYPE_UNIFIED) ||
+        (p->dstMemoryType != CU_MEMORYTYPE_DEVICE && p->dstMemoryType != CU_MEMORYTYPE_UNIFIED)) {
+        if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+            vgpu_shim_log(VGPU_LOG_ERROR, "%s: memcpy nodes with a host or array side are not "
+                          "remoted by vgpu (only device to device); it returns "
+                          "CUDA_ERROR_NOT_SUPPORTED. Capture a cuMemcpyAsync from page-locked "
+                          "memory instead", name);
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    c->src_x = p->srcXInBytes;
+    c->src_y = p->srcY;
+    c->src_z = p->srcZ;
+    c->src_type = p->srcMemoryType;
+    c->src = p->srcDevice;
+    c->src_pitch = (uint32_t)p->srcPitch;
+    c->src_height = (uint32_t)p->srcHeight;
+    c->dst_x = p->dstXInBytes;
+    c->dst_y = p->dstY;
+    c->dst_z = p->dstZ;
+    c->dst_type = p->dstMemoryType;
+    c->dst = p->dstDevice;
+    c->dst_pitch = (uint32_t)p->dstPitch;
+    c->dst_height = (uint32_t)p->dstHeight;
+    c->width = (uint32_t)p->WidthInBytes;
+    c->height = (uint32_t)p->Height;
+    c->depth = (uint32_t)p->Depth;
+    a->copy = c;
+    a->ctx = (uint64_t)(uintptr_t)ctx;
+    return CUDA_SUCCESS;
+}
+
+VGPU_EXPORT CUresult cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                          const CUgraphNode *dependencies, size_t numDependencies,
+                                          const CUDA_MEMCPY3D *copyParams, CUcontext ctx)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+    Vgpu__Manual__Copy3D c = VGPU__MANUAL__COPY3_D__INIT;
+    CUresult st;
+
+    if (!phGraphNode || !copyParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((st = copy_args(&a, &c, copyParams, ctx, "cuGraphAddMemcpyNode")))
+        return st;
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    return node_call(ID(cuGraphAddMemcpyNode), "cuGraphAddMemcpyNode", &a, dependencies,
+                     numDependencies, NULL, 0, phGraphNode);
+}
+
+VGPU_EXPORT CUresult cuGraphMemcpyNodeSetParams(CUgraphNode hNode, const CUDA_MEMCPY3D *nodeParams)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+    Vgpu__Manual__Copy3D c = VGPU__MANUAL__COPY3_D__INIT;
+    CUresult st;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((st = copy_args(&a, &c, nodeParams, NULL, "cuGraphMemcpyNodeSetParams")))
+        return st;
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return node_call(ID(cuGraphMemcpyNodeSetParams), "cuGraphMemcpyNodeSetParams", &a, NULL, 0,
+                     NULL, 0, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphExecMemcpyNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                    const CUDA_MEMCPY3D *copyParams, CUcontext ctx)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+    Vgpu__Manual__Copy3D c = VGPU__MANUAL__COPY3_D__INIT;
+    CUresult st;
+
+    if (!copyParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((st = copy_args(&a, &c, copyParams, ctx, "cuGraphExecMemcpyNodeSetParams")))
+        return st;
+    a.exec = (uint64_t)(uintptr_t)hGraphExec;
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return node_call(ID(cuGraphExecMemcpyNodeSetParams), "cuGraphExecMemcpyNodeSetParams", &a,
+                     NULL, 0, NULL, 0, NULL);
+}

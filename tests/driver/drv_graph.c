@@ -8,7 +8,9 @@
  * synchronous copy during a global capture, which the driver refuses and
  * which invalidates the capture; the graph's nodes and edges; a graph
  * built by hand around the captured one (a child graph node, an event
- * record node), cloned and launched; graph memory attributes.  Prints what it saw; the same output natively and through
+ * record node), cloned and launched; memset, kernel and memcpy nodes added
+ * one by one, their parameters changed in the graph and in its executable;
+ * graph memory attributes.  Prints what it saw; the same output natively and through
  * vgpu (against the fake driver in CI).  With VGPU_TEST_REFUSALS set (vgpu
  * only) also what the server must refuse: handles of graphs that are gone.
  */
@@ -206,6 +208,90 @@ static int by_hand(CUstream s, CUgraph captured, const struct bufs *m)
     return 0;
 }
 
+/* d as an int, after the stream finished. */
+static int d0(CUstream s, const struct bufs *m, int *out)
+{
+    static int host[N];
+    int bad = 0;
+
+    CHECK(cuStreamSynchronize(s));
+    CHECK(cuMemcpyDtoH(host, m->d, sizeof(host)));
+    for (int i = 1; i < N; i++)
+        bad += host[i] != host[0];
+    *out = bad ? -1 : host[0];
+    return 0;
+}
+
+/*
+ * Nodes added one by one: b = 5 (memset), a = a + b (kernel), d = a
+ * (memcpy); launched, then its executable's memset and kernel changed.
+ */
+static int explicit_nodes(CUstream s, const struct bufs *m)
+{
+    CUgraph g;
+    CUgraphNode ns, nk, nc;
+    CUgraphExec e;
+    int n = N, v = 0, v2 = 0, v3 = 0;
+    void *add_args[] = { (void *)&m->a, (void *)&m->a, (void *)&m->b, &n };
+    void *twice_args[] = { (void *)&m->a, (void *)&m->b, (void *)&m->b, &n };
+    CUDA_MEMSET_NODE_PARAMS ms = { .dst = m->b, .value = 5, .elementSize = 4, .width = N,
+                                   .height = 1 };
+    CUDA_KERNEL_NODE_PARAMS kp = { .func = m->add, .gridDimX = N / 256, .gridDimY = 1,
+                                   .gridDimZ = 1, .blockDimX = 256, .blockDimY = 1,
+                                   .blockDimZ = 1, .kernelParams = add_args };
+    CUDA_MEMCPY3D cp = { .srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = m->a,
+                         .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = m->d,
+                         .WidthInBytes = N * sizeof(int), .Height = 1, .Depth = 1 };
+    CUcontext ctx;
+
+    CHECK(cuCtxGetCurrent(&ctx));
+    CHECK(cuGraphCreate(&g, 0));
+    CHECK(cuGraphAddMemsetNode(&ns, g, NULL, 0, &ms, ctx));
+    CHECK(cuGraphAddKernelNode(&nk, g, &ns, 1, &kp));
+    CHECK(cuGraphAddMemcpyNode(&nc, g, &nk, 1, &cp, ctx));
+    CHECK(cuGraphInstantiateWithFlags(&e, g, 0));
+    CHECK(cuMemsetD32(m->a, 1, N));
+    for (int i = 0; i < 3; i++)
+        CHECK(cuGraphLaunch(e, s));
+    if (d0(s, m, &v))
+        return 1;
+    ms.value = 1;
+    CHECK(cuGraphExecMemsetNodeSetParams(e, ns, &ms, ctx));
+    kp.kernelParams = twice_args;
+    CHECK(cuGraphExecKernelNodeSetParams(e, nk, &kp));
+    CHECK(cuGraphLaunch(e, s));
+    if (d0(s, m, &v2))
+        return 1;
+    CHECK(cuGraphMemsetNodeGetParams(ns, &ms));
+    CHECK(cuGraphKernelNodeSetParams(nk, &kp));
+    CHECK(cuGraphExecDestroy(e));
+    CHECK(cuGraphInstantiateWithFlags(&e, g, 0));
+    CHECK(cuGraphLaunch(e, s));
+    if (d0(s, m, &v3))
+        return 1;
+    printf("explicit nodes: 3 launches d = %d; executable changed: d = %d; the graph's memset "
+           "still %u; its kernel changed: d = %d\n", v, v2, ms.value, v3);
+    if (getenv("VGPU_TEST_REFUSALS")) {
+        CUgraphNode bad;
+        int host = 0;
+
+        ms.dst = m->a + N * sizeof(int) - 4;
+        ms.width = 2;
+        printf("memset node past its allocation: %s\n",
+               name_of(cuGraphAddMemsetNode(&bad, g, NULL, 0, &ms, ctx)));
+        cp.srcMemoryType = CU_MEMORYTYPE_HOST;
+        cp.srcHost = &host;
+        printf("memcpy node from host memory: %s\n",
+               name_of(cuGraphAddMemcpyNode(&bad, g, NULL, 0, &cp, ctx)));
+        kp.func = (CUfunction)(void *)0x4321;
+        printf("kernel node of a foreign function: %s\n",
+               name_of(cuGraphAddKernelNode(&bad, g, NULL, 0, &kp)));
+    }
+    CHECK(cuGraphExecDestroy(e));
+    CHECK(cuGraphDestroy(g));
+    return 0;
+}
+
 /* The dot file of graph g begins like one. */
 static int dot(CUgraph g)
 {
@@ -287,7 +373,7 @@ int main(void)
         return 1;
     CHECK(cuGraphDestroy(g));
 
-    if (illegal(s, &m) || graph_memory(dev))
+    if (explicit_nodes(s, &m) || illegal(s, &m) || graph_memory(dev))
         return 1;
     CHECK(cuStreamDestroy(s));
     CHECK(cuMemFree(m.a));

@@ -57,6 +57,7 @@ struct graph {
 
 struct exec {
     struct vgpu_fake_op *ops;
+    struct node **origin;      /* the node each operation was instantiated from */
     size_t n;
     unsigned long long flags;
     struct exec *next;
@@ -773,6 +774,204 @@ FAKE_EXPORT CUresult cuGraphNodeFindInClone(CUgraphNode *phNode, CUgraphNode hOr
     return CUDA_ERROR_INVALID_VALUE;
 }
 
+/* ---- kernel, memset and memcpy nodes ---- */
+
+static CUresult memset_op(const CUDA_MEMSET_NODE_PARAMS *p, struct vgpu_fake_op *op)
+{
+    size_t span;
+
+    if (!p || (p->elementSize != 1 && p->elementSize != 2 && p->elementSize != 4) ||
+        (p->height > 1 && p->pitch < p->width * p->elementSize))
+        return CUDA_ERROR_INVALID_VALUE;
+    span = p->height ? (p->height - 1) * p->pitch + p->width * p->elementSize : 0;
+    if (span && !vgpu_fake_dev_ok("memset node", (void *)(uintptr_t)p->dst, span))
+        return CUDA_ERROR_INVALID_VALUE;
+    *op = (struct vgpu_fake_op){ .kind = VGPU_FAKE_OP_MEMSET, .dst = (void *)(uintptr_t)p->dst,
+                                 .pitch = p->height > 1 ? p->pitch : p->width * p->elementSize,
+                                 .value = p->value, .elem = p->elementSize, .width = p->width,
+                                 .height = p->height };
+    return CUDA_SUCCESS;
+}
+
+/* Device-to-device copies of one slice (Depth 1), which is what the fake's copies do. */
+static CUresult memcpy_op(const CUDA_MEMCPY3D *p, struct vgpu_fake_op *op)
+{
+    char *src, *dst;
+
+    if (!p || p->srcMemoryType != CU_MEMORYTYPE_DEVICE || p->dstMemoryType != CU_MEMORYTYPE_DEVICE ||
+        p->Depth != 1 || p->srcZ || p->dstZ)
+        return CUDA_ERROR_INVALID_VALUE;
+    src = (char *)(uintptr_t)p->srcDevice + p->srcY * p->srcPitch + p->srcXInBytes;
+    dst = (char *)(uintptr_t)p->dstDevice + p->dstY * p->dstPitch + p->dstXInBytes;
+    *op = (struct vgpu_fake_op){ .kind = VGPU_FAKE_OP_COPY, .dst = dst, .src = src,
+                                 .pitch = p->Height > 1 ? p->dstPitch : p->WidthInBytes,
+                                 .spitch = p->Height > 1 ? p->srcPitch : p->WidthInBytes,
+                                 .width = p->WidthInBytes, .height = p->Height,
+                                 .dir = cudaMemcpyDeviceToDevice };
+    return CUDA_SUCCESS;
+}
+
+static CUresult add_op(const char *fn, CUgraphNode *out, CUgraph g, const CUgraphNode *deps,
+                       size_t ndeps, CUresult r, const struct vgpu_fake_op *op)
+{
+    struct node *n;
+
+    if (r)
+        return r;
+    if (!out)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((r = add_node(fn, g, deps, ndeps, op, &n)))
+        return r;
+    *out = (CUgraphNode)n;
+    return CUDA_SUCCESS;
+}
+
+/* A node's operation replaced; the node must hold one of the kind. */
+static CUresult set_op(const char *fn, CUgraphNode h, CUresult r, const struct vgpu_fake_op *op)
+{
+    struct node *n = node_find(h);
+
+    if (!n)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, fn, "unknown node %p", (void *)h);
+    if (r)
+        return r;
+    if ((n->op.kind == VGPU_FAKE_OP_EMPTY ? VGPU_FAKE_OP_KERNEL : n->op.kind) !=
+        (op->kind == VGPU_FAKE_OP_EMPTY ? VGPU_FAKE_OP_KERNEL : op->kind))
+        return CUDA_ERROR_INVALID_VALUE;
+    n->op = *op;
+    return CUDA_SUCCESS;
+}
+
+/* The same in an executable graph: the operation instantiated from node h. */
+static CUresult exec_set_op(const char *fn, CUgraphExec he, CUgraphNode h, CUresult r,
+                            const struct vgpu_fake_op *op)
+{
+    struct exec *e = exec_find(he);
+
+    if (!e || !node_find(h))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, fn, "unknown executable %p or node %p",
+                                   (void *)he, (void *)h);
+    if (r)
+        return r;
+    for (size_t i = 0; i < e->n; i++)
+        if ((void *)e->origin[i] == (void *)h) {
+            e->ops[i] = *op;
+            return CUDA_SUCCESS;
+        }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+FAKE_EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                             const CUgraphNode *dependencies,
+                                             size_t numDependencies,
+                                             const CUDA_KERNEL_NODE_PARAMS *p)
+{
+    struct vgpu_fake_op op;
+    CUresult r = p ? vgpu_fake_kernel_op("cuGraphAddKernelNode", p->func ? p->func
+                                         : (CUfunction)(void *)p->kern, p->kernelParams,
+                                         p->extra, &op)
+                   : CUDA_ERROR_INVALID_VALUE;
+
+    return add_op("cuGraphAddKernelNode", phGraphNode, hGraph, dependencies, numDependencies, r,
+                  &op);
+}
+
+FAKE_EXPORT CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode,
+                                                   const CUDA_KERNEL_NODE_PARAMS *p)
+{
+    struct vgpu_fake_op op = { 0 };
+    CUresult r = p ? vgpu_fake_kernel_op("cuGraphKernelNodeSetParams", p->func ? p->func
+                                         : (CUfunction)(void *)p->kern, p->kernelParams,
+                                         p->extra, &op)
+                   : CUDA_ERROR_INVALID_VALUE;
+
+    return set_op("cuGraphKernelNodeSetParams", hNode, r, &op);
+}
+
+FAKE_EXPORT CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                       const CUDA_KERNEL_NODE_PARAMS *p)
+{
+    struct vgpu_fake_op op = { 0 };
+    CUresult r = p ? vgpu_fake_kernel_op("cuGraphExecKernelNodeSetParams", p->func ? p->func
+                                         : (CUfunction)(void *)p->kern, p->kernelParams,
+                                         p->extra, &op)
+                   : CUDA_ERROR_INVALID_VALUE;
+
+    return exec_set_op("cuGraphExecKernelNodeSetParams", hGraphExec, hNode, r, &op);
+}
+
+FAKE_EXPORT CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                          const CUgraphNode *dependencies, size_t numDependencies,
+                                          const CUDA_MEMSET_NODE_PARAMS *memsetParams,
+                                          CUcontext ctx)
+{
+    struct vgpu_fake_op op;
+    CUresult r = memset_op(memsetParams, &op);
+
+    (void)ctx;
+    return add_op("cuGraphAddMemsetNode", phGraphNode, hGraph, dependencies, numDependencies, r,
+                  &op);
+}
+
+FAKE_EXPORT CUresult cuGraphMemsetNodeSetParams(CUgraphNode hNode,
+                                                const CUDA_MEMSET_NODE_PARAMS *nodeParams)
+{
+    struct vgpu_fake_op op = { 0 };
+    CUresult r = memset_op(nodeParams, &op);
+
+    return set_op("cuGraphMemsetNodeSetParams", hNode, r, &op);
+}
+
+FAKE_EXPORT CUresult cuGraphMemsetNodeGetParams(CUgraphNode hNode,
+                                                CUDA_MEMSET_NODE_PARAMS *nodeParams)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphMemsetNodeGetParams",
+                                   "unknown node %p", (void *)hNode);
+    if (!nodeParams || n->op.kind != VGPU_FAKE_OP_MEMSET)
+        return CUDA_ERROR_INVALID_VALUE;
+    *nodeParams = (CUDA_MEMSET_NODE_PARAMS){ .dst = (CUdeviceptr)(uintptr_t)n->op.dst,
+                                             .pitch = n->op.pitch, .value = n->op.value,
+                                             .elementSize = (unsigned)n->op.elem,
+                                             .width = n->op.width, .height = n->op.height };
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphExecMemsetNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                    const CUDA_MEMSET_NODE_PARAMS *memsetParams,
+                                                    CUcontext ctx)
+{
+    struct vgpu_fake_op op = { 0 };
+    CUresult r = memset_op(memsetParams, &op);
+
+    (void)ctx;
+    return exec_set_op("cuGraphExecMemsetNodeSetParams", hGraphExec, hNode, r, &op);
+}
+
+FAKE_EXPORT CUresult cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                          const CUgraphNode *dependencies, size_t numDependencies,
+                                          const CUDA_MEMCPY3D *copyParams, CUcontext ctx)
+{
+    struct vgpu_fake_op op;
+    CUresult r = memcpy_op(copyParams, &op);
+
+    (void)ctx;
+    return add_op("cuGraphAddMemcpyNode", phGraphNode, hGraph, dependencies, numDependencies, r,
+                  &op);
+}
+
+FAKE_EXPORT CUresult cuGraphExecMemcpyNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                    const CUDA_MEMCPY3D *copyParams, CUcontext ctx)
+{
+    struct vgpu_fake_op op = { 0 };
+    CUresult r = memcpy_op(copyParams, &op);
+
+    (void)ctx;
+    return exec_set_op("cuGraphExecMemcpyNodeSetParams", hGraphExec, hNode, r, &op);
+}
+
 /* ---- executable graphs ---- */
 
 #define INSTANTIATE_FLAGS (CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH |   \
@@ -780,17 +979,22 @@ FAKE_EXPORT CUresult cuGraphNodeFindInClone(CUgraphNode *phNode, CUgraphNode hOr
                            CUDA_GRAPH_INSTANTIATE_FLAG_DEVICE_LAUNCH |         \
                            CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY)
 
-/* g's operations in order, child graphs inlined: their count, written to out when not NULL. */
-static size_t flatten(const struct graph *g, struct vgpu_fake_op *out)
+/*
+ * g's operations in order, child graphs inlined: their count, written to
+ * out (and each one's node to origin) when not NULL.
+ */
+static size_t flatten(const struct graph *g, struct vgpu_fake_op *out, struct node **origin)
 {
     size_t i = 0;
 
     for (struct node *n = g->first; n; n = n->next) {
         if (n->child) {
-            i += flatten(n->child, out ? out + i : NULL);
+            i += flatten(n->child, out ? out + i : NULL, origin ? origin + i : NULL);
         } else {
-            if (out)
+            if (out) {
                 out[i] = n->op;
+                origin[i] = n;
+            }
             i++;
         }
     }
@@ -809,12 +1013,15 @@ FAKE_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgra
                                    "unknown graph %p", (void *)hGraph);
     if (!phGraphExec || flags & ~(unsigned long long)INSTANTIATE_FLAGS)
         return CUDA_ERROR_INVALID_VALUE;
-    n = flatten(g, NULL);
-    if (!(e = calloc(1, sizeof(*e))) || (n && !(e->ops = calloc(n, sizeof(*e->ops))))) {
+    n = flatten(g, NULL, NULL);
+    if (!(e = calloc(1, sizeof(*e))) || (n && (!(e->ops = calloc(n, sizeof(*e->ops))) ||
+                                               !(e->origin = calloc(n, sizeof(*e->origin)))))) {
+        if (e)
+            free(e->ops);
         free(e);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    e->n = flatten(g, e->ops);
+    e->n = flatten(g, e->ops, e->origin);
     e->flags = flags;
     e->next = execs;
     execs = e;
@@ -859,6 +1066,7 @@ FAKE_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
 
             *p = e->next;
             free(e->ops);
+            free(e->origin);
             free(e);
             return CUDA_SUCCESS;
         }

@@ -232,6 +232,9 @@ bool vgpu_fake_capture_copy(const char *fn, void *dst, size_t dpitch, const void
  * captures that forbade it are invalidated, as the driver does.
  */
 CUresult vgpu_fake_capture_unsafe(const char *fn);
+/* A kernel node's operation: the function (or CUkernel) and its parameters checked and copied. */
+CUresult vgpu_fake_kernel_op(const char *fn, CUfunction h, void **params, void **extra,
+                             struct vgpu_fake_op *op);
 /* Synchronizing with or querying a capturing stream: the same error and invalidation. */
 CUresult vgpu_fake_capture_sync(const char *fn, CUstream s);
 
