@@ -235,7 +235,9 @@ static bool begins_capture(uint32_t id)
 {
     return id == VGPU_CUDA_ID_cuStreamBeginCapture || id == VGPU_CUDA_ID_cuStreamBeginCapture_ptsz ||
            id == VGPU_CUDA_ID_cuStreamBeginCapture_v2 ||
-           id == VGPU_CUDA_ID_cuStreamBeginCapture_v2_ptsz;
+           id == VGPU_CUDA_ID_cuStreamBeginCapture_v2_ptsz ||
+           id == VGPU_CUDA_ID_cuStreamBeginCaptureToGraph ||
+           id == VGPU_CUDA_ID_cuStreamBeginCaptureToGraph_ptsz;
 }
 
 /* A destroyed stream, event, module, ... leaves the session's tables (and its VM's count). */

@@ -460,6 +460,35 @@ static int h_instantiate_ptsz(struct vgpu_session *s, struct vgpu_manual_call *c
     return instantiate(s, c, "cuGraphInstantiateWithParams_ptsz");
 }
 
+/* ---- cuGraphExecUpdate_v2 ---- */
+
+static int h_exec_update(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ExecUpdateArgs, exec_update_args, c);
+    Vgpu__Manual__ExecUpdateRet r = VGPU__MANUAL__EXEC_UPDATE_RET__INIT;
+    SYM(update, cuGraphExecUpdate_v2);
+    CUgraphExecUpdateResultInfo info = { 0 };
+    int st = CUDA_ERROR_NOT_SUPPORTED, nk = kind(VGPU_CUDA_H_GRAPH_NODE);
+
+    if (!update)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if ((a->exec && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_EXEC), a->exec)) ||
+        !graph_ok(s, a->graph))
+        goto out;
+    st = update((CUgraphExec)(uintptr_t)a->exec, (CUgraph)(uintptr_t)a->graph, &info);
+    r.result = info.result;
+    r.error_node = (uint64_t)(uintptr_t)info.errorNode;
+    r.error_from_node = (uint64_t)(uintptr_t)info.errorFromNode;
+    /* the nodes it names become the session's (those of the graph are already) */
+    if ((r.error_node && vgpu_handle_add(s, nk, r.error_node)) ||
+        (r.error_from_node && vgpu_handle_add(s, nk, r.error_from_node)) || reply(c, &r.base))
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+out:
+    vgpu__manual__exec_update_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
 /* ---- node lists: cuGraphGetNodes and its kin ---- */
 
 typedef CUresult (*list_fn)(void *h, CUgraphNode *a, size_t *n);
@@ -806,6 +835,7 @@ static const struct {
     { ID(cuGraphAddMemcpyNode), h_add_memcpy },
     { ID(cuGraphMemcpyNodeSetParams), h_set_memcpy },
     { ID(cuGraphExecMemcpyNodeSetParams), h_exec_set_memcpy },
+    { ID(cuGraphExecUpdate_v2), h_exec_update },
     { ID(cuGraphGetNodes), h_cuGraphGetNodes },
     { ID(cuGraphGetRootNodes), h_cuGraphGetRootNodes },
     { ID(cuGraphGetEdges), h_cuGraphGetEdges },

@@ -247,7 +247,8 @@ static CUresult instantiate(uint32_t id, const char *name, CUgraphExec *exec, CU
     a.upload_stream = (uint64_t)(uintptr_t)p->hUploadStream;
     st = vgpu_drv_call(id, name, &a.base, &req, &rep);
     /* a failure of the driver's own still carries the result code and error node */
-    if (rep.ret && (r = vgpu__manual__instantiate_ret__unpack(NULL, rep.ret_len, rep.ret))) {
+    if ((st == CUDA_SUCCESS || rep.ret_len) &&
+        (r = vgpu__manual__instantiate_ret__unpack(NULL, rep.ret_len, rep.ret))) {
         p->result_out = (CUgraphInstantiateResult)r->result;
         p->hErrNode_out = (CUgraphNode)(uintptr_t)r->err_node;
         if (st == CUDA_SUCCESS)
@@ -272,6 +273,34 @@ VGPU_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(
 {
     return instantiate(ID(cuGraphInstantiateWithParams_ptsz), "cuGraphInstantiateWithParams_ptsz",
                        phGraphExec, hGraph, instantiateParams);
+}
+
+/* The update's result and its nodes come back with a failure too (the driver's words on why). */
+VGPU_EXPORT CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph,
+                                          CUgraphExecUpdateResultInfo *resultInfo)
+{
+    Vgpu__Manual__ExecUpdateArgs a = VGPU__MANUAL__EXEC_UPDATE_ARGS__INIT;
+    Vgpu__Manual__ExecUpdateRet *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    if (!resultInfo)
+        return CUDA_ERROR_INVALID_VALUE;
+    a.exec = (uint64_t)(uintptr_t)hGraphExec;
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    st = vgpu_drv_call(ID(cuGraphExecUpdate_v2), "cuGraphExecUpdate_v2", &a.base, &req, &rep);
+    if ((st == CUDA_SUCCESS || rep.ret_len) &&
+        (r = vgpu__manual__exec_update_ret__unpack(NULL, rep.ret_len, rep.ret))) {
+        resultInfo->result = (CUgraphExecUpdateResult)r->result;
+        resultInfo->errorNode = (CUgraphNode)(uintptr_t)r->error_node;
+        resultInfo->errorFromNode = (CUgraphNode)(uintptr_t)r->error_from_node;
+        vgpu__manual__exec_update_ret__free_unpacked(r, NULL);
+    } else if (st == CUDA_SUCCESS) {
+        st = vgpu_shim_bad_reply(&req);
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
 }
 
 /* ---- node lists ---- */

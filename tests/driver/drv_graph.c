@@ -243,6 +243,7 @@ static int explicit_nodes(CUstream s, const struct bufs *m)
                          .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = m->d,
                          .WidthInBytes = N * sizeof(int), .Height = 1, .Depth = 1 };
     CUcontext ctx;
+    CUgraphExecUpdateResultInfo info = { 0 };
 
     CHECK(cuCtxGetCurrent(&ctx));
     CHECK(cuGraphCreate(&g, 0));
@@ -264,13 +265,13 @@ static int explicit_nodes(CUstream s, const struct bufs *m)
         return 1;
     CHECK(cuGraphMemsetNodeGetParams(ns, &ms));
     CHECK(cuGraphKernelNodeSetParams(nk, &kp));
-    CHECK(cuGraphExecDestroy(e));
-    CHECK(cuGraphInstantiateWithFlags(&e, g, 0));
+    CHECK(cuGraphExecUpdate(e, g, &info));
     CHECK(cuGraphLaunch(e, s));
     if (d0(s, m, &v3))
         return 1;
     printf("explicit nodes: 3 launches d = %d; executable changed: d = %d; the graph's memset "
-           "still %u; its kernel changed: d = %d\n", v, v2, ms.value, v3);
+           "still %u; its kernel changed and the executable updated (%s): d = %d\n", v, v2,
+           ms.value, info.result == CU_GRAPH_EXEC_UPDATE_SUCCESS ? "success" : "failed", v3);
     if (getenv("VGPU_TEST_REFUSALS")) {
         CUgraphNode bad;
         int host = 0;

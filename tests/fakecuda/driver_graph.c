@@ -1074,6 +1074,48 @@ FAKE_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
                                "unknown executable graph %p", (void *)hGraphExec);
 }
 
+/* An executable takes a graph's parameters when their operations match one for one. */
+FAKE_EXPORT CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph,
+                                          CUgraphExecUpdateResultInfo *resultInfo)
+{
+    struct exec *e = exec_find(hGraphExec);
+    struct graph *g = graph_find(hGraph);
+    struct vgpu_fake_op *ops;
+    struct node **origin;
+    size_t n;
+
+    if (!e || !g)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphExecUpdate",
+                                   "unknown executable %p or graph %p", (void *)hGraphExec,
+                                   (void *)hGraph);
+    if (!resultInfo)
+        return CUDA_ERROR_INVALID_VALUE;
+    *resultInfo = (CUgraphExecUpdateResultInfo){ .result = CU_GRAPH_EXEC_UPDATE_SUCCESS };
+    n = flatten(g, NULL, NULL);
+    if (n != e->n) {
+        resultInfo->result = CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED;
+        return CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE;
+    }
+    if (!(ops = calloc(n ? n : 1, sizeof(*ops))) || !(origin = calloc(n ? n : 1, sizeof(*origin)))) {
+        free(ops);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    flatten(g, ops, origin);
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].kind != e->ops[i].kind) {
+            resultInfo->result = CU_GRAPH_EXEC_UPDATE_ERROR_NODE_TYPE_CHANGED;
+            resultInfo->errorNode = (CUgraphNode)origin[i];
+            free(ops);
+            free(origin);
+            return CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE;
+        }
+    free(e->ops);
+    free(e->origin);
+    e->ops = ops;
+    e->origin = origin;
+    return CUDA_SUCCESS;
+}
+
 FAKE_EXPORT CUresult cuGraphUpload(CUgraphExec hGraphExec, CUstream hStream)
 {
     if (!exec_find(hGraphExec))
