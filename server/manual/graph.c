@@ -135,7 +135,8 @@ bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t regi
 
 /* The driver's answer put in r: handles into the table, edge data as bytes. */
 static int capture_info_reply(struct vgpu_session *s, struct vgpu_manual_call *c,
-                              const Vgpu__Manual__CaptureInfoArgs *a, Vgpu__Manual__CaptureInfoRet *r,
+                              const Vgpu__Manual__CaptureInfoArgs *a,
+                              Vgpu__Manual__CaptureInfoRet *r,
                               CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
                               size_t n)
 {
@@ -593,7 +594,8 @@ enum node_op { NODE_ADD, NODE_SET, NODE_EXEC_SET };
 enum node_kind { NODE_KERNEL, NODE_MEMSET, NODE_MEMCPY };
 
 /* Everything a node call names is the session's: graph, dependencies, node, executable, context. */
-static bool node_handles_ok(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a, enum node_op op)
+static bool node_handles_ok(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a,
+                            enum node_op op)
 {
     int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
 

@@ -110,7 +110,8 @@ static int shape(CUgraph g)
             from_root++;
         }
     printf("%zu root (%s), %zu edges, %d from the root, whose successor depends on it: %s, "
-           "entries past the count: %s\n", nr, t0 == CU_GRAPH_NODE_TYPE_MEMSET ? "a memset" : "other",
+           "entries past the count: %s\n", nr,
+           t0 == CU_GRAPH_NODE_TYPE_MEMSET ? "a memset" : "other",
            ne, from_root, nd == 1 && deps[0] == roots[0] ? "yes" : "no",
            n < 8 && nodes[8 - 1] == NULL ? "NULL" : "set");
     return 0;

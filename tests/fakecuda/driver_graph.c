@@ -17,8 +17,15 @@
  * CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and the capture is invalidated, so
  * cuStreamEndCapture answers CUDA_ERROR_STREAM_CAPTURE_INVALIDATED.  The
  * fake has one thread of callers (vgpu-server's session), so "any other
- * thread's global capture" never arises.  Graphs built by hand hold empty
- * nodes only (cuGraphAddEmptyNode).  Graph memory is never used: its
+ * thread's global capture" never arises.
+ *
+ * Graphs built by hand take empty, kernel, memset, device-to-device memcpy
+ * (one slice), event record and child graph nodes, each depending on one
+ * node at most (enough for chains); a child graph node owns a clone of its
+ * graph, inlined when instantiated.  Parameters may be set in a graph and
+ * in an executable (found by the node each operation came from), and
+ * cuGraphExecUpdate takes a graph's parameters when its operations match
+ * the executable's one for one.  Graph memory is never used: its
  * attributes read 0.
  */
 #include <stdio.h>
@@ -27,7 +34,7 @@
 
 #include "fakecuda_internal.h"
 
-/* The older forms, which cuda.h renames to the newest (and declares only for the driver's own build). */
+/* The older forms, which cuda.h renames to the newest (or declares for the driver's build only). */
 #undef cuStreamGetCaptureInfo
 CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
                                 cuuint64_t *id_out);
@@ -798,7 +805,8 @@ static CUresult memcpy_op(const CUDA_MEMCPY3D *p, struct vgpu_fake_op *op)
 {
     char *src, *dst;
 
-    if (!p || p->srcMemoryType != CU_MEMORYTYPE_DEVICE || p->dstMemoryType != CU_MEMORYTYPE_DEVICE ||
+    if (!p || p->srcMemoryType != CU_MEMORYTYPE_DEVICE ||
+        p->dstMemoryType != CU_MEMORYTYPE_DEVICE ||
         p->Depth != 1 || p->srcZ || p->dstZ)
         return CUDA_ERROR_INVALID_VALUE;
     src = (char *)(uintptr_t)p->srcDevice + p->srcY * p->srcPitch + p->srcXInBytes;
@@ -1096,7 +1104,10 @@ FAKE_EXPORT CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph
         resultInfo->result = CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED;
         return CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE;
     }
-    if (!(ops = calloc(n ? n : 1, sizeof(*ops))) || !(origin = calloc(n ? n : 1, sizeof(*origin)))) {
+    ops = calloc(n ? n : 1, sizeof(*ops));
+    origin = calloc(n ? n : 1, sizeof(*origin));
+    if (!ops || !origin) {
+        free(origin);
         free(ops);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
