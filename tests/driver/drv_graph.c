@@ -241,7 +241,9 @@ static int explicit_nodes(CUstream s, const struct bufs *m)
                                    .gridDimZ = 1, .blockDimX = 256, .blockDimY = 1,
                                    .blockDimZ = 1, .kernelParams = add_args };
     CUDA_MEMCPY3D cp = { .srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = m->a,
+                         .srcPitch = N * sizeof(int), .srcHeight = 1,
                          .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = m->d,
+                         .dstPitch = N * sizeof(int), .dstHeight = 1,
                          .WidthInBytes = N * sizeof(int), .Height = 1, .Depth = 1 };
     CUcontext ctx;
     CUgraphExecUpdateResultInfo info = { 0 };
