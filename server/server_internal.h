@@ -252,6 +252,9 @@ vgpu_manual_fn vgpu_vmm_manual_find(uint32_t id);
  */
 int vgpu_driver_lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len,
                         void **ptrs, int *n, void **func);
+/* The layout itself: *n parameters at off[i] of size[i] bytes (kept by driver.c). */
+int vgpu_driver_layout(struct vgpu_session *s, uint64_t fn, int *n, const uint32_t **off,
+                       const uint32_t **size);
 /* Stream capture and graphs (manual/graph.c): their handlers, and whether stream captures. */
 vgpu_manual_fn vgpu_graph_manual_find(uint32_t id);
 bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);

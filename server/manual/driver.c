@@ -546,6 +546,22 @@ static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size
     return CUDA_SUCCESS;
 }
 
+int vgpu_driver_layout(struct vgpu_session *s, uint64_t fn, int *n, const uint32_t **off,
+                       const uint32_t **size)
+{
+    const struct layout *l;
+    int st;
+
+    if (!driver())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if ((st = layout_of(s, fn, &l)) != CUDA_SUCCESS)
+        return st;
+    *n = l->n;
+    *off = l->off;
+    *size = l->size;
+    return CUDA_SUCCESS;
+}
+
 int vgpu_driver_lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len,
                         void **ptrs, int *n, void **func)
 {

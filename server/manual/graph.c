@@ -794,6 +794,64 @@ out:
     return st;
 }
 
+/*
+ * A kernel node's parameters read back: the bytes of each parameter
+ * gathered by the function's layout, with where each starts.  A function
+ * the driver answers that the session did not name (a CUkernel's function
+ * in this context) becomes the session's.
+ */
+static int h_kernel_get(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
+    Vgpu__Manual__KernelNodeRet r = VGPU__MANUAL__KERNEL_NODE_RET__INIT;
+    Vgpu__Manual__Dim3 grid = VGPU__MANUAL__DIM3__INIT, block = VGPU__MANUAL__DIM3__INIT;
+    SYM(get, cuGraphKernelNodeGetParams_v2);
+    CUDA_KERNEL_NODE_PARAMS p = { 0 };
+    const uint32_t *off = NULL, *size = NULL;
+    uint64_t fn, total = 0;
+    int n = 0, st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!get)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (a->graph && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_NODE), a->graph))
+        goto out;
+    if ((st = get((CUgraphNode)(uintptr_t)a->graph, &p)) != CUDA_SUCCESS)
+        goto out;
+    fn = (uint64_t)(uintptr_t)(p.func ? (void *)p.func : (void *)p.kern);
+    if (!vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), fn) &&
+        vgpu_handle_add(s, kind(VGPU_CUDA_H_FUNCTION), fn)) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    if (p.kernelParams && (st = vgpu_driver_layout(s, fn, &n, &off, &size)) != CUDA_SUCCESS)
+        goto out;
+    for (int i = 0; i < n; i++)
+        if (off[i] + (uint64_t)size[i] > total)
+            total = off[i] + (uint64_t)size[i];
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if ((n && !(r.offset = vgpu_arena_alloc(c->arena, (size_t)n * sizeof(*r.offset)))) ||
+        (total && !(r.params.data = vgpu_arena_alloc(c->arena, total))))
+        goto out;
+    for (int i = 0; i < n; i++) {
+        r.offset[i] = off[i];
+        memcpy(r.params.data + off[i], p.kernelParams[i], size[i]);
+    }
+    r.n_offset = (size_t)n;
+    r.params.len = total;
+    grid.x = p.gridDimX, grid.y = p.gridDimY, grid.z = p.gridDimZ;
+    block.x = p.blockDimX, block.y = p.blockDimY, block.z = p.blockDimZ;
+    r.function = fn;
+    r.grid = &grid;
+    r.block = &block;
+    r.shared_mem = p.sharedMemBytes;
+    r.ctx = (uint64_t)(uintptr_t)p.ctx;
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__graph_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
 #define NODE_HANDLER(name_, op_, kind_)                                            \
     static int name_(struct vgpu_session *s, struct vgpu_manual_call *c)          \
     {                                                                             \
@@ -838,6 +896,8 @@ static const struct {
     { ID(cuGraphMemcpyNodeSetParams), h_set_memcpy },
     { ID(cuGraphExecMemcpyNodeSetParams), h_exec_set_memcpy },
     { ID(cuGraphExecUpdate_v2), h_exec_update },
+    { ID(cuGraphKernelNodeGetParams), h_kernel_get },
+    { ID(cuGraphKernelNodeGetParams_v2), h_kernel_get },
     { ID(cuGraphGetNodes), h_cuGraphGetNodes },
     { ID(cuGraphGetRootNodes), h_cuGraphGetRootNodes },
     { ID(cuGraphGetEdges), h_cuGraphGetEdges },

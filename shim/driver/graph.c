@@ -413,6 +413,112 @@ VGPU_EXPORT CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode,
                      H(hNode), dependentNodes, NULL, edgeData, numDependentNodes);
 }
 
+/* ---- kernel node parameters read back ---- */
+
+/* What a kernel node's parameters say, whichever version of the struct held them. */
+struct kernel_node {
+    CUfunction func;
+    unsigned grid[3], block[3], shmem;
+    void **params, **extra;
+    CUcontext ctx;
+};
+
+
+/*
+ * The parameters of a node's last cuGraphKernelNodeGetParams: CUDA keeps
+ * the kernelParams it hands out valid while the node lives and its
+ * parameters stay; here until the node's next such call.
+ */
+struct kernel_params {
+    CUgraphNode node;
+    uint8_t *bytes;
+    void **ptrs;
+    struct kernel_params *next;
+};
+
+static struct kernel_params *kparams;
+static pthread_mutex_t kparams_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* kernelParams for node from r: copies kept for the node; NULL without memory. */
+static void **keep_params(CUgraphNode node, const Vgpu__Manual__KernelNodeRet *r)
+{
+    uint8_t *bytes = malloc(r->params.len ? r->params.len : 1);
+    void **ptrs = calloc(r->n_offset ? r->n_offset : 1, sizeof(*ptrs));
+    struct kernel_params *k;
+
+    if (!bytes || !ptrs)
+        goto fail;
+    if (r->params.len)
+        memcpy(bytes, r->params.data, r->params.len);
+    for (size_t i = 0; i < r->n_offset; i++) {
+        if (r->offset[i] > r->params.len)
+            goto fail;
+        ptrs[i] = bytes + r->offset[i];
+    }
+    pthread_mutex_lock(&kparams_lock);
+    for (k = kparams; k && k->node != node; k = k->next)
+        ;
+    if (!k && (k = calloc(1, sizeof(*k)))) {
+        k->node = node;
+        k->next = kparams;
+        kparams = k;
+    }
+    if (k) {
+        free(k->bytes);
+        free(k->ptrs);
+        k->bytes = bytes;
+        k->ptrs = ptrs;
+    }
+    pthread_mutex_unlock(&kparams_lock);
+    if (k)
+        return ptrs;
+fail:
+    free(bytes);
+    free(ptrs);
+    return NULL;
+}
+
+/* The node's launch into *k; a CUresult. */
+static CUresult kernel_get(uint32_t id, const char *name, CUgraphNode node, struct kernel_node *k)
+{
+    Vgpu__Manual__GraphArgs a = VGPU__MANUAL__GRAPH_ARGS__INIT;
+    Vgpu__Manual__KernelNodeRet *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    a.graph = (uint64_t)(uintptr_t)node;
+    if ((st = vgpu_drv_call(id, name, &a.base, &req, &rep)) != CUDA_SUCCESS)
+        goto out;
+    r = vgpu__manual__kernel_node_ret__unpack(NULL, rep.ret_len, rep.ret);
+    if (!r || !r->grid || !r->block) {
+        st = vgpu_shim_bad_reply(&req);
+    } else if (r->n_offset && !(k->params = keep_params(node, r))) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+    } else {
+        *k = (struct kernel_node){
+            .func = (CUfunction)(uintptr_t)r->function, .grid = { r->grid->x, r->grid->y, r->grid->z },
+            .block = { r->block->x, r->block->y, r->block->z }, .shmem = r->shared_mem,
+            .params = r->n_offset ? k->params : NULL, .ctx = (CUcontext)(uintptr_t)r->ctx };
+    }
+    if (r)
+        vgpu__manual__kernel_node_ret__free_unpacked(r, NULL);
+out:
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+#define FILL_KERNEL(p, k)                                                                   \
+    do {                                                                                    \
+        (p)->func = (k).func;                                                               \
+        (p)->gridDimX = (k).grid[0], (p)->gridDimY = (k).grid[1], (p)->gridDimZ = (k).grid[2]; \
+        (p)->blockDimX = (k).block[0], (p)->blockDimY = (k).block[1];                      \
+        (p)->blockDimZ = (k).block[2];                                                      \
+        (p)->sharedMemBytes = (k).shmem;                                                    \
+        (p)->kernelParams = (k).params;                                                     \
+        (p)->extra = NULL;                                                                  \
+    } while (0)
+
 /* ---- kernel, memset and memcpy nodes ---- */
 
 /* Sends one node call: a, its handles filled by the caller; *node (when not NULL) the new node. */
@@ -454,13 +560,6 @@ static CUresult node_call(uint32_t id, const char *name, Vgpu__Manual__NodeArgs 
     return st;
 }
 
-/* What a kernel node's parameters say, whichever version of the struct held them. */
-struct kernel_node {
-    CUfunction func;
-    unsigned grid[3], block[3], shmem;
-    void **params, **extra;
-    CUcontext ctx;
-};
 
 static CUresult kernel_node(uint32_t id, const char *name, Vgpu__Manual__NodeArgs *a,
                             const struct kernel_node *k, const CUgraphNode *deps, size_t ndeps,
@@ -726,4 +825,36 @@ VGPU_EXPORT CUresult cuGraphExecMemcpyNodeSetParams(CUgraphExec hGraphExec, CUgr
     a.node = (uint64_t)(uintptr_t)hNode;
     return node_call(ID(cuGraphExecMemcpyNodeSetParams), "cuGraphExecMemcpyNodeSetParams", &a,
                      NULL, 0, NULL, 0, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode,
+                                                CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams)
+{
+    struct kernel_node k = { 0 };
+    CUresult st;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    st = kernel_get(ID(cuGraphKernelNodeGetParams), "cuGraphKernelNodeGetParams", hNode, &k);
+    if (st == CUDA_SUCCESS)
+        FILL_KERNEL(nodeParams, k);
+    return st;
+}
+
+VGPU_EXPORT CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode,
+                                                   CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+    struct kernel_node k = { 0 };
+    CUresult st;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    st = kernel_get(ID(cuGraphKernelNodeGetParams_v2), "cuGraphKernelNodeGetParams_v2", hNode,
+                    &k);
+    if (st == CUDA_SUCCESS) {
+        FILL_KERNEL(nodeParams, k);
+        nodeParams->kern = NULL;
+        nodeParams->ctx = k.ctx;
+    }
+    return st;
 }

@@ -267,6 +267,18 @@ static int explicit_nodes(CUstream s, const struct bufs *m)
     if (d0(s, m, &v2))
         return 1;
     CHECK(cuGraphMemsetNodeGetParams(ns, &ms));
+    {
+        CUDA_KERNEL_NODE_PARAMS back = { 0 };
+        int nb = 0;
+        CUdeviceptr p0 = 0;
+
+        CHECK(cuGraphKernelNodeGetParams(nk, &back));
+        memcpy(&p0, back.kernelParams[0], sizeof(p0));
+        memcpy(&nb, back.kernelParams[3], sizeof(nb));
+        printf("kernel node read back: %s function, grid %u, block %u, dst is a: %s, n %d\n",
+               back.func == m->add ? "the same" : "another", back.gridDimX, back.blockDimX,
+               p0 == m->a ? "yes" : "no", nb);
+    }
     CHECK(cuGraphKernelNodeSetParams(nk, &kp));
     CHECK(cuGraphExecUpdate(e, g, &info));
     CHECK(cuGraphLaunch(e, s));

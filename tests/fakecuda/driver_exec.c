@@ -836,7 +836,7 @@ CUresult vgpu_fake_kernel_op(const char *fn, CUfunction h, void **params, void *
     if (f->fake && !params && !extra && f->fake->nparams)
         return CUDA_ERROR_INVALID_VALUE;
     *op = (struct vgpu_fake_op){ .kind = f->fake ? VGPU_FAKE_OP_KERNEL : VGPU_FAKE_OP_EMPTY,
-                                 .kernel = f->fake };
+                                 .kernel = f->fake, .func = h };
     for (int i = 0; f->fake && i < f->fake->nparams; i++)
         memcpy(op->args + f->fake->off[i], (extra ? argv : params)[i], f->fake->size[i]);
     return CUDA_SUCCESS;

@@ -52,6 +52,7 @@ struct node {
     struct vgpu_fake_op op;
     struct graph *child;       /* a child graph node's own copy of its graph */
     struct node *origin;       /* in a clone: the node it was cloned from */
+    void *params[4];           /* cuGraphKernelNodeGetParams's kernelParams */
     struct node *dep;          /* the one node it depends on, or NULL */
     struct node *next;         /* in insertion order */
 };
@@ -819,6 +820,18 @@ static CUresult memcpy_op(const CUDA_MEMCPY3D *p, struct vgpu_fake_op *op)
     return CUDA_SUCCESS;
 }
 
+/* A kernel node's launch configuration, kept to be read back. */
+static void launch_of(const CUDA_KERNEL_NODE_PARAMS *p, struct vgpu_fake_op *op)
+{
+    op->grid[0] = p->gridDimX;
+    op->grid[1] = p->gridDimY;
+    op->grid[2] = p->gridDimZ;
+    op->block[0] = p->blockDimX;
+    op->block[1] = p->blockDimY;
+    op->block[2] = p->blockDimZ;
+    op->shmem = p->sharedMemBytes;
+}
+
 static CUresult add_op(const char *fn, CUgraphNode *out, CUgraph g, const CUgraphNode *deps,
                        size_t ndeps, CUresult r, const struct vgpu_fake_op *op)
 {
@@ -880,8 +893,32 @@ FAKE_EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph h
                                          p->extra, &op)
                    : CUDA_ERROR_INVALID_VALUE;
 
+    if (!r)
+        launch_of(p, &op);
     return add_op("cuGraphAddKernelNode", phGraphNode, hGraph, dependencies, numDependencies, r,
                   &op);
+}
+
+/* kernelParams point into the node's own copy of the parameters. */
+FAKE_EXPORT CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS *p)
+{
+    struct node *n = node_find(hNode);
+    const struct vgpu_fake_kernel *k;
+
+    if (!n)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphKernelNodeGetParams",
+                                   "unknown node %p", (void *)hNode);
+    if (!p || !n->op.func)
+        return CUDA_ERROR_INVALID_VALUE;
+    k = n->op.kernel;
+    for (int i = 0; k && i < k->nparams; i++)
+        n->params[i] = n->op.args + k->off[i];
+    *p = (CUDA_KERNEL_NODE_PARAMS){
+        .func = n->op.func, .gridDimX = n->op.grid[0], .gridDimY = n->op.grid[1],
+        .gridDimZ = n->op.grid[2], .blockDimX = n->op.block[0], .blockDimY = n->op.block[1],
+        .blockDimZ = n->op.block[2], .sharedMemBytes = n->op.shmem,
+        .kernelParams = k && k->nparams ? n->params : NULL };
+    return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode,
@@ -893,6 +930,8 @@ FAKE_EXPORT CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode,
                                          p->extra, &op)
                    : CUDA_ERROR_INVALID_VALUE;
 
+    if (!r)
+        launch_of(p, &op);
     return set_op("cuGraphKernelNodeSetParams", hNode, r, &op);
 }
 
@@ -905,6 +944,8 @@ FAKE_EXPORT CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, C
                                          p->extra, &op)
                    : CUDA_ERROR_INVALID_VALUE;
 
+    if (!r)
+        launch_of(p, &op);
     return exec_set_op("cuGraphExecKernelNodeSetParams", hGraphExec, hNode, r, &op);
 }
 

@@ -206,6 +206,8 @@ struct vgpu_fake_op {
     enum { VGPU_FAKE_OP_EMPTY, VGPU_FAKE_OP_KERNEL, VGPU_FAKE_OP_MEMSET, VGPU_FAKE_OP_COPY,
            VGPU_FAKE_OP_GRAPH, VGPU_FAKE_OP_EVENT } kind;
     const struct vgpu_fake_kernel *kernel;
+    CUfunction func;           /* the function (or CUkernel) a kernel node was given */
+    unsigned grid[3], block[3], shmem;
     unsigned char args[32];    /* the kernel's parameters, at its layout's offsets */
     void *dst;
     const void *src;
