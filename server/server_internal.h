@@ -103,6 +103,7 @@ struct vgpu_session {
     int work_n;                /* items granted and not seen finished (covered or not) */
     uint32_t work_open;        /* items submitted but not yet covered by an event */
     void *work_open_stream;    /* the stream they were submitted on */
+    bool capture_seen;         /* a stream capture was begun (graph.c asks the driver then) */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
     /* shared host regions; a mapped one is session memory for kernels at devptr */
@@ -243,6 +244,28 @@ vgpu_manual_fn vgpu_manual_find(uint32_t id);
 vgpu_manual_fn vgpu_driver_manual_find(uint32_t id);
 /* Virtual memory management and memory pools of the driver API (manual/vmm.c). */
 vgpu_manual_fn vgpu_vmm_manual_find(uint32_t id);
+/*
+ * A launch's parameters from the guest's buffer laid out by the driver's
+ * parameter info (driver.c): ptrs (room for 1024) point into buf, *n of
+ * them; *func is what to launch (a CUkernel's function in the current
+ * context).  A CUresult; the function handle must be checked before.
+ */
+int vgpu_driver_lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len,
+                        void **ptrs, int *n, void **func);
+/* The layout itself: *n parameters at off[i] of size[i] bytes (kept by driver.c). */
+int vgpu_driver_layout(struct vgpu_session *s, uint64_t fn, int *n, const uint32_t **off,
+                       const uint32_t **size);
+/* Stream capture and graphs (manual/graph.c): their handlers, and whether stream captures. */
+vgpu_manual_fn vgpu_graph_manual_find(uint32_t id);
+bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);
+/* An async copy to or from host memory that a graph could not replay: refused (logged). */
+bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t region);
+/*
+ * Around the server's own CUDA calls on the session's thread: relaxed
+ * capture mode once the session has captured (the mode to put back, or -1).
+ */
+int vgpu_graph_relax(struct vgpu_session *s);
+void vgpu_graph_unrelax(int mode);
 /* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
 void vgpu_driver_forget_layouts(void);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */

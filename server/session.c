@@ -223,9 +223,21 @@ static int destroyed_kind(uint32_t id)
         return vgpu_cuda_kind(VGPU_CUDA_H_LIBRARY);
     case VGPU_CUDA_ID_cuMemPoolDestroy:
         return vgpu_cuda_kind(VGPU_CUDA_H_MEM_POOL);
+    case VGPU_CUDA_ID_cuGraphExecDestroy:
+        return vgpu_cuda_kind(VGPU_CUDA_H_GRAPH_EXEC);
     default:
         return -1;
     }
+}
+
+/* Does id begin a stream capture? */
+static bool begins_capture(uint32_t id)
+{
+    return id == VGPU_CUDA_ID_cuStreamBeginCapture || id == VGPU_CUDA_ID_cuStreamBeginCapture_ptsz ||
+           id == VGPU_CUDA_ID_cuStreamBeginCapture_v2 ||
+           id == VGPU_CUDA_ID_cuStreamBeginCapture_v2_ptsz ||
+           id == VGPU_CUDA_ID_cuStreamBeginCaptureToGraph ||
+           id == VGPU_CUDA_ID_cuStreamBeginCaptureToGraph_ptsz;
 }
 
 /* A destroyed stream, event, module, ... leaves the session's tables (and its VM's count). */
@@ -271,6 +283,8 @@ static void after_success(struct vgpu_session *s, const struct vgpu_dispatch_ent
         vgpu_work_synced(s, stream_arg(e, r), 0);
         break;
     default:
+        if (begins_capture(e->id))
+            s->capture_seen = true;
         break;
     }
 }
@@ -344,8 +358,8 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         }
         if (e->flags & VGPU_FN_WORK)
             vgpu_work_begin(s);
-        else if (destroyed_kind(e->id) == VGPU_CUDART_H_STREAM)
-            vgpu_work_cover(s);       /* the event must be recorded while the stream exists */
+        else if (destroyed_kind(e->id) == VGPU_CUDART_H_STREAM || begins_capture(e->id))
+            vgpu_work_cover(s);       /* recorded while the stream exists, and before it captures */
         rc = vgpu_replay_call(e, resolve(e), &o->r, c->args.data, c->args.len, &status);
         if (e->flags & VGPU_FN_WORK)
             vgpu_work_end(s, rc ? NULL : stream_arg(e, &o->r), rc == 0);

@@ -43,8 +43,11 @@ static uint32_t bound(const struct vgpu_session *s)
 static uint32_t retire_oldest(struct vgpu_session *s, int wait)
 {
     cudaEvent_t ev = s->work_ev[s->work_head];
+    int mode = vgpu_graph_relax(s);
     cudaError_t st = wait ? cudaEventSynchronize(ev) : cudaEventQuery(ev);
     uint32_t n = s->work_count[s->work_head];
+
+    vgpu_graph_unrelax(mode);
 
     if (st == cudaErrorNotReady)
         return 0;
@@ -70,12 +73,26 @@ static uint32_t retire_oldest(struct vgpu_session *s, int wait)
     return n;
 }
 
+static void cover(struct vgpu_session *s);
+
+/* The session's own events must not disturb a capture the program has under way. */
+void vgpu_work_cover(struct vgpu_session *s)
+{
+    int mode;
+
+    if (!s->work_open)
+        return;
+    mode = vgpu_graph_relax(s);
+    cover(s);
+    vgpu_graph_unrelax(mode);
+}
+
 /*
  * Records one event after the open items (consecutive items on one stream
  * share it: one event per run of launches, not per launch).  Items whose
  * event cannot be recorded are counted finished, as nothing could track them.
  */
-void vgpu_work_cover(struct vgpu_session *s)
+static void cover(struct vgpu_session *s)
 {
     int i = (s->work_head + s->work_ev_n) % VGPU_WORK_RING;
     cudaEvent_t ev = s->work_ev[i];
@@ -91,7 +108,9 @@ void vgpu_work_cover(struct vgpu_session *s)
         return;
     }
     s->work_ev[i] = ev;
-    if (cudaEventRecord(ev, (cudaStream_t)s->work_open_stream) != cudaSuccess) {
+    /* a capturing stream would take the record into the program's graph */
+    if (vgpu_graph_capturing(s, s->work_open_stream) ||
+        cudaEventRecord(ev, (cudaStream_t)s->work_open_stream) != cudaSuccess) {
         s->work_n -= (int)n;
         vgpu_sched_release(n);
         return;
@@ -142,7 +161,8 @@ void vgpu_work_begin(struct vgpu_session *s)
 
 void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted)
 {
-    if (!submitted) {
+    /* work captured into a graph runs when the graph is launched, not now */
+    if (!submitted || vgpu_graph_capturing(s, stream)) {
         s->work_n--;
         vgpu_sched_release(1);
         return;

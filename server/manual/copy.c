@@ -45,6 +45,11 @@ int vgpu_manual_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (a->is_2d && (vgpu_span_2d(a->dpitch, a->count, a->height, &dspan) ||
                      vgpu_span_2d(a->spitch, a->count, a->height, &sspan)))
         goto out;
+    if (a->async && a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D &&
+        vgpu_graph_copy_refused(s, st, a->region)) {
+        rc = cudaErrorStreamCaptureUnsupported;
+        goto out;
+    }
     vgpu_work_begin(s);
     rc = copy_dir(s, c, a, st, bytes, dspan, sspan);
     vgpu_work_end(s, a->async ? (void *)st : NULL, rc == cudaSuccess);

@@ -546,6 +546,35 @@ static int lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size
     return CUDA_SUCCESS;
 }
 
+int vgpu_driver_layout(struct vgpu_session *s, uint64_t fn, int *n, const uint32_t **off,
+                       const uint32_t **size)
+{
+    const struct layout *l;
+    int st;
+
+    if (!driver())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if ((st = layout_of(s, fn, &l)) != CUDA_SUCCESS)
+        return st;
+    *n = l->n;
+    *off = l->off;
+    *size = l->size;
+    return CUDA_SUCCESS;
+}
+
+int vgpu_driver_lay_out(struct vgpu_session *s, uint64_t fn, const uint8_t *buf, size_t len,
+                        void **ptrs, int *n, void **func)
+{
+    CUfunction f = NULL;
+    int st;
+
+    if (!driver())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    st = lay_out(s, fn, buf, len, ptrs, n, &f);
+    *func = (void *)f;
+    return st;
+}
+
 /*
  * A launch configuration from the guest, checked: the function (or kernel)
  * and stream are the session's, the attributes hold no handle or address.
@@ -815,8 +844,11 @@ static const struct {
 
 vgpu_manual_fn vgpu_driver_manual_find(uint32_t id)
 {
+    vgpu_manual_fn f;
+
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
         if (handlers[i].id == id)
             return handlers[i].fn;
-    return vgpu_vmm_manual_find(id);
+    f = vgpu_vmm_manual_find(id);
+    return f ? f : vgpu_graph_manual_find(id);
 }

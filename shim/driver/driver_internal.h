@@ -42,6 +42,16 @@ VGPU_HIDDEN void vgpu_drv_memory_unlock(void);
 VGPU_HIDDEN void vgpu_drv_memory_forked(void);
 
 /* ---- launches (launch.c) ---- */
+/*
+ * A kernel's parameters as the bytes the server lays out (kernelParams
+ * packed by the function's layout, or extra's buffer as is): *buf is small
+ * (of small_size bytes), *heap (malloc'ed, the caller frees it) or extra's
+ * own; a CUresult.
+ */
+struct CUfunc_st;
+VGPU_HIDDEN int vgpu_drv_kernel_params(struct CUfunc_st *f, void **params, void **extra,
+                                       uint8_t *small, size_t small_size, uint8_t **heap,
+                                       const void **buf, size_t *len);
 /* Forgets every kernel layout kept (their function handles may be reused). */
 VGPU_HIDDEN void vgpu_drv_forget_layouts(void);
 

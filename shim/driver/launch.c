@@ -127,6 +127,27 @@ static CUresult pack_params(CUfunction fn, void **params, uint8_t *small, size_t
     return st;
 }
 
+int vgpu_drv_kernel_params(CUfunction f, void **params, void **extra, uint8_t *small,
+                           size_t small_size, uint8_t **heap, const void **buf, size_t *len)
+{
+    if (!extra)
+        return pack_params(f, params, small, small_size, heap, buf, len);
+    /* CU_LAUNCH_PARAM_BUFFER_POINTER, ptr, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END */
+    for (int i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+        if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+            *buf = extra[i + 1];
+        else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1])
+            *len = *(size_t *)extra[i + 1];
+        else
+            return CUDA_ERROR_INVALID_VALUE;
+        if (i > 16)
+            return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (params || (*len && !*buf))
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+
 void vgpu_drv_forget_layouts(void)
 {
     struct layout *l;
@@ -272,23 +293,9 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
         return CUDA_ERROR_NOT_SUPPORTED;
     if ((st = check_config(l)) != CUDA_SUCCESS)
         return st;
-    if (extra) {
-        /* CU_LAUNCH_PARAM_BUFFER_POINTER, ptr, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END */
-        for (int i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
-            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
-                buf = extra[i + 1];
-            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1])
-                len = *(size_t *)extra[i + 1];
-            else
-                return CUDA_ERROR_INVALID_VALUE;
-            if (i > 16)
-                return CUDA_ERROR_INVALID_VALUE;
-        }
-        if (params || (len && !buf))
-            return CUDA_ERROR_INVALID_VALUE;
-    } else if ((st = pack_params(l->f, params, small, sizeof(small), &heap, &buf, &len))) {
+    if ((st = vgpu_drv_kernel_params(l->f, params, extra, small, sizeof(small), &heap, &buf,
+                                     &len)))
         return st;
-    }
     fill_args(&a, &grid, &block, attr_id, attr_val, l);
     if (len) {
         req.seg[0].data = buf;

@@ -809,6 +809,39 @@ static CUresult args_from_extra(const struct fn *f, void **extra, void **argv)
     return CUDA_SUCCESS;
 }
 
+/* A launch into a capturing stream becomes a node holding a copy of its parameters. */
+static bool capture(const struct fn *f, void **args, CUstream stream, CUresult *r)
+{
+    struct vgpu_fake_op op = { .kind = f->fake ? VGPU_FAKE_OP_KERNEL : VGPU_FAKE_OP_EMPTY,
+                               .kernel = f->fake };
+
+    for (int i = 0; f->fake && i < f->fake->nparams; i++)
+        memcpy(op.args + f->fake->off[i], args[i], f->fake->size[i]);
+    return vgpu_fake_captured(stream, &op, r);
+}
+
+CUresult vgpu_fake_kernel_op(const char *fn, CUfunction h, void **params, void **extra,
+                             struct vgpu_fake_op *op)
+{
+    struct fn *f = callable(fn, h);
+    void *argv[4] = { 0 };
+    CUresult r;
+
+    if (!f)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (params && extra)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (extra && (r = args_from_extra(f, extra, argv)))
+        return r;
+    if (f->fake && !params && !extra && f->fake->nparams)
+        return CUDA_ERROR_INVALID_VALUE;
+    *op = (struct vgpu_fake_op){ .kind = f->fake ? VGPU_FAKE_OP_KERNEL : VGPU_FAKE_OP_EMPTY,
+                                 .kernel = f->fake, .func = h };
+    for (int i = 0; f->fake && i < f->fake->nparams; i++)
+        memcpy(op->args + f->fake->off[i], (extra ? argv : params)[i], f->fake->size[i]);
+    return CUDA_SUCCESS;
+}
+
 static CUresult launch(const char *fn, CUfunction h, const struct launch *l, void **params,
                        void **extra)
 {
@@ -837,10 +870,12 @@ static CUresult launch(const char *fn, CUfunction h, const struct launch *l, voi
         return CUDA_ERROR_INVALID_VALUE;
     if (extra && (r = args_from_extra(f, extra, argv)))
         return r;
+    if (f->fake && !params && !extra && f->fake->nparams)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (capture(f, extra ? argv : params, l->stream, &r))
+        return r;
     if (!f->fake)
         return CUDA_SUCCESS;
-    if (!params && !extra && f->fake->nparams)
-        return CUDA_ERROR_INVALID_VALUE;
     return VGPU_FAKE_CU(f->fake->run(extra ? argv : params));
 }
 

@@ -73,6 +73,8 @@ FAKE_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
         return r;
     if (!dptr || bytesize == 0)
         return CUDA_ERROR_INVALID_VALUE;
+    if ((r = vgpu_fake_capture_unsafe("cuMemAlloc")))
+        return r;
     if ((r = VGPU_FAKE_CU(vgpu_fake_malloc(&p, bytesize))))
         return r;
     *dptr = CUDP(p);
@@ -351,7 +353,7 @@ FAKE_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes,
 /* ---- copies ---- */
 
 static CUresult copy(const char *fn, void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
-                     CUstream stream)
+                     CUstream stream, bool async)
 {
     CUresult r = vgpu_fake_cu_ready();
 
@@ -359,57 +361,63 @@ static CUresult copy(const char *fn, void *dst, const void *src, size_t n, enum 
         return r;
     if (!vgpu_fake_stream_ok(fn, stream))
         return CUDA_ERROR_INVALID_HANDLE;
+    if (!async && (r = vgpu_fake_capture_unsafe(fn)))
+        return r;
+    if (async && vgpu_fake_capture_copy(fn, dst, n, src, n, n, 1, kind, stream, &r))
+        return r;
     return VGPU_FAKE_CU(vgpu_fake_copy2d(fn, dst, n, src, n, n, 1, kind));
 }
 
 FAKE_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount)
 {
-    return copy("cuMemcpyHtoD", DP(dstDevice), srcHost, ByteCount, cudaMemcpyHostToDevice, NULL);
+    return copy("cuMemcpyHtoD", DP(dstDevice), srcHost, ByteCount, cudaMemcpyHostToDevice, NULL,
+                false);
 }
 
 FAKE_EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount)
 {
-    return copy("cuMemcpyDtoH", dstHost, DP(srcDevice), ByteCount, cudaMemcpyDeviceToHost, NULL);
+    return copy("cuMemcpyDtoH", dstHost, DP(srcDevice), ByteCount, cudaMemcpyDeviceToHost, NULL,
+                false);
 }
 
 FAKE_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice,
                                      size_t ByteCount)
 {
     return copy("cuMemcpyDtoD", DP(dstDevice), DP(srcDevice), ByteCount,
-                cudaMemcpyDeviceToDevice, NULL);
+                cudaMemcpyDeviceToDevice, NULL, false);
 }
 
 FAKE_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost,
                                           size_t ByteCount, CUstream hStream)
 {
     return copy("cuMemcpyHtoDAsync", DP(dstDevice), srcHost, ByteCount, cudaMemcpyHostToDevice,
-                hStream);
+                hStream, true);
 }
 
 FAKE_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
                                           CUstream hStream)
 {
     return copy("cuMemcpyDtoHAsync", dstHost, DP(srcDevice), ByteCount, cudaMemcpyDeviceToHost,
-                hStream);
+                hStream, true);
 }
 
 FAKE_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice,
                                           size_t ByteCount, CUstream hStream)
 {
     return copy("cuMemcpyDtoDAsync", DP(dstDevice), DP(srcDevice), ByteCount,
-                cudaMemcpyDeviceToDevice, hStream);
+                cudaMemcpyDeviceToDevice, hStream, true);
 }
 
 /* Unified addressing: the tables say which side is device memory. */
 FAKE_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount)
 {
-    return copy("cuMemcpy", DP(dst), DP(src), ByteCount, cudaMemcpyDefault, NULL);
+    return copy("cuMemcpy", DP(dst), DP(src), ByteCount, cudaMemcpyDefault, NULL, false);
 }
 
 FAKE_EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount,
                                    CUstream hStream)
 {
-    return copy("cuMemcpyAsync", DP(dst), DP(src), ByteCount, cudaMemcpyDefault, hStream);
+    return copy("cuMemcpyAsync", DP(dst), DP(src), ByteCount, cudaMemcpyDefault, hStream, true);
 }
 
 /* One side of a CUDA_MEMCPY2D: its first byte and whether it is device memory. */
@@ -491,6 +499,16 @@ static CUresult set(const char *fn, CUdeviceptr d, size_t pitch, uint32_t value,
         return CUDA_ERROR_INVALID_VALUE;          /* elements must be aligned */
     if (height == 1)
         pitch = width * elem;                     /* one row needs no pitch */
+    if (stream) {
+        struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_MEMSET, .dst = DP(d), .pitch = pitch,
+                                   .value = value, .elem = elem, .width = width,
+                                   .height = height };
+
+        if (width && height && !vgpu_fake_dev_ok(fn, DP(d), (height - 1) * pitch + width * elem))
+            return CUDA_ERROR_INVALID_VALUE;
+        if (vgpu_fake_captured(stream, &op, &r))
+            return r;
+    }
     return VGPU_FAKE_CU(vgpu_fake_memset2d(fn, DP(d), pitch, value, elem, width, height, stream));
 }
 

@@ -42,6 +42,8 @@ FAKE_EXPORT CUresult cuStreamSynchronize(CUstream hStream)
 {
     CUresult r = vgpu_fake_cu_init_ok();
 
+    if (!r)
+        r = vgpu_fake_capture_sync("cuStreamSynchronize", hStream);
     return r ? r : VGPU_FAKE_CU(cudaStreamSynchronize(hStream));
 }
 
@@ -49,6 +51,8 @@ FAKE_EXPORT CUresult cuStreamQuery(CUstream hStream)
 {
     CUresult r = vgpu_fake_cu_init_ok();
 
+    if (!r)
+        r = vgpu_fake_capture_sync("cuStreamQuery", hStream);
     return r ? r : VGPU_FAKE_CU(cudaStreamQuery(hStream));
 }
 

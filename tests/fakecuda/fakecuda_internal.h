@@ -61,6 +61,7 @@ struct vgpu_fake_stream {
     int priority;
     unsigned long long id;
     struct vgpu_fake_ctx *ctx; /* current when it was made (NULL: none) */
+    struct vgpu_fake_capture *capture; /* its capture sequence (driver_graph.c), or NULL */
     struct vgpu_fake_stream *next;
 };
 
@@ -197,6 +198,47 @@ CUresult vgpu_fake_quiet_end(cudaError_t st);
 /* Logs "fakecuda: refused FN: ..." (aborting under VGPU_FAKE_ABORT_ON_REFUSE); returns r. */
 CUresult vgpu_fake_cu_refuse(CUresult r, const char *fn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- stream capture and graphs (driver_graph.c) ---- */
+
+/* One operation as a graph node holds it, to be run at each launch of the graph. */
+struct vgpu_fake_op {
+    enum { VGPU_FAKE_OP_EMPTY, VGPU_FAKE_OP_KERNEL, VGPU_FAKE_OP_MEMSET, VGPU_FAKE_OP_COPY,
+           VGPU_FAKE_OP_GRAPH, VGPU_FAKE_OP_EVENT } kind;
+    const struct vgpu_fake_kernel *kernel;
+    CUfunction func;           /* the function (or CUkernel) a kernel node was given */
+    unsigned grid[3], block[3], shmem;
+    unsigned char args[32];    /* the kernel's parameters, at its layout's offsets */
+    void *dst;
+    const void *src;
+    size_t pitch, spitch, width, height, elem;
+    uint32_t value;
+    enum cudaMemcpyKind dir;
+    CUevent event;             /* an event record node's */
+};
+
+/*
+ * When stream s captures, op becomes the capture's next node (depending on
+ * the one before) and this returns true with *r its status; otherwise false
+ * and the caller runs op now.
+ */
+bool vgpu_fake_captured(CUstream s, const struct vgpu_fake_op *op, CUresult *r);
+/* The same for a copy (vgpu_fake_copy2d's arguments), its device spans checked first. */
+bool vgpu_fake_capture_copy(const char *fn, void *dst, size_t dpitch, const void *src,
+                            size_t spitch, size_t width, size_t height, enum cudaMemcpyKind kind,
+                            CUstream s, CUresult *r);
+/*
+ * A potentially unsafe call (a synchronous copy, an allocation) while this
+ * thread may not make one (a capture not begun relaxed, and this thread's
+ * mode not relaxed): CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, and the
+ * captures that forbade it are invalidated, as the driver does.
+ */
+CUresult vgpu_fake_capture_unsafe(const char *fn);
+/* A kernel node's operation: the function (or CUkernel) and its parameters checked and copied. */
+CUresult vgpu_fake_kernel_op(const char *fn, CUfunction h, void **params, void **extra,
+                             struct vgpu_fake_op *op);
+/* Synchronizing with or querying a capturing stream: the same error and invalidation. */
+CUresult vgpu_fake_capture_sync(const char *fn, CUstream s);
 
 /* ---- _ptsz / _ptds entry points, which cuda_runtime_api.h declares only
  * under CUDA_API_PER_THREAD_DEFAULT_STREAM ---- */

@@ -53,6 +53,8 @@ cudaError_t vgpu_fake_malloc(void **p, size_t size)
 FAKE_EXPORT cudaError_t cudaMalloc(void **devPtr, size_t size)
 {
     vgpu_fake_rt_ctx();
+    if (vgpu_fake_capture_unsafe("cudaMalloc"))
+        return vgpu_fake_status(cudaErrorStreamCaptureUnsupported);
     return vgpu_fake_malloc(devPtr, size);
 }
 
@@ -188,15 +190,22 @@ cudaError_t vgpu_fake_copy2d(const char *fn, void *dst, size_t dpitch, const voi
 FAKE_EXPORT cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
     vgpu_fake_rt_ctx();
+    if (vgpu_fake_capture_unsafe("cudaMemcpy"))
+        return vgpu_fake_status(cudaErrorStreamCaptureUnsupported);
     return vgpu_fake_copy2d("cudaMemcpy", dst, count, src, count, count, 1, kind);
 }
 
 FAKE_EXPORT cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
                                         enum cudaMemcpyKind kind, cudaStream_t stream)
 {
+    CUresult r;
+
     vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaMemcpyAsync", stream))
         return cudaErrorInvalidResourceHandle;
+    if (vgpu_fake_capture_copy("cudaMemcpyAsync", dst, count, src, count, count, 1, kind, stream,
+                               &r))
+        return vgpu_fake_status((cudaError_t)r);
     return vgpu_fake_copy2d("cudaMemcpyAsync", dst, count, src, count, count, 1, kind);
 }
 
@@ -204,6 +213,8 @@ FAKE_EXPORT cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, 
                                      size_t width, size_t height, enum cudaMemcpyKind kind)
 {
     vgpu_fake_rt_ctx();
+    if (vgpu_fake_capture_unsafe("cudaMemcpy2D"))
+        return vgpu_fake_status(cudaErrorStreamCaptureUnsupported);
     return vgpu_fake_copy2d("cudaMemcpy2D", dst, dpitch, src, spitch, width, height, kind);
 }
 
@@ -211,9 +222,14 @@ FAKE_EXPORT cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *
                                           size_t width, size_t height, enum cudaMemcpyKind kind,
                                           cudaStream_t stream)
 {
+    CUresult r;
+
     vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaMemcpy2DAsync", stream))
         return cudaErrorInvalidResourceHandle;
+    if (vgpu_fake_capture_copy("cudaMemcpy2DAsync", dst, dpitch, src, spitch, width, height, kind,
+                               stream, &r))
+        return vgpu_fake_status((cudaError_t)r);
     return vgpu_fake_copy2d("cudaMemcpy2DAsync", dst, dpitch, src, spitch, width, height, kind);
 }
 

@@ -107,7 +107,8 @@ int vgpu_raw_call(struct vgpu_rawclient *c, uint32_t id, const ProtobufCMessage 
 
         rc = f.env->results->results[0]->status;
         if (ret && (*ret = malloc(r->len ? r->len : 1))) {
-            memcpy(*ret, r->data, r->len);
+            if (r->len)            /* an empty result may carry no data pointer */
+                memcpy(*ret, r->data, r->len);
             *ret_len = r->len;
         } else if (ret) {
             rc = -ENOMEM;

@@ -917,6 +917,109 @@ static void test_driver_handlers(void **state)
     server_alive();
 }
 
+/* A generated driver call with one handle output: its status, the handle in *out. */
+static int cu_out_handle(int fd, uint32_t id, const ProtobufCMessage *args, uint64_t *out)
+{
+    struct vgpu_rawclient c = raw(fd);
+    uint8_t *ret = NULL;
+    size_t len = 0;
+    int st = vgpu_raw_call(&c, id, args, NULL, 0, &ret, &len);
+
+    seq = c.seq;
+    *out = 0;
+    if (st == CUDA_SUCCESS && id == VGPU_CUDA_ID_cuGraphCreate) {
+        Vgpu__Cuda__CuGraphCreateRet *r = vgpu__cuda__cu_graph_create_ret__unpack(NULL, len, ret);
+
+        assert_non_null(r);
+        *out = r->phgraph;
+        vgpu__cuda__cu_graph_create_ret__free_unpacked(r, NULL);
+    } else if (st == CUDA_SUCCESS) {
+        Vgpu__Cuda__CuGraphAddEmptyNodeRet *r =
+            vgpu__cuda__cu_graph_add_empty_node_ret__unpack(NULL, len, ret);
+
+        assert_non_null(r);
+        *out = r->phgraphnode;
+        vgpu__cuda__cu_graph_add_empty_node_ret__free_unpacked(r, NULL);
+    }
+    free(ret);
+    return st;
+}
+
+/*
+ * Graph handles (server/manual/graph.c and the generated graph calls):
+ * graphs, nodes and executable graphs that are not the session's, nodes of
+ * a graph that was destroyed, a dependency naming a foreign node, capture
+ * info of a foreign stream, an upload stream that is not the session's.
+ * The fake aborts on any value it must refuse, so each refusal is the
+ * server's; the server stays up.
+ */
+static void test_graph_handlers(void **state)
+{
+    Vgpu__Cuda__CuInitArgs ia = VGPU__CUDA__CU_INIT_ARGS__INIT;
+    Vgpu__Manual__CtxArgs ca = VGPU__MANUAL__CTX_ARGS__INIT;
+    Vgpu__Cuda__CuGraphCreateArgs gc = VGPU__CUDA__CU_GRAPH_CREATE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphAddEmptyNodeArgs en = VGPU__CUDA__CU_GRAPH_ADD_EMPTY_NODE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphNodeGetTypeArgs nt = VGPU__CUDA__CU_GRAPH_NODE_GET_TYPE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphExecGetFlagsArgs xf = VGPU__CUDA__CU_GRAPH_EXEC_GET_FLAGS_ARGS__INIT;
+    Vgpu__Cuda__CuGraphLaunchArgs gl = VGPU__CUDA__CU_GRAPH_LAUNCH_ARGS__INIT;
+    Vgpu__Manual__GraphArgs ga = VGPU__MANUAL__GRAPH_ARGS__INIT;
+    Vgpu__Manual__InstantiateArgs in = VGPU__MANUAL__INSTANTIATE_ARGS__INIT;
+    Vgpu__Manual__CaptureInfoArgs ci = VGPU__MANUAL__CAPTURE_INFO_ARGS__INIT;
+    uint64_t g, n0, n1, foreign[1] = { 0x5150 };
+    int fd = connect_ok();
+
+    (void)state;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuInit, &ia.base, NULL, 0), CUDA_SUCCESS);
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuCtxCreate_v2, &ca.base, NULL, 0), CUDA_SUCCESS);
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphCreate, &gc.base, &g), CUDA_SUCCESS);
+    en.hgraph = g;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddEmptyNode, &en.base, &n0),
+                     CUDA_SUCCESS);
+    /* a dependency that is not the session's node */
+    en.dependencies = foreign;
+    en.n_dependencies = en.numdependencies = 1;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddEmptyNode, &en.base, &n1),
+                     CUDA_ERROR_INVALID_HANDLE);
+    en.dependencies = &n0;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddEmptyNode, &en.base, &n1),
+                     CUDA_SUCCESS);
+    /* graphs and executable graphs that are not the session's */
+    ga.graph = g + 8;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDebugDotPrint, &ga.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    in.graph = g + 8;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphInstantiateWithParams, &in.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    in.graph = g;
+    in.upload_stream = 0xdead0;
+    in.flags = CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphInstantiateWithParams, &in.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    xf.hgraphexec = 0xe7ec0;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphExecGetFlags, &xf.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    gl.hgraphexec = 0xe7ec0;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphLaunch, &gl.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    ci.stream = 0xdead0;
+    ci.want_deps = ci.want_count = true;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuStreamGetCaptureInfo_v3, &ci.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    /* the graph goes, and its nodes' handles with it */
+    nt.hnode = n1;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphNodeGetType, &nt.base, NULL, 0), CUDA_SUCCESS);
+    ga.graph = g;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0), CUDA_SUCCESS);
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphNodeGetType, &nt.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    close(fd);
+    server_alive();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -935,6 +1038,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_symbol_spans_server_side),
         cmocka_unit_test(test_registration_bounds),
         cmocka_unit_test(test_driver_handlers),
+        cmocka_unit_test(test_graph_handlers),
     };
     int failed;
 
