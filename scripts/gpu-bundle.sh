@@ -13,6 +13,11 @@ cp "$build/server/vgpu-server" "$build/server/vgpuctl" "$out/bin/"
 cp "$build/bench/sched_bench" "$build/bench/transport_bench" "$build/bench/vgpu_bench" \
     "$build/bench/vgpu_bench_static" "$out/bench/"
 cp "$build/shim/libcudart.so.13" "$build/shim/libcuda.so.1" "$out/shim/"
+[ -f "$build/shim/libnvidia-ml.so.1" ] && cp "$build/shim/libnvidia-ml.so.1" "$out/shim/"
+# the driver tracer (tests/tools/etbl_trace.c), under the real driver's name in a folder of its own
+if [ -f "$build/tests/tools/etbl-trace/libcuda.so.1" ]; then
+    mkdir -p "$out/trace" && cp "$build/tests/tools/etbl-trace/libcuda.so.1" "$out/trace/"
+fi
 pbc=$(ldd "$build/shim/libcudart.so.13" | awk '/libprotobuf-c.so.1/ {print $3}')
 cp "$pbc" "$out/shim/libprotobuf-c.so.1"
 for f in "$build"/examples/*; do
@@ -20,5 +25,9 @@ for f in "$build"/examples/*; do
 done
 cp "$build"/tests/gpu/vgpu_* "$out/tests/"
 cp "$build/tests/driver/drv_fill" "$build/tests/driver/static_fill" "$out/tests/"
+for f in "$build"/tests/driver/vmm_fill "$build"/tests/driver/drv_graph "$build"/tests/nvml/nvml_query \
+         "$build"/tests/libs/lib_*; do
+    [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/tests/"
+done
 cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$build/tests/async/async_errors" "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$out/tests/"
 du -sh "$out"
