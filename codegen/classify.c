@@ -398,6 +398,11 @@ static char *classify_func(struct cg_api *api, struct cg_func *f, struct cg_entr
         if (f->cached && (p->bytes || p->kind == CG_P_HANDLE || p->kind == CG_P_DEVPTR))
             cg_fatal("%s:%d: %s is marked cached but %s is a handle, an address or bulk data",
                      spec->path, e ? e->line : 0, f->name, p->name);
+        /* a context handle names what the per-context answers are dropped with */
+        if (f->cached_ctx && (p->bytes || p->kind == CG_P_DEVPTR ||
+                              (p->kind == CG_P_HANDLE && strcmp(p->type->spelling, "CUcontext"))))
+            cg_fatal("%s:%d: %s is cached per context but %s is an address, bulk data or a "
+                     "handle other than a context", spec->path, e ? e->line : 0, f->name, p->name);
         if (p->kind == CG_P_VALUE)
             mark_used(p->type);
         if (p->elem && !p->bytes)
@@ -430,6 +435,8 @@ int cg_classify(struct cg_api *api)
             e->matched = true;
             f->async = e->async;
             f->cached = e->cached;
+            f->cached_ctx = e->cached_ctx;
+            f->ctx_change = e->ctx_change;
             f->work = e->work;
             if (e->have_state) {
                 f->state = e->state;

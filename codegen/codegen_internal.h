@@ -128,6 +128,8 @@ struct cg_func {
     enum cg_fstate state;
     bool async;
     bool cached;
+    bool cached_ctx;          /* cached per current context (may take a context handle) */
+    bool ctx_change;          /* drops the per-context answers */
     bool work;                /* puts work on the GPU: the server schedules it */
     char *reason;             /* for CG_F_UNSUPPORTED */
     char *problem;            /* why defaults failed, when no spec entry */
@@ -155,6 +157,8 @@ struct cg_entry {
     bool have_state;
     bool async;
     bool cached;
+    bool cached_ctx;
+    bool ctx_change;
     bool work;
     char *reason;
     int nannot;

@@ -325,7 +325,9 @@ static void emit_shim_generated(FILE *f, const struct names *n, const struct cg_
     emit_params(f, fn);
     fprintf(f, ")\n{\n    %s a;\n    struct vgpu_arena ar = { 0 };\n", at);
     fprintf(f, "    struct vgpu_call_req req = { .call_id = %u, .flags = %s, .name = \"%s\" };\n",
-            fn->id, fn->async ? "VGPU_FN_ASYNC" : fn->cached ? "VGPU_FN_CACHED" : "0", fn->name);
+            fn->id, fn->async ? "VGPU_FN_ASYNC" : fn->cached ? "VGPU_FN_CACHED"
+                  : fn->cached_ctx ? "VGPU_FN_CACHE_CTX" : fn->ctx_change ? "VGPU_FN_CTX_CHANGE" : "0",
+            fn->name);
     fprintf(f, "    struct vgpu_call_rep rep = { 0 };\n    int st = 0, rc = 0;\n%s\n",
             has_ret ? "    int64_t ret = 0;\n" : "");
     fprintf(f, "    %s(&a);\n", ainit);

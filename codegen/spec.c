@@ -109,6 +109,10 @@ static void parse_fn(struct cg_spec *spec, int line, char *rest)
             e->async = true;
         } else if (!strcmp(w, "cached")) {
             e->cached = true;
+        } else if (!strcmp(w, "cached_per_context")) {
+            e->cached_ctx = true;
+        } else if (!strcmp(w, "changes_contexts")) {
+            e->ctx_change = true;
         } else if (!strcmp(w, "work")) {
             e->work = true;
         } else if (!strcmp(w, "manual")) {
@@ -128,7 +132,8 @@ static void parse_fn(struct cg_spec *spec, int line, char *rest)
                 cg_fatal("%s:%d: too many annotations", spec->path, line);
             parse_annot(spec, line, &e->annot[e->nannot++], w);
         } else {
-            cg_fatal("%s:%d: unknown word '%s' (expected async, cached, work, manual, "
+            cg_fatal("%s:%d: unknown word '%s' (expected async, cached, cached_per_context, "
+                     "changes_contexts, work, manual, "
                      "unsupported: REASON or NAME:DIRECTION)", spec->path, line, w);
         }
     }

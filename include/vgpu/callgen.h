@@ -32,6 +32,10 @@
 #define VGPU_FN_RET_STATUS 0x2u /* the return value is the call's status */
 #define VGPU_FN_CACHED     0x4u /* a pure query: the shim may answer a repeat from its cache */
 #define VGPU_FN_WORK       0x8u /* puts work on the GPU: the server's scheduler grants it */
+/* a query of a context's fixed facts: cached per current context, until a context changes */
+#define VGPU_FN_CACHE_CTX  0x10u
+/* changes contexts (destroy, primary-context retain, release, reset, flags): drops those answers */
+#define VGPU_FN_CTX_CHANGE 0x20u
 
 enum vgpu_fn_state {
     VGPU_FN_GENERATED = 0,

@@ -253,12 +253,18 @@ int vgpu_ctl_error_table_locked(struct vgpu_client *c, struct vgpu_errtab *t);
 int vgpu_conn_control_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env, int fd,
                              struct vgpu_frame *f, uint8_t **buf);
 
-/* cache.c */
+/*
+ * cache.c: answers keyed by call id, the thread's device, its current
+ * context (0 for calls not cached per context: VGPU_FN_CACHE_CTX) and the
+ * packed arguments.  vgpu_cache_drop_contexts forgets the per-context ones.
+ */
 const struct vgpu_cache_entry *vgpu_cache_find(const struct vgpu_client *c,
-                                               const struct vgpu_call_req *req, int device);
+                                               const struct vgpu_call_req *req, int device,
+                                               uint64_t context);
 int vgpu_cache_answer(const struct vgpu_cache_entry *e, struct vgpu_call_rep *rep);
 void vgpu_cache_add(struct vgpu_client *c, const struct vgpu_call_req *req,
-                    const struct vgpu_call_rep *rep, int device);
+                    const struct vgpu_call_rep *rep, int device, uint64_t context);
+void vgpu_cache_drop_contexts(struct vgpu_client *c);
 void vgpu_cache_free(struct vgpu_client *c);
 
 #endif

@@ -37,8 +37,10 @@
 
 static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
-    bool cacheable = (req->flags & VGPU_FN_CACHED) && req->nout == 0 && req->nseg == 0;
+    bool cacheable = (req->flags & (VGPU_FN_CACHED | VGPU_FN_CACHE_CTX)) && req->nout == 0 &&
+                     req->nseg == 0;
     int device = vgpu_errors_device();
+    uint64_t context = req->flags & VGPU_FN_CACHE_CTX ? vgpu_errors_context() : 0;
     const struct vgpu_cache_entry *hit;
     int st;
 
@@ -46,7 +48,8 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
     rep->ret_len = 0;
     rep->priv = NULL;
     pthread_mutex_lock(&c->lock);
-    if (cacheable && (hit = vgpu_cache_find(c, req, device)) && vgpu_cache_answer(hit, rep) == 0) {
+    if (cacheable && (hit = vgpu_cache_find(c, req, device, context)) &&
+        vgpu_cache_answer(hit, rep) == 0) {
         pthread_mutex_unlock(&c->lock);
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (cached)", req->name);
         return 0;
@@ -65,8 +68,11 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
         st = c->conn.state == VGPU_CONN_UP ? vgpu_queue_invoke_locked(c, req, rep) : -ENOTCONN;
     }
     vgpu_owed_collect_locked(c);
+    /* whatever it answered, a call that changes contexts may have changed them */
+    if (req->flags & VGPU_FN_CTX_CHANGE)
+        vgpu_cache_drop_contexts(c);
     if (cacheable && st == 0)
-        vgpu_cache_add(c, req, rep, device);
+        vgpu_cache_add(c, req, rep, device, context);
     pthread_mutex_unlock(&c->lock);
     vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> %d", req->name, st);
     vgpu_errors_set(st);

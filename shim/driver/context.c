@@ -134,6 +134,7 @@ VGPU_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
     if (!ctx)
         return CUDA_ERROR_INVALID_VALUE;
     a.ctx = (uint64_t)(uintptr_t)ctx;
+    req.flags = VGPU_FN_CTX_CHANGE;     /* the shim's answers about contexts are forgotten */
     st = CALL(cuCtxDestroy_v2, a, &req, &rep);
     vgpu_shim_rep_release(&rep);
     if (st == CUDA_SUCCESS)
