@@ -41,6 +41,7 @@
 #define CB_SLEEP_NS 50000000u          /* host-direct: a futex wait, then a look at stop */
 #define CB_NAP_MIN_NS 10000
 #define CB_NAP_MAX_NS 200000           /* a guest naps while a callback may become due */
+#define CB_IDLE_NS 10000000            /* ... and with none registered */
 
 static __thread bool on_callback_thread;
 
@@ -119,6 +120,26 @@ static void serve_due(struct vgpu_callbacks *cb, uint32_t due)
     }
 }
 
+/* A guest with nothing registered: a long nap, cut short by a registration or stop. */
+static void idle_wait(struct vgpu_callbacks *cb)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += CB_IDLE_NS;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&cb->cond, &cb->lock, &ts);
+}
+
+/*
+ * Once started it watches cb_due until stopped, registered callbacks or
+ * not, so that whatever the server makes due is answered (an id not in the
+ * table without running anything).  Host-direct it sleeps on the futex;
+ * in a guest it naps, briefly while callbacks are registered.
+ */
 static void *callback_thread(void *arg)
 {
     struct vgpu_callbacks *cb = arg;
@@ -127,29 +148,26 @@ static void *callback_thread(void *arg)
     on_callback_thread = true;
     pthread_mutex_lock(&cb->lock);
     while (!cb->stop) {
-        uint32_t due;
+        uint32_t due = __atomic_load_n(&cb->hdr->cb_due, __ATOMIC_ACQUIRE);
 
-        if (!cb->n) {
-            pthread_cond_wait(&cb->cond, &cb->lock);
-            nap = CB_NAP_MIN_NS;
-            continue;
-        }
-        due = __atomic_load_n(&cb->hdr->cb_due, __ATOMIC_ACQUIRE);
         if (due != cb->handled) {
             serve_due(cb, due);
             nap = CB_NAP_MIN_NS;
-            continue;
-        }
-        pthread_mutex_unlock(&cb->lock);
-        if (cb->futex) {
+        } else if (cb->futex) {
+            pthread_mutex_unlock(&cb->lock);
             vgpu_futex_wait(&cb->hdr->cb_due, due, CB_SLEEP_NS);
+            pthread_mutex_lock(&cb->lock);
+        } else if (!cb->n) {
+            idle_wait(cb);
+            nap = CB_NAP_MIN_NS;
         } else {
             struct timespec ts = { 0, nap };
 
+            pthread_mutex_unlock(&cb->lock);
             nanosleep(&ts, NULL);
             nap = nap * 2 < CB_NAP_MAX_NS ? nap * 2 : CB_NAP_MAX_NS;
+            pthread_mutex_lock(&cb->lock);
         }
-        pthread_mutex_lock(&cb->lock);
     }
     cb->running = false;
     pthread_mutex_unlock(&cb->lock);
