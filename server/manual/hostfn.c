@@ -53,7 +53,11 @@ struct vgpu_hostcb {
     int active;                        /* trampolines that may touch hdr */
     uint32_t seq;                      /* the last cb_due written */
     uint32_t pending;                  /* on streams, not yet run */
+    struct vgpu_hostcb *older;         /* the process's states, kept (below) */
 };
+
+/* Every state this process made: never freed, a trampoline may still come (a session per process). */
+static struct vgpu_hostcb *states;
 
 struct record {                        /* a trampoline's user data */
     struct vgpu_hostcb *h;
@@ -167,6 +171,8 @@ static struct vgpu_hostcb *state_of(struct vgpu_session *s)
     h->futex = !s->qp_in_bar;
     h->fd = s->fd;
     h->seq = __atomic_load_n(&h->hdr->cb_due, __ATOMIC_RELAXED);
+    h->older = states;
+    states = h;
     s->hostcb = h;
     return h;
 }
