@@ -12,7 +12,10 @@
 //
 // With VGPU_TEST_CALLBACK_CUDA=1 a callback also calls CUDA, which CUDA
 // forbids: through vgpu that call fails at once (not permitted); natively
-// it is undefined, so the GPU run leaves it out.
+// it is undefined, so the GPU run leaves it out.  With
+// VGPU_TEST_CALLBACK_DIE=1 the process ends (status 3) inside a callback
+// while its main thread waits in cuStreamSynchronize for it
+// (tests/callbacks/run_died.sh).
 #include <cuda.h>
 #include <cstdio>
 #include <cstdlib>
@@ -119,6 +122,13 @@ static void CUDART_CB set_spin_flag(void *p)
     __atomic_store_n(&spin_flag, 1, __ATOMIC_RELEASE);
 }
 
+static void CUDA_CB die(void *p)
+{
+    (void)p;
+    fflush(stdout);
+    _exit(3);
+}
+
 static double now_s()
 {
     struct timespec t;
@@ -140,6 +150,13 @@ int main()
     CHECK(cudaMallocHost(&st.out, N));
     CHECK(cudaMallocHost(&back, N));
     CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    if (getenv("VGPU_TEST_CALLBACK_DIE")) {
+        printf("dying in a callback\n");
+        CU_CHECK(cuLaunchHostFunc((CUstream)s, die, nullptr));
+        CU_CHECK(cuStreamSynchronize((CUstream)s));
+        printf("still alive?\n");
+        return 1;
+    }
 
     // kernel -> copy back -> callback checks it and writes -> copy up -> copy back
     fake_fill<<<16, 256, 0, s>>>(dev, 0x21, N);
