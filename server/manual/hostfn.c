@@ -17,9 +17,11 @@
  * never hangs for ever, when the session ends (vgpu_hostcb_end) or the
  * client's socket hangs up; every later one then returns at once.  What
  * comes from the client is checked: the call's stream is the session's,
- * its id is not 0, at most VGPU_HOSTCB_MAX wait at once; cb_done is only
- * ever compared with the value this side wrote, so a "done" for a
- * callback never due, or a stale one, just does not end the wait.
+ * its id is not 0, it is not capturing (a graph's host node would run the
+ * function at every launch), at most VGPU_HOSTCB_MAX wait at once;
+ * cb_done is only ever compared with the value this side wrote, so a
+ * "done" for a callback never due, or a stale one, just does not end the
+ * wait.
  *
  * The per-session state lives as long as the process (a trampoline may
  * still be queued on a stream when the session ends; it then only reads
@@ -177,17 +179,20 @@ static struct vgpu_hostcb *state_of(struct vgpu_session *s)
     return h;
 }
 
-/* The real call for id on stream: the API's own status (CUresult or cudaError_t). */
-static int enqueue(uint32_t id, uint64_t stream, struct record *r)
+/* The stream a call of id names: stream 0 of a _ptsz form is the per-thread one. */
+static void *stream_of(uint32_t id, uint64_t stream)
 {
-    void *st = (void *)(uintptr_t)stream;
+    if (!stream && (id == VGPU_CUDA_ID_cuLaunchHostFunc_ptsz || id == VGPU_CUDA_ID_cuStreamAddCallback_ptsz))
+        return CU_STREAM_PER_THREAD;
+    return (void *)(uintptr_t)stream;
+}
 
+/* The real call for id on stream st: the API's own status (CUresult or cudaError_t). */
+static int enqueue(uint32_t id, void *st, struct record *r)
+{
     switch (id) {
     case VGPU_CUDA_ID_cuLaunchHostFunc_ptsz:
     case VGPU_CUDA_ID_cuStreamAddCallback_ptsz:
-        if (!st)
-            st = CU_STREAM_PER_THREAD;
-        /* fall through */
     case VGPU_CUDA_ID_cuLaunchHostFunc:
     case VGPU_CUDA_ID_cuStreamAddCallback: {
         bool plain = id == VGPU_CUDA_ID_cuLaunchHostFunc || id == VGPU_CUDA_ID_cuLaunchHostFunc_ptsz;
@@ -223,6 +228,14 @@ static int serve(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_t id
     st = CUDA_ERROR_INVALID_HANDLE;
     if (!stream_ok(s, a->stream))
         goto out;
+    /* a host node would run the guest's function at every launch; a record serves one run */
+    st = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (vgpu_graph_capturing(s, stream_of(id, a->stream))) {
+        vgpu_log(VGPU_LOG_WARN, "a host callback into a capturing stream cannot become a graph's "
+                 "host node through vgpu: refused (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED); "
+                 "add it to the stream after the graph's launch instead");
+        goto out;
+    }
     st = CUDA_ERROR_OUT_OF_MEMORY;
     if (!(h = state_of(s)) || !(r = malloc(sizeof(*r))))
         goto out;
@@ -236,7 +249,7 @@ static int serve(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_t id
     h->pending++;
     pthread_mutex_unlock(&h->lock);
     *r = (struct record){ .h = h, .id = a->id };
-    st = enqueue(id, a->stream, r);
+    st = enqueue(id, stream_of(id, a->stream), r);
     if (st) {
         pthread_mutex_lock(&h->lock);
         h->pending--;

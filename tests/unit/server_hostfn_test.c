@@ -2,7 +2,8 @@
 /*
  * The server's host callbacks (server/manual/hostfn.c) on a session built
  * here, against the fake runtime and driver (tests/fakecuda), whose thread
- * runs the trampolines as the real driver does: the call's refusals; a
+ * runs the trampolines as the real driver does: the call's refusals (a
+ * capturing stream among them); a
  * callback made due in the header page, held until the client's cb_done
  * names it (a wrong or stale value keeps it waiting); released by the end
  * of the session and by the client's socket hanging up, after which later
@@ -32,7 +33,8 @@ static struct { cudaStream_t s; } made;   /* a stream the fake made: the session
 bool vgpu_handle_known(const struct vgpu_session *s, int kind, uint64_t value)
 {
     (void)s;
-    return kind == VGPU_CUDART_H_STREAM && value == (uint64_t)(uintptr_t)made.s;
+    return kind == VGPU_CUDART_H_STREAM &&
+           (value == (uint64_t)(uintptr_t)made.s || value == (uint64_t)(uintptr_t)CAPTURING_STREAM);
 }
 
 void (*vgpu_driver_sym(const char *name))(void)
@@ -42,6 +44,14 @@ void (*vgpu_driver_sym(const char *name))(void)
     if (!strcmp(name, "cuStreamAddCallback"))
         return (void (*)(void))cuStreamAddCallback;
     return NULL;
+}
+
+/* graph.c's: the one stream this test says is capturing. */
+#define CAPTURING_STREAM ((void *)0x7000)
+bool vgpu_graph_capturing(struct vgpu_session *s, void *stream)
+{
+    (void)s;
+    return stream == CAPTURING_STREAM;
 }
 
 static _Alignas(4096) uint8_t page[VGPU_QP_HEADER];
@@ -117,6 +127,8 @@ static void test_refusals(void **state)
     assert_int_equal(call(&s, VGPU_CUDA_ID_cuLaunchHostFunc, FOREIGN_STREAM, 1), CUDA_ERROR_INVALID_HANDLE);
     assert_int_equal(call(&s, VGPU_CUDART_ID_cudaStreamAddCallback, 0xdead0, 1),
                      cudaErrorInvalidResourceHandle);
+    assert_int_equal(call(&s, VGPU_CUDA_ID_cuLaunchHostFunc, (uint64_t)(uintptr_t)CAPTURING_STREAM, 1),
+                     CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
     assert_int_equal(__atomic_load_n(&hdr()->cb_due, __ATOMIC_ACQUIRE), 0);
 }
 
