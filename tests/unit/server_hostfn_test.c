@@ -28,6 +28,7 @@ void vgpu_log(int level, const char *fmt, ...)
 }
 
 #define FOREIGN_STREAM 0x5000u          /* not the session's */
+#define CAPTURING_STREAM ((void *)0x7000)   /* the session's, capturing */
 static struct { cudaStream_t s; } made;   /* a stream the fake made: the session's */
 
 bool vgpu_handle_known(const struct vgpu_session *s, int kind, uint64_t value)
@@ -47,7 +48,6 @@ void (*vgpu_driver_sym(const char *name))(void)
 }
 
 /* graph.c's: the one stream this test says is capturing. */
-#define CAPTURING_STREAM ((void *)0x7000)
 bool vgpu_graph_capturing(struct vgpu_session *s, void *stream)
 {
     (void)s;
