@@ -120,6 +120,7 @@ struct vgpu_session {
     uint32_t socket_seen;      /* the client's count of socket frames, last looked at */
     bool socket_look;          /* look at the socket whatever the count says */
     bool closing;              /* the client sent Close: the session ends after the reply */
+    struct vgpu_hostcb *hostcb;  /* host callbacks (manual/hostfn.c), made on the first one */
 };
 
 /*
@@ -266,6 +267,13 @@ bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t regi
  */
 int vgpu_graph_relax(struct vgpu_session *s);
 void vgpu_graph_unrelax(int mode);
+/*
+ * Host callbacks (manual/hostfn.c): the handler of a callback call id, or
+ * NULL; and the session's end, after which no trampoline touches the queue
+ * pair (those still on streams return at once).
+ */
+vgpu_manual_fn vgpu_hostcb_find(uint32_t id);
+void vgpu_hostcb_end(struct vgpu_session *s);
 /* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
 void vgpu_driver_forget_layouts(void);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */

@@ -382,6 +382,7 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
         }
     } else if (e->state == VGPU_FN_MANUAL) {
         vgpu_manual_fn h = is_nvml(e->id) ? vgpu_nvml_manual_find(e->id)
+                           : vgpu_hostcb_find(e->id) ? vgpu_hostcb_find(e->id)
                            : is_driver(e->id) ? vgpu_driver_manual_find(e->id) : vgpu_manual_find(e->id);
         struct vgpu_manual_call mc = { .args = c->args.data, .args_len = c->args.len,
                                        .seg = in, .nseg = nin, .arena = &o->arena,
@@ -578,6 +579,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
              (unsigned long long)s.frames_qp, (unsigned long long)s.frames_path);
     if (s.pending_fd >= 0)
         close(s.pending_fd);
+    vgpu_hostcb_end(&s);
     vgpu_regions_release(&s);
     vgpu_carrier_end(&s);
     vgpu_sched_leave();

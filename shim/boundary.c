@@ -10,6 +10,11 @@
  *   -E2BIG (too large a call)   cudaErrorInvalidValue
  *   -EMSGSIZE, -EPROTO          cudaErrorUnknown (a reply that could not come
  *                               back, or does not answer the call)
+ *   -EOPNOTSUPP                 cudaErrorNotSupported (host callbacks without
+ *                               the shared-memory queue pair)
+ *   -EDEADLK                    cudaErrorNotPermitted (a CUDA call from a host
+ *                               callback, client/callbacks.c)
+ *   -ENOSPC                     cudaErrorMemoryAllocation (too many callbacks)
  *   any other (-ENOTCONN: no    cudaErrorNoDevice, with one line on stderr
  *   server, refused, lost)      that says what happened and what to do
  */
@@ -28,7 +33,12 @@ static int cuda_status(int rc)
         return rc;
     switch (rc) {
     case -ENOMEM:
+    case -ENOSPC:
         return cudaErrorMemoryAllocation;
+    case -EOPNOTSUPP:
+        return cudaErrorNotSupported;
+    case -EDEADLK:
+        return cudaErrorNotPermitted;
     case -E2BIG:
         return cudaErrorInvalidValue;
     case -EMSGSIZE:
@@ -37,6 +47,11 @@ static int cuda_status(int rc)
     default:
         return cudaErrorNoDevice;
     }
+}
+
+int vgpu_shim_client_status(int rc)
+{
+    return vgpu_shim_status(cuda_status(rc));
 }
 
 int vgpu_shim_device(void)

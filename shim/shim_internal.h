@@ -40,6 +40,9 @@ VGPU_HIDDEN int vgpu_shim_status(int st);
 VGPU_HIDDEN int vgpu_shim_init_status(void);
 VGPU_HIDDEN int vgpu_shim_take_last_error(bool clear);
 
+/* A client result (status, or -errno) as a cudaError_t, recorded as the thread's last error. */
+VGPU_HIDDEN int vgpu_shim_client_status(int rc);
+
 /* Sends one manual call whose args are msg; see vgpu_shim_invoke(). */
 VGPU_HIDDEN int vgpu_shim_call(uint32_t id, const char *name, const ProtobufCMessage *msg,
                                struct vgpu_call_req *req, struct vgpu_call_rep *rep);

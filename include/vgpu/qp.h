@@ -70,7 +70,20 @@ struct vgpu_qp_hdr {
     uint32_t pad4;
     uint64_t server_state;                 /* the session's pid << 32, | 1 once it has ended */
     uint8_t pad5[48];
+    /*
+     * Host callbacks (docs/specs/shared-memory.md, "Host callbacks"): one
+     * due at a time.  The server's line: it writes cb_id and cb_status, then
+     * bumps cb_due (release; the client's futex word host-direct).
+     */
+    uint32_t cb_due;                       /* callbacks made due so far (0: none yet) */
+    int32_t cb_status;                     /* the stream's status for it (cuStreamAddCallback) */
+    uint64_t cb_id;                        /* the client's id of the callback due */
+    uint8_t pad6[48];
+    /* the client's line: the cb_due value whose callback has returned (the server's futex word) */
+    uint32_t cb_done;
+    uint8_t pad7[60];
 };
+_Static_assert(sizeof(struct vgpu_qp_hdr) <= VGPU_QP_HEADER, "the header page holds the header");
 
 /* One ring as one side sees it. */
 struct vgpu_qring {

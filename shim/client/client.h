@@ -113,6 +113,29 @@ void *vgpu_client_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t s
 void *vgpu_client_bar_region(struct vgpu_client *c, uint32_t id, size_t *size);
 void vgpu_client_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size);
 
+/*
+ * Host callbacks (callbacks.c): a function of the program the server's
+ * stream makes due, run on the client's callback thread.  kind
+ * VGPU_CB_HOST_FN calls fn(data); VGPU_CB_STREAM calls
+ * fn(stream, status, data), status being the stream's as the server's
+ * driver or runtime told it.
+ * callback_add: registers cb (copied) under a new id (never 0) for the call
+ *   that carries it: 0, -EOPNOTSUPP (no shared-memory queue pair: the
+ *   reason was logged once), -ENOSPC (65536 registered and not yet run),
+ *   -ENOTCONN, -ENOMEM, or -EDEADLK on the callback thread itself.  The
+ *   entry is dropped once it ran, when the session ends, or by
+ *   callback_cancel() (the call that carried the id failed).
+ */
+enum { VGPU_CB_HOST_FN = 0, VGPU_CB_STREAM = 1 };
+struct vgpu_callback {
+    int kind;
+    void (*fn)(void);
+    void *data;
+    void *stream;              /* the program's stream, for VGPU_CB_STREAM */
+};
+int vgpu_client_callback_add(struct vgpu_client *c, const struct vgpu_callback *cb, uint64_t *id);
+void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id);
+
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr (log.c) ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
 void vgpu_shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -47,6 +47,9 @@ struct vgpu_client_ops {
     void (*set_context)(struct vgpu_client *c, uint64_t ctx);
     /* appended with mapped memory: a client whose ops are smaller maps none */
     void *(*region_new_mapped)(struct vgpu_client *c, uint32_t id, size_t size, uint64_t *devptr);
+    /* appended with host callbacks: a client whose ops are smaller has none */
+    int (*callback_add)(struct vgpu_client *c, const struct vgpu_callback *cb, uint64_t *id);
+    void (*callback_cancel)(struct vgpu_client *c, uint64_t id);
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -133,6 +136,24 @@ struct vgpu_slot {
     uint64_t off;                       /* its offset in the BAR */
 };
 
+/* ---- host callbacks (callbacks.c) ---- */
+struct vgpu_cb_entry {
+    uint64_t id;
+    struct vgpu_callback cb;
+};
+
+struct vgpu_callbacks {                 /* under its own lock, taken after the client's */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;                /* the thread's: an entry came, or stop */
+    struct vgpu_cb_entry *e;            /* registered, not yet run; owned */
+    int n, cap;
+    uint64_t next_id;
+    struct vgpu_qp_hdr *hdr;            /* the queue pair's header page, once the thread runs */
+    uint32_t handled;                   /* the cb_due value last answered */
+    bool futex;                         /* host-direct: the server wakes the thread on cb_due */
+    bool running, stop, told_no_qp;
+};
+
 /* ---- answers of cached calls (cache.c) ---- */
 struct vgpu_cache_entry;
 
@@ -146,6 +167,7 @@ struct vgpu_client {
     struct vgpu_errtab errtab;
     struct vgpu_slot slot;
     struct vgpu_cache_entry *cache;
+    struct vgpu_callbacks callbacks;
 };
 
 /* A decoded reply and the buffer it points into: what vgpu_call_rep.priv holds. */
@@ -252,6 +274,18 @@ int vgpu_ctl_error_table_locked(struct vgpu_client *c, struct vgpu_errtab *t);
 /* conn.c: one Control and its reply (queued calls are sent first); 0 or -errno. */
 int vgpu_conn_control_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env, int fd,
                              struct vgpu_frame *f, uint8_t **buf);
+
+/* callbacks.c */
+int vgpu_callbacks_init(struct vgpu_callbacks *cb);
+void vgpu_callbacks_destroy(struct vgpu_callbacks *cb);
+/* Is the calling thread the callback thread (where CUDA calls are refused)? */
+bool vgpu_callbacks_on_thread(void);
+int vgpu_callbacks_add_locked(struct vgpu_client *c, const struct vgpu_callback *f, uint64_t *id);
+void vgpu_callbacks_cancel(struct vgpu_client *c, uint64_t id);
+/* The connection ends: the thread stops looking at the queue pair (before it is unmapped). */
+void vgpu_callbacks_stop_locked(struct vgpu_client *c);
+/* In a forked child: no thread, no entries. */
+void vgpu_callbacks_forked(struct vgpu_client *c);
 
 /*
  * cache.c: answers keyed by call id, the thread's device, its current

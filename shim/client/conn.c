@@ -29,6 +29,7 @@ void vgpu_conn_drop_locked(struct vgpu_client *c, const char *why)
     if (c->conn.state == VGPU_CONN_UP)
         vgpu_shim_log(VGPU_LOG_ERROR, "lost the connection to vgpu-server at %s (%s); "
                       "CUDA calls now fail with cudaErrorNoDevice", c->conn.server_addr, why);
+    vgpu_callbacks_stop_locked(c);
     if (t->ops)
         t->ops->close(t);
     c->conn.state = VGPU_CONN_FAILED;
@@ -272,6 +273,7 @@ void vgpu_conn_fini(struct vgpu_client *c)
         return;
     /* work the program queued still runs, as it would natively before exit */
     vgpu_queue_settle_locked(c);
+    vgpu_callbacks_stop_locked(c);
     if (c->conn.state == VGPU_CONN_UP && t->ops && vgpu_ctl_close_locked(c) == 0)
         t->ops->close(t);
     c->conn.state = VGPU_CONN_FAILED;
@@ -317,5 +319,6 @@ void vgpu_conn_atfork_child(struct vgpu_client *c)
     c->queue.n = 0;                     /* flushed before the fork */
     c->queue.flusher_started = false;   /* the flusher thread is not in the child */
     vgpu_queue_init(&c->queue);         /* its condition anew */
+    vgpu_callbacks_forked(c);
     pthread_mutex_unlock(&c->lock);
 }

@@ -35,6 +35,23 @@
 
 /* ---- the operations of a client made by this copy ---- */
 
+/*
+ * On the host-callback thread (callbacks.c) nothing may wait for the lock
+ * or the server: the program's other thread may hold the lock while it
+ * waits for a stream that waits for this very callback.  CUDA forbids
+ * CUDA calls in a callback; here they fail at once.
+ */
+static int refused_in_callback(const char *what)
+{
+    static bool told;
+
+    if (!__atomic_exchange_n(&told, true, __ATOMIC_RELAXED))
+        vgpu_shim_log(VGPU_LOG_ERROR, "a host callback called %s: CUDA calls are not permitted in "
+                      "host callbacks (cuLaunchHostFunc, cudaStreamAddCallback...), and fail; "
+                      "do the work after the stream synchronizes instead", what);
+    return -EDEADLK;
+}
+
 static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     bool cacheable = (req->flags & (VGPU_FN_CACHED | VGPU_FN_CACHE_CTX)) && req->nout == 0 &&
@@ -47,6 +64,8 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
     rep->ret = NULL;
     rep->ret_len = 0;
     rep->priv = NULL;
+    if (vgpu_callbacks_on_thread())
+        return refused_in_callback(req->name);
     pthread_mutex_lock(&c->lock);
     if (cacheable && (hit = vgpu_cache_find(c, req, device, context)) &&
         vgpu_cache_answer(hit, rep) == 0) {
@@ -92,6 +111,8 @@ static int local_connect(struct vgpu_client *c)
 {
     int rc;
 
+    if (vgpu_callbacks_on_thread())
+        return -EDEADLK;
     pthread_mutex_lock(&c->lock);
     rc = vgpu_conn_ensure_locked(c);
     pthread_mutex_unlock(&c->lock);
@@ -100,6 +121,8 @@ static int local_connect(struct vgpu_client *c)
 
 static void local_settle(struct vgpu_client *c)
 {
+    if (vgpu_callbacks_on_thread())
+        return;
     pthread_mutex_lock(&c->lock);
     vgpu_queue_settle_locked(c);
     vgpu_owed_collect_locked(c);
@@ -154,6 +177,42 @@ static const char *local_error_string(struct vgpu_client *c, int code, bool text
     return vgpu_errtab_lookup(&c->errtab, code, text);
 }
 
+static void *local_region_new(struct vgpu_client *c, uint32_t id, size_t size)
+{
+    return vgpu_callbacks_on_thread() ? NULL : vgpu_client_local_region_new(c, id, size);
+}
+
+static void *local_bar_region(struct vgpu_client *c, uint32_t id, size_t *size)
+{
+    return vgpu_callbacks_on_thread() ? NULL : vgpu_client_local_bar_region(c, id, size);
+}
+
+static void local_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size)
+{
+    if (!vgpu_callbacks_on_thread())
+        vgpu_client_local_region_free(c, id, base, size);
+}
+
+static void *local_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
+                                     uint64_t *devptr)
+{
+    return vgpu_callbacks_on_thread() ? NULL : vgpu_client_local_region_new_mapped(c, id, size, devptr);
+}
+
+static int local_callback_add(struct vgpu_client *c, const struct vgpu_callback *cb, uint64_t *id)
+{
+    int rc;
+
+    if (vgpu_callbacks_on_thread())
+        return refused_in_callback("cuLaunchHostFunc or cudaLaunchHostFunc");
+    pthread_mutex_lock(&c->lock);
+    rc = vgpu_conn_ensure_locked(c);
+    if (!rc)
+        rc = vgpu_callbacks_add_locked(c, cb, id);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 const struct vgpu_client_ops vgpu_client_local_ops = {
     .abi = VGPU_CLIENT_ABI,
     .size = sizeof(struct vgpu_client_ops),
@@ -168,12 +227,14 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .init_status = local_init_status,
     .error_string = local_error_string,
     .can_share = vgpu_client_local_can_share,
-    .region_new = vgpu_client_local_region_new,
-    .bar_region = vgpu_client_local_bar_region,
-    .region_free = vgpu_client_local_region_free,
+    .region_new = local_region_new,
+    .bar_region = local_bar_region,
+    .region_free = local_region_free,
     .context = local_context,
     .set_context = local_set_context,
-    .region_new_mapped = vgpu_client_local_region_new_mapped,
+    .region_new_mapped = local_region_new_mapped,
+    .callback_add = local_callback_add,
+    .callback_cancel = vgpu_callbacks_cancel,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -273,6 +334,24 @@ void vgpu_client_region_free(struct vgpu_client *c, uint32_t id, void *base, siz
     c->ops->region_free(c, id, base, size);
 }
 
+/* An older copy's client has no host callbacks. */
+static bool has_callbacks(const struct vgpu_client *c)
+{
+    return c->ops->size >= offsetof(struct vgpu_client_ops, callback_cancel) +
+                           sizeof(c->ops->callback_cancel);
+}
+
+int vgpu_client_callback_add(struct vgpu_client *c, const struct vgpu_callback *cb, uint64_t *id)
+{
+    return has_callbacks(c) ? c->ops->callback_add(c, cb, id) : -EOPNOTSUPP;
+}
+
+void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id)
+{
+    if (has_callbacks(c))
+        c->ops->callback_cancel(c, id);
+}
+
 /* ---- making and unmaking one ---- */
 
 int vgpu_client_init(struct vgpu_client *c)
@@ -292,7 +371,12 @@ int vgpu_client_init(struct vgpu_client *c)
     rc = vgpu_owed_init(&c->owed);
     if (rc)
         goto fail_queue;
+    rc = vgpu_callbacks_init(&c->callbacks);
+    if (rc)
+        goto fail_owed;
     return 0;
+fail_owed:
+    pthread_key_delete(c->owed.exit_key);
 fail_queue:
     pthread_cond_destroy(&c->queue.cond);
 fail_lock:
@@ -310,6 +394,7 @@ void vgpu_client_destroy(struct vgpu_client *c)
     vgpu_flights_clear(&c->flights);
     vgpu_cache_free(c);
     vgpu_errtab_free(&c->errtab);
+    vgpu_callbacks_destroy(&c->callbacks);
     pthread_key_delete(c->owed.exit_key);
     pthread_cond_destroy(&c->queue.cond);
     pthread_mutex_destroy(&c->lock);

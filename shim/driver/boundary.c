@@ -22,7 +22,12 @@ int vgpu_drv_status(int rc)
         return rc;
     switch (rc) {
     case -ENOMEM:
+    case -ENOSPC:                         /* too many host callbacks waiting */
         return CUDA_ERROR_OUT_OF_MEMORY;
+    case -EOPNOTSUPP:                     /* host callbacks without the queue pair */
+        return CUDA_ERROR_NOT_SUPPORTED;
+    case -EDEADLK:                        /* a CUDA call from a host callback */
+        return CUDA_ERROR_NOT_PERMITTED;
     case -E2BIG:
         return CUDA_ERROR_INVALID_VALUE;
     case -EMSGSIZE:

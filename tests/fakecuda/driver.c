@@ -66,11 +66,13 @@ struct vgpu_fake_ctx *vgpu_fake_ctx_current(void)
 
 CUresult vgpu_fake_cu_init_ok(void)
 {
+    vgpu_fake_hostfn_drain();
     return initialized ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
 }
 
 CUresult vgpu_fake_cu_ready(void)
 {
+    vgpu_fake_hostfn_drain();
     if (!initialized)
         return CUDA_ERROR_NOT_INITIALIZED;
     return vgpu_fake_ctx_current() ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
@@ -78,6 +80,7 @@ CUresult vgpu_fake_cu_ready(void)
 
 void vgpu_fake_rt_ctx(void)
 {
+    vgpu_fake_hostfn_drain();
     if (vgpu_fake_in_driver())
         return;                 /* a driver call reusing a runtime function */
     initialized = true;

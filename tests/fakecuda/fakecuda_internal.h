@@ -22,7 +22,8 @@
  * primary context current as the real runtime does.
  *
  * Not thread-safe: vgpu-server calls the runtime from one thread per
- * session process.  (Only the driver's current-context stack is per thread.)
+ * session process.  (Only the driver's current-context stack is per thread,
+ * and host functions run on a thread of their own: hostfn.c.)
  */
 #ifndef VGPU_FAKECUDA_INTERNAL_H
 #define VGPU_FAKECUDA_INTERNAL_H
@@ -186,6 +187,9 @@ CUresult vgpu_fake_cu_ready(void);
 CUresult vgpu_fake_cu_init_ok(void);
 /* ctx if it is a live context of this process, else NULL. */
 struct vgpu_fake_ctx *vgpu_fake_ctx_find(CUcontext ctx);
+
+/* hostfn.c: waits until no host function is queued or running (every API call's gate). */
+void vgpu_fake_hostfn_drain(void);
 
 /* errors.c: the one map from the shared helpers' cudaError_t to CUresult. */
 CUresult vgpu_fake_cu_of(cudaError_t st);
