@@ -260,6 +260,7 @@ vgpu_manual_fn vgpu_graph_manual_find(uint32_t id);
 bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);
 /* An async copy to or from host memory that a graph could not replay: refused (logged). */
 bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t region);
+bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what);
 /*
  * Around the server's own CUDA calls on the session's thread: relaxed
  * capture mode once the session has captured (the mode to put back, or -1).

@@ -560,6 +560,10 @@ static int h_pool_alloc(struct vgpu_session *s, struct vgpu_manual_call *c)
                "is not this session's", s->who.vm_id, (unsigned long long)a->stream);
     if (a->size == 0 || a->size > INT64_MAX / 2)
         goto out;
+    if (vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream, "cuMemAllocFromPoolAsync")) {
+        st = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+        goto out;
+    }
     if (vgpu_memory_charge(s, (int64_t)a->size)) {
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;

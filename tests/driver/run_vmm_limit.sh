@@ -3,7 +3,7 @@
 #
 # The VM's memory limit over virtual memory management and memory pools:
 # vgpu-server on the fake driver, with a listener of vm 42 that may hold
-# 7 MiB of device memory; `vmm_fill limit` through vgpu's libcuda.so.1 must
+# 7 MiB of device memory (and may not allocate on a capturing stream); `vmm_fill limit` through vgpu's libcuda.so.1 must
 # print EXPECTED, and the server must log the refusals naming the VM.
 #   run_vmm_limit.sh PROGRAM SHIM_DIR SERVER_BIN FAKE_DIR WORKDIR EXPECTED
 # Exit: 0 pass, 1 fail.
@@ -39,6 +39,8 @@ problems=
 diff -u "$expected" "$work/out.txt" >"$work/out.diff" || problems="$problems output differs from $expected;"
 grep 'vm 42' "$work/server.log" | grep -q 'memory limit' ||
     problems="$problems no server log line with 'vm 42' and 'memory limit';"
+grep 'vm 42' "$work/server.log" | grep -q 'capturing stream refused' ||
+    problems="$problems no server log line refusing an allocation on a capturing stream;"
 kill -0 "$server_pid" 2>/dev/null || problems="$problems the server died;"
 if grep -q 'fakecuda: refused' "$work/server.log"; then
     problems="$problems a guest value got past the server's checks (fakecuda: refused in server.log);"

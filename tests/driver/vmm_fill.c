@@ -15,7 +15,8 @@
  *
  * `vmm_fill limit` instead checks the VM's memory limit of 7 MiB
  * (run_vmm_limit.sh): what cuMemCreate and pools hold counts, a released
- * allocation still mapped counts until it is unmapped.
+ * allocation still mapped counts until it is unmapped, and stream-ordered
+ * allocations and frees on a capturing stream are refused.
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -211,6 +212,33 @@ static int pools(void)
     return 0;
 }
 
+/*
+ * With room under the limit, stream-ordered allocations and frees on a
+ * capturing stream are refused all the same: a graph would allocate at
+ * every launch, uncharged.
+ */
+static int captured(CUmemoryPool def, size_t g)
+{
+    CUstream st;
+    CUdeviceptr p, q;
+    CUgraph graph;
+
+    CHECK(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING));
+    CHECK(cuMemAllocAsync(&q, g, st));
+    CHECK(cuStreamBeginCapture(st, CU_STREAM_CAPTURE_MODE_RELAXED));
+    printf("captured cuMemAllocAsync: %s\n", name_of(cuMemAllocAsync(&p, g, st)));
+    printf("captured cuMemAllocFromPoolAsync: %s\n",
+           name_of(cuMemAllocFromPoolAsync(&p, g, def, st)));
+    printf("captured cuMemFreeAsync: %s\n", name_of(cuMemFreeAsync(q, st)));
+    CHECK(cuStreamEndCapture(st, &graph));
+    CHECK(cuGraphDestroy(graph));
+    CHECK(cuMemFreeAsync(q, st));
+    CHECK(cuStreamSynchronize(st));
+    CHECK(cuStreamDestroy(st));
+    printf("after the capture: ok\n");
+    return 0;
+}
+
 /* Under a 7 MiB limit, with 2 MiB allocations (the fake's granularity). */
 static int limit(void)
 {
@@ -245,7 +273,9 @@ static int limit(void)
     CHECK(cuCtxSynchronize());
     CHECK(cuMemCreate(&h[1], g, &prop, 0));
     printf("after the free: ok\n");
-    return 0;
+    CHECK(cuMemRelease(h[2]));
+    CHECK(cuMemRelease(h[3]));
+    return captured(def, g);
 }
 
 int main(int argc, char **argv)
