@@ -104,6 +104,7 @@ struct vgpu_session {
     uint32_t work_open;        /* items submitted but not yet covered by an event */
     void *work_open_stream;    /* the stream they were submitted on */
     bool capture_seen;         /* a stream capture was begun (graph.c asks the driver then) */
+    int pools_created;         /* memory pools the guest created and has not destroyed (manual/vmm.c) */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
     /* shared host regions; a mapped one is session memory for kernels at devptr */
