@@ -104,6 +104,7 @@ struct vgpu_session {
     uint32_t work_open;        /* items submitted but not yet covered by an event */
     void *work_open_stream;    /* the stream they were submitted on */
     bool capture_seen;         /* a stream capture was begun (graph.c asks the driver then) */
+    int pools_created;         /* memory pools the guest created and has not destroyed (manual/vmm.c) */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
     /* shared host regions; a mapped one is session memory for kernels at devptr */
@@ -261,6 +262,7 @@ vgpu_manual_fn vgpu_graph_manual_find(uint32_t id);
 bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);
 /* An async copy to or from host memory that a graph could not replay: refused (logged). */
 bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t region);
+bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what);
 /*
  * Around the server's own CUDA calls on the session's thread: relaxed
  * capture mode once the session has captured (the mode to put back, or -1).

@@ -131,6 +131,26 @@ bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t regi
     return true;
 }
 
+/*
+ * A stream-ordered allocation or free captured into a graph becomes a
+ * memory node: every launch of the graph then takes memory from the
+ * graph's own pool, which the VM's memory limit never sees (the call was
+ * charged once, at capture).  Until graph memory is charged per launch,
+ * cuMemAllocAsync, cuMemAllocFromPoolAsync and cuMemFreeAsync (and the
+ * runtime's cudaMallocAsync, cudaMallocFromPoolAsync, cudaFreeAsync) on a
+ * capturing stream are refused.
+ */
+bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what)
+{
+    if (!vgpu_graph_capturing(s, stream))
+        return false;
+    vgpu_log(VGPU_LOG_WARN, "vm %u: %s on a capturing stream refused "
+             "(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED): memory a graph allocates at each launch "
+             "would escape the VM's memory limit; allocate before the capture and reuse the "
+             "memory in the graph instead", s->who.vm_id, what);
+    return true;
+}
+
 /* ---- cuStreamGetCaptureInfo_v2 / _v3 ---- */
 
 /* The driver's answer put in r: handles into the table, edge data as bytes. */

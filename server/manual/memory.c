@@ -26,6 +26,11 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorInvalidResourceHandle;
         goto out;
     }
+    if (a->async && vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream,
+                                             "a stream-ordered allocation")) {
+        rc = cudaErrorStreamCaptureUnsupported;
+        goto out;
+    }
     if (vgpu_memory_charge(s, (int64_t)size))
         goto out;
     if (a->pitch)
@@ -79,6 +84,9 @@ int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorInvalidValue;
     else if (a->async && !stream_ok(s, a->stream))
         rc = cudaErrorInvalidResourceHandle;
+    else if (a->async && vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream,
+                                                  "a stream-ordered free"))
+        rc = cudaErrorStreamCaptureUnsupported;
     else if (a->async)
         rc = cudaFreeAsync((void *)(uintptr_t)a->ptr, (cudaStream_t)(uintptr_t)a->stream);
     else

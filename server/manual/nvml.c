@@ -265,12 +265,15 @@ static nvmlReturn_t o_index(nvmlDevice_t device, unsigned int *index)
 }
 
 /*
- * The VM's memory: the device's total, or the VM's limit when it has one
- * below it; used is what the VM's sessions hold (their allocations), so
- * another tenant's use never shows.
+ * The VM's memory.  Under a limit below the device's size: total is the
+ * limit and used what the VM's sessions hold (their allocations), so
+ * another tenant's use never shows.  Without one, total is the device's,
+ * and so used and free are the device's (an aggregate over all tenants,
+ * naming none): the VM's own use there would make free hide what others
+ * took.
  */
 static nvmlReturn_t vm_memory(nvmlDevice_t device, unsigned long long *total,
-                              unsigned long long *used)
+                              unsigned long long *used, unsigned long long *avail)
 {
     const struct vgpu_vm_limits *lim;
     nvmlMemory_t m;
@@ -284,44 +287,51 @@ static nvmlReturn_t vm_memory(nvmlDevice_t device, unsigned long long *total,
     if (r != NVML_SUCCESS)
         return r;
     lim = vgpu_config_vm(vgpu_cfg, cur->who.vm_id);
-    *total = lim && lim->memory && lim->memory < m.total ? lim->memory : m.total;
+    if (!lim || !lim->memory || lim->memory >= m.total) {
+        *total = m.total;
+        *used = m.used;
+        *avail = m.free;
+        return NVML_SUCCESS;
+    }
+    *total = lim->memory;
     *used = vgpu_sched_vm_held(VGPU_HELD_MEMORY);
     if (*used > *total)
         *used = *total;
+    *avail = *total - *used;
     return NVML_SUCCESS;
 }
 
 static nvmlReturn_t o_memory(nvmlDevice_t device, nvmlMemory_t *memory)
 {
-    unsigned long long total, used;
+    unsigned long long total, used, avail;
     nvmlReturn_t r;
 
     if (!memory && inited())
         return NVML_ERROR_INVALID_ARGUMENT;
-    r = vm_memory(device, &total, &used);
+    r = vm_memory(device, &total, &used, &avail);
     if (r == NVML_SUCCESS) {
         memory->total = total;
         memory->used = used;
-        memory->free = total - used;
+        memory->free = avail;
     }
     return r;
 }
 
 static nvmlReturn_t o_memory_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
 {
-    unsigned long long total, used;
+    unsigned long long total, used, avail;
     nvmlReturn_t r;
 
     if (!memory && inited())
         return NVML_ERROR_INVALID_ARGUMENT;
     if (memory && memory->version != nvmlMemory_v2 && inited())
         return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
-    r = vm_memory(device, &total, &used);
+    r = vm_memory(device, &total, &used, &avail);
     if (r == NVML_SUCCESS) {
         memory->total = total;
         memory->reserved = 0;
         memory->used = used;
-        memory->free = total - used;
+        memory->free = avail;
     }
     return r;
 }

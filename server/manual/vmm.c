@@ -428,6 +428,30 @@ out:
 
 /* ---- memory pools ---- */
 
+/*
+ * What a pool keeps cached after frees is not charged to the VM's memory
+ * limit, and each pool caches up to its release threshold: a session may
+ * create at most VMM_POOLS_MAX pools, and under a limit a threshold the
+ * guest sets is clamped to what the VM may still allocate then.
+ */
+#define VMM_POOLS_MAX 16
+
+static cuuint64_t release_threshold(struct vgpu_session *s, cuuint64_t v)
+{
+    const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);
+    uint64_t held = vgpu_sched_vm_held(VGPU_HELD_MEMORY), room;
+
+    if (!lim || !lim->memory)
+        return v;
+    room = held < lim->memory ? lim->memory - held : 0;
+    if (v <= room)
+        return v;
+    vgpu_log(VGPU_LOG_INFO, "vm %u: a memory pool's release threshold of %llu bytes lowered to "
+             "%llu, what the VM's memory limit leaves (memory in [vm %u])", s->who.vm_id,
+             (unsigned long long)v, (unsigned long long)room, s->who.vm_id);
+    return room;
+}
+
 static int h_pool_create(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__VmmArgs, vmm_args, c);
@@ -443,6 +467,13 @@ static int h_pool_create(struct vgpu_session *s, struct vgpu_manual_call *c)
         st = CUDA_ERROR_INVALID_VALUE;
         goto out;
     }
+    if (s->pools_created >= VMM_POOLS_MAX) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: cuMemPoolCreate refused: a session may create at most %d "
+                 "memory pools (destroy one it no longer needs first)", s->who.vm_id,
+                 VMM_POOLS_MAX);
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
     if ((st = location_in(a->prop->location, &props.location)))
         goto out;
     props.allocType = (CUmemAllocationType)a->prop->type;
@@ -456,6 +487,7 @@ static int h_pool_create(struct vgpu_session *s, struct vgpu_manual_call *c)
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }
+    s->pools_created++;
     r.handle = (uintptr_t)pool;
     st = reply(c, &r.base);
 out:
@@ -481,8 +513,12 @@ static int h_pool_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
     NEED(d.pool_destroy, "cuMemPoolDestroy");
     /* allocations still out stay valid (and counted) until freed, as the driver keeps them */
     if (pool_ok(s, a->pool) &&
-        (st = d.pool_destroy((CUmemoryPool)(uintptr_t)a->pool)) == CUDA_SUCCESS)
+        (st = d.pool_destroy((CUmemoryPool)(uintptr_t)a->pool)) == CUDA_SUCCESS) {
         vgpu_handle_remove(s, pool_kind(), a->pool);
+        /* a device's default pool cannot be destroyed: this was a created one */
+        if (s->pools_created > 0)
+            s->pools_created--;
+    }
 out:
     vgpu__manual__vmm_args__free_unpacked(a, &unpack_alloc_);
     return st;
@@ -523,6 +559,8 @@ static int h_pool_attr(struct vgpu_session *s, struct vgpu_manual_call *c, bool 
     if (!n || !pool_ok(s, a->pool))
         goto out;
     if (set) {
+        if (a->attr == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD)
+            v = release_threshold(s, v);
         st = d.pool_set(pool, (CUmemPool_attribute)a->attr, val);
     } else if ((st = d.pool_get(pool, (CUmemPool_attribute)a->attr, val)) == CUDA_SUCCESS) {
         r.value = n == sizeof(int) ? (uint64_t)(int64_t)iv : v;
@@ -560,6 +598,10 @@ static int h_pool_alloc(struct vgpu_session *s, struct vgpu_manual_call *c)
                "is not this session's", s->who.vm_id, (unsigned long long)a->stream);
     if (a->size == 0 || a->size > INT64_MAX / 2)
         goto out;
+    if (vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream, "cuMemAllocFromPoolAsync")) {
+        st = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+        goto out;
+    }
     if (vgpu_memory_charge(s, (int64_t)a->size)) {
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;

@@ -3,8 +3,10 @@
 #
 # The VM's memory limit over virtual memory management and memory pools:
 # vgpu-server on the fake driver, with a listener of vm 42 that may hold
-# 7 MiB of device memory; `vmm_fill limit` through vgpu's libcuda.so.1 must
-# print EXPECTED, and the server must log the refusals naming the VM.
+# 7 MiB of device memory, allocate nothing on a capturing stream, create at
+# most 16 memory pools and set no release threshold above its limit;
+# `vmm_fill limit` through vgpu's libcuda.so.1 must print EXPECTED, and the
+# server must log the refusals naming the VM.
 #   run_vmm_limit.sh PROGRAM SHIM_DIR SERVER_BIN FAKE_DIR WORKDIR EXPECTED
 # Exit: 0 pass, 1 fail.
 set -u
@@ -39,6 +41,10 @@ problems=
 diff -u "$expected" "$work/out.txt" >"$work/out.diff" || problems="$problems output differs from $expected;"
 grep 'vm 42' "$work/server.log" | grep -q 'memory limit' ||
     problems="$problems no server log line with 'vm 42' and 'memory limit';"
+grep 'vm 42' "$work/server.log" | grep -q 'capturing stream refused' ||
+    problems="$problems no server log line refusing an allocation on a capturing stream;"
+grep 'vm 42' "$work/server.log" | grep -q 'at most 16 memory pools' ||
+    problems="$problems no server log line naming the cap of 16 memory pools;"
 kill -0 "$server_pid" 2>/dev/null || problems="$problems the server died;"
 if grep -q 'fakecuda: refused' "$work/server.log"; then
     problems="$problems a guest value got past the server's checks (fakecuda: refused in server.log);"

@@ -15,7 +15,9 @@
  *
  * `vmm_fill limit` instead checks the VM's memory limit of 7 MiB
  * (run_vmm_limit.sh): what cuMemCreate and pools hold counts, a released
- * allocation still mapped counts until it is unmapped.
+ * allocation still mapped counts until it is unmapped, and stream-ordered
+ * allocations and frees on a capturing stream are refused, a pool's release
+ * threshold stays within the limit and a session creates at most 16 pools.
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -211,6 +213,61 @@ static int pools(void)
     return 0;
 }
 
+/*
+ * With room under the limit, stream-ordered allocations and frees on a
+ * capturing stream are refused all the same: a graph would allocate at
+ * every launch, uncharged.
+ */
+static int captured(CUmemoryPool def, size_t g)
+{
+    CUstream st;
+    CUdeviceptr p, q;
+    CUgraph graph;
+
+    CHECK(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING));
+    CHECK(cuMemAllocAsync(&q, g, st));
+    CHECK(cuStreamBeginCapture(st, CU_STREAM_CAPTURE_MODE_RELAXED));
+    printf("captured cuMemAllocAsync: %s\n", name_of(cuMemAllocAsync(&p, g, st)));
+    printf("captured cuMemAllocFromPoolAsync: %s\n",
+           name_of(cuMemAllocFromPoolAsync(&p, g, def, st)));
+    printf("captured cuMemFreeAsync: %s\n", name_of(cuMemFreeAsync(q, st)));
+    CHECK(cuStreamEndCapture(st, &graph));
+    CHECK(cuGraphDestroy(graph));
+    CHECK(cuMemFreeAsync(q, st));
+    CHECK(cuStreamSynchronize(st));
+    CHECK(cuStreamDestroy(st));
+    printf("after the capture: ok\n");
+    return 0;
+}
+
+/*
+ * A release threshold above the limit is lowered to what the VM may still
+ * allocate (all 7 MiB here); a session creates at most 16 pools.
+ */
+static int pool_caps(CUmemoryPool def)
+{
+    CUmemPoolProps props;
+    CUmemoryPool pool[17];
+    cuuint64_t v = UINT64_MAX;
+    int n = 0;
+
+    CHECK(cuMemPoolSetAttribute(def, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v));
+    CHECK(cuMemPoolGetAttribute(def, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v));
+    printf("release threshold UINT64_MAX became: %llu\n", (unsigned long long)v);
+    memset(&props, 0, sizeof(props));
+    props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    while (n < 17 && cuMemPoolCreate(&pool[n], &props) == CUDA_SUCCESS)
+        n++;
+    printf("pools created: %d; the next: %s\n", n, name_of(cuMemPoolCreate(&pool[16], &props)));
+    while (n > 0)
+        CHECK(cuMemPoolDestroy(pool[--n]));
+    CHECK(cuMemPoolCreate(&pool[0], &props));
+    CHECK(cuMemPoolDestroy(pool[0]));
+    printf("after destroying them: ok\n");
+    return 0;
+}
+
 /* Under a 7 MiB limit, with 2 MiB allocations (the fake's granularity). */
 static int limit(void)
 {
@@ -225,10 +282,12 @@ static int limit(void)
         printf("granularity %zu, not 2 MiB: the limit test needs the fake\n", g);
         return 1;
     }
+    CHECK(cuDeviceGetDefaultMemPool(&def, 0));
+    if (pool_caps(def))
+        return 1;
     for (int i = 0; i < 3; i++)
         CHECK(cuMemCreate(&h[i], g, &prop, 0));
     printf("fourth allocation: %s\n", name_of(cuMemCreate(&h[3], g, &prop, 0)));
-    CHECK(cuDeviceGetDefaultMemPool(&def, 0));
     printf("pool allocation over the limit: %s\n",
            name_of(cuMemAllocFromPoolAsync(&p, g, def, NULL)));
     CHECK(cuMemAddressReserve(&base, 2 * g, 0, 0, 0));
@@ -245,7 +304,9 @@ static int limit(void)
     CHECK(cuCtxSynchronize());
     CHECK(cuMemCreate(&h[1], g, &prop, 0));
     printf("after the free: ok\n");
-    return 0;
+    CHECK(cuMemRelease(h[2]));
+    CHECK(cuMemRelease(h[3]));
+    return captured(def, g);
 }
 
 int main(int argc, char **argv)

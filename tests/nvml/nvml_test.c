@@ -13,7 +13,8 @@
  *   nonvml    the server has no NVML: nvmlInit is NVML_ERROR_LIBRARY_NOT_FOUND
  *             and every other call NVML_ERROR_UNINITIALIZED;
  *   noserver  no server at all: NVML_ERROR_DRIVER_NOT_LOADED;
- *   hold N    holds N MiB of device memory, says "holding PID" and waits
+ *   hold N    holds N MiB of device memory, says "holding PID" (and what
+ *             nvmlDeviceGetMemoryInfo answers, if NVML is there) and waits
  *             for its stdin to close: run_nvml.sh runs one in vm 7 (32 MiB,
  *             a peer of the same tenant: VGPU_TEST_PEER_PID) and one in
  *             vm 8 (96 MiB, another tenant: VGPU_TEST_OTHER_PID).
@@ -368,11 +369,20 @@ static int run_without(nvmlReturn_t init, nvmlReturn_t others)
 static int hold(const char *mib)
 {
     void *p = NULL;
+    nvmlDevice_t d;
+    nvmlMemory_t m;
     char c;
 
     if (!mib || cudaMalloc(&p, strtoull(mib, NULL, 10) * MiB) != cudaSuccess)
         return 1;
     printf("holding %d\n", (int)getpid());
+    /* what NVML says here (vm 8 has no memory limit: the device's numbers) */
+    if (nvmlInit_v2() == NVML_SUCCESS) {
+        if (nvmlDeviceGetHandleByIndex_v2(0, &d) == NVML_SUCCESS &&
+            nvmlDeviceGetMemoryInfo(d, &m) == NVML_SUCCESS)
+            printf("memory total %llu used %llu free %llu\n", m.total, m.used, m.free);
+        nvmlShutdown();
+    }
     fflush(stdout);
     while (fread(&c, 1, 1, stdin) == 1)
         ;
