@@ -42,6 +42,31 @@ void vgpu_work_poll(struct vgpu_session *s)
     (void)s;
 }
 
+/*
+ * tables.c's session memory: a mapped region's device range is added and
+ * dropped in pairs; a count that must end at zero with the session.
+ */
+static int mapped_ranges;
+
+int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable)
+{
+    (void)s;
+    (void)base;
+    (void)size;
+    (void)freeable;
+    mapped_ranges++;
+    return 0;
+}
+
+int vgpu_range_drop(struct vgpu_session *s, uint64_t base)
+{
+    (void)s;
+    (void)base;
+    if (--mapped_ranges < 0)
+        abort();
+    return 0;
+}
+
 int vgpu_log_level;
 void vgpu_log(int level, const char *fmt, ...)
 {
@@ -185,5 +210,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     vgpu_regions_release(&s);
     check(!s.regions && !s.nregions && !s.qp_mem, "the session was not released");
+    check(mapped_ranges == 0, "a mapped region's device range outlived the session");
     return 0;
 }
