@@ -631,12 +631,15 @@ static bool node_handles_ok(struct vgpu_session *s, const Vgpu__Manual__NodeArgs
     return !a->ctx || vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
 }
 
-/* One side of a 3D copy: [start, start + len) it touches, checked to lie in one allocation. */
+/* One side of a 3D copy: [start, start + len) it touches, checked to lie in one allocation.
+ * Every product and sum is checked for wrap-around: a guest's pitch, rows and z can reach
+ * 2^32 each, so z * pitch * rows does not fit 64 bits. A copy spanning slices (depth > 1
+ * or z > 0) must keep y + height within the rows of a slice, as CUDA requires. */
 static bool copy_side_ok(struct vgpu_session *s, uint32_t type, uint64_t addr, uint32_t x,
                          uint32_t y, uint32_t z, uint32_t pitch, uint32_t rows,
                          const Vgpu__Manual__Copy3D *c)
 {
-    uint64_t slice = (uint64_t)pitch * rows, start, len;
+    uint64_t slice = (uint64_t)pitch * rows, start, len, t;
 
     if (type != CU_MEMORYTYPE_DEVICE && type != CU_MEMORYTYPE_UNIFIED)
         return false;
@@ -644,14 +647,18 @@ static bool copy_side_ok(struct vgpu_session *s, uint32_t type, uint64_t addr, u
         return vgpu_range_check(s, addr, 0);
     if ((c->height > 1 || c->depth > 1) && c->width > pitch)
         return false;
-    if (c->depth > 1 && c->height > rows)
+    if ((c->depth > 1 || z) && (uint64_t)y + c->height > rows)
         return false;
-    /* all products of 32-bit factors: no overflow in 64 bits but for the sums, checked */
-    start = (uint64_t)z * slice + (uint64_t)y * pitch;
-    len = (uint64_t)(c->depth - 1) * slice + (uint64_t)(c->height - 1) * pitch;
-    if (__builtin_add_overflow(start, (uint64_t)x, &start) ||
+    if (__builtin_mul_overflow((uint64_t)z, slice, &start) ||
+        __builtin_mul_overflow((uint64_t)y, (uint64_t)pitch, &t) ||
+        __builtin_add_overflow(start, t, &start) ||
+        __builtin_add_overflow(start, (uint64_t)x, &start) ||
+        __builtin_mul_overflow((uint64_t)(c->depth - 1), slice, &len) ||
+        __builtin_mul_overflow((uint64_t)(c->height - 1), (uint64_t)pitch, &t) ||
+        __builtin_add_overflow(len, t, &len) ||
         __builtin_add_overflow(len, (uint64_t)c->width, &len) ||
-        __builtin_add_overflow(addr, start, &start))
+        __builtin_add_overflow(addr, start, &start) ||
+        __builtin_add_overflow(start, len, &t))
         return false;
     return vgpu_range_check(s, start, len);
 }
@@ -666,7 +673,7 @@ static int memcpy_params(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a
                       c->src_height, c) ||
         !copy_side_ok(s, c->dst_type, c->dst, c->dst_x, c->dst_y, c->dst_z, c->dst_pitch,
                       c->dst_height, c)) {
-        vgpu_log(VGPU_LOG_INFO, "memcpy node refused: a side is not device memory of this "
+        vgpu_log(VGPU_LOG_WARN, "memcpy node refused: a side is not device memory of this "
                  "session, or its span leaves the allocation");
         return CUDA_ERROR_INVALID_VALUE;
     }
