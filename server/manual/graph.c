@@ -846,8 +846,10 @@ static int h_kernel_get(struct vgpu_session *s, struct vgpu_manual_call *c)
     if ((st = get((CUgraphNode)(uintptr_t)a->graph, &p)) != CUDA_SUCCESS)
         goto out;
     fn = (uint64_t)(uintptr_t)(p.func ? (void *)p.func : (void *)p.kern);
+    /* a CUfunction under its kind, a CUkernel (p.kern) under the kernel kind */
     if (!vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), fn) &&
-        vgpu_handle_add(s, kind(VGPU_CUDA_H_FUNCTION), fn)) {
+        !vgpu_handle_known(s, kind(VGPU_CUDA_H_FUNCTION), fn) &&
+        vgpu_handle_add(s, kind(p.func ? VGPU_CUDA_H_FUNCTION : VGPU_CUDA_H_KERNEL), fn)) {
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }
