@@ -330,6 +330,32 @@ static int doom_graph(struct doomed *d, CUgraph g, int depth)
 }
 
 /*
+ * Is g the graph embedded in one of the session's child graph nodes (as
+ * cuGraphChildGraphNodeGetGraph hands it out)?  Such a graph is the node's:
+ * destroying it would have the driver free it twice, once more with its parent.
+ */
+static bool embedded_graph(struct vgpu_session *s, uint64_t g)
+{
+    SYM(get_type, cuGraphNodeGetType);
+    SYM(child, cuGraphChildGraphNodeGetGraph);
+    int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
+
+    if (!get_type || !child)
+        return false;
+    for (int i = 0; i < s->nhandles; i++) {
+        CUgraphNode n = (CUgraphNode)(uintptr_t)s->handles[i].value;
+        CUgraphNodeType t;
+        CUgraph e = NULL;
+
+        if (s->handles[i].kind == nk && get_type(n, &t) == CUDA_SUCCESS &&
+            t == CU_GRAPH_NODE_TYPE_GRAPH && child(n, &e) == CUDA_SUCCESS &&
+            (uint64_t)(uintptr_t)e == g)
+            return true;
+    }
+    return false;
+}
+
+/*
  * A graph, or one node, goes, and the handles the driver frees with it
  * leave the table: a handle left there would let a later call hand the
  * driver freed memory.  They are gathered first, as a graph still being
@@ -357,6 +383,12 @@ static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node
         st = CUDA_SUCCESS;
     if (st != CUDA_SUCCESS)
         goto out;
+    if (!node && embedded_graph(s, a->graph)) {
+        vgpu_log(VGPU_LOG_INFO, "cuGraphDestroy refused: the graph is a child graph node's "
+                 "(from cuGraphChildGraphNodeGetGraph); it goes with its parent graph");
+        st = CUDA_ERROR_INVALID_VALUE;
+        goto out;
+    }
     st = node ? destroy_node((CUgraphNode)(uintptr_t)a->graph)
               : destroy_graph((CUgraph)(uintptr_t)a->graph);
     for (size_t i = 0; st == CUDA_SUCCESS && i < d.n; i++)

@@ -933,6 +933,13 @@ static int cu_out_handle(int fd, uint32_t id, const ProtobufCMessage *args, uint
         assert_non_null(r);
         *out = r->phgraph;
         vgpu__cuda__cu_graph_create_ret__free_unpacked(r, NULL);
+    } else if (st == CUDA_SUCCESS && id == VGPU_CUDA_ID_cuGraphChildGraphNodeGetGraph) {
+        Vgpu__Cuda__CuGraphChildGraphNodeGetGraphRet *r =
+            vgpu__cuda__cu_graph_child_graph_node_get_graph_ret__unpack(NULL, len, ret);
+
+        assert_non_null(r);
+        *out = r->phgraph;
+        vgpu__cuda__cu_graph_child_graph_node_get_graph_ret__free_unpacked(r, NULL);
     } else if (st == CUDA_SUCCESS) {
         Vgpu__Cuda__CuGraphAddEmptyNodeRet *r =
             vgpu__cuda__cu_graph_add_empty_node_ret__unpack(NULL, len, ret);
@@ -1013,6 +1020,35 @@ static void test_memcpy_node_extents(int fd, uint64_t g)
     server_alive();
 }
 
+/* The graph a child graph node embeds is the node's: cuGraphDestroy refuses it, and the
+ * parent's destruction frees it (its handle leaves the table then). */
+static void test_embedded_graph(int fd, uint64_t g)
+{
+    Vgpu__Cuda__CuGraphCreateArgs gc = VGPU__CUDA__CU_GRAPH_CREATE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphAddChildGraphNodeArgs cn = VGPU__CUDA__CU_GRAPH_ADD_CHILD_GRAPH_NODE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphChildGraphNodeGetGraphArgs cg =
+        VGPU__CUDA__CU_GRAPH_CHILD_GRAPH_NODE_GET_GRAPH_ARGS__INIT;
+    Vgpu__Manual__GraphArgs ga = VGPU__MANUAL__GRAPH_ARGS__INIT;
+    uint64_t child, node, embedded;
+
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphCreate, &gc.base, &child),
+                     CUDA_SUCCESS);
+    cn.hgraph = g;
+    cn.childgraph = child;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddChildGraphNode, &cn.base, &node),
+                     CUDA_SUCCESS);
+    cg.hnode = node;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphChildGraphNodeGetGraph, &cg.base,
+                                   &embedded), CUDA_SUCCESS);
+    assert_true(embedded && embedded != child);
+    ga.graph = embedded;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    /* the graph it was cloned from is the guest's own */
+    ga.graph = child;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0), CUDA_SUCCESS);
+}
+
 static void test_graph_handlers(void **state)
 {
     Vgpu__Cuda__CuInitArgs ia = VGPU__CUDA__CU_INIT_ARGS__INIT;
@@ -1068,6 +1104,7 @@ static void test_graph_handlers(void **state)
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuStreamGetCaptureInfo_v3, &ci.base, NULL, 0),
                      CUDA_ERROR_INVALID_HANDLE);
     test_memcpy_node_extents(fd, g);
+    test_embedded_graph(fd, g);
     /* the graph goes, and its nodes' handles with it */
     nt.hnode = n1;
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphNodeGetType, &nt.base, NULL, 0), CUDA_SUCCESS);
