@@ -224,6 +224,8 @@ static int capture_info(struct vgpu_session *s, struct vgpu_manual_call *c, cons
         goto out;
     r.status = status;
     r.id = id;
+    if (status == CU_STREAM_CAPTURE_STATUS_ACTIVE && a->want_count)
+        r.count = n;
     if (status == CU_STREAM_CAPTURE_STATUS_ACTIVE &&
         (st = capture_info_reply(s, c, a, &r, g, deps, edges, a->want_count ? n : 0)))
         goto out;
