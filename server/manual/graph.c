@@ -224,6 +224,8 @@ static int capture_info(struct vgpu_session *s, struct vgpu_manual_call *c, cons
         goto out;
     r.status = status;
     r.id = id;
+    if (status == CU_STREAM_CAPTURE_STATUS_ACTIVE && a->want_count)
+        r.count = n;
     if (status == CU_STREAM_CAPTURE_STATUS_ACTIVE &&
         (st = capture_info_reply(s, c, a, &r, g, deps, edges, a->want_count ? n : 0)))
         goto out;
@@ -330,6 +332,32 @@ static int doom_graph(struct doomed *d, CUgraph g, int depth)
 }
 
 /*
+ * Is g the graph embedded in one of the session's child graph nodes (as
+ * cuGraphChildGraphNodeGetGraph hands it out)?  Such a graph is the node's:
+ * destroying it would have the driver free it twice, once more with its parent.
+ */
+static bool embedded_graph(struct vgpu_session *s, uint64_t g)
+{
+    SYM(get_type, cuGraphNodeGetType);
+    SYM(child, cuGraphChildGraphNodeGetGraph);
+    int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
+
+    if (!get_type || !child)
+        return false;
+    for (int i = 0; i < s->nhandles; i++) {
+        CUgraphNode n = (CUgraphNode)(uintptr_t)s->handles[i].value;
+        CUgraphNodeType t;
+        CUgraph e = NULL;
+
+        if (s->handles[i].kind == nk && get_type(n, &t) == CUDA_SUCCESS &&
+            t == CU_GRAPH_NODE_TYPE_GRAPH && child(n, &e) == CUDA_SUCCESS &&
+            (uint64_t)(uintptr_t)e == g)
+            return true;
+    }
+    return false;
+}
+
+/*
  * A graph, or one node, goes, and the handles the driver frees with it
  * leave the table: a handle left there would let a later call hand the
  * driver freed memory.  They are gathered first, as a graph still being
@@ -357,6 +385,12 @@ static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node
         st = CUDA_SUCCESS;
     if (st != CUDA_SUCCESS)
         goto out;
+    if (!node && embedded_graph(s, a->graph)) {
+        vgpu_log(VGPU_LOG_INFO, "cuGraphDestroy refused: the graph is a child graph node's "
+                 "(from cuGraphChildGraphNodeGetGraph); it goes with its parent graph");
+        st = CUDA_ERROR_INVALID_VALUE;
+        goto out;
+    }
     st = node ? destroy_node((CUgraphNode)(uintptr_t)a->graph)
               : destroy_graph((CUgraph)(uintptr_t)a->graph);
     for (size_t i = 0; st == CUDA_SUCCESS && i < d.n; i++)
@@ -631,12 +665,15 @@ static bool node_handles_ok(struct vgpu_session *s, const Vgpu__Manual__NodeArgs
     return !a->ctx || vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
 }
 
-/* One side of a 3D copy: [start, start + len) it touches, checked to lie in one allocation. */
+/* One side of a 3D copy: [start, start + len) it touches, checked to lie in one allocation.
+ * Every product and sum is checked for wrap-around: a guest's pitch, rows and z can reach
+ * 2^32 each, so z * pitch * rows does not fit 64 bits. A copy spanning slices (depth > 1
+ * or z > 0) must keep y + height within the rows of a slice, as CUDA requires. */
 static bool copy_side_ok(struct vgpu_session *s, uint32_t type, uint64_t addr, uint32_t x,
                          uint32_t y, uint32_t z, uint32_t pitch, uint32_t rows,
                          const Vgpu__Manual__Copy3D *c)
 {
-    uint64_t slice = (uint64_t)pitch * rows, start, len;
+    uint64_t slice = (uint64_t)pitch * rows, start, len, t;
 
     if (type != CU_MEMORYTYPE_DEVICE && type != CU_MEMORYTYPE_UNIFIED)
         return false;
@@ -644,14 +681,18 @@ static bool copy_side_ok(struct vgpu_session *s, uint32_t type, uint64_t addr, u
         return vgpu_range_check(s, addr, 0);
     if ((c->height > 1 || c->depth > 1) && c->width > pitch)
         return false;
-    if (c->depth > 1 && c->height > rows)
+    if ((c->depth > 1 || z) && (uint64_t)y + c->height > rows)
         return false;
-    /* all products of 32-bit factors: no overflow in 64 bits but for the sums, checked */
-    start = (uint64_t)z * slice + (uint64_t)y * pitch;
-    len = (uint64_t)(c->depth - 1) * slice + (uint64_t)(c->height - 1) * pitch;
-    if (__builtin_add_overflow(start, (uint64_t)x, &start) ||
+    if (__builtin_mul_overflow((uint64_t)z, slice, &start) ||
+        __builtin_mul_overflow((uint64_t)y, (uint64_t)pitch, &t) ||
+        __builtin_add_overflow(start, t, &start) ||
+        __builtin_add_overflow(start, (uint64_t)x, &start) ||
+        __builtin_mul_overflow((uint64_t)(c->depth - 1), slice, &len) ||
+        __builtin_mul_overflow((uint64_t)(c->height - 1), (uint64_t)pitch, &t) ||
+        __builtin_add_overflow(len, t, &len) ||
         __builtin_add_overflow(len, (uint64_t)c->width, &len) ||
-        __builtin_add_overflow(addr, start, &start))
+        __builtin_add_overflow(addr, start, &start) ||
+        __builtin_add_overflow(start, len, &t))
         return false;
     return vgpu_range_check(s, start, len);
 }
@@ -666,7 +707,7 @@ static int memcpy_params(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a
                       c->src_height, c) ||
         !copy_side_ok(s, c->dst_type, c->dst, c->dst_x, c->dst_y, c->dst_z, c->dst_pitch,
                       c->dst_height, c)) {
-        vgpu_log(VGPU_LOG_INFO, "memcpy node refused: a side is not device memory of this "
+        vgpu_log(VGPU_LOG_WARN, "memcpy node refused: a side is not device memory of this "
                  "session, or its span leaves the allocation");
         return CUDA_ERROR_INVALID_VALUE;
     }
@@ -839,8 +880,10 @@ static int h_kernel_get(struct vgpu_session *s, struct vgpu_manual_call *c)
     if ((st = get((CUgraphNode)(uintptr_t)a->graph, &p)) != CUDA_SUCCESS)
         goto out;
     fn = (uint64_t)(uintptr_t)(p.func ? (void *)p.func : (void *)p.kern);
+    /* a CUfunction under its kind, a CUkernel (p.kern) under the kernel kind */
     if (!vgpu_handle_known(s, kind(VGPU_CUDA_H_KERNEL), fn) &&
-        vgpu_handle_add(s, kind(VGPU_CUDA_H_FUNCTION), fn)) {
+        !vgpu_handle_known(s, kind(VGPU_CUDA_H_FUNCTION), fn) &&
+        vgpu_handle_add(s, kind(p.func ? VGPU_CUDA_H_FUNCTION : VGPU_CUDA_H_KERNEL), fn)) {
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }

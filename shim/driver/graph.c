@@ -112,8 +112,9 @@ static CUresult capture_info(uint32_t id, const char *name, CUstream stream,
             *id_out = r->id;
         if (st == CUDA_SUCCESS && graph)
             *graph = (CUgraph)(uintptr_t)r->graph;
+        /* the count alone travels as count (a server before it answered deps only) */
         if (st == CUDA_SUCCESS && n)
-            *n = r->n_deps;
+            *n = deps || !r->count ? r->n_deps : r->count;
     }
     vgpu__manual__capture_info_ret__free_unpacked(r, NULL);
 out:

@@ -81,6 +81,9 @@ static int capture(CUstream s, const struct bufs *m, CUgraph *graph, CUgraphNode
            st == CU_STREAM_CAPTURE_STATUS_ACTIVE ? "active" : "not", id ? "set" : "0",
            g ? "set" : "none", ndeps, edges ? (int)edges[0].type : 0);
     *last = ndeps ? deps[0] : NULL;
+    ndeps = 0;
+    CHECK(cuStreamGetCaptureInfo(s, &st, NULL, NULL, NULL, NULL, &ndeps));
+    printf("capture info, count alone: %zu dependency\n", ndeps);
     CHECK(cuStreamEndCapture(s, graph));
     printf("graph %s, same as the capture's: %s\n", *graph ? "made" : "none",
            *graph == g ? "yes" : "no");

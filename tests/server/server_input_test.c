@@ -933,6 +933,13 @@ static int cu_out_handle(int fd, uint32_t id, const ProtobufCMessage *args, uint
         assert_non_null(r);
         *out = r->phgraph;
         vgpu__cuda__cu_graph_create_ret__free_unpacked(r, NULL);
+    } else if (st == CUDA_SUCCESS && id == VGPU_CUDA_ID_cuGraphChildGraphNodeGetGraph) {
+        Vgpu__Cuda__CuGraphChildGraphNodeGetGraphRet *r =
+            vgpu__cuda__cu_graph_child_graph_node_get_graph_ret__unpack(NULL, len, ret);
+
+        assert_non_null(r);
+        *out = r->phgraph;
+        vgpu__cuda__cu_graph_child_graph_node_get_graph_ret__free_unpacked(r, NULL);
     } else if (st == CUDA_SUCCESS) {
         Vgpu__Cuda__CuGraphAddEmptyNodeRet *r =
             vgpu__cuda__cu_graph_add_empty_node_ret__unpack(NULL, len, ret);
@@ -953,6 +960,95 @@ static int cu_out_handle(int fd, uint32_t id, const ProtobufCMessage *args, uint
  * The fake aborts on any value it must refuse, so each refusal is the
  * server's; the server stays up.
  */
+/* How many lines of the server's log have a? */
+static int times_logged(const char *a)
+{
+    char line[1024];
+    int n = 0;
+    FILE *f = fopen(log_path, "r");
+
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, a) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Memcpy nodes whose extents wrap 64 bits, or leave a slice's rows, are refused by the
+ * server itself (it logs so; the fake driver would refuse depth > 1 too). */
+static void test_memcpy_node_extents(int fd, uint64_t g)
+{
+    Vgpu__Manual__NodeArgs na = VGPU__MANUAL__NODE_ARGS__INIT;
+    Vgpu__Manual__Copy3D c = VGPU__MANUAL__COPY3_D__INIT;
+    uint64_t p = dev_alloc(fd, 4096), q = dev_alloc(fd, 4096), n;
+
+    na.graph = g;
+    na.copy = &c;
+    c.src_type = c.dst_type = CU_MEMORYTYPE_DEVICE;
+    c.src = p;
+    c.dst = q;
+    c.src_pitch = c.dst_pitch = 64;
+    c.src_height = c.dst_height = 4;
+    c.width = 64;
+    c.height = 4;
+    c.depth = 1;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddMemcpyNode, &na.base, &n),
+                     CUDA_SUCCESS);
+    assert_int_equal(times_logged("memcpy node refused"), 0);
+    /* z * pitch * rows wraps 64 bits back into the allocation */
+    c.src_pitch = c.src_height = 0x80000000u;
+    c.src_z = 4;
+    c.height = 1;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddMemcpyNode, &na.base, &n),
+                     CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(times_logged("memcpy node refused"), 1);
+    /* (depth - 1) * pitch * rows wraps */
+    c.src_z = 0;
+    c.depth = 5;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddMemcpyNode, &na.base, &n),
+                     CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(times_logged("memcpy node refused"), 2);
+    /* rows of a slice overrun by y + height */
+    c.src_pitch = 64;
+    c.src_height = 4;
+    c.height = 4;
+    c.src_y = 2;
+    c.depth = 2;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddMemcpyNode, &na.base, &n),
+                     CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(times_logged("memcpy node refused"), 3);
+    server_alive();
+}
+
+/* The graph a child graph node embeds is the node's: cuGraphDestroy refuses it, and the
+ * parent's destruction frees it (its handle leaves the table then). */
+static void test_embedded_graph(int fd, uint64_t g)
+{
+    Vgpu__Cuda__CuGraphCreateArgs gc = VGPU__CUDA__CU_GRAPH_CREATE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphAddChildGraphNodeArgs cn = VGPU__CUDA__CU_GRAPH_ADD_CHILD_GRAPH_NODE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphChildGraphNodeGetGraphArgs cg =
+        VGPU__CUDA__CU_GRAPH_CHILD_GRAPH_NODE_GET_GRAPH_ARGS__INIT;
+    Vgpu__Manual__GraphArgs ga = VGPU__MANUAL__GRAPH_ARGS__INIT;
+    uint64_t child, node, embedded;
+
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphCreate, &gc.base, &child),
+                     CUDA_SUCCESS);
+    cn.hgraph = g;
+    cn.childgraph = child;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddChildGraphNode, &cn.base, &node),
+                     CUDA_SUCCESS);
+    cg.hnode = node;
+    assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphChildGraphNodeGetGraph, &cg.base,
+                                   &embedded), CUDA_SUCCESS);
+    assert_true(embedded && embedded != child);
+    ga.graph = embedded;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    /* the graph it was cloned from is the guest's own */
+    ga.graph = child;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0), CUDA_SUCCESS);
+}
+
 static void test_graph_handlers(void **state)
 {
     Vgpu__Cuda__CuInitArgs ia = VGPU__CUDA__CU_INIT_ARGS__INIT;
@@ -1007,6 +1103,8 @@ static void test_graph_handlers(void **state)
     ci.want_deps = ci.want_count = true;
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuStreamGetCaptureInfo_v3, &ci.base, NULL, 0),
                      CUDA_ERROR_INVALID_HANDLE);
+    test_memcpy_node_extents(fd, g);
+    test_embedded_graph(fd, g);
     /* the graph goes, and its nodes' handles with it */
     nt.hnode = n1;
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphNodeGetType, &nt.base, NULL, 0), CUDA_SUCCESS);
