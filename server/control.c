@@ -100,6 +100,11 @@ void vgpu_regions_release(struct vgpu_session *s)
             munmap(s->qp_mem, s->qp_len);
     }
     s->qp_mem = NULL;
+    for (int i = 0; i < s->nretired; i++)
+        region_drop(s, &s->retired[i]);
+    free(s->retired);
+    s->retired = NULL;
+    s->nretired = 0;
     for (int i = 0; i < s->nregions; i++)
         region_drop(s, &s->regions[i]);
     free(s->regions);
@@ -122,6 +127,8 @@ static uint64_t regions_bytes(const struct vgpu_session *s)
 
     for (int i = 0; i < s->nregions; i++)
         n += s->regions[i].size;
+    for (int i = 0; i < s->nretired; i++)   /* still mapped and pinned */
+        n += s->retired[i].size;
     return n;
 }
 
@@ -134,8 +141,9 @@ static int region_room(struct vgpu_session *s, uint32_t id, struct ctl_out *o)
         return refuse(o, -EINVAL, "region id 0 is not a region: use an id from 1");
     if (vgpu_region_find(s, id))
         return refuse(o, -EBUSY, "region %u is registered already: unregister it first", id);
-    if (s->nregions >= VGPU_MAX_REGIONS)
-        return refuse(o, -ENOSPC, "a session holds at most %d shared regions: free one first",
+    if (s->nregions + s->nretired >= VGPU_MAX_REGIONS)
+        return refuse(o, -ENOSPC, "a session holds at most %d shared regions (regions freed "
+                    "after a stream capture count until the session ends): free one first",
                     VGPU_MAX_REGIONS);
     r = realloc(s->regions, (size_t)(s->nregions + 1) * sizeof(*r));
     if (!r)
@@ -270,7 +278,17 @@ static int unregister(struct vgpu_session *s, const Vgpu__Wire__UnregisterRegion
         return refuse(o, -ENOENT, "region %u is not registered", a->id);
     /* as cudaFreeHost: copies still running from or to it finish first */
     cudaDeviceSynchronize();
-    region_drop(s, r);
+    if (s->capture_seen) {
+        /* a captured copy may name it at every launch of its graph: kept until the session ends */
+        struct vgpu_region *t = realloc(s->retired, (size_t)(s->nretired + 1) * sizeof(*t));
+
+        if (!t)
+            return refuse(o, -ENOMEM, "no memory to retire region %u", a->id);
+        s->retired = t;
+        s->retired[s->nretired++] = *r;
+    } else {
+        region_drop(s, r);
+    }
     *r = s->regions[--s->nregions];
     return 0;
 }

@@ -110,6 +110,10 @@ struct vgpu_session {
     /* shared host regions; a mapped one is session memory for kernels at devptr */
     struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; bool in_bar; uint64_t devptr; } *regions;
     int nregions;
+    /* regions the guest unregistered after a capture: a graph may still copy from or to them,
+       so they stay mapped and pinned until the session ends */
+    struct vgpu_region *retired;
+    int nretired;
     /* the queue pair (include/vgpu/qp.h, carrier_qp.c), when qp_mem is set */
     struct vgpu_qp qp;
     void *qp_mem;              /* a memfd mapped here, or inside the VM's shared BAR */

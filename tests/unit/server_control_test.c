@@ -251,6 +251,30 @@ static void test_mapped_region(void **state)
     assert_int_equal(nranges, 0);
 }
 
+/*
+ * After a stream capture, a graph may copy from or to a region at every
+ * launch: unregistering takes its id away but keeps it mapped and pinned
+ * (and counted) until the session ends.
+ */
+static void test_region_retired_after_capture(void **state)
+{
+    struct vgpu_session s = new_session();
+
+    (void)state;
+    s.capture_seen = true;
+    assert_int_equal(memfd_region(&s, 3, 1 << 16, memfd_of(1 << 16, true)), OK);
+    assert_int_equal(unregister_region(&s, 3), OK);
+    assert_int_equal(s.nregions, 0);
+    assert_int_equal(s.nretired, 1);
+    assert_int_equal(unregister_region(&s, 3), NOT_FOUND);
+    /* its id is free again; its bytes still count */
+    assert_int_equal(memfd_region(&s, 3, 1 << 16, memfd_of(1 << 16, true)), OK);
+    assert_int_equal(regions_bytes(&s), 2 << 16);
+    vgpu_regions_release(&s);
+    assert_int_equal(s.nretired, 0);
+    assert_null(s.retired);
+}
+
 static void test_stray_fd(void **state)
 {
     struct vgpu_session s = new_session();
@@ -462,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_memfd_regions),
         cmocka_unit_test(test_mapped_region),
+        cmocka_unit_test(test_region_retired_after_capture),
         cmocka_unit_test(test_stray_fd),
         cmocka_unit_test(test_bar_regions),
         cmocka_unit_test(test_queue_pair_memfd),
