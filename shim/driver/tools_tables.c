@@ -11,9 +11,9 @@
  *
  * Only what the libraries were seen to need is implemented.  Every other
  * slot is a function that answers CUDA_ERROR_NOT_SUPPORTED and logs its
- * table and number once (at debug level: cuBLAS calls ToolsContext slot 63
- * on every handle and carries on when the real driver answers an error),
- * so a library that depends on one says which.
+ * table and number once, at debug level (a library may probe a slot and
+ * carry on when it is refused, as cuBLASLt does with ClusterPrototype's
+ * slot 4), so a library that depends on one says which with VGPU_LOG=debug.
  */
 #include <cuda.h>
 #include <pthread.h>
