@@ -68,6 +68,7 @@ int vgpu_range_drop(struct vgpu_session *s, uint64_t base)
 }
 
 int vgpu_log_level;
+int vgpu_log_fd = 2;
 void vgpu_log(int level, const char *fmt, ...)
 {
     (void)level;

@@ -3,7 +3,8 @@
  * Writes the seed corpus of control_fuzz (format in control_fuzz.h): a
  * host-direct session that attaches a queue pair and registers, uses and
  * drops memfd regions; a guest session with a shared BAR that attaches its
- * pair in a slot and registers BAR regions; the error table and close.
+ * pair in a slot and registers BAR regions; the error table, device output
+ * and close.
  * Made with the real protobuf-c packer, so the seeds follow the schema.
  * Usage: control_seeds OUTDIR (the directory must exist).
  */
@@ -90,9 +91,13 @@ static void table_and_close(struct seed *s)
     Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
     Vgpu__Wire__FetchErrorTable t = VGPU__WIRE__FETCH_ERROR_TABLE__INIT;
     Vgpu__Wire__Close cl = VGPU__WIRE__CLOSE__INIT;
+    Vgpu__Wire__FetchDeviceOutput d = VGPU__WIRE__FETCH_DEVICE_OUTPUT__INIT;
 
     c.op_case = VGPU__WIRE__CONTROL__OP_FETCH_ERROR_TABLE;
     c.fetch_error_table = &t;
+    add(s, 0, &c);
+    c.op_case = VGPU__WIRE__CONTROL__OP_FETCH_DEVICE_OUTPUT;
+    c.fetch_device_output = &d;
     add(s, 0, &c);
     c.op_case = VGPU__WIRE__CONTROL__OP_CLOSE;
     c.close = &cl;

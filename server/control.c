@@ -482,6 +482,11 @@ int vgpu_control_handle(struct vgpu_session *s, const Vgpu__Wire__Control *c, in
         s->closing = true;
         rc = 0;
         break;
+    case VGPU__WIRE__CONTROL__OP_FETCH_DEVICE_OUTPUT:
+        rc = vgpu_devout_fetch(s, arena, r);
+        if (rc)
+            rc = refuse(o, rc, "the kernels' output could not be read");
+        break;
     default:
         rc = refuse(o, -EINVAL, "an operation this server does not know");
         break;

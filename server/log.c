@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* vgpu-server logging: leveled lines on stderr, prefixed with the pid. */
+/*
+ * vgpu-server logging: leveled lines on stderr, prefixed with the pid.  A
+ * session keeps the server's stderr as vgpu_log_fd: its own fd 2 takes
+ * what the program's kernels print (devout.c).
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +12,7 @@
 #include "server_internal.h"
 
 int vgpu_log_level = VGPU_LOG_WARN;
+int vgpu_log_fd = 2;
 
 static const char *const names[] = { "error", "warn", "info", "debug" };
 
@@ -33,6 +38,6 @@ void vgpu_log(int level, const char *fmt, ...)
     va_end(ap);
     strcat(line, "\n");
     /* one write per line so lines of concurrent sessions do not interleave */
-    if (write(2, line, strlen(line)) < 0)
+    if (write(vgpu_log_fd, line, strlen(line)) < 0)
         return;
 }

@@ -29,6 +29,7 @@ void vgpu_replay_release(struct vgpu_replay *r);
 /* ---- logging (log.c): to stderr, one line each ---- */
 enum vgpu_log_level { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };
 extern int vgpu_log_level;
+extern int vgpu_log_fd;     /* where vgpu_log() writes: the server's stderr */
 void vgpu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int vgpu_log_parse(const char *name);
 
@@ -126,6 +127,11 @@ struct vgpu_session {
     bool socket_look;          /* look at the socket whatever the count says */
     bool closing;              /* the client sent Close: the session ends after the reply */
     struct vgpu_hostcb *hostcb;  /* host callbacks (manual/hostfn.c), made on the first one */
+    /* what the program's kernels print (devout.c): memfds at fds 1 and 2, read up to off */
+    int devout_fd[2];
+    uint64_t devout_off[2];
+    bool devout_armed;         /* work went to the GPU since the files were last seen empty ... */
+    bool devout_synced;        /* ... and a device-wide synchronize came since */
 };
 
 /*
@@ -202,6 +208,21 @@ void vgpu_work_synced(struct vgpu_session *s, void *stream, int all);
 void vgpu_work_switch_device(struct vgpu_session *s, int dev);
 /* cudaDeviceReset destroyed every event: forget them (all work is gone). */
 void vgpu_work_forget(struct vgpu_session *s);
+
+/*
+ * ---- What kernels print (devout.c) ----
+ * vgpu_devout_start() points fds 1 and 2 at the session's files (before
+ * confinement); work.c arms and disarms the look; vgpu_devout_pending()
+ * says, after a batch, whether the reply tells the client to fetch;
+ * vgpu_devout_fetch() answers FetchDeviceOutput.
+ */
+int vgpu_devout_start(struct vgpu_session *s);
+void vgpu_devout_arm(struct vgpu_session *s);
+void vgpu_devout_synced_all(struct vgpu_session *s);
+bool vgpu_devout_pending(struct vgpu_session *s);
+struct Vgpu__Wire__ControlReply;
+int vgpu_devout_fetch(struct vgpu_session *s, struct vgpu_arena *arena,
+                      struct Vgpu__Wire__ControlReply *r);
 /* Device memory held counts against the VM's limit; 0 or -ENOMEM (logged). */
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 

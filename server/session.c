@@ -477,6 +477,7 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
             }
     }
     rb.results = resp;
+    rb.device_output = vgpu_devout_pending(s);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
     env.results = &rb;
     vgpu_work_cover(s);
@@ -506,6 +507,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
 
     if (s.who.priority >= VGPU_PRIO_CLASSES)
         s.who.priority = VGPU_PRIO_LOW;
+    vgpu_devout_start(&s);     /* fds 1 and 2 take what kernels print; the log keeps stderr */
     if (vgpu_contain_session(&s.who, !vgpu_cfg || !vgpu_cfg->no_contain) < 0)
         return;
     if (vgpu_carrier_start(&s)) {

@@ -167,6 +167,7 @@ void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted)
         vgpu_sched_release(1);
         return;
     }
+    vgpu_devout_arm(s);
     if (s->work_open && stream != s->work_open_stream)
         vgpu_work_cover(s);
     s->work_open++;
@@ -188,6 +189,7 @@ void vgpu_work_synced(struct vgpu_session *s, void *stream, int all)
         s->work_open = 0;
     }
     if (all) {
+        vgpu_devout_synced_all(s);
         while (s->work_ev_n)
             done += retire_oldest(s, 1);
     }

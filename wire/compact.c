@@ -112,7 +112,7 @@ void vgpu_compact_write(const Vgpu__Wire__Envelope *env, uint8_t *p)
 
         put32(&p, KIND_RESULTS);
         put32(&p, (uint32_t)b->n_results);
-        put32(&p, b->failures_only ? 1u : 0u);
+        put32(&p, (b->failures_only ? 1u : 0u) | (b->device_output ? 2u : 0u));
         for (size_t i = 0; i < b->n_results; i++) {
             const Vgpu__Wire__Result *r = b->results[i];
 
@@ -185,7 +185,8 @@ struct fill {
 
 /*
  * A batch's head words: its kind, number of items, device (calls only) and
- * flags (bit 0: a flight; bit 1, calls only: the driver context follows).
+ * flags (bit 0: a flight, or failures only; bit 1: with calls, the driver
+ * context follows; with results, the session holds device output).
  */
 static int walk_head(struct rd *r, const struct vgpu_wire_limits *lim, uint32_t *kind,
                      uint32_t *n, int32_t *device, uint32_t *flags, uint64_t *context)
@@ -197,9 +198,9 @@ static int walk_head(struct rd *r, const struct vgpu_wire_limits *lim, uint32_t 
     if (*kind == KIND_CALLS)
         *device = (int32_t)get32(r);
     *flags = get32(r);
-    if (r->bad || (*flags & ~(*kind == KIND_CALLS ? 3u : 1u)))
+    if (r->bad || (*flags & ~3u))
         return VGPU_WIRE_E_MALFORMED;
-    if (*flags & 2u) {
+    if (*kind == KIND_CALLS && (*flags & 2u)) {
         *context = get64(r);
         if (r->bad || !*context)
             return VGPU_WIRE_E_MALFORMED;
@@ -300,6 +301,7 @@ static void fill_batch(const struct fill *f, const struct layout *count, uint32_
         b->n_results = n;
         b->results = n ? (Vgpu__Wire__Result **)f->itemp : NULL;
         b->failures_only = flags & 1;
+        b->device_output = (flags & 2) != 0;
         env->body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
         env->results = b;
     }

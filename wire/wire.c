@@ -217,6 +217,9 @@ static int check_control(const Vgpu__Wire__Control *c)
     case VGPU__WIRE__CONTROL__OP_CLOSE:
         op = &c->close->base;
         break;
+    case VGPU__WIRE__CONTROL__OP_FETCH_DEVICE_OUTPUT:
+        op = &c->fetch_device_output->base;
+        break;
     default:
         return VGPU_WIRE_E_MALFORMED;
     }

@@ -168,6 +168,7 @@ struct vgpu_client {
     struct vgpu_slot slot;
     struct vgpu_cache_entry *cache;
     struct vgpu_callbacks callbacks;
+    bool devout_pending;                /* a reply said the session holds what kernels printed */
 };
 
 /* A decoded reply and the buffer it points into: what vgpu_call_rep.priv holds. */
@@ -269,6 +270,11 @@ int vgpu_ctl_region_register_bar_locked(struct vgpu_client *c, uint32_t id, uint
                                         uint64_t size);
 int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id);
 int vgpu_ctl_close_locked(struct vgpu_client *c);
+/*
+ * What the program's kernels printed, fetched from the session and written
+ * to this process's stdout and stderr.  Clears c->devout_pending.
+ */
+int vgpu_ctl_device_output_locked(struct vgpu_client *c);
 /* The server runtime's error table into *t (which must be empty; freed with vgpu_errtab_free). */
 int vgpu_ctl_error_table_locked(struct vgpu_client *c, struct vgpu_errtab *t);
 /* conn.c: one Control and its reply (queued calls are sent first); 0 or -errno. */

@@ -274,6 +274,9 @@ void vgpu_conn_fini(struct vgpu_client *c)
     /* work the program queued still runs, as it would natively before exit */
     vgpu_queue_settle_locked(c);
     vgpu_callbacks_stop_locked(c);
+    /* what kernels printed that a flight's reply announced last */
+    if (c->devout_pending && c->conn.state == VGPU_CONN_UP && t->ops)
+        vgpu_ctl_device_output_locked(c);
     if (c->conn.state == VGPU_CONN_UP && t->ops && vgpu_ctl_close_locked(c) == 0)
         t->ops->close(t);
     c->conn.state = VGPU_CONN_FAILED;

@@ -186,6 +186,44 @@ int vgpu_ctl_close_locked(struct vgpu_client *c)
     return simple(c, "close", &m, -1);
 }
 
+/* Writes n bytes to a stdio stream the program owns, as its driver would have. */
+static void emit(FILE *to, const ProtobufCBinaryData *d)
+{
+    if (d->len && fwrite(d->data, 1, d->len, to) == d->len)
+        fflush(to);
+}
+
+int vgpu_ctl_device_output_locked(struct vgpu_client *c)
+{
+    Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__FetchDeviceOutput a = VGPU__WIRE__FETCH_DEVICE_OUTPUT__INIT;
+    int rc = 0;
+
+    c->devout_pending = false;
+    m.op_case = VGPU__WIRE__CONTROL__OP_FETCH_DEVICE_OUTPUT;
+    m.fetch_device_output = &a;
+    /* at most 512 KiB a reply; a kernel's printf buffer is 1 MiB unless raised (bounded anyway) */
+    for (int round = 0; round < 4096; round++) {
+        struct vgpu_frame f = { 0 };
+        uint8_t *buf;
+        bool more;
+
+        rc = exchange(c, "fetch device output", &m, -1, &f, &buf);
+        if (rc) {
+            if (buf)
+                release(&f, buf);
+            break;
+        }
+        emit(stdout, &f.env->control_reply->stdout_data);
+        emit(stderr, &f.env->control_reply->stderr_data);
+        more = f.env->control_reply->more;
+        release(&f, buf);
+        if (!more)
+            break;
+    }
+    return rc;
+}
+
 /* A copy of the server's table, made whole or not at all. */
 static int table_copy(const Vgpu__Wire__ErrorTable *e, struct vgpu_errtab *t)
 {

@@ -48,6 +48,8 @@ void vgpu_flight_settle_locked(struct vgpu_client *c, const struct vgpu_frame *f
     const Vgpu__Wire__ResultBatch *rb = f && f->env->body_case == VGPU__WIRE__ENVELOPE__BODY_RESULTS ?
                                         f->env->results : NULL;
 
+    if (rb && rb->device_output)
+        c->devout_pending = true;
     if (!answers(rb, fl)) {
         vgpu_shim_log(VGPU_LOG_ERROR, "a batch of asynchronous calls: the server's reply does "
                       "not answer it");

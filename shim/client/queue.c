@@ -260,6 +260,8 @@ static int exchange_locked(struct vgpu_client *c, struct batch *b, struct vgpu_c
         vgpu_reply_buf_free(rb);
         return -EPROTO;
     }
+    if (rb->f.env->results->device_output)
+        c->devout_pending = true;
     answer_queued(c, &rb->f);
     rc = req ? answer_req(req, &rb->f) : 0;
     if (!req || rc < 0) {
@@ -301,6 +303,9 @@ int vgpu_queue_invoke_locked(struct vgpu_client *c, struct vgpu_call_req *req,
     if (rc == 0 || rc == -EAGAIN)
         rc = exchange_locked(c, &b, req, rep, &retry_alone);
     batch_free(&b);
+    /* what kernels printed lands before the call that flushed it returns, as natively */
+    if (c->devout_pending && c->conn.state == VGPU_CONN_UP)
+        vgpu_ctl_device_output_locked(c);
     if (retry_alone) {
         /* together too big for the link: the queue alone first, then the call alone */
         vgpu_queue_invoke_locked(c, NULL, NULL);

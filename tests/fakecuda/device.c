@@ -123,7 +123,28 @@ FAKE_EXPORT cudaError_t cudaRuntimeGetVersion(int *runtimeVersion)
 FAKE_EXPORT cudaError_t cudaDeviceSynchronize(void)
 {
     vgpu_fake_rt_ctx();
+    vgpu_fake_devout_flush();
     return cudaSuccess;
+}
+
+/* The current context's limits, which the driver keeps (cuCtxGetLimit, cuCtxSetLimit). */
+static cudaError_t limit_status(CUresult r)
+{
+    return vgpu_fake_status(r == CUDA_SUCCESS ? cudaSuccess
+                            : r == CUDA_ERROR_UNSUPPORTED_LIMIT ? cudaErrorUnsupportedLimit
+                            : cudaErrorInvalidValue);
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceSetLimit(enum cudaLimit limit, size_t value)
+{
+    vgpu_fake_rt_ctx();
+    return limit_status(cuCtxSetLimit((CUlimit)limit, value));
+}
+
+FAKE_EXPORT cudaError_t cudaDeviceGetLimit(size_t *pValue, enum cudaLimit limit)
+{
+    vgpu_fake_rt_ctx();
+    return limit_status(cuCtxGetLimit(pValue, (CUlimit)limit));
 }
 
 /* Everything the program created goes; registrations stay, variables read zero again. */

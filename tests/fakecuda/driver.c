@@ -527,7 +527,11 @@ FAKE_EXPORT CUresult cuCtxGetFlags(unsigned int *flags)
 /* Work runs when issued: nothing to wait for. */
 FAKE_EXPORT CUresult cuCtxSynchronize(void)
 {
-    return vgpu_fake_cu_ready();
+    CUresult r = vgpu_fake_cu_ready();
+
+    if (r == CUDA_SUCCESS)
+        vgpu_fake_devout_flush();
+    return r;
 }
 
 /* CUDA 13.0's forms with an explicit context (NULL: the current one). */
@@ -547,8 +551,10 @@ FAKE_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx)
 {
     if (!initialized)
         return CUDA_ERROR_NOT_INITIALIZED;
-    return (ctx ? vgpu_fake_ctx_find(ctx) : vgpu_fake_ctx_current()) ? CUDA_SUCCESS
-                                                                       : CUDA_ERROR_INVALID_CONTEXT;
+    if (!(ctx ? vgpu_fake_ctx_find(ctx) : vgpu_fake_ctx_current()))
+        return CUDA_ERROR_INVALID_CONTEXT;
+    vgpu_fake_devout_flush();
+    return CUDA_SUCCESS;
 }
 
 /* NULL: the current context. */

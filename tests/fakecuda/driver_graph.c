@@ -253,7 +253,7 @@ CUresult vgpu_fake_capture_unsafe(const char *fn)
 {
     if (!forbid())
         return CUDA_SUCCESS;
-    fprintf(stderr, "fakecuda: %s during stream capture: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "
+    vgpu_fake_diag("fakecuda: %s during stream capture: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "
             "capture invalidated\n", fn);
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }
@@ -265,7 +265,7 @@ CUresult vgpu_fake_capture_sync(const char *fn, CUstream s)
     if (!f || !f->capture)
         return CUDA_SUCCESS;
     f->capture->invalidated = true;
-    fprintf(stderr, "fakecuda: %s of a capturing stream: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "
+    vgpu_fake_diag("fakecuda: %s of a capturing stream: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "
             "capture invalidated\n", fn);
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }

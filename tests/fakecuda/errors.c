@@ -15,6 +15,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "fakecuda_internal.h"
 
@@ -88,11 +90,37 @@ cudaError_t vgpu_fake_status(cudaError_t st)
     return st;
 }
 
+/*
+ * The fake's own diagnostics go to the server's log: a session's stderr
+ * carries what kernels print to the program (server/devout.c), and says
+ * where the log went in VGPU_SERVER_LOG_FD.
+ */
+static int diag_fd(void)
+{
+    const char *v = getenv("VGPU_SERVER_LOG_FD");
+    int fd = v ? atoi(v) : 2;
+
+    return fd > 2 ? fd : 2;
+}
+
+void vgpu_fake_diag(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (write(diag_fd(), line, strlen(line)) < 0)
+        return;
+}
+
 static void refuse_log(const char *fn, const char *fmt, va_list ap)
 {
-    fprintf(stderr, "fakecuda: refused %s: ", fn);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char why[768];
+
+    vsnprintf(why, sizeof(why), fmt, ap);
+    vgpu_fake_diag("fakecuda: refused %s: %s\n", fn, why);
     /* A test that must prove the server's own checks makes this fatal. */
     if (getenv("VGPU_FAKE_ABORT_ON_REFUSE"))
         abort();

@@ -21,10 +21,16 @@
  *   fake_add(int *dst, const int *a, const int *b, int n)
  *       offsets 0, 8, 16, 24; sizes 8, 8, 8, 4.  dst[i] = a[i] + b[i] for
  *       i < n; faults like fake_fill.
+ *   fake_print(int tag, int lines)
+ *       offsets 0, 4; sizes 4, 4.  "Prints" lines lines "kernel TAG: line
+ *       I" as a kernel's printf: kept until the next synchronizing call
+ *       (cudaDeviceSynchronize, cudaStreamSynchronize, cudaMemcpy,
+ *       cuCtxSynchronize), then written to stdout.
  *
  * The driver's modules and launches (driver_exec.c) use the same kernels
  * and stream records.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +110,7 @@ FAKE_EXPORT cudaError_t cudaStreamDestroy(cudaStream_t stream)
 FAKE_EXPORT cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
     vgpu_fake_rt_ctx();
+    vgpu_fake_devout_flush();
     return vgpu_fake_stream_ok("cudaStreamSynchronize", stream) ? cudaSuccess
                                                                 : cudaErrorInvalidResourceHandle;
 }
@@ -310,7 +317,7 @@ static struct vgpu_fake_module *module_of(void **handle)
     for (struct vgpu_fake_module *m = vgpu_fake_modules; m; m = m->next)
         if ((void *)m == (void *)handle)
             return m;
-    fprintf(stderr, "fakecuda: refused registration: unknown module handle %p\n", (void *)handle);
+    vgpu_fake_diag("fakecuda: refused registration: unknown module handle %p\n", (void *)handle);
     return NULL;
 }
 
@@ -388,7 +395,7 @@ static void register_fn(void **handle, const void *host, const char *name, bool 
     vgpu_fake_fns = f;
     return;
 fail:
-    fprintf(stderr, "fakecuda: out of memory registering %s\n", name);
+    vgpu_fake_diag("fakecuda: out of memory registering %s\n", name);
     if (f) {
         free(f->dev);
         free(f->name);
@@ -416,10 +423,12 @@ FAKE_EXPORT void __cudaRegisterVar(void **handle, char *hostVar, char *deviceAdd
 
 static cudaError_t fake_fill(void **args);
 static cudaError_t fake_add(void **args);
+static cudaError_t fake_print(void **args);
 
 static const struct vgpu_fake_kernel fake_kernels[] = {
     { "fake_fill", 3, { 0, 8, 16 }, { 8, 4, 8 }, fake_fill },
     { "fake_add", 4, { 0, 8, 16, 24 }, { 8, 8, 8, 4 }, fake_add },
+    { "fake_print", 2, { 0, 4 }, { 4, 4 }, fake_print },
 };
 
 /* True when a kernel's device name stands for id: itself, or an Itanium name's identifier. */
@@ -579,7 +588,7 @@ static cudaError_t fake_fill(void **args)
     if (n == 0)
         return cudaSuccess;
     if (!vgpu_fake_is_dev(p, n)) {
-        fprintf(stderr, "fakecuda: fault in fake_fill: [%p, +%zu) is not device memory of this "
+        vgpu_fake_diag("fakecuda: fault in fake_fill: [%p, +%zu) is not device memory of this "
                 "process\n", p, n);
         return vgpu_fake_status(cudaErrorIllegalAddress);
     }
@@ -608,7 +617,7 @@ static cudaError_t fake_add(void **args)
         return cudaSuccess;
     bytes = (size_t)n * sizeof(int);
     if (!vgpu_fake_is_dev(dst, bytes) || !vgpu_fake_is_dev(a, bytes) || !vgpu_fake_is_dev(b, bytes)) {
-        fprintf(stderr, "fakecuda: fault in fake_add: %d ints at %p, %p, %p are not all device "
+        vgpu_fake_diag("fakecuda: fault in fake_add: %d ints at %p, %p, %p are not all device "
                 "memory of this process\n", n, (void *)dst, (const void *)a, (const void *)b);
         return vgpu_fake_status(cudaErrorIllegalAddress);
     }
@@ -621,6 +630,65 @@ static cudaError_t fake_add(void **args)
         memcpy(dst + i, &x, sizeof(x));
     }
     return cudaSuccess;
+}
+
+/*
+ * fake_print(int tag, int lines): what a kernel whose first thread runs
+ * printf("kernel %d: line %d\n", tag, i) for i < lines prints, kept until
+ * the next synchronizing call as the real driver keeps it.
+ */
+static cudaError_t fake_print(void **args)
+{
+    int tag, lines;
+
+    if (!args || !args[0] || !args[1])
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    memcpy(&tag, args[0], sizeof(tag));
+    memcpy(&lines, args[1], sizeof(lines));
+    for (int i = 0; i < lines && i < 1000000; i++)
+        vgpu_fake_devout_add("kernel %d: line %d\n", tag, i);
+    return cudaSuccess;
+}
+
+static char *devout;
+static size_t devout_len, devout_cap;
+
+void vgpu_fake_devout_add(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    if ((size_t)n >= sizeof(line))
+        n = sizeof(line) - 1;
+    /* the real printf buffer is 1 MiB and circular: the fake keeps the first 8 MiB */
+    if (devout_len + (size_t)n > devout_cap) {
+        size_t cap = devout_cap ? 2 * devout_cap : 4096;
+        char *p;
+
+        while (cap < devout_len + (size_t)n)
+            cap *= 2;
+        if (cap > (8u << 20) || !(p = realloc(devout, cap)))
+            return;
+        devout = p;
+        devout_cap = cap;
+    }
+    memcpy(devout + devout_len, line, (size_t)n);
+    devout_len += (size_t)n;
+}
+
+void vgpu_fake_devout_flush(void)
+{
+    if (!devout_len)
+        return;
+    fwrite(devout, 1, devout_len, stdout);
+    fflush(stdout);
+    devout_len = 0;
 }
 
 cudaError_t vgpu_fake_launch_config(dim3 grid, dim3 block)

@@ -44,6 +44,14 @@
 
 /* Records st as this thread's last error when it is one; returns st. */
 cudaError_t vgpu_fake_status(cudaError_t st);
+/* Writes one diagnostic line (fmt ends in a newline) to the server's log. */
+void vgpu_fake_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * What fake kernels print: kept until a synchronizing call, then written to
+ * stdout, as the real driver writes a kernel's printf buffer.
+ */
+void vgpu_fake_devout_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vgpu_fake_devout_flush(void);
 /* Logs "fakecuda: refused FN: ..." and returns vgpu_fake_status(st). */
 cudaError_t vgpu_fake_refuse(cudaError_t st, const char *fn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

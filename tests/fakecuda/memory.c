@@ -192,6 +192,7 @@ FAKE_EXPORT cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enu
     vgpu_fake_rt_ctx();
     if (vgpu_fake_capture_unsafe("cudaMemcpy"))
         return vgpu_fake_status(cudaErrorStreamCaptureUnsupported);
+    vgpu_fake_devout_flush();  /* a blocking copy synchronizes */
     return vgpu_fake_copy2d("cudaMemcpy", dst, count, src, count, count, 1, kind);
 }
 

@@ -210,6 +210,17 @@ static void results_round_trip(void **state)
     assert_int_equal(f.env->results->results[1]->index, 40);
     assert_memory_equal(f.env->results->results[1]->ret.data, ret, sizeof(ret));
     assert_int_equal(vgpu_frame_segment(&f, f.env->results->results[1]->segments[0])[0], 9);
+    assert_false(f.env->results->device_output);
+    vgpu_frame_release(&f);
+    free(buf);
+
+    /* the session holds what kernels printed: flags bit 1, and no context word follows */
+    b.device_output = 1;
+    buf = encode(&rep, &env, &iov, 1, &len);
+    assert_int_equal(vgpu_frame_decode(buf, len, NULL, NULL, NULL, &f), 0);
+    assert_true(f.env->results->device_output);
+    assert_true(f.env->results->failures_only);
+    assert_int_equal(f.env->results->results[1]->index, 40);
     vgpu_frame_release(&f);
     free(buf);
 }

@@ -14,13 +14,16 @@
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "../../server/control.c"
+#include "../../server/devout.c"
 #include "loop.h"
 
 int vgpu_log_level;
+int vgpu_log_fd = 2;
 void vgpu_log(int level, const char *fmt, ...)
 {
     (void)level;
@@ -440,6 +443,91 @@ static void test_error_table_and_close(void **state)
     assert_true(s.closing);
 }
 
+/* One FetchDeviceOutput: its reply's stdout and stderr bytes, or -1. */
+static int fetch_out(struct vgpu_session *s, struct vgpu_arena *arena, Vgpu__Wire__ControlReply *r)
+{
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__FetchDeviceOutput d = VGPU__WIRE__FETCH_DEVICE_OUTPUT__INIT;
+
+    c.op_case = VGPU__WIRE__CONTROL__OP_FETCH_DEVICE_OUTPUT;
+    c.fetch_device_output = &d;
+    if (vgpu_control_handle(s, &c, -1, arena, r) || r->status != OK)
+        return -1;
+    return (int)(r->stdout_data.len + r->stderr_data.len);
+}
+
+/*
+ * devout.c in a process of its own (its fds 1 and 2 are taken): what is
+ * written to stdout (stdio, buffered) and stderr is looked at only once
+ * armed, handed over in order, in replies of at most 512 KiB, the files
+ * emptied after; a device-wide synchronize that finds nothing disarms.
+ * The exit status says which step failed.
+ */
+static int devout_child(void)
+{
+    static char big[600 << 10];
+    struct vgpu_session s = new_session();
+    struct vgpu_arena arena = { 0 };
+    Vgpu__Wire__ControlReply r;
+    const char *env;
+    size_t total = 0;
+
+    if (vgpu_devout_start(&s) || vgpu_log_fd <= 2)
+        return 10;
+    env = getenv("VGPU_SERVER_LOG_FD");
+    if (!env || atoi(env) != vgpu_log_fd)
+        return 11;
+    printf("kernel 1: hello\n");
+    if (write(2, "an assert\n", 10) != 10)
+        return 12;
+    if (vgpu_devout_pending(&s))
+        return 13;                       /* no work went to the GPU: no look */
+    vgpu_devout_arm(&s);
+    if (!vgpu_devout_pending(&s))
+        return 14;
+    if (fetch_out(&s, &arena, &r) != 26 || r.more ||
+        memcmp(r.stdout_data.data, "kernel 1: hello\n", 16) ||
+        memcmp(r.stderr_data.data, "an assert\n", 10))
+        return 15;
+    vgpu_arena_free(&arena);
+    if (vgpu_devout_pending(&s) || !s.devout_armed)
+        return 16;                       /* emptied, and still armed: no synchronize yet */
+    memset(big, 'x', sizeof(big));
+    if (write(1, big, sizeof(big)) != (ssize_t)sizeof(big) || !vgpu_devout_pending(&s))
+        return 17;
+    if (fetch_out(&s, &arena, &r) != 512 << 10 || !r.more)
+        return 18;
+    total += r.stdout_data.len;
+    vgpu_arena_free(&arena);
+    if (write(1, "y", 1) != 1 || fetch_out(&s, &arena, &r) != (int)(sizeof(big) - total + 1) ||
+        r.more || r.stdout_data.data[r.stdout_data.len - 1] != 'y' || r.stdout_data.data[0] != 'x')
+        return 19;
+    vgpu_arena_free(&arena);
+    vgpu_devout_synced_all(&s);
+    if (vgpu_devout_pending(&s) || s.devout_armed)
+        return 20;                       /* synchronized and empty: disarmed */
+    if (fetch_out(&s, &arena, &r) != 0 || r.more)
+        return 21;
+    vgpu_arena_free(&arena);
+    return 0;
+}
+
+static void test_device_output(void **state)
+{
+    pid_t pid;
+    int st;
+
+    (void)state;
+    fflush(stdout);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(devout_child());
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* One Control frame served: the reply on the frame path, the passed fd taken. */
 static void test_serve(void **state)
 {
@@ -493,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_queue_pair_bar),
         cmocka_unit_test(test_error_table_and_close),
         cmocka_unit_test(test_serve),
+        cmocka_unit_test(test_device_output),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
