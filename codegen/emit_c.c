@@ -324,10 +324,11 @@ static void emit_shim_generated(FILE *f, const struct names *n, const struct cg_
     fprintf(f, "VGPU_EXPORT %s %s(", fn->ret->spelling, fn->name);
     emit_params(f, fn);
     fprintf(f, ")\n{\n    %s a;\n    struct vgpu_arena ar = { 0 };\n", at);
-    fprintf(f, "    struct vgpu_call_req req = { .call_id = %u, .flags = %s, .name = \"%s\" };\n",
+    /* work: the guest library acts before work goes to the GPU (the runtime's managed memory) */
+    fprintf(f, "    struct vgpu_call_req req = { .call_id = %u, .flags = %s%s, .name = \"%s\" };\n",
             fn->id, fn->async ? "VGPU_FN_ASYNC" : fn->cached ? "VGPU_FN_CACHED"
                   : fn->cached_ctx ? "VGPU_FN_CACHE_CTX" : fn->ctx_change ? "VGPU_FN_CTX_CHANGE" : "0",
-            fn->name);
+            fn->work ? " | VGPU_FN_WORK" : "", fn->name);
     fprintf(f, "    struct vgpu_call_rep rep = { 0 };\n    int st = 0, rc = 0;\n%s\n",
             has_ret ? "    int64_t ret = 0;\n" : "");
     fprintf(f, "    %s(&a);\n", ainit);

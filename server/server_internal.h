@@ -51,6 +51,8 @@ struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
     char *fake;                /* our unique stand-in passed to the runtime */
     int module;
     bool is_var;
+    bool managed;              /* a __managed__ variable: fake holds the runtime's pointer to it */
+    uint64_t var_size;
     int nparams;
     uint32_t *off, *size;      /* kernel parameter layout, once known */
     bool layout_known;
@@ -303,6 +305,8 @@ vgpu_manual_fn vgpu_hostcb_find(uint32_t id);
 void vgpu_hostcb_end(struct vgpu_session *s);
 /* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
 void vgpu_driver_forget_layouts(void);
+/* The server's own answer for a runtime or driver function whose guest view differs (view.c), or NULL. */
+void (*vgpu_view_sym(const char *name))(void);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */
 void (*vgpu_driver_sym(const char *name))(void);
 /* Makes the session's context ctx (0: none) current here: a CUresult (driver.c). */

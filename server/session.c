@@ -151,6 +151,8 @@ static void (*resolve(const struct vgpu_dispatch_entry *e))(void)
         return cache[k];
     if (is_nvml(e->id))
         fn = vgpu_nvml_sym(e->name);
+    else if ((fn = vgpu_view_sym(e->name)))
+        ;                       /* the device as the guest sees it (view.c) */
     else if (is_driver(e->id))
         fn = vgpu_driver_sym(e->name);
     else

@@ -92,9 +92,24 @@ int vgpu_shim_take_last_error(bool clear)
     return cuda_status(e);
 }
 
+static __thread int in_call;
+
+bool vgpu_shim_in_call(void)
+{
+    return in_call > 0;
+}
+
 int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
-    return cuda_status(vgpu_client_invoke(vgpu_client_get(), req, rep));
+    int rc;
+
+    /* work on the GPU may read and write managed memory: the host's side of it goes first */
+    if (req->flags & VGPU_FN_WORK)
+        vgpu_managed_before_work();
+    in_call++;
+    rc = vgpu_client_invoke(vgpu_client_get(), req, rep);
+    in_call--;
+    return cuda_status(rc);
 }
 
 void vgpu_shim_rep_release(struct vgpu_call_rep *rep)

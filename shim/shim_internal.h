@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <driver_types.h>
+
 #include "client/client.h"
 #include "dataplane.h"
 #include "vgpu/callgen.h"
@@ -65,6 +67,26 @@ VGPU_HIDDEN void vgpu_shim_memory_unlock(void);
 VGPU_HIDDEN void vgpu_shim_memory_forked(void);
 /* The region id of the staging region (copy.c); page-locked buffers take the ids after it. */
 #define VGPU_SHIM_STAGING_REGION 1u
+
+/*
+ * ---- managed memory (manual/managed.c) ----
+ * vgpu_managed_add() maps a shadow of [p, p+size) at p (0, or -errno);
+ * vgpu_managed_remove() drops the range starting at p (false: none);
+ * before work goes to the GPU, vgpu_managed_before_work() sends what the
+ * host wrote and takes every shadow back; copies and memsets say which
+ * managed bytes the device reads or writes; vgpu_managed_holds() says
+ * whether [p, p+n) is managed memory.
+ */
+VGPU_HIDDEN int vgpu_managed_add(void *p, size_t size);
+VGPU_HIDDEN bool vgpu_managed_remove(void *p);
+VGPU_HIDDEN void vgpu_managed_before_work(void);
+VGPU_HIDDEN void vgpu_managed_device_reads(const void *p, size_t n);
+VGPU_HIDDEN void vgpu_managed_device_writes(const void *p, size_t n);
+VGPU_HIDDEN bool vgpu_managed_holds(const void *p, size_t n);
+/* A 1D copy as copy.c makes it, without managed memory's handling (managed.c's own moves). */
+VGPU_HIDDEN int vgpu_shim_copy_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind);
+/* Is this thread inside a call to the server (boundary.c)? */
+VGPU_HIDDEN bool vgpu_shim_in_call(void);
 
 /* A registered symbol's key (manual/launch.c): 0, or a CUDA status. */
 VGPU_HIDDEN int vgpu_shim_symbol(const void *symbol, uint64_t *key);

@@ -22,6 +22,11 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
 
     if ((a->pitch && a->height && a->width > UINT64_MAX / a->height) || size > INT64_MAX / 2)
         goto out;
+    if (a->managed && (a->pitch || a->async ||
+                       (a->flags != cudaMemAttachGlobal && a->flags != cudaMemAttachHost))) {
+        rc = cudaErrorInvalidValue;
+        goto out;
+    }
     if (a->async && !stream_ok(s, a->stream)) {
         rc = cudaErrorInvalidResourceHandle;
         goto out;
@@ -37,6 +42,8 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaMallocPitch(&p, &pitch, a->width, a->height);
     else if (a->async)
         rc = cudaMallocAsync(&p, a->size, (cudaStream_t)(uintptr_t)a->stream);
+    else if (a->managed)
+        rc = cudaMallocManaged(&p, a->size, a->flags);   /* the guest keeps a shadow of it */
     else
         rc = cudaMalloc(&p, a->size);
     if (rc != cudaSuccess || !p) {

@@ -27,6 +27,10 @@ extern void __cudaRegisterFunction(void **handle, const char *hostFun, char *dev
 extern void __cudaRegisterVar(void **handle, char *hostVar, char *deviceAddress,
                               const char *deviceName, int ext, size_t size, int constant,
                               int global);
+extern void __cudaRegisterManagedVar(void **handle, void **hostVarPtrAddress, char *deviceAddress,
+                                     const char *deviceName, int ext, size_t size, int constant,
+                                     int global);
+extern char __cudaInitModule(void **handle);
 
 #define FATBIN_WRAPPER_MAGIC 0x466243B1u
 #define FATBIN_MAX (512u << 20)
@@ -211,8 +215,13 @@ int vgpu_manual_register(struct vgpu_session *s, struct vgpu_manual_call *c)
     fn->guest = a->host;
     fn->module = (int)a->module;
     fn->is_var = a->is_var;
-    /* A unique host address of ours, the runtime's key for this entry. */
-    fn->fake = malloc(a->is_var ? a->size : 1);
+    fn->managed = a->is_var && a->managed;
+    fn->var_size = a->is_var ? a->size : 0;
+    /*
+     * A unique host address of ours, the runtime's key for this entry; for
+     * a managed variable, the pointer the runtime sets to its memory.
+     */
+    fn->fake = fn->managed ? calloc(1, sizeof(void *)) : malloc(a->is_var ? a->size : 1);
     char *name = strdup(a->name);
     if (!fn->fake || !name) {
         free(fn->fake);
@@ -220,7 +229,10 @@ int vgpu_manual_register(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorMemoryAllocation;
         goto out;
     }
-    if (a->is_var) {
+    if (fn->managed) {
+        __cudaRegisterManagedVar(m->handle, (void **)fn->fake, name, name, 0, a->size, a->constant, 0);
+        s->var_bytes += a->size;
+    } else if (a->is_var) {
         __cudaRegisterVar(m->handle, fn->fake, name, name, 0, a->size, a->constant, 0);
         s->var_bytes += a->size;
     } else {
@@ -230,6 +242,63 @@ int vgpu_manual_register(struct vgpu_session *s, struct vgpu_manual_call *c)
     rc = cudaSuccess;
 out:
     vgpu__manual__register_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+/*
+ * __cudaInitModule: the runtime sets up the module's managed variables;
+ * each one's memory becomes session memory (not freeable) and the guest
+ * learns its address, where its shadow of the variable goes.
+ */
+int vgpu_manual_init_module(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__FatbinEndArgs, fatbin_end_args, c);
+    Vgpu__Manual__ManagedVarsRet r = VGPU__MANUAL__MANAGED_VARS_RET__INIT;
+    struct vgpu_module *m = module_of(s, a->module);
+    uint64_t *host = NULL, *addr = NULL, *size = NULL;
+    size_t n = 0;
+    int rc = cudaErrorInvalidValue;
+
+    if (!m || !m->ended)
+        goto out;
+    if (!__cudaInitModule(m->handle)) {
+        rc = cudaErrorInitializationError;
+        goto out;
+    }
+    host = vgpu_arena_alloc(c->arena, (size_t)s->nfns * sizeof(*host) + 1);
+    addr = vgpu_arena_alloc(c->arena, (size_t)s->nfns * sizeof(*addr) + 1);
+    size = vgpu_arena_alloc(c->arena, (size_t)s->nfns * sizeof(*size) + 1);
+    if (!host || !addr || !size) {
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    for (int i = 0; i < s->nfns; i++) {
+        const struct vgpu_hostfn *fn = &s->fns[i];
+        uint64_t p;
+
+        if (!fn->managed || (uint64_t)fn->module != a->module)
+            continue;
+        memcpy(&p, fn->fake, sizeof(p));
+        if (!p) {
+            rc = cudaErrorInitializationError;
+            goto out;
+        }
+        if (!vgpu_range_check(s, p, fn->var_size) && vgpu_range_add(s, p, fn->var_size, false)) {
+            rc = cudaErrorMemoryAllocation;
+            goto out;
+        }
+        host[n] = fn->guest;
+        addr[n] = p;
+        size[n] = fn->var_size;
+        n++;
+    }
+    r.n_host = r.n_address = r.n_size = n;
+    r.host = host;
+    r.address = addr;
+    r.size = size;
+    rc = reply(c, &r.base);
+out:
+    vgpu__manual__fatbin_end_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 

@@ -73,8 +73,43 @@ __attribute__((constructor)) static void copy_init(void)
     vgpu_dp_init(&cudart_dp);
 }
 
+/*
+ * Managed memory named by a copy is device memory to it (managed.c): the
+ * bytes the host wrote there go first, and the chunks it writes are the
+ * device's after.  The copy then goes by the pointers, as with unified
+ * addressing (managed ranges are device ranges here).
+ */
+static enum cudaMemcpyKind managed_sides(void *dst, const void *src, size_t dspan, size_t sspan,
+                                         enum cudaMemcpyKind kind)
+{
+    bool d = dst && dspan && vgpu_managed_holds(dst, 1), s = src && sspan && vgpu_managed_holds(src, 1);
+
+    if (!d && !s)
+        return kind;
+    if (s)
+        vgpu_managed_device_reads(src, sspan);
+    if (d)
+        vgpu_managed_device_writes(dst, dspan);
+    return (int)kind >= cudaMemcpyHostToHost && kind <= cudaMemcpyDefault ? cudaMemcpyDefault : kind;
+}
+
+static int copy1d_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
+                      cudaStream_t stream, bool async);
+
 static int copy1d(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
                   cudaStream_t stream, bool async)
+{
+    kind = managed_sides(dst, src, count, count, kind);
+    return copy1d_raw(dst, src, count, kind, stream, async);
+}
+
+int vgpu_shim_copy_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+    return copy1d_raw(dst, src, count, kind, NULL, false);
+}
+
+static int copy1d_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
+                      cudaStream_t stream, bool async)
 {
     Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
     Vgpu__Manual__Direction dir = direction(dst, src, kind);
@@ -124,15 +159,25 @@ VGPU_EXPORT cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t 
     return (cudaError_t)copy1d(dst, src, count, kind, stream ? stream : cudaStreamPerThread, true);
 }
 
+/* The bytes a 2D copy spans on one side: (height - 1) rows of pitch, then width; 0 on overflow. */
+static size_t span2d(size_t pitch, size_t width, size_t height)
+{
+    if (!width || !height || (height > 1 && pitch > (SIZE_MAX - width) / (height - 1)))
+        return 0;
+    return (height - 1) * pitch + width;
+}
+
 static int copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
                   size_t height, enum cudaMemcpyKind kind, cudaStream_t stream, bool async)
 {
     Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
-    Vgpu__Manual__Direction dir = direction(dst, src, kind);
+    Vgpu__Manual__Direction dir;
     size_t rows_per, done = 0;
     uint8_t *buf;
     int st = cudaSuccess;
 
+    kind = managed_sides(dst, src, span2d(dpitch, width, height), span2d(spitch, width, height), kind);
+    dir = direction(dst, src, kind);
     if ((int)dir < 0)
         return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
     if (width > dpitch || width > spitch)

@@ -10,6 +10,7 @@
  */
 #include <cuda_runtime_api.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,10 +121,71 @@ VGPU_EXPORT void __cudaUnregisterFatBinary(void **handle)
     (void)handle;
 }
 
+static int upload(struct module *m);
+static struct entry *find_entry(const void *host, bool is_var);
+
+/* Tells the program's code no managed variable can be reached: it must not go on to touch NULL. */
+static void managed_vars_failed(const char *why, int st)
+{
+    vgpu_shim_log(VGPU_LOG_ERROR, "this program's __managed__ variables could not be set up: %s "
+                  "(%s); it cannot run", why, vgpu_shim_error_name(st));
+    fprintf(stderr, "vgpu: this program's __managed__ variables could not be set up: %s (%s)\n",
+            why, vgpu_shim_error_name(st));
+    exit(EXIT_FAILURE);
+}
+
+/*
+ * Called by the program's code before its first access to a __managed__
+ * variable of module handle (nvcc's __nv_init_managed_rt): the module goes
+ * to the server, whose runtime sets its managed variables up; each one's
+ * shadow is mapped at the address the server reports (managed.c) and the
+ * program's pointer to the variable set to it.  Returns 1, or does not
+ * return: a variable left unset would be a NULL dereference in the
+ * program's own code.
+ */
 VGPU_EXPORT char __cudaInitModule(void **handle)
 {
-    (void)handle;
-    return 0;
+    struct module *m = (struct module *)handle;
+    Vgpu__Manual__FatbinEndArgs a = VGPU__MANUAL__FATBIN_END_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__ManagedVarsRet *r = NULL;
+    int st;
+
+    pthread_mutex_lock(&reg_lock);
+    st = upload(m);
+    pthread_mutex_unlock(&reg_lock);
+    if (st != cudaSuccess)
+        managed_vars_failed("the module did not reach the GPU server", st);
+    a.module = m->server_id;
+    st = vgpu_shim_call(VGPU_CUDART_ID___cudaInitModule, "__cudaInitModule", &a.base, &req, &rep);
+    if (st == cudaSuccess && !(r = vgpu__manual__managed_vars_ret__unpack(NULL, rep.ret_len, rep.ret)))
+        st = cudaErrorUnknown;
+    vgpu_shim_rep_release(&rep);
+    if (st != cudaSuccess)
+        managed_vars_failed("the GPU server's runtime did not initialize them", st);
+    if (r->n_host != r->n_address || r->n_host != r->n_size)
+        managed_vars_failed("the GPU server's answer does not describe them", cudaErrorUnknown);
+    for (size_t i = 0; i < r->n_host; i++) {
+        struct entry *e = find_entry((const void *)(uintptr_t)r->host[i], true);
+        void *p = (void *)(uintptr_t)r->address[i];
+        int rc;
+
+        if (!e || !e->managed || e->mod != m || r->size[i] != e->size)
+            managed_vars_failed("the GPU server named a variable the program did not register",
+                                cudaErrorUnknown);
+        rc = vgpu_managed_add(p, e->size);
+        if (rc != 0 && !vgpu_managed_holds(p, e->size)) {
+            char why[160];
+
+            snprintf(why, sizeof(why), "'%s' lives at %p on the GPU server, which is taken in this "
+                     "process (%s)", e->name, p, strerror(-rc));
+            managed_vars_failed(why, cudaErrorMemoryAllocation);
+        }
+        *(void **)e->host = p;
+    }
+    vgpu__manual__managed_vars_ret__free_unpacked(r, NULL);
+    return 1;
 }
 
 static void add_entry(void **handle, const void *host, const char *name, size_t size,
@@ -265,7 +327,7 @@ static int upload(struct module *m)
         struct vgpu_call_req req = { 0 };
         struct vgpu_call_rep rep = { 0 };
 
-        if (e->mod != m || e->registered || e->managed)
+        if (e->mod != m || e->registered)
             continue;
         ra.module = m->server_id;
         ra.host = (uint64_t)(uintptr_t)e->host;
@@ -273,7 +335,10 @@ static int upload(struct module *m)
         ra.size = e->size;
         ra.constant = e->constant;
         ra.is_var = e->is_var;
-        st = e->is_var ? vgpu_shim_call(VGPU_CUDART_ID___cudaRegisterVar, "__cudaRegisterVar",
+        ra.managed = e->managed;
+        st = e->managed ? vgpu_shim_call(VGPU_CUDART_ID___cudaRegisterManagedVar,
+                                         "__cudaRegisterManagedVar", &ra.base, &req, &rep)
+           : e->is_var ? vgpu_shim_call(VGPU_CUDART_ID___cudaRegisterVar, "__cudaRegisterVar",
                                         &ra.base, &req, &rep)
                        : vgpu_shim_call(VGPU_CUDART_ID___cudaRegisterFunction,
                                         "__cudaRegisterFunction", &ra.base, &req, &rep);
@@ -303,7 +368,7 @@ static int prepare(struct entry *e)
     int st;
 
     pthread_mutex_lock(&reg_lock);
-    st = e->managed ? cudaErrorNotSupported : upload(e->mod);
+    st = upload(e->mod);
     if (st == cudaSuccess && !e->is_var && !e->layout_known) {
         Vgpu__Manual__RegisterArgs a = VGPU__MANUAL__REGISTER_ARGS__INIT;
         struct vgpu_call_req req = { 0 };
@@ -423,7 +488,7 @@ static int launch(struct entry *e, dim3 grid, dim3 block, void **args, size_t sh
     req.seg[0].data = params;
     req.seg[0].len = e->param_bytes;
     req.nseg = 1;
-    req.flags = VGPU_FN_ASYNC;
+    req.flags = VGPU_FN_ASYNC | VGPU_FN_WORK;   /* managed memory's host side goes first */
     st = vgpu_shim_call(VGPU_CUDART_ID___cudaLaunchKernel, "cudaLaunchKernel", &a.base, &req, &rep);
     vgpu_shim_rep_release(&rep);
     if (params != stackbuf)

@@ -87,6 +87,50 @@ VGPU_EXPORT cudaError_t cudaMalloc(void **devPtr, size_t size)
     return (cudaError_t)do_malloc(devPtr, size, 0, 0, NULL, NULL, 0);
 }
 
+static int do_free(void *p, cudaStream_t stream, bool async);
+
+/*
+ * Managed memory is the server's (cudaMallocManaged there); the program
+ * gets its address, where managed.c maps the shadow its host code uses.
+ */
+VGPU_EXPORT cudaError_t cudaMallocManaged(void **devPtr, size_t size, unsigned int flags)
+{
+    Vgpu__Manual__MallocArgs a = VGPU__MANUAL__MALLOC_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__MallocRet *r;
+    void *p = NULL;
+    int st, rc;
+
+    if (!devPtr)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    a.size = size;
+    a.managed = true;
+    a.flags = flags;
+    st = vgpu_shim_call(VGPU_CUDART_ID_cudaMalloc, "cudaMallocManaged", &a.base, &req, &rep);
+    if (st == cudaSuccess) {
+        r = vgpu__manual__malloc_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (r) {
+            p = (void *)(uintptr_t)r->ptr;
+            vgpu__manual__malloc_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_status(cudaErrorUnknown);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    if (st != cudaSuccess)
+        return (cudaError_t)st;
+    if (p && (rc = vgpu_managed_add(p, size)) != 0) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "cudaMallocManaged: the GPU server's address %p for %zu bytes "
+                      "cannot hold this program's copy of them (%s); the allocation fails",
+                      p, size, strerror(-rc));
+        do_free(p, NULL, false);
+        return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
+    }
+    *devPtr = p;
+    return cudaSuccess;
+}
+
 VGPU_EXPORT cudaError_t cudaMallocPitch(void **devPtr, size_t *pitch, size_t width, size_t height)
 {
     if (!pitch)
@@ -116,6 +160,8 @@ static int do_free(void *p, cudaStream_t stream, bool async)
     a.stream = (uint64_t)(uintptr_t)stream;
     st = vgpu_shim_call(VGPU_CUDART_ID_cudaFree, "cudaFree", &a.base, &req, &rep);
     vgpu_shim_rep_release(&rep);
+    if (st == cudaSuccess && p)
+        vgpu_managed_remove(p);    /* its shadow goes too */
     if (st == cudaSuccess && p) {
         pthread_mutex_lock(&mem_lock);
         struct vgpu_mem_range *r = vgpu_mem_table_find(&dev, (uintptr_t)p, false);
@@ -291,7 +337,8 @@ VGPU_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a
             attributes->type = (enum cudaMemoryType)r->type;
             attributes->device = r->device;
             attributes->devicePointer = (void *)(uintptr_t)r->device_pointer;
-            if (r->type == cudaMemoryTypeUnregistered)
+            /* managed memory: the program's shadow of it is at the same address (managed.c) */
+            if (r->type == cudaMemoryTypeUnregistered || r->type == cudaMemoryTypeManaged)
                 attributes->hostPointer = (void *)ptr;
             vgpu__manual__pointer_ret__free_unpacked(r, NULL);
         } else {

@@ -42,7 +42,10 @@ static int symbol_copy(bool to_symbol, const void *symbol, void *mem, size_t cou
 {
     Vgpu__Manual__SymbolArgs a = VGPU__MANUAL__SYMBOL_ARGS__INIT;
     enum cudaMemcpyKind host_kind = to_symbol ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
-    bool dev = kind == cudaMemcpyDeviceToDevice || (kind == cudaMemcpyDefault && vgpu_shim_is_device(mem));
+    /* managed memory is device memory to a copy (managed.c): its host side goes first */
+    bool managed = count && vgpu_managed_holds(mem, count);
+    bool dev = managed || kind == cudaMemcpyDeviceToDevice ||
+               (kind == cudaMemcpyDefault && vgpu_shim_is_device(mem));
     uint32_t id = to_symbol ? VGPU_CUDART_ID_cudaMemcpyToSymbol : VGPU_CUDART_ID_cudaMemcpyFromSymbol;
     const char *name = to_symbol ? "cudaMemcpyToSymbol" : "cudaMemcpyFromSymbol";
     int st = vgpu_shim_symbol(symbol, &a.host);
@@ -51,6 +54,10 @@ static int symbol_copy(bool to_symbol, const void *symbol, void *mem, size_t cou
         return vgpu_shim_status(st);
     if (kind != host_kind && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
         return vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
+    if (managed && to_symbol)
+        vgpu_managed_device_reads(mem, count);
+    else if (managed)
+        vgpu_managed_device_writes(mem, count);
     a.stream = (uint64_t)(uintptr_t)stream;
     a.async = async;
     a.to_symbol = to_symbol;

@@ -47,6 +47,10 @@ void vgpu_fake_props(struct cudaDeviceProp *p)
     p->streamPrioritiesSupported = 1;
     p->cooperativeLaunch = 1;
     p->pciBusID = 1;
+    /* managed memory as an H200's driver reports it (managed.c; vgpu-server shows a guest less) */
+    p->managedMemory = 1;
+    p->concurrentManagedAccess = 1;
+    p->pageableMemoryAccess = 1;
 }
 
 FAKE_EXPORT cudaError_t cudaGetDeviceCount(int *count)

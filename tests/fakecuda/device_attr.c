@@ -5,7 +5,7 @@
  * cudaDeviceGetAttribute alike.  Values that cudaDeviceProp carries are
  * read from the fake's properties (device.c), so the two APIs agree; the
  * rest are those of a plausible compute capability 9.0 part, 0 for features
- * the fake lacks (textures, surfaces, IPC, managed memory, MPS).
+ * the fake lacks (textures, surfaces, IPC, MPS).
  * Numbers outside [1, CU_DEVICE_ATTRIBUTE_MAX) are unknown: -EINVAL.
  */
 #include <errno.h>
@@ -107,13 +107,13 @@ int vgpu_fake_attribute(int attr, int *value)
     v[CU_DEVICE_ATTRIBUTE_LOCAL_L1_CACHE_SUPPORTED] = 1;
     v[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] = (int)p.sharedMemPerMultiprocessor;
     v[CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR] = p.regsPerMultiprocessor;
-    v[CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY] = 0;
+    v[CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY] = p.managedMemory;
     v[CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD] = 0;
     v[CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD_GROUP_ID] = 0;
     v[CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED] = 0;
     v[CU_DEVICE_ATTRIBUTE_SINGLE_TO_DOUBLE_PRECISION_PERF_RATIO] = 2;
-    v[CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS] = 0;
-    v[CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS] = 0;
+    v[CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS] = p.pageableMemoryAccess;
+    v[CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS] = p.concurrentManagedAccess;
     v[CU_DEVICE_ATTRIBUTE_COMPUTE_PREEMPTION_SUPPORTED] = 1;
     v[CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM] = 1;
     v[CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH] = p.cooperativeLaunch;

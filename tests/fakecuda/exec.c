@@ -370,7 +370,8 @@ FAKE_EXPORT void __cudaUnregisterFatBinary(void **handle)
     free(m);
 }
 
-static void register_fn(void **handle, const void *host, const char *name, bool is_var, size_t size)
+static void register_fn(void **handle, const void *host, const char *name, bool is_var, size_t size,
+                        bool managed)
 {
     struct vgpu_fake_module *m = module_of(handle);
     struct vgpu_fake_fn *f;
@@ -382,11 +383,19 @@ static void register_fn(void **handle, const void *host, const char *name, bool 
             return;                     /* the first registration stands */
     if (!(f = calloc(1, sizeof(*f))) || !(f->name = strdup(name)))
         goto fail;
-    if (is_var && (posix_memalign(&f->dev, 256, size ? size : 1) ||
-                   vgpu_fake_alloc_add(f->dev, size, false)))
+    if (managed && (!(f->dev = vgpu_fake_managed_map(size)) ||
+                    vgpu_fake_alloc_add(f->dev, size, false))) {
+        if (f->dev)
+            vgpu_fake_managed_unmap(f->dev, size);
+        f->dev = NULL;
+        goto fail;
+    }
+    if (!managed && is_var && (posix_memalign(&f->dev, 256, size ? size : 1) ||
+                               vgpu_fake_alloc_add(f->dev, size, false)))
         goto fail;
     if (f->dev)
         memset(f->dev, 0, size);
+    f->managed = managed;
     f->host = host;
     f->module = m;
     f->is_var = is_var;
@@ -408,7 +417,7 @@ FAKE_EXPORT void __cudaRegisterFunction(void **handle, const char *hostFun, char
                                         uint3 *bid, dim3 *bDim, dim3 *gDim, int *wSize)
 {
     (void)deviceFun; (void)thread_limit; (void)tid; (void)bid; (void)bDim; (void)gDim; (void)wSize;
-    register_fn(handle, hostFun, deviceName, false, 0);
+    register_fn(handle, hostFun, deviceName, false, 0, false);
 }
 
 FAKE_EXPORT void __cudaRegisterVar(void **handle, char *hostVar, char *deviceAddress,
@@ -416,7 +425,16 @@ FAKE_EXPORT void __cudaRegisterVar(void **handle, char *hostVar, char *deviceAdd
                                    int global)
 {
     (void)deviceAddress; (void)ext; (void)constant; (void)global;
-    register_fn(handle, hostVar, deviceName, true, size);
+    register_fn(handle, hostVar, deviceName, true, size, false);
+}
+
+/* Its memory in the managed window; __cudaInitModule (managed.c) points *hostVarPtrAddress at it. */
+FAKE_EXPORT void __cudaRegisterManagedVar(void **handle, void **hostVarPtrAddress,
+                                          char *deviceAddress, const char *deviceName, int ext,
+                                          size_t size, int constant, int global)
+{
+    (void)deviceAddress; (void)ext; (void)constant; (void)global;
+    register_fn(handle, hostVarPtrAddress, deviceName, true, size, true);
 }
 
 /* ---- kernels ---- */

@@ -62,6 +62,7 @@ struct vgpu_fake_alloc {
     uintptr_t base;
     size_t size;
     bool freeable;             /* from a cudaMalloc*; variables are not */
+    bool managed;              /* cudaMallocManaged: mapped in the managed window (managed.c) */
     struct vgpu_fake_ctx *ctx; /* current when it was made (NULL: none) */
 };
 
@@ -91,6 +92,7 @@ struct vgpu_fake_fn {
     struct vgpu_fake_module *module;
     char *name;                /* the device-side name */
     bool is_var;
+    bool managed;              /* a __managed__ variable: host is the program's pointer to it */
     void *dev;                 /* variables: their device memory */
     size_t size;
     struct vgpu_fake_fn *next;
@@ -105,6 +107,8 @@ extern struct vgpu_fake_fn *vgpu_fake_fns;
 int vgpu_fake_alloc_add(void *base, size_t size, bool freeable);
 /* The entry that starts at base, or NULL. */
 struct vgpu_fake_alloc *vgpu_fake_alloc_at(const void *base);
+/* The allocation holding p, or NULL. */
+struct vgpu_fake_alloc *vgpu_fake_alloc_of(const void *p);
 void vgpu_fake_alloc_remove(struct vgpu_fake_alloc *a);
 /* True when [p, p+len) lies inside one entry (len 0: p inside, or at its end). */
 bool vgpu_fake_is_dev(const void *p, size_t len);
@@ -138,6 +142,9 @@ struct vgpu_fake_fn *vgpu_fake_fn_find(const char *fn, const void *host, bool is
 
 /* 256-byte aligned "device" memory; *p NULL for size 0. */
 cudaError_t vgpu_fake_malloc(void **p, size_t size);
+/* Managed memory (managed.c): size bytes in the managed window, or NULL; and back. */
+void *vgpu_fake_managed_map(size_t size);
+void vgpu_fake_managed_unmap(void *p, size_t size);
 /* p must start an allocation (NULL: nothing to do). */
 cudaError_t vgpu_fake_free(const char *fn, void *p);
 /*

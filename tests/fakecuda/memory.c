@@ -102,9 +102,17 @@ cudaError_t vgpu_fake_free(const char *fn, void *p)
     a = vgpu_fake_alloc_at(p);
     if (!a || !a->freeable)
         return vgpu_fake_refuse(cudaErrorInvalidValue, fn, "%p is not an allocation of this process", p);
-    vgpu_fake_alloc_remove(a);
-    vgpu_fake_pool_freed(p);
-    free(p);
+    {
+        bool managed = a->managed;
+        size_t size = a->size;
+
+        vgpu_fake_alloc_remove(a);
+        vgpu_fake_pool_freed(p);
+        if (managed)
+            vgpu_fake_managed_unmap(p, size);
+        else
+            free(p);
+    }
     return cudaSuccess;
 }
 
@@ -140,9 +148,13 @@ FAKE_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a
         return vgpu_fake_status(cudaErrorInvalidValue);
     memset(attributes, 0, sizeof(*attributes));
     if (ptr && vgpu_fake_is_dev(ptr, 1)) {
-        attributes->type = cudaMemoryTypeDevice;
+        struct vgpu_fake_alloc *a = vgpu_fake_alloc_of(ptr);
+
+        attributes->type = a && a->managed ? cudaMemoryTypeManaged : cudaMemoryTypeDevice;
         attributes->device = 0;
         attributes->devicePointer = (void *)ptr;
+        if (a && a->managed)
+            attributes->hostPointer = (void *)ptr;
     } else {
         attributes->type = cudaMemoryTypeUnregistered;
         attributes->device = -2;

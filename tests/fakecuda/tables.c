@@ -30,8 +30,9 @@ int vgpu_fake_alloc_add(void *base, size_t size, bool freeable)
         allocs = p;
         cap_allocs = cap;
     }
-    allocs[nallocs++] = (struct vgpu_fake_alloc){ (uintptr_t)base, size, freeable,
-                                                vgpu_fake_ctx_current() };
+    allocs[nallocs++] = (struct vgpu_fake_alloc){ .base = (uintptr_t)base, .size = size,
+                                                .freeable = freeable,
+                                                .ctx = vgpu_fake_ctx_current() };
     return 0;
 }
 
@@ -39,6 +40,14 @@ struct vgpu_fake_alloc *vgpu_fake_alloc_at(const void *base)
 {
     for (size_t i = 0; i < nallocs; i++)
         if (allocs[i].base == (uintptr_t)base)
+            return &allocs[i];
+    return NULL;
+}
+
+struct vgpu_fake_alloc *vgpu_fake_alloc_of(const void *p)
+{
+    for (size_t i = 0; i < nallocs; i++)
+        if ((uintptr_t)p >= allocs[i].base && (uintptr_t)p - allocs[i].base < allocs[i].size)
             return &allocs[i];
     return NULL;
 }

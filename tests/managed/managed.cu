@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Managed memory as a program written for a device without concurrent
+// managed access uses it: cudaMallocManaged and __managed__ variables,
+// written by the host, used by kernels, read back after a synchronize;
+// memsets, copies in every direction and symbol-free kernels on it;
+// prefetch, advice and stream attachment accepted; pointer attributes.
+// The kernels are named as tests/fakecuda emulates them, so the same
+// program runs against the fake runtime in CI and on a GPU natively and
+// through vgpu for a differential test.
+#include <cstdio>
+#include <cstdlib>
+#include <cuda_runtime.h>
+
+__global__ void fake_add(int *dst, const int *a, const int *b, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+
+    if (i < n)
+        dst[i] = a[i] + b[i];
+}
+
+__global__ void fake_fill(void *p, unsigned int value, size_t n)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+
+    if (i < n)
+        ((unsigned char *)p)[i] = (unsigned char)value;
+}
+
+__managed__ int mv_in[256];
+__managed__ int mv_out[256];
+
+#define CHECK(call)                                                                  \
+    do {                                                                             \
+        cudaError_t st_ = (call);                                                    \
+        if (st_ != cudaSuccess) {                                                    \
+            printf("%s: %s\n", #call, cudaGetErrorName(st_));                        \
+            return 1;                                                                \
+        }                                                                            \
+    } while (0)
+
+static int count_wrong(const int *c, int n, int (*want)(int))
+{
+    int wrong = 0;
+
+    for (int i = 0; i < n; i++)
+        wrong += c[i] != want(i);
+    return wrong;
+}
+
+static int triple(int i) { return 3 * i; }
+static int one_plus_double(int i) { return 1 + 2 * i; }
+static int zero(int) { return 0; }
+static int ones(int) { return 0x01010101; }
+static int seven(int) { return 7; }
+static int doubled(int i) { return 2 * i; }
+
+int main()
+{
+    const int n = 100000;                  // 400 KB each: more than one chunk of vgpu's shadow
+    const size_t bytes = n * sizeof(int);
+    int *a, *b, *c, *d, *h;
+    long long sum = 0;
+
+    CHECK(cudaMallocManaged(&a, bytes));
+    CHECK(cudaMallocManaged(&b, bytes));
+    CHECK(cudaMallocManaged(&c, bytes, cudaMemAttachGlobal));
+    for (int i = 0; i < n; i++) {
+        a[i] = i;
+        b[i] = 2 * i;
+    }
+    fake_add<<<(n + 255) / 256, 256>>>(c, a, b, n);
+    CHECK(cudaDeviceSynchronize());
+    for (int i = 0; i < n; i++)
+        sum += c[i];
+    printf("kernel on host-written managed memory: sum %lld, %d wrong\n", sum, count_wrong(c, n, triple));
+
+    for (int i = 0; i < n; i++)
+        a[i] = 1;                          // written again after the synchronize
+    fake_add<<<(n + 255) / 256, 256>>>(c, a, b, n);
+    CHECK(cudaDeviceSynchronize());
+    printf("after host writes: %d wrong\n", count_wrong(c, n, one_plus_double));
+
+    CHECK(cudaMemset(c, 0, bytes));
+    CHECK(cudaDeviceSynchronize());
+    printf("after cudaMemset: %d wrong\n", count_wrong(c, n, zero));
+    fake_fill<<<(unsigned)((bytes + 255) / 256), 256>>>(c, 1, bytes);
+    CHECK(cudaDeviceSynchronize());
+    printf("after a filling kernel: %d wrong\n", count_wrong(c, n, ones));
+
+    h = (int *)malloc(bytes);
+    CHECK(cudaMalloc(&d, bytes));
+    for (int i = 0; i < n; i++)
+        b[i] = 7;                          // dirty on the host, then copied by CUDA
+    CHECK(cudaMemcpy(d, b, bytes, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+    printf("managed to device, device to host: %d wrong\n", count_wrong(h, n, seven));
+    for (int i = 0; i < n; i++)
+        h[i] = 2 * i;
+    CHECK(cudaMemcpy(a, h, bytes, cudaMemcpyHostToDevice));
+    printf("host to managed, read by the host: %d wrong\n", count_wrong(a, n, doubled));
+    CHECK(cudaMemcpy(c, a, bytes, cudaMemcpyDefault));
+    printf("managed to managed: %d wrong\n", count_wrong(c, n, doubled));
+    CHECK(cudaMemcpy(h, b, bytes, cudaMemcpyDeviceToHost));
+    printf("managed to host: %d wrong\n", count_wrong(h, n, seven));
+
+    for (int i = 0; i < 256; i++)
+        mv_in[i] = i;
+    fake_add<<<1, 256>>>(mv_out, mv_in, mv_in, 256);
+    CHECK(cudaDeviceSynchronize());
+    printf("__managed__ variables: %d wrong, last %d\n", count_wrong(mv_out, 256, doubled), mv_out[255]);
+
+    cudaMemLocation dev = { cudaMemLocationTypeDevice, 0 }, host = { cudaMemLocationTypeHost, 0 };
+    CHECK(cudaMemAdvise(a, bytes, cudaMemAdviseSetReadMostly, dev));
+    CHECK(cudaMemPrefetchAsync(a, bytes, dev, 0, 0));
+    CHECK(cudaMemPrefetchAsync(a, bytes, host, 0, 0));
+    CHECK(cudaStreamAttachMemAsync(0, c, 0, cudaMemAttachGlobal));
+    CHECK(cudaDeviceSynchronize());
+    printf("advice, prefetch, attach: accepted; a[5] = %d\n", a[5]);
+
+    cudaPointerAttributes attr;
+    CHECK(cudaPointerGetAttributes(&attr, a + 10));
+    printf("pointer attributes: %s, host and device pointer %s\n",
+           attr.type == cudaMemoryTypeManaged ? "managed" : "not managed",
+           attr.hostPointer == (void *)(a + 10) && attr.devicePointer == (void *)(a + 10) ? "equal" : "differ");
+
+    CHECK(cudaFree(a));
+    CHECK(cudaFree(b));
+    CHECK(cudaFree(c));
+    CHECK(cudaFree(d));
+    CHECK(cudaMallocManaged(&a, 4096));
+    a[0] = 42;
+    fake_add<<<1, 1>>>(a + 1, a, a, 1);
+    CHECK(cudaDeviceSynchronize());
+    printf("a fresh allocation after the frees: %d\n", a[1]);
+    CHECK(cudaFree(a));
+    printf("cudaMallocManaged of 0 bytes: %s\n", cudaGetErrorName(cudaMallocManaged(&a, 0)));
+    if (getenv("VGPU_TEST_ATTRS")) {
+        // what vgpu reports, which a GPU host's native run does not (an H200 has concurrent access)
+        cudaDeviceProp prop;
+        int cma = -1;
+
+        CHECK(cudaGetDeviceProperties(&prop, 0));
+        CHECK(cudaDeviceGetAttribute(&cma, cudaDevAttrConcurrentManagedAccess, 0));
+        printf("managed memory %d, concurrent managed access %d and %d, pageable memory access %d\n",
+               prop.managedMemory, prop.concurrentManagedAccess, cma, prop.pageableMemoryAccess);
+    }
+    free(h);
+    return 0;
+}
