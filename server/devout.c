@@ -19,12 +19,16 @@
  *   - what kernels print after the program's last synchronizing call is
  *     lost, as it is natively when a program exits without synchronizing.
  *
+ * The server tells the program a few things itself the same way, on its
+ * stderr (vgpu_devout_say(): an allocation over the VM's memory limit).
+ *
  * The files are opened O_APPEND and read from an offset of the session's
  * own; when everything is read they are truncated, so they never grow
  * past what one reply has not fetched yet.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +85,27 @@ int vgpu_devout_start(struct vgpu_session *s)
         return -ENOMEM;
     }
     return 0;
+}
+
+void vgpu_devout_say(struct vgpu_session *s, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    int n;
+
+    if (s->devout_fd[1] <= 2)
+        return;                 /* no program to tell: a session not started by vgpu_session_run */
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    if ((size_t)n >= sizeof(line))
+        n = sizeof(line) - 1;
+    if (write(s->devout_fd[1], line, (size_t)n) == n) {
+        s->devout_armed = true;
+        s->devout_synced = false;
+    }
 }
 
 void vgpu_devout_arm(struct vgpu_session *s)

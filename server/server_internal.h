@@ -220,6 +220,8 @@ void vgpu_work_forget(struct vgpu_session *s);
  */
 int vgpu_devout_start(struct vgpu_session *s);
 void vgpu_devout_arm(struct vgpu_session *s);
+/* One line for the program's stderr, from the server itself (printf-like; ends in a newline). */
+void vgpu_devout_say(struct vgpu_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vgpu_devout_synced_all(struct vgpu_session *s);
 bool vgpu_devout_pending(struct vgpu_session *s);
 struct Vgpu__Wire__ControlReply;
@@ -307,6 +309,8 @@ void vgpu_hostcb_end(struct vgpu_session *s);
 void vgpu_driver_forget_layouts(void);
 /* The server's own answer for a runtime or driver function whose guest view differs (view.c), or NULL. */
 void (*vgpu_view_sym(const char *name))(void);
+/* The session the view answers for (its VM's limits): one per process. */
+void vgpu_view_enter(const struct vgpu_session *s);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */
 void (*vgpu_driver_sym(const char *name))(void);
 /* Makes the session's context ctx (0: none) current here: a CUresult (driver.c). */

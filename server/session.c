@@ -510,6 +510,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
     if (s.who.priority >= VGPU_PRIO_CLASSES)
         s.who.priority = VGPU_PRIO_LOW;
     vgpu_devout_start(&s);     /* fds 1 and 2 take what kernels print; the log keeps stderr */
+    vgpu_view_enter(&s);       /* the device as this VM sees it (view.c) */
     if (vgpu_contain_session(&s.who, !vgpu_cfg || !vgpu_cfg->no_contain) < 0)
         return;
     if (vgpu_carrier_start(&s)) {

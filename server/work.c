@@ -236,5 +236,10 @@ int vgpu_memory_charge(struct vgpu_session *s, int64_t delta)
     vgpu_log(VGPU_LOG_WARN, "vm %u: device memory limit of %llu bytes reached; an allocation "
              "of %lld bytes refused (raise memory in [vm %u] of the server's configuration)",
              s->who.vm_id, (unsigned long long)lim->memory, (long long)delta, s->who.vm_id);
+    /* the program hears it too: its stderr, with what its kernels print (devout.c) */
+    vgpu_devout_say(s, "vgpu: an allocation of %lld bytes of GPU memory was refused: this VM may "
+                    "hold %llu bytes and its programs hold %llu (the GPU server's [vm %u] memory)\n",
+                    (long long)delta, (unsigned long long)lim->memory,
+                    (unsigned long long)vgpu_sched_vm_held(VGPU_HELD_MEMORY), s->who.vm_id);
     return -ENOMEM;
 }

@@ -73,6 +73,18 @@ static cudaError_t retry_stream(cudaStream_t *s)
     return err;
 }
 
+/* The device as the VM sees it: its limit, not the GPU's size (server/view.c). */
+static void view(const char *when)
+{
+    size_t avail = 0, total = 0;
+    cudaDeviceProp prop;
+
+    step("cudaMemGetInfo", cudaMemGetInfo(&avail, &total));
+    step("cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, 0));
+    printf("%s: cudaMemGetInfo free %zuM of %zuM, totalGlobalMem %zuM\n", when, avail / MIB,
+           total / MIB, prop.totalGlobalMem / MIB);
+}
+
 static int solo()
 {
     struct cudaPitchedPtr pp;
@@ -81,11 +93,13 @@ static int solo()
     char what[64];
 
     printf("# one process of vm 42 (memory 64M, streams 4)\n");
+    view("before any allocation");
     step("cudaMalloc 65M at once", cudaMalloc(&p, 65 * MIB));
     for (int i = 0; i < 4; i++) {
         snprintf(what, sizeof(what), "cudaMalloc 16M #%d", i + 1);
         step(what, cudaMalloc(&blocks[i], BLOCK));
     }
+    view("holding 64M");
     step("cudaMalloc 16M over the limit", cudaMalloc(&p, BLOCK));
     step("cudaMalloc 1 byte over the limit", cudaMalloc(&p, 1));
     step("cudaMallocPitch 1024x16 over the limit", cudaMallocPitch(&p, &pitch, 1024, 16));

@@ -82,6 +82,9 @@ grep 'vm 42' "$work/server.log" | grep -q 'memory limit' ||
     problems="$problems no server log line with 'vm 42' and 'memory limit';"
 grep 'vm 42' "$work/server.log" | grep -q 'stream limit' ||
     problems="$problems no server log line with 'vm 42' and 'stream limit';"
+# ... and told to the program, naming the limit
+grep -q '^vgpu: an allocation of .* refused: this VM may hold 67108864 bytes' "$work/limits_solo.err" ||
+    problems="$problems no line on the program's stderr naming the VM's memory limit;"
 
 client "$limits" holder "$work" >"$work/limits_holder.out" 2>"$work/limits_holder.err" &
 holder_pid=$!
