@@ -88,6 +88,9 @@ VGPU_HIDDEN int vgpu_shim_copy_raw(void *dst, const void *src, size_t count, enu
 /* Is this thread inside a call to the server (boundary.c)? */
 VGPU_HIDDEN bool vgpu_shim_in_call(void);
 
+/* The host stub of the kernel whose cudaFunction_t is function (launch.c), or NULL. */
+VGPU_HIDDEN const void *vgpu_shim_stub_of_function(uint64_t function);
+
 /* A registered symbol's key (manual/launch.c): 0, or a CUDA status. */
 VGPU_HIDDEN int vgpu_shim_symbol(const void *symbol, uint64_t *key);
 

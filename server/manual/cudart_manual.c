@@ -38,6 +38,7 @@ static const struct {
     { VGPU_CUDART_ID___cudaRegisterVar, vgpu_manual_register },
     { VGPU_CUDART_ID___cudaRegisterManagedVar, vgpu_manual_register },
     { VGPU_CUDART_ID___cudaInitModule, vgpu_manual_init_module },
+    { VGPU_CUDART_ID_cudaGetFuncBySymbol, vgpu_manual_func_by_symbol },
     { VGPU_CUDART_ID___cudaRegisterFatBinaryEnd, vgpu_manual_fatbin_end },
     { VGPU_CUDART_ID_cudaFuncGetParamInfo, vgpu_manual_param_info },
     { VGPU_CUDART_ID___cudaLaunchKernel, vgpu_manual_launch },

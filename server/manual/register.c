@@ -302,6 +302,32 @@ out:
     return rc;
 }
 
+/* cudaGetFuncBySymbol: the kernel's function handle, the session's from now on. */
+int vgpu_manual_func_by_symbol(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__RegisterArgs, register_args, c);
+    Vgpu__Manual__FuncBySymbolRet r = VGPU__MANUAL__FUNC_BY_SYMBOL_RET__INIT;
+    struct vgpu_hostfn *fn = kernel_of(s, a->host);
+    cudaFunction_t f = NULL;
+    int rc = cudaErrorInvalidDeviceFunction;
+
+    if (!fn)
+        goto out;
+    rc = cudaGetFuncBySymbol(&f, fn->fake);
+    if (rc != cudaSuccess)
+        goto out;
+    if (!vgpu_handle_known(s, VGPU_CUDART_H_FUNCTION, (uintptr_t)f) &&
+        vgpu_handle_add(s, VGPU_CUDART_H_FUNCTION, (uintptr_t)f)) {
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    r.function = (uintptr_t)f;
+    rc = reply(c, &r.base);
+out:
+    vgpu__manual__register_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
 int vgpu_manual_fatbin_end(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__FatbinEndArgs, fatbin_end_args, c);

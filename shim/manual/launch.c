@@ -42,6 +42,7 @@ struct entry {                   /* a kernel or a variable */
     bool is_var, constant, managed;
     bool registered;             /* sent to the server */
     bool layout_known;
+    uint64_t function;           /* its cudaFunction_t on the server (cudaGetFuncBySymbol), or 0 */
     int nparams;
     uint32_t *off, *psize;
     size_t param_bytes;
@@ -426,6 +427,62 @@ VGPU_HIDDEN int vgpu_shim_symbol(const void *symbol, uint64_t *key)
 }
 
 /* A kernel named by its host stub, with module and layout ready. */
+/*
+ * The kernel's cudaFunction_t: its module goes to the server, whose runtime
+ * answers for the server's stand-in stub; the handle is the session's from
+ * then on (driver calls take it: graph kernel nodes, graph.c).
+ */
+VGPU_EXPORT cudaError_t cudaGetFuncBySymbol(cudaFunction_t *functionPtr, const void *symbolPtr)
+{
+    struct entry *e = find_entry(symbolPtr, false);
+    Vgpu__Manual__RegisterArgs a = VGPU__MANUAL__REGISTER_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__FuncBySymbolRet *r;
+    int st;
+
+    if (!functionPtr)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    if (!e)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidDeviceFunction);
+    if (e->function) {
+        *functionPtr = (cudaFunction_t)(uintptr_t)e->function;
+        return cudaSuccess;
+    }
+    pthread_mutex_lock(&reg_lock);
+    st = upload(e->mod);
+    pthread_mutex_unlock(&reg_lock);
+    if (st != cudaSuccess)
+        return (cudaError_t)vgpu_shim_status(st);
+    a.host = (uint64_t)(uintptr_t)e->host;
+    st = vgpu_shim_call(VGPU_CUDART_ID_cudaGetFuncBySymbol, "cudaGetFuncBySymbol", &a.base, &req, &rep);
+    if (st == cudaSuccess) {
+        r = vgpu__manual__func_by_symbol_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (r && r->function) {
+            e->function = r->function;
+            *functionPtr = (cudaFunction_t)(uintptr_t)r->function;
+        } else {
+            st = vgpu_shim_status(cudaErrorUnknown);
+        }
+        if (r)
+            vgpu__manual__func_by_symbol_ret__free_unpacked(r, NULL);
+    }
+    vgpu_shim_rep_release(&rep);
+    return (cudaError_t)st;
+}
+
+const void *vgpu_shim_stub_of_function(uint64_t function)
+{
+    const void *stub = NULL;
+
+    pthread_mutex_lock(&reg_lock);
+    for (struct entry *e = entries; e && !stub; e = e->next)
+        if (!e->is_var && function && e->function == function)
+            stub = e->host;
+    pthread_mutex_unlock(&reg_lock);
+    return stub;
+}
+
 VGPU_HIDDEN int vgpu_shim_kernel(const void *func, uint64_t *key)
 {
     struct entry *e = find_entry(func, false);

@@ -91,14 +91,21 @@ static struct lib *lib_find(CUlibrary h)
     return NULL;
 }
 
+/* The functions of kernels the runtime registered (cudaGetFuncBySymbol), in a module of their own. */
+static struct mod runtime_mod;
+
 static struct fn *func_find(CUfunction h)
 {
     for (struct mod *m = mods; m; m = m->next)
         for (struct fn *f = m->fns; f; f = f->next)
             if ((void *)f == (void *)h)
                 return f;
+    for (struct fn *f = runtime_mod.fns; f; f = f->next)
+        if ((void *)f == (void *)h)
+            return f;
     return NULL;
 }
+
 
 static struct fn *kernel_find(CUkernel h)
 {
@@ -306,6 +313,28 @@ static void attrs_default(int *a)
     a[CU_FUNC_ATTRIBUTE_BINARY_VERSION] = 90;
     a[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES] = 48 << 10;
     a[CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT] = -1;
+}
+
+int vgpu_fake_runtime_function(const char *name, CUfunction *out)
+{
+    struct fn *f;
+
+    for (f = runtime_mod.fns; f; f = f->next)
+        if (!strcmp(f->name, name))
+            break;
+    if (!f) {
+        if (!(f = calloc(1, sizeof(*f))) || !(f->name = strdup(name))) {
+            free(f);
+            return -1;
+        }
+        f->mod = &runtime_mod;
+        f->fake = vgpu_fake_kernel_named(name);
+        attrs_default(f->attrs);
+        f->next = runtime_mod.fns;
+        runtime_mod.fns = f;
+    }
+    *out = (CUfunction)(void *)f;
+    return 0;
 }
 
 /* The record for name in list (made on first use, so handles are stable). */

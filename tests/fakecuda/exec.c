@@ -730,7 +730,38 @@ static cudaError_t launch(const char *fn, const void *func, dim3 grid, dim3 bloc
     if (vgpu_fake_launch_config(grid, block) != cudaSuccess)
         return cudaErrorInvalidConfiguration;
     k = fake_kernel_of(f);
+    {
+        /* into a capturing stream: the graph's next node (driver_graph.c) */
+        struct vgpu_fake_op op = { .kind = k ? VGPU_FAKE_OP_KERNEL : VGPU_FAKE_OP_EMPTY, .kernel = k,
+                                   .grid = { grid.x, grid.y, grid.z },
+                                   .block = { block.x, block.y, block.z } };
+        CUresult r;
+
+        for (int i = 0; k && i < k->nparams; i++) {
+            if (!args || !args[i])
+                return vgpu_fake_status(cudaErrorInvalidValue);
+            memcpy(op.args + k->off[i], args[i], k->size[i]);
+        }
+        if (vgpu_fake_captured((CUstream)stream, &op, &r))
+            return vgpu_fake_status((cudaError_t)r);   /* the capture errors share their numbers */
+    }
     return k ? k->run(args) : cudaSuccess;
+}
+
+/* The runtime-registered kernel's CUfunction (driver_exec.c keeps it). */
+FAKE_EXPORT cudaError_t cudaGetFuncBySymbol(cudaFunction_t *functionPtr, const void *symbolPtr)
+{
+    struct vgpu_fake_fn *f;
+
+    vgpu_fake_rt_ctx();
+    if (!functionPtr)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    f = vgpu_fake_fn_find("cudaGetFuncBySymbol", symbolPtr, false);
+    if (!f)
+        return vgpu_fake_status(cudaErrorInvalidDeviceFunction);
+    if (vgpu_fake_runtime_function(f->name, (CUfunction *)functionPtr))
+        return vgpu_fake_status(cudaErrorMemoryAllocation);
+    return cudaSuccess;
 }
 
 FAKE_EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void **args,

@@ -256,6 +256,8 @@ CUresult vgpu_fake_capture_unsafe(const char *fn);
 /* A kernel node's operation: the function (or CUkernel) and its parameters checked and copied. */
 CUresult vgpu_fake_kernel_op(const char *fn, CUfunction h, void **params, void **extra,
                              struct vgpu_fake_op *op);
+/* The CUfunction of a kernel the runtime registered by name (driver_exec.c): 0, or -1. */
+int vgpu_fake_runtime_function(const char *name, CUfunction *out);
 /* Synchronizing with or querying a capturing stream: the same error and invalidation. */
 CUresult vgpu_fake_capture_sync(const char *fn, CUstream s);
 

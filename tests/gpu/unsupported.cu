@@ -5,10 +5,12 @@
 
 int main()
 {
-    cudaGraph_t g;
+    cudaChannelFormatDesc desc = cudaCreateChannelDesc<float>();
+    cudaArray_t a;
+
     for (int i = 0; i < 2; i++) {
-        cudaError_t e = cudaGraphCreate(&g, 0);
-        printf("cudaGraphCreate: %s\n", cudaGetErrorName(e));
+        cudaError_t e = cudaMallocArray(&a, &desc, 16, 16, 0);
+        printf("cudaMallocArray: %s\n", cudaGetErrorName(e));
     }
     return 0;
 }

@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * CUDA graphs and stream capture for the runtime API, on the driver API's:
+ * as NVIDIA's runtime does on its driver, each runtime call here is the
+ * driver call of vgpu's own libcuda.so.1, loaded from this library's
+ * directory (never a libcuda.so.1 the loader would find first: on a host
+ * with NVIDIA's driver that one would reach the GPU past vgpu).  The two
+ * libraries share one client and one connection (client/instance.c), so
+ * the calls of both go to the server in the program's order, and the
+ * server keeps one set of graphs with the same checks for both APIs
+ * (server/manual/graph.c, docs/driver.md "Stream capture and CUDA graphs").
+ *
+ * What differs between the two APIs is converted here: a kernel node names
+ * its kernel by the program's host stub, which becomes the kernel's
+ * CUfunction (cudaGetFuncBySymbol, launch.c); memcpy nodes take
+ * cudaMemcpy3DParms, which become CUDA_MEMCPY3D; the symbol forms of
+ * memcpy nodes take the symbol's device address.  Statuses pass through:
+ * the CUresult codes these calls return have the same numbers as their
+ * cudaError_t (cudaErrorInvalidResourceHandle is 400 as
+ * CUDA_ERROR_INVALID_HANDLE is, the stream-capture errors 900-908 in both).
+ *
+ * Without libcuda.so.1 beside this library, each of these calls says so
+ * once and returns cudaErrorNotSupported.
+ */
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../shim_internal.h"
+
+static void *drv;
+static char drv_path[PATH_MAX];
+static pthread_once_t drv_once = PTHREAD_ONCE_INIT;
+
+static void drv_load(void)
+{
+    Dl_info di;
+    char self[PATH_MAX];
+
+    if (!dladdr((void *)drv_load, &di) || !di.dli_fname ||
+        snprintf(self, sizeof(self), "%s", di.dli_fname) >= (int)sizeof(self))
+        return;
+    snprintf(drv_path, sizeof(drv_path), "%s/libcuda.so.1", dirname(self));
+    drv = dlopen(drv_path, RTLD_NOW | RTLD_LOCAL);
+    if (!drv)
+        vgpu_shim_log(VGPU_LOG_ERROR, "CUDA graphs and stream capture use vgpu's libcuda.so.1 "
+                      "beside libcudart.so.13, which could not be loaded (%s): those calls return "
+                      "cudaErrorNotSupported", dlerror());
+}
+
+/* The driver function name of vgpu's libcuda.so.1, or NULL (said once, for rt). */
+static void *drv_sym(const char *name, const char *rt)
+{
+    void *f;
+
+    pthread_once(&drv_once, drv_load);
+    f = drv ? dlsym(drv, name) : NULL;
+    if (!f && drv)
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s: %s is missing from %s", rt, name, drv_path);
+    return f;
+}
+
+static cudaError_t done(CUresult r)
+{
+    return (cudaError_t)vgpu_shim_status((int)r);
+}
+
+/*
+ * CU(type, sym): p, the driver function sym with fn's type (a _ptsz form
+ * has its base form's), or the call returns cudaErrorNotSupported.
+ */
+#define CU(type, sym)                                                                   \
+    static __typeof__(&type) p;                                                         \
+    if (!p && !(*(void **)&p = drv_sym(#sym, __func__)))                                \
+        return (cudaError_t)vgpu_shim_status(cudaErrorNotSupported)
+
+/* A runtime call that is its driver call with the same arguments. */
+#define PASS(rt, params, type, sym, args)                                               \
+    VGPU_EXPORT cudaError_t rt params                                                   \
+    {                                                                                   \
+        CU(type, sym);                                                                  \
+        return done(p args);                                                            \
+    }
+
+/* ---- stream capture ---- */
+
+PASS(cudaStreamBeginCapture, (cudaStream_t stream, enum cudaStreamCaptureMode mode),
+     cuStreamBeginCapture_v2, cuStreamBeginCapture_v2, (stream, (CUstreamCaptureMode)mode))
+PASS(cudaStreamBeginCapture_ptsz, (cudaStream_t stream, enum cudaStreamCaptureMode mode),
+     cuStreamBeginCapture_v2, cuStreamBeginCapture_v2_ptsz, (stream, (CUstreamCaptureMode)mode))
+PASS(cudaStreamBeginCaptureToGraph,
+     (cudaStream_t stream, cudaGraph_t graph, const cudaGraphNode_t *dependencies,
+      const cudaGraphEdgeData *dependencyData, size_t numDependencies, enum cudaStreamCaptureMode mode),
+     cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph,
+     (stream, graph, dependencies, (const CUgraphEdgeData *)dependencyData, numDependencies,
+      (CUstreamCaptureMode)mode))
+PASS(cudaStreamBeginCaptureToGraph_ptsz,
+     (cudaStream_t stream, cudaGraph_t graph, const cudaGraphNode_t *dependencies,
+      const cudaGraphEdgeData *dependencyData, size_t numDependencies, enum cudaStreamCaptureMode mode),
+     cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph_ptsz,
+     (stream, graph, dependencies, (const CUgraphEdgeData *)dependencyData, numDependencies,
+      (CUstreamCaptureMode)mode))
+PASS(cudaThreadExchangeStreamCaptureMode, (enum cudaStreamCaptureMode *mode),
+     cuThreadExchangeStreamCaptureMode, cuThreadExchangeStreamCaptureMode,
+     ((CUstreamCaptureMode *)mode))
+PASS(cudaStreamEndCapture, (cudaStream_t stream, cudaGraph_t *pGraph),
+     cuStreamEndCapture, cuStreamEndCapture, (stream, pGraph))
+PASS(cudaStreamEndCapture_ptsz, (cudaStream_t stream, cudaGraph_t *pGraph),
+     cuStreamEndCapture, cuStreamEndCapture_ptsz, (stream, pGraph))
+PASS(cudaStreamIsCapturing, (cudaStream_t stream, enum cudaStreamCaptureStatus *pCaptureStatus),
+     cuStreamIsCapturing, cuStreamIsCapturing, (stream, (CUstreamCaptureStatus *)pCaptureStatus))
+PASS(cudaStreamIsCapturing_ptsz, (cudaStream_t stream, enum cudaStreamCaptureStatus *pCaptureStatus),
+     cuStreamIsCapturing, cuStreamIsCapturing_ptsz, (stream, (CUstreamCaptureStatus *)pCaptureStatus))
+PASS(cudaStreamGetCaptureInfo,
+     (cudaStream_t stream, enum cudaStreamCaptureStatus *captureStatus_out,
+      unsigned long long *id_out, cudaGraph_t *graph_out, const cudaGraphNode_t **dependencies_out,
+      const cudaGraphEdgeData **edgeData_out, size_t *numDependencies_out),
+     cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3,
+     (stream, (CUstreamCaptureStatus *)captureStatus_out, (cuuint64_t *)id_out, graph_out,
+      dependencies_out, (const CUgraphEdgeData **)edgeData_out, numDependencies_out))
+PASS(cudaStreamGetCaptureInfo_ptsz,
+     (cudaStream_t stream, enum cudaStreamCaptureStatus *captureStatus_out,
+      unsigned long long *id_out, cudaGraph_t *graph_out, const cudaGraphNode_t **dependencies_out,
+      const cudaGraphEdgeData **edgeData_out, size_t *numDependencies_out),
+     cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3_ptsz,
+     (stream, (CUstreamCaptureStatus *)captureStatus_out, (cuuint64_t *)id_out, graph_out,
+      dependencies_out, (const CUgraphEdgeData **)edgeData_out, numDependencies_out))
+PASS(cudaStreamUpdateCaptureDependencies,
+     (cudaStream_t stream, cudaGraphNode_t *dependencies, const cudaGraphEdgeData *dependencyData,
+      size_t numDependencies, unsigned int flags),
+     cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2,
+     (stream, dependencies, (const CUgraphEdgeData *)dependencyData, numDependencies, flags))
+PASS(cudaStreamUpdateCaptureDependencies_ptsz,
+     (cudaStream_t stream, cudaGraphNode_t *dependencies, const cudaGraphEdgeData *dependencyData,
+      size_t numDependencies, unsigned int flags),
+     cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2_ptsz,
+     (stream, dependencies, (const CUgraphEdgeData *)dependencyData, numDependencies, flags))
+
+/* ---- graphs and their nodes ---- */
+
+PASS(cudaGraphCreate, (cudaGraph_t *pGraph, unsigned int flags), cuGraphCreate, cuGraphCreate,
+     (pGraph, flags))
+PASS(cudaGraphClone, (cudaGraph_t *pGraphClone, cudaGraph_t originalGraph), cuGraphClone,
+     cuGraphClone, (pGraphClone, originalGraph))
+PASS(cudaGraphNodeFindInClone,
+     (cudaGraphNode_t *pNode, cudaGraphNode_t originalNode, cudaGraph_t clonedGraph),
+     cuGraphNodeFindInClone, cuGraphNodeFindInClone, (pNode, originalNode, clonedGraph))
+PASS(cudaGraphNodeGetType, (cudaGraphNode_t node, enum cudaGraphNodeType *pType),
+     cuGraphNodeGetType, cuGraphNodeGetType, (node, (CUgraphNodeType *)pType))
+PASS(cudaGraphGetNodes, (cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *numNodes),
+     cuGraphGetNodes, cuGraphGetNodes, (graph, nodes, numNodes))
+PASS(cudaGraphGetRootNodes, (cudaGraph_t graph, cudaGraphNode_t *pRootNodes, size_t *pNumRootNodes),
+     cuGraphGetRootNodes, cuGraphGetRootNodes, (graph, pRootNodes, pNumRootNodes))
+PASS(cudaGraphGetEdges,
+     (cudaGraph_t graph, cudaGraphNode_t *from, cudaGraphNode_t *to, cudaGraphEdgeData *edgeData,
+      size_t *numEdges),
+     cuGraphGetEdges_v2, cuGraphGetEdges_v2, (graph, from, to, (CUgraphEdgeData *)edgeData, numEdges))
+PASS(cudaGraphNodeGetDependencies,
+     (cudaGraphNode_t node, cudaGraphNode_t *pDependencies, cudaGraphEdgeData *edgeData,
+      size_t *pNumDependencies),
+     cuGraphNodeGetDependencies_v2, cuGraphNodeGetDependencies_v2,
+     (node, pDependencies, (CUgraphEdgeData *)edgeData, pNumDependencies))
+PASS(cudaGraphNodeGetDependentNodes,
+     (cudaGraphNode_t node, cudaGraphNode_t *pDependentNodes, cudaGraphEdgeData *edgeData,
+      size_t *pNumDependentNodes),
+     cuGraphNodeGetDependentNodes_v2, cuGraphNodeGetDependentNodes_v2,
+     (node, pDependentNodes, (CUgraphEdgeData *)edgeData, pNumDependentNodes))
+PASS(cudaGraphAddDependencies,
+     (cudaGraph_t graph, const cudaGraphNode_t *from, const cudaGraphNode_t *to,
+      const cudaGraphEdgeData *edgeData, size_t numDependencies),
+     cuGraphAddDependencies_v2, cuGraphAddDependencies_v2,
+     (graph, from, to, (const CUgraphEdgeData *)edgeData, numDependencies))
+PASS(cudaGraphRemoveDependencies,
+     (cudaGraph_t graph, const cudaGraphNode_t *from, const cudaGraphNode_t *to,
+      const cudaGraphEdgeData *edgeData, size_t numDependencies),
+     cuGraphRemoveDependencies_v2, cuGraphRemoveDependencies_v2,
+     (graph, from, to, (const CUgraphEdgeData *)edgeData, numDependencies))
+PASS(cudaGraphDestroyNode, (cudaGraphNode_t node), cuGraphDestroyNode, cuGraphDestroyNode, (node))
+PASS(cudaGraphDestroy, (cudaGraph_t graph), cuGraphDestroy, cuGraphDestroy, (graph))
+PASS(cudaGraphDebugDotPrint, (cudaGraph_t graph, const char *path, unsigned int flags),
+     cuGraphDebugDotPrint, cuGraphDebugDotPrint, (graph, path, flags))
+PASS(cudaGraphAddEmptyNode,
+     (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
+      size_t numDependencies),
+     cuGraphAddEmptyNode, cuGraphAddEmptyNode, (pGraphNode, graph, pDependencies, numDependencies))
+PASS(cudaGraphAddChildGraphNode,
+     (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
+      size_t numDependencies, cudaGraph_t childGraph),
+     cuGraphAddChildGraphNode, cuGraphAddChildGraphNode,
+     (pGraphNode, graph, pDependencies, numDependencies, childGraph))
+PASS(cudaGraphChildGraphNodeGetGraph, (cudaGraphNode_t node, cudaGraph_t *pGraph),
+     cuGraphChildGraphNodeGetGraph, cuGraphChildGraphNodeGetGraph, (node, pGraph))
+PASS(cudaGraphAddEventRecordNode,
+     (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
+      size_t numDependencies, cudaEvent_t event),
+     cuGraphAddEventRecordNode, cuGraphAddEventRecordNode,
+     (pGraphNode, graph, pDependencies, numDependencies, event))
+PASS(cudaGraphEventRecordNodeGetEvent, (cudaGraphNode_t node, cudaEvent_t *event_out),
+     cuGraphEventRecordNodeGetEvent, cuGraphEventRecordNodeGetEvent, (node, event_out))
+PASS(cudaGraphEventRecordNodeSetEvent, (cudaGraphNode_t node, cudaEvent_t event),
+     cuGraphEventRecordNodeSetEvent, cuGraphEventRecordNodeSetEvent, (node, event))
+PASS(cudaGraphAddEventWaitNode,
+     (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
+      size_t numDependencies, cudaEvent_t event),
+     cuGraphAddEventWaitNode, cuGraphAddEventWaitNode,
+     (pGraphNode, graph, pDependencies, numDependencies, event))
+PASS(cudaGraphEventWaitNodeGetEvent, (cudaGraphNode_t node, cudaEvent_t *event_out),
+     cuGraphEventWaitNodeGetEvent, cuGraphEventWaitNodeGetEvent, (node, event_out))
+PASS(cudaGraphEventWaitNodeSetEvent, (cudaGraphNode_t node, cudaEvent_t event),
+     cuGraphEventWaitNodeSetEvent, cuGraphEventWaitNodeSetEvent, (node, event))
+PASS(cudaGraphNodeSetEnabled,
+     (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, unsigned int isEnabled),
+     cuGraphNodeSetEnabled, cuGraphNodeSetEnabled, (hGraphExec, hNode, isEnabled))
+PASS(cudaGraphNodeGetEnabled,
+     (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, unsigned int *isEnabled),
+     cuGraphNodeGetEnabled, cuGraphNodeGetEnabled, (hGraphExec, hNode, isEnabled))
+
+/* ---- kernel nodes ---- */
+
+/* p as the driver's parameters: its kernel's CUfunction, its launch and arguments. */
+static cudaError_t kernel_params(const struct cudaKernelNodeParams *p, CUDA_KERNEL_NODE_PARAMS *k)
+{
+    cudaFunction_t f;
+    cudaError_t st;
+
+    if (!p)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    st = cudaGetFuncBySymbol(&f, p->func);
+    if (st != cudaSuccess)
+        return st;
+    memset(k, 0, sizeof(*k));
+    k->func = (CUfunction)f;
+    k->gridDimX = p->gridDim.x;
+    k->gridDimY = p->gridDim.y;
+    k->gridDimZ = p->gridDim.z;
+    k->blockDimX = p->blockDim.x;
+    k->blockDimY = p->blockDim.y;
+    k->blockDimZ = p->blockDim.z;
+    k->sharedMemBytes = p->sharedMemBytes;
+    k->kernelParams = p->kernelParams;
+    k->extra = p->extra;
+    return cudaSuccess;
+}
+
+VGPU_EXPORT cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                               const cudaGraphNode_t *pDependencies,
+                                               size_t numDependencies,
+                                               const struct cudaKernelNodeParams *pNodeParams)
+{
+    CUDA_KERNEL_NODE_PARAMS k;
+    cudaError_t st;
+    CU(cuGraphAddKernelNode_v2, cuGraphAddKernelNode_v2);
+
+    if ((st = kernel_params(pNodeParams, &k)) != cudaSuccess)
+        return st;
+    return done(p(pGraphNode, graph, pDependencies, numDependencies, &k));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphKernelNodeSetParams(cudaGraphNode_t node,
+                                                     const struct cudaKernelNodeParams *pNodeParams)
+{
+    CUDA_KERNEL_NODE_PARAMS k;
+    cudaError_t st;
+    CU(cuGraphKernelNodeSetParams_v2, cuGraphKernelNodeSetParams_v2);
+
+    if ((st = kernel_params(pNodeParams, &k)) != cudaSuccess)
+        return st;
+    return done(p(node, &k));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphExecKernelNodeSetParams(cudaGraphExec_t hGraphExec,
+                                                         cudaGraphNode_t node,
+                                                         const struct cudaKernelNodeParams *pNodeParams)
+{
+    CUDA_KERNEL_NODE_PARAMS k;
+    cudaError_t st;
+    CU(cuGraphExecKernelNodeSetParams_v2, cuGraphExecKernelNodeSetParams_v2);
+
+    if ((st = kernel_params(pNodeParams, &k)) != cudaSuccess)
+        return st;
+    return done(p(hGraphExec, node, &k));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node,
+                                                     struct cudaKernelNodeParams *pNodeParams)
+{
+    CUDA_KERNEL_NODE_PARAMS k;
+    CUresult r;
+    CU(cuGraphKernelNodeGetParams_v2, cuGraphKernelNodeGetParams_v2);
+
+    if (!pNodeParams)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    r = p(node, &k);
+    if (r == CUDA_SUCCESS) {
+        /* the kernel as the program named it: its host stub, when the program registered it */
+        const void *stub = vgpu_shim_stub_of_function((uint64_t)(uintptr_t)k.func);
+
+        pNodeParams->func = stub ? (void *)stub : (void *)k.func;
+        pNodeParams->gridDim = (dim3){ k.gridDimX, k.gridDimY, k.gridDimZ };
+        pNodeParams->blockDim = (dim3){ k.blockDimX, k.blockDimY, k.blockDimZ };
+        pNodeParams->sharedMemBytes = k.sharedMemBytes;
+        pNodeParams->kernelParams = k.kernelParams;
+        pNodeParams->extra = k.extra;
+    }
+    return done(r);
+}
+
+/* ---- memset nodes ---- */
+
+static void memset_params(const struct cudaMemsetParams *p, CUDA_MEMSET_NODE_PARAMS *m)
+{
+    m->dst = (CUdeviceptr)(uintptr_t)p->dst;
+    m->pitch = p->pitch;
+    m->value = p->value;
+    m->elementSize = p->elementSize;
+    m->width = p->width;
+    m->height = p->height;
+}
+
+VGPU_EXPORT cudaError_t cudaGraphAddMemsetNode(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                               const cudaGraphNode_t *pDependencies,
+                                               size_t numDependencies,
+                                               const struct cudaMemsetParams *pMemsetParams)
+{
+    CUDA_MEMSET_NODE_PARAMS m;
+    CU(cuGraphAddMemsetNode, cuGraphAddMemsetNode);
+
+    if (!pMemsetParams)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    memset_params(pMemsetParams, &m);
+    return done(p(pGraphNode, graph, pDependencies, numDependencies, &m, NULL));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphMemsetNodeSetParams(cudaGraphNode_t node,
+                                                     const struct cudaMemsetParams *pNodeParams)
+{
+    CUDA_MEMSET_NODE_PARAMS m;
+    CU(cuGraphMemsetNodeSetParams, cuGraphMemsetNodeSetParams);
+
+    if (!pNodeParams)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    memset_params(pNodeParams, &m);
+    return done(p(node, &m));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphExecMemsetNodeSetParams(cudaGraphExec_t hGraphExec,
+                                                         cudaGraphNode_t node,
+                                                         const struct cudaMemsetParams *pNodeParams)
+{
+    CUDA_MEMSET_NODE_PARAMS m;
+    CU(cuGraphExecMemsetNodeSetParams, cuGraphExecMemsetNodeSetParams);
+
+    if (!pNodeParams)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    memset_params(pNodeParams, &m);
+    return done(p(hGraphExec, node, &m, NULL));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node,
+                                                     struct cudaMemsetParams *pNodeParams)
+{
+    CUDA_MEMSET_NODE_PARAMS m;
+    CUresult r;
+    CU(cuGraphMemsetNodeGetParams, cuGraphMemsetNodeGetParams);
+
+    if (!pNodeParams)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    r = p(node, &m);
+    if (r == CUDA_SUCCESS) {
+        pNodeParams->dst = (void *)(uintptr_t)m.dst;
+        pNodeParams->pitch = m.pitch;
+        pNodeParams->value = m.value;
+        pNodeParams->elementSize = m.elementSize;
+        pNodeParams->width = m.width;
+        pNodeParams->height = m.height;
+    }
+    return done(r);
+}
+
+/* ---- memcpy nodes ---- */
+
+static CUmemorytype side(enum cudaMemcpyKind kind, bool src)
+{
+    switch (kind) {
+    case cudaMemcpyHostToHost: return CU_MEMORYTYPE_HOST;
+    case cudaMemcpyHostToDevice: return src ? CU_MEMORYTYPE_HOST : CU_MEMORYTYPE_DEVICE;
+    case cudaMemcpyDeviceToHost: return src ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+    case cudaMemcpyDeviceToDevice: return CU_MEMORYTYPE_DEVICE;
+    default: return CU_MEMORYTYPE_UNIFIED;
+    }
+}
+
+/* p as CUDA_MEMCPY3D (the server takes device-to-device copies, and says why it refuses others). */
+static cudaError_t copy_params(const struct cudaMemcpy3DParms *p, CUDA_MEMCPY3D *c)
+{
+    if (!p)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    memset(c, 0, sizeof(*c));
+    c->srcXInBytes = p->srcPos.x;
+    c->srcY = p->srcPos.y;
+    c->srcZ = p->srcPos.z;
+    c->srcMemoryType = p->srcArray ? CU_MEMORYTYPE_ARRAY : side(p->kind, true);
+    c->srcHost = p->srcPtr.ptr;
+    c->srcDevice = (CUdeviceptr)(uintptr_t)p->srcPtr.ptr;
+    c->srcArray = (CUarray)p->srcArray;
+    c->srcPitch = p->srcPtr.pitch;
+    c->srcHeight = p->srcPtr.ysize;
+    c->dstXInBytes = p->dstPos.x;
+    c->dstY = p->dstPos.y;
+    c->dstZ = p->dstPos.z;
+    c->dstMemoryType = p->dstArray ? CU_MEMORYTYPE_ARRAY : side(p->kind, false);
+    c->dstHost = p->dstPtr.ptr;
+    c->dstDevice = (CUdeviceptr)(uintptr_t)p->dstPtr.ptr;
+    c->dstArray = (CUarray)p->dstArray;
+    c->dstPitch = p->dstPtr.pitch;
+    c->dstHeight = p->dstPtr.ysize;
+    c->WidthInBytes = p->extent.width;
+    c->Height = p->extent.height;
+    c->Depth = p->extent.depth;
+    return cudaSuccess;
+}
+
+/* A 1D copy of count bytes as cudaMemcpy3DParms. */
+static struct cudaMemcpy3DParms copy_1d(void *dst, const void *src, size_t count,
+                                        enum cudaMemcpyKind kind)
+{
+    struct cudaMemcpy3DParms p = { 0 };
+
+    p.srcPtr = (struct cudaPitchedPtr){ .ptr = (void *)src, .pitch = count, .xsize = count, .ysize = 1 };
+    p.dstPtr = (struct cudaPitchedPtr){ .ptr = dst, .pitch = count, .xsize = count, .ysize = 1 };
+    p.extent = (struct cudaExtent){ .width = count, .height = 1, .depth = 1 };
+    p.kind = kind;
+    return p;
+}
+
+VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNode(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                               const cudaGraphNode_t *pDependencies,
+                                               size_t numDependencies,
+                                               const struct cudaMemcpy3DParms *pCopyParams)
+{
+    CUDA_MEMCPY3D c;
+    cudaError_t st;
+    CU(cuGraphAddMemcpyNode, cuGraphAddMemcpyNode);
+
+    if ((st = copy_params(pCopyParams, &c)) != cudaSuccess)
+        return st;
+    return done(p(pGraphNode, graph, pDependencies, numDependencies, &c, NULL));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNode1D(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                                 const cudaGraphNode_t *pDependencies,
+                                                 size_t numDependencies, void *dst, const void *src,
+                                                 size_t count, enum cudaMemcpyKind kind)
+{
+    struct cudaMemcpy3DParms p = copy_1d(dst, src, count, kind);
+
+    return cudaGraphAddMemcpyNode(pGraphNode, graph, pDependencies, numDependencies, &p);
+}
+
+VGPU_EXPORT cudaError_t cudaGraphMemcpyNodeSetParams(cudaGraphNode_t node,
+                                                     const struct cudaMemcpy3DParms *pNodeParams)
+{
+    CUDA_MEMCPY3D c;
+    cudaError_t st;
+    CU(cuGraphMemcpyNodeSetParams, cuGraphMemcpyNodeSetParams);
+
+    if ((st = copy_params(pNodeParams, &c)) != cudaSuccess)
+        return st;
+    return done(p(node, &c));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphMemcpyNodeSetParams1D(cudaGraphNode_t node, void *dst,
+                                                       const void *src, size_t count,
+                                                       enum cudaMemcpyKind kind)
+{
+    struct cudaMemcpy3DParms p = copy_1d(dst, src, count, kind);
+
+    return cudaGraphMemcpyNodeSetParams(node, &p);
+}
+
+VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParams(cudaGraphExec_t hGraphExec,
+                                                         cudaGraphNode_t node,
+                                                         const struct cudaMemcpy3DParms *pNodeParams)
+{
+    CUDA_MEMCPY3D c;
+    cudaError_t st;
+    CU(cuGraphExecMemcpyNodeSetParams, cuGraphExecMemcpyNodeSetParams);
+
+    if ((st = copy_params(pNodeParams, &c)) != cudaSuccess)
+        return st;
+    return done(p(hGraphExec, node, &c, NULL));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParams1D(cudaGraphExec_t hGraphExec,
+                                                           cudaGraphNode_t node, void *dst,
+                                                           const void *src, size_t count,
+                                                           enum cudaMemcpyKind kind)
+{
+    struct cudaMemcpy3DParms p = copy_1d(dst, src, count, kind);
+
+    return cudaGraphExecMemcpyNodeSetParams(hGraphExec, node, &p);
+}
+
+/* A symbol's device address plus offset, for the symbol forms of memcpy nodes. */
+static cudaError_t symbol_at(const void *symbol, size_t offset, size_t count, void **at)
+{
+    size_t size;
+    cudaError_t st = cudaGetSymbolSize(&size, symbol);
+
+    if (st == cudaSuccess && (offset > size || count > size - offset))
+        st = (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    if (st == cudaSuccess)
+        st = cudaGetSymbolAddress(at, symbol);
+    if (st == cudaSuccess)
+        *at = (char *)*at + offset;
+    return st;
+}
+
+/* The direction of a copy to or from a symbol, as a two-sided kind. */
+static enum cudaMemcpyKind symbol_kind(enum cudaMemcpyKind kind, bool to_symbol)
+{
+    if (kind == cudaMemcpyDefault || kind == cudaMemcpyDeviceToDevice)
+        return kind;
+    return to_symbol ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+}
+
+VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNodeToSymbol(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                                       const cudaGraphNode_t *pDependencies,
+                                                       size_t numDependencies, const void *symbol,
+                                                       const void *src, size_t count, size_t offset,
+                                                       enum cudaMemcpyKind kind)
+{
+    void *at;
+    cudaError_t st = symbol_at(symbol, offset, count, &at);
+
+    if (st != cudaSuccess)
+        return st;
+    return cudaGraphAddMemcpyNode1D(pGraphNode, graph, pDependencies, numDependencies, at, src,
+                                    count, symbol_kind(kind, true));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNodeFromSymbol(cudaGraphNode_t *pGraphNode,
+                                                         cudaGraph_t graph,
+                                                         const cudaGraphNode_t *pDependencies,
+                                                         size_t numDependencies, void *dst,
+                                                         const void *symbol, size_t count,
+                                                         size_t offset, enum cudaMemcpyKind kind)
+{
+    void *at;
+    cudaError_t st = symbol_at(symbol, offset, count, &at);
+
+    if (st != cudaSuccess)
+        return st;
+    return cudaGraphAddMemcpyNode1D(pGraphNode, graph, pDependencies, numDependencies, dst, at,
+                                    count, symbol_kind(kind, false));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphMemcpyNodeSetParamsToSymbol(cudaGraphNode_t node, const void *symbol,
+                                                             const void *src, size_t count,
+                                                             size_t offset, enum cudaMemcpyKind kind)
+{
+    void *at;
+    cudaError_t st = symbol_at(symbol, offset, count, &at);
+
+    return st != cudaSuccess ? st
+                             : cudaGraphMemcpyNodeSetParams1D(node, at, src, count, symbol_kind(kind, true));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphMemcpyNodeSetParamsFromSymbol(cudaGraphNode_t node, void *dst,
+                                                               const void *symbol, size_t count,
+                                                               size_t offset, enum cudaMemcpyKind kind)
+{
+    void *at;
+    cudaError_t st = symbol_at(symbol, offset, count, &at);
+
+    return st != cudaSuccess ? st
+                             : cudaGraphMemcpyNodeSetParams1D(node, dst, at, count, symbol_kind(kind, false));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParamsToSymbol(cudaGraphExec_t hGraphExec,
+                                                                 cudaGraphNode_t node,
+                                                                 const void *symbol, const void *src,
+                                                                 size_t count, size_t offset,
+                                                                 enum cudaMemcpyKind kind)
+{
+    void *at;
+    cudaError_t st = symbol_at(symbol, offset, count, &at);
+
+    return st != cudaSuccess ? st
+                             : cudaGraphExecMemcpyNodeSetParams1D(hGraphExec, node, at, src, count,
+                                                                  symbol_kind(kind, true));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParamsFromSymbol(cudaGraphExec_t hGraphExec,
+                                                                   cudaGraphNode_t node, void *dst,
+                                                                   const void *symbol, size_t count,
+                                                                   size_t offset,
+                                                                   enum cudaMemcpyKind kind)
+{
+    void *at;
+    cudaError_t st = symbol_at(symbol, offset, count, &at);
+
+    return st != cudaSuccess ? st
+                             : cudaGraphExecMemcpyNodeSetParams1D(hGraphExec, node, dst, at, count,
+                                                                  symbol_kind(kind, false));
+}
+
+/* ---- executable graphs ---- */
+
+PASS(cudaGraphInstantiate, (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, unsigned long long flags),
+     cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags, (pGraphExec, graph, flags))
+PASS(cudaGraphInstantiateWithFlags,
+     (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, unsigned long long flags),
+     cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags, (pGraphExec, graph, flags))
+PASS(cudaGraphInstantiateWithParams,
+     (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, cudaGraphInstantiateParams *instantiateParams),
+     cuGraphInstantiateWithParams, cuGraphInstantiateWithParams,
+     (pGraphExec, graph, (CUDA_GRAPH_INSTANTIATE_PARAMS *)instantiateParams))
+PASS(cudaGraphInstantiateWithParams_ptsz,
+     (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, cudaGraphInstantiateParams *instantiateParams),
+     cuGraphInstantiateWithParams, cuGraphInstantiateWithParams_ptsz,
+     (pGraphExec, graph, (CUDA_GRAPH_INSTANTIATE_PARAMS *)instantiateParams))
+PASS(cudaGraphExecGetFlags, (cudaGraphExec_t graphExec, unsigned long long *flags),
+     cuGraphExecGetFlags, cuGraphExecGetFlags, (graphExec, (cuuint64_t *)flags))
+PASS(cudaGraphExecChildGraphNodeSetParams,
+     (cudaGraphExec_t hGraphExec, cudaGraphNode_t node, cudaGraph_t childGraph),
+     cuGraphExecChildGraphNodeSetParams, cuGraphExecChildGraphNodeSetParams,
+     (hGraphExec, node, childGraph))
+PASS(cudaGraphExecEventRecordNodeSetEvent,
+     (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, cudaEvent_t event),
+     cuGraphExecEventRecordNodeSetEvent, cuGraphExecEventRecordNodeSetEvent,
+     (hGraphExec, hNode, event))
+PASS(cudaGraphExecEventWaitNodeSetEvent,
+     (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, cudaEvent_t event),
+     cuGraphExecEventWaitNodeSetEvent, cuGraphExecEventWaitNodeSetEvent, (hGraphExec, hNode, event))
+PASS(cudaGraphExecUpdate,
+     (cudaGraphExec_t hGraphExec, cudaGraph_t hGraph, cudaGraphExecUpdateResultInfo *resultInfo),
+     cuGraphExecUpdate_v2, cuGraphExecUpdate_v2,
+     (hGraphExec, hGraph, (CUgraphExecUpdateResultInfo *)resultInfo))
+PASS(cudaGraphUpload, (cudaGraphExec_t graphExec, cudaStream_t stream), cuGraphUpload,
+     cuGraphUpload, (graphExec, stream))
+PASS(cudaGraphUpload_ptsz, (cudaGraphExec_t graphExec, cudaStream_t stream), cuGraphUpload,
+     cuGraphUpload_ptsz, (graphExec, stream))
+PASS(cudaGraphExecDestroy, (cudaGraphExec_t graphExec), cuGraphExecDestroy, cuGraphExecDestroy,
+     (graphExec))
+
+/* A launch is work: managed memory's host side goes first (managed.c). */
+VGPU_EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
+{
+    CU(cuGraphLaunch, cuGraphLaunch);
+
+    vgpu_managed_before_work();
+    return done(p(graphExec, stream));
+}
+
+VGPU_EXPORT cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t graphExec, cudaStream_t stream)
+{
+    CU(cuGraphLaunch, cuGraphLaunch_ptsz);
+
+    vgpu_managed_before_work();
+    return done(p(graphExec, stream));
+}
+
+/* ---- graph memory ---- */
+
+PASS(cudaDeviceGraphMemTrim, (int device), cuDeviceGraphMemTrim, cuDeviceGraphMemTrim,
+     ((CUdevice)device))
+PASS(cudaDeviceGetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType attr, void *value),
+     cuDeviceGetGraphMemAttribute, cuDeviceGetGraphMemAttribute,
+     ((CUdevice)device, (CUgraphMem_attribute)attr, value))
+PASS(cudaDeviceSetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType attr, void *value),
+     cuDeviceSetGraphMemAttribute, cuDeviceSetGraphMemAttribute,
+     ((CUdevice)device, (CUgraphMem_attribute)attr, value))
