@@ -19,6 +19,10 @@
  * cudaError_t (cudaErrorInvalidResourceHandle is 400 as
  * CUDA_ERROR_INVALID_HANDLE is, the stream-capture errors 900-908 in both).
  *
+ * cudaGetDriverEntryPoint hands out that library's functions, as
+ * cuGetProcAddress does (so a program calling the driver through them is
+ * remoted too).
+ *
  * Without libcuda.so.1 beside this library, each of these calls says so
  * once and returns cudaErrorNotSupported.
  */
@@ -677,3 +681,43 @@ PASS(cudaDeviceGetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType
 PASS(cudaDeviceSetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType attr, void *value),
      cuDeviceSetGraphMemAttribute, cuDeviceSetGraphMemAttribute,
      ((CUdevice)device, (CUgraphMem_attribute)attr, value))
+
+/* ---- driver entry points: vgpu's libcuda.so.1's, as cuGetProcAddress gives them ---- */
+
+VGPU_EXPORT cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **funcPtr,
+                                                         unsigned int cudaVersion,
+                                                         unsigned long long flags,
+                                                         enum cudaDriverEntryPointQueryResult *driverStatus)
+{
+    CU(cuGetProcAddress_v2, cuGetProcAddress_v2);
+
+    if (!symbol || !funcPtr)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    /* cudaEnableDefault, cudaEnableLegacyStream, ...PerThreadDefaultStream are CU_GET_PROC_ADDRESS_*'s */
+    return done(p(symbol, funcPtr, (int)cudaVersion, flags,
+                  (CUdriverProcAddressQueryResult *)driverStatus));
+}
+
+VGPU_EXPORT cudaError_t cudaGetDriverEntryPointByVersion_ptsz(
+    const char *symbol, void **funcPtr, unsigned int cudaVersion, unsigned long long flags,
+    enum cudaDriverEntryPointQueryResult *driverStatus)
+{
+    /* a per-thread default stream build: its default is the per-thread stream's forms */
+    if (flags == cudaEnableDefault)
+        flags = cudaEnablePerThreadDefaultStream;
+    return cudaGetDriverEntryPointByVersion(symbol, funcPtr, cudaVersion, flags, driverStatus);
+}
+
+VGPU_EXPORT cudaError_t cudaGetDriverEntryPoint(const char *symbol, void **funcPtr,
+                                                unsigned long long flags,
+                                                enum cudaDriverEntryPointQueryResult *driverStatus)
+{
+    return cudaGetDriverEntryPointByVersion(symbol, funcPtr, CUDART_VERSION, flags, driverStatus);
+}
+
+VGPU_EXPORT cudaError_t cudaGetDriverEntryPoint_ptsz(const char *symbol, void **funcPtr,
+                                                     unsigned long long flags,
+                                                     enum cudaDriverEntryPointQueryResult *driverStatus)
+{
+    return cudaGetDriverEntryPointByVersion_ptsz(symbol, funcPtr, CUDART_VERSION, flags, driverStatus);
+}

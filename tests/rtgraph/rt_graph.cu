@@ -147,6 +147,16 @@ int main()
         cudaGetLastError();
     }
 
+    // a driver entry point through the runtime: vgpu's libcuda.so.1 gives it
+    void *fn = NULL;
+    cudaDriverEntryPointQueryResult q;
+    CHECK(cudaGetDriverEntryPointByVersion("cuDriverGetVersion", &fn, 13000, cudaEnableDefault, &q));
+    int ver = 0;
+    int r = fn ? ((int (*)(int *))fn)(&ver) : -1;
+    printf("cuDriverGetVersion by cudaGetDriverEntryPointByVersion: %s, %s\n",
+           q == cudaDriverEntryPointSuccess && fn ? "found" : "missing",
+           r == 0 && ver >= 13000 ? "CUDA 13 or later" : "no answer");
+
     CHECK(cudaGraphExecDestroy(e));
     CHECK(cudaGraphExecDestroy(e2));
     CHECK(cudaGraphDestroy(g));
