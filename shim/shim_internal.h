@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include <driver_types.h>
+#include <vector_types.h>
 
 #include "client/client.h"
 #include "dataplane.h"
@@ -88,6 +89,14 @@ VGPU_HIDDEN int vgpu_shim_copy_raw(void *dst, const void *src, size_t count, enu
 /* Is this thread inside a call to the server (boundary.c)? */
 VGPU_HIDDEN bool vgpu_shim_in_call(void);
 
+/*
+ * A cudaKernel_t this process got from a library (manual/library.c), and
+ * its launch through cudaLaunchKernel (the driver's, with the same checks).
+ */
+VGPU_HIDDEN bool vgpu_shim_library_kernel(const void *func);
+VGPU_HIDDEN cudaError_t vgpu_shim_launch_library_kernel(const void *func, dim3 grid, dim3 block,
+                                                        void **args, size_t shmem,
+                                                        cudaStream_t stream, bool ptsz);
 /* The host stub of the kernel whose cudaFunction_t is function (launch.c), or NULL. */
 VGPU_HIDDEN const void *vgpu_shim_stub_of_function(uint64_t function);
 

@@ -2,22 +2,15 @@
 /*
  * CUDA graphs and stream capture for the runtime API, on the driver API's:
  * as NVIDIA's runtime does on its driver, each runtime call here is the
- * driver call of vgpu's own libcuda.so.1, loaded from this library's
- * directory (never a libcuda.so.1 the loader would find first: on a host
- * with NVIDIA's driver that one would reach the GPU past vgpu).  The two
- * libraries share one client and one connection (client/instance.c), so
- * the calls of both go to the server in the program's order, and the
- * server keeps one set of graphs with the same checks for both APIs
+ * driver call of vgpu's own libcuda.so.1 (ondriver.h), so the server keeps
+ * one set of graphs with the same checks for both APIs
  * (server/manual/graph.c, docs/driver.md "Stream capture and CUDA graphs").
  *
  * What differs between the two APIs is converted here: a kernel node names
  * its kernel by the program's host stub, which becomes the kernel's
  * CUfunction (cudaGetFuncBySymbol, launch.c); memcpy nodes take
  * cudaMemcpy3DParms, which become CUDA_MEMCPY3D; the symbol forms of
- * memcpy nodes take the symbol's device address.  Statuses pass through:
- * the CUresult codes these calls return have the same numbers as their
- * cudaError_t (cudaErrorInvalidResourceHandle is 400 as
- * CUDA_ERROR_INVALID_HANDLE is, the stream-capture errors 900-908 in both).
+ * memcpy nodes take the symbol's device address.
  *
  * cudaGetDriverEntryPoint hands out that library's functions, as
  * cuGetProcAddress does (so a program calling the driver through them is
@@ -28,119 +21,62 @@
  */
 #include <cuda.h>
 #include <cuda_runtime_api.h>
-#include <dlfcn.h>
-#include <libgen.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../shim_internal.h"
 
-static void *drv;
-static char drv_path[PATH_MAX];
-static pthread_once_t drv_once = PTHREAD_ONCE_INIT;
-
-static void drv_load(void)
-{
-    Dl_info di;
-    char self[PATH_MAX];
-
-    if (!dladdr((void *)drv_load, &di) || !di.dli_fname ||
-        snprintf(self, sizeof(self), "%s", di.dli_fname) >= (int)sizeof(self))
-        return;
-    snprintf(drv_path, sizeof(drv_path), "%s/libcuda.so.1", dirname(self));
-    drv = dlopen(drv_path, RTLD_NOW | RTLD_LOCAL);
-    if (!drv)
-        vgpu_shim_log(VGPU_LOG_ERROR, "CUDA graphs and stream capture use vgpu's libcuda.so.1 "
-                      "beside libcudart.so.13, which could not be loaded (%s): those calls return "
-                      "cudaErrorNotSupported", dlerror());
-}
-
-/* The driver function name of vgpu's libcuda.so.1, or NULL (said once, for rt). */
-static void *drv_sym(const char *name, const char *rt)
-{
-    void *f;
-
-    pthread_once(&drv_once, drv_load);
-    f = drv ? dlsym(drv, name) : NULL;
-    if (!f && drv)
-        vgpu_shim_log(VGPU_LOG_ERROR, "%s: %s is missing from %s", rt, name, drv_path);
-    return f;
-}
-
-static cudaError_t done(CUresult r)
-{
-    return (cudaError_t)vgpu_shim_status((int)r);
-}
-
-/*
- * CU(type, sym): p, the driver function sym with fn's type (a _ptsz form
- * has its base form's), or the call returns cudaErrorNotSupported.
- */
-#define CU(type, sym)                                                                   \
-    static __typeof__(&type) p;                                                         \
-    if (!p && !(*(void **)&p = drv_sym(#sym, __func__)))                                \
-        return (cudaError_t)vgpu_shim_status(cudaErrorNotSupported)
-
-/* A runtime call that is its driver call with the same arguments. */
-#define PASS(rt, params, type, sym, args)                                               \
-    VGPU_EXPORT cudaError_t rt params                                                   \
-    {                                                                                   \
-        CU(type, sym);                                                                  \
-        return done(p args);                                                            \
-    }
+#include "ondriver.h"
 
 /* ---- stream capture ---- */
 
-PASS(cudaStreamBeginCapture, (cudaStream_t stream, enum cudaStreamCaptureMode mode),
+ONDRIVER_PASS(cudaStreamBeginCapture, (cudaStream_t stream, enum cudaStreamCaptureMode mode),
      cuStreamBeginCapture_v2, cuStreamBeginCapture_v2, (stream, (CUstreamCaptureMode)mode))
-PASS(cudaStreamBeginCapture_ptsz, (cudaStream_t stream, enum cudaStreamCaptureMode mode),
+ONDRIVER_PASS(cudaStreamBeginCapture_ptsz, (cudaStream_t stream, enum cudaStreamCaptureMode mode),
      cuStreamBeginCapture_v2, cuStreamBeginCapture_v2_ptsz, (stream, (CUstreamCaptureMode)mode))
-PASS(cudaStreamBeginCaptureToGraph,
+ONDRIVER_PASS(cudaStreamBeginCaptureToGraph,
      (cudaStream_t stream, cudaGraph_t graph, const cudaGraphNode_t *dependencies,
       const cudaGraphEdgeData *dependencyData, size_t numDependencies, enum cudaStreamCaptureMode mode),
      cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph,
      (stream, graph, dependencies, (const CUgraphEdgeData *)dependencyData, numDependencies,
       (CUstreamCaptureMode)mode))
-PASS(cudaStreamBeginCaptureToGraph_ptsz,
+ONDRIVER_PASS(cudaStreamBeginCaptureToGraph_ptsz,
      (cudaStream_t stream, cudaGraph_t graph, const cudaGraphNode_t *dependencies,
       const cudaGraphEdgeData *dependencyData, size_t numDependencies, enum cudaStreamCaptureMode mode),
      cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph_ptsz,
      (stream, graph, dependencies, (const CUgraphEdgeData *)dependencyData, numDependencies,
       (CUstreamCaptureMode)mode))
-PASS(cudaThreadExchangeStreamCaptureMode, (enum cudaStreamCaptureMode *mode),
+ONDRIVER_PASS(cudaThreadExchangeStreamCaptureMode, (enum cudaStreamCaptureMode *mode),
      cuThreadExchangeStreamCaptureMode, cuThreadExchangeStreamCaptureMode,
      ((CUstreamCaptureMode *)mode))
-PASS(cudaStreamEndCapture, (cudaStream_t stream, cudaGraph_t *pGraph),
+ONDRIVER_PASS(cudaStreamEndCapture, (cudaStream_t stream, cudaGraph_t *pGraph),
      cuStreamEndCapture, cuStreamEndCapture, (stream, pGraph))
-PASS(cudaStreamEndCapture_ptsz, (cudaStream_t stream, cudaGraph_t *pGraph),
+ONDRIVER_PASS(cudaStreamEndCapture_ptsz, (cudaStream_t stream, cudaGraph_t *pGraph),
      cuStreamEndCapture, cuStreamEndCapture_ptsz, (stream, pGraph))
-PASS(cudaStreamIsCapturing, (cudaStream_t stream, enum cudaStreamCaptureStatus *pCaptureStatus),
+ONDRIVER_PASS(cudaStreamIsCapturing, (cudaStream_t stream, enum cudaStreamCaptureStatus *pCaptureStatus),
      cuStreamIsCapturing, cuStreamIsCapturing, (stream, (CUstreamCaptureStatus *)pCaptureStatus))
-PASS(cudaStreamIsCapturing_ptsz, (cudaStream_t stream, enum cudaStreamCaptureStatus *pCaptureStatus),
+ONDRIVER_PASS(cudaStreamIsCapturing_ptsz, (cudaStream_t stream, enum cudaStreamCaptureStatus *pCaptureStatus),
      cuStreamIsCapturing, cuStreamIsCapturing_ptsz, (stream, (CUstreamCaptureStatus *)pCaptureStatus))
-PASS(cudaStreamGetCaptureInfo,
+ONDRIVER_PASS(cudaStreamGetCaptureInfo,
      (cudaStream_t stream, enum cudaStreamCaptureStatus *captureStatus_out,
       unsigned long long *id_out, cudaGraph_t *graph_out, const cudaGraphNode_t **dependencies_out,
       const cudaGraphEdgeData **edgeData_out, size_t *numDependencies_out),
      cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3,
      (stream, (CUstreamCaptureStatus *)captureStatus_out, (cuuint64_t *)id_out, graph_out,
       dependencies_out, (const CUgraphEdgeData **)edgeData_out, numDependencies_out))
-PASS(cudaStreamGetCaptureInfo_ptsz,
+ONDRIVER_PASS(cudaStreamGetCaptureInfo_ptsz,
      (cudaStream_t stream, enum cudaStreamCaptureStatus *captureStatus_out,
       unsigned long long *id_out, cudaGraph_t *graph_out, const cudaGraphNode_t **dependencies_out,
       const cudaGraphEdgeData **edgeData_out, size_t *numDependencies_out),
      cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3_ptsz,
      (stream, (CUstreamCaptureStatus *)captureStatus_out, (cuuint64_t *)id_out, graph_out,
       dependencies_out, (const CUgraphEdgeData **)edgeData_out, numDependencies_out))
-PASS(cudaStreamUpdateCaptureDependencies,
+ONDRIVER_PASS(cudaStreamUpdateCaptureDependencies,
      (cudaStream_t stream, cudaGraphNode_t *dependencies, const cudaGraphEdgeData *dependencyData,
       size_t numDependencies, unsigned int flags),
      cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2,
      (stream, dependencies, (const CUgraphEdgeData *)dependencyData, numDependencies, flags))
-PASS(cudaStreamUpdateCaptureDependencies_ptsz,
+ONDRIVER_PASS(cudaStreamUpdateCaptureDependencies_ptsz,
      (cudaStream_t stream, cudaGraphNode_t *dependencies, const cudaGraphEdgeData *dependencyData,
       size_t numDependencies, unsigned int flags),
      cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2_ptsz,
@@ -148,80 +84,80 @@ PASS(cudaStreamUpdateCaptureDependencies_ptsz,
 
 /* ---- graphs and their nodes ---- */
 
-PASS(cudaGraphCreate, (cudaGraph_t *pGraph, unsigned int flags), cuGraphCreate, cuGraphCreate,
+ONDRIVER_PASS(cudaGraphCreate, (cudaGraph_t *pGraph, unsigned int flags), cuGraphCreate, cuGraphCreate,
      (pGraph, flags))
-PASS(cudaGraphClone, (cudaGraph_t *pGraphClone, cudaGraph_t originalGraph), cuGraphClone,
+ONDRIVER_PASS(cudaGraphClone, (cudaGraph_t *pGraphClone, cudaGraph_t originalGraph), cuGraphClone,
      cuGraphClone, (pGraphClone, originalGraph))
-PASS(cudaGraphNodeFindInClone,
+ONDRIVER_PASS(cudaGraphNodeFindInClone,
      (cudaGraphNode_t *pNode, cudaGraphNode_t originalNode, cudaGraph_t clonedGraph),
      cuGraphNodeFindInClone, cuGraphNodeFindInClone, (pNode, originalNode, clonedGraph))
-PASS(cudaGraphNodeGetType, (cudaGraphNode_t node, enum cudaGraphNodeType *pType),
+ONDRIVER_PASS(cudaGraphNodeGetType, (cudaGraphNode_t node, enum cudaGraphNodeType *pType),
      cuGraphNodeGetType, cuGraphNodeGetType, (node, (CUgraphNodeType *)pType))
-PASS(cudaGraphGetNodes, (cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *numNodes),
+ONDRIVER_PASS(cudaGraphGetNodes, (cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *numNodes),
      cuGraphGetNodes, cuGraphGetNodes, (graph, nodes, numNodes))
-PASS(cudaGraphGetRootNodes, (cudaGraph_t graph, cudaGraphNode_t *pRootNodes, size_t *pNumRootNodes),
+ONDRIVER_PASS(cudaGraphGetRootNodes, (cudaGraph_t graph, cudaGraphNode_t *pRootNodes, size_t *pNumRootNodes),
      cuGraphGetRootNodes, cuGraphGetRootNodes, (graph, pRootNodes, pNumRootNodes))
-PASS(cudaGraphGetEdges,
+ONDRIVER_PASS(cudaGraphGetEdges,
      (cudaGraph_t graph, cudaGraphNode_t *from, cudaGraphNode_t *to, cudaGraphEdgeData *edgeData,
       size_t *numEdges),
      cuGraphGetEdges_v2, cuGraphGetEdges_v2, (graph, from, to, (CUgraphEdgeData *)edgeData, numEdges))
-PASS(cudaGraphNodeGetDependencies,
+ONDRIVER_PASS(cudaGraphNodeGetDependencies,
      (cudaGraphNode_t node, cudaGraphNode_t *pDependencies, cudaGraphEdgeData *edgeData,
       size_t *pNumDependencies),
      cuGraphNodeGetDependencies_v2, cuGraphNodeGetDependencies_v2,
      (node, pDependencies, (CUgraphEdgeData *)edgeData, pNumDependencies))
-PASS(cudaGraphNodeGetDependentNodes,
+ONDRIVER_PASS(cudaGraphNodeGetDependentNodes,
      (cudaGraphNode_t node, cudaGraphNode_t *pDependentNodes, cudaGraphEdgeData *edgeData,
       size_t *pNumDependentNodes),
      cuGraphNodeGetDependentNodes_v2, cuGraphNodeGetDependentNodes_v2,
      (node, pDependentNodes, (CUgraphEdgeData *)edgeData, pNumDependentNodes))
-PASS(cudaGraphAddDependencies,
+ONDRIVER_PASS(cudaGraphAddDependencies,
      (cudaGraph_t graph, const cudaGraphNode_t *from, const cudaGraphNode_t *to,
       const cudaGraphEdgeData *edgeData, size_t numDependencies),
      cuGraphAddDependencies_v2, cuGraphAddDependencies_v2,
      (graph, from, to, (const CUgraphEdgeData *)edgeData, numDependencies))
-PASS(cudaGraphRemoveDependencies,
+ONDRIVER_PASS(cudaGraphRemoveDependencies,
      (cudaGraph_t graph, const cudaGraphNode_t *from, const cudaGraphNode_t *to,
       const cudaGraphEdgeData *edgeData, size_t numDependencies),
      cuGraphRemoveDependencies_v2, cuGraphRemoveDependencies_v2,
      (graph, from, to, (const CUgraphEdgeData *)edgeData, numDependencies))
-PASS(cudaGraphDestroyNode, (cudaGraphNode_t node), cuGraphDestroyNode, cuGraphDestroyNode, (node))
-PASS(cudaGraphDestroy, (cudaGraph_t graph), cuGraphDestroy, cuGraphDestroy, (graph))
-PASS(cudaGraphDebugDotPrint, (cudaGraph_t graph, const char *path, unsigned int flags),
+ONDRIVER_PASS(cudaGraphDestroyNode, (cudaGraphNode_t node), cuGraphDestroyNode, cuGraphDestroyNode, (node))
+ONDRIVER_PASS(cudaGraphDestroy, (cudaGraph_t graph), cuGraphDestroy, cuGraphDestroy, (graph))
+ONDRIVER_PASS(cudaGraphDebugDotPrint, (cudaGraph_t graph, const char *path, unsigned int flags),
      cuGraphDebugDotPrint, cuGraphDebugDotPrint, (graph, path, flags))
-PASS(cudaGraphAddEmptyNode,
+ONDRIVER_PASS(cudaGraphAddEmptyNode,
      (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
       size_t numDependencies),
      cuGraphAddEmptyNode, cuGraphAddEmptyNode, (pGraphNode, graph, pDependencies, numDependencies))
-PASS(cudaGraphAddChildGraphNode,
+ONDRIVER_PASS(cudaGraphAddChildGraphNode,
      (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
       size_t numDependencies, cudaGraph_t childGraph),
      cuGraphAddChildGraphNode, cuGraphAddChildGraphNode,
      (pGraphNode, graph, pDependencies, numDependencies, childGraph))
-PASS(cudaGraphChildGraphNodeGetGraph, (cudaGraphNode_t node, cudaGraph_t *pGraph),
+ONDRIVER_PASS(cudaGraphChildGraphNodeGetGraph, (cudaGraphNode_t node, cudaGraph_t *pGraph),
      cuGraphChildGraphNodeGetGraph, cuGraphChildGraphNodeGetGraph, (node, pGraph))
-PASS(cudaGraphAddEventRecordNode,
+ONDRIVER_PASS(cudaGraphAddEventRecordNode,
      (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
       size_t numDependencies, cudaEvent_t event),
      cuGraphAddEventRecordNode, cuGraphAddEventRecordNode,
      (pGraphNode, graph, pDependencies, numDependencies, event))
-PASS(cudaGraphEventRecordNodeGetEvent, (cudaGraphNode_t node, cudaEvent_t *event_out),
+ONDRIVER_PASS(cudaGraphEventRecordNodeGetEvent, (cudaGraphNode_t node, cudaEvent_t *event_out),
      cuGraphEventRecordNodeGetEvent, cuGraphEventRecordNodeGetEvent, (node, event_out))
-PASS(cudaGraphEventRecordNodeSetEvent, (cudaGraphNode_t node, cudaEvent_t event),
+ONDRIVER_PASS(cudaGraphEventRecordNodeSetEvent, (cudaGraphNode_t node, cudaEvent_t event),
      cuGraphEventRecordNodeSetEvent, cuGraphEventRecordNodeSetEvent, (node, event))
-PASS(cudaGraphAddEventWaitNode,
+ONDRIVER_PASS(cudaGraphAddEventWaitNode,
      (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
       size_t numDependencies, cudaEvent_t event),
      cuGraphAddEventWaitNode, cuGraphAddEventWaitNode,
      (pGraphNode, graph, pDependencies, numDependencies, event))
-PASS(cudaGraphEventWaitNodeGetEvent, (cudaGraphNode_t node, cudaEvent_t *event_out),
+ONDRIVER_PASS(cudaGraphEventWaitNodeGetEvent, (cudaGraphNode_t node, cudaEvent_t *event_out),
      cuGraphEventWaitNodeGetEvent, cuGraphEventWaitNodeGetEvent, (node, event_out))
-PASS(cudaGraphEventWaitNodeSetEvent, (cudaGraphNode_t node, cudaEvent_t event),
+ONDRIVER_PASS(cudaGraphEventWaitNodeSetEvent, (cudaGraphNode_t node, cudaEvent_t event),
      cuGraphEventWaitNodeSetEvent, cuGraphEventWaitNodeSetEvent, (node, event))
-PASS(cudaGraphNodeSetEnabled,
+ONDRIVER_PASS(cudaGraphNodeSetEnabled,
      (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, unsigned int isEnabled),
      cuGraphNodeSetEnabled, cuGraphNodeSetEnabled, (hGraphExec, hNode, isEnabled))
-PASS(cudaGraphNodeGetEnabled,
+ONDRIVER_PASS(cudaGraphNodeGetEnabled,
      (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, unsigned int *isEnabled),
      cuGraphNodeGetEnabled, cuGraphNodeGetEnabled, (hGraphExec, hNode, isEnabled))
 
@@ -259,11 +195,11 @@ VGPU_EXPORT cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *pGraphNode, cuda
 {
     CUDA_KERNEL_NODE_PARAMS k;
     cudaError_t st;
-    CU(cuGraphAddKernelNode_v2, cuGraphAddKernelNode_v2);
+    ONDRIVER(cuGraphAddKernelNode_v2, cuGraphAddKernelNode_v2);
 
     if ((st = kernel_params(pNodeParams, &k)) != cudaSuccess)
         return st;
-    return done(p(pGraphNode, graph, pDependencies, numDependencies, &k));
+    return vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies, &k));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphKernelNodeSetParams(cudaGraphNode_t node,
@@ -271,11 +207,11 @@ VGPU_EXPORT cudaError_t cudaGraphKernelNodeSetParams(cudaGraphNode_t node,
 {
     CUDA_KERNEL_NODE_PARAMS k;
     cudaError_t st;
-    CU(cuGraphKernelNodeSetParams_v2, cuGraphKernelNodeSetParams_v2);
+    ONDRIVER(cuGraphKernelNodeSetParams_v2, cuGraphKernelNodeSetParams_v2);
 
     if ((st = kernel_params(pNodeParams, &k)) != cudaSuccess)
         return st;
-    return done(p(node, &k));
+    return vgpu_ondriver_done(p(node, &k));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphExecKernelNodeSetParams(cudaGraphExec_t hGraphExec,
@@ -284,11 +220,11 @@ VGPU_EXPORT cudaError_t cudaGraphExecKernelNodeSetParams(cudaGraphExec_t hGraphE
 {
     CUDA_KERNEL_NODE_PARAMS k;
     cudaError_t st;
-    CU(cuGraphExecKernelNodeSetParams_v2, cuGraphExecKernelNodeSetParams_v2);
+    ONDRIVER(cuGraphExecKernelNodeSetParams_v2, cuGraphExecKernelNodeSetParams_v2);
 
     if ((st = kernel_params(pNodeParams, &k)) != cudaSuccess)
         return st;
-    return done(p(hGraphExec, node, &k));
+    return vgpu_ondriver_done(p(hGraphExec, node, &k));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node,
@@ -296,7 +232,7 @@ VGPU_EXPORT cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node,
 {
     CUDA_KERNEL_NODE_PARAMS k;
     CUresult r;
-    CU(cuGraphKernelNodeGetParams_v2, cuGraphKernelNodeGetParams_v2);
+    ONDRIVER(cuGraphKernelNodeGetParams_v2, cuGraphKernelNodeGetParams_v2);
 
     if (!pNodeParams)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
@@ -312,7 +248,7 @@ VGPU_EXPORT cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node,
         pNodeParams->kernelParams = k.kernelParams;
         pNodeParams->extra = k.extra;
     }
-    return done(r);
+    return vgpu_ondriver_done(r);
 }
 
 /* ---- memset nodes ---- */
@@ -333,24 +269,24 @@ VGPU_EXPORT cudaError_t cudaGraphAddMemsetNode(cudaGraphNode_t *pGraphNode, cuda
                                                const struct cudaMemsetParams *pMemsetParams)
 {
     CUDA_MEMSET_NODE_PARAMS m;
-    CU(cuGraphAddMemsetNode, cuGraphAddMemsetNode);
+    ONDRIVER(cuGraphAddMemsetNode, cuGraphAddMemsetNode);
 
     if (!pMemsetParams)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     memset_params(pMemsetParams, &m);
-    return done(p(pGraphNode, graph, pDependencies, numDependencies, &m, NULL));
+    return vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies, &m, NULL));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphMemsetNodeSetParams(cudaGraphNode_t node,
                                                      const struct cudaMemsetParams *pNodeParams)
 {
     CUDA_MEMSET_NODE_PARAMS m;
-    CU(cuGraphMemsetNodeSetParams, cuGraphMemsetNodeSetParams);
+    ONDRIVER(cuGraphMemsetNodeSetParams, cuGraphMemsetNodeSetParams);
 
     if (!pNodeParams)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     memset_params(pNodeParams, &m);
-    return done(p(node, &m));
+    return vgpu_ondriver_done(p(node, &m));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphExecMemsetNodeSetParams(cudaGraphExec_t hGraphExec,
@@ -358,12 +294,12 @@ VGPU_EXPORT cudaError_t cudaGraphExecMemsetNodeSetParams(cudaGraphExec_t hGraphE
                                                          const struct cudaMemsetParams *pNodeParams)
 {
     CUDA_MEMSET_NODE_PARAMS m;
-    CU(cuGraphExecMemsetNodeSetParams, cuGraphExecMemsetNodeSetParams);
+    ONDRIVER(cuGraphExecMemsetNodeSetParams, cuGraphExecMemsetNodeSetParams);
 
     if (!pNodeParams)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     memset_params(pNodeParams, &m);
-    return done(p(hGraphExec, node, &m, NULL));
+    return vgpu_ondriver_done(p(hGraphExec, node, &m, NULL));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node,
@@ -371,7 +307,7 @@ VGPU_EXPORT cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node,
 {
     CUDA_MEMSET_NODE_PARAMS m;
     CUresult r;
-    CU(cuGraphMemsetNodeGetParams, cuGraphMemsetNodeGetParams);
+    ONDRIVER(cuGraphMemsetNodeGetParams, cuGraphMemsetNodeGetParams);
 
     if (!pNodeParams)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
@@ -384,7 +320,7 @@ VGPU_EXPORT cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node,
         pNodeParams->width = m.width;
         pNodeParams->height = m.height;
     }
-    return done(r);
+    return vgpu_ondriver_done(r);
 }
 
 /* ---- memcpy nodes ---- */
@@ -450,11 +386,11 @@ VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNode(cudaGraphNode_t *pGraphNode, cuda
 {
     CUDA_MEMCPY3D c;
     cudaError_t st;
-    CU(cuGraphAddMemcpyNode, cuGraphAddMemcpyNode);
+    ONDRIVER(cuGraphAddMemcpyNode, cuGraphAddMemcpyNode);
 
     if ((st = copy_params(pCopyParams, &c)) != cudaSuccess)
         return st;
-    return done(p(pGraphNode, graph, pDependencies, numDependencies, &c, NULL));
+    return vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies, &c, NULL));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNode1D(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
@@ -472,11 +408,11 @@ VGPU_EXPORT cudaError_t cudaGraphMemcpyNodeSetParams(cudaGraphNode_t node,
 {
     CUDA_MEMCPY3D c;
     cudaError_t st;
-    CU(cuGraphMemcpyNodeSetParams, cuGraphMemcpyNodeSetParams);
+    ONDRIVER(cuGraphMemcpyNodeSetParams, cuGraphMemcpyNodeSetParams);
 
     if ((st = copy_params(pNodeParams, &c)) != cudaSuccess)
         return st;
-    return done(p(node, &c));
+    return vgpu_ondriver_done(p(node, &c));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphMemcpyNodeSetParams1D(cudaGraphNode_t node, void *dst,
@@ -494,11 +430,11 @@ VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParams(cudaGraphExec_t hGraphE
 {
     CUDA_MEMCPY3D c;
     cudaError_t st;
-    CU(cuGraphExecMemcpyNodeSetParams, cuGraphExecMemcpyNodeSetParams);
+    ONDRIVER(cuGraphExecMemcpyNodeSetParams, cuGraphExecMemcpyNodeSetParams);
 
     if ((st = copy_params(pNodeParams, &c)) != cudaSuccess)
         return st;
-    return done(p(hGraphExec, node, &c, NULL));
+    return vgpu_ondriver_done(p(hGraphExec, node, &c, NULL));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParams1D(cudaGraphExec_t hGraphExec,
@@ -617,68 +553,68 @@ VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParamsFromSymbol(cudaGraphExec
 
 /* ---- executable graphs ---- */
 
-PASS(cudaGraphInstantiate, (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, unsigned long long flags),
+ONDRIVER_PASS(cudaGraphInstantiate, (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, unsigned long long flags),
      cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags, (pGraphExec, graph, flags))
-PASS(cudaGraphInstantiateWithFlags,
+ONDRIVER_PASS(cudaGraphInstantiateWithFlags,
      (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, unsigned long long flags),
      cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags, (pGraphExec, graph, flags))
-PASS(cudaGraphInstantiateWithParams,
+ONDRIVER_PASS(cudaGraphInstantiateWithParams,
      (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, cudaGraphInstantiateParams *instantiateParams),
      cuGraphInstantiateWithParams, cuGraphInstantiateWithParams,
      (pGraphExec, graph, (CUDA_GRAPH_INSTANTIATE_PARAMS *)instantiateParams))
-PASS(cudaGraphInstantiateWithParams_ptsz,
+ONDRIVER_PASS(cudaGraphInstantiateWithParams_ptsz,
      (cudaGraphExec_t *pGraphExec, cudaGraph_t graph, cudaGraphInstantiateParams *instantiateParams),
      cuGraphInstantiateWithParams, cuGraphInstantiateWithParams_ptsz,
      (pGraphExec, graph, (CUDA_GRAPH_INSTANTIATE_PARAMS *)instantiateParams))
-PASS(cudaGraphExecGetFlags, (cudaGraphExec_t graphExec, unsigned long long *flags),
+ONDRIVER_PASS(cudaGraphExecGetFlags, (cudaGraphExec_t graphExec, unsigned long long *flags),
      cuGraphExecGetFlags, cuGraphExecGetFlags, (graphExec, (cuuint64_t *)flags))
-PASS(cudaGraphExecChildGraphNodeSetParams,
+ONDRIVER_PASS(cudaGraphExecChildGraphNodeSetParams,
      (cudaGraphExec_t hGraphExec, cudaGraphNode_t node, cudaGraph_t childGraph),
      cuGraphExecChildGraphNodeSetParams, cuGraphExecChildGraphNodeSetParams,
      (hGraphExec, node, childGraph))
-PASS(cudaGraphExecEventRecordNodeSetEvent,
+ONDRIVER_PASS(cudaGraphExecEventRecordNodeSetEvent,
      (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, cudaEvent_t event),
      cuGraphExecEventRecordNodeSetEvent, cuGraphExecEventRecordNodeSetEvent,
      (hGraphExec, hNode, event))
-PASS(cudaGraphExecEventWaitNodeSetEvent,
+ONDRIVER_PASS(cudaGraphExecEventWaitNodeSetEvent,
      (cudaGraphExec_t hGraphExec, cudaGraphNode_t hNode, cudaEvent_t event),
      cuGraphExecEventWaitNodeSetEvent, cuGraphExecEventWaitNodeSetEvent, (hGraphExec, hNode, event))
-PASS(cudaGraphExecUpdate,
+ONDRIVER_PASS(cudaGraphExecUpdate,
      (cudaGraphExec_t hGraphExec, cudaGraph_t hGraph, cudaGraphExecUpdateResultInfo *resultInfo),
      cuGraphExecUpdate_v2, cuGraphExecUpdate_v2,
      (hGraphExec, hGraph, (CUgraphExecUpdateResultInfo *)resultInfo))
-PASS(cudaGraphUpload, (cudaGraphExec_t graphExec, cudaStream_t stream), cuGraphUpload,
+ONDRIVER_PASS(cudaGraphUpload, (cudaGraphExec_t graphExec, cudaStream_t stream), cuGraphUpload,
      cuGraphUpload, (graphExec, stream))
-PASS(cudaGraphUpload_ptsz, (cudaGraphExec_t graphExec, cudaStream_t stream), cuGraphUpload,
+ONDRIVER_PASS(cudaGraphUpload_ptsz, (cudaGraphExec_t graphExec, cudaStream_t stream), cuGraphUpload,
      cuGraphUpload_ptsz, (graphExec, stream))
-PASS(cudaGraphExecDestroy, (cudaGraphExec_t graphExec), cuGraphExecDestroy, cuGraphExecDestroy,
+ONDRIVER_PASS(cudaGraphExecDestroy, (cudaGraphExec_t graphExec), cuGraphExecDestroy, cuGraphExecDestroy,
      (graphExec))
 
 /* A launch is work: managed memory's host side goes first (managed.c). */
 VGPU_EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
 {
-    CU(cuGraphLaunch, cuGraphLaunch);
+    ONDRIVER(cuGraphLaunch, cuGraphLaunch);
 
     vgpu_managed_before_work();
-    return done(p(graphExec, stream));
+    return vgpu_ondriver_done(p(graphExec, stream));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t graphExec, cudaStream_t stream)
 {
-    CU(cuGraphLaunch, cuGraphLaunch_ptsz);
+    ONDRIVER(cuGraphLaunch, cuGraphLaunch_ptsz);
 
     vgpu_managed_before_work();
-    return done(p(graphExec, stream));
+    return vgpu_ondriver_done(p(graphExec, stream));
 }
 
 /* ---- graph memory ---- */
 
-PASS(cudaDeviceGraphMemTrim, (int device), cuDeviceGraphMemTrim, cuDeviceGraphMemTrim,
+ONDRIVER_PASS(cudaDeviceGraphMemTrim, (int device), cuDeviceGraphMemTrim, cuDeviceGraphMemTrim,
      ((CUdevice)device))
-PASS(cudaDeviceGetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType attr, void *value),
+ONDRIVER_PASS(cudaDeviceGetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType attr, void *value),
      cuDeviceGetGraphMemAttribute, cuDeviceGetGraphMemAttribute,
      ((CUdevice)device, (CUgraphMem_attribute)attr, value))
-PASS(cudaDeviceSetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType attr, void *value),
+ONDRIVER_PASS(cudaDeviceSetGraphMemAttribute, (int device, enum cudaGraphMemAttributeType attr, void *value),
      cuDeviceSetGraphMemAttribute, cuDeviceSetGraphMemAttribute,
      ((CUdevice)device, (CUgraphMem_attribute)attr, value))
 
@@ -689,12 +625,12 @@ VGPU_EXPORT cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, voi
                                                          unsigned long long flags,
                                                          enum cudaDriverEntryPointQueryResult *driverStatus)
 {
-    CU(cuGetProcAddress_v2, cuGetProcAddress_v2);
+    ONDRIVER(cuGetProcAddress_v2, cuGetProcAddress_v2);
 
     if (!symbol || !funcPtr)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     /* cudaEnableDefault, cudaEnableLegacyStream, ...PerThreadDefaultStream are CU_GET_PROC_ADDRESS_*'s */
-    return done(p(symbol, funcPtr, (int)cudaVersion, flags,
+    return vgpu_ondriver_done(p(symbol, funcPtr, (int)cudaVersion, flags,
                   (CUdriverProcAddressQueryResult *)driverStatus));
 }
 

@@ -619,15 +619,24 @@ VGPU_EXPORT cudaError_t __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 gridDi
 VGPU_EXPORT cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void **args,
                                          size_t sharedMem, cudaStream_t stream)
 {
-    return (cudaError_t)launch(find_entry(func, false), gridDim, blockDim, args, sharedMem, stream,
-                               false, false);
+    struct entry *e = find_entry(func, false);
+
+    /* a library's cudaKernel_t, which the runtime launches too (library.c) */
+    if (!e && vgpu_shim_library_kernel(func))
+        return vgpu_shim_launch_library_kernel(func, gridDim, blockDim, args, sharedMem, stream,
+                                               false);
+    return (cudaError_t)launch(e, gridDim, blockDim, args, sharedMem, stream, false, false);
 }
 
 VGPU_EXPORT cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim,
                                               void **args, size_t sharedMem, cudaStream_t stream)
 {
-    return (cudaError_t)launch(find_entry(func, false), gridDim, blockDim, args, sharedMem, stream,
-                               true, false);
+    struct entry *e = find_entry(func, false);
+
+    if (!e && vgpu_shim_library_kernel(func))
+        return vgpu_shim_launch_library_kernel(func, gridDim, blockDim, args, sharedMem, stream,
+                                               true);
+    return (cudaError_t)launch(e, gridDim, blockDim, args, sharedMem, stream, true, false);
 }
 
 VGPU_EXPORT cudaError_t cudaLaunchCooperativeKernel(const void *func, dim3 gridDim, dim3 blockDim,

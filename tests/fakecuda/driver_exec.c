@@ -514,6 +514,75 @@ FAKE_EXPORT CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, co
     return CUDA_SUCCESS;
 }
 
+/*
+ * The kernels of a library whose image is PTX: each ".entry NAME" of the
+ * text, as a kernel of the library (made as cuLibraryGetKernel makes
+ * them).  A binary image's kernels are found only by name.
+ */
+static CUresult lib_entries(struct lib *l)
+{
+    const char *t = (const char *)l->mod->image, *end = t + l->mod->size;
+    char name[256];
+
+    if (l->mod->size < 8 || memchr(t, 0, l->mod->size) == NULL)
+        return CUDA_SUCCESS;             /* PTX is a NUL-terminated text */
+    while ((t = strstr(t, ".entry")) && t < end) {
+        size_t n = 0;
+        struct fn *f;
+        CUresult r;
+
+        t += 6;
+        while (*t == ' ' || *t == '\t')
+            t++;
+        while (n < sizeof(name) - 1 && (*t == '_' || *t == '$' || (*t >= '0' && *t <= '9') ||
+                                        (*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z')))
+            name[n++] = *t++;
+        name[n] = 0;
+        if (n && (r = fn_get(&l->kernels, l->mod, l, name, &f)))
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib)
+{
+    struct lib *l;
+    unsigned int n = 0;
+    CUresult r = vgpu_fake_cu_init_ok();
+
+    if (r)
+        return r;
+    if (!count)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!(l = lib_find(lib)))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if ((r = lib_entries(l)))
+        return r;
+    for (struct fn *f = l->kernels; f; f = f->next)
+        n++;
+    *count = n;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int numKernels, CUlibrary lib)
+{
+    struct lib *l;
+    unsigned int i = 0;
+    CUresult r = vgpu_fake_cu_init_ok();
+
+    if (r)
+        return r;
+    if (!kernels || !numKernels)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!(l = lib_find(lib)))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if ((r = lib_entries(l)))
+        return r;
+    for (struct fn *f = l->kernels; f && i < numKernels; f = f->next)
+        kernels[i++] = (CUkernel)(void *)f;
+    return i == numKernels ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
 FAKE_EXPORT CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
 {
     struct lib *l;
