@@ -199,6 +199,11 @@ void *vgpu_shim_region_new(uint32_t id, size_t size)
     return vgpu_client_region_new(vgpu_client_get(), id, size);
 }
 
+void *vgpu_shim_region_new_mapped(uint32_t id, size_t size, uint64_t *devptr)
+{
+    return vgpu_client_region_new_mapped(vgpu_client_get(), id, size, devptr);
+}
+
 void *vgpu_shim_bar_region(uint32_t id, size_t *size)
 {
     return vgpu_client_bar_region(vgpu_client_get(), id, size);

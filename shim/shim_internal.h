@@ -27,6 +27,8 @@
 VGPU_HIDDEN bool vgpu_shim_can_share(void);
 /* A sealed memfd of size bytes mapped here, registered as region id: its address, or NULL. */
 VGPU_HIDDEN void *vgpu_shim_region_new(uint32_t id, size_t size);
+/* The same for mapped (zero-copy) memory; *devptr: where kernels reach it. */
+VGPU_HIDDEN void *vgpu_shim_region_new_mapped(uint32_t id, size_t size, uint64_t *devptr);
 /* In a guest: a slot of the device's shared BAR, registered as region id; its address, or NULL. */
 VGPU_HIDDEN void *vgpu_shim_bar_region(uint32_t id, size_t *size);
 /* Unregisters and unmaps region id at base. */
@@ -60,6 +62,7 @@ VGPU_HIDDEN const char *vgpu_shim_error_text(int code);
 /* ---- what the shim knows about memory (manual/memory.c) ---- */
 VGPU_HIDDEN bool vgpu_shim_is_device(const void *p);
 VGPU_HIDDEN void vgpu_shim_device_range_add(const void *p, size_t size);
+VGPU_HIDDEN void vgpu_shim_device_range_drop(const void *p);
 /* The shared region the host range [p, p+n) lies in, with its offset, or 0. */
 VGPU_HIDDEN uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *off);
 /* fork(): memory.c's lock, taken after copy.c's; in the child, shared buffers made private. */

@@ -43,6 +43,17 @@ void vgpu_shim_device_range_add(const void *p, size_t size)
     pthread_mutex_unlock(&mem_lock);
 }
 
+void vgpu_shim_device_range_drop(const void *p)
+{
+    struct vgpu_mem_range *r;
+
+    pthread_mutex_lock(&mem_lock);
+    r = vgpu_mem_table_find(&dev, (uintptr_t)p, true);
+    if (r)
+        vgpu_mem_table_remove(&dev, r);
+    pthread_mutex_unlock(&mem_lock);
+}
+
 static int do_malloc(void **p, size_t size, size_t width, size_t height, size_t *pitch,
                      cudaStream_t stream, int mode)
 {
@@ -193,14 +204,28 @@ VGPU_EXPORT cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int fl
 {
     void *p = NULL;
     uint32_t region = 0;
+    uint64_t devptr = 0;
 
     if (!pHost)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     vgpu_shim_connect();
     if (vgpu_shim_init_status() != cudaSuccess)
         return (cudaError_t)vgpu_shim_status(vgpu_shim_init_status());
+    /*
+     * Mapped (zero-copy): kernels reach it through the server's mapping of
+     * the same memory, at the same address where the server could map it
+     * there.  Where it cannot be shared (a guest, TCP, VGPU_SHM=0) it is
+     * page-locked memory all the same, and cudaHostGetDevicePointer says
+     * why there is no device pointer.
+     */
+    if ((flags & cudaHostAllocMapped) && vgpu_shim_can_share()) {
+        region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
+        p = vgpu_shim_region_new_mapped(region, vgpu_round_page(size ? size : 1), &devptr);
+        if (!p)
+            region = devptr = 0;
+    }
     /* page-locked memory is shared with the server where it can be: copies are then DMA */
-    if (size >= VGPU_SHIM_SHARE_MIN && vgpu_shim_can_share()) {
+    if (!p && size >= VGPU_SHIM_SHARE_MIN && vgpu_shim_can_share()) {
         region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
         p = vgpu_shim_region_new(region, vgpu_round_page(size));
         if (!p)
@@ -211,15 +236,17 @@ VGPU_EXPORT cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int fl
     pthread_mutex_lock(&mem_lock);
     if (vgpu_mem_table_add(&host, (struct vgpu_mem_range){ .base = (uintptr_t)p, .size = size,
                                                          .flags = flags, .owned = true,
-                                                         .region = region })) {
+                                                         .region = region, .devptr = devptr })) {
         pthread_mutex_unlock(&mem_lock);
         if (region)
-            vgpu_shim_region_free(region, p, vgpu_round_page(size));
+            vgpu_shim_region_free(region, p, vgpu_round_page(size ? size : 1));
         else
             free(p);
         return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
     }
     pthread_mutex_unlock(&mem_lock);
+    if (devptr)
+        vgpu_shim_device_range_add((void *)(uintptr_t)devptr, size ? size : 1);  /* kernels' and copies' */
     *pHost = p;
     return cudaSuccess;
 }
@@ -232,6 +259,7 @@ VGPU_EXPORT cudaError_t cudaMallocHost(void **ptr, size_t size)
 VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
 {
     struct vgpu_mem_range *r;
+    uint64_t devptr;
     uint32_t region;
     bool mapped;
     size_t size;
@@ -247,10 +275,13 @@ VGPU_EXPORT cudaError_t cudaFreeHost(void *ptr)
     region = r->region;
     mapped = r->mapped;
     size = r->size;
+    devptr = r->devptr;
     vgpu_mem_table_remove(&host, r);
     pthread_mutex_unlock(&mem_lock);
+    if (devptr)
+        vgpu_shim_device_range_drop((void *)(uintptr_t)devptr);
     if (region)
-        vgpu_shim_region_free(region, ptr, vgpu_round_page(size));
+        vgpu_shim_region_free(region, ptr, vgpu_round_page(size ? size : 1));
     else if (mapped)
         munmap(ptr, vgpu_round_page(size));
     else
@@ -292,6 +323,40 @@ VGPU_EXPORT cudaError_t cudaHostUnregister(void *ptr)
     return (cudaError_t)vgpu_shim_status(st);
 }
 
+/*
+ * Mapped memory's device pointer: the server's mapping of the shared
+ * memory (cudaHostAlloc with cudaHostAllocMapped).  Other page-locked
+ * memory is the program's own and cannot be reached by kernels across the
+ * VM boundary: refused with the reason.
+ */
+VGPU_EXPORT cudaError_t cudaHostGetDevicePointer(void **pDevice, void *pHost, unsigned int flags)
+{
+    struct vgpu_mem_range *r;
+    uint64_t devptr = 0, off = 0;
+    bool known;
+
+    if (!pDevice || !pHost || flags)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    pthread_mutex_lock(&mem_lock);
+    r = vgpu_mem_table_find(&host, (uintptr_t)pHost, false);
+    known = r != NULL;
+    if (r && r->devptr) {
+        devptr = r->devptr;
+        off = (uintptr_t)pHost - r->base;
+    }
+    pthread_mutex_unlock(&mem_lock);
+    if (!devptr) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "cudaHostGetDevicePointer: %p is %s; kernels reach host "
+                      "memory only when it was allocated with cudaHostAlloc(..., cudaHostAllocMapped) "
+                      "host-direct over a unix socket (VGPU_SHM not 0)", pHost,
+                      known ? "page-locked memory that vgpu does not share with the GPU server"
+                            : "not page-locked memory");
+        return (cudaError_t)vgpu_shim_status(known ? cudaErrorNotSupported : cudaErrorInvalidValue);
+    }
+    *pDevice = (void *)(uintptr_t)(devptr + off);
+    return cudaSuccess;
+}
+
 VGPU_EXPORT cudaError_t cudaHostGetFlags(unsigned int *pFlags, void *pHost)
 {
     struct vgpu_mem_range *r;
@@ -326,6 +391,8 @@ VGPU_EXPORT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a
         attributes->type = cudaMemoryTypeHost;
         attributes->device = vgpu_shim_device();
         attributes->hostPointer = (void *)ptr;
+        if (h->devptr)        /* mapped: where kernels reach it */
+            attributes->devicePointer = (void *)(uintptr_t)(h->devptr + ((uintptr_t)ptr - h->base));
         return cudaSuccess;
     }
     a.ptr = (uint64_t)(uintptr_t)ptr;

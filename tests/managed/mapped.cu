@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Mapped (zero-copy) host memory through the runtime API: cudaHostAlloc
+// with cudaHostAllocMapped, its device pointer, kernels reading and
+// writing the host's memory in place, pointer attributes, and the refusal
+// for page-locked memory that is not mapped.  The kernels are named as
+// tests/fakecuda emulates them.
+#include <cstdio>
+#include <cstdlib>
+#include <cuda_runtime.h>
+
+__global__ void fake_add(int *dst, const int *a, const int *b, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+
+    if (i < n)
+        dst[i] = a[i] + b[i];
+}
+
+#define CHECK(call)                                                                  \
+    do {                                                                             \
+        cudaError_t st_ = (call);                                                    \
+        if (st_ != cudaSuccess) {                                                    \
+            printf("%s: %s\n", #call, cudaGetErrorName(st_));                        \
+            return 1;                                                                \
+        }                                                                            \
+    } while (0)
+
+int main()
+{
+    const int n = 65536;
+    int *h, *dh, *out;
+    int wrong = 0;
+
+    CHECK(cudaHostAlloc(&h, n * sizeof(int), cudaHostAllocMapped));
+    CHECK(cudaHostGetDevicePointer((void **)&dh, h, 0));
+    CHECK(cudaMalloc(&out, n * sizeof(int)));
+    for (int i = 0; i < n; i++)
+        h[i] = i;
+    // the kernel reads the host's memory in place, and writes into it
+    fake_add<<<n / 256, 256>>>(out, dh, dh, n);
+    fake_add<<<n / 256, 256>>>(dh, out, dh, n);
+    CHECK(cudaDeviceSynchronize());
+    for (int i = 0; i < n; i++)
+        wrong += h[i] != 3 * i;
+    printf("kernels on mapped memory: h[100] = %d, %d wrong\n", h[100], wrong);
+
+    cudaPointerAttributes attr;
+    CHECK(cudaPointerGetAttributes(&attr, h + 5));
+    printf("pointer attributes: %s, device pointer %s\n",
+           attr.type == cudaMemoryTypeHost ? "host" : "not host",
+           attr.devicePointer == (void *)(dh + 5) ? "as cudaHostGetDevicePointer says" : "differs");
+    CHECK(cudaFreeHost(h));
+    CHECK(cudaFree(out));
+
+    if (getenv("VGPU_TEST_REFUSALS")) {
+        // page-locked but not mapped: vgpu cannot give kernels the program's own memory
+        int *p, *dp;
+        CHECK(cudaMallocHost(&p, 4096));
+        printf("device pointer of unmapped page-locked memory: %s\n",
+               cudaGetErrorName(cudaHostGetDevicePointer((void **)&dp, p, 0)));
+        cudaGetLastError();
+        CHECK(cudaFreeHost(p));
+    }
+    printf("done\n");
+    return 0;
+}
