@@ -40,6 +40,7 @@
 #include "vgpu/wire.h"
 
 #define DEVOUT_REPLY_MAX (512u << 10)   /* bytes of both streams one reply carries */
+#define DEVOUT_KEEP_MAX (64u << 20)     /* bytes a file keeps for a client that does not fetch */
 
 static int capture(int target, const char *name)
 {
@@ -130,6 +131,18 @@ static uint64_t waiting(struct vgpu_session *s, int i)
     return (uint64_t)st.st_size - s->devout_off[i];
 }
 
+/* A client that never fetches cannot make the session's memory grow: past the bound, it is dropped. */
+static void bound(struct vgpu_session *s, int i)
+{
+    uint64_t n = waiting(s, i);
+
+    if (n <= DEVOUT_KEEP_MAX || ftruncate(s->devout_fd[i], 0))
+        return;
+    s->devout_off[i] = 0;
+    vgpu_log(VGPU_LOG_WARN, "vm %u: %llu bytes of what kernels printed were never fetched by the "
+             "client; dropped", s->who.vm_id, (unsigned long long)n);
+}
+
 bool vgpu_devout_pending(struct vgpu_session *s)
 {
     bool any;
@@ -138,6 +151,8 @@ bool vgpu_devout_pending(struct vgpu_session *s)
         return false;
     fflush(stdout);
     fflush(stderr);
+    bound(s, 0);
+    bound(s, 1);
     any = waiting(s, 0) || waiting(s, 1);
     if (!any && s->devout_synced)
         s->devout_armed = false;

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../shim_internal.h"
@@ -248,7 +249,26 @@ static int fault(uintptr_t a)
 
     if (busy)
         return -1;              /* our own access faulted: not a shadow's state */
-    pthread_mutex_lock(&mng_lock);
+    if (vgpu_shim_in_call()) {
+        /*
+         * A CUDA call of this thread writes its outputs into managed memory
+         * while holding the client's lock; a thread sending the host's side
+         * of managed memory holds our lock and waits for the client's.  Not
+         * a hang: a second of trying, then the reason.
+         */
+        int tries = 0;
+
+        while (pthread_mutex_trylock(&mng_lock)) {
+            struct timespec ms = { 0, 1000000 };
+
+            if (++tries == 1000)
+                fatal("a CUDA call wrote its results into it while another thread was sending "
+                      "work to the GPU", a);
+            nanosleep(&ms, NULL);
+        }
+    } else {
+        pthread_mutex_lock(&mng_lock);
+    }
     ar = area_of(a);
     if (!ar) {
         pthread_mutex_unlock(&mng_lock);
