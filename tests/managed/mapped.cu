@@ -9,22 +9,7 @@
 #include <cstdlib>
 #include <cuda_runtime.h>
 
-__global__ void fake_add(int *dst, const int *a, const int *b, int n)
-{
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-
-    if (i < n)
-        dst[i] = a[i] + b[i];
-}
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        cudaError_t st_ = (call);                                                    \
-        if (st_ != cudaSuccess) {                                                    \
-            printf("%s: %s\n", #call, cudaGetErrorName(st_));                        \
-            return 1;                                                                \
-        }                                                                            \
-    } while (0)
+#include "fake_kernels.cuh"
 
 int main()
 {

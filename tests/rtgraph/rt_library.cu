@@ -12,24 +12,9 @@
 #include <cstring>
 #include <cuda_runtime.h>
 
+#include "fake_kernels.cuh"
+
 extern "C" const char rt_library_ptx[];
-
-__global__ void fake_add(int *dst, const int *a, const int *b, int n)
-{
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-
-    if (i < n)
-        dst[i] = a[i] + b[i];
-}
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        cudaError_t st_ = (call);                                                    \
-        if (st_ != cudaSuccess) {                                                    \
-            printf("%s: %s\n", #call, cudaGetErrorName(st_));                        \
-            return 1;                                                                \
-        }                                                                            \
-    } while (0)
 
 static const int N = 4096;
 
