@@ -103,8 +103,8 @@ int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     int rc;
 
-    /* work on the GPU may read and write managed memory: the host's side of it goes first */
-    if (req->flags & VGPU_FN_WORK)
+    /* an older client copy calls no hook before work: managed memory's host side goes here */
+    if ((req->flags & VGPU_FN_WORK) && !vgpu_managed_hooked())
         vgpu_managed_before_work();
     in_call++;
     rc = vgpu_client_invoke(vgpu_client_get(), req, rep);

@@ -84,6 +84,8 @@ VGPU_HIDDEN void vgpu_shim_memory_forked(void);
 VGPU_HIDDEN int vgpu_managed_add(void *p, size_t size);
 VGPU_HIDDEN bool vgpu_managed_remove(void *p);
 VGPU_HIDDEN void vgpu_managed_before_work(void);
+/* Does the client call vgpu_managed_before_work() before work of every library? */
+VGPU_HIDDEN bool vgpu_managed_hooked(void);
 VGPU_HIDDEN void vgpu_managed_device_reads(const void *p, size_t n);
 VGPU_HIDDEN void vgpu_managed_device_writes(const void *p, size_t n);
 VGPU_HIDDEN bool vgpu_managed_holds(const void *p, size_t n);

@@ -135,6 +135,12 @@ struct vgpu_callback {
 };
 int vgpu_client_callback_add(struct vgpu_client *c, const struct vgpu_callback *cb, uint64_t *id);
 void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id);
+/*
+ * fn runs before every call flagged VGPU_FN_WORK that any library of the
+ * process makes through c (the runtime's managed memory sends the host's
+ * side first); 0, or -EOPNOTSUPP from an older copy's client.
+ */
+int vgpu_client_set_before_work(struct vgpu_client *c, void (*fn)(void));
 
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr (log.c) ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };

@@ -50,6 +50,8 @@ struct vgpu_client_ops {
     /* appended with host callbacks: a client whose ops are smaller has none */
     int (*callback_add)(struct vgpu_client *c, const struct vgpu_callback *cb, uint64_t *id);
     void (*callback_cancel)(struct vgpu_client *c, uint64_t id);
+    /* appended with managed memory: a client whose ops are smaller calls no hook */
+    void (*set_before_work)(struct vgpu_client *c, void (*fn)(void));
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -169,6 +171,8 @@ struct vgpu_client {
     struct vgpu_cache_entry *cache;
     struct vgpu_callbacks callbacks;
     bool devout_pending;                /* a reply said the session holds what kernels printed */
+    /* called before a call flagged VGPU_FN_WORK, from whichever library (the runtime's managed memory) */
+    void (*before_work)(void);
 };
 
 /* A decoded reply and the buffer it points into: what vgpu_call_rep.priv holds. */

@@ -66,6 +66,9 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
     rep->priv = NULL;
     if (vgpu_callbacks_on_thread())
         return refused_in_callback(req->name);
+    /* work may read and write managed memory: its host side goes first (not under the lock) */
+    if ((req->flags & VGPU_FN_WORK) && __atomic_load_n(&c->before_work, __ATOMIC_ACQUIRE))
+        __atomic_load_n(&c->before_work, __ATOMIC_ACQUIRE)();
     pthread_mutex_lock(&c->lock);
     if (cacheable && (hit = vgpu_cache_find(c, req, device, context)) &&
         vgpu_cache_answer(hit, rep) == 0) {
@@ -193,6 +196,11 @@ static void local_region_free(struct vgpu_client *c, uint32_t id, void *base, si
         vgpu_client_local_region_free(c, id, base, size);
 }
 
+static void local_set_before_work(struct vgpu_client *c, void (*fn)(void))
+{
+    __atomic_store_n(&c->before_work, fn, __ATOMIC_RELEASE);
+}
+
 static void *local_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
                                      uint64_t *devptr)
 {
@@ -235,6 +243,7 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .region_new_mapped = local_region_new_mapped,
     .callback_add = local_callback_add,
     .callback_cancel = vgpu_callbacks_cancel,
+    .set_before_work = local_set_before_work,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -350,6 +359,15 @@ void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id)
 {
     if (has_callbacks(c))
         c->ops->callback_cancel(c, id);
+}
+
+int vgpu_client_set_before_work(struct vgpu_client *c, void (*fn)(void))
+{
+    if (c->ops->size < offsetof(struct vgpu_client_ops, set_before_work) +
+                       sizeof(c->ops->set_before_work))
+        return -EOPNOTSUPP;        /* an older copy's client */
+    c->ops->set_before_work(c, fn);
+    return 0;
 }
 
 /* ---- making and unmaking one ---- */

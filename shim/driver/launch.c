@@ -277,7 +277,7 @@ static CUresult launch(uint32_t id, const char *name, const struct launch *l, vo
 {
     Vgpu__Manual__DrvLaunchArgs a = VGPU__MANUAL__DRV_LAUNCH_ARGS__INIT;
     Vgpu__Manual__Dim3 grid = VGPU__MANUAL__DIM3__INIT, block = VGPU__MANUAL__DIM3__INIT;
-    struct vgpu_call_req req = { .flags = VGPU_FN_ASYNC };
+    struct vgpu_call_req req = { .flags = VGPU_FN_ASYNC | VGPU_FN_WORK };
     struct vgpu_call_rep rep = { 0 };
     uint32_t attr_id[8];
     ProtobufCBinaryData attr_val[8];

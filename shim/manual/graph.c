@@ -590,22 +590,11 @@ ONDRIVER_PASS(cudaGraphUpload_ptsz, (cudaGraphExec_t graphExec, cudaStream_t str
 ONDRIVER_PASS(cudaGraphExecDestroy, (cudaGraphExec_t graphExec), cuGraphExecDestroy, cuGraphExecDestroy,
      (graphExec))
 
-/* A launch is work: managed memory's host side goes first (managed.c). */
-VGPU_EXPORT cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
-{
-    ONDRIVER(cuGraphLaunch, cuGraphLaunch);
-
-    vgpu_managed_before_work();
-    return vgpu_ondriver_done(p(graphExec, stream));
-}
-
-VGPU_EXPORT cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t graphExec, cudaStream_t stream)
-{
-    ONDRIVER(cuGraphLaunch, cuGraphLaunch_ptsz);
-
-    vgpu_managed_before_work();
-    return vgpu_ondriver_done(p(graphExec, stream));
-}
+/* A launch is work: the client sends managed memory's host side first (managed.c). */
+ONDRIVER_PASS(cudaGraphLaunch, (cudaGraphExec_t graphExec, cudaStream_t stream), cuGraphLaunch,
+              cuGraphLaunch, (graphExec, stream))
+ONDRIVER_PASS(cudaGraphLaunch_ptsz, (cudaGraphExec_t graphExec, cudaStream_t stream),
+              cuGraphLaunch, cuGraphLaunch_ptsz, (graphExec, stream))
 
 /* ---- graph memory ---- */
 

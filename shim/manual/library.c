@@ -109,8 +109,7 @@ static cudaError_t launch_ex(const cudaLaunchConfig_t *config, const void *func,
     launch_config(config, &c);
     if (ptsz && !config->stream)
         c.hStream = CU_STREAM_PER_THREAD;   /* a per-thread default stream build's stream 0 */
-    vgpu_managed_before_work();
-    return vgpu_ondriver_done(p(&c, f, args, NULL));
+    return vgpu_ondriver_done(p(&c, f, args, NULL));   /* work: managed memory goes first (client) */
 }
 
 VGPU_EXPORT cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func,

@@ -20,8 +20,9 @@
  *   dirty    (PROT_READ|PROT_WRITE): written here since.
  *
  * Before anything that puts work on the GPU (a launch, a memset, ...:
- * vgpu_managed_before_work()), dirty chunks are copied to the device and
- * every chunk becomes invalid.  Copies and memsets that name managed
+ * vgpu_managed_before_work(), which the client calls before every call
+ * flagged work of either library, so libcuda.so.1's launches too), dirty
+ * chunks are copied to the device and every chunk becomes invalid.  Copies and memsets that name managed
  * memory treat it as device memory (dirty chunks they read pushed first;
  * chunks they write invalidated), so the shim itself never touches a
  * shadow inside a call.  What the program reads after a synchronizing
@@ -74,7 +75,7 @@ static int nranges, cap_ranges;
 static int live;                /* nranges, read without the lock on the fast paths */
 static __thread bool busy;      /* this thread is inside the code below (its copies skip the hooks) */
 static struct sigaction old_segv;
-static bool handler_on;
+static bool handler_on, hooked;
 
 static uintptr_t page_down(uintptr_t a)
 {
@@ -169,6 +170,11 @@ static void invalidate(struct area *ar, uintptr_t lo, uintptr_t hi)
         mprotect((void *)c, n, PROT_NONE);
         ar->st[i] = INVALID;
     }
+}
+
+bool vgpu_managed_hooked(void)
+{
+    return __atomic_load_n(&hooked, __ATOMIC_RELAXED);
 }
 
 void vgpu_managed_before_work(void)
@@ -466,6 +472,9 @@ int vgpu_managed_add(void *p, size_t size)
         ranges[nranges++] = (struct mrange){ .base = base, .size = size, .area = ar };
         __atomic_store_n(&live, nranges, __ATOMIC_RELAXED);
         handler_install();
+        /* before work from either library (libcuda.so.1's launches too): the host's side first */
+        if (!hooked && vgpu_client_set_before_work(vgpu_client_get(), vgpu_managed_before_work) == 0)
+            __atomic_store_n(&hooked, true, __ATOMIC_RELAXED);
     }
     busy = false;
     pthread_mutex_unlock(&mng_lock);

@@ -111,6 +111,25 @@ int main()
     fake_add<<<1, 1>>>(a + 1, a, a, 1);
     CHECK(cudaDeviceSynchronize());
     printf("a fresh allocation after the frees: %d\n", a[1]);
+
+    // work sent through the driver API (vgpu's libcuda.so.1 in the guest) sees the host's writes too
+    typedef int (*launch_t)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                            unsigned, void *, void **, void **);
+    cudaFunction_t fn;
+    void *ep = NULL;
+    cudaDriverEntryPointQueryResult q;
+    int half = 512, *second = a + 512;
+    CHECK(cudaGetFuncBySymbol(&fn, (const void *)fake_add));
+    CHECK(cudaGetDriverEntryPointByVersion("cuLaunchKernel", &ep, 13000, cudaEnableDefault, &q));
+    for (int i = 0; i < half; i++)
+        a[i] = 5;
+    void *dargs[] = { &second, &a, &a, &half };
+    int lr = ep ? ((launch_t)ep)((void *)fn, 2, 1, 1, 256, 1, 1, 0, NULL, dargs, NULL) : -1;
+    CHECK(cudaDeviceSynchronize());
+    int dwrong = 0;
+    for (int i = 0; i < half; i++)
+        dwrong += second[i] != 10;
+    printf("a driver-API launch on managed memory: status %d, %d wrong\n", lr, dwrong);
     CHECK(cudaFree(a));
     printf("cudaMallocManaged of 0 bytes: %s\n", cudaGetErrorName(cudaMallocManaged(&a, 0)));
     if (getenv("VGPU_TEST_ATTRS")) {
