@@ -283,6 +283,15 @@ int vgpu_manual_init_module(struct vgpu_session *s, struct vgpu_manual_call *c)
             rc = cudaErrorInitializationError;
             goto out;
         }
+        /* the size the guest registered is a claim: the module's own is the bound */
+        size_t real = 0;
+
+        if (cudaGetSymbolSize(&real, fn->fake) != cudaSuccess || fn->var_size > real) {
+            vgpu_log(VGPU_LOG_INFO, "__cudaInitModule refused: a managed variable registered as "
+                     "%llu bytes is %zu in its module", (unsigned long long)fn->var_size, real);
+            rc = cudaErrorInvalidValue;
+            goto out;
+        }
         if (!vgpu_range_check(s, p, fn->var_size) && vgpu_range_add(s, p, fn->var_size, false)) {
             rc = cudaErrorMemoryAllocation;
             goto out;

@@ -59,6 +59,7 @@ struct area {                   /* a page-aligned span of shadow memory */
     size_t nchunks;
     int refs;                   /* managed ranges in it */
     bool all_invalid;
+    unsigned faulted_dirty;     /* faults on chunks whose state says writable */
 };
 
 struct mrange {
@@ -105,12 +106,13 @@ static void chunk_span(const struct area *ar, size_t i, uintptr_t *lo, size_t *n
 }
 
 /*
- * Copies chunk i of ar between its shadow and the device (to_device: a
- * push): the parts of it that managed ranges cover, which is all the
+ * Copies chunk i of ar from its shadow to the device (to_device: a push),
+ * or from the device into the chunk-sized buffer into: the parts of it
+ * that managed ranges cover, which is all the
  * server knows as the program's memory (a chunk may reach past a range's
  * end to its page's, or span the gap between two variables).
  */
-static int move(struct area *ar, size_t i, bool to_device)
+static int move(struct area *ar, size_t i, bool to_device, uint8_t *into)
 {
     uintptr_t lo;
     size_t n;
@@ -123,8 +125,9 @@ static int move(struct area *ar, size_t i, bool to_device)
 
         if (ranges[r].area != ar || a >= b)
             continue;
-        st = vgpu_shim_copy_raw((void *)a, (const void *)a, b - a,
-                                to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
+        st = to_device ? vgpu_shim_copy_raw((void *)a, (const void *)a, b - a, cudaMemcpyHostToDevice)
+                       : vgpu_shim_copy_raw(into + (a - lo), (const void *)a, b - a,
+                                            cudaMemcpyDeviceToHost);
     }
     return st;
 }
@@ -140,6 +143,14 @@ static void fatal(const char *what, uintptr_t a)
     abort();
 }
 
+/* A shadow's protection that did not change would make its state a lie: never silently. */
+static void protect(uintptr_t a, size_t n, int prot)
+{
+    if (mprotect((void *)a, n, prot))
+        fatal(errno == ENOMEM ? "its pages could not be protected (vm.max_map_count reached?)"
+                              : "its pages could not be protected", a);
+}
+
 /* Pushes the dirty chunks of ar in [lo, hi) to the device; they stay readable (clean). */
 static void push(struct area *ar, uintptr_t lo, uintptr_t hi)
 {
@@ -150,9 +161,9 @@ static void push(struct area *ar, uintptr_t lo, uintptr_t hi)
         if (ar->st[i] != DIRTY)
             continue;
         chunk_span(ar, i, &c, &n);
-        if (move(ar, i, true) != cudaSuccess)
+        if (move(ar, i, true, NULL) != cudaSuccess)
             fatal("the bytes the program wrote could not be sent to the GPU", c);
-        mprotect((void *)c, n, PROT_READ);
+        protect(c, n, PROT_READ);
         ar->st[i] = CLEAN;
     }
 }
@@ -167,7 +178,7 @@ static void invalidate(struct area *ar, uintptr_t lo, uintptr_t hi)
         if (ar->st[i] == INVALID)
             continue;
         chunk_span(ar, i, &c, &n);
-        mprotect((void *)c, n, PROT_NONE);
+        protect(c, n, PROT_NONE);
         ar->st[i] = INVALID;
     }
 }
@@ -286,17 +297,32 @@ static int fault(uintptr_t a)
         if (vgpu_shim_in_call())
             fatal("a CUDA call read it as host memory while the GPU may hold newer bytes "
                   "(vgpu serves this only to the program's own accesses)", a);
+        /*
+         * Fetched aside and put in place whole (mremap), so another thread
+         * touching the chunk meanwhile still faults and waits, never sees
+         * it half filled or loses a write to the fetch.
+         */
+        void *tmp;
+
         busy = true;
-        mprotect((void *)c, n, PROT_READ | PROT_WRITE);
-        if (move(ar, i, false) != cudaSuccess)
+        tmp = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (tmp == MAP_FAILED)
+            fatal("no memory to fetch it into", a);
+        if (move(ar, i, false, tmp) != cudaSuccess)
             fatal("its bytes could not be fetched from the GPU", a);
-        mprotect((void *)c, n, PROT_READ);
+        if (mprotect(tmp, n, PROT_READ) ||
+            mremap(tmp, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)c) == MAP_FAILED)
+            fatal("its fetched bytes could not be put in place", a);
         ar->st[i] = CLEAN;
         ar->all_invalid = false;
         busy = false;
     } else if (ar->st[i] == CLEAN) {
-        mprotect((void *)c, n, PROT_READ | PROT_WRITE);
+        protect(c, n, PROT_READ | PROT_WRITE);
         ar->st[i] = DIRTY;
+    } else if (ar->st[i] == DIRTY && ar->faulted_dirty++ > 64) {
+        /* writable by its state, yet it faults: not a shadow's fault after all */
+        pthread_mutex_unlock(&mng_lock);
+        return -1;
     }
     pthread_mutex_unlock(&mng_lock);
     return 0;
@@ -436,7 +462,7 @@ static struct area *area_for(uintptr_t lo, uintptr_t hi)
 
         if (old->lo >= lo && old->hi <= hi) {
             push(old, old->lo, old->hi);
-            mprotect((void *)old->lo, old->hi - old->lo, PROT_NONE);
+            protect(old->lo, old->hi - old->lo, PROT_NONE);
             refs += old->refs;
             for (int r = 0; r < nranges; r++)
                 if (ranges[r].area == old)
@@ -468,6 +494,14 @@ int vgpu_managed_add(void *p, size_t size)
     } else if (!(ar = area_for(page_down(base), page_up(base + size)))) {
         rc = -errno;
     } else {
+        /*
+         * An area that held other ranges: what its chunks here say is about
+         * them.  Their dirty bytes go first (the new range is not listed
+         * yet, so none of its own old shadow goes with them), then the
+         * chunks are the device's: the new range's bytes come from there.
+         */
+        push(ar, page_down(base), page_up(base + size));
+        invalidate(ar, page_down(base), page_up(base + size));
         ar->refs++;
         ranges[nranges++] = (struct mrange){ .base = base, .size = size, .area = ar };
         __atomic_store_n(&live, nranges, __ATOMIC_RELAXED);
