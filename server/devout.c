@@ -147,7 +147,8 @@ bool vgpu_devout_pending(struct vgpu_session *s)
 {
     bool any;
 
-    if (!s->devout_armed)
+    /* a client that does not announce it would take the flag for a malformed reply */
+    if (!s->devout_armed || !(s->client_features & VGPU_FEATURE_DEVICE_OUTPUT))
         return false;
     fflush(stdout);
     fflush(stderr);

@@ -128,6 +128,7 @@ static int admit(struct vgpu_session *s, const Vgpu__Wire__Hello *hello, char *w
     }
     snprintf(s->client, sizeof(s->client), "%s", hello->client_name);
     s->client_pid = hello->client_pid;
+    s->client_features = hello->features;
     j.client_pid = s->client_pid;
     /* a session the scheduler cannot hold would escape priorities and limits */
     rc = vgpu_sched_join(&j);

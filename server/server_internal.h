@@ -95,6 +95,7 @@ struct vgpu_session {
     const char *refuse;        /* set: refuse the handshake with this sentence */
     char client[48];           /* the program's name, from its Hello */
     uint32_t client_pid;       /* its pid in its own system, from its Hello: told back, never trusted */
+    uint32_t client_features;  /* VGPU_FEATURE_* its Hello announced */
     int nvml_inits;            /* the guest's nvmlInit references not yet shut down (manual/nvml.c) */
     /* GPU work granted by the scheduler and not yet seen finished (work.c) */
     void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */

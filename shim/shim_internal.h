@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <cuda.h>
 #include <driver_types.h>
 #include <vector_types.h>
 
@@ -102,6 +103,14 @@ VGPU_HIDDEN bool vgpu_shim_library_kernel(const void *func);
 VGPU_HIDDEN cudaError_t vgpu_shim_launch_library_kernel(const void *func, dim3 grid, dim3 block,
                                                         void **args, size_t shmem,
                                                         cudaStream_t stream, bool ptsz);
+/*
+ * What a launch or kernel node names (library.c): a host stub's
+ * cudaFunction_t, or a kernel or function handle as it is; a status.
+ */
+VGPU_HIDDEN cudaError_t vgpu_shim_function_of(const void *func, CUfunction *f);
+/* Is p a kernel's host stub this program registered; a cudaFunction_t it was given (launch.c)? */
+VGPU_HIDDEN bool vgpu_shim_is_stub(const void *p);
+VGPU_HIDDEN bool vgpu_shim_is_function(const void *p);
 /* The host stub of the kernel whose cudaFunction_t is function (launch.c), or NULL. */
 VGPU_HIDDEN const void *vgpu_shim_stub_of_function(uint64_t function);
 

@@ -57,6 +57,7 @@ void vgpu_hello_init(Vgpu__Wire__Hello *h, uint64_t call_table_hash,
     h->client_name = (char *)(client_name ? client_name : "");
     h->client_pid = client_pid;
     h->client_host = (char *)(client_host ? client_host : "");
+    h->features = VGPU_FEATURE_DEVICE_OUTPUT;
 }
 
 int vgpu_hello_check(const Vgpu__Wire__Hello *h, uint64_t expected_hash,

@@ -90,6 +90,13 @@ const char *vgpu_wire_strerror(int err);
  * VGPU_WIRE_LIMITS_DEFAULT. max_calls bounds calls in a CallBatch and
  * results in a ResultBatch; max_segments bounds segments per call/result.
  */
+/*
+ * What a client announces it understands (Hello.features), so a server
+ * uses it only with clients that do; an older client announces none.
+ *   DEVICE_OUTPUT: ResultBatch.device_output and Control FetchDeviceOutput.
+ */
+#define VGPU_FEATURE_DEVICE_OUTPUT 0x1u
+
 struct vgpu_wire_limits {
     uint32_t max_env;
     uint32_t max_payload;

@@ -166,16 +166,16 @@ ONDRIVER_PASS(cudaGraphNodeGetEnabled,
 /* p as the driver's parameters: its kernel's CUfunction, its launch and arguments. */
 static cudaError_t kernel_params(const struct cudaKernelNodeParams *p, CUDA_KERNEL_NODE_PARAMS *k)
 {
-    cudaFunction_t f;
+    CUfunction f;
     cudaError_t st;
 
     if (!p)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
-    st = cudaGetFuncBySymbol(&f, p->func);
+    st = vgpu_shim_function_of(p->func, &f);
     if (st != cudaSuccess)
         return st;
     memset(k, 0, sizeof(*k));
-    k->func = (CUfunction)f;
+    k->func = f;
     k->gridDimX = p->gridDim.x;
     k->gridDimY = p->gridDim.y;
     k->gridDimZ = p->gridDim.z;
@@ -325,14 +325,15 @@ VGPU_EXPORT cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node,
 
 /* ---- memcpy nodes ---- */
 
-static CUmemorytype side(enum cudaMemcpyKind kind, bool src)
+/* A side's memory type: by the kind, or with cudaMemcpyDefault by what the address is. */
+static CUmemorytype side(enum cudaMemcpyKind kind, bool src, const void *p)
 {
     switch (kind) {
     case cudaMemcpyHostToHost: return CU_MEMORYTYPE_HOST;
     case cudaMemcpyHostToDevice: return src ? CU_MEMORYTYPE_HOST : CU_MEMORYTYPE_DEVICE;
     case cudaMemcpyDeviceToHost: return src ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
     case cudaMemcpyDeviceToDevice: return CU_MEMORYTYPE_DEVICE;
-    default: return CU_MEMORYTYPE_UNIFIED;
+    default: return vgpu_shim_is_device(p) ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
     }
 }
 
@@ -341,11 +342,13 @@ static cudaError_t copy_params(const struct cudaMemcpy3DParms *p, CUDA_MEMCPY3D 
 {
     if (!p)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    if ((int)p->kind < cudaMemcpyHostToHost || p->kind > cudaMemcpyDefault)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidMemcpyDirection);
     memset(c, 0, sizeof(*c));
     c->srcXInBytes = p->srcPos.x;
     c->srcY = p->srcPos.y;
     c->srcZ = p->srcPos.z;
-    c->srcMemoryType = p->srcArray ? CU_MEMORYTYPE_ARRAY : side(p->kind, true);
+    c->srcMemoryType = p->srcArray ? CU_MEMORYTYPE_ARRAY : side(p->kind, true, p->srcPtr.ptr);
     c->srcHost = p->srcPtr.ptr;
     c->srcDevice = (CUdeviceptr)(uintptr_t)p->srcPtr.ptr;
     c->srcArray = (CUarray)p->srcArray;
@@ -354,7 +357,7 @@ static cudaError_t copy_params(const struct cudaMemcpy3DParms *p, CUDA_MEMCPY3D 
     c->dstXInBytes = p->dstPos.x;
     c->dstY = p->dstPos.y;
     c->dstZ = p->dstPos.z;
-    c->dstMemoryType = p->dstArray ? CU_MEMORYTYPE_ARRAY : side(p->kind, false);
+    c->dstMemoryType = p->dstArray ? CU_MEMORYTYPE_ARRAY : side(p->kind, false, p->dstPtr.ptr);
     c->dstHost = p->dstPtr.ptr;
     c->dstDevice = (CUdeviceptr)(uintptr_t)p->dstPtr.ptr;
     c->dstArray = (CUarray)p->dstArray;

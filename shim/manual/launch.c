@@ -471,6 +471,16 @@ VGPU_EXPORT cudaError_t cudaGetFuncBySymbol(cudaFunction_t *functionPtr, const v
     return (cudaError_t)st;
 }
 
+bool vgpu_shim_is_stub(const void *p)
+{
+    return find_entry(p, false) != NULL;
+}
+
+bool vgpu_shim_is_function(const void *p)
+{
+    return vgpu_shim_stub_of_function((uint64_t)(uintptr_t)p) != NULL;
+}
+
 const void *vgpu_shim_stub_of_function(uint64_t function)
 {
     const void *stub = NULL;

@@ -62,19 +62,29 @@ bool vgpu_shim_library_kernel(const void *func)
     return yes;
 }
 
-/* The function a launch names: a host stub's cudaFunction_t, or a library's kernel as it is. */
-static cudaError_t function_of(const void *func, CUfunction *f)
+/*
+ * The function a launch or a kernel node names: a host stub's
+ * cudaFunction_t; a library's kernel, or a function handle (as a kernel
+ * node's parameters read back give it), as it is: the server checks it is
+ * the session's.
+ */
+cudaError_t vgpu_shim_function_of(const void *func, CUfunction *f)
 {
     cudaFunction_t rf;
     cudaError_t st;
 
-    if (func && vgpu_shim_library_kernel(func)) {
+    if (func && (vgpu_shim_library_kernel(func) || vgpu_shim_is_function(func))) {
         *f = (CUfunction)func;
         return cudaSuccess;
     }
-    st = cudaGetFuncBySymbol(&rf, func);
+    if (!vgpu_shim_is_stub(func)) {
+        *f = (CUfunction)func;         /* a handle from elsewhere (a captured node): the server judges */
+        return cudaSuccess;
+    }
+    if ((st = cudaGetFuncBySymbol(&rf, func)) != cudaSuccess)
+        return st;
     *f = (CUfunction)rf;
-    return st;
+    return cudaSuccess;
 }
 
 /* ---- launches ---- */
@@ -104,7 +114,7 @@ static cudaError_t launch_ex(const cudaLaunchConfig_t *config, const void *func,
 
     if (!config || config->dynamicSmemBytes > UINT32_MAX)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
-    if ((st = function_of(func, &f)) != cudaSuccess)
+    if ((st = vgpu_shim_function_of(func, &f)) != cudaSuccess)
         return st;
     launch_config(config, &c);
     if (ptsz && !config->stream)
@@ -143,7 +153,7 @@ VGPU_EXPORT cudaError_t cudaOccupancyMaxActiveClusters(int *numClusters, const v
 
     if (!launchConfig)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
-    if ((st = function_of(func, &f)) != cudaSuccess)
+    if ((st = vgpu_shim_function_of(func, &f)) != cudaSuccess)
         return st;
     launch_config(launchConfig, &c);
     return vgpu_ondriver_done(p(numClusters, f, &c));
@@ -159,7 +169,7 @@ VGPU_EXPORT cudaError_t cudaOccupancyMaxPotentialClusterSize(int *clusterSize, c
 
     if (!launchConfig)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
-    if ((st = function_of(func, &f)) != cudaSuccess)
+    if ((st = vgpu_shim_function_of(func, &f)) != cudaSuccess)
         return st;
     launch_config(launchConfig, &c);
     return vgpu_ondriver_done(p(clusterSize, f, &c));

@@ -742,6 +742,9 @@ static cudaError_t launch(const char *fn, const void *func, dim3 grid, dim3 bloc
                 return vgpu_fake_status(cudaErrorInvalidValue);
             memcpy(op.args + k->off[i], args[i], k->size[i]);
         }
+        /* the node's function, as the driver reads it back (cuGraphKernelNodeGetParams) */
+        if (vgpu_fake_runtime_function(f->name, &op.func))
+            return vgpu_fake_status(cudaErrorMemoryAllocation);
         if (vgpu_fake_captured((CUstream)stream, &op, &r))
             return vgpu_fake_status((cudaError_t)r);   /* the capture errors share their numbers */
     }

@@ -56,6 +56,26 @@ int main()
     printf("after the capture: %s\n", cs == cudaStreamCaptureStatusNone ? "not capturing" : "capturing");
     CHECK(cudaGraphGetNodes(g, NULL, &n));
     printf("captured graph: %zu nodes\n", n);
+    {
+        // a captured kernel node's parameters read back and set again unchanged
+        cudaGraphNode_t nodes[8];
+        size_t k = 8;
+        int kernels = 0, same = 0;
+
+        CHECK(cudaGraphGetNodes(g, nodes, &k));
+        for (size_t i = 0; i < k; i++) {
+            cudaGraphNodeType t;
+            cudaKernelNodeParams p;
+
+            CHECK(cudaGraphNodeGetType(nodes[i], &t));
+            if (t != cudaGraphNodeTypeKernel)
+                continue;
+            kernels++;
+            CHECK(cudaGraphKernelNodeGetParams(nodes[i], &p));
+            same += cudaGraphKernelNodeSetParams(nodes[i], &p) == cudaSuccess;
+        }
+        printf("captured kernel nodes: %d, set back as read: %d\n", kernels, same);
+    }
     CHECK(cudaGraphInstantiate(&e, g, 0));
     for (int i = 0; i < 10; i++)
         CHECK(cudaGraphLaunch(e, s));

@@ -483,6 +483,9 @@ static int devout_child(void)
     if (vgpu_devout_pending(&s))
         return 13;                       /* no work went to the GPU: no look */
     vgpu_devout_arm(&s);
+    if (vgpu_devout_pending(&s))
+        return 22;                       /* a client that did not announce it is never told */
+    s.client_features = VGPU_FEATURE_DEVICE_OUTPUT;
     if (!vgpu_devout_pending(&s))
         return 14;
     if (fetch_out(&s, &arena, &r) != 26 || r.more ||
