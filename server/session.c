@@ -227,6 +227,10 @@ static int destroyed_kind(uint32_t id)
         return vgpu_cuda_kind(VGPU_CUDA_H_MEM_POOL);
     case VGPU_CUDA_ID_cuGraphExecDestroy:
         return vgpu_cuda_kind(VGPU_CUDA_H_GRAPH_EXEC);
+    case VGPU_CUDART_ID_cudaDestroyTextureObject:
+        return VGPU_CUDART_H_TEXTURE_OBJECT;
+    case VGPU_CUDART_ID_cudaDestroySurfaceObject:
+        return VGPU_CUDART_H_SURFACE_OBJECT;
     default:
         return -1;
     }

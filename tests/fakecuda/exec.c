@@ -442,11 +442,13 @@ FAKE_EXPORT void __cudaRegisterManagedVar(void **handle, void **hostVarPtrAddres
 static cudaError_t fake_fill(void **args);
 static cudaError_t fake_add(void **args);
 static cudaError_t fake_print(void **args);
+static cudaError_t fake_tex_read(void **args);
 
 static const struct vgpu_fake_kernel fake_kernels[] = {
     { "fake_fill", 3, { 0, 8, 16 }, { 8, 4, 8 }, fake_fill },
     { "fake_add", 4, { 0, 8, 16, 24 }, { 8, 8, 8, 4 }, fake_add },
     { "fake_print", 2, { 0, 4 }, { 4, 4 }, fake_print },
+    { "fake_tex_read", 3, { 0, 8, 16 }, { 8, 8, 4 }, fake_tex_read },
 };
 
 /* True when a kernel's device name stands for id: itself, or an Itanium name's identifier. */
@@ -665,6 +667,35 @@ static cudaError_t fake_print(void **args)
     memcpy(&lines, args[1], sizeof(lines));
     for (int i = 0; i < lines && i < 1000000; i++)
         vgpu_fake_devout_add("kernel %d: line %d\n", tag, i);
+    return cudaSuccess;
+}
+
+/*
+ * fake_tex_read(int *out, cudaTextureObject_t tex, int n): out[i] = the
+ * texture's i-th texel in row order (array.c), as a kernel reading
+ * tex2D<int>(tex, i % width + 0.5, i / width + 0.5) with point filtering
+ * gets them; faults like fake_fill.
+ */
+static cudaError_t fake_tex_read(void **args)
+{
+    int *out;
+    unsigned long long tex;
+    int n;
+    const void *src;
+
+    if (!args || !args[0] || !args[1] || !args[2])
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    memcpy(&out, args[0], sizeof(out));
+    memcpy(&tex, args[1], sizeof(tex));
+    memcpy(&n, args[2], sizeof(n));
+    if (n <= 0)
+        return cudaSuccess;
+    if (!vgpu_fake_is_dev(out, (size_t)n * sizeof(int)) || !(src = vgpu_fake_texels(tex, (size_t)n))) {
+        vgpu_fake_diag("fakecuda: fault in fake_tex_read: %d ints to %p from texture %#llx\n", n,
+                       (void *)out, tex);
+        return vgpu_fake_status(cudaErrorIllegalAddress);
+    }
+    memcpy(out, src, (size_t)n * sizeof(int));
     return cudaSuccess;
 }
 

@@ -142,6 +142,8 @@ struct vgpu_fake_fn *vgpu_fake_fn_find(const char *fn, const void *host, bool is
 
 /* 256-byte aligned "device" memory; *p NULL for size 0. */
 cudaError_t vgpu_fake_malloc(void **p, size_t size);
+/* fake_tex_read's source (array.c): n ints of texture tex's texels in row order, or NULL. */
+const void *vgpu_fake_texels(unsigned long long tex, size_t n);
 /* Managed memory (managed.c): size bytes in the managed window, or NULL; and back. */
 void *vgpu_fake_managed_map(size_t size);
 void vgpu_fake_managed_unmap(void *p, size_t size);

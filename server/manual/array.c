@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * CUDA arrays, texture and surface objects (spec: manual).  An array is
+ * charged to the VM's memory limit by its extent and channel size before
+ * the GPU is asked, and becomes a handle of the session's; copies between
+ * an array and host or device memory are checked against the array's own
+ * extent (cudaArrayGetInfo) and the session's ranges; a texture or surface
+ * object is created only from a resource of the session's: its array, or
+ * device memory whose whole span the session holds.
+ */
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manual_internal.h"
+
+/* What each array was charged (one session per process). */
+static struct charged { uint64_t array, bytes; } *charged;
+static int ncharged, cap_charged;
+
+static int charge_keep(uint64_t array, uint64_t bytes)
+{
+    if (ncharged == cap_charged) {
+        int cap = cap_charged ? 2 * cap_charged : 32;
+        struct charged *p = realloc(charged, (size_t)cap * sizeof(*p));
+
+        if (!p)
+            return -1;
+        charged = p;
+        cap_charged = cap;
+    }
+    charged[ncharged++] = (struct charged){ array, bytes };
+    return 0;
+}
+
+static uint64_t charge_take(uint64_t array)
+{
+    for (int i = 0; i < ncharged; i++)
+        if (charged[i].array == array) {
+            uint64_t b = charged[i].bytes;
+
+            charged[i] = charged[--ncharged];
+            return b;
+        }
+    return 0;
+}
+
+/* Bytes of one element of desc's format, 0 when it is not a whole number of bytes. */
+static uint64_t elem_bytes(int x, int y, int z, int w)
+{
+    int64_t bits;
+
+    if (x < 0 || y < 0 || z < 0 || w < 0 || x > 64 || y > 64 || z > 64 || w > 64)
+        return 0;
+    bits = (int64_t)x + y + z + w;
+    return bits % 8 ? 0 : (uint64_t)bits / 8;
+}
+
+int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ArrayArgs, array_args, c);
+    Vgpu__Manual__ArrayRet r = VGPU__MANUAL__ARRAY_RET__INIT;
+    struct cudaChannelFormatDesc desc = { a->x, a->y, a->z, a->w, (enum cudaChannelFormatKind)a->f };
+    cudaArray_t arr = NULL;
+    uint64_t e = elem_bytes(a->x, a->y, a->z, a->w), bytes = 0;
+    int rc = cudaErrorInvalidValue;
+
+    /* the charge: width x height x depth elements, each dimension at least 1 */
+    if (!e || !a->width || vgpu_span_1d(a->width, e, &bytes) ||
+        vgpu_span_1d(a->height ? a->height : 1, bytes, &bytes) ||
+        vgpu_span_1d(a->depth ? a->depth : 1, bytes, &bytes) || bytes > INT64_MAX / 2 ||
+        (!a->is_3d && a->depth)) {
+        rc = e ? cudaErrorInvalidValue : cudaErrorInvalidChannelDescriptor;
+        goto out;
+    }
+    if (vgpu_memory_charge(s, (int64_t)bytes)) {
+        rc = cudaErrorMemoryAllocation;
+        goto out;
+    }
+    rc = a->is_3d ? cudaMalloc3DArray(&arr, &desc, (struct cudaExtent){ a->width, a->height, a->depth },
+                                      a->flags)
+                  : cudaMallocArray(&arr, &desc, a->width, a->height, a->flags);
+    if (rc == cudaSuccess && (vgpu_handle_add(s, VGPU_CUDART_H_ARRAY, (uintptr_t)arr) ||
+                              charge_keep((uintptr_t)arr, bytes))) {
+        vgpu_handle_remove(s, VGPU_CUDART_H_ARRAY, (uintptr_t)arr);
+        cudaFreeArray(arr);
+        rc = cudaErrorMemoryAllocation;
+    }
+    if (rc != cudaSuccess) {
+        vgpu_memory_charge(s, -(int64_t)bytes);
+        goto out;
+    }
+    r.array = (uintptr_t)arr;
+    rc = reply(c, &r.base);
+out:
+    vgpu__manual__array_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+int vgpu_manual_free_array(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ArrayHandleArgs, array_handle_args, c);
+    int rc = cudaSuccess;
+
+    if (a->array) {
+        if (!vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, a->array)) {
+            rc = cudaErrorInvalidResourceHandle;
+            goto out;
+        }
+        rc = cudaFreeArray((cudaArray_t)(uintptr_t)a->array);
+        if (rc == cudaSuccess) {
+            vgpu_handle_remove(s, VGPU_CUDART_H_ARRAY, a->array);
+            vgpu_memory_charge(s, -(int64_t)charge_take(a->array));
+        }
+    }
+out:
+    vgpu__manual__array_handle_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+/*
+ * [w_offset, +width) bytes of rows [h_offset, +height) lie in the array:
+ * its rows are its width in elements times an element's bytes; a 1D array
+ * has one row.
+ */
+static bool in_array(cudaArray_t arr, uint64_t w_off, uint64_t h_off, uint64_t width, uint64_t height)
+{
+    struct cudaChannelFormatDesc d;
+    struct cudaExtent ext;
+    unsigned int flags;
+    uint64_t e, row, rows;
+
+    if (cudaArrayGetInfo(&d, &ext, &flags, arr) != cudaSuccess)
+        return false;
+    e = elem_bytes(d.x, d.y, d.z, d.w);
+    if (!e || vgpu_span_1d(ext.width, e, &row))
+        return false;
+    rows = ext.height ? ext.height : 1;
+    return w_off <= row && width <= row - w_off && h_off <= rows && height <= rows - h_off;
+}
+
+int vgpu_manual_array_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ArrayCopyArgs, array_copy_args, c);
+    cudaArray_t arr = (cudaArray_t)(uintptr_t)a->array;
+    cudaStream_t st = (cudaStream_t)(uintptr_t)a->stream;
+    uint64_t bytes, span = 0;
+    void *buf = NULL;
+    int rc = cudaErrorInvalidValue;
+
+    if (!vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, a->array)) {
+        rc = cudaErrorInvalidResourceHandle;
+        goto out;
+    }
+    if (a->async && !stream_ok(s, a->stream)) {
+        rc = cudaErrorInvalidResourceHandle;
+        goto out;
+    }
+    if (vgpu_span_1d(a->height, a->width, &bytes) ||
+        !in_array(arr, a->w_offset, a->h_offset, a->width, a->height))
+        goto out;
+    if (!bytes) {
+        rc = cudaSuccess;
+        goto out;
+    }
+    if (a->device) {
+        /* the device side: its whole pitched span is the session's */
+        if (vgpu_span_2d(a->pitch, a->width, a->height, &span) || !vgpu_range_check(s, a->ptr, span))
+            goto out;
+    } else {
+        if (bytes > VGPU_CALL_MAX_BYTES || (a->to_array && (c->nseg != 1 || c->seg[0].len != bytes)))
+            goto out;
+        /* the host's rows travel with the call: a graph could not read them again */
+        if (a->async && vgpu_graph_copy_refused(s, st, 0)) {
+            rc = cudaErrorStreamCaptureUnsupported;
+            goto out;
+        }
+        if (!a->to_array && (bytes > c->out_budget || !(buf = vgpu_arena_alloc(c->arena, bytes)))) {
+            rc = cudaErrorMemoryAllocation;
+            goto out;
+        }
+    }
+    vgpu_work_begin(s);
+    if (a->to_array && a->device)
+        rc = a->async ? cudaMemcpy2DToArrayAsync(arr, a->w_offset, a->h_offset, (void *)(uintptr_t)a->ptr,
+                                                 a->pitch, a->width, a->height,
+                                                 cudaMemcpyDeviceToDevice, st)
+                      : cudaMemcpy2DToArray(arr, a->w_offset, a->h_offset, (void *)(uintptr_t)a->ptr,
+                                            a->pitch, a->width, a->height, cudaMemcpyDeviceToDevice);
+    else if (a->to_array)
+        rc = a->async ? cudaMemcpy2DToArrayAsync(arr, a->w_offset, a->h_offset, c->seg[0].data,
+                                                 a->width, a->width, a->height,
+                                                 cudaMemcpyHostToDevice, st)
+                      : cudaMemcpy2DToArray(arr, a->w_offset, a->h_offset, c->seg[0].data, a->width,
+                                            a->width, a->height, cudaMemcpyHostToDevice);
+    else if (a->device)
+        rc = a->async ? cudaMemcpy2DFromArrayAsync((void *)(uintptr_t)a->ptr, a->pitch, arr,
+                                                   a->w_offset, a->h_offset, a->width, a->height,
+                                                   cudaMemcpyDeviceToDevice, st)
+                      : cudaMemcpy2DFromArray((void *)(uintptr_t)a->ptr, a->pitch, arr, a->w_offset,
+                                              a->h_offset, a->width, a->height,
+                                              cudaMemcpyDeviceToDevice);
+    else   /* to the host: the rows come back with the reply, so the copy is done before it */
+        rc = cudaMemcpy2DFromArray(buf, a->width, arr, a->w_offset, a->h_offset, a->width,
+                                   a->height, cudaMemcpyDeviceToHost);
+    vgpu_work_end(s, a->async ? (void *)st : NULL, rc == cudaSuccess);
+    if (rc == cudaSuccess && buf) {
+        c->out[0].iov_base = buf;
+        c->out[0].iov_len = bytes;
+        c->nout = 1;
+    }
+out:
+    vgpu__manual__array_copy_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+/* The resource is the session's: its array, or device memory whose whole span it holds. */
+static bool resource_ok(struct vgpu_session *s, const struct cudaResourceDesc *r, bool surface)
+{
+    uint64_t e, row, span;
+
+    switch (r->resType) {
+    case cudaResourceTypeArray:
+        return vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, (uintptr_t)r->res.array.array);
+    case cudaResourceTypeLinear:
+        return !surface && vgpu_range_check(s, (uintptr_t)r->res.linear.devPtr,
+                                            r->res.linear.sizeInBytes);
+    case cudaResourceTypePitch2D:
+        e = elem_bytes(r->res.pitch2D.desc.x, r->res.pitch2D.desc.y, r->res.pitch2D.desc.z,
+                       r->res.pitch2D.desc.w);
+        return !surface && e && !vgpu_span_1d(r->res.pitch2D.width, e, &row) &&
+               !vgpu_span_2d(r->res.pitch2D.pitchInBytes, row, r->res.pitch2D.height, &span) &&
+               vgpu_range_check(s, (uintptr_t)r->res.pitch2D.devPtr, span);
+    default:
+        /* mipmapped arrays are not the session's to have: none is ever made */
+        return false;
+    }
+}
+
+int vgpu_manual_texture(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__TextureArgs, texture_args, c);
+    Vgpu__Manual__TextureRet r = VGPU__MANUAL__TEXTURE_RET__INIT;
+    struct cudaResourceDesc res;
+    struct cudaTextureDesc tex;
+    struct cudaResourceViewDesc view;
+    int rc = cudaErrorInvalidValue;
+
+    if (a->res_desc.len != sizeof(res) ||
+        (!a->surface && a->tex_desc.len != sizeof(tex)) ||
+        (a->view_desc.len && (a->surface || a->view_desc.len != sizeof(view))))
+        goto out;
+    memcpy(&res, a->res_desc.data, sizeof(res));
+    if (!resource_ok(s, &res, a->surface)) {
+        vgpu_log(VGPU_LOG_INFO, "%s refused: its resource is not the session's",
+                 a->surface ? "cudaCreateSurfaceObject" : "cudaCreateTextureObject");
+        rc = res.resType == cudaResourceTypeArray || res.resType == cudaResourceTypeMipmappedArray
+             ? cudaErrorInvalidResourceHandle : cudaErrorInvalidValue;
+        goto out;
+    }
+    if (a->surface) {
+        cudaSurfaceObject_t o = 0;
+
+        rc = cudaCreateSurfaceObject(&o, &res);
+        if (rc == cudaSuccess && vgpu_handle_add(s, VGPU_CUDART_H_SURFACE_OBJECT, o)) {
+            cudaDestroySurfaceObject(o);
+            rc = cudaErrorMemoryAllocation;
+        }
+        r.object = o;
+    } else {
+        cudaTextureObject_t o = 0;
+
+        memcpy(&tex, a->tex_desc.data, sizeof(tex));
+        if (a->view_desc.len)
+            memcpy(&view, a->view_desc.data, sizeof(view));
+        rc = cudaCreateTextureObject(&o, &res, &tex, a->view_desc.len ? &view : NULL);
+        if (rc == cudaSuccess && vgpu_handle_add(s, VGPU_CUDART_H_TEXTURE_OBJECT, o)) {
+            cudaDestroyTextureObject(o);
+            rc = cudaErrorMemoryAllocation;
+        }
+        r.object = o;
+    }
+    if (rc == cudaSuccess)
+        rc = reply(c, &r.base);
+out:
+    vgpu__manual__texture_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// CUDA arrays, texture and surface objects through the runtime API: a 2D
+// array of ints filled from the host, read back whole and in part, copied
+// to and from device memory, written and read with the 1D forms across
+// rows; a texture object over it read by a kernel; a surface object;
+// everything freed.  fake_tex_read is emulated by tests/fakecuda by name,
+// so the program runs against the fake in CI and on a GPU natively and
+// through vgpu for a differential test.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cuda_runtime.h>
+
+#include "fake_kernels.cuh"
+
+#define W 64
+#define H 32
+
+__global__ void fake_tex_read(int *out, cudaTextureObject_t tex, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+
+    if (i < n)
+        out[i] = tex2D<int>(tex, (i % W) + 0.5f, (i / W) + 0.5f);
+}
+
+int main()
+{
+    static int h[W * H], back[W * H];
+    cudaChannelFormatDesc desc = cudaCreateChannelDesc<int>(), got;
+    cudaArray_t arr, surf_arr;
+    cudaExtent ext;
+    unsigned int flags;
+    int *dev, wrong = 0;
+
+    for (int i = 0; i < W * H; i++)
+        h[i] = i * 3 + 1;
+    CHECK(cudaMallocArray(&arr, &desc, W, H));
+    CHECK(cudaArrayGetInfo(&got, &ext, &flags, arr));
+    printf("array: %zu x %zu, channel x %d bits, kind %d\n", ext.width, ext.height, got.x, (int)got.f);
+    CHECK(cudaMemcpy2DToArray(arr, 0, 0, h, W * sizeof(int), W * sizeof(int), H, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy2DFromArray(back, W * sizeof(int), arr, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < W * H; i++)
+        wrong += back[i] != h[i];
+    printf("host to array and back: %d wrong\n", wrong);
+
+    // an 8 x 4 block at column 4, row 2
+    int block[4][8];
+    CHECK(cudaMemcpy2DFromArray(block, sizeof(block[0]), arr, 4 * sizeof(int), 2, sizeof(block[0]), 4,
+                                cudaMemcpyDeviceToHost));
+    printf("block: %d %d ... %d (from %d %d ... %d)\n", block[0][0], block[0][1], block[3][7],
+           h[2 * W + 4], h[2 * W + 5], h[5 * W + 11]);
+
+    // through device memory
+    CHECK(cudaMalloc(&dev, sizeof(h)));
+    CHECK(cudaMemcpy2DFromArray(dev, W * sizeof(int), arr, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToDevice));
+    memset(back, 0, sizeof(back));
+    CHECK(cudaMemcpy(back, dev, sizeof(back), cudaMemcpyDeviceToHost));
+    wrong = 0;
+    for (int i = 0; i < W * H; i++)
+        wrong += back[i] != h[i];
+    printf("array to device memory: %d wrong\n", wrong);
+
+    // the 1D forms (deprecated, still in programs), 100 ints from row 1, column 60 on: across two rows
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    int line[100], line_back[100];
+    for (int i = 0; i < 100; i++)
+        line[i] = -i;
+    CHECK(cudaMemcpyToArray(arr, 60 * sizeof(int), 1, line, sizeof(line), cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpyFromArray(line_back, arr, 60 * sizeof(int), 1, sizeof(line_back), cudaMemcpyDeviceToHost));
+#pragma GCC diagnostic pop
+    CHECK(cudaMemcpy2DFromArray(back, W * sizeof(int), arr, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToHost));
+    printf("1D forms: %s, row 2 starts %d %d\n", memcmp(line, line_back, sizeof(line)) ? "differ" : "same",
+           back[2 * W], back[2 * W + 1]);
+    CHECK(cudaMemcpy2DToArray(arr, 0, 0, h, W * sizeof(int), W * sizeof(int), H, cudaMemcpyHostToDevice));
+
+    // a texture over the array, read by a kernel
+    cudaResourceDesc res;
+    memset(&res, 0, sizeof(res));
+    res.resType = cudaResourceTypeArray;
+    res.res.array.array = arr;
+    cudaTextureDesc td;
+    memset(&td, 0, sizeof(td));
+    td.addressMode[0] = td.addressMode[1] = cudaAddressModeClamp;
+    td.filterMode = cudaFilterModePoint;
+    td.readMode = cudaReadModeElementType;
+    cudaTextureObject_t tex;
+    CHECK(cudaCreateTextureObject(&tex, &res, &td, NULL));
+    fake_tex_read<<<(W * H + 255) / 256, 256>>>(dev, tex, W * H);
+    CHECK(cudaDeviceSynchronize());
+    CHECK(cudaMemcpy(back, dev, sizeof(back), cudaMemcpyDeviceToHost));
+    wrong = 0;
+    for (int i = 0; i < W * H; i++)
+        wrong += back[i] != h[i];
+    printf("texture read by a kernel: %d wrong\n", wrong);
+    cudaTextureDesc td_back;
+    CHECK(cudaGetTextureObjectTextureDesc(&td_back, tex));
+    printf("texture descriptor back: filter %s, clamp %s\n",
+           td_back.filterMode == cudaFilterModePoint ? "point" : "other",
+           td_back.addressMode[0] == cudaAddressModeClamp ? "yes" : "no");
+    CHECK(cudaDestroyTextureObject(tex));
+
+    // a surface over an array made for it
+    cudaSurfaceObject_t surf;
+    CHECK(cudaMallocArray(&surf_arr, &desc, W, H, cudaArraySurfaceLoadStore));
+    res.res.array.array = surf_arr;
+    CHECK(cudaCreateSurfaceObject(&surf, &res));
+    printf("surface object: %s\n", surf ? "made" : "none");
+    CHECK(cudaDestroySurfaceObject(surf));
+
+    // outside the array: refused, as natively
+    printf("a copy one row past the end: %s\n",
+           cudaGetErrorName(cudaMemcpy2DToArray(arr, 0, 1, h, W * sizeof(int), W * sizeof(int), H,
+                                                cudaMemcpyHostToDevice)));
+    cudaGetLastError();
+
+    if (getenv("VGPU_TEST_REFUSALS")) {
+        // handles and memory that are not the program's: the server refuses them itself
+        cudaTextureObject_t t2;
+        res.res.array.array = (cudaArray_t)0x1234;
+        printf("a texture over a foreign array: %s\n",
+               cudaGetErrorName(cudaCreateTextureObject(&t2, &res, &td, NULL)));
+        memset(&res, 0, sizeof(res));
+        res.resType = cudaResourceTypeLinear;
+        res.res.linear.devPtr = dev;
+        res.res.linear.desc = desc;
+        res.res.linear.sizeInBytes = sizeof(h) + 4096;
+        printf("a texture past its memory's end: %s\n",
+               cudaGetErrorName(cudaCreateTextureObject(&t2, &res, &td, NULL)));
+        printf("freeing a foreign array: %s\n", cudaGetErrorName(cudaFreeArray((cudaArray_t)0x1234)));
+        printf("copying to a foreign array: %s\n",
+               cudaGetErrorName(cudaMemcpy2DToArray((cudaArray_t)0x1234, 0, 0, h, 16, 16, 1,
+                                                    cudaMemcpyHostToDevice)));
+        cudaGetLastError();
+    }
+    CHECK(cudaFreeArray(arr));
+    CHECK(cudaFreeArray(surf_arr));
+    CHECK(cudaFree(dev));
+    printf("freed\n");
+    return 0;
+}

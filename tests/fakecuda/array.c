@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * CUDA arrays, texture and surface objects in the fake: an array is host
+ * memory of this process with its channel format and extent (rows of
+ * width elements, height rows, 1 for a 1D array); copies check every
+ * offset and extent as the real runtime does (cudaErrorInvalidValue); a
+ * texture or surface object is a record of its descriptors whose resource
+ * must be an array of the fake's or its device memory.  The fake kernel
+ * fake_tex_read (exec.c) reads a texture's texels in row order.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fakecuda_internal.h"
+
+struct fake_array {
+    struct cudaChannelFormatDesc desc;
+    size_t width, height, depth, elem;
+    unsigned int flags;
+    unsigned char *data;
+    struct fake_array *next;
+};
+
+struct fake_object {
+    struct cudaResourceDesc res;
+    struct cudaTextureDesc tex;
+    bool surface;
+    struct fake_object *next;
+};
+
+static struct fake_array *arrays;
+static struct fake_object *objects;
+
+static struct fake_array *array_find(const void *h)
+{
+    for (struct fake_array *a = arrays; a; a = a->next)
+        if ((const void *)a == h)
+            return a;
+    return NULL;
+}
+
+static cudaError_t array_new(cudaArray_t *out, const struct cudaChannelFormatDesc *desc, size_t w,
+                             size_t h, size_t d, unsigned int flags)
+{
+    struct fake_array *a;
+    size_t elem, n;
+
+    if (!out || !desc || !w)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    elem = (size_t)(desc->x + desc->y + desc->z + desc->w) / 8;
+    if (!elem || (desc->x + desc->y + desc->z + desc->w) % 8)
+        return vgpu_fake_status(cudaErrorInvalidChannelDescriptor);
+    n = w * elem * (h ? h : 1) * (d ? d : 1);
+    if (n / w / elem != (h ? h : 1) * (d ? d : 1) || n > VGPU_FAKE_TOTAL_MEM)
+        return vgpu_fake_status(cudaErrorMemoryAllocation);
+    if (!(a = calloc(1, sizeof(*a))) || !(a->data = calloc(1, n))) {
+        free(a);
+        return vgpu_fake_status(cudaErrorMemoryAllocation);
+    }
+    a->desc = *desc;
+    a->width = w;
+    a->height = h;
+    a->depth = d;
+    a->elem = elem;
+    a->flags = flags;
+    a->next = arrays;
+    arrays = a;
+    *out = (cudaArray_t)(void *)a;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaMallocArray(cudaArray_t *array, const struct cudaChannelFormatDesc *desc,
+                                        size_t width, size_t height, unsigned int flags)
+{
+    vgpu_fake_rt_ctx();
+    return array_new(array, desc, width, height, 0, flags);
+}
+
+FAKE_EXPORT cudaError_t cudaMalloc3DArray(cudaArray_t *array, const struct cudaChannelFormatDesc *desc,
+                                          struct cudaExtent extent, unsigned int flags)
+{
+    vgpu_fake_rt_ctx();
+    return array_new(array, desc, extent.width, extent.height, extent.depth, flags);
+}
+
+FAKE_EXPORT cudaError_t cudaFreeArray(cudaArray_t array)
+{
+    vgpu_fake_rt_ctx();
+    if (!array)
+        return cudaSuccess;
+    for (struct fake_array **p = &arrays; *p; p = &(*p)->next)
+        if ((void *)*p == (void *)array) {
+            struct fake_array *a = *p;
+
+            *p = a->next;
+            free(a->data);
+            free(a);
+            return cudaSuccess;
+        }
+    return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaFreeArray", "unknown array %p",
+                            (void *)array);
+}
+
+FAKE_EXPORT cudaError_t cudaArrayGetInfo(struct cudaChannelFormatDesc *desc, struct cudaExtent *extent,
+                                         unsigned int *flags, cudaArray_t array)
+{
+    struct fake_array *a;
+
+    vgpu_fake_rt_ctx();
+    if (!(a = array_find(array)))
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaArrayGetInfo",
+                                "unknown array %p", (void *)array);
+    if (desc)
+        *desc = a->desc;
+    if (extent)
+        *extent = (struct cudaExtent){ a->width, a->height, a->depth };
+    if (flags)
+        *flags = a->flags;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaGetChannelDesc(struct cudaChannelFormatDesc *desc, cudaArray_const_t array)
+{
+    return cudaArrayGetInfo(desc, NULL, NULL, (cudaArray_t)array);
+}
+
+/* The array's rows [h, +height) at byte w, width bytes each, or NULL when out of it. */
+static unsigned char *array_at(struct fake_array *a, size_t w, size_t h, size_t width, size_t height)
+{
+    size_t row = a->width * a->elem, rows = a->height ? a->height : 1;
+
+    if (w > row || width > row - w || h > rows || height > rows - h)
+        return NULL;
+    return a->data + h * row + w;
+}
+
+static cudaError_t array_copy(const char *fn, cudaArray_const_t array, size_t w, size_t h, void *mem,
+                              size_t pitch, size_t width, size_t height, enum cudaMemcpyKind kind,
+                              bool to_array)
+{
+    struct fake_array *a = array_find(array);
+    unsigned char *at;
+    bool dev = kind == cudaMemcpyDeviceToDevice;
+
+    if (!a)
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, fn, "unknown array %p", (void *)array);
+    if (kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault &&
+        kind != (to_array ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost))
+        return vgpu_fake_status(cudaErrorInvalidMemcpyDirection);
+    if (width > pitch)
+        return vgpu_fake_status(cudaErrorInvalidPitchValue);
+    if (!width || !height)
+        return cudaSuccess;
+    if (!(at = array_at(a, w, h, width, height)))
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (dev && !vgpu_fake_is_dev(mem, (height - 1) * pitch + width))
+        return vgpu_fake_refuse(cudaErrorInvalidValue, fn, "%p is not device memory", mem);
+    for (size_t y = 0; y < height; y++) {
+        unsigned char *row = at + y * a->width * a->elem;
+
+        if (to_array)
+            memcpy(row, (const unsigned char *)mem + y * pitch, width);
+        else
+            memcpy((unsigned char *)mem + y * pitch, row, width);
+    }
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaMemcpy2DToArray(cudaArray_t dst, size_t wOffset, size_t hOffset,
+                                            const void *src, size_t spitch, size_t width,
+                                            size_t height, enum cudaMemcpyKind kind)
+{
+    vgpu_fake_rt_ctx();
+    return array_copy("cudaMemcpy2DToArray", dst, wOffset, hOffset, (void *)src, spitch, width,
+                      height, kind, true);
+}
+
+FAKE_EXPORT cudaError_t cudaMemcpy2DToArrayAsync(cudaArray_t dst, size_t wOffset, size_t hOffset,
+                                                 const void *src, size_t spitch, size_t width,
+                                                 size_t height, enum cudaMemcpyKind kind,
+                                                 cudaStream_t stream)
+{
+    vgpu_fake_rt_ctx();
+    if (!vgpu_fake_stream_ok("cudaMemcpy2DToArrayAsync", stream))
+        return cudaErrorInvalidResourceHandle;
+    return array_copy("cudaMemcpy2DToArrayAsync", dst, wOffset, hOffset, (void *)src, spitch,
+                      width, height, kind, true);
+}
+
+FAKE_EXPORT cudaError_t cudaMemcpy2DFromArray(void *dst, size_t dpitch, cudaArray_const_t src,
+                                              size_t wOffset, size_t hOffset, size_t width,
+                                              size_t height, enum cudaMemcpyKind kind)
+{
+    vgpu_fake_rt_ctx();
+    return array_copy("cudaMemcpy2DFromArray", src, wOffset, hOffset, dst, dpitch, width, height,
+                      kind, false);
+}
+
+FAKE_EXPORT cudaError_t cudaMemcpy2DFromArrayAsync(void *dst, size_t dpitch, cudaArray_const_t src,
+                                                   size_t wOffset, size_t hOffset, size_t width,
+                                                   size_t height, enum cudaMemcpyKind kind,
+                                                   cudaStream_t stream)
+{
+    vgpu_fake_rt_ctx();
+    if (!vgpu_fake_stream_ok("cudaMemcpy2DFromArrayAsync", stream))
+        return cudaErrorInvalidResourceHandle;
+    return array_copy("cudaMemcpy2DFromArrayAsync", src, wOffset, hOffset, dst, dpitch, width,
+                      height, kind, false);
+}
+
+/* ---- texture and surface objects ---- */
+
+static struct fake_object *object_find(unsigned long long h, bool surface)
+{
+    for (struct fake_object *o = objects; o; o = o->next)
+        if ((uintptr_t)o == h && o->surface == surface)
+            return o;
+    return NULL;
+}
+
+static cudaError_t object_new(const char *fn, unsigned long long *out,
+                              const struct cudaResourceDesc *res, const struct cudaTextureDesc *tex,
+                              bool surface)
+{
+    struct fake_object *o;
+
+    if (!out || !res || (!surface && !tex))
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (res->resType == cudaResourceTypeArray ? !array_find(res->res.array.array)
+        : surface || (res->resType == cudaResourceTypeLinear
+                      ? !vgpu_fake_is_dev(res->res.linear.devPtr, res->res.linear.sizeInBytes)
+                      : res->resType != cudaResourceTypePitch2D))
+        return vgpu_fake_refuse(cudaErrorInvalidValue, fn, "its resource is not this process's");
+    if (!(o = calloc(1, sizeof(*o))))
+        return vgpu_fake_status(cudaErrorMemoryAllocation);
+    o->res = *res;
+    if (tex)
+        o->tex = *tex;
+    o->surface = surface;
+    o->next = objects;
+    objects = o;
+    *out = (uintptr_t)o;
+    return cudaSuccess;
+}
+
+static cudaError_t object_free(const char *fn, unsigned long long h, bool surface)
+{
+    for (struct fake_object **p = &objects; *p; p = &(*p)->next)
+        if ((uintptr_t)*p == h && (*p)->surface == surface) {
+            struct fake_object *o = *p;
+
+            *p = o->next;
+            free(o);
+            return cudaSuccess;
+        }
+    return vgpu_fake_refuse(cudaErrorInvalidValue, fn, "unknown object %#llx", h);
+}
+
+FAKE_EXPORT cudaError_t cudaCreateTextureObject(cudaTextureObject_t *pTexObject,
+                                                const struct cudaResourceDesc *pResDesc,
+                                                const struct cudaTextureDesc *pTexDesc,
+                                                const struct cudaResourceViewDesc *pResViewDesc)
+{
+    vgpu_fake_rt_ctx();
+    (void)pResViewDesc;
+    return object_new("cudaCreateTextureObject", pTexObject, pResDesc, pTexDesc, false);
+}
+
+FAKE_EXPORT cudaError_t cudaDestroyTextureObject(cudaTextureObject_t texObject)
+{
+    vgpu_fake_rt_ctx();
+    return object_free("cudaDestroyTextureObject", texObject, false);
+}
+
+FAKE_EXPORT cudaError_t cudaGetTextureObjectTextureDesc(struct cudaTextureDesc *pTexDesc,
+                                                        cudaTextureObject_t texObject)
+{
+    struct fake_object *o;
+
+    vgpu_fake_rt_ctx();
+    if (!pTexDesc || !(o = object_find(texObject, false)))
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *pTexDesc = o->tex;
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaCreateSurfaceObject(cudaSurfaceObject_t *pSurfObject,
+                                                const struct cudaResourceDesc *pResDesc)
+{
+    vgpu_fake_rt_ctx();
+    return object_new("cudaCreateSurfaceObject", pSurfObject, pResDesc, NULL, true);
+}
+
+FAKE_EXPORT cudaError_t cudaDestroySurfaceObject(cudaSurfaceObject_t surfObject)
+{
+    vgpu_fake_rt_ctx();
+    return object_free("cudaDestroySurfaceObject", surfObject, true);
+}
+
+/* fake_tex_read's source: n ints of the texture's texels in row order, or NULL. */
+const void *vgpu_fake_texels(unsigned long long tex, size_t n)
+{
+    struct fake_object *o = object_find(tex, false);
+    struct fake_array *a;
+
+    if (!o)
+        return NULL;
+    if (o->res.resType == cudaResourceTypeLinear)
+        return n * sizeof(int) <= o->res.res.linear.sizeInBytes ? o->res.res.linear.devPtr : NULL;
+    if (o->res.resType != cudaResourceTypeArray || !(a = array_find(o->res.res.array.array)))
+        return NULL;
+    return n * sizeof(int) <= a->width * a->elem * (a->height ? a->height : 1) ? a->data : NULL;
+}
