@@ -5,12 +5,11 @@
 
 int main()
 {
-    cudaChannelFormatDesc desc = cudaCreateChannelDesc<float>();
-    cudaArray_t a;
+    cudaMemcpy3DParms p = {};
 
     for (int i = 0; i < 2; i++) {
-        cudaError_t e = cudaMallocArray(&a, &desc, 16, 16, 0);
-        printf("cudaMallocArray: %s\n", cudaGetErrorName(e));
+        cudaError_t e = cudaMemcpy3D(&p);
+        printf("cudaMemcpy3D: %s\n", cudaGetErrorName(e));
     }
     return 0;
 }
