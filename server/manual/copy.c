@@ -24,6 +24,21 @@ static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
                     const Vgpu__Manual__CopyArgs *a, cudaStream_t st, uint64_t bytes,
                     uint64_t dspan, uint64_t sspan);
 
+/* The server's own stream for managed memory's moves, made once (again after a device reset). */
+static cudaStream_t managed_st;
+
+static cudaStream_t managed_stream(void)
+{
+    if (!managed_st && cudaStreamCreateWithFlags(&managed_st, cudaStreamNonBlocking) != cudaSuccess)
+        managed_st = NULL;
+    return managed_st;
+}
+
+void vgpu_copy_forget_stream(void)
+{
+    managed_st = NULL;          /* a device reset destroyed it */
+}
+
 int vgpu_manual_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__CopyArgs, copy_args, c);
@@ -45,6 +60,24 @@ int vgpu_manual_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (a->is_2d && (vgpu_span_2d(a->dpitch, a->count, a->height, &dspan) ||
                      vgpu_span_2d(a->spitch, a->count, a->height, &sspan)))
         goto out;
+    if (a->managed) {
+        /* managed memory's own move: never part of, nor in the way of, the program's capture */
+        enum cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+
+        if (!(st = managed_stream())) {
+            rc = cudaErrorMemoryAllocation;
+            goto out;
+        }
+        a->async = true;
+        cudaThreadExchangeStreamCaptureMode(&mode);
+        vgpu_work_begin(s);
+        rc = copy_dir(s, c, a, st, bytes, dspan, sspan);
+        if (rc == cudaSuccess)
+            rc = cudaStreamSynchronize(st);
+        vgpu_work_end(s, NULL, 0);
+        cudaThreadExchangeStreamCaptureMode(&mode);
+        goto out;
+    }
     if (a->async && a->dir != VGPU__MANUAL__DIRECTION__DIR_D2D &&
         vgpu_graph_copy_refused(s, st, a->region)) {
         rc = cudaErrorStreamCaptureUnsupported;

@@ -26,8 +26,10 @@ int vgpu_manual_device_reset(struct vgpu_session *s, struct vgpu_manual_call *c)
     int rc = cudaDeviceReset();
 
     (void)c;
-    if (rc == cudaSuccess)
+    if (rc == cudaSuccess) {
         vgpu_driver_forget_layouts();   /* the primary context's functions are gone */
+        vgpu_copy_forget_stream();      /* ... and the streams */
+    }
     if (rc == cudaSuccess && !(s->devices_used & ~(1ull << (s->device & 63)))) {
         /*
          * The reset freed every allocation, stream and event of this

@@ -61,6 +61,8 @@ int vgpu_manual_fatbin(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_register(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_fatbin_end(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_init_module(struct vgpu_session *s, struct vgpu_manual_call *c);
+/* copy.c: its own stream for managed memory is gone (a device reset). */
+void vgpu_copy_forget_stream(void);
 int vgpu_manual_func_by_symbol(struct vgpu_session *s, struct vgpu_manual_call *c);
 /* array.c: CUDA arrays, their copies, texture and surface objects. */
 int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c);

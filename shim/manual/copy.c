@@ -94,22 +94,22 @@ static enum cudaMemcpyKind managed_sides(void *dst, const void *src, size_t dspa
 }
 
 static int copy1d_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
-                      cudaStream_t stream, bool async);
+                      cudaStream_t stream, bool async, bool managed);
 
 static int copy1d(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
                   cudaStream_t stream, bool async)
 {
     kind = managed_sides(dst, src, count, count, kind);
-    return copy1d_raw(dst, src, count, kind, stream, async);
+    return copy1d_raw(dst, src, count, kind, stream, async, false);
 }
 
 int vgpu_shim_copy_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
-    return copy1d_raw(dst, src, count, kind, NULL, false);
+    return copy1d_raw(dst, src, count, kind, NULL, false, true);
 }
 
 static int copy1d_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
-                      cudaStream_t stream, bool async)
+                      cudaStream_t stream, bool async, bool managed)
 {
     Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
     Vgpu__Manual__Direction dir = direction(dst, src, kind);
@@ -128,6 +128,7 @@ static int copy1d_raw(void *dst, const void *src, size_t count, enum cudaMemcpyK
     a.dir = dir;
     a.stream = (uint64_t)(uintptr_t)stream;
     a.async = async;
+    a.managed = managed;
     if (dir == VGPU__MANUAL__DIRECTION__DIR_D2D) {
         a.dst = (uint64_t)(uintptr_t)dst;
         a.src = (uint64_t)(uintptr_t)src;

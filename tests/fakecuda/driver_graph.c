@@ -395,6 +395,13 @@ FAKE_EXPORT CUresult cuStreamGetCaptureInfo(CUstream hStream,
     return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, NULL, NULL, NULL, NULL);
 }
 
+/* The runtime's form (vgpu-server's own moves of managed memory use it). */
+FAKE_EXPORT cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *mode)
+{
+    vgpu_fake_rt_ctx();
+    return vgpu_fake_status((cudaError_t)cuThreadExchangeStreamCaptureMode((CUstreamCaptureMode *)mode));
+}
+
 FAKE_EXPORT CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
 {
     CUstreamCaptureMode old = thread_mode;

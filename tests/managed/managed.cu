@@ -88,6 +88,25 @@ int main()
     CHECK(cudaDeviceSynchronize());
     printf("__managed__ variables: %d wrong, last %d\n", count_wrong(mv_out, 256, doubled), mv_out[255]);
 
+    // written by the host, then used by a kernel captured into a graph: the host's bytes go
+    // to the GPU while the capture is under way, without joining or breaking it
+    cudaStream_t cs;
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CHECK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    for (int i = 0; i < 256; i++)
+        mv_in[i] = 3 * i;
+    CHECK(cudaStreamBeginCapture(cs, cudaStreamCaptureModeGlobal));
+    fake_add<<<1, 256, 0, cs>>>(mv_out, mv_in, mv_in, 256);
+    CHECK(cudaStreamEndCapture(cs, &g));
+    CHECK(cudaGraphInstantiate(&ge, g, 0));
+    CHECK(cudaGraphLaunch(ge, cs));
+    CHECK(cudaStreamSynchronize(cs));
+    printf("a captured graph on host-written managed memory: last %d\n", mv_out[255]);
+    CHECK(cudaGraphExecDestroy(ge));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaStreamDestroy(cs));
+
     cudaMemLocation dev = { cudaMemLocationTypeDevice, 0 }, host = { cudaMemLocationTypeHost, 0 };
     CHECK(cudaMemAdvise(a, bytes, cudaMemAdviseSetReadMostly, dev));
     CHECK(cudaMemPrefetchAsync(a, bytes, dev, 0, 0));
