@@ -174,7 +174,11 @@ static void *callback_thread(void *arg)
     return NULL;
 }
 
-/* The thread, with every signal blocked (the program's handlers run on its own threads). */
+/*
+ * The thread, with every signal blocked (the program's handlers run on its
+ * own threads) but the ones a fault of its own raises: blocked, those kill
+ * the process without a word (managed memory's handler must see them).
+ */
 static int start_thread(struct vgpu_callbacks *cb)
 {
     sigset_t all, old;
@@ -186,6 +190,10 @@ static int start_thread(struct vgpu_callbacks *cb)
         return -ENOMEM;
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = -pthread_create(&th, &attr, callback_thread, cb);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
