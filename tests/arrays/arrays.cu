@@ -135,6 +135,54 @@ int main()
                                                     cudaMemcpyHostToDevice)));
         cudaGetLastError();
     }
+    // 3D: a pitched allocation of 4 slices, set, filled from the host and read back; a
+    // slice copied into the array and out again
+    {
+        const int D = 4, X = 16, Y = 8;
+        static int cube[D][Y][X], cube_back[D][Y][X];
+        cudaExtent e3 = make_cudaExtent(X * sizeof(int), Y, D);
+        cudaPitchedPtr pp;
+        cudaMemcpy3DParms p = {};
+
+        for (int z = 0; z < D; z++)
+            for (int y = 0; y < Y; y++)
+                for (int x = 0; x < X; x++)
+                    cube[z][y][x] = z * 1000 + y * 100 + x;
+        CHECK(cudaMalloc3D(&pp, e3));
+        CHECK(cudaMemset3D(pp, 0xff, e3));
+        p.srcPtr = pp;
+        p.dstPtr = make_cudaPitchedPtr(cube_back, X * sizeof(int), X * sizeof(int), Y);
+        p.extent = e3;
+        p.kind = cudaMemcpyDeviceToHost;
+        CHECK(cudaMemcpy3D(&p));
+        printf("3D memset: first %d\n", cube_back[0][0][0]);
+        p = cudaMemcpy3DParms{};
+        p.srcPtr = make_cudaPitchedPtr(cube, X * sizeof(int), X * sizeof(int), Y);
+        p.dstPtr = pp;
+        p.extent = e3;
+        p.kind = cudaMemcpyHostToDevice;
+        CHECK(cudaMemcpy3D(&p));
+        p.srcPtr = pp;
+        p.dstPtr = make_cudaPitchedPtr(cube_back, X * sizeof(int), X * sizeof(int), Y);
+        p.kind = cudaMemcpyDeviceToHost;
+        CHECK(cudaMemcpy3D(&p));
+        printf("3D copies: %s, pitch %s\n", memcmp(cube, cube_back, sizeof(cube)) ? "differ" : "same",
+               pp.pitch >= X * sizeof(int) ? "at least the width" : "short");
+        // slice 2 into the array at element (3, 5), then back out to the host
+        p = cudaMemcpy3DParms{};
+        p.srcPtr = pp;
+        p.srcPos = make_cudaPos(0, 0, 2);
+        p.dstArray = arr;
+        p.dstPos = make_cudaPos(3, 5, 0);
+        p.extent = make_cudaExtent(X, Y, 1);
+        p.kind = cudaMemcpyDeviceToDevice;
+        CHECK(cudaMemcpy3D(&p));
+        CHECK(cudaMemcpy2DFromArray(back, W * sizeof(int), arr, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToHost));
+        printf("a slice into the array: %d %d (want %d %d)\n", back[5 * W + 3], back[12 * W + 18],
+               cube[2][0][0], cube[2][7][15]);
+        CHECK(cudaFree(pp.ptr));
+    }
+
     CHECK(cudaFreeArray(arr));
     CHECK(cudaFreeArray(surf_arr));
     CHECK(cudaFree(dev));

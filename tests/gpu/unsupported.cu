@@ -5,11 +5,11 @@
 
 int main()
 {
-    cudaMemcpy3DParms p = {};
+    cudaMemcpy3DPeerParms p = {};
 
     for (int i = 0; i < 2; i++) {
-        cudaError_t e = cudaMemcpy3D(&p);
-        printf("cudaMemcpy3D: %s\n", cudaGetErrorName(e));
+        cudaError_t e = cudaMemcpy3DPeer(&p);
+        printf("cudaMemcpy3DPeer: %s\n", cudaGetErrorName(e));
     }
     return 0;
 }
