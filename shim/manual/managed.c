@@ -59,7 +59,6 @@ struct area {                   /* a page-aligned span of shadow memory */
     size_t nchunks;
     int refs;                   /* managed ranges in it */
     bool all_invalid;
-    unsigned faulted_dirty;     /* faults on chunks whose state says writable */
 };
 
 struct mrange {
@@ -75,6 +74,7 @@ static struct mrange *ranges;
 static int nranges, cap_ranges;
 static int live;                /* nranges, read without the lock on the fast paths */
 static __thread bool busy;      /* this thread is inside the code below (its copies skip the hooks) */
+static __thread uintptr_t last_dirty_fault;   /* the writable chunk this thread last faulted on */
 static struct sigaction old_segv;
 static bool handler_on, hooked;
 
@@ -319,11 +319,22 @@ static int fault(uintptr_t a)
     } else if (ar->st[i] == CLEAN) {
         protect(c, n, PROT_READ | PROT_WRITE);
         ar->st[i] = DIRTY;
-    } else if (ar->st[i] == DIRTY && ar->faulted_dirty++ > 64) {
-        /* writable by its state, yet it faults: not a shadow's fault after all */
+    } else if (ar->st[i] == DIRTY) {
+        /*
+         * Writable by its state: another thread made it so while this one
+         * waited (retry), unless this thread faulted here just before: then
+         * the fault is not a shadow's after all.
+         */
+        if (last_dirty_fault == c) {
+            last_dirty_fault = 0;
+            pthread_mutex_unlock(&mng_lock);
+            return -1;
+        }
+        last_dirty_fault = c;
         pthread_mutex_unlock(&mng_lock);
-        return -1;
+        return 0;
     }
+    last_dirty_fault = 0;
     pthread_mutex_unlock(&mng_lock);
     return 0;
 }
