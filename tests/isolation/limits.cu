@@ -104,8 +104,8 @@ static int solo()
     step("cudaMalloc 1 byte over the limit", cudaMalloc(&p, 1));
     step("cudaMallocPitch 1024x16 over the limit", cudaMallocPitch(&p, &pitch, 1024, 16));
     step("cudaMallocAsync 16M over the limit", cudaMallocAsync(&p, BLOCK, 0));
-    /* not remoted, so no way around the limit: it answers cudaErrorNotSupported */
-    step("cudaMalloc3D 1024x1024x16", cudaMalloc3D(&pp, make_cudaExtent(1024, 1024, 16)));
+    /* a pitched allocation of height x depth rows: the limit holds for it too */
+    step("cudaMalloc3D 1024x1024x16 over the limit", cudaMalloc3D(&pp, make_cudaExtent(1024, 1024, 16)));
     step("cudaFree of one 16M block", cudaFree(blocks[3]));
     step("cudaMalloc 16M after the free", cudaMalloc(&blocks[3], BLOCK));
     for (int i = 0; i < 4; i++) {
