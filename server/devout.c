@@ -131,16 +131,20 @@ static uint64_t waiting(struct vgpu_session *s, int i)
     return (uint64_t)st.st_size - s->devout_off[i];
 }
 
-/* A client that never fetches cannot make the session's memory grow: past the bound, it is dropped. */
-static void bound(struct vgpu_session *s, int i)
+/*
+ * Bytes waiting in stream i.  A client that never fetches cannot make the
+ * session's memory grow: past the bound, they are dropped.
+ */
+static uint64_t waiting_bounded(struct vgpu_session *s, int i)
 {
     uint64_t n = waiting(s, i);
 
     if (n <= DEVOUT_KEEP_MAX || ftruncate(s->devout_fd[i], 0))
-        return;
+        return n;
     s->devout_off[i] = 0;
     vgpu_log(VGPU_LOG_WARN, "vm %u: %llu bytes of what kernels printed were never fetched by the "
              "client; dropped", s->who.vm_id, (unsigned long long)n);
+    return 0;
 }
 
 bool vgpu_devout_pending(struct vgpu_session *s)
@@ -152,9 +156,7 @@ bool vgpu_devout_pending(struct vgpu_session *s)
         return false;
     fflush(stdout);
     fflush(stderr);
-    bound(s, 0);
-    bound(s, 1);
-    any = waiting(s, 0) || waiting(s, 1);
+    any = waiting_bounded(s, 0) | waiting_bounded(s, 1);   /* both: each is bounded */
     if (!any && s->devout_synced)
         s->devout_armed = false;
     return any;

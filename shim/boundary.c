@@ -133,6 +133,19 @@ int vgpu_shim_call(uint32_t id, const char *name, const ProtobufCMessage *msg,
     return st;
 }
 
+int vgpu_shim_call_bytes(uint32_t id, const char *name, const ProtobufCMessage *msg, bool async,
+                         const void *in, void *out, size_t bytes)
+{
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    int st;
+
+    vgpu_shim_req_bytes(&req, in, out, bytes, async);
+    st = vgpu_shim_call(id, name, msg, &req, &rep);
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
 /* Which unsupported functions have said so (once each, for the process). */
 static uint8_t unsupported_said[VGPU_CUDART_MAX_ID + 1];
 

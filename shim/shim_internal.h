@@ -53,6 +53,14 @@ VGPU_HIDDEN int vgpu_shim_client_status(int rc);
 VGPU_HIDDEN int vgpu_shim_call(uint32_t id, const char *name, const ProtobufCMessage *msg,
                                struct vgpu_call_req *req, struct vgpu_call_rep *rep);
 
+/*
+ * The same for a call whose bytes go as segment 0 (in) or come back into
+ * out (bytes of them), and whose reply carries nothing else; async: it may
+ * be queued (in only).
+ */
+VGPU_HIDDEN int vgpu_shim_call_bytes(uint32_t id, const char *name, const ProtobufCMessage *msg,
+                                     bool async, const void *in, void *out, size_t bytes);
+
 /* Connects now if no call has yet (so the runtime's start status is known). */
 VGPU_HIDDEN void vgpu_shim_connect(void);
 

@@ -112,19 +112,6 @@ static int other_side(const void *mem, size_t span, enum cudaMemcpyKind kind, bo
     return dev;
 }
 
-static int array_call(uint32_t id, const char *name, Vgpu__Manual__ArrayCopyArgs *a,
-                      const void *in, void *out, size_t bytes)
-{
-    struct vgpu_call_req req = { 0 };
-    struct vgpu_call_rep rep = { 0 };
-    int st;
-
-    vgpu_shim_req_bytes(&req, in, out, bytes, a->async);
-    st = vgpu_shim_call(id, name, &a->base, &req, &rep);
-    vgpu_shim_rep_release(&rep);
-    return st;
-}
-
 /*
  * height rows of width bytes between the array at (w_offset, h_offset) and
  * mem, pitch bytes apart.  Host rows go packed in pieces.
@@ -160,7 +147,7 @@ static cudaError_t copy2d_array(uint32_t id, const char *name, cudaArray_const_t
         a.height = height;
         a.ptr = (uint64_t)(uintptr_t)mem;
         a.pitch = pitch;
-        return (cudaError_t)array_call(id, name, &a, NULL, NULL, 0);
+        return (cudaError_t)vgpu_shim_call_bytes(id, name, &a.base, a.async, NULL, NULL, 0);
     }
     rows_per = VGPU_SHIM_CHUNK / width ? VGPU_SHIM_CHUNK / width : 1;
     if (width > VGPU_SHIM_CHUNK) {
@@ -178,9 +165,9 @@ static cudaError_t copy2d_array(uint32_t id, const char *name, cudaArray_const_t
         if (to_array) {
             for (size_t y = 0; y < rows; y++)
                 memcpy(buf + y * width, (const uint8_t *)mem + (done + y) * pitch, width);
-            st = array_call(id, name, &a, buf, NULL, rows * width);
+            st = vgpu_shim_call_bytes(id, name, &a.base, a.async, buf, NULL, rows * width);
         } else {
-            st = array_call(id, name, &a, NULL, buf, rows * width);
+            st = vgpu_shim_call_bytes(id, name, &a.base, a.async, NULL, buf, rows * width);
             for (size_t y = 0; st == cudaSuccess && y < rows; y++)
                 memcpy((uint8_t *)mem + (done + y) * pitch, buf + y * width, width);
         }

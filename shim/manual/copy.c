@@ -44,14 +44,7 @@ static Vgpu__Manual__Direction direction(void *dst, const void *src, enum cudaMe
 static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
                      const void *in, void *out, size_t bytes)
 {
-    struct vgpu_call_req req = { 0 };
-    struct vgpu_call_rep rep = { 0 };
-    int st;
-
-    vgpu_shim_req_bytes(&req, in, out, bytes, a->async);
-    st = vgpu_shim_call(id, name, &a->base, &req, &rep);
-    vgpu_shim_rep_release(&rep);
-    return st;
+    return vgpu_shim_call_bytes(id, name, &a->base, a->async, in, out, bytes);
 }
 
 static int dp_call(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t bytes)
