@@ -557,3 +557,62 @@ int vgpu_sched_charge(enum vgpu_held what, int64_t delta, uint64_t limit)
     }
     return 0;
 }
+
+/* ---- CUDA IPC handles among the sessions of a VM ---- */
+
+int vgpu_sched_ipc_publish(enum vgpu_ipc_kind kind, const uint8_t *handle)
+{
+    int free_at = -1;
+
+    if (!sh || self < 0 || !me)
+        return -ENODEV;
+    for (int i = 0; i < VGPU_IPC_MAX; i++) {
+        uint32_t k = __atomic_load_n(&me->ipc[i].kind, __ATOMIC_RELAXED);
+
+        if (k == (uint32_t)kind && !memcmp(me->ipc[i].handle, handle, VGPU_IPC_HANDLE_SIZE))
+            return i;          /* published already (the same allocation exported again) */
+        if (!k && free_at < 0)
+            free_at = i;
+    }
+    if (free_at < 0)
+        return -ENOSPC;
+    memcpy(me->ipc[free_at].handle, handle, VGPU_IPC_HANDLE_SIZE);
+    __atomic_store_n(&me->ipc[free_at].kind, (uint32_t)kind, __ATOMIC_RELEASE);
+    return free_at;
+}
+
+void vgpu_sched_ipc_unpublish(int index)
+{
+    if (sh && self >= 0 && me && index >= 0 && index < VGPU_IPC_MAX)
+        __atomic_store_n(&me->ipc[index].kind, VGPU_IPC_NONE, __ATOMIC_RELEASE);
+}
+
+/*
+ * Reads other sessions' pages as published (kind, then the bytes it
+ * guards); a session that scribbles its own page can only make its own
+ * VM's handles look exported, which its process could open anyway.
+ */
+bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle)
+{
+    uint32_t vm;
+
+    if (!sh || self < 0 || kind == VGPU_IPC_NONE)
+        return false;
+    vm = __atomic_load_n(&sh->pol.p.id[self].vm_id, __ATOMIC_RELAXED);
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
+        if (!__atomic_load_n(&sh->pol.p.id[i].pid, __ATOMIC_SEQ_CST) ||
+            __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) != vm)
+            continue;
+        for (int k = 0; k < VGPU_IPC_MAX; k++) {
+            const struct vgpu_sched_ipc *e = &sh->page[i].s.ipc[k];
+            uint8_t copy[VGPU_IPC_HANDLE_SIZE];
+
+            if (__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) != (uint32_t)kind)
+                continue;
+            memcpy(copy, e->handle, sizeof(copy));
+            if (!memcmp(copy, handle, sizeof(copy)))
+                return true;
+        }
+    }
+    return false;
+}

@@ -36,6 +36,12 @@ struct vgpu_sched_ident {
     uint8_t priority;                 /* always < VGPU_PRIO_CLASSES */
 };
 
+/* A CUDA IPC handle a session exported (its kind written last, 0: free). */
+struct vgpu_sched_ipc {
+    uint32_t kind;                    /* enum vgpu_ipc_kind */
+    uint8_t handle[VGPU_IPC_HANDLE_SIZE];
+};
+
 struct vgpu_sched_page {
     /* read by every session of the pool at each grant: one cache line */
     uint32_t bell;                    /* futex word its owner sleeps on; others only wake it */
@@ -50,6 +56,8 @@ struct vgpu_sched_page {
     char client[48];
     uint32_t client_pid;              /* the program's pid in its own system (its Hello) */
     uint32_t admitted;                /* 1 once past its handshake (the server's pending bound) */
+    /* read by sessions of the same VM opening a CUDA IPC handle */
+    struct vgpu_sched_ipc ipc[VGPU_IPC_MAX];
 };
 
 struct vgpu_sched_policy {

@@ -167,6 +167,21 @@ uint64_t vgpu_sched_vm_held(enum vgpu_held what);
  */
 bool vgpu_sched_vm_peer(int32_t pid, uint32_t *client_pid);
 
+/*
+ * CUDA IPC handles between the sessions of one VM: a session publishes
+ * what it exported in its own page; another opens a handle only when a
+ * live session of its own VM (by the identities in the policy area)
+ * published it, so a handle from another VM, or made up, opens nothing.
+ * publish: the entry's index, or -ENOSPC (VGPU_IPC_MAX published) or
+ * -ENODEV (no shared state).  published: the same VM's sessions have it.
+ */
+#define VGPU_IPC_HANDLE_SIZE 64
+#define VGPU_IPC_MAX 40
+enum vgpu_ipc_kind { VGPU_IPC_NONE = 0, VGPU_IPC_MEM = 1, VGPU_IPC_EVENT = 2 };
+int vgpu_sched_ipc_publish(enum vgpu_ipc_kind kind, const uint8_t *handle);
+void vgpu_sched_ipc_unpublish(int index);
+bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle);
+
 /* Writes the state as text or JSON to fd (the admin socket); 0 or -errno. */
 int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus);
 

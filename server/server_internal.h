@@ -293,6 +293,10 @@ bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);
 /* An async copy to or from host memory that a graph could not replay: refused (logged). */
 bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t region);
 bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what);
+/* A node call's handles are the session's (graph only when adding); a node the driver made is. */
+bool vgpu_graph_node_handles_ok(struct vgpu_session *s, uint64_t graph, const uint64_t *deps,
+                                size_t ndeps, uint64_t node, uint64_t exec, bool add);
+int vgpu_graph_node_made(struct vgpu_session *s, uint64_t node);
 /*
  * Around the server's own CUDA calls on the session's thread: relaxed
  * capture mode once the session has captured (the mode to put back, or -1).
@@ -305,6 +309,9 @@ void vgpu_graph_unrelax(int mode);
  * pair (those still on streams return at once).
  */
 vgpu_manual_fn vgpu_hostcb_find(uint32_t id);
+/* CUDA IPC among the sessions of a VM (manual/ipc.c); an exported allocation freed. */
+vgpu_manual_fn vgpu_ipc_manual_find(uint32_t id);
+void vgpu_ipc_forget(uint64_t base);
 void vgpu_hostcb_end(struct vgpu_session *s);
 /* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
 void vgpu_driver_forget_layouts(void);

@@ -109,6 +109,10 @@ int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     in_call++;
     rc = vgpu_client_invoke(vgpu_client_get(), req, rep);
     in_call--;
+    /* the generated destroy calls: the object's kept resource descriptor goes (manual/array.c) */
+    if (rc == cudaSuccess && (req->call_id == VGPU_CUDART_ID_cudaDestroyTextureObject ||
+                              req->call_id == VGPU_CUDART_ID_cudaDestroySurfaceObject))
+        vgpu_shim_object_destroyed(req);
     return cuda_status(rc);
 }
 

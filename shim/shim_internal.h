@@ -98,6 +98,16 @@ VGPU_HIDDEN bool vgpu_managed_hooked(void);
 VGPU_HIDDEN void vgpu_managed_device_reads(const void *p, size_t n);
 VGPU_HIDDEN void vgpu_managed_device_writes(const void *p, size_t n);
 VGPU_HIDDEN bool vgpu_managed_holds(const void *p, size_t n);
+/*
+ * What the program advised and prefetched, per page of managed memory
+ * (manual/advice.c, for cudaMemRangeGetAttribute): recorded after the
+ * call's checks (0, or -errno: nothing recorded), forgotten when the
+ * range is freed.
+ */
+VGPU_HIDDEN int vgpu_advice_set(const void *p, size_t n, enum cudaMemoryAdvise advice,
+                                struct cudaMemLocation loc);
+VGPU_HIDDEN int vgpu_advice_prefetched(const void *p, size_t n, struct cudaMemLocation loc);
+VGPU_HIDDEN void vgpu_advice_forget(const void *p, size_t n);
 /* A 1D copy as copy.c makes it, without managed memory's handling (managed.c's own moves). */
 VGPU_HIDDEN int vgpu_shim_copy_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind);
 /* Is this thread inside a call to the server (boundary.c)? */
@@ -124,6 +134,17 @@ VGPU_HIDDEN const void *vgpu_shim_stub_of_function(uint64_t function);
 
 /* A registered symbol's key (manual/launch.c): 0, or a CUDA status. */
 VGPU_HIDDEN int vgpu_shim_symbol(const void *symbol, uint64_t *key);
+
+/*
+ * ---- arrays, texture and surface objects (manual/array.c) ----
+ * A 3D copy with an array on both sides (copy3d.c): a status.  A texture
+ * or surface object's destroy call succeeded (req: the generated stub's);
+ * a device was reset: the resource descriptors kept for reading back go.
+ */
+VGPU_HIDDEN int vgpu_shim_copy3d_arrays(const struct cudaMemcpy3DParms *p, cudaStream_t stream,
+                                        bool async);
+VGPU_HIDDEN void vgpu_shim_object_destroyed(const struct vgpu_call_req *req);
+VGPU_HIDDEN void vgpu_shim_objects_reset(int device);
 
 
 #endif

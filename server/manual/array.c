@@ -4,9 +4,10 @@
  * charged to the VM's memory limit by its extent and channel size before
  * the GPU is asked, and becomes a handle of the session's; copies between
  * an array and host or device memory are checked against the array's own
- * extent (cudaArrayGetInfo) and the session's ranges; a texture or surface
- * object is created only from a resource of the session's: its array, or
- * device memory whose whole span the session holds.
+ * extent (cudaArrayGetInfo) and the session's ranges, copies between two
+ * arrays against both arrays' extents; a texture or surface object is
+ * created only from a resource of the session's: its array, or device
+ * memory whose whole span the session holds.
  */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
@@ -212,6 +213,109 @@ int vgpu_manual_array_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
 out:
     vgpu__manual__array_copy_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+/*
+ * The 1D form's run: count bytes from w_off bytes into row h_off on, row
+ * after row, lie in the array.
+ */
+static bool run_in_array(cudaArray_t arr, uint64_t w_off, uint64_t h_off, uint64_t count)
+{
+    struct cudaChannelFormatDesc d;
+    struct cudaExtent ext;
+    unsigned int flags;
+    uint64_t e, row, total, start;
+
+    if (cudaArrayGetInfo(&d, &ext, &flags, arr) != cudaSuccess || ext.depth > 1)
+        return false;
+    e = elem_bytes(d.x, d.y, d.z, d.w);
+    if (!e || vgpu_span_1d(ext.width, e, &row) ||
+        vgpu_span_1d(ext.height ? ext.height : 1, row, &total) || w_off > row ||
+        h_off > (ext.height ? ext.height : 1))
+        return false;
+    start = h_off * row + w_off;        /* at most total + row: no overflow */
+    return start <= total && count <= total - start;
+}
+
+/*
+ * The box [x, +w) x [y, +h) x [z, +d) of elements lies in the array (a
+ * height or depth of 0 is 1).  Arrays of different element sizes CUDA
+ * refuses itself.
+ */
+static bool box_in_array(cudaArray_t arr, uint64_t x, uint64_t y, uint64_t z, uint64_t w,
+                         uint64_t h, uint64_t d)
+{
+    struct cudaChannelFormatDesc f;
+    struct cudaExtent ext;
+    unsigned int flags;
+    uint64_t rows, slices;
+
+    if (cudaArrayGetInfo(&f, &ext, &flags, arr) != cudaSuccess)
+        return false;
+    rows = ext.height ? ext.height : 1;
+    slices = ext.depth ? ext.depth : 1;
+    return elem_bytes(f.x, f.y, f.z, f.w) && x <= ext.width && w <= ext.width - x && y <= rows && h <= rows - y &&
+           z <= slices && d <= slices - z;
+}
+
+/* Copies between two arrays of the session's, each side's extent checked against its array. */
+int vgpu_manual_array_to_array(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ArrayToArrayArgs, array_to_array_args, c);
+    cudaArray_t dst = (cudaArray_t)(uintptr_t)a->dst, src = (cudaArray_t)(uintptr_t)a->src;
+    cudaStream_t st = (cudaStream_t)(uintptr_t)a->stream;
+    enum cudaMemcpyKind kind = (enum cudaMemcpyKind)a->kind;
+    bool ok;
+    int rc = cudaErrorInvalidValue;
+
+    if (!vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, a->dst) ||
+        !vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, a->src) ||
+        (a->async && !stream_ok(s, a->stream))) {
+        rc = cudaErrorInvalidResourceHandle;
+        goto out;
+    }
+    switch (a->dims) {
+    case 1:
+        ok = run_in_array(dst, a->dst_x, a->dst_y, a->width) &&
+             run_in_array(src, a->src_x, a->src_y, a->width);
+        break;
+    case 2:
+        ok = in_array(dst, a->dst_x, a->dst_y, a->width, a->height) &&
+             in_array(src, a->src_x, a->src_y, a->width, a->height);
+        break;
+    case 3:
+        ok = box_in_array(dst, a->dst_x, a->dst_y, a->dst_z, a->width, a->height, a->depth) &&
+             box_in_array(src, a->src_x, a->src_y, a->src_z, a->width, a->height, a->depth);
+        break;
+    default:
+        ok = false;
+    }
+    if (!ok || (a->async && a->dims != 3))     /* only the 3D form has an async one */
+        goto out;
+    vgpu_work_begin(s);
+    if (a->dims == 1) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        rc = cudaMemcpyArrayToArray(dst, a->dst_x, a->dst_y, src, a->src_x, a->src_y, a->width, kind);
+#pragma GCC diagnostic pop
+    } else if (a->dims == 2) {
+        rc = cudaMemcpy2DArrayToArray(dst, a->dst_x, a->dst_y, src, a->src_x, a->src_y, a->width,
+                                      a->height, kind);
+    } else {
+        struct cudaMemcpy3DParms p = { 0 };
+
+        p.srcArray = src;
+        p.srcPos = (struct cudaPos){ a->src_x, a->src_y, a->src_z };
+        p.dstArray = dst;
+        p.dstPos = (struct cudaPos){ a->dst_x, a->dst_y, a->dst_z };
+        p.extent = (struct cudaExtent){ a->width, a->height, a->depth };
+        p.kind = kind;
+        rc = a->async ? cudaMemcpy3DAsync(&p, st) : cudaMemcpy3D(&p);
+    }
+    vgpu_work_end(s, a->async ? (void *)st : NULL, rc == cudaSuccess);
+out:
+    vgpu__manual__array_to_array_args__free_unpacked(a, &unpack_alloc_);
     return rc;
 }
 

@@ -47,6 +47,10 @@ static const struct {
     { VGPU_CUDART_ID_cudaMemcpy2DFromArray, vgpu_manual_array_copy },
     { VGPU_CUDART_ID_cudaMemcpyToArray, vgpu_manual_array_copy },
     { VGPU_CUDART_ID_cudaMemcpyFromArray, vgpu_manual_array_copy },
+    /* between two arrays: the 1D, 2D and 3D forms (cudaMemcpy3D(Async) with arrays on both sides) */
+    { VGPU_CUDART_ID_cudaMemcpyArrayToArray, vgpu_manual_array_to_array },
+    { VGPU_CUDART_ID_cudaMemcpy2DArrayToArray, vgpu_manual_array_to_array },
+    { VGPU_CUDART_ID_cudaMemcpy3D, vgpu_manual_array_to_array },
     { VGPU_CUDART_ID_cudaCreateTextureObject, vgpu_manual_texture },
     { VGPU_CUDART_ID_cudaCreateSurfaceObject, vgpu_manual_texture },
     { VGPU_CUDART_ID___cudaRegisterFatBinaryEnd, vgpu_manual_fatbin_end },

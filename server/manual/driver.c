@@ -850,5 +850,7 @@ vgpu_manual_fn vgpu_driver_manual_find(uint32_t id)
         if (handlers[i].id == id)
             return handlers[i].fn;
     f = vgpu_vmm_manual_find(id);
+    if (!f)
+        f = vgpu_ipc_manual_find(id);
     return f ? f : vgpu_graph_manual_find(id);
 }

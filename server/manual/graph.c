@@ -647,20 +647,34 @@ LIST_HANDLER(cuGraphNodeGetDependentNodes_v2, true, false, true)
 enum node_op { NODE_ADD, NODE_SET, NODE_EXEC_SET };
 enum node_kind { NODE_KERNEL, NODE_MEMSET, NODE_MEMCPY };
 
-/* Everything a node call names is the session's: graph, dependencies, node, executable, context. */
-static bool node_handles_ok(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a,
-                            enum node_op op)
+/* Everything a node call names is the session's: graph (adding), dependencies, node, executable. */
+bool vgpu_graph_node_handles_ok(struct vgpu_session *s, uint64_t graph, const uint64_t *deps,
+                                size_t ndeps, uint64_t node, uint64_t exec, bool add)
 {
     int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
 
-    if (op == NODE_ADD && (!a->graph || !graph_ok(s, a->graph)))
+    if (add && (!graph || !graph_ok(s, graph)))
         return false;
-    for (size_t i = 0; i < a->n_deps; i++)
-        if (!vgpu_handle_known(s, nk, a->deps[i]))
+    for (size_t i = 0; i < ndeps; i++)
+        if (!vgpu_handle_known(s, nk, deps[i]))
             return false;
-    if (op != NODE_ADD && !vgpu_handle_known(s, nk, a->node))
+    if (!add && !vgpu_handle_known(s, nk, node))
         return false;
-    if (op == NODE_EXEC_SET && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_EXEC), a->exec))
+    return !exec || vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_EXEC), exec);
+}
+
+int vgpu_graph_node_made(struct vgpu_session *s, uint64_t node)
+{
+    return vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH_NODE), node) ? -1 : 0;
+}
+
+static bool node_handles_ok(struct vgpu_session *s, const Vgpu__Manual__NodeArgs *a,
+                            enum node_op op)
+{
+    if (op == NODE_EXEC_SET && !a->exec)
+        return false;
+    if (!vgpu_graph_node_handles_ok(s, a->graph, a->deps, a->n_deps, a->node,
+                                    op == NODE_EXEC_SET ? a->exec : 0, op == NODE_ADD))
         return false;
     return !a->ctx || vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx);
 }
@@ -915,6 +929,152 @@ out:
     return st;
 }
 
+/*
+ * A memcpy node's copy read back: device-to-device nodes only (those the
+ * guest can make); a captured copy with a host side holds the server's
+ * address of the guest's memory, which means nothing in the guest.
+ */
+static int h_memcpy_get(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
+    Vgpu__Manual__Copy3D r = VGPU__MANUAL__COPY3_D__INIT;
+    SYM(get, cuGraphMemcpyNodeGetParams);
+    CUDA_MEMCPY3D p = { 0 };
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!get)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (a->graph && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_NODE), a->graph))
+        goto out;
+    if ((st = get((CUgraphNode)(uintptr_t)a->graph, &p)) != CUDA_SUCCESS)
+        goto out;
+    st = CUDA_ERROR_NOT_SUPPORTED;
+    if (p.srcMemoryType != CU_MEMORYTYPE_DEVICE || p.dstMemoryType != CU_MEMORYTYPE_DEVICE ||
+        (p.srcXInBytes | p.srcY | p.srcZ | p.srcPitch | p.srcHeight | p.dstXInBytes | p.dstY |
+         p.dstZ | p.dstPitch | p.dstHeight | p.WidthInBytes | p.Height | p.Depth) > UINT32_MAX) {
+        vgpu_log(VGPU_LOG_INFO, "memcpy node parameters not read back: a side is host or array "
+                 "memory, or a size passes 4 GiB");
+        goto out;
+    }
+    r.src_x = (uint32_t)p.srcXInBytes, r.src_y = (uint32_t)p.srcY, r.src_z = (uint32_t)p.srcZ;
+    r.src_type = p.srcMemoryType, r.src = p.srcDevice;
+    r.src_pitch = (uint32_t)p.srcPitch, r.src_height = (uint32_t)p.srcHeight;
+    r.dst_x = (uint32_t)p.dstXInBytes, r.dst_y = (uint32_t)p.dstY, r.dst_z = (uint32_t)p.dstZ;
+    r.dst_type = p.dstMemoryType, r.dst = p.dstDevice;
+    r.dst_pitch = (uint32_t)p.dstPitch, r.dst_height = (uint32_t)p.dstHeight;
+    r.width = (uint32_t)p.WidthInBytes, r.height = (uint32_t)p.Height, r.depth = (uint32_t)p.Depth;
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__graph_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- launch attributes of streams and kernel nodes ---- */
+
+/*
+ * A value the guest sets: attributes that hold neither a handle nor an
+ * address pass; an access policy window must lie in the session's memory
+ * (it steers the L2 cache over that range).  The event attributes are for
+ * launches only, and the driver would refuse them here anyway.
+ */
+static bool attr_value_ok(struct vgpu_session *s, uint32_t id, const CUlaunchAttributeValue *v)
+{
+    switch (id) {
+    case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+        return !v->accessPolicyWindow.num_bytes ||
+               vgpu_range_check(s, (uint64_t)(uintptr_t)v->accessPolicyWindow.base_ptr,
+                                v->accessPolicyWindow.num_bytes);
+    case CU_LAUNCH_ATTRIBUTE_IGNORE:
+    case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+    case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+    case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+    case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+    case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE:
+    case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+    case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+typedef CUresult (*stream_attr_get_fn)(CUstream, CUlaunchAttributeID, CUlaunchAttributeValue *);
+typedef CUresult (*stream_attr_set_fn)(CUstream, CUlaunchAttributeID, const CUlaunchAttributeValue *);
+typedef CUresult (*node_attr_get_fn)(CUgraphNode, CUlaunchAttributeID, CUlaunchAttributeValue *);
+typedef CUresult (*node_attr_set_fn)(CUgraphNode, CUlaunchAttributeID, const CUlaunchAttributeValue *);
+typedef CUresult (*node_attr_copy_fn)(CUgraphNode, CUgraphNode);
+
+/* One handler for the seven calls; sym is the driver function of the call's id. */
+static int attr_call(struct vgpu_session *s, struct vgpu_manual_call *c, const char *sym)
+{
+    UNPACK(Vgpu__Manual__AttrArgs, attr_args, c);
+    Vgpu__Manual__AttrRet r = VGPU__MANUAL__ATTR_RET__INIT;
+    void (*fn)(void) = vgpu_driver_sym(sym);
+    int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
+    CUlaunchAttributeValue v;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    memset(&v, 0, sizeof(v));
+    if (!fn)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (a->node ? !vgpu_handle_known(s, nk, a->stream) || (a->copy && !vgpu_handle_known(s, nk, a->src))
+                : !stream_ok(s, a->stream))
+        goto out;
+    if (a->copy) {
+        st = ((node_attr_copy_fn)fn)((CUgraphNode)(uintptr_t)a->stream,
+                                     (CUgraphNode)(uintptr_t)a->src);
+        goto out;
+    }
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (a->set) {
+        if (a->value.len != sizeof(v))
+            goto out;
+        memcpy(&v, a->value.data, sizeof(v));
+        if (!attr_value_ok(s, a->attr, &v)) {
+            vgpu_log(VGPU_LOG_INFO, "launch attribute %u refused: not remoted, or its access "
+                     "policy window is not this session's memory", a->attr);
+            goto out;
+        }
+        st = a->node ? ((node_attr_set_fn)fn)((CUgraphNode)(uintptr_t)a->stream,
+                                              (CUlaunchAttributeID)a->attr, &v)
+                     : ((stream_attr_set_fn)fn)((CUstream)(uintptr_t)a->stream,
+                                                (CUlaunchAttributeID)a->attr, &v);
+        goto out;
+    }
+    st = a->node ? ((node_attr_get_fn)fn)((CUgraphNode)(uintptr_t)a->stream,
+                                          (CUlaunchAttributeID)a->attr, &v)
+                 : ((stream_attr_get_fn)fn)((CUstream)(uintptr_t)a->stream,
+                                            (CUlaunchAttributeID)a->attr, &v);
+    if (st != CUDA_SUCCESS)
+        goto out;
+    r.value.data = (uint8_t *)&v;
+    r.value.len = sizeof(v);
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__attr_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+#define ATTR_HANDLER(name)                                                         \
+    static int h_##name(struct vgpu_session *s, struct vgpu_manual_call *c)       \
+    {                                                                             \
+        return attr_call(s, c, #name);                                            \
+    }
+ATTR_HANDLER(cuStreamGetAttribute)
+ATTR_HANDLER(cuStreamGetAttribute_ptsz)
+ATTR_HANDLER(cuStreamSetAttribute)
+ATTR_HANDLER(cuStreamSetAttribute_ptsz)
+ATTR_HANDLER(cuGraphKernelNodeGetAttribute)
+ATTR_HANDLER(cuGraphKernelNodeSetAttribute)
+ATTR_HANDLER(cuGraphKernelNodeCopyAttributes)
+
 #define NODE_HANDLER(name_, op_, kind_)                                            \
     static int name_(struct vgpu_session *s, struct vgpu_manual_call *c)          \
     {                                                                             \
@@ -961,6 +1121,14 @@ static const struct {
     { ID(cuGraphExecUpdate_v2), h_exec_update },
     { ID(cuGraphKernelNodeGetParams), h_kernel_get },
     { ID(cuGraphKernelNodeGetParams_v2), h_kernel_get },
+    { ID(cuGraphMemcpyNodeGetParams), h_memcpy_get },
+    { ID(cuStreamGetAttribute), h_cuStreamGetAttribute },
+    { ID(cuStreamGetAttribute_ptsz), h_cuStreamGetAttribute_ptsz },
+    { ID(cuStreamSetAttribute), h_cuStreamSetAttribute },
+    { ID(cuStreamSetAttribute_ptsz), h_cuStreamSetAttribute_ptsz },
+    { ID(cuGraphKernelNodeGetAttribute), h_cuGraphKernelNodeGetAttribute },
+    { ID(cuGraphKernelNodeSetAttribute), h_cuGraphKernelNodeSetAttribute },
+    { ID(cuGraphKernelNodeCopyAttributes), h_cuGraphKernelNodeCopyAttributes },
     { ID(cuGraphGetNodes), h_cuGraphGetNodes },
     { ID(cuGraphGetRootNodes), h_cuGraphGetRootNodes },
     { ID(cuGraphGetEdges), h_cuGraphGetEdges },

@@ -55,6 +55,7 @@ struct vgpu_hostcb {
     int active;                        /* trampolines that may touch hdr */
     uint32_t seq;                      /* the last cb_due written */
     uint32_t pending;                  /* on streams, not yet run */
+    uint32_t kept;                     /* records of host nodes (below) */
     struct vgpu_hostcb *older;         /* the process's states, kept (below) */
 };
 
@@ -64,6 +65,7 @@ static struct vgpu_hostcb *states;
 struct record {                        /* a trampoline's user data */
     struct vgpu_hostcb *h;
     uint64_t id;
+    bool keep;                         /* a host node's: runs at every launch, never freed */
 };
 
 static bool client_gone(int fd)
@@ -110,12 +112,15 @@ static void deliver(void *data, int status)
     struct record *r = data;
     struct vgpu_hostcb *h = r->h;
     uint64_t id = r->id;
+    bool keep = r->keep;
     uint32_t seq;
 
-    free(r);
+    if (!keep)
+        free(r);
     pthread_mutex_lock(&h->turn);
     pthread_mutex_lock(&h->lock);
-    h->pending--;
+    if (!keep)
+        h->pending--;
     if (h->ending) {
         pthread_mutex_unlock(&h->lock);
         pthread_mutex_unlock(&h->turn);
@@ -211,12 +216,57 @@ static int enqueue(uint32_t id, void *st, struct record *r)
     }
 }
 
+/*
+ * A record for the guest's id: one run (counted pending until its
+ * trampoline ran) or kept for a host node (counted, never freed: an
+ * executable graph may run it at any later launch).  CUDA_SUCCESS, or
+ * CUDA_ERROR_OUT_OF_MEMORY past the limit.
+ */
+static int record_new(struct vgpu_session *s, uint64_t id, bool keep, struct record **out)
+{
+    struct vgpu_hostcb *h;
+    struct record *r;
+    uint32_t *count;
+
+    if (!(h = state_of(s)) || !(r = malloc(sizeof(*r))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&h->lock);
+    count = keep ? &h->kept : &h->pending;
+    if (*count >= VGPU_HOSTCB_MAX) {
+        pthread_mutex_unlock(&h->lock);
+        free(r);
+        vgpu_log(VGPU_LOG_WARN, "the client has %d %s; refused one more", VGPU_HOSTCB_MAX,
+                 keep ? "host nodes" : "host callbacks waiting on its streams");
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    (*count)++;
+    pthread_mutex_unlock(&h->lock);
+    *r = (struct record){ .h = h, .id = id, .keep = keep };
+    *out = r;
+    return CUDA_SUCCESS;
+}
+
+/* A record the driver never took. */
+static void record_drop(struct record *r)
+{
+    struct vgpu_hostcb *h = r->h;
+
+    pthread_mutex_lock(&h->lock);
+    if (r->keep)
+        h->kept--;
+    else
+        h->pending--;
+    pthread_mutex_unlock(&h->lock);
+    free(r);
+}
+
 /* One handler for every id: the statuses used here have the same numbers in both APIs. */
 static int serve(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_t id)
 {
     UNPACK(Vgpu__Manual__HostFnArgs, host_fn_args, c);
-    struct vgpu_hostcb *h;
-    struct record *r = NULL;
+    Vgpu__Manual__HostFnRet ret = VGPU__MANUAL__HOST_FN_RET__INIT;
+    struct record *r;
+    bool keep;
     int st;
 
     st = CUDA_ERROR_NOT_SUPPORTED;       /* the guest sends these only with a queue pair */
@@ -228,38 +278,167 @@ static int serve(struct vgpu_session *s, struct vgpu_manual_call *c, uint32_t id
     st = CUDA_ERROR_INVALID_HANDLE;
     if (!stream_ok(s, a->stream))
         goto out;
-    /* a host node would run the guest's function at every launch; a record serves one run */
-    st = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-    if (vgpu_graph_capturing(s, stream_of(id, a->stream))) {
-        vgpu_log(VGPU_LOG_WARN, "a host callback into a capturing stream cannot become a graph's "
-                 "host node through vgpu: refused (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED); "
-                 "add it to the stream after the graph's launch instead");
+    /* into a capturing stream it becomes a host node, run at every launch: a kept record */
+    keep = vgpu_graph_capturing(s, stream_of(id, a->stream));
+    if ((st = record_new(s, a->id, keep, &r)) != CUDA_SUCCESS)
         goto out;
-    }
-    st = CUDA_ERROR_OUT_OF_MEMORY;
-    if (!(h = state_of(s)) || !(r = malloc(sizeof(*r))))
-        goto out;
-    pthread_mutex_lock(&h->lock);
-    if (h->pending >= VGPU_HOSTCB_MAX) {
-        pthread_mutex_unlock(&h->lock);
-        vgpu_log(VGPU_LOG_WARN, "the client has %d host callbacks waiting on its streams; "
-                 "refused one more", VGPU_HOSTCB_MAX);
-        goto out;
-    }
-    h->pending++;
-    pthread_mutex_unlock(&h->lock);
-    *r = (struct record){ .h = h, .id = a->id };
     st = enqueue(id, stream_of(id, a->stream), r);
     if (st) {
-        pthread_mutex_lock(&h->lock);
-        h->pending--;
-        pthread_mutex_unlock(&h->lock);
-    } else {
-        r = NULL;                        /* the trampoline's now */
+        record_drop(r);
+        goto out;
     }
+    ret.kept = keep;
+    st = reply(c, &ret.base);
 out:
-    free(r);
     vgpu__manual__host_fn_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- host nodes ---- */
+
+enum { HOST_ADD, HOST_SET, HOST_EXEC_SET };
+
+/*
+ * cuGraphAddHostNode, cuGraphHostNodeSetParams, cuGraphExecHostNodeSetParams
+ * (the runtime's come through vgpu's libcuda.so.1): the node runs our
+ * trampoline with a kept record of the guest's id, so each launch of the
+ * graph makes the guest's function due as a stream callback is.
+ */
+static int host_node(struct vgpu_session *s, struct vgpu_manual_call *c, int op)
+{
+    static const char *const sym[] = { "cuGraphAddHostNode", "cuGraphHostNodeSetParams",
+                                       "cuGraphExecHostNodeSetParams" };
+    UNPACK(Vgpu__Manual__HostNodeArgs, host_node_args, c);
+    Vgpu__Manual__NodeRet ret = VGPU__MANUAL__NODE_RET__INIT;
+    void (*fn)(void) = vgpu_driver_sym(sym[op]);
+    CUDA_HOST_NODE_PARAMS p;
+    CUgraphNode node = NULL;
+    struct record *r;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!fn || !s->qp_mem)
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (!a->id)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if ((op == HOST_EXEC_SET && !a->exec) ||
+        !vgpu_graph_node_handles_ok(s, a->graph, a->deps, a->n_deps, a->node,
+                                    op == HOST_EXEC_SET ? a->exec : 0, op == HOST_ADD))
+        goto out;
+    if ((st = record_new(s, a->id, true, &r)) != CUDA_SUCCESS)
+        goto out;
+    p = (CUDA_HOST_NODE_PARAMS){ .fn = tramp_host, .userData = r };
+    switch (op) {
+    case HOST_ADD:
+        st = ((__typeof__(&cuGraphAddHostNode))fn)(&node, (CUgraph)(uintptr_t)a->graph,
+                                                   (const CUgraphNode *)(const void *)a->deps,
+                                                   a->n_deps, &p);
+        break;
+    case HOST_SET:
+        st = ((__typeof__(&cuGraphHostNodeSetParams))fn)((CUgraphNode)(uintptr_t)a->node, &p);
+        break;
+    default:
+        st = ((__typeof__(&cuGraphExecHostNodeSetParams))fn)((CUgraphExec)(uintptr_t)a->exec,
+                                                              (CUgraphNode)(uintptr_t)a->node, &p);
+        break;
+    }
+    if (st != CUDA_SUCCESS) {
+        record_drop(r);
+        goto out;
+    }
+    if (node) {
+        ret.node = (uint64_t)(uintptr_t)node;
+        if (vgpu_graph_node_made(s, ret.node)) {
+            st = CUDA_ERROR_OUT_OF_MEMORY;
+            goto out;
+        }
+    }
+    st = reply(c, &ret.base);
+out:
+    vgpu__manual__host_node_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_host_node_add(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return host_node(s, c, HOST_ADD);
+}
+
+static int h_host_node_set(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return host_node(s, c, HOST_SET);
+}
+
+static int h_host_node_exec_set(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return host_node(s, c, HOST_EXEC_SET);
+}
+
+/* cuGraphHostNodeGetParams: the guest's id the node runs (a node of ours runs our trampoline). */
+static int h_host_node_get(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
+    Vgpu__Manual__HostNodeRet ret = VGPU__MANUAL__HOST_NODE_RET__INIT;
+    __typeof__(&cuGraphHostNodeGetParams) get =
+        (__typeof__(&cuGraphHostNodeGetParams))(void *)vgpu_driver_sym("cuGraphHostNodeGetParams");
+    CUDA_HOST_NODE_PARAMS p = { 0 };
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!get)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!vgpu_handle_known(s, vgpu_cuda_kind(VGPU_CUDA_H_GRAPH_NODE), a->graph))
+        goto out;
+    if ((st = get((CUgraphNode)(uintptr_t)a->graph, &p)) != CUDA_SUCCESS)
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (p.fn != tramp_host || !p.userData)
+        goto out;
+    ret.id = ((struct record *)p.userData)->id;
+    st = reply(c, &ret.base);
+out:
+    vgpu__manual__graph_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* ---- user objects ---- */
+
+/*
+ * cuUserObjectCreate (the runtime's comes through vgpu's libcuda.so.1): the
+ * destructor is our trampoline with a one-run record of the guest's id, so
+ * when the last reference goes the driver's thread makes it due as a
+ * stream callback is.  The object becomes the session's.
+ */
+static int h_user_object_create(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__UserObjectArgs, user_object_args, c);
+    Vgpu__Manual__NodeRet ret = VGPU__MANUAL__NODE_RET__INIT;
+    __typeof__(&cuUserObjectCreate) create =
+        (__typeof__(&cuUserObjectCreate))(void *)vgpu_driver_sym("cuUserObjectCreate");
+    CUuserObject obj = NULL;
+    struct record *r;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!create || !s->qp_mem)
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (!a->id || !a->refcount)
+        goto out;
+    if ((st = record_new(s, a->id, false, &r)) != CUDA_SUCCESS)
+        goto out;
+    if ((st = create(&obj, r, tramp_host, a->refcount, a->flags)) != CUDA_SUCCESS) {
+        record_drop(r);
+        goto out;
+    }
+    ret.node = (uint64_t)(uintptr_t)obj;
+    if (vgpu_handle_add(s, vgpu_cuda_kind(VGPU_CUDA_H_USER_OBJECT), ret.node)) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;  /* the object stays the driver's; its record waits */
+        goto out;
+    }
+    st = reply(c, &ret.base);
+out:
+    vgpu__manual__user_object_args__free_unpacked(a, &unpack_alloc_);
     return st;
 }
 
@@ -282,6 +461,11 @@ vgpu_manual_fn vgpu_hostcb_find(uint32_t id)
     case VGPU_CUDA_ID_cuStreamAddCallback_ptsz: return h_cuStreamAddCallback_ptsz;
     case VGPU_CUDART_ID_cudaLaunchHostFunc: return h_cudaLaunchHostFunc;
     case VGPU_CUDART_ID_cudaStreamAddCallback: return h_cudaStreamAddCallback;
+    case VGPU_CUDA_ID_cuGraphAddHostNode: return h_host_node_add;
+    case VGPU_CUDA_ID_cuGraphHostNodeSetParams: return h_host_node_set;
+    case VGPU_CUDA_ID_cuGraphExecHostNodeSetParams: return h_host_node_exec_set;
+    case VGPU_CUDA_ID_cuGraphHostNodeGetParams: return h_host_node_get;
+    case VGPU_CUDA_ID_cuUserObjectCreate: return h_user_object_create;
     default: return NULL;
     }
 }

@@ -68,6 +68,7 @@ int vgpu_manual_func_by_symbol(struct vgpu_session *s, struct vgpu_manual_call *
 int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_free_array(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_array_copy(struct vgpu_session *s, struct vgpu_manual_call *c);
+int vgpu_manual_array_to_array(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_texture(struct vgpu_session *s, struct vgpu_manual_call *c);
 /* launch.c: a kernel's parameter layout, launches */
 int vgpu_manual_param_info(struct vgpu_session *s, struct vgpu_manual_call *c);

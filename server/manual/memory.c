@@ -102,6 +102,7 @@ int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (rc == cudaSuccess && a->ptr) {
         vgpu_memory_charge(s, -(int64_t)vgpu_range_size(s, a->ptr));
         vgpu_range_remove(s, a->ptr);
+        vgpu_ipc_forget(a->ptr);
     }
     vgpu__manual__free_args__free_unpacked(a, &unpack_alloc_);
     return rc;

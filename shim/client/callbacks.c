@@ -41,6 +41,7 @@
 #define CB_SLEEP_NS 50000000u          /* host-direct: a futex wait, then a look at stop */
 #define CB_NAP_MIN_NS 10000
 #define CB_NAP_MAX_NS 200000           /* a guest naps while a callback may become due */
+#define CB_NAP_KEPT_MAX_NS 1000000     /* ... and with only host nodes' registered */
 #define CB_IDLE_NS 10000000            /* ... and with none registered */
 
 static __thread bool on_callback_thread;
@@ -69,22 +70,37 @@ void vgpu_callbacks_destroy(struct vgpu_callbacks *cb)
 {
     free(cb->e);
     cb->e = NULL;
-    cb->n = cb->cap = 0;
+    cb->n = cb->cap = cb->kept = 0;
     pthread_cond_destroy(&cb->cond);
     pthread_mutex_destroy(&cb->lock);
 }
 
-/* Takes the entry of id out of the table into *out: true when there was one. */
-static bool take_entry(struct vgpu_callbacks *cb, uint64_t id, struct vgpu_callback *out)
+/* The entry of id, or NULL. */
+static struct vgpu_cb_entry *find_entry(struct vgpu_callbacks *cb, uint64_t id)
 {
-    for (int i = 0; i < cb->n; i++) {
-        if (cb->e[i].id != id)
-            continue;
-        *out = cb->e[i].cb;
-        cb->e[i] = cb->e[--cb->n];
+    for (int i = 0; i < cb->n; i++)
+        if (cb->e[i].id == id)
+            return &cb->e[i];
+    return NULL;
+}
+
+/*
+ * The entry of id into *out: true when there was one.  It leaves the table
+ * unless it is kept and !drop (a host node's, run again at the next launch).
+ */
+static bool take_entry(struct vgpu_callbacks *cb, uint64_t id, struct vgpu_callback *out, bool drop)
+{
+    struct vgpu_cb_entry *e = find_entry(cb, id);
+
+    if (!e)
+        return false;
+    *out = e->cb;
+    if (e->how == VGPU_CB_KEEP && !drop)
         return true;
-    }
-    return false;
+    if (e->how != VGPU_CB_AS_IS)
+        cb->kept--;
+    *e = cb->e[--cb->n];
+    return true;
 }
 
 static void run(const struct vgpu_callback *f, int status)
@@ -102,7 +118,7 @@ static void serve_due(struct vgpu_callbacks *cb, uint32_t due)
     uint64_t id = __atomic_load_n(&h->cb_id, __ATOMIC_RELAXED);
     int status = __atomic_load_n(&h->cb_status, __ATOMIC_RELAXED);
     struct vgpu_callback f;
-    bool known = take_entry(cb, id, &f);
+    bool known = take_entry(cb, id, &f, false);
 
     pthread_mutex_unlock(&cb->lock);
     if (known)
@@ -162,10 +178,12 @@ static void *callback_thread(void *arg)
             nap = CB_NAP_MIN_NS;
         } else {
             struct timespec ts = { 0, nap };
+            /* only host nodes and destructors: due when a graph runs or goes, maybe long from now */
+            long max = cb->n > cb->kept ? CB_NAP_MAX_NS : CB_NAP_KEPT_MAX_NS;
 
             pthread_mutex_unlock(&cb->lock);
             nanosleep(&ts, NULL);
-            nap = nap * 2 < CB_NAP_MAX_NS ? nap * 2 : CB_NAP_MAX_NS;
+            nap = nap * 2 < max ? nap * 2 : max;
             pthread_mutex_lock(&cb->lock);
         }
     }
@@ -261,8 +279,26 @@ void vgpu_callbacks_cancel(struct vgpu_client *c, uint64_t id)
     struct vgpu_callback f;
 
     pthread_mutex_lock(&cb->lock);
-    take_entry(cb, id, &f);
+    take_entry(cb, id, &f, true);
     pthread_mutex_unlock(&cb->lock);
+}
+
+int vgpu_callbacks_keep(struct vgpu_client *c, uint64_t id, int how, struct vgpu_callback *out)
+{
+    struct vgpu_callbacks *cb = &c->callbacks;
+    struct vgpu_cb_entry *e;
+
+    pthread_mutex_lock(&cb->lock);
+    e = find_entry(cb, id);
+    if (e && how != VGPU_CB_AS_IS && e->how != how) {
+        if (e->how == VGPU_CB_AS_IS)
+            cb->kept++;
+        e->how = how;
+    }
+    if (e && out)
+        *out = e->cb;
+    pthread_mutex_unlock(&cb->lock);
+    return e ? 0 : -ENOENT;
 }
 
 void vgpu_callbacks_stop_locked(struct vgpu_client *c)
@@ -271,8 +307,9 @@ void vgpu_callbacks_stop_locked(struct vgpu_client *c)
 
     pthread_mutex_lock(&cb->lock);
     if (cb->running && !cb->stop) {
-        if (cb->n)
-            vgpu_shim_log(VGPU_LOG_WARN, "%d host callbacks never ran: the session ended first", cb->n);
+        if (cb->n > cb->kept)
+            vgpu_shim_log(VGPU_LOG_WARN, "%d host callbacks never ran: the session ended first",
+                          cb->n - cb->kept);
         cb->stop = true;
         pthread_cond_signal(&cb->cond);
         if (cb->futex)

@@ -52,6 +52,8 @@ struct vgpu_client_ops {
     void (*callback_cancel)(struct vgpu_client *c, uint64_t id);
     /* appended with managed memory: a client whose ops are smaller calls no hook */
     void (*set_before_work)(struct vgpu_client *c, void (*fn)(void));
+    /* appended with host nodes: a client whose ops are smaller keeps no callback */
+    int (*callback_keep)(struct vgpu_client *c, uint64_t id, int how, struct vgpu_callback *out);
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -142,6 +144,8 @@ struct vgpu_slot {
 struct vgpu_cb_entry {
     uint64_t id;
     struct vgpu_callback cb;
+    int how;                            /* VGPU_CB_KEEP: a host node's, runs at every launch, stays;
+                                           VGPU_CB_LATER: once, whenever (a user object's) */
 };
 
 struct vgpu_callbacks {                 /* under its own lock, taken after the client's */
@@ -149,6 +153,7 @@ struct vgpu_callbacks {                 /* under its own lock, taken after the c
     pthread_cond_t cond;                /* the thread's: an entry came, or stop */
     struct vgpu_cb_entry *e;            /* registered, not yet run; owned */
     int n, cap;
+    int kept;                           /* of the n, those not due soon (KEEP or LATER) */
     uint64_t next_id;
     struct vgpu_qp_hdr *hdr;            /* the queue pair's header page, once the thread runs */
     uint32_t handled;                   /* the cb_due value last answered */
@@ -292,6 +297,7 @@ void vgpu_callbacks_destroy(struct vgpu_callbacks *cb);
 bool vgpu_callbacks_on_thread(void);
 int vgpu_callbacks_add_locked(struct vgpu_client *c, const struct vgpu_callback *f, uint64_t *id);
 void vgpu_callbacks_cancel(struct vgpu_client *c, uint64_t id);
+int vgpu_callbacks_keep(struct vgpu_client *c, uint64_t id, int how, struct vgpu_callback *out);
 /* The connection ends: the thread stops looking at the queue pair (before it is unmapped). */
 void vgpu_callbacks_stop_locked(struct vgpu_client *c);
 /* In a forked child: no thread, no entries. */

@@ -244,6 +244,7 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .callback_add = local_callback_add,
     .callback_cancel = vgpu_callbacks_cancel,
     .set_before_work = local_set_before_work,
+    .callback_keep = vgpu_callbacks_keep,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -359,6 +360,15 @@ void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id)
 {
     if (has_callbacks(c))
         c->ops->callback_cancel(c, id);
+}
+
+int vgpu_client_callback_keep(struct vgpu_client *c, uint64_t id, int how,
+                              struct vgpu_callback *out)
+{
+    if (c->ops->size < offsetof(struct vgpu_client_ops, callback_keep) +
+                       sizeof(c->ops->callback_keep))
+        return -EOPNOTSUPP;        /* an older copy's client */
+    return c->ops->callback_keep(c, id, how, out);
 }
 
 int vgpu_client_set_before_work(struct vgpu_client *c, void (*fn)(void))

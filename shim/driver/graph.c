@@ -859,3 +859,125 @@ VGPU_EXPORT CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode,
     }
     return st;
 }
+
+/* Device-to-device memcpy nodes only (those a guest can add): the server says so for others. */
+VGPU_EXPORT CUresult cuGraphMemcpyNodeGetParams(CUgraphNode hNode, CUDA_MEMCPY3D *nodeParams)
+{
+    Vgpu__Manual__GraphArgs a = VGPU__MANUAL__GRAPH_ARGS__INIT;
+    Vgpu__Manual__Copy3D *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    a.graph = (uint64_t)(uintptr_t)hNode;
+    st = vgpu_drv_call(ID(cuGraphMemcpyNodeGetParams), "cuGraphMemcpyNodeGetParams", &a.base,
+                       &req, &rep);
+    if (st == CUDA_SUCCESS) {
+        if (!(r = vgpu__manual__copy3_d__unpack(NULL, rep.ret_len, rep.ret))) {
+            st = vgpu_shim_bad_reply(&req);
+        } else {
+            *nodeParams = (CUDA_MEMCPY3D){
+                .srcXInBytes = r->src_x, .srcY = r->src_y, .srcZ = r->src_z,
+                .srcMemoryType = (CUmemorytype)r->src_type, .srcDevice = r->src,
+                .srcPitch = r->src_pitch, .srcHeight = r->src_height,
+                .dstXInBytes = r->dst_x, .dstY = r->dst_y, .dstZ = r->dst_z,
+                .dstMemoryType = (CUmemorytype)r->dst_type, .dstDevice = r->dst,
+                .dstPitch = r->dst_pitch, .dstHeight = r->dst_height,
+                .WidthInBytes = r->width, .Height = r->height, .Depth = r->depth,
+            };
+            vgpu__manual__copy3_d__free_unpacked(r, NULL);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+/* ---- launch attributes of streams and kernel nodes ---- */
+
+/*
+ * One call for the seven: a is filled by the caller (object, attribute,
+ * what to do); a value set travels as its bytes, a value read comes back
+ * into *out.
+ */
+static CUresult attr_call(uint32_t id, const char *name, Vgpu__Manual__AttrArgs *a,
+                          const CUlaunchAttributeValue *in, CUlaunchAttributeValue *out)
+{
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__AttrRet *r;
+    CUresult st;
+
+    if ((a->set && !in) || (!a->set && !a->copy && !out))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (a->set) {
+        a->value.data = (uint8_t *)in;
+        a->value.len = sizeof(*in);
+    }
+    st = vgpu_drv_call(id, name, &a->base, &req, &rep);
+    if (st == CUDA_SUCCESS && out) {
+        r = vgpu__manual__attr_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (!r || r->value.len != sizeof(*out))
+            st = vgpu_shim_bad_reply(&req);
+        else
+            memcpy(out, r->value.data, sizeof(*out));
+        if (r)
+            vgpu__manual__attr_ret__free_unpacked(r, NULL);
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+#define STREAM_ATTR(name, set_, value_t)                                                   \
+    VGPU_EXPORT CUresult name(CUstream hStream, CUstreamAttrID attr, value_t value)        \
+    {                                                                                      \
+        Vgpu__Manual__AttrArgs a = VGPU__MANUAL__ATTR_ARGS__INIT;                          \
+                                                                                           \
+        a.stream = (uint64_t)(uintptr_t)hStream;                                           \
+        a.attr = (uint32_t)attr;                                                           \
+        a.set = (set_);                                                                    \
+        return attr_call(ID(name), #name, &a, (set_) ? (const void *)value : NULL,         \
+                         (set_) ? NULL : (void *)value);                                   \
+    }
+STREAM_ATTR(cuStreamGetAttribute, false, CUstreamAttrValue *)
+STREAM_ATTR(cuStreamGetAttribute_ptsz, false, CUstreamAttrValue *)
+STREAM_ATTR(cuStreamSetAttribute, true, const CUstreamAttrValue *)
+STREAM_ATTR(cuStreamSetAttribute_ptsz, true, const CUstreamAttrValue *)
+
+VGPU_EXPORT CUresult cuGraphKernelNodeGetAttribute(CUgraphNode hNode, CUkernelNodeAttrID attr,
+                                                   CUkernelNodeAttrValue *value_out)
+{
+    Vgpu__Manual__AttrArgs a = VGPU__MANUAL__ATTR_ARGS__INIT;
+
+    a.stream = (uint64_t)(uintptr_t)hNode;
+    a.node = true;
+    a.attr = (uint32_t)attr;
+    return attr_call(ID(cuGraphKernelNodeGetAttribute), "cuGraphKernelNodeGetAttribute", &a,
+                     NULL, value_out);
+}
+
+VGPU_EXPORT CUresult cuGraphKernelNodeSetAttribute(CUgraphNode hNode, CUkernelNodeAttrID attr,
+                                                   const CUkernelNodeAttrValue *value)
+{
+    Vgpu__Manual__AttrArgs a = VGPU__MANUAL__ATTR_ARGS__INIT;
+
+    a.stream = (uint64_t)(uintptr_t)hNode;
+    a.node = true;
+    a.attr = (uint32_t)attr;
+    a.set = true;
+    return attr_call(ID(cuGraphKernelNodeSetAttribute), "cuGraphKernelNodeSetAttribute", &a,
+                     value, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphKernelNodeCopyAttributes(CUgraphNode dst, CUgraphNode src)
+{
+    Vgpu__Manual__AttrArgs a = VGPU__MANUAL__ATTR_ARGS__INIT;
+
+    a.stream = (uint64_t)(uintptr_t)dst;
+    a.src = (uint64_t)(uintptr_t)src;
+    a.node = true;
+    a.copy = true;
+    return attr_call(ID(cuGraphKernelNodeCopyAttributes), "cuGraphKernelNodeCopyAttributes", &a,
+                     NULL, NULL);
+}

@@ -13,10 +13,22 @@
  */
 #include <cuda.h>
 #include <errno.h>
+#include <stdlib.h>
 
 #include "cuda_calltable.h"
 #include "driver_internal.h"
 #include "manual.pb-c.h"
+
+/* The server made the callback a host node of the graph being captured: its entry stays. */
+static void keep_if_captured(struct vgpu_client *c, uint64_t id, const struct vgpu_call_rep *rep)
+{
+    Vgpu__Manual__HostFnRet *r = vgpu__manual__host_fn_ret__unpack(NULL, rep->ret_len, rep->ret);
+
+    if (r && r->kept)
+        vgpu_client_callback_keep(c, id, VGPU_CB_KEEP, NULL);
+    if (r)
+        vgpu__manual__host_fn_ret__free_unpacked(r, NULL);
+}
 
 static CUresult host_call(uint32_t id, const char *name, CUstream stream, int kind, void (*fn)(void),
                           void *data)
@@ -35,6 +47,8 @@ static CUresult host_call(uint32_t id, const char *name, CUstream stream, int ki
         return (CUresult)vgpu_drv_status(st);
     a.stream = (uint64_t)(uintptr_t)stream;
     st = vgpu_drv_call(id, name, &a.base, &req, &rep);
+    if (st == CUDA_SUCCESS)
+        keep_if_captured(c, a.id, &rep);
     vgpu_client_rep_release(c, &rep);
     if (st != CUDA_SUCCESS)
         vgpu_client_callback_cancel(c, a.id);
@@ -42,6 +56,128 @@ static CUresult host_call(uint32_t id, const char *name, CUstream stream, int ki
 }
 
 #define ID(name) VGPU_CUDA_ID_##name
+
+/* ---- host nodes ---- */
+
+/*
+ * Adds, or sets, a host node: the function is registered under an id kept
+ * for as long as the process lives (each launch of the graph, or of an
+ * executable made from it, runs it), and the server's node runs that id.
+ */
+static CUresult host_node(uint32_t id, const char *name, Vgpu__Manual__HostNodeArgs *a,
+                          const CUgraphNode *deps, size_t ndeps,
+                          const CUDA_HOST_NODE_PARAMS *p, CUgraphNode *node)
+{
+    struct vgpu_client *c = vgpu_client_get();
+    struct vgpu_callback cb = { .kind = VGPU_CB_HOST_FN };
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    uint64_t *d = NULL;
+    int st;
+
+    if (!p || !p->fn || (ndeps && !deps) || ndeps > 65536)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (ndeps && !(d = calloc(ndeps, sizeof(*d))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < ndeps; i++)
+        d[i] = (uint64_t)(uintptr_t)deps[i];
+    a->deps = d;
+    a->n_deps = ndeps;
+    cb.fn = (void (*)(void))p->fn;
+    cb.data = p->userData;
+    if ((st = vgpu_client_callback_add(c, &cb, &a->id)) != 0) {
+        free(d);
+        return (CUresult)vgpu_drv_status(st);
+    }
+    if ((st = vgpu_client_callback_keep(c, a->id, VGPU_CB_KEEP, NULL)) != 0) {
+        vgpu_client_callback_cancel(c, a->id);
+        free(d);
+        return (CUresult)vgpu_drv_status(st);
+    }
+    st = vgpu_drv_call(id, name, &a->base, &req, &rep);
+    if (st == CUDA_SUCCESS && node) {
+        Vgpu__Manual__NodeRet *r = vgpu__manual__node_ret__unpack(NULL, rep.ret_len, rep.ret);
+
+        if (r) {
+            *node = (CUgraphNode)(uintptr_t)r->node;
+            vgpu__manual__node_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_bad_reply(&req);
+        }
+    }
+    vgpu_client_rep_release(c, &rep);
+    if (st != CUDA_SUCCESS)
+        vgpu_client_callback_cancel(c, a->id);
+    free(d);
+    return (CUresult)st;
+}
+
+VGPU_EXPORT CUresult cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                        const CUgraphNode *dependencies, size_t numDependencies,
+                                        const CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__HostNodeArgs a = VGPU__MANUAL__HOST_NODE_ARGS__INIT;
+
+    if (!phGraphNode)
+        return CUDA_ERROR_INVALID_VALUE;
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    return host_node(ID(cuGraphAddHostNode), "cuGraphAddHostNode", &a, dependencies,
+                     numDependencies, nodeParams, phGraphNode);
+}
+
+VGPU_EXPORT CUresult cuGraphHostNodeSetParams(CUgraphNode hNode,
+                                              const CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__HostNodeArgs a = VGPU__MANUAL__HOST_NODE_ARGS__INIT;
+
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return host_node(ID(cuGraphHostNodeSetParams), "cuGraphHostNodeSetParams", &a, NULL, 0,
+                     nodeParams, NULL);
+}
+
+VGPU_EXPORT CUresult cuGraphExecHostNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                  const CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__HostNodeArgs a = VGPU__MANUAL__HOST_NODE_ARGS__INIT;
+
+    a.exec = (uint64_t)(uintptr_t)hGraphExec;
+    a.node = (uint64_t)(uintptr_t)hNode;
+    return host_node(ID(cuGraphExecHostNodeSetParams), "cuGraphExecHostNodeSetParams", &a, NULL,
+                     0, nodeParams, NULL);
+}
+
+/* The node's function and data, from the id the server says it runs. */
+VGPU_EXPORT CUresult cuGraphHostNodeGetParams(CUgraphNode hNode, CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    struct vgpu_client *c = vgpu_client_get();
+    Vgpu__Manual__GraphArgs a = VGPU__MANUAL__GRAPH_ARGS__INIT;
+    Vgpu__Manual__HostNodeRet *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    struct vgpu_callback cb;
+    int st;
+
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    a.graph = (uint64_t)(uintptr_t)hNode;
+    st = vgpu_drv_call(ID(cuGraphHostNodeGetParams), "cuGraphHostNodeGetParams", &a.base, &req,
+                       &rep);
+    if (st == CUDA_SUCCESS) {
+        r = vgpu__manual__host_node_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (!r) {
+            st = vgpu_shim_bad_reply(&req);
+        } else if (vgpu_client_callback_keep(c, r->id, VGPU_CB_AS_IS, &cb) != 0) {
+            st = CUDA_ERROR_INVALID_VALUE;   /* not a node this process made */
+        } else {
+            nodeParams->fn = (CUhostFn)cb.fn;
+            nodeParams->userData = cb.data;
+        }
+        if (r)
+            vgpu__manual__host_node_ret__free_unpacked(r, NULL);
+    }
+    vgpu_client_rep_release(c, &rep);
+    return (CUresult)st;
+}
 
 VGPU_EXPORT CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
@@ -72,4 +208,43 @@ VGPU_EXPORT CUresult cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback
         return CUDA_ERROR_INVALID_VALUE;
     return host_call(ID(cuStreamAddCallback_ptsz), "cuStreamAddCallback_ptsz", hStream,
                      VGPU_CB_STREAM, (void (*)(void))callback, userData);
+}
+
+/* ---- user objects: the destructor runs in this process, once, when the last reference goes ---- */
+
+VGPU_EXPORT CUresult cuUserObjectCreate(CUuserObject *object_out, void *ptr, CUhostFn destroy,
+                                        unsigned int initialRefcount, unsigned int flags)
+{
+    struct vgpu_client *c = vgpu_client_get();
+    Vgpu__Manual__UserObjectArgs a = VGPU__MANUAL__USER_OBJECT_ARGS__INIT;
+    struct vgpu_callback cb = { .kind = VGPU_CB_HOST_FN, .fn = (void (*)(void))destroy,
+                                .data = ptr };
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__NodeRet *r;
+    int st;
+
+    if (!object_out || !destroy || !initialRefcount || flags != CU_USER_OBJECT_NO_DESTRUCTOR_SYNC)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((st = vgpu_client_callback_add(c, &cb, &a.id)) != 0)
+        return (CUresult)vgpu_drv_status(st);
+    if ((st = vgpu_client_callback_keep(c, a.id, VGPU_CB_LATER, NULL)) != 0) {
+        vgpu_client_callback_cancel(c, a.id);
+        return (CUresult)vgpu_drv_status(st);
+    }
+    a.refcount = initialRefcount;
+    a.flags = flags;
+    st = vgpu_drv_call(ID(cuUserObjectCreate), "cuUserObjectCreate", &a.base, &req, &rep);
+    if (st == CUDA_SUCCESS) {
+        if ((r = vgpu__manual__node_ret__unpack(NULL, rep.ret_len, rep.ret))) {
+            *object_out = (CUuserObject)(uintptr_t)r->node;
+            vgpu__manual__node_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_bad_reply(&req);
+        }
+    }
+    vgpu_client_rep_release(c, &rep);
+    if (st != CUDA_SUCCESS)
+        vgpu_client_callback_cancel(c, a.id);
+    return (CUresult)st;
 }

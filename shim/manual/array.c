@@ -5,16 +5,22 @@
  * memory carry the rows packed (width bytes each) in pieces of at most
  * VGPU_SHIM_CHUNK, and copies between an array and device memory name
  * the device memory by address; the server checks every offset and extent
- * against the array's own (server/manual/array.c).  Texture and surface
- * objects travel as their descriptor structs, whose array handle or device
- * span the server checks before CUDA sees them.
+ * against the array's own (server/manual/array.c); copies between two
+ * arrays name both, and the server checks the extent against each.
+ * Texture and surface objects travel as their descriptor structs, whose
+ * array handle or device span the server checks before CUDA sees them;
+ * the resource descriptor of each is kept here, so reading it back needs
+ * no call.
  */
 #include <cuda_runtime_api.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../shim_internal.h"
+#include "cudart.pb-c.h"
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 
@@ -270,7 +276,205 @@ FROM_ARRAY_1D(cudaMemcpyFromArray_ptds, cudaStreamPerThread, false)
 FROM_ARRAY_1D(cudaMemcpyFromArrayAsync, stream, true)
 FROM_ARRAY_1D(cudaMemcpyFromArrayAsync_ptsz, stream ? stream : cudaStreamPerThread, true)
 
+/* ---- between two arrays ---- */
+
+/*
+ * Synchronous, as natively (the _ptds forms too: the legacy stream the
+ * server copies on synchronizes with the per-thread one).
+ */
+static cudaError_t array_to_array(uint32_t id, const char *name, cudaArray_t dst, size_t dst_x,
+                                  size_t dst_y, cudaArray_const_t src, size_t src_x, size_t src_y,
+                                  size_t width, size_t height, enum cudaMemcpyKind kind, int dims)
+{
+    Vgpu__Manual__ArrayToArrayArgs a = VGPU__MANUAL__ARRAY_TO_ARRAY_ARGS__INIT;
+
+    a.dst = (uint64_t)(uintptr_t)dst;
+    a.src = (uint64_t)(uintptr_t)src;
+    a.dst_x = dst_x;
+    a.dst_y = dst_y;
+    a.src_x = src_x;
+    a.src_y = src_y;
+    a.width = width;
+    a.height = height;
+    a.dims = (uint32_t)dims;
+    a.kind = (uint32_t)kind;
+    return (cudaError_t)vgpu_shim_call_bytes(id, name, &a.base, false, NULL, NULL, 0);
+}
+
+#define A2A_2D(fn)                                                                                \
+    VGPU_EXPORT cudaError_t fn(cudaArray_t dst, size_t wOffsetDst, size_t hOffsetDst,               \
+                               cudaArray_const_t src, size_t wOffsetSrc, size_t hOffsetSrc,         \
+                               size_t width, size_t height, enum cudaMemcpyKind kind)               \
+    {                                                                                             \
+        return array_to_array(VGPU_CUDART_ID_cudaMemcpy2DArrayToArray, #fn, dst, wOffsetDst,        \
+                              hOffsetDst, src, wOffsetSrc, hOffsetSrc, width, height, kind, 2);     \
+    }
+#define A2A_1D(fn)                                                                                \
+    VGPU_EXPORT cudaError_t fn(cudaArray_t dst, size_t wOffsetDst, size_t hOffsetDst,               \
+                               cudaArray_const_t src, size_t wOffsetSrc, size_t hOffsetSrc,         \
+                               size_t count, enum cudaMemcpyKind kind)                              \
+    {                                                                                             \
+        return array_to_array(VGPU_CUDART_ID_cudaMemcpyArrayToArray, #fn, dst, wOffsetDst,          \
+                              hOffsetDst, src, wOffsetSrc, hOffsetSrc, count, 1, kind, 1);          \
+    }
+
+A2A_2D(cudaMemcpy2DArrayToArray)
+A2A_2D(cudaMemcpy2DArrayToArray_ptds)
+A2A_1D(cudaMemcpyArrayToArray)
+A2A_1D(cudaMemcpyArrayToArray_ptds)
+
+int vgpu_shim_copy3d_arrays(const struct cudaMemcpy3DParms *p, cudaStream_t stream, bool async)
+{
+    Vgpu__Manual__ArrayToArrayArgs a = VGPU__MANUAL__ARRAY_TO_ARRAY_ARGS__INIT;
+
+    a.dst = (uint64_t)(uintptr_t)p->dstArray;
+    a.src = (uint64_t)(uintptr_t)p->srcArray;
+    a.dst_x = p->dstPos.x;
+    a.dst_y = p->dstPos.y;
+    a.dst_z = p->dstPos.z;
+    a.src_x = p->srcPos.x;
+    a.src_y = p->srcPos.y;
+    a.src_z = p->srcPos.z;
+    a.width = p->extent.width;
+    a.height = p->extent.height;
+    a.depth = p->extent.depth;
+    a.dims = 3;
+    a.kind = (uint32_t)p->kind;
+    a.stream = (uint64_t)(uintptr_t)stream;
+    a.async = async;
+    return vgpu_shim_call_bytes(VGPU_CUDART_ID_cudaMemcpy3D, async ? "cudaMemcpy3DAsync" : "cudaMemcpy3D",
+                                &a.base, async, NULL, NULL, 0);
+}
+
 /* ---- texture and surface objects ---- */
+
+/*
+ * The resource descriptor each object was created with, by object: kept
+ * from a successful create until its destroy call succeeds
+ * (vgpu_shim_object_destroyed(), which boundary.c calls) or its device is
+ * reset (vgpu_shim_objects_reset()).  An object's value may come again
+ * after its destroy: a create replaces what is kept under it.
+ */
+struct kept_desc {
+    unsigned long long object;
+    bool surface;
+    int device;                 /* current at its create: a reset of it destroys the object */
+    struct cudaResourceDesc res;
+};
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept_desc *kept;
+static size_t nkept, cap_kept;
+
+static struct kept_desc *kept_find(unsigned long long object, bool surface)
+{
+    for (size_t i = 0; i < nkept; i++)
+        if (kept[i].object == object && kept[i].surface == surface)
+            return &kept[i];
+    return NULL;
+}
+
+/* 0, or -ENOMEM (the object then has no descriptor to read back) */
+static int kept_add(unsigned long long object, bool surface, const struct cudaResourceDesc *res)
+{
+    struct kept_desc *k;
+    int rc = 0;
+
+    pthread_mutex_lock(&kept_lock);
+    if (!(k = kept_find(object, surface))) {
+        if (nkept == cap_kept) {
+            size_t cap = cap_kept ? 2 * cap_kept : 16;
+            struct kept_desc *p = realloc(kept, cap * sizeof(*p));
+
+            if (!p) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            kept = p;
+            cap_kept = cap;
+        }
+        k = &kept[nkept++];
+    }
+    *k = (struct kept_desc){ .object = object, .surface = surface, .device = vgpu_shim_device(),
+                             .res = *res };
+out:
+    pthread_mutex_unlock(&kept_lock);
+    return rc;
+}
+
+void vgpu_shim_object_destroyed(const struct vgpu_call_req *req)
+{
+    unsigned long long object = 0;
+    bool surface = req->call_id == VGPU_CUDART_ID_cudaDestroySurfaceObject;
+    struct kept_desc *k;
+
+    /* the generated stub's arguments: its one handle */
+    if (surface) {
+        Vgpu__Cudart__CudaDestroySurfaceObjectArgs *a =
+            vgpu__cudart__cuda_destroy_surface_object_args__unpack(NULL, req->args_len, req->args);
+
+        if (!a)
+            return;
+        object = a->surfobject;
+        vgpu__cudart__cuda_destroy_surface_object_args__free_unpacked(a, NULL);
+    } else {
+        Vgpu__Cudart__CudaDestroyTextureObjectArgs *a =
+            vgpu__cudart__cuda_destroy_texture_object_args__unpack(NULL, req->args_len, req->args);
+
+        if (!a)
+            return;
+        object = a->texobject;
+        vgpu__cudart__cuda_destroy_texture_object_args__free_unpacked(a, NULL);
+    }
+    pthread_mutex_lock(&kept_lock);
+    if ((k = kept_find(object, surface)))
+        *k = kept[--nkept];
+    pthread_mutex_unlock(&kept_lock);
+}
+
+void vgpu_shim_objects_reset(int device)
+{
+    pthread_mutex_lock(&kept_lock);
+    for (size_t i = 0; i < nkept;)
+        if (kept[i].device == device)
+            kept[i] = kept[--nkept];
+        else
+            i++;
+    pthread_mutex_unlock(&kept_lock);
+}
+
+/* An object this process made and has not destroyed: its resource descriptor, or InvalidValue. */
+static cudaError_t resource_desc(struct cudaResourceDesc *res, unsigned long long object, bool surface)
+{
+    struct kept_desc *k;
+    cudaError_t st = cudaSuccess;
+
+    if (!res)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    /* a program whose runtime could not start gets that status, as natively */
+    vgpu_shim_connect();
+    if (vgpu_shim_init_status() != cudaSuccess)
+        return (cudaError_t)vgpu_shim_status(vgpu_shim_init_status());
+    pthread_mutex_lock(&kept_lock);
+    if ((k = kept_find(object, surface)))
+        *res = k->res;
+    else
+        st = cudaErrorInvalidValue;
+    pthread_mutex_unlock(&kept_lock);
+    return st == cudaSuccess ? st : (cudaError_t)vgpu_shim_status(st);
+}
+
+VGPU_EXPORT cudaError_t cudaGetTextureObjectResourceDesc(struct cudaResourceDesc *pResDesc,
+                                                         cudaTextureObject_t texObject)
+{
+    return resource_desc(pResDesc, texObject, false);
+}
+
+VGPU_EXPORT cudaError_t cudaGetSurfaceObjectResourceDesc(struct cudaResourceDesc *pResDesc,
+                                                         cudaSurfaceObject_t surfObject)
+{
+    return resource_desc(pResDesc, surfObject, true);
+}
 
 static cudaError_t create_object(uint32_t id, const char *name, unsigned long long *object,
                                  const struct cudaResourceDesc *res,
@@ -297,6 +501,9 @@ static cudaError_t create_object(uint32_t id, const char *name, unsigned long lo
         if (r) {
             *object = r->object;
             vgpu__manual__texture_ret__free_unpacked(r, NULL);
+            if (kept_add(*object, surface, res))
+                vgpu_shim_log(VGPU_LOG_WARN, "%s: no memory to keep the resource descriptor; "
+                              "reading it back will fail", name);
         } else {
             st = vgpu_shim_status(cudaErrorUnknown);
         }

@@ -75,6 +75,8 @@ VGPU_EXPORT cudaError_t cudaDeviceReset(void)
 
     st = vgpu_shim_call(VGPU_CUDART_ID_cudaDeviceReset, "cudaDeviceReset", &a.base, &req, &rep);
     vgpu_shim_rep_release(&rep);
+    if (st == cudaSuccess)
+        vgpu_shim_objects_reset(vgpu_shim_device());   /* its texture and surface objects are gone */
     return (cudaError_t)st;
 }
 

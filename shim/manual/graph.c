@@ -649,3 +649,98 @@ VGPU_EXPORT cudaError_t cudaGetDriverEntryPoint_ptsz(const char *symbol, void **
 {
     return cudaGetDriverEntryPointByVersion_ptsz(symbol, funcPtr, CUDART_VERSION, flags, driverStatus);
 }
+
+/* A device-to-device memcpy node's copy (the only kind the server reads back). */
+VGPU_EXPORT cudaError_t cudaGraphMemcpyNodeGetParams(cudaGraphNode_t node,
+                                                     struct cudaMemcpy3DParms *pNodeParams)
+{
+    CUDA_MEMCPY3D c;
+    CUresult r;
+    ONDRIVER(cuGraphMemcpyNodeGetParams, cuGraphMemcpyNodeGetParams);
+
+    if (!pNodeParams)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    if ((r = p(node, &c)) != CUDA_SUCCESS)
+        return vgpu_ondriver_done(r);
+    memset(pNodeParams, 0, sizeof(*pNodeParams));
+    pNodeParams->srcPos = (struct cudaPos){ c.srcXInBytes, c.srcY, c.srcZ };
+    pNodeParams->srcPtr = (struct cudaPitchedPtr){ .ptr = (void *)(uintptr_t)c.srcDevice,
+                                                   .pitch = c.srcPitch, .xsize = c.WidthInBytes,
+                                                   .ysize = c.srcHeight };
+    pNodeParams->dstPos = (struct cudaPos){ c.dstXInBytes, c.dstY, c.dstZ };
+    pNodeParams->dstPtr = (struct cudaPitchedPtr){ .ptr = (void *)(uintptr_t)c.dstDevice,
+                                                   .pitch = c.dstPitch, .xsize = c.WidthInBytes,
+                                                   .ysize = c.dstHeight };
+    pNodeParams->extent = (struct cudaExtent){ c.WidthInBytes, c.Height, c.Depth };
+    pNodeParams->kind = cudaMemcpyDeviceToDevice;
+    return vgpu_ondriver_done(CUDA_SUCCESS);
+}
+
+/* ---- host nodes: the function runs in this process at each launch (shim/driver/hostfn.c) ---- */
+
+_Static_assert(sizeof(struct cudaHostNodeParams) == sizeof(CUDA_HOST_NODE_PARAMS),
+               "host node parameters have one layout in both APIs");
+ONDRIVER_PASS(cudaGraphAddHostNode,
+     (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
+      size_t numDependencies, const struct cudaHostNodeParams *pNodeParams),
+     cuGraphAddHostNode, cuGraphAddHostNode,
+     (pGraphNode, graph, pDependencies, numDependencies, (const CUDA_HOST_NODE_PARAMS *)pNodeParams))
+ONDRIVER_PASS(cudaGraphHostNodeGetParams, (cudaGraphNode_t node, struct cudaHostNodeParams *pNodeParams),
+     cuGraphHostNodeGetParams, cuGraphHostNodeGetParams,
+     (node, (CUDA_HOST_NODE_PARAMS *)pNodeParams))
+ONDRIVER_PASS(cudaGraphHostNodeSetParams,
+     (cudaGraphNode_t node, const struct cudaHostNodeParams *pNodeParams),
+     cuGraphHostNodeSetParams, cuGraphHostNodeSetParams,
+     (node, (const CUDA_HOST_NODE_PARAMS *)pNodeParams))
+ONDRIVER_PASS(cudaGraphExecHostNodeSetParams,
+     (cudaGraphExec_t hGraphExec, cudaGraphNode_t node, const struct cudaHostNodeParams *pNodeParams),
+     cuGraphExecHostNodeSetParams, cuGraphExecHostNodeSetParams,
+     (hGraphExec, node, (const CUDA_HOST_NODE_PARAMS *)pNodeParams))
+
+/* ---- launch attributes of kernel nodes and streams ---- */
+
+_Static_assert(sizeof(cudaLaunchAttributeValue) == sizeof(CUlaunchAttributeValue),
+               "launch attribute values have one layout in both APIs");
+ONDRIVER_PASS(cudaGraphKernelNodeCopyAttributes, (cudaGraphNode_t hDst, cudaGraphNode_t hSrc),
+     cuGraphKernelNodeCopyAttributes, cuGraphKernelNodeCopyAttributes, (hDst, hSrc))
+ONDRIVER_PASS(cudaGraphKernelNodeGetAttribute,
+     (cudaGraphNode_t hNode, cudaKernelNodeAttrID attr, cudaKernelNodeAttrValue *value_out),
+     cuGraphKernelNodeGetAttribute, cuGraphKernelNodeGetAttribute,
+     (hNode, (CUkernelNodeAttrID)attr, (CUkernelNodeAttrValue *)value_out))
+ONDRIVER_PASS(cudaGraphKernelNodeSetAttribute,
+     (cudaGraphNode_t hNode, cudaKernelNodeAttrID attr, const cudaKernelNodeAttrValue *value),
+     cuGraphKernelNodeSetAttribute, cuGraphKernelNodeSetAttribute,
+     (hNode, (CUkernelNodeAttrID)attr, (const CUkernelNodeAttrValue *)value))
+ONDRIVER_PASS(cudaStreamGetAttribute,
+     (cudaStream_t hStream, cudaStreamAttrID attr, cudaStreamAttrValue *value_out),
+     cuStreamGetAttribute, cuStreamGetAttribute,
+     (hStream, (CUstreamAttrID)attr, (CUstreamAttrValue *)value_out))
+ONDRIVER_PASS(cudaStreamGetAttribute_ptsz,
+     (cudaStream_t hStream, cudaStreamAttrID attr, cudaStreamAttrValue *value_out),
+     cuStreamGetAttribute, cuStreamGetAttribute_ptsz,
+     (hStream, (CUstreamAttrID)attr, (CUstreamAttrValue *)value_out))
+ONDRIVER_PASS(cudaStreamSetAttribute,
+     (cudaStream_t hStream, cudaStreamAttrID attr, const cudaStreamAttrValue *value),
+     cuStreamSetAttribute, cuStreamSetAttribute,
+     (hStream, (CUstreamAttrID)attr, (const CUstreamAttrValue *)value))
+ONDRIVER_PASS(cudaStreamSetAttribute_ptsz,
+     (cudaStream_t hStream, cudaStreamAttrID attr, const cudaStreamAttrValue *value),
+     cuStreamSetAttribute, cuStreamSetAttribute_ptsz,
+     (hStream, (CUstreamAttrID)attr, (const CUstreamAttrValue *)value))
+
+/* ---- user objects (the destructor runs in this process: shim/driver/hostfn.c) ---- */
+
+ONDRIVER_PASS(cudaUserObjectCreate,
+     (cudaUserObject_t *object_out, void *ptr, cudaHostFn_t destroy, unsigned int initialRefcount,
+      unsigned int flags),
+     cuUserObjectCreate, cuUserObjectCreate, (object_out, ptr, destroy, initialRefcount, flags))
+ONDRIVER_PASS(cudaUserObjectRetain, (cudaUserObject_t object, unsigned int count),
+     cuUserObjectRetain, cuUserObjectRetain, (object, count))
+ONDRIVER_PASS(cudaUserObjectRelease, (cudaUserObject_t object, unsigned int count),
+     cuUserObjectRelease, cuUserObjectRelease, (object, count))
+ONDRIVER_PASS(cudaGraphRetainUserObject,
+     (cudaGraph_t graph, cudaUserObject_t object, unsigned int count, unsigned int flags),
+     cuGraphRetainUserObject, cuGraphRetainUserObject, (graph, object, count, flags))
+ONDRIVER_PASS(cudaGraphReleaseUserObject,
+     (cudaGraph_t graph, cudaUserObject_t object, unsigned int count),
+     cuGraphReleaseUserObject, cuGraphReleaseUserObject, (graph, object, count))

@@ -16,6 +16,17 @@
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 
+/* The server made the callback a host node of the graph being captured: its entry stays. */
+static void keep_if_captured(struct vgpu_client *c, uint64_t id, const struct vgpu_call_rep *rep)
+{
+    Vgpu__Manual__HostFnRet *r = vgpu__manual__host_fn_ret__unpack(NULL, rep->ret_len, rep->ret);
+
+    if (r && r->kept)
+        vgpu_client_callback_keep(c, id, VGPU_CB_KEEP, NULL);
+    if (r)
+        vgpu__manual__host_fn_ret__free_unpacked(r, NULL);
+}
+
 static cudaError_t host_call(uint32_t id, const char *name, cudaStream_t stream, int kind,
                              void (*fn)(void), void *data, cudaStream_t program_stream)
 {
@@ -33,6 +44,8 @@ static cudaError_t host_call(uint32_t id, const char *name, cudaStream_t stream,
         return (cudaError_t)vgpu_shim_client_status(st);
     a.stream = (uint64_t)(uintptr_t)stream;
     st = vgpu_shim_call(id, name, &a.base, &req, &rep);
+    if (st == cudaSuccess)
+        keep_if_captured(c, a.id, &rep);
     vgpu_shim_rep_release(&rep);
     if (st != cudaSuccess)
         vgpu_client_callback_cancel(c, a.id);

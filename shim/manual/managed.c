@@ -32,6 +32,11 @@
  * is taken in this process, the allocation fails with a message.  The
  * SIGSEGV handler is installed with the first managed range and hands
  * faults outside managed memory to the handler before it.
+ *
+ * The runtime's calls about managed memory (advice, prefetches and their
+ * batches, discards, stream attachment) are checked here and taken; what
+ * the advice and prefetches asked for is recorded by advice.c, which
+ * answers cudaMemRangeGetAttribute(s).
  */
 #include <cuda_runtime_api.h>
 #include <errno.h>
@@ -531,6 +536,7 @@ int vgpu_managed_add(void *p, size_t size)
 bool vgpu_managed_remove(void *p)
 {
     bool found = false;
+    size_t size = 0;
 
     if (!__atomic_load_n(&live, __ATOMIC_RELAXED))
         return false;
@@ -541,6 +547,7 @@ bool vgpu_managed_remove(void *p)
         if (ranges[i].base != (uintptr_t)p)
             continue;
         found = true;
+        size = ranges[i].size;
         ranges[i] = ranges[--nranges];
         if (--ar->refs == 0) {
             munmap((void *)ar->lo, ar->hi - ar->lo);
@@ -556,6 +563,8 @@ bool vgpu_managed_remove(void *p)
     }
     __atomic_store_n(&live, nranges, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&mng_lock);
+    if (found)
+        vgpu_advice_forget(p, size);    /* its pages' advice and prefetches with it */
     return found;
 }
 
@@ -569,6 +578,46 @@ static int managed_arg(const void *p, size_t count)
     return cudaSuccess;
 }
 
+/*
+ * A location a prefetch or an advice may name: a device of this process's
+ * (cudaErrorInvalidDevice otherwise), the host, and with numa a host NUMA
+ * node or the current one; a status.
+ */
+static int location_ok(struct cudaMemLocation l, bool numa)
+{
+    int n = 0, st;
+
+    switch (l.type) {
+    case cudaMemLocationTypeDevice:
+        if ((st = cudaGetDeviceCount(&n)) != cudaSuccess)
+            return st;
+        return l.id >= 0 && l.id < n ? cudaSuccess : vgpu_shim_status(cudaErrorInvalidDevice);
+    case cudaMemLocationTypeHost:
+        return cudaSuccess;
+    case cudaMemLocationTypeHostNuma:
+        return numa && l.id >= 0 ? cudaSuccess : vgpu_shim_status(cudaErrorInvalidValue);
+    case cudaMemLocationTypeHostNumaCurrent:
+        return numa ? cudaSuccess : vgpu_shim_status(cudaErrorInvalidValue);
+    default:
+        return vgpu_shim_status(cudaErrorInvalidValue);
+    }
+}
+
+/*
+ * A checked prefetch: to the device, what the host wrote goes now; to the
+ * host, it is fetched at the first access.  Where it went is recorded for
+ * cudaMemRangeGetAttribute; a record that cannot be made costs the query
+ * its answer, never the prefetch.
+ */
+static void prefetch(const void *p, size_t count, struct cudaMemLocation location)
+{
+    if (location.type == cudaMemLocationTypeDevice)
+        vgpu_managed_device_reads(p, count);
+    if (vgpu_advice_prefetched(p, count, location))
+        vgpu_shim_log(VGPU_LOG_WARN, "a prefetch of managed memory at %p could not be recorded: "
+                      "cudaMemRangeGetAttribute will not report it", p);
+}
+
 VGPU_EXPORT cudaError_t cudaMemPrefetchAsync(const void *devPtr, size_t count,
                                              struct cudaMemLocation location, unsigned int flags,
                                              cudaStream_t stream)
@@ -578,14 +627,11 @@ VGPU_EXPORT cudaError_t cudaMemPrefetchAsync(const void *devPtr, size_t count,
     (void)stream;
     if (st != cudaSuccess)
         return (cudaError_t)st;
-    if (flags || (location.type != cudaMemLocationTypeDevice &&
-                  location.type != cudaMemLocationTypeHost &&
-                  location.type != cudaMemLocationTypeHostNuma &&
-                  location.type != cudaMemLocationTypeHostNumaCurrent))
+    if (flags)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
-    /* to the device: what the host wrote goes now; to the host: fetched at the first access */
-    if (location.type == cudaMemLocationTypeDevice)
-        vgpu_managed_device_reads(devPtr, count);
+    if ((st = location_ok(location, true)) != cudaSuccess)
+        return (cudaError_t)st;
+    prefetch(devPtr, count, location);
     return cudaSuccess;
 }
 
@@ -601,12 +647,28 @@ VGPU_EXPORT cudaError_t cudaMemAdvise(const void *devPtr, size_t count,
 {
     int st = managed_arg(devPtr, count);
 
-    (void)location;
     if (st != cudaSuccess)
         return (cudaError_t)st;
-    /* hints about migration, which the shadow does not do: checked, and taken */
-    if (advice < cudaMemAdviseSetReadMostly || advice > cudaMemAdviseUnsetAccessedBy)
-        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    /* hints about migration, which the shadow does not do: checked, and recorded for the queries */
+    switch (advice) {
+    case cudaMemAdviseSetReadMostly:
+    case cudaMemAdviseUnsetReadMostly:
+    case cudaMemAdviseUnsetPreferredLocation:
+        break;                  /* the location is ignored */
+    case cudaMemAdviseSetPreferredLocation:
+        st = location_ok(location, true);
+        break;
+    case cudaMemAdviseSetAccessedBy:
+    case cudaMemAdviseUnsetAccessedBy:
+        st = location_ok(location, false);
+        break;
+    default:
+        st = vgpu_shim_status(cudaErrorInvalidValue);
+    }
+    if (st != cudaSuccess)
+        return (cudaError_t)st;
+    if (vgpu_advice_set(devPtr, count, advice, location))
+        return (cudaError_t)vgpu_shim_status(cudaErrorMemoryAllocation);
     return cudaSuccess;
 }
 
@@ -627,4 +689,109 @@ VGPU_EXPORT cudaError_t cudaStreamAttachMemAsync_ptsz(cudaStream_t stream, void 
                                                       size_t length, unsigned int flags)
 {
     return cudaStreamAttachMemAsync(stream, devPtr, length, flags);
+}
+
+/* ---- batches of prefetches and discards ---- */
+
+/*
+ * locs and idxs: n entries (at least 1, at most count), the first index 0,
+ * each greater than the one before, the last below count.
+ */
+static bool locs_ok(const struct cudaMemLocation *locs, const size_t *idxs, size_t n, size_t count)
+{
+    if (!locs || !idxs || !n || n > count || idxs[0] != 0)
+        return false;
+    for (size_t k = 1; k < n; k++)
+        if (idxs[k] <= idxs[k - 1] || idxs[k] >= count)
+            return false;
+    return true;
+}
+
+/*
+ * The batched calls: their arguments checked as CUDA documents them (the
+ * stream not the legacy one, flags 0, every range managed memory of this
+ * program's, every location valid), then each range as cudaMemPrefetchAsync
+ * takes it.  A discard makes a range's contents undefined until it is
+ * written or prefetched; keeping them is one valid outcome, and the one
+ * here, where nothing migrates that a discard could spare.  CUDA asks
+ * every device for concurrent managed access, which vgpu reports as 0;
+ * the calls are served anyway, as cudaMemPrefetchAsync is.
+ */
+static cudaError_t batch(void **dptrs, size_t *sizes, size_t count, struct cudaMemLocation *locs,
+                         size_t *idxs, size_t nlocs, unsigned long long flags, cudaStream_t stream,
+                         bool ptsz, bool prefetches)
+{
+    int st;
+    size_t k = 0;
+
+    if (!count || !dptrs || !sizes || flags || stream == cudaStreamLegacy || (!stream && !ptsz) ||
+        (prefetches && !locs_ok(locs, idxs, nlocs, count)))
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    for (size_t i = 0; i < count; i++)
+        if ((st = managed_arg(dptrs[i], sizes[i])) != cudaSuccess)
+            return (cudaError_t)st;
+    for (size_t j = 0; prefetches && j < nlocs; j++)
+        if ((st = location_ok(locs[j], true)) != cudaSuccess)
+            return (cudaError_t)st;
+    for (size_t i = 0; prefetches && i < count; i++) {
+        if (k + 1 < nlocs && i == idxs[k + 1])
+            k++;
+        prefetch(dptrs[i], sizes[i], locs[k]);
+    }
+    return cudaSuccess;
+}
+
+VGPU_EXPORT cudaError_t cudaMemPrefetchBatchAsync(void **dptrs, size_t *sizes, size_t count,
+                                                  struct cudaMemLocation *prefetchLocs,
+                                                  size_t *prefetchLocIdxs, size_t numPrefetchLocs,
+                                                  unsigned long long flags, cudaStream_t stream)
+{
+    return batch(dptrs, sizes, count, prefetchLocs, prefetchLocIdxs, numPrefetchLocs, flags, stream,
+                 false, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemPrefetchBatchAsync_ptsz(void **dptrs, size_t *sizes, size_t count,
+                                                       struct cudaMemLocation *prefetchLocs,
+                                                       size_t *prefetchLocIdxs,
+                                                       size_t numPrefetchLocs,
+                                                       unsigned long long flags, cudaStream_t stream)
+{
+    return batch(dptrs, sizes, count, prefetchLocs, prefetchLocIdxs, numPrefetchLocs, flags, stream,
+                 true, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemDiscardBatchAsync(void **dptrs, size_t *sizes, size_t count,
+                                                 unsigned long long flags, cudaStream_t stream)
+{
+    return batch(dptrs, sizes, count, NULL, NULL, 0, flags, stream, false, false);
+}
+
+VGPU_EXPORT cudaError_t cudaMemDiscardBatchAsync_ptsz(void **dptrs, size_t *sizes, size_t count,
+                                                      unsigned long long flags, cudaStream_t stream)
+{
+    return batch(dptrs, sizes, count, NULL, NULL, 0, flags, stream, true, false);
+}
+
+/* a discard then a prefetch: the prefetch alone, the contents kept */
+VGPU_EXPORT cudaError_t cudaMemDiscardAndPrefetchBatchAsync(void **dptrs, size_t *sizes, size_t count,
+                                                            struct cudaMemLocation *prefetchLocs,
+                                                            size_t *prefetchLocIdxs,
+                                                            size_t numPrefetchLocs,
+                                                            unsigned long long flags,
+                                                            cudaStream_t stream)
+{
+    return batch(dptrs, sizes, count, prefetchLocs, prefetchLocIdxs, numPrefetchLocs, flags, stream,
+                 false, true);
+}
+
+VGPU_EXPORT cudaError_t cudaMemDiscardAndPrefetchBatchAsync_ptsz(void **dptrs, size_t *sizes,
+                                                                 size_t count,
+                                                                 struct cudaMemLocation *prefetchLocs,
+                                                                 size_t *prefetchLocIdxs,
+                                                                 size_t numPrefetchLocs,
+                                                                 unsigned long long flags,
+                                                                 cudaStream_t stream)
+{
+    return batch(dptrs, sizes, count, prefetchLocs, prefetchLocIdxs, numPrefetchLocs, flags, stream,
+                 true, true);
 }

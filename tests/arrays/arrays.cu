@@ -3,8 +3,9 @@
 // CUDA arrays, texture and surface objects through the runtime API: a 2D
 // array of ints filled from the host, read back whole and in part, copied
 // to and from device memory, written and read with the 1D forms across
-// rows; a texture object over it read by a kernel; a surface object;
-// everything freed.  fake_tex_read is emulated by tests/fakecuda by name,
+// rows; a texture object over it read by a kernel, its descriptors read
+// back; a surface object; copies between two arrays (2D, 1D, 3D); 3D
+// copies, between devices' memory too (on device 0); everything freed.  fake_tex_read is emulated by tests/fakecuda by name,
 // so the program runs against the fake in CI and on a GPU natively and
 // through vgpu for a differential test.
 #include <cstdio>
@@ -100,6 +101,12 @@ int main()
     printf("texture descriptor back: filter %s, clamp %s\n",
            td_back.filterMode == cudaFilterModePoint ? "point" : "other",
            td_back.addressMode[0] == cudaAddressModeClamp ? "yes" : "no");
+    cudaResourceDesc res_back;
+    memset(&res_back, 0, sizeof(res_back));
+    CHECK(cudaGetTextureObjectResourceDesc(&res_back, tex));
+    printf("texture resource back: %s, the same array %s\n",
+           res_back.resType == cudaResourceTypeArray ? "an array" : "other",
+           res_back.res.array.array == arr ? "yes" : "no");
     CHECK(cudaDestroyTextureObject(tex));
 
     // a surface over an array made for it
@@ -108,7 +115,52 @@ int main()
     res.res.array.array = surf_arr;
     CHECK(cudaCreateSurfaceObject(&surf, &res));
     printf("surface object: %s\n", surf ? "made" : "none");
+    memset(&res_back, 0, sizeof(res_back));
+    CHECK(cudaGetSurfaceObjectResourceDesc(&res_back, surf));
+    printf("surface resource back: %s, the same array %s\n",
+           res_back.resType == cudaResourceTypeArray ? "an array" : "other",
+           res_back.res.array.array == surf_arr ? "yes" : "no");
     CHECK(cudaDestroySurfaceObject(surf));
+
+    // between two arrays: all of it, a block, the 1D form across rows, a 3D box (sync and async)
+    cudaArray_t arr2;
+    int zero[W * H] = {};
+    CHECK(cudaMallocArray(&arr2, &desc, W, H));
+    CHECK(cudaMemcpy2DArrayToArray(arr2, 0, 0, arr, 0, 0, W * sizeof(int), H));
+    CHECK(cudaMemcpy2DFromArray(back, W * sizeof(int), arr2, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToHost));
+    wrong = 0;
+    for (int i = 0; i < W * H; i++)
+        wrong += back[i] != h[i];
+    printf("array to array: %d wrong\n", wrong);
+    CHECK(cudaMemcpy2DToArray(arr2, 0, 0, zero, W * sizeof(int), W * sizeof(int), H, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy2DArrayToArray(arr2, 8 * sizeof(int), 4, arr, 0, 0, 16 * sizeof(int), 2,
+                                   cudaMemcpyDeviceToDevice));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    CHECK(cudaMemcpyArrayToArray(arr2, 60 * sizeof(int), 10, arr, 0, 0, 100 * sizeof(int)));
+#pragma GCC diagnostic pop
+    {
+        cudaMemcpy3DParms p = {};
+
+        p.srcArray = arr;
+        p.srcPos = make_cudaPos(1, 2, 0);
+        p.dstArray = arr2;
+        p.dstPos = make_cudaPos(0, 20, 0);
+        p.extent = make_cudaExtent(4, 3, 1);
+        p.kind = cudaMemcpyDeviceToDevice;
+        CHECK(cudaMemcpy3D(&p));
+        p.dstPos = make_cudaPos(10, 25, 0);
+        CHECK(cudaMemcpy3DAsync(&p, 0));
+        CHECK(cudaStreamSynchronize(0));
+    }
+    CHECK(cudaMemcpy2DFromArray(back, W * sizeof(int), arr2, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToHost));
+    printf("a block: %d %d (want %d %d); 1D: %d %d %d (want %d %d %d); 3D: %d %d %d (want %d %d %d)\n",
+           back[4 * W + 8], back[5 * W + 23], h[0], h[W + 15],
+           back[10 * W + 60], back[11 * W], back[12 * W + 31], h[0], h[4], h[99],
+           back[20 * W], back[22 * W + 3], back[27 * W + 13], h[2 * W + 1], h[4 * W + 4], h[4 * W + 4]);
+    printf("array to array one row past the end: %s\n",
+           cudaGetErrorName(cudaMemcpy2DArrayToArray(arr2, 0, 1, arr, 0, 0, W * sizeof(int), H)));
+    cudaGetLastError();
 
     // outside the array: refused, as natively
     printf("a copy one row past the end: %s\n",
@@ -133,6 +185,10 @@ int main()
         printf("copying to a foreign array: %s\n",
                cudaGetErrorName(cudaMemcpy2DToArray((cudaArray_t)0x1234, 0, 0, h, 16, 16, 1,
                                                     cudaMemcpyHostToDevice)));
+        printf("copying from a foreign array to an array: %s\n",
+               cudaGetErrorName(cudaMemcpy2DArrayToArray(arr2, 0, 0, (cudaArray_t)0x1234, 0, 0, 16, 1)));
+        printf("a destroyed texture's resource: %s\n",
+               cudaGetErrorName(cudaGetTextureObjectResourceDesc(&res_back, tex)));
         cudaGetLastError();
     }
     // 3D: a pitched allocation of 4 slices, set, filled from the host and read back; a
@@ -180,10 +236,44 @@ int main()
         CHECK(cudaMemcpy2DFromArray(back, W * sizeof(int), arr, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToHost));
         printf("a slice into the array: %d %d (want %d %d)\n", back[5 * W + 3], back[12 * W + 18],
                cube[2][0][0], cube[2][7][15]);
+
+        // the peer forms on device 0: the whole cube into a second allocation, then slice 3 of
+        // it into the array, asynchronously; a device that is not there is refused
+        cudaPitchedPtr pp2;
+        cudaMemcpy3DPeerParms q = {};
+        CHECK(cudaMalloc3D(&pp2, e3));
+        q.srcPtr = pp;
+        q.dstPtr = pp2;
+        q.extent = e3;
+        CHECK(cudaMemcpy3DPeer(&q));
+        p = cudaMemcpy3DParms{};
+        p.srcPtr = pp2;
+        p.dstPtr = make_cudaPitchedPtr(cube_back, X * sizeof(int), X * sizeof(int), Y);
+        p.extent = e3;
+        p.kind = cudaMemcpyDeviceToHost;
+        memset(cube_back, 0, sizeof(cube_back));
+        CHECK(cudaMemcpy3D(&p));
+        q = cudaMemcpy3DPeerParms{};
+        q.srcPtr = pp2;
+        q.srcPos = make_cudaPos(0, 0, 3);
+        q.dstArray = arr;
+        q.dstPos = make_cudaPos(40, 20, 0);
+        q.extent = make_cudaExtent(X, Y, 1);
+        CHECK(cudaMemcpy3DPeerAsync(&q, 0));
+        CHECK(cudaStreamSynchronize(0));
+        CHECK(cudaMemcpy2DFromArray(back, W * sizeof(int), arr, 0, 0, W * sizeof(int), H, cudaMemcpyDeviceToHost));
+        printf("3D peer copies on device 0: %s; a slice into the array: %d %d (want %d %d)\n",
+               memcmp(cube, cube_back, sizeof(cube)) ? "differ" : "same", back[20 * W + 40],
+               back[27 * W + 55], cube[3][0][0], cube[3][7][15]);
+        q.dstDevice = 99;
+        printf("a 3D peer copy to device 99: %s\n", cudaGetErrorName(cudaMemcpy3DPeer(&q)));
+        cudaGetLastError();
+        CHECK(cudaFree(pp2.ptr));
         CHECK(cudaFree(pp.ptr));
     }
 
     CHECK(cudaFreeArray(arr));
+    CHECK(cudaFreeArray(arr2));
     CHECK(cudaFreeArray(surf_arr));
     CHECK(cudaFree(dev));
     printf("freed\n");

@@ -3,7 +3,8 @@
  * CUDA arrays, texture and surface objects in the fake: an array is host
  * memory of this process with its channel format and extent (rows of
  * width elements, height rows, 1 for a 1D array); copies check every
- * offset and extent as the real runtime does (cudaErrorInvalidValue); a
+ * offset and extent as the real runtime does (cudaErrorInvalidValue),
+ * between two arrays too (cudaMemcpy3D and its async form only so); a
  * texture or surface object is a record of its descriptors whose resource
  * must be an array of the fake's or its device memory.  The fake kernel
  * fake_tex_read (exec.c) reads a texture's texels in row order.
@@ -207,6 +208,125 @@ FAKE_EXPORT cudaError_t cudaMemcpy2DFromArrayAsync(void *dst, size_t dpitch, cud
         return cudaErrorInvalidResourceHandle;
     return array_copy("cudaMemcpy2DFromArrayAsync", src, wOffset, hOffset, dst, dpitch, width,
                       height, kind, false);
+}
+
+/* ---- between two arrays ---- */
+
+static bool kind_ok(enum cudaMemcpyKind kind)
+{
+    /* every direction: CUDA corrects one that would put an array on the host */
+    return kind >= cudaMemcpyHostToHost && kind <= cudaMemcpyDefault;
+}
+
+FAKE_EXPORT cudaError_t cudaMemcpy2DArrayToArray(cudaArray_t dst, size_t wOffsetDst, size_t hOffsetDst,
+                                                 cudaArray_const_t src, size_t wOffsetSrc,
+                                                 size_t hOffsetSrc, size_t width, size_t height,
+                                                 enum cudaMemcpyKind kind)
+{
+    struct fake_array *d, *s;
+    unsigned char *to, *from;
+
+    vgpu_fake_rt_ctx();
+    if (!(d = array_find(dst)) || !(s = array_find(src)))
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaMemcpy2DArrayToArray",
+                                "unknown array %p or %p", (void *)dst, (const void *)src);
+    if (!kind_ok(kind))
+        return vgpu_fake_status(cudaErrorInvalidMemcpyDirection);
+    if (!width || !height)
+        return cudaSuccess;
+    if (!(to = array_at(d, wOffsetDst, hOffsetDst, width, height)) ||
+        !(from = array_at(s, wOffsetSrc, hOffsetSrc, width, height)))
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    for (size_t y = 0; y < height; y++)
+        memmove(to + y * d->width * d->elem, from + y * s->width * s->elem, width);
+    return cudaSuccess;
+}
+
+/* The 1D form: count bytes from each offset on, row after row of each array. */
+FAKE_EXPORT cudaError_t cudaMemcpyArrayToArray(cudaArray_t dst, size_t wOffsetDst, size_t hOffsetDst,
+                                               cudaArray_const_t src, size_t wOffsetSrc,
+                                               size_t hOffsetSrc, size_t count,
+                                               enum cudaMemcpyKind kind)
+{
+    struct fake_array *d, *s;
+    size_t dat, sat, dtotal, stotal;
+
+    vgpu_fake_rt_ctx();
+    if (!(d = array_find(dst)) || !(s = array_find(src)))
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaMemcpyArrayToArray",
+                                "unknown array %p or %p", (void *)dst, (const void *)src);
+    if (!kind_ok(kind))
+        return vgpu_fake_status(cudaErrorInvalidMemcpyDirection);
+    dtotal = d->width * d->elem * (d->height ? d->height : 1);
+    stotal = s->width * s->elem * (s->height ? s->height : 1);
+    if (d->depth > 1 || s->depth > 1 || wOffsetDst > d->width * d->elem ||
+        wOffsetSrc > s->width * s->elem || hOffsetDst > dtotal / (d->width * d->elem) ||
+        hOffsetSrc > stotal / (s->width * s->elem))
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    dat = hOffsetDst * d->width * d->elem + wOffsetDst;
+    sat = hOffsetSrc * s->width * s->elem + wOffsetSrc;
+    if (dat > dtotal || count > dtotal - dat || sat > stotal || count > stotal - sat)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    memmove(d->data + dat, s->data + sat, count);      /* rows are contiguous here */
+    return cudaSuccess;
+}
+
+/*
+ * cudaMemcpy3D and cudaMemcpy3DAsync as the server calls them: between two
+ * arrays only (every other 3D copy is one 2D copy per slice in the shim).
+ */
+static cudaError_t copy3d_arrays(const char *fn, const struct cudaMemcpy3DParms *p)
+{
+    struct fake_array *d, *s;
+    struct cudaExtent e;
+
+    if (!p)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (!p->srcArray || !p->dstArray || p->srcPtr.ptr || p->dstPtr.ptr)
+        return vgpu_fake_refuse(cudaErrorNotSupported, fn, "only copies between arrays are emulated");
+    if (!(d = array_find(p->dstArray)) || !(s = array_find(p->srcArray)))
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, fn, "unknown array %p or %p",
+                                (void *)p->dstArray, (void *)p->srcArray);
+    if (!kind_ok(p->kind))
+        return vgpu_fake_status(cudaErrorInvalidMemcpyDirection);
+    e = p->extent;
+    if (!e.width || !e.height || !e.depth)
+        return cudaSuccess;
+    if (d->elem != s->elem)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    for (int side = 0; side < 2; side++) {
+        struct fake_array *a = side ? s : d;
+        struct cudaPos at = side ? p->srcPos : p->dstPos;
+        size_t rows = a->height ? a->height : 1, slices = a->depth ? a->depth : 1;
+
+        if (at.x > a->width || e.width > a->width - at.x || at.y > rows || e.height > rows - at.y ||
+            at.z > slices || e.depth > slices - at.z)
+            return vgpu_fake_status(cudaErrorInvalidValue);
+    }
+    for (size_t z = 0; z < e.depth; z++)
+        for (size_t y = 0; y < e.height; y++) {
+            size_t drow = d->width * d->elem, srow = s->width * s->elem;
+            size_t drows = d->height ? d->height : 1, srows = s->height ? s->height : 1;
+
+            memmove(d->data + ((p->dstPos.z + z) * drows + p->dstPos.y + y) * drow + p->dstPos.x * d->elem,
+                    s->data + ((p->srcPos.z + z) * srows + p->srcPos.y + y) * srow + p->srcPos.x * s->elem,
+                    e.width * d->elem);
+        }
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaMemcpy3D(const struct cudaMemcpy3DParms *p)
+{
+    vgpu_fake_rt_ctx();
+    return copy3d_arrays("cudaMemcpy3D", p);
+}
+
+FAKE_EXPORT cudaError_t cudaMemcpy3DAsync(const struct cudaMemcpy3DParms *p, cudaStream_t stream)
+{
+    vgpu_fake_rt_ctx();
+    if (!vgpu_fake_stream_ok("cudaMemcpy3DAsync", stream))
+        return cudaErrorInvalidResourceHandle;
+    return copy3d_arrays("cudaMemcpy3DAsync", p);
 }
 
 /* ---- texture and surface objects ---- */

@@ -102,6 +102,11 @@ static struct graph *graph_find(CUgraph h)
     return NULL;
 }
 
+bool vgpu_fake_graph_known(CUgraph h)
+{
+    return graph_find(h) != NULL;
+}
+
 static struct node *node_find(CUgraphNode h)
 {
     for (struct graph *g = graphs; g; g = g->next)
@@ -170,11 +175,13 @@ static struct graph *graph_clone(const struct graph *g)
         }
         x->origin = n;
     }
+    vgpu_fake_uobj_copy(g, c);
     return c;
 }
 
 static void graph_free(struct graph *g)
 {
+    vgpu_fake_uobj_owner_gone(g);
     for (struct graph **p = &graphs; *p; p = &(*p)->next)
         if (*p == g) {
             *p = g->next;
@@ -595,6 +602,7 @@ FAKE_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type
         [VGPU_FAKE_OP_COPY] = CU_GRAPH_NODE_TYPE_MEMCPY,
         [VGPU_FAKE_OP_GRAPH] = CU_GRAPH_NODE_TYPE_GRAPH,
         [VGPU_FAKE_OP_EVENT] = CU_GRAPH_NODE_TYPE_EVENT_RECORD,
+        [VGPU_FAKE_OP_HOST] = CU_GRAPH_NODE_TYPE_HOST,
     };
     struct node *n = node_find(hNode);
 
@@ -1028,6 +1036,219 @@ FAKE_EXPORT CUresult cuGraphExecMemcpyNodeSetParams(CUgraphExec hGraphExec, CUgr
     return exec_set_op("cuGraphExecMemcpyNodeSetParams", hGraphExec, hNode, r, &op);
 }
 
+/* A device-to-device copy node's parameters (the fake's only kind), one slice. */
+FAKE_EXPORT CUresult cuGraphMemcpyNodeGetParams(CUgraphNode hNode, CUDA_MEMCPY3D *p)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n || n->op.kind != VGPU_FAKE_OP_COPY || !p)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphMemcpyNodeGetParams",
+                                   "node %p is not a memcpy node", (void *)hNode);
+    *p = (CUDA_MEMCPY3D){ .srcMemoryType = CU_MEMORYTYPE_DEVICE,
+                          .srcDevice = (CUdeviceptr)(uintptr_t)n->op.src,
+                          .srcPitch = n->op.spitch, .srcHeight = n->op.height,
+                          .dstMemoryType = CU_MEMORYTYPE_DEVICE,
+                          .dstDevice = (CUdeviceptr)(uintptr_t)n->op.dst,
+                          .dstPitch = n->op.pitch, .dstHeight = n->op.height,
+                          .WidthInBytes = n->op.width, .Height = n->op.height, .Depth = 1 };
+    return CUDA_SUCCESS;
+}
+
+/* ---- host nodes ---- */
+
+static CUresult host_op(const CUDA_HOST_NODE_PARAMS *p, struct vgpu_fake_op *op)
+{
+    if (!p || !p->fn)
+        return CUDA_ERROR_INVALID_VALUE;
+    *op = (struct vgpu_fake_op){ .kind = VGPU_FAKE_OP_HOST, .host = p->fn,
+                                 .host_data = p->userData };
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                        const CUgraphNode *dependencies, size_t numDependencies,
+                                        const CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    struct vgpu_fake_op op;
+    CUresult r = host_op(nodeParams, &op);
+
+    return add_op("cuGraphAddHostNode", phGraphNode, hGraph, dependencies, numDependencies, r,
+                  &op);
+}
+
+FAKE_EXPORT CUresult cuGraphHostNodeGetParams(CUgraphNode hNode, CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n || n->op.kind != VGPU_FAKE_OP_HOST || !nodeParams)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphHostNodeGetParams",
+                                   "node %p is not a host node", (void *)hNode);
+    nodeParams->fn = n->op.host;
+    nodeParams->userData = n->op.host_data;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphHostNodeSetParams(CUgraphNode hNode,
+                                              const CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    struct vgpu_fake_op op = { 0 };
+    CUresult r = host_op(nodeParams, &op);
+
+    return set_op("cuGraphHostNodeSetParams", hNode, r, &op);
+}
+
+FAKE_EXPORT CUresult cuGraphExecHostNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                                  const CUDA_HOST_NODE_PARAMS *nodeParams)
+{
+    struct vgpu_fake_op op = { 0 };
+    CUresult r = host_op(nodeParams, &op);
+
+    return exec_set_op("cuGraphExecHostNodeSetParams", hGraphExec, hNode, r, &op);
+}
+
+/* ---- launch attributes of streams and kernel nodes: kept, read back, never acted on ---- */
+
+struct attr {
+    const void *object;
+    CUlaunchAttributeID id;
+    CUlaunchAttributeValue value;
+    struct attr *next;
+};
+
+static struct attr *attrs;
+
+static struct attr *attr_find(const void *object, CUlaunchAttributeID id, bool make)
+{
+    struct attr *a;
+
+    for (a = attrs; a; a = a->next)
+        if (a->object == object && a->id == id)
+            return a;
+    if (!make || !(a = calloc(1, sizeof(*a))))
+        return NULL;
+    a->object = object;
+    a->id = id;
+    a->next = attrs;
+    attrs = a;
+    return a;
+}
+
+/* The attributes CUDA documents as valid for streams (stream) or kernel nodes. */
+static bool attr_valid(CUlaunchAttributeID id, bool stream)
+{
+    switch (id) {
+    case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+    case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+        return true;
+    case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+        return stream;
+    case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+        return !stream;
+    default:
+        return false;
+    }
+}
+
+static CUresult attr_rw(const char *fn, const void *object, bool ok, bool stream,
+                        CUlaunchAttributeID id, CUlaunchAttributeValue *out,
+                        const CUlaunchAttributeValue *in)
+{
+    struct attr *a;
+
+    if (!ok)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_HANDLE, fn, "unknown %s %p",
+                                   stream ? "stream" : "kernel node", object);
+    if (!attr_valid(id, stream) || (!out && !in))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, fn, "attribute %d not valid here",
+                                   (int)id);
+    if (out) {
+        a = attr_find(object, id, false);
+        if (a)
+            *out = a->value;
+        else
+            memset(out, 0, sizeof(*out));
+        return CUDA_SUCCESS;
+    }
+    if (!(a = attr_find(object, id, true)))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    a->value = *in;
+    return CUDA_SUCCESS;
+}
+
+static bool kernel_node(CUgraphNode h)
+{
+    struct node *n = node_find(h);
+
+    return n && n->op.kind == VGPU_FAKE_OP_KERNEL;
+}
+
+FAKE_EXPORT CUresult cuStreamGetAttribute(CUstream hStream, CUstreamAttrID attr,
+                                          CUstreamAttrValue *value_out)
+{
+    return attr_rw("cuStreamGetAttribute", hStream,
+                   vgpu_fake_stream_ok("cuStreamGetAttribute", (cudaStream_t)hStream), true, attr,
+                   value_out, NULL);
+}
+
+FAKE_EXPORT CUresult cuStreamSetAttribute(CUstream hStream, CUstreamAttrID attr,
+                                          const CUstreamAttrValue *value)
+{
+    return attr_rw("cuStreamSetAttribute", hStream,
+                   vgpu_fake_stream_ok("cuStreamSetAttribute", (cudaStream_t)hStream), true, attr,
+                   NULL, value);
+}
+
+/* The per-thread forms: the fake's per-thread stream is its legacy one. */
+CUresult cuStreamGetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *v);
+CUresult cuStreamSetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr, const CUstreamAttrValue *v);
+
+FAKE_EXPORT CUresult cuStreamGetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr,
+                                               CUstreamAttrValue *value_out)
+{
+    return cuStreamGetAttribute(hStream, attr, value_out);
+}
+
+FAKE_EXPORT CUresult cuStreamSetAttribute_ptsz(CUstream hStream, CUstreamAttrID attr,
+                                               const CUstreamAttrValue *value)
+{
+    return cuStreamSetAttribute(hStream, attr, value);
+}
+
+FAKE_EXPORT CUresult cuGraphKernelNodeGetAttribute(CUgraphNode hNode, CUkernelNodeAttrID attr,
+                                                   CUkernelNodeAttrValue *value_out)
+{
+    return attr_rw("cuGraphKernelNodeGetAttribute", hNode, kernel_node(hNode), false, attr,
+                   value_out, NULL);
+}
+
+FAKE_EXPORT CUresult cuGraphKernelNodeSetAttribute(CUgraphNode hNode, CUkernelNodeAttrID attr,
+                                                   const CUkernelNodeAttrValue *value)
+{
+    return attr_rw("cuGraphKernelNodeSetAttribute", hNode, kernel_node(hNode), false, attr, NULL,
+                   value);
+}
+
+FAKE_EXPORT CUresult cuGraphKernelNodeCopyAttributes(CUgraphNode dst, CUgraphNode src)
+{
+    if (!kernel_node(dst) || !kernel_node(src))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphKernelNodeCopyAttributes",
+                                   "not kernel nodes: %p, %p", (void *)dst, (void *)src);
+    for (struct attr *a = attrs; a; a = a->next) {
+        struct attr *d;
+
+        if (a->object != (const void *)src)
+            continue;
+        if (!(d = attr_find(dst, a->id, true)))
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        d->value = a->value;
+    }
+    return CUDA_SUCCESS;
+}
+
 /* ---- executable graphs ---- */
 
 #define INSTANTIATE_FLAGS (CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH |   \
@@ -1079,6 +1300,7 @@ FAKE_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgra
     }
     e->n = flatten(g, e->ops, e->origin);
     e->flags = flags;
+    vgpu_fake_uobj_copy(g, e);
     e->next = execs;
     execs = e;
     *phGraphExec = (CUgraphExec)e;
@@ -1121,6 +1343,7 @@ FAKE_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
             struct exec *e = *p;
 
             *p = e->next;
+            vgpu_fake_uobj_owner_gone(e);
             free(e->ops);
             free(e->origin);
             free(e);
@@ -1201,6 +1424,8 @@ static CUresult run(const struct vgpu_fake_op *op)
                                              op->spitch, op->width, op->height, op->dir));
     case VGPU_FAKE_OP_EVENT:
         return cuEventRecord(op->event, NULL);
+    case VGPU_FAKE_OP_HOST:
+        return vgpu_fake_host_node_run(op->host, op->host_data);
     default:
         return CUDA_SUCCESS;
     }

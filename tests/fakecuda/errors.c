@@ -196,6 +196,8 @@ CUresult vgpu_fake_cu_of(cudaError_t st)
     case cudaErrorNotReady: return CUDA_ERROR_NOT_READY;
     case cudaErrorInvalidDevice: return CUDA_ERROR_INVALID_DEVICE;
     case cudaErrorNotSupported: return CUDA_ERROR_NOT_SUPPORTED;
+    case cudaErrorStreamCaptureUnsupported: return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    case cudaErrorStreamCaptureInvalidated: return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
     default: return CUDA_ERROR_UNKNOWN;
     }
 }

@@ -207,6 +207,15 @@ struct vgpu_fake_ctx *vgpu_fake_ctx_find(CUcontext ctx);
 
 /* hostfn.c: waits until no host function is queued or running (every API call's gate). */
 void vgpu_fake_hostfn_drain(void);
+/* A host node's function, run on the host functions' thread; returns once it returned. */
+CUresult vgpu_fake_host_node_run(void (*fn)(void *), void *data);
+/* A function queued for the host functions' thread, not waited for (a user object's destructor). */
+void vgpu_fake_host_fn_later(void (*fn)(void *), void *data);
+/* user_object.c: an owner's (a graph's, an executable's) references taken by another, or gone. */
+void vgpu_fake_uobj_copy(const void *from, const void *to);
+void vgpu_fake_uobj_owner_gone(const void *owner);
+/* driver_graph.c: h is a live graph. */
+bool vgpu_fake_graph_known(CUgraph h);
 
 /* errors.c: the one map from the shared helpers' cudaError_t to CUresult. */
 CUresult vgpu_fake_cu_of(cudaError_t st);
@@ -225,7 +234,7 @@ CUresult vgpu_fake_cu_refuse(CUresult r, const char *fn, const char *fmt, ...)
 /* One operation as a graph node holds it, to be run at each launch of the graph. */
 struct vgpu_fake_op {
     enum { VGPU_FAKE_OP_EMPTY, VGPU_FAKE_OP_KERNEL, VGPU_FAKE_OP_MEMSET, VGPU_FAKE_OP_COPY,
-           VGPU_FAKE_OP_GRAPH, VGPU_FAKE_OP_EVENT } kind;
+           VGPU_FAKE_OP_GRAPH, VGPU_FAKE_OP_EVENT, VGPU_FAKE_OP_HOST } kind;
     const struct vgpu_fake_kernel *kernel;
     CUfunction func;           /* the function (or CUkernel) a kernel node was given */
     unsigned grid[3], block[3], shmem;
@@ -236,6 +245,8 @@ struct vgpu_fake_op {
     uint32_t value;
     enum cudaMemcpyKind dir;
     CUevent event;             /* an event record node's */
+    void (*host)(void *);      /* a host node's function and its data */
+    void *host_data;
 };
 
 /*

@@ -97,12 +97,51 @@ static cudaError_t enqueue(struct job *j)
     return cudaSuccess;
 }
 
+void vgpu_fake_host_fn_later(void (*fn)(void *), void *data)
+{
+    struct job *j = malloc(sizeof(*j));
+
+    if (j) {
+        *j = (struct job){ .host = fn, .data = data };
+        enqueue(j);
+    }
+}
+
+CUresult vgpu_fake_host_node_run(void (*fn)(void *), void *data)
+{
+    struct job *j = malloc(sizeof(*j));
+
+    if (!j)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *j = (struct job){ .host = fn, .data = data };
+    if (enqueue(j))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    vgpu_fake_hostfn_drain();
+    return CUDA_SUCCESS;
+}
+
+/*
+ * Queues proto's function on stream.  Into a capturing stream a host
+ * function becomes a host node (run at each launch of the graph); a stream
+ * callback there is refused, as CUDA refuses it.
+ */
 static cudaError_t add(const char *fn, cudaStream_t stream, const struct job *proto)
 {
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_HOST, .host = proto->host,
+                               .host_data = proto->data };
+    CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
     struct job *j;
+    CUresult r;
 
     if (!vgpu_fake_stream_ok(fn, stream))
         return cudaErrorInvalidResourceHandle;
+    if (stream && cuStreamIsCapturing((CUstream)stream, &cs) == CUDA_SUCCESS &&
+        cs != CU_STREAM_CAPTURE_STATUS_NONE) {
+        if (!proto->host)
+            return cudaErrorStreamCaptureUnsupported;
+        vgpu_fake_captured((CUstream)stream, &op, &r);
+        return (cudaError_t)r;          /* the numbers of these statuses agree */
+    }
     j = malloc(sizeof(*j));
     if (!j)
         return cudaErrorMemoryAllocation;

@@ -5,11 +5,12 @@
 
 int main()
 {
-    cudaMemcpy3DPeerParms p = {};
+    cudaMipmappedArray_t m;
+    cudaChannelFormatDesc d = cudaCreateChannelDesc<float>();
 
     for (int i = 0; i < 2; i++) {
-        cudaError_t e = cudaMemcpy3DPeer(&p);
-        printf("cudaMemcpy3DPeer: %s\n", cudaGetErrorName(e));
+        cudaError_t e = cudaMallocMipmappedArray(&m, &d, make_cudaExtent(64, 64, 0), 4);
+        printf("cudaMallocMipmappedArray: %s\n", cudaGetErrorName(e));
     }
     return 0;
 }

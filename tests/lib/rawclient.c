@@ -72,20 +72,30 @@ int vgpu_raw_hello(struct vgpu_rawclient *c, const char *name, uint64_t hash, ch
 int vgpu_raw_call(struct vgpu_rawclient *c, uint32_t id, const ProtobufCMessage *args,
                   const void *seg, size_t seglen, uint8_t **ret, size_t *ret_len)
 {
-    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
-    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
-    Vgpu__Wire__Call call = VGPU__WIRE__CALL__INIT, *cp = &call;
-    Vgpu__Wire__Segment s = VGPU__WIRE__SEGMENT__INIT, *sp = &s;
     struct vgpu_arena ar = { 0 };
-    struct iovec iov = { (void *)seg, seglen };
-    struct vgpu_frame f = { 0 };
-    uint8_t *buf = NULL;
     const uint8_t *packed = NULL;
     size_t plen = 0;
     int rc;
 
     if (args && vgpu_call_pack(&ar, args, &packed, &plen))
         return -ENOMEM;
+    rc = vgpu_raw_call_bytes(c, id, packed, plen, seg, seglen, ret, ret_len);
+    vgpu_arena_free(&ar);
+    return rc;
+}
+
+int vgpu_raw_call_bytes(struct vgpu_rawclient *c, uint32_t id, const uint8_t *packed, size_t plen,
+                        const void *seg, size_t seglen, uint8_t **ret, size_t *ret_len)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__CallBatch b = VGPU__WIRE__CALL_BATCH__INIT;
+    Vgpu__Wire__Call call = VGPU__WIRE__CALL__INIT, *cp = &call;
+    Vgpu__Wire__Segment s = VGPU__WIRE__SEGMENT__INIT, *sp = &s;
+    struct iovec iov = { (void *)seg, seglen };
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf = NULL;
+    int rc;
+
     call.call_id = id;
     call.args.data = (uint8_t *)packed;
     call.args.len = plen;
@@ -116,7 +126,6 @@ int vgpu_raw_call(struct vgpu_rawclient *c, uint32_t id, const ProtobufCMessage 
     }
     vgpu_frame_release(&f);
     free(buf);
-    vgpu_arena_free(&ar);
     return rc;
 }
 

@@ -38,6 +38,9 @@ int vgpu_raw_hello(struct vgpu_rawclient *c, const char *name, uint64_t hash, ch
  */
 int vgpu_raw_call(struct vgpu_rawclient *c, uint32_t id, const ProtobufCMessage *args,
                   const void *seg, size_t seglen, uint8_t **ret, size_t *ret_len);
+/* The same with the arguments already packed (plen bytes at packed, which may be anything). */
+int vgpu_raw_call_bytes(struct vgpu_rawclient *c, uint32_t id, const uint8_t *packed, size_t plen,
+                        const void *seg, size_t seglen, uint8_t **ret, size_t *ret_len);
 
 /*
  * One control operation (the Control's op set by the caller): 0 with the

@@ -4,7 +4,9 @@
 // managed access uses it: cudaMallocManaged and __managed__ variables,
 // written by the host, used by kernels, read back after a synchronize;
 // memsets, copies in every direction and symbol-free kernels on it;
-// prefetch, advice and stream attachment accepted; pointer attributes.
+// prefetch, advice and stream attachment accepted; range attributes as
+// the advice and prefetches set them; batched prefetches and discards;
+// pointer attributes.
 // The kernels are named as tests/fakecuda emulates them, so the same
 // program runs against the fake runtime in CI and on a GPU natively and
 // through vgpu for a differential test.
@@ -115,6 +117,99 @@ int main()
     CHECK(cudaDeviceSynchronize());
     printf("advice, prefetch, attach: accepted; a[5] = %d\n", a[5]);
 
+    // range attributes: what the advice and prefetches asked for, page by page, over a fresh
+    // range of two halves; then batched prefetches and discards of the halves
+    {
+        const size_t rb = 128 << 10, half = rb / 2;
+        char *r;
+        int v, acc[3], *dm;
+        enum cudaMemLocationType lt;
+
+        CHECK(cudaMallocManaged(&r, rb));
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeReadMostly, r, rb));
+        printf("a fresh range: read mostly %d", v);
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributePreferredLocation, r, rb));
+        printf(", preferred %d", v);
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeLastPrefetchLocation, r, rb));
+        printf(", last prefetch %d", v);
+        CHECK(cudaMemRangeGetAttribute(acc, sizeof(acc), cudaMemRangeAttributeAccessedBy, r, rb));
+        printf(", accessed by %d %d %d\n", acc[0], acc[1], acc[2]);
+        CHECK(cudaMemAdvise(r, rb, cudaMemAdviseSetReadMostly, dev));
+        CHECK(cudaMemAdvise(r + half, half, cudaMemAdviseUnsetReadMostly, dev));
+        CHECK(cudaMemAdvise(r, half, cudaMemAdviseSetPreferredLocation, dev));
+        CHECK(cudaMemAdvise(r, rb, cudaMemAdviseSetAccessedBy, dev));
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeReadMostly, r, rb));
+        printf("after advice: read mostly %d", v);
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeReadMostly, r, half));
+        printf(" (first half %d)", v);
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributePreferredLocation, r, rb));
+        printf(", preferred %d", v);
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributePreferredLocation, r, half));
+        printf(" (first half %d", v);
+        CHECK(cudaMemRangeGetAttribute(&lt, sizeof(lt), cudaMemRangeAttributePreferredLocationType, r,
+                                       half));
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributePreferredLocationId, r, half));
+        printf(": %s %d)", lt == cudaMemLocationTypeDevice ? "device" : "not a device", v);
+        CHECK(cudaMemRangeGetAttribute(acc, sizeof(acc), cudaMemRangeAttributeAccessedBy, r, rb));
+        printf(", accessed by %d %d %d\n", acc[0], acc[1], acc[2]);
+
+        cudaStream_t ps;
+        void *ptrs[2] = { r, r + half };
+        size_t sizes[2] = { half, half }, idxs[2] = { 0, 1 }, bad_idxs[1] = { 1 };
+        cudaMemLocation locs[2] = { host, dev };
+        int vs[3];
+        void *data[3] = { &vs[0], &vs[1], &vs[2] };
+        size_t data_sizes[3] = { 4, 4, 4 };
+        cudaMemRangeAttribute attrs[3] = { cudaMemRangeAttributeReadMostly,
+                                           cudaMemRangeAttributePreferredLocation,
+                                           cudaMemRangeAttributeLastPrefetchLocation };
+
+        CHECK(cudaStreamCreate(&ps));
+        CHECK(cudaMemPrefetchAsync(r, rb, dev, 0, ps));
+        CHECK(cudaStreamSynchronize(ps));
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeLastPrefetchLocation, r, rb));
+        printf("prefetched to the device: last prefetch %d", v);
+        CHECK(cudaMemRangeGetAttribute(&lt, sizeof(lt), cudaMemRangeAttributeLastPrefetchLocationType,
+                                       r, rb));
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeLastPrefetchLocationId, r, rb));
+        printf(" (%s %d)", lt == cudaMemLocationTypeDevice ? "device" : "not a device", v);
+        CHECK(cudaMemRangeGetAttributes(data, data_sizes, attrs, 3, r, half));
+        printf("; first half all at once: %d %d %d\n", vs[0], vs[1], vs[2]);
+
+        CHECK(cudaMemPrefetchBatchAsync(ptrs, sizes, 2, locs, idxs, 2, 0, ps));
+        CHECK(cudaStreamSynchronize(ps));
+        CHECK(cudaMemRangeGetAttribute(&vs[0], 4, cudaMemRangeAttributeLastPrefetchLocation, r, half));
+        CHECK(cudaMemRangeGetAttribute(&vs[1], 4, cudaMemRangeAttributeLastPrefetchLocation, r + half,
+                                       half));
+        CHECK(cudaMemRangeGetAttribute(&vs[2], 4, cudaMemRangeAttributeLastPrefetchLocation, r, rb));
+        printf("a batch of prefetches to the host and the device: last prefetch %d and %d, over both %d\n",
+               vs[0], vs[1], vs[2]);
+        CHECK(cudaMemDiscardBatchAsync(ptrs, sizes, 2, 0, ps));
+        CHECK(cudaStreamSynchronize(ps));
+        for (size_t i = 0; i < rb; i++)
+            r[i] = (char)(i % 101);     // the contents are undefined after a discard until written
+        CHECK(cudaMemDiscardAndPrefetchBatchAsync(ptrs + 1, sizes + 1, 1, &dev, idxs, 1, 0, ps));
+        CHECK(cudaStreamSynchronize(ps));
+        CHECK(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeLastPrefetchLocation, r + half, half));
+        int rwrong = 0;
+        for (size_t i = 0; i < half; i++)
+            rwrong += r[i] != (char)(i % 101);
+        printf("discarded, written again: first half %d wrong; the second discarded and prefetched: "
+               "last prefetch %d\n", rwrong, v);
+
+        printf("refused: a batch whose first location index is not 0: %s",
+               cudaGetErrorName(cudaMemPrefetchBatchAsync(ptrs, sizes, 2, locs, bad_idxs, 1, 0, ps)));
+        printf(", a read-mostly answer of 8 bytes: %s",
+               cudaGetErrorName(cudaMemRangeGetAttribute(vs, 8, cudaMemRangeAttributeReadMostly, r, rb)));
+        CHECK(cudaMalloc(&dm, 4096));
+        printf(", device memory: %s\n",
+               cudaGetErrorName(cudaMemRangeGetAttribute(&v, 4, cudaMemRangeAttributeReadMostly, dm, 4096)));
+        cudaGetLastError();
+        CHECK(cudaFree(dm));
+        CHECK(cudaStreamDestroy(ps));
+        CHECK(cudaFree(r));
+    }
+
     cudaPointerAttributes attr;
     CHECK(cudaPointerGetAttributes(&attr, a + 10));
     printf("pointer attributes: %s, host and device pointer %s\n",
@@ -130,6 +225,9 @@ int main()
     fake_add<<<1, 1>>>(a + 1, a, a, 1);
     CHECK(cudaDeviceSynchronize());
     printf("a fresh allocation after the frees: %d\n", a[1]);
+    int rm = -1;
+    CHECK(cudaMemRangeGetAttribute(&rm, 4, cudaMemRangeAttributeReadMostly, a, 4096));
+    printf("its range: read mostly %d\n", rm);
 
     // work sent through the driver API (vgpu's libcuda.so.1 in the guest) sees the host's writes too
     typedef int (*launch_t)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,

@@ -5,7 +5,8 @@
 // instantiated and launched many times; a graph built by hand from memset
 // and kernel nodes with a dependency, its kernel node read back and
 // changed in the executable graph; nodes and edges listed; a dot file;
-// everything destroyed.  The kernels are named as tests/fakecuda
+// launch attributes of a kernel node and a stream read back;
+// a captured memcpy node read back; everything destroyed.  The kernels are named as tests/fakecuda
 // emulates them, so the program runs against the fake runtime in CI and on
 // a GPU natively and through vgpu for a differential test.
 #include <cstdio>
@@ -141,6 +142,70 @@ int main()
         printf("memcpy node from host memory: %s\n",
                cudaGetErrorName(cudaGraphAddMemcpyNode1D(&cn, g2, NULL, 0, a, h, bytes,
                                                          cudaMemcpyHostToDevice)));
+        cudaGetLastError();
+    }
+
+    // 3. launch attributes: a kernel node's priority, copied to another; a stream's sync policy
+    int least = 0, greatest = 0;
+    CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    cudaKernelNodeAttrValue av = {}, ab = {};
+    av.priority = greatest;
+    CHECK(cudaGraphKernelNodeSetAttribute(kn, cudaLaunchAttributePriority, &av));
+    CHECK(cudaGraphKernelNodeGetAttribute(kn, cudaLaunchAttributePriority, &ab));
+    printf("kernel node priority reads back: %s\n", ab.priority == greatest ? "as set" : "changed");
+    {
+        cudaGraphNode_t nodes[8], other = NULL;
+        size_t k = 8;
+
+        CHECK(cudaGraphGetNodes(g, nodes, &k));
+        for (size_t i = 0; i < k && !other; i++) {
+            cudaGraphNodeType nt;
+
+            CHECK(cudaGraphNodeGetType(nodes[i], &nt));
+            if (nt == cudaGraphNodeTypeKernel)
+                other = nodes[i];
+        }
+        CHECK(cudaGraphKernelNodeCopyAttributes(other, kn));
+        ab.priority = greatest + 12345;
+        CHECK(cudaGraphKernelNodeGetAttribute(other, cudaLaunchAttributePriority, &ab));
+        printf("copied to a captured kernel node: %s\n", ab.priority == greatest ? "as set" : "changed");
+    }
+    cudaStreamAttrValue sv = {}, sb = {};
+    sv.syncPolicy = cudaSyncPolicySpin;
+    CHECK(cudaStreamSetAttribute(s, cudaStreamAttributeSynchronizationPolicy, &sv));
+    CHECK(cudaStreamGetAttribute(s, cudaStreamAttributeSynchronizationPolicy, &sb));
+    printf("stream sync policy reads back: %s\n", sb.syncPolicy == cudaSyncPolicySpin ? "spin" : "other");
+    {
+        // the captured device copy's node of part 1 read back
+        cudaGraphNode_t nodes[8];
+        size_t k = 8;
+        int copies = 0;
+
+        CHECK(cudaGraphGetNodes(g, nodes, &k));
+        for (size_t i = 0; i < k; i++) {
+            cudaGraphNodeType nt;
+            cudaMemcpy3DParms mp3 = {};
+
+            CHECK(cudaGraphNodeGetType(nodes[i], &nt));
+            if (nt != cudaGraphNodeTypeMemcpy)
+                continue;
+            CHECK(cudaGraphMemcpyNodeGetParams(nodes[i], &mp3));
+            printf("captured memcpy node: %zu bytes from c to d: %s\n", mp3.extent.width,
+                   mp3.srcPtr.ptr == c && mp3.dstPtr.ptr == d ? "yes" : "no");
+            copies++;
+        }
+        printf("memcpy nodes: %d\n", copies);
+    }
+    if (getenv("VGPU_TEST_REFUSALS")) {
+        // an access policy window over memory that is not the program's device memory
+        cudaStreamAttrValue bad = {};
+        bad.accessPolicyWindow.base_ptr = h;
+        bad.accessPolicyWindow.num_bytes = bytes;
+        bad.accessPolicyWindow.hitRatio = 1.0f;
+        bad.accessPolicyWindow.hitProp = cudaAccessPropertyPersisting;
+        bad.accessPolicyWindow.missProp = cudaAccessPropertyStreaming;
+        printf("access policy window on host memory: %s\n",
+               cudaGetErrorName(cudaStreamSetAttribute(s, cudaStreamAttributeAccessPolicyWindow, &bad)));
         cudaGetLastError();
     }
 
