@@ -127,9 +127,11 @@ static int h_open_mem(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     if ((st = open(&p, h, a->flags)) != CUDA_SUCCESS)
         goto out;
-    if (range(&base, &size, p) != CUDA_SUCCESS || vgpu_range_add(s, base, size, false)) {
+    if ((st = range(&base, &size, p)) != CUDA_SUCCESS ||
+        (st = vgpu_range_add(s, base, size, false) ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS)) {
+        vgpu_log(VGPU_LOG_WARN, "cuIpcOpenMemHandle: the opened memory's range is unknown "
+                 "(CUresult %d); closed again", st);
         close(p);
-        st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }
     opened[nopened++] = p;

@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include <cuda_runtime_api.h>
+
 #include "ondriver.h"
 
 static void *drv;
@@ -28,6 +30,14 @@ static void drv_load(void)
         return;
     snprintf(drv_path, sizeof(drv_path), "%s/libcuda.so.1", dirname(self));
     drv = dlopen(drv_path, RTLD_NOW | RTLD_LOCAL);
+    /*
+     * As NVIDIA's runtime before its driver calls: the device's primary
+     * context made current (on the server's session thread), so a runtime
+     * call that is the program's first (cudaIpcOpenMemHandle in a process
+     * that only imports, cudaGraphCreate) finds the driver initialized.
+     */
+    if (drv)
+        cudaFree(NULL);
     if (!drv)
         vgpu_shim_log(VGPU_LOG_ERROR, "CUDA graphs, stream capture, launches with attributes and "
                       "libraries use vgpu's libcuda.so.1 beside libcudart.so.13, which could not be "

@@ -214,6 +214,12 @@ void vgpu_fake_host_fn_later(void (*fn)(void *), void *data);
 /* user_object.c: an owner's (a graph's, an executable's) references taken by another, or gone. */
 void vgpu_fake_uobj_copy(const void *from, const void *to);
 void vgpu_fake_uobj_owner_gone(const void *owner);
+/*
+ * ipc.c: device memory is whole pages of its own (so that cuIpcGetMemHandle
+ * can share them with another process); dev_unmap also ends its sharing.
+ */
+void *vgpu_fake_dev_map(size_t size);
+void vgpu_fake_dev_unmap(void *p, size_t size);
 /* driver_graph.c: h is a live graph. */
 bool vgpu_fake_graph_known(CUgraph h);
 

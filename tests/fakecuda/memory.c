@@ -40,10 +40,10 @@ cudaError_t vgpu_fake_malloc(void **p, size_t size)
         return cudaSuccess;
     if (bytes == 0 || size > VGPU_FAKE_TOTAL_MEM - vgpu_fake_mem_used())
         return vgpu_fake_status(cudaErrorMemoryAllocation);
-    if (posix_memalign(&m, ALIGN, bytes))
+    if (!(m = vgpu_fake_dev_map(bytes)))
         return vgpu_fake_status(cudaErrorMemoryAllocation);
     if (vgpu_fake_alloc_add(m, size, true)) {
-        free(m);
+        vgpu_fake_dev_unmap(m, bytes);
         return vgpu_fake_status(cudaErrorMemoryAllocation);
     }
     *p = m;
@@ -111,7 +111,7 @@ cudaError_t vgpu_fake_free(const char *fn, void *p)
         if (managed)
             vgpu_fake_managed_unmap(p, size);
         else
-            free(p);
+            vgpu_fake_dev_unmap(p, size);
     }
     return cudaSuccess;
 }

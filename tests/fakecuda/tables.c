@@ -85,7 +85,10 @@ void vgpu_fake_alloc_reset(void)
 {
     for (size_t i = 0; i < nallocs;) {
         if (allocs[i].freeable) {
-            free((void *)allocs[i].base);
+            if (allocs[i].managed)
+                vgpu_fake_managed_unmap((void *)allocs[i].base, allocs[i].size);
+            else
+                vgpu_fake_dev_unmap((void *)allocs[i].base, allocs[i].size);
             vgpu_fake_alloc_remove(&allocs[i]);
         } else {
             i++;
