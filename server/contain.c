@@ -30,6 +30,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -238,4 +239,13 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on)
     else
         vgpu_log(VGPU_LOG_DEBUG, "session confined");
     return rc;
+}
+
+void vgpu_contain_orphan(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        vgpu_log(VGPU_LOG_WARN, "cannot ask to end with the server (%s): a session could outlive "
+                 "a server killed with SIGKILL", strerror(errno));
+    if (getppid() != parent)
+        _exit(1);              /* it died before the request */
 }

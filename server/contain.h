@@ -7,6 +7,7 @@
 #define VGPU_CONTAIN_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -28,5 +29,14 @@ int vgpu_contain_parent(bool sessions_on);
  * (logged): the session must end then, unconfined.  Irreversible.
  */
 int vgpu_contain_session(const struct vgpu_identity *who, bool on);
+
+/*
+ * A child the server (or a VM's link process) forked, first thing: it is
+ * killed when parent dies, however it dies (SIGKILL included), so no
+ * session outlives the server that accepted it, holding the GPU and
+ * serving a client no server knows of.  A parent gone already ends it at
+ * once.
+ */
+void vgpu_contain_orphan(pid_t parent);
 
 #endif

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "contain.h"
 #include "link_record.h"
 #include "loop.h"
 #include "server_internal.h"
@@ -190,7 +191,7 @@ static struct channel *open_channel(struct link *l, uint32_t id)
 {
     struct channel *c;
     int sv[2];
-    pid_t pid;
+    pid_t pid, parent;
 
     if (l->nch >= LINK_MAX_CHANNELS) {
         vgpu_log(VGPU_LOG_WARN, "vm %u: refusing channel %u: %d client processes at once is "
@@ -199,6 +200,7 @@ static struct channel *open_channel(struct link *l, uint32_t id)
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return NULL;
+    parent = getpid();
     pid = fork();
     if (pid < 0) {
         close(sv[0]);
@@ -206,6 +208,7 @@ static struct channel *open_channel(struct link *l, uint32_t id)
         return NULL;
     }
     if (pid == 0) {
+        vgpu_contain_orphan(parent);
         close(sv[0]);
         close(l->fd);
         for (size_t i = 0; i < l->nch; i++)

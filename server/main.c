@@ -163,7 +163,7 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
     uint32_t max_conns;
     char refuse[384] = "";
     int cfd, idx;
-    pid_t pid;
+    pid_t pid, parent;
 
     (void)loop;
     (void)revents;
@@ -184,8 +184,10 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
     if (ls->conns >= max_conns)
         snprintf(refuse, sizeof(refuse), "%s has %u connections, its limit; end one, or raise "
                  "'sessions' of that listener", ls->cfg->address, max_conns);
+    parent = getpid();
     pid = fork();
     if (pid == 0) {
+        vgpu_contain_orphan(parent);
         for (int j = 0; j < sv->nls; j++)
             close(sv->ls[j].fd);
         if (sv->afd >= 0)

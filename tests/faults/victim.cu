@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// A program whose server goes away under it: it allocates, prints
+// "ready", then makes a synchronous call every 10 ms until one fails, and
+// prints that call's error and how long the failing call took.  It must
+// never hang (run_killed.sh bounds it) and must say what happened.
+// With the argument "once": one allocation and one call, for a program
+// started after the server was (re)started.
+#include <chrono>
+#include <cstdio>
+#include <cuda_runtime.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    void *p;
+
+    if (cudaMalloc(&p, 4096) != cudaSuccess) {
+        printf("no allocation\n");
+        return 1;
+    }
+    if (argc > 1) {
+        cudaError_t st = cudaMemset(p, 0, 4096);
+
+        printf("a new program: %s\n", cudaGetErrorName(st));
+        return st != cudaSuccess;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    for (int i = 0; i < 3000; i++) {
+        auto t0 = std::chrono::steady_clock::now();
+        cudaError_t st = cudaMemset(p, i & 0xff, 4096);
+        auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+        if (st != cudaSuccess) {
+            printf("error: %s (the call took %s)\n", cudaGetErrorName(st),
+                   ms < 1000 ? "under a second" : "a second or more");
+            printf("the next call: %s\n", cudaGetErrorName(cudaDeviceSynchronize()));
+            return 0;
+        }
+        usleep(10000);
+    }
+    printf("no error in 30 s\n");
+    return 1;
+}
