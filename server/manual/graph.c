@@ -1010,13 +1010,21 @@ typedef CUresult (*node_attr_get_fn)(CUgraphNode, CUlaunchAttributeID, CUlaunchA
 typedef CUresult (*node_attr_set_fn)(CUgraphNode, CUlaunchAttributeID, const CUlaunchAttributeValue *);
 typedef CUresult (*node_attr_copy_fn)(CUgraphNode, CUgraphNode);
 
+/* What a call does, by its id: never by what the guest's message says of itself. */
+enum attr_op { ATTR_STREAM_GET, ATTR_STREAM_SET, ATTR_NODE_GET, ATTR_NODE_SET, ATTR_NODE_COPY };
+
 /* One handler for the seven calls; sym is the driver function of the call's id. */
-static int attr_call(struct vgpu_session *s, struct vgpu_manual_call *c, const char *sym)
+static int attr_call(struct vgpu_session *s, struct vgpu_manual_call *c, const char *sym,
+                     enum attr_op op)
 {
     UNPACK(Vgpu__Manual__AttrArgs, attr_args, c);
     Vgpu__Manual__AttrRet r = VGPU__MANUAL__ATTR_RET__INIT;
     void (*fn)(void) = vgpu_driver_sym(sym);
     int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
+    bool node = op >= ATTR_NODE_GET;
+    CUgraphNode n = (CUgraphNode)(uintptr_t)a->stream;
+    CUstream st_h = (CUstream)(uintptr_t)a->stream;
+    CUlaunchAttributeID id = (CUlaunchAttributeID)a->attr;
     CUlaunchAttributeValue v;
     int st = CUDA_ERROR_NOT_SUPPORTED;
 
@@ -1024,16 +1032,12 @@ static int attr_call(struct vgpu_session *s, struct vgpu_manual_call *c, const c
     if (!fn)
         goto out;
     st = CUDA_ERROR_INVALID_HANDLE;
-    if (a->node ? !vgpu_handle_known(s, nk, a->stream) || (a->copy && !vgpu_handle_known(s, nk, a->src))
-                : !stream_ok(s, a->stream))
+    if (node ? !vgpu_handle_known(s, nk, a->stream) ||
+                   (op == ATTR_NODE_COPY && !vgpu_handle_known(s, nk, a->src))
+             : !stream_ok(s, a->stream))
         goto out;
-    if (a->copy) {
-        st = ((node_attr_copy_fn)fn)((CUgraphNode)(uintptr_t)a->stream,
-                                     (CUgraphNode)(uintptr_t)a->src);
-        goto out;
-    }
     st = CUDA_ERROR_INVALID_VALUE;
-    if (a->set) {
+    if (op == ATTR_STREAM_SET || op == ATTR_NODE_SET) {
         if (a->value.len != sizeof(v))
             goto out;
         memcpy(&v, a->value.data, sizeof(v));
@@ -1042,17 +1046,25 @@ static int attr_call(struct vgpu_session *s, struct vgpu_manual_call *c, const c
                      "policy window is not this session's memory", a->attr);
             goto out;
         }
-        st = a->node ? ((node_attr_set_fn)fn)((CUgraphNode)(uintptr_t)a->stream,
-                                              (CUlaunchAttributeID)a->attr, &v)
-                     : ((stream_attr_set_fn)fn)((CUstream)(uintptr_t)a->stream,
-                                                (CUlaunchAttributeID)a->attr, &v);
-        goto out;
     }
-    st = a->node ? ((node_attr_get_fn)fn)((CUgraphNode)(uintptr_t)a->stream,
-                                          (CUlaunchAttributeID)a->attr, &v)
-                 : ((stream_attr_get_fn)fn)((CUstream)(uintptr_t)a->stream,
-                                            (CUlaunchAttributeID)a->attr, &v);
-    if (st != CUDA_SUCCESS)
+    switch (op) {
+    case ATTR_STREAM_GET:
+        st = ((stream_attr_get_fn)fn)(st_h, id, &v);
+        break;
+    case ATTR_STREAM_SET:
+        st = ((stream_attr_set_fn)fn)(st_h, id, &v);
+        break;
+    case ATTR_NODE_GET:
+        st = ((node_attr_get_fn)fn)(n, id, &v);
+        break;
+    case ATTR_NODE_SET:
+        st = ((node_attr_set_fn)fn)(n, id, &v);
+        break;
+    default:
+        st = ((node_attr_copy_fn)fn)(n, (CUgraphNode)(uintptr_t)a->src);
+        break;
+    }
+    if (st != CUDA_SUCCESS || (op != ATTR_STREAM_GET && op != ATTR_NODE_GET))
         goto out;
     r.value.data = (uint8_t *)&v;
     r.value.len = sizeof(v);
@@ -1062,18 +1074,18 @@ out:
     return st;
 }
 
-#define ATTR_HANDLER(name)                                                         \
+#define ATTR_HANDLER(name, op)                                                     \
     static int h_##name(struct vgpu_session *s, struct vgpu_manual_call *c)       \
     {                                                                             \
-        return attr_call(s, c, #name);                                            \
+        return attr_call(s, c, #name, op);                                        \
     }
-ATTR_HANDLER(cuStreamGetAttribute)
-ATTR_HANDLER(cuStreamGetAttribute_ptsz)
-ATTR_HANDLER(cuStreamSetAttribute)
-ATTR_HANDLER(cuStreamSetAttribute_ptsz)
-ATTR_HANDLER(cuGraphKernelNodeGetAttribute)
-ATTR_HANDLER(cuGraphKernelNodeSetAttribute)
-ATTR_HANDLER(cuGraphKernelNodeCopyAttributes)
+ATTR_HANDLER(cuStreamGetAttribute, ATTR_STREAM_GET)
+ATTR_HANDLER(cuStreamGetAttribute_ptsz, ATTR_STREAM_GET)
+ATTR_HANDLER(cuStreamSetAttribute, ATTR_STREAM_SET)
+ATTR_HANDLER(cuStreamSetAttribute_ptsz, ATTR_STREAM_SET)
+ATTR_HANDLER(cuGraphKernelNodeGetAttribute, ATTR_NODE_GET)
+ATTR_HANDLER(cuGraphKernelNodeSetAttribute, ATTR_NODE_SET)
+ATTR_HANDLER(cuGraphKernelNodeCopyAttributes, ATTR_NODE_COPY)
 
 #define NODE_HANDLER(name_, op_, kind_)                                            \
     static int name_(struct vgpu_session *s, struct vgpu_manual_call *c)          \

@@ -23,6 +23,12 @@
  * in its log.
  *
  *   handler_storm SOCKET CALLS SEED IDS_FILE:BASE:COVERAGE...
+ *   handler_storm SOCKET --replay FILE
+ *
+ * The second form sends each line of FILE, "NAME ID HEX [SEGLEN]" (a call
+ * an earlier storm found, its id, its argument bytes in hex, the length of
+ * its segment of zero bytes), and fails unless each gets one result: the
+ * storm's findings kept as regression tests (regressions.txt).
  *
  * Each IDS_FILE (codegen/spec/<api>.ids) with its id base and the build's
  * coverage.txt names the API's manual functions.
@@ -363,6 +369,47 @@ static void own_handles(void)
     free(ret);
 }
 
+/* The regressions of FILE, one call each: 0 when every one was answered. */
+static int replay(const char *file)
+{
+    static uint8_t wire[MAX_WIRE], seg[SEG_MAX];
+    char line[2 * MAX_WIRE / 16], name[128], hex[sizeof(line)];
+    FILE *f = fopen(file, "r");
+    int n = 0;
+
+    if (!f) {
+        fprintf(stderr, "handler_storm: cannot read %s\n", file);
+        return 1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long id, seglen = 0;
+        size_t len = 0;
+        uint8_t *ret = NULL;
+        size_t ret_len = 0;
+        int st;
+
+        if (line[0] == '#' || sscanf(line, "%127s %lu %s %lu", name, &id, hex, &seglen) < 3)
+            continue;
+        for (const char *h = hex; h[0] && h[1] && len < sizeof(wire); h += 2)
+            sscanf(h, "%2hhx", &wire[len++]);
+        if (seglen > SEG_MAX)
+            seglen = SEG_MAX;
+        st = vgpu_raw_call_bytes(&conn, (uint32_t)id, wire, len, seglen ? seg : NULL, seglen, &ret,
+                                 &ret_len);
+        free(ret);
+        n++;
+        if (st < 0) {
+            fprintf(stderr, "handler_storm: regression %s (id %lu) got no result (%s)\n", name, id,
+                    vgpu_wire_strerror(st));
+            return 1;
+        }
+        printf("regression %s: answered %d\n", name, st);
+    }
+    fclose(f);
+    printf("handler_storm: %d regressions, every one answered\n", n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     unsigned long calls;
@@ -371,8 +418,18 @@ int main(int argc, char **argv)
     char why[256] = "";
     int rc;
 
+    if (argc == 4 && !strcmp(argv[2], "--replay")) {
+        if ((rc = vgpu_raw_dial(&conn, argv[1])) ||
+            (rc = vgpu_raw_hello(&conn, "handler_storm", VGPU_CALL_TABLES_HASH, why, sizeof(why)))) {
+            fprintf(stderr, "handler_storm: %s: %s\n", argv[1], *why ? why : strerror(-rc));
+            return 1;
+        }
+        own_handles();
+        return replay(argv[3]);
+    }
     if (argc < 5) {
-        fprintf(stderr, "usage: handler_storm SOCKET CALLS SEED IDS_FILE:BASE:COVERAGE...\n");
+        fprintf(stderr, "usage: handler_storm SOCKET CALLS SEED IDS_FILE:BASE:COVERAGE...\n"
+                "       handler_storm SOCKET --replay FILE\n");
         return 2;
     }
     calls = strtoul(argv[2], NULL, 0);
