@@ -603,6 +603,8 @@ bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle)
         if (!__atomic_load_n(&sh->pol.p.id[i].pid, __ATOMIC_SEQ_CST) ||
             __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) != vm)
             continue;
+        uint32_t gen = __atomic_load_n(&sh->pol.p.gen, __ATOMIC_ACQUIRE);
+
         for (int k = 0; k < VGPU_IPC_MAX; k++) {
             const struct vgpu_sched_ipc *e = &sh->page[i].s.ipc[k];
             uint8_t copy[VGPU_IPC_HANDLE_SIZE];
@@ -610,7 +612,10 @@ bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle)
             if (__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) != (uint32_t)kind)
                 continue;
             memcpy(copy, e->handle, sizeof(copy));
-            if (!memcmp(copy, handle, sizeof(copy)))
+            /* the slot must still be that VM's session: claims and frees bump gen */
+            if (!memcmp(copy, handle, sizeof(copy)) &&
+                __atomic_load_n(&sh->pol.p.gen, __ATOMIC_ACQUIRE) == gen &&
+                __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) == vm)
                 return true;
         }
     }

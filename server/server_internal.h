@@ -309,9 +309,9 @@ void vgpu_graph_unrelax(int mode);
  * pair (those still on streams return at once).
  */
 vgpu_manual_fn vgpu_hostcb_find(uint32_t id);
-/* CUDA IPC among the sessions of a VM (manual/ipc.c); an exported allocation freed. */
+/* CUDA IPC among the sessions of a VM (manual/ipc.c); an exported allocation or event gone. */
 vgpu_manual_fn vgpu_ipc_manual_find(uint32_t id);
-void vgpu_ipc_forget(uint64_t base);
+void vgpu_ipc_forget(uint64_t what);
 void vgpu_hostcb_end(struct vgpu_session *s);
 /* Kernel layouts kept for launches are forgotten (a module or library was unloaded; driver.c). */
 void vgpu_driver_forget_layouts(void);

@@ -260,6 +260,8 @@ static void after_destroy(struct vgpu_session *s, const struct vgpu_dispatch_ent
         vgpu_driver_forget_layouts();
     if (vgpu_handle_remove(s, kind, h) == 0 && kind == VGPU_CUDART_H_STREAM)
         stream_charge(s, -1);
+    if (kind == VGPU_CUDART_H_EVENT)
+        vgpu_ipc_forget(h);     /* an exported event's handle is withdrawn */
 }
 
 /*

@@ -13,10 +13,11 @@
  *
  * What is exported must be the session's: device memory it allocated, an
  * event it created.  Memory opened from a handle becomes a range of the
- * session that copies and kernels may use, not its own to free; closing it
- * drops the range.  A handle stays published until the allocation is
- * freed (vgpu_ipc_forget) or the session ends; an event's until the
- * session ends.
+ * session that copies and kernels may use, not its own to free, and counts
+ * against the VM's memory limit while open (so memory its exporter frees
+ * early still counts); closing it drops the range and the charge.  A
+ * handle stays published until the allocation is freed or the event
+ * destroyed (vgpu_ipc_forget) or the session ends.
  */
 #include <cuda.h>
 #include <errno.h>
@@ -29,20 +30,53 @@
 #define SYM(var, name) __typeof__(&name) var = (__typeof__(&name))(void *)vgpu_driver_sym(#name)
 #define OPENED_MAX 256                 /* handles a session has open at once */
 
-/* Per session process: what it exported (base -> published entry) and opened. */
-static struct { uint64_t base; int entry; } exported[VGPU_IPC_MAX];
+/*
+ * Per session process: what it exported (an allocation's base or an event,
+ * with its published entry; at most one per entry, so never more than
+ * VGPU_IPC_MAX) and what it opened (with the size charged).
+ */
+static struct { uint64_t what; int entry; } exported[VGPU_IPC_MAX];
 static int nexported;
-static uint64_t opened[OPENED_MAX];
+static struct { uint64_t ptr, base, size; } opened[OPENED_MAX];
 static int nopened;
 
-void vgpu_ipc_forget(uint64_t base)
+void vgpu_ipc_forget(uint64_t what)
 {
     for (int i = 0; i < nexported; i++)
-        if (exported[i].base == base) {
+        if (exported[i].what == what) {
             vgpu_sched_ipc_unpublish(exported[i].entry);
             exported[i] = exported[--nexported];
             return;
         }
+}
+
+/*
+ * Publishes the handle of what (an allocation's base, an event): the entry
+ * it already has when exported again (the driver gives the same handle),
+ * else a new one.  0, or CUDA_ERROR_OUT_OF_MEMORY with every entry in use.
+ */
+static int publish(uint64_t what, enum vgpu_ipc_kind k, const uint8_t *handle)
+{
+    int entry;
+
+    for (int i = 0; i < nexported; i++)
+        if (exported[i].what == what) {
+            vgpu_sched_ipc_unpublish(exported[i].entry);   /* a new handle replaces it */
+            exported[i] = exported[--nexported];
+            break;
+        }
+    entry = vgpu_sched_ipc_publish(k, handle);
+    if (entry < 0 || nexported >= VGPU_IPC_MAX) {
+        vgpu_log(VGPU_LOG_WARN, "CUDA IPC: cannot publish the handle (%s); a session has %d "
+                 "handles exported at most", entry == -ENODEV ? "no shared state" :
+                 "all entries in use", VGPU_IPC_MAX);
+        if (entry >= 0)
+            vgpu_sched_ipc_unpublish(entry);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    exported[nexported].what = what;
+    exported[nexported++].entry = entry;
+    return CUDA_SUCCESS;
 }
 
 static int kind(int cuda_kind)
@@ -59,7 +93,7 @@ static int h_get_mem(struct vgpu_session *s, struct vgpu_manual_call *c)
     CUipcMemHandle h;
     CUdeviceptr base = 0;
     size_t size = 0;
-    int st = CUDA_ERROR_NOT_SUPPORTED, entry;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
 
     if (!get || !range)
         goto out;
@@ -72,17 +106,8 @@ static int h_get_mem(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
     if ((st = get(&h, (CUdeviceptr)a->ptr)) != CUDA_SUCCESS)
         goto out;
-    entry = vgpu_sched_ipc_publish(VGPU_IPC_MEM, (const uint8_t *)h.reserved);
-    st = CUDA_ERROR_OUT_OF_MEMORY;
-    if (entry < 0) {
-        vgpu_log(VGPU_LOG_WARN, "cuIpcGetMemHandle: cannot publish the handle (%s); a session "
-                 "publishes %d at most", entry == -ENOSPC ? "all entries in use" : "no shared state",
-                 VGPU_IPC_MAX);
+    if ((st = publish(base, VGPU_IPC_MEM, (const uint8_t *)h.reserved)) != CUDA_SUCCESS)
         goto out;
-    }
-    vgpu_ipc_forget(base);
-    exported[nexported].base = base;
-    exported[nexported++].entry = entry;
     r.handle.data = (uint8_t *)h.reserved;
     r.handle.len = sizeof(h.reserved);
     st = reply(c, &r.base);
@@ -127,14 +152,26 @@ static int h_open_mem(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     if ((st = open(&p, h, a->flags)) != CUDA_SUCCESS)
         goto out;
-    if ((st = range(&base, &size, p)) != CUDA_SUCCESS ||
-        (st = vgpu_range_add(s, base, size, false) ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS)) {
+    if ((st = range(&base, &size, p)) != CUDA_SUCCESS) {
         vgpu_log(VGPU_LOG_WARN, "cuIpcOpenMemHandle: the opened memory's range is unknown "
                  "(CUresult %d); closed again", st);
         close(p);
         goto out;
     }
-    opened[nopened++] = p;
+    /* the VM's memory counts it while open here: its exporter may free it first */
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (vgpu_memory_charge(s, (int64_t)size)) {
+        close(p);
+        goto out;
+    }
+    if (vgpu_range_add(s, base, size, false)) {
+        vgpu_memory_charge(s, -(int64_t)size);
+        close(p);
+        goto out;
+    }
+    opened[nopened].ptr = p;
+    opened[nopened].base = base;
+    opened[nopened++].size = size;
     r.ptr = p;
     st = reply(c, &r.base);
 out:
@@ -146,22 +183,19 @@ static int h_close_mem(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__IpcArgs, ipc_args, c);
     SYM(close, cuIpcCloseMemHandle);
-    SYM(range, cuMemGetAddressRange_v2);
-    CUdeviceptr base = 0;
-    size_t size = 0;
     int st = CUDA_ERROR_NOT_SUPPORTED, i;
 
-    if (!close || !range)
+    if (!close)
         goto out;
-    for (i = 0; i < nopened && opened[i] != a->ptr; i++)
+    for (i = 0; i < nopened && opened[i].ptr != a->ptr; i++)
         ;
     st = CUDA_ERROR_INVALID_VALUE;
     if (!a->ptr || i == nopened)
         goto out;
-    range(&base, &size, (CUdeviceptr)a->ptr);
     if ((st = close((CUdeviceptr)a->ptr)) != CUDA_SUCCESS)
         goto out;
-    vgpu_range_drop(s, base);
+    vgpu_range_drop(s, opened[i].base);
+    vgpu_memory_charge(s, -(int64_t)opened[i].size);
     opened[i] = opened[--nopened];
 out:
     vgpu__manual__ipc_args__free_unpacked(a, &unpack_alloc_);
@@ -183,8 +217,7 @@ static int h_get_event(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     if ((st = get(&h, (CUevent)(uintptr_t)a->event)) != CUDA_SUCCESS)
         goto out;
-    st = CUDA_ERROR_OUT_OF_MEMORY;
-    if (vgpu_sched_ipc_publish(VGPU_IPC_EVENT, (const uint8_t *)h.reserved) < 0)
+    if ((st = publish(a->event, VGPU_IPC_EVENT, (const uint8_t *)h.reserved)) != CUDA_SUCCESS)
         goto out;
     r.handle.data = (uint8_t *)h.reserved;
     r.handle.len = sizeof(h.reserved);

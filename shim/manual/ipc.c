@@ -21,8 +21,16 @@ ONDRIVER_PASS(cudaIpcGetMemHandle, (cudaIpcMemHandle_t *handle, void *devPtr),
      ((CUipcMemHandle *)handle, (CUdeviceptr)(uintptr_t)devPtr))
 ONDRIVER_PASS(cudaIpcGetEventHandle, (cudaIpcEventHandle_t *handle, cudaEvent_t event),
      cuIpcGetEventHandle, cuIpcGetEventHandle, ((CUipcEventHandle *)handle, (CUevent)event))
-ONDRIVER_PASS(cudaIpcCloseMemHandle, (void *devPtr), cuIpcCloseMemHandle, cuIpcCloseMemHandle,
-     ((CUdeviceptr)(uintptr_t)devPtr))
+/* Memory opened from a handle is device memory to this library's copies (cudaMemcpyDefault). */
+VGPU_EXPORT cudaError_t cudaIpcCloseMemHandle(void *devPtr)
+{
+    CUresult r;
+    ONDRIVER(cuIpcCloseMemHandle, cuIpcCloseMemHandle);
+
+    if ((r = p((CUdeviceptr)(uintptr_t)devPtr)) == CUDA_SUCCESS)
+        vgpu_shim_device_range_drop(devPtr);
+    return vgpu_ondriver_done(r);
+}
 
 VGPU_EXPORT cudaError_t cudaIpcOpenMemHandle(void **devPtr, cudaIpcMemHandle_t handle,
                                              unsigned int flags)
@@ -35,8 +43,17 @@ VGPU_EXPORT cudaError_t cudaIpcOpenMemHandle(void **devPtr, cudaIpcMemHandle_t h
     if (!devPtr)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     memcpy(&h, &handle, sizeof(h));
-    if ((r = p(&dptr, h, flags)) == CUDA_SUCCESS)
+    if ((r = p(&dptr, h, flags)) == CUDA_SUCCESS) {
+        static __typeof__(&cuMemGetAddressRange_v2) range;
+        CUdeviceptr base = 0;
+        size_t size = 0;
+
+        if (!range)
+            *(void **)&range = vgpu_ondriver_sym("cuMemGetAddressRange_v2", __func__);
+        if (range && range(&base, &size, dptr) == CUDA_SUCCESS && base == dptr)
+            vgpu_shim_device_range_add((void *)(uintptr_t)dptr, size);
         *devPtr = (void *)(uintptr_t)dptr;
+    }
     return vgpu_ondriver_done(r);
 }
 

@@ -76,6 +76,9 @@ int main(int argc, char **argv)
         CHECK(cudaMalloc(&b, bytes));
         fake_fill<<<(unsigned)((bytes + 255) / 256), 256>>>(b, 1, bytes);
         CHECK(cudaIpcGetMemHandle(&h.mem, b));
+        cudaIpcMemHandle_t again;
+        CHECK(cudaIpcGetMemHandle(&again, b));    // a second export changes nothing
+        printf("exported twice: %s\n", memcmp(&again, &h.mem, sizeof(again)) ? "another handle" : "the same handle");
         CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventInterprocess));
         CHECK(cudaEventRecord(ev, 0));
         CHECK(cudaIpcGetEventHandle(&h.event, ev));
@@ -100,7 +103,7 @@ int main(int argc, char **argv)
         CHECK(cudaIpcOpenMemHandle(&p, h.mem, cudaIpcMemLazyEnablePeerAccess));
         CHECK(cudaIpcOpenEventHandle(&ev, h.event));
         CHECK(cudaStreamWaitEvent(0, ev, 0));
-        CHECK(cudaMemcpy(host, p, bytes, cudaMemcpyDeviceToHost));
+        CHECK(cudaMemcpy(host, p, bytes, cudaMemcpyDefault));    // known as device memory
         printf("importer reads the exporter's buffer: %d of %d filled\n", count(host, 0x01010101), N);
         fake_add<<<blocks, 256>>>((int *)p, (int *)p, (int *)p, N);
         CHECK(cudaDeviceSynchronize());
