@@ -309,6 +309,8 @@ void vgpu_graph_unrelax(int mode);
  * pair (those still on streams return at once).
  */
 vgpu_manual_fn vgpu_hostcb_find(uint32_t id);
+/* A graph destroyed: the references it held to user objects are gone (manual/hostfn.c). */
+void vgpu_user_objects_graph_gone(uint64_t graph);
 /* CUDA IPC among the sessions of a VM (manual/ipc.c); an exported allocation or event gone. */
 vgpu_manual_fn vgpu_ipc_manual_find(uint32_t id);
 void vgpu_ipc_forget(uint64_t what);

@@ -393,8 +393,11 @@ static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node
     }
     st = node ? destroy_node((CUgraphNode)(uintptr_t)a->graph)
               : destroy_graph((CUgraph)(uintptr_t)a->graph);
-    for (size_t i = 0; st == CUDA_SUCCESS && i < d.n; i++)
+    for (size_t i = 0; st == CUDA_SUCCESS && i < d.n; i++) {
         vgpu_handle_remove(s, d.kind[i], d.h[i]);
+        if (d.kind[i] == kind(VGPU_CUDA_H_GRAPH))
+            vgpu_user_objects_graph_gone(d.h[i]);    /* its references went with it */
+    }
 out:
     free(d.h);
     free(d.kind);

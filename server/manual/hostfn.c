@@ -17,8 +17,9 @@
  * never hangs for ever, when the session ends (vgpu_hostcb_end) or the
  * client's socket hangs up; every later one then returns at once.  What
  * comes from the client is checked: the call's stream is the session's,
- * its id is not 0, it is not capturing (a graph's host node would run the
- * function at every launch), at most VGPU_HOSTCB_MAX wait at once;
+ * its id is not 0, at most VGPU_HOSTCB_MAX wait at once (into a capturing
+ * stream the call makes a host node: its record is kept, as host nodes'
+ * and user objects' below);
  * cb_done is only ever compared with the value this side wrote, so a
  * "done" for a callback never due, or a stale one, just does not end the
  * wait.
@@ -56,6 +57,7 @@ struct vgpu_hostcb {
     uint32_t seq;                      /* the last cb_due written */
     uint32_t pending;                  /* on streams, not yet run */
     uint32_t kept;                     /* records of host nodes (below) */
+    struct record *kept_list;          /* ... found by id, so setting a node again reuses one */
     struct vgpu_hostcb *older;         /* the process's states, kept (below) */
 };
 
@@ -66,6 +68,8 @@ struct record {                        /* a trampoline's user data */
     struct vgpu_hostcb *h;
     uint64_t id;
     bool keep;                         /* a host node's: runs at every launch, never freed */
+    bool fresh;                        /* kept, made by the call now being served */
+    struct record *next_kept;          /* the session's kept records (one per id) */
 };
 
 static bool client_gone(int fd)
@@ -219,7 +223,8 @@ static int enqueue(uint32_t id, void *st, struct record *r)
 /*
  * A record for the guest's id: one run (counted pending until its
  * trampoline ran) or kept for a host node (counted, never freed: an
- * executable graph may run it at any later launch).  CUDA_SUCCESS, or
+ * executable graph may run it at any later launch; one per id, so the same
+ * id set on another node or executable reuses it).  CUDA_SUCCESS, or
  * CUDA_ERROR_OUT_OF_MEMORY past the limit.
  */
 static int record_new(struct vgpu_session *s, uint64_t id, bool keep, struct record **out)
@@ -228,7 +233,20 @@ static int record_new(struct vgpu_session *s, uint64_t id, bool keep, struct rec
     struct record *r;
     uint32_t *count;
 
-    if (!(h = state_of(s)) || !(r = malloc(sizeof(*r))))
+    if (!(h = state_of(s)))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if (keep) {
+        pthread_mutex_lock(&h->lock);
+        for (r = h->kept_list; r && r->id != id; r = r->next_kept)
+            ;
+        pthread_mutex_unlock(&h->lock);
+        if (r) {
+            r->fresh = false;
+            *out = r;
+            return CUDA_SUCCESS;
+        }
+    }
+    if (!(r = malloc(sizeof(*r))))
         return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_lock(&h->lock);
     count = keep ? &h->kept : &h->pending;
@@ -240,22 +258,34 @@ static int record_new(struct vgpu_session *s, uint64_t id, bool keep, struct rec
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     (*count)++;
+    *r = (struct record){ .h = h, .id = id, .keep = keep, .fresh = keep };
+    if (keep) {
+        r->next_kept = h->kept_list;
+        h->kept_list = r;
+    }
     pthread_mutex_unlock(&h->lock);
-    *r = (struct record){ .h = h, .id = id, .keep = keep };
     *out = r;
     return CUDA_SUCCESS;
 }
 
-/* A record the driver never took. */
+/* A record the driver never took (a kept one only when this call made it). */
 static void record_drop(struct record *r)
 {
     struct vgpu_hostcb *h = r->h;
 
+    if (r->keep && !r->fresh)
+        return;                /* another node or executable may run it */
     pthread_mutex_lock(&h->lock);
-    if (r->keep)
+    if (r->keep) {
+        for (struct record **p = &h->kept_list; *p; p = &(*p)->next_kept)
+            if (*p == r) {
+                *p = r->next_kept;
+                break;
+            }
         h->kept--;
-    else
+    } else {
         h->pending--;
+    }
     pthread_mutex_unlock(&h->lock);
     free(r);
 }
@@ -405,6 +435,94 @@ out:
 /* ---- user objects ---- */
 
 /*
+ * The references to each user object, as the session holds them and as
+ * each of its graphs does: CUDA leaves releasing references one does not
+ * hold, or using an object after its last release, undefined (the driver
+ * may touch freed memory), so the server refuses both.  A retain needs a
+ * reference held (and keeps counts below 2^31); a release or a move to a
+ * graph no more than are held; a graph's release no more than that graph
+ * holds.  Graphs destroyed take their references with them.  An object
+ * nobody here references any more leaves the session's handles.
+ */
+struct uref {
+    uint64_t graph;
+    uint64_t n;
+    struct uref *next;
+};
+
+struct uobj {
+    uint64_t obj;
+    uint64_t held;             /* the session's own */
+    struct uref *graphs;
+    struct uobj *next;
+};
+
+static struct uobj *uobjs;     /* one session per process */
+
+#define UOBJ_MAX_REFS 0x7fffffffu
+
+static struct uobj *uobj_find(uint64_t obj)
+{
+    for (struct uobj *u = uobjs; u; u = u->next)
+        if (u->obj == obj)
+            return u;
+    return NULL;
+}
+
+static struct uref *uref_of(struct uobj *u, uint64_t graph, bool make)
+{
+    struct uref *r;
+
+    for (r = u->graphs; r; r = r->next)
+        if (r->graph == graph)
+            return r;
+    if (!make || !(r = calloc(1, sizeof(*r))))
+        return NULL;
+    *r = (struct uref){ .graph = graph, .next = u->graphs };
+    u->graphs = r;
+    return r;
+}
+
+/* Drops graph references that reached 0, and the object when nothing references it. */
+static void uobj_tidy(struct vgpu_session *s, struct uobj *u)
+{
+    for (struct uref **p = &u->graphs; *p;) {
+        struct uref *r = *p;
+
+        if (r->n) {
+            p = &r->next;
+            continue;
+        }
+        *p = r->next;
+        free(r);
+    }
+    if (u->held || u->graphs)
+        return;
+    for (struct uobj **p = &uobjs; *p; p = &(*p)->next)
+        if (*p == u) {
+            *p = u->next;
+            break;
+        }
+    if (s)
+        vgpu_handle_remove(s, vgpu_cuda_kind(VGPU_CUDA_H_USER_OBJECT), u->obj);
+    free(u);
+}
+
+void vgpu_user_objects_graph_gone(uint64_t graph)
+{
+    for (struct uobj *u = uobjs, *next; u; u = next) {
+        struct uref *r = uref_of(u, graph, false);
+
+        next = u->next;
+        if (r) {
+            r->n = 0;
+            uobj_tidy(NULL, u);        /* its handle stays: the object may live on in executables */
+        }
+    }
+}
+
+
+/*
  * cuUserObjectCreate (the runtime's comes through vgpu's libcuda.so.1): the
  * destructor is our trampoline with a one-run record of the guest's id, so
  * when the last reference goes the driver's thread makes it due as a
@@ -417,13 +535,14 @@ static int h_user_object_create(struct vgpu_session *s, struct vgpu_manual_call 
     __typeof__(&cuUserObjectCreate) create =
         (__typeof__(&cuUserObjectCreate))(void *)vgpu_driver_sym("cuUserObjectCreate");
     CUuserObject obj = NULL;
+    struct uobj *u = NULL;
     struct record *r;
     int st = CUDA_ERROR_NOT_SUPPORTED;
 
     if (!create || !s->qp_mem)
         goto out;
     st = CUDA_ERROR_INVALID_VALUE;
-    if (!a->id || !a->refcount)
+    if (!a->id || !a->refcount || a->refcount > UOBJ_MAX_REFS)
         goto out;
     if ((st = record_new(s, a->id, false, &r)) != CUDA_SUCCESS)
         goto out;
@@ -432,14 +551,109 @@ static int h_user_object_create(struct vgpu_session *s, struct vgpu_manual_call 
         goto out;
     }
     ret.node = (uint64_t)(uintptr_t)obj;
-    if (vgpu_handle_add(s, vgpu_cuda_kind(VGPU_CUDA_H_USER_OBJECT), ret.node)) {
+    if (!(u = calloc(1, sizeof(*u))) ||
+        vgpu_handle_add(s, vgpu_cuda_kind(VGPU_CUDA_H_USER_OBJECT), ret.node)) {
+        free(u);
         st = CUDA_ERROR_OUT_OF_MEMORY;  /* the object stays the driver's; its record waits */
         goto out;
     }
+    *u = (struct uobj){ .obj = ret.node, .held = a->refcount, .next = uobjs };
+    uobjs = u;
     st = reply(c, &ret.base);
 out:
     vgpu__manual__user_object_args__free_unpacked(a, &unpack_alloc_);
     return st;
+}
+
+enum uobj_op { UOBJ_RETAIN, UOBJ_RELEASE, UOBJ_GRAPH_RETAIN, UOBJ_GRAPH_RELEASE };
+
+static int user_object_refs(struct vgpu_session *s, struct vgpu_manual_call *c, enum uobj_op op)
+{
+    static const char *const sym[] = { "cuUserObjectRetain", "cuUserObjectRelease",
+                                       "cuGraphRetainUserObject", "cuGraphReleaseUserObject" };
+    UNPACK(Vgpu__Manual__UserObjectArgs, user_object_args, c);
+    void (*fn)(void) = vgpu_driver_sym(sym[op]);
+    CUuserObject obj = (CUuserObject)(uintptr_t)a->object;
+    CUgraph g = (CUgraph)(uintptr_t)a->graph;
+    struct uobj *u = uobj_find(a->object);
+    bool graph_op = op >= UOBJ_GRAPH_RETAIN, move = a->flags & CU_GRAPH_USER_OBJECT_MOVE;
+    struct uref *r = NULL;
+    uint64_t n = a->refcount;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!fn)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!u || !vgpu_handle_known(s, vgpu_cuda_kind(VGPU_CUDA_H_USER_OBJECT), a->object) ||
+        (graph_op && !vgpu_handle_known(s, vgpu_cuda_kind(VGPU_CUDA_H_GRAPH), a->graph)))
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (!n || (graph_op && !(r = uref_of(u, a->graph, op == UOBJ_GRAPH_RETAIN))))
+        goto out;
+    switch (op) {
+    case UOBJ_RETAIN:
+        if (!u->held || u->held + n > UOBJ_MAX_REFS)
+            goto refused;
+        st = ((__typeof__(&cuUserObjectRetain))fn)(obj, (unsigned)n);
+        if (st == CUDA_SUCCESS)
+            u->held += n;
+        break;
+    case UOBJ_RELEASE:
+        if (n > u->held)
+            goto refused;
+        st = ((__typeof__(&cuUserObjectRelease))fn)(obj, (unsigned)n);
+        if (st == CUDA_SUCCESS)
+            u->held -= n;
+        break;
+    case UOBJ_GRAPH_RETAIN:
+        if ((a->flags & ~(uint32_t)CU_GRAPH_USER_OBJECT_MOVE) || (move ? n > u->held : !u->held) ||
+            r->n + n > UOBJ_MAX_REFS)
+            goto refused;
+        st = ((__typeof__(&cuGraphRetainUserObject))fn)(g, obj, (unsigned)n, a->flags);
+        if (st == CUDA_SUCCESS) {
+            r->n += n;
+            if (move)
+                u->held -= n;
+        }
+        break;
+    default:
+        if (n > r->n)
+            goto refused;
+        st = ((__typeof__(&cuGraphReleaseUserObject))fn)(g, obj, (unsigned)n);
+        if (st == CUDA_SUCCESS)
+            r->n -= n;
+        break;
+    }
+    uobj_tidy(s, u);
+    goto out;
+refused:
+    vgpu_log(VGPU_LOG_INFO, "%s(%u) refused: the session (or that graph) holds %llu references "
+             "to the user object", sym[op], a->refcount,
+             (unsigned long long)(graph_op && op == UOBJ_GRAPH_RELEASE ? r->n : u->held));
+    uobj_tidy(s, u);
+out:
+    vgpu__manual__user_object_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_user_object_retain(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return user_object_refs(s, c, UOBJ_RETAIN);
+}
+
+static int h_user_object_release(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return user_object_refs(s, c, UOBJ_RELEASE);
+}
+
+static int h_graph_retain_user_object(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return user_object_refs(s, c, UOBJ_GRAPH_RETAIN);
+}
+
+static int h_graph_release_user_object(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return user_object_refs(s, c, UOBJ_GRAPH_RELEASE);
 }
 
 #define HANDLER(api, name) \
@@ -466,6 +680,10 @@ vgpu_manual_fn vgpu_hostcb_find(uint32_t id)
     case VGPU_CUDA_ID_cuGraphExecHostNodeSetParams: return h_host_node_exec_set;
     case VGPU_CUDA_ID_cuGraphHostNodeGetParams: return h_host_node_get;
     case VGPU_CUDA_ID_cuUserObjectCreate: return h_user_object_create;
+    case VGPU_CUDA_ID_cuUserObjectRetain: return h_user_object_retain;
+    case VGPU_CUDA_ID_cuUserObjectRelease: return h_user_object_release;
+    case VGPU_CUDA_ID_cuGraphRetainUserObject: return h_graph_retain_user_object;
+    case VGPU_CUDA_ID_cuGraphReleaseUserObject: return h_graph_release_user_object;
     default: return NULL;
     }
 }

@@ -248,3 +248,44 @@ VGPU_EXPORT CUresult cuUserObjectCreate(CUuserObject *object_out, void *ptr, CUh
         vgpu_client_callback_cancel(c, a.id);
     return (CUresult)st;
 }
+
+/* The references: the server counts what the session and each graph hold, and refuses the rest. */
+static CUresult user_object_refs(uint32_t id, const char *name, CUuserObject object, CUgraph graph,
+                                 unsigned int count, unsigned int flags)
+{
+    Vgpu__Manual__UserObjectArgs a = VGPU__MANUAL__USER_OBJECT_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    a.object = (uint64_t)(uintptr_t)object;
+    a.graph = (uint64_t)(uintptr_t)graph;
+    a.refcount = count;
+    a.flags = flags;
+    st = vgpu_drv_call(id, name, &a.base, &req, &rep);
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+VGPU_EXPORT CUresult cuUserObjectRetain(CUuserObject object, unsigned int count)
+{
+    return user_object_refs(ID(cuUserObjectRetain), "cuUserObjectRetain", object, NULL, count, 0);
+}
+
+VGPU_EXPORT CUresult cuUserObjectRelease(CUuserObject object, unsigned int count)
+{
+    return user_object_refs(ID(cuUserObjectRelease), "cuUserObjectRelease", object, NULL, count, 0);
+}
+
+VGPU_EXPORT CUresult cuGraphRetainUserObject(CUgraph graph, CUuserObject object, unsigned int count,
+                                             unsigned int flags)
+{
+    return user_object_refs(ID(cuGraphRetainUserObject), "cuGraphRetainUserObject", object, graph,
+                            count, flags);
+}
+
+VGPU_EXPORT CUresult cuGraphReleaseUserObject(CUgraph graph, CUuserObject object, unsigned int count)
+{
+    return user_object_refs(ID(cuGraphReleaseUserObject), "cuGraphReleaseUserObject", object, graph,
+                            count, 0);
+}

@@ -48,6 +48,14 @@ int vgpu_handle_add(struct vgpu_session *s, int kind, uint64_t value)
     return 0;
 }
 
+int vgpu_handle_remove(struct vgpu_session *s, int kind, uint64_t value)
+{
+    (void)s;
+    (void)kind;
+    (void)value;
+    return 0;
+}
+
 int vgpu_cuda_kind(int kind)
 {
     return 100 + kind;                 /* any kind but the stream's */
@@ -80,6 +88,8 @@ void (*vgpu_driver_sym(const char *name))(void)
         { "cuGraphExecHostNodeSetParams", (void (*)(void))cuGraphExecHostNodeSetParams },
         { "cuGraphHostNodeGetParams", (void (*)(void))cuGraphHostNodeGetParams },
         { "cuUserObjectCreate", (void (*)(void))cuUserObjectCreate },
+        { "cuUserObjectRetain", (void (*)(void))cuUserObjectRetain },
+        { "cuUserObjectRelease", (void (*)(void))cuUserObjectRelease },
     };
 
     for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
@@ -394,9 +404,22 @@ static void test_user_object(void **state)
     assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectCreate, &a.base, &obj), 0);
     assert_int_not_equal(obj, 0);
     assert_int_equal(s.hostcb->pending, 1);
-    assert_int_equal(cuUserObjectRelease((CUuserObject)(uintptr_t)obj, 1), CUDA_SUCCESS);
+    /* the server counts the session's references: no more may go than it holds */
+    a.object = obj;
+    a.refcount = 3;
+    assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRelease, &a.base, NULL),
+                     CUDA_ERROR_INVALID_VALUE);
+    a.refcount = 1;
+    assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRetain, &a.base, NULL), 0);
+    assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRelease, &a.base, NULL), 0);
+    a.object = FOREIGN;
+    assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRetain, &a.base, NULL),
+                     CUDA_ERROR_INVALID_HANDLE);
+    a.object = obj;
+    assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRelease, &a.base, NULL), 0);
     usleep(50000);
     assert_int_equal(__atomic_load_n(&hdr()->cb_due, __ATOMIC_ACQUIRE), 0);   /* one left */
+    /* the last one, past the server (a destructor run by the driver's thread) */
     assert_int_equal(pthread_create(&th, NULL, releaser, (void *)(uintptr_t)obj), 0);
     wait_due(1);
     assert_int_equal(__atomic_load_n(&hdr()->cb_id, __ATOMIC_ACQUIRE), 31);
