@@ -17,15 +17,7 @@ server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
 
-rm -rf "$work"
-mkdir -p "$work"
-sock=$work/s
-sockdir=
-if [ ${#sock} -gt 90 ]; then
-    sockdir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-kill.XXXXXX") || exit 1
-    sock=$sockdir/s
-fi
-trap 'stop_server; [ -z "$sockdir" ] || rm -rf "$sockdir"' EXIT
+fresh_work s
 # A process that still runs (a zombie waiting for its reaper does not).
 alive() {
     [ -r "/proc/$1/stat" ] && ! awk '{ sub(/^.*\) /, ""); exit $1 == "Z" ? 0 : 1 }' "/proc/$1/stat"

@@ -15,15 +15,7 @@ server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
 
-rm -rf "$work"
-mkdir -p "$work"
-sock=$work/s
-sockdir=
-if [ ${#sock} -gt 90 ]; then
-    sockdir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-load.XXXXXX") || exit 1
-    sock=$sockdir/s
-fi
-trap 'stop_server; [ -z "$sockdir" ] || rm -rf "$sockdir"' EXIT
+fresh_work s
 fail() {
     echo "$name: $*" >&2
     tail -n 20 "$work/server.log" >&2

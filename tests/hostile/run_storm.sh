@@ -14,14 +14,7 @@ server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
 
-rm -rf "$work"
-mkdir -p "$work"
-sock=$work/s
-if [ ${#sock} -gt 90 ]; then
-    sockdir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-storm.XXXXXX") || exit 1
-    sock=$sockdir/s
-fi
-trap 'stop_server; [ -z "${sockdir:-}" ] || rm -rf "$sockdir"' EXIT
+fresh_work s
 start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 VGPU_SERVER_LOG_FD= timeout 600 "$storm" "$sock" "$calls" "$seed" "$@" >"$work/out" 2>"$work/err"
 rc=$?

@@ -14,16 +14,9 @@ server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
 
-rm -rf "$work"
+fresh_work s1
 mkdir -p "$work/x"
-sock=$work/s1
-sockdir=
-if [ ${#sock} -gt 90 ]; then
-    sockdir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-ipc.XXXXXX") || exit 1
-    sock=$sockdir/s1
-fi
 sock2=${sock%1}2
-trap 'stop_server; [ -z "$sockdir" ] || rm -rf "$sockdir"' EXIT
 VGPU_FAKE_IPC_DIR=$work/x
 export VGPU_FAKE_IPC_DIR
 start_server "$fake" --listen "unix:$sock,vm_id=1" --listen "unix:$sock2,vm_id=2" \

@@ -63,3 +63,19 @@ start_server() {
         i=$((i + 1))
     done
 }
+
+# fresh_work NAME: empties $work and sets $sock to NAME in it, or in a
+# private directory under /tmp when that path would not fit a unix socket's
+# 108 bytes (the server adds ".admin"); $sockdir names that directory (or
+# is empty).  An EXIT trap stops the server and removes it.
+fresh_work() {
+    rm -rf "$work"
+    mkdir -p "$work" || server_fail "cannot create $work"
+    sock=$work/$1
+    sockdir=
+    if [ ${#sock} -gt 90 ]; then
+        sockdir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-test.XXXXXX") || server_fail "mktemp failed"
+        sock=$sockdir/$1
+    fi
+    trap 'stop_server; [ -z "$sockdir" ] || rm -rf "$sockdir"' EXIT
+}
