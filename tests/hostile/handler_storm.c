@@ -7,7 +7,8 @@
  * manual.proto's messages: each field present or not, its value from a
  * pool of edge values (0, 1, powers of two and their neighbours, the
  * largest of each width), random bits, and the session's own handles and
- * addresses (a buffer it allocated, its ends and one past them, a stream),
+ * addresses (a buffer it allocated, its ends and one past them, a stream,
+ * an event, a graph),
  * nested messages and repeated fields included; sometimes an input segment
  * of random bytes.  A call whose answer is neither "invalid value" nor a
  * failed unpack marks the message as one the id takes, which later calls
@@ -348,7 +349,25 @@ static int storm_one(unsigned long k, unsigned long long seed)
     return 0;
 }
 
-/* A buffer, a stream and an event of the session's own, their values in the pool. */
+/* A call with no arguments whose result's field 1 is a handle: it goes into the pool. */
+static void learn_made(uint32_t id)
+{
+    uint8_t *ret = NULL;
+    size_t ret_len = 0;
+
+    if (vgpu_raw_call_bytes(&conn, id, NULL, 0, NULL, 0, &ret, &ret_len) == 0) {
+        /* every generated *_ret message that makes one handle carries it as field 1 */
+        Vgpu__Manual__NodeRet *r = vgpu__manual__node_ret__unpack(NULL, ret_len, ret);
+
+        if (r) {
+            learn(r->node);
+            vgpu__manual__node_ret__free_unpacked(r, NULL);
+        }
+    }
+    free(ret);
+}
+
+/* A buffer, a stream, an event and a graph of the session's own, their values in the pool. */
 static void own_handles(void)
 {
     Vgpu__Manual__MallocArgs m = VGPU__MANUAL__MALLOC_ARGS__INIT;
@@ -367,6 +386,9 @@ static void own_handles(void)
         }
     }
     free(ret);
+    learn_made(VGPU_CUDART_ID_cudaStreamCreate);
+    learn_made(VGPU_CUDART_ID_cudaEventCreate);
+    learn_made(VGPU_CUDA_ID_cuGraphCreate);
 }
 
 /* The regressions of FILE, one call each: 0 when every one was answered. */
