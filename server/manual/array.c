@@ -7,7 +7,10 @@
  * extent (cudaArrayGetInfo) and the session's ranges, copies between two
  * arrays against both arrays' extents; a texture or surface object is
  * created only from a resource of the session's: its array, or device
- * memory whose whole span the session holds.
+ * memory whose whole span the session holds.  A mipmapped array is charged
+ * for all its levels; a level's array (cudaGetMipmappedArrayLevel) becomes
+ * a handle of the session's until the mipmapped array is freed, and is not
+ * the session's to free itself.
  */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
@@ -58,20 +61,48 @@ static uint64_t elem_bytes(int x, int y, int z, int w)
     return bits % 8 ? 0 : (uint64_t)bits / 8;
 }
 
+/*
+ * The bytes of levels levels of a width x height x depth array of e-byte
+ * elements (each level's dimensions halved, at least 1; 0 height or depth
+ * stays 0): 0 when it does not fit 2^62, or levels is more than the
+ * dimensions allow.
+ */
+static uint64_t levels_bytes(uint64_t e, uint64_t w, uint64_t h, uint64_t d, uint32_t levels)
+{
+    uint64_t big = w > h ? (w > d ? w : d) : (h > d ? h : d), total = 0, b;
+    uint32_t most = 1;
+
+    while (most < 64 && big >> most)
+        most++;
+    if (!e || !w || !levels || levels > most)
+        return 0;
+    for (uint32_t i = 0; i < levels; i++) {
+        if (vgpu_span_1d(w, e, &b) || vgpu_span_1d(h ? h : 1, b, &b) ||
+            vgpu_span_1d(d ? d : 1, b, &b) || total + b > INT64_MAX / 2)
+            return 0;
+        total += b;
+        w = w > 1 ? w / 2 : 1;
+        h = h > 1 ? h / 2 : h;
+        d = d > 1 ? d / 2 : d;
+    }
+    return total;
+}
+
 int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__ArrayArgs, array_args, c);
     Vgpu__Manual__ArrayRet r = VGPU__MANUAL__ARRAY_RET__INIT;
     struct cudaChannelFormatDesc desc = { a->x, a->y, a->z, a->w, (enum cudaChannelFormatKind)a->f };
+    struct cudaExtent ext = { a->width, a->height, a->depth };
+    int kind = a->mipmapped ? VGPU_CUDART_H_MIPMAPPED_ARRAY : VGPU_CUDART_H_ARRAY;
+    cudaMipmappedArray_t mm = NULL;
     cudaArray_t arr = NULL;
-    uint64_t e = elem_bytes(a->x, a->y, a->z, a->w), bytes = 0;
+    uint64_t e = elem_bytes(a->x, a->y, a->z, a->w), bytes, h;
     int rc = cudaErrorInvalidValue;
 
-    /* the charge: width x height x depth elements, each dimension at least 1 */
-    if (!e || !a->width || vgpu_span_1d(a->width, e, &bytes) ||
-        vgpu_span_1d(a->height ? a->height : 1, bytes, &bytes) ||
-        vgpu_span_1d(a->depth ? a->depth : 1, bytes, &bytes) || bytes > INT64_MAX / 2 ||
-        (!a->is_3d && a->depth)) {
+    /* the charge: width x height x depth elements, each dimension at least 1, of every level */
+    bytes = levels_bytes(e, a->width, a->height, a->depth, a->mipmapped ? a->levels : 1);
+    if (!bytes || (!a->is_3d && a->depth) || (a->mipmapped && !a->is_3d)) {
         rc = e ? cudaErrorInvalidValue : cudaErrorInvalidChannelDescriptor;
         goto out;
     }
@@ -79,24 +110,102 @@ int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorMemoryAllocation;
         goto out;
     }
-    rc = a->is_3d ? cudaMalloc3DArray(&arr, &desc, (struct cudaExtent){ a->width, a->height, a->depth },
-                                      a->flags)
-                  : cudaMallocArray(&arr, &desc, a->width, a->height, a->flags);
-    if (rc == cudaSuccess && (vgpu_handle_add(s, VGPU_CUDART_H_ARRAY, (uintptr_t)arr) ||
-                              charge_keep((uintptr_t)arr, bytes))) {
-        vgpu_handle_remove(s, VGPU_CUDART_H_ARRAY, (uintptr_t)arr);
-        cudaFreeArray(arr);
+    rc = a->mipmapped ? cudaMallocMipmappedArray(&mm, &desc, ext, a->levels, a->flags)
+         : a->is_3d   ? cudaMalloc3DArray(&arr, &desc, ext, a->flags)
+                      : cudaMallocArray(&arr, &desc, a->width, a->height, a->flags);
+    h = a->mipmapped ? (uintptr_t)mm : (uintptr_t)arr;
+    if (rc == cudaSuccess && (vgpu_handle_add(s, kind, h) || charge_keep(h, bytes))) {
+        vgpu_handle_remove(s, kind, h);
+        if (a->mipmapped)
+            cudaFreeMipmappedArray(mm);
+        else
+            cudaFreeArray(arr);
         rc = cudaErrorMemoryAllocation;
     }
     if (rc != cudaSuccess) {
         vgpu_memory_charge(s, -(int64_t)bytes);
         goto out;
     }
-    r.array = (uintptr_t)arr;
+    r.array = h;
     rc = reply(c, &r.base);
 out:
     vgpu__manual__array_args__free_unpacked(a, &unpack_alloc_);
     return rc;
+}
+
+/* The level arrays handed out, by their mipmapped array (one session per process). */
+static struct level { uint64_t mipmapped, array; } *levels;
+static int nlevels, cap_levels;
+
+int vgpu_manual_mipmapped_level(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__MipmappedLevelArgs, mipmapped_level_args, c);
+    Vgpu__Manual__ArrayRet r = VGPU__MANUAL__ARRAY_RET__INIT;
+    cudaArray_t arr = NULL;
+    int rc = cudaErrorInvalidResourceHandle;
+
+    if (!vgpu_handle_known(s, VGPU_CUDART_H_MIPMAPPED_ARRAY, a->mipmapped))
+        goto out;
+    rc = cudaGetMipmappedArrayLevel(&arr, (cudaMipmappedArray_const_t)(uintptr_t)a->mipmapped,
+                                    a->level);
+    if (rc != cudaSuccess)
+        goto out;
+    r.array = (uintptr_t)arr;
+    if (!vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, r.array)) {
+        rc = cudaErrorMemoryAllocation;
+        if (nlevels == cap_levels) {
+            int cap = cap_levels ? 2 * cap_levels : 32;
+            struct level *p = realloc(levels, (size_t)cap * sizeof(*p));
+
+            if (!p)
+                goto out;
+            levels = p;
+            cap_levels = cap;
+        }
+        if (vgpu_handle_add(s, VGPU_CUDART_H_ARRAY, r.array))
+            goto out;
+        levels[nlevels++] = (struct level){ a->mipmapped, r.array };
+    }
+    rc = reply(c, &r.base);
+out:
+    vgpu__manual__mipmapped_level_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+int vgpu_manual_free_mipmapped(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__ArrayHandleArgs, array_handle_args, c);
+    int rc = cudaSuccess;
+
+    if (!a->array)
+        goto out;
+    rc = cudaErrorInvalidResourceHandle;
+    if (!vgpu_handle_known(s, VGPU_CUDART_H_MIPMAPPED_ARRAY, a->array))
+        goto out;
+    if ((rc = cudaFreeMipmappedArray((cudaMipmappedArray_t)(uintptr_t)a->array)) != cudaSuccess)
+        goto out;
+    vgpu_handle_remove(s, VGPU_CUDART_H_MIPMAPPED_ARRAY, a->array);
+    vgpu_memory_charge(s, -(int64_t)charge_take(a->array));
+    for (int i = 0; i < nlevels;) {      /* its levels went with it */
+        if (levels[i].mipmapped != a->array) {
+            i++;
+            continue;
+        }
+        vgpu_handle_remove(s, VGPU_CUDART_H_ARRAY, levels[i].array);
+        levels[i] = levels[--nlevels];
+    }
+out:
+    vgpu__manual__array_handle_args__free_unpacked(a, &unpack_alloc_);
+    return rc;
+}
+
+/* An array the session allocated itself (a mipmapped array's level is not one). */
+static bool charged_array(uint64_t array)
+{
+    for (int i = 0; i < ncharged; i++)
+        if (charged[i].array == array)
+            return true;
+    return false;
 }
 
 int vgpu_manual_free_array(struct vgpu_session *s, struct vgpu_manual_call *c)
@@ -107,6 +216,12 @@ int vgpu_manual_free_array(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (a->array) {
         if (!vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, a->array)) {
             rc = cudaErrorInvalidResourceHandle;
+            goto out;
+        }
+        if (!charged_array(a->array)) {
+            vgpu_log(VGPU_LOG_INFO, "cudaFreeArray refused: a mipmapped array's level goes with "
+                     "the mipmapped array (cudaFreeMipmappedArray)");
+            rc = cudaErrorInvalidValue;
             goto out;
         }
         rc = cudaFreeArray((cudaArray_t)(uintptr_t)a->array);
@@ -336,8 +451,10 @@ static bool resource_ok(struct vgpu_session *s, const struct cudaResourceDesc *r
         return !surface && e && !vgpu_span_1d(r->res.pitch2D.width, e, &row) &&
                !vgpu_span_2d(r->res.pitch2D.pitchInBytes, row, r->res.pitch2D.height, &span) &&
                vgpu_range_check(s, (uintptr_t)r->res.pitch2D.devPtr, span);
+    case cudaResourceTypeMipmappedArray:
+        return vgpu_handle_known(s, VGPU_CUDART_H_MIPMAPPED_ARRAY,
+                                 (uintptr_t)r->res.mipmap.mipmap);
     default:
-        /* mipmapped arrays are not the session's to have: none is ever made */
         return false;
     }
 }

@@ -42,6 +42,9 @@ static const struct {
     /* arrays, textures, surfaces (array.c); the copy forms' arguments say direction and side */
     { VGPU_CUDART_ID_cudaMallocArray, vgpu_manual_malloc_array },
     { VGPU_CUDART_ID_cudaMalloc3DArray, vgpu_manual_malloc_array },
+    { VGPU_CUDART_ID_cudaMallocMipmappedArray, vgpu_manual_malloc_array },
+    { VGPU_CUDART_ID_cudaGetMipmappedArrayLevel, vgpu_manual_mipmapped_level },
+    { VGPU_CUDART_ID_cudaFreeMipmappedArray, vgpu_manual_free_mipmapped },
     { VGPU_CUDART_ID_cudaFreeArray, vgpu_manual_free_array },
     { VGPU_CUDART_ID_cudaMemcpy2DToArray, vgpu_manual_array_copy },
     { VGPU_CUDART_ID_cudaMemcpy2DFromArray, vgpu_manual_array_copy },

@@ -26,9 +26,11 @@
 
 /* ---- arrays ---- */
 
+/* An array, or with levels a mipmapped array (its handle in *array too). */
 static cudaError_t malloc_array(uint32_t id, const char *name, cudaArray_t *array,
                                 const struct cudaChannelFormatDesc *desc, size_t width,
-                                size_t height, size_t depth, unsigned int flags, bool is_3d)
+                                size_t height, size_t depth, unsigned int flags, bool is_3d,
+                                unsigned int levels)
 {
     Vgpu__Manual__ArrayArgs a = VGPU__MANUAL__ARRAY_ARGS__INIT;
     struct vgpu_call_req req = { 0 };
@@ -48,6 +50,8 @@ static cudaError_t malloc_array(uint32_t id, const char *name, cudaArray_t *arra
     a.depth = depth;
     a.flags = flags;
     a.is_3d = is_3d;
+    a.levels = levels;
+    a.mipmapped = levels != 0;
     st = vgpu_shim_call(id, name, &a.base, &req, &rep);
     if (st == cudaSuccess) {
         r = vgpu__manual__array_ret__unpack(NULL, rep.ret_len, rep.ret);
@@ -66,14 +70,69 @@ VGPU_EXPORT cudaError_t cudaMallocArray(cudaArray_t *array, const struct cudaCha
                                         size_t width, size_t height, unsigned int flags)
 {
     return malloc_array(VGPU_CUDART_ID_cudaMallocArray, "cudaMallocArray", array, desc, width,
-                        height, 0, flags, false);
+                        height, 0, flags, false, 0);
 }
 
 VGPU_EXPORT cudaError_t cudaMalloc3DArray(cudaArray_t *array, const struct cudaChannelFormatDesc *desc,
                                           struct cudaExtent extent, unsigned int flags)
 {
     return malloc_array(VGPU_CUDART_ID_cudaMalloc3DArray, "cudaMalloc3DArray", array, desc,
-                        extent.width, extent.height, extent.depth, flags, true);
+                        extent.width, extent.height, extent.depth, flags, true, 0);
+}
+
+/* numLevels 0 is refused here, as the server would: 0 levels means a plain array to the call. */
+VGPU_EXPORT cudaError_t cudaMallocMipmappedArray(cudaMipmappedArray_t *mipmappedArray,
+                                                 const struct cudaChannelFormatDesc *desc,
+                                                 struct cudaExtent extent, unsigned int numLevels,
+                                                 unsigned int flags)
+{
+    if (!numLevels)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    return malloc_array(VGPU_CUDART_ID_cudaMallocMipmappedArray, "cudaMallocMipmappedArray",
+                        (cudaArray_t *)(void *)mipmappedArray, desc, extent.width, extent.height,
+                        extent.depth, flags, true, numLevels);
+}
+
+VGPU_EXPORT cudaError_t cudaGetMipmappedArrayLevel(cudaArray_t *levelArray,
+                                                   cudaMipmappedArray_const_t mipmappedArray,
+                                                   unsigned int level)
+{
+    Vgpu__Manual__MipmappedLevelArgs a = VGPU__MANUAL__MIPMAPPED_LEVEL_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    Vgpu__Manual__ArrayRet *r;
+    int st;
+
+    if (!levelArray)
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    a.mipmapped = (uint64_t)(uintptr_t)mipmappedArray;
+    a.level = level;
+    st = vgpu_shim_call(VGPU_CUDART_ID_cudaGetMipmappedArrayLevel, "cudaGetMipmappedArrayLevel",
+                        &a.base, &req, &rep);
+    if (st == cudaSuccess) {
+        if ((r = vgpu__manual__array_ret__unpack(NULL, rep.ret_len, rep.ret))) {
+            *levelArray = (cudaArray_t)(uintptr_t)r->array;
+            vgpu__manual__array_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_status(cudaErrorUnknown);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    return (cudaError_t)st;
+}
+
+VGPU_EXPORT cudaError_t cudaFreeMipmappedArray(cudaMipmappedArray_t mipmappedArray)
+{
+    Vgpu__Manual__ArrayHandleArgs a = VGPU__MANUAL__ARRAY_HANDLE_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    int st;
+
+    a.array = (uint64_t)(uintptr_t)mipmappedArray;
+    st = vgpu_shim_call(VGPU_CUDART_ID_cudaFreeMipmappedArray, "cudaFreeMipmappedArray", &a.base,
+                        &req, &rep);
+    vgpu_shim_rep_release(&rep);
+    return (cudaError_t)st;
 }
 
 VGPU_EXPORT cudaError_t cudaFreeArray(cudaArray_t array)

@@ -272,6 +272,46 @@ int main()
         CHECK(cudaFree(pp.ptr));
     }
 
+    // a mipmapped array: each level's extent, and data through each level's array
+    {
+        const int MW = 64, MH = 32, LEVELS = 4;
+        static int lv[MW * MH], lv_back[MW * MH];
+        cudaMipmappedArray_t mm;
+        cudaChannelFormatDesc md = cudaCreateChannelDesc<int>();
+        int same = 0;
+
+        CHECK(cudaMallocMipmappedArray(&mm, &md, make_cudaExtent(MW, MH, 0), LEVELS, 0));
+        for (int l = 0; l < LEVELS; l++) {
+            cudaArray_t la;
+            cudaExtent le;
+            cudaChannelFormatDesc ld;
+            unsigned int lflags;
+            size_t w = MW >> l, hgt = MH >> l;
+
+            CHECK(cudaGetMipmappedArrayLevel(&la, mm, l));
+            CHECK(cudaArrayGetInfo(&ld, &le, &lflags, la));
+            printf("mipmap level %d: %zu x %zu\n", l, le.width, le.height);
+            for (size_t i = 0; i < w * hgt; i++)
+                lv[i] = (int)(l * 100000 + i);
+            CHECK(cudaMemcpy2DToArray(la, 0, 0, lv, w * sizeof(int), w * sizeof(int), hgt,
+                                      cudaMemcpyHostToDevice));
+            CHECK(cudaMemcpy2DFromArray(lv_back, w * sizeof(int), la, 0, 0, w * sizeof(int), hgt,
+                                        cudaMemcpyDeviceToHost));
+            same += !memcmp(lv, lv_back, w * hgt * sizeof(int));
+        }
+        printf("mipmap levels read back as written: %d of %d\n", same, LEVELS);
+        if (getenv("VGPU_TEST_REFUSALS")) {
+            cudaArray_t la;
+
+            CHECK(cudaGetMipmappedArrayLevel(&la, mm, 1));
+            printf("freeing a level's array: %s\n", cudaGetErrorName(cudaFreeArray(la)));
+            printf("a level past the last: %s\n",
+                   cudaGetErrorName(cudaGetMipmappedArrayLevel(&la, mm, LEVELS)));
+            cudaGetLastError();
+        }
+        CHECK(cudaFreeMipmappedArray(mm));
+    }
+
     CHECK(cudaFreeArray(arr));
     CHECK(cudaFreeArray(arr2));
     CHECK(cudaFreeArray(surf_arr));

@@ -7,7 +7,9 @@
  * between two arrays too (cudaMemcpy3D and its async form only so); a
  * texture or surface object is a record of its descriptors whose resource
  * must be an array of the fake's or its device memory.  The fake kernel
- * fake_tex_read (exec.c) reads a texture's texels in row order.
+ * fake_tex_read (exec.c) reads a texture's texels in row order.  A
+ * mipmapped array is its levels, each an array of its own (each dimension
+ * halved, at least 1) that cudaFreeArray refuses: they go with it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,8 +22,17 @@ struct fake_array {
     size_t width, height, depth, elem;
     unsigned int flags;
     unsigned char *data;
+    bool level;                /* a mipmapped array's: freed with it */
     struct fake_array *next;
 };
+
+struct fake_mipmapped {
+    unsigned int levels;
+    cudaArray_t level[16];
+    struct fake_mipmapped *next;
+};
+
+static struct fake_mipmapped *mipmapped;
 
 struct fake_object {
     struct cudaResourceDesc res;
@@ -85,13 +96,10 @@ FAKE_EXPORT cudaError_t cudaMalloc3DArray(cudaArray_t *array, const struct cudaC
     return array_new(array, desc, extent.width, extent.height, extent.depth, flags);
 }
 
-FAKE_EXPORT cudaError_t cudaFreeArray(cudaArray_t array)
+static cudaError_t array_free(cudaArray_t array, bool level)
 {
-    vgpu_fake_rt_ctx();
-    if (!array)
-        return cudaSuccess;
     for (struct fake_array **p = &arrays; *p; p = &(*p)->next)
-        if ((void *)*p == (void *)array) {
+        if ((void *)*p == (void *)array && (*p)->level == level) {
             struct fake_array *a = *p;
 
             *p = a->next;
@@ -99,8 +107,94 @@ FAKE_EXPORT cudaError_t cudaFreeArray(cudaArray_t array)
             free(a);
             return cudaSuccess;
         }
-    return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaFreeArray", "unknown array %p",
-                            (void *)array);
+    return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaFreeArray",
+                            "unknown array %p (or a mipmapped array's level)", (void *)array);
+}
+
+FAKE_EXPORT cudaError_t cudaFreeArray(cudaArray_t array)
+{
+    vgpu_fake_rt_ctx();
+    return array ? array_free(array, false) : cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaMallocMipmappedArray(cudaMipmappedArray_t *mipmappedArray,
+                                                 const struct cudaChannelFormatDesc *desc,
+                                                 struct cudaExtent extent, unsigned int numLevels,
+                                                 unsigned int flags)
+{
+    struct fake_mipmapped *m;
+    size_t w = extent.width, h = extent.height, d = extent.depth, big;
+    unsigned int most = 1;
+    cudaError_t st;
+
+    vgpu_fake_rt_ctx();
+    big = w > h ? (w > d ? w : d) : (h > d ? h : d);
+    while (big >> most)
+        most++;
+    if (!mipmappedArray || !numLevels || numLevels > most || numLevels > 16)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    if (!(m = calloc(1, sizeof(*m))))
+        return vgpu_fake_status(cudaErrorMemoryAllocation);
+    for (unsigned int i = 0; i < numLevels; i++) {
+        if ((st = array_new(&m->level[i], desc, w, h, d, flags))) {
+            while (i--)
+                array_free(m->level[i], true);
+            free(m);
+            return st;
+        }
+        ((struct fake_array *)(void *)m->level[i])->level = true;
+        m->levels = i + 1;
+        w = w > 1 ? w / 2 : 1;
+        h = h > 1 ? h / 2 : h;
+        d = d > 1 ? d / 2 : d;
+    }
+    m->next = mipmapped;
+    mipmapped = m;
+    *mipmappedArray = (cudaMipmappedArray_t)(void *)m;
+    return cudaSuccess;
+}
+
+static struct fake_mipmapped *mipmapped_find(cudaMipmappedArray_const_t h)
+{
+    for (struct fake_mipmapped *m = mipmapped; m; m = m->next)
+        if ((const void *)m == (const void *)h)
+            return m;
+    return NULL;
+}
+
+FAKE_EXPORT cudaError_t cudaGetMipmappedArrayLevel(cudaArray_t *levelArray,
+                                                   cudaMipmappedArray_const_t mipmappedArray,
+                                                   unsigned int level)
+{
+    struct fake_mipmapped *m;
+
+    vgpu_fake_rt_ctx();
+    if (!(m = mipmapped_find(mipmappedArray)))
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaGetMipmappedArrayLevel",
+                                "unknown mipmapped array %p", (const void *)mipmappedArray);
+    if (!levelArray || level >= m->levels)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    *levelArray = m->level[level];
+    return cudaSuccess;
+}
+
+FAKE_EXPORT cudaError_t cudaFreeMipmappedArray(cudaMipmappedArray_t mipmappedArray)
+{
+    vgpu_fake_rt_ctx();
+    if (!mipmappedArray)
+        return cudaSuccess;
+    for (struct fake_mipmapped **p = &mipmapped; *p; p = &(*p)->next)
+        if ((void *)*p == (void *)mipmappedArray) {
+            struct fake_mipmapped *m = *p;
+
+            *p = m->next;
+            for (unsigned int i = 0; i < m->levels; i++)
+                array_free(m->level[i], true);
+            free(m);
+            return cudaSuccess;
+        }
+    return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaFreeMipmappedArray",
+                            "unknown mipmapped array %p", (void *)mipmappedArray);
 }
 
 FAKE_EXPORT cudaError_t cudaArrayGetInfo(struct cudaChannelFormatDesc *desc, struct cudaExtent *extent,
