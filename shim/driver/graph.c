@@ -981,3 +981,189 @@ VGPU_EXPORT CUresult cuGraphKernelNodeCopyAttributes(CUgraphNode dst, CUgraphNod
     return attr_call(ID(cuGraphKernelNodeCopyAttributes), "cuGraphKernelNodeCopyAttributes", &a,
                      NULL, NULL);
 }
+
+/* ---- the generic node calls: each node type's own call ---- */
+
+/*
+ * cuGraphAddNode (and _v2), cuGraphNodeSetParams, cuGraphExecNodeSetParams
+ * take CUgraphNodeParams, a tagged union of every node type's parameters:
+ * here each becomes its type's own call (checked by the server as those
+ * are).  Types vgpu does not remote (memory allocation and free, external
+ * semaphores, batch memory operations, conditional nodes) and edge data
+ * other than the default answer CUDA_ERROR_NOT_SUPPORTED with a line
+ * naming them.
+ */
+static CUresult generic_refused(const char *name, const char *what)
+{
+    vgpu_shim_log(VGPU_LOG_ERROR, "%s: %s is not remoted by vgpu; it returns "
+                  "CUDA_ERROR_NOT_SUPPORTED", name, what);
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+static CUresult generic_type_refused(const char *name, CUgraphNodeType type)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "a node of type %d (CUgraphNodeType)", (int)type);
+    return generic_refused(name, what);
+}
+
+/* The parameters' reserved fields are zero, as CUDA requires. */
+static bool generic_params_ok(const CUgraphNodeParams *p)
+{
+    return p && !p->reserved0[0] && !p->reserved0[1] && !p->reserved0[2] && !p->reserved2;
+}
+
+#define KERNEL_V3(p)                                                                         \
+    { .func = (p)->func, .gridDimX = (p)->gridDimX, .gridDimY = (p)->gridDimY,             \
+      .gridDimZ = (p)->gridDimZ, .blockDimX = (p)->blockDimX, .blockDimY = (p)->blockDimY, \
+      .blockDimZ = (p)->blockDimZ, .sharedMemBytes = (p)->sharedMemBytes,                  \
+      .kernelParams = (p)->kernelParams, .extra = (p)->extra, .kern = (p)->kern,           \
+      .ctx = (p)->ctx }
+#define MEMSET_V2(p)                                                                         \
+    { .dst = (p)->dst, .pitch = (p)->pitch, .value = (p)->value,                           \
+      .elementSize = (p)->elementSize, .width = (p)->width, .height = (p)->height }
+
+static CUresult generic_add(const char *name, CUgraphNode *phGraphNode, CUgraph hGraph,
+                            const CUgraphNode *dependencies, const CUgraphEdgeData *edges,
+                            size_t n, CUgraphNodeParams *p)
+{
+    static const CUgraphEdgeData none;
+
+    if (!generic_params_ok(p))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; edges && i < n; i++)
+        if (memcmp(&edges[i], &none, sizeof(none)))
+            return generic_refused(name, "edge data other than the default");
+    switch (p->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+        CUDA_KERNEL_NODE_PARAMS k = KERNEL_V3(&p->kernel);
+
+        return cuGraphAddKernelNode_v2(phGraphNode, hGraph, dependencies, n, &k);
+    }
+    case CU_GRAPH_NODE_TYPE_MEMCPY:
+        if (p->memcpy.flags || p->memcpy.reserved)
+            return CUDA_ERROR_INVALID_VALUE;
+        return cuGraphAddMemcpyNode(phGraphNode, hGraph, dependencies, n, &p->memcpy.copyParams,
+                                    p->memcpy.copyCtx);
+    case CU_GRAPH_NODE_TYPE_MEMSET: {
+        CUDA_MEMSET_NODE_PARAMS m = MEMSET_V2(&p->memset);
+
+        return cuGraphAddMemsetNode(phGraphNode, hGraph, dependencies, n, &m, p->memset.ctx);
+    }
+    case CU_GRAPH_NODE_TYPE_HOST: {
+        CUDA_HOST_NODE_PARAMS h = { .fn = p->host.fn, .userData = p->host.userData };
+
+        return cuGraphAddHostNode(phGraphNode, hGraph, dependencies, n, &h);
+    }
+    case CU_GRAPH_NODE_TYPE_GRAPH:
+        if (p->graph.ownership != CU_GRAPH_CHILD_GRAPH_OWNERSHIP_CLONE)
+            return generic_refused(name, "a child graph node that takes its graph over (ownership "
+                                   "move)");
+        return cuGraphAddChildGraphNode(phGraphNode, hGraph, dependencies, n, p->graph.graph);
+    case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        return cuGraphAddEventRecordNode(phGraphNode, hGraph, dependencies, n, p->eventRecord.event);
+    case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        return cuGraphAddEventWaitNode(phGraphNode, hGraph, dependencies, n, p->eventWait.event);
+    case CU_GRAPH_NODE_TYPE_EMPTY:
+        return cuGraphAddEmptyNode(phGraphNode, hGraph, dependencies, n);
+    default:
+        return generic_type_refused(name, p->type);
+    }
+}
+
+/* CUDA 13's cuGraphAddNode, with edge data (the _v2 of CUDA 12.3). */
+VGPU_EXPORT CUresult cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                       const CUgraphNode *dependencies,
+                                       const CUgraphEdgeData *dependencyData, size_t numDependencies,
+                                       CUgraphNodeParams *nodeParams)
+{
+    return generic_add("cuGraphAddNode", phGraphNode, hGraph, dependencies, dependencyData,
+                       numDependencies, nodeParams);
+}
+
+/* CUDA 12.2's, without edge data (cuda.h now names the _v2 so). */
+#undef cuGraphAddNode
+CUresult cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,
+                        size_t numDependencies, CUgraphNodeParams *nodeParams);
+VGPU_EXPORT CUresult cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                    const CUgraphNode *dependencies, size_t numDependencies,
+                                    CUgraphNodeParams *nodeParams)
+{
+    return generic_add("cuGraphAddNode", phGraphNode, hGraph, dependencies, NULL, numDependencies,
+                       nodeParams);
+}
+
+VGPU_EXPORT CUresult cuGraphNodeSetParams(CUgraphNode hNode, CUgraphNodeParams *p)
+{
+    const char *name = "cuGraphNodeSetParams";
+
+    if (!generic_params_ok(p))
+        return CUDA_ERROR_INVALID_VALUE;
+    switch (p->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+        CUDA_KERNEL_NODE_PARAMS k = KERNEL_V3(&p->kernel);
+
+        return cuGraphKernelNodeSetParams_v2(hNode, &k);
+    }
+    case CU_GRAPH_NODE_TYPE_MEMCPY:
+        if (p->memcpy.flags || p->memcpy.reserved)
+            return CUDA_ERROR_INVALID_VALUE;
+        return cuGraphMemcpyNodeSetParams(hNode, &p->memcpy.copyParams);
+    case CU_GRAPH_NODE_TYPE_MEMSET: {
+        CUDA_MEMSET_NODE_PARAMS m = MEMSET_V2(&p->memset);
+
+        return cuGraphMemsetNodeSetParams(hNode, &m);
+    }
+    case CU_GRAPH_NODE_TYPE_HOST: {
+        CUDA_HOST_NODE_PARAMS h = { .fn = p->host.fn, .userData = p->host.userData };
+
+        return cuGraphHostNodeSetParams(hNode, &h);
+    }
+    case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        return cuGraphEventRecordNodeSetEvent(hNode, p->eventRecord.event);
+    case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        return cuGraphEventWaitNodeSetEvent(hNode, p->eventWait.event);
+    default:
+        return generic_type_refused(name, p->type);
+    }
+}
+
+VGPU_EXPORT CUresult cuGraphExecNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                              CUgraphNodeParams *p)
+{
+    const char *name = "cuGraphExecNodeSetParams";
+
+    if (!generic_params_ok(p))
+        return CUDA_ERROR_INVALID_VALUE;
+    switch (p->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+        CUDA_KERNEL_NODE_PARAMS k = KERNEL_V3(&p->kernel);
+
+        return cuGraphExecKernelNodeSetParams_v2(hGraphExec, hNode, &k);
+    }
+    case CU_GRAPH_NODE_TYPE_MEMCPY:
+        if (p->memcpy.flags || p->memcpy.reserved)
+            return CUDA_ERROR_INVALID_VALUE;
+        return cuGraphExecMemcpyNodeSetParams(hGraphExec, hNode, &p->memcpy.copyParams,
+                                              p->memcpy.copyCtx);
+    case CU_GRAPH_NODE_TYPE_MEMSET: {
+        CUDA_MEMSET_NODE_PARAMS m = MEMSET_V2(&p->memset);
+
+        return cuGraphExecMemsetNodeSetParams(hGraphExec, hNode, &m, p->memset.ctx);
+    }
+    case CU_GRAPH_NODE_TYPE_HOST: {
+        CUDA_HOST_NODE_PARAMS h = { .fn = p->host.fn, .userData = p->host.userData };
+
+        return cuGraphExecHostNodeSetParams(hGraphExec, hNode, &h);
+    }
+    case CU_GRAPH_NODE_TYPE_GRAPH:
+        return cuGraphExecChildGraphNodeSetParams(hGraphExec, hNode, p->graph.graph);
+    case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        return cuGraphExecEventRecordNodeSetEvent(hGraphExec, hNode, p->eventRecord.event);
+    case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        return cuGraphExecEventWaitNodeSetEvent(hGraphExec, hNode, p->eventWait.event);
+    default:
+        return generic_type_refused(name, p->type);
+    }
+}

@@ -21,6 +21,7 @@
  */
 #include <cuda.h>
 #include <cuda_runtime_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -744,3 +745,165 @@ ONDRIVER_PASS(cudaGraphRetainUserObject,
 ONDRIVER_PASS(cudaGraphReleaseUserObject,
      (cudaGraph_t graph, cudaUserObject_t object, unsigned int count),
      cuGraphReleaseUserObject, cuGraphReleaseUserObject, (graph, object, count))
+
+/* ---- the generic node calls: each node type's own call (shim/driver/graph.c says why) ---- */
+
+static cudaError_t generic_refused(const char *name, const char *what)
+{
+    vgpu_shim_log(VGPU_LOG_ERROR, "%s: %s is not remoted by vgpu; it returns "
+                  "cudaErrorNotSupported", name, what);
+    return (cudaError_t)vgpu_shim_status(cudaErrorNotSupported);
+}
+
+static cudaError_t generic_type_refused(const char *name, enum cudaGraphNodeType type)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "a node of type %d (cudaGraphNodeType)", (int)type);
+    return generic_refused(name, what);
+}
+
+static bool generic_params_ok(const struct cudaGraphNodeParams *p)
+{
+    return p && !p->reserved0[0] && !p->reserved0[1] && !p->reserved0[2] && !p->reserved2;
+}
+
+static struct cudaKernelNodeParams kernel_v1(const struct cudaKernelNodeParamsV2 *k)
+{
+    struct cudaKernelNodeParams v = { 0 };
+
+    v.func = k->func;
+    v.gridDim = k->gridDim;
+    v.blockDim = k->blockDim;
+    v.sharedMemBytes = k->sharedMemBytes;
+    v.kernelParams = k->kernelParams;
+    v.extra = k->extra;
+    return v;
+}
+
+static struct cudaMemsetParams memset_v1(const struct cudaMemsetParamsV2 *m)
+{
+    struct cudaMemsetParams v = { 0 };
+
+    v.dst = m->dst;
+    v.pitch = m->pitch;
+    v.value = m->value;
+    v.elementSize = m->elementSize;
+    v.width = m->width;
+    v.height = m->height;
+    return v;
+}
+
+VGPU_EXPORT cudaError_t cudaGraphAddNode(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                         const cudaGraphNode_t *pDependencies,
+                                         const cudaGraphEdgeData *dependencyData,
+                                         size_t numDependencies,
+                                         struct cudaGraphNodeParams *p)
+{
+    static const cudaGraphEdgeData none;
+    const cudaGraphNode_t *d = pDependencies;
+    size_t n = numDependencies;
+
+    if (!generic_params_ok(p))
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    for (size_t i = 0; dependencyData && i < n; i++)
+        if (memcmp(&dependencyData[i], &none, sizeof(none)))
+            return generic_refused("cudaGraphAddNode", "edge data other than the default");
+    switch (p->type) {
+    case cudaGraphNodeTypeKernel: {
+        struct cudaKernelNodeParams k = kernel_v1(&p->kernel);
+
+        return cudaGraphAddKernelNode(pGraphNode, graph, d, n, &k);
+    }
+    case cudaGraphNodeTypeMemcpy:
+        return cudaGraphAddMemcpyNode(pGraphNode, graph, d, n, &p->memcpy.copyParams);
+    case cudaGraphNodeTypeMemset: {
+        struct cudaMemsetParams m = memset_v1(&p->memset);
+
+        return cudaGraphAddMemsetNode(pGraphNode, graph, d, n, &m);
+    }
+    case cudaGraphNodeTypeHost: {
+        struct cudaHostNodeParams h = { p->host.fn, p->host.userData };
+
+        return cudaGraphAddHostNode(pGraphNode, graph, d, n, &h);
+    }
+    case cudaGraphNodeTypeGraph:
+        if (p->graph.ownership != cudaGraphChildGraphOwnershipClone)
+            return generic_refused("cudaGraphAddNode", "a child graph node that takes its graph "
+                                   "over (ownership move)");
+        return cudaGraphAddChildGraphNode(pGraphNode, graph, d, n, p->graph.graph);
+    case cudaGraphNodeTypeEventRecord:
+        return cudaGraphAddEventRecordNode(pGraphNode, graph, d, n, p->eventRecord.event);
+    case cudaGraphNodeTypeWaitEvent:
+        return cudaGraphAddEventWaitNode(pGraphNode, graph, d, n, p->eventWait.event);
+    case cudaGraphNodeTypeEmpty:
+        return cudaGraphAddEmptyNode(pGraphNode, graph, d, n);
+    default:
+        return generic_type_refused("cudaGraphAddNode", p->type);
+    }
+}
+
+VGPU_EXPORT cudaError_t cudaGraphNodeSetParams(cudaGraphNode_t node, struct cudaGraphNodeParams *p)
+{
+    if (!generic_params_ok(p))
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    switch (p->type) {
+    case cudaGraphNodeTypeKernel: {
+        struct cudaKernelNodeParams k = kernel_v1(&p->kernel);
+
+        return cudaGraphKernelNodeSetParams(node, &k);
+    }
+    case cudaGraphNodeTypeMemcpy:
+        return cudaGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams);
+    case cudaGraphNodeTypeMemset: {
+        struct cudaMemsetParams m = memset_v1(&p->memset);
+
+        return cudaGraphMemsetNodeSetParams(node, &m);
+    }
+    case cudaGraphNodeTypeHost: {
+        struct cudaHostNodeParams h = { p->host.fn, p->host.userData };
+
+        return cudaGraphHostNodeSetParams(node, &h);
+    }
+    case cudaGraphNodeTypeEventRecord:
+        return cudaGraphEventRecordNodeSetEvent(node, p->eventRecord.event);
+    case cudaGraphNodeTypeWaitEvent:
+        return cudaGraphEventWaitNodeSetEvent(node, p->eventWait.event);
+    default:
+        return generic_type_refused("cudaGraphNodeSetParams", p->type);
+    }
+}
+
+VGPU_EXPORT cudaError_t cudaGraphExecNodeSetParams(cudaGraphExec_t graphExec, cudaGraphNode_t node,
+                                                   struct cudaGraphNodeParams *p)
+{
+    if (!generic_params_ok(p))
+        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
+    switch (p->type) {
+    case cudaGraphNodeTypeKernel: {
+        struct cudaKernelNodeParams k = kernel_v1(&p->kernel);
+
+        return cudaGraphExecKernelNodeSetParams(graphExec, node, &k);
+    }
+    case cudaGraphNodeTypeMemcpy:
+        return cudaGraphExecMemcpyNodeSetParams(graphExec, node, &p->memcpy.copyParams);
+    case cudaGraphNodeTypeMemset: {
+        struct cudaMemsetParams m = memset_v1(&p->memset);
+
+        return cudaGraphExecMemsetNodeSetParams(graphExec, node, &m);
+    }
+    case cudaGraphNodeTypeHost: {
+        struct cudaHostNodeParams h = { p->host.fn, p->host.userData };
+
+        return cudaGraphExecHostNodeSetParams(graphExec, node, &h);
+    }
+    case cudaGraphNodeTypeGraph:
+        return cudaGraphExecChildGraphNodeSetParams(graphExec, node, p->graph.graph);
+    case cudaGraphNodeTypeEventRecord:
+        return cudaGraphExecEventRecordNodeSetEvent(graphExec, node, p->eventRecord.event);
+    case cudaGraphNodeTypeWaitEvent:
+        return cudaGraphExecEventWaitNodeSetEvent(graphExec, node, p->eventWait.event);
+    default:
+        return generic_type_refused("cudaGraphExecNodeSetParams", p->type);
+    }
+}

@@ -145,6 +145,45 @@ int main()
         cudaGetLastError();
     }
 
+    // the same graph through the generic node calls (cudaGraphAddNode, cudaGraphExecNodeSetParams)
+    {
+        cudaGraph_t g5;
+        cudaGraphExec_t e5;
+        cudaGraphNode_t gms, gkn;
+        cudaGraphNodeParams np = {};
+
+        CHECK(cudaGraphCreate(&g5, 0));
+        np.type = cudaGraphNodeTypeMemset;
+        np.memset.dst = a;
+        np.memset.value = 0;
+        np.memset.elementSize = 4;
+        np.memset.width = N;
+        np.memset.height = 1;
+        CHECK(cudaGraphAddNode(&gms, g5, NULL, NULL, 0, &np));
+        cudaGraphNodeParams kn2 = {};
+        void *gargs[] = { &c, &a, &b, &count };
+        kn2.type = cudaGraphNodeTypeKernel;
+        kn2.kernel.func = (void *)fake_add;
+        kn2.kernel.gridDim = dim3(blocks);
+        kn2.kernel.blockDim = dim3(256);
+        kn2.kernel.kernelParams = gargs;
+        CHECK(cudaGraphAddNode(&gkn, g5, &gms, NULL, 1, &kn2));
+        CHECK(cudaGraphInstantiate(&e5, g5, 0));
+        CHECK(cudaGraphLaunch(e5, s));
+        CHECK(cudaStreamSynchronize(s));
+        CHECK(cudaMemcpy(h, c, bytes, cudaMemcpyDeviceToHost));
+        printf("generic nodes, memset then add: c[0] = %d, %d wrong\n", h[0], wrong(h, 0x01010101));
+        void *gargs2[] = { &c, &b, &b, &count };
+        kn2.kernel.kernelParams = gargs2;
+        CHECK(cudaGraphExecNodeSetParams(e5, gkn, &kn2));
+        CHECK(cudaGraphLaunch(e5, s));
+        CHECK(cudaStreamSynchronize(s));
+        CHECK(cudaMemcpy(h, c, bytes, cudaMemcpyDeviceToHost));
+        printf("after cudaGraphExecNodeSetParams: c[0] = %d, %d wrong\n", h[0], wrong(h, 2 * 0x01010101));
+        CHECK(cudaGraphExecDestroy(e5));
+        CHECK(cudaGraphDestroy(g5));
+    }
+
     // 3. launch attributes: a kernel node's priority, copied to another; a stream's sync policy
     int least = 0, greatest = 0;
     CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
