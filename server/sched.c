@@ -592,13 +592,9 @@ void vgpu_sched_ipc_unpublish(int index)
  * guards); a session that scribbles its own page can only make its own
  * VM's handles look exported, which its process could open anyway.
  */
-bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle)
+/* One scan: 1 found, 0 not, -1 a slot changed hands during it (scan again). */
+static int ipc_scan(enum vgpu_ipc_kind kind, const uint8_t *handle, uint32_t vm)
 {
-    uint32_t vm;
-
-    if (!sh || self < 0 || kind == VGPU_IPC_NONE)
-        return false;
-    vm = __atomic_load_n(&sh->pol.p.id[self].vm_id, __ATOMIC_RELAXED);
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
         if (!__atomic_load_n(&sh->pol.p.id[i].pid, __ATOMIC_SEQ_CST) ||
             __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) != vm)
@@ -612,12 +608,26 @@ bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle)
             if (__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) != (uint32_t)kind)
                 continue;
             memcpy(copy, e->handle, sizeof(copy));
+            if (memcmp(copy, handle, sizeof(copy)))
+                continue;
             /* the slot must still be that VM's session: claims and frees bump gen */
-            if (!memcmp(copy, handle, sizeof(copy)) &&
-                __atomic_load_n(&sh->pol.p.gen, __ATOMIC_ACQUIRE) == gen &&
-                __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) == vm)
-                return true;
+            if (__atomic_load_n(&sh->pol.p.gen, __ATOMIC_ACQUIRE) != gen)
+                return -1;
+            return __atomic_load_n(&sh->pol.p.id[i].vm_id, __ATOMIC_RELAXED) == vm;
         }
     }
-    return false;
+    return 0;
+}
+
+bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle)
+{
+    uint32_t vm;
+    int found = -1;
+
+    if (!sh || self < 0 || kind == VGPU_IPC_NONE)
+        return false;
+    vm = __atomic_load_n(&sh->pol.p.id[self].vm_id, __ATOMIC_RELAXED);
+    for (int tries = 0; found < 0 && tries < 8; tries++)
+        found = ipc_scan(kind, handle, vm);
+    return found > 0;
 }

@@ -62,19 +62,34 @@ static uint64_t elem_bytes(int x, int y, int z, int w)
 }
 
 /*
- * The bytes of levels levels of a width x height x depth array of e-byte
- * elements (each level's dimensions halved, at least 1; 0 height or depth
- * stays 0): 0 when it does not fit 2^62, or levels is more than the
- * dimensions allow.
+ * The levels CUDA makes of levels asked for: clamped to [1, 1 + log2 of the
+ * largest dimension], the depth of a layered or cubemap array being layers,
+ * not a dimension.
  */
-static uint64_t levels_bytes(uint64_t e, uint64_t w, uint64_t h, uint64_t d, uint32_t levels)
+static uint32_t levels_made(uint64_t w, uint64_t h, uint64_t d, uint32_t levels, bool layers)
 {
-    uint64_t big = w > h ? (w > d ? w : d) : (h > d ? h : d), total = 0, b;
+    uint64_t big = w > h ? w : h;
     uint32_t most = 1;
 
+    if (!layers && d > big)
+        big = d;
     while (most < 64 && big >> most)
         most++;
-    if (!e || !w || !levels || levels > most)
+    return levels < 1 ? 1 : levels > most ? most : levels;
+}
+
+/*
+ * The bytes of levels levels of a width x height x depth array of e-byte
+ * elements (each level's dimensions halved, at least 1; 0 height or depth
+ * stays 0; the depth of a layered or cubemap array, its layers, kept): 0
+ * when it does not fit 2^62.
+ */
+static uint64_t levels_bytes(uint64_t e, uint64_t w, uint64_t h, uint64_t d, uint32_t levels,
+                             bool layers)
+{
+    uint64_t total = 0, b;
+
+    if (!e || !w)
         return 0;
     for (uint32_t i = 0; i < levels; i++) {
         if (vgpu_span_1d(w, e, &b) || vgpu_span_1d(h ? h : 1, b, &b) ||
@@ -83,26 +98,32 @@ static uint64_t levels_bytes(uint64_t e, uint64_t w, uint64_t h, uint64_t d, uin
         total += b;
         w = w > 1 ? w / 2 : 1;
         h = h > 1 ? h / 2 : h;
-        d = d > 1 ? d / 2 : d;
+        d = d > 1 && !layers ? d / 2 : d;
     }
     return total;
 }
 
-int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c)
+enum array_op { ARRAY_2D, ARRAY_3D, ARRAY_MIPMAPPED };
+
+/* cudaMallocArray, cudaMalloc3DArray, cudaMallocMipmappedArray: which one, by the call id. */
+static int malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c, enum array_op op)
 {
     UNPACK(Vgpu__Manual__ArrayArgs, array_args, c);
     Vgpu__Manual__ArrayRet r = VGPU__MANUAL__ARRAY_RET__INIT;
     struct cudaChannelFormatDesc desc = { a->x, a->y, a->z, a->w, (enum cudaChannelFormatKind)a->f };
     struct cudaExtent ext = { a->width, a->height, a->depth };
-    int kind = a->mipmapped ? VGPU_CUDART_H_MIPMAPPED_ARRAY : VGPU_CUDART_H_ARRAY;
+    bool mipmapped = op == ARRAY_MIPMAPPED;
+    bool layers = a->flags & (cudaArrayLayered | cudaArrayCubemap);
+    int kind = mipmapped ? VGPU_CUDART_H_MIPMAPPED_ARRAY : VGPU_CUDART_H_ARRAY;
+    uint32_t levels = mipmapped ? levels_made(a->width, a->height, a->depth, a->levels, layers) : 1;
     cudaMipmappedArray_t mm = NULL;
     cudaArray_t arr = NULL;
     uint64_t e = elem_bytes(a->x, a->y, a->z, a->w), bytes, h;
     int rc = cudaErrorInvalidValue;
 
     /* the charge: width x height x depth elements, each dimension at least 1, of every level */
-    bytes = levels_bytes(e, a->width, a->height, a->depth, a->mipmapped ? a->levels : 1);
-    if (!bytes || (!a->is_3d && a->depth) || (a->mipmapped && !a->is_3d)) {
+    bytes = levels_bytes(e, a->width, a->height, a->depth, levels, layers);
+    if (!bytes || (op == ARRAY_2D && a->depth)) {
         rc = e ? cudaErrorInvalidValue : cudaErrorInvalidChannelDescriptor;
         goto out;
     }
@@ -110,13 +131,13 @@ int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorMemoryAllocation;
         goto out;
     }
-    rc = a->mipmapped ? cudaMallocMipmappedArray(&mm, &desc, ext, a->levels, a->flags)
-         : a->is_3d   ? cudaMalloc3DArray(&arr, &desc, ext, a->flags)
-                      : cudaMallocArray(&arr, &desc, a->width, a->height, a->flags);
-    h = a->mipmapped ? (uintptr_t)mm : (uintptr_t)arr;
+    rc = op == ARRAY_MIPMAPPED ? cudaMallocMipmappedArray(&mm, &desc, ext, levels, a->flags)
+         : op == ARRAY_3D      ? cudaMalloc3DArray(&arr, &desc, ext, a->flags)
+                               : cudaMallocArray(&arr, &desc, a->width, a->height, a->flags);
+    h = mipmapped ? (uintptr_t)mm : (uintptr_t)arr;
     if (rc == cudaSuccess && (vgpu_handle_add(s, kind, h) || charge_keep(h, bytes))) {
         vgpu_handle_remove(s, kind, h);
-        if (a->mipmapped)
+        if (mipmapped)
             cudaFreeMipmappedArray(mm);
         else
             cudaFreeArray(arr);
@@ -133,9 +154,24 @@ out:
     return rc;
 }
 
+int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return malloc_array(s, c, ARRAY_2D);
+}
+
+int vgpu_manual_malloc_3d_array(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return malloc_array(s, c, ARRAY_3D);
+}
+
+int vgpu_manual_malloc_mipmapped(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return malloc_array(s, c, ARRAY_MIPMAPPED);
+}
+
 /* The level arrays handed out, by their mipmapped array (one session per process). */
-static struct level { uint64_t mipmapped, array; } *levels;
-static int nlevels, cap_levels;
+static struct level { uint64_t mipmapped, array; } *level_arrays;
+static int nlevel_arrays, cap_level_arrays;
 
 int vgpu_manual_mipmapped_level(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
@@ -153,18 +189,18 @@ int vgpu_manual_mipmapped_level(struct vgpu_session *s, struct vgpu_manual_call 
     r.array = (uintptr_t)arr;
     if (!vgpu_handle_known(s, VGPU_CUDART_H_ARRAY, r.array)) {
         rc = cudaErrorMemoryAllocation;
-        if (nlevels == cap_levels) {
-            int cap = cap_levels ? 2 * cap_levels : 32;
-            struct level *p = realloc(levels, (size_t)cap * sizeof(*p));
+        if (nlevel_arrays == cap_level_arrays) {
+            int cap = cap_level_arrays ? 2 * cap_level_arrays : 32;
+            struct level *p = realloc(level_arrays, (size_t)cap * sizeof(*p));
 
             if (!p)
                 goto out;
-            levels = p;
-            cap_levels = cap;
+            level_arrays = p;
+            cap_level_arrays = cap;
         }
         if (vgpu_handle_add(s, VGPU_CUDART_H_ARRAY, r.array))
             goto out;
-        levels[nlevels++] = (struct level){ a->mipmapped, r.array };
+        level_arrays[nlevel_arrays++] = (struct level){ a->mipmapped, r.array };
     }
     rc = reply(c, &r.base);
 out:
@@ -186,13 +222,13 @@ int vgpu_manual_free_mipmapped(struct vgpu_session *s, struct vgpu_manual_call *
         goto out;
     vgpu_handle_remove(s, VGPU_CUDART_H_MIPMAPPED_ARRAY, a->array);
     vgpu_memory_charge(s, -(int64_t)charge_take(a->array));
-    for (int i = 0; i < nlevels;) {      /* its levels went with it */
-        if (levels[i].mipmapped != a->array) {
+    for (int i = 0; i < nlevel_arrays;) {      /* its level_arrays went with it */
+        if (level_arrays[i].mipmapped != a->array) {
             i++;
             continue;
         }
-        vgpu_handle_remove(s, VGPU_CUDART_H_ARRAY, levels[i].array);
-        levels[i] = levels[--nlevels];
+        vgpu_handle_remove(s, VGPU_CUDART_H_ARRAY, level_arrays[i].array);
+        level_arrays[i] = level_arrays[--nlevel_arrays];
     }
 out:
     vgpu__manual__array_handle_args__free_unpacked(a, &unpack_alloc_);

@@ -41,8 +41,8 @@ static const struct {
     { VGPU_CUDART_ID_cudaGetFuncBySymbol, vgpu_manual_func_by_symbol },
     /* arrays, textures, surfaces (array.c); the copy forms' arguments say direction and side */
     { VGPU_CUDART_ID_cudaMallocArray, vgpu_manual_malloc_array },
-    { VGPU_CUDART_ID_cudaMalloc3DArray, vgpu_manual_malloc_array },
-    { VGPU_CUDART_ID_cudaMallocMipmappedArray, vgpu_manual_malloc_array },
+    { VGPU_CUDART_ID_cudaMalloc3DArray, vgpu_manual_malloc_3d_array },
+    { VGPU_CUDART_ID_cudaMallocMipmappedArray, vgpu_manual_malloc_mipmapped },
     { VGPU_CUDART_ID_cudaGetMipmappedArrayLevel, vgpu_manual_mipmapped_level },
     { VGPU_CUDART_ID_cudaFreeMipmappedArray, vgpu_manual_free_mipmapped },
     { VGPU_CUDART_ID_cudaFreeArray, vgpu_manual_free_array },

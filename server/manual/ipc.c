@@ -57,15 +57,21 @@ void vgpu_ipc_forget(uint64_t what)
  */
 static int publish(uint64_t what, enum vgpu_ipc_kind k, const uint8_t *handle)
 {
-    int entry;
+    int entry = vgpu_sched_ipc_publish(k, handle), old = -1;
 
     for (int i = 0; i < nexported; i++)
         if (exported[i].what == what) {
-            vgpu_sched_ipc_unpublish(exported[i].entry);   /* a new handle replaces it */
-            exported[i] = exported[--nexported];
+            old = i;
             break;
         }
-    entry = vgpu_sched_ipc_publish(k, handle);
+    if (old >= 0 && entry == exported[old].entry)
+        return CUDA_SUCCESS;           /* the same handle, published already */
+    if (old >= 0 && entry >= 0) {
+        /* a new handle for what: published before the old one goes, so none is ever missing */
+        vgpu_sched_ipc_unpublish(exported[old].entry);
+        exported[old].entry = entry;
+        return CUDA_SUCCESS;
+    }
     if (entry < 0 || nexported >= VGPU_IPC_MAX) {
         vgpu_log(VGPU_LOG_WARN, "CUDA IPC: cannot publish the handle (%s); a session has %d "
                  "handles exported at most", entry == -ENODEV ? "no shared state" :

@@ -67,6 +67,8 @@ int vgpu_manual_func_by_symbol(struct vgpu_session *s, struct vgpu_manual_call *
 /* array.c: CUDA arrays, their copies, texture and surface objects. */
 int vgpu_manual_malloc_array(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_free_array(struct vgpu_session *s, struct vgpu_manual_call *c);
+int vgpu_manual_malloc_3d_array(struct vgpu_session *s, struct vgpu_manual_call *c);
+int vgpu_manual_malloc_mipmapped(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_mipmapped_level(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_free_mipmapped(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_array_copy(struct vgpu_session *s, struct vgpu_manual_call *c);

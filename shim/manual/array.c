@@ -80,17 +80,15 @@ VGPU_EXPORT cudaError_t cudaMalloc3DArray(cudaArray_t *array, const struct cudaC
                         extent.width, extent.height, extent.depth, flags, true, 0);
 }
 
-/* numLevels 0 is refused here, as the server would: 0 levels means a plain array to the call. */
+/* The server clamps numLevels to what the extent allows, as CUDA does. */
 VGPU_EXPORT cudaError_t cudaMallocMipmappedArray(cudaMipmappedArray_t *mipmappedArray,
                                                  const struct cudaChannelFormatDesc *desc,
                                                  struct cudaExtent extent, unsigned int numLevels,
                                                  unsigned int flags)
 {
-    if (!numLevels)
-        return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     return malloc_array(VGPU_CUDART_ID_cudaMallocMipmappedArray, "cudaMallocMipmappedArray",
                         (cudaArray_t *)(void *)mipmappedArray, desc, extent.width, extent.height,
-                        extent.depth, flags, true, numLevels);
+                        extent.depth, flags, true, numLevels ? numLevels : 1);
 }
 
 VGPU_EXPORT cudaError_t cudaGetMipmappedArrayLevel(cudaArray_t *levelArray,

@@ -127,11 +127,17 @@ FAKE_EXPORT cudaError_t cudaMallocMipmappedArray(cudaMipmappedArray_t *mipmapped
     unsigned int most = 1;
     cudaError_t st;
 
+    bool layers = flags & (cudaArrayLayered | cudaArrayCubemap);
+
     vgpu_fake_rt_ctx();
-    big = w > h ? (w > d ? w : d) : (h > d ? h : d);
+    big = w > h ? w : h;
+    if (!layers && d > big)
+        big = d;
     while (big >> most)
         most++;
-    if (!mipmappedArray || !numLevels || numLevels > most || numLevels > 16)
+    /* clamped to [1, 1 + log2 of the largest dimension], as CUDA does */
+    numLevels = numLevels < 1 ? 1 : numLevels > most ? most : numLevels;
+    if (!mipmappedArray || numLevels > 16)
         return vgpu_fake_status(cudaErrorInvalidValue);
     if (!(m = calloc(1, sizeof(*m))))
         return vgpu_fake_status(cudaErrorMemoryAllocation);
@@ -146,7 +152,7 @@ FAKE_EXPORT cudaError_t cudaMallocMipmappedArray(cudaMipmappedArray_t *mipmapped
         m->levels = i + 1;
         w = w > 1 ? w / 2 : 1;
         h = h > 1 ? h / 2 : h;
-        d = d > 1 ? d / 2 : d;
+        d = d > 1 && !layers ? d / 2 : d;
     }
     m->next = mipmapped;
     mipmapped = m;

@@ -78,8 +78,10 @@ done
 wait "$victim_pid"
 rc=$?
 [ "$rc" -eq 0 ] || fail "the program exited with $rc"
-grep -q '^error: cuda[A-Za-z]* (the call took under a second)$' "$work/victim.out" ||
-    fail "the program's failing call did not fail within a second"
+grep -q '^error: cudaErrorNoDevice (the call took under a second)$' "$work/victim.out" ||
+    fail "the program's failing call did not fail with cudaErrorNoDevice within a second"
+grep -q 'lost the connection to vgpu-server' "$work/victim.err" ||
+    fail "the program's stderr does not say it lost the connection to the server"
 # a server started again on the same socket serves a new program
 start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" once \

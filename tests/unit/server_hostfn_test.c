@@ -404,11 +404,17 @@ static void test_user_object(void **state)
     assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectCreate, &a.base, &obj), 0);
     assert_int_not_equal(obj, 0);
     assert_int_equal(s.hostcb->pending, 1);
-    /* the server counts the session's references: no more may go than it holds */
+    /*
+     * the server counts the session's references: no more may go than it
+     * holds, though the driver (the fake, given 5 more behind the server's
+     * back) would take them
+     */
+    assert_int_equal(cuUserObjectRetain((CUuserObject)(uintptr_t)obj, 5), CUDA_SUCCESS);
     a.object = obj;
     a.refcount = 3;
     assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRelease, &a.base, NULL),
                      CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(cuUserObjectRelease((CUuserObject)(uintptr_t)obj, 5), CUDA_SUCCESS);
     a.refcount = 1;
     assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRetain, &a.base, NULL), 0);
     assert_int_equal(send_call(&s, VGPU_CUDA_ID_cuUserObjectRelease, &a.base, NULL), 0);
