@@ -82,7 +82,9 @@ grep -q '^error: cudaErrorNoDevice (the call took under a second)$' "$work/victi
     fail "the program's failing call did not fail with cudaErrorNoDevice within a second"
 grep -q 'lost the connection to vgpu-server' "$work/victim.err" ||
     fail "the program's stderr does not say it lost the connection to the server"
-# a server started again on the same socket serves a new program
+# a server started again on the same socket serves a new program (the dead one's socket
+# file removed first, so that start_server waits for the new one's)
+rm -f "$sock"
 start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" once \
     >"$work/again.out" 2>"$work/again.err" ||
