@@ -95,8 +95,10 @@ static bool take_entry(struct vgpu_callbacks *cb, uint64_t id, struct vgpu_callb
     if (!e)
         return false;
     *out = e->cb;
-    if (e->how == VGPU_CB_KEEP && !drop)
+    if (e->how == VGPU_CB_KEEP && !drop) {
+        e->ran = true;
         return true;
+    }
     if (e->how != VGPU_CB_AS_IS)
         cb->kept--;
     *e = cb->e[--cb->n];
@@ -290,13 +292,20 @@ int vgpu_callbacks_keep(struct vgpu_client *c, uint64_t id, int how, struct vgpu
 
     pthread_mutex_lock(&cb->lock);
     e = find_entry(cb, id);
-    if (e && how != VGPU_CB_AS_IS && e->how != how) {
+    if (e && out)
+        *out = e->cb;
+    if (e && how == VGPU_CB_ONCE) {
+        if (e->how != VGPU_CB_AS_IS)
+            cb->kept--;
+        if (e->ran)
+            *e = cb->e[--cb->n];   /* it ran while kept: its one run is done */
+        else
+            e->how = VGPU_CB_AS_IS;
+    } else if (e && how != VGPU_CB_AS_IS && e->how != how) {
         if (e->how == VGPU_CB_AS_IS)
             cb->kept++;
         e->how = how;
     }
-    if (e && out)
-        *out = e->cb;
     pthread_mutex_unlock(&cb->lock);
     return e ? 0 : -ENOENT;
 }

@@ -139,11 +139,12 @@ void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id);
  * callback_keep: how long id's entry lives: VGPU_CB_KEEP, after it ran, for
  * as long as the process lives (a graph's host node runs it at each
  * launch); VGPU_CB_LATER, until it ran once, which may be long from now (a
- * user object's destructor); VGPU_CB_AS_IS leaves it.  *out (when not
- * NULL) gets what it runs.  0, or -ENOENT for an id not registered (or
+ * user object's destructor); VGPU_CB_ONCE makes a kept entry run once
+ * again (gone at once if it ran while kept); VGPU_CB_AS_IS leaves it.
+ * *out (when not NULL) gets what it runs.  0, or -ENOENT for an id not registered (or
  * already run), -EOPNOTSUPP from an older copy's client.
  */
-enum { VGPU_CB_AS_IS = 0, VGPU_CB_KEEP = 1, VGPU_CB_LATER = 2 };
+enum { VGPU_CB_AS_IS = 0, VGPU_CB_KEEP = 1, VGPU_CB_LATER = 2, VGPU_CB_ONCE = 3 };
 int vgpu_client_callback_keep(struct vgpu_client *c, uint64_t id, int how,
                               struct vgpu_callback *out);
 /*

@@ -146,6 +146,7 @@ struct vgpu_cb_entry {
     struct vgpu_callback cb;
     int how;                            /* VGPU_CB_KEEP: a host node's, runs at every launch, stays;
                                            VGPU_CB_LATER: once, whenever (a user object's) */
+    bool ran;                           /* a kept one ran at least once */
 };
 
 struct vgpu_callbacks {                 /* under its own lock, taken after the client's */

@@ -16,13 +16,18 @@
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
 
-/* The server made the callback a host node of the graph being captured: its entry stays. */
+/*
+ * The entry is kept while the call is on its way (into a capturing stream
+ * the server makes it a graph's host node, which another thread could
+ * launch before this one reads the reply); when the reply says it was not
+ * captured, it goes back to one run.
+ */
 static void keep_if_captured(struct vgpu_client *c, uint64_t id, const struct vgpu_call_rep *rep)
 {
     Vgpu__Manual__HostFnRet *r = vgpu__manual__host_fn_ret__unpack(NULL, rep->ret_len, rep->ret);
 
-    if (r && r->kept)
-        vgpu_client_callback_keep(c, id, VGPU_CB_KEEP, NULL);
+    if (!r || !r->kept)
+        vgpu_client_callback_keep(c, id, VGPU_CB_ONCE, NULL);
     if (r)
         vgpu__manual__host_fn_ret__free_unpacked(r, NULL);
 }
@@ -43,6 +48,7 @@ static cudaError_t host_call(uint32_t id, const char *name, cudaStream_t stream,
     if (st)
         return (cudaError_t)vgpu_shim_client_status(st);
     a.stream = (uint64_t)(uintptr_t)stream;
+    vgpu_client_callback_keep(c, a.id, VGPU_CB_KEEP, NULL);
     st = vgpu_shim_call(id, name, &a.base, &req, &rep);
     if (st == cudaSuccess)
         keep_if_captured(c, a.id, &rep);

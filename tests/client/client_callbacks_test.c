@@ -187,10 +187,49 @@ static void cancelled_and_stopped(void **state)
     finish(c);
 }
 
+/*
+ * Kept entries: one kept runs at every time it is due; one kept while its
+ * call was on its way and due already runs once (VGPU_CB_ONCE after it ran
+ * drops it); one made to run once again before it ran stays until it runs.
+ */
+static void kept_entries(void **state)
+{
+    struct vgpu_client *c = client(&host_ops);
+    struct seen a = { .c = c }, b = { .c = c }, d = { .c = c };
+    uint64_t ia = add(c, VGPU_CB_STREAM, (void (*)(void))stream_fn, &a, NULL);
+    uint64_t ib = add(c, VGPU_CB_STREAM, (void (*)(void))stream_fn, &b, NULL);
+    uint64_t id = add(c, VGPU_CB_STREAM, (void (*)(void))stream_fn, &d, NULL);
+    struct vgpu_callback got;
+
+    (void)state;
+    assert_int_equal(vgpu_callbacks_keep(c, ia, VGPU_CB_KEEP, NULL), 0);
+    assert_true(make_due(1, ia, 0, 5000));
+    assert_true(make_due(2, ia, 0, 5000));
+    assert_int_equal(a.runs, 2);
+    assert_int_equal(vgpu_callbacks_keep(c, ia, VGPU_CB_AS_IS, &got), 0);
+    assert_ptr_equal(got.data, &a);
+    /* kept while on its way, ran, then back to one run: gone */
+    assert_int_equal(vgpu_callbacks_keep(c, ib, VGPU_CB_KEEP, NULL), 0);
+    assert_true(make_due(3, ib, 0, 5000));
+    assert_int_equal(vgpu_callbacks_keep(c, ib, VGPU_CB_ONCE, NULL), 0);
+    assert_int_equal(vgpu_callbacks_keep(c, ib, VGPU_CB_AS_IS, NULL), -ENOENT);
+    assert_int_equal(b.runs, 1);
+    /* back to one run before it ran: runs once, then gone */
+    assert_int_equal(vgpu_callbacks_keep(c, id, VGPU_CB_KEEP, NULL), 0);
+    assert_int_equal(vgpu_callbacks_keep(c, id, VGPU_CB_ONCE, NULL), 0);
+    assert_true(make_due(4, id, 0, 5000));
+    assert_true(make_due(5, id, 0, 5000));
+    assert_int_equal(d.runs, 1);
+    assert_int_equal(c->callbacks.n, 1);          /* ia alone, kept */
+    assert_int_equal(c->callbacks.kept, 1);
+    finish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(host_direct),
+        cmocka_unit_test(kept_entries),
         cmocka_unit_test(in_a_guest),
         cmocka_unit_test(without_queue_pair),
         cmocka_unit_test(cancelled_and_stopped),
