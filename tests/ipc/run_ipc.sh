@@ -3,6 +3,9 @@
 #
 # run_ipc.sh NAME SERVER FAKE_DIR SHIM_DIR IPC WORK EXPECTED_DIR
 #
+# With FAKE_DIR empty the server runs on the machine's CUDA driver (skipped,
+# status 77, without a GPU); the outputs are the same.
+#
 # One vgpu-server on the fake runtime and driver with two listeners, VM 1
 # and VM 2.  The exporter and the importer are processes of VM 1; the
 # intruder, of VM 2, tries the same handles while the exporter still has
@@ -13,6 +16,10 @@ name=$1 server=$2 fake=$3 shim_dir=$4 ipc=$5 work=$6 expected=$7
 server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
+if [ -z "$fake" ] && ! { nvidia-smi -L >/dev/null 2>&1 || [ -e /dev/nvidia0 ]; }; then
+    echo "$name: no GPU here, skipped"
+    exit 77
+fi
 
 fresh_work s1
 mkdir -p "$work/x"
