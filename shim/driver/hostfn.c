@@ -18,22 +18,7 @@
 #include "cuda_calltable.h"
 #include "driver_internal.h"
 #include "manual.pb-c.h"
-
-/*
- * The entry is kept while the call is on its way (into a capturing stream
- * the server makes it a graph's host node, which another thread could
- * launch before this one reads the reply); when the reply says it was not
- * captured, it goes back to one run.
- */
-static void keep_if_captured(struct vgpu_client *c, uint64_t id, const struct vgpu_call_rep *rep)
-{
-    Vgpu__Manual__HostFnRet *r = vgpu__manual__host_fn_ret__unpack(NULL, rep->ret_len, rep->ret);
-
-    if (!r || !r->kept)
-        vgpu_client_callback_keep(c, id, VGPU_CB_ONCE, NULL);
-    if (r)
-        vgpu__manual__host_fn_ret__free_unpacked(r, NULL);
-}
+#include "../hostfn_reply.h"
 
 static CUresult host_call(uint32_t id, const char *name, CUstream stream, int kind, void (*fn)(void),
                           void *data)
@@ -54,7 +39,7 @@ static CUresult host_call(uint32_t id, const char *name, CUstream stream, int ki
     vgpu_client_callback_keep(c, a.id, VGPU_CB_KEEP, NULL);
     st = vgpu_drv_call(id, name, &a.base, &req, &rep);
     if (st == CUDA_SUCCESS)
-        keep_if_captured(c, a.id, &rep);
+        vgpu_hostfn_reply_kept(c, a.id, &rep);
     vgpu_client_rep_release(c, &rep);
     if (st != CUDA_SUCCESS)
         vgpu_client_callback_cancel(c, a.id);

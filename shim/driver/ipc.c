@@ -31,29 +31,31 @@ static CUresult ipc_call(uint32_t id, const char *name, Vgpu__Manual__IpcArgs *a
     return st;
 }
 
-/* The 64 bytes of a handle from the reply. */
-static CUresult handle_of(Vgpu__Manual__IpcRet *r, char out[64])
+/* An export (a, filled by the caller): the handle's 64 bytes into out. */
+static CUresult get_handle(uint32_t id, const char *name, Vgpu__Manual__IpcArgs *a, char out[64])
 {
-    if (r->handle.len != 64)
-        return CUDA_ERROR_INVALID_VALUE;
-    memcpy(out, r->handle.data, 64);
-    return CUDA_SUCCESS;
+    Vgpu__Manual__IpcRet *r = NULL;
+    CUresult st;
+
+    if ((st = ipc_call(id, name, a, &r)) == CUDA_SUCCESS) {
+        if (r->handle.len == 64)
+            memcpy(out, r->handle.data, 64);
+        else
+            st = CUDA_ERROR_INVALID_VALUE;
+    }
+    if (r)
+        vgpu__manual__ipc_ret__free_unpacked(r, NULL);
+    return st;
 }
 
 VGPU_EXPORT CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr)
 {
     Vgpu__Manual__IpcArgs a = VGPU__MANUAL__IPC_ARGS__INIT;
-    Vgpu__Manual__IpcRet *r = NULL;
-    CUresult st;
 
     if (!pHandle)
         return CUDA_ERROR_INVALID_VALUE;
     a.ptr = dptr;
-    if ((st = ipc_call(ID(cuIpcGetMemHandle), "cuIpcGetMemHandle", &a, &r)) == CUDA_SUCCESS)
-        st = handle_of(r, pHandle->reserved);
-    if (r)
-        vgpu__manual__ipc_ret__free_unpacked(r, NULL);
-    return st;
+    return get_handle(ID(cuIpcGetMemHandle), "cuIpcGetMemHandle", &a, pHandle->reserved);
 }
 
 static CUresult open_mem(uint32_t id, const char *name, CUdeviceptr *pdptr, CUipcMemHandle handle,
@@ -101,17 +103,11 @@ VGPU_EXPORT CUresult cuIpcCloseMemHandle(CUdeviceptr dptr)
 VGPU_EXPORT CUresult cuIpcGetEventHandle(CUipcEventHandle *pHandle, CUevent event)
 {
     Vgpu__Manual__IpcArgs a = VGPU__MANUAL__IPC_ARGS__INIT;
-    Vgpu__Manual__IpcRet *r = NULL;
-    CUresult st;
 
     if (!pHandle)
         return CUDA_ERROR_INVALID_VALUE;
     a.event = (uint64_t)(uintptr_t)event;
-    if ((st = ipc_call(ID(cuIpcGetEventHandle), "cuIpcGetEventHandle", &a, &r)) == CUDA_SUCCESS)
-        st = handle_of(r, pHandle->reserved);
-    if (r)
-        vgpu__manual__ipc_ret__free_unpacked(r, NULL);
-    return st;
+    return get_handle(ID(cuIpcGetEventHandle), "cuIpcGetEventHandle", &a, pHandle->reserved);
 }
 
 VGPU_EXPORT CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle)

@@ -12,25 +12,10 @@
  */
 #include <cuda_runtime_api.h>
 
+#include "../hostfn_reply.h"
 #include "../shim_internal.h"
 #include "cudart_calltable.h"
 #include "manual.pb-c.h"
-
-/*
- * The entry is kept while the call is on its way (into a capturing stream
- * the server makes it a graph's host node, which another thread could
- * launch before this one reads the reply); when the reply says it was not
- * captured, it goes back to one run.
- */
-static void keep_if_captured(struct vgpu_client *c, uint64_t id, const struct vgpu_call_rep *rep)
-{
-    Vgpu__Manual__HostFnRet *r = vgpu__manual__host_fn_ret__unpack(NULL, rep->ret_len, rep->ret);
-
-    if (!r || !r->kept)
-        vgpu_client_callback_keep(c, id, VGPU_CB_ONCE, NULL);
-    if (r)
-        vgpu__manual__host_fn_ret__free_unpacked(r, NULL);
-}
 
 static cudaError_t host_call(uint32_t id, const char *name, cudaStream_t stream, int kind,
                              void (*fn)(void), void *data, cudaStream_t program_stream)
@@ -51,7 +36,7 @@ static cudaError_t host_call(uint32_t id, const char *name, cudaStream_t stream,
     vgpu_client_callback_keep(c, a.id, VGPU_CB_KEEP, NULL);
     st = vgpu_shim_call(id, name, &a.base, &req, &rep);
     if (st == cudaSuccess)
-        keep_if_captured(c, a.id, &rep);
+        vgpu_hostfn_reply_kept(c, a.id, &rep);
     vgpu_shim_rep_release(&rep);
     if (st != cudaSuccess)
         vgpu_client_callback_cancel(c, a.id);

@@ -28,19 +28,9 @@ fail() {
     tail -n 20 "$work/server.log" >&2
     exit 1
 }
-if [ "$how" = group ]; then
-    # a process group of its own, to kill as a whole
-    start_server() {
-        LD_LIBRARY_PATH=$1 setsid "$server" --listen "unix:$sock" --cache-dir "$work/cache" \
-            --log-level info </dev/null >/dev/null 2>"$work/server.log" &
-        server_pid=$!
-        i=0
-        while [ ! -S "$sock" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    }
-    start_server "$fake"
-else
-    start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
-fi
+# "group": a process group of its own, to kill as a whole
+[ "$how" = group ] && server_wrap=setsid
+start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" \
     >"$work/victim.out" 2>"$work/victim.err" &
 victim_pid=$!

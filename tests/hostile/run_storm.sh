@@ -16,7 +16,7 @@ server_pid=
 
 fresh_work s
 start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
-VGPU_SERVER_LOG_FD= timeout 600 "$storm" "$sock" "$calls" "$seed" "$@" >"$work/out" 2>"$work/err"
+timeout 600 "$storm" "$sock" "$calls" "$seed" "$@" >"$work/out" 2>"$work/err"
 rc=$?
 cat "$work/out"
 cat "$work/err"

@@ -31,7 +31,8 @@ server_fail() {
 # (stderr to $work/server.log), on the fake runtime (tests/fakecuda) when
 # FAKE_DIR is not empty (and on the libraries in $extra_libs, a directory
 # searched after it, when set: the fake NVML), and waits up to 10 s for
-# $sock.  Sets $server_pid.
+# $sock.  Sets $server_pid.  $server_wrap, when set, is a command the server
+# runs under (setsid: a process group of its own).
 # On failure it says why (prefixed with $name) and exits 1.
 start_server() {
     fake=$1
@@ -43,10 +44,12 @@ start_server() {
         if [ -z "$got" ] || [ "$(cd "$(dirname "$got")" && pwd -P)" != "$(cd "$fake" && pwd -P)" ]; then
             server_fail "with LD_LIBRARY_PATH=$fake the server loads libcudart.so.13 from '$got'"
         fi
-        LD_LIBRARY_PATH=$fake${extra_libs:+:$extra_libs} "$server" "$@" </dev/null >/dev/null \
-            2>"$work/server.log" &
+        # shellcheck disable=SC2086 # $server_wrap is a command and its words
+        LD_LIBRARY_PATH=$fake${extra_libs:+:$extra_libs} ${server_wrap:-} "$server" "$@" \
+            </dev/null >/dev/null 2>"$work/server.log" &
     else
-        "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
+        # shellcheck disable=SC2086
+        ${server_wrap:-} "$server" "$@" </dev/null >/dev/null 2>"$work/server.log" &
     fi
     server_pid=$!
     i=0
