@@ -354,6 +354,19 @@ static char *extent_missing(const struct cg_func *f)
     return NULL;
 }
 
+/* Handle types a per-context answer may be keyed by: their objects end with their context or
+ * with an unload, calls the spec marks changes_contexts. */
+static bool ctx_lived_handle(const char *type)
+{
+    static const char *const kinds[] = { "CUcontext", "CUmodule", "CUlibrary", "CUkernel",
+                                         "CUfunction" };
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!strcmp(type, kinds[i]))
+            return true;
+    return false;
+}
+
 static char *classify_func(struct cg_api *api, struct cg_func *f, struct cg_entry *e)
 {
     const struct cg_spec *spec = api->spec;
@@ -398,11 +411,13 @@ static char *classify_func(struct cg_api *api, struct cg_func *f, struct cg_entr
         if (f->cached && (p->bytes || p->kind == CG_P_HANDLE || p->kind == CG_P_DEVPTR))
             cg_fatal("%s:%d: %s is marked cached but %s is a handle, an address or bulk data",
                      spec->path, e ? e->line : 0, f->name, p->name);
-        /* a context handle names what the per-context answers are dropped with */
+        /* handles of objects that end only with a call marked changes_contexts (a context
+         * destroyed, a module or library unloaded), so a value reused later finds no answer */
         if (f->cached_ctx && (p->bytes || p->kind == CG_P_DEVPTR ||
-                              (p->kind == CG_P_HANDLE && strcmp(p->type->spelling, "CUcontext"))))
+                              (p->kind == CG_P_HANDLE && !ctx_lived_handle(p->type->spelling))))
             cg_fatal("%s:%d: %s is cached per context but %s is an address, bulk data or a "
-                     "handle other than a context", spec->path, e ? e->line : 0, f->name, p->name);
+                     "handle other than a context, module, library, kernel or function",
+                     spec->path, e ? e->line : 0, f->name, p->name);
         if (p->kind == CG_P_VALUE)
             mark_used(p->type);
         if (p->elem && !p->bytes)

@@ -25,10 +25,15 @@ for f in "$build"/examples/*; do
 done
 cp "$build"/tests/gpu/vgpu_* "$out/tests/"
 cp "$build/tests/driver/drv_fill" "$build/tests/driver/static_fill" "$out/tests/"
-for f in "$build"/tests/driver/vmm_fill "$build"/tests/driver/drv_graph "$build"/tests/nvml/nvml_query \
+for f in "$build"/tests/driver/vmm_fill "$build"/tests/driver/drv_graph "$build"/tests/driver/static_graph "$build"/tests/nvml/nvml_query \
          "$build"/tests/callbacks/callbacks "$build"/tests/callbacks/callbacks_static \
          "$build"/tests/libs/lib_*; do
     [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/tests/"
 done
-cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$build/tests/async/async_errors" "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$out/tests/"
+# issue 14's differential programs (tests/devout, managed, rtgraph, arrays, ipc)
+for f in devout/devout devout/devout_static managed/managed managed/mapped rtgraph/rt_graph \
+         rtgraph/rt_hostnode rtgraph/rt_library arrays/arrays arrays/batch_copies ipc/ipc; do
+    [ -x "$build/tests/$f" ] && cp "$build/tests/$f" "$out/tests/"
+done
+cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$build/tests/async/async_errors" "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$build/tests/async/pools" "$out/tests/"
 du -sh "$out"

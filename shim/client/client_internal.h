@@ -164,6 +164,7 @@ struct vgpu_callbacks {                 /* under its own lock, taken after the c
 
 /* ---- answers of cached calls (cache.c) ---- */
 struct vgpu_cache_entry;
+#define VGPU_CACHE_BUCKETS 256          /* a training step asks hundreds of cached facts */
 
 struct vgpu_client {
     const struct vgpu_client_ops *ops;  /* first: the one field another copy reads */
@@ -174,7 +175,7 @@ struct vgpu_client {
     struct vgpu_owed owed;
     struct vgpu_errtab errtab;
     struct vgpu_slot slot;
-    struct vgpu_cache_entry *cache;
+    struct vgpu_cache_entry *cache[VGPU_CACHE_BUCKETS];
     struct vgpu_callbacks callbacks;
     bool devout_pending;                /* a reply said the session holds what kernels printed */
     /* called before a call flagged VGPU_FN_WORK, from whichever library (the runtime's managed memory) */

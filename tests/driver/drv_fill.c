@@ -24,7 +24,7 @@ extern const unsigned char drv_test_ptx[];
             const char *n_ = NULL;                                                     \
             cuGetErrorName(r_, &n_);                                                   \
             printf("%s failed: %s\n", #call, n_ ? n_ : "?");                           \
-            return 1;                                                                  \
+            exit(1);                                                                   \
         }                                                                              \
     } while (0)
 
@@ -44,6 +44,43 @@ static void proc(const char *symbol, int version, cuuint64_t flags, const char *
 
     printf("proc %s@%d/%llu: %s, %s, status %d\n", symbol, version, (unsigned long long)flags,
            name_of(r), fn && fn == expect ? want : fn ? "another function" : "none", (int)q);
+}
+
+/* The shim answers repeats of a function's facts itself (cached per context): each answer
+ * must follow a change of the attribute and must not outlive the function's module, even
+ * where a reloaded module's function gets the old handle's value. */
+static void function_facts(CUfunction fill)
+{
+    CUmodule m;
+    CUfunction f;
+    int v0 = -1, v = -1, occ1 = -1, occ2 = -1;
+    const CUfunction_attribute dyn = CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+
+    CHECK(cuFuncGetAttribute(&v0, dyn, fill));
+    CHECK(cuFuncGetAttribute(&v, dyn, fill));
+    printf("dynamic shared asked twice: %s\n", v == v0 ? "the same" : "different");
+    CHECK(cuFuncSetAttribute(fill, dyn, 1024));
+    CHECK(cuFuncGetAttribute(&v, dyn, fill));
+    printf("dynamic shared after setting 1024: %d\n", v);
+    CHECK(cuFuncSetAttribute(fill, dyn, 2048));
+    CHECK(cuFuncGetAttribute(&v, dyn, fill));
+    printf("dynamic shared after setting 2048: %d\n", v);
+    CHECK(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(&occ1, fill, 128, 0, 0));
+    CHECK(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(&occ2, fill, 128, 0, 0));
+    printf("occupancy asked twice: %s\n", occ1 > 0 && occ1 == occ2 ? "the same" : "different");
+    /* a second copy of the module: its function changed, unloaded, loaded again */
+    CHECK(cuModuleLoadData(&m, drv_test_ptx));
+    CHECK(cuModuleGetFunction(&f, m, "fake_fill"));
+    CHECK(cuFuncGetAttribute(&v0, dyn, f));
+    CHECK(cuFuncSetAttribute(f, dyn, 4096));
+    CHECK(cuFuncGetAttribute(&v, dyn, f));
+    printf("copy's dynamic shared: %d\n", v);
+    CHECK(cuModuleUnload(m));
+    CHECK(cuModuleLoadData(&m, drv_test_ptx));
+    CHECK(cuModuleGetFunction(&f, m, "fake_fill"));
+    CHECK(cuFuncGetAttribute(&v, dyn, f));
+    printf("reloaded copy's dynamic shared: %s\n", v == v0 ? "the default" : "a stale answer");
+    CHECK(cuModuleUnload(m));
 }
 
 int main(void)
@@ -145,6 +182,7 @@ int main(void)
     }
     CHECK(cuStreamSynchronize(s));
     printf("add: %d %d %d\n", hc[0], hc[1], hc[255]);
+    function_facts(fill);
     {
         float ms = -1;
 

@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# Counts, per training step, the calls that step_calls.py makes through vgpu:
+# answered by the server ("sync"), queued, and answered from the shim's
+# cache.  A fresh vgpu-server on a unix socket; the client has vgpu's
+# libcuda.so.1 and NVML only.
+#   count_calls.sh SHIM_DIR SERVER_BIN WORKDIR [STEPS]
+set -u
+shim=$1 server=$2 work=$3 steps=${4:-20}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$work/lib" && work=$(cd "$work" && pwd)
+for l in libcuda.so.1 libnvidia-ml.so.1 libprotobuf-c.so.1; do
+    [ -e "$shim/$l" ] && ln -sf "$(cd "$shim" && pwd)/$l" "$work/lib/$l"
+done
+sock=$work/vgpu.sock
+rm -f "$sock"
+"$server" --listen "unix:$sock" --cache-dir "$work/cache" --log-level warn 2> "$work/server.log" &
+pid=$!
+i=0
+while [ ! -S "$sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+VGPU_LOG=debug VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$work/lib python3 "$here/step_calls.py" \
+    "$steps" > /dev/null 2> "$work/calls.log"
+rc=$?
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+[ $rc -eq 0 ] || { echo "step_calls.py failed ($rc)"; tail -n 20 "$work/calls.log"; exit 1; }
+awk -v steps="$steps" '
+    /^=== begin/ { model = $3; on = 1; next }
+    /^=== end/ { on = 0; next }
+    on && /^vgpu: / {
+        name = $2; sub(/:$/, "", name)
+        if ($0 ~ / queued$/) kind = "queued"
+        else if ($0 ~ /\(cached\)$/) kind = "cached"
+        else if ($0 ~ /\(queued\) ->/) next
+        else if ($3 == "->") kind = "sync"
+        else next
+        n[model " " kind " " name]++; t[model " " kind]++
+    }
+    END {
+        for (k in t) printf "%s per step: %.1f\n", k, t[k] / steps
+        for (k in n) if (n[k] / steps >= 0.5) printf "  %s %.1f\n", k, n[k] / steps
+    }' "$work/calls.log" | sort
