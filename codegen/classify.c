@@ -97,6 +97,24 @@ static bool holds_addresses(const struct cg_type *t)
     return t->kind == CG_T_STRUCT && t->st->has_pointer;
 }
 
+/* What may travel as its raw bytes though protobuf cannot spell it (an unnamed member struct):
+ * numbers all through, no handle, address or pointer. */
+static bool raw_ok(const struct cg_type *t)
+{
+    if (t->handle >= 0 || t->devptr)
+        return false;
+    if (scalar(t))
+        return true;
+    if (t->kind == CG_T_ARRAY)
+        return t->array_len > 0 && raw_ok(t->elem);
+    if (t->kind != CG_T_STRUCT || t->st->nfields == 0)
+        return false;
+    for (int i = 0; i < t->st->nfields; i++)
+        if (!raw_ok(t->st->fields[i].type))
+            return false;
+    return true;
+}
+
 static void mark_used(struct cg_type *t)
 {
     if (t->kind == CG_T_ARRAY)
@@ -214,7 +232,7 @@ static char *param_annotated(struct cg_api *api, struct cg_func *f, struct cg_pa
         if (p->elem_handle < 0)
             p->elem_handle = t->pointee->handle;
         if (p->bytes && p->elem->kind != CG_T_VOID && !scalar(p->elem) &&
-            !cg_type_wire_ok(p->elem))
+            !cg_type_wire_ok(p->elem) && !raw_ok(p->elem))
             return cg_xasprintf("%s: bytes of %s", p->name, p->elem->spelling);
         if (!p->bytes && !p->elem_devptr && p->elem_handle < 0) {
             if (p->elem->kind == CG_T_VOID)

@@ -323,6 +323,29 @@ int main()
         CHECK(cudaFreeMipmappedArray(mm));
     }
 
+    {
+        // sparse arrays: the tile shape and the mip tail are the device's; a plain array has none
+        cudaArray_t sp;
+        cudaMipmappedArray_t smm;
+        cudaArraySparseProperties p;
+        cudaChannelFormatDesc fd = cudaCreateChannelDesc<float>();
+
+        CHECK(cudaMallocArray(&sp, &fd, 1024, 1024, cudaArraySparse));
+        CHECK(cudaArrayGetSparseProperties(&p, sp));
+        printf("sparse array: tile %u x %u x %u\n", p.tileExtent.width, p.tileExtent.height,
+               p.tileExtent.depth);
+        printf("a plain array's sparse properties: %s\n",
+               cudaGetErrorName(cudaArrayGetSparseProperties(&p, arr)));
+        cudaGetLastError();
+        CHECK(cudaMallocMipmappedArray(&smm, &fd, make_cudaExtent(1024, 1024, 0), 11, cudaArraySparse));
+        CHECK(cudaMipmappedArrayGetSparseProperties(&p, smm));
+        printf("sparse mipmapped array: tile %u x %u, mip tail from level %u, %s\n",
+               p.tileExtent.width, p.tileExtent.height, p.miptailFirstLevel,
+               p.miptailSize ? "some bytes" : "empty");
+        CHECK(cudaFreeMipmappedArray(smm));
+        CHECK(cudaFreeArray(sp));
+    }
+
     CHECK(cudaFreeArray(arr));
     CHECK(cudaFreeArray(arr2));
     CHECK(cudaFreeArray(surf_arr));

@@ -221,6 +221,67 @@ FAKE_EXPORT cudaError_t cudaArrayGetInfo(struct cudaChannelFormatDesc *desc, str
     return cudaSuccess;
 }
 
+/* A sparse array's tiles are 64 KiB, shaped by the element's size (1, 2, 4, 8, 16 bytes). */
+static void sparse_tile(const struct fake_array *a, struct cudaArraySparseProperties *p)
+{
+    static const unsigned int flat[5][2] = { { 256, 256 }, { 256, 128 }, { 128, 128 },
+                                             { 128, 64 }, { 64, 64 } };
+    static const unsigned int cube[5][3] = { { 64, 32, 32 }, { 32, 32, 32 }, { 32, 32, 16 },
+                                             { 32, 16, 16 }, { 16, 16, 16 } };
+    unsigned int i = 0;
+
+    while (i < 4 && (1u << i) < a->elem)
+        i++;
+    memset(p, 0, sizeof(*p));
+    p->tileExtent.width = a->depth ? cube[i][0] : flat[i][0];
+    p->tileExtent.height = a->depth ? cube[i][1] : flat[i][1];
+    p->tileExtent.depth = a->depth ? cube[i][2] : 1;
+}
+
+FAKE_EXPORT cudaError_t cudaArrayGetSparseProperties(struct cudaArraySparseProperties *sparseProperties,
+                                                     cudaArray_t array)
+{
+    struct fake_array *a;
+
+    vgpu_fake_rt_ctx();
+    if (!(a = array_find(array)))
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaArrayGetSparseProperties",
+                                "unknown array %p", (void *)array);
+    if (!sparseProperties || !(a->flags & cudaArraySparse))
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    sparse_tile(a, sparseProperties);
+    return cudaSuccess;
+}
+
+/* The mip tail: the levels from the first smaller than a tile in width or height, one tile. */
+FAKE_EXPORT cudaError_t cudaMipmappedArrayGetSparseProperties(
+    struct cudaArraySparseProperties *sparseProperties, cudaMipmappedArray_t mipmap)
+{
+    struct fake_mipmapped *m;
+    struct fake_array *a;
+    unsigned int l;
+
+    vgpu_fake_rt_ctx();
+    for (m = mipmapped; m && (void *)m != (void *)mipmap; m = m->next)
+        ;
+    if (!m)
+        return vgpu_fake_refuse(cudaErrorInvalidResourceHandle, "cudaMipmappedArrayGetSparseProperties",
+                                "unknown mipmapped array %p", (void *)mipmap);
+    a = (struct fake_array *)(void *)m->level[0];
+    if (!sparseProperties || !(a->flags & cudaArraySparse))
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    sparse_tile(a, sparseProperties);
+    for (l = 0; l < m->levels; l++) {
+        a = (struct fake_array *)(void *)m->level[l];
+        if (a->width < sparseProperties->tileExtent.width ||
+            (a->height ? a->height : 1) < sparseProperties->tileExtent.height)
+            break;
+    }
+    sparseProperties->miptailFirstLevel = l;
+    sparseProperties->miptailSize = l < m->levels ? 64 << 10 : 0;
+    return cudaSuccess;
+}
+
 FAKE_EXPORT cudaError_t cudaGetChannelDesc(struct cudaChannelFormatDesc *desc, cudaArray_const_t array)
 {
     return cudaArrayGetInfo(desc, NULL, NULL, (cudaArray_t)array);
