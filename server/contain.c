@@ -37,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -248,4 +249,13 @@ void vgpu_contain_orphan(pid_t parent)
                  "a server killed with SIGKILL", strerror(errno));
     if (getppid() != parent)
         _exit(1);              /* it died before the request */
+}
+
+void vgpu_contain_reaped(pid_t pid, int status)
+{
+    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL && WTERMSIG(status) != SIGTERM)
+        vgpu_log(VGPU_LOG_WARN, "process %d ended by signal %d (%s)%s; its client's calls fail "
+                 "with cudaErrorNoDevice, and its GPU memory went with it", (int)pid,
+                 WTERMSIG(status), strsignal(WTERMSIG(status)),
+                 WCOREDUMP(status) ? ", core dumped" : "");
 }

@@ -39,4 +39,12 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on);
  */
 void vgpu_contain_orphan(pid_t parent);
 
+/*
+ * The server or a link process reaped child pid with wait status status:
+ * an end by a signal (a crash: the driver dying under a call, say) is
+ * logged as a warning naming the signal; what the session held the kernel
+ * and the driver free with its process, and its client's calls fail.
+ */
+void vgpu_contain_reaped(pid_t pid, int status);
+
 #endif

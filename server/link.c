@@ -500,8 +500,10 @@ static int read_hello(struct link *l, const struct vgpu_listen_cfg *lc)
 static void reap_sessions(struct link *l)
 {
     pid_t dead;
+    int status;
 
-    while ((dead = waitpid(-1, NULL, WNOHANG)) > 0) {
+    while ((dead = waitpid(-1, &status, WNOHANG)) > 0) {
+        vgpu_contain_reaped(dead, status);
         for (size_t k = 0; k < l->nch; k++)
             if (l->ch[k].pid == dead)
                 l->ch[k].reaped = true;

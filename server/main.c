@@ -86,8 +86,10 @@ static int track_child(struct server *sv, pid_t pid, int listener)
 static void reap(struct server *sv)
 {
     pid_t pid;
+    int status;
 
-    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        vgpu_contain_reaped(pid, status);
         vgpu_sched_reap(pid);
         for (size_t i = 0; i < sv->nchildren; i++)
             if (sv->children[i].pid == pid) {

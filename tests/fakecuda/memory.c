@@ -14,8 +14,13 @@
  * Status for a device range the fake did not hand out, or a symbol copy
  * running past its variable: cudaErrorInvalidValue (logged as refused); cudaFree of anything but the start of an allocation:
  * cudaErrorInvalidValue; over the total: cudaErrorMemoryAllocation.
+ *
+ * A driver that dies under a call (tests/faults): with VGPU_FAKE_DIE_ON_MEMSET=N
+ * in its environment, a cudaMemset of exactly N bytes writes through a null
+ * pointer, as a driver bug would, and the process ends with SIGSEGV.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,9 +311,18 @@ static cudaError_t memset2d(const char *fn, void *p, size_t pitch, int value, si
     return vgpu_fake_memset2d(fn, p, pitch, (uint32_t)value & 0xff, 1, width, height, stream);
 }
 
+static void die_on_memset(size_t count)
+{
+    const char *v = getenv("VGPU_FAKE_DIE_ON_MEMSET");
+
+    if (v && strtoull(v, NULL, 10) == count)
+        *(volatile int *)(uintptr_t)0 = 1;
+}
+
 FAKE_EXPORT cudaError_t cudaMemset(void *devPtr, int value, size_t count)
 {
     vgpu_fake_rt_ctx();
+    die_on_memset(count);
     return memset2d("cudaMemset", devPtr, count, value, count, 1, NULL);
 }
 

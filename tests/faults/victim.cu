@@ -5,10 +5,13 @@
 // prints that call's error and how long the failing call took.  It must
 // never hang (run_killed.sh bounds it) and must say what happened.
 // With the argument "once": one allocation and one call, for a program
-// started after the server was (re)started.
+// started after the server was (re)started.  With "die": after "ready", one
+// cudaMemset of 4093 bytes, which a fake driver told so dies under
+// (VGPU_FAKE_DIE_ON_MEMSET=4093), then the same loop.
 #include <chrono>
 #include <cstdio>
 #include <cuda_runtime.h>
+#include <string>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -19,7 +22,7 @@ int main(int argc, char **argv)
         printf("no allocation\n");
         return 1;
     }
-    if (argc > 1) {
+    if (argc > 1 && std::string(argv[1]) == "once") {
         cudaError_t st = cudaMemset(p, 0, 4096);
 
         printf("a new program: %s\n", cudaGetErrorName(st));
@@ -27,6 +30,14 @@ int main(int argc, char **argv)
     }
     printf("ready\n");
     fflush(stdout);
+    if (argc > 1 && std::string(argv[1]) == "die") {
+        auto t0 = std::chrono::steady_clock::now();
+        cudaError_t st = cudaMemset(p, 0, 4093);
+        auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+        printf("the call its driver died under: %s (%s)\n", cudaGetErrorName(st),
+               ms < 1000 ? "under a second" : "a second or more");
+    }
     for (int i = 0; i < 3000; i++) {
         auto t0 = std::chrono::steady_clock::now();
         cudaError_t st = cudaMemset(p, i & 0xff, 4096);

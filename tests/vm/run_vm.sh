@@ -38,6 +38,7 @@
 #                       sessions it got, from the server's log; with error
 #                       or warn that check is left out)
 #   VGPU_VM_ACCEL       QEMU accelerator (tcg; kvm where /dev/kvm is usable)
+#   VGPU_VM_MEM         guest memory (1G; more for NVIDIA's libraries in the initramfs)
 #   VGPU_VM_APPEND      more kernel command line words; NAME=VALUE words
 #                       reach the programs' environment (e.g. VGPU_LOG=debug)
 #   VGPU_VM_QEMU_ARGS   more QEMU arguments (word-split)
@@ -208,7 +209,7 @@ while [ "$g" -le "$guests" ]; do
     fi
     # shellcheck disable=SC2086 # fw_args, mem_args and VGPU_VM_QEMU_ARGS are word lists
     timeout -k 10 "$vm_timeout" "$qemu" $mem_args \
-        -M q35 -accel "$accel" -cpu max -smp 1 -m 1G \
+        -M q35 -accel "$accel" -cpu max -smp 1 -m "${VGPU_VM_MEM:-1G}" \
         -nographic -no-reboot -nic none $fw_args \
         -kernel "$kernel" -initrd "$initramfs" \
         -append "console=ttyS0 quiet panic=-1 cryptomgr.notests vgpu_run=$run_list vgpu_timeout=$run_timeout ${VGPU_VM_APPEND:-}" \

@@ -1,0 +1,94 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# run_crashed.sh NAME SERVER FAKE_DIR SHIM_DIR VICTIM WORK
+#
+# A session process dies under a call (the fake driver writes through a null
+# pointer when told to: VGPU_FAKE_DIE_ON_MEMSET) while another program's
+# session runs beside it.  The dying session's program gets
+# cudaErrorNoDevice within a second and ends; the server logs the signal;
+# the other program runs on untouched, its device memory the only memory
+# vgpuctl still shows; the dead session leaves no process (not even a
+# zombie) behind; and a new program is served afterwards.
+set -u
+name=$1 server=$2 fake=$3 shim_dir=$4 victim=$5 work=$6
+server_pid=
+# shellcheck source-path=SCRIPTDIR source=../lib/server.sh
+. "$(dirname "$0")/../lib/server.sh"
+
+fresh_work s
+ctl=$(dirname "$server")/vgpuctl
+fail() {
+    echo "$name: $*" >&2
+    for f in dying other; do
+        echo "--- $f" >&2
+        cat "$work/$f.out" "$work/$f.err" >&2 2>/dev/null
+    done
+    tail -n 20 "$work/server.log" >&2
+    exit 1
+}
+# the fake dies under a cudaMemset of 4093 bytes, which only the "die" program asks
+VGPU_FAKE_DIE_ON_MEMSET=4093
+export VGPU_FAKE_DIE_ON_MEMSET
+start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
+client() {
+    env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" "$@"
+}
+wait_ready() {
+    i=0
+    while ! grep -q ready "$work/$1.out" 2>/dev/null; do
+        [ "$i" -lt 300 ] || fail "the $1 program never got ready"
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+client >"$work/other.out" 2>"$work/other.err" &
+other=$!
+wait_ready other
+other_session=$(pgrep -P "$server_pid")
+[ -n "$other_session" ] || fail "no session for the other program"
+# the dying program starts only once the other holds its memory
+mkfifo "$work/go"
+(read -r _ <"$work/go"; exec env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" \
+    timeout 60 "$victim" die) >"$work/dying.out" 2>"$work/dying.err" &
+dying=$!
+echo go >"$work/go"
+i=0
+while kill -0 "$dying" 2>/dev/null; do
+    [ "$i" -lt 50 ] || fail "the program whose driver died still runs 5 s later"
+    sleep 0.1
+    i=$((i + 1))
+done
+wait "$dying"
+rc=$?
+[ "$rc" -eq 0 ] || fail "the program whose driver died exited with $rc"
+grep -q '^the call its driver died under: cudaErrorNoDevice (under a second)$' "$work/dying.out" ||
+    fail "the call under which the session died did not fail with cudaErrorNoDevice within a second"
+grep -q 'lost the connection to vgpu-server' "$work/dying.err" ||
+    fail "the dying program's stderr does not say it lost the connection"
+# the server reaped it (no zombie: pgrep lists zombies too), and said why it ended
+i=0
+while [ "$(pgrep -P "$server_pid" | wc -l)" -ne 1 ]; do
+    [ "$i" -lt 20 ] || fail "the dead session is still a child of the server: $(ps -o pid,stat,cmd --ppid "$server_pid")"
+    sleep 0.1
+    i=$((i + 1))
+done
+[ "$(pgrep -P "$server_pid")" = "$other_session" ] || fail "the other program's session changed"
+grep -q 'ended by signal 11 (Segmentation fault)' "$work/server.log" ||
+    fail "the server did not log the session's end by SIGSEGV"
+# the other program runs on, and only its memory is held
+kill -0 "$other" 2>/dev/null || fail "the other program ended"
+sleep 0.3
+grep -q '^error' "$work/other.out" && fail "the other program saw an error"
+"$ctl" --admin "$sock.admin" --json >"$work/ctl.json" || fail "vgpuctl failed"
+sessions=$(grep -o '"pid":' "$work/ctl.json" | wc -l)
+mem=$(grep -o '"device_memory":[0-9]*' "$work/ctl.json" | awk -F: '{ n += $2 } END { print n + 0 }')
+[ "$sessions" -eq 1 ] && [ "$mem" -eq 4096 ] ||
+    fail "vgpuctl shows $sessions sessions holding $mem bytes (want 1 holding 4096): $(cat "$work/ctl.json")"
+# a new program is served
+client once >"$work/again.out" 2>"$work/again.err" ||
+    fail "a program after the crash failed: $(cat "$work/again.out" "$work/again.err")"
+kill "$other" 2>/dev/null
+wait "$other" 2>/dev/null
+echo "$name: $(grep '^the call' "$work/dying.out"); $(grep -o 'ended by signal.*' "$work/server.log" | head -n 1)"
+echo "$name: passed"
