@@ -11,7 +11,9 @@
 #   scripts/gpu-vm-bundle.sh BUILD_DIR BUNDLE_DIR [PROGRAM...]
 # With PROGRAMs, the initramfs holds those instead (and they are copied into
 # BUNDLE_DIR/vmprogs for the native runs): for a bundle of its own when the
-# whole set would not fit, e.g. the conformance programs of tests/.
+# whole set would not fit, e.g. the conformance programs of tests/.  Programs
+# put in BUNDLE_DIR/vmlibprogs beforehand get their libraries but NVIDIA's
+# (which gpu-vm-suite.sh adds on the GPU host).
 set -eu
 build=$1 out=$2
 shift 2
@@ -23,7 +25,17 @@ deb=$(ls "$build"/tests/vm/kernel/linux-image-*.deb | head -n 1)
 dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' > "$out/vm/vmlinuz"
 if [ $# -gt 0 ]; then
     mkdir -p "$out/vmprogs" && cp "$@" "$out/vmprogs/"
-    "$top/tests/vm/make-initramfs.sh" "$out/vm/initramfs.cpio.gz" "$build/shim" "$@" > /dev/null
+    # programs of BUNDLE_DIR/vmlibprogs come later with the GPU host's NVIDIA libraries
+    # (gpu-vm-suite.sh); the rest of what they need comes from here, as for every program
+    libs=
+    for p in "$out"/vmlibprogs/*; do
+        [ -f "$p" ] || continue
+        for l in $(ldd "$p" | awk '$3 ~ /^\// && $1 !~ /^lib(cublas|cufft|curand|cusparse|cusolver|nvJitLink|nvrtc)/ { print $3 }'); do
+            libs="$libs --lib $l"
+        done
+    done
+    # shellcheck disable=SC2086 # $libs is a list of options
+    "$top/tests/vm/make-initramfs.sh" $libs "$out/vm/initramfs.cpio.gz" "$build/shim" "$@" > /dev/null
 else
     "$top/tests/vm/make-initramfs.sh" "$out/vm/initramfs.cpio.gz" "$build/shim" \
         "$build"/examples/vector_add "$build"/examples/matrix_mul "$build"/examples/streams_events \

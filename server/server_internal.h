@@ -323,6 +323,9 @@ void (*vgpu_view_sym(const char *name))(void);
 void vgpu_view_enter(const struct vgpu_session *s);
 /* A function of the CUDA driver (libcuda.so.1) by name, or NULL (driver.c). */
 void (*vgpu_driver_sym(const char *name))(void);
+/* var: driver function name (declared by cuda.h) with its own type, or NULL */
+#define VGPU_DRIVER_SYM(var, name) \
+    __typeof__(&name) var = (__typeof__(&name))(void *)vgpu_driver_sym(#name)
 /* Makes the session's context ctx (0: none) current here: a CUresult (driver.c). */
 int vgpu_driver_make_current(struct vgpu_session *s, uint64_t ctx);
 /*

@@ -35,7 +35,7 @@
 #define GRAPH_NODES_MAX (1u << 22)
 #define DOT_MAX (16u << 20)
 
-#define SYM(var, name) __typeof__(&name) var = (__typeof__(&name))(void *)vgpu_driver_sym(#name)
+#define SYM VGPU_DRIVER_SYM
 
 static int kind(int cuda_kind)
 {

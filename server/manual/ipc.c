@@ -27,7 +27,7 @@
 #include "manual_internal.h"
 #include "scheduler.h"
 
-#define SYM(var, name) __typeof__(&name) var = (__typeof__(&name))(void *)vgpu_driver_sym(#name)
+#define SYM VGPU_DRIVER_SYM
 #define OPENED_MAX 256                 /* handles a session has open at once */
 
 /*

@@ -6,6 +6,7 @@
  * stand-in host addresses the server owns, so every runtime entry point
  * that takes a host stub or a symbol works as it does natively.
  */
+#include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -246,6 +247,34 @@ out:
 }
 
 /*
+ * The size the guest registered for a managed variable at p is a claim; the
+ * module's own is the bound: the runtime's size of the symbol where it knows
+ * it (the fake does), else the driver's allocation around p: on the H200
+ * (CUDA 13.0, driver 580) the runtime's answer alone refused every managed
+ * variable of tests/managed.
+ */
+static bool managed_var_fits(const struct vgpu_hostfn *fn, uint64_t p)
+{
+    VGPU_DRIVER_SYM(range, cuMemGetAddressRange_v2);
+    CUdeviceptr base = 0;
+    size_t real = 0;
+
+    if (cudaGetSymbolSize(&real, fn->fake) == cudaSuccess) {
+        if (fn->var_size <= real)
+            return true;
+    } else {
+        cudaGetLastError();
+        if (range && range(&base, &real, (CUdeviceptr)p) == CUDA_SUCCESS && p >= base &&
+            fn->var_size <= real - (p - base))
+            return true;
+    }
+    vgpu_log(VGPU_LOG_INFO, "__cudaInitModule refused: a managed variable registered as %llu bytes "
+             "is larger than its module's (%zu bytes from %s)", (unsigned long long)fn->var_size,
+             real, base ? "its allocation" : "the runtime");
+    return false;
+}
+
+/*
  * __cudaInitModule: the runtime sets up the module's managed variables;
  * each one's memory becomes session memory (not freeable) and the guest
  * learns its address, where its shadow of the variable goes.
@@ -283,12 +312,7 @@ int vgpu_manual_init_module(struct vgpu_session *s, struct vgpu_manual_call *c)
             rc = cudaErrorInitializationError;
             goto out;
         }
-        /* the size the guest registered is a claim: the module's own is the bound */
-        size_t real = 0;
-
-        if (cudaGetSymbolSize(&real, fn->fake) != cudaSuccess || fn->var_size > real) {
-            vgpu_log(VGPU_LOG_INFO, "__cudaInitModule refused: a managed variable registered as "
-                     "%llu bytes is %zu in its module", (unsigned long long)fn->var_size, real);
+        if (!managed_var_fits(fn, p)) {
             rc = cudaErrorInvalidValue;
             goto out;
         }

@@ -5,7 +5,7 @@
 # /init, the shim and the programs to run, and every shared library they
 # need, taken from this (Debian) host.
 #
-#   make-initramfs.sh [--busybox PATH] [--module KO]... OUT.cpio[.gz] SHIMDIR PROGRAM...
+#   make-initramfs.sh [--busybox PATH] [--module KO]... [--lib PATH]... OUT.cpio[.gz] SHIMDIR PROGRAM...
 #
 #   OUT        a cpio archive (newc); gzip-compressed when its name ends in .gz
 #   SHIMDIR    the directory of the shim's libcudart.so.13
@@ -17,6 +17,9 @@
 #   --module   a kernel module the guest loads with insmod before running
 #              anything, in the order given (for a kernel that has something
 #              the guest needs only as a module)
+#   --lib      a library of this host copied in at its path, for a program
+#              added to the image later (scripts/gpu-vm-suite.sh appends
+#              programs with NVIDIA's libraries from the GPU host)
 #
 # Layout in the guest:
 #   /opt/vgpu/lib   libcudart.so.13 (the shim), libcuda.so.1 (vgpu's driver
@@ -32,7 +35,7 @@
 set -eu
 
 usage() {
-    echo "usage: make-initramfs.sh [--busybox PATH] [--module KO]... OUT.cpio[.gz] SHIMDIR PROGRAM..." >&2
+    echo "usage: make-initramfs.sh [--busybox PATH] [--module KO]... [--lib PATH]... OUT.cpio[.gz] SHIMDIR PROGRAM..." >&2
     exit 1
 }
 die() {
@@ -43,10 +46,12 @@ die() {
 here=$(cd "$(dirname "$0")" && pwd -P)
 busybox=${BUSYBOX:-}
 modules=
+extra_libs=
 while [ $# -gt 0 ]; do
     case "$1" in
     --busybox) [ $# -ge 2 ] || usage; busybox=$2; shift 2 ;;
     --module) [ $# -ge 2 ] || usage; modules="$modules $2"; shift 2 ;;
+    --lib) [ $# -ge 2 ] || usage; extra_libs="$extra_libs $2"; shift 2 ;;
     --) shift; break ;;
     -*) usage ;;
     *) break ;;
@@ -161,6 +166,11 @@ for prog in "$@"; do
         [ ! -e "$stage/opt/vgpu/lib/${lib##*/}" ] || continue
         copy_lib "$lib"
     done
+done
+
+for lib in $extra_libs; do
+    [ -f "$lib" ] || die "library $lib: no such file"
+    copy_lib "$lib"
 done
 
 for ko in $modules; do
