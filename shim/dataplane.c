@@ -251,6 +251,19 @@ void vgpu_dp_init(const struct vgpu_dp *ops)
     pthread_atfork(memory_atfork_prepare, memory_atfork_parent, memory_atfork_child);
 }
 
+/*
+ * An asynchronous copy to the device whose bytes are taken here, now (not
+ * read in place by the server): CUDA synchronizes the stream before it
+ * takes pageable bytes, so a host callback queued ahead of the copy has run
+ * and what it wrote is copied.  Only while a callback is due is it awaited
+ * here; no other work before the copy can write the program's memory.
+ */
+static void wait_for_callbacks(const Vgpu__Manual__CopyArgs *a, bool h2d)
+{
+    if (h2d && a->async && dp->sync && vgpu_client_callbacks_due(vgpu_client_get()))
+        dp->sync(a->stream);
+}
+
 int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t count)
 {
     bool h2d = a->dir == VGPU__MANUAL__DIRECTION__DIR_H2D;
@@ -268,6 +281,7 @@ int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t c
             a->region_offset = roff;
             return dp->call(a, NULL, NULL, 0);
         }
+        wait_for_callbacks(a, h2d);
         pthread_mutex_lock(&staging_lock);
         if (staging_ready()) {
             st = staged_copy(a, dst, src, count, h2d);
@@ -277,6 +291,8 @@ int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t c
         pthread_mutex_unlock(&staging_lock);
         a->region = 0;
     }
+    if (count < VGPU_SHIM_SHARE_MIN)
+        wait_for_callbacks(a, h2d);
     for (size_t off = 0; off < count && st == 0; off += VGPU_SHIM_CHUNK) {
         size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
 

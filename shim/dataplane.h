@@ -50,6 +50,12 @@ struct vgpu_dp {
     int (*call)(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t bytes);
     /* The shared region [p, p+n) lies in, with its offset, or 0 (may be NULL). */
     uint32_t (*host_region)(const void *p, size_t n, uint64_t *off);
+    /*
+     * Waits for stream's work so far, as the library's stream synchronize
+     * (may be NULL): before an asynchronous copy to the device takes its
+     * bytes while a host callback is due.
+     */
+    void (*sync)(uint64_t stream);
     /* Around fork(): the library's memory tables locked, and made private in the child. */
     void (*lock)(void);
     void (*unlock)(void);

@@ -122,6 +122,7 @@ static void serve_due(struct vgpu_callbacks *cb, uint32_t due)
     struct vgpu_callback f;
     bool known = take_entry(cb, id, &f, false);
 
+    cb->in_run += known;
     pthread_mutex_unlock(&cb->lock);
     if (known)
         run(&f, status);
@@ -130,6 +131,7 @@ static void serve_due(struct vgpu_callbacks *cb, uint32_t due)
                       "process never registered or already ran; answered without running anything",
                       (unsigned long long)id);
     pthread_mutex_lock(&cb->lock);
+    cb->in_run -= known;
     cb->handled = due;
     if (!cb->stop) {
         __atomic_store_n(&h->cb_done, due, __ATOMIC_RELEASE);
@@ -283,6 +285,21 @@ void vgpu_callbacks_cancel(struct vgpu_client *c, uint64_t id)
     pthread_mutex_lock(&cb->lock);
     take_entry(cb, id, &f, true);
     pthread_mutex_unlock(&cb->lock);
+}
+
+/*
+ * Whether a callback registered to run once has not returned yet (kept
+ * ones, host nodes, count only while they run).
+ */
+bool vgpu_callbacks_due(struct vgpu_client *c)
+{
+    struct vgpu_callbacks *cb = &c->callbacks;
+    bool due;
+
+    pthread_mutex_lock(&cb->lock);
+    due = cb->n > cb->kept || cb->in_run > 0;
+    pthread_mutex_unlock(&cb->lock);
+    return due;
 }
 
 int vgpu_callbacks_keep(struct vgpu_client *c, uint64_t id, int how, struct vgpu_callback *out)

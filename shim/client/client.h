@@ -147,6 +147,8 @@ void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id);
 enum { VGPU_CB_AS_IS = 0, VGPU_CB_KEEP = 1, VGPU_CB_LATER = 2, VGPU_CB_ONCE = 3 };
 int vgpu_client_callback_keep(struct vgpu_client *c, uint64_t id, int how,
                               struct vgpu_callback *out);
+/* Whether a host callback registered to run once (a stream's) has not returned yet. */
+bool vgpu_client_callbacks_due(struct vgpu_client *c);
 /*
  * fn runs before every call flagged VGPU_FN_WORK that any library of the
  * process makes through c (the runtime's managed memory sends the host's

@@ -54,6 +54,8 @@ struct vgpu_client_ops {
     void (*set_before_work)(struct vgpu_client *c, void (*fn)(void));
     /* appended with host nodes: a client whose ops are smaller keeps no callback */
     int (*callback_keep)(struct vgpu_client *c, uint64_t id, int how, struct vgpu_callback *out);
+    /* appended with the copies behind callbacks: a client whose ops are smaller says none */
+    bool (*callbacks_due)(struct vgpu_client *c);
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -155,6 +157,7 @@ struct vgpu_callbacks {                 /* under its own lock, taken after the c
     struct vgpu_cb_entry *e;            /* registered, not yet run; owned */
     int n, cap;
     int kept;                           /* of the n, those not due soon (KEEP or LATER) */
+    int in_run;                         /* taken by the thread, not yet returned */
     uint64_t next_id;
     struct vgpu_qp_hdr *hdr;            /* the queue pair's header page, once the thread runs */
     uint32_t handled;                   /* the cb_due value last answered */
@@ -300,6 +303,7 @@ bool vgpu_callbacks_on_thread(void);
 int vgpu_callbacks_add_locked(struct vgpu_client *c, const struct vgpu_callback *f, uint64_t *id);
 void vgpu_callbacks_cancel(struct vgpu_client *c, uint64_t id);
 int vgpu_callbacks_keep(struct vgpu_client *c, uint64_t id, int how, struct vgpu_callback *out);
+bool vgpu_callbacks_due(struct vgpu_client *c);
 /* The connection ends: the thread stops looking at the queue pair (before it is unmapped). */
 void vgpu_callbacks_stop_locked(struct vgpu_client *c);
 /* In a forked child: no thread, no entries. */

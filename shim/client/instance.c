@@ -245,6 +245,7 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .callback_cancel = vgpu_callbacks_cancel,
     .set_before_work = local_set_before_work,
     .callback_keep = vgpu_callbacks_keep,
+    .callbacks_due = vgpu_callbacks_due,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -360,6 +361,13 @@ void vgpu_client_callback_cancel(struct vgpu_client *c, uint64_t id)
 {
     if (has_callbacks(c))
         c->ops->callback_cancel(c, id);
+}
+
+bool vgpu_client_callbacks_due(struct vgpu_client *c)
+{
+    if (c->ops->size < offsetof(struct vgpu_client_ops, callbacks_due) + sizeof(c->ops->callbacks_due))
+        return false;              /* an older copy's client */
+    return c->ops->callbacks_due(c);
 }
 
 int vgpu_client_callback_keep(struct vgpu_client *c, uint64_t id, int how,

@@ -43,10 +43,16 @@ static int dp_call(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t 
     return copy_call(dp_id, dp_name, a, in, out, bytes);
 }
 
+static void dp_sync(uint64_t stream)
+{
+    cuStreamSynchronize((CUstream)(uintptr_t)stream);
+}
+
 static const struct vgpu_dp driver_dp = {
     .staging_region = VGPU_DRV_STAGING_REGION,
     .call = dp_call,
     .host_region = vgpu_drv_host_region,
+    .sync = dp_sync,
     .lock = vgpu_drv_memory_lock,
     .unlock = vgpu_drv_memory_unlock,
     .forked = vgpu_drv_memory_forked,

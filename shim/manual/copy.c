@@ -52,10 +52,20 @@ static int dp_call(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t 
     return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", a, in, out, bytes);
 }
 
+static void dp_sync(uint64_t stream)
+{
+    cudaError_t last = cudaPeekAtLastError();
+
+    cudaStreamSynchronize((cudaStream_t)(uintptr_t)stream);
+    if (last == cudaSuccess)
+        cudaGetLastError();    /* the copy reports its own status, not the wait's */
+}
+
 static const struct vgpu_dp cudart_dp = {
     .staging_region = VGPU_SHIM_STAGING_REGION,
     .call = dp_call,
     .host_region = vgpu_shim_host_region,
+    .sync = dp_sync,
     .lock = vgpu_shim_memory_lock,
     .unlock = vgpu_shim_memory_unlock,
     .forked = vgpu_shim_memory_forked,

@@ -129,6 +129,20 @@ static void CUDA_CB die(void *p)
     _exit(3);
 }
 
+struct bytes_arg {
+    unsigned char *p;
+    size_t n;
+};
+
+// writes after a while, so the copy queued behind it is made long before
+static void CUDART_CB write_late(void *p)
+{
+    bytes_arg *a = (bytes_arg *)p;
+
+    usleep(50000);
+    memset(a->p, 0x42, a->n);
+}
+
 static double now_s()
 {
     struct timespec t;
@@ -211,6 +225,24 @@ int main()
     CHECK(cudaDeviceSynchronize());
     printf("default stream: callback ran %d time(s), saw the kernel's bytes: %s\n", st.norder,
            st.seen_ok ? "yes" : "no");
+
+    // pageable memory a callback writes, copied to the device behind it on its stream:
+    // the copy takes the callback's bytes (CUDA synchronizes the stream before it)
+    for (size_t n : { (size_t)4096, N }) {
+        unsigned char *pg = (unsigned char *)malloc(n), *pb = (unsigned char *)malloc(n);
+        bytes_arg ba = { pg, n };
+
+        memset(pg, 0x11, n);
+        memset(pb, 0, n);
+        CHECK(cudaLaunchHostFunc(s, write_late, &ba));
+        CHECK(cudaMemcpyAsync(dev2, pg, n, cudaMemcpyHostToDevice, s));
+        CHECK(cudaMemcpyAsync(pb, dev2, n, cudaMemcpyDeviceToHost, s));
+        CHECK(cudaStreamSynchronize(s));
+        printf("pageable %zu bytes a callback wrote, copied behind it: %s\n", n,
+               pb[0] == 0x42 && pb[n - 1] == 0x42 ? "the callback's" : "older");
+        free(pg);
+        free(pb);
+    }
 
     CHECK(cudaStreamDestroy(s));
     CHECK(cudaFreeHost(st.seen));
