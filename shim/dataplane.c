@@ -252,15 +252,19 @@ void vgpu_dp_init(const struct vgpu_dp *ops)
 }
 
 /*
- * An asynchronous copy to the device whose bytes are taken here, now (not
- * read in place by the server): CUDA synchronizes the stream before it
- * takes pageable bytes, so a host callback queued ahead of the copy has run
- * and what it wrote is copied.  Only while a callback is due is it awaited
- * here; no other work before the copy can write the program's memory.
+ * An asynchronous copy to the device from page-locked memory whose bytes
+ * are taken here, now (memory not shared with the server: smaller than a
+ * region, or a guest's): natively the GPU reads it when the copy runs, so
+ * a host callback queued ahead of the copy has run and what it wrote is
+ * copied.  Only while a callback is due or running is the stream awaited
+ * here; no other work before the copy writes the program's memory.
+ * Pageable memory is taken at the call, as the driver does (on the H200,
+ * driver 580, a copy behind a callback got the bytes from before it).
  */
-static void wait_for_callbacks(const Vgpu__Manual__CopyArgs *a, bool h2d)
+static void wait_for_callbacks(const Vgpu__Manual__CopyArgs *a, bool h2d, const void *src)
 {
-    if (h2d && a->async && dp->sync && vgpu_client_callbacks_due(vgpu_client_get()))
+    if (h2d && a->async && dp->sync && dp->host_locked && dp->host_locked(src) &&
+        vgpu_client_callbacks_due(vgpu_client_get()))
         dp->sync(a->stream);
 }
 
@@ -281,7 +285,7 @@ int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t c
             a->region_offset = roff;
             return dp->call(a, NULL, NULL, 0);
         }
-        wait_for_callbacks(a, h2d);
+        wait_for_callbacks(a, h2d, src);
         pthread_mutex_lock(&staging_lock);
         if (staging_ready()) {
             st = staged_copy(a, dst, src, count, h2d);
@@ -292,7 +296,7 @@ int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t c
         a->region = 0;
     }
     if (count < VGPU_SHIM_SHARE_MIN)
-        wait_for_callbacks(a, h2d);
+        wait_for_callbacks(a, h2d, src);
     for (size_t off = 0; off < count && st == 0; off += VGPU_SHIM_CHUNK) {
         size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
 

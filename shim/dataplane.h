@@ -52,10 +52,12 @@ struct vgpu_dp {
     uint32_t (*host_region)(const void *p, size_t n, uint64_t *off);
     /*
      * Waits for stream's work so far, as the library's stream synchronize
-     * (may be NULL): before an asynchronous copy to the device takes its
-     * bytes while a host callback is due.
+     * (may be NULL), and tells page-locked memory from pageable: before an
+     * asynchronous copy to the device takes page-locked bytes while a host
+     * callback is due.
      */
     void (*sync)(uint64_t stream);
+    bool (*host_locked)(const void *p);
     /* Around fork(): the library's memory tables locked, and made private in the child. */
     void (*lock)(void);
     void (*unlock)(void);

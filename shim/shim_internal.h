@@ -74,6 +74,8 @@ VGPU_HIDDEN void vgpu_shim_device_range_add(const void *p, size_t size);
 VGPU_HIDDEN void vgpu_shim_device_range_drop(const void *p);
 /* The shared region the host range [p, p+n) lies in, with its offset, or 0. */
 VGPU_HIDDEN uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *off);
+/* Whether p is in page-locked memory the program allocated or registered. */
+VGPU_HIDDEN bool vgpu_shim_host_locked(const void *p);
 /* fork(): memory.c's lock, taken after copy.c's; in the child, shared buffers made private. */
 VGPU_HIDDEN void vgpu_shim_memory_lock(void);
 VGPU_HIDDEN void vgpu_shim_memory_unlock(void);

@@ -53,6 +53,7 @@ static const struct vgpu_dp driver_dp = {
     .call = dp_call,
     .host_region = vgpu_drv_host_region,
     .sync = dp_sync,
+    .host_locked = vgpu_drv_host_locked,
     .lock = vgpu_drv_memory_lock,
     .unlock = vgpu_drv_memory_unlock,
     .forked = vgpu_drv_memory_forked,

@@ -36,6 +36,8 @@ VGPU_HIDDEN void vgpu_drv_device_add(uint64_t base, uint64_t size);
 VGPU_HIDDEN void vgpu_drv_device_remove_span(uint64_t base, uint64_t size);
 /* The shared region [p, p+n) lies in, with its offset, or 0. */
 VGPU_HIDDEN uint32_t vgpu_drv_host_region(const void *p, size_t n, uint64_t *off);
+/* Whether p is in page-locked memory the program allocated or registered. */
+VGPU_HIDDEN bool vgpu_drv_host_locked(const void *p);
 /* fork(): the memory tables locked around it, and the child's regions dropped. */
 VGPU_HIDDEN void vgpu_drv_memory_lock(void);
 VGPU_HIDDEN void vgpu_drv_memory_unlock(void);

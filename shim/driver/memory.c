@@ -80,6 +80,16 @@ uint32_t vgpu_drv_host_region(const void *p, size_t n, uint64_t *off)
     return region;
 }
 
+bool vgpu_drv_host_locked(const void *p)
+{
+    bool locked;
+
+    pthread_mutex_lock(&mem_lock);
+    locked = vgpu_mem_table_find(&host, (uint64_t)(uintptr_t)p, false) != NULL;
+    pthread_mutex_unlock(&mem_lock);
+    return locked;
+}
+
 /* The host range holding p: a copy of it in *out, true; or false. */
 static bool host_range(uint64_t p, struct vgpu_mem_range *out)
 {

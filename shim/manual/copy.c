@@ -66,6 +66,7 @@ static const struct vgpu_dp cudart_dp = {
     .call = dp_call,
     .host_region = vgpu_shim_host_region,
     .sync = dp_sync,
+    .host_locked = vgpu_shim_host_locked,
     .lock = vgpu_shim_memory_lock,
     .unlock = vgpu_shim_memory_unlock,
     .forked = vgpu_shim_memory_forked,

@@ -427,6 +427,16 @@ uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *off)
     return id;
 }
 
+bool vgpu_shim_host_locked(const void *p)
+{
+    bool locked;
+
+    pthread_mutex_lock(&mem_lock);
+    locked = vgpu_mem_table_find(&host, (uint64_t)(uintptr_t)p, false) != NULL;
+    pthread_mutex_unlock(&mem_lock);
+    return locked;
+}
+
 /* fork(), with copy.c's locks already held: see copy.c. */
 void vgpu_shim_memory_lock(void)
 {

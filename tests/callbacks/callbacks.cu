@@ -226,22 +226,35 @@ int main()
     printf("default stream: callback ran %d time(s), saw the kernel's bytes: %s\n", st.norder,
            st.seen_ok ? "yes" : "no");
 
-    // pageable memory a callback writes, copied to the device behind it on its stream:
-    // the copy takes the callback's bytes (CUDA synchronizes the stream before it)
-    for (size_t n : { (size_t)4096, N }) {
-        unsigned char *pg = (unsigned char *)malloc(n), *pb = (unsigned char *)malloc(n);
-        bytes_arg ba = { pg, n };
+    // memory a callback writes, copied to the device behind it on its stream: page-locked
+    // memory is read when the copy runs (the callback's bytes); pageable memory when the
+    // copy is made (on the H200, driver 580: the bytes from before the callback)
+    for (int locked = 1; locked >= 0; locked--) {
+        for (size_t n : { (size_t)4096, N }) {
+            unsigned char *src = nullptr, *pb = (unsigned char *)malloc(n);
+            bytes_arg ba;
 
-        memset(pg, 0x11, n);
-        memset(pb, 0, n);
-        CHECK(cudaLaunchHostFunc(s, write_late, &ba));
-        CHECK(cudaMemcpyAsync(dev2, pg, n, cudaMemcpyHostToDevice, s));
-        CHECK(cudaMemcpyAsync(pb, dev2, n, cudaMemcpyDeviceToHost, s));
-        CHECK(cudaStreamSynchronize(s));
-        printf("pageable %zu bytes a callback wrote, copied behind it: %s\n", n,
-               pb[0] == 0x42 && pb[n - 1] == 0x42 ? "the callback's" : "older");
-        free(pg);
-        free(pb);
+            if (locked)
+                CHECK(cudaMallocHost(&src, n));
+            else
+                src = (unsigned char *)malloc(n);
+            ba = { src, n };
+            memset(src, 0x11, n);
+            memset(pb, 0, n);
+            CHECK(cudaLaunchHostFunc(s, write_late, &ba));
+            CHECK(cudaMemcpyAsync(dev2, src, n, cudaMemcpyHostToDevice, s));
+            CHECK(cudaMemcpyAsync(pb, dev2, n, cudaMemcpyDeviceToHost, s));
+            CHECK(cudaStreamSynchronize(s));
+            printf("%s %zu bytes a callback wrote, copied behind it: %s\n",
+                   locked ? "page-locked" : "pageable", n,
+                   pb[0] == 0x42 && pb[n - 1] == 0x42 ? "the callback's"
+                   : pb[0] == 0x11 && pb[n - 1] == 0x11 ? "from before it" : "mixed");
+            if (locked)
+                CHECK(cudaFreeHost(src));
+            else
+                free(src);
+            free(pb);
+        }
     }
 
     CHECK(cudaStreamDestroy(s));
