@@ -95,6 +95,7 @@ struct vgpu_queue {
     pthread_cond_t cond;                /* the flusher's, on CLOCK_MONOTONIC */
     bool flusher_started;
     uint64_t batch_ns;                  /* VGPU_BATCH_US */
+    int eager_calls;                    /* VGPU_EAGER_CALLS: sent at this many when the server is idle */
 };
 
 /* ---- batches in flight through the queue pair (flight.c) ---- */

@@ -27,6 +27,7 @@ int vgpu_queue_init(struct vgpu_queue *q)
     q->bytes = 0;
     q->flusher_started = false;
     q->batch_ns = 200000;
+    q->eager_calls = VGPU_QUEUE_EAGER_CALLS;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     rc = pthread_cond_init(&q->cond, &ca);
@@ -368,6 +369,9 @@ static void start_flusher(struct vgpu_client *c)
 
     if (v && *v)
         c->queue.batch_ns = strtoull(v, NULL, 10) * 1000;
+    v = getenv("VGPU_EAGER_CALLS");
+    if (v && *v && strtoul(v, NULL, 10) >= 1 && strtoul(v, NULL, 10) <= VGPU_QUEUE_MAX_CALLS)
+        c->queue.eager_calls = (int)strtoul(v, NULL, 10);
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     /* the program's signals are not ours to take */
@@ -446,7 +450,7 @@ int vgpu_queue_enqueue_locked(struct vgpu_client *c, const struct vgpu_call_req 
      * far gets the queue as soon as it is worth a frame, not when it is
      * full: it works on one batch while the program queues the next.
      */
-    if (q->n >= VGPU_QUEUE_EAGER_CALLS && t->qp_mem &&
+    if (q->n >= q->eager_calls && t->qp_mem &&
         __atomic_load_n(t->qp.sub.head, __ATOMIC_ACQUIRE) == t->qp.sub.pos)
         vgpu_queue_flush_locked(c);
     return 0;
