@@ -29,7 +29,9 @@ fail() {
 }
 # the fake dies under a cudaMemset of 4093 bytes, which only the "die" program asks
 VGPU_FAKE_DIE_ON_MEMSET=4093
-export VGPU_FAKE_DIE_ON_MEMSET
+# a sanitized server's session must die by the signal too, not by ASan's report and exit(1)
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0
+export VGPU_FAKE_DIE_ON_MEMSET ASAN_OPTIONS
 start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level info
 client() {
     env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" "$@"
