@@ -114,6 +114,7 @@ static void qp_sessions_gone(pid_t pid);
 static void end_channel(struct link *l, struct channel *c, const char *why)
 {
     struct owed *o;
+    int status;
 
     vgpu_loop_del(l->loop, c->fd);
     close(c->fd);
@@ -122,10 +123,15 @@ static void end_channel(struct link *l, struct channel *c, const char *why)
      * inside a long GPU wait, which must not stall the VM's other channels.
      */
     for (int t = 0; !c->reaped && t < 20; t++) {
-        if (waitpid(c->pid, NULL, WNOHANG) != 0)
-            c->reaped = true;
-        else
+        pid_t r = waitpid(c->pid, &status, WNOHANG);
+
+        if (r != 0) {
+            c->reaped = true;  /* by this, or before (-1: reap_sessions took it) */
+            if (r > 0)
+                vgpu_contain_reaped(c->pid, status);
+        } else {
             usleep(5000);
+        }
     }
     if (!c->reaped) {
         /* still ours (not reaped), so the pid cannot have been reused */

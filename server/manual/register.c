@@ -258,12 +258,14 @@ static bool managed_var_fits(const struct vgpu_hostfn *fn, uint64_t p)
     VGPU_DRIVER_SYM(range, cuMemGetAddressRange_v2);
     CUdeviceptr base = 0;
     size_t real = 0;
+    cudaError_t before = cudaPeekAtLastError();
 
     if (cudaGetSymbolSize(&real, fn->fake) == cudaSuccess) {
         if (fn->var_size <= real)
             return true;
     } else {
-        cudaGetLastError();
+        if (before == cudaSuccess)
+            cudaGetLastError();    /* the failed query's own error is not left for the session */
         if (range && range(&base, &real, (CUdeviceptr)p) == CUDA_SUCCESS && p >= base &&
             fn->var_size <= real - (p - base))
             return true;

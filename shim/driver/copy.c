@@ -43,9 +43,14 @@ static int dp_call(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t 
     return copy_call(dp_id, dp_name, a, in, out, bytes);
 }
 
+/* A stream being captured is not waited for: that would end its capture (the copy becomes a node). */
 static void dp_sync(uint64_t stream)
 {
-    cuStreamSynchronize((CUstream)(uintptr_t)stream);
+    CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
+
+    if (cuStreamIsCapturing((CUstream)(uintptr_t)stream, &cs) == CUDA_SUCCESS &&
+        cs == CU_STREAM_CAPTURE_STATUS_NONE)
+        cuStreamSynchronize((CUstream)(uintptr_t)stream);
 }
 
 static const struct vgpu_dp driver_dp = {

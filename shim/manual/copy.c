@@ -52,11 +52,15 @@ static int dp_call(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t 
     return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy", a, in, out, bytes);
 }
 
+/* A stream being captured is not waited for: that would end its capture (the copy becomes a node). */
 static void dp_sync(uint64_t stream)
 {
     cudaError_t last = cudaPeekAtLastError();
+    enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
 
-    cudaStreamSynchronize((cudaStream_t)(uintptr_t)stream);
+    if (cudaStreamIsCapturing((cudaStream_t)(uintptr_t)stream, &cs) == cudaSuccess &&
+        cs == cudaStreamCaptureStatusNone)
+        cudaStreamSynchronize((cudaStream_t)(uintptr_t)stream);
     if (last == cudaSuccess)
         cudaGetLastError();    /* the copy reports its own status, not the wait's */
 }

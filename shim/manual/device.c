@@ -69,7 +69,7 @@ VGPU_EXPORT cudaError_t cudaGetDevice(int *device)
 VGPU_EXPORT cudaError_t cudaDeviceReset(void)
 {
     Vgpu__Manual__DeviceResetArgs a = VGPU__MANUAL__DEVICE_RESET_ARGS__INIT;
-    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_req req = { .flags = VGPU_FN_CTX_CHANGE };  /* its contexts go */
     struct vgpu_call_rep rep = { 0 };
     int st;
 
@@ -88,11 +88,15 @@ VGPU_EXPORT struct cudaChannelFormatDesc cudaCreateChannelDesc(int x, int y, int
     return d;
 }
 
-/* One call about a kernel; *ret is unpacked for the caller to free. */
+/*
+ * One call about a kernel; *ret is unpacked for the caller to free.  A call
+ * that sets something (ret NULL) makes the client forget its per-context
+ * answers: a function's attributes and occupancy (docs/codegen.md).
+ */
 static int func_call(uint32_t id, const char *name, const void *func, Vgpu__Manual__FuncArgs *a,
                      Vgpu__Manual__FuncRet **ret)
 {
-    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_req req = { .flags = ret ? 0 : VGPU_FN_CTX_CHANGE };
     struct vgpu_call_rep rep = { 0 };
     int st = vgpu_shim_kernel(func, &a->host);
 

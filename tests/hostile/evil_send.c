@@ -64,7 +64,9 @@ static int pick(void)
     }
     if (sent++ < env_num("VGPU_EVIL_SKIP", 4))
         return 0;
-    return next() % env_num("VGPU_EVIL_EVERY", 8) == 0;
+    unsigned long every = env_num("VGPU_EVIL_EVERY", 8);
+
+    return next() % (every ? every : 1) == 0;
 }
 
 /* A copy of iov's bytes with up to four of them changed, in one buffer; NULL when empty. */
