@@ -9,16 +9,8 @@
 set -u
 shim=$1 server=$2 work=$3 steps=${4:-20}
 here=$(cd "$(dirname "$0")" && pwd)
-mkdir -p "$work/lib" && work=$(cd "$work" && pwd)
-for l in libcuda.so.1 libnvidia-ml.so.1 libprotobuf-c.so.1; do
-    [ -e "$shim/$l" ] && ln -sf "$(cd "$shim" && pwd)/$l" "$work/lib/$l"
-done
-sock=$work/vgpu.sock
-rm -f "$sock"
-"$server" --listen "unix:$sock" --cache-dir "$work/cache" --log-level warn 2> "$work/server.log" &
-pid=$!
-i=0
-while [ ! -S "$sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+# shellcheck source=server.sh
+. "$here/server.sh"
 VGPU_LOG=debug VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$work/lib python3 "$here/step_calls.py" \
     "$steps" > /dev/null 2> "$work/calls.log"
 rc=$?
