@@ -261,11 +261,12 @@ void vgpu_dp_init(const struct vgpu_dp *ops)
  * Pageable memory is taken at the call, as the driver does (on the H200,
  * driver 580, a copy behind a callback got the bytes from before it).
  */
-static void wait_for_callbacks(const Vgpu__Manual__CopyArgs *a, bool h2d, const void *src)
+void vgpu_dp_wait_for_callbacks(Vgpu__Manual__Direction dir, bool async, uint64_t stream,
+                                const void *src)
 {
-    if (h2d && a->async && dp->sync && dp->host_locked && dp->host_locked(src) &&
-        vgpu_client_callbacks_due(vgpu_client_get()))
-        dp->sync(a->stream);
+    if (dir == VGPU__MANUAL__DIRECTION__DIR_H2D && async && dp->sync && dp->host_locked &&
+        dp->host_locked(src) && vgpu_client_callbacks_due(vgpu_client_get()))
+        dp->sync(stream);
 }
 
 int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t count)
@@ -285,7 +286,7 @@ int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t c
             a->region_offset = roff;
             return dp->call(a, NULL, NULL, 0);
         }
-        wait_for_callbacks(a, h2d, src);
+        vgpu_dp_wait_for_callbacks(a->dir, a->async, a->stream, src);
         pthread_mutex_lock(&staging_lock);
         if (staging_ready()) {
             st = staged_copy(a, dst, src, count, h2d);
@@ -296,7 +297,7 @@ int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t c
         a->region = 0;
     }
     if (count < VGPU_SHIM_SHARE_MIN)
-        wait_for_callbacks(a, h2d, src);
+        vgpu_dp_wait_for_callbacks(a->dir, a->async, a->stream, src);
     for (size_t off = 0; off < count && st == 0; off += VGPU_SHIM_CHUNK) {
         size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
 

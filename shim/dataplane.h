@@ -71,5 +71,13 @@ VGPU_HIDDEN void vgpu_dp_init(const struct vgpu_dp *ops);
  * async set: through a shared region, the staging region or frames.
  */
 VGPU_HIDDEN int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t count);
+/*
+ * Before a copy (dir, async, on stream) takes bytes of page-locked memory
+ * at src here, when it is an asynchronous one to the device: waits for the stream while
+ * a host callback is due or running, as the GPU would read them only when
+ * the copy runs (vgpu_dp_copy does it itself; 2D and symbol copies call it).
+ */
+VGPU_HIDDEN void vgpu_dp_wait_for_callbacks(Vgpu__Manual__Direction dir, bool async, uint64_t stream,
+                                            const void *src);
 
 #endif

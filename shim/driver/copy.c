@@ -296,6 +296,7 @@ static CUresult copy2d(uint32_t id, const char *name, const CUDA_MEMCPY2D *p, CU
     if (a.dir != D2D && !(tmp = malloc(bytes ? bytes : 1)))
         return CUDA_ERROR_OUT_OF_MEMORY;
     if (a.dir == H2D) {
+        vgpu_dp_wait_for_callbacks(a.dir, a.async, a.stream, (const void *)(uintptr_t)src);
         for (size_t r = 0; r < p->Height; r++)
             memcpy(tmp + r * p->WidthInBytes, (const uint8_t *)(uintptr_t)src + r * p->srcPitch,
                    p->WidthInBytes);

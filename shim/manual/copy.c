@@ -218,6 +218,7 @@ static int copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size
         a.height = height;
         return copy_call(VGPU_CUDART_ID_cudaMemcpy, "cudaMemcpy2D", &a, NULL, NULL, 0);
     }
+    vgpu_dp_wait_for_callbacks(a.dir, a.async, a.stream, src);
     /* host rows are packed tightly on the wire: width bytes each */
     rows_per = VGPU_SHIM_CHUNK / width ? VGPU_SHIM_CHUNK / width : 1;
     buf = malloc((rows_per < height ? rows_per : height) * width);

@@ -63,6 +63,7 @@ static int symbol_copy(bool to_symbol, const void *symbol, void *mem, size_t cou
     a.to_symbol = to_symbol;
     a.dir = dev ? VGPU__MANUAL__DIRECTION__DIR_D2D :
             to_symbol ? VGPU__MANUAL__DIRECTION__DIR_H2D : VGPU__MANUAL__DIRECTION__DIR_D2H;
+    vgpu_dp_wait_for_callbacks(a.dir, a.async, a.stream, mem);
     for (size_t off = 0; off < count && st == cudaSuccess; off += VGPU_SHIM_CHUNK) {
         size_t n = count - off < VGPU_SHIM_CHUNK ? count - off : VGPU_SHIM_CHUNK;
         uint8_t *piece = (uint8_t *)mem + off;
