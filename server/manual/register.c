@@ -267,7 +267,7 @@ static bool managed_var_fits(const struct vgpu_hostfn *fn, uint64_t p)
         if (before == cudaSuccess)
             cudaGetLastError();    /* the failed query's own error is not left for the session */
         if (range && range(&base, &real, (CUdeviceptr)p) == CUDA_SUCCESS && p >= base &&
-            fn->var_size <= real - (p - base))
+            p - base < real && fn->var_size <= real - (p - base))
             return true;
     }
     vgpu_log(VGPU_LOG_INFO, "__cudaInitModule refused: a managed variable registered as %llu bytes "
