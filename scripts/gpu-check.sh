@@ -13,15 +13,9 @@
 # Writes logs and summary.txt into OUTDIR.
 #   scripts/gpu-check.sh BUNDLE OUTDIR
 set -u
-bundle=$(cd "$1" && pwd) out=$2
-here=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$out"
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$bundle/shim-deps
-mkdir -p "$bundle/shim-deps"
-cp "$bundle/shim/libprotobuf-c.so.1" "$bundle/shim-deps/"
-summary=$out/summary.txt
-: > "$summary"
-say() { echo "$*" | tee -a "$summary"; }
+summary=summary.txt
+# shellcheck source=gpu-host.sh
+. "$(dirname "$0")/gpu-host.sh"
 work=$(mktemp -d /tmp/vgpu-gpu.XXXXXX)
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt" 2>&1

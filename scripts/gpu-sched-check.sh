@@ -9,14 +9,9 @@
 # Writes logs and summary.txt into OUTDIR.
 #   scripts/gpu-sched-check.sh BUNDLE OUTDIR
 set -u
-bundle=$(cd "$1" && pwd) out=$2
-here=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$out" "$bundle/shim-deps"
-cp "$bundle/shim/libprotobuf-c.so.1" "$bundle/shim-deps/"
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$bundle/shim-deps
-summary=$out/summary.txt
-: > "$summary"
-say() { echo "$*" | tee -a "$summary"; }
+summary=summary.txt
+# shellcheck source=gpu-host.sh
+. "$(dirname "$0")/gpu-host.sh"
 work=$(mktemp -d /tmp/vgpu-sched.XXXXXX)
 t=$bundle/tests
 

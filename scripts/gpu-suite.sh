@@ -9,14 +9,9 @@
 # the logs in OUTDIR/logs.tar.gz.
 #   scripts/gpu-suite.sh BUNDLE OUTDIR [--no-frameworks]
 set -u
-bundle=$(cd "$1" && pwd) out=$2 frameworks=${3:-}
-here=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$out" "$bundle/shim-deps"
-cp "$bundle/shim/libprotobuf-c.so.1" "$bundle/shim-deps/"
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$bundle/shim-deps
-summary=$out/suite.txt
-: > "$summary"
-say() { echo "$*" | tee -a "$summary"; }
+frameworks=${3:-} summary=suite.txt
+# shellcheck source=gpu-host.sh
+. "$(dirname "$0")/gpu-host.sh"
 work=$(mktemp -d /tmp/vgpu-suite.XXXXXX)
 say "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1)"
 say "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

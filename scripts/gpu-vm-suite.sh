@@ -11,14 +11,9 @@
 # from BUNDLE/busybox writes it).  One line per program in OUTDIR/vm-suite.txt.
 #   scripts/gpu-vm-suite.sh BUNDLE OUTDIR
 set -u
-bundle=$(cd "$1" && pwd) out=$2
-here=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$out" "$bundle/shim-deps"
-cp "$bundle/shim/libprotobuf-c.so.1" "$bundle/shim-deps/"
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$bundle/shim-deps
-summary=$out/vm-suite.txt
-: > "$summary"
-say() { echo "$*" | tee -a "$summary"; }
+summary=vm-suite.txt
+# shellcheck source=gpu-host.sh
+. "$(dirname "$0")/gpu-host.sh"
 work=$(mktemp -d /tmp/vgpu-vmsuite.XXXXXX)
 vm=$bundle/vm
 "$here/tests/vm/extract-vmlinux.sh" "$vm/vmlinuz" "$work/vmlinux" > "$out/extract.log" 2>&1 ||
