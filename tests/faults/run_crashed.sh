@@ -15,6 +15,8 @@ name=$1 server=$2 fake=$3 shim_dir=$4 victim=$5 work=$6
 server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
+# shellcheck source=victims.sh
+. "$(dirname "$0")/victims.sh"
 
 fresh_work s
 ctl=$(dirname "$server")/vgpuctl
@@ -36,17 +38,9 @@ start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level
 client() {
     env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" "$@"
 }
-wait_ready() {
-    i=0
-    while ! grep -q ready "$work/$1.out" 2>/dev/null; do
-        [ "$i" -lt 300 ] || fail "the $1 program never got ready"
-        sleep 0.1
-        i=$((i + 1))
-    done
-}
 client >"$work/other.out" 2>"$work/other.err" &
 other=$!
-wait_ready other
+ready other
 other_session=$(pgrep -P "$server_pid")
 [ -n "$other_session" ] || fail "no session for the other program"
 # the dying program starts only once the other holds its memory
@@ -55,15 +49,7 @@ mkfifo "$work/go"
     timeout 60 "$victim" die) >"$work/dying.out" 2>"$work/dying.err" &
 dying=$!
 echo go >"$work/go"
-i=0
-while kill -0 "$dying" 2>/dev/null; do
-    [ "$i" -lt 50 ] || fail "the program whose driver died still runs 5 s later"
-    sleep 0.1
-    i=$((i + 1))
-done
-wait "$dying"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the program whose driver died exited with $rc"
+ends_ok "$dying" 50 "the program whose driver died"
 grep -q '^the call its driver died under: cudaErrorNoDevice (under a second)$' "$work/dying.out" ||
     fail "the call under which the session died did not fail with cudaErrorNoDevice within a second"
 grep -q 'lost the connection to vgpu-server' "$work/dying.err" ||

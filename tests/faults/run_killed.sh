@@ -16,6 +16,8 @@ name=$1 how=$2 server=$3 fake=$4 shim_dir=$5 victim=$6 work=$7
 server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
+# shellcheck source=victims.sh
+. "$(dirname "$0")/victims.sh"
 
 fresh_work s
 # A process that still runs (a zombie waiting for its reaper does not).
@@ -34,12 +36,7 @@ start_server "$fake" --listen "unix:$sock" --cache-dir "$work/cache" --log-level
 env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" \
     >"$work/victim.out" 2>"$work/victim.err" &
 victim_pid=$!
-i=0
-while ! grep -q ready "$work/victim.out" 2>/dev/null; do
-    [ "$i" -lt 300 ] || fail "the program never got ready"
-    sleep 0.1
-    i=$((i + 1))
-done
+ready victim
 sessions=$(pgrep -P "$server_pid")
 [ -n "$sessions" ] || fail "no session process under the server"
 if [ "$how" = group ]; then
@@ -59,15 +56,7 @@ for s in $sessions; do
     done
 done
 # the program got its error within a second or two of its next call, and ended
-i=0
-while kill -0 "$victim_pid" 2>/dev/null; do
-    [ "$i" -lt 30 ] || fail "the program still runs 3 s after the server was killed"
-    sleep 0.1
-    i=$((i + 1))
-done
-wait "$victim_pid"
-rc=$?
-[ "$rc" -eq 0 ] || fail "the program exited with $rc"
+ends_ok "$victim_pid" 30 "the program, the server killed,"
 grep -q '^error: cudaErrorNoDevice (the call took under a second)$' "$work/victim.out" ||
     fail "the program's failing call did not fail with cudaErrorNoDevice within a second"
 grep -q 'lost the connection to vgpu-server' "$work/victim.err" ||
