@@ -15,6 +15,7 @@
  * handle is a new event with nothing pending; the handle names the
  * exporter and its event, and needs CU_EVENT_INTERPROCESS.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,11 @@ static CUresult share(struct vgpu_fake_alloc *a, struct shared **out)
     s->bytes = bytes;
     path_of(s->path, sizeof(s->path), getpid(), ++exports);
     fd = open(s->path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        /* our pid, a number this process never used: left by a process killed long ago */
+        unlink(s->path);
+        fd = open(s->path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    }
     if (fd < 0 || ftruncate(fd, (off_t)bytes)) {
         vgpu_fake_cu_refuse(CUDA_ERROR_OPERATING_SYSTEM, "cuIpcGetMemHandle", "cannot make %s",
                             s->path);

@@ -253,11 +253,12 @@ static int setup(void **state)
     FILE *f;
 
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/vgpu-boundary-%d", (int)getpid());
+    /* a directory of its own, never one a run before left under a reused pid */
+    snprintf(dir, sizeof(dir), "/tmp/vgpu-boundary-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
     snprintf(log_path, sizeof(log_path), "%s/server.log", dir);
     snprintf(conf, sizeof(conf), "%s/vgpu.conf", dir);
-    if (mkdir(dir, 0700) < 0)
-        return -1;
     f = fopen(conf, "w");
     if (!f)
         return -1;

@@ -12,6 +12,7 @@
 #include <cuda_runtime_api.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -46,7 +47,7 @@
 static const char *server_bin;
 static const char *fake_dir;    /* the fake libcudart.so.13's directory */
 static bool on_fake;            /* the server of this group runs on it */
-static char sock_path[108], cache_dir[128], log_path[128];
+static char dir[64], sock_path[108], cache_dir[128], log_path[128];
 static pid_t server_pid;
 static uint64_t seq;
 static int pass_next = -1;      /* an fd the next frame passes (SCM_RIGHTS) */
@@ -119,13 +120,36 @@ static void server_alive(void)
     close(fd);
 }
 
+/* Is the server up: alive, and its socket taking connections? */
+static bool server_ready(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool up;
+
+    strcpy(sa.sun_path, sock_path);
+    up = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return up;
+}
+
+/*
+ * Each group's server gets a directory of its own (mkdtemp), so nothing a
+ * run before left in /tmp under a reused pid can stand in for its socket.
+ */
 static int setup(void **state)
 {
     (void)state;
-    snprintf(sock_path, sizeof(sock_path), "/tmp/vgpu-input-test-%d.sock", (int)getpid());
-    snprintf(cache_dir, sizeof(cache_dir), "/tmp/vgpu-input-test-%d.cache", (int)getpid());
-    snprintf(log_path, sizeof(log_path), "/tmp/vgpu-input-test-%d.log", (int)getpid());
+    snprintf(dir, sizeof(dir), "/tmp/vgpu-input-test-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(sock_path, sizeof(sock_path), "%s/server.sock", dir);
+    snprintf(cache_dir, sizeof(cache_dir), "%s/cache", dir);
+    snprintf(log_path, sizeof(log_path), "%s/server.log", dir);
     server_pid = fork();
+    if (server_pid < 0)
+        return -1;
     if (server_pid == 0) {
         char listen[128];
 
@@ -141,9 +165,17 @@ static int setup(void **state)
               "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 100 && access(sock_path, F_OK); i++)
-        usleep(50000);
-    return access(sock_path, F_OK);
+    for (int i = 0; i < 200; i++) {
+        if (server_ready())
+            return 0;
+        if (waitpid(server_pid, NULL, WNOHANG) == server_pid) {
+            fprintf(stderr, "vgpu-server ended at start; its log is %s\n", log_path);
+            return -1;
+        }
+        usleep(25000);
+    }
+    fprintf(stderr, "vgpu-server did not listen on %s within 5 s\n", sock_path);
+    return -1;
 }
 
 static int setup_fake(void **state)
@@ -152,17 +184,28 @@ static int setup_fake(void **state)
     return setup(state);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
 static int teardown(void **state)
 {
     int status = -1;
+    bool clean;
 
     (void)state;
     kill(server_pid, SIGTERM);
     waitpid(server_pid, &status, 0);
-    rmdir(cache_dir);
-    unlink(log_path);
     /* a clean shutdown: exit 0 and the socket removed */
-    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0 && access(sock_path, F_OK));
+    clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && access(sock_path, F_OK);
+    if (!clean)
+        fprintf(stderr, "vgpu-server did not shut down cleanly (status 0x%x); see %s\n",
+                status, log_path);
+    if (clean)
+        nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return !clean;
 }
 
 static void test_wrong_call_table(void **state)
