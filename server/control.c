@@ -176,7 +176,8 @@ static int region_pin(struct vgpu_session *s, uint32_t id, uint8_t *base, uint64
                     cudaGetErrorName((cudaError_t)st));
     }
     o->device_pointer = (uint64_t)(uintptr_t)dev;
-    s->regions[s->nregions++] = (struct vgpu_region){ id, base, size, in_bar, o->device_pointer };
+    s->regions[s->nregions++] = (struct vgpu_region){ id, base, size, in_bar, o->device_pointer,
+                                                      UINT64_MAX };
     return 0;
 }
 
@@ -234,15 +235,77 @@ static int register_memfd(struct vgpu_session *s, const Vgpu__Wire__RegisterMemf
 }
 
 /*
+ * Mapped host memory in the VM's shared BAR: its pages mapped again from the
+ * BAR's memfd, at the guest process's address where that range is free here
+ * (the device pointer then equals the guest's pointer, as unified
+ * addressing promises), otherwise anywhere.
+ */
+static int register_bar_mapped(struct vgpu_session *s, const Vgpu__Wire__RegisterBarRegion *a,
+                               uint64_t own_slot, struct ctl_out *o)
+{
+    uint64_t slot = vgpu_stub_slot_size(vgpu_link_bar_size);
+    void *base = MAP_FAILED;
+    int rc;
+
+    if (vgpu_link_bar_fd < 0)
+        return refuse(o, -EOPNOTSUPP, "region %u: the shared BAR's memory cannot be mapped again "
+                    "here", a->id);
+    /* the process's own slot holds its queue pair and staging memory, never mapped memory */
+    if (own_slot != UINT64_MAX && a->bar_offset < (own_slot + 1) * slot &&
+        a->bar_offset + a->size > own_slot * slot)
+        return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) overlaps this process's own slot "
+                    "of the shared BAR, which mapped memory may not use", a->id,
+                    (unsigned long long)a->bar_offset, (unsigned long long)a->size);
+    if (a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s))
+        return refuse(o, -ENOSPC, "region %u: over the %llu GiB a session may share", a->id,
+                    (unsigned long long)(VGPU_REGIONS_MAX_BYTES >> 30));
+    for (int i = 0; i < s->nregions; i++) {
+        const struct vgpu_region *r = &s->regions[i];
+
+        if (r->bar_offset != UINT64_MAX && a->bar_offset < r->bar_offset + r->size &&
+            r->bar_offset < a->bar_offset + a->size)
+            return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) overlaps region %u of the "
+                        "shared BAR", a->id, (unsigned long long)a->bar_offset,
+                        (unsigned long long)a->size, r->id);
+    }
+    rc = region_room(s, a->id, o);
+    if (rc)
+        return rc;
+    if (a->address && !(a->address & 4095)) {
+        base = mmap((void *)(uintptr_t)a->address, a->size, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_FIXED_NOREPLACE, vgpu_link_bar_fd, (off_t)a->bar_offset);
+        if (base != MAP_FAILED && base != (void *)(uintptr_t)a->address) {
+            munmap(base, a->size);      /* a kernel that took the address as a hint only */
+            base = MAP_FAILED;
+        }
+    }
+    if (base == MAP_FAILED)
+        base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, vgpu_link_bar_fd,
+                    (off_t)a->bar_offset);
+    if (base == MAP_FAILED)
+        return refuse(o, -ENOMEM, "region %u: mapping %llu bytes of the shared BAR failed: %s",
+                    a->id, (unsigned long long)a->size, strerror(errno));
+    rc = region_pin(s, a->id, base, a->size, false, true, o);
+    if (rc)
+        munmap(base, a->size);
+    else
+        s->regions[s->nregions - 1].bar_offset = a->bar_offset;
+    return rc;
+}
+
+/*
  * Part of a slot of the VM's shared BAR: page-aligned, inside one slot (the
  * one of the session's queue pair, when it has one there), no fd.  The link
  * gives a slot's queue pair to one session at a time; its staging memory
- * stays that session's too.
+ * stays that session's too.  Mapped host memory (a->mapped) lies in other
+ * slots, which the guest process claimed for it.
  */
 static int register_bar(struct vgpu_session *s, const Vgpu__Wire__RegisterBarRegion *a,
                         struct ctl_out *o)
 {
     uint64_t slot = vgpu_stub_slot_size(vgpu_link_bar_size);
+    uint64_t own = s->qp_in_bar ? (uint64_t)((uint8_t *)s->qp_mem - vgpu_link_bar) / slot
+                                : UINT64_MAX;
     int rc;
 
     if (!vgpu_link_bar)
@@ -253,19 +316,23 @@ static int register_bar(struct vgpu_session *s, const Vgpu__Wire__RegisterBarReg
         return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) is not page-aligned inside the "
                     "%llu-byte shared BAR", a->id, (unsigned long long)a->bar_offset,
                     (unsigned long long)a->size, (unsigned long long)vgpu_link_bar_size);
+    if (a->mapped)
+        return register_bar_mapped(s, a, own, o);
     if (a->bar_offset / slot != (a->bar_offset + a->size - 1) / slot ||
-        (s->qp_in_bar && a->bar_offset / slot != (uint64_t)((uint8_t *)s->qp_mem - vgpu_link_bar) / slot))
+        (own != UINT64_MAX && a->bar_offset / slot != own))
         return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) is not inside this process's slot "
                     "of the shared BAR", a->id, (unsigned long long)a->bar_offset,
                     (unsigned long long)a->size);
     rc = region_room(s, a->id, o);
     if (rc)
         return rc;
-    rc = region_pin(s, a->id, vgpu_link_bar + a->bar_offset, a->size, true, a->mapped, o);
-    if (rc == 0)
+    rc = region_pin(s, a->id, vgpu_link_bar + a->bar_offset, a->size, true, false, o);
+    if (rc == 0) {
+        s->regions[s->nregions - 1].bar_offset = a->bar_offset;
         vgpu_log(VGPU_LOG_INFO, "vm %u: shared BAR slot at %#llx (%llu MiB) is region %u of "
                  "this session", s->who.vm_id, (unsigned long long)a->bar_offset,
                  (unsigned long long)(a->size >> 20), a->id);
+    }
     return rc;
 }
 

@@ -18,6 +18,7 @@
  * Record format: docs/specs/vgpu-stub.md, "The link to vgpu-server".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -380,6 +381,7 @@ static void on_link(struct vgpu_loop *loop, int fd, short revents, void *opaque)
 
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
+int vgpu_link_bar_fd = -1;
 int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 int vgpu_link_nbells;
 
@@ -400,7 +402,8 @@ static void qp_sessions_gone(pid_t pid)
 
 /*
  * The device's shared BAR (a memfd QEMU passed with HELLO): mapped here,
- * before any channel's session is forked, so every session inherits it.
+ * before any channel's session is forked, so every session inherits it,
+ * and its fd with it.
  * It must be sealed against shrinking, like a host-direct region.
  */
 static void map_bar(uint32_t vm, int fd, uint64_t size)
@@ -415,11 +418,14 @@ static void map_bar(uint32_t vm, int fd, uint64_t size)
         return;
     }
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED) {
         vgpu_log(VGPU_LOG_WARN, "vm %u: cannot map the shared BAR: %s", vm, strerror(errno));
+        close(fd);
         return;
     }
+    /* kept (not across exec): a session maps parts of it again for mapped host memory */
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    vgpu_link_bar_fd = fd;
     vgpu_link_bar = p;
     vgpu_link_bar_size = size;
     vgpu_log(VGPU_LOG_INFO, "vm %u: shared BAR of %llu MiB mapped", vm,

@@ -112,7 +112,14 @@ struct vgpu_session {
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
     /* shared host regions; a mapped one is session memory for kernels at devptr */
-    struct vgpu_region { uint32_t id; uint8_t *base; uint64_t size; bool in_bar; uint64_t devptr; } *regions;
+    struct vgpu_region {
+        uint32_t id;
+        uint8_t *base;
+        uint64_t size;
+        bool in_bar;            /* base lies in vgpu_link_bar's mapping (not unmapped alone) */
+        uint64_t devptr;        /* mapped for kernels: their address of it (0: not) */
+        uint64_t bar_offset;    /* where it is in the shared BAR (UINT64_MAX: a memfd's) */
+    } *regions;
     int nregions;
     /* regions the guest unregistered after a capture: a graph may still copy from or to them,
        so they stay mapped and pinned until the session ends */
@@ -242,6 +249,8 @@ int vgpu_listen_admin(const struct vgpu_config *cfg);
 /* The VM's shared BAR (link.c), mapped before its sessions are forked; NULL if none. */
 extern uint8_t *vgpu_link_bar;
 extern uint64_t vgpu_link_bar_size;
+/* Its memfd (-1: none): mapped host memory in the BAR is mapped again at the guest's address. */
+extern int vgpu_link_bar_fd;
 /* Its doorbells: the eventfd QEMU signals when the guest rings slot k's (-1: none). */
 extern int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 extern int vgpu_link_nbells;

@@ -44,6 +44,8 @@ static struct mmio {
     char dir[300];             /* the device's sysfs directory */
     int shared_fd;             /* resource2, held open for its slot lock, or -1 */
     uint64_t slot_off;         /* where the slot is in the shared BAR */
+    uint64_t bar2_size;        /* the shared BAR's size */
+    uint8_t *claimed;          /* per slot: 1 when this process holds it for mapped memory */
 } m = { .fd = -1, .shared_fd = -1 };
 
 static uint32_t rd(uint32_t off)
@@ -310,6 +312,8 @@ VGPU_HIDDEN void vgpu_mmio_forget(void)
     if (m.shared_fd >= 0)
         close(m.shared_fd);    /* the parent's slot lock is not the child's */
     m.shared_fd = -1;
+    free(m.claimed);           /* nor its slots of mapped memory (their pages stay mapped) */
+    m.claimed = NULL;
     if (m.bar)
         munmap((void *)m.bar, VGPU_STUB_BAR0_SIZE);
     if (m.fd >= 0)
@@ -453,10 +457,71 @@ VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset)
             break;
         m.shared_fd = fd;
         m.slot_off = k * slot;
+        m.bar2_size = (uint64_t)st.st_size;
         *size = slot;
         *offset = k * slot;
         return p;
     }
     close(fd);
     return NULL;
+}
+
+/*
+ * Mapped host memory's slots: n free slots in a row, claimed with write
+ * locks on their bytes of resource2 like the process's own slot, and
+ * through the same fd (a lock taken through another fd of the file would
+ * go when that fd closed).  A process's own locks never stop it, so the
+ * slots it holds are skipped by name.  Only after the own slot: returns the
+ * run mapped here with its offset in the BAR, or NULL.
+ */
+VGPU_HIDDEN void *vgpu_mmio_claim_slots(size_t n, uint64_t *offset)
+{
+    uint64_t slot = vgpu_stub_slot_size(m.bar2_size), nslots = m.bar2_size / (slot ? slot : 1);
+
+    if (m.shared_fd < 0 || !n || n > nslots)
+        return NULL;
+    if (!m.claimed && !(m.claimed = calloc(nslots, 1)))
+        return NULL;
+    for (uint64_t k = 0; k + n <= nslots; k++) {
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)k,
+                            .l_len = (off_t)n };
+        bool mine = false;
+        void *p;
+
+        for (uint64_t j = k; j < k + n && !mine; j++)
+            mine = m.claimed[j] || j * slot == m.slot_off;
+        if (mine || fcntl(m.shared_fd, F_SETLK, &fl) < 0)
+            continue;
+        p = mmap(NULL, n * slot, PROT_READ | PROT_WRITE, MAP_SHARED, m.shared_fd,
+                 (off_t)(k * slot));
+        if (p == MAP_FAILED) {
+            fl.l_type = F_UNLCK;
+            fcntl(m.shared_fd, F_SETLK, &fl);
+            return NULL;
+        }
+        memset(m.claimed + k, 1, n);
+        *offset = k * slot;
+        return p;
+    }
+    return NULL;
+}
+
+/* Gives back a run vgpu_mmio_claim_slots() claimed: unmapped and unlocked. */
+VGPU_HIDDEN void vgpu_mmio_release_slots(void *p, uint64_t offset, size_t n)
+{
+    uint64_t slot = vgpu_stub_slot_size(m.bar2_size);
+    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET,
+                        .l_start = (off_t)(offset / slot), .l_len = (off_t)n };
+
+    munmap(p, n * slot);
+    if (m.shared_fd < 0 || !m.claimed)
+        return;                 /* a forked child's: the parent's locks were never its own */
+    fcntl(m.shared_fd, F_SETLK, &fl);
+    memset(m.claimed + offset / slot, 0, n);
+}
+
+/* The size of a slot of the shared BAR (0 before this process took its own). */
+VGPU_HIDDEN size_t vgpu_mmio_slot_size(void)
+{
+    return m.shared_fd < 0 ? 0 : (size_t)vgpu_stub_slot_size(m.bar2_size);
 }

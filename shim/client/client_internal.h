@@ -143,6 +143,19 @@ struct vgpu_slot {
     uint64_t off;                       /* its offset in the BAR */
 };
 
+/*
+ * A run of slots of the shared BAR this guest process claimed for mapped
+ * host memory (regions.c): allocations take whole pages of it, each its
+ * own region; the run goes back when its last page is freed.
+ */
+struct vgpu_bar_run {
+    struct vgpu_bar_run *next;
+    uint8_t *base;                      /* mapped here */
+    uint64_t off;                       /* in the BAR */
+    size_t nslots, pages, nused;
+    uint8_t *used;                      /* per page: 1 when allocated */
+};
+
 /* ---- host callbacks (callbacks.c) ---- */
 struct vgpu_cb_entry {
     uint64_t id;
@@ -179,6 +192,7 @@ struct vgpu_client {
     struct vgpu_owed owed;
     struct vgpu_errtab errtab;
     struct vgpu_slot slot;
+    struct vgpu_bar_run *bar_runs;      /* slots of the shared BAR holding mapped host memory */
     struct vgpu_cache_entry *cache[VGPU_CACHE_BUCKETS];
     struct vgpu_callbacks callbacks;
     bool devout_pending;                /* a reply said the session holds what kernels printed */
@@ -283,6 +297,10 @@ int vgpu_ctl_region_register_mapped_locked(struct vgpu_client *c, uint32_t id, u
                                            int fd, uint64_t address, uint64_t *devptr);
 int vgpu_ctl_region_register_bar_locked(struct vgpu_client *c, uint32_t id, uint64_t bar_offset,
                                         uint64_t size);
+/* Mapped host memory in the shared BAR at the guest's address: 0 (devptr set) or -errno. */
+int vgpu_ctl_region_register_bar_mapped_locked(struct vgpu_client *c, uint32_t id,
+                                               uint64_t bar_offset, uint64_t size,
+                                               uint64_t address, uint64_t *devptr);
 int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id);
 int vgpu_ctl_close_locked(struct vgpu_client *c);
 /*

@@ -315,6 +315,14 @@ void vgpu_conn_atfork_child(struct vgpu_client *c)
         munmap(c->slot.base, c->slot.size);   /* the parent's; the child takes a slot of its own */
     c->slot.base = NULL;
     c->slot.used = 0;
+    /* the parent's mapped memory stays mapped here, but its slots and regions are the parent's */
+    while (c->bar_runs) {
+        struct vgpu_bar_run *r = c->bar_runs;
+
+        c->bar_runs = r->next;
+        free(r->used);
+        free(r);
+    }
     t->ops = NULL;
     t->fd = -1;
     t->pass_fd = -1;

@@ -163,6 +163,33 @@ int vgpu_ctl_region_register_bar_locked(struct vgpu_client *c, uint32_t id, uint
     return simple(c, what, &m, -1);
 }
 
+int vgpu_ctl_region_register_bar_mapped_locked(struct vgpu_client *c, uint32_t id,
+                                               uint64_t bar_offset, uint64_t size,
+                                               uint64_t address, uint64_t *devptr)
+{
+    Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__RegisterBarRegion a = VGPU__WIRE__REGISTER_BAR_REGION__INIT;
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf;
+    char what[56];
+    int rc;
+
+    a.id = id;
+    a.bar_offset = bar_offset;
+    a.size = size;
+    a.mapped = true;
+    a.address = address;
+    m.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_BAR_REGION;
+    m.register_bar_region = &a;
+    snprintf(what, sizeof(what), "register mapped BAR region %u", id);
+    rc = exchange(c, what, &m, -1, &f, &buf);
+    if (rc == 0 && !(*devptr = f.env->control_reply->device_pointer))
+        rc = -EOPNOTSUPP;
+    if (buf)
+        release(&f, buf);
+    return rc;
+}
+
 int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id)
 {
     Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;

@@ -151,29 +151,136 @@ void *vgpu_client_local_region_new(struct vgpu_client *c, uint32_t id, size_t si
     return p;
 }
 
-/* Mapped host memory shared with the server as region id, or NULL; *devptr: for kernels. */
+/* ---- mapped host memory in a guest: slots of the shared BAR ---- */
+
+/* First of n free pages in a row in r, or SIZE_MAX. */
+static size_t run_fit(const struct vgpu_bar_run *r, size_t n)
+{
+    size_t len = 0;
+
+    for (size_t i = 0; i < r->pages; i++) {
+        len = r->used[i] ? 0 : len + 1;
+        if (len == n)
+            return i + 1 - n;
+    }
+    return SIZE_MAX;
+}
+
+static void run_release_locked(struct vgpu_client *c, struct vgpu_bar_run *r)
+{
+    for (struct vgpu_bar_run **q = &c->bar_runs; *q; q = &(*q)->next)
+        if (*q == r) {
+            *q = r->next;
+            break;
+        }
+    vgpu_mmio_release_slots(r->base, r->off, r->nslots);
+    free(r->used);
+    free(r);
+}
+
+/*
+ * Mapped memory of size bytes (whole pages) in slots of the shared BAR
+ * other than this process's own: in a run it holds already where pages
+ * are free in a row, otherwise in a new run of as many slots as it needs.
+ * The server maps those pages again at the same address where it can and
+ * pins them for kernels.  Lock held.  The pages, or NULL with *rc set.
+ */
+static void *bar_mapped_new_locked(struct vgpu_client *c, uint32_t id, size_t size,
+                                   uint64_t *devptr, int *rc)
+{
+    size_t np = size / 4096, slot, at = SIZE_MAX;
+    struct vgpu_bar_run *r;
+
+    if (!c->slot.base)
+        c->slot.base = vgpu_mmio_shared_slot(&c->slot.size, &c->slot.off);
+    slot = vgpu_mmio_slot_size();
+    if (!c->slot.base || !slot) {
+        *rc = -EOPNOTSUPP;
+        return NULL;
+    }
+    for (r = c->bar_runs; r && (at = run_fit(r, np)) == SIZE_MAX; r = r->next)
+        ;
+    if (!r) {
+        if (!(r = calloc(1, sizeof(*r)))) {
+            *rc = -ENOMEM;
+            return NULL;
+        }
+        r->nslots = (size + slot - 1) / slot;
+        r->pages = r->nslots * slot / 4096;
+        r->used = calloc(r->pages, 1);
+        if (!r->used || !(r->base = vgpu_mmio_claim_slots(r->nslots, &r->off))) {
+            vgpu_shim_log(VGPU_LOG_WARN, "mapped host memory of %zu bytes: no %zu free %zu MiB "
+                          "slot%s in a row left in the device's shared BAR (each guest CUDA process "
+                          "holds one; give QEMU's memory backend more)", size, r->nslots,
+                          slot >> 20, r->nslots == 1 ? "" : "s");
+            free(r->used);
+            free(r);
+            *rc = -ENOSPC;
+            return NULL;
+        }
+        r->next = c->bar_runs;
+        c->bar_runs = r;
+        at = 0;
+    }
+    *rc = vgpu_ctl_region_register_bar_mapped_locked(c, id, r->off + at * 4096, size,
+                                                     (uint64_t)(uintptr_t)(r->base + at * 4096),
+                                                     devptr);
+    if (*rc) {
+        if (!r->nused)
+            run_release_locked(c, r);
+        return NULL;
+    }
+    memset(r->used + at, 1, np);
+    r->nused += np;
+    return r->base + at * 4096;
+}
+
+/* The run holding p, or NULL. */
+static struct vgpu_bar_run *run_of(struct vgpu_client *c, const void *p)
+{
+    for (struct vgpu_bar_run *r = c->bar_runs; r; r = r->next)
+        if ((const uint8_t *)p >= r->base && (const uint8_t *)p < r->base + r->pages * 4096)
+            return r;
+    return NULL;
+}
+
+/*
+ * Mapped host memory shared with the server as region id, or NULL; *devptr:
+ * for kernels.  Host-direct a memfd of its own; in a guest, pages of the
+ * shared BAR; over TCP or without shared memory, NULL.
+ */
 void *vgpu_client_local_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
                                           uint64_t *devptr)
 {
-    int fd, rc = -ENOTCONN;
-    void *p = memfd_map(size, &fd);
+    int fd = -1, rc = -EOPNOTSUPP;
+    void *p = NULL;
+    bool guest = false;
 
-    if (!p)
+    if (shm_off() || !size || size % 4096)
         return NULL;
     pthread_mutex_lock(&c->lock);
-    if (vgpu_conn_ensure_locked(c) == 0 && c->conn.transport.ops == &vgpu_transport_unix)
-        rc = vgpu_ctl_region_register_mapped_locked(c, id, size, fd, (uint64_t)(uintptr_t)p, devptr);
+    if (vgpu_conn_ensure_locked(c) == 0) {
+        if (c->conn.transport.ops == &vgpu_transport_unix) {
+            p = memfd_map(size, &fd);
+            rc = p ? vgpu_ctl_region_register_mapped_locked(c, id, size, fd,
+                                                            (uint64_t)(uintptr_t)p, devptr)
+                   : -ENOMEM;
+        } else if (c->conn.transport.ops == &vgpu_transport_mmio) {
+            guest = true;
+            p = bar_mapped_new_locked(c, id, size, devptr, &rc);
+        }
+    }
     pthread_mutex_unlock(&c->lock);
-    close(fd);
-    if (rc == -EOPNOTSUPP)
+    if (fd >= 0)
+        close(fd);
+    if (rc == -EOPNOTSUPP && p && !guest)
         region_call(c, id, 0, true, -1);
-    if (rc) {
+    if (rc && p && !guest)
+        munmap(p, size);
+    if (rc && rc != -EOPNOTSUPP)
         vgpu_shim_log(VGPU_LOG_INFO, "the server did not map a shared region of %zu bytes for "
                       "kernels (%s)", size, strerror(-rc));
-        munmap(p, size);
-        return NULL;
-    }
-    return p;
+    return rc ? NULL : p;
 }
 
 /* The rest of this process's BAR slot as staging region id, or NULL (the 1 KB window). */
@@ -207,6 +314,26 @@ void *vgpu_client_local_bar_region(struct vgpu_client *c, uint32_t id, size_t *s
 
 void vgpu_client_local_region_free(struct vgpu_client *c, uint32_t id, void *base, size_t size)
 {
+    struct vgpu_bar_run *r;
+
+    pthread_mutex_lock(&c->lock);
+    r = run_of(c, base);
+    if (r) {
+        size_t at = (size_t)((uint8_t *)base - r->base) / 4096, np = size / 4096;
+
+        if (vgpu_conn_ensure_locked(c) == 0)
+            vgpu_ctl_region_unregister_locked(c, id);
+        /* its pages may be taken again only once the server let go of them */
+        if (at + np <= r->pages) {
+            memset(r->used + at, 0, np);
+            r->nused -= np;
+        }
+        if (!r->nused)
+            run_release_locked(c, r);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (r)
+        return;
     region_call(c, id, 0, true, -1);
     munmap(base, size);
 }

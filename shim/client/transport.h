@@ -72,6 +72,14 @@ extern const struct vgpu_transport_ops vgpu_transport_mmio;
 VGPU_HIDDEN bool vgpu_mmio_present(void);
 /* A slot of the device's shared BAR for this process (size, offset in the BAR), or NULL. */
 VGPU_HIDDEN void *vgpu_mmio_shared_slot(size_t *size, uint64_t *offset);
+/*
+ * Slots of the shared BAR for mapped host memory (after the process's own
+ * slot): a run of n claimed and mapped here with its offset in the BAR, or
+ * NULL; release gives one back; slot_size is a slot's size (0: none yet).
+ */
+VGPU_HIDDEN void *vgpu_mmio_claim_slots(size_t n, uint64_t *offset);
+VGPU_HIDDEN void vgpu_mmio_release_slots(void *p, uint64_t offset, size_t n);
+VGPU_HIDDEN size_t vgpu_mmio_slot_size(void);
 /* Has the device doorbells for the queue pair (the server waits on them)? */
 VGPU_HIDDEN bool vgpu_mmio_doorbells(void);
 /* In a forked child: drop the parent's device mapping without closing its channel. */

@@ -241,12 +241,14 @@ static CUresult host_alloc(void **pp, size_t bytes, unsigned flags)
     if (flags & CU_MEMHOSTALLOC_DEVICEMAP) {
         /* mapped: kernels reach it, so it is always shared with the server */
         region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
-        if (vgpu_client_connect(c) == 0 && vgpu_client_can_share(c))
+        if (vgpu_client_connect(c) == 0)
             p = vgpu_client_region_new_mapped(c, region, vgpu_round_page(bytes ? bytes : 1), &devptr);
         if (!p) {
             vgpu_shim_log(VGPU_LOG_ERROR, "cuMemHostAlloc: mapped (zero-copy) host memory needs "
-                          "memory shared with vgpu-server: a unix socket with VGPU_SHM not 0 and a "
-                          "server that maps it; allocate without CU_MEMHOSTALLOC_DEVICEMAP");
+                          "memory shared with vgpu-server (host-direct: a unix socket with VGPU_SHM "
+                          "not 0; in a guest: a vgpu-stub device with a shared BAR and a free slot "
+                          "of it) and a server that maps it; allocate without "
+                          "CU_MEMHOSTALLOC_DEVICEMAP");
             return CUDA_ERROR_NOT_SUPPORTED;
         }
     }

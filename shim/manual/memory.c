@@ -214,11 +214,13 @@ VGPU_EXPORT cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int fl
     /*
      * Mapped (zero-copy): kernels reach it through the server's mapping of
      * the same memory, at the same address where the server could map it
-     * there.  Where it cannot be shared (a guest, TCP, VGPU_SHM=0) it is
-     * page-locked memory all the same, and cudaHostGetDevicePointer says
-     * why there is no device pointer.
+     * there: a memfd host-direct, pages of the shared BAR in a guest.
+     * Where it cannot be shared (TCP, VGPU_SHM=0, a device without the
+     * shared BAR or none of it free) it is page-locked memory all the
+     * same, and cudaHostGetDevicePointer says why there is no device
+     * pointer.
      */
-    if ((flags & cudaHostAllocMapped) && vgpu_shim_can_share()) {
+    if (flags & cudaHostAllocMapped) {
         region = __atomic_add_fetch(&next_region, 1, __ATOMIC_RELAXED);
         p = vgpu_shim_region_new_mapped(region, vgpu_round_page(size ? size : 1), &devptr);
         if (!p)
@@ -348,7 +350,8 @@ VGPU_EXPORT cudaError_t cudaHostGetDevicePointer(void **pDevice, void *pHost, un
     if (!devptr) {
         vgpu_shim_log(VGPU_LOG_ERROR, "cudaHostGetDevicePointer: %p is %s; kernels reach host "
                       "memory only when it was allocated with cudaHostAlloc(..., cudaHostAllocMapped) "
-                      "host-direct over a unix socket (VGPU_SHM not 0)", pHost,
+                      "where vgpu shares memory with the server (host-direct: a unix socket with "
+                      "VGPU_SHM not 0; in a guest: a vgpu-stub device with a shared BAR)", pHost,
                       known ? "page-locked memory that vgpu does not share with the GPU server"
                             : "not page-locked memory");
         return (cudaError_t)vgpu_shim_status(known ? cudaErrorNotSupported : cudaErrorInvalidValue);

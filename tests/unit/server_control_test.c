@@ -61,6 +61,7 @@ int vgpu_range_drop(struct vgpu_session *s, uint64_t base)
 /* What link.c owns in a real server: the VM's shared BAR and its doorbells. */
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
+int vgpu_link_bar_fd = -1;
 int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 int vgpu_link_nbells;
 
@@ -135,6 +136,33 @@ static int bar_region(struct vgpu_session *s, uint32_t id, uint64_t off, uint64_
     c.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_BAR_REGION;
     c.register_bar_region = &a;
     return run(s, &c, fd);
+}
+
+/* Mapped host memory in the BAR at address; the status. */
+static int bar_mapped(struct vgpu_session *s, uint32_t id, uint64_t off, uint64_t size,
+                      uint64_t address)
+{
+    Vgpu__Wire__Control c = VGPU__WIRE__CONTROL__INIT;
+    Vgpu__Wire__RegisterBarRegion a = VGPU__WIRE__REGISTER_BAR_REGION__INIT;
+
+    a.id = id;
+    a.bar_offset = off;
+    a.size = size;
+    a.mapped = true;
+    a.address = address;
+    c.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_BAR_REGION;
+    c.register_bar_region = &a;
+    return run(s, &c, -1);
+}
+
+/* An address with size bytes free after it in this process (as a guest's would be). */
+static uint64_t free_address(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    assert_true(p != MAP_FAILED);
+    munmap(p, size);
+    return (uint64_t)(uintptr_t)p;
 }
 
 static int unregister_region(struct vgpu_session *s, uint32_t id)
@@ -295,10 +323,11 @@ static void test_stray_fd(void **state)
     assert_int_equal(run(&s, &c, -1), INVALID);
 }
 
+/* The BAR as link.c holds it: a memfd mapped shared, its fd kept. */
 static void bar_up(int bells)
 {
-    vgpu_link_bar = mmap(NULL, BAR_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+    vgpu_link_bar_fd = memfd_of(BAR_SIZE, true);
+    vgpu_link_bar = mmap(NULL, BAR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, vgpu_link_bar_fd, 0);
     assert_true(vgpu_link_bar != MAP_FAILED);
     vgpu_link_bar_size = BAR_SIZE;
     vgpu_link_nbells = bells;
@@ -311,6 +340,8 @@ static void bar_down(void)
     for (int i = 0; i < vgpu_link_nbells; i++)
         close(vgpu_link_bells[i]);
     munmap(vgpu_link_bar, BAR_SIZE);
+    close(vgpu_link_bar_fd);
+    vgpu_link_bar_fd = -1;
     vgpu_link_bar = NULL;
     vgpu_link_bar_size = 0;
     vgpu_link_nbells = 0;
@@ -334,6 +365,53 @@ static void test_bar_regions(void **state)
     assert_int_equal(bar_region(&s, 1, 0, 4096, -1), BUSY);
     assert_int_equal(unregister_region(&s, 1), OK);
     vgpu_regions_release(&s);
+    bar_down();
+}
+
+/*
+ * A guest's mapped host memory: pages of other slots of the BAR, mapped
+ * again at the guest process's address where that is free here (the
+ * device pointer is then that address), and the same pages as the BAR's.
+ */
+static void test_bar_mapped(void **state)
+{
+    struct vgpu_session s = new_session();
+    uint64_t slot = (uint64_t)1 << VGPU_STUB_SLOT_SHIFT, want = free_address(3 * 4096);
+    struct vgpu_region *r;
+    int fd;
+
+    (void)state;
+    assert_int_equal(bar_mapped(&s, 1, 2 * slot, 8192, want), UNSUPPORTED);   /* no BAR */
+    bar_up(1);
+    assert_int_equal(bar_mapped(&s, 1, 2 * slot + 100, 8192, want), INVALID);
+    assert_int_equal(bar_mapped(&s, 1, BAR_SIZE - 4096, 8192, want), INVALID);
+    assert_int_equal(bar_mapped(&s, 1, 2 * slot, 8192, want), OK);
+    r = vgpu_region_find(&s, 1);
+    assert_non_null(r);
+    assert_int_equal((uint64_t)(uintptr_t)r->base, want);
+    assert_int_equal(r->devptr, want);
+    assert_false(r->in_bar);
+    /* the guest's pages, not a copy: what the BAR holds is what kernels see */
+    vgpu_link_bar[2 * slot + 4097] = 0x5a;
+    assert_int_equal(((volatile uint8_t *)r->base)[4097], 0x5a);
+    /* the same pages twice, or across them: refused */
+    assert_int_equal(bar_mapped(&s, 2, 2 * slot + 4096, 8192, 0), INVALID);
+    /* an address taken here (or none): mapped elsewhere, kernels told where */
+    assert_int_equal(bar_mapped(&s, 2, 2 * slot + 8192, 4096, want), OK);
+    r = vgpu_region_find(&s, 2);
+    assert_true((uint64_t)(uintptr_t)r->base != want);
+    assert_int_equal(r->devptr, (uint64_t)(uintptr_t)r->base);
+    assert_int_equal(bar_mapped(&s, 3, 3 * slot, 4096, 0), OK);
+    assert_int_equal(unregister_region(&s, 1), OK);
+    assert_int_equal(unregister_region(&s, 2), OK);
+    assert_int_equal(bar_mapped(&s, 1, 2 * slot, 8192, want), OK);   /* pages free again */
+    vgpu_regions_release(&s);
+    assert_int_equal(s.nregions, 0);
+    /* a BAR whose memfd the link did not keep: nothing to map again */
+    fd = vgpu_link_bar_fd;
+    vgpu_link_bar_fd = -1;
+    assert_int_equal(bar_mapped(&s, 4, 3 * slot, 4096, 0), UNSUPPORTED);
+    vgpu_link_bar_fd = fd;
     bar_down();
 }
 
@@ -402,6 +480,10 @@ static void test_queue_pair_bar(void **state)
     assert_int_equal(s.qp_bell, vgpu_link_bells[1]);
     assert_ptr_equal(s.carrier, &vgpu_carrier_qp_bar);
     assert_int_equal(vgpu_loop_count(s.loop), 1);
+    /* the session's own slot holds its pair and staging memory, never mapped memory */
+    assert_int_equal(bar_mapped(&s, 1, slot + (1u << 20), 4096, 0), INVALID);
+    assert_int_equal(bar_mapped(&s, 1, slot - 4096, 8192, 0), INVALID);
+    assert_int_equal(bar_mapped(&s, 1, 0, 4096, 0), OK);
     vgpu_regions_release(&s);
     assert_int_equal(vgpu_loop_count(s.loop), 0);
     assert_int_equal(s.qp_bell, -1);
@@ -580,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_region_retired_after_capture),
         cmocka_unit_test(test_stray_fd),
         cmocka_unit_test(test_bar_regions),
+        cmocka_unit_test(test_bar_mapped),
         cmocka_unit_test(test_queue_pair_memfd),
         cmocka_unit_test(test_queue_pair_bar),
         cmocka_unit_test(test_error_table_and_close),
