@@ -37,6 +37,19 @@ int vgpu_log_parse(const char *name);
 struct vgpu_range {
     uint64_t base, size;
     bool freeable;             /* from a malloc; symbols are not */
+    bool graph;                /* a graph allocation node's: charged with its executable graph */
+};
+
+/* A graph allocation node's memory (manual/graph.c): its graph's while either lives. */
+struct vgpu_graph_mem {
+    uint64_t graph;            /* the graph of the node (0: destroyed) */
+    uint64_t exec;             /* the executable graph instantiated from it (0: none) */
+    uint64_t dptr, size;
+};
+
+/* What an executable graph's allocation nodes may hold at once, charged to the VM's limit. */
+struct vgpu_exec_mem {
+    uint64_t exec, bytes;
 };
 
 struct vgpu_module {
@@ -108,6 +121,10 @@ struct vgpu_session {
     uint32_t work_open;        /* items submitted but not yet covered by an event */
     void *work_open_stream;    /* the stream they were submitted on */
     bool capture_seen;         /* a stream capture was begun (graph.c asks the driver then) */
+    struct vgpu_graph_mem *graph_mem;   /* graph allocation nodes' memory (manual/graph.c) */
+    int ngraph_mem;
+    struct vgpu_exec_mem *exec_mem;     /* executable graphs with allocation nodes */
+    int nexec_mem;
     int pools_created;         /* memory pools the guest created and has not destroyed (manual/vmm.c) */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
@@ -177,6 +194,10 @@ int vgpu_range_drop(struct vgpu_session *s, uint64_t base);
 /* The size of the allocation that starts at base, or 0. */
 uint64_t vgpu_range_size(const struct vgpu_session *s, uint64_t base);
 int vgpu_handle_remove(struct vgpu_session *s, int kind, uint64_t value);
+/* True when base starts a graph allocation node's memory (manual/graph.c). */
+bool vgpu_range_graph(const struct vgpu_session *s, uint64_t base);
+/* Drops that range (its graph and executable graph are gone): 0 or -EFAULT. */
+int vgpu_range_remove_graph(struct vgpu_session *s, uint64_t base);
 /* True when base starts an allocation of this session (what cudaFree takes). */
 bool vgpu_range_owned(const struct vgpu_session *s, uint64_t base);
 /*
@@ -301,7 +322,17 @@ vgpu_manual_fn vgpu_graph_manual_find(uint32_t id);
 bool vgpu_graph_capturing(struct vgpu_session *s, void *stream);
 /* An async copy to or from host memory that a graph could not replay: refused (logged). */
 bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t region);
-bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what);
+bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what,
+                              const char *why);
+/* The graph stream captures into (0: none). */
+uint64_t vgpu_graph_capture_graph(struct vgpu_session *s, void *stream);
+/*
+ * Memory an allocation node of graph made (by hand or captured) becomes
+ * session memory, charged with the graph's executable graph: 0 or -ENOMEM.
+ */
+int vgpu_graph_mem_add(struct vgpu_session *s, uint64_t graph, uint64_t dptr, uint64_t size);
+/* A new allocation took [base, base + size): allocation nodes' entries there are stale. */
+void vgpu_graph_mem_stale(struct vgpu_session *s, uint64_t base, uint64_t size);
 /* A node call's handles are the session's (graph only when adding); a node the driver made is. */
 bool vgpu_graph_node_handles_ok(struct vgpu_session *s, uint64_t graph, const uint64_t *deps,
                                 size_t ndeps, uint64_t node, uint64_t exec, bool add);

@@ -28,6 +28,7 @@ int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool fr
     s->ranges[s->nranges].base = base;
     s->ranges[s->nranges].size = size;
     s->ranges[s->nranges].freeable = freeable;
+    s->ranges[s->nranges].graph = false;
     s->nranges++;
     return 0;
 }
@@ -46,6 +47,24 @@ int vgpu_range_drop(struct vgpu_session *s, uint64_t base)
 {
     for (int i = 0; i < s->nranges; i++)
         if (s->ranges[i].base == base && !s->ranges[i].freeable) {
+            s->ranges[i] = s->ranges[--s->nranges];
+            return 0;
+        }
+    return -EFAULT;
+}
+
+bool vgpu_range_graph(const struct vgpu_session *s, uint64_t base)
+{
+    for (int i = 0; i < s->nranges; i++)
+        if (s->ranges[i].base == base && s->ranges[i].freeable)
+            return s->ranges[i].graph;
+    return false;
+}
+
+int vgpu_range_remove_graph(struct vgpu_session *s, uint64_t base)
+{
+    for (int i = 0; i < s->nranges; i++)
+        if (s->ranges[i].base == base && s->ranges[i].graph) {
             s->ranges[i] = s->ranges[--s->nranges];
             return 0;
         }

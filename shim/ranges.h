@@ -22,6 +22,7 @@ struct vgpu_mem_range {
     uint32_t region;            /* host: shared with the server as this region, or 0 */
     bool mapped;                /* host: the library's own mapping (munmap, not free) */
     uint64_t devptr;            /* host, mapped for kernels: where they reach base (0: not) */
+    bool graph;                 /* device: a graph allocation node's (each launch makes it again) */
 };
 
 struct vgpu_mem_table {

@@ -71,6 +71,8 @@ VGPU_HIDDEN const char *vgpu_shim_error_text(int code);
 /* ---- what the shim knows about memory (manual/memory.c) ---- */
 VGPU_HIDDEN bool vgpu_shim_is_device(const void *p);
 VGPU_HIDDEN void vgpu_shim_device_range_add(const void *p, size_t size);
+/* The same for a graph allocation node's memory, which a free leaves in the table. */
+VGPU_HIDDEN void vgpu_shim_device_range_add_graph(const void *p, size_t size);
 VGPU_HIDDEN void vgpu_shim_device_range_drop(const void *p);
 /* The shared region the host range [p, p+n) lies in, with its offset, or 0. */
 VGPU_HIDDEN uint32_t vgpu_shim_host_region(const void *p, size_t n, uint64_t *off);

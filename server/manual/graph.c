@@ -21,6 +21,7 @@
  * capture, once the session has begun a capture at all.
  */
 #include <cuda.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,23 +133,323 @@ bool vgpu_graph_copy_refused(struct vgpu_session *s, void *stream, uint32_t regi
 }
 
 /*
- * A stream-ordered allocation or free captured into a graph becomes a
- * memory node: every launch of the graph then takes memory from the
- * graph's own pool, which the VM's memory limit never sees (the call was
- * charged once, at capture).  Until graph memory is charged per launch,
- * cuMemAllocAsync, cuMemAllocFromPoolAsync and cuMemFreeAsync (and the
- * runtime's cudaMallocAsync, cudaMallocFromPoolAsync, cudaFreeAsync) on a
- * capturing stream are refused.
+ * What a capturing stream may not take (logged with why): an allocation
+ * from a pool the program made (cuMemAllocFromPoolAsync,
+ * cudaMallocFromPoolAsync: its graph memory is not charged per executable
+ * graph yet), and a free of memory no allocation node made.
  */
-bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what)
+bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *what,
+                              const char *why)
 {
     if (!vgpu_graph_capturing(s, stream))
         return false;
     vgpu_log(VGPU_LOG_WARN, "vm %u: %s on a capturing stream refused "
-             "(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED): memory a graph allocates at each launch "
-             "would escape the VM's memory limit; allocate before the capture and reuse the "
-             "memory in the graph instead", s->who.vm_id, what);
+             "(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED): %s", s->who.vm_id, what, why);
     return true;
+}
+
+/* ---- graph memory: allocation nodes ---- */
+
+/*
+ * An allocation node's address is fixed when the node is made (by hand,
+ * or by capturing a stream-ordered allocation), and every launch of the
+ * graph's executable graph makes its memory again there.  So:
+ *   - the node's range is session memory from then on, while its graph or
+ *     that graph's executable graph lives (CUDA lets a graph with memory
+ *     nodes have one executable graph at a time);
+ *   - what an executable graph's allocation nodes may hold at once (the
+ *     sum of their sizes) is charged to the VM's memory limit from
+ *     instantiation to cuGraphExecDestroy, when the driver is also asked
+ *     to give back graph memory no executable graph holds
+ *     (cuDeviceGraphMemTrim).
+ * Memory a launch allocated and the program never freed stays on the
+ * device after cuGraphExecDestroy without being charged (docs/driver.md).
+ */
+#define GRAPH_MEM_MAX 65536
+
+uint64_t vgpu_graph_capture_graph(struct vgpu_session *s, void *stream)
+{
+    SYM(info, cuStreamGetCaptureInfo_v3);
+    CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+    CUgraph g = NULL;
+
+    if (!info || !vgpu_graph_capturing(s, stream) ||
+        info((CUstream)stream, &st, NULL, &g, NULL, NULL, NULL) != CUDA_SUCCESS ||
+        st != CU_STREAM_CAPTURE_STATUS_ACTIVE)
+        return 0;
+    return (uint64_t)(uintptr_t)g;
+}
+
+static void graph_mem_drop(struct vgpu_session *s, int i);
+
+/*
+ * The driver just gave [base, base + size) to a new allocation: an
+ * allocation node's entry there is stale (its graph went without this
+ * session seeing it: a capture that ended in an error).
+ */
+void vgpu_graph_mem_stale(struct vgpu_session *s, uint64_t base, uint64_t size)
+{
+    for (int i = s->ngraph_mem - 1; i >= 0; i--)
+        if (s->graph_mem[i].dptr < base + size &&
+            base < s->graph_mem[i].dptr + s->graph_mem[i].size)
+            graph_mem_drop(s, i);
+}
+
+int vgpu_graph_mem_add(struct vgpu_session *s, uint64_t graph, uint64_t dptr, uint64_t size)
+{
+    struct vgpu_graph_mem *t;
+
+    vgpu_graph_mem_stale(s, dptr, size);
+    if (s->ngraph_mem >= GRAPH_MEM_MAX) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: a session holds at most %d graph allocation nodes' memory "
+                 "at once (destroy graphs it no longer needs)", s->who.vm_id, GRAPH_MEM_MAX);
+        return -ENOMEM;
+    }
+    if (!(t = realloc(s->graph_mem, (size_t)(s->ngraph_mem + 1) * sizeof(*t))))
+        return -ENOMEM;
+    s->graph_mem = t;
+    if (vgpu_range_add(s, dptr, size, true))
+        return -ENOMEM;
+    s->ranges[s->nranges - 1].graph = true;
+    t[s->ngraph_mem++] = (struct vgpu_graph_mem){ graph, 0, dptr, size };
+    return 0;
+}
+
+/* Entry i goes: its range is no session memory any more. */
+static void graph_mem_drop(struct vgpu_session *s, int i)
+{
+    vgpu_range_remove_graph(s, s->graph_mem[i].dptr);
+    s->graph_mem[i] = s->graph_mem[--s->ngraph_mem];
+}
+
+/* Graph g was destroyed: its nodes' memory goes, unless its executable graph still lives. */
+static void graph_mem_graph_gone(struct vgpu_session *s, uint64_t g)
+{
+    for (int i = s->ngraph_mem - 1; i >= 0; i--)
+        if (s->graph_mem[i].graph == g) {
+            if (s->graph_mem[i].exec)
+                s->graph_mem[i].graph = 0;
+            else
+                graph_mem_drop(s, i);
+        }
+}
+
+/* The sizes of graph g's allocation nodes added up (child graphs too, 64 deep at most). */
+static int alloc_bytes(CUgraph g, int depth, uint64_t *sum)
+{
+    SYM(get_nodes, cuGraphGetNodes);
+    SYM(get_type, cuGraphNodeGetType);
+    SYM(get_alloc, cuGraphMemAllocNodeGetParams);
+    SYM(child, cuGraphChildGraphNodeGetGraph);
+    CUgraphNode *nodes = NULL;
+    size_t n = 0;
+    int st;
+
+    if (!get_nodes || !get_type || depth > 64)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if ((st = get_nodes(g, NULL, &n)) != CUDA_SUCCESS || !n)
+        return st;
+    if (n > GRAPH_NODES_MAX || !(nodes = calloc(n, sizeof(*nodes))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if ((st = get_nodes(g, nodes, &n)) == CUDA_SUCCESS)
+        for (size_t i = 0; i < n && st == CUDA_SUCCESS; i++) {
+            CUgraphNodeType t;
+            CUDA_MEM_ALLOC_NODE_PARAMS p;
+            CUgraph cg;
+
+            if ((st = get_type(nodes[i], &t)) != CUDA_SUCCESS)
+                break;
+            if (t == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+                if (!get_alloc || (st = get_alloc(nodes[i], &p)) != CUDA_SUCCESS)
+                    st = get_alloc ? st : CUDA_ERROR_NOT_SUPPORTED;
+                else if (p.bytesize > UINT64_MAX / 2 - *sum)
+                    st = CUDA_ERROR_OUT_OF_MEMORY;
+                else
+                    *sum += p.bytesize;
+            } else if (t == CU_GRAPH_NODE_TYPE_GRAPH && child &&
+                       (st = child(nodes[i], &cg)) == CUDA_SUCCESS) {
+                st = alloc_bytes(cg, depth + 1, sum);
+            }
+        }
+    free(nodes);
+    return st;
+}
+
+/*
+ * exec, just instantiated from graph: charged what its allocation nodes
+ * may hold at once.  0; or nonzero with exec destroyed (over the VM's
+ * limit, or the graph could not be read: logged).
+ */
+static int exec_mem_charge(struct vgpu_session *s, uint64_t graph, CUgraphExec exec)
+{
+    SYM(destroy_exec, cuGraphExecDestroy);
+    struct vgpu_exec_mem *t = NULL;
+    uint64_t bytes = 0;
+    int st;
+
+    if (!graph)
+        return 0;       /* a NULL graph: the driver refused it */
+    st = alloc_bytes((CUgraph)(uintptr_t)graph, 0, &bytes);
+    if (st == CUDA_SUCCESS && bytes &&
+        !(t = realloc(s->exec_mem, (size_t)(s->nexec_mem + 1) * sizeof(*t))))
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (t)
+        s->exec_mem = t;
+    if (st == CUDA_SUCCESS && bytes && vgpu_memory_charge(s, (int64_t)bytes)) {
+        vgpu_log(VGPU_LOG_WARN, "vm %u: graph instantiation refused: its allocation nodes may "
+                 "hold %llu bytes at once, more than the VM's memory limit leaves",
+                 s->who.vm_id, (unsigned long long)bytes);
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    if (st != CUDA_SUCCESS) {
+        if (destroy_exec)
+            destroy_exec(exec);
+        return st;
+    }
+    if (!bytes)
+        return 0;
+    s->exec_mem[s->nexec_mem++] = (struct vgpu_exec_mem){ (uint64_t)(uintptr_t)exec, bytes };
+    for (int i = 0; i < s->ngraph_mem; i++)
+        if (s->graph_mem[i].graph == graph)
+            s->graph_mem[i].exec = (uint64_t)(uintptr_t)exec;
+    return 0;
+}
+
+/* exec was destroyed: its charge goes, and memory of destroyed graphs it kept. */
+static void exec_mem_gone(struct vgpu_session *s, uint64_t exec)
+{
+    SYM(trim, cuDeviceGraphMemTrim);
+
+    for (int i = 0; i < s->nexec_mem; i++)
+        if (s->exec_mem[i].exec == exec) {
+            vgpu_memory_charge(s, -(int64_t)s->exec_mem[i].bytes);
+            s->exec_mem[i] = s->exec_mem[--s->nexec_mem];
+            if (trim)
+                trim(s->device);    /* what no executable graph holds goes back */
+            break;
+        }
+    for (int i = s->ngraph_mem - 1; i >= 0; i--)
+        if (s->graph_mem[i].exec == exec) {
+            s->graph_mem[i].exec = 0;
+            if (!s->graph_mem[i].graph)
+                graph_mem_drop(s, i);
+        }
+}
+
+static void mem_prop_out(const CUmemPoolProps *p, Vgpu__Manual__MemProp *m,
+                         Vgpu__Manual__MemLocation *loc)
+{
+    m->type = p->allocType;
+    m->handle_types = p->handleTypes;
+    loc->type = p->location.type;
+    loc->id = p->location.id;
+    m->location = loc;
+    m->usage = p->usage;
+    m->max_size = p->maxSize;
+}
+
+#define ACCESS_MAX 64
+
+static int h_add_mem_alloc(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__MemAllocNodeArgs, mem_alloc_node_args, c);
+    Vgpu__Manual__MemAllocNodeRet r = VGPU__MANUAL__MEM_ALLOC_NODE_RET__INIT;
+    SYM(add, cuGraphAddMemAllocNode);
+    SYM(destroy_node, cuGraphDestroyNode);
+    CUmemAccessDesc access[ACCESS_MAX];
+    CUDA_MEM_ALLOC_NODE_PARAMS p;
+    CUgraphNode node = NULL;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    memset(&p, 0, sizeof(p));
+    if (!add || !destroy_node)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!vgpu_graph_node_handles_ok(s, a->graph, a->deps, a->n_deps, 0, 0, true))
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (!a->prop || a->n_access > ACCESS_MAX || !a->bytesize || a->bytesize > INT64_MAX / 2)
+        goto out;
+    if ((st = vgpu_vmm_location_in(a->prop->location, &p.poolProps.location)))
+        goto out;
+    p.poolProps.allocType = (CUmemAllocationType)a->prop->type;
+    p.poolProps.handleTypes = (CUmemAllocationHandleType)a->prop->handle_types;
+    p.poolProps.maxSize = a->prop->max_size;
+    p.poolProps.usage = (unsigned short)a->prop->usage;
+    for (size_t i = 0; i < a->n_access; i++) {
+        if (!a->access[i]) {
+            st = CUDA_ERROR_INVALID_VALUE;
+            goto out;
+        }
+        if ((st = vgpu_vmm_location_in(a->access[i]->location, &access[i].location)))
+            goto out;
+        access[i].flags = (CUmemAccess_flags)a->access[i]->flags;
+    }
+    p.accessDescs = a->n_access ? access : NULL;
+    p.accessDescCount = a->n_access;
+    p.bytesize = a->bytesize;
+    st = add(&node, (CUgraph)(uintptr_t)a->graph, (const CUgraphNode *)a->deps, a->n_deps, &p);
+    if (st != CUDA_SUCCESS)
+        goto out;
+    if (vgpu_graph_node_made(s, (uint64_t)(uintptr_t)node) ||
+        vgpu_graph_mem_add(s, a->graph, p.dptr, p.bytesize)) {
+        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_NODE), (uint64_t)(uintptr_t)node);
+        destroy_node(node);
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    r.node = (uint64_t)(uintptr_t)node;
+    r.dptr = p.dptr;
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__mem_alloc_node_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_mem_alloc_get(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__NodeArgs, node_args, c);
+    Vgpu__Manual__MemAllocNodeRet r = VGPU__MANUAL__MEM_ALLOC_NODE_RET__INIT;
+    Vgpu__Manual__MemProp prop = VGPU__MANUAL__MEM_PROP__INIT;
+    Vgpu__Manual__MemLocation loc = VGPU__MANUAL__MEM_LOCATION__INIT;
+    Vgpu__Manual__AccessDesc acc[ACCESS_MAX];
+    Vgpu__Manual__MemLocation acc_loc[ACCESS_MAX];
+    Vgpu__Manual__AccessDesc *accp[ACCESS_MAX];
+    SYM(get, cuGraphMemAllocNodeGetParams);
+    CUDA_MEM_ALLOC_NODE_PARAMS p;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!get)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!vgpu_graph_node_handles_ok(s, 0, NULL, 0, a->node, 0, false))
+        goto out;
+    memset(&p, 0, sizeof(p));
+    if ((st = get((CUgraphNode)(uintptr_t)a->node, &p)) != CUDA_SUCCESS)
+        goto out;
+    if (p.accessDescCount > ACCESS_MAX || (p.accessDescCount && !p.accessDescs)) {
+        st = CUDA_ERROR_NOT_SUPPORTED;
+        goto out;
+    }
+    mem_prop_out(&p.poolProps, &prop, &loc);
+    for (size_t i = 0; i < p.accessDescCount; i++) {
+        vgpu__manual__access_desc__init(&acc[i]);
+        vgpu__manual__mem_location__init(&acc_loc[i]);
+        acc_loc[i].type = p.accessDescs[i].location.type;
+        acc_loc[i].id = p.accessDescs[i].location.id;
+        acc[i].location = &acc_loc[i];
+        acc[i].flags = p.accessDescs[i].flags;
+        accp[i] = &acc[i];
+    }
+    r.prop = &prop;
+    r.access = accp;
+    r.n_access = p.accessDescCount;
+    r.bytesize = p.bytesize;
+    r.dptr = p.dptr;
+    st = reply(c, &r.base);
+out:
+    vgpu__manual__node_args__free_unpacked(a, &unpack_alloc_);
+    return st;
 }
 
 /* ---- cuStreamGetCaptureInfo_v2 / _v3 ---- */
@@ -395,8 +696,10 @@ static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node
               : destroy_graph((CUgraph)(uintptr_t)a->graph);
     for (size_t i = 0; st == CUDA_SUCCESS && i < d.n; i++) {
         vgpu_handle_remove(s, d.kind[i], d.h[i]);
-        if (d.kind[i] == kind(VGPU_CUDA_H_GRAPH))
+        if (d.kind[i] == kind(VGPU_CUDA_H_GRAPH)) {
             vgpu_user_objects_graph_gone(d.h[i]);    /* its references went with it */
+            graph_mem_graph_gone(s, d.h[i]);
+        }
     }
 out:
     free(d.h);
@@ -469,12 +772,16 @@ out:
 
 /* ---- cuGraphInstantiateWithParams ---- */
 
+/* cuGraphInstantiateWithFlags, WithParams, WithParams_ptsz: one handler, the driver's own call. */
 static int instantiate(struct vgpu_session *s, struct vgpu_manual_call *c, const char *name)
 {
     UNPACK(Vgpu__Manual__InstantiateArgs, instantiate_args, c);
     Vgpu__Manual__InstantiateRet r = VGPU__MANUAL__INSTANTIATE_RET__INIT;
+    bool with_flags = !strcmp(name, "cuGraphInstantiateWithFlags");
     __typeof__(&cuGraphInstantiateWithParams) inst =
         (__typeof__(&cuGraphInstantiateWithParams))vgpu_driver_sym(name);
+    __typeof__(&cuGraphInstantiateWithFlags) inst_flags =
+        (__typeof__(&cuGraphInstantiateWithFlags))vgpu_driver_sym(name);
     CUDA_GRAPH_INSTANTIATE_PARAMS p = { .flags = a->flags,
                                         .hUploadStream = (CUstream)(uintptr_t)a->upload_stream };
     CUgraphExec exec = NULL;
@@ -486,9 +793,21 @@ static int instantiate(struct vgpu_session *s, struct vgpu_manual_call *c, const
     if (!graph_ok(s, a->graph))
         goto out;
     st = CUDA_ERROR_INVALID_HANDLE;
-    if (!stream_ok(s, a->upload_stream))
+    if (!stream_ok(s, a->upload_stream) || (with_flags && a->upload_stream))
         goto out;
-    st = inst(&exec, (CUgraph)(uintptr_t)a->graph, &p);
+    if (with_flags) {
+        st = inst_flags(&exec, (CUgraph)(uintptr_t)a->graph, a->flags);
+        p.result_out = st == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS
+                                          : CUDA_GRAPH_INSTANTIATE_ERROR;
+    } else {
+        st = inst(&exec, (CUgraph)(uintptr_t)a->graph, &p);
+    }
+    /* what its allocation nodes may hold at once counts against the VM's limit */
+    if (st == CUDA_SUCCESS && exec && exec_mem_charge(s, a->graph, exec)) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        p.result_out = CUDA_GRAPH_INSTANTIATE_ERROR;
+        exec = NULL;
+    }
     r.result = p.result_out;
     if (p.hErrNode_out) {
         r.err_node = (uint64_t)(uintptr_t)p.hErrNode_out;
@@ -511,6 +830,33 @@ out:
 static int h_instantiate(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     return instantiate(s, c, "cuGraphInstantiateWithParams");
+}
+
+static int h_instantiate_flags(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return instantiate(s, c, "cuGraphInstantiateWithFlags");
+}
+
+/* The executable graph goes; so does what its allocation nodes were charged. */
+static int h_exec_destroy(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
+    SYM(destroy_exec, cuGraphExecDestroy);
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!destroy_exec)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (a->graph && !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_EXEC), a->graph))
+        goto out;
+    st = destroy_exec((CUgraphExec)(uintptr_t)a->graph);
+    if (st == CUDA_SUCCESS && a->graph) {
+        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_EXEC), a->graph);
+        exec_mem_gone(s, a->graph);
+    }
+out:
+    vgpu__manual__graph_args__free_unpacked(a, &unpack_alloc_);
+    return st;
 }
 
 static int h_instantiate_ptsz(struct vgpu_session *s, struct vgpu_manual_call *c)
@@ -1120,6 +1466,10 @@ static const struct {
     { ID(cuGraphDestroyNode), h_node_destroy },
     { ID(cuGraphDebugDotPrint), h_dot_print },
     { ID(cuGraphInstantiateWithParams), h_instantiate },
+    { ID(cuGraphInstantiateWithFlags), h_instantiate_flags },
+    { ID(cuGraphExecDestroy), h_exec_destroy },
+    { ID(cuGraphAddMemAllocNode), h_add_mem_alloc },
+    { ID(cuGraphMemAllocNodeGetParams), h_mem_alloc_get },
     { ID(cuGraphInstantiateWithParams_ptsz), h_instantiate_ptsz },
     { ID(cuGraphAddKernelNode), h_add_kernel },
     { ID(cuGraphAddKernelNode_v2), h_add_kernel },

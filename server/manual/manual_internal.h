@@ -16,6 +16,10 @@
 #include "manual.pb-c.h"
 #include "server_internal.h"
 
+/* vmm.c: a guest's CUmemLocation (device memory only): a CUresult. */
+#include <cuda.h>
+int vgpu_vmm_location_in(const Vgpu__Manual__MemLocation *m, CUmemLocation *loc);
+
 /* The arguments, unpacked into the call's arena (no malloc per call). */
 #define UNPACK(type, fn, c)                                                   \
     ProtobufCAllocator unpack_alloc_ = { vgpu_arena_pb_alloc, vgpu_arena_pb_keep, (c)->arena }; \

@@ -4,6 +4,12 @@
  * limit before the GPU is asked, padding of pitched allocations included,
  * and entered in the session's range table that every later device
  * pointer is checked against; a free is undone only once CUDA let go.
+ *
+ * A stream-ordered allocation on a capturing stream becomes the graph's
+ * allocation node: its address is fixed now, its memory is taken at each
+ * launch, so it is charged with the executable graph (manual/graph.c),
+ * not here.  A captured free becomes a free node, which may only name
+ * such memory.
  */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
@@ -17,7 +23,7 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
     void *p = NULL;
     size_t pitch = 0;
     /* charged before the GPU is asked, so a request over the VM's limit never takes memory */
-    uint64_t size = a->pitch ? a->width * a->height : a->size, padded = 0;
+    uint64_t size = a->pitch ? a->width * a->height : a->size, padded = 0, graph;
     int rc = cudaErrorMemoryAllocation;
 
     if ((a->pitch && a->height && a->width > UINT64_MAX / a->height) || size > INT64_MAX / 2)
@@ -31,9 +37,17 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorInvalidResourceHandle;
         goto out;
     }
-    if (a->async && vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream,
-                                             "a stream-ordered allocation")) {
-        rc = cudaErrorStreamCaptureUnsupported;
+    if (a->async && (graph = vgpu_graph_capture_graph(s, (void *)(uintptr_t)a->stream))) {
+        rc = cudaMallocAsync(&p, a->size, (cudaStream_t)(uintptr_t)a->stream);
+        if (rc == cudaSuccess && p && vgpu_graph_mem_add(s, graph, (uintptr_t)p, a->size)) {
+            cudaFreeAsync(p, (cudaStream_t)(uintptr_t)a->stream);
+            rc = cudaErrorMemoryAllocation;
+        }
+        if (rc == cudaSuccess && p) {
+            r.ptr = (uintptr_t)p;
+            r.graph = true;
+            rc = reply(c, &r.base);
+        }
         goto out;
     }
     if (vgpu_memory_charge(s, (int64_t)size))
@@ -68,6 +82,7 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
         }
         size += more;
     }
+    vgpu_graph_mem_stale(s, (uintptr_t)p, size);
     if (vgpu_range_add(s, (uintptr_t)p, size, true)) {
         vgpu_memory_charge(s, -(int64_t)size);
         cudaFree(p);
@@ -85,21 +100,27 @@ out:
 int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__FreeArgs, free_args, c);
+    bool graph = a->ptr && vgpu_range_graph(s, a->ptr);
     int rc;
 
     if (a->ptr && !vgpu_range_owned(s, a->ptr))
         rc = cudaErrorInvalidValue;
     else if (a->async && !stream_ok(s, a->stream))
         rc = cudaErrorInvalidResourceHandle;
-    else if (a->async && vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream,
-                                                  "a stream-ordered free"))
+    else if (a->async && !graph &&
+             vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream, "a stream-ordered free",
+                                      "a graph's free node may only free memory an allocation "
+                                      "node made; free it outside the capture"))
         rc = cudaErrorStreamCaptureUnsupported;
     else if (a->async)
         rc = cudaFreeAsync((void *)(uintptr_t)a->ptr, (cudaStream_t)(uintptr_t)a->stream);
     else
         rc = cudaFree((void *)(uintptr_t)a->ptr);
-    /* the range is forgotten only once CUDA has let go of it */
-    if (rc == cudaSuccess && a->ptr) {
+    /*
+     * The range is forgotten only once CUDA has let go of it; a graph
+     * allocation's stays while its graph lives (every launch makes it again).
+     */
+    if (rc == cudaSuccess && a->ptr && !graph) {
         vgpu_memory_charge(s, -(int64_t)vgpu_range_size(s, a->ptr));
         vgpu_range_remove(s, a->ptr);
         vgpu_ipc_forget(a->ptr);

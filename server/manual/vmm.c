@@ -97,7 +97,7 @@ static int pool_kind(void)
 }
 
 /* A location the guest may name: a device (host memory here is the server's, out of its reach). */
-static int location_in(const Vgpu__Manual__MemLocation *m, CUmemLocation *loc)
+int vgpu_vmm_location_in(const Vgpu__Manual__MemLocation *m, CUmemLocation *loc)
 {
     memset(loc, 0, sizeof(*loc));
     if (!m)
@@ -122,7 +122,7 @@ static int prop_in(const Vgpu__Manual__MemProp *m, CUmemAllocationProp *p)
     p->allocFlags.compressionType = (unsigned char)m->compression;
     p->allocFlags.gpuDirectRDMACapable = m->rdma;
     p->allocFlags.usage = (unsigned short)m->usage;
-    return location_in(m->location, &p->location);
+    return vgpu_vmm_location_in(m->location, &p->location);
 }
 
 static int h_granularity(struct vgpu_session *s, struct vgpu_manual_call *c)
@@ -374,7 +374,7 @@ static int access_in(const Vgpu__Manual__VmmArgs *a, CUmemAccessDesc *desc, bool
     if (a->n_access == 0 || a->n_access > 64)
         return CUDA_ERROR_INVALID_VALUE;
     for (size_t i = 0; i < a->n_access; i++) {
-        if (!a->access[i] || (st = location_in(a->access[i]->location, &desc[i].location)))
+        if (!a->access[i] || (st = vgpu_vmm_location_in(a->access[i]->location, &desc[i].location)))
             return a->access[i] ? st : CUDA_ERROR_INVALID_VALUE;
         desc[i].flags = (CUmemAccess_flags)a->access[i]->flags;
         *any |= desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_NONE;
@@ -415,7 +415,7 @@ static int h_get_access(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (!vgpu_vmm_reserved(s, a->ptr))
         REFUSE(CUDA_ERROR_INVALID_VALUE, "vm %u: cuMemGetAccess(%#llx) refused: not in one of "
                "this session's reservations", s->who.vm_id, (unsigned long long)a->ptr);
-    if ((st = location_in(a->location, &loc)))
+    if ((st = vgpu_vmm_location_in(a->location, &loc)))
         goto out;
     if ((st = d.get_access(&flags, &loc, a->ptr)) == CUDA_SUCCESS) {
         r.value = flags;
@@ -474,7 +474,7 @@ static int h_pool_create(struct vgpu_session *s, struct vgpu_manual_call *c)
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }
-    if ((st = location_in(a->prop->location, &props.location)))
+    if ((st = vgpu_vmm_location_in(a->prop->location, &props.location)))
         goto out;
     props.allocType = (CUmemAllocationType)a->prop->type;
     props.handleTypes = (CUmemAllocationHandleType)a->prop->handle_types;
@@ -598,7 +598,10 @@ static int h_pool_alloc(struct vgpu_session *s, struct vgpu_manual_call *c)
                "is not this session's", s->who.vm_id, (unsigned long long)a->stream);
     if (a->size == 0 || a->size > INT64_MAX / 2)
         goto out;
-    if (vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream, "cuMemAllocFromPoolAsync")) {
+    if (vgpu_graph_alloc_refused(s, (void *)(uintptr_t)a->stream, "cuMemAllocFromPoolAsync",
+                                 "an allocation node from a pool of the program's is not "
+                                 "charged to the VM's memory limit yet; allocate from the "
+                                 "default pool (cuMemAllocAsync) in the capture, or before it")) {
         st = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
         goto out;
     }

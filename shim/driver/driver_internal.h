@@ -32,6 +32,8 @@ VGPU_HIDDEN extern void *const vgpu_drv_cluster_prototype[100];
 /* Is addr inside a device allocation (or module global) this library knows? */
 VGPU_HIDDEN bool vgpu_drv_is_device(uint64_t addr);
 VGPU_HIDDEN void vgpu_drv_device_add(uint64_t base, uint64_t size);
+/* A graph allocation node's memory: a free leaves it in the table (each launch makes it again). */
+VGPU_HIDDEN void vgpu_drv_device_add_graph(uint64_t base, uint64_t size);
 /* Forgets the device ranges starting inside [base, base+size) (cuMemUnmap). */
 VGPU_HIDDEN void vgpu_drv_device_remove_span(uint64_t base, uint64_t size);
 /* The shared region [p, p+n) lies in, with its offset, or 0. */

@@ -9,6 +9,12 @@
  * copies kept per stream, replaced by the stream's next such call, so a
  * caller on another stream never sees them change.  cuGraphDebugDotPrint
  * writes its file in the guest, from the text the server's driver wrote.
+ *
+ * Graph memory: an allocation node's address is fixed when it is made,
+ * and the server charges what an executable graph's allocation nodes may
+ * hold to the VM's limit at instantiation (cuGraphInstantiateWithFlags and
+ * cuGraphExecDestroy come here for that).  cuGraphMemAllocNodeGetParams
+ * hands out access descriptors the node "owns": copies kept per node here.
  */
 #include <cuda.h>
 #include <pthread.h>
@@ -260,6 +266,21 @@ static CUresult instantiate(uint32_t id, const char *name, CUgraphExec *exec, CU
     }
     vgpu_shim_rep_release(&rep);
     return st;
+}
+
+VGPU_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                 unsigned long long flags)
+{
+    CUDA_GRAPH_INSTANTIATE_PARAMS p = { .flags = flags };
+
+    return instantiate(ID(cuGraphInstantiateWithFlags), "cuGraphInstantiateWithFlags",
+                       phGraphExec, hGraph, &p);
+}
+
+VGPU_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
+{
+    return destroy(ID(cuGraphExecDestroy), "cuGraphExecDestroy",
+                   (uint64_t)(uintptr_t)hGraphExec);
 }
 
 VGPU_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
@@ -982,14 +1003,159 @@ VGPU_EXPORT CUresult cuGraphKernelNodeCopyAttributes(CUgraphNode dst, CUgraphNod
                      NULL, NULL);
 }
 
+/* ---- graph memory: allocation nodes ---- */
+
+VGPU_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                            const CUgraphNode *dependencies,
+                                            size_t numDependencies,
+                                            CUDA_MEM_ALLOC_NODE_PARAMS *nodeParams)
+{
+    Vgpu__Manual__MemAllocNodeArgs a = VGPU__MANUAL__MEM_ALLOC_NODE_ARGS__INIT;
+    Vgpu__Manual__MemProp prop = VGPU__MANUAL__MEM_PROP__INIT;
+    Vgpu__Manual__MemLocation loc = VGPU__MANUAL__MEM_LOCATION__INIT;
+    Vgpu__Manual__AccessDesc acc[64], *accp[64];
+    Vgpu__Manual__MemLocation acc_loc[64];
+    Vgpu__Manual__MemAllocNodeRet *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    if (!phGraphNode || !nodeParams || (numDependencies && !dependencies) ||
+        nodeParams->accessDescCount > 64 ||
+        (nodeParams->accessDescCount && !nodeParams->accessDescs))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (nodeParams->poolProps.win32SecurityAttributes)
+        return CUDA_ERROR_INVALID_VALUE;
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    a.deps = (uint64_t *)(uintptr_t)dependencies;
+    a.n_deps = numDependencies;
+    prop.type = nodeParams->poolProps.allocType;
+    prop.handle_types = nodeParams->poolProps.handleTypes;
+    loc.type = nodeParams->poolProps.location.type;
+    loc.id = nodeParams->poolProps.location.id;
+    prop.location = &loc;
+    prop.usage = nodeParams->poolProps.usage;
+    prop.max_size = nodeParams->poolProps.maxSize;
+    a.prop = &prop;
+    for (size_t i = 0; i < nodeParams->accessDescCount; i++) {
+        vgpu__manual__access_desc__init(&acc[i]);
+        vgpu__manual__mem_location__init(&acc_loc[i]);
+        acc_loc[i].type = nodeParams->accessDescs[i].location.type;
+        acc_loc[i].id = nodeParams->accessDescs[i].location.id;
+        acc[i].location = &acc_loc[i];
+        acc[i].flags = nodeParams->accessDescs[i].flags;
+        accp[i] = &acc[i];
+    }
+    a.access = accp;
+    a.n_access = nodeParams->accessDescCount;
+    a.bytesize = nodeParams->bytesize;
+    st = vgpu_drv_call(ID(cuGraphAddMemAllocNode), "cuGraphAddMemAllocNode", &a.base, &req, &rep);
+    if (st == CUDA_SUCCESS) {
+        if ((r = vgpu__manual__mem_alloc_node_ret__unpack(NULL, rep.ret_len, rep.ret))) {
+            *phGraphNode = (CUgraphNode)(uintptr_t)r->node;
+            nodeParams->dptr = r->dptr;
+            vgpu_drv_device_add_graph(r->dptr, nodeParams->bytesize);
+            vgpu__manual__mem_alloc_node_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_bad_reply(&req);
+        }
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+/* The access descriptors cuGraphMemAllocNodeGetParams handed out for one node. */
+struct node_access {
+    CUgraphNode node;
+    CUmemAccessDesc *desc;
+    struct node_access *next;
+};
+
+static struct node_access *node_access;
+
+/* Keeps n descriptors as node's (replacing its earlier ones); NULL without memory. */
+static const CUmemAccessDesc *keep_access(CUgraphNode node, const CUmemAccessDesc *d, size_t n)
+{
+    struct node_access *k;
+    CUmemAccessDesc *copy = malloc(n * sizeof(*copy));
+
+    if (!copy)
+        return NULL;
+    memcpy(copy, d, n * sizeof(*copy));
+    pthread_mutex_lock(&arrays_lock);
+    for (k = node_access; k && k->node != node; k = k->next)
+        ;
+    if (!k && (k = calloc(1, sizeof(*k)))) {
+        k->node = node;
+        k->next = node_access;
+        node_access = k;
+    }
+    if (k) {
+        free(k->desc);
+        k->desc = copy;
+    }
+    pthread_mutex_unlock(&arrays_lock);
+    if (!k)
+        free(copy);
+    return k ? copy : NULL;
+}
+
+VGPU_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode hNode,
+                                                  CUDA_MEM_ALLOC_NODE_PARAMS *params_out)
+{
+    Vgpu__Manual__NodeArgs a = VGPU__MANUAL__NODE_ARGS__INIT;
+    Vgpu__Manual__MemAllocNodeRet *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUmemAccessDesc d[64];
+    CUresult st;
+
+    if (!params_out)
+        return CUDA_ERROR_INVALID_VALUE;
+    a.node = (uint64_t)(uintptr_t)hNode;
+    st = vgpu_drv_call(ID(cuGraphMemAllocNodeGetParams), "cuGraphMemAllocNodeGetParams", &a.base,
+                       &req, &rep);
+    if (st == CUDA_SUCCESS) {
+        r = vgpu__manual__mem_alloc_node_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (!r || !r->prop || !r->prop->location || r->n_access > 64) {
+            st = vgpu_shim_bad_reply(&req);
+        } else {
+            memset(params_out, 0, sizeof(*params_out));
+            params_out->poolProps.allocType = (CUmemAllocationType)r->prop->type;
+            params_out->poolProps.handleTypes = (CUmemAllocationHandleType)r->prop->handle_types;
+            params_out->poolProps.location.type = (CUmemLocationType)r->prop->location->type;
+            params_out->poolProps.location.id = r->prop->location->id;
+            params_out->poolProps.usage = (unsigned short)r->prop->usage;
+            params_out->poolProps.maxSize = r->prop->max_size;
+            for (size_t i = 0; i < r->n_access; i++) {
+                memset(&d[i], 0, sizeof(d[i]));
+                if (r->access[i] && r->access[i]->location) {
+                    d[i].location.type = (CUmemLocationType)r->access[i]->location->type;
+                    d[i].location.id = r->access[i]->location->id;
+                    d[i].flags = (CUmemAccess_flags)r->access[i]->flags;
+                }
+            }
+            params_out->accessDescCount = r->n_access;
+            if (r->n_access && !(params_out->accessDescs = keep_access(hNode, d, r->n_access)))
+                st = CUDA_ERROR_OUT_OF_MEMORY;
+            params_out->bytesize = r->bytesize;
+            params_out->dptr = r->dptr;
+        }
+        if (r)
+            vgpu__manual__mem_alloc_node_ret__free_unpacked(r, NULL);
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
 /* ---- the generic node calls: each node type's own call ---- */
 
 /*
  * cuGraphAddNode (and _v2), cuGraphNodeSetParams, cuGraphExecNodeSetParams
  * take CUgraphNodeParams, a tagged union of every node type's parameters:
  * here each becomes its type's own call (checked by the server as those
- * are).  Types vgpu does not remote (memory allocation and free, external
- * semaphores, batch memory operations, conditional nodes) and edge data
+ * are).  Types vgpu does not remote (external semaphores, batch memory
+ * operations, conditional nodes) and edge data
  * other than the default answer CUDA_ERROR_NOT_SUPPORTED with a line
  * naming them.
  */
@@ -1067,6 +1233,19 @@ static CUresult generic_add(const char *name, CUgraphNode *phGraphNode, CUgraph 
         return cuGraphAddEventWaitNode(phGraphNode, hGraph, dependencies, n, p->eventWait.event);
     case CU_GRAPH_NODE_TYPE_EMPTY:
         return cuGraphAddEmptyNode(phGraphNode, hGraph, dependencies, n);
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: {
+        CUDA_MEM_ALLOC_NODE_PARAMS m = { .poolProps = p->alloc.poolProps,
+                                         .accessDescs = p->alloc.accessDescs,
+                                         .accessDescCount = p->alloc.accessDescCount,
+                                         .bytesize = p->alloc.bytesize };
+        CUresult st = cuGraphAddMemAllocNode(phGraphNode, hGraph, dependencies, n, &m);
+
+        if (st == CUDA_SUCCESS)
+            p->alloc.dptr = m.dptr;
+        return st;
+    }
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+        return cuGraphAddMemFreeNode(phGraphNode, hGraph, dependencies, n, p->free.dptr);
     default:
         return generic_type_refused(name, p->type);
     }

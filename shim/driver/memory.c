@@ -48,12 +48,27 @@ void vgpu_drv_device_add(uint64_t base, uint64_t size)
                       "may mistake it for host memory");
 }
 
+void vgpu_drv_device_add_graph(uint64_t base, uint64_t size)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&mem_lock);
+    if (!vgpu_mem_table_find(&dev, base, false))
+        rc = vgpu_mem_table_add(&dev, (struct vgpu_mem_range){ .base = base, .size = size,
+                                                               .graph = true });
+    pthread_mutex_unlock(&mem_lock);
+    if (rc)
+        vgpu_shim_log(VGPU_LOG_WARN, "out of memory recording a graph allocation: cuMemcpy "
+                      "may mistake it for host memory");
+}
+
+/* A free: the range goes, unless a graph's allocation node makes it again at each launch. */
 static void device_remove(uint64_t base)
 {
     struct vgpu_mem_range *r;
 
     pthread_mutex_lock(&mem_lock);
-    if ((r = vgpu_mem_table_find(&dev, base, true)))
+    if ((r = vgpu_mem_table_find(&dev, base, true)) && !r->graph)
         vgpu_mem_table_remove(&dev, r);
     pthread_mutex_unlock(&mem_lock);
 }
@@ -148,7 +163,10 @@ static CUresult mem_alloc(uint32_t id, const char *name, CUdeviceptr *dptr, size
             *dptr = r->ptr;
             if (pitch)
                 *pitch = r->pitch;
-            vgpu_drv_device_add(r->ptr, pitch ? r->pitch * height : width);
+            if (r->graph)
+                vgpu_drv_device_add_graph(r->ptr, width);      /* a captured allocation */
+            else
+                vgpu_drv_device_add(r->ptr, pitch ? r->pitch * height : width);
             vgpu__manual__malloc_ret__free_unpacked(r, NULL);
         } else {
             st = vgpu_shim_bad_reply(&req);

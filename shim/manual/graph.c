@@ -21,6 +21,7 @@
  */
 #include <cuda.h>
 #include <cuda_runtime_api.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,6 +747,40 @@ ONDRIVER_PASS(cudaGraphReleaseUserObject,
      (cudaGraph_t graph, cudaUserObject_t object, unsigned int count),
      cuGraphReleaseUserObject, cuGraphReleaseUserObject, (graph, object, count))
 
+/* ---- graph memory: allocation and free nodes ---- */
+
+_Static_assert(sizeof(struct cudaMemAllocNodeParams) == sizeof(CUDA_MEM_ALLOC_NODE_PARAMS) &&
+               offsetof(struct cudaMemAllocNodeParams, dptr) ==
+                   offsetof(CUDA_MEM_ALLOC_NODE_PARAMS, dptr),
+               "the runtime's allocation node parameters are the driver's");
+
+/* The node's address becomes device memory here too, which a free leaves (graph allocations). */
+VGPU_EXPORT cudaError_t cudaGraphAddMemAllocNode(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                                 const cudaGraphNode_t *pDependencies,
+                                                 size_t numDependencies,
+                                                 struct cudaMemAllocNodeParams *nodeParams)
+{
+    cudaError_t st;
+
+    ONDRIVER(cuGraphAddMemAllocNode, cuGraphAddMemAllocNode);
+    st = vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies,
+                              (CUDA_MEM_ALLOC_NODE_PARAMS *)nodeParams));
+    if (st == cudaSuccess)
+        vgpu_shim_device_range_add_graph(nodeParams->dptr, nodeParams->bytesize);
+    return st;
+}
+ONDRIVER_PASS(cudaGraphMemAllocNodeGetParams,
+     (cudaGraphNode_t node, struct cudaMemAllocNodeParams *params_out),
+     cuGraphMemAllocNodeGetParams, cuGraphMemAllocNodeGetParams,
+     (node, (CUDA_MEM_ALLOC_NODE_PARAMS *)params_out))
+ONDRIVER_PASS(cudaGraphAddMemFreeNode,
+     (cudaGraphNode_t *pGraphNode, cudaGraph_t graph, const cudaGraphNode_t *pDependencies,
+      size_t numDependencies, void *dptr),
+     cuGraphAddMemFreeNode, cuGraphAddMemFreeNode,
+     (pGraphNode, graph, pDependencies, numDependencies, (CUdeviceptr)(uintptr_t)dptr))
+ONDRIVER_PASS(cudaGraphMemFreeNodeGetParams, (cudaGraphNode_t node, void *dptr_out),
+     cuGraphMemFreeNodeGetParams, cuGraphMemFreeNodeGetParams, (node, (CUdeviceptr *)dptr_out))
+
 /* ---- the generic node calls: each node type's own call (shim/driver/graph.c says why) ---- */
 
 static cudaError_t generic_refused(const char *name, const char *what)
@@ -838,6 +873,19 @@ VGPU_EXPORT cudaError_t cudaGraphAddNode(cudaGraphNode_t *pGraphNode, cudaGraph_
         return cudaGraphAddEventWaitNode(pGraphNode, graph, d, n, p->eventWait.event);
     case cudaGraphNodeTypeEmpty:
         return cudaGraphAddEmptyNode(pGraphNode, graph, d, n);
+    case cudaGraphNodeTypeMemAlloc: {
+        struct cudaMemAllocNodeParams m = { .poolProps = p->alloc.poolProps,
+                                            .accessDescs = p->alloc.accessDescs,
+                                            .accessDescCount = p->alloc.accessDescCount,
+                                            .bytesize = p->alloc.bytesize };
+        cudaError_t st = cudaGraphAddMemAllocNode(pGraphNode, graph, d, n, &m);
+
+        if (st == cudaSuccess)
+            p->alloc.dptr = m.dptr;
+        return st;
+    }
+    case cudaGraphNodeTypeMemFree:
+        return cudaGraphAddMemFreeNode(pGraphNode, graph, d, n, p->free.dptr);
     default:
         return generic_type_refused("cudaGraphAddNode", p->type);
     }

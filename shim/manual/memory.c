@@ -43,6 +43,16 @@ void vgpu_shim_device_range_add(const void *p, size_t size)
     pthread_mutex_unlock(&mem_lock);
 }
 
+/* A graph allocation node's memory: a device range a free leaves in place (graph.c). */
+void vgpu_shim_device_range_add_graph(const void *p, size_t size)
+{
+    pthread_mutex_lock(&mem_lock);
+    if (!vgpu_mem_table_find(&dev, (uintptr_t)p, false))
+        vgpu_mem_table_add(&dev, (struct vgpu_mem_range){ .base = (uintptr_t)p, .size = size,
+                                                          .graph = true });
+    pthread_mutex_unlock(&mem_lock);
+}
+
 void vgpu_shim_device_range_drop(const void *p)
 {
     struct vgpu_mem_range *r;
@@ -84,7 +94,9 @@ static int do_malloc(void **p, size_t size, size_t width, size_t height, size_t 
             *p = (void *)(uintptr_t)r->ptr;
             if (pitch)
                 *pitch = r->pitch;
-            if (r->ptr)
+            if (r->ptr && r->graph)
+                vgpu_shim_device_range_add_graph(*p, size);   /* a captured allocation */
+            else if (r->ptr)
                 vgpu_shim_device_range_add(*p, mode == 1 ? r->pitch * height : size);
             vgpu__manual__malloc_ret__free_unpacked(r, NULL);
         }
@@ -176,7 +188,8 @@ static int do_free(void *p, cudaStream_t stream, bool async)
     if (st == cudaSuccess && p) {
         pthread_mutex_lock(&mem_lock);
         struct vgpu_mem_range *r = vgpu_mem_table_find(&dev, (uintptr_t)p, false);
-        if (r && r->base == (uintptr_t)p)
+        /* a graph allocation's address stays device memory: the next launch makes it again */
+        if (r && r->base == (uintptr_t)p && !r->graph)
             vgpu_mem_table_remove(&dev, r);
         pthread_mutex_unlock(&mem_lock);
     }

@@ -10,7 +10,9 @@
  * built by hand around the captured one (a child graph node, an event
  * record node), cloned and launched; memset, kernel and memcpy nodes added
  * one by one, their parameters changed in the graph and in its executable;
- * graph memory attributes.  Prints what it saw; the same output natively and through
+ * graph memory: allocation and free nodes built by hand and captured from
+ * stream-ordered allocations, launched again and again; graph memory
+ * attributes.  Prints what it saw; the same output natively and through
  * vgpu (against the fake driver in CI).  With VGPU_TEST_REFUSALS set (vgpu
  * only) also what the server must refuse: handles of graphs that are gone.
  */
@@ -333,6 +335,113 @@ static int dot(CUgraph g)
     return 0;
 }
 
+/* The first int of dptr's N, if all N are equal; -1 otherwise. */
+static int all_equal(CUdeviceptr dptr, int *out)
+{
+    static int host[N];
+    int bad = 0;
+
+    CHECK(cuMemcpyDtoH(host, dptr, sizeof(host)));
+    for (int i = 1; i < N; i++)
+        bad += host[i] != host[0];
+    *out = bad ? -1 : host[0];
+    return 0;
+}
+
+/*
+ * Graph memory: by hand, alloc p (N ints) -> memset p = 7 -> d = p -> free
+ * p; captured, the same with 9 from cuMemAllocAsync and cuMemFreeAsync.
+ * Each launched three times; the allocation's address is fixed, its node
+ * parameters read back.
+ */
+static int mem_nodes(CUstream s, const struct bufs *m, CUdevice dev)
+{
+    CUmemAccessDesc acc = { .location = { .type = CU_MEM_LOCATION_TYPE_DEVICE, .id = dev },
+                            .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE };
+    CUDA_MEM_ALLOC_NODE_PARAMS ap = { 0 }, back = { 0 };
+    CUDA_MEMSET_NODE_PARAMS ms = { 0 };
+    CUDA_MEMCPY3D cp = { 0 };
+    CUgraphNode na, nm, nc, nf;
+    CUgraphNodeType ta, tf;
+    CUgraph g, g2;
+    CUgraphExec e, e2;
+    CUdeviceptr freed = 0, p2 = 0;
+    size_t n = 0, nalloc = 0, nfree = 0;
+    CUgraphNode nodes[8];
+    int v = 0, v2 = 0;
+
+    ap.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    ap.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    ap.poolProps.location.id = dev;
+    ap.accessDescs = &acc;
+    ap.accessDescCount = 1;
+    ap.bytesize = N * sizeof(int);
+    CHECK(cuGraphCreate(&g, 0));
+    CHECK(cuGraphAddMemAllocNode(&na, g, NULL, 0, &ap));
+    ms.dst = ap.dptr;
+    ms.value = 7;
+    ms.elementSize = 4;
+    ms.width = N;
+    ms.height = 1;
+    CHECK(cuGraphAddMemsetNode(&nm, g, &na, 1, &ms, NULL));
+    cp.srcMemoryType = cp.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    cp.srcDevice = ap.dptr;
+    cp.dstDevice = m->d;
+    cp.WidthInBytes = N * sizeof(int);
+    cp.Height = cp.Depth = 1;
+    CHECK(cuGraphAddMemcpyNode(&nc, g, &nm, 1, &cp, NULL));
+    CHECK(cuGraphAddMemFreeNode(&nf, g, &nc, 1, ap.dptr));
+    CHECK(cuGraphNodeGetType(na, &ta));
+    CHECK(cuGraphNodeGetType(nf, &tf));
+    CHECK(cuGraphMemAllocNodeGetParams(na, &back));
+    CHECK(cuGraphMemFreeNodeGetParams(nf, &freed));
+    printf("allocation node: type %s, %zu bytes, the same address: %s, %zu access descriptor "
+           "(read-write: %s); free node: type %s, its address: %s\n",
+           ta == CU_GRAPH_NODE_TYPE_MEM_ALLOC ? "alloc" : "other", back.bytesize,
+           back.dptr == ap.dptr ? "yes" : "no", back.accessDescCount,
+           back.accessDescCount == 1 &&
+                   back.accessDescs[0].flags == CU_MEM_ACCESS_FLAGS_PROT_READWRITE ? "yes" : "no",
+           tf == CU_GRAPH_NODE_TYPE_MEM_FREE ? "free" : "other", freed == ap.dptr ? "yes" : "no");
+    CHECK(cuGraphInstantiateWithFlags(&e, g, 0));
+    CHECK(cuMemsetD32(m->d, 0, N));
+    for (int i = 0; i < 3; i++)
+        CHECK(cuGraphLaunch(e, s));
+    CHECK(cuStreamSynchronize(s));
+    if (all_equal(m->d, &v))
+        return 1;
+    CHECK(cuGraphExecDestroy(e));
+    CHECK(cuGraphDestroy(g));
+
+    /* captured: the stream-ordered allocation and free become the graph's nodes */
+    CHECK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CHECK(cuMemAllocAsync(&p2, N * sizeof(int), s));
+    CHECK(cuMemsetD32Async(p2, 9, N, s));
+    CHECK(cuMemcpyDtoDAsync(m->d, p2, N * sizeof(int), s));
+    CHECK(cuMemFreeAsync(p2, s));
+    CHECK(cuStreamEndCapture(s, &g2));
+    n = 8;
+    CHECK(cuGraphGetNodes(g2, nodes, &n));
+    for (size_t i = 0; i < n; i++) {
+        CUgraphNodeType t;
+
+        CHECK(cuGraphNodeGetType(nodes[i], &t));
+        nalloc += t == CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+        nfree += t == CU_GRAPH_NODE_TYPE_MEM_FREE;
+    }
+    CHECK(cuGraphInstantiateWithFlags(&e2, g2, 0));
+    CHECK(cuMemsetD32(m->d, 0, N));
+    for (int i = 0; i < 3; i++)
+        CHECK(cuGraphLaunch(e2, s));
+    CHECK(cuStreamSynchronize(s));
+    if (all_equal(m->d, &v2))
+        return 1;
+    printf("graph memory nodes: by hand 3 launches d = %d; captured %zu allocation and %zu free "
+           "node, 3 launches d = %d\n", v, nalloc, nfree, v2);
+    CHECK(cuGraphExecDestroy(e2));
+    CHECK(cuGraphDestroy(g2));
+    return 0;
+}
+
 static int graph_memory(CUdevice dev)
 {
     cuuint64_t v = 1, zero = 0;
@@ -392,7 +501,7 @@ int main(void)
         return 1;
     CHECK(cuGraphDestroy(g));
 
-    if (explicit_nodes(s, &m) || illegal(s, &m) || graph_memory(dev))
+    if (explicit_nodes(s, &m) || mem_nodes(s, &m, dev) || illegal(s, &m) || graph_memory(dev))
         return 1;
     CHECK(cuStreamDestroy(s));
     CHECK(cuMemFree(m.a));

@@ -221,22 +221,38 @@ static int pools(void)
 static int captured(CUmemoryPool def, size_t g)
 {
     CUstream st;
-    CUdeviceptr p, q;
+    CUdeviceptr p, q, r, x;
     CUgraph graph;
+    CUgraphExec e;
 
+    /* 2 MiB held before: q makes 4 */
     CHECK(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING));
     CHECK(cuMemAllocAsync(&q, g, st));
     CHECK(cuStreamBeginCapture(st, CU_STREAM_CAPTURE_MODE_RELAXED));
-    printf("captured cuMemAllocAsync: %s\n", name_of(cuMemAllocAsync(&p, g, st)));
+    printf("captured cuMemAllocAsync: %s\n", name_of(cuMemAllocAsync(&p, 2 * g, st)));
     printf("captured cuMemAllocFromPoolAsync: %s\n",
-           name_of(cuMemAllocFromPoolAsync(&p, g, def, st)));
-    printf("captured cuMemFreeAsync: %s\n", name_of(cuMemFreeAsync(q, st)));
+           name_of(cuMemAllocFromPoolAsync(&x, g, def, st)));
+    printf("captured cuMemFreeAsync of memory from before: %s\n", name_of(cuMemFreeAsync(q, st)));
+    printf("captured cuMemFreeAsync of the captured allocation: %s\n",
+           name_of(cuMemFreeAsync(p, st)));
     CHECK(cuStreamEndCapture(st, &graph));
-    CHECK(cuGraphDestroy(graph));
+    /* the graph's 4 MiB are charged when it is instantiated */
+    printf("instantiated over the limit: %s\n", name_of(cuGraphInstantiateWithFlags(&e, graph, 0)));
     CHECK(cuMemFreeAsync(q, st));
     CHECK(cuStreamSynchronize(st));
+    CHECK(cuGraphInstantiateWithFlags(&e, graph, 0));
+    CHECK(cuGraphLaunch(e, st));
+    CHECK(cuGraphLaunch(e, st));
+    CHECK(cuStreamSynchronize(st));
+    printf("instantiated under the limit, launched twice: ok\n");
+    printf("an allocation while the executable graph lives: %s\n",
+           name_of(cuMemAlloc(&r, 2 * g)));
+    CHECK(cuGraphExecDestroy(e));
+    CHECK(cuMemAlloc(&r, 2 * g));
+    CHECK(cuMemFree(r));
+    printf("after cuGraphExecDestroy: ok\n");
+    CHECK(cuGraphDestroy(graph));
     CHECK(cuStreamDestroy(st));
-    printf("after the capture: ok\n");
     return 0;
 }
 

@@ -25,7 +25,10 @@
  * graph, inlined when instantiated.  Parameters may be set in a graph and
  * in an executable (found by the node each operation came from), and
  * cuGraphExecUpdate takes a graph's parameters when its operations match
- * the executable's one for one.  Graph memory is never used: its
+ * the executable's one for one.  Graph memory: an allocation node (made
+ * by hand or by capturing a stream-ordered allocation) takes its memory
+ * when it is made and keeps it for the process's life; a free node
+ * names one, and neither does anything when launched; the graph memory
  * attributes read 0.
  */
 #include <stdio.h>
@@ -33,6 +36,9 @@
 #include <string.h>
 
 #include "fakecuda_internal.h"
+
+#define DP(d) ((void *)(uintptr_t)(d))
+#define CUDP(p) ((CUdeviceptr)(uintptr_t)(p))
 
 /* The older forms, which cuda.h renames to the newest (or declares for the driver's build only). */
 #undef cuStreamGetCaptureInfo
@@ -53,6 +59,9 @@ struct node {
     struct graph *child;       /* a child graph node's own copy of its graph */
     struct node *origin;       /* in a clone: the node it was cloned from */
     void *params[4];           /* cuGraphKernelNodeGetParams's kernelParams */
+    CUmemPoolProps pool;       /* an allocation node's */
+    CUmemAccessDesc access[4];
+    size_t naccess;
     struct node *dep;          /* the one node it depends on, or NULL */
     struct node *next;         /* in insertion order */
 };
@@ -174,6 +183,9 @@ static struct graph *graph_clone(const struct graph *g)
             return NULL;
         }
         x->origin = n;
+        x->pool = n->pool;
+        x->naccess = n->naccess;
+        memcpy(x->access, n->access, sizeof(x->access));
     }
     vgpu_fake_uobj_copy(g, c);
     return c;
@@ -603,6 +615,8 @@ FAKE_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type
         [VGPU_FAKE_OP_GRAPH] = CU_GRAPH_NODE_TYPE_GRAPH,
         [VGPU_FAKE_OP_EVENT] = CU_GRAPH_NODE_TYPE_EVENT_RECORD,
         [VGPU_FAKE_OP_HOST] = CU_GRAPH_NODE_TYPE_HOST,
+        [VGPU_FAKE_OP_MEM_ALLOC] = CU_GRAPH_NODE_TYPE_MEM_ALLOC,
+        [VGPU_FAKE_OP_MEM_FREE] = CU_GRAPH_NODE_TYPE_MEM_FREE,
     };
     struct node *n = node_find(hNode);
 
@@ -661,7 +675,8 @@ FAKE_EXPORT CUresult cuGraphDestroyNode(CUgraphNode hNode)
 /* Nodes and their edges in Graphviz's language, written where the caller says. */
 FAKE_EXPORT CUresult cuGraphDebugDotPrint(CUgraph hGraph, const char *path, unsigned int flags)
 {
-    static const char *const kinds[] = { "EMPTY", "KERNEL", "MEMSET", "MEMCPY", "GRAPH", "EVENT" };
+    static const char *const kinds[] = { "EMPTY", "KERNEL", "MEMSET", "MEMCPY", "GRAPH", "EVENT",
+                                         "HOST", "MEM_ALLOC", "MEM_FREE" };
     struct graph *g = graph_find(hGraph);
     FILE *fp;
     size_t i = 0;
@@ -1467,7 +1482,140 @@ FAKE_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream
     return cuGraphLaunch(hGraphExec, hStream);
 }
 
-/* ---- graph memory: never used by the fake's graphs ---- */
+/* ---- graph memory: allocation and free nodes ---- */
+
+/* The allocation node whose memory starts at p, or NULL. */
+static struct node *graph_alloc_find(const void *p)
+{
+    for (struct graph *g = graphs; g; g = g->next)
+        for (struct node *n = g->first; n; n = n->next)
+            if (n->op.kind == VGPU_FAKE_OP_MEM_ALLOC && n->op.dst == p)
+                return n;
+    return NULL;
+}
+
+static const CUmemPoolProps default_pool = { .allocType = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                             .location = { .type = CU_MEM_LOCATION_TYPE_DEVICE } };
+
+CUresult vgpu_fake_alloc_async(const char *fn, void **p, size_t size, CUstream s)
+{
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_MEM_ALLOC };
+    CUresult r = VGPU_FAKE_CU(vgpu_fake_malloc(p, size));
+
+    if (r)
+        return r;
+    op.dst = *p;
+    op.width = size;
+    if (vgpu_fake_captured(s, &op, &r)) {
+        struct vgpu_fake_stream *f = stream_rec(s);
+
+        if (r) {
+            vgpu_fake_free(fn, *p);
+            return r;
+        }
+        ((struct node *)f->capture->deps[0])->pool = default_pool;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult vgpu_fake_free_async(const char *fn, void *p, CUstream s)
+{
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_MEM_FREE, .dst = p };
+    struct vgpu_fake_stream *f = stream_rec(s);
+    CUresult r;
+
+    if (f && f->capture && !graph_alloc_find(p))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, fn, "a captured free of %p, which "
+                                   "no allocation node made", p);
+    if (vgpu_fake_captured(s, &op, &r))
+        return r;
+    if (graph_alloc_find(p))
+        return CUDA_SUCCESS;    /* a graph's memory stays the fake's */
+    return VGPU_FAKE_CU(vgpu_fake_free(fn, p));
+}
+
+FAKE_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                            const CUgraphNode *dependencies,
+                                            size_t numDependencies,
+                                            CUDA_MEM_ALLOC_NODE_PARAMS *p)
+{
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_MEM_ALLOC };
+    struct node *n;
+    void *mem;
+    CUresult r = vgpu_fake_cu_init_ok();
+
+    if (r)
+        return r;
+    if (!phGraphNode || !p || !p->bytesize || p->accessDescCount > 4 ||
+        (p->accessDescCount && !p->accessDescs) ||
+        p->poolProps.allocType != CU_MEM_ALLOCATION_TYPE_PINNED ||
+        p->poolProps.location.type != CU_MEM_LOCATION_TYPE_DEVICE || p->poolProps.location.id ||
+        p->poolProps.handleTypes)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphAddMemAllocNode",
+                                   "parameters the fake does not take");
+    if ((r = VGPU_FAKE_CU(vgpu_fake_malloc(&mem, p->bytesize))))
+        return r;
+    op.dst = mem;
+    op.width = p->bytesize;
+    if ((r = add_node("cuGraphAddMemAllocNode", hGraph, dependencies, numDependencies, &op, &n))) {
+        vgpu_fake_free("cuGraphAddMemAllocNode", mem);
+        return r;
+    }
+    n->pool = p->poolProps;
+    n->naccess = p->accessDescCount;
+    if (n->naccess)
+        memcpy(n->access, p->accessDescs, n->naccess * sizeof(*n->access));
+    p->dptr = CUDP(mem);
+    *phGraphNode = (CUgraphNode)n;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode hNode,
+                                                  CUDA_MEM_ALLOC_NODE_PARAMS *p)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n || n->op.kind != VGPU_FAKE_OP_MEM_ALLOC || !p)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphMemAllocNodeGetParams",
+                                   "%p is not an allocation node", (void *)hNode);
+    *p = (CUDA_MEM_ALLOC_NODE_PARAMS){ .poolProps = n->pool,
+                                       .accessDescs = n->naccess ? n->access : NULL,
+                                       .accessDescCount = n->naccess, .bytesize = n->op.width,
+                                       .dptr = CUDP(n->op.dst) };
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphAddMemFreeNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                           const CUgraphNode *dependencies, size_t numDependencies,
+                                           CUdeviceptr dptr)
+{
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_MEM_FREE, .dst = DP(dptr) };
+    struct node *n;
+    CUresult r = vgpu_fake_cu_init_ok();
+
+    if (r)
+        return r;
+    if (!phGraphNode)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!graph_alloc_find(DP(dptr)))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphAddMemFreeNode",
+                                   "%#llx is not a graph allocation", (unsigned long long)dptr);
+    if ((r = add_node("cuGraphAddMemFreeNode", hGraph, dependencies, numDependencies, &op, &n)))
+        return r;
+    *phGraphNode = (CUgraphNode)n;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphMemFreeNodeGetParams(CUgraphNode hNode, CUdeviceptr *dptr_out)
+{
+    struct node *n = node_find(hNode);
+
+    if (!n || n->op.kind != VGPU_FAKE_OP_MEM_FREE || !dptr_out)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphMemFreeNodeGetParams",
+                                   "%p is not a free node", (void *)hNode);
+    *dptr_out = CUDP(n->op.dst);
+    return CUDA_SUCCESS;
+}
 
 FAKE_EXPORT CUresult cuDeviceGraphMemTrim(CUdevice device)
 {

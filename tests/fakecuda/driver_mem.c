@@ -120,7 +120,9 @@ FAKE_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstrea
         return r;
     if (!vgpu_fake_stream_ok("cuMemAllocAsync", hStream))
         return CUDA_ERROR_INVALID_HANDLE;
-    return cuMemAlloc_v2(dptr, bytesize);
+    if (!dptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    return vgpu_fake_alloc_async("cuMemAllocAsync", (void **)dptr, bytesize, hStream);
 }
 
 FAKE_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
@@ -131,7 +133,7 @@ FAKE_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
         return r;
     if (!vgpu_fake_stream_ok("cuMemFreeAsync", hStream))
         return CUDA_ERROR_INVALID_HANDLE;
-    return VGPU_FAKE_CU(vgpu_fake_free("cuMemFreeAsync", DP(dptr)));
+    return vgpu_fake_free_async("cuMemFreeAsync", DP(dptr), hStream);
 }
 
 FAKE_EXPORT CUresult cuMemGetInfo_v2(size_t *free, size_t *total)

@@ -68,7 +68,10 @@ FAKE_EXPORT cudaError_t cudaMallocAsync(void **devPtr, size_t size, cudaStream_t
     vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaMallocAsync", hStream))
         return cudaErrorInvalidResourceHandle;
-    return vgpu_fake_malloc(devPtr, size);
+    if (!devPtr)
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    return vgpu_fake_status(
+        (cudaError_t)vgpu_fake_alloc_async("cudaMallocAsync", devPtr, size, (CUstream)hStream));
 }
 
 FAKE_EXPORT cudaError_t cudaMallocPitch(void **devPtr, size_t *pitch, size_t width, size_t height)
@@ -132,7 +135,8 @@ FAKE_EXPORT cudaError_t cudaFreeAsync(void *devPtr, cudaStream_t hStream)
     vgpu_fake_rt_ctx();
     if (!vgpu_fake_stream_ok("cudaFreeAsync", hStream))
         return cudaErrorInvalidResourceHandle;
-    return vgpu_fake_free("cudaFreeAsync", devPtr);
+    return vgpu_fake_status(
+        (cudaError_t)vgpu_fake_free_async("cudaFreeAsync", devPtr, (CUstream)hStream));
 }
 
 FAKE_EXPORT cudaError_t cudaMemGetInfo(size_t *free, size_t *total)

@@ -6,9 +6,12 @@
 // and kernel nodes with a dependency, its kernel node read back and
 // changed in the executable graph; nodes and edges listed; a dot file;
 // launch attributes of a kernel node and a stream read back;
-// a captured memcpy node read back; everything destroyed.  The kernels are named as tests/fakecuda
-// emulates them, so the program runs against the fake runtime in CI and on
-// a GPU natively and through vgpu for a differential test.
+// a captured memcpy node read back; graph memory (an allocation node and
+// a free node added through cudaGraphAddNode, and a captured cudaMallocAsync
+// and cudaFreeAsync), each graph launched three times; everything
+// destroyed.  The kernels are named as tests/fakecuda emulates them, so the
+// program runs against the fake runtime in CI and on a GPU natively and
+// through vgpu for a differential test.
 #include <cstdio>
 #include <cstdlib>
 #include <cuda_runtime.h>
@@ -257,6 +260,69 @@ int main()
     printf("cuDriverGetVersion by cudaGetDriverEntryPointByVersion: %s, %s\n",
            q == cudaDriverEntryPointSuccess && fn ? "found" : "missing",
            r == 0 && ver >= 13000 ? "CUDA 13 or later" : "no answer");
+
+    // graph memory: alloc p -> memset p -> d = p -> free p, by the generic node calls
+    {
+        cudaGraph_t gm;
+        cudaGraphExec_t em;
+        cudaGraphNode_t na, nm, nc, nf;
+        cudaGraphNodeParams pa = {}, pf = {};
+        cudaMemAllocNodeParams back = {};
+        cudaMemsetParams msp = {};
+        void *freed = NULL;
+        int *p2 = NULL;
+
+        CHECK(cudaGraphCreate(&gm, 0));
+        pa.type = cudaGraphNodeTypeMemAlloc;
+        pa.alloc.poolProps.allocType = cudaMemAllocationTypePinned;
+        pa.alloc.poolProps.location.type = cudaMemLocationTypeDevice;
+        pa.alloc.poolProps.location.id = 0;
+        pa.alloc.bytesize = bytes;
+        CHECK(cudaGraphAddNode(&na, gm, NULL, NULL, 0, &pa));
+        msp.dst = pa.alloc.dptr;
+        msp.value = 3;
+        msp.elementSize = 4;
+        msp.width = N;
+        msp.height = 1;
+        CHECK(cudaGraphAddMemsetNode(&nm, gm, &na, 1, &msp));
+        CHECK(cudaGraphAddMemcpyNode1D(&nc, gm, &nm, 1, d, pa.alloc.dptr, bytes,
+                                       cudaMemcpyDeviceToDevice));
+        pf.type = cudaGraphNodeTypeMemFree;
+        pf.free.dptr = pa.alloc.dptr;
+        CHECK(cudaGraphAddNode(&nf, gm, &nc, NULL, 1, &pf));
+        CHECK(cudaGraphMemAllocNodeGetParams(na, &back));
+        CHECK(cudaGraphMemFreeNodeGetParams(nf, &freed));
+        CHECK(cudaGraphInstantiate(&em, gm, 0));
+        CHECK(cudaMemset(d, 0, bytes));
+        for (int i = 0; i < 3; i++)
+            CHECK(cudaGraphLaunch(em, s));
+        CHECK(cudaStreamSynchronize(s));
+        CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+        printf("allocation node: %zu bytes, the same address: %s, freed by the free node: %s; "
+               "3 launches: d[0] = %d, %d wrong\n", back.bytesize,
+               back.dptr == pa.alloc.dptr ? "yes" : "no", freed == pa.alloc.dptr ? "yes" : "no",
+               h[0], wrong(h, 3));
+        CHECK(cudaGraphExecDestroy(em));
+        CHECK(cudaGraphDestroy(gm));
+
+        // captured: cudaMallocAsync and cudaFreeAsync become the graph's own nodes
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+        CHECK(cudaMallocAsync(&p2, bytes, s));
+        CHECK(cudaMemsetAsync(p2, 1, bytes, s));
+        CHECK(cudaMemcpyAsync(d, p2, bytes, cudaMemcpyDeviceToDevice, s));
+        CHECK(cudaFreeAsync(p2, s));
+        CHECK(cudaStreamEndCapture(s, &gm));
+        CHECK(cudaGraphInstantiate(&em, gm, 0));
+        CHECK(cudaMemset(d, 0, bytes));
+        for (int i = 0; i < 3; i++)
+            CHECK(cudaGraphLaunch(em, s));
+        CHECK(cudaStreamSynchronize(s));
+        CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+        printf("captured cudaMallocAsync and cudaFreeAsync, 3 launches: d[0] = %d, %d wrong\n",
+               h[0], wrong(h, 0x01010101));
+        CHECK(cudaGraphExecDestroy(em));
+        CHECK(cudaGraphDestroy(gm));
+    }
 
     CHECK(cudaGraphExecDestroy(e));
     CHECK(cudaGraphExecDestroy(e2));
