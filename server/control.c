@@ -32,6 +32,7 @@ struct ctl_out {
     char why[256];
     int cuda_status;
     uint64_t device_pointer;    /* a mapped region's */
+    bool retired;               /* an unregistered region kept until the session ends */
 };
 
 static int refuse(struct ctl_out *o, int err, const char *fmt, ...)
@@ -259,14 +260,17 @@ static int register_bar_mapped(struct vgpu_session *s, const Vgpu__Wire__Registe
     if (a->size > VGPU_REGIONS_MAX_BYTES - regions_bytes(s))
         return refuse(o, -ENOSPC, "region %u: over the %llu GiB a session may share", a->id,
                     (unsigned long long)(VGPU_REGIONS_MAX_BYTES >> 30));
-    for (int i = 0; i < s->nregions; i++) {
-        const struct vgpu_region *r = &s->regions[i];
+    /* retired regions too: still pinned, and a captured graph may still write them */
+    for (int i = 0; i < s->nregions + s->nretired; i++) {
+        const struct vgpu_region *r = i < s->nregions ? &s->regions[i]
+                                                      : &s->retired[i - s->nregions];
 
         if (r->bar_offset != UINT64_MAX && a->bar_offset < r->bar_offset + r->size &&
             r->bar_offset < a->bar_offset + a->size)
             return refuse(o, -EINVAL, "region %u: [%#llx, +%#llx) overlaps region %u of the "
-                        "shared BAR", a->id, (unsigned long long)a->bar_offset,
-                        (unsigned long long)a->size, r->id);
+                        "shared BAR%s", a->id, (unsigned long long)a->bar_offset,
+                        (unsigned long long)a->size, r->id,
+                        i < s->nregions ? "" : " (freed after a stream capture: kept)");
     }
     rc = region_room(s, a->id, o);
     if (rc)
@@ -353,6 +357,7 @@ static int unregister(struct vgpu_session *s, const Vgpu__Wire__UnregisterRegion
             return refuse(o, -ENOMEM, "no memory to retire region %u", a->id);
         s->retired = t;
         s->retired[s->nretired++] = *r;
+        o->retired = true;
     } else {
         region_drop(s, r);
     }
@@ -565,6 +570,7 @@ out:
     r->message = o->why;
     r->cuda_status = o->cuda_status;
     r->device_pointer = o->device_pointer;
+    r->retired = o->retired;
     return rc;
 }
 

@@ -45,6 +45,7 @@ struct vgpu_graph_mem {
     uint64_t graph;            /* the graph of the node (0: destroyed) */
     uint64_t exec;             /* the executable graph instantiated from it (0: none) */
     uint64_t dptr, size;
+    bool freed_in_graph;       /* the graph has a free node for it (known when it is destroyed) */
 };
 
 /* What an executable graph's allocation nodes may hold at once, charged to the VM's limit. */
@@ -125,6 +126,10 @@ struct vgpu_session {
     int ngraph_mem;
     struct vgpu_exec_mem *exec_mem;     /* executable graphs with allocation nodes */
     int nexec_mem;
+    uint64_t graph_loose;      /* graph memory in use beyond live executable graphs' charges */
+    /* conditional nodes' body graphs, which go with their node (manual/graph.c) */
+    struct vgpu_cond_body { uint64_t node, graph; } *cond_bodies;
+    int ncond_bodies;
     int pools_created;         /* memory pools the guest created and has not destroyed (manual/vmm.c) */
     /* host memory shared by the client (memfds, pinned here) */
     int pending_fd;            /* passed with the frame being served, or -1 */
@@ -188,6 +193,8 @@ struct vgpu_region *vgpu_region_find(struct vgpu_session *s, uint32_t id);
 void vgpu_regions_release(struct vgpu_session *s);
 
 int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable);
+/* Room for n more ranges, so the next n vgpu_range_add() cannot fail: 0 or -ENOMEM. */
+int vgpu_range_reserve(struct vgpu_session *s, int n);
 int vgpu_range_remove(struct vgpu_session *s, uint64_t base);
 /* Drops a range that is not the guest's to free (a mapped host region's): 0 or -EFAULT. */
 int vgpu_range_drop(struct vgpu_session *s, uint64_t base);
@@ -258,6 +265,8 @@ int vgpu_devout_fetch(struct vgpu_session *s, struct vgpu_arena *arena,
                       struct Vgpu__Wire__ControlReply *r);
 /* Device memory held counts against the VM's limit; 0 or -ENOMEM (logged). */
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
+/* The same for memory that exists already: counted whatever the limit says. */
+void vgpu_memory_charge_force(struct vgpu_session *s, int64_t delta);
 
 /* ---- sockets (listen.c) ---- */
 /* A listening socket for unix:PATH or tcp:HOST:PORT, or -1 (logged). */
@@ -333,6 +342,10 @@ uint64_t vgpu_graph_capture_graph(struct vgpu_session *s, void *stream);
 int vgpu_graph_mem_add(struct vgpu_session *s, uint64_t graph, uint64_t dptr, uint64_t size);
 /* A new allocation took [base, base + size): allocation nodes' entries there are stale. */
 void vgpu_graph_mem_stale(struct vgpu_session *s, uint64_t base, uint64_t size);
+/* The program freed graph allocation ptr (not into a capture): its count is redone. */
+void vgpu_graph_mem_freed(struct vgpu_session *s, uint64_t ptr);
+/* Room for one more allocation node's entry and range: 0 or -ENOMEM (logged). */
+int vgpu_graph_mem_reserve(struct vgpu_session *s);
 /* A node call's handles are the session's (graph only when adding); a node the driver made is. */
 bool vgpu_graph_node_handles_ok(struct vgpu_session *s, uint64_t graph, const uint64_t *deps,
                                 size_t ndeps, uint64_t node, uint64_t exec, bool add);

@@ -14,9 +14,11 @@
 #include "server_internal.h"
 #include "vmm.h"
 
-int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable)
+int vgpu_range_reserve(struct vgpu_session *s, int n)
 {
-    if (s->nranges == s->cap_ranges) {
+    if (n < 0 || s->nranges > INT32_MAX / 4 - n)
+        return -ENOMEM;
+    while (s->cap_ranges - s->nranges < n) {
         int cap = s->cap_ranges ? 2 * s->cap_ranges : 64;
         void *p = realloc(s->ranges, (size_t)cap * sizeof(*s->ranges));
 
@@ -25,6 +27,13 @@ int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool fr
         s->ranges = p;
         s->cap_ranges = cap;
     }
+    return 0;
+}
+
+int vgpu_range_add(struct vgpu_session *s, uint64_t base, uint64_t size, bool freeable)
+{
+    if (vgpu_range_reserve(s, 1))
+        return -ENOMEM;
     s->ranges[s->nranges].base = base;
     s->ranges[s->nranges].size = size;
     s->ranges[s->nranges].freeable = freeable;
@@ -153,6 +162,11 @@ void vgpu_session_reset_tables(struct vgpu_session *s)
     s->nranges = 0;
     s->nhandles = 0;
     vgpu_vmm_free(s);
+    /* graph memory, executable graphs' charges and conditional bodies went with the device */
+    s->ngraph_mem = 0;
+    s->nexec_mem = 0;
+    s->ncond_bodies = 0;
+    s->graph_loose = 0;
 }
 
 /*

@@ -227,6 +227,12 @@ void vgpu_work_forget(struct vgpu_session *s)
     s->work_open = 0;
 }
 
+void vgpu_memory_charge_force(struct vgpu_session *s, int64_t delta)
+{
+    (void)s;
+    vgpu_sched_charge(VGPU_HELD_MEMORY, delta, 0);
+}
+
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta)
 {
     const struct vgpu_vm_limits *lim = vgpu_config_vm(vgpu_cfg, s->who.vm_id);

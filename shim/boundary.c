@@ -157,7 +157,7 @@ int vgpu_shim_unsupported(uint32_t call_id, const char *name, const char *reason
 {
     if (call_id <= VGPU_CUDART_MAX_ID &&
         !__atomic_exchange_n(&unsupported_said[call_id], 1, __ATOMIC_RELAXED))
-        vgpu_shim_log(VGPU_LOG_ERROR, "%s is not supported by vgpu yet (%s); it returns "
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s is not supported by vgpu (%s); it returns "
                       "cudaErrorNotSupported", name, reason);
     return vgpu_shim_status(cudaErrorNotSupported);
 }

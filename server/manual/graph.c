@@ -148,6 +148,91 @@ bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *
     return true;
 }
 
+/* ---- conditional nodes ---- */
+
+#define COND_BODIES_MAX 1024
+
+/* Node went: its bodies' entries go too (their handles went with it). */
+static void cond_bodies_gone(struct vgpu_session *s, uint64_t node)
+{
+    for (int i = s->ncond_bodies - 1; i >= 0; i--)
+        if (s->cond_bodies[i].node == node)
+            s->cond_bodies[i] = s->cond_bodies[--s->ncond_bodies];
+}
+
+/*
+ * cuGraphAddNode (and _v2) of a conditional node: the shim sends the other
+ * node types as their own calls.  The handle must be the session's, the
+ * body count what the type allows; the body graphs the driver makes are
+ * the session's, and go with their node.
+ */
+static int h_add_cond(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__CondNodeArgs, cond_node_args, c);
+    Vgpu__Manual__CondNodeRet r = VGPU__MANUAL__COND_NODE_RET__INIT;
+    SYM(add, cuGraphAddNode_v2);
+    SYM(destroy_node, cuGraphDestroyNode);
+    CUgraphNodeParams p;
+    CUgraphNode node = NULL;
+    struct vgpu_cond_body *t;
+    unsigned max = a->type == CU_GRAPH_COND_TYPE_IF ? 2 : a->type == CU_GRAPH_COND_TYPE_WHILE
+                                                          ? 1 : COND_BODIES_MAX;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!add || !destroy_node)
+        goto out;
+    st = CUDA_ERROR_INVALID_HANDLE;
+    if (!vgpu_graph_node_handles_ok(s, a->graph, a->deps, a->n_deps, 0, 0, true) ||
+        !vgpu_handle_known(s, kind(VGPU_CUDA_H_GRAPH_CONDITIONAL), a->handle) ||
+        (a->ctx && !vgpu_handle_known(s, kind(VGPU_CUDA_H_CONTEXT), a->ctx)))
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (a->type < CU_GRAPH_COND_TYPE_IF || a->type > CU_GRAPH_COND_TYPE_SWITCH || !a->size ||
+        a->size > max)
+        goto out;
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (s->ncond_bodies > INT32_MAX / 2 - (int)a->size ||
+        !(t = realloc(s->cond_bodies, (size_t)(s->ncond_bodies + (int)a->size) * sizeof(*t))))
+        goto out;
+    s->cond_bodies = t;
+    memset(&p, 0, sizeof(p));
+    p.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+    p.conditional.handle = a->handle;
+    p.conditional.type = (CUgraphConditionalNodeType)a->type;
+    p.conditional.size = a->size;
+    p.conditional.ctx = (CUcontext)(uintptr_t)a->ctx;
+    st = add(&node, (CUgraph)(uintptr_t)a->graph, (const CUgraphNode *)a->deps, NULL, a->n_deps,
+             &p);
+    if (st != CUDA_SUCCESS)
+        goto out;
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (!p.conditional.phGraph_out ||
+        !(r.bodies = vgpu_arena_alloc(c->arena, a->size * sizeof(*r.bodies))) ||
+        vgpu_graph_node_made(s, (uint64_t)(uintptr_t)node))
+        goto undo;
+    for (unsigned i = 0; i < a->size; i++) {
+        r.bodies[i] = (uint64_t)(uintptr_t)p.conditional.phGraph_out[i];
+        if (vgpu_handle_add(s, kind(VGPU_CUDA_H_GRAPH), r.bodies[i])) {
+            while (i--)
+                vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH), r.bodies[i]);
+            vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_NODE), (uint64_t)(uintptr_t)node);
+            goto undo;
+        }
+    }
+    for (unsigned i = 0; i < a->size; i++)
+        s->cond_bodies[s->ncond_bodies++] = (struct vgpu_cond_body){ (uint64_t)(uintptr_t)node,
+                                                                     r.bodies[i] };
+    r.node = (uint64_t)(uintptr_t)node;
+    r.n_bodies = a->size;
+    st = reply(c, &r.base);
+    goto out;
+undo:
+    destroy_node(node);
+out:
+    vgpu__manual__cond_node_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
 /* ---- graph memory: allocation nodes ---- */
 
 /*
@@ -162,8 +247,13 @@ bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *
  *     instantiation to cuGraphExecDestroy, when the driver is also asked
  *     to give back graph memory no executable graph holds
  *     (cuDeviceGraphMemTrim).
- * Memory a launch allocated and the program never freed stays on the
- * device after cuGraphExecDestroy without being charged (docs/driver.md).
+ * Memory a launch allocated and nothing freed yet outlives its executable
+ * graph: after each cuGraphExecDestroy and each free of a graph allocation,
+ * the driver's count of graph memory in use (the session's: one process
+ * per session) beyond what live executable graphs are charged is charged
+ * too, whatever the limit says (it exists already; the next allocation
+ * finds the limit full).  Such an allocation's range stays session memory
+ * until the program frees it, unless its graph had a free node for it.
  */
 #define GRAPH_MEM_MAX 65536
 
@@ -182,6 +272,16 @@ uint64_t vgpu_graph_capture_graph(struct vgpu_session *s, void *stream)
 
 static void graph_mem_drop(struct vgpu_session *s, int i);
 
+/* Drops the entries overlapping [base, base + size), except those of graph keep. */
+static void graph_mem_stale(struct vgpu_session *s, uint64_t base, uint64_t size, uint64_t keep)
+{
+    for (int i = s->ngraph_mem - 1; i >= 0; i--)
+        if (s->graph_mem[i].dptr < base + size &&
+            base < s->graph_mem[i].dptr + s->graph_mem[i].size &&
+            (!keep || s->graph_mem[i].graph != keep))
+            graph_mem_drop(s, i);
+}
+
 /*
  * The driver just gave [base, base + size) to a new allocation: an
  * allocation node's entry there is stale (its graph went without this
@@ -189,17 +289,13 @@ static void graph_mem_drop(struct vgpu_session *s, int i);
  */
 void vgpu_graph_mem_stale(struct vgpu_session *s, uint64_t base, uint64_t size)
 {
-    for (int i = s->ngraph_mem - 1; i >= 0; i--)
-        if (s->graph_mem[i].dptr < base + size &&
-            base < s->graph_mem[i].dptr + s->graph_mem[i].size)
-            graph_mem_drop(s, i);
+    graph_mem_stale(s, base, size, 0);
 }
 
-int vgpu_graph_mem_add(struct vgpu_session *s, uint64_t graph, uint64_t dptr, uint64_t size)
+int vgpu_graph_mem_reserve(struct vgpu_session *s)
 {
     struct vgpu_graph_mem *t;
 
-    vgpu_graph_mem_stale(s, dptr, size);
     if (s->ngraph_mem >= GRAPH_MEM_MAX) {
         vgpu_log(VGPU_LOG_WARN, "vm %u: a session holds at most %d graph allocation nodes' memory "
                  "at once (destroy graphs it no longer needs)", s->who.vm_id, GRAPH_MEM_MAX);
@@ -208,12 +304,56 @@ int vgpu_graph_mem_add(struct vgpu_session *s, uint64_t graph, uint64_t dptr, ui
     if (!(t = realloc(s->graph_mem, (size_t)(s->ngraph_mem + 1) * sizeof(*t))))
         return -ENOMEM;
     s->graph_mem = t;
-    if (vgpu_range_add(s, dptr, size, true))
+    return vgpu_range_reserve(s, 1);
+}
+
+/*
+ * Within one graph CUDA may give allocations whose lifetimes do not
+ * overlap the same address: those entries stay side by side; another
+ * graph's there are stale.
+ */
+int vgpu_graph_mem_add(struct vgpu_session *s, uint64_t graph, uint64_t dptr, uint64_t size)
+{
+    graph_mem_stale(s, dptr, size, graph);
+    if (vgpu_graph_mem_reserve(s) || vgpu_range_add(s, dptr, size, true))
         return -ENOMEM;
     s->ranges[s->nranges - 1].graph = true;
-    t[s->ngraph_mem++] = (struct vgpu_graph_mem){ graph, 0, dptr, size };
+    s->graph_mem[s->ngraph_mem++] = (struct vgpu_graph_mem){ graph, 0, dptr, size, false };
     return 0;
 }
+
+/*
+ * Graph memory in use beyond live executable graphs' charges, charged
+ * without a limit check (docs above); called after what may change it.
+ */
+static void graph_mem_recount(struct vgpu_session *s)
+{
+    SYM(get_attr, cuDeviceGetGraphMemAttribute);
+    cuuint64_t used = 0;
+    uint64_t execs = 0, loose;
+
+    if (!get_attr || get_attr(s->device, CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT, &used) !=
+                         CUDA_SUCCESS)
+        return;
+    for (int i = 0; i < s->nexec_mem; i++)
+        execs += s->exec_mem[i].bytes;
+    loose = used > execs ? used - execs : 0;
+    if (loose != s->graph_loose)
+        vgpu_memory_charge_force(s, loose > s->graph_loose ? (int64_t)(loose - s->graph_loose)
+                                                           : -(int64_t)(s->graph_loose - loose));
+    s->graph_loose = loose;
+}
+
+void vgpu_graph_mem_freed(struct vgpu_session *s, uint64_t ptr)
+{
+    for (int i = s->ngraph_mem - 1; i >= 0; i--)
+        if (s->graph_mem[i].dptr == ptr && !s->graph_mem[i].graph && !s->graph_mem[i].exec) {
+            graph_mem_drop(s, i);   /* an orphan's memory is gone now */
+            break;
+        }
+    graph_mem_recount(s);
+}
+
 
 /* Entry i goes: its range is no session memory any more. */
 static void graph_mem_drop(struct vgpu_session *s, int i)
@@ -222,14 +362,48 @@ static void graph_mem_drop(struct vgpu_session *s, int i)
     s->graph_mem[i] = s->graph_mem[--s->ngraph_mem];
 }
 
-/* Graph g was destroyed: its nodes' memory goes, unless its executable graph still lives. */
+/* Before graph g goes: which of its allocations its own free nodes free. */
+static void graph_mem_mark_freed(struct vgpu_session *s, uint64_t g)
+{
+    SYM(get_nodes, cuGraphGetNodes);
+    SYM(get_type, cuGraphNodeGetType);
+    SYM(get_free, cuGraphMemFreeNodeGetParams);
+    CUgraphNode *nodes = NULL;
+    size_t n = 0;
+    bool any = false;
+
+    for (int i = 0; i < s->ngraph_mem && !any; i++)
+        any = s->graph_mem[i].graph == g;
+    if (!any || !get_nodes || !get_type || !get_free ||
+        get_nodes((CUgraph)(uintptr_t)g, NULL, &n) != CUDA_SUCCESS || !n ||
+        n > GRAPH_NODES_MAX || !(nodes = calloc(n, sizeof(*nodes))))
+        return;
+    if (get_nodes((CUgraph)(uintptr_t)g, nodes, &n) == CUDA_SUCCESS)
+        for (size_t k = 0; k < n; k++) {
+            CUgraphNodeType t;
+            CUdeviceptr d;
+
+            if (get_type(nodes[k], &t) != CUDA_SUCCESS || t != CU_GRAPH_NODE_TYPE_MEM_FREE ||
+                get_free(nodes[k], &d) != CUDA_SUCCESS)
+                continue;
+            for (int i = 0; i < s->ngraph_mem; i++)
+                if (s->graph_mem[i].graph == g && s->graph_mem[i].dptr == d)
+                    s->graph_mem[i].freed_in_graph = true;
+        }
+    free(nodes);
+}
+
+/*
+ * Graph g was destroyed: memory its free nodes free goes once no executable
+ * graph of it lives; memory they do not free stays the session's until the
+ * program frees it (an orphan: no graph, no executable graph).
+ */
 static void graph_mem_graph_gone(struct vgpu_session *s, uint64_t g)
 {
     for (int i = s->ngraph_mem - 1; i >= 0; i--)
         if (s->graph_mem[i].graph == g) {
-            if (s->graph_mem[i].exec)
-                s->graph_mem[i].graph = 0;
-            else
+            s->graph_mem[i].graph = 0;
+            if (!s->graph_mem[i].exec && s->graph_mem[i].freed_in_graph)
                 graph_mem_drop(s, i);
         }
 }
@@ -289,6 +463,7 @@ static int exec_mem_charge(struct vgpu_session *s, uint64_t graph, CUgraphExec e
 
     if (!graph)
         return 0;       /* a NULL graph: the driver refused it */
+    graph_mem_recount(s);
     st = alloc_bytes((CUgraph)(uintptr_t)graph, 0, &bytes);
     if (st == CUDA_SUCCESS && bytes &&
         !(t = realloc(s->exec_mem, (size_t)(s->nexec_mem + 1) * sizeof(*t))))
@@ -315,25 +490,34 @@ static int exec_mem_charge(struct vgpu_session *s, uint64_t graph, CUgraphExec e
     return 0;
 }
 
-/* exec was destroyed: its charge goes, and memory of destroyed graphs it kept. */
+/*
+ * exec was destroyed: its charge goes, what its launches left allocated is
+ * counted instead (graph_mem_recount), and memory of destroyed graphs that
+ * their free nodes freed goes.
+ */
 static void exec_mem_gone(struct vgpu_session *s, uint64_t exec)
 {
     SYM(trim, cuDeviceGraphMemTrim);
+    bool charged = false;
 
     for (int i = 0; i < s->nexec_mem; i++)
         if (s->exec_mem[i].exec == exec) {
             vgpu_memory_charge(s, -(int64_t)s->exec_mem[i].bytes);
             s->exec_mem[i] = s->exec_mem[--s->nexec_mem];
-            if (trim)
-                trim(s->device);    /* what no executable graph holds goes back */
+            charged = true;
             break;
         }
     for (int i = s->ngraph_mem - 1; i >= 0; i--)
         if (s->graph_mem[i].exec == exec) {
             s->graph_mem[i].exec = 0;
-            if (!s->graph_mem[i].graph)
+            if (!s->graph_mem[i].graph && s->graph_mem[i].freed_in_graph)
                 graph_mem_drop(s, i);
         }
+    if (charged) {
+        if (trim)
+            trim(s->device);        /* what no executable graph holds goes back */
+        graph_mem_recount(s);
+    }
 }
 
 static void mem_prop_out(const CUmemPoolProps *p, Vgpu__Manual__MemProp *m,
@@ -388,13 +572,17 @@ static int h_add_mem_alloc(struct vgpu_session *s, struct vgpu_manual_call *c)
     p.accessDescs = a->n_access ? access : NULL;
     p.accessDescCount = a->n_access;
     p.bytesize = a->bytesize;
+    /* room first: the driver does not destroy a node of a graph with memory nodes */
+    if (vgpu_graph_mem_reserve(s)) {
+        st = CUDA_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
     st = add(&node, (CUgraph)(uintptr_t)a->graph, (const CUgraphNode *)a->deps, a->n_deps, &p);
     if (st != CUDA_SUCCESS)
         goto out;
-    if (vgpu_graph_node_made(s, (uint64_t)(uintptr_t)node) ||
-        vgpu_graph_mem_add(s, a->graph, p.dptr, p.bytesize)) {
-        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_NODE), (uint64_t)(uintptr_t)node);
-        destroy_node(node);
+    if (vgpu_graph_mem_add(s, a->graph, p.dptr, p.bytesize) ||
+        vgpu_graph_node_made(s, (uint64_t)(uintptr_t)node)) {
+        /* the node stays in its graph (charged when instantiated) without a handle here */
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }
@@ -563,6 +751,7 @@ struct doomed {
     uint64_t *h;
     int *kind;
     size_t n, cap;
+    struct vgpu_session *s;     /* whose conditional bodies are known */
 };
 
 static int doom(struct doomed *d, int k, uint64_t h)
@@ -589,7 +778,10 @@ static int doom(struct doomed *d, int k, uint64_t h)
 
 static int doom_graph(struct doomed *d, CUgraph g, int depth);
 
-/* Node n, and when it holds a child graph, that graph and everything in it. */
+/*
+ * Node n, and when it holds a child graph, that graph and everything in it;
+ * a conditional node's body graphs likewise.
+ */
 static int doom_node(struct doomed *d, CUgraphNode n, int depth)
 {
     SYM(get_type, cuGraphNodeGetType);
@@ -600,6 +792,15 @@ static int doom_node(struct doomed *d, CUgraphNode n, int depth)
 
     if ((st = doom(d, kind(VGPU_CUDA_H_GRAPH_NODE), (uint64_t)(uintptr_t)n)))
         return st;
+    if (get_type && get_type(n, &t) == CUDA_SUCCESS && t == CU_GRAPH_NODE_TYPE_CONDITIONAL) {
+        for (int i = 0; i < d->s->ncond_bodies; i++)
+            if (d->s->cond_bodies[i].node == (uint64_t)(uintptr_t)n &&
+                ((st = doom(d, kind(VGPU_CUDA_H_GRAPH), d->s->cond_bodies[i].graph)) ||
+                 (st = doom_graph(d, (CUgraph)(uintptr_t)d->s->cond_bodies[i].graph,
+                                  depth + 1))))
+                return st;
+        return CUDA_SUCCESS;
+    }
     if (!get_type || get_type(n, &t) != CUDA_SUCCESS || t != CU_GRAPH_NODE_TYPE_GRAPH)
         return CUDA_SUCCESS;
     if (!child || (st = child(n, &g)) != CUDA_SUCCESS)
@@ -643,6 +844,9 @@ static bool embedded_graph(struct vgpu_session *s, uint64_t g)
     SYM(child, cuGraphChildGraphNodeGetGraph);
     int nk = kind(VGPU_CUDA_H_GRAPH_NODE);
 
+    for (int i = 0; i < s->ncond_bodies; i++)
+        if (s->cond_bodies[i].graph == g)
+            return true;        /* a conditional node's body */
     if (!get_type || !child)
         return false;
     for (int i = 0; i < s->nhandles; i++) {
@@ -669,7 +873,7 @@ static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node
     UNPACK(Vgpu__Manual__GraphArgs, graph_args, c);
     SYM(destroy_graph, cuGraphDestroy);
     SYM(destroy_node, cuGraphDestroyNode);
-    struct doomed d = { 0 };
+    struct doomed d = { .s = s };
     int st = CUDA_ERROR_NOT_SUPPORTED;
 
     if (node ? !destroy_node : !destroy_graph)
@@ -692,6 +896,9 @@ static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node
         st = CUDA_ERROR_INVALID_VALUE;
         goto out;
     }
+    for (size_t i = 0; !node && i < d.n; i++)
+        if (d.kind[i] == kind(VGPU_CUDA_H_GRAPH))
+            graph_mem_mark_freed(s, d.h[i]);
     st = node ? destroy_node((CUgraphNode)(uintptr_t)a->graph)
               : destroy_graph((CUgraph)(uintptr_t)a->graph);
     for (size_t i = 0; st == CUDA_SUCCESS && i < d.n; i++) {
@@ -699,6 +906,8 @@ static int destroy(struct vgpu_session *s, struct vgpu_manual_call *c, bool node
         if (d.kind[i] == kind(VGPU_CUDA_H_GRAPH)) {
             vgpu_user_objects_graph_gone(d.h[i]);    /* its references went with it */
             graph_mem_graph_gone(s, d.h[i]);
+        } else {
+            cond_bodies_gone(s, d.h[i]);
         }
     }
 out:
@@ -822,6 +1031,14 @@ static int instantiate(struct vgpu_session *s, struct vgpu_manual_call *c, const
     /* the result code and error node travel with a failure too */
     if (reply(c, &r.base))
         st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (st != CUDA_SUCCESS && exec) {
+        /* the guest never hears of it: it goes, with its charge */
+        SYM(destroy_exec, cuGraphExecDestroy);
+
+        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_EXEC), r.exec);
+        if (destroy_exec && destroy_exec(exec) == CUDA_SUCCESS)
+            exec_mem_gone(s, r.exec);
+    }
 out:
     vgpu__manual__instantiate_args__free_unpacked(a, &unpack_alloc_);
     return st;
@@ -1469,6 +1686,8 @@ static const struct {
     { ID(cuGraphInstantiateWithFlags), h_instantiate_flags },
     { ID(cuGraphExecDestroy), h_exec_destroy },
     { ID(cuGraphAddMemAllocNode), h_add_mem_alloc },
+    { ID(cuGraphAddNode), h_add_cond },
+    { ID(cuGraphAddNode_v2), h_add_cond },
     { ID(cuGraphMemAllocNodeGetParams), h_mem_alloc_get },
     { ID(cuGraphInstantiateWithParams_ptsz), h_instantiate_ptsz },
     { ID(cuGraphAddKernelNode), h_add_kernel },

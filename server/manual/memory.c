@@ -38,11 +38,12 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     }
     if (a->async && (graph = vgpu_graph_capture_graph(s, (void *)(uintptr_t)a->stream))) {
+        /* room first: a free on the capturing stream would be a node of its own */
+        if (vgpu_graph_mem_reserve(s))
+            goto out;
         rc = cudaMallocAsync(&p, a->size, (cudaStream_t)(uintptr_t)a->stream);
-        if (rc == cudaSuccess && p && vgpu_graph_mem_add(s, graph, (uintptr_t)p, a->size)) {
-            cudaFreeAsync(p, (cudaStream_t)(uintptr_t)a->stream);
-            rc = cudaErrorMemoryAllocation;
-        }
+        if (rc == cudaSuccess && p && vgpu_graph_mem_add(s, graph, (uintptr_t)p, a->size))
+            rc = cudaErrorMemoryAllocation;     /* not after the reservation */
         if (rc == cudaSuccess && p) {
             r.ptr = (uintptr_t)p;
             r.graph = true;
@@ -101,6 +102,8 @@ int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__FreeArgs, free_args, c);
     bool graph = a->ptr && vgpu_range_graph(s, a->ptr);
+    bool into_capture = a->async && graph && stream_ok(s, a->stream) &&
+                        vgpu_graph_capture_graph(s, (void *)(uintptr_t)a->stream);
     int rc;
 
     if (a->ptr && !vgpu_range_owned(s, a->ptr))
@@ -120,6 +123,8 @@ int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c)
      * The range is forgotten only once CUDA has let go of it; a graph
      * allocation's stays while its graph lives (every launch makes it again).
      */
+    if (rc == cudaSuccess && graph && !into_capture)
+        vgpu_graph_mem_freed(s, a->ptr);    /* a free node made in a capture frees nothing yet */
     if (rc == cudaSuccess && a->ptr && !graph) {
         vgpu_memory_charge(s, -(int64_t)vgpu_range_size(s, a->ptr));
         vgpu_range_remove(s, a->ptr);

@@ -302,6 +302,8 @@ int vgpu_ctl_region_register_bar_mapped_locked(struct vgpu_client *c, uint32_t i
                                                uint64_t bar_offset, uint64_t size,
                                                uint64_t address, uint64_t *devptr);
 int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id);
+/* The same, *kept told whether the server keeps the region until the session ends. */
+int vgpu_ctl_region_unregister_kept_locked(struct vgpu_client *c, uint32_t id, bool *kept);
 int vgpu_ctl_close_locked(struct vgpu_client *c);
 /*
  * What the program's kernels printed, fetched from the session and written

@@ -192,15 +192,28 @@ int vgpu_ctl_region_register_bar_mapped_locked(struct vgpu_client *c, uint32_t i
 
 int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id)
 {
+    return vgpu_ctl_region_unregister_kept_locked(c, id, NULL);
+}
+
+int vgpu_ctl_region_unregister_kept_locked(struct vgpu_client *c, uint32_t id, bool *kept)
+{
     Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
     Vgpu__Wire__UnregisterRegion a = VGPU__WIRE__UNREGISTER_REGION__INIT;
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf;
     char what[48];
+    int rc;
 
     a.id = id;
     m.op_case = VGPU__WIRE__CONTROL__OP_UNREGISTER_REGION;
     m.unregister_region = &a;
     snprintf(what, sizeof(what), "unregister region %u", id);
-    return simple(c, what, &m, -1);
+    rc = exchange(c, what, &m, -1, &f, &buf);
+    if (kept)
+        *kept = rc == 0 && f.env->control_reply->retired;
+    if (buf)
+        release(&f, buf);
+    return rc;
 }
 
 int vgpu_ctl_close_locked(struct vgpu_client *c)

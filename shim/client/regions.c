@@ -225,6 +225,8 @@ static void *bar_mapped_new_locked(struct vgpu_client *c, uint32_t id, size_t si
     *rc = vgpu_ctl_region_register_bar_mapped_locked(c, id, r->off + at * 4096, size,
                                                      (uint64_t)(uintptr_t)(r->base + at * 4096),
                                                      devptr);
+    if (*rc == -EOPNOTSUPP)
+        vgpu_ctl_region_unregister_locked(c, id);   /* a server that pinned it unmapped */
     if (*rc) {
         if (!r->nused)
             run_release_locked(c, r);
@@ -320,11 +322,17 @@ void vgpu_client_local_region_free(struct vgpu_client *c, uint32_t id, void *bas
     r = run_of(c, base);
     if (r) {
         size_t at = (size_t)((uint8_t *)base - r->base) / 4096, np = size / 4096;
+        bool kept = true;
 
-        if (vgpu_conn_ensure_locked(c) == 0)
-            vgpu_ctl_region_unregister_locked(c, id);
-        /* its pages may be taken again only once the server let go of them */
-        if (at + np <= r->pages) {
+        /*
+         * Its pages may be taken again only once the server let go of them:
+         * not when it keeps them (freed after a stream capture, a graph may
+         * still write them) or could not be asked; they stay this process's.
+         */
+        if (vgpu_conn_ensure_locked(c) == 0 &&
+            vgpu_ctl_region_unregister_kept_locked(c, id, &kept) != 0)
+            kept = true;
+        if (!kept && at + np <= r->pages) {
             memset(r->used + at, 0, np);
             r->nused -= np;
         }

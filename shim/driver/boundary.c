@@ -101,7 +101,7 @@ int vgpu_shim_unsupported(uint32_t call_id, const char *name, const char *reason
 {
     if (call_id >= VGPU_CUDA_ID_BASE && call_id <= VGPU_CUDA_MAX_ID &&
         !__atomic_exchange_n(&unsupported_said[call_id - VGPU_CUDA_ID_BASE], 1, __ATOMIC_RELAXED))
-        vgpu_shim_log(VGPU_LOG_ERROR, "%s is not supported by vgpu yet (%s); it returns "
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s is not supported by vgpu (%s); it returns "
                       "CUDA_ERROR_NOT_SUPPORTED", name, reason);
     return CUDA_ERROR_NOT_SUPPORTED;
 }

@@ -1148,14 +1148,86 @@ VGPU_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode hNode,
     return st;
 }
 
+/* ---- conditional nodes ---- */
+
+/* The body graphs one conditional node has: the array CUDA "owns" for the node's life. */
+struct node_bodies {
+    CUgraphNode node;
+    CUgraph *bodies;
+    struct node_bodies *next;
+};
+
+static struct node_bodies *node_bodies;
+
+/* Keeps n body graphs as node's; the array, or NULL without memory. */
+static CUgraph *keep_bodies(CUgraphNode node, const uint64_t *b, size_t n)
+{
+    struct node_bodies *k = calloc(1, sizeof(*k));
+    CUgraph *copy = calloc(n ? n : 1, sizeof(*copy));
+
+    if (!k || !copy) {
+        free(k);
+        free(copy);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (CUgraph)(uintptr_t)b[i];
+    k->node = node;
+    k->bodies = copy;
+    pthread_mutex_lock(&arrays_lock);
+    k->next = node_bodies;
+    node_bodies = k;
+    pthread_mutex_unlock(&arrays_lock);
+    return copy;
+}
+
+/* A conditional node, made on the server (CondNodeArgs under cuGraphAddNode_v2's id). */
+static CUresult add_conditional(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                const CUgraphNode *dependencies, size_t n,
+                                CUDA_CONDITIONAL_NODE_PARAMS *p)
+{
+    Vgpu__Manual__CondNodeArgs a = VGPU__MANUAL__COND_NODE_ARGS__INIT;
+    Vgpu__Manual__CondNodeRet *r;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    if (!phGraphNode || (n && !dependencies))
+        return CUDA_ERROR_INVALID_VALUE;
+    a.graph = (uint64_t)(uintptr_t)hGraph;
+    a.deps = (uint64_t *)(uintptr_t)dependencies;
+    a.n_deps = n;
+    a.handle = p->handle;
+    a.type = p->type;
+    a.size = p->size;
+    a.ctx = (uint64_t)(uintptr_t)p->ctx;
+    st = vgpu_drv_call(ID(cuGraphAddNode_v2), "cuGraphAddNode", &a.base, &req, &rep);
+    if (st == CUDA_SUCCESS) {
+        r = vgpu__manual__cond_node_ret__unpack(NULL, rep.ret_len, rep.ret);
+        if (!r || r->n_bodies != p->size) {
+            st = vgpu_shim_bad_reply(&req);
+        } else if (!(p->phGraph_out = keep_bodies((CUgraphNode)(uintptr_t)r->node, r->bodies,
+                                                  r->n_bodies))) {
+            st = CUDA_ERROR_OUT_OF_MEMORY;
+        } else {
+            *phGraphNode = (CUgraphNode)(uintptr_t)r->node;
+        }
+        if (r)
+            vgpu__manual__cond_node_ret__free_unpacked(r, NULL);
+    }
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
 /* ---- the generic node calls: each node type's own call ---- */
 
 /*
  * cuGraphAddNode (and _v2), cuGraphNodeSetParams, cuGraphExecNodeSetParams
  * take CUgraphNodeParams, a tagged union of every node type's parameters:
  * here each becomes its type's own call (checked by the server as those
- * are).  Types vgpu does not remote (external semaphores, batch memory
- * operations, conditional nodes) and edge data
+ * are); a conditional node, which has no call of its own, goes as
+ * itself.  Types vgpu does not remote (external semaphores, batch memory
+ * operations) and edge data
  * other than the default answer CUDA_ERROR_NOT_SUPPORTED with a line
  * naming them.
  */
@@ -1246,6 +1318,8 @@ static CUresult generic_add(const char *name, CUgraphNode *phGraphNode, CUgraph 
     }
     case CU_GRAPH_NODE_TYPE_MEM_FREE:
         return cuGraphAddMemFreeNode(phGraphNode, hGraph, dependencies, n, p->free.dptr);
+    case CU_GRAPH_NODE_TYPE_CONDITIONAL:
+        return add_conditional(phGraphNode, hGraph, dependencies, n, &p->conditional);
     default:
         return generic_type_refused(name, p->type);
     }

@@ -781,6 +781,50 @@ ONDRIVER_PASS(cudaGraphAddMemFreeNode,
 ONDRIVER_PASS(cudaGraphMemFreeNodeGetParams, (cudaGraphNode_t node, void *dptr_out),
      cuGraphMemFreeNodeGetParams, cuGraphMemFreeNodeGetParams, (node, (CUdeviceptr *)dptr_out))
 
+/* ---- conditional nodes: their handle and node for the current context ---- */
+
+VGPU_EXPORT cudaError_t cudaGraphConditionalHandleCreate(cudaGraphConditionalHandle *pHandle_out,
+                                                         cudaGraph_t graph,
+                                                         unsigned int defaultLaunchValue,
+                                                         unsigned int flags)
+{
+    static __typeof__(&cuCtxGetCurrent) current;
+    CUcontext ctx = NULL;
+
+    ONDRIVER(cuGraphConditionalHandleCreate, cuGraphConditionalHandleCreate);
+    if (!current && !(*(void **)&current = vgpu_ondriver_sym("cuCtxGetCurrent", __func__)))
+        return (cudaError_t)vgpu_shim_status(cudaErrorNotSupported);
+    current(&ctx);
+    return vgpu_ondriver_done(p((CUgraphConditionalHandle *)pHandle_out, graph, ctx,
+                                defaultLaunchValue, flags));
+}
+
+/* A conditional node through the driver's generic call, in the current context. */
+static cudaError_t add_conditional(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
+                                   const cudaGraphNode_t *d, size_t n,
+                                   struct cudaConditionalNodeParams *c)
+{
+    static __typeof__(&cuCtxGetCurrent) current;
+    CUgraphNodeParams np;
+    CUcontext ctx = NULL;
+    cudaError_t st;
+
+    ONDRIVER(cuGraphAddNode, cuGraphAddNode_v2);
+    if (!current && !(*(void **)&current = vgpu_ondriver_sym("cuCtxGetCurrent", __func__)))
+        return (cudaError_t)vgpu_shim_status(cudaErrorNotSupported);
+    current(&ctx);
+    memset(&np, 0, sizeof(np));
+    np.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+    np.conditional.handle = c->handle;
+    np.conditional.type = (CUgraphConditionalNodeType)c->type;
+    np.conditional.size = c->size;
+    np.conditional.ctx = ctx;
+    st = vgpu_ondriver_done(p(pGraphNode, graph, d, NULL, n, &np));
+    if (st == cudaSuccess)
+        c->phGraph_out = np.conditional.phGraph_out;
+    return st;
+}
+
 /* ---- the generic node calls: each node type's own call (shim/driver/graph.c says why) ---- */
 
 static cudaError_t generic_refused(const char *name, const char *what)
@@ -886,6 +930,8 @@ VGPU_EXPORT cudaError_t cudaGraphAddNode(cudaGraphNode_t *pGraphNode, cudaGraph_
     }
     case cudaGraphNodeTypeMemFree:
         return cudaGraphAddMemFreeNode(pGraphNode, graph, d, n, p->free.dptr);
+    case cudaGraphNodeTypeConditional:
+        return add_conditional(pGraphNode, graph, d, n, &p->conditional);
     default:
         return generic_type_refused("cudaGraphAddNode", p->type);
     }

@@ -252,6 +252,24 @@ static int captured(CUmemoryPool def, size_t g)
     CHECK(cuMemFree(r));
     printf("after cuGraphExecDestroy: ok\n");
     CHECK(cuGraphDestroy(graph));
+
+    /* an allocation no node frees outlives its graph: counted until the program frees it */
+    CHECK(cuStreamBeginCapture(st, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CHECK(cuMemAllocAsync(&p, 2 * g, st));
+    CHECK(cuMemsetD32Async(p, 5, 2 * g / 4, st));
+    CHECK(cuStreamEndCapture(st, &graph));
+    CHECK(cuGraphInstantiateWithFlags(&e, graph, 0));
+    CHECK(cuGraphLaunch(e, st));
+    CHECK(cuStreamSynchronize(st));
+    CHECK(cuGraphExecDestroy(e));
+    CHECK(cuGraphDestroy(graph));
+    printf("an allocation while a graph's unfreed memory lives: %s\n",
+           name_of(cuMemAlloc(&r, 2 * g)));
+    CHECK(cuMemsetD32(p, 6, 2 * g / 4));
+    CHECK(cuMemFree(p));
+    CHECK(cuMemAlloc(&r, 2 * g));
+    CHECK(cuMemFree(r));
+    printf("after freeing it: ok\n");
     CHECK(cuStreamDestroy(st));
     return 0;
 }

@@ -27,9 +27,14 @@
  * cuGraphExecUpdate takes a graph's parameters when its operations match
  * the executable's one for one.  Graph memory: an allocation node (made
  * by hand or by capturing a stream-ordered allocation) takes its memory
- * when it is made and keeps it for the process's life; a free node
- * names one, and neither does anything when launched; the graph memory
- * attributes read 0.
+ * when it is made and keeps it for the process's life; launching it puts
+ * the memory in use, a free node (or a free outside a capture) takes it
+ * out of use, and CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT counts what is in
+ * use (the other attributes read 0).  Conditional nodes (cuGraphAddNode only, the one
+ * node type it takes): if, while and switch over at most 8 body graphs,
+ * their handle's value set at each launch to its default where the handle
+ * asks, and by the fake kernel fake_cond_count; a while node stops with an
+ * error after a million rounds.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +67,10 @@ struct node {
     CUmemPoolProps pool;       /* an allocation node's */
     CUmemAccessDesc access[4];
     size_t naccess;
+    struct cond *handle;       /* a conditional node's */
+    CUgraphConditionalNodeType cond_type;
+    unsigned nbodies;
+    CUgraph bodies[8];         /* its body graphs (the node's own, as CUDA hands them out) */
     struct node *dep;          /* the one node it depends on, or NULL */
     struct node *next;         /* in insertion order */
 };
@@ -89,6 +98,22 @@ struct vgpu_fake_capture {
     CUgraphEdgeData edges[1];
 };
 
+/* A conditional node's handle: its value, and what each launch sets it to. */
+struct cond {
+    unsigned value, dflt, flags;
+    struct cond *next;
+};
+
+/* What an executable's conditional node runs: each body's operations in order. */
+struct vgpu_fake_cond_run {
+    struct cond *handle;
+    CUgraphConditionalNodeType type;
+    unsigned n;
+    struct vgpu_fake_op *ops[8];
+    size_t nops[8];
+};
+
+static struct cond *conds;
 static struct graph *graphs;
 static struct exec *execs;
 static unsigned long long capture_ids;
@@ -205,6 +230,8 @@ static void graph_free(struct graph *g)
         g->first = n->next;
         if (n->child)
             graph_free(n->child);
+        for (unsigned i = 0; i < n->nbodies; i++)
+            graph_free((struct graph *)n->bodies[i]);
         free(n);
     }
     free(g);
@@ -617,6 +644,7 @@ FAKE_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type
         [VGPU_FAKE_OP_HOST] = CU_GRAPH_NODE_TYPE_HOST,
         [VGPU_FAKE_OP_MEM_ALLOC] = CU_GRAPH_NODE_TYPE_MEM_ALLOC,
         [VGPU_FAKE_OP_MEM_FREE] = CU_GRAPH_NODE_TYPE_MEM_FREE,
+        [VGPU_FAKE_OP_COND] = CU_GRAPH_NODE_TYPE_CONDITIONAL,
     };
     struct node *n = node_find(hNode);
 
@@ -668,6 +696,8 @@ FAKE_EXPORT CUresult cuGraphDestroyNode(CUgraphNode hNode)
     g->n--;
     if (n->child)
         graph_free(n->child);
+    for (unsigned i = 0; i < n->nbodies; i++)
+        graph_free((struct graph *)n->bodies[i]);
     free(n);
     return CUDA_SUCCESS;
 }
@@ -676,7 +706,7 @@ FAKE_EXPORT CUresult cuGraphDestroyNode(CUgraphNode hNode)
 FAKE_EXPORT CUresult cuGraphDebugDotPrint(CUgraph hGraph, const char *path, unsigned int flags)
 {
     static const char *const kinds[] = { "EMPTY", "KERNEL", "MEMSET", "MEMCPY", "GRAPH", "EVENT",
-                                         "HOST", "MEM_ALLOC", "MEM_FREE" };
+                                         "HOST", "MEM_ALLOC", "MEM_FREE", "CONDITIONAL" };
     struct graph *g = graph_find(hGraph);
     FILE *fp;
     size_t i = 0;
@@ -1275,6 +1305,49 @@ FAKE_EXPORT CUresult cuGraphKernelNodeCopyAttributes(CUgraphNode dst, CUgraphNod
  * g's operations in order, child graphs inlined: their count, written to
  * out (and each one's node to origin) when not NULL.
  */
+static size_t flatten(const struct graph *g, struct vgpu_fake_op *out, struct node **origin);
+
+/* A conditional node's bodies flattened for an executable; NULL without memory. */
+static struct vgpu_fake_cond_run *cond_run_new(const struct node *n)
+{
+    struct vgpu_fake_cond_run *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->handle = n->handle;
+    c->type = n->cond_type;
+    c->n = n->nbodies;
+    for (unsigned i = 0; i < c->n; i++) {
+        const struct graph *b = (const struct graph *)n->bodies[i];
+        size_t k = flatten(b, NULL, NULL);
+        struct node **origin = calloc(k ? k : 1, sizeof(*origin));
+
+        c->ops[i] = calloc(k ? k : 1, sizeof(*c->ops[i]));
+        if (c->ops[i] && origin)
+            c->nops[i] = flatten(b, c->ops[i], origin);
+        free(origin);
+    }
+    return c;
+}
+
+static void ops_free(struct vgpu_fake_op *ops, size_t n);
+
+static void cond_run_free(struct vgpu_fake_cond_run *c)
+{
+    for (unsigned i = 0; c && i < c->n; i++)
+        ops_free(c->ops[i], c->nops[i]);
+    free(c);
+}
+
+/* An executable's operations, with what its conditional nodes hold. */
+static void ops_free(struct vgpu_fake_op *ops, size_t n)
+{
+    for (size_t i = 0; ops && i < n; i++)
+        if (ops[i].kind == VGPU_FAKE_OP_COND)
+            cond_run_free(ops[i].cond);
+    free(ops);
+}
+
 static size_t flatten(const struct graph *g, struct vgpu_fake_op *out, struct node **origin)
 {
     size_t i = 0;
@@ -1286,6 +1359,8 @@ static size_t flatten(const struct graph *g, struct vgpu_fake_op *out, struct no
             if (out) {
                 out[i] = n->op;
                 origin[i] = n;
+                if (n->op.kind == VGPU_FAKE_OP_COND)
+                    out[i].cond = cond_run_new(n);
             }
             i++;
         }
@@ -1359,7 +1434,7 @@ FAKE_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
 
             *p = e->next;
             vgpu_fake_uobj_owner_gone(e);
-            free(e->ops);
+            ops_free(e->ops, e->n);
             free(e->origin);
             free(e);
             return CUDA_SUCCESS;
@@ -1422,11 +1497,68 @@ FAKE_EXPORT CUresult cuGraphUpload(CUgraphExec hGraphExec, CUstream hStream)
                                                           : CUDA_ERROR_INVALID_HANDLE;
 }
 
+static CUresult run(const struct vgpu_fake_op *op);
+static void galloc_use(const void *p, bool used);
+
+/* Runs n operations in order; the first failure's status. */
+static CUresult run_ops(const struct vgpu_fake_op *ops, size_t n)
+{
+    CUresult r;
+
+    for (size_t i = 0; i < n; i++)
+        if ((r = run(&ops[i])))
+            return r;
+    return CUDA_SUCCESS;
+}
+
+/* A conditional node: its handle's value picks the body (if, switch) or repeats it (while). */
+static CUresult run_cond(const struct vgpu_fake_cond_run *c)
+{
+    CUresult r = CUDA_SUCCESS;
+    unsigned v;
+
+    if (!c)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    v = c->handle->value;
+    switch (c->type) {
+    case CU_GRAPH_COND_TYPE_IF:
+        if (v)
+            return run_ops(c->ops[0], c->nops[0]);
+        return c->n == 2 ? run_ops(c->ops[1], c->nops[1]) : CUDA_SUCCESS;
+    case CU_GRAPH_COND_TYPE_WHILE:
+        for (long rounds = 0; c->handle->value && r == CUDA_SUCCESS; rounds++) {
+            if (rounds == 1000000)
+                return vgpu_fake_cu_refuse(CUDA_ERROR_LAUNCH_TIMEOUT, "cuGraphLaunch",
+                                           "a while node ran a million rounds");
+            r = run_ops(c->ops[0], c->nops[0]);
+        }
+        return r;
+    default:
+        return v < c->n ? run_ops(c->ops[v], c->nops[v]) : CUDA_SUCCESS;
+    }
+}
+
+/* At a launch: handles that ask for it take their default value (nested bodies too). */
+static void cond_defaults(const struct vgpu_fake_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].kind == VGPU_FAKE_OP_COND && ops[i].cond) {
+            const struct vgpu_fake_cond_run *c = ops[i].cond;
+
+            if (c->handle->flags & CU_GRAPH_COND_ASSIGN_DEFAULT)
+                c->handle->value = c->handle->dflt;
+            for (unsigned b = 0; b < c->n; b++)
+                cond_defaults(c->ops[b], c->nops[b]);
+        }
+}
+
 static CUresult run(const struct vgpu_fake_op *op)
 {
     void *argv[4];
 
     switch (op->kind) {
+    case VGPU_FAKE_OP_COND:
+        return run_cond(op->cond);
     case VGPU_FAKE_OP_KERNEL:
         for (int i = 0; i < op->kernel->nparams; i++)
             argv[i] = (void *)(op->args + op->kernel->off[i]);
@@ -1441,6 +1573,10 @@ static CUresult run(const struct vgpu_fake_op *op)
         return cuEventRecord(op->event, NULL);
     case VGPU_FAKE_OP_HOST:
         return vgpu_fake_host_node_run(op->host, op->host_data);
+    case VGPU_FAKE_OP_MEM_ALLOC:
+    case VGPU_FAKE_OP_MEM_FREE:
+        galloc_use(op->dst, op->kind == VGPU_FAKE_OP_MEM_ALLOC);
+        return CUDA_SUCCESS;
     default:
         return CUDA_SUCCESS;
     }
@@ -1456,6 +1592,7 @@ FAKE_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
                                    "unknown executable graph %p", (void *)hGraphExec);
     if (!vgpu_fake_stream_ok("cuGraphLaunch", hStream))
         return CUDA_ERROR_INVALID_HANDLE;
+    cond_defaults(e->ops, e->n);
     for (size_t i = 0; i < e->n; i++)
         if ((r = run(&e->ops[i])))
             return r;
@@ -1482,7 +1619,170 @@ FAKE_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream
     return cuGraphLaunch(hGraphExec, hStream);
 }
 
+/* ---- conditional nodes ---- */
+
+static struct cond *cond_find(unsigned long long h)
+{
+    for (struct cond *c = conds; c; c = c->next)
+        if ((unsigned long long)(uintptr_t)c == h)
+            return c;
+    return NULL;
+}
+
+bool vgpu_fake_cond_set(unsigned long long h, unsigned value)
+{
+    struct cond *c = cond_find(h);
+
+    if (c)
+        c->value = value;
+    return c != NULL;
+}
+
+FAKE_EXPORT CUresult cuGraphConditionalHandleCreate(CUgraphConditionalHandle *pHandle_out,
+                                                    CUgraph hGraph, CUcontext ctx,
+                                                    unsigned int defaultLaunchValue,
+                                                    unsigned int flags)
+{
+    struct cond *c;
+    CUresult r = vgpu_fake_cu_init_ok();
+
+    (void)ctx;
+    if (r)
+        return r;
+    if (!graph_find(hGraph))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphConditionalHandleCreate",
+                                   "unknown graph %p", (void *)hGraph);
+    if (!pHandle_out || flags & ~(unsigned)CU_GRAPH_COND_ASSIGN_DEFAULT)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!(c = calloc(1, sizeof(*c))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    c->value = c->dflt = defaultLaunchValue;
+    c->flags = flags;
+    c->next = conds;
+    conds = c;
+    *pHandle_out = (CUgraphConditionalHandle)(uintptr_t)c;
+    return CUDA_SUCCESS;
+}
+
+/* The generic call, for the one node type that has no call of its own: conditional nodes. */
+FAKE_EXPORT CUresult cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                       const CUgraphNode *dependencies,
+                                       const CUgraphEdgeData *dependencyData,
+                                       size_t numDependencies, CUgraphNodeParams *p)
+{
+    struct vgpu_fake_op op = { .kind = VGPU_FAKE_OP_COND };
+    CUDA_CONDITIONAL_NODE_PARAMS *cp;
+    struct node *n;
+    struct cond *h;
+    unsigned max;
+    CUresult r = vgpu_fake_cu_init_ok();
+
+    (void)dependencyData;
+    if (r)
+        return r;
+    if (!phGraphNode || !p)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (p->type != CU_GRAPH_NODE_TYPE_CONDITIONAL)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_NOT_SUPPORTED, "cuGraphAddNode",
+                                   "node type %d: the fake takes conditional nodes here only",
+                                   (int)p->type);
+    cp = &p->conditional;
+    max = cp->type == CU_GRAPH_COND_TYPE_IF ? 2 : cp->type == CU_GRAPH_COND_TYPE_WHILE ? 1 : 8;
+    if (!(h = cond_find(cp->handle)) || cp->size < 1 || cp->size > max ||
+        cp->type > CU_GRAPH_COND_TYPE_SWITCH)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphAddNode",
+                                   "conditional node: handle %#llx, type %d, size %u",
+                                   (unsigned long long)cp->handle, (int)cp->type, cp->size);
+    if ((r = add_node("cuGraphAddNode", hGraph, dependencies, numDependencies, &op, &n)))
+        return r;
+    n->handle = h;
+    n->cond_type = cp->type;
+    for (unsigned i = 0; i < cp->size; i++) {
+        struct graph *b = graph_new();
+
+        if (!b) {
+            cuGraphDestroyNode((CUgraphNode)n);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        n->bodies[n->nbodies++] = (CUgraph)b;
+    }
+    cp->phGraph_out = n->bodies;
+    *phGraphNode = (CUgraphNode)n;
+    return CUDA_SUCCESS;
+}
+
+/* CUDA 12.2's, without edge data (cuda.h now names the _v2 so). */
+#undef cuGraphAddNode
+CUresult cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,
+                        size_t numDependencies, CUgraphNodeParams *nodeParams);
+FAKE_EXPORT CUresult cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                    const CUgraphNode *dependencies, size_t numDependencies,
+                                    CUgraphNodeParams *nodeParams)
+{
+    return cuGraphAddNode_v2(phGraphNode, hGraph, dependencies, NULL, numDependencies,
+                             nodeParams);
+}
+
 /* ---- graph memory: allocation and free nodes ---- */
+
+/* Graph allocations' memory, by address: in use between an allocation and a free. */
+struct galloc {
+    const void *p;
+    size_t size;
+    bool used;
+    struct galloc *next;
+};
+
+static struct galloc *gallocs;
+
+static struct galloc *galloc_find(const void *p)
+{
+    for (struct galloc *a = gallocs; a; a = a->next)
+        if (a->p == p)
+            return a;
+    return NULL;
+}
+
+/* Memory an allocation node made: known from now on (out of use until launched). */
+static void galloc_add(const void *p, size_t size)
+{
+    struct galloc *a = galloc_find(p);
+
+    if (!a && (a = calloc(1, sizeof(*a)))) {
+        a->next = gallocs;
+        gallocs = a;
+    }
+    if (a) {
+        a->p = p;
+        a->size = size;
+    }
+}
+
+static void galloc_use(const void *p, bool used)
+{
+    struct galloc *a = galloc_find(p);
+
+    if (a)
+        a->used = used;
+}
+
+bool vgpu_fake_graph_free(const void *p)
+{
+    struct galloc *a = galloc_find(p);
+
+    if (a)
+        a->used = false;
+    return a != NULL;
+}
+
+static cuuint64_t galloc_used(void)
+{
+    cuuint64_t n = 0;
+
+    for (struct galloc *a = gallocs; a; a = a->next)
+        n += a->used ? a->size : 0;
+    return n;
+}
 
 /* The allocation node whose memory starts at p, or NULL. */
 static struct node *graph_alloc_find(const void *p)
@@ -1514,6 +1814,7 @@ CUresult vgpu_fake_alloc_async(const char *fn, void **p, size_t size, CUstream s
             return r;
         }
         ((struct node *)f->capture->deps[0])->pool = default_pool;
+        galloc_add(*p, size);
     }
     return CUDA_SUCCESS;
 }
@@ -1529,9 +1830,7 @@ CUresult vgpu_fake_free_async(const char *fn, void *p, CUstream s)
                                    "no allocation node made", p);
     if (vgpu_fake_captured(s, &op, &r))
         return r;
-    if (graph_alloc_find(p))
-        return CUDA_SUCCESS;    /* a graph's memory stays the fake's */
-    return VGPU_FAKE_CU(vgpu_fake_free(fn, p));
+    return VGPU_FAKE_CU(vgpu_fake_free(fn, p));     /* a graph's: only out of use */
 }
 
 FAKE_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hGraph,
@@ -1561,6 +1860,7 @@ FAKE_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hG
         vgpu_fake_free("cuGraphAddMemAllocNode", mem);
         return r;
     }
+    galloc_add(mem, p->bytesize);
     n->pool = p->poolProps;
     n->naccess = p->accessDescCount;
     if (n->naccess)
@@ -1634,6 +1934,11 @@ FAKE_EXPORT CUresult cuDeviceGetGraphMemAttribute(CUdevice device, CUgraphMem_at
     if (!value || attr > CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH)
         return CUDA_ERROR_INVALID_VALUE;
     memset(value, 0, sizeof(cuuint64_t));
+    if (attr == CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT) {
+        cuuint64_t used = galloc_used();
+
+        memcpy(value, &used, sizeof(used));
+    }
     return CUDA_SUCCESS;
 }
 

@@ -21,6 +21,10 @@
  *   fake_add(int *dst, const int *a, const int *b, int n)
  *       offsets 0, 8, 16, 24; sizes 8, 8, 8, 4.  dst[i] = a[i] + b[i] for
  *       i < n; faults like fake_fill.
+ *   fake_cond_count(cudaGraphConditionalHandle h, int *counter)
+ *       offsets 0, 8; sizes 8, 8.  Decrements counter[0] and sets the
+ *       conditional node handle h to 1 while it stays above 0, else 0 (a
+ *       loop's body counting down); faults like fake_fill.
  *   fake_print(int tag, int lines)
  *       offsets 0, 4; sizes 4, 4.  "Prints" lines lines "kernel TAG: line
  *       I" as a kernel's printf: kept until the next synchronizing call
@@ -443,8 +447,10 @@ static cudaError_t fake_fill(void **args);
 static cudaError_t fake_add(void **args);
 static cudaError_t fake_print(void **args);
 static cudaError_t fake_tex_read(void **args);
+static cudaError_t fake_cond_count(void **args);
 
 static const struct vgpu_fake_kernel fake_kernels[] = {
+    { "fake_cond_count", 2, { 0, 8 }, { 8, 8 }, fake_cond_count },
     { "fake_fill", 3, { 0, 8, 16 }, { 8, 4, 8 }, fake_fill },
     { "fake_add", 4, { 0, 8, 16, 24 }, { 8, 8, 8, 4 }, fake_add },
     { "fake_print", 2, { 0, 4 }, { 4, 4 }, fake_print },
@@ -696,6 +702,27 @@ static cudaError_t fake_tex_read(void **args)
         return vgpu_fake_status(cudaErrorIllegalAddress);
     }
     memcpy(out, src, (size_t)n * sizeof(int));
+    return cudaSuccess;
+}
+
+static cudaError_t fake_cond_count(void **args)
+{
+    unsigned long long h;
+    int *counter;
+
+    if (!args || !args[0] || !args[1])
+        return vgpu_fake_status(cudaErrorInvalidValue);
+    memcpy(&h, args[0], sizeof(h));
+    memcpy(&counter, args[1], sizeof(counter));
+    if (!vgpu_fake_is_dev(counter, sizeof(int))) {
+        vgpu_fake_diag("fakecuda: fault in fake_cond_count: counter at %p\n", (void *)counter);
+        return vgpu_fake_status(cudaErrorIllegalAddress);
+    }
+    counter[0]--;
+    if (!vgpu_fake_cond_set(h, counter[0] > 0)) {
+        vgpu_fake_diag("fakecuda: fault in fake_cond_count: %#llx is no conditional handle\n", h);
+        return vgpu_fake_status(cudaErrorIllegalAddress);
+    }
     return cudaSuccess;
 }
 

@@ -241,7 +241,8 @@ CUresult vgpu_fake_cu_refuse(CUresult r, const char *fn, const char *fmt, ...)
 struct vgpu_fake_op {
     enum { VGPU_FAKE_OP_EMPTY, VGPU_FAKE_OP_KERNEL, VGPU_FAKE_OP_MEMSET, VGPU_FAKE_OP_COPY,
            VGPU_FAKE_OP_GRAPH, VGPU_FAKE_OP_EVENT, VGPU_FAKE_OP_HOST, VGPU_FAKE_OP_MEM_ALLOC,
-           VGPU_FAKE_OP_MEM_FREE } kind;
+           VGPU_FAKE_OP_MEM_FREE, VGPU_FAKE_OP_COND } kind;
+    struct vgpu_fake_cond_run *cond;  /* an executable's conditional node: its bodies' operations */
     const struct vgpu_fake_kernel *kernel;
     CUfunction func;           /* the function (or CUkernel) a kernel node was given */
     unsigned grid[3], block[3], shmem;
@@ -263,12 +264,22 @@ struct vgpu_fake_op {
  */
 bool vgpu_fake_captured(CUstream s, const struct vgpu_fake_op *op, CUresult *r);
 /*
+ * Conditional nodes' handles (driver_graph.c): sets the value of handle h
+ * (a fake kernel's cudaGraphSetConditional); false if h is no handle.
+ */
+bool vgpu_fake_cond_set(unsigned long long h, unsigned value);
+/*
  * Stream-ordered allocation and free on stream s (both APIs): while s
  * captures they become allocation and free nodes (the memory of an
  * allocation node is taken when the node is made, at a fixed address, and
  * kept for the process's life); otherwise they run now.
  */
 CUresult vgpu_fake_alloc_async(const char *fn, void **p, size_t size, CUstream s);
+/*
+ * A free (outside a capture) of p: true if p is a graph allocation, which
+ * is then no longer in use (what cuDeviceGetGraphMemAttribute counts).
+ */
+bool vgpu_fake_graph_free(const void *p);
 CUresult vgpu_fake_free_async(const char *fn, void *p, CUstream s);
 /* The same for a copy (vgpu_fake_copy2d's arguments), its device spans checked first. */
 bool vgpu_fake_capture_copy(const char *fn, void *dst, size_t dpitch, const void *src,

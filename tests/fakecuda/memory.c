@@ -107,6 +107,8 @@ cudaError_t vgpu_fake_free(const char *fn, void *p)
 
     if (!p)
         return cudaSuccess;
+    if (vgpu_fake_graph_free(p))
+        return cudaSuccess;     /* a graph allocation: no longer in use, its memory kept */
     a = vgpu_fake_alloc_at(p);
     if (!a || !a->freeable)
         return vgpu_fake_refuse(cudaErrorInvalidValue, fn, "%p is not an allocation of this process", p);

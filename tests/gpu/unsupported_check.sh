@@ -15,8 +15,8 @@ VGPU_SERVER="unix:$work/s.sock" LD_LIBRARY_PATH="$shim" "$prog" >"$work/out" 2>"
 rc=$?
 cat "$work/out" "$work/err"
 [ $rc -eq 0 ] || { echo "FAIL: exit status $rc"; exit 1; }
-[ "$(grep -c '^cudaGraphConditionalHandleCreate: cudaErrorNotSupported$' "$work/out")" -eq 2 ] ||
+[ "$(grep -c '^cudaImportExternalMemory: cudaErrorNotSupported$' "$work/out")" -eq 2 ] ||
     { echo "FAIL: both calls must return cudaErrorNotSupported"; exit 1; }
-[ "$(grep -c 'cudaGraphConditionalHandleCreate is not supported by vgpu yet (conditional graph nodes are not remoted yet)' "$work/err")" -eq 1 ] ||
+[ "$(grep -c 'cudaImportExternalMemory is not supported by vgpu (external memory and semaphores (OS handles) cannot cross the VM boundary)' "$work/err")" -eq 1 ] ||
     { echo "FAIL: the reason must be printed exactly once"; exit 1; }
 echo "ok"

@@ -28,6 +28,17 @@ __global__ void fake_fill(void *p, unsigned int value, size_t n)
         ((unsigned char *)p)[i] = (unsigned char)value;
 }
 
+// a loop's body counting down: counter[0]--, and the conditional node's
+// handle h set to 1 while it stays above 0, else 0 (one thread does it)
+__global__ void fake_cond_count(cudaGraphConditionalHandle h, int *counter)
+{
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        int left = --counter[0];
+
+        cudaGraphSetConditional(h, left > 0 ? 1 : 0);
+    }
+}
+
 #define CHECK(call)                                                                  \
     do {                                                                             \
         cudaError_t st_ = (call);                                                    \

@@ -8,8 +8,9 @@
 // launch attributes of a kernel node and a stream read back;
 // a captured memcpy node read back; graph memory (an allocation node and
 // a free node added through cudaGraphAddNode, and a captured cudaMallocAsync
-// and cudaFreeAsync), each graph launched three times; everything
-// destroyed.  The kernels are named as tests/fakecuda emulates them, so the
+// and cudaFreeAsync), each graph launched three times; conditional nodes (a
+// while loop whose body counts down through cudaGraphSetConditional, an
+// if/else); everything destroyed.  The kernels are named as tests/fakecuda emulates them, so the
 // program runs against the fake runtime in CI and on a GPU natively and
 // through vgpu for a differential test.
 #include <cstdio>
@@ -322,6 +323,80 @@ int main()
                h[0], wrong(h, 0x01010101));
         CHECK(cudaGraphExecDestroy(em));
         CHECK(cudaGraphDestroy(gm));
+    }
+
+    // conditional nodes: while (counter) d += ones; then if (0) d = 7 else d = 9 into c
+    {
+        cudaGraph_t gc, wbody, ibody[2];
+        cudaGraphExec_t ec;
+        cudaGraphConditionalHandle hw, hi;
+        cudaGraphNode_t nw, ni, k1, k2, m0, m1;
+        cudaGraphNodeParams cw = {}, ci = {};
+        cudaKernelNodeParams kp = {};
+        cudaMemsetParams msp = {};
+        int *ones, *counter, five = 5, three = 3, n_ = N;
+        void *add_args[] = { &d, &d, &ones, &n_ };
+        void *count_args[] = { &hw, &counter };
+
+        CHECK(cudaMalloc(&ones, bytes));
+        CHECK(cudaMalloc(&counter, sizeof(int)));
+        fake_fill<<<blocks * 4, 256>>>(ones, 0, bytes);
+        fake_fill<<<1, 1>>>(ones, 1, 1);   // the first int is 1, the rest 0
+        CHECK(cudaGraphCreate(&gc, 0));
+        CHECK(cudaGraphConditionalHandleCreate(&hw, gc, 1, cudaGraphCondAssignDefault));
+        cw.type = cudaGraphNodeTypeConditional;
+        cw.conditional.handle = hw;
+        cw.conditional.type = cudaGraphCondTypeWhile;
+        cw.conditional.size = 1;
+        CHECK(cudaGraphAddNode(&nw, gc, NULL, NULL, 0, &cw));
+        wbody = cw.conditional.phGraph_out[0];
+        kp.func = (void *)fake_add;
+        kp.gridDim = dim3(blocks);
+        kp.blockDim = dim3(256);
+        kp.kernelParams = add_args;
+        CHECK(cudaGraphAddKernelNode(&k1, wbody, NULL, 0, &kp));
+        kp.func = (void *)fake_cond_count;
+        kp.gridDim = dim3(1);
+        kp.blockDim = dim3(32);
+        kp.kernelParams = count_args;
+        CHECK(cudaGraphAddKernelNode(&k2, wbody, &k1, 1, &kp));
+        CHECK(cudaGraphConditionalHandleCreate(&hi, gc, 0, cudaGraphCondAssignDefault));
+        ci.type = cudaGraphNodeTypeConditional;
+        ci.conditional.handle = hi;
+        ci.conditional.type = cudaGraphCondTypeIf;
+        ci.conditional.size = 2;
+        CHECK(cudaGraphAddNode(&ni, gc, &nw, NULL, 1, &ci));
+        ibody[0] = ci.conditional.phGraph_out[0];
+        ibody[1] = ci.conditional.phGraph_out[1];
+        msp.dst = c;
+        msp.elementSize = 4;
+        msp.width = N;
+        msp.height = 1;
+        msp.value = 7;
+        CHECK(cudaGraphAddMemsetNode(&m0, ibody[0], NULL, 0, &msp));
+        msp.value = 9;
+        CHECK(cudaGraphAddMemsetNode(&m1, ibody[1], NULL, 0, &msp));
+        CHECK(cudaGraphInstantiate(&ec, gc, 0));
+        CHECK(cudaMemset(d, 0, bytes));
+        CHECK(cudaMemcpy(counter, &five, sizeof(int), cudaMemcpyHostToDevice));
+        CHECK(cudaGraphLaunch(ec, s));
+        CHECK(cudaStreamSynchronize(s));
+        CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+        int first = h[0];
+        CHECK(cudaMemcpy(counter, &three, sizeof(int), cudaMemcpyHostToDevice));
+        CHECK(cudaGraphLaunch(ec, s));
+        CHECK(cudaStreamSynchronize(s));
+        CHECK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+        int second = h[0], rest = 0;
+        for (int i = 1; i < N; i++)
+            rest += h[i];
+        CHECK(cudaMemcpy(h, c, bytes, cudaMemcpyDeviceToHost));
+        printf("while node: 5 rounds d[0] = %d, 3 more d[0] = %d, the rest %d; if node with "
+               "else: c[0] = %d, %d wrong\n", first, second, rest, h[0], wrong(h, 9));
+        CHECK(cudaGraphExecDestroy(ec));
+        CHECK(cudaGraphDestroy(gc));
+        CHECK(cudaFree(ones));
+        CHECK(cudaFree(counter));
     }
 
     CHECK(cudaGraphExecDestroy(e));
