@@ -787,6 +787,43 @@ static int h_error_string(struct vgpu_session *s, struct vgpu_manual_call *c)
     return st;
 }
 
+/* ---- the driver's log ---- */
+
+/*
+ * The driver keeps at most 25600 bytes of log (cuda.h); a guest's buffer
+ * size above that is this.  The log is the session process's own: the
+ * program's calls and the server's for it.
+ */
+#define LOGS_MAX 32768
+
+static int h_logs_dump(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__LogsDumpArgs, logs_dump_args, c);
+    Vgpu__Manual__LogsDumpRet r = VGPU__MANUAL__LOGS_DUMP_RET__INIT;
+    VGPU_DRIVER_SYM(dump, cuLogsDumpToMemory);
+    CUlogIterator it = a->iterator;
+    size_t size = a->size > LOGS_MAX ? LOGS_MAX : (size_t)a->size;
+    char *buf = vgpu_arena_alloc(c->arena, LOGS_MAX + 1);
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    (void)s;
+    if (!dump)
+        goto out;
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (!buf)
+        goto out;
+    st = dump(a->has_iterator ? &it : NULL, buf, &size, a->flags);
+    if (st == CUDA_SUCCESS) {
+        r.iterator = it;
+        r.text.data = (uint8_t *)buf;
+        r.text.len = size > LOGS_MAX ? LOGS_MAX : size;
+        st = reply(c, &r.base);
+    }
+out:
+    vgpu__manual__logs_dump_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
 /* ---- memory and copies: the runtime's handlers, their status told in CUresult ---- */
 
 static int h_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
@@ -824,6 +861,7 @@ static const struct {
     { ID(cuOccupancyMaxPotentialClusterSize), h_cluster_size },
     { ID(cuPointerGetAttribute), h_pointer_attr }, { ID(cuPointerGetAttributes), h_pointer_attr },
     { ID(cuGetErrorName), h_error_string }, { ID(cuGetErrorString), h_error_string },
+    { ID(cuLogsDumpToMemory), h_logs_dump }, { ID(cuLogsDumpToFile), h_logs_dump },
     { ID(cuMemAlloc_v2), h_malloc }, { ID(cuMemAllocPitch_v2), h_malloc },
     { ID(cuMemAllocAsync), h_malloc }, { ID(cuMemAllocAsync_ptsz), h_malloc },
     { ID(cuMemFree_v2), h_free }, { ID(cuMemFreeAsync), h_free }, { ID(cuMemFreeAsync_ptsz), h_free },

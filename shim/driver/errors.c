@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cuGetErrorName and cuGetErrorString for libcuda.so.1: the server driver's strings, kept once asked. */
+/*
+ * cuGetErrorName and cuGetErrorString for libcuda.so.1: the server driver's strings, kept once
+ * asked.  The driver's log (cuLogsDumpToMemory, cuLogsDumpToFile): its text, read here.
+ */
 #include <cuda.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,3 +78,80 @@ VGPU_EXPORT CUresult cuGetErrorString(CUresult error, const char **pstr)
     return error_string(1, error, pstr);
 }
 
+
+/* ---- the driver's log: the server's text, read here ---- */
+
+/* The log from *iterator (all when NULL) as text; size: the caller's room. */
+static CUresult logs_dump(uint32_t id, const char *name, CUlogIterator *iterator, uint64_t size,
+                          unsigned flags, Vgpu__Manual__LogsDumpRet **out,
+                          struct vgpu_call_rep *rep)
+{
+    Vgpu__Manual__LogsDumpArgs a = VGPU__MANUAL__LOGS_DUMP_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    CUresult st;
+
+    a.has_iterator = iterator != NULL;
+    a.iterator = iterator ? *iterator : 0;
+    a.size = size;
+    a.flags = flags;
+    *out = NULL;
+    st = vgpu_drv_call(id, name, &a.base, &req, rep);
+    if (st == CUDA_SUCCESS &&
+        !(*out = vgpu__manual__logs_dump_ret__unpack(NULL, rep->ret_len, rep->ret)))
+        st = vgpu_shim_bad_reply(&req);
+    if (st == CUDA_SUCCESS && iterator)
+        *iterator = (*out)->iterator;
+    return st;
+}
+
+VGPU_EXPORT CUresult cuLogsDumpToMemory(CUlogIterator *iterator, char *buffer, size_t *size,
+                                        unsigned int flags)
+{
+    Vgpu__Manual__LogsDumpRet *r;
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+
+    if (!buffer || !size || !*size)
+        return CUDA_ERROR_INVALID_VALUE;
+    st = logs_dump(ID(cuLogsDumpToMemory), "cuLogsDumpToMemory", iterator, *size, flags, &r,
+                   &rep);
+    if (st == CUDA_SUCCESS) {
+        /* the server's driver wrote at most what fits with its NUL; said again here */
+        size_t n = r->text.len < *size ? r->text.len : *size - 1;
+
+        memcpy(buffer, r->text.data, n);
+        buffer[n] = '\0';
+        *size = n;
+    } else if (st == CUDA_ERROR_INVALID_VALUE) {
+        *size = 0;
+    }
+    if (r)
+        vgpu__manual__logs_dump_ret__free_unpacked(r, NULL);
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+/* The text comes from the server; the file is written here, in the guest. */
+VGPU_EXPORT CUresult cuLogsDumpToFile(CUlogIterator *iterator, const char *pathToFile,
+                                      unsigned int flags)
+{
+    Vgpu__Manual__LogsDumpRet *r;
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st;
+    FILE *f;
+
+    if (!pathToFile)
+        return CUDA_ERROR_INVALID_VALUE;
+    st = logs_dump(ID(cuLogsDumpToFile), "cuLogsDumpToFile", iterator, 32768, flags, &r, &rep);
+    if (st == CUDA_SUCCESS) {
+        if (!(f = fopen(pathToFile, "w")))
+            st = CUDA_ERROR_INVALID_VALUE;
+        else if ((r->text.len && fwrite(r->text.data, 1, r->text.len, f) != r->text.len) |
+                 (fclose(f) != 0))
+            st = CUDA_ERROR_INVALID_VALUE;
+    }
+    if (r)
+        vgpu__manual__logs_dump_ret__free_unpacked(r, NULL);
+    vgpu_shim_rep_release(&rep);
+    return st;
+}

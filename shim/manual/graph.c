@@ -781,6 +781,17 @@ ONDRIVER_PASS(cudaGraphAddMemFreeNode,
 ONDRIVER_PASS(cudaGraphMemFreeNodeGetParams, (cudaGraphNode_t node, void *dptr_out),
      cuGraphMemFreeNodeGetParams, cuGraphMemFreeNodeGetParams, (node, (CUdeviceptr *)dptr_out))
 
+/* ---- the driver's log (vgpu's libcuda.so.1 reads it from the server) ---- */
+
+ONDRIVER_PASS(cudaLogsCurrent, (cudaLogIterator *iterator_out, unsigned int flags),
+     cuLogsCurrent, cuLogsCurrent, ((CUlogIterator *)iterator_out, flags))
+ONDRIVER_PASS(cudaLogsDumpToMemory,
+     (cudaLogIterator *iterator, char *buffer, size_t *size, unsigned int flags),
+     cuLogsDumpToMemory, cuLogsDumpToMemory, ((CUlogIterator *)iterator, buffer, size, flags))
+ONDRIVER_PASS(cudaLogsDumpToFile,
+     (cudaLogIterator *iterator, const char *pathToFile, unsigned int flags),
+     cuLogsDumpToFile, cuLogsDumpToFile, ((CUlogIterator *)iterator, pathToFile, flags))
+
 /* ---- conditional nodes: their handle and node for the current context ---- */
 
 VGPU_EXPORT cudaError_t cudaGraphConditionalHandleCreate(cudaGraphConditionalHandle *pHandle_out,

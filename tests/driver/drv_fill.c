@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const unsigned char drv_test_ptx[];
 
@@ -316,6 +317,36 @@ int main(void)
         CUresult r = cuGetProcAddress("cuNoSuchFunction", &fn, 13000, 0, NULL);
 
         printf("proc without a status: %s, %s\n", name_of(r), fn ? "a function" : "none");
+    }
+
+    /* the driver's log: what a failed lookup left there, to memory and to a file */
+    {
+        CUlogIterator it = 0, it2;
+        CUfunction none;
+        char text[8192], path[] = "/tmp/drv_fill_log.XXXXXX";
+        size_t n = sizeof(text);
+        long file_len = -1;
+        int fd = mkstemp(path);
+        FILE *f;
+
+        CHECK(cuLogsCurrent(&it, 0));
+        it2 = it;
+        printf("lookup of a missing kernel: %s\n",
+               name_of(cuModuleGetFunction(&none, mod, "no_such_kernel")));
+        CHECK(cuLogsDumpToMemory(&it, text, &n, 0));
+        if (fd >= 0) {
+            close(fd);
+            CHECK(cuLogsDumpToFile(&it2, path, 0));
+            if ((f = fopen(path, "r"))) {
+                fseek(f, 0, SEEK_END);
+                file_len = ftell(f);
+                fclose(f);
+            }
+            unlink(path);
+        }
+        printf("driver log after it: %s, iterator %s, the file %s\n", n ? "text" : "empty",
+               it2 == it ? "at the same place" : "elsewhere",
+               file_len == (long)n ? "the same length" : "another length");
     }
 
     CHECK(cuEventDestroy(e0));

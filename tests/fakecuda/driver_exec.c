@@ -379,8 +379,11 @@ FAKE_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const
         return CUDA_ERROR_INVALID_VALUE;
     if (!(m = mod_find(hmod)))
         return CUDA_ERROR_INVALID_HANDLE;
-    if ((r = fn_get(&m->fns, m, NULL, name, &f)))
+    if ((r = fn_get(&m->fns, m, NULL, name, &f))) {
+        if (r == CUDA_ERROR_NOT_FOUND)
+            vgpu_fake_log("cuModuleGetFunction", "no function of that name in the module");
         return r;
+    }
     *hfunc = (CUfunction)(void *)f;
     return CUDA_SUCCESS;
 }

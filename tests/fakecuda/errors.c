@@ -115,12 +115,93 @@ void vgpu_fake_diag(const char *fmt, ...)
         return;
 }
 
+/*
+ * The driver's log (cuLogsCurrent, cuLogsDumpToMemory, cuLogsDumpToFile):
+ * a line per refusal, the newest 64 kept; an iterator counts lines.
+ */
+#define LOG_LINES 64
+static char log_line[LOG_LINES][160];
+static unsigned log_count;
+
+static void log_add(const char *fn, const char *why)
+{
+    snprintf(log_line[log_count % LOG_LINES], sizeof(log_line[0]), "[fakecuda] %.40s: %.100s", fn,
+             why);
+    log_count++;
+}
+
+void vgpu_fake_log(const char *fn, const char *why)
+{
+    log_add(fn, why);
+}
+
+FAKE_EXPORT CUresult cuLogsCurrent(CUlogIterator *iterator_out, unsigned int flags)
+{
+    if (!iterator_out || flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    *iterator_out = log_count;
+    return CUDA_SUCCESS;
+}
+
+/* Lines from *iterator (all kept ones when NULL) into buffer, as the driver does. */
+FAKE_EXPORT CUresult cuLogsDumpToMemory(CUlogIterator *iterator, char *buffer, size_t *size,
+                                        unsigned int flags)
+{
+    unsigned from = iterator ? *iterator : 0, first = log_count > LOG_LINES
+                                                          ? log_count - LOG_LINES : 0;
+    size_t used = 0;
+
+    if (!buffer || !size || flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (from < first || from > log_count)
+        from = first;
+    for (unsigned i = from; i < log_count; i++) {
+        size_t n = strlen(log_line[i % LOG_LINES]);
+
+        if (used + n + 2 > *size) {
+            if (!used) {
+                *size = 0;
+                return CUDA_ERROR_INVALID_VALUE;
+            }
+            break;
+        }
+        memcpy(buffer + used, log_line[i % LOG_LINES], n);
+        used += n;
+        buffer[used++] = '\n';
+    }
+    if (*size)
+        buffer[used] = '\0';
+    *size = used;
+    if (iterator)
+        *iterator = log_count;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuLogsDumpToFile(CUlogIterator *iterator, const char *pathToFile,
+                                      unsigned int flags)
+{
+    static char text[LOG_LINES * 162];
+    size_t n = sizeof(text);
+    FILE *f;
+    CUresult r;
+
+    if (!pathToFile)
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((r = cuLogsDumpToMemory(iterator, text, &n, flags)))
+        return r;
+    if (!(f = fopen(pathToFile, "w")))
+        return CUDA_ERROR_INVALID_VALUE;
+    fwrite(text, 1, n, f);
+    return fclose(f) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
 static void refuse_log(const char *fn, const char *fmt, va_list ap)
 {
     char why[768];
 
     vsnprintf(why, sizeof(why), fmt, ap);
     vgpu_fake_diag("fakecuda: refused %s: %s\n", fn, why);
+    log_add(fn, why);
     /* A test that must prove the server's own checks makes this fatal. */
     if (getenv("VGPU_FAKE_ABORT_ON_REFUSE"))
         abort();

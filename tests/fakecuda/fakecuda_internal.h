@@ -231,6 +231,8 @@ bool vgpu_fake_in_driver(void);
 CUresult vgpu_fake_quiet_end(cudaError_t st);
 /* A shared helper's status as a CUresult; the runtime's last error stays as it was. */
 #define VGPU_FAKE_CU(call) (vgpu_fake_quiet_begin(), vgpu_fake_quiet_end(call))
+/* A line in the driver's log (cuLogsDumpToMemory) alone: an error the driver answers as such. */
+void vgpu_fake_log(const char *fn, const char *why);
 /* Logs "fakecuda: refused FN: ..." (aborting under VGPU_FAKE_ABORT_ON_REFUSE); returns r. */
 CUresult vgpu_fake_cu_refuse(CUresult r, const char *fn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -399,6 +399,17 @@ int main()
         CHECK(cudaFree(counter));
     }
 
+    // the driver's log through the runtime: nothing new since the iterator was taken
+    {
+        cudaLogIterator it = 0;
+        char text[256];
+        size_t n = sizeof(text);
+
+        CHECK(cudaLogsCurrent(&it, 0));
+        CHECK(cudaLogsDumpToMemory(&it, text, &n, 0));
+        printf("driver log through the runtime: %zu bytes new\n", n);
+    }
+
     CHECK(cudaGraphExecDestroy(e));
     CHECK(cudaGraphExecDestroy(e2));
     CHECK(cudaGraphDestroy(g));
