@@ -1092,6 +1092,136 @@ static void test_embedded_graph(int fd, uint64_t g)
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0), CUDA_SUCCESS);
 }
 
+/* A call whose reply is wanted: its status, the reply (caller frees) in *ret. */
+static int call_ret(int fd, uint32_t id, const ProtobufCMessage *args, uint8_t **ret, size_t *len)
+{
+    struct vgpu_rawclient c = raw(fd);
+    int st = vgpu_raw_call(&c, id, args, NULL, 0, ret, len);
+
+    seq = c.seq;
+    return st;
+}
+
+/*
+ * Graph memory, conditional nodes and the driver's log (server/manual/
+ * graph.c, driver.c): foreign graphs, dependencies, nodes, handles and
+ * executable graphs; an allocation node of 0 bytes, without pool
+ * properties or in host memory; a conditional node of an unknown type or
+ * with more bodies than its type allows; a body graph destroyed alone; a
+ * log read with a size past what the server reads.  The fake aborts on
+ * anything it must refuse, so each refusal is the server's.
+ */
+static void test_graph_memory_and_cond(int fd, uint64_t g)
+{
+    Vgpu__Manual__MemAllocNodeArgs ma = VGPU__MANUAL__MEM_ALLOC_NODE_ARGS__INIT;
+    Vgpu__Manual__MemProp prop = VGPU__MANUAL__MEM_PROP__INIT;
+    Vgpu__Manual__MemLocation loc = VGPU__MANUAL__MEM_LOCATION__INIT;
+    Vgpu__Manual__NodeArgs na = VGPU__MANUAL__NODE_ARGS__INIT;
+    Vgpu__Manual__CondNodeArgs cn = VGPU__MANUAL__COND_NODE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphConditionalHandleCreateArgs hc =
+        VGPU__CUDA__CU_GRAPH_CONDITIONAL_HANDLE_CREATE_ARGS__INIT;
+    Vgpu__Cuda__CuGraphConditionalHandleCreateRet *hr;
+    Vgpu__Manual__CondNodeRet *cr;
+    Vgpu__Manual__LogsDumpRet *lr;
+    Vgpu__Manual__GraphArgs ga = VGPU__MANUAL__GRAPH_ARGS__INIT;
+    Vgpu__Manual__LogsDumpArgs la = VGPU__MANUAL__LOGS_DUMP_ARGS__INIT;
+    uint64_t foreign[1] = { 0x5150 }, handle, body;
+    uint8_t *ret = NULL;
+    size_t len = 0;
+
+    loc.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location = &loc;
+    ma.graph = g + 8;
+    ma.prop = &prop;
+    ma.bytesize = 4096;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddMemAllocNode, &ma.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    ma.graph = g;
+    ma.deps = foreign;
+    ma.n_deps = 1;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddMemAllocNode, &ma.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    ma.n_deps = 0;
+    ma.bytesize = 0;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddMemAllocNode, &ma.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    ma.bytesize = 4096;
+    ma.prop = NULL;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddMemAllocNode, &ma.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    ma.prop = &prop;
+    loc.type = CU_MEM_LOCATION_TYPE_HOST;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddMemAllocNode, &ma.base, NULL, 0),
+                     CUDA_ERROR_NOT_SUPPORTED);
+    loc.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddMemAllocNode, &ma.base, NULL, 0),
+                     CUDA_SUCCESS);
+    na.node = 0x5150;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphMemAllocNodeGetParams, &na.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+
+    /* conditional nodes: the handle must be the session's, the bodies what the type allows */
+    hc.hgraph = g;
+    assert_int_equal(call_ret(fd, VGPU_CUDA_ID_cuGraphConditionalHandleCreate, &hc.base, &ret,
+                              &len), CUDA_SUCCESS);
+    hr = vgpu__cuda__cu_graph_conditional_handle_create_ret__unpack(NULL, len, ret);
+    assert_non_null(hr);
+    handle = hr->phandle_out;
+    vgpu__cuda__cu_graph_conditional_handle_create_ret__free_unpacked(hr, NULL);
+    free(ret);
+    cn.graph = g;
+    cn.handle = 0x77;
+    cn.type = CU_GRAPH_COND_TYPE_IF;
+    cn.size = 1;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddNode_v2, &cn.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    cn.handle = handle;
+    cn.size = 3;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddNode_v2, &cn.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    cn.type = 7;
+    cn.size = 1;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddNode_v2, &cn.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    cn.type = CU_GRAPH_COND_TYPE_WHILE;
+    cn.size = 2;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddNode, &cn.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    cn.size = 1;
+    cn.ctx = 0xc7c7;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphAddNode_v2, &cn.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+    cn.ctx = 0;
+    ret = NULL;
+    assert_int_equal(call_ret(fd, VGPU_CUDA_ID_cuGraphAddNode_v2, &cn.base, &ret, &len),
+                     CUDA_SUCCESS);
+    cr = vgpu__manual__cond_node_ret__unpack(NULL, len, ret);
+    assert_non_null(cr);
+    assert_int_equal(cr->n_bodies, 1);
+    body = cr->bodies[0];
+    vgpu__manual__cond_node_ret__free_unpacked(cr, NULL);
+    free(ret);
+    /* a body goes with its node, never alone */
+    ga.graph = body;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphDestroy, &ga.base, NULL, 0),
+                     CUDA_ERROR_INVALID_VALUE);
+    ga.graph = 0xe7ec0;
+    assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphExecDestroy, &ga.base, NULL, 0),
+                     CUDA_ERROR_INVALID_HANDLE);
+
+    /* the driver's log: a size past what the server reads is what it reads */
+    la.size = (uint64_t)1 << 40;
+    ret = NULL;
+    assert_int_equal(call_ret(fd, VGPU_CUDA_ID_cuLogsDumpToMemory, &la.base, &ret, &len),
+                     CUDA_SUCCESS);
+    lr = vgpu__manual__logs_dump_ret__unpack(NULL, len, ret);
+    assert_non_null(lr);
+    assert_true(lr->text.len <= 32768);
+    vgpu__manual__logs_dump_ret__free_unpacked(lr, NULL);
+    free(ret);
+}
+
 static void test_graph_handlers(void **state)
 {
     Vgpu__Cuda__CuInitArgs ia = VGPU__CUDA__CU_INIT_ARGS__INIT;
@@ -1148,6 +1278,7 @@ static void test_graph_handlers(void **state)
                      CUDA_ERROR_INVALID_HANDLE);
     test_memcpy_node_extents(fd, g);
     test_embedded_graph(fd, g);
+    test_graph_memory_and_cond(fd, g);
     /* the graph goes, and its nodes' handles with it */
     nt.hnode = n1;
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphNodeGetType, &nt.base, NULL, 0), CUDA_SUCCESS);
