@@ -45,6 +45,7 @@ static struct mmio {
     int shared_fd;             /* resource2, held open for its slot lock, or -1 */
     uint64_t slot_off;         /* where the slot is in the shared BAR */
     uint64_t bar2_size;        /* the shared BAR's size */
+    bool link_state;           /* the device has LINK_STATE (VGPU_STUB_CAP_LINK_STATE) */
     uint8_t *claimed;          /* per slot: 1 when this process holds it for mapped memory */
 } m = { .fd = -1, .shared_fd = -1 };
 
@@ -174,6 +175,7 @@ static int mmio_connect(struct vgpu_transport *t, const char *addr)
     }
     m.max_frame = rd(VGPU_STUB_R_MAX_FRAME);
     m.epoch = rd(VGPU_STUB_R_LINK_EPOCH);
+    m.link_state = rd(VGPU_STUB_R_CAPABILITIES) & VGPU_STUB_CAP_LINK_STATE;
     /*
      * The pid makes the channel unique among live processes (pids fit in 22
      * bits); the top bits, random, tell apart processes of other pid
@@ -407,11 +409,16 @@ static void mmio_bell(struct vgpu_transport *t)
         wr(VGPU_STUB_R_QP_DOORBELL_K(k), 1);
 }
 
-/* The session is gone when the link says so, or when the link itself was replaced. */
+/*
+ * The session is gone when the link says so, when the device lost its
+ * link to the server (LINK_STATE: the server and its link process may have
+ * died together, leaving no one to say so in the pair's header), or when
+ * the link itself was replaced.
+ */
 static int mmio_alive(struct vgpu_transport *t)
 {
     if ((__atomic_load_n(&t->qp.hdr->server_state, __ATOMIC_ACQUIRE) & 1) || !m.bar ||
-        rd(VGPU_STUB_R_LINK_EPOCH) != m.epoch)
+        rd(VGPU_STUB_R_LINK_EPOCH) != m.epoch || (m.link_state && !rd(VGPU_STUB_R_LINK_STATE)))
         return -ECONNRESET;
     return 0;
 }

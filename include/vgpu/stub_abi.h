@@ -91,6 +91,7 @@
 #define VGPU_STUB_R_RESPONSE_OFFSET 0x844u  /* RW  window start, multiple of BUF_SIZE */
 #define VGPU_STUB_R_REQUEST_TOTAL   0x848u  /* RO  bytes of the frame assembled so far */
 #define VGPU_STUB_R_MAX_FRAME       0x84cu  /* RO  VGPU_STUB_MAX_FRAME */
+#define VGPU_STUB_R_LINK_STATE      0x880u  /* RO  1 while the device is linked to the server */
 #define VGPU_STUB_R_QP_DOORBELL     0x900u  /* WO  slot 0's doorbell; see below */
 /* Slot k's doorbell (k below the number of doorbells): any value, any width. */
 #define VGPU_STUB_R_QP_DOORBELL_K(k) (VGPU_STUB_R_QP_DOORBELL + 4u * (uint32_t)(k))
@@ -101,9 +102,10 @@
 #define VGPU_STUB_CAP_CHANNELS  0x04u       /* CHANNEL, CLOSE */
 #define VGPU_STUB_CAP_SHARED    0x08u       /* BAR2: memory shared with the server */
 #define VGPU_STUB_CAP_DOORBELLS 0x10u       /* QP_DOORBELL registers */
+#define VGPU_STUB_CAP_LINK_STATE 0x20u      /* LINK_STATE */
 /* What every device has. */
 #define VGPU_STUB_CAP_BASE \
-    (VGPU_STUB_CAP_CHUNKS | VGPU_STUB_CAP_INTX | VGPU_STUB_CAP_CHANNELS)
+    (VGPU_STUB_CAP_CHUNKS | VGPU_STUB_CAP_INTX | VGPU_STUB_CAP_CHANNELS | VGPU_STUB_CAP_LINK_STATE)
 
 /* STATUS values. */
 enum {
@@ -392,7 +394,8 @@ _Static_assert(VGPU_STUB_R_RESPONSE + VGPU_STUB_BUF_SIZE == VGPU_STUB_R_RESPONSE
                "RESPONSE is followed by RESPONSE_TOTAL");
 _Static_assert(VGPU_STUB_R_LINK_EPOCH + VGPU_STUB_REG_WIDTH == VGPU_STUB_R_REQUEST,
                "the 32-bit registers end where REQUEST starts");
-_Static_assert(VGPU_STUB_R_MAX_FRAME + VGPU_STUB_REG_WIDTH <= VGPU_STUB_R_QP_DOORBELL,
+_Static_assert(VGPU_STUB_R_MAX_FRAME + VGPU_STUB_REG_WIDTH <= VGPU_STUB_R_LINK_STATE &&
+               VGPU_STUB_R_LINK_STATE + VGPU_STUB_REG_WIDTH <= VGPU_STUB_R_QP_DOORBELL,
                "the registers end before the doorbells");
 _Static_assert(VGPU_STUB_R_QP_DOORBELL_K(VGPU_STUB_MAX_DOORBELLS) <= VGPU_STUB_BAR0_SIZE,
                "every doorbell lies in BAR0");

@@ -144,11 +144,15 @@ VGPU_EXPORT CUresult cuLogsDumpToFile(CUlogIterator *iterator, const char *pathT
         return CUDA_ERROR_INVALID_VALUE;
     st = logs_dump(ID(cuLogsDumpToFile), "cuLogsDumpToFile", iterator, 32768, flags, &r, &rep);
     if (st == CUDA_SUCCESS) {
-        if (!(f = fopen(pathToFile, "w")))
+        if (!(f = fopen(pathToFile, "w"))) {
             st = CUDA_ERROR_INVALID_VALUE;
-        else if ((r->text.len && fwrite(r->text.data, 1, r->text.len, f) != r->text.len) |
-                 (fclose(f) != 0))
-            st = CUDA_ERROR_INVALID_VALUE;
+        } else {
+            bool short_write = r->text.len &&
+                               fwrite(r->text.data, 1, r->text.len, f) != r->text.len;
+
+            if (fclose(f) != 0 || short_write)
+                st = CUDA_ERROR_INVALID_VALUE;
+        }
     }
     if (r)
         vgpu__manual__logs_dump_ret__free_unpacked(r, NULL);

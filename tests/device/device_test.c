@@ -915,6 +915,7 @@ static void test_reset_values(void **state)
     if (epoch < 1)
         fail_msg("LINK_EPOCH still 0 after %d ms: the device never connected to vgpu-server",
                  WAIT_MS);
+    EXPECT_REG(VGPU_STUB_R_LINK_STATE, 1);
     /* a link that keeps dropping (a server that refuses the records) counts up */
     msleep(1500);
     EXPECT_REG(VGPU_STUB_R_LINK_EPOCH, epoch);
@@ -1034,6 +1035,10 @@ static void test_err_offset_width_readonly(void **state)
     wr(VGPU_STUB_R_MAX_FRAME, 1);
     expect_mistake(VGPU_STUB_ERR_READ_ONLY);
     EXPECT_REG(VGPU_STUB_R_MAX_FRAME, VGPU_STUB_MAX_FRAME);
+    mark();
+    wr(VGPU_STUB_R_LINK_STATE, 0);
+    expect_mistake(VGPU_STUB_ERR_READ_ONLY);
+    EXPECT_REG(VGPU_STUB_R_LINK_STATE, 1);
     mark();
     wr(VGPU_STUB_R_RESPONSE_TOTAL, 4096);
     expect_mistake(VGPU_STUB_ERR_READ_ONLY);
@@ -1295,6 +1300,7 @@ static void test_server_gone(void **state)
         fail_msg("a frame without a server: ERROR_CODE %" PRIu32 ", expected NO_SERVER (7)", code);
     assert_true(qemu_alive());
     EXPECT_REG(VGPU_STUB_R_LINK_EPOCH, epoch);
+    EXPECT_REG(VGPU_STUB_R_LINK_STATE, 0);     /* what a client waiting on its queue pair reads */
     assert_int_equal(exchange(PING_CH, req, len, &ans, &anslen), VGPU_STUB_ERR_NO_SERVER);
 
     /* a new server on the same socket: the chardev reconnects within ~1 s */
@@ -1304,6 +1310,7 @@ static void test_server_gone(void **state)
     if (now != epoch + 1)
         fail_msg("LINK_EPOCH %" PRIu32 " after the server came back, expected %" PRIu32, now,
                  epoch + 1);
+    EXPECT_REG(VGPU_STUB_R_LINK_STATE, 1);
     ping(); /* says Hello again: the epoch changed */
     free(req);
 }

@@ -8,6 +8,8 @@
 // started after the server was (re)started.  With "die": after "ready", one
 // cudaMemset of 4093 bytes, which a fake driver told so dies under
 // (VGPU_FAKE_DIE_ON_MEMSET=4093), then the same loop.
+// Built as fault_victim_after_restart (VGPU_VICTIM_AFTER_RESTART): "once"
+// after six seconds, a program a guest starts while its server restarts.
 #include <chrono>
 #include <cstdio>
 #include <cuda_runtime.h>
@@ -18,6 +20,14 @@ int main(int argc, char **argv)
 {
     void *p;
 
+#ifdef VGPU_VICTIM_AFTER_RESTART
+    static char once[] = "once";
+    char *args[] = { argv[0], once, NULL };
+
+    sleep(6);
+    argc = 2;
+    argv = args;
+#endif
     if (cudaMalloc(&p, 4096) != cudaSuccess) {
         printf("no allocation\n");
         return 1;

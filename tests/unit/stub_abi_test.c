@@ -125,7 +125,7 @@ static void caps_have_all(void **state)
     const uint32_t need = VGPU_STUB_CAP_CHUNKS | VGPU_STUB_CAP_CHANNELS;
 
     (void)state;
-    assert_int_equal(VGPU_STUB_CAP_BASE, 0x7);
+    assert_int_equal(VGPU_STUB_CAP_BASE, 0x27);   /* chunks, INTx, channels, LINK_STATE */
     assert_true(vgpu_stub_caps_have(0x7, need));
     assert_true(vgpu_stub_caps_have(0x1f, need));
     assert_true(vgpu_stub_caps_have(0x5, need));

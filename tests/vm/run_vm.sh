@@ -9,7 +9,8 @@
 # Without a GPU both fail the same way; with one, both succeed the same way.
 #
 #   run_vm.sh [--guests N] [--firmware DIR]... [--shared-bar SIZE] [--fake-runtime DIR]
-#             [--expected DIR] NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE...
+#             [--expected DIR] [--restart-server-at TEXT]
+#             NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE...
 #
 #   --guests N      boot N guests at once against the one server (default
 #                   1); guest g has vm_id g, guest 1 priority 2 (high),
@@ -24,6 +25,12 @@
 #                   CUDA runtime of tests/fakecuda)
 #   --expected DIR  compare each program's guest stdout with DIR/NAME.txt
 #                   (and exit 0) instead of running it natively
+#   --restart-server-at TEXT   once the server's log has a line with TEXT,
+#                   a second later kill the server's whole process group
+#                   (SIGKILL) and start a new server on the same socket:
+#                   the guests' devices reconnect to it (reconnect=1) and
+#                   the programs after that run on it, without a reboot;
+#                   the two servers' logs are checked together
 #   QEMU            qemu-system-x86_64 with the vgpu-stub device
 #   KERNEL          the vmlinux ELF (PVH boot)
 #   INITRAMFS       from make-initramfs.sh, holding every EXAMPLE by name
@@ -56,6 +63,7 @@ fw_dirs=
 shared_bar=
 fake_runtime=
 expected=
+restart_at=
 while [ $# -gt 0 ]; do
     case "$1" in
     --guests) [ $# -ge 2 ] || { echo "run_vm.sh: --guests needs a number" >&2; exit 1; }
@@ -68,6 +76,8 @@ while [ $# -gt 0 ]; do
         fake_runtime=$2; shift 2 ;;
     --expected) [ $# -ge 2 ] || { echo "run_vm.sh: --expected needs a directory" >&2; exit 1; }
         expected=$2; shift 2 ;;
+    --restart-server-at) [ $# -ge 2 ] || { echo "run_vm.sh: --restart-server-at needs a text" >&2; exit 1; }
+        restart_at=$2; shift 2 ;;
     --) shift; break ;;
     -*) echo "run_vm.sh: unknown option $1" >&2; exit 1 ;;
     *) break ;;
@@ -116,7 +126,7 @@ fi
 
 mkdir -p "$work" || fail "cannot create $work"
 work=$(cd "$work" && pwd -P)
-rm -rf "$work/cache" "$work/native" "$work"/guest* "$work/server.log" "$work/vgpu.sock"
+rm -rf "$work/cache" "$work/native" "$work"/guest* "$work"/server*.log "$work/vgpu.sock"
 mkdir -p "$work/native" "$work/cache"
 
 # A unix socket path must fit in sun_path (108 bytes): deep build trees get
@@ -178,6 +188,8 @@ examples="$*"
 set -- --listen "unix:$sock,type=device" --cache-dir "$work/cache"
 log_level=${VGPU_E2E_LOG_LEVEL:-info}
 set -- "$@" --log-level "$log_level"
+# a process group of its own when it is to be killed whole
+[ -n "$restart_at" ] && server_wrap=setsid
 start_server "$fake_runtime" "$@"
 
 # --- the guests -------------------------------------------------------------
@@ -222,6 +234,23 @@ while [ "$g" -le "$guests" ]; do
     g=$((g + 1))
 done
 
+# The server killed and started again under running guests.
+if [ -n "$restart_at" ]; then
+    i=0
+    while ! grep -qF -- "$restart_at" "$work/server.log"; do
+        [ "$i" -lt $((vm_timeout * 10)) ] || fail "the server's log never had '$restart_at'"
+        sleep 0.1
+        i=$((i + 1))
+    done
+    sleep 1
+    kill -KILL "-$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+    server_pid=
+    mv "$work/server.log" "$work/server.before-restart.log"
+    echo "$name: server killed (its process group) on '$restart_at'; a new one starts"
+    start_server "$fake_runtime" "$@"
+fi
+
 # Wait for each guest and note how long it took.
 g=1
 for p in $qemu_pids; do
@@ -233,6 +262,11 @@ done
 qemu_pids=
 
 # --- compare ----------------------------------------------------------------
+# After a restart both servers' logs count, the first one's first.
+if [ -f "$work/server.before-restart.log" ]; then
+    cat "$work/server.before-restart.log" "$work/server.log" >"$work/server.both.log" &&
+        mv "$work/server.both.log" "$work/server.log"
+fi
 # Splits a guest's console log (see tests/vm/init.sh for its format) into
 # I-NAME.out/.err and the lines "I NAME STATUS SECONDS" of `results`.
 parse_console() {

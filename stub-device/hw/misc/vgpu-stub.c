@@ -622,6 +622,9 @@ static uint64_t vgpu_stub_read(void *opaque, hwaddr addr, unsigned size)
     case VGPU_STUB_R_MAX_FRAME:
         val = VGPU_STUB_MAX_FRAME;
         break;
+    case VGPU_STUB_R_LINK_STATE:
+        val = s->connected ? 1 : 0;
+        break;
     default:
         vgpu_stub_guest_error(s, VGPU_STUB_ERR_BAD_OFFSET,
                               "read of unknown register 0x%" HWADDR_PRIx, addr);
@@ -706,6 +709,7 @@ static void vgpu_stub_write(void *opaque, hwaddr addr, uint64_t val,
     case VGPU_STUB_R_RESPONSE_TOTAL:
     case VGPU_STUB_R_REQUEST_TOTAL:
     case VGPU_STUB_R_MAX_FRAME:
+    case VGPU_STUB_R_LINK_STATE:
         vgpu_stub_guest_error(s, VGPU_STUB_ERR_READ_ONLY,
                               "write to read-only register 0x%" HWADDR_PRIx,
                               addr);

@@ -130,6 +130,7 @@ static void test_identity(void)
     g_assert_cmphex(rd(&t, VGPU_STUB_R_CHANNEL), ==, 0);
     /* a null chardev never connects */
     g_assert_cmphex(rd(&t, VGPU_STUB_R_LINK_EPOCH), ==, 0);
+    g_assert_cmphex(rd(&t, VGPU_STUB_R_LINK_STATE), ==, 0);
     g_assert_cmphex(rd(&t, VGPU_STUB_R_RESPONSE_TOTAL), ==, 0);
     g_assert_cmphex(rd(&t, VGPU_STUB_R_RESPONSE_OFFSET), ==, 0);
     g_assert_cmphex(rd(&t, VGPU_STUB_R_REQUEST_TOTAL), ==, 0);
