@@ -121,15 +121,31 @@ int vgpu_ctl_region_register_locked(struct vgpu_client *c, uint32_t id, uint64_t
     return simple(c, what, &m, fd);
 }
 
+/*
+ * A mapped region's registration: 0 with *devptr, where kernels reach it.
+ * A server that knows no mapped regions pins it unmapped and says no
+ * pointer: -EOPNOTSUPP (the caller unregisters it).
+ */
+static int mapped_exchange(struct vgpu_client *c, const char *what, Vgpu__Wire__Control *m,
+                           int fd, uint64_t *devptr)
+{
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf;
+    int rc = exchange(c, what, m, fd, &f, &buf);
+
+    if (rc == 0 && !(*devptr = f.env->control_reply->device_pointer))
+        rc = -EOPNOTSUPP;
+    if (buf)
+        release(&f, buf);
+    return rc;
+}
+
 int vgpu_ctl_region_register_mapped_locked(struct vgpu_client *c, uint32_t id, uint64_t size,
                                            int fd, uint64_t address, uint64_t *devptr)
 {
     Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
     Vgpu__Wire__RegisterMemfdRegion a = VGPU__WIRE__REGISTER_MEMFD_REGION__INIT;
-    struct vgpu_frame f = { 0 };
-    uint8_t *buf;
     char what[56];
-    int rc;
 
     a.id = id;
     a.size = size;
@@ -138,13 +154,7 @@ int vgpu_ctl_region_register_mapped_locked(struct vgpu_client *c, uint32_t id, u
     m.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_MEMFD_REGION;
     m.register_memfd_region = &a;
     snprintf(what, sizeof(what), "register mapped memfd region %u", id);
-    rc = exchange(c, what, &m, fd, &f, &buf);
-    /* a server that knows no mapped regions pins it unmapped and says no pointer */
-    if (rc == 0 && !(*devptr = f.env->control_reply->device_pointer))
-        rc = -EOPNOTSUPP;
-    if (buf)
-        release(&f, buf);
-    return rc;
+    return mapped_exchange(c, what, &m, fd, devptr);
 }
 
 int vgpu_ctl_region_register_bar_locked(struct vgpu_client *c, uint32_t id, uint64_t bar_offset,
@@ -169,10 +179,7 @@ int vgpu_ctl_region_register_bar_mapped_locked(struct vgpu_client *c, uint32_t i
 {
     Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
     Vgpu__Wire__RegisterBarRegion a = VGPU__WIRE__REGISTER_BAR_REGION__INIT;
-    struct vgpu_frame f = { 0 };
-    uint8_t *buf;
     char what[56];
-    int rc;
 
     a.id = id;
     a.bar_offset = bar_offset;
@@ -182,12 +189,7 @@ int vgpu_ctl_region_register_bar_mapped_locked(struct vgpu_client *c, uint32_t i
     m.op_case = VGPU__WIRE__CONTROL__OP_REGISTER_BAR_REGION;
     m.register_bar_region = &a;
     snprintf(what, sizeof(what), "register mapped BAR region %u", id);
-    rc = exchange(c, what, &m, -1, &f, &buf);
-    if (rc == 0 && !(*devptr = f.env->control_reply->device_pointer))
-        rc = -EOPNOTSUPP;
-    if (buf)
-        release(&f, buf);
-    return rc;
+    return mapped_exchange(c, what, &m, -1, devptr);
 }
 
 int vgpu_ctl_region_unregister_locked(struct vgpu_client *c, uint32_t id)
