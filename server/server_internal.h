@@ -46,6 +46,7 @@ struct vgpu_graph_mem {
     uint64_t exec;             /* the executable graph instantiated from it (0: none) */
     uint64_t dptr, size;
     bool freed_in_graph;       /* the graph has a free node for it (known when it is destroyed) */
+    bool charged;              /* left allocated by a launch past its executable graph: charged */
 };
 
 /* What an executable graph's allocation nodes may hold at once, charged to the VM's limit. */
@@ -126,9 +127,8 @@ struct vgpu_session {
     int ngraph_mem;
     struct vgpu_exec_mem *exec_mem;     /* executable graphs with allocation nodes */
     int nexec_mem;
-    uint64_t graph_loose;      /* graph memory in use beyond live executable graphs' charges */
     /* conditional nodes' body graphs, which go with their node (manual/graph.c) */
-    struct vgpu_cond_body { uint64_t node, graph; } *cond_bodies;
+    struct vgpu_cond_body { uint64_t node, graph, handle; } *cond_bodies;
     int ncond_bodies;
     int pools_created;         /* memory pools the guest created and has not destroyed (manual/vmm.c) */
     /* host memory shared by the client (memfds, pinned here) */

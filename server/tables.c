@@ -166,7 +166,6 @@ void vgpu_session_reset_tables(struct vgpu_session *s)
     s->ngraph_mem = 0;
     s->nexec_mem = 0;
     s->ncond_bodies = 0;
-    s->graph_loose = 0;
 }
 
 /*

@@ -152,12 +152,17 @@ bool vgpu_graph_alloc_refused(struct vgpu_session *s, void *stream, const char *
 
 #define COND_BODIES_MAX 1024
 
-/* Node went: its bodies' entries go too (their handles went with it). */
+/*
+ * Node went: its bodies' entries go too (their handles went with it), and
+ * so does the conditional handle it used (the driver's, made for it).
+ */
 static void cond_bodies_gone(struct vgpu_session *s, uint64_t node)
 {
     for (int i = s->ncond_bodies - 1; i >= 0; i--)
-        if (s->cond_bodies[i].node == node)
+        if (s->cond_bodies[i].node == node) {
+            vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_CONDITIONAL), s->cond_bodies[i].handle);
             s->cond_bodies[i] = s->cond_bodies[--s->ncond_bodies];
+        }
 }
 
 /*
@@ -221,7 +226,7 @@ static int h_add_cond(struct vgpu_session *s, struct vgpu_manual_call *c)
     }
     for (unsigned i = 0; i < a->size; i++)
         s->cond_bodies[s->ncond_bodies++] = (struct vgpu_cond_body){ (uint64_t)(uintptr_t)node,
-                                                                     r.bodies[i] };
+                                                                     r.bodies[i], a->handle };
     r.node = (uint64_t)(uintptr_t)node;
     r.n_bodies = a->size;
     st = reply(c, &r.base);
@@ -248,12 +253,13 @@ out:
  *     to give back graph memory no executable graph holds
  *     (cuDeviceGraphMemTrim).
  * Memory a launch allocated and nothing freed yet outlives its executable
- * graph: after each cuGraphExecDestroy and each free of a graph allocation,
- * the driver's count of graph memory in use (the session's: one process
- * per session) beyond what live executable graphs are charged is charged
- * too, whatever the limit says (it exists already; the next allocation
- * finds the limit full).  Such an allocation's range stays session memory
- * until the program frees it, unless its graph had a free node for it.
+ * graph: at cuGraphExecDestroy (after the trim), each of its allocations
+ * that no free node of its graph frees and that the driver still has
+ * mapped (cuMemGetAddressRange) is charged on its own, whatever the limit
+ * says (it exists already; the next allocation finds the limit full),
+ * until the program frees it, a new executable graph of the same graph
+ * takes it into its own charge, or the device is reset.  Its range stays
+ * session memory meanwhile.
  */
 #define GRAPH_MEM_MAX 65536
 
@@ -318,46 +324,34 @@ int vgpu_graph_mem_add(struct vgpu_session *s, uint64_t graph, uint64_t dptr, ui
     if (vgpu_graph_mem_reserve(s) || vgpu_range_add(s, dptr, size, true))
         return -ENOMEM;
     s->ranges[s->nranges - 1].graph = true;
-    s->graph_mem[s->ngraph_mem++] = (struct vgpu_graph_mem){ graph, 0, dptr, size, false };
+    s->graph_mem[s->ngraph_mem++] = (struct vgpu_graph_mem){ graph, 0, dptr, size, false, false };
     return 0;
 }
 
-/*
- * Graph memory in use beyond live executable graphs' charges, charged
- * without a limit check (docs above); called after what may change it.
- */
-static void graph_mem_recount(struct vgpu_session *s)
+/* Entry i's own charge (memory left allocated past its executable graph) goes. */
+static void graph_mem_uncharge(struct vgpu_session *s, int i)
 {
-    SYM(get_attr, cuDeviceGetGraphMemAttribute);
-    cuuint64_t used = 0;
-    uint64_t execs = 0, loose;
-
-    if (!get_attr || get_attr(s->device, CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT, &used) !=
-                         CUDA_SUCCESS)
-        return;
-    for (int i = 0; i < s->nexec_mem; i++)
-        execs += s->exec_mem[i].bytes;
-    loose = used > execs ? used - execs : 0;
-    if (loose != s->graph_loose)
-        vgpu_memory_charge_force(s, loose > s->graph_loose ? (int64_t)(loose - s->graph_loose)
-                                                           : -(int64_t)(s->graph_loose - loose));
-    s->graph_loose = loose;
+    if (s->graph_mem[i].charged)
+        vgpu_memory_charge(s, -(int64_t)s->graph_mem[i].size);
+    s->graph_mem[i].charged = false;
 }
 
 void vgpu_graph_mem_freed(struct vgpu_session *s, uint64_t ptr)
 {
     for (int i = s->ngraph_mem - 1; i >= 0; i--)
-        if (s->graph_mem[i].dptr == ptr && !s->graph_mem[i].graph && !s->graph_mem[i].exec) {
-            graph_mem_drop(s, i);   /* an orphan's memory is gone now */
+        if (s->graph_mem[i].dptr == ptr) {
+            graph_mem_uncharge(s, i);
+            if (!s->graph_mem[i].graph && !s->graph_mem[i].exec)
+                graph_mem_drop(s, i);   /* an orphan's memory is gone now */
             break;
         }
-    graph_mem_recount(s);
 }
 
 
-/* Entry i goes: its range is no session memory any more. */
+/* Entry i goes: its range is no session memory any more, its own charge goes too. */
 static void graph_mem_drop(struct vgpu_session *s, int i)
 {
+    graph_mem_uncharge(s, i);
     vgpu_range_remove_graph(s, s->graph_mem[i].dptr);
     s->graph_mem[i] = s->graph_mem[--s->ngraph_mem];
 }
@@ -394,16 +388,18 @@ static void graph_mem_mark_freed(struct vgpu_session *s, uint64_t g)
 }
 
 /*
- * Graph g was destroyed: memory its free nodes free goes once no executable
- * graph of it lives; memory they do not free stays the session's until the
- * program frees it (an orphan: no graph, no executable graph).
+ * Graph g was destroyed: its nodes' memory goes once no executable graph of
+ * it lives, except what a launch left allocated (charged on its own), which
+ * stays the session's until the program frees it (an orphan: no graph, no
+ * executable graph).
  */
 static void graph_mem_graph_gone(struct vgpu_session *s, uint64_t g)
 {
     for (int i = s->ngraph_mem - 1; i >= 0; i--)
         if (s->graph_mem[i].graph == g) {
             s->graph_mem[i].graph = 0;
-            if (!s->graph_mem[i].exec && s->graph_mem[i].freed_in_graph)
+            if (!s->graph_mem[i].exec &&
+                (s->graph_mem[i].freed_in_graph || !s->graph_mem[i].charged))
                 graph_mem_drop(s, i);
         }
 }
@@ -463,7 +459,6 @@ static int exec_mem_charge(struct vgpu_session *s, uint64_t graph, CUgraphExec e
 
     if (!graph)
         return 0;       /* a NULL graph: the driver refused it */
-    graph_mem_recount(s);
     st = alloc_bytes((CUgraph)(uintptr_t)graph, 0, &bytes);
     if (st == CUDA_SUCCESS && bytes &&
         !(t = realloc(s->exec_mem, (size_t)(s->nexec_mem + 1) * sizeof(*t))))
@@ -485,19 +480,24 @@ static int exec_mem_charge(struct vgpu_session *s, uint64_t graph, CUgraphExec e
         return 0;
     s->exec_mem[s->nexec_mem++] = (struct vgpu_exec_mem){ (uint64_t)(uintptr_t)exec, bytes };
     for (int i = 0; i < s->ngraph_mem; i++)
-        if (s->graph_mem[i].graph == graph)
+        if (s->graph_mem[i].graph == graph) {
             s->graph_mem[i].exec = (uint64_t)(uintptr_t)exec;
+            graph_mem_uncharge(s, i);   /* what an earlier launch left: in the new charge */
+        }
     return 0;
 }
 
 /*
- * exec was destroyed: its charge goes, what its launches left allocated is
- * counted instead (graph_mem_recount), and memory of destroyed graphs that
- * their free nodes freed goes.
+ * exec was destroyed: its charge goes; each of its allocations that the
+ * driver still has mapped once unheld graph memory went back (a launch
+ * left it allocated, no free node freed it) is charged on its own; memory
+ * of a destroyed graph that is not allocated any more, or that its free
+ * nodes free, goes.
  */
 static void exec_mem_gone(struct vgpu_session *s, uint64_t exec)
 {
     SYM(trim, cuDeviceGraphMemTrim);
+    SYM(range, cuMemGetAddressRange_v2);
     bool charged = false;
 
     for (int i = 0; i < s->nexec_mem; i++)
@@ -507,16 +507,25 @@ static void exec_mem_gone(struct vgpu_session *s, uint64_t exec)
             charged = true;
             break;
         }
-    for (int i = s->ngraph_mem - 1; i >= 0; i--)
-        if (s->graph_mem[i].exec == exec) {
-            s->graph_mem[i].exec = 0;
-            if (!s->graph_mem[i].graph && s->graph_mem[i].freed_in_graph)
-                graph_mem_drop(s, i);
+    /* what no executable graph holds goes back, on every device the session used */
+    for (int d = 0; charged && trim && d < 64; d++)
+        if (s->devices_used & (1ull << d))
+            trim(d);
+    for (int i = s->ngraph_mem - 1; i >= 0; i--) {
+        struct vgpu_graph_mem *m = &s->graph_mem[i];
+        CUdeviceptr base = 0;
+        size_t size = 0;
+
+        if (m->exec != exec)
+            continue;
+        m->exec = 0;
+        if (!m->freed_in_graph && range && range(&base, &size, m->dptr) == CUDA_SUCCESS) {
+            if (!m->charged)
+                vgpu_memory_charge_force(s, (int64_t)m->size);
+            m->charged = true;
+        } else if (!m->graph) {
+            graph_mem_drop(s, i);
         }
-    if (charged) {
-        if (trim)
-            trim(s->device);        /* what no executable graph holds goes back */
-        graph_mem_recount(s);
     }
 }
 
@@ -1035,9 +1044,9 @@ static int instantiate(struct vgpu_session *s, struct vgpu_manual_call *c, const
         /* the guest never hears of it: it goes, with its charge */
         SYM(destroy_exec, cuGraphExecDestroy);
 
-        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_EXEC), r.exec);
+        vgpu_handle_remove(s, kind(VGPU_CUDA_H_GRAPH_EXEC), (uint64_t)(uintptr_t)exec);
         if (destroy_exec && destroy_exec(exec) == CUDA_SUCCESS)
-            exec_mem_gone(s, r.exec);
+            exec_mem_gone(s, (uint64_t)(uintptr_t)exec);
     }
 out:
     vgpu__manual__instantiate_args__free_unpacked(a, &unpack_alloc_);

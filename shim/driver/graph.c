@@ -176,6 +176,8 @@ VGPU_EXPORT CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream,
 
 /* ---- graphs ---- */
 
+static void forget_bodies(uint64_t h, bool node);
+
 static CUresult destroy(uint32_t id, const char *name, uint64_t handle)
 {
     Vgpu__Manual__GraphArgs a = VGPU__MANUAL__GRAPH_ARGS__INIT;
@@ -186,6 +188,10 @@ static CUresult destroy(uint32_t id, const char *name, uint64_t handle)
     a.graph = handle;
     st = vgpu_drv_call(id, name, &a.base, &req, &rep);
     vgpu_shim_rep_release(&rep);
+    if (st == CUDA_SUCCESS && id == ID(cuGraphDestroyNode))
+        forget_bodies(handle, true);
+    else if (st == CUDA_SUCCESS && id == ID(cuGraphDestroy))
+        forget_bodies(handle, false);
     return st;
 }
 
@@ -1150,17 +1156,40 @@ VGPU_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode hNode,
 
 /* ---- conditional nodes ---- */
 
-/* The body graphs one conditional node has: the array CUDA "owns" for the node's life. */
+/*
+ * The body graphs one conditional node (of graph) has: the array CUDA
+ * "owns" for the node's life, freed when the node or its graph is
+ * destroyed here.
+ */
 struct node_bodies {
     CUgraphNode node;
+    CUgraph graph;
     CUgraph *bodies;
     struct node_bodies *next;
 };
 
 static struct node_bodies *node_bodies;
 
+/* The node's arrays, or those of every node of graph, go. */
+static void forget_bodies(uint64_t h, bool node)
+{
+    pthread_mutex_lock(&arrays_lock);
+    for (struct node_bodies **k = &node_bodies; *k;) {
+        struct node_bodies *x = *k;
+
+        if (node ? (uint64_t)(uintptr_t)x->node == h : (uint64_t)(uintptr_t)x->graph == h) {
+            *k = x->next;
+            free(x->bodies);
+            free(x);
+        } else {
+            k = &x->next;
+        }
+    }
+    pthread_mutex_unlock(&arrays_lock);
+}
+
 /* Keeps n body graphs as node's; the array, or NULL without memory. */
-static CUgraph *keep_bodies(CUgraphNode node, const uint64_t *b, size_t n)
+static CUgraph *keep_bodies(CUgraphNode node, CUgraph graph, const uint64_t *b, size_t n)
 {
     struct node_bodies *k = calloc(1, sizeof(*k));
     CUgraph *copy = calloc(n ? n : 1, sizeof(*copy));
@@ -1173,6 +1202,7 @@ static CUgraph *keep_bodies(CUgraphNode node, const uint64_t *b, size_t n)
     for (size_t i = 0; i < n; i++)
         copy[i] = (CUgraph)(uintptr_t)b[i];
     k->node = node;
+    k->graph = graph;
     k->bodies = copy;
     pthread_mutex_lock(&arrays_lock);
     k->next = node_bodies;
@@ -1206,8 +1236,8 @@ static CUresult add_conditional(CUgraphNode *phGraphNode, CUgraph hGraph,
         r = vgpu__manual__cond_node_ret__unpack(NULL, rep.ret_len, rep.ret);
         if (!r || r->n_bodies != p->size) {
             st = vgpu_shim_bad_reply(&req);
-        } else if (!(p->phGraph_out = keep_bodies((CUgraphNode)(uintptr_t)r->node, r->bodies,
-                                                  r->n_bodies))) {
+        } else if (!(p->phGraph_out = keep_bodies((CUgraphNode)(uintptr_t)r->node, hGraph,
+                                                  r->bodies, r->n_bodies))) {
             st = CUDA_ERROR_OUT_OF_MEMORY;
         } else {
             *phGraphNode = (CUgraphNode)(uintptr_t)r->node;

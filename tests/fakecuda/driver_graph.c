@@ -1766,6 +1766,15 @@ static void galloc_use(const void *p, bool used)
         a->used = used;
 }
 
+bool vgpu_fake_graph_unused(const void *p)
+{
+    for (struct galloc *a = gallocs; a; a = a->next)
+        if ((const char *)p >= (const char *)a->p &&
+            (const char *)p < (const char *)a->p + a->size)
+            return !a->used;
+    return false;
+}
+
 bool vgpu_fake_graph_free(const void *p)
 {
     struct galloc *a = galloc_find(p);

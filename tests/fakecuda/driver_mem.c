@@ -156,7 +156,7 @@ FAKE_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, 
 
     if (r)
         return r;
-    if (!(a = vgpu_fake_alloc_holding(DP(dptr))))
+    if (!(a = vgpu_fake_alloc_holding(DP(dptr))) || vgpu_fake_graph_unused(DP(dptr)))
         return CUDA_ERROR_NOT_FOUND;
     if (pbase)
         *pbase = (CUdeviceptr)a->base;

@@ -282,6 +282,8 @@ CUresult vgpu_fake_alloc_async(const char *fn, void **p, size_t size, CUstream s
  * is then no longer in use (what cuDeviceGetGraphMemAttribute counts).
  */
 bool vgpu_fake_graph_free(const void *p);
+/* Is p in a graph allocation that is not in use (its address reserved, nothing mapped there)? */
+bool vgpu_fake_graph_unused(const void *p);
 CUresult vgpu_fake_free_async(const char *fn, void *p, CUstream s);
 /* The same for a copy (vgpu_fake_copy2d's arguments), its device spans checked first. */
 bool vgpu_fake_capture_copy(const char *fn, void *dst, size_t dpitch, const void *src,

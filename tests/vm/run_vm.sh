@@ -85,7 +85,8 @@ while [ $# -gt 0 ]; do
 done
 if [ $# -lt 7 ]; then
     echo "usage: run_vm.sh [--guests N] [--firmware DIR]... [--shared-bar SIZE] [--fake-runtime DIR]" \
-         "[--expected DIR] NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE..." >&2
+         "[--expected DIR] [--restart-server-at TEXT]" \
+         "NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE..." >&2
     exit 1
 fi
 name=$1 qemu=$2 kernel=$3 initramfs=$4 server=$5 work=$6
@@ -246,6 +247,8 @@ if [ -n "$restart_at" ]; then
     kill -KILL "-$server_pid" 2>/dev/null
     wait "$server_pid" 2>/dev/null
     server_pid=
+    # the dead server's socket file would pass start_server's wait at once
+    rm -f "$sock" "$sock.admin"
     mv "$work/server.log" "$work/server.before-restart.log"
     echo "$name: server killed (its process group) on '$restart_at'; a new one starts"
     start_server "$fake_runtime" "$@"
