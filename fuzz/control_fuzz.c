@@ -33,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* What link.c owns in a real server. */
 uint8_t *vgpu_link_bar;
 uint64_t vgpu_link_bar_size;
+int vgpu_link_bar_fd = -1;
 int vgpu_link_bells[VGPU_STUB_MAX_DOORBELLS];
 int vgpu_link_nbells;
 
@@ -76,6 +77,7 @@ void vgpu_log(int level, const char *fmt, ...)
 }
 
 static uint8_t *bar;           /* mapped once; its slots' heads cleared per input */
+static int bar_fd = -1;         /* its memfd */
 static int bells[8];
 
 static void check(bool ok, const char *what)
@@ -91,8 +93,11 @@ static void setup(uint8_t flags)
     int n = (flags >> CF_BELLS_SHIFT) & 7;
 
     if (!bar) {
-        bar = mmap(NULL, CF_BAR_SIZE, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        /* a memfd as QEMU's: mapped host memory maps parts of it again (control.c) */
+        bar_fd = memfd_create("control-fuzz-bar", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        check(bar_fd >= 0 && ftruncate(bar_fd, CF_BAR_SIZE) == 0, "no memfd for the BAR");
+        bar = mmap(NULL, CF_BAR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, bar_fd,
+                   0);
         check(bar != MAP_FAILED, "no memory for the BAR");
         for (int i = 0; i < 8; i++)
             bells[i] = eventfd(0, EFD_CLOEXEC);
@@ -108,6 +113,7 @@ static void setup(uint8_t flags)
     }
     vgpu_link_bar = flags & CF_BAR ? bar : NULL;
     vgpu_link_bar_size = flags & CF_BAR ? CF_BAR_SIZE : 0;
+    vgpu_link_bar_fd = flags & CF_BAR ? bar_fd : -1;
     vgpu_link_nbells = flags & CF_BAR ? n : 0;
     for (int i = 0; i < (int)VGPU_STUB_MAX_DOORBELLS; i++)
         vgpu_link_bells[i] = i < vgpu_link_nbells ? bells[i] : -1;
@@ -173,6 +179,10 @@ static void run(struct vgpu_session *s, const Vgpu__Wire__Control *c, int fd)
             check(vgpu_link_bar && g->base >= vgpu_link_bar &&
                   g->size <= vgpu_link_bar_size - (uint64_t)(g->base - vgpu_link_bar),
                   "a BAR region outside the BAR");
+        if (!g->in_bar && g->bar_offset != UINT64_MAX)
+            check(vgpu_link_bar && g->bar_offset <= vgpu_link_bar_size &&
+                  g->size <= vgpu_link_bar_size - g->bar_offset && g->devptr,
+                  "mapped memory of the BAR outside the BAR, or without a device pointer");
         for (int j = 0; j < i; j++)
             check(s->regions[j].id != g->id, "two regions with one id");
     }
