@@ -37,7 +37,8 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
         rc = cudaErrorInvalidResourceHandle;
         goto out;
     }
-    if (a->async && (graph = vgpu_graph_capture_graph(s, (void *)(uintptr_t)a->stream))) {
+    if (a->async && !a->pitch &&
+        (graph = vgpu_graph_capture_graph(s, (void *)(uintptr_t)a->stream))) {
         /* room first: a free on the capturing stream would be a node of its own */
         if (vgpu_graph_mem_reserve(s))
             goto out;
