@@ -563,21 +563,9 @@ static int h_add_mem_alloc(struct vgpu_session *s, struct vgpu_manual_call *c)
     st = CUDA_ERROR_INVALID_VALUE;
     if (!a->prop || a->n_access > ACCESS_MAX || !a->bytesize || a->bytesize > INT64_MAX / 2)
         goto out;
-    if ((st = vgpu_vmm_location_in(a->prop->location, &p.poolProps.location)))
+    if ((st = vgpu_vmm_pool_props_in(a->prop, &p.poolProps)) ||
+        (st = vgpu_vmm_access_descs_in(a->access, a->n_access, access)))
         goto out;
-    p.poolProps.allocType = (CUmemAllocationType)a->prop->type;
-    p.poolProps.handleTypes = (CUmemAllocationHandleType)a->prop->handle_types;
-    p.poolProps.maxSize = a->prop->max_size;
-    p.poolProps.usage = (unsigned short)a->prop->usage;
-    for (size_t i = 0; i < a->n_access; i++) {
-        if (!a->access[i]) {
-            st = CUDA_ERROR_INVALID_VALUE;
-            goto out;
-        }
-        if ((st = vgpu_vmm_location_in(a->access[i]->location, &access[i].location)))
-            goto out;
-        access[i].flags = (CUmemAccess_flags)a->access[i]->flags;
-    }
     p.accessDescs = a->n_access ? access : NULL;
     p.accessDescCount = a->n_access;
     p.bytesize = a->bytesize;

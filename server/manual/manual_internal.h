@@ -16,9 +16,16 @@
 #include "manual.pb-c.h"
 #include "server_internal.h"
 
-/* vmm.c: a guest's CUmemLocation (device memory only): a CUresult. */
+/*
+ * vmm.c: a guest's CUmemLocation (device memory only), its n access
+ * descriptors (each one there), a memory pool's properties (the location's
+ * rule): each a CUresult.
+ */
 #include <cuda.h>
 int vgpu_vmm_location_in(const Vgpu__Manual__MemLocation *m, CUmemLocation *loc);
+int vgpu_vmm_access_descs_in(Vgpu__Manual__AccessDesc *const *acc, size_t n,
+                             CUmemAccessDesc *desc);
+int vgpu_vmm_pool_props_in(const Vgpu__Manual__MemProp *m, CUmemPoolProps *p);
 
 /* The arguments, unpacked into the call's arena (no malloc per call). */
 #define UNPACK(type, fn, c)                                                   \

@@ -365,6 +365,32 @@ out:
     return st;
 }
 
+int vgpu_vmm_access_descs_in(Vgpu__Manual__AccessDesc *const *acc, size_t n,
+                             CUmemAccessDesc *desc)
+{
+    int st;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!acc[i] || (st = vgpu_vmm_location_in(acc[i]->location, &desc[i].location)))
+            return acc[i] ? st : CUDA_ERROR_INVALID_VALUE;
+        desc[i].flags = (CUmemAccess_flags)acc[i]->flags;
+    }
+    return CUDA_SUCCESS;
+}
+
+int vgpu_vmm_pool_props_in(const Vgpu__Manual__MemProp *m, CUmemPoolProps *p)
+{
+    int st = vgpu_vmm_location_in(m->location, &p->location);
+
+    if (st)
+        return st;
+    p->allocType = (CUmemAllocationType)m->type;
+    p->handleTypes = (CUmemAllocationHandleType)m->handle_types;
+    p->maxSize = m->max_size;
+    p->usage = (unsigned short)m->usage;
+    return CUDA_SUCCESS;
+}
+
 /* Access descriptors as the driver takes them; at most 64 (one per device is what they mean). */
 static int access_in(const Vgpu__Manual__VmmArgs *a, CUmemAccessDesc *desc, bool *any)
 {
@@ -373,12 +399,10 @@ static int access_in(const Vgpu__Manual__VmmArgs *a, CUmemAccessDesc *desc, bool
     *any = false;
     if (a->n_access == 0 || a->n_access > 64)
         return CUDA_ERROR_INVALID_VALUE;
-    for (size_t i = 0; i < a->n_access; i++) {
-        if (!a->access[i] || (st = vgpu_vmm_location_in(a->access[i]->location, &desc[i].location)))
-            return a->access[i] ? st : CUDA_ERROR_INVALID_VALUE;
-        desc[i].flags = (CUmemAccess_flags)a->access[i]->flags;
+    if ((st = vgpu_vmm_access_descs_in(a->access, a->n_access, desc)))
+        return st;
+    for (size_t i = 0; i < a->n_access; i++)
         *any |= desc[i].flags != CU_MEM_ACCESS_FLAGS_PROT_NONE;
-    }
     return CUDA_SUCCESS;
 }
 
@@ -474,12 +498,8 @@ static int h_pool_create(struct vgpu_session *s, struct vgpu_manual_call *c)
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }
-    if ((st = vgpu_vmm_location_in(a->prop->location, &props.location)))
+    if ((st = vgpu_vmm_pool_props_in(a->prop, &props)))
         goto out;
-    props.allocType = (CUmemAllocationType)a->prop->type;
-    props.handleTypes = (CUmemAllocationHandleType)a->prop->handle_types;
-    props.maxSize = a->prop->max_size;
-    props.usage = (unsigned short)a->prop->usage;
     if ((st = d.pool_create(&pool, &props)) != CUDA_SUCCESS)
         goto out;
     if (vgpu_handle_add(s, pool_kind(), (uintptr_t)pool)) {

@@ -3,6 +3,7 @@
 #ifndef VGPU_DRIVER_INTERNAL_H
 #define VGPU_DRIVER_INTERNAL_H
 
+#include <cuda.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,19 @@ VGPU_HIDDEN void vgpu_drv_context_destroyed(uint64_t ctx);
 VGPU_HIDDEN extern void *const vgpu_drv_tools_context[100];
 VGPU_HIDDEN extern void *const vgpu_drv_tools_module[100];
 VGPU_HIDDEN extern void *const vgpu_drv_cluster_prototype[100];
+
+/* ---- virtual memory and pools (vmm.c): the guest's structs as manual.proto's ---- */
+struct Vgpu__Manual__MemProp;
+struct Vgpu__Manual__MemLocation;
+struct Vgpu__Manual__AccessDesc;
+/* A pool's properties as MemProp (its location in *loc; the Windows pointer is not carried). */
+VGPU_HIDDEN void vgpu_drv_pool_props_out(const CUmemPoolProps *p, struct Vgpu__Manual__MemProp *m,
+                                         struct Vgpu__Manual__MemLocation *loc);
+/* n access descriptors as d[i] (locations in loc[i]), dp[i] pointing at each. */
+VGPU_HIDDEN void vgpu_drv_access_out(const CUmemAccessDesc *desc, size_t n,
+                                     struct Vgpu__Manual__AccessDesc *d,
+                                     struct Vgpu__Manual__AccessDesc **dp,
+                                     struct Vgpu__Manual__MemLocation *loc);
 
 /* ---- memory (memory.c) ---- */
 /* The staging region of this library's data plane; its page-locked regions take the ids after it. */

@@ -1035,23 +1035,9 @@ VGPU_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hG
     a.graph = (uint64_t)(uintptr_t)hGraph;
     a.deps = (uint64_t *)(uintptr_t)dependencies;
     a.n_deps = numDependencies;
-    prop.type = nodeParams->poolProps.allocType;
-    prop.handle_types = nodeParams->poolProps.handleTypes;
-    loc.type = nodeParams->poolProps.location.type;
-    loc.id = nodeParams->poolProps.location.id;
-    prop.location = &loc;
-    prop.usage = nodeParams->poolProps.usage;
-    prop.max_size = nodeParams->poolProps.maxSize;
+    vgpu_drv_pool_props_out(&nodeParams->poolProps, &prop, &loc);
     a.prop = &prop;
-    for (size_t i = 0; i < nodeParams->accessDescCount; i++) {
-        vgpu__manual__access_desc__init(&acc[i]);
-        vgpu__manual__mem_location__init(&acc_loc[i]);
-        acc_loc[i].type = nodeParams->accessDescs[i].location.type;
-        acc_loc[i].id = nodeParams->accessDescs[i].location.id;
-        acc[i].location = &acc_loc[i];
-        acc[i].flags = nodeParams->accessDescs[i].flags;
-        accp[i] = &acc[i];
-    }
+    vgpu_drv_access_out(nodeParams->accessDescs, nodeParams->accessDescCount, acc, accp, acc_loc);
     a.access = accp;
     a.n_access = nodeParams->accessDescCount;
     a.bytesize = nodeParams->bytesize;

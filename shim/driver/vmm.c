@@ -66,6 +66,30 @@ static CUresult prop_out(const CUmemAllocationProp *p, Vgpu__Manual__MemProp *m,
     return CUDA_SUCCESS;
 }
 
+void vgpu_drv_pool_props_out(const CUmemPoolProps *p, Vgpu__Manual__MemProp *m,
+                             Vgpu__Manual__MemLocation *loc)
+{
+    m->type = p->allocType;
+    m->handle_types = p->handleTypes;
+    location_out(&p->location, loc);
+    m->location = loc;
+    m->max_size = p->maxSize;
+    m->usage = p->usage;
+}
+
+void vgpu_drv_access_out(const CUmemAccessDesc *desc, size_t n, Vgpu__Manual__AccessDesc *d,
+                         Vgpu__Manual__AccessDesc **dp, Vgpu__Manual__MemLocation *loc)
+{
+    for (size_t i = 0; i < n; i++) {
+        vgpu__manual__access_desc__init(&d[i]);
+        vgpu__manual__mem_location__init(&loc[i]);
+        location_out(&desc[i].location, &loc[i]);
+        d[i].location = &loc[i];
+        d[i].flags = desc[i].flags;
+        dp[i] = &d[i];
+    }
+}
+
 VGPU_EXPORT CUresult cuMemGetAllocationGranularity(size_t *granularity,
                                                    const CUmemAllocationProp *prop,
                                                    CUmemAllocationGranularity_flags option)
@@ -232,14 +256,7 @@ VGPU_EXPORT CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAcc
 
     if (!desc || count == 0 || count > 64)
         return CUDA_ERROR_INVALID_VALUE;
-    for (size_t i = 0; i < count; i++) {
-        vgpu__manual__access_desc__init(&d[i]);
-        vgpu__manual__mem_location__init(&loc[i]);
-        location_out(&desc[i].location, &loc[i]);
-        d[i].location = &loc[i];
-        d[i].flags = desc[i].flags;
-        dp[i] = &d[i];
-    }
+    vgpu_drv_access_out(desc, count, d, dp, loc);
     a.ptr = ptr;
     a.size = size;
     a.access = dp;
@@ -281,12 +298,7 @@ VGPU_EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *p
         return CUDA_ERROR_INVALID_VALUE;
     if (props->win32SecurityAttributes && props->handleTypes == CU_MEM_HANDLE_TYPE_WIN32)
         return CUDA_ERROR_NOT_SUPPORTED;
-    m.type = props->allocType;
-    m.handle_types = props->handleTypes;
-    location_out(&props->location, &loc);
-    m.location = &loc;
-    m.max_size = props->maxSize;
-    m.usage = props->usage;
+    vgpu_drv_pool_props_out(props, &m, &loc);
     a.prop = &m;
     if ((st = CALL(cuMemPoolCreate, &a, &r)) == CUDA_SUCCESS) {
         *pool = (CUmemoryPool)(uintptr_t)r->handle;
