@@ -183,24 +183,24 @@ static int region_pin(struct vgpu_session *s, uint32_t id, uint8_t *base, uint64
 }
 
 /*
- * Where a memfd region is mapped here: for a mapped region, at the
- * client's own address when that is free in this process (then the device
- * pointer equals the client's pointer, as unified addressing promises);
- * otherwise anywhere.
+ * Where size bytes of fd from off are mapped here: for a mapped region, at
+ * the client's own address when that is free in this process (then the
+ * device pointer equals the client's pointer, as unified addressing
+ * promises); otherwise anywhere.
  */
-static void *region_map(int fd, uint64_t size, bool mapped, uint64_t want)
+static void *region_map(int fd, uint64_t off, uint64_t size, bool mapped, uint64_t want)
 {
     void *base;
 
     if (mapped && want && !(want & 4095)) {
         base = mmap((void *)(uintptr_t)want, size, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+                    MAP_SHARED | MAP_FIXED_NOREPLACE, fd, (off_t)off);
         if (base == (void *)(uintptr_t)want)
             return base;
         if (base != MAP_FAILED)
             munmap(base, size);     /* a kernel that took the address as a hint only */
     }
-    return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
 }
 
 /*
@@ -225,7 +225,7 @@ static int register_memfd(struct vgpu_session *s, const Vgpu__Wire__RegisterMemf
     rc = region_room(s, a->id, o);
     if (rc)
         return rc;
-    base = region_map(fd, a->size, a->mapped, a->address);
+    base = region_map(fd, 0, a->size, a->mapped, a->address);
     if (base == MAP_FAILED)
         return refuse(o, -ENOMEM, "region %u: mapping %llu bytes failed: %s", a->id,
                     (unsigned long long)a->size, strerror(errno));
@@ -245,7 +245,7 @@ static int register_bar_mapped(struct vgpu_session *s, const Vgpu__Wire__Registe
                                uint64_t own_slot, struct ctl_out *o)
 {
     uint64_t slot = vgpu_stub_slot_size(vgpu_link_bar_size);
-    void *base = MAP_FAILED;
+    void *base;
     int rc;
 
     if (vgpu_link_bar_fd < 0)
@@ -275,17 +275,7 @@ static int register_bar_mapped(struct vgpu_session *s, const Vgpu__Wire__Registe
     rc = region_room(s, a->id, o);
     if (rc)
         return rc;
-    if (a->address && !(a->address & 4095)) {
-        base = mmap((void *)(uintptr_t)a->address, a->size, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, vgpu_link_bar_fd, (off_t)a->bar_offset);
-        if (base != MAP_FAILED && base != (void *)(uintptr_t)a->address) {
-            munmap(base, a->size);      /* a kernel that took the address as a hint only */
-            base = MAP_FAILED;
-        }
-    }
-    if (base == MAP_FAILED)
-        base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, vgpu_link_bar_fd,
-                    (off_t)a->bar_offset);
+    base = region_map(vgpu_link_bar_fd, a->bar_offset, a->size, true, a->address);
     if (base == MAP_FAILED)
         return refuse(o, -ENOMEM, "region %u: mapping %llu bytes of the shared BAR failed: %s",
                     a->id, (unsigned long long)a->size, strerror(errno));
