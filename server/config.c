@@ -4,8 +4,10 @@
  *   [server]      cache_dir, log_level, admin, admin_group, max_pending, contain
  *   [scheduler]   hold_us, starvation_ms, queue_high, queue_medium, queue_low
  *   [pool X]      gpus = 0,1          (X is one letter A..Z)
- *   [listen NAME] address, type, vm_id, pool, priority, sessions
+ *   [listen NAME] address, type, vm_id, pool, priority, sessions, tls
  *   [vm N]        memory, streams, sessions
+ *   [tls]         dir, ca, cert, key, crl
+ *   [cert NAME]   cn, sha256, vm_id, pool, priority
  * Unknown sections and keys are errors: a typo must not silently become a
  * default.
  */
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -117,6 +120,15 @@ static int listen_key(struct vgpu_listen_cfg *l, const char *key, const char *va
     }
     if (!strcmp(key, "sessions"))
         return parse_u32(val, &l->max_conns) || !l->max_conns ? -1 : 1;
+    if (!strcmp(key, "tls")) {
+        if (!strcmp(val, "on"))
+            l->tls = VGPU_TLS_ON;
+        else if (!strcmp(val, "insecure"))
+            l->tls = VGPU_TLS_INSECURE;
+        else
+            return -1;
+        return 1;
+    }
     r = identity_key(&l->who, key, val);
     if (r == 1)
         l->pinned = true;
@@ -124,7 +136,8 @@ static int listen_key(struct vgpu_listen_cfg *l, const char *key, const char *va
 }
 
 #define LISTEN_KEYS "type: client or device; vm_id: a number; pool: A..Z; " \
-                    "priority: low, medium or high; sessions: a number from 1"
+                    "priority: low, medium or high; sessions: a number from 1; " \
+                    "tls: on or insecure"
 
 static void listen_init(struct vgpu_listen_cfg *l)
 {
@@ -138,6 +151,7 @@ struct parse {
     char section[64];
     struct vgpu_listen_cfg *listen;   /* the [listen NAME] being read */
     struct vgpu_vm_limits *vm;
+    struct vgpu_cert_cfg *cert;       /* the [cert NAME] being read */
     int pool;
     char msg[256];                    /* the first problem found */
 };
@@ -159,9 +173,22 @@ static int section(struct parse *p, const char *name)
     snprintf(p->section, sizeof(p->section), "%s", name);
     p->listen = NULL;
     p->vm = NULL;
+    p->cert = NULL;
     p->pool = -1;
-    if (!strcmp(name, "server") || !strcmp(name, "scheduler"))
+    if (!strcmp(name, "server") || !strcmp(name, "scheduler") || !strcmp(name, "tls"))
         return 1;
+    if (!strncmp(name, "cert ", 5)) {
+        if (p->c->ncerts == VGPU_CONFIG_MAX_CERTS)
+            return fail(p, "too many [cert] sections%s%s", "", "");
+        if (strlen(name + 5) >= sizeof(p->cert->name))
+            return fail(p, "[%s]: name too long%s", name, "");
+        p->cert = &p->c->certs[p->c->ncerts++];
+        memset(p->cert, 0, sizeof(*p->cert));
+        snprintf(p->cert->name, sizeof(p->cert->name), "%s", name + 5);
+        p->cert->who.pool = 'A';
+        p->cert->who.priority = VGPU_PRIO_MEDIUM;
+        return 1;
+    }
     if (!strncmp(name, "listen ", 7)) {
         if (p->c->nlisten == VGPU_CONFIG_MAX_LISTEN)
             return fail(p, "too many [listen] sections%s%s", "", "");
@@ -212,6 +239,73 @@ static int set_gpus(struct vgpu_pool_cfg *pc, const char *val)
         snprintf(pc->gpus_text + n, sizeof(pc->gpus_text) - n, "%s%u", n ? "," : "", g);
     }
     return pc->ngpus ? 0 : -1;
+}
+
+/* A key of [tls]: a path each. */
+static int tls_key(struct parse *p, const char *key, const char *val)
+{
+    struct vgpu_tls_cfg *t = &p->c->tls;
+    char *dst = !strcmp(key, "dir") ? t->dir : !strcmp(key, "ca") ? t->ca :
+                !strcmp(key, "cert") ? t->cert : !strcmp(key, "key") ? t->key :
+                !strcmp(key, "crl") ? t->crl : NULL;
+
+    if (!dst)
+        return fail(p, "unknown key '%s' in [tls] (dir, ca, cert, key, crl)%s", key, "");
+    if (strlen(val) >= sizeof(t->dir))
+        return fail(p, "%s: path too long%s", key, "");
+    snprintf(dst, sizeof(t->dir), "%s", val);
+    return 1;
+}
+
+/* "ab:CD:..." or "abcd...": 64 hex digits, colons anywhere between pairs.  0 or -1. */
+static int parse_sha256(const char *s, uint8_t out[32])
+{
+    size_t n = 0;
+
+    while (*s && n < 32) {
+        unsigned int b;
+
+        if (*s == ':') {
+            s++;
+            continue;
+        }
+        if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]) ||
+            sscanf(s, "%2x", &b) != 1)
+            return -1;
+        out[n++] = (uint8_t)b;
+        s += 2;
+    }
+    return n == 32 && !*s ? 0 : -1;
+}
+
+/* A key of [cert NAME]: what to match, and the identity. */
+static int cert_key(struct parse *p, const char *key, const char *val)
+{
+    struct vgpu_cert_cfg *ct = p->cert;
+    int r;
+
+    if (!strcmp(key, "cn")) {
+        if (!*val || strlen(val) >= sizeof(ct->cn))
+            return fail(p, "cn: '%s' is empty or too long%s", val, "");
+        snprintf(ct->cn, sizeof(ct->cn), "%s", val);
+        return 1;
+    }
+    if (!strcmp(key, "sha256")) {
+        if (parse_sha256(val, ct->sha256))
+            return fail(p, "sha256: '%s' is not a SHA-256 fingerprint (64 hex digits, colons "
+                        "allowed)%s", val, "");
+        ct->has_sha256 = true;
+        return 1;
+    }
+    r = identity_key(&ct->who, key, val);
+    if (r < 0)
+        return fail(p, "%s: bad value '%s' (vm_id: a number; pool: A..Z; priority: low, "
+                    "medium or high)", key, val);
+    if (r == 0)
+        return fail(p, "unknown key '%s' in [cert %s] (cn, sha256, vm_id, pool, priority)", key,
+                    ct->name);
+    ct->has_vm_id |= !strcmp(key, "vm_id");
+    return 1;
 }
 
 static int on_key(void *user, const char *sec, const char *key, const char *val)
@@ -289,6 +383,10 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
             return fail(p, "%s: bad value '%s' (" LISTEN_KEYS ")", key, val);
         return r ? 1 : fail(p, "unknown key '%s' in [%s]", key, sec);
     }
+    if (!strcmp(sec, "tls"))
+        return tls_key(p, key, val);
+    if (p->cert)
+        return cert_key(p, key, val);
     if (p->vm) {
         if (!strcmp(key, "memory")) {
             if (vgpu_config_size(val, &size))
@@ -364,6 +462,95 @@ int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, si
     }
     c->nlisten++;
     return 0;
+}
+
+bool vgpu_listen_uses_tls(const struct vgpu_listen_cfg *l)
+{
+    return !strncmp(l->address, "tcp:", 4) && l->tls != VGPU_TLS_INSECURE;
+}
+
+/* dst = explicit path, else dir/name when dir is set; 0 or -1 when too long. */
+static int tls_path(char *dst, size_t cap, const char *dir, const char *name)
+{
+    if (dst[0] || !dir[0])
+        return 0;
+    return snprintf(dst, cap, "%s/%s", dir, name) < (int)cap ? 0 : -1;
+}
+
+int vgpu_config_finish(struct vgpu_config *c, char *err, size_t errlen)
+{
+    struct vgpu_tls_cfg *t = &c->tls;
+    bool tls = false;
+
+    for (int i = 0; i < c->nlisten; i++) {
+        const struct vgpu_listen_cfg *l = &c->listen[i];
+
+        if (strncmp(l->address, "tcp:", 4) && l->tls != VGPU_TLS_DEFAULT) {
+            snprintf(err, errlen, "listener %s: tls is for tcp: sockets (a unix socket's "
+                     "clients are known by the socket's permissions)", l->address);
+            return -1;
+        }
+        if (!vgpu_listen_uses_tls(l))
+            continue;
+        tls = true;
+        if (l->pinned) {
+            snprintf(err, errlen, "listener %s speaks TLS: its clients' identity comes from "
+                     "their certificates ([cert] sections), so it takes no vm_id, pool or "
+                     "priority (or set tls = insecure for plain TCP)", l->address);
+            return -1;
+        }
+    }
+    for (int i = 0; i < c->ncerts; i++) {
+        const struct vgpu_cert_cfg *ct = &c->certs[i];
+
+        if ((!ct->cn[0] && !ct->has_sha256) || !ct->has_vm_id) {
+            snprintf(err, errlen, "[cert %s] needs cn or sha256 (which certificate) and vm_id "
+                     "(whose it is)", ct->name);
+            return -1;
+        }
+    }
+    if (tls_path(t->ca, sizeof(t->ca), t->dir, "ca-cert.pem") ||
+        tls_path(t->cert, sizeof(t->cert), t->dir, "server-cert.pem") ||
+        tls_path(t->key, sizeof(t->key), t->dir, "server-key.pem")) {
+        snprintf(err, errlen, "[tls] dir: path too long");
+        return -1;
+    }
+    if (!t->crl[0] && t->dir[0]) {       /* a revocation list only where the dir has one */
+        char crl[sizeof(t->crl)];
+
+        if (snprintf(crl, sizeof(crl), "%s/ca-crl.pem", t->dir) < (int)sizeof(crl) &&
+            access(crl, F_OK) == 0)
+            memcpy(t->crl, crl, sizeof(crl));
+    }
+    if (!tls)
+        return 0;
+    if (!t->ca[0] || !t->cert[0] || !t->key[0]) {
+        snprintf(err, errlen, "a tcp: listener speaks TLS and [tls] names no credentials: set "
+                 "[tls] dir (with ca-cert.pem, server-cert.pem, server-key.pem) or ca, cert and "
+                 "key; or give the listener tls = insecure for plain TCP");
+        return -1;
+    }
+    if (!c->ncerts) {
+        snprintf(err, errlen, "a tcp: listener speaks TLS and no [cert] section says whose a "
+                 "client certificate is: add [cert NAME] with cn or sha256, and vm_id");
+        return -1;
+    }
+    return 0;
+}
+
+const struct vgpu_cert_cfg *vgpu_config_cert(const struct vgpu_config *c, const char *cn,
+                                             const uint8_t sha256[32])
+{
+    for (int i = 0; i < c->ncerts; i++) {
+        const struct vgpu_cert_cfg *ct = &c->certs[i];
+
+        if (ct->cn[0] && (!cn || strcmp(ct->cn, cn)))
+            continue;
+        if (ct->has_sha256 && memcmp(ct->sha256, sha256, 32))
+            continue;
+        return ct;
+    }
+    return NULL;
 }
 
 const struct vgpu_vm_limits *vgpu_config_vm(const struct vgpu_config *c, uint32_t vm)

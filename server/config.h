@@ -36,12 +36,41 @@ enum vgpu_listen_type { VGPU_LISTEN_CLIENT, VGPU_LISTEN_DEVICE };
 #define VGPU_DEFAULT_MAX_PENDING 32       /* connections not yet past their handshake */
 #define VGPU_HANDSHAKE_TIMEOUT_MS 10000   /* ... and how long one may take */
 
+/*
+ * A tcp: socket speaks TLS unless it says tls = insecure; a unix socket
+ * never does.  On a TLS socket the client's certificate is the identity:
+ * a [cert] section gives it (programs get it, a device's HELLO must say it).
+ */
+enum vgpu_listen_tls { VGPU_TLS_DEFAULT, VGPU_TLS_ON, VGPU_TLS_INSECURE };
+
 struct vgpu_listen_cfg {
     char address[256];                /* unix:PATH or tcp:HOST:PORT */
     enum vgpu_listen_type type;
     struct vgpu_identity who;         /* clients: theirs; devices: what a HELLO must say */
-    bool pinned;                      /* device socket with vm_id/pool/priority set */
+    bool pinned;                      /* vm_id/pool/priority set (a device's HELLO must match) */
     uint32_t max_conns;               /* clients or device links at once (0: the default) */
+    enum vgpu_listen_tls tls;         /* as written; vgpu_listen_uses_tls() decides */
+};
+
+/*
+ * The server's TLS credentials ([tls]): files in the layout of QEMU's
+ * tls-creds-x509 objects (dir/ca-cert.pem, server-cert.pem, server-key.pem,
+ * and ca-crl.pem when it exists), or each named on its own.
+ */
+struct vgpu_tls_cfg {
+    char dir[256];
+    char ca[256], cert[256], key[256], crl[256];
+};
+
+/* [cert NAME]: the identity a client certificate stands for. */
+#define VGPU_CONFIG_MAX_CERTS 256
+struct vgpu_cert_cfg {
+    char name[64];
+    char cn[128];                     /* its subject's common name ("" : any) */
+    uint8_t sha256[32];               /* its SHA-256 fingerprint, when has_sha256 */
+    bool has_sha256;
+    bool has_vm_id;
+    struct vgpu_identity who;
 };
 
 struct vgpu_pool_cfg {
@@ -71,6 +100,9 @@ struct vgpu_config {
     int npools;                       /* 0: any pool letter means every GPU */
     struct vgpu_vm_limits vms[VGPU_CONFIG_MAX_VMS];
     int nvms;
+    struct vgpu_tls_cfg tls;
+    struct vgpu_cert_cfg certs[VGPU_CONFIG_MAX_CERTS];
+    int ncerts;
 };
 
 void vgpu_config_init(struct vgpu_config *c);
@@ -83,10 +115,31 @@ int vgpu_config_load(struct vgpu_config *c, const char *path, char *err, size_t 
 
 /*
  * Adds one listening socket from a flag: ADDRESS[,type=client|device]
- * [,vm_id=N][,pool=P][,priority=low|medium|high][,sessions=N].  0, or -1
+ * [,vm_id=N][,pool=P][,priority=low|medium|high][,sessions=N]
+ * [,tls=on|insecure].  0, or -1
  * with a message in err.
  */
 int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, size_t errlen);
+
+/*
+ * After the file and the flags: the checks that span sections (TLS
+ * listeners need credentials and [cert] sections and take no identity of
+ * their own; tls on a unix socket; a [cert] names a certificate and a
+ * vm_id), and the credentials' paths resolved from [tls] dir.  0, or -1
+ * with a message in err.
+ */
+int vgpu_config_finish(struct vgpu_config *c, char *err, size_t errlen);
+
+/* Does listener l speak TLS?  (tcp: unless tls = insecure.) */
+bool vgpu_listen_uses_tls(const struct vgpu_listen_cfg *l);
+
+/*
+ * The [cert] section for a client certificate with common name cn (may be
+ * NULL) and SHA-256 fingerprint sha256: the first whose cn and sha256, where
+ * set, both match.  NULL when none does.
+ */
+const struct vgpu_cert_cfg *vgpu_config_cert(const struct vgpu_config *c, const char *cn,
+                                             const uint8_t sha256[32]);
 
 /* The limits of vm, or NULL when it has none. */
 const struct vgpu_vm_limits *vgpu_config_vm(const struct vgpu_config *c, uint32_t vm);

@@ -116,14 +116,14 @@ static int admit(struct vgpu_session *s, const Vgpu__Wire__Hello *hello, char *w
 
     if (rc)
         return rc;
+    if (s->refuse) {
+        snprintf(why, n, "%s", s->refuse);     /* a bound of the server's, or an unknown certificate */
+        return VGPU_WIRE_E_REFUSED;
+    }
     if (!vgpu_config_pool(vgpu_cfg, s->who.pool)) {
         snprintf(why, n, "vgpu-server has no GPU pool %c for vm %u: add a [pool %c] "
                  "section to its configuration, or give the VM a configured pool",
                  s->who.pool ? s->who.pool : '?', s->who.vm_id, s->who.pool ? s->who.pool : '?');
-        return VGPU_WIRE_E_REFUSED;
-    }
-    if (s->refuse) {
-        snprintf(why, n, "%s", s->refuse);     /* a bound of the server's was reached */
         return VGPU_WIRE_E_REFUSED;
     }
     snprintf(s->client, sizeof(s->client), "%s", hello->client_name);

@@ -157,6 +157,29 @@ static void serve(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l
     }
 }
 
+/*
+ * In the child, on a TLS socket: the handshake first, then the connection
+ * served as any other, with the identity of the client's certificate (a
+ * device's HELLO must say exactly that one).  A trusted certificate that no
+ * [cert] names is refused: a program is told why, a device link closed.
+ */
+static void serve_tls(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l,
+                      char *refuse)
+{
+    struct vgpu_listen_cfg as = *l;
+    char unknown[384];
+    int inner;
+
+    alarm((VGPU_HANDSHAKE_TIMEOUT_MS + 999) / 1000);
+    inner = vgpu_tls_accept(fd, l->address, &as.who, unknown, sizeof(unknown));
+    if (inner < 0)
+        return;
+    as.pinned = true;
+    if (!unknown[0] || l->type != VGPU_LISTEN_DEVICE)
+        serve(inner, cache_dir, &as, refuse[0] ? refuse : unknown[0] ? unknown : NULL);
+    vgpu_tls_end(inner);
+}
+
 static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaque)
 {
     struct server *sv = opaque;
@@ -196,7 +219,10 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
             close(sv->afd);
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
-        serve(cfd, sv->cfg->cache_dir, ls->cfg, refuse[0] ? refuse : NULL);
+        if (vgpu_listen_uses_tls(ls->cfg))
+            serve_tls(cfd, sv->cfg->cache_dir, ls->cfg, refuse);
+        else
+            serve(cfd, sv->cfg->cache_dir, ls->cfg, refuse[0] ? refuse : NULL);
         vgpu_sched_leave();
         _exit(0);
     }
@@ -349,6 +375,11 @@ static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
         vgpu_log_level = cfg->log_level;
     if (!cfg->nlisten)
         vgpu_config_add_listen(cfg, DEFAULT_LISTEN, err, sizeof(err));
+    if (vgpu_config_finish(cfg, err, sizeof(err))) {
+        fprintf(stderr, "vgpu-server: %s%s%s\n", config_path ? config_path : "",
+                config_path ? ": " : "", err);
+        return 2;
+    }
     if (!cfg->admin[0] && !strncmp(cfg->listen[0].address, "unix:", 5) &&
         strlen(cfg->listen[0].address + 5) + 6 < sizeof(cfg->admin))
         snprintf(cfg->admin, sizeof(cfg->admin), "%s.admin", cfg->listen[0].address + 5);
@@ -392,6 +423,17 @@ static int open_sockets(struct server *sv)
         sv->ls[sv->nls++] = (struct listener){ .fd = fd, .cfg = l };
         if (vgpu_loop_add(sv->loop, fd, POLLIN, on_accept, sv) < 0)
             return -1;
+        if (vgpu_listen_uses_tls(l))
+            vgpu_log(VGPU_LOG_INFO, "listening on %s (TLS) for %s: identity from each client "
+                     "certificate's [cert] section", l->address,
+                     l->type == VGPU_LISTEN_DEVICE ? "vgpu-stub devices" : "programs");
+        else if (!strncmp(l->address, "tcp:", 4))
+            vgpu_log(VGPU_LOG_WARN, "listening on %s without TLS (tls = insecure): anyone who "
+                     "can reach it is served (as %s), and its traffic can be read and changed "
+                     "on the network", l->address, l->type == VGPU_LISTEN_DEVICE && !l->pinned
+                     ? "whatever VM its HELLO names" : "this socket's VM");
+        if (vgpu_listen_uses_tls(l))
+            continue;
         if (l->type == VGPU_LISTEN_DEVICE && l->pinned)
             vgpu_log(VGPU_LOG_INFO, "listening on %s for a vgpu-stub device of vm %u, pool %c, "
                      "%s", l->address, l->who.vm_id, l->who.pool, vgpu_prio_name(l->who.priority));
@@ -451,7 +493,7 @@ int main(int argc, char **argv)
         vgpu_log(VGPU_LOG_ERROR, "cannot create the scheduler's shared state: %s", strerror(errno));
         return 1;
     }
-    if (vgpu_contain_parent(!cfg.no_contain) < 0)
+    if (vgpu_contain_parent(!cfg.no_contain) < 0 || vgpu_tls_server_init(&cfg) < 0)
         return 1;
     sv.loop = vgpu_loop_new();
     if (!sv.loop || open_sockets(&sv) < 0) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Socket transports of the shim: unix:PATH for host processes and
- * containers, tcp:HOST:PORT for a vgpu-server on another machine.
+ * containers, and plain TCP (VGPU_TLS=insecure) for a vgpu-server on
+ * another machine; tcp:HOST:PORT speaks TLS otherwise (transport_tls.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +67,7 @@ static int connect_bounded(int fd, const struct sockaddr *sa, socklen_t len)
     return 0;
 }
 
-static int tcp_connect(struct vgpu_transport *t, const char *hostport)
+int vgpu_shim_tcp_connect(struct vgpu_transport *t, const char *hostport)
 {
     char host[256];
     const char *colon = strrchr(hostport, ':');
@@ -147,6 +148,6 @@ const struct vgpu_transport_ops vgpu_transport_unix = {
 };
 
 const struct vgpu_transport_ops vgpu_transport_tcp = {
-    .name = "tcp", .connect = tcp_connect, .send = sock_send, .recv = sock_recv,
+    .name = "tcp", .connect = vgpu_shim_tcp_connect, .send = sock_send, .recv = sock_recv,
     .close = sock_close, .bell = sock_bell, .alive = sock_alive, .qp_futex = true,
 };

@@ -207,7 +207,9 @@ static int pick_transport(struct vgpu_client *c, const char **addr)
         t->ops = &vgpu_transport_unix;
         *addr = a + 5;
     } else if (!strncmp(a, "tcp:", 4)) {
-        t->ops = &vgpu_transport_tcp;
+        const char *tls = getenv("VGPU_TLS");
+
+        t->ops = tls && !strcmp(tls, "insecure") ? &vgpu_transport_tcp : &vgpu_transport_tls;
         *addr = a + 4;
     } else {
         vgpu_shim_log(VGPU_LOG_ERROR, "VGPU_SERVER=%s is not understood: use mmio, unix:PATH "
@@ -234,7 +236,7 @@ int vgpu_conn_ensure_locked(struct vgpu_client *c)
     if (rc)
         return rc;
     rc = t->ops->connect(t, addr);
-    if (rc && t->ops == &vgpu_transport_mmio) {
+    if (rc && (t->ops == &vgpu_transport_mmio || rc == -EKEYREJECTED)) {
         t->ops = NULL;           /* the transport said what is wrong */
         return rc;
     }
@@ -303,6 +305,7 @@ void vgpu_conn_atfork_child(struct vgpu_client *c)
 {
     struct vgpu_transport *t = &c->conn.transport;
 
+    vgpu_shim_tls_forget(t);
     if (t->ops == &vgpu_transport_mmio)
         vgpu_mmio_forget();
     else if (t->fd >= 0)

@@ -34,6 +34,7 @@ struct vgpu_transport {
     size_t qp_len;
     uint32_t qp_room_seen;     /* the submission head while waiting for room */
     uint32_t qp_looks;         /* turns of waiting for a reply */
+    void *tls;                 /* the TLS transport's connection (transport_tls.c), or NULL */
 };
 
 struct vgpu_transport_ops {
@@ -67,6 +68,11 @@ VGPU_HIDDEN int vgpu_shim_qp_recv(struct vgpu_transport *t, uint8_t **buf, size_
 
 extern const struct vgpu_transport_ops vgpu_transport_unix;
 extern const struct vgpu_transport_ops vgpu_transport_tcp;
+extern const struct vgpu_transport_ops vgpu_transport_tls;
+/* tcp:HOST:PORT connected into t->fd (bounded wait); 0 or -errno. */
+VGPU_HIDDEN int vgpu_shim_tcp_connect(struct vgpu_transport *t, const char *hostport);
+/* In a forked child: drops the parent's TLS state without a word to the server. */
+VGPU_HIDDEN void vgpu_shim_tls_forget(struct vgpu_transport *t);
 extern const struct vgpu_transport_ops vgpu_transport_mmio;
 /* Is there a vgpu-stub device (PCI 1af4:1111) in this machine? */
 VGPU_HIDDEN bool vgpu_mmio_present(void);

@@ -124,6 +124,83 @@ static void test_errors(void **state)
     expect_error("[server]\ncontain = no\n", 2, "not on or off");
 }
 
+/* Loads text, then vgpu_config_finish(): its result, the message in err. */
+static int load_finish(struct vgpu_config *c, const char *text, char *err, size_t errlen)
+{
+    int rc;
+
+    write_file(text);
+    vgpu_config_init(c);
+    rc = vgpu_config_load(c, path, err, errlen);
+    unlink(path);
+    return rc ? rc : vgpu_config_finish(c, err, errlen);
+}
+
+static void test_tls(void **state)
+{
+    static struct vgpu_config c;
+    static const uint8_t fp[32] = { 0xab, 0xcd, [31] = 0x01 };
+    uint8_t other[32] = { 0 };
+    const struct vgpu_cert_cfg *ct;
+    char err[512] = "";
+
+    (void)state;
+    assert_int_equal(load_finish(&c, "[listen remote]\naddress = tcp:0.0.0.0:7000\n"
+                                     "[listen devs]\naddress = tcp::7001\ntype = device\n"
+                                     "[listen local]\naddress = unix:/run/vgpu.sock\n"
+                                     "[tls]\ndir = /etc/vgpu/tls\n"
+                                     "[cert alice]\ncn = alice\nvm_id = 7\npool = B\n"
+                                     "priority = high\n"
+                                     "[cert pinned]\nsha256 = AB:CD:00:00:00:00:00:00:00:00:00:00:00:"
+                                     "00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:01\n"
+                                     "cn = bob\nvm_id = 8\n", err, sizeof(err)), 0);
+    assert_true(vgpu_listen_uses_tls(&c.listen[0]));
+    assert_true(vgpu_listen_uses_tls(&c.listen[1]));
+    assert_false(vgpu_listen_uses_tls(&c.listen[2]));
+    assert_string_equal(c.tls.ca, "/etc/vgpu/tls/ca-cert.pem");
+    assert_string_equal(c.tls.cert, "/etc/vgpu/tls/server-cert.pem");
+    assert_string_equal(c.tls.key, "/etc/vgpu/tls/server-key.pem");
+    ct = vgpu_config_cert(&c, "alice", other);
+    assert_non_null(ct);
+    assert_int_equal(ct->who.vm_id, 7);
+    assert_int_equal(ct->who.pool, 'B');
+    assert_int_equal(ct->who.priority, VGPU_PRIO_HIGH);
+    /* both cn and sha256 must match where both are set */
+    assert_null(vgpu_config_cert(&c, "bob", other));
+    assert_null(vgpu_config_cert(&c, "mallory", fp));
+    assert_null(vgpu_config_cert(&c, NULL, other));
+    ct = vgpu_config_cert(&c, "bob", fp);
+    assert_non_null(ct);
+    assert_int_equal(ct->who.vm_id, 8);
+    assert_int_equal(ct->who.pool, 'A');
+    assert_int_equal(ct->who.priority, VGPU_PRIO_MEDIUM);
+
+    /* plain TCP only when asked */
+    assert_int_equal(load_finish(&c, "[listen r]\naddress = tcp::7000\ntls = insecure\nvm_id = 3\n",
+                                 err, sizeof(err)), 0);
+    assert_false(vgpu_listen_uses_tls(&c.listen[0]));
+    /* what start-up refuses, and says why */
+    assert_int_equal(load_finish(&c, "[listen r]\naddress = tcp::7000\n[cert a]\ncn = a\nvm_id = 1\n",
+                                 err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "names no credentials"));
+    assert_int_equal(load_finish(&c, "[listen r]\naddress = tcp::7000\n[tls]\ndir = /x\n",
+                                 err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "no [cert] section"));
+    assert_int_equal(load_finish(&c, "[listen r]\naddress = tcp::7000\nvm_id = 4\n[tls]\ndir = /x\n"
+                                     "[cert a]\ncn = a\nvm_id = 1\n", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "takes no vm_id"));
+    assert_int_equal(load_finish(&c, "[listen r]\naddress = unix:/a\ntls = on\n", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "tls is for tcp:"));
+    assert_int_equal(load_finish(&c, "[cert a]\npool = B\nvm_id = 1\n", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "needs cn or sha256"));
+    assert_int_equal(load_finish(&c, "[cert a]\ncn = a\n", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "needs cn or sha256"));
+    expect_error("[cert a]\nsha256 = 12:34\n", 2, "SHA-256 fingerprint");
+    expect_error("[cert a]\nvm = 3\n", 2, "unknown key 'vm'");
+    expect_error("[tls]\nca_file = /x\n", 2, "unknown key 'ca_file'");
+    expect_error("[listen x]\naddress = tcp::1\ntls = off\n", 3, "tls: on or insecure");
+}
+
 static void test_typed_listeners(void **state)
 {
     struct vgpu_config c;
@@ -211,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_listen_flag),
         cmocka_unit_test(test_typed_listeners),
         cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_tls),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
