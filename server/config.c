@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading vgpu-server's INI configuration.  Sections:
- *   [server]      cache_dir, log_level, admin, admin_group, max_pending, contain
+ *   [server]      cache_dir, log_level, admin, admin_group, max_pending, contain, user
  *   [scheduler]   hold_us, starvation_ms, queue_high, queue_medium, queue_low
  *   [pool X]      gpus = 0,1          (X is one letter A..Z)
  *   [listen NAME] address, type, vm_id, pool, priority, sessions, tls
@@ -330,6 +330,10 @@ static int on_key(void *user, const char *sec, const char *key, const char *val)
         else if (!strcmp(key, "max_pending")) {
             if (parse_u32(val, &c->max_pending) || !c->max_pending)
                 return fail(p, "max_pending: '%s' is not a number from 1%s", val, "");
+        } else if (!strcmp(key, "user")) {
+            if (!*val || strlen(val) >= sizeof(c->user))
+                return fail(p, "user: '%s' is empty or too long%s", val, "");
+            snprintf(c->user, sizeof(c->user), "%s", val);
         } else if (!strcmp(key, "contain")) {
             if (strcmp(val, "on") && strcmp(val, "off"))
                 return fail(p, "contain: '%s' is not on or off%s", val, "");

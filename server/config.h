@@ -93,6 +93,7 @@ struct vgpu_config {
     char admin_group[64];             /* "" : owner only (0600) */
     uint32_t max_pending;             /* connections not past their handshake (0: default) */
     bool no_contain;                  /* contain = off / --no-contain: sessions unconfined (debugging) */
+    char user[64];                    /* sessions run as this user (root only; "" : as the server) */
     struct vgpu_sched_params sched;
     struct vgpu_listen_cfg listen[VGPU_CONFIG_MAX_LISTEN];
     int nlisten;

@@ -27,6 +27,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -240,6 +243,86 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on)
     else
         vgpu_log(VGPU_LOG_DEBUG, "session confined");
     return rc;
+}
+
+/* The sessions' user, when the server started as root and was given one. */
+static struct {
+    bool set;
+    char name[64];
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int ngroups;
+} run_as;
+
+int vgpu_contain_user_init(const char *user)
+{
+    struct passwd *pw;
+
+    if (!user || !*user) {
+        if (geteuid() == 0)
+            vgpu_log(VGPU_LOG_WARN, "sessions run as root: set user = NAME in [server] (or "
+                     "--user), a user of its own that can open /dev/nvidia*, so a session "
+                     "taken over holds no root");
+        return 0;
+    }
+    errno = 0;
+    pw = getpwnam(user);
+    if (!pw) {
+        vgpu_log(VGPU_LOG_ERROR, "user = %s: no such user%s%s", user, errno ? ": " : "",
+                 errno ? strerror(errno) : "");
+        return -1;
+    }
+    if (geteuid() != 0) {
+        if (pw->pw_uid == geteuid())
+            return 0;
+        vgpu_log(VGPU_LOG_ERROR, "user = %s: sessions can run as another user only when the "
+                 "server starts as root (it runs as uid %u); start it as root, or as %s",
+                 user, (unsigned)geteuid(), user);
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        vgpu_log(VGPU_LOG_ERROR, "user = %s is root: name an unprivileged user", user);
+        return -1;
+    }
+    run_as.ngroups = (int)(sizeof(run_as.groups) / sizeof(run_as.groups[0]));
+    if (getgrouplist(user, pw->pw_gid, run_as.groups, &run_as.ngroups) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "user = %s is in more than %zu groups", user,
+                 sizeof(run_as.groups) / sizeof(run_as.groups[0]));
+        return -1;
+    }
+    snprintf(run_as.name, sizeof(run_as.name), "%s", user);
+    run_as.uid = pw->pw_uid;
+    run_as.gid = pw->pw_gid;
+    run_as.set = true;
+    vgpu_log(VGPU_LOG_INFO, "sessions run as user %s (uid %u, gid %u)", user,
+             (unsigned)run_as.uid, (unsigned)run_as.gid);
+    return 0;
+}
+
+bool vgpu_contain_user_ids(uid_t *uid, gid_t *gid)
+{
+    *uid = run_as.uid;
+    *gid = run_as.gid;
+    return run_as.set;
+}
+
+int vgpu_contain_become_user(pid_t parent)
+{
+    if (!run_as.set)
+        return 0;
+    if (setgroups((size_t)run_as.ngroups, run_as.groups) < 0 || setgid(run_as.gid) < 0 ||
+        setuid(run_as.uid) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot become user %s: %s", run_as.name, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) {        /* the change must be for good */
+        vgpu_log(VGPU_LOG_ERROR, "still able to become root after becoming %s", run_as.name);
+        return -1;
+    }
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    vgpu_contain_orphan(parent);
+    return 0;
 }
 
 void vgpu_contain_orphan(pid_t parent)

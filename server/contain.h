@@ -40,6 +40,22 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on);
 void vgpu_contain_orphan(pid_t parent);
 
 /*
+ * The server, at start: sessions are to run as user (a name; NULL or "":
+ * as the server).  Started as root, user's uid, gid and groups are looked
+ * up now; not as root, user must be the server's own.  0 or -1 (logged).
+ */
+int vgpu_contain_user_init(const char *user);
+/* The uid and gid sessions run as: true when they are another user's (root started us). */
+bool vgpu_contain_user_ids(uid_t *uid, gid_t *gid);
+/*
+ * A connection's process, right after vgpu_contain_orphan(parent), before
+ * it reads a byte from its client: becomes the sessions' user (groups, gid,
+ * uid, irreversibly), when one is set, and asks again to end with parent
+ * (a change of user clears that request).  0, or -1 (logged): it must end.
+ */
+int vgpu_contain_become_user(pid_t parent);
+
+/*
  * The server or a link process reaped child pid with wait status status:
  * an end by a signal (a crash: the driver dying under a call, say) is
  * logged as a warning naming the signal; what the session held the kernel

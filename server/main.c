@@ -15,7 +15,9 @@
  *               [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]
  *               [--no-contain]
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -213,6 +215,8 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
     pid = fork();
     if (pid == 0) {
         vgpu_contain_orphan(parent);
+        if (vgpu_contain_become_user(parent) < 0)
+            _exit(1);
         for (int j = 0; j < sv->nls; j++)
             close(sv->ls[j].fd);
         if (sv->afd >= 0)
@@ -288,7 +292,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,KEY=VALUE]...]...\n"
                "                   [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]\n"
-               "                   [--no-contain]\n"
+               "                   [--no-contain] [--user NAME]\n"
                "Serves CUDA programs running through the vgpu shim.  ADDRESS is unix:PATH or\n"
                "tcp:HOST:PORT; KEY is type (client or device), vm_id, pool, priority or\n"
                "sessions; --listen flags replace the config file's [listen] sections.\n"
@@ -306,6 +310,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
         { "cache-dir", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'v' },
         { "no-contain", no_argument, NULL, 'N' },
+        { "user", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -338,6 +343,13 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
             }
             break;
         case 'N': flags->no_contain = true; break;
+        case 'u':
+            if (!*optarg || strlen(optarg) >= sizeof(flags->user)) {
+                fprintf(stderr, "vgpu-server: --user: expected a user name\n");
+                return 2;
+            }
+            snprintf(flags->user, sizeof(flags->user), "%s", optarg);
+            break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -371,6 +383,8 @@ static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
     if (flags->log_level >= 0)
         cfg->log_level = flags->log_level;
     cfg->no_contain |= flags->no_contain;
+    if (flags->user[0])
+        memcpy(cfg->user, flags->user, sizeof(cfg->user));
     if (cfg->log_level >= 0)
         vgpu_log_level = cfg->log_level;
     if (!cfg->nlisten)
@@ -388,19 +402,55 @@ static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
     return 0;
 }
 
-/* The fatbin cache holds every tenant's kernels: it must be ours alone.  0 or -1 (logged). */
+/*
+ * Started as root with sessions running as another user: the cache becomes
+ * that user's (it writes it), with the images already in it.  0 or -1.
+ */
+static int give_cache(const char *dir, uid_t uid, gid_t gid)
+{
+    struct dirent *e;
+    DIR *d;
+    int dfd, rc = 0;
+
+    if (lchown(dir, uid, gid) < 0)
+        return -1;
+    d = opendir(dir);
+    if (!d)
+        return -1;
+    dfd = dirfd(d);
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' &&
+            fchownat(dfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+            rc = -1;
+    closedir(d);
+    return rc;
+}
+
+/*
+ * The fatbin cache holds every tenant's kernels: it must be the sessions'
+ * user's alone (the server's, or [server] user's).  0 or -1 (logged).
+ */
 static int check_cache_dir(const char *dir)
 {
+    uid_t uid = getuid();
+    gid_t gid = getgid();
     struct stat st;
 
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         vgpu_log(VGPU_LOG_ERROR, "cannot create the fatbin cache %s: %s", dir, strerror(errno));
         return -1;
     }
-    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+    if (vgpu_contain_user_ids(&uid, &gid) && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+        st.st_uid == 0 && !(st.st_mode & 022) && give_cache(dir, uid, gid) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "cannot give the fatbin cache %s to the sessions' user: %s",
+                 dir, strerror(errno));
+        return -1;
+    }
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid ||
         (st.st_mode & 022)) {
-        vgpu_log(VGPU_LOG_ERROR, "the fatbin cache %s must be a directory owned by this user "
-                 "that no one else can write (remove it, or pick another with --cache-dir)", dir);
+        vgpu_log(VGPU_LOG_ERROR, "the fatbin cache %s must be a directory owned by the sessions' "
+                 "user (uid %u) that no one else can write (remove it, or pick another with "
+                 "--cache-dir)", dir, (unsigned)uid);
         return -1;
     }
     if (st.st_mode & 044)
@@ -487,7 +537,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     vgpu_cfg = &cfg;
-    if (check_cache_dir(cfg.cache_dir) < 0)
+    if (vgpu_contain_user_init(cfg.user) < 0 || check_cache_dir(cfg.cache_dir) < 0)
         return 1;
     if (vgpu_sched_init(&cfg.sched) < 0) {
         vgpu_log(VGPU_LOG_ERROR, "cannot create the scheduler's shared state: %s", strerror(errno));
