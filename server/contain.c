@@ -66,8 +66,7 @@ int vgpu_contain_parent(bool sessions_on)
     return 0;
 }
 
-/* A session that runs as root gives up every capability, for itself and anything it executes. */
-static int drop_capabilities(void)
+int vgpu_contain_drop_capabilities(void)
 {
     struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
     struct __user_cap_data_struct d[2];
@@ -230,7 +229,7 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on)
     }
     if ((rc = vgpu_sched_confine()) < 0)
         what = "cannot map the scheduler state read-only";
-    else if ((rc = drop_capabilities()) < 0)
+    else if ((rc = vgpu_contain_drop_capabilities()) < 0)
         what = "cannot drop root's capabilities";
     else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         rc = -errno, what = "cannot set no_new_privs";

@@ -40,6 +40,13 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on);
 void vgpu_contain_orphan(pid_t parent);
 
 /*
+ * A process running as root gives up every capability (bounding set
+ * included) for itself and anything it executes; nothing when not root.
+ * The calling thread only: call it before any thread starts.  0 or -errno.
+ */
+int vgpu_contain_drop_capabilities(void);
+
+/*
  * The server, at start: sessions are to run as user (a name; NULL or "":
  * as the server).  Started as root, user's uid, gid and groups are looked
  * up now; not as root, user must be the server's own.  0 or -1 (logged).

@@ -151,7 +151,7 @@ int vgpu_session_handshake(struct vgpu_session *s)
     Vgpu__Wire__HelloReply reply = VGPU__WIRE__HELLO_REPLY__INIT;
     struct vgpu_frame f = { 0 };
     struct vgpu_frame_header h = { .flags = VGPU_FRAME_F_REPLY };
-    char why[256] = "";
+    char why[512] = "";
     uint8_t *buf;
     size_t len;
     int rc;

@@ -220,7 +220,6 @@ static struct channel *open_channel(struct link *l, uint32_t id)
         close(l->fd);
         for (size_t i = 0; i < l->nch; i++)
             close(l->ch[i].fd);
-        vgpu_tls_forget();
         vgpu_session_run(sv[1], l->cache_dir, &l->who, NULL);
         _exit(0);
     }

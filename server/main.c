@@ -132,10 +132,12 @@ static void serve(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l
                   const char *refuse)
 {
     uint8_t magic[4];
+    unsigned int left;
     ssize_t n;
     bool link;
 
-    alarm((VGPU_HANDSHAKE_TIMEOUT_MS + 999) / 1000);
+    left = alarm(0);           /* a TLS connection's deadline runs on from its handshake */
+    alarm(left ? left : (VGPU_HANDSHAKE_TIMEOUT_MS + 999) / 1000);
     do
         n = recv(fd, magic, sizeof(magic), MSG_PEEK | MSG_WAITALL);
     while (n < 0 && errno == EINTR);
@@ -160,26 +162,28 @@ static void serve(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l
 }
 
 /*
- * In the child, on a TLS socket: the handshake first, then the connection
- * served as any other, with the identity of the client's certificate (a
- * device's HELLO must say exactly that one).  A trusted certificate that no
- * [cert] names is refused: a program is told why, a device link closed.
+ * In the child, on a TLS socket: the TLS relay started while this process
+ * still has the server's privileges (it reads the key), then this one
+ * becomes the sessions' user and learns whose certificate the client
+ * presented: the connection is served as any other, with that identity (a
+ * device's HELLO must say exactly that one).  A trusted certificate that
+ * no [cert] names is refused: a program is told why, a device link closed.
  */
 static void serve_tls(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l,
-                      char *refuse)
+                      char *refuse, pid_t parent)
 {
     struct vgpu_listen_cfg as = *l;
     char unknown[384];
     int inner;
 
     alarm((VGPU_HANDSHAKE_TIMEOUT_MS + 999) / 1000);
-    inner = vgpu_tls_accept(fd, l->address, &as.who, unknown, sizeof(unknown));
-    if (inner < 0)
+    inner = vgpu_tls_relay_start(fd, l->address);
+    if (inner < 0 || vgpu_contain_become_user(parent) < 0 ||
+        vgpu_tls_identify(inner, l->address, &as.who, unknown, sizeof(unknown)) < 0)
         return;
     as.pinned = true;
     if (!unknown[0] || l->type != VGPU_LISTEN_DEVICE)
         serve(inner, cache_dir, &as, refuse[0] ? refuse : unknown[0] ? unknown : NULL);
-    vgpu_tls_end(inner);
 }
 
 static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaque)
@@ -215,7 +219,8 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
     pid = fork();
     if (pid == 0) {
         vgpu_contain_orphan(parent);
-        if (vgpu_contain_become_user(parent) < 0)
+        /* a TLS connection's relay is started as the server first (serve_tls) */
+        if (!vgpu_listen_uses_tls(ls->cfg) && vgpu_contain_become_user(parent) < 0)
             _exit(1);
         for (int j = 0; j < sv->nls; j++)
             close(sv->ls[j].fd);
@@ -224,7 +229,7 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         if (vgpu_listen_uses_tls(ls->cfg))
-            serve_tls(cfd, sv->cfg->cache_dir, ls->cfg, refuse);
+            serve_tls(cfd, sv->cfg->cache_dir, ls->cfg, refuse, parent);
         else
             serve(cfd, sv->cfg->cache_dir, ls->cfg, refuse[0] ? refuse : NULL);
         vgpu_sched_leave();
@@ -530,6 +535,8 @@ int main(int argc, char **argv)
     struct sigaction sa = { .sa_handler = on_signal };
     int rc;
 
+    if (argc > 1 && !strcmp(argv[1], "--tls-relay"))
+        return vgpu_tls_relay_main(argc, argv);     /* a TLS connection's relay (tls.c) */
     rc = parse_args(argc, argv, &flags, &config_path);
     if (rc)
         return rc == 1 ? 0 : rc;

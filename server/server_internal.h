@@ -271,28 +271,31 @@ void vgpu_memory_charge_force(struct vgpu_session *s, int64_t delta);
 /* ---- sockets (listen.c) ---- */
 /* ---- TLS on tcp: listeners (tls.c) ---- */
 
-/* The parent, once at start: loads [tls]'s credentials when a listener needs them.  0 or -1 (logged). */
+/*
+ * The parent, once at start, when a listener speaks TLS: checks that
+ * [tls]'s credentials load (in a child: the key never enters this
+ * process).  0 or -1 (logged).
+ */
 int vgpu_tls_server_init(const struct vgpu_config *cfg);
 /*
- * In a connection's process, on a TLS listener (where names it in logs):
- * the handshake on fd, under the connection's deadline, requiring a client
- * certificate the CA signed, and then its [cert] identity into *who.
- * Returns the fd to serve the connection on from now on (one end of a
- * socketpair; two threads relay the other end to and from TLS; fd is
- * theirs), or -1 (logged) when the connection is to be closed.  When the
- * certificate is trusted but no [cert] names it, refuse says so (else "")
- * and *who is untouched.
+ * In a connection's process, on a TLS listener (where names it in logs),
+ * still with the server's privileges: starts the TLS relay on fd (it
+ * becomes the relay's; closed here) and returns the fd to serve the
+ * connection on (a socketpair to the relay), or -1 (logged).
  */
-int vgpu_tls_accept(int fd, const char *where, struct vgpu_identity *who, char *refuse,
-                    size_t refuselen);
+int vgpu_tls_relay_start(int fd, const char *where);
 /*
- * The connection's process is done with inner (vgpu_tls_accept()'s fd):
- * closes it and waits (up to 5 s) until what it wrote has gone out and the
- * client was told the end.
+ * Then, with the session's privileges: waits (within the handshake's
+ * deadline) for the relay to say whose certificate the client presented,
+ * and puts its [cert] identity into *who.  0, or -1 when the handshake
+ * failed (the relay logged why) and the connection is to be closed.  When
+ * the certificate is trusted but no [cert] names it, refuse says so (else
+ * "") and *who is untouched.
  */
-void vgpu_tls_end(int inner);
-/* In a process forked from one served over TLS: closes the relay's fds (its threads are not there). */
-void vgpu_tls_forget(void);
+int vgpu_tls_identify(int inner, const char *where, struct vgpu_identity *who, char *refuse,
+                      size_t refuselen);
+/* vgpu-server --tls-relay ...: the relay process's main (tls.c); its exit status. */
+int vgpu_tls_relay_main(int argc, char **argv);
 
 /* A listening socket for unix:PATH or tcp:HOST:PORT, or -1 (logged). */
 int vgpu_listen_open(const char *address);

@@ -8,7 +8,8 @@
  *
  * Credentials (docs/shim.md, "Remote servers"): VGPU_TLS_CA, VGPU_TLS_CERT
  * and VGPU_TLS_KEY name the files; what they leave out comes from
- * VGPU_TLS_DIR, else ~/.config/vgpu/tls, else /etc/vgpu/tls, in the layout
+ * VGPU_TLS_DIR, else $XDG_CONFIG_HOME/vgpu/tls (~/.config/vgpu/tls without
+ * it) when that exists, else /etc/vgpu/tls, in the layout
  * of QEMU's tls-creds-x509 client objects (ca-cert.pem, client-cert.pem,
  * client-key.pem).  VGPU_TLS_SERVER_NAME replaces HOST in the name check.
  * VGPU_TLS=insecure speaks plain TCP instead, to a server whose socket says
@@ -19,8 +20,10 @@
  * client's lock is held around every use, so one thread at a time.
  */
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -39,7 +42,7 @@
     X(gnutls_certificate_allocate_credentials) X(gnutls_certificate_free_credentials)  \
     X(gnutls_certificate_set_x509_trust_file) X(gnutls_certificate_set_x509_key_file)  \
     X(gnutls_init) X(gnutls_deinit) X(gnutls_priority_set_direct)                      \
-    X(gnutls_credentials_set) X(gnutls_session_set_verify_cert) X(gnutls_server_name_set) \
+    X(gnutls_credentials_set) X(gnutls_session_set_verify_cert2) X(gnutls_server_name_set) \
     X(gnutls_transport_set_int2) X(gnutls_handshake_set_timeout) X(gnutls_handshake)    \
     X(gnutls_error_is_fatal) X(gnutls_record_send) X(gnutls_record_recv) X(gnutls_bye)  \
     X(gnutls_strerror) X(gnutls_session_get_verify_cert_status)                        \
@@ -156,6 +159,18 @@ fail:
     return -1;
 }
 
+/* Alerts that say the server did not take our certificate. */
+static bool certificate_alert(gnutls_alert_description_t a)
+{
+    return a == GNUTLS_A_CERTIFICATE_REQUIRED || a == GNUTLS_A_BAD_CERTIFICATE ||
+           a == GNUTLS_A_UNKNOWN_CA || a == GNUTLS_A_CERTIFICATE_REVOKED ||
+           a == GNUTLS_A_CERTIFICATE_EXPIRED || a == GNUTLS_A_UNSUPPORTED_CERTIFICATE ||
+           a == GNUTLS_A_CERTIFICATE_UNKNOWN;
+}
+
+#define REFUSED_OURS ": the server refused this client's certificate (is it one the server's CA " \
+                     "signed for TLS clients, unexpired and not revoked?)"
+
 /* The handshake failed: why, in words a user can act on. */
 static void handshake_failed(struct tls_conn *tc, int rc, const char *server)
 {
@@ -170,12 +185,21 @@ static void handshake_failed(struct tls_conn *tc, int rc, const char *server)
         (*gt.free)(why.data);
         return;
     }
+    if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+        gnutls_alert_description_t a = gt.gnutls_alert_get(tc->session);
+        const char *name = gt.gnutls_alert_get_name(a);
+
+        vgpu_shim_log(VGPU_LOG_ERROR, "TLS handshake with vgpu-server at %s failed: the server "
+                      "sent the alert '%s'%s", server, name ? name : "?",
+                      certificate_alert(a) ? REFUSED_OURS : "");
+        return;
+    }
     vgpu_shim_log(VGPU_LOG_ERROR, "TLS handshake with vgpu-server at %s failed: %s%s", server,
                   gt.gnutls_strerror(rc),
-                  rc == GNUTLS_E_FATAL_ALERT_RECEIVED || rc == GNUTLS_E_PREMATURE_TERMINATION ||
-                  rc == GNUTLS_E_PULL_ERROR || rc == GNUTLS_E_PUSH_ERROR
-                  ? " (the server refused this client's certificate: is it one the server's "
-                    "CA signed, and not revoked?)" : "");
+                  rc == GNUTLS_E_PREMATURE_TERMINATION || rc == GNUTLS_E_PULL_ERROR ||
+                  rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_UNEXPECTED_PACKET_LENGTH
+                  ? " (the server closed the connection during the handshake: is its socket one "
+                    "that speaks TLS, and is it within its connection limits?)" : "");
 }
 
 static void tls_free(struct vgpu_transport *t)
@@ -231,14 +255,23 @@ static int tls_connect(struct vgpu_transport *t, const char *hostport)
         return rc;
     }
     host_of(hostport, host, sizeof(host));
-    if ((rc = gt.gnutls_init(&tc->session, GNUTLS_CLIENT)) < 0 ||
+    /* GNUTLS_NO_SIGNAL: a server gone must give an error, not a SIGPIPE that kills the program */
+    if ((rc = gt.gnutls_init(&tc->session, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) < 0 ||
         (rc = gt.gnutls_priority_set_direct(tc->session, TLS_PRIORITY, NULL)) < 0 ||
         (rc = gt.gnutls_credentials_set(tc->session, GNUTLS_CRD_CERTIFICATE, tc->creds)) < 0)
         goto fail;
     /* SNI takes names only; the certificate check below takes addresses too */
     if (strspn(host, "0123456789.:") != strlen(host) || !host[0])
         gt.gnutls_server_name_set(tc->session, GNUTLS_NAME_DNS, host, strlen(host));
-    gt.gnutls_session_set_verify_cert(tc->session, host, 0);
+    {
+        /* the host name, and a certificate made for TLS servers (its EKU, where it has one) */
+        gnutls_typed_vdata_st want[2] = {
+            { .type = GNUTLS_DT_DNS_HOSTNAME, .data = (unsigned char *)host },
+            { .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER },
+        };
+
+        gt.gnutls_session_set_verify_cert2(tc->session, want, 2, 0);
+    }
     gt.gnutls_transport_set_int2(tc->session, t->fd, t->fd);
     gt.gnutls_handshake_set_timeout(tc->session, TLS_HANDSHAKE_MS);
     do
@@ -284,12 +317,7 @@ static void alert_received(gnutls_session_t s)
     const char *name = gt.gnutls_alert_get_name(a);
 
     vgpu_shim_log(VGPU_LOG_ERROR, "TLS: vgpu-server ended the connection with the alert '%s'%s",
-                  name ? name : "?",
-                  a == GNUTLS_A_CERTIFICATE_REQUIRED || a == GNUTLS_A_BAD_CERTIFICATE ||
-                  a == GNUTLS_A_UNKNOWN_CA || a == GNUTLS_A_CERTIFICATE_REVOKED ||
-                  a == GNUTLS_A_CERTIFICATE_EXPIRED || a == GNUTLS_A_UNSUPPORTED_CERTIFICATE
-                  ? ": the server refused this client's certificate (is it one the server's CA "
-                    "signed, unexpired and not revoked?)" : "");
+                  name ? name : "?", certificate_alert(a) ? REFUSED_OURS : "");
 }
 
 /* Reads exactly n bytes: 0, -ECONNRESET when the server closed before the first, or -EPIPE. */

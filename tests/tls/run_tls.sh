@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 #
-# run_tls.sh NAME SERVER FAKE_DIR SHIM_DIR LOAD_CLIENT BIG_COPIES WORK
+# run_tls.sh NAME SERVER FAKE_DIR SHIM_DIR LOAD_CLIENT BIG_COPIES VICTIM WORK
 #
 # Remote servers over mutual TLS, on the fake runtime, with certificates
 # made here by certtool: a CA, the server's certificate (localhost,
@@ -10,8 +10,13 @@
 #   - tenant7 runs LOAD_CLIENT (round trips whose answers only it can
 #     predict) and BIG_COPIES (150 MiB copies each way) over tcp: and gets
 #     vm 7, pool B, high: the identity of its certificate;
-#   - no certificate, rogue's, plain TCP, and a server certificate the
-#     client's CA did not sign: refused at the handshake, before any CUDA
+#   - while VICTIM (a call every 10 ms) runs over TLS: the server's private
+#     key is nowhere in its session's memory (only the TLS relay process
+#     holds it), and the relay holds no capability; its session killed, the
+#     program gets an error, not a SIGPIPE;
+#   - no certificate, rogue's, a certificate made for servers only, plain
+#     TCP, and a server certificate the client's CA did not sign or made for
+#     clients only: refused at the handshake, before any CUDA
 #     call (no session in the server's log), with a message naming the
 #     problem on the client's side;
 #   - stranger: trusted but unknown, refused with the reason in the
@@ -22,7 +27,7 @@
 #   - the server refuses to start with a tcp: listener and no credentials,
 #     and warns at start for tls = insecure.
 set -u
-name=$1 server=$2 fake=$3 shim_dir=$4 prog=$5 big=$6 work=$7
+name=$1 server=$2 fake=$3 shim_dir=$4 prog=$5 big=$6 victim=$7 work=$8
 server_pid=
 # shellcheck source-path=SCRIPTDIR source=../lib/server.sh
 . "$(dirname "$0")/../lib/server.sh"
@@ -60,6 +65,9 @@ for c in tenant7 dev7 stranger; do
     cert "$c" "cn = \"$c\"\ntls_www_client\nsigning_key\nexpiration_days = 2\n" ca
 done
 cert rogue 'cn = "tenant7"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' otherca
+# signed by the right CA for the wrong use: a server's certificate as a client's, and back
+cert serveronly 'cn = "tenant7"\ntls_www_server\nsigning_key\nexpiration_days = 2\n' ca
+cert clientserver 'cn = "localhost"\ndns_name = "localhost"\nip_address = "127.0.0.1"\ntls_www_client\nsigning_key\nencryption_key\nexpiration_days = 2\n' ca
 # the server's directory in QEMU's tls-creds-x509 layout
 mkdir -p "$pki/srv"
 cp "$pki/ca-cert.pem" "$pki/srv/ca-cert.pem"
@@ -158,6 +166,68 @@ cp "$pki/tenant7-cert.pem" "$pki/cli/client-cert.pem"
 cp "$pki/tenant7-key.pem" "$pki/cli/client-key.pem"
 run gooddir VGPU_TLS_DIR="$pki/cli" ||
     fail "the client with VGPU_TLS_DIR failed: $(cat "$work/gooddir.err")"
+
+# the key is the relay's alone: not in a session's memory; the relay holds no capability
+tenant_env="VGPU_TLS_DIR=$pki/cli"
+env -u LD_PRELOAD VGPU_SERVER="tcp:127.0.0.1:$port" LD_LIBRARY_PATH="$shim_dir" $tenant_env \
+    timeout 60 "$victim" > "$work/victim.out" 2> "$work/victim.err" &
+victim_pid=$!
+i=0
+while ! grep -q ready "$work/victim.out" 2>/dev/null; do
+    [ "$i" -lt 300 ] || fail "the victim never got ready over TLS: $(cat "$work/victim.err")"
+    sleep 0.1
+    i=$((i + 1))
+done
+session=$(pgrep -P "$server_pid" | tail -n 1)
+relay=$(pgrep -f -- '--tls-relay' | head -n 1)
+[ -n "$session" ] && [ -n "$relay" ] || fail "no session ($session) or relay ($relay) process"
+[ "$(awk '/^CapEff:/ { print $2 }' "/proc/$relay/status")" = 0000000000000000 ] ||
+    fail "the TLS relay holds capabilities: $(grep Cap "/proc/$relay/status")"
+for t in /proc/"$session"/task/*; do
+    [ "$(awk '/^CapEff:/ { print $2 }' "$t/status")" = 0000000000000000 ] ||
+        fail "a thread of the session holds capabilities ($t)"
+done
+python3 - "$session" "$relay" "$pki/srv/server-key.pem" <<'EOF2' || fail "the server's private key is in a session's memory"
+import re, subprocess, sys
+session, relay, keyfile = sys.argv[1], sys.argv[2], sys.argv[3]
+text = subprocess.run(["certtool", "-k", "--infile", keyfile], capture_output=True, text=True).stdout
+m = re.search(r"private key:\s*((?:\s*[0-9a-f]{2}:?)+)", text)
+scalar = bytes.fromhex(re.sub(r"[^0-9a-f]", "", m.group(1)))
+scalar = scalar.lstrip(b"\0") if len(scalar) > 32 else scalar
+def holds(pid):
+    found = False
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if "r" not in perms:
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            if hi - lo > (1 << 32):
+                continue    # a sanitizer's shadow reservation, not data
+            tail = b""
+            for at in range(lo, hi, 1 << 24):
+                try:
+                    mem.seek(at)
+                    data = tail + mem.read(min(1 << 24, hi - at))
+                except (OSError, ValueError, OverflowError):
+                    break
+                if scalar in data or scalar[::-1] in data:
+                    found = True
+                tail = data[-(len(scalar) - 1):]
+    return found
+# the check must be able to see the key where it is: in the relay
+if not holds(relay):
+    print("the key's scalar is not found in the relay either: the check sees nothing", file=sys.stderr)
+    sys.exit(2)
+sys.exit(1 if holds(session) else 0)
+EOF2
+kill -KILL "$session"
+wait "$victim_pid"
+rc=$?
+[ "$rc" -ne 141 ] || fail "the program died of SIGPIPE when its session was killed"
+grep -q 'lost the connection' "$work/victim.err" ||
+    fail "the program's session killed: stderr does not say so: $(cat "$work/victim.err")"
+echo "$name: key only in the relay, relay without capabilities, a killed session gives: $(grep -m1 '^error' "$work/victim.out")"
 n_ok=$(sessions)
 
 # 2. refused before any CUDA call
@@ -177,6 +247,9 @@ expect_refused rogue "a certificate of another CA" "refused this client's certif
     VGPU_TLS_CERT="$pki/rogue-cert.pem" VGPU_TLS_KEY="$pki/rogue-key.pem"
 grep -q 'client certificate refused\|TLS handshake failed' "$work/server.log" ||
     fail "the server did not log the rogue certificate's refusal"
+expect_refused serveronly "a certificate made for servers, as a client's" "refused this client's certificate" \
+    VGPU_TLS_DIR="$pki/none" VGPU_TLS_CA="$pki/ca-cert.pem" \
+    VGPU_TLS_CERT="$pki/serveronly-cert.pem" VGPU_TLS_KEY="$pki/serveronly-key.pem"
 expect_refused wrongca "a server the client's CA did not sign" 'is not trusted' \
     VGPU_TLS_DIR="$pki/none" VGPU_TLS_CA="$pki/otherca-cert.pem" \
     VGPU_TLS_CERT="$pki/tenant7-cert.pem" VGPU_TLS_KEY="$pki/tenant7-key.pem"
@@ -237,5 +310,20 @@ start_server "$fake" --listen "unix:$sock" --listen "tcp:127.0.0.1:$port,tls=ins
     --cache-dir "$work/cache"
 grep -q 'without TLS' "$work/server.log" || fail "tls = insecure: no warning at start"
 run insecure VGPU_TLS=insecure || fail "plain TCP with tls = insecure failed: $(cat "$work/insecure.err")"
+n_ok=$(sessions)
+expect_refused tlstoplain "TLS to a plain TCP socket" 'is its socket one that speaks TLS' \
+    VGPU_TLS_DIR="$pki/cli"
+stop_server
+# a server whose certificate was made for clients only: the shim does not take it
+mkdir -p "$pki/srv2"
+cp "$pki/ca-cert.pem" "$pki/srv2/ca-cert.pem"
+cp "$pki/clientserver-cert.pem" "$pki/srv2/server-cert.pem"
+cp "$pki/clientserver-key.pem" "$pki/srv2/server-key.pem"
+sed "s|^dir = .*|dir = $pki/srv2|" "$work/server.ini" > "$work/server2.ini"
+rm -f "$sock"
+start_server "$fake" --config "$work/server2.ini"
+n_ok=$(sessions)
+expect_refused clientpurpose "a server certificate made for clients" 'is not trusted' \
+    VGPU_TLS_DIR="$pki/cli"
 stop_server
 echo "$name: passed"
