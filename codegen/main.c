@@ -11,11 +11,13 @@
  * are appended to the registry and listed, and nothing is emitted.
  */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "codegen_internal.h"
+#include "vgpu/version.h"
 
 static int cmp_id(const void *a, const void *b)
 {
@@ -95,7 +97,7 @@ static void compute_hash(struct cg_api *api)
 static void usage(void)
 {
     fprintf(stderr, "usage: vgpu-codegen --spec FILE --registry FILE --out DIR [--regen] "
-                    "[-- CLANG-ARGS...]\n");
+                    "[-- CLANG-ARGS...]\n       vgpu-codegen --version\n");
     exit(2);
 }
 
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
         { "registry", required_argument, NULL, 'r' },
         { "out", required_argument, NULL, 'o' },
         { "regen", no_argument, NULL, 'g' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *spec_path = NULL, *reg_path = NULL, *out = NULL;
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
         case 'r': reg_path = optarg; break;
         case 'o': out = optarg; break;
         case 'g': regen = true; break;
+        case 'V': printf("vgpu-codegen %s\n", VGPU_VERSION); return 0;
         default: usage();
         }
     }

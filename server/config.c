@@ -4,7 +4,7 @@
  *   [server]      cache_dir, log_level, admin, admin_group, max_pending, contain, user
  *   [scheduler]   hold_us, starvation_ms, queue_high, queue_medium, queue_low
  *   [pool X]      gpus = 0,1          (X is one letter A..Z)
- *   [listen NAME] address, type, vm_id, pool, priority, sessions, tls
+ *   [listen NAME] address, type, vm_id, pool, priority, sessions, tls, mode, owner, group
  *   [vm N]        memory, streams, sessions
  *   [tls]         dir, ca, cert, key, crl
  *   [cert NAME]   cn, sha256, vm_id, pool, priority
@@ -120,6 +120,23 @@ static int listen_key(struct vgpu_listen_cfg *l, const char *key, const char *va
     }
     if (!strcmp(key, "sessions"))
         return parse_u32(val, &l->max_conns) || !l->max_conns ? -1 : 1;
+    if (!strcmp(key, "mode")) {
+        char *end;
+        unsigned long m = strtoul(val, &end, 8);
+
+        if (!*val || *end || m > 0777)
+            return -1;
+        l->mode = (uint32_t)m;
+        return 1;
+    }
+    if (!strcmp(key, "owner") || !strcmp(key, "group")) {
+        char *dst = key[0] == 'o' ? l->owner : l->group;
+
+        if (!*val || strlen(val) >= sizeof(l->owner))
+            return -1;
+        snprintf(dst, sizeof(l->owner), "%s", val);
+        return 1;
+    }
     if (!strcmp(key, "tls")) {
         if (!strcmp(val, "on"))
             l->tls = VGPU_TLS_ON;
@@ -137,11 +154,12 @@ static int listen_key(struct vgpu_listen_cfg *l, const char *key, const char *va
 
 #define LISTEN_KEYS "type: client or device; vm_id: a number; pool: A..Z; " \
                     "priority: low, medium or high; sessions: a number from 1; " \
-                    "tls: on or insecure"
+                    "tls: on or insecure; mode: octal like 0660; owner, group: names"
 
 static void listen_init(struct vgpu_listen_cfg *l)
 {
     memset(l, 0, sizeof(*l));
+    l->mode = 0660;
     l->who.pool = 'A';
     l->who.priority = VGPU_PRIO_MEDIUM;
 }

@@ -50,6 +50,9 @@ struct vgpu_listen_cfg {
     bool pinned;                      /* vm_id/pool/priority set (a device's HELLO must match) */
     uint32_t max_conns;               /* clients or device links at once (0: the default) */
     enum vgpu_listen_tls tls;         /* as written; vgpu_listen_uses_tls() decides */
+    /* a unix socket's file: mode (default 0660), owner and group ("": the server's) */
+    uint32_t mode;
+    char owner[64], group[64];
 };
 
 /*
@@ -117,7 +120,7 @@ int vgpu_config_load(struct vgpu_config *c, const char *path, char *err, size_t 
 /*
  * Adds one listening socket from a flag: ADDRESS[,type=client|device]
  * [,vm_id=N][,pool=P][,priority=low|medium|high][,sessions=N]
- * [,tls=on|insecure].  0, or -1
+ * [,tls=on|insecure][,mode=0660][,owner=USER][,group=GROUP].  0, or -1
  * with a message in err.
  */
 int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,10 +17,47 @@
 
 #include "server_internal.h"
 
-static int listen_unix(const char *path)
+/* The socket file's owner, group and mode, as its [listen] says.  0 or -1 (logged). */
+static int set_owner(const char *path, const struct vgpu_listen_cfg *l)
+{
+    uid_t uid = (uid_t)-1;
+    gid_t gid = (gid_t)-1;
+
+    if (l->owner[0]) {
+        struct passwd *pw = getpwnam(l->owner);
+
+        if (!pw) {
+            vgpu_log(VGPU_LOG_ERROR, "unix:%s: owner %s: no such user", path, l->owner);
+            return -1;
+        }
+        uid = pw->pw_uid;
+    }
+    if (l->group[0]) {
+        struct group *gr = getgrnam(l->group);
+
+        if (!gr) {
+            vgpu_log(VGPU_LOG_ERROR, "unix:%s: group %s: no such group", path, l->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if ((l->owner[0] || l->group[0]) && chown(path, uid, gid) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "unix:%s: cannot give it to %s%s%s: %s", path, l->owner,
+                 l->group[0] ? ":" : "", l->group, strerror(errno));
+        return -1;
+    }
+    if (chmod(path, (mode_t)l->mode) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "unix:%s: cannot set mode %03o: %s", path, l->mode, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int listen_unix(const char *path, const struct vgpu_listen_cfg *l)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct stat st;
+    mode_t old;
     int fd;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -45,10 +83,19 @@ static int listen_unix(const char *path)
         unlink(path);
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+    /* bound under a umask that lets no one in; opened to whom [listen] says once it is set */
+    old = umask(0177);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        umask(old);
         vgpu_log(VGPU_LOG_ERROR, "cannot listen on unix:%s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
+        return -1;
+    }
+    umask(old);
+    if (set_owner(path, l) < 0 || listen(fd, 64) < 0) {
+        close(fd);
+        unlink(path);
         return -1;
     }
     return fd;
@@ -85,10 +132,12 @@ static int listen_tcp(const char *hostport)
     return fd;
 }
 
-int vgpu_listen_open(const char *address)
+int vgpu_listen_open(const struct vgpu_listen_cfg *l)
 {
+    const char *address = l->address;
+
     if (!strncmp(address, "unix:", 5))
-        return listen_unix(address + 5);
+        return listen_unix(address + 5, l);
     if (!strncmp(address, "tcp:", 4))
         return listen_tcp(address + 4);
     vgpu_log(VGPU_LOG_ERROR, "listen address %s: expected unix:PATH or tcp:HOST:PORT", address);

@@ -297,7 +297,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,KEY=VALUE]...]...\n"
                "                   [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]\n"
-               "                   [--no-contain] [--user NAME]\n"
+               "                   [--no-contain] [--user NAME] [--version]\n"
                "Serves CUDA programs running through the vgpu shim.  ADDRESS is unix:PATH or\n"
                "tcp:HOST:PORT; KEY is type (client or device), vm_id, pool, priority or\n"
                "sessions; --listen flags replace the config file's [listen] sections.\n"
@@ -316,6 +316,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
         { "log-level", required_argument, NULL, 'v' },
         { "no-contain", no_argument, NULL, 'N' },
         { "user", required_argument, NULL, 'u' },
+        { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -356,6 +357,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
             snprintf(flags->user, sizeof(flags->user), "%s", optarg);
             break;
         case 'h': usage(stdout); return 1;
+        case 'V': printf("%s\n", VGPU_SERVER_VERSION); return 1;
         default: usage(stderr); return 2;
         }
     }
@@ -471,7 +473,7 @@ static int open_sockets(struct server *sv)
 
     for (int i = 0; i < cfg->nlisten; i++) {
         const struct vgpu_listen_cfg *l = &cfg->listen[i];
-        int fd = vgpu_listen_open(l->address);
+        int fd = vgpu_listen_open(l);
 
         if (fd < 0)
             return -1;

@@ -12,6 +12,7 @@
 #include "scheduler.h"
 #include "vgpu/callgen.h"
 #include "vgpu/qp.h"
+#include "vgpu/version.h"
 
 /*
  * Replays one generated call on fn (the real function).  r must be zeroed
@@ -297,8 +298,8 @@ int vgpu_tls_identify(int inner, const char *where, struct vgpu_identity *who, c
 /* vgpu-server --tls-relay ...: the relay process's main (tls.c); its exit status. */
 int vgpu_tls_relay_main(int argc, char **argv);
 
-/* A listening socket for unix:PATH or tcp:HOST:PORT, or -1 (logged). */
-int vgpu_listen_open(const char *address);
+/* A listening socket for l's unix:PATH (its file given mode, owner, group) or tcp:HOST:PORT; or -1 (logged). */
+int vgpu_listen_open(const struct vgpu_listen_cfg *l);
 /* The admin socket of cfg (mode 0600, or 0660 for admin_group), or -1 (logged). */
 int vgpu_listen_admin(const struct vgpu_config *cfg);
 
@@ -443,7 +444,7 @@ int vgpu_control_status(int err);
 int vgpu_control_serve(struct vgpu_session *s, const struct vgpu_frame *f);
 
 /* ---- the handshake (handshake.c) ---- */
-#define VGPU_SERVER_VERSION "vgpu-server 0.1"
+#define VGPU_SERVER_VERSION "vgpu-server " VGPU_VERSION
 /*
  * Reads the client's Hello and answers it: 0 when the session may go on.
  * A peer of another protocol version gets a HelloReply it can read, naming

@@ -20,9 +20,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "vgpu/version.h"
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vgpuctl [--admin PATH] [--json]\n"
+    fprintf(f, "usage: vgpuctl [--admin PATH] [--json] [--version]\n"
                "Shows the sessions, queues and pools of a running vgpu-server.\n");
 }
 
@@ -41,7 +43,10 @@ int main(int argc, char **argv)
             req = "status json\n";
         else if (!strcmp(argv[i], "--admin") && i + 1 < argc)
             admin = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        else if (!strcmp(argv[i], "--version")) {
+            printf("vgpuctl %s\n", VGPU_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
         } else {

@@ -201,6 +201,25 @@ static void test_tls(void **state)
     expect_error("[listen x]\naddress = tcp::1\ntls = off\n", 3, "tls: on or insecure");
 }
 
+static void test_socket_file(void **state)
+{
+    static struct vgpu_config c;
+    char err[512] = "";
+
+    (void)state;
+    vgpu_config_init(&c);
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/run/vgpu/vm.sock,type=device,mode=0666,"
+                                            "owner=vgpu,group=libvirt-qemu", err, sizeof(err)), 0);
+    assert_int_equal(c.listen[0].mode, 0666);
+    assert_string_equal(c.listen[0].owner, "vgpu");
+    assert_string_equal(c.listen[0].group, "libvirt-qemu");
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/a", err, sizeof(err)), 0);
+    assert_int_equal(c.listen[1].mode, 0660);                    /* not the umask's */
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/a,mode=999", err, sizeof(err)), -1);
+    assert_int_equal(vgpu_config_add_listen(&c, "unix:/a,mode=01777", err, sizeof(err)), -1);
+    expect_error("[listen x]\naddress = unix:/a\nmode = rw\n", 3, "octal");
+}
+
 static void test_typed_listeners(void **state)
 {
     struct vgpu_config c;
@@ -289,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_typed_listeners),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_socket_file),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
