@@ -92,7 +92,7 @@ PACKAGES="
 build-essential cmake pkg-config clang
 protobuf-c-compiler libprotobuf-c-dev libinih-dev
 libffi-dev libclang-dev libcmocka-dev libseccomp-dev nettle-dev
-libgnutls28-dev gnutls-bin
+libgnutls28-dev gnutls-bin libsystemd-dev
 libgl-dev libegl-dev libvdpau-dev
 binutils
 dpkg-dev ninja-build meson python3
@@ -102,7 +102,8 @@ busybox-static cpio xz-utils
 "
 # libgnutls28-dev is the server's TLS (server/tls.c; the shim loads
 # libgnutls.so.30 only when it speaks TLS), gnutls-bin's certtool makes the
-# TLS test's certificates (tests/tls).
+# TLS test's certificates (tests/tls); libsystemd-dev is sd_notify for the
+# server's Type=notify unit.
 # The three lines after binutils build the vgpu-stub QEMU (stub-device/):
 # dpkg-dev for `apt-get source`, meson and ninja, the libraries of a static
 # x86_64-softmmu build (these -dev packages ship the .a files: glib and the

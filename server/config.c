@@ -12,6 +12,7 @@
  * default.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -326,10 +327,35 @@ static int cert_key(struct parse *p, const char *key, const char *val)
     return 1;
 }
 
-static int on_key(void *user, const char *sec, const char *key, const char *val)
+/*
+ * inih ends a value at an inline "; comment"; "# comment" after whitespace
+ * ends it too, as docs/server.md promises (no value of ours holds " #").
+ */
+__attribute__((noinline)) static const char *strip_comment(const char *val, char *buf, size_t len)
+{
+    const char *hash = val;
+    size_t n;
+
+    while ((hash = strchr(hash, '#')) && !(hash > val && isspace((unsigned char)hash[-1])))
+        hash++;
+    if (!hash)
+        return val;
+    n = (size_t)(hash - val);
+    while (n && isspace((unsigned char)val[n - 1]))
+        n--;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, val, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static int on_key(void *user, const char *sec, const char *key, const char *raw)
 {
     struct parse *p = user;
     struct vgpu_config *c = p->c;
+    char buf[512];
+    const char *val = strip_comment(raw, buf, sizeof(buf));
     uint64_t size;
     uint32_t u;
     int r;
@@ -602,4 +628,74 @@ const struct vgpu_pool_cfg *vgpu_config_pool(const struct vgpu_config *c, char p
     if (!configured)
         return &any;
     return c->pools[pool - 'A'].ngpus ? &c->pools[pool - 'A'] : NULL;
+}
+
+/* Two listeners the same socket, of the same kind (what only a restart can change)? */
+static bool same_socket(const struct vgpu_listen_cfg *a, const struct vgpu_listen_cfg *b)
+{
+    return !strcmp(a->address, b->address) && a->type == b->type &&
+           vgpu_listen_uses_tls(a) == vgpu_listen_uses_tls(b) && a->mode == b->mode &&
+           !strcmp(a->owner, b->owner) && !strcmp(a->group, b->group);
+}
+
+/* Appends "; " and a sentence to msg. */
+__attribute__((format(printf, 3, 4))) static void note(char *msg, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(msg);
+    va_list ap;
+
+    if (n + 3 >= len)
+        return;
+    if (n)
+        n += (size_t)snprintf(msg + n, len - n, "; ");
+    va_start(ap, fmt);
+    vsnprintf(msg + n, len - n, fmt, ap);
+    va_end(ap);
+}
+
+void vgpu_config_apply_reload(struct vgpu_config *live, const struct vgpu_config *fresh,
+                              char *msg, size_t msglen)
+{
+    msg[0] = '\0';
+    memcpy(live->vms, fresh->vms, sizeof(live->vms));
+    live->nvms = fresh->nvms;
+    memcpy(live->pools, fresh->pools, sizeof(live->pools));
+    live->npools = fresh->npools;
+    memcpy(live->certs, fresh->certs, sizeof(live->certs));
+    live->ncerts = fresh->ncerts;
+    live->tls = fresh->tls;
+    live->log_level = fresh->log_level;
+    live->max_pending = fresh->max_pending;
+    for (int i = 0; i < live->nlisten; i++) {
+        struct vgpu_listen_cfg *l = &live->listen[i];
+        int j = 0;
+
+        while (j < fresh->nlisten && strcmp(fresh->listen[j].address, l->address))
+            j++;
+        if (j == fresh->nlisten) {
+            note(msg, msglen, "%s is no longer configured but stays open until a restart",
+                 l->address);
+        } else if (!same_socket(l, &fresh->listen[j])) {
+            note(msg, msglen, "%s changed its type, TLS or file permissions: kept as it was "
+                 "until a restart", l->address);
+        } else {
+            l->who = fresh->listen[j].who;          /* for connections from now on */
+            l->pinned = fresh->listen[j].pinned;
+            l->max_conns = fresh->listen[j].max_conns;
+        }
+    }
+    for (int j = 0; j < fresh->nlisten; j++) {
+        int i = 0;
+
+        while (i < live->nlisten && strcmp(fresh->listen[j].address, live->listen[i].address))
+            i++;
+        if (i == live->nlisten)
+            note(msg, msglen, "%s is new: it opens at a restart", fresh->listen[j].address);
+    }
+    if (strcmp(live->cache_dir, fresh->cache_dir) || strcmp(live->admin, fresh->admin) ||
+        strcmp(live->admin_group, fresh->admin_group) || strcmp(live->user, fresh->user) ||
+        live->no_contain != fresh->no_contain ||
+        memcmp(&live->sched, &fresh->sched, sizeof(live->sched)))
+        note(msg, msglen, "[server] and [scheduler] changes (cache_dir, admin, admin_group, user, "
+             "contain, the scheduler's parameters) take effect at a restart");
 }

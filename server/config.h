@@ -145,6 +145,18 @@ bool vgpu_listen_uses_tls(const struct vgpu_listen_cfg *l);
 const struct vgpu_cert_cfg *vgpu_config_cert(const struct vgpu_config *c, const char *cn,
                                              const uint8_t sha256[32]);
 
+/*
+ * SIGHUP: a configuration read again (fresh, finished) into the running one
+ * (live).  Taken for connections from now on: [vm] limits, [pool] GPUs,
+ * [cert] identities and [tls] files, log_level, max_pending, and each
+ * listener's identity and sessions (matched by address).  What needs a
+ * restart (sockets added, removed or changed; cache, admin socket, user,
+ * containment, the scheduler's parameters) is kept as it was and named in
+ * msg ("" when nothing was).  Sessions running keep what they started with.
+ */
+void vgpu_config_apply_reload(struct vgpu_config *live, const struct vgpu_config *fresh,
+                              char *msg, size_t msglen);
+
 /* The limits of vm, or NULL when it has none. */
 const struct vgpu_vm_limits *vgpu_config_vm(const struct vgpu_config *c, uint32_t vm);
 /* How many sessions vm may have at once (its [vm N] sessions, or the default). */

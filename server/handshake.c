@@ -172,10 +172,14 @@ int vgpu_session_handshake(struct vgpu_session *s)
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
     h.seq = f.hdr.seq;
-    if (vgpu_fd_send_frame(s->fd, &h, &env, NULL, 0) == 0 && rc == 0)
+    if (vgpu_fd_send_frame(s->fd, &h, &env, NULL, 0) == 0 && rc == 0) {
         vgpu_log(VGPU_LOG_INFO, "session for %s (pid %u on %s), vm %u pool %c priority %s",
                  f.env->hello->client_name, f.env->hello->client_pid, f.env->hello->client_host,
                  s->who.vm_id, s->who.pool, vgpu_prio_name(s->who.priority));
+        vgpu_proctitle_set("vgpu-server: vm %u pool %c %s (%.64s, pid %u)", s->who.vm_id,
+                           s->who.pool, vgpu_prio_name(s->who.priority),
+                           f.env->hello->client_name, f.env->hello->client_pid);
+    }
     else if (rc)
         vgpu_log(VGPU_LOG_WARN, "handshake refused: %s", why);
 out:

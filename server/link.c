@@ -534,6 +534,8 @@ void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *
     alarm(0);                  /* past the handshake (main.c set its deadline) */
     vgpu_log(VGPU_LOG_INFO, "vgpu-stub link: vm %u, pool %c, priority %u", l.who.vm_id,
              l.who.pool, l.who.priority);
+    vgpu_proctitle_set("vgpu-server: link vm %u pool %c %s", l.who.vm_id, l.who.pool,
+                       vgpu_prio_name(l.who.priority));
     vgpu_link_rx_init(&l.rx, VGPU_LINK_MAX_PAYLOAD);
     l.loop = vgpu_loop_new();
     if (!l.loop || vgpu_loop_add(l.loop, fd, POLLIN, on_link, &l) < 0)

@@ -2,11 +2,16 @@
 /*
  * vgpu-server logging: leveled lines on stderr, prefixed with the pid.  A
  * session keeps the server's stderr as vgpu_log_fd: its own fd 2 takes
- * what the program's kernels print (devout.c).
+ * what the program's kernels print (devout.c).  When stderr is journald's
+ * stream (systemd says so in JOURNAL_STREAM, the device and inode of the
+ * stream), each line starts with its syslog priority ("<3>" for an error,
+ * sd-daemon(3)), so the journal files it at that priority.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server_internal.h"
@@ -24,15 +29,33 @@ int vgpu_log_parse(const char *name)
     return -1;
 }
 
+/* Is fd 2 journald's stream?  Decided once; forks inherit the answer with the fd. */
+static int to_journal(void)
+{
+    static int known = -1;
+    const char *js;
+    unsigned long long dev, ino;
+    struct stat st;
+
+    if (known >= 0)
+        return known;
+    js = getenv("JOURNAL_STREAM");
+    known = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+            (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    return known;
+}
+
 void vgpu_log(int level, const char *fmt, ...)
 {
+    static const char *const prio[] = { "<3>", "<4>", "<6>", "<7>" };  /* err, warning, info, debug */
     char line[1024];
     va_list ap;
     int n;
 
     if (level > vgpu_log_level)
         return;
-    n = snprintf(line, sizeof(line), "vgpu-server[%d] %s: ", (int)getpid(), names[level]);
+    n = snprintf(line, sizeof(line), "%svgpu-server[%d] %s: ", to_journal() ? prio[level] : "",
+                 (int)getpid(), names[level]);
     va_start(ap, fmt);
     vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);

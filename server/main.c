@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "contain.h"
@@ -39,7 +40,8 @@
 
 #define DEFAULT_LISTEN "unix:/tmp/vgpu.sock"
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, reload;
+static bool check_only;          /* --check: read the configuration, say whether it is valid, exit */
 
 struct child {
     pid_t pid;
@@ -65,8 +67,10 @@ struct server {
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGHUP)
+        reload = 1;
+    else
+        stop = 1;
 }
 
 static int track_child(struct server *sv, pid_t pid, int listener)
@@ -228,6 +232,7 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
             close(sv->afd);
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_IGN);    /* the server's reload; a session keeps what it started with */
         if (vgpu_listen_uses_tls(ls->cfg))
             serve_tls(cfd, sv->cfg->cache_dir, ls->cfg, refuse, parent);
         else
@@ -297,7 +302,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vgpu-server [--config FILE] [--listen ADDRESS[,KEY=VALUE]...]...\n"
                "                   [--admin PATH] [--cache-dir DIR] [--log-level error|warn|info|debug]\n"
-               "                   [--no-contain] [--user NAME] [--version]\n"
+               "                   [--no-contain] [--user NAME] [--check] [--version]\n"
                "Serves CUDA programs running through the vgpu shim.  ADDRESS is unix:PATH or\n"
                "tcp:HOST:PORT; KEY is type (client or device), vm_id, pool, priority or\n"
                "sessions; --listen flags replace the config file's [listen] sections.\n"
@@ -317,6 +322,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
         { "no-contain", no_argument, NULL, 'N' },
         { "user", required_argument, NULL, 'u' },
         { "version", no_argument, NULL, 'V' },
+        { "check", no_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -358,6 +364,7 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
             break;
         case 'h': usage(stdout); return 1;
         case 'V': printf("%s\n", VGPU_SERVER_VERSION); return 1;
+        case 'C': check_only = true; break;
         default: usage(stderr); return 2;
         }
     }
@@ -529,6 +536,34 @@ static void shut_down(struct server *sv)
     vgpu_loop_free(sv->loop);
 }
 
+/*
+ * SIGHUP: the configuration file and flags read again; what they change
+ * applies to connections from now on (vgpu_config_apply_reload says what),
+ * the sockets stay open.  A file with an error changes nothing.
+ */
+static void reconfigure(struct vgpu_config *cfg, const struct vgpu_config *flags,
+                        const char *config_path)
+{
+    static struct vgpu_config fresh;
+    int level = vgpu_log_level;
+    char msg[1024];
+
+    sd_notify(0, "RELOADING=1\nSTATUS=reading the configuration again");
+    if (configure(&fresh, flags, config_path)) {
+        vgpu_log_level = level;
+        vgpu_log(VGPU_LOG_ERROR, "SIGHUP: the configuration has an error (the line above); "
+                 "serving on with the one before");
+    } else {
+        vgpu_config_apply_reload(cfg, &fresh, msg, sizeof(msg));
+        vgpu_log(VGPU_LOG_INFO, "SIGHUP: configuration %s read again: limits, pools, "
+                 "certificates and listeners' identities apply to new connections", 
+                 config_path ? config_path : "(flags only)");
+        if (msg[0])
+            vgpu_log(VGPU_LOG_WARN, "SIGHUP: %s", msg);
+    }
+    sd_notify(0, "READY=1\nSTATUS=serving");
+}
+
 int main(int argc, char **argv)
 {
     static struct vgpu_config cfg, flags;
@@ -540,11 +575,16 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "--tls-relay"))
         return vgpu_tls_relay_main(argc, argv);     /* a TLS connection's relay (tls.c) */
     rc = parse_args(argc, argv, &flags, &config_path);
+    vgpu_proctitle_init(argc, argv);               /* after the arguments are read */
     if (rc)
         return rc == 1 ? 0 : rc;
     rc = configure(&cfg, &flags, config_path);
     if (rc)
         return rc;
+    if (check_only) {
+        printf("vgpu-server: %s: the configuration is valid\n", config_path ? config_path : "(flags)");
+        return 0;
+    }
     vgpu_cfg = &cfg;
     if (vgpu_contain_user_init(cfg.user) < 0 || check_cache_dir(cfg.cache_dir) < 0)
         return 1;
@@ -561,13 +601,20 @@ int main(int argc, char **argv)
     }
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     vgpu_log(VGPU_LOG_INFO, "fatbin cache %s, admin socket %s", cfg.cache_dir,
              cfg.admin[0] ? cfg.admin : "(none)");
+    sd_notifyf(0, "READY=1\nSTATUS=serving %d socket(s)", sv.nls);
     while (!stop) {
+        if (reload) {
+            reload = 0;
+            reconfigure(&cfg, &flags, config_path);
+        }
         reap(&sv);
         vgpu_loop_run_once(sv.loop, 500);
     }
+    sd_notify(0, "STOPPING=1");
     vgpu_log(VGPU_LOG_INFO, "shutting down");
     shut_down(&sv);
     return 0;

@@ -270,6 +270,13 @@ int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 void vgpu_memory_charge_force(struct vgpu_session *s, int64_t delta);
 
 /* ---- sockets (listen.c) ---- */
+/* ---- process titles (proctitle.c) ---- */
+
+/* main, first thing: the memory of argv (and environ, copied away) becomes the title's. */
+void vgpu_proctitle_init(int argc, char **argv);
+/* The title ps shows for this process (and its first 15 bytes after "vgpu-server: " as comm). */
+void vgpu_proctitle_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- TLS on tcp: listeners (tls.c) ---- */
 
 /*

@@ -40,7 +40,7 @@ static void test_whole_file(void **state)
                "cache_dir = /var/cache/vgpu\n"
                "admin = /run/vgpu/admin.sock   ; inline comment\n"
                "admin_group = vgpu\n"
-               "log_level = debug\n"
+               "log_level = debug # a comment of the other kind\n"
                "contain = off\n"
                "[scheduler]\n"
                "hold_us = 500\n"
