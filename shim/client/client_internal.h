@@ -66,6 +66,7 @@ struct vgpu_conn {
     int state;                          /* enum vgpu_conn_state; FAILED is for good */
     uint64_t seq;                       /* of the last request sent */
     const char *server_addr;            /* from VGPU_SERVER (the environment's) or a default */
+    char server_version[64];            /* what its HelloReply said, for the log */
 };
 
 /* ---- the queue of asynchronous calls (queue.c) ---- */

@@ -19,6 +19,7 @@
 #include "client_internal.h"
 #include "cudart_calltable.h"
 #include "vgpu/apis.h"
+#include "vgpu/version.h"
 
 #define DEFAULT_SERVER "unix:/tmp/vgpu.sock"
 
@@ -185,6 +186,10 @@ static int handshake(struct vgpu_client *c)
     if (rc)
         vgpu_shim_log(VGPU_LOG_ERROR, "vgpu-server at %s refused this program: %s", c->conn.server_addr,
                       rc == -EPROTO ? "it did not answer the handshake" : why);
+    else
+        snprintf(c->conn.server_version, sizeof(c->conn.server_version), "%s",
+                 f.env->hello_reply->server_version && f.env->hello_reply->server_version[0]
+                 ? f.env->hello_reply->server_version : "vgpu-server of unknown version");
     vgpu_frame_release(&f);
     free(buf);
     return rc;
@@ -257,8 +262,9 @@ int vgpu_conn_ensure_locked(struct vgpu_client *c)
         return rc;
     }
     vgpu_qp_setup_locked(c);
-    vgpu_shim_log(VGPU_LOG_INFO, "connected to vgpu-server at %s%s", c->conn.server_addr,
-                  t->qp_mem ? " (shared-memory queue pair)" : "");
+    vgpu_shim_log(VGPU_LOG_INFO, "connected to %s at %s%s (this shim: vgpu %s)",
+                  c->conn.server_version, c->conn.server_addr,
+                  t->qp_mem ? " (shared-memory queue pair)" : "", VGPU_VERSION);
     return 0;
 }
 

@@ -25,6 +25,9 @@ static int level_from_env(void)
         return VGPU_LOG_INFO;
     if (v && !strcmp(v, "debug"))
         return VGPU_LOG_DEBUG;
+    if (v && *v && strcmp(v, "warn"))
+        fprintf(stderr, "vgpu: VGPU_LOG=%s is not a level (error, warn, info or debug); "
+                "logging warnings and errors\n", v);
     return VGPU_LOG_WARN;
 }
 
