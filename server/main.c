@@ -57,6 +57,7 @@ struct listener {
 
 struct server {
     const struct vgpu_config *cfg;
+    uint64_t started_ns;              /* for the uptime vgpuctl shows */
     struct vgpu_loop *loop;
     struct listener ls[VGPU_CONFIG_MAX_LISTEN];
     int nls;
@@ -247,11 +248,12 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
     close(cfd);
 }
 
-/* The admin socket: one request line ("status" or "status json"), one answer. */
+/* The admin socket: one request line ("status", "status json", "status prometheus"), one answer. */
 static void on_admin(struct vgpu_loop *loop, int afd, short revents, void *opaque)
 {
-    const struct vgpu_config *cfg = ((struct server *)opaque)->cfg;
-    const char *pool_gpus[VGPU_SCHED_MAX_POOLS] = { NULL };
+    const struct server *sv = opaque;
+    const struct vgpu_report_ctx ctx = { .version = VGPU_SERVER_VERSION,
+                                         .started_ns = sv->started_ns, .cfg = sv->cfg };
     struct timeval tmo = { .tv_sec = 1 };
     char req[64];
     struct pollfd p;
@@ -282,15 +284,15 @@ static void on_admin(struct vgpu_loop *loop, int afd, short revents, void *opaqu
             break;
     }
     req[got] = '\0';
-    for (int i = 0; i < VGPU_SCHED_MAX_POOLS; i++)
-        if (cfg->pools[i].ngpus)
-            pool_gpus[i] = cfg->pools[i].gpus_text;
     if (!strncmp(req, "status json", 11))
-        vgpu_sched_report(fd, true, pool_gpus);
+        vgpu_sched_report(fd, VGPU_REPORT_JSON, &ctx);
+    else if (!strncmp(req, "status prometheus", 17))
+        vgpu_sched_report(fd, VGPU_REPORT_PROMETHEUS, &ctx);
     else if (!strncmp(req, "status", 6))
-        vgpu_sched_report(fd, false, pool_gpus);
+        vgpu_sched_report(fd, VGPU_REPORT_TEXT, &ctx);
     else {
-        static const char msg[] = "error: unknown request (expected 'status' or 'status json')\n";
+        static const char msg[] = "error: unknown request (expected 'status', 'status json' or "
+                                  "'status prometheus')\n";
         struct iovec iov = { (void *)msg, sizeof(msg) - 1 };
 
         vgpu_fd_writev_all(fd, &iov, 1);
@@ -567,7 +569,7 @@ static void reconfigure(struct vgpu_config *cfg, const struct vgpu_config *flags
 int main(int argc, char **argv)
 {
     static struct vgpu_config cfg, flags;
-    struct server sv = { .cfg = &cfg, .afd = -1 };
+    struct server sv = { .cfg = &cfg, .afd = -1, .started_ns = vgpu_mono_ns() };
     const char *config_path = NULL;
     struct sigaction sa = { .sa_handler = on_signal };
     int rc;

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The scheduler's state as vgpuctl shows it: a snapshot of every slot's
- * identity (the policy area) and published page, written as text or JSON
- * to the admin socket.  The server runs this, never a session; client names
- * come from sessions' pages, so they are printed sanitized.
+ * identity (the policy area) and published page, with the server's version
+ * and uptime and each VM's use against its [vm] limits, written as a table,
+ * JSON or Prometheus's text exposition format to the admin socket.  The
+ * server runs this, never a session; client names come from sessions'
+ * pages, so they are printed sanitized.  What sessions publish is
+ * bounded but not trusted: a session can overstate its own use.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <time.h>
+
+#include "config.h"
 #include "sched_internal.h"
 #include "vgpu/fdio.h"
 #include "vgpu/futex.h"
@@ -96,100 +102,291 @@ static void put_name(struct out *o, const char *s, bool json)
     }
 }
 
-int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus)
-{
-    static char buf[256 * 1024];
-    struct out o = { buf, 0, sizeof(buf) };
-    static struct slot snap[VGPU_SCHED_MAX_SESSIONS];
-    uint64_t now;
-    bool first = true;
-    int n = 0, rc = snapshot(snap);
+/* One VM's sessions summed, and its limits. */
+struct vm_use {
+    uint32_t vm_id, sessions;
+    uint64_t memory, streams, calls;
+    const struct vgpu_vm_limits *lim;
+};
 
-    if (rc)
-        return rc;
-    now = vgpu_mono_ns();
-    put(&o, json ? "{\"sessions\":[" : "%-8s %-4s %-8s %-8s %10s %7s %7s %12s %7s  %s\n", "PID",
-        "POOL", "PRIORITY", "VM", "CALLS", "QUEUED", "WAITING", "DEV-MEM", "STREAMS", "CLIENT");
+/* The VMs with sessions or a [vm] section, in vm_id order. */
+static size_t vms_of(const struct slot *snap, const struct vgpu_config *cfg, struct vm_use *vms,
+                     size_t cap)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < (cfg ? cfg->nvms : 0) && n < cap; i++)
+        vms[n++] = (struct vm_use){ .vm_id = cfg->vms[i].vm_id, .lim = &cfg->vms[i] };
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
+        const struct slot *s = &snap[i];
+        size_t k = 0;
+
+        if (!s->pid)
+            continue;
+        while (k < n && vms[k].vm_id != s->vm_id)
+            k++;
+        if (k == n) {
+            if (n == cap)
+                continue;
+            vms[n++] = (struct vm_use){ .vm_id = s->vm_id, .lim = vgpu_config_vm(cfg, s->vm_id) };
+        }
+        vms[k].sessions++;
+        vms[k].memory += s->held[VGPU_HELD_MEMORY];
+        vms[k].streams += s->held[VGPU_HELD_STREAMS];
+        vms[k].calls += s->calls;
+    }
+    for (size_t a = 1; a < n; a++)           /* insertion sort: a few hundred at most */
+        for (size_t b = a; b > 0 && vms[b - 1].vm_id > vms[b].vm_id; b--) {
+            struct vm_use t = vms[b];
+
+            vms[b] = vms[b - 1];
+            vms[b - 1] = t;
+        }
+    return n;
+}
+
+static void put_mib(struct out *o, uint64_t bytes)
+{
+    put(o, "%.1f", (double)bytes / (1 << 20));
+}
+
+/* "1d 02:03:04" */
+static void put_uptime(struct out *o, uint64_t s)
+{
+    if (s >= 86400)
+        put(o, "%" PRIu64 "d ", s / 86400);
+    put(o, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 3600 % 24, s / 60 % 60, s % 60);
+}
+
+/* Per pool and GPU: work queued and sessions waiting per class, when each class last ran. */
+struct pool_use {
+    int ngpu;
+    bool used[VGPU_SCHED_MAX_GPUS];
+    uint32_t q[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES], w[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES];
+    uint64_t act[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES];
+};
+
+static void pool_of(const struct slot *snap, int p, uint64_t now, struct pool_use *u)
+{
+    memset(u, 0, sizeof(*u));
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
+        const struct slot *s = &snap[i];
+
+        if (!s->pid || s->pool != 'A' + p)
+            continue;
+        u->used[s->gpu] = true;
+        u->q[s->gpu][s->priority] += s->queued;
+        u->w[s->gpu][s->priority] += s->waiting;
+        if (s->active_ns > u->act[s->gpu][s->priority] && s->active_ns <= now)
+            u->act[s->gpu][s->priority] = s->active_ns;
+    }
+    for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
+        u->ngpu += u->used[g];
+}
+
+static const char *pool_gpus(const struct vgpu_report_ctx *ctx, int p)
+{
+    return ctx->cfg && ctx->cfg->pools[p].ngpus ? ctx->cfg->pools[p].gpus_text : NULL;
+}
+
+static void report_text(struct out *o, const struct slot *snap, const struct vm_use *vms,
+                        size_t nvms, const struct vgpu_report_ctx *ctx, uint64_t now)
+{
+    int n = 0;
+
+    put(o, "%s, up ", ctx->version);
+    put_uptime(o, (now - ctx->started_ns) / 1000000000u);
+    put(o, "\n\n%-8s %-4s %-8s %-8s %10s %7s %7s %12s %7s  %s\n", "PID", "POOL", "PRIORITY", "VM",
+        "CALLS", "QUEUED", "WAITING", "MEM-MiB", "STREAMS", "CLIENT");
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
         const struct slot *s = &snap[i];
 
         if (!s->pid)
             continue;
         n++;
-        if (json) {
-            put(&o, "%s{\"pid\":%d,\"vm_id\":%u,\"pool\":\"%c\",\"gpu\":%u,\"priority\":\"%s\","
-                "\"calls\":%" PRIu64 ",\"queued\":%u,\"waiting\":%u,\"grants\":%" PRIu64
-                ",\"wait_us\":%" PRIu64 ",\"device_memory\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"client\":\"",
-                first ? "" : ",", s->pid, s->vm_id, s->pool, s->gpu, vgpu_prio_name(s->priority),
-                s->calls, s->queued, s->waiting, s->grants, s->wait_ns / 1000, s->held[VGPU_HELD_MEMORY],
-                s->held[VGPU_HELD_STREAMS]);
-            put_name(&o, s->client, true);
-            put(&o, "\"}");
-            first = false;
-        } else {
-            put(&o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12" PRIu64 " %7" PRIu64 "  ", s->pid,
-                s->pool, vgpu_prio_name(s->priority), s->vm_id, s->calls, s->queued, s->waiting,
-                s->held[VGPU_HELD_MEMORY], s->held[VGPU_HELD_STREAMS]);
-            put_name(&o, s->client, false);
-            put(&o, "\n");
-        }
+        put(o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12.1f %7" PRIu64 "  ", s->pid,
+            s->pool, vgpu_prio_name(s->priority), s->vm_id, s->calls, s->queued, s->waiting,
+            (double)s->held[VGPU_HELD_MEMORY] / (1 << 20), s->held[VGPU_HELD_STREAMS]);
+        put_name(o, s->client, false);
+        put(o, "\n");
     }
-    put(&o, json ? "],\"pools\":[" : "%s\n%-4s %-6s %8s %8s %8s %8s %8s %8s\n",
-        json ? "" : n ? "" : "(no sessions)", "POOL", "GPU", "Q-HIGH", "Q-MED", "Q-LOW", "W-HIGH",
-        "W-MED", "W-LOW");
+    put(o, "%s\n%-8s %-10s %-22s %-16s\n", n ? "" : "(no sessions)\n", "VM", "SESSIONS",
+        "MEMORY MiB (LIMIT)", "STREAMS (LIMIT)");
+    for (size_t k = 0; k < nvms; k++) {
+        const struct vm_use *v = &vms[k];
+        char lim[32] = "-", slim[16] = "-";
+
+        if (v->lim && v->lim->memory)
+            snprintf(lim, sizeof(lim), "%" PRIu64, v->lim->memory >> 20);
+        if (v->lim && v->lim->streams)
+            snprintf(slim, sizeof(slim), "%u", v->lim->streams);
+        put(o, "%-8u %4u / %-3u  ", v->vm_id, v->sessions,
+            ctx->cfg ? vgpu_config_vm_sessions(ctx->cfg, v->vm_id) : VGPU_VM_MAX_SESSIONS);
+        put_mib(o, v->memory);
+        put(o, " (%s)%*s%" PRIu64 " (%s)\n", lim, (int)(12 - strlen(lim)), "", v->streams, slim);
+    }
+    if (!nvms)
+        put(o, "(none)\n");
+    put(o, "\n%-4s %-6s %8s %8s %8s %8s %8s %8s\n", "POOL", "GPU", "Q-HIGH", "Q-MED", "Q-LOW",
+        "W-HIGH", "W-MED", "W-LOW");
+    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
+        struct pool_use u;
+
+        pool_of(snap, p, now, &u);
+        if (!pool_gpus(ctx, p) && !u.ngpu)
+            continue;
+        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
+            if (u.used[g] || (g == 0 && !u.ngpu))
+                put(o, "%-4c %-6d %8u %8u %8u %8u %8u %8u\n", 'A' + p, g, u.q[g][2], u.q[g][1],
+                    u.q[g][0], u.w[g][2], u.w[g][1], u.w[g][0]);
+        if (pool_gpus(ctx, p))
+            put(o, "     pool %c: host GPUs %s\n", 'A' + p, pool_gpus(ctx, p));
+    }
+}
+
+static void report_json(struct out *o, const struct slot *snap, const struct vm_use *vms,
+                        size_t nvms, const struct vgpu_report_ctx *ctx, uint64_t now)
+{
+    bool first = true;
+
+    put(o, "{\"version\":\"%s\",\"timestamp\":%lld,\"uptime_s\":%" PRIu64 ",\"sessions\":[",
+        ctx->version, (long long)time(NULL), (now - ctx->started_ns) / 1000000000u);
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
+        const struct slot *s = &snap[i];
+
+        if (!s->pid)
+            continue;
+        put(o, "%s{\"pid\":%d,\"vm_id\":%u,\"pool\":\"%c\",\"gpu\":%u,\"priority\":\"%s\","
+            "\"calls\":%" PRIu64 ",\"queued\":%u,\"waiting\":%u,\"grants\":%" PRIu64
+            ",\"wait_us\":%" PRIu64 ",\"device_memory\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"client\":\"",
+            first ? "" : ",", s->pid, s->vm_id, s->pool, s->gpu, vgpu_prio_name(s->priority),
+            s->calls, s->queued, s->waiting, s->grants, s->wait_ns / 1000, s->held[VGPU_HELD_MEMORY],
+            s->held[VGPU_HELD_STREAMS]);
+        put_name(o, s->client, true);
+        put(o, "\"}");
+        first = false;
+    }
+    put(o, "],\"vms\":[");
+    for (size_t k = 0; k < nvms; k++) {
+        const struct vm_use *v = &vms[k];
+
+        put(o, "%s{\"vm_id\":%u,\"sessions\":%u,\"device_memory\":%" PRIu64 ",\"streams\":%" PRIu64
+            ",\"calls\":%" PRIu64 ",\"limits\":{\"sessions\":%u,\"device_memory\":%" PRIu64
+            ",\"streams\":%u}}", k ? "," : "", v->vm_id, v->sessions, v->memory, v->streams,
+            v->calls, ctx->cfg ? vgpu_config_vm_sessions(ctx->cfg, v->vm_id) : VGPU_VM_MAX_SESSIONS,
+            v->lim ? v->lim->memory : 0, v->lim ? v->lim->streams : 0);
+    }
+    put(o, "],\"pools\":[");
     first = true;
     for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
-        int ngpu = 0;
-        uint32_t q[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES] = { { 0 } };
-        uint32_t w[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES] = { { 0 } };
-        uint64_t act[VGPU_SCHED_MAX_GPUS][VGPU_PRIO_CLASSES] = { { 0 } };
-        bool used[VGPU_SCHED_MAX_GPUS] = { false };
+        struct pool_use u;
+        int k = 0;
 
-        for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
-            const struct slot *s = &snap[i];
-
-            if (!s->pid || s->pool != 'A' + p)
-                continue;
-            used[s->gpu] = true;
-            q[s->gpu][s->priority] += s->queued;
-            w[s->gpu][s->priority] += s->waiting;
-            if (s->active_ns > act[s->gpu][s->priority] && s->active_ns <= now)
-                act[s->gpu][s->priority] = s->active_ns;
-        }
-        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
-            ngpu += used[g];
-        if (!(pool_gpus && pool_gpus[p]) && !ngpu)
+        pool_of(snap, p, now, &u);
+        if (!pool_gpus(ctx, p) && !u.ngpu)
             continue;
-        if (json) {
-            put(&o, "%s{\"pool\":\"%c\",\"gpus\":\"%s\",\"queues\":[", first ? "" : ",", 'A' + p,
-                pool_gpus && pool_gpus[p] ? pool_gpus[p] : "all");
-            first = false;
-        }
-        for (int g = 0, k = 0; g < VGPU_SCHED_MAX_GPUS; g++) {
-            if (!used[g] && !(g == 0 && !ngpu))
+        put(o, "%s{\"pool\":\"%c\",\"gpus\":\"%s\",\"queues\":[", first ? "" : ",", 'A' + p,
+            pool_gpus(ctx, p) ? pool_gpus(ctx, p) : "all");
+        first = false;
+        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++) {
+            if (!u.used[g] && !(g == 0 && !u.ngpu))
                 continue;
-            if (json)
-                put(&o, "%s{\"gpu\":%d,\"queued\":{\"high\":%u,\"medium\":%u,\"low\":%u},"
-                    "\"waiting\":{\"high\":%u,\"medium\":%u,\"low\":%u},\"busy_ms_ago\":{"
-                    "\"high\":%" PRIu64 ",\"medium\":%" PRIu64 ",\"low\":%" PRIu64 "}}",
-                    k++ ? "," : "", g, q[g][2], q[g][1], q[g][0], w[g][2], w[g][1], w[g][0],
-                    act[g][2] ? (now - act[g][2]) / 1000000 : 0,
-                    act[g][1] ? (now - act[g][1]) / 1000000 : 0,
-                    act[g][0] ? (now - act[g][0]) / 1000000 : 0);
-            else
-                put(&o, "%-4c %-6d %8u %8u %8u %8u %8u %8u\n", 'A' + p, g, q[g][2], q[g][1],
-                    q[g][0], w[g][2], w[g][1], w[g][0]);
+            put(o, "%s{\"gpu\":%d,\"queued\":{\"high\":%u,\"medium\":%u,\"low\":%u},"
+                "\"waiting\":{\"high\":%u,\"medium\":%u,\"low\":%u},\"busy_ms_ago\":{"
+                "\"high\":%" PRIu64 ",\"medium\":%" PRIu64 ",\"low\":%" PRIu64 "}}",
+                k++ ? "," : "", g, u.q[g][2], u.q[g][1], u.q[g][0], u.w[g][2], u.w[g][1], u.w[g][0],
+                u.act[g][2] ? (now - u.act[g][2]) / 1000000 : 0,
+                u.act[g][1] ? (now - u.act[g][1]) / 1000000 : 0,
+                u.act[g][0] ? (now - u.act[g][0]) / 1000000 : 0);
         }
-        if (json)
-            put(&o, "]}");
-        else if (pool_gpus && pool_gpus[p])
-            put(&o, "     pool %c: host GPUs %s\n", 'A' + p, pool_gpus[p]);
+        put(o, "]}");
     }
-    if (json)
-        put(&o, "]}\n");
-    {
-        struct iovec iov = { .iov_base = buf, .iov_len = o.len };
+    put(o, "]}\n");
+}
 
-        return vgpu_fd_writev_all(fd, &iov, 1);
+/* Prometheus's text format 0.0.4: each metric's HELP and TYPE once, then its series. */
+static void metric(struct out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP vgpu_%s %s\n# TYPE vgpu_%s %s\n", name, help, name, type);
+}
+
+static void report_prometheus(struct out *o, const struct slot *snap, const struct vm_use *vms,
+                              size_t nvms, const struct vgpu_report_ctx *ctx, uint64_t now)
+{
+    static const char *const cls[] = { "low", "medium", "high" };
+
+    metric(o, "build_info", "gauge", "The server's version (always 1).");
+    put(o, "vgpu_build_info{version=\"%s\"} 1\n", ctx->version);
+    metric(o, "uptime_seconds", "gauge", "Seconds since the server started.");
+    put(o, "vgpu_uptime_seconds %" PRIu64 "\n", (now - ctx->started_ns) / 1000000000u);
+    metric(o, "vm_sessions", "gauge", "Sessions of the VM now.");
+    for (size_t k = 0; k < nvms; k++)
+        put(o, "vgpu_vm_sessions{vm=\"%u\"} %u\n", vms[k].vm_id, vms[k].sessions);
+    metric(o, "vm_device_memory_bytes", "gauge", "Device memory the VM's sessions hold.");
+    for (size_t k = 0; k < nvms; k++)
+        put(o, "vgpu_vm_device_memory_bytes{vm=\"%u\"} %" PRIu64 "\n", vms[k].vm_id, vms[k].memory);
+    metric(o, "vm_device_memory_limit_bytes", "gauge", "The VM's device memory limit ([vm] memory).");
+    for (size_t k = 0; k < nvms; k++)
+        if (vms[k].lim && vms[k].lim->memory)
+            put(o, "vgpu_vm_device_memory_limit_bytes{vm=\"%u\"} %" PRIu64 "\n", vms[k].vm_id,
+                vms[k].lim->memory);
+    metric(o, "vm_streams", "gauge", "Streams the VM's sessions hold.");
+    for (size_t k = 0; k < nvms; k++)
+        put(o, "vgpu_vm_streams{vm=\"%u\"} %" PRIu64 "\n", vms[k].vm_id, vms[k].streams);
+    metric(o, "session_calls_total", "counter", "Calls a session has made.");
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
+        if (snap[i].pid)
+            put(o, "vgpu_session_calls_total{pid=\"%d\",vm=\"%u\",pool=\"%c\",priority=\"%s\"} %"
+                PRIu64 "\n", snap[i].pid, snap[i].vm_id, snap[i].pool,
+                vgpu_prio_name(snap[i].priority), snap[i].calls);
+    metric(o, "session_wait_seconds_total", "counter", "Time a session waited for the GPU.");
+    for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
+        if (snap[i].pid)
+            put(o, "vgpu_session_wait_seconds_total{pid=\"%d\",vm=\"%u\"} %.6f\n", snap[i].pid,
+                snap[i].vm_id, (double)snap[i].wait_ns / 1e9);
+    metric(o, "pool_queued", "gauge", "Work items queued, by pool, GPU and priority class.");
+    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
+        struct pool_use u;
+
+        pool_of(snap, p, now, &u);
+        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
+            for (int c = 0; c < VGPU_PRIO_CLASSES && u.used[g]; c++)
+                put(o, "vgpu_pool_queued{pool=\"%c\",gpu=\"%d\",priority=\"%s\"} %u\n", 'A' + p, g,
+                    cls[c], u.q[g][c]);
     }
+    metric(o, "pool_waiting", "gauge", "Sessions waiting for the GPU, by pool, GPU and class.");
+    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
+        struct pool_use u;
+
+        pool_of(snap, p, now, &u);
+        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
+            for (int c = 0; c < VGPU_PRIO_CLASSES && u.used[g]; c++)
+                put(o, "vgpu_pool_waiting{pool=\"%c\",gpu=\"%d\",priority=\"%s\"} %u\n", 'A' + p, g,
+                    cls[c], u.w[g][c]);
+    }
+}
+
+int vgpu_sched_report(int fd, enum vgpu_report_format fmt, const struct vgpu_report_ctx *ctx)
+{
+    static char buf[512 * 1024];
+    static struct slot snap[VGPU_SCHED_MAX_SESSIONS];
+    static struct vm_use vms[VGPU_CONFIG_MAX_VMS + VGPU_SCHED_MAX_SESSIONS];
+    struct out o = { buf, 0, sizeof(buf) };
+    struct iovec iov;
+    uint64_t now;
+    size_t nvms;
+    int rc = snapshot(snap);
+
+    if (rc)
+        return rc;
+    now = vgpu_mono_ns();
+    nvms = vms_of(snap, ctx->cfg, vms, sizeof(vms) / sizeof(vms[0]));
+    if (fmt == VGPU_REPORT_JSON)
+        report_json(&o, snap, vms, nvms, ctx, now);
+    else if (fmt == VGPU_REPORT_PROMETHEUS)
+        report_prometheus(&o, snap, vms, nvms, ctx, now);
+    else
+        report_text(&o, snap, vms, nvms, ctx, now);
+    iov = (struct iovec){ .iov_base = buf, .iov_len = o.len };
+    return vgpu_fd_writev_all(fd, &iov, 1);
 }

@@ -182,7 +182,23 @@ int vgpu_sched_ipc_publish(enum vgpu_ipc_kind kind, const uint8_t *handle);
 void vgpu_sched_ipc_unpublish(int index);
 bool vgpu_sched_ipc_published(enum vgpu_ipc_kind kind, const uint8_t *handle);
 
-/* Writes the state as text or JSON to fd (the admin socket); 0 or -errno. */
-int vgpu_sched_report(int fd, bool json, const char *const *pool_gpus);
+struct vgpu_config;
+
+/* What vgpuctl asks for: a table, JSON, or Prometheus's text exposition format. */
+enum vgpu_report_format { VGPU_REPORT_TEXT, VGPU_REPORT_JSON, VGPU_REPORT_PROMETHEUS };
+
+/* What the report says besides the scheduler's state (the server's, read only). */
+struct vgpu_report_ctx {
+    const char *version;                          /* "vgpu-server 0.1.0" */
+    uint64_t started_ns;                          /* vgpu_mono_ns() at start: the uptime */
+    const struct vgpu_config *cfg;                /* pools' GPUs and [vm] limits (may be NULL) */
+};
+
+/*
+ * Writes the state to fd (the admin socket) in format fmt: the server's
+ * version and uptime, every session, each VM's use against its limits, the
+ * pools' queues.  0 or -errno.
+ */
+int vgpu_sched_report(int fd, enum vgpu_report_format fmt, const struct vgpu_report_ctx *ctx);
 
 #endif

@@ -69,8 +69,8 @@ kill -0 "$other" 2>/dev/null || fail "the other program ended"
 sleep 0.3
 grep -q '^error' "$work/other.out" && fail "the other program saw an error"
 "$ctl" --admin "$sock.admin" --json >"$work/ctl.json" || fail "vgpuctl failed"
-sessions=$(grep -o '"pid":' "$work/ctl.json" | wc -l)
-mem=$(grep -o '"device_memory":[0-9]*' "$work/ctl.json" | awk -F: '{ n += $2 } END { print n + 0 }')
+sessions=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["sessions"]))' "$work/ctl.json")
+mem=$(python3 -c 'import json,sys; print(sum(s["device_memory"] for s in json.load(open(sys.argv[1]))["sessions"]))' "$work/ctl.json")
 [ "$sessions" -eq 1 ] && [ "$mem" -eq 4096 ] ||
     fail "vgpuctl shows $sessions sessions holding $mem bytes (want 1 holding 4096): $(cat "$work/ctl.json")"
 # a new program is served

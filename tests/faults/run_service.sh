@@ -16,7 +16,9 @@
 #     medium (...)) and its comm the same in 15 bytes;
 #   - with stderr as journald's stream ($JOURNAL_STREAM matches it), lines
 #     carry syslog priorities (<6> info, <4> warning);
-#   - --version prints the project's version.
+#   - --version prints the project's version;
+#   - vgpuctl shows the version and uptime, the VM's use against its new
+#     limit (text, --json with a timestamp, --prometheus), and -l repeats.
 set -u
 name=$1 server=$2 fake=$3 shim_dir=$4 victim=$5 work=$6
 server_pid=
@@ -99,6 +101,30 @@ kill -0 "$server_pid" || fail "the server died of SIGHUP"
 session_of second
 grep -q 'session for fault_victim .*vm 4 pool A' "$work/server.log" ||
     fail "the session after SIGHUP is not vm 4"
+# vgpuctl: version, the VM's new limit against its use, Prometheus metrics, -l
+ctl=$(dirname "$server")/vgpuctl
+"$ctl" --admin "$sock.admin" > "$work/ctl.txt" || fail "vgpuctl failed"
+grep -q '^vgpu-server [0-9.]*, up [0-9:]*$' "$work/ctl.txt" || fail "vgpuctl: no version and uptime: $(head -n 2 "$work/ctl.txt")"
+grep -Eq '^4 +1 / 64 +0\.0 \(2048\)' "$work/ctl.txt" || fail "vgpuctl: vm 4's line is not 1 session, 2048 MiB limit: $(cat "$work/ctl.txt")"
+"$ctl" --admin "$sock.admin" --json > "$work/ctl.json" || fail "vgpuctl --json failed"
+python3 - "$work/ctl.json" <<'EOF2' || fail "vgpuctl --json: $(cat "$work/ctl.json")"
+import json, sys, time
+d = json.load(open(sys.argv[1]))
+assert d["version"].startswith("vgpu-server "), d["version"]
+assert abs(d["timestamp"] - time.time()) < 60 and d["uptime_s"] >= 0, d
+vm = [v for v in d["vms"] if v["vm_id"] == 4][0]
+assert vm["sessions"] == 1 and vm["limits"]["device_memory"] == 2 << 30, vm
+assert any(v["vm_id"] == 3 and v["sessions"] == 0 for v in d["vms"]), d["vms"]
+assert len(d["sessions"]) == 1 and d["sessions"][0]["vm_id"] == 4, d["sessions"]
+EOF2
+"$ctl" --admin "$sock.admin" --prometheus > "$work/ctl.prom" || fail "vgpuctl --prometheus failed"
+grep -q '^vgpu_vm_device_memory_limit_bytes{vm="4"} 2147483648$' "$work/ctl.prom" ||
+    fail "vgpuctl --prometheus: no limit for vm 4: $(cat "$work/ctl.prom")"
+grep -q '^vgpu_vm_sessions{vm="4"} 1$' "$work/ctl.prom" || fail "vgpuctl --prometheus: vm 4's sessions"
+[ "$(grep -c '^# TYPE ' "$work/ctl.prom")" -eq "$(grep '^# TYPE ' "$work/ctl.prom" | sort -u | wc -l)" ] ||
+    fail "vgpuctl --prometheus: a metric's TYPE twice"
+timeout 2.5 "$ctl" --admin "$sock.admin" -l 1 > "$work/ctl.loop"
+[ "$(grep -c ', up ' "$work/ctl.loop")" -ge 2 ] || fail "vgpuctl -l 1 did not print twice in 2.5 s"
 title=$(tr '\0' ' ' < "/proc/$session/cmdline" | sed 's/ *$//')
 case $title in
 "vgpu-server: vm 4 pool A medium (fault_victim, pid "[0-9]*")"*) ;;
