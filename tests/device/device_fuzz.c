@@ -20,7 +20,9 @@
  *
  *   device_fuzz SERVER QEMU FIRMWARE-DIRS SEED SEQUENCES [WORKDIR]
  * Environment: DEVICE_FUZZ_RESTART_EVERY (sequences between server kills,
- * default 500; 0: never).
+ * default 500; 0: never).  A progress line every 50,000 sequences; SIGTERM
+ * or SIGINT ends the run after the current sequence, with the same checks
+ * and summary.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +58,7 @@ static pid_t server_pid = -1, qemu_pid = -1;
 static int qt_fd = -1, pci_slot = -1;
 static uint64_t rng, seq_no;
 static FILE *trace;                      /* the current sequence's accesses */
+static volatile sig_atomic_t interrupted; /* SIGTERM/SIGINT: stop after this sequence, report */
 static struct { uint64_t ops, sequences, resets, kills, restarts; } count;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -527,6 +530,12 @@ static void sequence(void)
     qt_cmd("readl 0x%" PRIx32, BAR0_ADDR + VGPU_STUB_R_STATUS);
 }
 
+static void on_stop(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *env = getenv("DEVICE_FUZZ_RESTART_EVERY");
@@ -557,13 +566,15 @@ int main(int argc, char **argv)
     snprintf(qemu_log, sizeof(qemu_log), "%s/qemu.log", dir);
     snprintf(seq_log, sizeof(seq_log), "%s/sequence.txt", dir);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_stop);
+    signal(SIGINT, on_stop);
     rng = seed;
     real_frames();
     clock_gettime(CLOCK_MONOTONIC, &t0);
     start_server();
     start_qemu();
     pci_setup();
-    for (seq_no = 0; seq_no < sequences; seq_no++) {
+    for (seq_no = 0; seq_no < sequences && !interrupted; seq_no++) {
         trace = fopen(seq_log, "w");
         if (restart_every && server_pid > 0 && seq_no && seq_no % restart_every == 0) {
             kill_server();
@@ -576,6 +587,13 @@ int main(int argc, char **argv)
         if (trace)
             fclose(trace);
         trace = NULL;
+        if (count.sequences % 50000 == 0) {       /* progress for long runs */
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            printf("device_fuzz: seed %" PRIu64 ": %" PRIu64 " sequences, %" PRIu64 " accesses, "
+                   "%.0f s\n", seed, count.sequences, count.ops,
+                   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+            fflush(stdout);
+        }
     }
     /* The end: QEMU exits on SIGTERM, not by a crash; the server is still there. */
     if (server_pid < 0)
@@ -593,8 +611,9 @@ int main(int argc, char **argv)
     unlink(server_sock);
     printf("device_fuzz: seed %" PRIu64 ": %" PRIu64 " sequences, %" PRIu64 " accesses, %" PRIu64
            " machine resets, server killed %" PRIu64 " times and started %" PRIu64 " times, "
-           "%.1f s; QEMU and the server survived\n", seed, count.sequences, count.ops,
+           "%.1f s; QEMU and the server survived%s\n", seed, count.sequences, count.ops,
            count.resets, count.kills, count.restarts,
-           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+           interrupted ? " (stopped early by a signal)" : "");
     return 0;
 }
