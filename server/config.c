@@ -355,7 +355,8 @@ static int on_key(void *user, const char *sec, const char *key, const char *raw)
     struct parse *p = user;
     struct vgpu_config *c = p->c;
     char buf[512];
-    const char *val = strip_comment(raw, buf, sizeof(buf));
+    /* a certificate's common name may hold " #" itself */
+    const char *val = strcmp(key, "cn") ? strip_comment(raw, buf, sizeof(buf)) : raw;
     uint64_t size;
     uint32_t u;
     int r;
@@ -663,7 +664,8 @@ void vgpu_config_apply_reload(struct vgpu_config *live, const struct vgpu_config
     live->npools = fresh->npools;
     memcpy(live->certs, fresh->certs, sizeof(live->certs));
     live->ncerts = fresh->ncerts;
-    live->tls = fresh->tls;
+    if (fresh->tls.ca[0])        /* a TLS listener kept open keeps its files otherwise */
+        live->tls = fresh->tls;
     live->log_level = fresh->log_level;
     live->max_pending = fresh->max_pending;
     for (int i = 0; i < live->nlisten; i++) {

@@ -182,11 +182,10 @@ static int add_rules(scmp_filter_ctx ctx, uint64_t self, const void *page, size_
     return 0;
 }
 
-static int install_filter(void)
+/* The filter; page (the session's writable scheduler page) may be NULL: a TLS relay has none. */
+static int install_filter(void *page, size_t page_len)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    size_t page_len;
-    void *page = vgpu_sched_own_page(&page_len);
     int rc;
 
     if (!ctx)
@@ -210,12 +209,21 @@ static int install_filter(void)
     return rc;
 }
 
+int vgpu_contain_relay(void)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    return install_filter(NULL, 0);
+}
+
 int vgpu_contain_session(const struct vgpu_identity *who, bool on)
 {
     struct vgpu_sched_join j = { .vm_id = who->vm_id, .pool = who->pool,
                                  .priority = who->priority, .client = "",
                                  .max_vm = vgpu_config_vm_sessions(vgpu_cfg, who->vm_id) };
     const char *what = NULL;
+    size_t page_len = 0;
+    void *page;
     int rc;
 
     /*
@@ -233,7 +241,7 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on)
         what = "cannot drop root's capabilities";
     else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         rc = -errno, what = "cannot set no_new_privs";
-    else if ((rc = install_filter()) < 0)
+    else if ((page = vgpu_sched_own_page(&page_len)), (rc = install_filter(page, page_len)) < 0)
         what = "cannot install the seccomp filter";
     if (rc < 0)
         vgpu_log(VGPU_LOG_ERROR, "session refused: %s: %s (the kernel needs memfd sealing, 5.1 or "
@@ -301,9 +309,26 @@ int vgpu_contain_user_init(const char *user)
 
 bool vgpu_contain_user_ids(uid_t *uid, gid_t *gid)
 {
+    if (!run_as.set)
+        return false;            /* *uid and *gid keep the caller's values */
     *uid = run_as.uid;
     *gid = run_as.gid;
-    return run_as.set;
+    return true;
+}
+
+bool vgpu_contain_user_in_group(gid_t gid)
+{
+    if (!run_as.set)
+        return false;
+    for (int i = 0; i < run_as.ngroups; i++)
+        if (run_as.groups[i] == gid)
+            return true;
+    return run_as.gid == gid;
+}
+
+uid_t vgpu_contain_user_uid(void)
+{
+    return run_as.set ? run_as.uid : (uid_t)-1;
 }
 
 int vgpu_contain_become_user(pid_t parent)

@@ -40,6 +40,13 @@ int vgpu_contain_session(const struct vgpu_identity *who, bool on);
 void vgpu_contain_orphan(pid_t parent);
 
 /*
+ * A TLS relay (tls.c), after its privileges are dropped and before the
+ * first byte from its client: no_new_privs and the sessions' seccomp
+ * filter (no signals to others, no tracing, ...).  0 or -errno.
+ */
+int vgpu_contain_relay(void);
+
+/*
  * A process running as root gives up every capability (bounding set
  * included) for itself and anything it executes; nothing when not root.
  * The calling thread only: call it before any thread starts.  0 or -errno.
@@ -52,8 +59,15 @@ int vgpu_contain_drop_capabilities(void);
  * up now; not as root, user must be the server's own.  0 or -1 (logged).
  */
 int vgpu_contain_user_init(const char *user);
-/* The uid and gid sessions run as: true when they are another user's (root started us). */
+/*
+ * The uid and gid sessions run as: true when they are another user's (root
+ * started us); false, *uid and *gid untouched, when they are the server's.
+ */
 bool vgpu_contain_user_ids(uid_t *uid, gid_t *gid);
+/* Is gid one of that user's groups (false when sessions run as the server)? */
+bool vgpu_contain_user_in_group(gid_t gid);
+/* That user's uid, or (uid_t)-1. */
+uid_t vgpu_contain_user_uid(void);
 /*
  * A connection's process, right after vgpu_contain_orphan(parent), before
  * it reads a byte from its client: becomes the sessions' user (groups, gid,

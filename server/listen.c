@@ -5,6 +5,7 @@
  * this file does; main.c accepts on them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -15,39 +16,80 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "contain.h"
 #include "server_internal.h"
 
-/* The socket file's owner, group and mode, as its [listen] says.  0 or -1 (logged). */
-static int set_owner(const char *path, const struct vgpu_listen_cfg *l)
+/*
+ * A socket file's owner and group from their names ((uid_t)-1 / (gid_t)-1:
+ * the server's).  Neither may be the sessions' user or one of its groups: a
+ * session taken over could connect to the socket and open sessions as its
+ * tenant.  0 or -1 (logged).
+ */
+static int socket_ids(const char *what, const char *owner, const char *group, uid_t *uid,
+                      gid_t *gid)
 {
-    uid_t uid = (uid_t)-1;
-    gid_t gid = (gid_t)-1;
-
-    if (l->owner[0]) {
-        struct passwd *pw = getpwnam(l->owner);
+    *uid = (uid_t)-1;
+    *gid = (gid_t)-1;
+    if (owner[0]) {
+        struct passwd *pw = getpwnam(owner);
 
         if (!pw) {
-            vgpu_log(VGPU_LOG_ERROR, "unix:%s: owner %s: no such user", path, l->owner);
+            vgpu_log(VGPU_LOG_ERROR, "%s: owner %s: no such user", what, owner);
             return -1;
         }
-        uid = pw->pw_uid;
+        *uid = pw->pw_uid;
+        if (*uid == vgpu_contain_user_uid()) {
+            vgpu_log(VGPU_LOG_ERROR, "%s: owner %s is the user sessions run as: a session taken "
+                     "over could connect to it; give it another owner", what, owner);
+            return -1;
+        }
     }
-    if (l->group[0]) {
-        struct group *gr = getgrnam(l->group);
+    if (group[0]) {
+        struct group *gr = getgrnam(group);
 
         if (!gr) {
-            vgpu_log(VGPU_LOG_ERROR, "unix:%s: group %s: no such group", path, l->group);
+            vgpu_log(VGPU_LOG_ERROR, "%s: group %s: no such group", what, group);
             return -1;
         }
-        gid = gr->gr_gid;
+        *gid = gr->gr_gid;
+        if (vgpu_contain_user_in_group(*gid)) {
+            vgpu_log(VGPU_LOG_ERROR, "%s: group %s is a group of the user sessions run as: a "
+                     "session taken over could connect to it; use a group of its own", what, group);
+            return -1;
+        }
     }
-    if ((l->owner[0] || l->group[0]) && chown(path, uid, gid) < 0) {
+    return 0;
+}
+
+int vgpu_listen_check(const struct vgpu_config *cfg)
+{
+    char what[300];
+    uid_t uid;
+    gid_t gid;
+
+    for (int i = 0; i < cfg->nlisten; i++) {
+        const struct vgpu_listen_cfg *l = &cfg->listen[i];
+
+        snprintf(what, sizeof(what), "listener %s", l->address);
+        if (!strncmp(l->address, "unix:", 5) && socket_ids(what, l->owner, l->group, &uid, &gid))
+            return -1;
+    }
+    return cfg->admin_group[0] ? socket_ids("admin_group", "", cfg->admin_group, &uid, &gid) : 0;
+}
+
+/* The socket file's owner and group, as its [listen] says (its mode came with bind).  0 or -1. */
+static int set_owner(const char *path, const struct vgpu_listen_cfg *l)
+{
+    uid_t uid;
+    gid_t gid;
+
+    if (socket_ids(l->address, l->owner, l->group, &uid, &gid))
+        return -1;
+    /* not through a link planted in the socket's directory */
+    if ((l->owner[0] || l->group[0]) &&
+        fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
         vgpu_log(VGPU_LOG_ERROR, "unix:%s: cannot give it to %s%s%s: %s", path, l->owner,
                  l->group[0] ? ":" : "", l->group, strerror(errno));
-        return -1;
-    }
-    if (chmod(path, (mode_t)l->mode) < 0) {
-        vgpu_log(VGPU_LOG_ERROR, "unix:%s: cannot set mode %03o: %s", path, l->mode, strerror(errno));
         return -1;
     }
     return 0;
@@ -83,8 +125,8 @@ static int listen_unix(const char *path, const struct vgpu_listen_cfg *l)
         unlink(path);
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    /* bound under a umask that lets no one in; opened to whom [listen] says once it is set */
-    old = umask(0177);
+    /* the file is made with [listen]'s mode (umask), then given to its owner and group */
+    old = umask(~(mode_t)l->mode & 0777);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         umask(old);
         vgpu_log(VGPU_LOG_ERROR, "cannot listen on unix:%s: %s", path, strerror(errno));
@@ -157,7 +199,8 @@ int vgpu_listen_admin(const struct vgpu_config *cfg)
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    old = umask(0177);
+    /* 0600, or 0660 for admin_group: made so by bind (the umask), never changed by path */
+    old = umask(cfg->admin_group[0] ? 0117 : 0177);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
         umask(old);
         vgpu_log(VGPU_LOG_ERROR, "cannot listen on the admin socket %s: %s", cfg->admin,
@@ -167,11 +210,13 @@ int vgpu_listen_admin(const struct vgpu_config *cfg)
     }
     umask(old);
     if (cfg->admin_group[0]) {
-        struct group *g = getgrnam(cfg->admin_group);
+        uid_t uid;
+        gid_t gid;
 
-        if (!g || chown(cfg->admin, (uid_t)-1, g->gr_gid) < 0 || chmod(cfg->admin, 0660) < 0) {
+        if (socket_ids("admin_group", "", cfg->admin_group, &uid, &gid) < 0 ||
+            fchownat(AT_FDCWD, cfg->admin, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0) {
             vgpu_log(VGPU_LOG_ERROR, "cannot give the admin socket %s to group %s: %s",
-                     cfg->admin, cfg->admin_group, g ? strerror(errno) : "no such group");
+                     cfg->admin, cfg->admin_group, strerror(errno));
             close(fd);
             unlink(cfg->admin);
             return -1;

@@ -29,20 +29,26 @@ int vgpu_log_parse(const char *name)
     return -1;
 }
 
-/* Is fd 2 journald's stream?  Decided once; forks inherit the answer with the fd. */
+static int journal = -1;      /* is the log journald's stream?  -1: not decided yet */
+
+/* Decided on the log's own fd (a session's fd 2 is its kernels' output, devout.c). */
 static int to_journal(void)
 {
-    static int known = -1;
     const char *js;
     unsigned long long dev, ino;
     struct stat st;
 
-    if (known >= 0)
-        return known;
+    if (journal >= 0)
+        return journal;
     js = getenv("JOURNAL_STREAM");
-    known = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
-            (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-    return known;
+    journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(vgpu_log_fd, &st) == 0 &&
+              (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    return journal;
+}
+
+void vgpu_log_init(void)
+{
+    to_journal();                /* decided once, before the first fork: every process agrees */
 }
 
 void vgpu_log(int level, const char *fmt, ...)

@@ -234,6 +234,7 @@ static void on_accept(struct vgpu_loop *loop, int lfd, short revents, void *opaq
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_IGN);    /* the server's reload; a session keeps what it started with */
+        unsetenv("NOTIFY_SOCKET");  /* only the server speaks to systemd */
         if (vgpu_listen_uses_tls(ls->cfg))
             serve_tls(cfd, sv->cfg->cache_dir, ls->cfg, refuse, parent);
         else
@@ -379,15 +380,13 @@ static int parse_args(int argc, char **argv, struct vgpu_config *flags, const ch
 
 /* The file, then the flags over it, then the defaults; 0 or 2 (said why). */
 static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
-                     const char *config_path)
+                     const char *config_path, char *err, size_t errlen)
 {
-    char err[512];
+    char tmp[512];
 
     vgpu_config_init(cfg);
-    if (config_path && vgpu_config_load(cfg, config_path, err, sizeof(err))) {
-        fprintf(stderr, "vgpu-server: %s\n", err);
+    if (config_path && vgpu_config_load(cfg, config_path, err, errlen))
         return 2;
-    }
     if (flags->nlisten) {
         memcpy(cfg->listen, flags->listen, sizeof(cfg->listen));
         cfg->nlisten = flags->nlisten;
@@ -401,13 +400,10 @@ static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
     cfg->no_contain |= flags->no_contain;
     if (flags->user[0])
         memcpy(cfg->user, flags->user, sizeof(cfg->user));
-    if (cfg->log_level >= 0)
-        vgpu_log_level = cfg->log_level;
     if (!cfg->nlisten)
-        vgpu_config_add_listen(cfg, DEFAULT_LISTEN, err, sizeof(err));
-    if (vgpu_config_finish(cfg, err, sizeof(err))) {
-        fprintf(stderr, "vgpu-server: %s%s%s\n", config_path ? config_path : "",
-                config_path ? ": " : "", err);
+        vgpu_config_add_listen(cfg, DEFAULT_LISTEN, tmp, sizeof(tmp));
+    if (vgpu_config_finish(cfg, tmp, sizeof(tmp))) {
+        snprintf(err, errlen, "%s%s%s", config_path ? config_path : "", config_path ? ": " : "", tmp);
         return 2;
     }
     if (!cfg->admin[0] && !strncmp(cfg->listen[0].address, "unix:", 5) &&
@@ -418,24 +414,40 @@ static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
     return 0;
 }
 
+/* A name the cache's own files have: 64 hex digits and ".fatbin". */
+static bool cache_name(const char *n)
+{
+    return strlen(n) == 64 + 7 && strspn(n, "0123456789abcdef") == 64 && !strcmp(n + 64, ".fatbin");
+}
+
 /*
  * Started as root with sessions running as another user: the cache becomes
- * that user's (it writes it), with the images already in it.  0 or -1.
+ * that user's (it writes it), with the images already in it.  Reached
+ * through an fd opened without following links, and only the cache's own
+ * regular files with one link each are chowned: nothing planted in it (a
+ * link to another file) changes owner.  0 or -1.
  */
 static int give_cache(const char *dir, uid_t uid, gid_t gid)
 {
     struct dirent *e;
+    struct stat st;
     DIR *d;
-    int dfd, rc = 0;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
 
-    if (lchown(dir, uid, gid) < 0)
+    if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) ||
+        fchown(dfd, uid, gid) < 0) {
+        if (dfd >= 0)
+            close(dfd);
         return -1;
-    d = opendir(dir);
-    if (!d)
+    }
+    d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
         return -1;
-    dfd = dirfd(d);
+    }
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.' &&
+        if (cache_name(e->d_name) && fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && st.st_nlink == 1 &&
             fchownat(dfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
             rc = -1;
     closedir(d);
@@ -547,18 +559,20 @@ static void reconfigure(struct vgpu_config *cfg, const struct vgpu_config *flags
                         const char *config_path)
 {
     static struct vgpu_config fresh;
-    int level = vgpu_log_level;
-    char msg[1024];
+    char msg[1024], err[1024];
 
     sd_notify(0, "RELOADING=1\nSTATUS=reading the configuration again");
-    if (configure(&fresh, flags, config_path)) {
-        vgpu_log_level = level;
-        vgpu_log(VGPU_LOG_ERROR, "SIGHUP: the configuration has an error (the line above); "
-                 "serving on with the one before");
+    if (configure(&fresh, flags, config_path, err, sizeof(err))) {
+        vgpu_log(VGPU_LOG_ERROR, "SIGHUP: %s; serving on with the configuration before", err);
+    } else if (vgpu_listen_check(&fresh) < 0 || vgpu_tls_server_init(&fresh) < 0) {
+        vgpu_log(VGPU_LOG_ERROR, "SIGHUP: the configuration names what cannot be used (the line "
+                 "above); serving on with the configuration before");
     } else {
         vgpu_config_apply_reload(cfg, &fresh, msg, sizeof(msg));
+        if (cfg->log_level >= 0)
+            vgpu_log_level = cfg->log_level;
         vgpu_log(VGPU_LOG_INFO, "SIGHUP: configuration %s read again: limits, pools, "
-                 "certificates and listeners' identities apply to new connections", 
+                 "certificates and listeners' identities apply to new connections",
                  config_path ? config_path : "(flags only)");
         if (msg[0])
             vgpu_log(VGPU_LOG_WARN, "SIGHUP: %s", msg);
@@ -571,7 +585,9 @@ int main(int argc, char **argv)
     static struct vgpu_config cfg, flags;
     struct server sv = { .cfg = &cfg, .afd = -1, .started_ns = vgpu_mono_ns() };
     const char *config_path = NULL;
-    struct sigaction sa = { .sa_handler = on_signal };
+    /* SA_RESTART: a reload must not cut an admin request short; the loop looks every 500 ms */
+    struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+    char err[1024];
     int rc;
 
     if (argc > 1 && !strcmp(argv[1], "--tls-relay"))
@@ -580,15 +596,24 @@ int main(int argc, char **argv)
     vgpu_proctitle_init(argc, argv);               /* after the arguments are read */
     if (rc)
         return rc == 1 ? 0 : rc;
-    rc = configure(&cfg, &flags, config_path);
-    if (rc)
+    rc = configure(&cfg, &flags, config_path, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "vgpu-server: %s\n", err);
         return rc;
-    if (check_only) {
+    }
+    if (cfg.log_level >= 0)
+        vgpu_log_level = cfg.log_level;
+    vgpu_log_init();             /* before the first fork: whether stderr is journald's */
+    vgpu_cfg = &cfg;
+    if (check_only) {            /* the names resolved and the TLS files loaded too */
+        if (vgpu_contain_user_init(cfg.user) < 0 || vgpu_listen_check(&cfg) < 0 ||
+            vgpu_tls_server_init(&cfg) < 0)
+            return 2;
         printf("vgpu-server: %s: the configuration is valid\n", config_path ? config_path : "(flags)");
         return 0;
     }
-    vgpu_cfg = &cfg;
-    if (vgpu_contain_user_init(cfg.user) < 0 || check_cache_dir(cfg.cache_dir) < 0)
+    if (vgpu_contain_user_init(cfg.user) < 0 || vgpu_listen_check(&cfg) < 0 ||
+        check_cache_dir(cfg.cache_dir) < 0)
         return 1;
     if (vgpu_sched_init(&cfg.sched) < 0) {
         vgpu_log(VGPU_LOG_ERROR, "cannot create the scheduler's shared state: %s", strerror(errno));

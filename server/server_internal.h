@@ -33,6 +33,8 @@ extern int vgpu_log_level;
 extern int vgpu_log_fd;     /* where vgpu_log() writes: the server's stderr */
 void vgpu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int vgpu_log_parse(const char *name);
+/* The server at start, before it forks: whether log lines carry journald priorities. */
+void vgpu_log_init(void);
 
 /* ---- per-session tables (tables.c) ---- */
 struct vgpu_range {
@@ -305,6 +307,12 @@ int vgpu_tls_identify(int inner, const char *where, struct vgpu_identity *who, c
 /* vgpu-server --tls-relay ...: the relay process's main (tls.c); its exit status. */
 int vgpu_tls_relay_main(int argc, char **argv);
 
+/*
+ * Before any socket opens (and for --check): the unix listeners' owners and
+ * groups and the admin_group exist, and none is the sessions' user or one
+ * of its groups.  0 or -1 (logged).
+ */
+int vgpu_listen_check(const struct vgpu_config *cfg);
 /* A listening socket for l's unix:PATH (its file given mode, owner, group) or tcp:HOST:PORT; or -1 (logged). */
 int vgpu_listen_open(const struct vgpu_listen_cfg *l);
 /* The admin socket of cfg (mode 0600, or 0660 for admin_group), or -1 (logged). */

@@ -12,8 +12,10 @@
  * parent never hold the key (the parent checks the files at start in a
  * child that exits), so a session taken over through the driver cannot
  * read it out of its own memory.  The relay:
- *   - loads the credentials, then drops to the sessions' user (when the
- *     server runs as root with one) and makes itself non-dumpable;
+ *   - leaves the server's terminal and stdin/stdout (setsid, /dev/null),
+ *     loads the credentials, then drops to the sessions' user (nobody when
+ *     the server runs as root without one) and takes the sessions' seccomp
+ *     filter (no_new_privs, non-dumpable);
  *   - does the handshake, requiring a client certificate the CA signed
  *     for TLS client use (and the CRL does not revoke);
  *   - writes the certificate's common name and SHA-256 fingerprint (a
@@ -31,6 +33,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -278,7 +281,8 @@ static void relay_out(void)
         for (ssize_t off = 0; off < n;) {
             ssize_t w = gnutls_record_send(session, buf + off, (size_t)(n - off));
 
-            if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
+            /* on this blocking socket E_AGAIN is SO_SNDTIMEO: a client that reads nothing */
+            if (w == GNUTLS_E_INTERRUPTED)
                 continue;
             if (w < 0)
                 return;
@@ -378,14 +382,22 @@ static void linger(void)
  */
 static int drop_privileges(const char *uid_s, const char *gid_s)
 {
-    if (*uid_s && geteuid() == 0 &&
-        (setgroups(0, NULL) < 0 || setgid((gid_t)strtoul(gid_s, NULL, 10)) < 0 ||
-         setuid((uid_t)strtoul(uid_s, NULL, 10)) < 0 || setuid(0) == 0))
-        return -1;
-    if (vgpu_contain_drop_capabilities() < 0)
+    uid_t uid = (uid_t)strtoul(uid_s, NULL, 10);
+    gid_t gid = (gid_t)strtoul(gid_s, NULL, 10);
+
+    if (!*uid_s && geteuid() == 0) {          /* no sessions' user: nobody, never root */
+        struct passwd *pw = getpwnam("nobody");
+
+        if (!pw)
+            return -1;
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    if (geteuid() == 0 &&
+        (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0 || setuid(0) == 0))
         return -1;
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    return vgpu_contain_relay();
 }
 
 int vgpu_tls_relay_main(int argc, char **argv)
@@ -405,6 +417,17 @@ int vgpu_tls_relay_main(int argc, char **argv)
     where = argv[9];
     vgpu_log_level = atoi(argv[8]);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* no terminal (no TIOCSTI into the shell that started the server), nothing on 0 and 1 */
+    setsid();
+    {
+        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        if (nul >= 0) {
+            dup2(nul, 0);
+            dup2(nul, 1);
+            close(nul);
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     tcp_timeouts(RELAY_NET_FD);
     if (load_creds(&creds, argv[2], argv[3], argv[4], argv[5]) < 0)

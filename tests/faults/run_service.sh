@@ -61,6 +61,8 @@ memory = 1G
 EOF
 : > "$work/server.log"
 journal=$(stat -c '%d:%i' "$work/server.log")
+# a cache readable by others: a warning at start, whatever user runs the test
+mkdir -m 0755 "$work/cache"
 NOTIFY_SOCKET=$notify JOURNAL_STREAM=$journal start_server "$fake" --config "$work/server.ini"
 wait_for() {   # wait_for FILE PATTERN WHAT
     i=0
@@ -93,11 +95,16 @@ printf '[vm 4]\nmemory = 2G\n[listen more]\naddress = unix:%s.more\n' "$sock" >>
 kill -HUP "$server_pid"
 wait_for "$work/server.log" 'read again' "no line saying the configuration was read again"
 wait_for "$work/notify.txt" 'RELOADING=1' "no RELOADING=1 after SIGHUP"
-grep -q "SIGHUP: unix:$sock.more is new: it opens at a restart" "$work/server.log" ||
-    fail "the new listener was not named as waiting for a restart"
+wait_for "$work/server.log" "SIGHUP: unix:$sock.more is new: it opens at a restart" \
+    "the new listener was not named as waiting for a restart"
 [ -S "$sock" ] || fail "the socket is gone after SIGHUP"
 kill -0 "$server_pid" || fail "the server died of SIGHUP"
-[ "$(grep -c 'READY=1' "$work/notify.txt")" -ge 2 ] || fail "no READY=1 after the reload"
+i=0
+while [ "$(grep -c 'READY=1' "$work/notify.txt")" -lt 2 ]; do
+    [ "$i" -lt 50 ] || fail "no READY=1 after the reload"
+    sleep 0.1
+    i=$((i + 1))
+done
 session_of second
 grep -q 'session for fault_victim .*vm 4 pool A' "$work/server.log" ||
     fail "the session after SIGHUP is not vm 4"
@@ -134,10 +141,12 @@ esac
 kill "$vpid"
 wait "$vpid" 2>/dev/null
 
-# a file with an error: nothing changes, and the log says so
+# a file with an error: nothing changes (not the listener's new vm_id either), and the log says so
+sed -i 's/^vm_id = 4$/vm_id = 5/' "$work/server.ini"
 printf '[vm 5]\nmemory = lots\n' >> "$work/server.ini"
 kill -HUP "$server_pid"
-wait_for "$work/server.log" 'configuration has an error' "a broken file on SIGHUP was not reported"
+wait_for "$work/server.log" '<3>vgpu-server.*SIGHUP: .*server.ini:[0-9]*: memory: .*serving on with the configuration before' \
+    "a broken file on SIGHUP was not reported (with its line, at error priority)"
 session_of third
 [ "$(grep -c 'session for fault_victim .*vm 4 pool A' "$work/server.log")" -eq 2 ] ||
     fail "after a broken file, a new session is not vm 4 as before"

@@ -7,7 +7,8 @@
 # which makes a call every 10 ms) runs as nobody (real, effective, saved
 # and filesystem uid and gid) and holds no capability; sessions still serve
 # their programs (LOAD_CLIENT's round trips come back right); the fatbin
-# cache is nobody's; the socket file has the group and mode its flag says.  Started as another user, the
+# cache is nobody's; the socket file has the group and mode its flag says,
+# and a socket of the sessions' own group is refused.  Started as another user, the
 # server refuses a user it cannot become.  Skipped (77) unless run as root.
 set -u
 name=$1 server=$2 fake=$3 shim_dir=$4 prog=$5 victim=$6 work=$7
@@ -30,11 +31,20 @@ fresh_work s
 cache=$(mktemp -d /tmp/vgpu-user-cache.XXXXXX) || fail "mktemp failed"
 rmdir "$cache"
 trap 'stop_server; rm -rf "$cache"; [ -z "$sockdir" ] || rm -rf "$sockdir"' EXIT
-start_server "$fake" --listen "unix:$sock,group=$(id -gn nobody),mode=0660" --cache-dir "$cache" \
+# a socket the sessions' own group may open is refused: a session taken over could connect
+if "$server" --listen "unix:$sock,group=$(id -gn nobody)" --cache-dir "$cache" --user nobody \
+        --check > "$work/check.log" 2>&1; then
+    fail "a socket of the sessions' group was accepted"
+fi
+grep -q 'is a group of the user sessions run as' "$work/check.log" ||
+    fail "a socket of the sessions' group: no reason given: $(cat "$work/check.log")"
+group=$(getent group daemon adm sys bin | awk -F: -v g="$nogroup" '$3 != g { print $1 ":" $3; exit }')
+[ -n "$group" ] || { echo "$name: skipped: no group to give the socket"; exit 77; }
+start_server "$fake" --listen "unix:$sock,group=${group%%:*},mode=0660" --cache-dir "$cache" \
     --user nobody --log-level info
 # the socket file as [listen] says, not as the umask would have it
-[ "$(stat -c '%a %g' "$sock")" = "660 $nogroup" ] ||
-    fail "the socket is $(stat -c '%a %g' "$sock"), not 660 with group $nogroup"
+[ "$(stat -c '%a %g' "$sock")" = "660 ${group#*:}" ] ||
+    fail "the socket is $(stat -c '%a %g' "$sock"), not 660 with group ${group#*:}"
 grep -q "sessions run as user nobody (uid $nobody" "$work/server.log" || fail "no line saying sessions run as nobody"
 env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" \
     > "$work/victim.out" 2> "$work/victim.err" &

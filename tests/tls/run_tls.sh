@@ -179,10 +179,13 @@ while ! grep -q ready "$work/victim.out" 2>/dev/null; do
     i=$((i + 1))
 done
 session=$(pgrep -P "$server_pid" | tail -n 1)
-relay=$(pgrep -f -- '--tls-relay' | head -n 1)
+relay=$(pgrep -P "$session" | head -n 1)
 [ -n "$session" ] && [ -n "$relay" ] || fail "no session ($session) or relay ($relay) process"
+tr '\0' ' ' < "/proc/$relay/cmdline" | grep -q -- '--tls-relay' || fail "the session's child $relay is not its TLS relay"
 [ "$(awk '/^CapEff:/ { print $2 }' "/proc/$relay/status")" = 0000000000000000 ] ||
     fail "the TLS relay holds capabilities: $(grep Cap "/proc/$relay/status")"
+[ "$(awk '/^Seccomp:/ { print $2 }' "/proc/$relay/status")" = 2 ] || fail "the TLS relay has no seccomp filter"
+[ "$(awk '/^Uid:/ { print $3 }' "/proc/$relay/status")" != 0 ] || fail "the TLS relay runs as root"
 for t in /proc/"$session"/task/*; do
     [ "$(awk '/^CapEff:/ { print $2 }' "$t/status")" = 0000000000000000 ] ||
         fail "a thread of the session holds capabilities ($t)"
@@ -260,7 +263,9 @@ expect_refused plain "plain TCP to a TLS socket" 'TLS\|handshake\|lost the conne
 expect_refused stranger "a trusted certificate no [cert] names" 'no \[cert\] section' \
     VGPU_TLS_DIR="$pki/none" VGPU_TLS_CA="$pki/ca-cert.pem" \
     VGPU_TLS_CERT="$pki/stranger-cert.pem" VGPU_TLS_KEY="$pki/stranger-key.pem"
-# a TLS client with no certificate at all (the shim always presents one: python3's ssl here)
+# a TLS client with no certificate at all (the shim always presents one: python3's ssl here);
+# the relay must refuse it in the handshake, and say so
+refused=$(grep -c 'TLS handshake failed: .*[Cc]ertificate' "$work/server.log")
 python3 - "$dport" "$pki" <<'EOF' || fail "a client without a certificate was not refused"
 import socket, ssl, sys
 port, pki = int(sys.argv[1]) - 1, sys.argv[2]
@@ -274,6 +279,12 @@ except (ssl.SSLError, ConnectionError, OSError):
     sys.exit(0)
 EOF
 [ "$(sessions)" -eq "$n_ok" ] || fail "a client without a certificate got a session"
+i=0
+while [ "$(grep -c 'TLS handshake failed: .*[Cc]ertificate' "$work/server.log")" -le "$refused" ]; do
+    [ "$i" -lt 50 ] || fail "the relay did not log refusing a client without a certificate"
+    sleep 0.1
+    i=$((i + 1))
+done
 
 # 3. devices: the certificate bounds what a HELLO may say
 hello() {   # hello VM POOL PRIO: a device link's HELLO over TLS with dev7's certificate

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "vgpu/sha256.h"
 #include "vgpu/wire.h"
 #include "xorshift.h"
 
@@ -1108,6 +1109,26 @@ static void test_bad_arguments(void **state)
     free(buf);
 }
 
+/* SHA-256 (nettle's, behind vgpu_sha256): FIPS 180-4's examples. */
+static void test_sha256(void **state)
+{
+    static const uint8_t abc[32] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+        0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+    };
+    static const uint8_t empty[32] = {
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+        0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+    };
+    uint8_t out[VGPU_SHA256_LEN];
+
+    (void)state;
+    vgpu_sha256("abc", 3, out);
+    assert_memory_equal(out, abc, sizeof(out));
+    vgpu_sha256("", 0, out);
+    assert_memory_equal(out, empty, sizeof(out));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1138,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_header_bit_flips),
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
