@@ -83,5 +83,17 @@ if setpriv --reuid=nobody --regid="$nogroup" --clear-groups true 2>/dev/null; th
     rm -rf "/tmp/vgpu-user-$$"
     grep -q 'only when the server starts as root' "$work/notroot.log" ||
         fail "not as root: the refusal does not say why: $(cat "$work/notroot.log")"
+    # and a server started as an ordinary user runs (its sessions as itself)
+    d=$(mktemp -d /tmp/vgpu-user-plain.XXXXXX)
+    chown nobody "$d"
+    setpriv --reuid=nobody --regid="$nogroup" --clear-groups env LD_LIBRARY_PATH="$fake" \
+        "$server" --listen "unix:$d/s" --cache-dir "$d/cache" > /dev/null 2> "$d/log" &
+    plain=$!
+    i=0
+    while [ ! -S "$d/s" ] && kill -0 "$plain" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -S "$d/s" ] || { cat "$d/log" >&2; rm -rf "$d"; fail "a server started as nobody did not start"; }
+    kill -TERM "$plain"
+    wait "$plain"
+    rm -rf "$d"
 fi
 echo "$name: passed"
