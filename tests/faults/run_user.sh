@@ -20,6 +20,8 @@ fail() {
     tail -n 20 "$work/server.log" >&2
     exit 1
 }
+# shellcheck source=victims.sh
+. "$(dirname "$0")/victims.sh"
 if [ "$(id -u)" -ne 0 ]; then
     echo "$name: skipped: needs root (sessions change user only under a server started as root)"
     exit 77
@@ -49,12 +51,7 @@ grep -q "sessions run as user nobody (uid $nobody" "$work/server.log" || fail "n
 env -u LD_PRELOAD VGPU_SERVER="unix:$sock" LD_LIBRARY_PATH="$shim_dir" timeout 60 "$victim" \
     > "$work/victim.out" 2> "$work/victim.err" &
 victim_pid=$!
-i=0
-while ! grep -q ready "$work/victim.out" 2>/dev/null; do
-    [ "$i" -lt 300 ] || fail "the victim program never got ready: $(cat "$work/victim.err")"
-    sleep 0.1
-    i=$((i + 1))
-done
+ready victim
 session=$(pgrep -P "$server_pid" | head -n 1)
 [ -n "$session" ] || fail "no session process under the server"
 status=$(cat "/proc/$session/status") || fail "session $session ended before it could be looked at"

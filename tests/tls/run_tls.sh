@@ -37,6 +37,8 @@ fail() {
     tail -n 30 "$work/server.log" >&2
     exit 1
 }
+# shellcheck source=../faults/victims.sh
+. "$(dirname "$0")/../faults/victims.sh"
 command -v certtool >/dev/null || fail "certtool (Debian's gnutls-bin) is needed"
 pki=$work/pki
 mkdir -p "$pki" "$work/cache"
@@ -172,12 +174,7 @@ tenant_env="VGPU_TLS_DIR=$pki/cli"
 env -u LD_PRELOAD VGPU_SERVER="tcp:127.0.0.1:$port" LD_LIBRARY_PATH="$shim_dir" $tenant_env \
     timeout 60 "$victim" > "$work/victim.out" 2> "$work/victim.err" &
 victim_pid=$!
-i=0
-while ! grep -q ready "$work/victim.out" 2>/dev/null; do
-    [ "$i" -lt 300 ] || fail "the victim never got ready over TLS: $(cat "$work/victim.err")"
-    sleep 0.1
-    i=$((i + 1))
-done
+ready victim
 session=$(pgrep -P "$server_pid" | tail -n 1)
 relay=$(pgrep -P "$session" | head -n 1)
 [ -n "$session" ] && [ -n "$relay" ] || fail "no session ($session) or relay ($relay) process"
