@@ -549,6 +549,19 @@ int vgpu_config_finish(struct vgpu_config *c, char *err, size_t errlen)
             return -1;
         }
     }
+    /* a pool named where pools are configured must be one of them (else every session is refused) */
+    for (int i = 0; i < c->nlisten; i++)
+        if (c->listen[i].pinned && !vgpu_config_pool(c, c->listen[i].who.pool)) {
+            snprintf(err, errlen, "listener %s: pool %c has no [pool %c] section", c->listen[i].address,
+                     c->listen[i].who.pool, c->listen[i].who.pool);
+            return -1;
+        }
+    for (int i = 0; i < c->ncerts; i++)
+        if (!vgpu_config_pool(c, c->certs[i].who.pool)) {
+            snprintf(err, errlen, "[cert %s]: pool %c has no [pool %c] section", c->certs[i].name,
+                     c->certs[i].who.pool, c->certs[i].who.pool);
+            return -1;
+        }
     for (int i = 0; i < c->ncerts; i++) {
         const struct vgpu_cert_cfg *ct = &c->certs[i];
 

@@ -195,6 +195,14 @@ static void test_tls(void **state)
     assert_non_null(strstr(err, "needs cn or sha256"));
     assert_int_equal(load_finish(&c, "[cert a]\ncn = a\n", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "needs cn or sha256"));
+    /* pools configured: a listener's or a certificate's pool must be one of them */
+    assert_int_equal(load_finish(&c, "[pool A]\ngpus = 0\n[listen r]\naddress = unix:/a\npool = B\n",
+                                 err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "pool B has no [pool B] section"));
+    assert_int_equal(load_finish(&c, "[pool A]\ngpus = 0\n[cert a]\ncn = a\nvm_id = 1\npool = C\n",
+                                 err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "[cert a]: pool C"));
+    assert_int_equal(load_finish(&c, "[listen r]\naddress = unix:/a\npool = B\n", err, sizeof(err)), 0);
     expect_error("[cert a]\nsha256 = 12:34\n", 2, "SHA-256 fingerprint");
     expect_error("[cert a]\nvm = 3\n", 2, "unknown key 'vm'");
     expect_error("[tls]\nca_file = /x\n", 2, "unknown key 'ca_file'");
