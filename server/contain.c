@@ -360,7 +360,11 @@ void vgpu_contain_orphan(pid_t parent)
 
 void vgpu_contain_reaped(pid_t pid, int status)
 {
-    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL && WTERMSIG(status) != SIGTERM)
+    /* SIGALRM is the handshake's deadline (main.c): a client that said nothing in time */
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        vgpu_log(VGPU_LOG_INFO, "process %d: its client did not finish the handshake in time",
+                 (int)pid);
+    else if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL && WTERMSIG(status) != SIGTERM)
         vgpu_log(VGPU_LOG_WARN, "process %d ended by signal %d (%s)%s; its client's calls fail "
                  "with cudaErrorNoDevice, and its GPU memory went with it", (int)pid,
                  WTERMSIG(status), strsignal(WTERMSIG(status)),

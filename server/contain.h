@@ -79,7 +79,8 @@ int vgpu_contain_become_user(pid_t parent);
 /*
  * The server or a link process reaped child pid with wait status status:
  * an end by a signal (a crash: the driver dying under a call, say) is
- * logged as a warning naming the signal; what the session held the kernel
+ * logged as a warning naming the signal (the handshake's deadline,
+ * SIGALRM, as the client's slowness at info); what the session held the kernel
  * and the driver free with its process, and its client's calls fail.
  */
 void vgpu_contain_reaped(pid_t pid, int status);
