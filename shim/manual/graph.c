@@ -265,6 +265,25 @@ static void memset_params(const struct cudaMemsetParams *p, CUDA_MEMSET_NODE_PAR
     m->height = p->height;
 }
 
+/*
+ * The context a memset or copy node runs in: the current one, as NVIDIA's
+ * runtime passes it.  The driver can tell it from ordinary device memory,
+ * but not from a graph allocation's address, which is mapped only when the
+ * graph runs (NULL there is CUDA_ERROR_INVALID_VALUE).  NULL when vgpu's
+ * libcuda.so.1 cannot say; the call then says why.
+ */
+static CUcontext current_ctx(void)
+{
+    static __typeof__(&cuCtxGetCurrent) current;
+    CUcontext ctx = NULL;
+
+    if (!current)
+        *(void **)&current = vgpu_ondriver_sym("cuCtxGetCurrent", __func__);
+    if (current)
+        current(&ctx);
+    return ctx;
+}
+
 VGPU_EXPORT cudaError_t cudaGraphAddMemsetNode(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
                                                const cudaGraphNode_t *pDependencies,
                                                size_t numDependencies,
@@ -276,7 +295,7 @@ VGPU_EXPORT cudaError_t cudaGraphAddMemsetNode(cudaGraphNode_t *pGraphNode, cuda
     if (!pMemsetParams)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     memset_params(pMemsetParams, &m);
-    return vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies, &m, NULL));
+    return vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies, &m, current_ctx()));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphMemsetNodeSetParams(cudaGraphNode_t node,
@@ -301,7 +320,7 @@ VGPU_EXPORT cudaError_t cudaGraphExecMemsetNodeSetParams(cudaGraphExec_t hGraphE
     if (!pNodeParams)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
     memset_params(pNodeParams, &m);
-    return vgpu_ondriver_done(p(hGraphExec, node, &m, NULL));
+    return vgpu_ondriver_done(p(hGraphExec, node, &m, current_ctx()));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node,
@@ -395,7 +414,7 @@ VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNode(cudaGraphNode_t *pGraphNode, cuda
 
     if ((st = copy_params(pCopyParams, &c)) != cudaSuccess)
         return st;
-    return vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies, &c, NULL));
+    return vgpu_ondriver_done(p(pGraphNode, graph, pDependencies, numDependencies, &c, current_ctx()));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphAddMemcpyNode1D(cudaGraphNode_t *pGraphNode, cudaGraph_t graph,
@@ -439,7 +458,7 @@ VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParams(cudaGraphExec_t hGraphE
 
     if ((st = copy_params(pNodeParams, &c)) != cudaSuccess)
         return st;
-    return vgpu_ondriver_done(p(hGraphExec, node, &c, NULL));
+    return vgpu_ondriver_done(p(hGraphExec, node, &c, current_ctx()));
 }
 
 VGPU_EXPORT cudaError_t cudaGraphExecMemcpyNodeSetParams1D(cudaGraphExec_t hGraphExec,

@@ -362,6 +362,7 @@ static int mem_nodes(CUstream s, const struct bufs *m, CUdevice dev)
     CUDA_MEMSET_NODE_PARAMS ms = { 0 };
     CUDA_MEMCPY3D cp = { 0 };
     CUgraphNode na, nm, nc, nf;
+    CUcontext ctx;
     CUgraphNodeType ta, tf;
     CUgraph g, g2;
     CUgraphExec e, e2;
@@ -383,13 +384,15 @@ static int mem_nodes(CUstream s, const struct bufs *m, CUdevice dev)
     ms.elementSize = 4;
     ms.width = N;
     ms.height = 1;
-    CHECK(cuGraphAddMemsetNode(&nm, g, &na, 1, &ms, NULL));
+    /* a graph allocation's address is mapped only when the graph runs: the context is named */
+    CHECK(cuCtxGetCurrent(&ctx));
+    CHECK(cuGraphAddMemsetNode(&nm, g, &na, 1, &ms, ctx));
     cp.srcMemoryType = cp.dstMemoryType = CU_MEMORYTYPE_DEVICE;
     cp.srcDevice = ap.dptr;
     cp.dstDevice = m->d;
     cp.WidthInBytes = N * sizeof(int);
     cp.Height = cp.Depth = 1;
-    CHECK(cuGraphAddMemcpyNode(&nc, g, &nm, 1, &cp, NULL));
+    CHECK(cuGraphAddMemcpyNode(&nc, g, &nm, 1, &cp, ctx));
     CHECK(cuGraphAddMemFreeNode(&nf, g, &nc, 1, ap.dptr));
     CHECK(cuGraphNodeGetType(na, &ta));
     CHECK(cuGraphNodeGetType(nf, &tf));
