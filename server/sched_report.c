@@ -310,10 +310,23 @@ static void metric(struct out *o, const char *name, const char *type, const char
     put(o, "# HELP vgpu_%s %s\n# TYPE vgpu_%s %s\n", name, help, name, type);
 }
 
+/* One series per pool, GPU in use and class: the work queued, or the sessions waiting. */
+static void put_pool_series(struct out *o, const char *name, const struct pool_use *pools,
+                            bool waiting)
+{
+    static const char *const cls[] = { "low", "medium", "high" };
+
+    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++)
+        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
+            for (int c = 0; c < VGPU_PRIO_CLASSES && pools[p].used[g]; c++)
+                put(o, "vgpu_%s{pool=\"%c\",gpu=\"%d\",priority=\"%s\"} %u\n", name, 'A' + p, g,
+                    cls[c], waiting ? pools[p].w[g][c] : pools[p].q[g][c]);
+}
+
 static void report_prometheus(struct out *o, const struct slot *snap, const struct vm_use *vms,
                               size_t nvms, const struct vgpu_report_ctx *ctx, uint64_t now)
 {
-    static const char *const cls[] = { "low", "medium", "high" };
+    static struct pool_use pools[VGPU_SCHED_MAX_POOLS];
 
     metric(o, "build_info", "gauge", "The server's version (always 1).");
     put(o, "vgpu_build_info{version=\"%s\"} 1\n", ctx->version);
@@ -344,26 +357,12 @@ static void report_prometheus(struct out *o, const struct slot *snap, const stru
         if (snap[i].pid)
             put(o, "vgpu_session_wait_seconds_total{pid=\"%d\",vm=\"%u\"} %.6f\n", snap[i].pid,
                 snap[i].vm_id, (double)snap[i].wait_ns / 1e9);
+    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++)      /* each pool's sums once, for both */
+        pool_of(snap, p, now, &pools[p]);
     metric(o, "pool_queued", "gauge", "Work items queued, by pool, GPU and priority class.");
-    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
-        struct pool_use u;
-
-        pool_of(snap, p, now, &u);
-        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
-            for (int c = 0; c < VGPU_PRIO_CLASSES && u.used[g]; c++)
-                put(o, "vgpu_pool_queued{pool=\"%c\",gpu=\"%d\",priority=\"%s\"} %u\n", 'A' + p, g,
-                    cls[c], u.q[g][c]);
-    }
+    put_pool_series(o, "pool_queued", pools, false);
     metric(o, "pool_waiting", "gauge", "Sessions waiting for the GPU, by pool, GPU and class.");
-    for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
-        struct pool_use u;
-
-        pool_of(snap, p, now, &u);
-        for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++)
-            for (int c = 0; c < VGPU_PRIO_CLASSES && u.used[g]; c++)
-                put(o, "vgpu_pool_waiting{pool=\"%c\",gpu=\"%d\",priority=\"%s\"} %u\n", 'A' + p, g,
-                    cls[c], u.w[g][c]);
-    }
+    put_pool_series(o, "pool_waiting", pools, true);
 }
 
 int vgpu_sched_report(int fd, enum vgpu_report_format fmt, const struct vgpu_report_ctx *ctx)
