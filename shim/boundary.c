@@ -92,23 +92,11 @@ int vgpu_shim_take_last_error(bool clear)
     return cuda_status(e);
 }
 
-static __thread int in_call;
-
-bool vgpu_shim_in_call(void)
-{
-    return in_call > 0;
-}
-
 int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     int rc;
 
-    /* an older client copy calls no hook before work: managed memory's host side goes here */
-    if ((req->flags & VGPU_FN_WORK) && !vgpu_managed_hooked())
-        vgpu_managed_before_work();
-    in_call++;
     rc = vgpu_client_invoke(vgpu_client_get(), req, rep);
-    in_call--;
     /* the generated destroy calls: the object's kept resource descriptor goes (manual/array.c) */
     if (rc == cudaSuccess && (req->call_id == VGPU_CUDART_ID_cudaDestroyTextureObject ||
                               req->call_id == VGPU_CUDART_ID_cudaDestroySurfaceObject))

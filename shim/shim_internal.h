@@ -86,36 +86,29 @@ VGPU_HIDDEN void vgpu_shim_memory_forked(void);
 #define VGPU_SHIM_STAGING_REGION 1u
 
 /*
- * ---- managed memory (manual/managed.c) ----
+ * ---- managed memory (manual/managed.c, over the client's: client/managed.h) ----
  * vgpu_managed_add() maps a shadow of [p, p+size) at p (0, or -errno);
  * vgpu_managed_remove() drops the range starting at p (false: none);
- * before work goes to the GPU, vgpu_managed_before_work() sends what the
- * host wrote and takes every shadow back; copies and memsets say which
- * managed bytes the device reads or writes; vgpu_managed_holds() says
- * whether [p, p+n) is managed memory.
+ * copies and memsets say which managed bytes the device reads or writes;
+ * vgpu_managed_holds() says whether [p, p+n) is managed memory.  The
+ * client sends what the host wrote before any work of either library.
  */
 VGPU_HIDDEN int vgpu_managed_add(void *p, size_t size);
 VGPU_HIDDEN bool vgpu_managed_remove(void *p);
-VGPU_HIDDEN void vgpu_managed_before_work(void);
-/* Does the client call vgpu_managed_before_work() before work of every library? */
-VGPU_HIDDEN bool vgpu_managed_hooked(void);
 VGPU_HIDDEN void vgpu_managed_device_reads(const void *p, size_t n);
 VGPU_HIDDEN void vgpu_managed_device_writes(const void *p, size_t n);
 VGPU_HIDDEN bool vgpu_managed_holds(const void *p, size_t n);
 /*
  * What the program advised and prefetched, per page of managed memory
- * (manual/advice.c, for cudaMemRangeGetAttribute): recorded after the
- * call's checks (0, or -errno: nothing recorded), forgotten when the
- * range is freed.
+ * (manual/advice.c, over the client's record, for cudaMemRangeGetAttribute):
+ * recorded after the call's checks (0, or -errno: nothing recorded),
+ * forgotten by the client when the range is removed.
  */
 VGPU_HIDDEN int vgpu_advice_set(const void *p, size_t n, enum cudaMemoryAdvise advice,
                                 struct cudaMemLocation loc);
 VGPU_HIDDEN int vgpu_advice_prefetched(const void *p, size_t n, struct cudaMemLocation loc);
-VGPU_HIDDEN void vgpu_advice_forget(const void *p, size_t n);
 /* A 1D copy as copy.c makes it, without managed memory's handling (managed.c's own moves). */
 VGPU_HIDDEN int vgpu_shim_copy_raw(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind);
-/* Is this thread inside a call to the server (boundary.c)? */
-VGPU_HIDDEN bool vgpu_shim_in_call(void);
 
 /*
  * A cudaKernel_t this process got from a library (manual/library.c), and

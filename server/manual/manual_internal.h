@@ -90,6 +90,8 @@ int vgpu_manual_param_info(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_launch(struct vgpu_session *s, struct vgpu_manual_call *c);
 /* memory.c: device allocations */
 int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c);
+/* drv_managed.c: cuMemAllocManaged and cuLibraryGetManaged's handlers, or NULL for another id. */
+vgpu_manual_fn vgpu_drv_managed_manual_find(uint32_t id);
 int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c);
 /* copy.c: copies, through the frame or a shared region */
 int vgpu_manual_copy(struct vgpu_session *s, struct vgpu_manual_call *c);

@@ -20,6 +20,9 @@
 #define ID(name) VGPU_CUDA_ID_##name
 
 #define VGPU_DRV_CHUNK ((size_t)VGPU_SHIM_CHUNK)
+#define H2D VGPU__MANUAL__DIRECTION__DIR_H2D
+#define D2H VGPU__MANUAL__DIRECTION__DIR_D2H
+#define D2D VGPU__MANUAL__DIRECTION__DIR_D2D
 
 /* The call a copy through the data plane is sent as (the copying function's own). */
 static __thread uint32_t dp_id;
@@ -74,8 +77,52 @@ __attribute__((constructor)) static void copy_init(void)
  * An asynchronous copy from pageable memory travels with its call, so the
  * caller may reuse its buffer at once, as with the driver's staging.
  */
+static CUresult copy1d_raw(uint32_t id, const char *name, Vgpu__Manual__Direction dir,
+                           uint64_t dst, uint64_t src, size_t n, CUstream stream, bool async,
+                           bool managed);
+
+/*
+ * Managed memory named by a copy is device memory to it (the client's
+ * shadow, client/managed.c): the bytes the host wrote there go first, the
+ * chunks it writes are the device's after, and the copy's direction says
+ * so, whatever the function's name claims of a side.
+ */
+static Vgpu__Manual__Direction managed_sides(Vgpu__Manual__Direction dir, uint64_t dst,
+                                             uint64_t src, size_t dspan, size_t sspan)
+{
+    bool d = dspan && vgpu_drv_managed_holds(dst, 1), s = sspan && vgpu_drv_managed_holds(src, 1);
+    bool dd = d || dir == H2D || dir == D2D, sd = s || dir == D2H || dir == D2D;
+
+    if (!d && !s)
+        return dir;
+    if (s)
+        vgpu_drv_managed_device_side(src, sspan, false);
+    if (d)
+        vgpu_drv_managed_device_side(dst, dspan, true);
+    return dd && sd ? D2D : dd ? H2D : sd ? D2H : VGPU__MANUAL__DIRECTION__DIR_NONE;
+}
+
 static CUresult copy1d(uint32_t id, const char *name, Vgpu__Manual__Direction dir, uint64_t dst,
                        uint64_t src, size_t n, CUstream stream, bool async)
+{
+    return copy1d_raw(id, name, managed_sides(dir, dst, src, n, n), dst, src, n, stream, async,
+                      false);
+}
+
+int vgpu_drv_copy_raw(void *host, uint64_t dev, size_t n, bool to_device)
+{
+    uint64_t h = (uint64_t)(uintptr_t)host;
+
+    return to_device ? copy1d_raw(ID(cuMemcpyHtoD_v2), "cuMemcpyHtoD_v2", H2D, dev, h, n, NULL,
+                                  false, true)
+                     : copy1d_raw(ID(cuMemcpyDtoH_v2), "cuMemcpyDtoH_v2", D2H, h, dev, n, NULL,
+                                  false, true);
+}
+
+/* A copy as copy1d makes it; managed: one of managed memory's own moves (on the server's stream). */
+static CUresult copy1d_raw(uint32_t id, const char *name, Vgpu__Manual__Direction dir,
+                           uint64_t dst, uint64_t src, size_t n, CUstream stream, bool async,
+                           bool managed)
 {
     int st = CUDA_SUCCESS;
 
@@ -91,6 +138,7 @@ static CUresult copy1d(uint32_t id, const char *name, Vgpu__Manual__Direction di
         a.dir = dir;
         a.async = async;
         a.stream = (uint64_t)(uintptr_t)stream;
+        a.managed = managed;
         dp_id = id;
         dp_name = name;
         return vgpu_dp_copy(&a, (void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
@@ -115,9 +163,6 @@ static CUresult copy1d(uint32_t id, const char *name, Vgpu__Manual__Direction di
     return st;
 }
 
-#define H2D VGPU__MANUAL__DIRECTION__DIR_H2D
-#define D2H VGPU__MANUAL__DIRECTION__DIR_D2H
-#define D2D VGPU__MANUAL__DIRECTION__DIR_D2D
 
 #define COPY_FN(name, dir, dty, sty, async, pt)                                                   \
     VGPU_EXPORT CUresult name(dty dst, sty src, size_t n)                                        \
@@ -277,6 +322,10 @@ static CUresult copy2d(uint32_t id, const char *name, const CUDA_MEMCPY2D *p, CU
         return CUDA_ERROR_INVALID_VALUE;     /* larger 2D copies: not in one frame yet */
     bytes = p->WidthInBytes * p->Height;
     a.dir = dd && sd ? D2D : dd ? H2D : sd ? D2H : VGPU__MANUAL__DIRECTION__DIR_NONE;
+    /* rows of managed memory: the spans from the first row's start to the last row's end */
+    if (p->Height && p->WidthInBytes)
+        a.dir = managed_sides(a.dir, dst, src, (p->Height - 1) * p->dstPitch + p->WidthInBytes,
+                              (p->Height - 1) * p->srcPitch + p->WidthInBytes);
     if (a.dir == VGPU__MANUAL__DIRECTION__DIR_NONE) {
         for (size_t r = 0; r < p->Height; r++)
             memmove((uint8_t *)(uintptr_t)dst + r * p->dstPitch,

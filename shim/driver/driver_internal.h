@@ -59,6 +59,17 @@ VGPU_HIDDEN void vgpu_drv_memory_lock(void);
 VGPU_HIDDEN void vgpu_drv_memory_unlock(void);
 VGPU_HIDDEN void vgpu_drv_memory_forked(void);
 
+/* ---- managed memory (managed.c, over the client's: client/managed.h) ---- */
+/* [p, p+size) is managed memory: a device range here and a shadow in the client; a CUresult. */
+VGPU_HIDDEN CUresult vgpu_drv_managed_add(const char *what, CUdeviceptr p, size_t size);
+VGPU_HIDDEN void vgpu_drv_managed_remove(CUdeviceptr p);
+/* Is [p, p+n) managed memory (n 0: p is)? */
+VGPU_HIDDEN bool vgpu_drv_managed_holds(CUdeviceptr p, size_t n);
+/* The device reads [p, p+n) (the host's dirty bytes go first); with write, writes it. */
+VGPU_HIDDEN void vgpu_drv_managed_device_side(CUdeviceptr p, size_t n, bool write);
+/* Managed memory's own move (copy.c): a raw copy on a stream of the server's; 0 or nonzero. */
+VGPU_HIDDEN int vgpu_drv_copy_raw(void *host, uint64_t dev, size_t n, bool to_device);
+
 /* ---- launches (launch.c) ---- */
 /*
  * A kernel's parameters as the bytes the server lays out (kernelParams

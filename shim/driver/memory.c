@@ -216,8 +216,10 @@ static CUresult mem_free(uint32_t id, const char *name, CUdeviceptr p, CUstream 
     a.stream = (uint64_t)(uintptr_t)stream;
     st = vgpu_drv_call(id, name, &a.base, &req, &rep);
     vgpu_shim_rep_release(&rep);
-    if (st == CUDA_SUCCESS)
+    if (st == CUDA_SUCCESS) {
         device_remove(p);
+        vgpu_drv_managed_remove(p);    /* managed memory: its shadow goes too */
+    }
     return st;
 }
 

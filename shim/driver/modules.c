@@ -291,3 +291,21 @@ VGPU_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibr
     return global(ID(cuLibraryGetGlobal), "cuLibraryGetGlobal", dptr, bytes,
                   (uint64_t)(uintptr_t)library, name, true);
 }
+
+/* A managed variable of the library: memory of the server's the host reaches through a shadow. */
+VGPU_EXPORT CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,
+                                         const char *name)
+{
+    CUdeviceptr p = 0;
+    size_t n = 0;
+    CUresult st = global(ID(cuLibraryGetManaged), "cuLibraryGetManaged", &p, &n,
+                         (uint64_t)(uintptr_t)library, name, true);
+
+    if (st == CUDA_SUCCESS)
+        st = vgpu_drv_managed_add("cuLibraryGetManaged", p, n);
+    if (st == CUDA_SUCCESS && dptr)
+        *dptr = p;
+    if (st == CUDA_SUCCESS && bytes)
+        *bytes = n;
+    return st;
+}

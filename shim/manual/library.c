@@ -229,6 +229,31 @@ VGPU_EXPORT cudaError_t cudaLibraryEnumerateKernels(cudaKernel_t *kernels, unsig
     return vgpu_ondriver_done(r);
 }
 
+/*
+ * A library's managed variable: vgpu's libcuda.so.1 maps its shadow in the
+ * client, which both libraries share, so the runtime's copies, launches
+ * and cudaMemRangeGetAttribute know it as managed memory too.
+ */
+VGPU_EXPORT cudaError_t cudaLibraryGetManaged(void **dptr, size_t *bytes, cudaLibrary_t library,
+                                              const char *name)
+{
+    CUdeviceptr d = 0;
+    size_t n = 0;
+    CUresult r;
+    ONDRIVER(cuLibraryGetManaged, cuLibraryGetManaged);
+
+    r = p(&d, &n, (CUlibrary)library, name);
+    if (r == CUDA_SUCCESS) {
+        if (d && n)
+            vgpu_shim_device_range_add((void *)(uintptr_t)d, n);
+        if (dptr)
+            *dptr = (void *)(uintptr_t)d;
+        if (bytes)
+            *bytes = n;
+    }
+    return vgpu_ondriver_done(r);
+}
+
 /* A library's global is device memory of the program's: cudaMemcpyDefault knows it as such. */
 VGPU_EXPORT cudaError_t cudaLibraryGetGlobal(void **dptr, size_t *bytes, cudaLibrary_t library,
                                              const char *name)

@@ -1,533 +1,38 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Managed memory (cudaMallocManaged, __managed__ variables) for a program
- * whose GPU is across a VM boundary, with the guarantees CUDA gives on a
- * device without concurrent managed access (the attribute vgpu reports
- * as 0): the host may touch managed memory while no kernel runs, that is
- * after a synchronizing call; kernels see what the host wrote before
- * their launch.
- *
- * The memory is real managed memory on the server.  Here, the program gets
- * its address, and a shadow of it is mapped at that same address (unified
- * addressing: one pointer for host and device), in chunks of 256 KiB whose
- * state the page protections keep:
- *
- *   invalid  (PROT_NONE): the device may hold newer bytes.  A host access
- *            faults; the handler fetches the chunk from the server (a
- *            device-to-host copy) and makes it clean;
- *   clean    (PROT_READ): equal to the device's.  A write faults; the
- *            handler makes the chunk dirty;
- *   dirty    (PROT_READ|PROT_WRITE): written here since.
- *
- * Before anything that puts work on the GPU (a launch, a memset, ...:
- * vgpu_managed_before_work(), which the client calls before every call
- * flagged work of either library, so libcuda.so.1's launches too), dirty
- * chunks are copied to the device and every chunk becomes invalid.  Copies and memsets that name managed
- * memory treat it as device memory (dirty chunks they read pushed first;
- * chunks they write invalidated), so the shim itself never touches a
- * shadow inside a call.  What the program reads after a synchronizing
- * call is fetched on its first access, a chunk at a time.
- *
- * A shadow is placed with MAP_FIXED_NOREPLACE; when the server's address
- * is taken in this process, the allocation fails with a message.  The
- * SIGSEGV handler is installed with the first managed range and hands
- * faults outside managed memory to the handler before it.
- *
- * The runtime's calls about managed memory (advice, prefetches and their
- * batches, discards, stream attachment) are checked here and taken; what
- * the advice and prefetches asked for is recorded by advice.c, which
- * answers cudaMemRangeGetAttribute(s).
+ * Managed memory (cudaMallocManaged, __managed__ variables) for
+ * libcudart.so.13.  The shadows that keep the host's side of it live in
+ * the client library (client/managed.c, whose header says how), one set
+ * per process for both guest libraries; here are the runtime's side: its
+ * ranges handed to the client with this library's raw copy as their move,
+ * and the runtime's calls about managed memory (advice, prefetches and
+ * their batches, discards, stream attachment), checked here and taken;
+ * what the advice and prefetches asked for is recorded by the client
+ * (client/advice.c), which answers cudaMemRangeGetAttribute(s)
+ * (advice.c).
  */
 #include <cuda_runtime_api.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "../shim_internal.h"
+#include "client/managed.h"
 #include "cudart_calltable.h"
 
-#define CHUNK (256u << 10)
-#define PAGE 4096u
-
-enum { INVALID, CLEAN, DIRTY };
-
-struct area {                   /* a page-aligned span of shadow memory */
-    uintptr_t lo, hi;
-    uint8_t *st;                /* per chunk, from lo */
-    size_t nchunks;
-    int refs;                   /* managed ranges in it */
-    bool all_invalid;
-};
-
-struct mrange {
-    uintptr_t base;
-    size_t size;
-    struct area *area;
-};
-
-static pthread_mutex_t mng_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct area **areas;
-static int nareas, cap_areas;
-static struct mrange *ranges;
-static int nranges, cap_ranges;
-static int live;                /* nranges, read without the lock on the fast paths */
-static __thread bool busy;      /* this thread is inside the code below (its copies skip the hooks) */
-static __thread uintptr_t last_dirty_fault;   /* the writable chunk this thread last faulted on */
-static struct sigaction old_segv;
-static bool handler_on, hooked;
-
-static uintptr_t page_down(uintptr_t a)
+/* A range's move (client/managed.h): a copy that skips managed memory's own handling. */
+static int move(void *host, uint64_t dev, size_t n, bool to_device)
 {
-    return a & ~(uintptr_t)(PAGE - 1);
-}
+    void *d = (void *)(uintptr_t)dev;
 
-static uintptr_t page_up(uintptr_t a)
-{
-    return (a + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-}
-
-static struct area *area_of(uintptr_t a)
-{
-    for (int i = 0; i < nareas; i++)
-        if (a >= areas[i]->lo && a < areas[i]->hi)
-            return areas[i];
-    return NULL;
-}
-
-static void chunk_span(const struct area *ar, size_t i, uintptr_t *lo, size_t *n)
-{
-    uintptr_t end;
-
-    *lo = ar->lo + i * CHUNK;
-    end = *lo + CHUNK < ar->hi ? *lo + CHUNK : ar->hi;
-    *n = end - *lo;
-}
-
-/*
- * Copies chunk i of ar from its shadow to the device (to_device: a push),
- * or from the device into the chunk-sized buffer into: the parts of it
- * that managed ranges cover, which is all the
- * server knows as the program's memory (a chunk may reach past a range's
- * end to its page's, or span the gap between two variables).
- */
-static int move(struct area *ar, size_t i, bool to_device, uint8_t *into)
-{
-    uintptr_t lo;
-    size_t n;
-    int st = cudaSuccess;
-
-    chunk_span(ar, i, &lo, &n);
-    for (int r = 0; r < nranges && st == cudaSuccess; r++) {
-        uintptr_t a = ranges[r].base > lo ? ranges[r].base : lo;
-        uintptr_t b = ranges[r].base + ranges[r].size < lo + n ? ranges[r].base + ranges[r].size : lo + n;
-
-        if (ranges[r].area != ar || a >= b)
-            continue;
-        st = to_device ? vgpu_shim_copy_raw((void *)a, (const void *)a, b - a, cudaMemcpyHostToDevice)
-                       : vgpu_shim_copy_raw(into + (a - lo), (const void *)a, b - a,
-                                            cudaMemcpyDeviceToHost);
-    }
-    return st;
-}
-
-static void fatal(const char *what, uintptr_t a)
-{
-    char line[256];
-    int n = snprintf(line, sizeof(line), "vgpu: managed memory at %#lx: %s; the program cannot go "
-                     "on\n", (unsigned long)a, what);
-
-    if (n > 0 && write(2, line, (size_t)n) < 0)
-        _exit(127);
-    abort();
-}
-
-/* A shadow's protection that did not change would make its state a lie: never silently. */
-static void protect(uintptr_t a, size_t n, int prot)
-{
-    if (mprotect((void *)a, n, prot))
-        fatal(errno == ENOMEM ? "its pages could not be protected (vm.max_map_count reached?)"
-                              : "its pages could not be protected", a);
-}
-
-/* Pushes the dirty chunks of ar in [lo, hi) to the device; they stay readable (clean). */
-static void push(struct area *ar, uintptr_t lo, uintptr_t hi)
-{
-    for (size_t i = (lo - ar->lo) / CHUNK; i < ar->nchunks && ar->lo + i * CHUNK < hi; i++) {
-        uintptr_t c;
-        size_t n;
-
-        if (ar->st[i] != DIRTY)
-            continue;
-        chunk_span(ar, i, &c, &n);
-        if (move(ar, i, true, NULL) != cudaSuccess)
-            fatal("the bytes the program wrote could not be sent to the GPU", c);
-        protect(c, n, PROT_READ);
-        ar->st[i] = CLEAN;
-    }
-}
-
-/* Makes the chunks of ar in [lo, hi) invalid (the device will hold newer bytes). */
-static void invalidate(struct area *ar, uintptr_t lo, uintptr_t hi)
-{
-    for (size_t i = (lo - ar->lo) / CHUNK; i < ar->nchunks && ar->lo + i * CHUNK < hi; i++) {
-        uintptr_t c;
-        size_t n;
-
-        if (ar->st[i] == INVALID)
-            continue;
-        chunk_span(ar, i, &c, &n);
-        protect(c, n, PROT_NONE);
-        ar->st[i] = INVALID;
-    }
-}
-
-bool vgpu_managed_hooked(void)
-{
-    return __atomic_load_n(&hooked, __ATOMIC_RELAXED);
-}
-
-void vgpu_managed_before_work(void)
-{
-    if (!__atomic_load_n(&live, __ATOMIC_RELAXED) || busy)
-        return;
-    pthread_mutex_lock(&mng_lock);
-    busy = true;
-    for (int i = 0; i < nareas; i++) {
-        struct area *ar = areas[i];
-
-        if (ar->all_invalid)
-            continue;
-        push(ar, ar->lo, ar->hi);
-        invalidate(ar, ar->lo, ar->hi);
-        ar->all_invalid = true;
-    }
-    busy = false;
-    pthread_mutex_unlock(&mng_lock);
-}
-
-/* For each area [p, p+n) meets: push its dirty chunks there, and with write, invalidate them. */
-static void device_side(const void *p, size_t n, bool write)
-{
-    uintptr_t lo = (uintptr_t)p, hi = lo + n;
-
-    if (!__atomic_load_n(&live, __ATOMIC_RELAXED) || busy || !n || hi < lo)
-        return;
-    pthread_mutex_lock(&mng_lock);
-    busy = true;
-    for (int i = 0; i < nareas; i++) {
-        struct area *ar = areas[i];
-        uintptr_t a = lo > ar->lo ? lo : ar->lo, b = hi < ar->hi ? hi : ar->hi;
-
-        if (a >= b)
-            continue;
-        push(ar, a, b);
-        if (write)
-            invalidate(ar, a, b);
-    }
-    busy = false;
-    pthread_mutex_unlock(&mng_lock);
-}
-
-void vgpu_managed_device_reads(const void *p, size_t n)
-{
-    device_side(p, n, false);
-}
-
-void vgpu_managed_device_writes(const void *p, size_t n)
-{
-    device_side(p, n, true);
-}
-
-bool vgpu_managed_holds(const void *p, size_t n)
-{
-    bool yes = false;
-
-    if (!__atomic_load_n(&live, __ATOMIC_RELAXED))
-        return false;
-    pthread_mutex_lock(&mng_lock);
-    for (int i = 0; i < nranges && !yes; i++)
-        yes = (uintptr_t)p >= ranges[i].base && (uintptr_t)p - ranges[i].base < ranges[i].size &&
-              n <= ranges[i].size - ((uintptr_t)p - ranges[i].base);
-    pthread_mutex_unlock(&mng_lock);
-    return yes;
-}
-
-/* ---- faults ---- */
-
-/* 0 when the fault at a was managed memory's and is served; -1 when it is not ours. */
-static int fault(uintptr_t a)
-{
-    struct area *ar;
-    size_t i;
-    uintptr_t c;
-    size_t n;
-
-    if (busy)
-        return -1;              /* our own access faulted: not a shadow's state */
-    if (vgpu_shim_in_call()) {
-        /*
-         * A CUDA call of this thread writes its outputs into managed memory
-         * while holding the client's lock; a thread sending the host's side
-         * of managed memory holds our lock and waits for the client's.  Not
-         * a hang: a second of trying, then the reason.
-         */
-        int tries = 0;
-
-        while (pthread_mutex_trylock(&mng_lock)) {
-            struct timespec ms = { 0, 1000000 };
-
-            if (++tries == 1000)
-                fatal("a CUDA call wrote its results into it while another thread was sending "
-                      "work to the GPU", a);
-            nanosleep(&ms, NULL);
-        }
-    } else {
-        pthread_mutex_lock(&mng_lock);
-    }
-    ar = area_of(a);
-    if (!ar) {
-        pthread_mutex_unlock(&mng_lock);
-        return -1;
-    }
-    i = (a - ar->lo) / CHUNK;
-    chunk_span(ar, i, &c, &n);
-    if (ar->st[i] == INVALID) {
-        if (vgpu_shim_in_call())
-            fatal("a CUDA call read it as host memory while the GPU may hold newer bytes "
-                  "(vgpu serves this only to the program's own accesses)", a);
-        /*
-         * Fetched aside and put in place whole (mremap), so another thread
-         * touching the chunk meanwhile still faults and waits, never sees
-         * it half filled or loses a write to the fetch.
-         */
-        void *tmp;
-
-        busy = true;
-        tmp = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (tmp == MAP_FAILED)
-            fatal("no memory to fetch it into", a);
-        if (move(ar, i, false, tmp) != cudaSuccess)
-            fatal("its bytes could not be fetched from the GPU", a);
-        if (mprotect(tmp, n, PROT_READ) ||
-            mremap(tmp, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)c) == MAP_FAILED)
-            fatal("its fetched bytes could not be put in place", a);
-        ar->st[i] = CLEAN;
-        ar->all_invalid = false;
-        busy = false;
-    } else if (ar->st[i] == CLEAN) {
-        protect(c, n, PROT_READ | PROT_WRITE);
-        ar->st[i] = DIRTY;
-    } else if (ar->st[i] == DIRTY) {
-        /*
-         * Writable by its state: another thread made it so while this one
-         * waited (retry), unless this thread faulted here just before: then
-         * the fault is not a shadow's after all.
-         */
-        if (last_dirty_fault == c) {
-            last_dirty_fault = 0;
-            pthread_mutex_unlock(&mng_lock);
-            return -1;
-        }
-        last_dirty_fault = c;
-        pthread_mutex_unlock(&mng_lock);
-        return 0;
-    }
-    last_dirty_fault = 0;
-    pthread_mutex_unlock(&mng_lock);
-    return 0;
-}
-
-static void on_segv(int sig, siginfo_t *si, void *uc)
-{
-    int e = errno;
-
-    if (fault((uintptr_t)si->si_addr) == 0) {
-        errno = e;
-        return;
-    }
-    errno = e;
-    /* not managed memory: the handler before ours, or the default action when the access repeats */
-    if (old_segv.sa_flags & SA_SIGINFO) {
-        if (old_segv.sa_sigaction) {
-            old_segv.sa_sigaction(sig, si, uc);
-            return;
-        }
-    } else if (old_segv.sa_handler != SIG_DFL && old_segv.sa_handler != SIG_IGN) {
-        old_segv.sa_handler(sig);
-        return;
-    }
-    signal(SIGSEGV, SIG_DFL);
-}
-
-static void handler_install(void)
-{
-    struct sigaction sa;
-
-    if (handler_on)
-        return;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &old_segv) == 0)
-        handler_on = true;
-}
-
-/* ---- ranges ---- */
-
-static int grow(void **p, int *cap, int n, size_t elem)
-{
-    void *q;
-    int c;
-
-    if (n < *cap)
-        return 0;
-    c = *cap ? 2 * *cap : 16;
-    q = realloc(*p, (size_t)c * elem);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
-/* Maps [lo, hi) where no area is: each gap of it, PROT_NONE.  0, or -errno (nothing left mapped). */
-static int map_gaps(uintptr_t lo, uintptr_t hi)
-{
-    uintptr_t a = lo;
-
-    while (a < hi) {
-        struct area *ar = area_of(a);
-        uintptr_t b = a;
-        void *p;
-
-        if (ar) {
-            a = ar->hi;
-            continue;
-        }
-        while (b < hi && !area_of(b))
-            b += PAGE;
-        p = mmap((void *)a, b - a, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                 -1, 0);
-        if (p != (void *)a) {
-            int e = p == MAP_FAILED ? errno : EEXIST;
-
-            if (p != MAP_FAILED)
-                munmap(p, b - a);
-            for (uintptr_t u = lo; u < a;) {      /* undo this call's gaps */
-                struct area *in = area_of(u);
-
-                if (in) {
-                    u = in->hi;
-                    continue;
-                }
-                munmap((void *)u, PAGE);
-                u += PAGE;
-            }
-            return -e;
-        }
-        a = b;
-    }
-    return 0;
-}
-
-/*
- * The area for [lo, hi), page-aligned: an area holding it, or a new one
- * over it and every area it meets (their dirty chunks pushed first, all
- * of it invalid after).  NULL with errno when the span cannot be mapped.
- */
-static struct area *area_for(uintptr_t lo, uintptr_t hi)
-{
-    struct area *ar, *hit = area_of(lo);
-    int refs = 0, rc;
-
-    if (hit && hi <= hit->hi)
-        return hit;
-    for (int i = 0; i < nareas; i++)
-        if (areas[i]->lo < hi && lo < areas[i]->hi) {
-            lo = lo < areas[i]->lo ? lo : areas[i]->lo;
-            hi = hi > areas[i]->hi ? hi : areas[i]->hi;
-        }
-    ar = calloc(1, sizeof(*ar));
-    if (!ar || (rc = grow((void **)&areas, &cap_areas, nareas, sizeof(*areas)))) {
-        free(ar);
-        errno = ENOMEM;
-        return NULL;
-    }
-    ar->lo = lo;
-    ar->hi = hi;
-    ar->nchunks = (hi - lo + CHUNK - 1) / CHUNK;
-    ar->st = calloc(ar->nchunks, 1);        /* INVALID */
-    ar->all_invalid = true;
-    if (!ar->st || (rc = map_gaps(lo, hi))) {
-        errno = ar->st ? -rc : ENOMEM;
-        free(ar->st);
-        free(ar);
-        return NULL;
-    }
-    /* the areas it swallows: their bytes to the device, then one area over all */
-    for (int i = 0; i < nareas;) {
-        struct area *old = areas[i];
-
-        if (old->lo >= lo && old->hi <= hi) {
-            push(old, old->lo, old->hi);
-            protect(old->lo, old->hi - old->lo, PROT_NONE);
-            refs += old->refs;
-            for (int r = 0; r < nranges; r++)
-                if (ranges[r].area == old)
-                    ranges[r].area = ar;
-            free(old->st);
-            free(old);
-            areas[i] = areas[--nareas];
-            continue;
-        }
-        i++;
-    }
-    ar->refs = refs;
-    areas[nareas++] = ar;
-    return ar;
+    return to_device ? vgpu_shim_copy_raw(d, host, n, cudaMemcpyHostToDevice)
+                     : vgpu_shim_copy_raw(host, d, n, cudaMemcpyDeviceToHost);
 }
 
 int vgpu_managed_add(void *p, size_t size)
 {
-    uintptr_t base = (uintptr_t)p;
-    struct area *ar;
-    int rc = 0;
+    int rc = vgpu_client_managed_add(vgpu_client_get(), p, size, move);
 
-    if (!p || !size || base + size < base)
-        return -EINVAL;
-    pthread_mutex_lock(&mng_lock);
-    busy = true;
-    if (grow((void **)&ranges, &cap_ranges, nranges, sizeof(*ranges))) {
-        rc = -ENOMEM;
-    } else if (!(ar = area_for(page_down(base), page_up(base + size)))) {
-        rc = -errno;
-    } else {
-        /*
-         * An area that held other ranges: what its chunks here say is about
-         * them.  Their dirty bytes go first (the new range is not listed
-         * yet, so none of its own old shadow goes with them), then the
-         * chunks are the device's: the new range's bytes come from there.
-         */
-        push(ar, page_down(base), page_up(base + size));
-        invalidate(ar, page_down(base), page_up(base + size));
-        ar->refs++;
-        ranges[nranges++] = (struct mrange){ .base = base, .size = size, .area = ar };
-        __atomic_store_n(&live, nranges, __ATOMIC_RELAXED);
-        handler_install();
-        /* before work from either library (libcuda.so.1's launches too): the host's side first */
-        if (!hooked && vgpu_client_set_before_work(vgpu_client_get(), vgpu_managed_before_work) == 0)
-            __atomic_store_n(&hooked, true, __ATOMIC_RELAXED);
-    }
-    busy = false;
-    pthread_mutex_unlock(&mng_lock);
     if (rc == 0)
         vgpu_shim_device_range_add(p, size);   /* cudaMemcpyDefault: a device address */
     return rc;
@@ -535,37 +40,22 @@ int vgpu_managed_add(void *p, size_t size)
 
 bool vgpu_managed_remove(void *p)
 {
-    bool found = false;
-    size_t size = 0;
+    return vgpu_client_managed_remove(vgpu_client_get(), p, NULL);
+}
 
-    if (!__atomic_load_n(&live, __ATOMIC_RELAXED))
-        return false;
-    pthread_mutex_lock(&mng_lock);
-    for (int i = 0; i < nranges; i++) {
-        struct area *ar = ranges[i].area;
+void vgpu_managed_device_reads(const void *p, size_t n)
+{
+    vgpu_client_managed_device_side(vgpu_client_get(), p, n, false);
+}
 
-        if (ranges[i].base != (uintptr_t)p)
-            continue;
-        found = true;
-        size = ranges[i].size;
-        ranges[i] = ranges[--nranges];
-        if (--ar->refs == 0) {
-            munmap((void *)ar->lo, ar->hi - ar->lo);
-            for (int a = 0; a < nareas; a++)
-                if (areas[a] == ar) {
-                    areas[a] = areas[--nareas];
-                    break;
-                }
-            free(ar->st);
-            free(ar);
-        }
-        break;
-    }
-    __atomic_store_n(&live, nranges, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&mng_lock);
-    if (found)
-        vgpu_advice_forget(p, size);    /* its pages' advice and prefetches with it */
-    return found;
+void vgpu_managed_device_writes(const void *p, size_t n)
+{
+    vgpu_client_managed_device_side(vgpu_client_get(), p, n, true);
+}
+
+bool vgpu_managed_holds(const void *p, size_t n)
+{
+    return vgpu_client_managed_holds(vgpu_client_get(), p, n);
 }
 
 /* ---- the runtime's managed-memory calls ---- */

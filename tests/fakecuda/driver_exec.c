@@ -10,7 +10,9 @@
  * Nothing is compiled: a module "contains" a function or global when the
  * name asked for occurs as bytes in the image, else CUDA_ERROR_NOT_FOUND.
  * A global is 256 zeroed bytes of device memory (GLOBAL_SIZE; the image
- * is not parsed for its size), freed with its module.
+ * is not parsed for its size), freed with its module; a managed one
+ * (cuLibraryGetManaged) is the same in the managed window (managed.c), so a
+ * guest can shadow it at its address.
  *
  * A library (cuLibraryLoadData) owns one module loaded from its image;
  * its CUkernels are found by name like functions, and cuKernelGetFunction
@@ -53,6 +55,7 @@ struct fn {
 struct global {
     char *name;
     void *dev;
+    bool managed;               /* cuLibraryGetManaged's: in the managed window (managed.c) */
     struct global *next;
 };
 
@@ -242,7 +245,10 @@ static void unload(struct mod *m)
         m->globals = g->next;
         if (a)
             vgpu_fake_alloc_remove(a);
-        free(g->dev);
+        if (g->managed)
+            vgpu_fake_managed_unmap(g->dev, GLOBAL_SIZE);
+        else
+            free(g->dev);
         free(g->name);
         free(g);
     }
@@ -388,9 +394,11 @@ FAKE_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const
     return CUDA_SUCCESS;
 }
 
-static CUresult global_get(struct mod *m, CUdeviceptr *dptr, size_t *bytes, const char *name)
+/* The global of m named name (managed: a managed variable's), made at its first lookup. */
+static CUresult global_find(struct mod *m, const char *name, bool managed, struct global **out)
 {
     struct global *g;
+    struct vgpu_fake_alloc *a;
 
     if (!name)
         return CUDA_ERROR_INVALID_VALUE;
@@ -400,20 +408,44 @@ static CUresult global_get(struct mod *m, CUdeviceptr *dptr, size_t *bytes, cons
     if (!g) {
         if (!image_has(m, name))
             return CUDA_ERROR_NOT_FOUND;
-        if (!(g = calloc(1, sizeof(*g))) || !(g->name = strdup(name)) ||
-            posix_memalign(&g->dev, 256, GLOBAL_SIZE) ||
-            vgpu_fake_alloc_add(g->dev, GLOBAL_SIZE, false)) {
-            if (g) {
-                free(g->dev);
-                free(g->name);
-            }
-            free(g);
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
+        if (!(g = calloc(1, sizeof(*g))) || !(g->name = strdup(name)))
+            goto nomem;
+        g->managed = managed;
+        if (managed ? !(g->dev = vgpu_fake_managed_map(GLOBAL_SIZE))
+                    : posix_memalign(&g->dev, 256, GLOBAL_SIZE) != 0)
+            goto nomem;
+        if (vgpu_fake_alloc_add(g->dev, GLOBAL_SIZE, false))
+            goto nomem;
+        if (managed && (a = vgpu_fake_alloc_at(g->dev)))
+            a->managed = true;
         memset(g->dev, 0, GLOBAL_SIZE);
         g->next = m->globals;
         m->globals = g;
     }
+    if (g->managed != managed)
+        return CUDA_ERROR_INVALID_VALUE;    /* a variable is managed or not */
+    *out = g;
+    return CUDA_SUCCESS;
+nomem:
+    if (g && g->dev) {
+        if (managed)
+            vgpu_fake_managed_unmap(g->dev, GLOBAL_SIZE);
+        else
+            free(g->dev);
+    }
+    if (g)
+        free(g->name);
+    free(g);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+static CUresult global_get(struct mod *m, CUdeviceptr *dptr, size_t *bytes, const char *name)
+{
+    struct global *g;
+    CUresult r = global_find(m, name, false, &g);
+
+    if (r)
+        return r;
     if (dptr)
         *dptr = (CUdeviceptr)(uintptr_t)g->dev;
     if (bytes)
@@ -612,6 +644,27 @@ FAKE_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibr
     if (!(l = lib_find(library)))
         return CUDA_ERROR_INVALID_HANDLE;
     return global_get(l->mod, dptr, bytes, name);
+}
+
+/* A managed variable of the library: its memory, which the host may reach too. */
+FAKE_EXPORT CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,
+                                         const char *name)
+{
+    struct lib *l;
+    struct global *g;
+    CUresult r = vgpu_fake_cu_init_ok();      /* context-independent, as NVIDIA's runtime calls it */
+
+    if (r)
+        return r;
+    if (!(l = lib_find(library)))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if ((r = global_find(l->mod, name, true, &g)))
+        return r;
+    if (dptr)
+        *dptr = (CUdeviceptr)(uintptr_t)g->dev;
+    if (bytes)
+        *bytes = GLOBAL_SIZE;
+    return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)

@@ -81,6 +81,24 @@ FAKE_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     return CUDA_SUCCESS;
 }
 
+/* Managed memory: the runtime's cudaMallocManaged (managed.c), flags checked as the driver does. */
+FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    void *p = NULL;
+    CUresult r = vgpu_fake_cu_ready();
+
+    if (r)
+        return r;
+    if (!dptr || bytesize == 0 || (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST))
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((r = vgpu_fake_capture_unsafe("cuMemAllocManaged")))
+        return r;
+    if ((r = VGPU_FAKE_CU(cudaMallocManaged(&p, bytesize, flags))))
+        return r;
+    *dptr = CUDP(p);
+    return CUDA_SUCCESS;
+}
+
 FAKE_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
     CUresult r = vgpu_fake_cu_ready();
@@ -303,7 +321,7 @@ static CUresult pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p
     case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: src = &yes; break;
     case CU_POINTER_ATTRIBUTE_BUFFER_ID:
     case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: src = &id; break;
-    case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED: src = a && a->managed ? &yes : &no; break;
     case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
     case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE: src = &no; break;
     case CU_POINTER_ATTRIBUTE_MAPPED: src = &yes; break;

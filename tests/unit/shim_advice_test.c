@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The shim's records of managed-memory advice and prefetches
- * (shim/manual/advice.c), included whole: spans split, merged and dropped
+ * The records of managed-memory advice and prefetches (shim/client/advice.c)
+ * and the runtime's queries of them (shim/manual/advice.c), included
+ * whole, the client's ops called directly: spans split, merged and dropped
  * as advice comes and goes, what a range agrees on, and the answers of
  * cudaMemRangeGetAttribute(s), over addresses that are never touched.
  */
@@ -12,12 +13,13 @@
 
 #include <cmocka.h>
 
+#include "../../shim/client/advice.c"
 #include "../../shim/manual/advice.c"
 
 #define BASE ((uintptr_t)0x7e0000000000ull)
 #define PAGES 64
 
-/* what advice.c needs of the rest of the shim: one managed range of PAGES pages at BASE */
+/* what the two advice.c need of the rest: one managed range of PAGES pages at BASE */
 int vgpu_shim_status(int st)
 {
     return st;
@@ -32,8 +34,32 @@ int vgpu_shim_init_status(void)
     return cudaSuccess;
 }
 
-bool vgpu_managed_holds(const void *p, size_t n)
+struct vgpu_client *vgpu_client_get(void)
 {
+    return NULL;
+}
+
+int vgpu_client_managed_advise(struct vgpu_client *c, const void *p, size_t n, int advice,
+                               struct vgpu_mem_loc loc)
+{
+    return vgpu_managed_local_advise(c, p, n, advice, loc);
+}
+
+int vgpu_client_managed_prefetched(struct vgpu_client *c, const void *p, size_t n,
+                                   struct vgpu_mem_loc loc)
+{
+    return vgpu_managed_local_prefetched(c, p, n, loc);
+}
+
+int vgpu_client_managed_range_attrs(struct vgpu_client *c, void **data, const size_t *sizes,
+                                    const int *attrs, size_t n, const void *p, size_t count)
+{
+    return vgpu_managed_local_range_attrs(c, data, sizes, attrs, n, p, count);
+}
+
+bool vgpu_managed_local_holds(struct vgpu_client *c, const void *p, size_t n)
+{
+    (void)c;
     uintptr_t a = (uintptr_t)p;
 
     return a >= BASE && a - BASE < PAGES * page() && n <= PAGES * page() - (a - BASE);
