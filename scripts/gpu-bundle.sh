@@ -25,7 +25,7 @@ for f in "$build"/examples/*; do
 done
 cp "$build"/tests/gpu/vgpu_* "$out/tests/"
 cp "$build/tests/driver/drv_fill" "$build/tests/driver/static_fill" "$out/tests/"
-for f in "$build"/tests/driver/vmm_fill "$build"/tests/driver/drv_graph "$build"/tests/driver/static_graph "$build"/tests/nvml/nvml_query \
+for f in "$build"/tests/driver/vmm_fill "$build"/tests/driver/drv_graph "$build"/tests/driver/drv_notify "$build"/tests/driver/static_graph "$build"/tests/nvml/nvml_query \
          "$build"/tests/callbacks/callbacks "$build"/tests/callbacks/callbacks_static \
          "$build"/tests/libs/lib_*; do
     [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/tests/"

@@ -25,9 +25,19 @@
  * The files are opened O_APPEND and read from an offset of the session's
  * own; when everything is read they are truncated, so they never grow
  * past what one reply has not fetched yet.
+ *
+ * The driver's log messages go the same way while the client has a log
+ * callback registered (cuLogsRegisterCallback): the session registers one
+ * callback of its own with the driver, which may call it on any thread;
+ * it keeps the messages (at most DRVLOG_KEPT, each cut at DRVLOG_TEXT
+ * bytes, the rest counted as dropped), the next reply says output waits,
+ * and FetchDeviceOutput hands them over in order.  The client runs the
+ * program's callbacks on the thread whose call fetched them.
  */
+#include <cuda.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +51,23 @@
 
 #define DEVOUT_REPLY_MAX (512u << 10)   /* bytes of both streams one reply carries */
 #define DEVOUT_KEEP_MAX (64u << 20)     /* bytes a file keeps for a client that does not fetch */
+#define DRVLOG_KEPT 64                  /* driver log messages kept between two fetches */
+#define DRVLOG_TEXT 2048                /* bytes of one message kept (a reply stays under 1 MiB) */
+
+struct drvlog_msg {
+    struct drvlog_msg *next;
+    int level;
+    size_t len;
+    char text[];
+};
+
+struct vgpu_drvlog {
+    pthread_mutex_t lock;               /* the driver calls on_log on any thread */
+    struct drvlog_msg *head, **tail;
+    uint32_t n, dropped;                /* kept; dropped since the last fetch */
+    CUlogsCallbackHandle handle;        /* the driver's, while watching */
+    bool watching;
+};
 
 static int capture(int target, const char *name)
 {
@@ -147,9 +174,122 @@ static uint64_t waiting_bounded(struct vgpu_session *s, int i)
     return 0;
 }
 
+/* ---- the driver's log ---- */
+
+static void CUDA_CB on_log(void *data, CUlogLevel level, char *message, size_t length)
+{
+    struct vgpu_drvlog *d = data;
+    size_t n = message ? strnlen(message, length < DRVLOG_TEXT ? length : DRVLOG_TEXT) : 0;
+    struct drvlog_msg *m = NULL;
+
+    pthread_mutex_lock(&d->lock);
+    if (d->watching && d->n < DRVLOG_KEPT && (m = malloc(sizeof(*m) + n))) {
+        m->next = NULL;
+        m->level = (int)level;
+        m->len = n;
+        memcpy(m->text, message, n);
+        *d->tail = m;
+        d->tail = &m->next;
+        __atomic_store_n(&d->n, d->n + 1, __ATOMIC_RELEASE);
+    } else if (d->watching) {
+        __atomic_store_n(&d->dropped, d->dropped + 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int vgpu_devout_log_watch(struct vgpu_session *s, bool on)
+{
+    VGPU_DRIVER_SYM(reg, cuLogsRegisterCallback);
+    VGPU_DRIVER_SYM(unreg, cuLogsUnregisterCallback);
+    struct vgpu_drvlog *d = s->drvlog;
+    int st;
+
+    if (!reg || !unreg)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if (!d) {
+        /* never freed: the driver may hold it until the process ends */
+        if (!on || !(d = calloc(1, sizeof(*d))))
+            return on ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_VALUE;
+        pthread_mutex_init(&d->lock, NULL);
+        d->tail = &d->head;
+        s->drvlog = d;
+    }
+    if (on == d->watching)
+        return on ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    if (on) {
+        st = reg(on_log, d, &d->handle);
+        pthread_mutex_lock(&d->lock);
+        d->watching = st == CUDA_SUCCESS;
+        pthread_mutex_unlock(&d->lock);
+        return st;
+    }
+    st = unreg(d->handle);
+    pthread_mutex_lock(&d->lock);
+    d->watching = false;         /* whatever the driver said: the client has none left */
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+static bool drvlog_waiting(struct vgpu_session *s)
+{
+    struct vgpu_drvlog *d = s->drvlog;
+
+    return d && (__atomic_load_n(&d->n, __ATOMIC_ACQUIRE) ||
+                 __atomic_load_n(&d->dropped, __ATOMIC_ACQUIRE));
+}
+
+/* Moves the kept messages into r (the arena holds them until the reply is sent). */
+static int drvlog_take(struct vgpu_session *s, struct vgpu_arena *arena, Vgpu__Wire__ControlReply *r)
+{
+    struct vgpu_drvlog *d = s->drvlog;
+    struct drvlog_msg *m, *next;
+    Vgpu__Wire__DriverLogMessage **out;
+    size_t i = 0;
+    int rc = 0;
+
+    if (!d)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    m = d->head;
+    r->driver_log_dropped = d->dropped;
+    out = d->n ? vgpu_arena_alloc(arena, d->n * sizeof(*out)) : NULL;
+    if (d->n && !out) {
+        pthread_mutex_unlock(&d->lock);
+        return -ENOMEM;
+    }
+    for (; m; m = next) {
+        Vgpu__Wire__DriverLogMessage *o = vgpu_arena_alloc(arena, sizeof(*o));
+        uint8_t *t = vgpu_arena_alloc(arena, m->len ? m->len : 1);
+
+        next = m->next;
+        if (o && t) {
+            vgpu__wire__driver_log_message__init(o);
+            o->level = m->level;
+            memcpy(t, m->text, m->len);
+            o->text.data = t;
+            o->text.len = m->len;
+            out[i++] = o;
+        } else {
+            rc = -ENOMEM;
+        }
+        free(m);
+    }
+    d->head = NULL;
+    d->tail = &d->head;
+    __atomic_store_n(&d->n, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&d->dropped, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&d->lock);
+    r->driver_log = out;
+    r->n_driver_log = i;
+    return rc;
+}
+
 bool vgpu_devout_pending(struct vgpu_session *s)
 {
     bool any;
+
+    if (drvlog_waiting(s))
+        return true;       /* only a client that registered a log callback gets messages */
 
     /* a client that does not announce it would take the flag for a malformed reply */
     if (!s->devout_armed || !(s->client_features & VGPU_FEATURE_DEVICE_OUTPUT))
@@ -200,6 +340,8 @@ int vgpu_devout_fetch(struct vgpu_session *s, struct vgpu_arena *arena, Vgpu__Wi
     rc = take(s, 0, arena, DEVOUT_REPLY_MAX, &r->stdout_data, &more);
     if (rc == 0)
         rc = take(s, 1, arena, DEVOUT_REPLY_MAX - r->stdout_data.len, &r->stderr_data, &more);
+    if (rc == 0)
+        rc = drvlog_take(s, arena, r);
     r->more = more;
     return rc;
 }

@@ -162,11 +162,13 @@ struct vgpu_session {
     bool socket_look;          /* look at the socket whatever the count says */
     bool closing;              /* the client sent Close: the session ends after the reply */
     struct vgpu_hostcb *hostcb;  /* host callbacks (manual/hostfn.c), made on the first one */
+    struct notify *notify;       /* its async notification registrations (manual/hostfn.c) */
     /* what the program's kernels print (devout.c): memfds at fds 1 and 2, read up to off */
     int devout_fd[2];
     uint64_t devout_off[2];
     bool devout_armed;         /* work went to the GPU since the files were last seen empty ... */
     bool devout_synced;        /* ... and a device-wide synchronize came since */
+    struct vgpu_drvlog *drvlog;    /* the driver's log messages for the client (devout.c) */
 };
 
 /*
@@ -266,6 +268,13 @@ bool vgpu_devout_pending(struct vgpu_session *s);
 struct Vgpu__Wire__ControlReply;
 int vgpu_devout_fetch(struct vgpu_session *s, struct vgpu_arena *arena,
                       struct Vgpu__Wire__ControlReply *r);
+/*
+ * The client's driver log callbacks (cuLogsRegisterCallback): on (its
+ * first) registers the session's own callback with the driver, which keeps
+ * the messages for vgpu_devout_fetch(); off (its last gone) unregisters it.
+ * A CUresult.
+ */
+int vgpu_devout_log_watch(struct vgpu_session *s, bool on);
 /* Device memory held counts against the VM's limit; 0 or -ENOMEM (logged). */
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 /* The same for memory that exists already: counted whatever the limit says. */

@@ -78,7 +78,8 @@ struct vgpu_qp_hdr {
     uint32_t cb_due;                       /* callbacks made due so far (0: none yet) */
     int32_t cb_status;                     /* the stream's status for it (cuStreamAddCallback) */
     uint64_t cb_id;                        /* the client's id of the callback due */
-    uint8_t pad6[48];
+    uint64_t cb_arg;                       /* an async notification's figure (bytes over budget) */
+    uint8_t pad6[40];
     /* the client's line: the cb_due value whose callback has returned (the server's futex word) */
     uint32_t cb_done;
     uint8_t pad7[60];

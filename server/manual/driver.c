@@ -824,6 +824,26 @@ out:
     return st;
 }
 
+/* cuLogsRegisterCallback / cuLogsUnregisterCallback: the guest's first and its last (devout.c). */
+static int logs_watch(struct vgpu_session *s, struct vgpu_manual_call *c, bool on)
+{
+    UNPACK(Vgpu__Manual__LogsWatchArgs, logs_watch_args, c);
+    int st = vgpu_devout_log_watch(s, on);
+
+    vgpu__manual__logs_watch_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+static int h_logs_register(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return logs_watch(s, c, true);
+}
+
+static int h_logs_unregister(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    return logs_watch(s, c, false);
+}
+
 /* ---- memory and copies: the runtime's handlers, their status told in CUresult ---- */
 
 static int h_malloc(struct vgpu_session *s, struct vgpu_manual_call *c)
@@ -862,6 +882,8 @@ static const struct {
     { ID(cuPointerGetAttribute), h_pointer_attr }, { ID(cuPointerGetAttributes), h_pointer_attr },
     { ID(cuGetErrorName), h_error_string }, { ID(cuGetErrorString), h_error_string },
     { ID(cuLogsDumpToMemory), h_logs_dump }, { ID(cuLogsDumpToFile), h_logs_dump },
+    { ID(cuLogsRegisterCallback), h_logs_register },
+    { ID(cuLogsUnregisterCallback), h_logs_unregister },
     { ID(cuMemAlloc_v2), h_malloc }, { ID(cuMemAllocPitch_v2), h_malloc },
     { ID(cuMemAllocAsync), h_malloc }, { ID(cuMemAllocAsync_ptsz), h_malloc },
     { ID(cuMemFree_v2), h_free }, { ID(cuMemFreeAsync), h_free }, { ID(cuMemFreeAsync_ptsz), h_free },
@@ -890,5 +912,7 @@ vgpu_manual_fn vgpu_driver_manual_find(uint32_t id)
     f = vgpu_vmm_manual_find(id);
     if (!f)
         f = vgpu_ipc_manual_find(id);
+    if (!f)
+        f = vgpu_drv_managed_manual_find(id);
     return f ? f : vgpu_graph_manual_find(id);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Host callbacks: cuLaunchHostFunc, cuStreamAddCallback, cudaLaunchHostFunc,
- * cudaStreamAddCallback (and _ptsz).  The guest's function never comes
+ * cudaStreamAddCallback (and _ptsz); host nodes, user objects' destructors
+ * and async notifications the same way (below).  The guest's function never comes
  * here, only its id; the real call puts a trampoline of ours on the
  * session's stream.  When the stream reaches it, the trampoline (on the
  * driver's callback thread, never the session's) writes the id into the
@@ -111,7 +112,7 @@ static void wait_done(struct vgpu_hostcb *h, uint32_t seq)
 }
 
 /* The trampolines' common part: make id due, wait for the guest, return to the stream. */
-static void deliver(void *data, int status)
+static void deliver_arg(void *data, int status, uint64_t arg)
 {
     struct record *r = data;
     struct vgpu_hostcb *h = r->h;
@@ -136,6 +137,7 @@ static void deliver(void *data, int status)
 
     __atomic_store_n(&h->hdr->cb_id, id, __ATOMIC_RELAXED);
     __atomic_store_n(&h->hdr->cb_status, status, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->hdr->cb_arg, arg, __ATOMIC_RELAXED);
     __atomic_store_n(&h->hdr->cb_due, seq, __ATOMIC_RELEASE);
     if (h->futex)
         vgpu_futex_wake(&h->hdr->cb_due);
@@ -146,6 +148,11 @@ static void deliver(void *data, int status)
         pthread_cond_broadcast(&h->idle);
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_unlock(&h->turn);
+}
+
+static void deliver(void *data, int status)
+{
+    deliver_arg(data, status, 0);
 }
 
 static void CUDA_CB tramp_host(void *data)
@@ -656,6 +663,108 @@ static int h_graph_release_user_object(struct vgpu_session *s, struct vgpu_manua
     return user_object_refs(s, c, UOBJ_GRAPH_RELEASE);
 }
 
+/*
+ * ---- async notifications ----
+ *
+ * cuDeviceRegisterAsyncNotification (the runtime's comes through vgpu's
+ * libcuda.so.1): the driver calls our trampoline on a thread of its own,
+ * whenever it has something to say; the guest's function is made due as a
+ * host callback is, with the notification's type as the status and its
+ * figure (bytes over budget) in cb_arg.  The registration's record is kept
+ * (a notification may come at any time until the driver has forgotten
+ * it); the session lists its registrations, so only its own can be
+ * unregistered.
+ */
+struct notify {
+    struct notify *next;
+    CUasyncCallbackHandle handle;    /* the driver's */
+    int device;
+};
+
+static void CUDA_CB tramp_notify(CUasyncNotificationInfo *info, void *data, CUasyncCallbackHandle h)
+{
+    (void)h;
+    if (info)
+        deliver_arg(data, (int)info->type, info->info.overBudget.bytesOverBudget);
+}
+
+static struct notify **notify_find(struct vgpu_session *s, uint64_t handle, int device)
+{
+    struct notify **p;
+
+    for (p = &s->notify; *p; p = &(*p)->next)
+        if ((uint64_t)(uintptr_t)(*p)->handle == handle && (*p)->device == device)
+            return p;
+    return NULL;
+}
+
+static int h_notify_register(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__AsyncNotifyArgs, async_notify_args, c);
+    Vgpu__Manual__AsyncNotifyRet ret = VGPU__MANUAL__ASYNC_NOTIFY_RET__INIT;
+    VGPU_DRIVER_SYM(reg, cuDeviceRegisterAsyncNotification);
+    VGPU_DRIVER_SYM(unreg, cuDeviceUnregisterAsyncNotification);
+    CUasyncCallbackHandle h = NULL;
+    struct notify *n = NULL;
+    struct record *r;
+    int st = CUDA_ERROR_NOT_SUPPORTED;  /* the guest sends it only with a queue pair */
+
+    if (!reg || !unreg || !s->qp_mem)
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (!a->id)
+        goto out;
+    st = CUDA_ERROR_OUT_OF_MEMORY;
+    if (!(n = calloc(1, sizeof(*n))))
+        goto out;
+    if ((st = record_new(s, a->id, true, &r)) != CUDA_SUCCESS)
+        goto out;
+    /* the device ordinal is the driver's to check (CUDA_ERROR_INVALID_DEVICE) */
+    st = reg((CUdevice)a->device, tramp_notify, r, &h);
+    if (st != CUDA_SUCCESS) {
+        record_drop(r);
+        goto out;
+    }
+    ret.handle = (uint64_t)(uintptr_t)h;
+    if ((st = reply(c, &ret.base)) != CUDA_SUCCESS) {
+        unreg((CUdevice)a->device, h);
+        goto out;          /* the record stays: the driver may have begun a call with it */
+    }
+    n->handle = h;
+    n->device = a->device;
+    n->next = s->notify;
+    s->notify = n;
+    n = NULL;
+out:
+    free(n);
+    vgpu__manual__async_notify_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
+/* The session's own registrations only: any other handle is refused before the driver sees it. */
+static int h_notify_unregister(struct vgpu_session *s, struct vgpu_manual_call *c)
+{
+    UNPACK(Vgpu__Manual__AsyncNotifyArgs, async_notify_args, c);
+    VGPU_DRIVER_SYM(unreg, cuDeviceUnregisterAsyncNotification);
+    struct notify **p, *n;
+    int st = CUDA_ERROR_NOT_SUPPORTED;
+
+    if (!unreg)
+        goto out;
+    st = CUDA_ERROR_INVALID_VALUE;
+    if (!(p = notify_find(s, a->handle, a->device)))
+        goto out;
+    n = *p;
+    st = unreg((CUdevice)n->device, n->handle);
+    if (st == CUDA_SUCCESS) {
+        *p = n->next;
+        free(n);        /* its record stays: a notification may be on its way */
+    }
+out:
+    vgpu__manual__async_notify_args__free_unpacked(a, &unpack_alloc_);
+    return st;
+}
+
 #define HANDLER(api, name) \
     static int h_##name(struct vgpu_session *s, struct vgpu_manual_call *c) \
     { return serve(s, c, VGPU_##api##_ID_##name); }
@@ -684,6 +793,8 @@ vgpu_manual_fn vgpu_hostcb_find(uint32_t id)
     case VGPU_CUDA_ID_cuUserObjectRelease: return h_user_object_release;
     case VGPU_CUDA_ID_cuGraphRetainUserObject: return h_graph_retain_user_object;
     case VGPU_CUDA_ID_cuGraphReleaseUserObject: return h_graph_release_user_object;
+    case VGPU_CUDA_ID_cuDeviceRegisterAsyncNotification: return h_notify_register;
+    case VGPU_CUDA_ID_cuDeviceUnregisterAsyncNotification: return h_notify_unregister;
     default: return NULL;
     }
 }

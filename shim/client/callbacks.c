@@ -105,10 +105,12 @@ static bool take_entry(struct vgpu_callbacks *cb, uint64_t id, struct vgpu_callb
     return true;
 }
 
-static void run(const struct vgpu_callback *f, int status)
+static void run(const struct vgpu_callback *f, int status, uint64_t arg)
 {
     if (f->kind == VGPU_CB_STREAM)
         ((void (*)(void *, int, void *))f->fn)(f->stream, status, f->data);
+    else if (f->kind == VGPU_CB_NOTIFY)
+        ((void (*)(void *, int, uint64_t))f->fn)(f->data, status, arg);
     else
         ((void (*)(void *))f->fn)(f->data);
 }
@@ -119,13 +121,14 @@ static void serve_due(struct vgpu_callbacks *cb, uint32_t due)
     struct vgpu_qp_hdr *h = cb->hdr;
     uint64_t id = __atomic_load_n(&h->cb_id, __ATOMIC_RELAXED);
     int status = __atomic_load_n(&h->cb_status, __ATOMIC_RELAXED);
+    uint64_t arg = __atomic_load_n(&h->cb_arg, __ATOMIC_RELAXED);
     struct vgpu_callback f;
     bool known = take_entry(cb, id, &f, false);
 
     cb->in_run += known;
     pthread_mutex_unlock(&cb->lock);
     if (known)
-        run(&f, status);
+        run(&f, status, arg);
     else
         vgpu_shim_log(VGPU_LOG_WARN, "vgpu-server made host callback %llu due, which this "
                       "process never registered or already ran; answered without running anything",
@@ -251,7 +254,8 @@ int vgpu_callbacks_add_locked(struct vgpu_client *c, const struct vgpu_callback 
     if (!t->qp_mem || !t->qp.hdr) {
         if (!cb->told_no_qp)
             vgpu_shim_log(VGPU_LOG_ERROR, "host callbacks (cuLaunchHostFunc, cudaLaunchHostFunc, "
-                          "cu/cudaStreamAddCallback) need the queue pair in shared memory: connect "
+                          "cu/cudaStreamAddCallback, host nodes, user objects, async notifications) "
+                          "need the queue pair in shared memory: connect "
                           "through a unix socket without VGPU_SHM=0, or in a VM through a vgpu-stub "
                           "device with a shared BAR; they fail with 'not supported' here");
         cb->told_no_qp = true;

@@ -118,7 +118,8 @@ void vgpu_client_region_free(struct vgpu_client *c, uint32_t id, void *base, siz
  * stream makes due, run on the client's callback thread.  kind
  * VGPU_CB_HOST_FN calls fn(data); VGPU_CB_STREAM calls
  * fn(stream, status, data), status being the stream's as the server's
- * driver or runtime told it.
+ * driver or runtime told it; VGPU_CB_NOTIFY calls fn(data, status, arg)
+ * (an async notification: its type and its figure).
  * callback_add: registers cb (copied) under a new id (never 0) for the call
  *   that carries it: 0, -EOPNOTSUPP (no shared-memory queue pair: the
  *   reason was logged once), -ENOSPC (65536 registered and not yet run),
@@ -126,7 +127,7 @@ void vgpu_client_region_free(struct vgpu_client *c, uint32_t id, void *base, siz
  *   entry is dropped once it ran, when the session ends, or by
  *   callback_cancel() (the call that carried the id failed).
  */
-enum { VGPU_CB_HOST_FN = 0, VGPU_CB_STREAM = 1 };
+enum { VGPU_CB_HOST_FN = 0, VGPU_CB_STREAM = 1, VGPU_CB_NOTIFY = 2 };
 struct vgpu_callback {
     int kind;
     void (*fn)(void);
@@ -155,6 +156,22 @@ bool vgpu_client_callbacks_due(struct vgpu_client *c);
  * side first); 0, or -EOPNOTSUPP from an older copy's client.
  */
 int vgpu_client_set_before_work(struct vgpu_client *c, void (*fn)(void));
+/*
+ * The server driver's log messages (cuLogsRegisterCallback in libcuda.so.1):
+ * the server sends them with the device output of the reply that follows
+ * them, and fn(level, text, len) runs for each, in order, on the thread
+ * whose call fetched them, after that call left the client (so fn may make
+ * CUDA calls).  NULL stops the hand-over (what was fetched is dropped).
+ * 0, or -EOPNOTSUPP from an older copy's client.
+ */
+typedef void (*vgpu_log_sink)(int level, const char *text, size_t len);
+int vgpu_client_set_log_sink(struct vgpu_client *c, vgpu_log_sink fn);
+/*
+ * The status a queued call of this thread failed with and no call has told
+ * yet (0: none), cleared: the driver library returns it from the thread's
+ * next call that waits.  A failed call's own status is not one.
+ */
+int vgpu_client_take_owed(struct vgpu_client *c);
 
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr (log.c) ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "managed.h"
 #include "transport.h"
 
 /*
@@ -56,6 +57,21 @@ struct vgpu_client_ops {
     int (*callback_keep)(struct vgpu_client *c, uint64_t id, int how, struct vgpu_callback *out);
     /* appended with the copies behind callbacks: a client whose ops are smaller says none */
     bool (*callbacks_due)(struct vgpu_client *c);
+    /* appended with driver log callbacks: a client whose ops are smaller fetches no messages */
+    void (*set_log_sink)(struct vgpu_client *c, vgpu_log_sink fn);
+    /* appended with managed memory in the client (managed.h): a client whose ops are smaller keeps none */
+    int (*managed_add)(struct vgpu_client *c, void *p, size_t size, vgpu_managed_move move);
+    bool (*managed_remove)(struct vgpu_client *c, void *p, size_t *size);
+    void (*managed_device_side)(struct vgpu_client *c, const void *p, size_t n, bool write);
+    bool (*managed_holds)(struct vgpu_client *c, const void *p, size_t n);
+    int (*managed_advise)(struct vgpu_client *c, const void *p, size_t n, int advice,
+                          struct vgpu_mem_loc loc);
+    int (*managed_prefetched)(struct vgpu_client *c, const void *p, size_t n,
+                              struct vgpu_mem_loc loc);
+    int (*managed_range_attrs)(struct vgpu_client *c, void **data, const size_t *sizes,
+                               const int *attrs, size_t n, const void *p, size_t count);
+    /* appended with owed errors kept apart: a client whose ops are smaller has the last error */
+    int (*take_owed)(struct vgpu_client *c);
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -197,8 +213,20 @@ struct vgpu_client {
     struct vgpu_cache_entry *cache[VGPU_CACHE_BUCKETS];
     struct vgpu_callbacks callbacks;
     bool devout_pending;                /* a reply said the session holds what kernels printed */
-    /* called before a call flagged VGPU_FN_WORK, from whichever library (the runtime's managed memory) */
+    /* called before a call flagged VGPU_FN_WORK, from whichever library (managed.c's) */
     void (*before_work)(void);
+    /* the driver's log messages fetched and not yet handed to log_sink (control.c, instance.c) */
+    vgpu_log_sink log_sink;
+    struct vgpu_drvlog *logs, **logs_tail;
+    int nlogs;
+};
+
+/* One message of the server driver's log, waiting for the program's thread. */
+struct vgpu_drvlog {
+    struct vgpu_drvlog *next;
+    int level;
+    size_t len;
+    char text[];                        /* NUL-terminated */
 };
 
 /* A decoded reply and the buffer it points into: what vgpu_call_rep.priv holds. */
@@ -261,6 +289,8 @@ void vgpu_errors_set_device(int device);
 uint64_t vgpu_errors_context(void);
 void vgpu_errors_set_context(uint64_t ctx);
 int vgpu_errors_last(bool clear);
+/* The thread's owed status of a queued call (0: none), cleared. */
+int vgpu_errors_take_owed(void);
 void vgpu_errors_set(int st);
 /* A queued call of thread failed with status: it becomes that thread's last error. */
 void vgpu_owe_error_locked(struct vgpu_client *c, pthread_t thread, int status);

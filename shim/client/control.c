@@ -235,6 +235,38 @@ static void emit(FILE *to, const ProtobufCBinaryData *d)
         fflush(to);
 }
 
+/*
+ * The driver's log messages of a reply, kept for the program's thread
+ * (instance.c hands them to the sink once its call has left the client).
+ * At most VGPU_DRVLOG_KEPT wait; a message is at most 2 KiB (the server's
+ * bound, said again here).
+ */
+#define VGPU_DRVLOG_KEPT 1024
+#define VGPU_DRVLOG_TEXT 2048
+
+static void keep_logs(struct vgpu_client *c, const Vgpu__Wire__ControlReply *r)
+{
+    if (r->driver_log_dropped)
+        vgpu_shim_log(VGPU_LOG_WARN, "vgpu-server dropped %u driver log messages before these "
+                      "(more than it keeps between two calls)", r->driver_log_dropped);
+    for (size_t i = 0; i < r->n_driver_log && c->log_sink; i++) {
+        const ProtobufCBinaryData *t = &r->driver_log[i]->text;
+        size_t n = t->len < VGPU_DRVLOG_TEXT ? t->len : VGPU_DRVLOG_TEXT;
+        struct vgpu_drvlog *l;
+
+        if (c->nlogs >= VGPU_DRVLOG_KEPT || !(l = malloc(sizeof(*l) + n + 1)))
+            break;
+        l->next = NULL;
+        l->level = r->driver_log[i]->level;
+        memcpy(l->text, t->data, n);
+        l->text[n] = '\0';
+        l->len = strlen(l->text);
+        *c->logs_tail = l;
+        c->logs_tail = &l->next;
+        c->nlogs++;
+    }
+}
+
 int vgpu_ctl_device_output_locked(struct vgpu_client *c)
 {
     Vgpu__Wire__Control m = VGPU__WIRE__CONTROL__INIT;
@@ -258,6 +290,7 @@ int vgpu_ctl_device_output_locked(struct vgpu_client *c)
         }
         emit(stdout, &f.env->control_reply->stdout_data);
         emit(stderr, &f.env->control_reply->stderr_data);
+        keep_logs(c, f.env->control_reply);
         more = f.env->control_reply->more;
         release(&f, buf);
         if (!more)

@@ -4,7 +4,10 @@
  * locals: they are the thread's, whichever client it calls).  A queued call
  * that fails is answered later, maybe on another thread: its status is
  * owed to the thread that made it, kept in the client until that thread
- * next calls (or exits, when it is dropped).  And the server's table of
+ * next calls (or exits, when it is dropped).  An owed status is also kept
+ * apart from the last error: the driver library returns it from the
+ * thread's next call that waits, and must not take a runtime call's own
+ * failure (which only cudaGetLastError reports) for one.  And the server's table of
  * error names and texts, fetched once right after the handshake.
  */
 #include <errno.h>
@@ -15,7 +18,8 @@
 
 static __thread int tls_device;
 static __thread uint64_t tls_context;     /* the driver context current on this thread */
-static __thread int tls_last_error;
+static __thread int tls_last_error;      /* the runtime's (cudaGetLastError): every failure */
+static __thread int tls_owed;            /* a queued call's failure not yet told (the driver's next call) */
 
 int vgpu_errors_device(void)
 {
@@ -42,7 +46,15 @@ int vgpu_errors_last(bool clear)
     int e = tls_last_error;
 
     if (clear)
-        tls_last_error = 0;
+        tls_last_error = tls_owed = 0;
+    return e;
+}
+
+int vgpu_errors_take_owed(void)
+{
+    int e = tls_owed;
+
+    tls_owed = 0;
     return e;
 }
 
@@ -57,7 +69,7 @@ void vgpu_owe_error_locked(struct vgpu_client *c, pthread_t thread, int status)
     struct vgpu_owed *o = &c->owed;
 
     if (pthread_equal(thread, pthread_self())) {
-        tls_last_error = status;
+        tls_last_error = tls_owed = status;
         return;
     }
     for (int i = 0; i < VGPU_OWED_MAX; i++)
@@ -83,7 +95,7 @@ void vgpu_owed_collect_locked(struct vgpu_client *c)
 
     for (int i = 0; o->n && i < VGPU_OWED_MAX; i++)
         if (o->slot[i].used && pthread_equal(o->slot[i].thread, pthread_self())) {
-            tls_last_error = o->slot[i].status;
+            tls_last_error = tls_owed = o->slot[i].status;
             o->slot[i].used = false;
             o->n--;
         }

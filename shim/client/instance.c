@@ -52,6 +52,37 @@ static int refused_in_callback(const char *what)
     return -EDEADLK;
 }
 
+/*
+ * The driver's log messages fetched with a call's reply (control.c), handed
+ * to the sink on the calling thread once the call has left the client, in
+ * order; not again from inside the sink (a call it makes delivers nothing:
+ * its messages wait for the next call).
+ */
+static void deliver_logs(struct vgpu_client *c)
+{
+    static __thread bool delivering;
+    struct vgpu_drvlog *l, *next;
+    vgpu_log_sink sink;
+
+    if (!__atomic_load_n(&c->logs, __ATOMIC_RELAXED) || delivering)
+        return;
+    pthread_mutex_lock(&c->lock);
+    l = c->logs;
+    sink = c->log_sink;
+    c->logs = NULL;
+    c->logs_tail = &c->logs;
+    c->nlogs = 0;
+    pthread_mutex_unlock(&c->lock);
+    delivering = true;
+    for (; l; l = next) {
+        next = l->next;
+        if (sink)
+            sink(l->level, l->text, l->len);
+        free(l);
+    }
+    delivering = false;
+}
+
 static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     bool cacheable = (req->flags & (VGPU_FN_CACHED | VGPU_FN_CACHE_CTX)) && req->nout == 0 &&
@@ -69,10 +100,13 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
     /* work may read and write managed memory: its host side goes first (not under the lock) */
     if ((req->flags & VGPU_FN_WORK) && __atomic_load_n(&c->before_work, __ATOMIC_ACQUIRE))
         __atomic_load_n(&c->before_work, __ATOMIC_ACQUIRE)();
+    /* in a call from here (managed.c's fault handler): a fault is the call writing its outputs */
+    vgpu_client_in_call++;
     pthread_mutex_lock(&c->lock);
     if (cacheable && (hit = vgpu_cache_find(c, req, device, context)) &&
         vgpu_cache_answer(hit, rep) == 0) {
         pthread_mutex_unlock(&c->lock);
+        vgpu_client_in_call--;
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (cached)", req->name);
         return 0;
     }
@@ -81,6 +115,7 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
     } else if ((req->flags & VGPU_FN_ASYNC) && req->nout == 0 &&
                vgpu_queue_enqueue_locked(c, req) == 0) {
         pthread_mutex_unlock(&c->lock);
+        vgpu_client_in_call--;
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s queued", req->name);
         return 0;
     } else {
@@ -96,8 +131,10 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
     if (cacheable && st == 0)
         vgpu_cache_add(c, req, rep, device, context);
     pthread_mutex_unlock(&c->lock);
+    vgpu_client_in_call--;
     vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> %d", req->name, st);
     vgpu_errors_set(st);
+    deliver_logs(c);
     return st;
 }
 
@@ -162,6 +199,12 @@ static int local_last_error(struct vgpu_client *c, bool clear)
     return vgpu_errors_last(clear);
 }
 
+static int local_take_owed(struct vgpu_client *c)
+{
+    (void)c;
+    return vgpu_errors_take_owed();
+}
+
 static void local_set_error(struct vgpu_client *c, int st)
 {
     (void)c;
@@ -199,6 +242,23 @@ static void local_region_free(struct vgpu_client *c, uint32_t id, void *base, si
 static void local_set_before_work(struct vgpu_client *c, void (*fn)(void))
 {
     __atomic_store_n(&c->before_work, fn, __ATOMIC_RELEASE);
+}
+
+static void local_set_log_sink(struct vgpu_client *c, vgpu_log_sink fn)
+{
+    struct vgpu_drvlog *l;
+
+    pthread_mutex_lock(&c->lock);
+    c->log_sink = fn;
+    if (!fn) {
+        while ((l = c->logs)) {
+            c->logs = l->next;
+            free(l);
+        }
+        c->logs_tail = &c->logs;
+        c->nlogs = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void *local_region_new_mapped(struct vgpu_client *c, uint32_t id, size_t size,
@@ -246,6 +306,15 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .set_before_work = local_set_before_work,
     .callback_keep = vgpu_callbacks_keep,
     .callbacks_due = vgpu_callbacks_due,
+    .set_log_sink = local_set_log_sink,
+    .managed_add = vgpu_managed_local_add,
+    .managed_remove = vgpu_managed_local_remove,
+    .managed_device_side = vgpu_managed_local_device_side,
+    .managed_holds = vgpu_managed_local_holds,
+    .managed_advise = vgpu_managed_local_advise,
+    .managed_prefetched = vgpu_managed_local_prefetched,
+    .managed_range_attrs = vgpu_managed_local_range_attrs,
+    .take_owed = local_take_owed,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -388,6 +457,22 @@ int vgpu_client_set_before_work(struct vgpu_client *c, void (*fn)(void))
     return 0;
 }
 
+int vgpu_client_take_owed(struct vgpu_client *c)
+{
+    if (c->ops->size < offsetof(struct vgpu_client_ops, take_owed) + sizeof(c->ops->take_owed))
+        return c->ops->last_error(c, true);     /* an older copy's client */
+    return c->ops->take_owed(c);
+}
+
+int vgpu_client_set_log_sink(struct vgpu_client *c, vgpu_log_sink fn)
+{
+    if (c->ops->size < offsetof(struct vgpu_client_ops, set_log_sink) +
+                       sizeof(c->ops->set_log_sink))
+        return -EOPNOTSUPP;        /* an older copy's client */
+    c->ops->set_log_sink(c, fn);
+    return 0;
+}
+
 /* ---- making and unmaking one ---- */
 
 int vgpu_client_init(struct vgpu_client *c)
@@ -398,6 +483,7 @@ int vgpu_client_init(struct vgpu_client *c)
     c->ops = &vgpu_client_local_ops;
     c->conn.transport.fd = -1;
     c->conn.transport.pass_fd = -1;
+    c->logs_tail = &c->logs;
     rc = -pthread_mutex_init(&c->lock, NULL);
     if (rc)
         return rc;
@@ -431,6 +517,10 @@ void vgpu_client_destroy(struct vgpu_client *c)
     vgpu_cache_free(c);
     vgpu_errtab_free(&c->errtab);
     vgpu_callbacks_destroy(&c->callbacks);
+    for (struct vgpu_drvlog *l = c->logs, *next; l; l = next) {
+        next = l->next;
+        free(l);
+    }
     pthread_key_delete(c->owed.exit_key);
     pthread_cond_destroy(&c->queue.cond);
     pthread_mutex_destroy(&c->lock);

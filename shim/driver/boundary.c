@@ -69,7 +69,7 @@ int vgpu_shim_invoke(struct vgpu_call_req *req, struct vgpu_call_rep *rep)
     if (req->flags & VGPU_FN_ASYNC)
         return st;
     /* a queued call's failure comes back with the next call that waited */
-    owed = vgpu_client_last_error(c, true);
+    owed = vgpu_client_take_owed(c);
     return st == CUDA_SUCCESS && owed ? vgpu_drv_status(owed) : st;
 }
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cuGetErrorName and cuGetErrorString for libcuda.so.1: the server driver's strings, kept once
- * asked.  The driver's log (cuLogsDumpToMemory, cuLogsDumpToFile): its text, read here.
+ * asked.  The driver's log (cuLogsDumpToMemory, cuLogsDumpToFile): its text, read here; its
+ * callbacks (cuLogsRegisterCallback): run here, with the messages the server keeps for them.
  */
 #include <cuda.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +161,116 @@ VGPU_EXPORT CUresult cuLogsDumpToFile(CUlogIterator *iterator, const char *pathT
         vgpu__manual__logs_dump_ret__free_unpacked(r, NULL);
     vgpu_shim_rep_release(&rep);
     return st;
+}
+
+/*
+ * ---- the driver's log callbacks ----
+ *
+ * The program's callbacks live here; the server keeps the driver's
+ * messages while this process has at least one (the first registration
+ * asks it to, the last one gone tells it to stop) and sends them with the
+ * reply of the call that follows them; the client hands them to
+ * log_sink() on that call's thread once the call is done, and each
+ * callback registered then gets each message, in order.  Natively the
+ * driver calls them while the failing call runs; here they run before it
+ * returns to the program, or, for a call that was queued, when a later
+ * call brings the reply.
+ */
+struct log_cb {
+    struct log_cb *next;
+    CUlogsCallback fn;
+    void *data;
+};
+
+static pthread_mutex_t log_reg_lock = PTHREAD_MUTEX_INITIALIZER;    /* one change at a time */
+static pthread_mutex_t log_list_lock = PTHREAD_MUTEX_INITIALIZER;   /* log_cbs */
+static struct log_cb *log_cbs;
+
+static void log_sink(int level, const char *text, size_t len)
+{
+    struct log_cb *l, *snap = NULL;
+    size_t n = 0, i = 0;
+
+    pthread_mutex_lock(&log_list_lock);
+    for (l = log_cbs; l; l = l->next)
+        n++;
+    if (n && (snap = malloc(n * sizeof(*snap))))
+        for (l = log_cbs; l; l = l->next)
+            snap[i++] = *l;
+    pthread_mutex_unlock(&log_list_lock);
+    /* outside the lock: a callback may register or unregister one */
+    for (size_t k = 0; k < i; k++)
+        snap[k].fn(snap[k].data, (CUlogLevel)level, (char *)text, len);
+    free(snap);
+}
+
+/* Tells the server to start (on) or stop keeping the driver's messages for this process. */
+static CUresult log_watch(bool on)
+{
+    Vgpu__Manual__LogsWatchArgs a = VGPU__MANUAL__LOGS_WATCH_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    CUresult st = on ? CALL(cuLogsRegisterCallback, a, &req, &rep)
+                     : CALL(cuLogsUnregisterCallback, a, &req, &rep);
+
+    vgpu_shim_rep_release(&rep);
+    return st;
+}
+
+VGPU_EXPORT CUresult cuLogsRegisterCallback(CUlogsCallback callbackFunc, void *userData,
+                                            CUlogsCallbackHandle *callback_out)
+{
+    struct log_cb *e;
+    CUresult st = CUDA_SUCCESS;
+
+    if (!callbackFunc)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!(e = malloc(sizeof(*e))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *e = (struct log_cb){ .fn = callbackFunc, .data = userData };
+    pthread_mutex_lock(&log_reg_lock);
+    if (!log_cbs) {
+        if (vgpu_client_set_log_sink(vgpu_client_get(), log_sink))
+            st = CUDA_ERROR_NOT_SUPPORTED;    /* another library's older client */
+        else
+            st = log_watch(true);
+    }
+    if (st == CUDA_SUCCESS) {
+        pthread_mutex_lock(&log_list_lock);
+        e->next = log_cbs;
+        log_cbs = e;
+        pthread_mutex_unlock(&log_list_lock);
+        if (callback_out)
+            *callback_out = (CUlogsCallbackHandle)e;
+    } else {
+        free(e);
+    }
+    pthread_mutex_unlock(&log_reg_lock);
+    return st;
+}
+
+VGPU_EXPORT CUresult cuLogsUnregisterCallback(CUlogsCallbackHandle callback)
+{
+    struct log_cb **p, *e = NULL;
+    bool last;
+
+    pthread_mutex_lock(&log_reg_lock);
+    pthread_mutex_lock(&log_list_lock);
+    for (p = &log_cbs; *p; p = &(*p)->next)
+        if (*p == (struct log_cb *)callback) {
+            e = *p;
+            *p = e->next;
+            break;
+        }
+    last = e && !log_cbs;
+    pthread_mutex_unlock(&log_list_lock);
+    if (last)
+        log_watch(false);   /* the callback is gone whatever the server says */
+    pthread_mutex_unlock(&log_reg_lock);
+    /*
+     * Never freed: a sink running on another thread may hold a copy of it,
+     * and a program that unregisters the same handle twice gets an error,
+     * not a use after free.
+     */
+    return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }

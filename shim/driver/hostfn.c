@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Host callbacks of the driver API: cuLaunchHostFunc and cuStreamAddCallback
- * (and their _ptsz forms).  The function is registered with the client
+ * (and their _ptsz forms); host nodes and async notifications (below) run
+ * the same way.  The function is registered with the client
  * under an id (client/callbacks.c), the id goes to the server, which puts
  * the real call on the session's stream; the client's callback thread runs
  * the function in this process when the stream reaches it.  The call waits
@@ -13,7 +14,9 @@
  */
 #include <cuda.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_calltable.h"
 #include "driver_internal.h"
@@ -279,4 +282,134 @@ VGPU_EXPORT CUresult cuGraphReleaseUserObject(CUgraph graph, CUuserObject object
 {
     return user_object_refs(ID(cuGraphReleaseUserObject), "cuGraphReleaseUserObject", object, graph,
                             count, 0);
+}
+
+/*
+ * ---- async notifications ----
+ *
+ * cuDeviceRegisterAsyncNotification: the program's function is a kept
+ * callback entry; the server registers a trampoline of its own with the
+ * driver, which makes the entry due when the driver has a notification
+ * (its type as the status, bytes over budget as the figure).  notify_run
+ * then calls the program's function on the client's callback thread with
+ * the notification built again here, and the handle this library gave
+ * out.  As with host callbacks, the function may not make CUDA calls
+ * (they fail: docs/driver.md).
+ */
+struct notify {
+    struct notify *next;
+    CUasyncCallback fn;
+    void *data;
+    uint64_t id;               /* the client's entry */
+    uint64_t handle;           /* the server's */
+    CUdevice device;
+};
+
+static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct notify *notifies;
+
+static void notify_run(void *data, int type, uint64_t bytes)
+{
+    struct notify *n = data;
+    CUasyncNotificationInfo info;
+
+    memset(&info, 0, sizeof(info));
+    info.type = (CUasyncNotificationType)type;
+    info.info.overBudget.bytesOverBudget = bytes;
+    n->fn(&info, n->data, (CUasyncCallbackHandle)n);
+}
+
+VGPU_EXPORT CUresult cuDeviceRegisterAsyncNotification(CUdevice device, CUasyncCallback callbackFunc,
+                                                       void *userData,
+                                                       CUasyncCallbackHandle *callback)
+{
+    struct vgpu_client *c = vgpu_client_get();
+    Vgpu__Manual__AsyncNotifyArgs a = VGPU__MANUAL__ASYNC_NOTIFY_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    struct vgpu_callback cb = { .kind = VGPU_CB_NOTIFY, .fn = (void (*)(void))notify_run };
+    struct notify *n;
+    int st;
+
+    if (!callbackFunc || !callback)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!(n = calloc(1, sizeof(*n))))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *n = (struct notify){ .fn = callbackFunc, .data = userData, .device = device };
+    cb.data = n;
+    if ((st = vgpu_client_callback_add(c, &cb, &n->id)) != 0 ||
+        (st = vgpu_client_callback_keep(c, n->id, VGPU_CB_KEEP, NULL)) != 0) {
+        if (n->id)
+            vgpu_client_callback_cancel(c, n->id);
+        free(n);
+        return (CUresult)vgpu_drv_status(st);
+    }
+    a.device = device;
+    a.id = n->id;
+    st = vgpu_drv_call(ID(cuDeviceRegisterAsyncNotification), "cuDeviceRegisterAsyncNotification",
+                       &a.base, &req, &rep);
+    if (st == CUDA_SUCCESS) {
+        Vgpu__Manual__AsyncNotifyRet *r =
+            vgpu__manual__async_notify_ret__unpack(NULL, rep.ret_len, rep.ret);
+
+        if (r) {
+            n->handle = r->handle;
+            vgpu__manual__async_notify_ret__free_unpacked(r, NULL);
+        } else {
+            st = vgpu_shim_bad_reply(&req);
+        }
+    }
+    vgpu_client_rep_release(c, &rep);
+    if (st != CUDA_SUCCESS) {
+        vgpu_client_callback_cancel(c, n->id);
+        free(n);
+        return (CUresult)st;
+    }
+    pthread_mutex_lock(&notify_lock);
+    n->next = notifies;
+    notifies = n;
+    pthread_mutex_unlock(&notify_lock);
+    *callback = (CUasyncCallbackHandle)n;
+    return CUDA_SUCCESS;
+}
+
+VGPU_EXPORT CUresult cuDeviceUnregisterAsyncNotification(CUdevice device,
+                                                         CUasyncCallbackHandle callback)
+{
+    struct vgpu_client *c = vgpu_client_get();
+    Vgpu__Manual__AsyncNotifyArgs a = VGPU__MANUAL__ASYNC_NOTIFY_ARGS__INIT;
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    struct notify **p, *n = NULL;
+    int st;
+
+    pthread_mutex_lock(&notify_lock);
+    for (p = &notifies; *p; p = &(*p)->next)
+        if (*p == (struct notify *)callback && (*p)->device == device) {
+            n = *p;
+            break;
+        }
+    pthread_mutex_unlock(&notify_lock);
+    if (!n)
+        return CUDA_ERROR_INVALID_VALUE;
+    a.device = device;
+    a.handle = n->handle;
+    st = vgpu_drv_call(ID(cuDeviceUnregisterAsyncNotification),
+                       "cuDeviceUnregisterAsyncNotification", &a.base, &req, &rep);
+    vgpu_client_rep_release(c, &rep);
+    if (st != CUDA_SUCCESS)
+        return (CUresult)st;
+    pthread_mutex_lock(&notify_lock);
+    for (p = &notifies; *p; p = &(*p)->next)
+        if (*p == n) {
+            *p = n->next;
+            break;
+        }
+    pthread_mutex_unlock(&notify_lock);
+    /*
+     * The entry goes; the struct stays (never freed): a notification the
+     * driver began before the server unregistered may still be running it.
+     */
+    vgpu_client_callback_cancel(c, n->id);
+    return CUDA_SUCCESS;
 }

@@ -810,6 +810,24 @@ ONDRIVER_PASS(cudaLogsDumpToMemory,
 ONDRIVER_PASS(cudaLogsDumpToFile,
      (cudaLogIterator *iterator, const char *pathToFile, unsigned int flags),
      cuLogsDumpToFile, cuLogsDumpToFile, ((CUlogIterator *)iterator, pathToFile, flags))
+/* the callbacks run in this process, on vgpu's libcuda.so.1 (a cudaLogLevel is a CUlogLevel) */
+ONDRIVER_PASS(cudaLogsRegisterCallback,
+     (cudaLogsCallback_t callbackFunc, void *userData, cudaLogsCallbackHandle *callback_out),
+     cuLogsRegisterCallback, cuLogsRegisterCallback,
+     ((CUlogsCallback)callbackFunc, userData, (CUlogsCallbackHandle *)callback_out))
+ONDRIVER_PASS(cudaLogsUnregisterCallback, (cudaLogsCallbackHandle callback),
+     cuLogsUnregisterCallback, cuLogsUnregisterCallback, ((CUlogsCallbackHandle)callback))
+
+/* ---- async notifications: run in this process as host callbacks are, on vgpu's libcuda.so.1 ---- */
+
+ONDRIVER_PASS(cudaDeviceRegisterAsyncNotification,
+     (int device, cudaAsyncCallback callbackFunc, void *userData,
+      cudaAsyncCallbackHandle_t *callback),
+     cuDeviceRegisterAsyncNotification, cuDeviceRegisterAsyncNotification,
+     ((CUdevice)device, (CUasyncCallback)callbackFunc, userData, (CUasyncCallbackHandle *)callback))
+ONDRIVER_PASS(cudaDeviceUnregisterAsyncNotification, (int device, cudaAsyncCallbackHandle_t callback),
+     cuDeviceUnregisterAsyncNotification, cuDeviceUnregisterAsyncNotification,
+     ((CUdevice)device, (CUasyncCallbackHandle)callback))
 
 /* ---- conditional nodes: their handle and node for the current context ---- */
 

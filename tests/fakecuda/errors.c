@@ -123,11 +123,48 @@ void vgpu_fake_diag(const char *fmt, ...)
 static char log_line[LOG_LINES][160];
 static unsigned log_count;
 
+/* Log callbacks (cuLogsRegisterCallback): each gets each line, on the thread that logged it. */
+#define LOG_CBS 8
+static struct {
+    CUlogsCallback fn;
+    void *data;
+} log_cb[LOG_CBS];
+
 static void log_add(const char *fn, const char *why)
 {
-    snprintf(log_line[log_count % LOG_LINES], sizeof(log_line[0]), "[fakecuda] %.40s: %.100s", fn,
-             why);
+    char *line = log_line[log_count % LOG_LINES];
+
+    snprintf(line, sizeof(log_line[0]), "[fakecuda] %.40s: %.100s", fn, why);
     log_count++;
+    for (int i = 0; i < LOG_CBS; i++)
+        if (log_cb[i].fn)
+            log_cb[i].fn(log_cb[i].data, CU_LOG_LEVEL_ERROR, line, strlen(line));
+}
+
+FAKE_EXPORT CUresult cuLogsRegisterCallback(CUlogsCallback callbackFunc, void *userData,
+                                            CUlogsCallbackHandle *callback_out)
+{
+    if (!callbackFunc)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (int i = 0; i < LOG_CBS; i++)
+        if (!log_cb[i].fn) {
+            log_cb[i].fn = callbackFunc;
+            log_cb[i].data = userData;
+            if (callback_out)
+                *callback_out = (CUlogsCallbackHandle)(uintptr_t)(i + 1);
+            return CUDA_SUCCESS;
+        }
+    return CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+FAKE_EXPORT CUresult cuLogsUnregisterCallback(CUlogsCallbackHandle callback)
+{
+    uintptr_t i = (uintptr_t)callback;
+
+    if (i < 1 || i > LOG_CBS || !log_cb[i - 1].fn)
+        return CUDA_ERROR_INVALID_VALUE;
+    log_cb[i - 1].fn = NULL;
+    return CUDA_SUCCESS;
 }
 
 void vgpu_fake_log(const char *fn, const char *why)

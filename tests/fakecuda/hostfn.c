@@ -191,3 +191,78 @@ FAKE_EXPORT CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback call
     return vgpu_fake_cu_of(add(__func__, (cudaStream_t)hStream,
                                &(struct job){ .cu_cb = callback, .data = userData }));
 }
+
+/*
+ * Async notifications (cuDeviceRegisterAsyncNotification): the fake has no
+ * budget to go over, so each registration gets one notification of its
+ * own, OVER_BUDGET by 1 MiB, from a thread of its own shortly after it
+ * was made (as the real driver calls on a thread of its own, whenever);
+ * unregistering waits for that thread.  On device 0 only.
+ */
+#define NOTIFY_MAX 8
+
+static struct notify {
+    CUasyncCallback fn;
+    void *data;
+    pthread_t th;
+    bool used;
+} notify[NOTIFY_MAX];
+static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *notify_thread(void *arg)
+{
+    struct notify *n = arg;
+    CUasyncNotificationInfo info = { .type = CU_ASYNC_NOTIFICATION_TYPE_OVER_BUDGET };
+
+    info.info.overBudget.bytesOverBudget = 1u << 20;
+    n->fn(&info, n->data, (CUasyncCallbackHandle)n);
+    return NULL;
+}
+
+FAKE_EXPORT CUresult cuDeviceRegisterAsyncNotification(CUdevice device, CUasyncCallback callbackFunc,
+                                                       void *userData,
+                                                       CUasyncCallbackHandle *callback)
+{
+    CUresult st = CUDA_ERROR_OUT_OF_MEMORY;
+
+    if (device != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    if (!callbackFunc || !callback)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&notify_lock);
+    for (int i = 0; i < NOTIFY_MAX; i++) {
+        struct notify *n = &notify[i];
+
+        if (n->used)
+            continue;
+        *n = (struct notify){ .fn = callbackFunc, .data = userData, .used = true };
+        if (pthread_create(&n->th, NULL, notify_thread, n)) {
+            n->used = false;
+            break;
+        }
+        *callback = (CUasyncCallbackHandle)n;
+        st = CUDA_SUCCESS;
+        break;
+    }
+    pthread_mutex_unlock(&notify_lock);
+    return st;
+}
+
+FAKE_EXPORT CUresult cuDeviceUnregisterAsyncNotification(CUdevice device, CUasyncCallbackHandle callback)
+{
+    struct notify *n = (struct notify *)callback;
+    pthread_t th;
+
+    if (device != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&notify_lock);
+    if (n < notify || n >= notify + NOTIFY_MAX || !n->used) {
+        pthread_mutex_unlock(&notify_lock);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    th = n->th;
+    n->used = false;
+    pthread_mutex_unlock(&notify_lock);
+    pthread_join(th, NULL);
+    return CUDA_SUCCESS;
+}

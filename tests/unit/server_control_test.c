@@ -6,6 +6,7 @@
  * two planes") promises, fds closed whatever happens, the shared BAR's
  * checks on a BAR made here, and one Control served over a socket pair.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -28,6 +29,12 @@ void vgpu_log(int level, const char *fmt, ...)
 {
     (void)level;
     (void)fmt;
+}
+
+/* driver.c's: the fake driver linked in, by name. */
+void (*vgpu_driver_sym(const char *name))(void)
+{
+    return (void (*)(void))dlsym(RTLD_DEFAULT, name);
 }
 
 /* work.c's: a session here has no work on the GPU. */
@@ -613,6 +620,58 @@ static void test_device_output(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/*
+ * The driver's log messages for a client with a log callback: kept only
+ * while it watches, a reply says they wait even with nothing printed and
+ * no work armed, handed over in order with the level, cut at 2 KiB, at most
+ * 64 kept between fetches (the rest counted as dropped); unwatching twice
+ * is refused.
+ */
+static void test_driver_log(void **state)
+{
+    struct vgpu_session s = new_session();
+    struct vgpu_arena arena = { 0 };
+    Vgpu__Wire__ControlReply r;
+    static char longer[3000];
+
+    (void)state;
+    s.devout_fd[0] = s.devout_fd[1] = -1;
+    s.client_features = VGPU_FEATURE_DEVICE_OUTPUT;
+    assert_int_equal(vgpu_devout_log_watch(&s, false), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(vgpu_devout_log_watch(&s, true), CUDA_SUCCESS);
+    assert_true(s.drvlog && s.drvlog->watching);
+    assert_false(vgpu_devout_pending(&s));
+    on_log(s.drvlog, CU_LOG_LEVEL_ERROR, "first", 5);
+    on_log(s.drvlog, CU_LOG_LEVEL_WARNING, "second", 6);
+    assert_true(vgpu_devout_pending(&s));
+    assert_int_equal(fetch_out(&s, &arena, &r), 0);
+    assert_int_equal(r.n_driver_log, 2);
+    assert_int_equal(r.driver_log_dropped, 0);
+    assert_int_equal(r.driver_log[0]->level, CU_LOG_LEVEL_ERROR);
+    assert_int_equal(r.driver_log[0]->text.len, 5);
+    assert_memory_equal(r.driver_log[0]->text.data, "first", 5);
+    assert_int_equal(r.driver_log[1]->level, CU_LOG_LEVEL_WARNING);
+    assert_memory_equal(r.driver_log[1]->text.data, "second", 6);
+    vgpu_arena_free(&arena);
+    assert_false(vgpu_devout_pending(&s));
+
+    memset(longer, 'z', sizeof(longer));
+    for (int i = 0; i < 70; i++)
+        on_log(s.drvlog, CU_LOG_LEVEL_ERROR, longer, sizeof(longer));
+    assert_true(vgpu_devout_pending(&s));
+    assert_int_equal(fetch_out(&s, &arena, &r), 0);
+    assert_int_equal(r.n_driver_log, DRVLOG_KEPT);
+    assert_int_equal(r.driver_log_dropped, 70 - DRVLOG_KEPT);
+    assert_int_equal(r.driver_log[0]->text.len, DRVLOG_TEXT);
+    vgpu_arena_free(&arena);
+    assert_false(vgpu_devout_pending(&s));
+
+    assert_int_equal(vgpu_devout_log_watch(&s, false), CUDA_SUCCESS);
+    on_log(s.drvlog, CU_LOG_LEVEL_ERROR, "after", 5);
+    assert_false(vgpu_devout_pending(&s));
+    assert_int_equal(vgpu_devout_log_watch(&s, false), CUDA_ERROR_INVALID_VALUE);
+}
+
 /* One Control frame served: the reply on the frame path, the passed fd taken. */
 static void test_serve(void **state)
 {
@@ -668,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_error_table_and_close),
         cmocka_unit_test(test_serve),
         cmocka_unit_test(test_device_output),
+        cmocka_unit_test(test_driver_log),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
