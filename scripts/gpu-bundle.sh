@@ -31,7 +31,7 @@ for f in "$build"/tests/driver/vmm_fill "$build"/tests/driver/drv_graph "$build"
     [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$out/tests/"
 done
 # issue 14's differential programs (tests/devout, managed, rtgraph, arrays, ipc)
-for f in devout/devout devout/devout_static managed/managed managed/mapped rtgraph/rt_graph \
+for f in devout/devout devout/devout_static managed/managed managed/mapped managed/drv_managed managed/static_managed rtgraph/rt_graph \
          rtgraph/rt_hostnode rtgraph/rt_library arrays/arrays arrays/batch_copies ipc/ipc; do
     [ -x "$build/tests/$f" ] && cp "$build/tests/$f" "$out/tests/"
 done

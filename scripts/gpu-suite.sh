@@ -34,7 +34,7 @@ for p in devout managed mapped rt_graph rt_hostnode rt_library arrays batch_copi
     check "$p" "$here/tests/e2e/run_diff.sh" --require-gpu "$p" "$b/$p" "$shim" "$srv" "$work/$p"
 done
 for p in devout_static callbacks_static drv_fill drv_graph drv_notify static_fill static_graph vmm_fill \
-         lib_blas lib_fft lib_rand lib_sparse lib_solver nvml_query; do
+         drv_managed static_managed lib_blas lib_fft lib_rand lib_sparse lib_solver nvml_query; do
     [ -x "$b/$p" ] || continue
     check "$p" "$here/tests/e2e/run_diff.sh" --driver --require-gpu "$p" "$b/$p" "$shim" "$srv" "$work/$p"
 done
