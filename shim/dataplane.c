@@ -289,7 +289,10 @@ int vgpu_dp_copy(Vgpu__Manual__CopyArgs *a, void *dst, const void *src, size_t c
         vgpu_dp_wait_for_callbacks(a->dir, a->async, a->stream, src);
         pthread_mutex_lock(&staging_lock);
         if (staging_ready()) {
+            /* its parts are calls made with the lock held: no log callback runs in them */
+            vgpu_client_quiet(vgpu_client_get(), 1);
             st = staged_copy(a, dst, src, count, h2d);
+            vgpu_client_quiet(vgpu_client_get(), -1);
             pthread_mutex_unlock(&staging_lock);
             return st;
         }

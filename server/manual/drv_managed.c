@@ -63,8 +63,8 @@ static int h_library_managed(struct vgpu_session *s, struct vgpu_manual_call *c)
     st = get_managed(&p, &bytes, (CUlibrary)(uintptr_t)a->handle, a->name);
     if (st != CUDA_SUCCESS)
         goto out;
-    /* the variable's span is memory of this session from now on (not freeable) */
-    if (vgpu_range_add(s, p, bytes, false)) {
+    /* the variable's span is memory of this session from now on (not freeable; once) */
+    if (!vgpu_range_check(s, p, bytes) && vgpu_range_add(s, p, bytes, false)) {
         st = CUDA_ERROR_OUT_OF_MEMORY;
         goto out;
     }

@@ -672,9 +672,12 @@ static int h_graph_release_user_object(struct vgpu_session *s, struct vgpu_manua
  * host callback is, with the notification's type as the status and its
  * figure (bytes over budget) in cb_arg.  The registration's record is kept
  * (a notification may come at any time until the driver has forgotten
- * it); the session lists its registrations, so only its own can be
- * unregistered.
+ * it, at most VGPU_HOSTCB_MAX of a session's kept records); the session
+ * lists its live registrations (at most NOTIFY_MAX), so only its own can
+ * be unregistered.
  */
+#define NOTIFY_MAX 64           /* registrations a session holds at once */
+
 struct notify {
     struct notify *next;
     CUasyncCallbackHandle handle;    /* the driver's */
@@ -707,6 +710,7 @@ static int h_notify_register(struct vgpu_session *s, struct vgpu_manual_call *c)
     CUasyncCallbackHandle h = NULL;
     struct notify *n = NULL;
     struct record *r;
+    int live = 0;
     int st = CUDA_ERROR_NOT_SUPPORTED;  /* the guest sends it only with a queue pair */
 
     if (!reg || !unreg || !s->qp_mem)
@@ -715,6 +719,12 @@ static int h_notify_register(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (!a->id)
         goto out;
     st = CUDA_ERROR_OUT_OF_MEMORY;
+    for (struct notify *m = s->notify; m; m = m->next)
+        if (++live >= NOTIFY_MAX) {
+            vgpu_log(VGPU_LOG_WARN, "the client has %d async notifications registered; refused "
+                     "one more", NOTIFY_MAX);
+            goto out;
+        }
     if (!(n = calloc(1, sizeof(*n))))
         goto out;
     if ((st = record_new(s, a->id, true, &r)) != CUDA_SUCCESS)

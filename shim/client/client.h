@@ -172,6 +172,21 @@ int vgpu_client_set_log_sink(struct vgpu_client *c, vgpu_log_sink fn);
  * next call that waits.  A failed call's own status is not one.
  */
 int vgpu_client_take_owed(struct vgpu_client *c);
+/*
+ * The calling thread holds a lock of vgpu's own, or is one of vgpu's
+ * threads (delta +1; -1 when that ends): the driver's log messages its
+ * calls fetch wait for a later call, since a callback run here could call
+ * CUDA and wait for that lock.
+ */
+void vgpu_client_quiet(struct vgpu_client *c, int delta);
+/*
+ * The object that holds code at addr stays loaded for the life of the
+ * process: a library whose functions the client keeps (log sinks, callback
+ * runners, managed memory's moves) must outlive a dlclose().
+ */
+void vgpu_client_pin(const void *addr);
+/* Whether c's callback thread runs VGPU_CB_NOTIFY entries (an older copy's client does not). */
+bool vgpu_client_runs_notify(struct vgpu_client *c);
 
 /* ---- logging: VGPU_LOG=error|warn|info|debug, to stderr (log.c) ---- */
 enum { VGPU_LOG_ERROR, VGPU_LOG_WARN, VGPU_LOG_INFO, VGPU_LOG_DEBUG };

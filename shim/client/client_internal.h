@@ -72,6 +72,8 @@ struct vgpu_client_ops {
                                const int *attrs, size_t n, const void *p, size_t count);
     /* appended with owed errors kept apart: a client whose ops are smaller has the last error */
     int (*take_owed)(struct vgpu_client *c);
+    /* appended with driver log callbacks' delivery points: a client whose ops are smaller has none */
+    void (*quiet)(struct vgpu_client *c, int delta);
 };
 
 /* ---- the connection (conn.c) ---- */
@@ -291,6 +293,8 @@ void vgpu_errors_set_context(uint64_t ctx);
 int vgpu_errors_last(bool clear);
 /* The thread's owed status of a queued call (0: none), cleared. */
 int vgpu_errors_take_owed(void);
+/* Puts status back as the thread's owed one (taken aside while log callbacks ran). */
+void vgpu_errors_owe_here(int status);
 void vgpu_errors_set(int st);
 /* A queued call of thread failed with status: it becomes that thread's last error. */
 void vgpu_owe_error_locked(struct vgpu_client *c, pthread_t thread, int status);

@@ -254,8 +254,11 @@ static void keep_logs(struct vgpu_client *c, const Vgpu__Wire__ControlReply *r)
         size_t n = t->len < VGPU_DRVLOG_TEXT ? t->len : VGPU_DRVLOG_TEXT;
         struct vgpu_drvlog *l;
 
-        if (c->nlogs >= VGPU_DRVLOG_KEPT || !(l = malloc(sizeof(*l) + n + 1)))
+        if (c->nlogs >= VGPU_DRVLOG_KEPT || !(l = malloc(sizeof(*l) + n + 1))) {
+            vgpu_shim_log(VGPU_LOG_WARN, "%zu driver log messages dropped: the program's "
+                          "callbacks have not run for %d of them", r->n_driver_log - i, c->nlogs);
             break;
+        }
         l->next = NULL;
         l->level = r->driver_log[i]->level;
         memcpy(l->text, t->data, n);

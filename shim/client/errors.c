@@ -50,6 +50,11 @@ int vgpu_errors_last(bool clear)
     return e;
 }
 
+void vgpu_errors_owe_here(int status)
+{
+    tls_owed = status;
+}
+
 int vgpu_errors_take_owed(void)
 {
     int e = tls_owed;

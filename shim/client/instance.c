@@ -56,15 +56,22 @@ static int refused_in_callback(const char *what)
  * The driver's log messages fetched with a call's reply (control.c), handed
  * to the sink on the calling thread once the call has left the client, in
  * order; not again from inside the sink (a call it makes delivers nothing:
- * its messages wait for the next call).
+ * its messages wait for the next call), nor from one of vgpu's own calls
+ * made with a lock of vgpu's held (managed memory's moves, a staged copy's
+ * parts, a log callback's registration: vgpu_client_quiet()), nor on one of
+ * vgpu's threads: a callback there could call CUDA and wait for that lock.
  */
+static __thread int quiet_depth;    /* vgpu_client_quiet(): no delivery on this thread now */
+
 static void deliver_logs(struct vgpu_client *c)
 {
     static __thread bool delivering;
     struct vgpu_drvlog *l, *next;
     vgpu_log_sink sink;
+    int owed;
 
-    if (!__atomic_load_n(&c->logs, __ATOMIC_RELAXED) || delivering)
+    if (!__atomic_load_n(&c->logs, __ATOMIC_RELAXED) || delivering || quiet_depth ||
+        vgpu_managed_local_busy())
         return;
     pthread_mutex_lock(&c->lock);
     l = c->logs;
@@ -73,6 +80,8 @@ static void deliver_logs(struct vgpu_client *c)
     c->logs_tail = &c->logs;
     c->nlogs = 0;
     pthread_mutex_unlock(&c->lock);
+    /* the call's owed status is its own: calls the callbacks make must not take it */
+    owed = vgpu_errors_take_owed();
     delivering = true;
     for (; l; l = next) {
         next = l->next;
@@ -81,6 +90,8 @@ static void deliver_logs(struct vgpu_client *c)
         free(l);
     }
     delivering = false;
+    if (owed)
+        vgpu_errors_owe_here(owed);
 }
 
 static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep)
@@ -199,6 +210,12 @@ static int local_last_error(struct vgpu_client *c, bool clear)
     return vgpu_errors_last(clear);
 }
 
+static void local_quiet(struct vgpu_client *c, int delta)
+{
+    (void)c;
+    quiet_depth += delta;
+}
+
 static int local_take_owed(struct vgpu_client *c)
 {
     (void)c;
@@ -315,6 +332,7 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .managed_prefetched = vgpu_managed_local_prefetched,
     .managed_range_attrs = vgpu_managed_local_range_attrs,
     .take_owed = local_take_owed,
+    .quiet = local_quiet,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -464,6 +482,18 @@ int vgpu_client_take_owed(struct vgpu_client *c)
     return c->ops->take_owed(c);
 }
 
+bool vgpu_client_runs_notify(struct vgpu_client *c)
+{
+    /* VGPU_CB_NOTIFY came with the ops up to quiet */
+    return c->ops->size >= offsetof(struct vgpu_client_ops, quiet) + sizeof(c->ops->quiet);
+}
+
+void vgpu_client_quiet(struct vgpu_client *c, int delta)
+{
+    if (c->ops->size >= offsetof(struct vgpu_client_ops, quiet) + sizeof(c->ops->quiet))
+        c->ops->quiet(c, delta);
+}
+
 int vgpu_client_set_log_sink(struct vgpu_client *c, vgpu_log_sink fn)
 {
     if (c->ops->size < offsetof(struct vgpu_client_ops, set_log_sink) +
@@ -602,8 +632,7 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *arg)
     return s->found != NULL;
 }
 
-/* The object that holds code at addr stays loaded for the life of the process. */
-static void pin(const void *addr)
+void vgpu_client_pin(const void *addr)
 {
     Dl_info di;
     void *h;
@@ -635,7 +664,7 @@ static void elect(void)
 
     dl_iterate_phdr(search_object, &s);
     if (s.found) {
-        pin((const void *)(uintptr_t)s.found->ops->invoke);
+        vgpu_client_pin((const void *)(uintptr_t)s.found->ops->invoke);
         __atomic_store_n(&process_client, s.found, __ATOMIC_RELEASE);
         return;
     }

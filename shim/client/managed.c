@@ -239,6 +239,11 @@ void vgpu_managed_local_device_side(struct vgpu_client *c, const void *p, size_t
     device_side(p, n, write);
 }
 
+bool vgpu_managed_local_busy(void)
+{
+    return busy;
+}
+
 bool vgpu_managed_local_holds(struct vgpu_client *c, const void *p, size_t n)
 {
     bool yes = false;
@@ -490,16 +495,6 @@ static struct area *area_for(uintptr_t lo, uintptr_t hi)
     return ar;
 }
 
-/* The object that holds code at addr stays loaded for the life of the process. */
-static void pin(const void *addr)
-{
-    Dl_info di;
-    void *h;
-
-    if (dladdr(addr, &di) && di.dli_fname &&
-        (h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE)))
-        dlclose(h);
-}
 
 int vgpu_managed_local_add(struct vgpu_client *c, void *p, size_t size, vgpu_managed_move mv)
 {
@@ -537,7 +532,7 @@ int vgpu_managed_local_add(struct vgpu_client *c, void *p, size_t size, vgpu_man
     busy = false;
     pthread_mutex_unlock(&mng_lock);
     if (rc == 0)
-        pin((const void *)(uintptr_t)mv);
+        vgpu_client_pin((const void *)(uintptr_t)mv);
     return rc;
 }
 

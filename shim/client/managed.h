@@ -93,6 +93,8 @@ int vgpu_managed_local_add(struct vgpu_client *c, void *p, size_t size, vgpu_man
 bool vgpu_managed_local_remove(struct vgpu_client *c, void *p, size_t *size);
 void vgpu_managed_local_device_side(struct vgpu_client *c, const void *p, size_t n, bool write);
 bool vgpu_managed_local_holds(struct vgpu_client *c, const void *p, size_t n);
+/* This thread is inside the code of managed.c (its lock held: its moves are calls of ours). */
+bool vgpu_managed_local_busy(void);
 int vgpu_managed_local_advise(struct vgpu_client *c, const void *p, size_t n, int advice,
                               struct vgpu_mem_loc loc);
 int vgpu_managed_local_prefetched(struct vgpu_client *c, const void *p, size_t n,

@@ -210,9 +210,13 @@ static CUresult log_watch(bool on)
     Vgpu__Manual__LogsWatchArgs a = VGPU__MANUAL__LOGS_WATCH_ARGS__INIT;
     struct vgpu_call_req req = { 0 };
     struct vgpu_call_rep rep = { 0 };
-    CUresult st = on ? CALL(cuLogsRegisterCallback, a, &req, &rep)
-                     : CALL(cuLogsUnregisterCallback, a, &req, &rep);
+    CUresult st;
 
+    /* log_reg_lock is held: a callback run inside this call could not register one */
+    vgpu_client_quiet(vgpu_client_get(), 1);
+    st = on ? CALL(cuLogsRegisterCallback, a, &req, &rep)
+            : CALL(cuLogsUnregisterCallback, a, &req, &rep);
+    vgpu_client_quiet(vgpu_client_get(), -1);
     vgpu_shim_rep_release(&rep);
     return st;
 }
@@ -230,10 +234,12 @@ VGPU_EXPORT CUresult cuLogsRegisterCallback(CUlogsCallback callbackFunc, void *u
     *e = (struct log_cb){ .fn = callbackFunc, .data = userData };
     pthread_mutex_lock(&log_reg_lock);
     if (!log_cbs) {
+        /* the client keeps log_sink: this library stays loaded */
+        vgpu_client_pin((const void *)(uintptr_t)log_sink);
         if (vgpu_client_set_log_sink(vgpu_client_get(), log_sink))
             st = CUDA_ERROR_NOT_SUPPORTED;    /* another library's older client */
-        else
-            st = log_watch(true);
+        else if ((st = log_watch(true)) != CUDA_SUCCESS)
+            vgpu_client_set_log_sink(vgpu_client_get(), NULL);
     }
     if (st == CUDA_SUCCESS) {
         pthread_mutex_lock(&log_list_lock);

@@ -333,8 +333,15 @@ VGPU_EXPORT CUresult cuDeviceRegisterAsyncNotification(CUdevice device, CUasyncC
 
     if (!callbackFunc || !callback)
         return CUDA_ERROR_INVALID_VALUE;
+    if (!vgpu_client_runs_notify(c)) {
+        vgpu_shim_log(VGPU_LOG_ERROR, "cuDeviceRegisterAsyncNotification: the process's vgpu client "
+                      "comes from an older vgpu library that cannot run notifications; use one "
+                      "vgpu release for libcudart.so.13 and libcuda.so.1");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
     if (!(n = calloc(1, sizeof(*n))))
         return CUDA_ERROR_OUT_OF_MEMORY;
+    vgpu_client_pin((const void *)(uintptr_t)notify_run);   /* the client keeps it */
     *n = (struct notify){ .fn = callbackFunc, .data = userData, .device = device };
     cb.data = n;
     if ((st = vgpu_client_callback_add(c, &cb, &n->id)) != 0 ||
