@@ -99,6 +99,7 @@ dpkg-dev ninja-build meson python3
 libglib2.0-dev libpcre2-dev libpixman-1-dev zlib1g-dev libfdt-dev
 seabios qemu-system-data ipxe-qemu
 busybox-static cpio xz-utils
+debhelper lintian fakeroot
 "
 # libgnutls28-dev is the server's TLS (server/tls.c; the shim loads
 # libgnutls.so.30 only when it speaks TLS), gnutls-bin's certtool makes the
@@ -110,8 +111,9 @@ busybox-static cpio xz-utils
 # pcre2 it needs, pixman, zlib, and libfdt, which QEMU 7.2's x86_64 target
 # requires), and the firmware the built QEMU loads (SeaBIOS, its data
 # files, and iPXE's ROMs for the NIC a machine gets by default).
-# The last line is for the VM tests (tests/vm): a static busybox and cpio
-# for the guest's initramfs, xz for unpacking Debian's kernel.
+# Then the VM tests' (tests/vm): a static busybox and cpio for the guest's
+# initramfs, xz for unpacking Debian's kernel.  The last line builds and
+# checks the Debian packages (scripts/build-debs.sh, debian/).
 
 missing=""
 for p in $PACKAGES; do

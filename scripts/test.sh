@@ -5,7 +5,8 @@
 # configurations: gcc (which also builds QEMU with the vgpu-stub device and
 # fetches the guest kernel), clang with ASan+UBSan (reusing that QEMU and
 # kernel, so the sanitized server also serves the device and guest tests),
-# and the libFuzzer smoke run of the frame decoder.  Exits non-zero on the
+# the Debian packages with lintian, and the libFuzzer smoke run of the frame
+# decoder.  Exits non-zero on the
 # first failure.
 set -eu
 cd "$(dirname "$0")/.."
@@ -24,6 +25,9 @@ CC=clang cmake -S . -B build/clang-asan -DCMAKE_BUILD_TYPE=Debug -DVGPU_SANITIZE
 cmake --build build/clang-asan -j"$jobs"
 (cd build/clang-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --output-on-failure -j"$jobs")
+
+echo "== Debian packages (dpkg-buildpackage, lintian)"
+scripts/build-debs.sh build/debs
 
 echo "== libFuzzer smoke run of the frame decoder"
 CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DVGPU_FUZZ=ON -DVGPU_BUILD_TESTS=OFF
