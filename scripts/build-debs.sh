@@ -38,7 +38,7 @@ has "$out"/vgpu-server_*_amd64.deb usr/sbin/vgpu-server usr/sbin/vgpuctl usr/bin
 has "$out"/vgpu-guest_*_amd64.deb usr/lib/x86_64-linux-gnu/vgpu/libcudart.so.13 \
     usr/lib/x86_64-linux-gnu/vgpu/libcuda.so.1 usr/lib/x86_64-linux-gnu/vgpu/libnvidia-ml.so.1 \
     etc/ld.so.conf.d/vgpu-guest.conf usr/lib/udev/rules.d/70-vgpu-stub.rules \
-    usr/lib/sysusers.d/vgpu-guest.conf
+    usr/lib/sysusers.d/vgpu-guest.conf usr/bin/vgpu-smi usr/share/man/man1/vgpu-smi.1.gz
 # the server's libcudart.so.13 is NVIDIA's, never a dependency on the guest package
 if dpkg-deb -f "$out"/vgpu-server_*_amd64.deb Depends | grep -q vgpu-guest; then
     echo "build-debs: vgpu-server depends on vgpu-guest" >&2

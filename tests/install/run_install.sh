@@ -35,7 +35,8 @@ for f in sbin/vgpu-server sbin/vgpuctl bin/vgpu-codegen \
          "$libdir/vgpu/libcudart.so.13" "$libdir/vgpu/libcuda.so.1" "$libdir/vgpu/libnvidia-ml.so.1" \
          lib/systemd/system/vgpu-server.service lib/sysusers.d/vgpu.conf \
          lib/udev/rules.d/70-vgpu-stub.rules lib/sysusers.d/vgpu-guest.conf \
-         share/man/man8/vgpu-server.8 share/man/man8/vgpuctl.8 share/man/man1/vgpu-codegen.1; do
+         share/man/man8/vgpu-server.8 share/man/man8/vgpuctl.8 share/man/man1/vgpu-codegen.1 \
+         bin/vgpu-smi share/man/man1/vgpu-smi.1; do
     [ -e "$prefix/$f" ] || fail "$f is not installed"
 done
 for f in ld.so.conf.d/vgpu-guest.conf vgpu/vgpu-server.conf; do
