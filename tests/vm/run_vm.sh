@@ -207,9 +207,9 @@ t_start=$(now)
 g=1
 while [ "$g" -le "$guests" ]; do
     case $g in
-    1) prio=2 ;;
-    2) prio=0 ;;
-    *) prio=1 ;;
+    1) prio=2 prio_name=high ;;
+    2) prio=0 prio_name=low ;;
+    *) prio=1 prio_name=medium ;;
     esac
     gdir=$work/guest$g
     mkdir -p "$gdir"
@@ -227,7 +227,7 @@ while [ "$g" -le "$guests" ]; do
         -kernel "$kernel" -initrd "$initramfs" \
         -append "console=ttyS0 quiet panic=-1 cryptomgr.notests vgpu_run=$run_list vgpu_timeout=$run_timeout ${VGPU_VM_APPEND:-}" \
         -chardev "socket,id=vgpu0,path=$sock,reconnect=1" \
-        -device "vgpu-stub,chardev=vgpu0,vm_id=$g,pool_id=A,priority=$prio$dev_mem" \
+        -device "vgpu-stub,chardev=vgpu0,vm-id=$g,pool-id=A,priority=$prio_name$dev_mem" \
         ${VGPU_VM_QEMU_ARGS:-} \
         </dev/null >"$gdir/console.log" 2>"$gdir/qemu.err" &
     qemu_pids="$qemu_pids $!"

@@ -23,6 +23,7 @@
 #include "qemu/module.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "hw/pci/pci.h"
 #include "hw/qdev-properties.h"
 #include "hw/qdev-properties-system.h"
@@ -781,7 +782,7 @@ static void vgpu_stub_realize(PCIDevice *pdev, Error **errp)
     }
     if (!s->pool_id || strlen(s->pool_id) != 1 ||
         !g_ascii_isupper(s->pool_id[0])) {
-        error_setg(errp, "vgpu-stub: pool_id must be one letter A-Z");
+        error_setg(errp, "vgpu-stub: pool-id must be one letter A-Z");
         return;
     }
     if (s->priority > 2) {
@@ -872,11 +873,68 @@ static void vgpu_stub_exit(PCIDevice *pdev)
     }
 }
 
+/*
+ * priority: low, medium or high, or their numbers 0, 1 and 2 (the form
+ * before names were taken, kept).
+ */
+static const char *const vgpu_stub_priority_names[] = { "low", "medium", "high" };
+
+static void vgpu_stub_get_priority(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    Property *prop = opaque;
+    uint8_t *ptr = object_field_prop_ptr(obj, prop);
+    char *str = g_strdup(*ptr < 3 ? vgpu_stub_priority_names[*ptr] : "?");
+
+    visit_type_str(v, name, &str, errp);
+    g_free(str);
+}
+
+static void vgpu_stub_set_priority(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    Property *prop = opaque;
+    uint8_t *ptr = object_field_prop_ptr(obj, prop);
+    char *str;
+    int i;
+
+    if (!visit_type_str(v, name, &str, errp)) {
+        return;
+    }
+    for (i = 0; i < 3; i++) {
+        if (!strcmp(str, vgpu_stub_priority_names[i]) ||
+            (str[0] == '0' + i && !str[1])) {
+            *ptr = i;
+            g_free(str);
+            return;
+        }
+    }
+    error_setg(errp, "vgpu-stub: priority '%s' is not low, medium or high "
+               "(or 0, 1, 2)", str);
+    g_free(str);
+}
+
+static void vgpu_stub_priority_default(ObjectProperty *op,
+                                       const Property *prop)
+{
+    object_property_set_default_str(op,
+                                     vgpu_stub_priority_names[prop->defval.u]);
+}
+
+static const PropertyInfo vgpu_stub_prop_priority = {
+    .name = "VgpuStubPriority",
+    .description = "low, medium or high (or 0, 1, 2)",
+    .get = vgpu_stub_get_priority,
+    .set = vgpu_stub_set_priority,
+    .set_default_value = vgpu_stub_priority_default,
+};
+
 static Property vgpu_stub_properties[] = {
     DEFINE_PROP_CHR("chardev", VgpuStubState, chr),
-    DEFINE_PROP_UINT32("vm_id", VgpuStubState, vm_id, 0),
-    DEFINE_PROP_STRING("pool_id", VgpuStubState, pool_id),
-    DEFINE_PROP_UINT8("priority", VgpuStubState, priority, 1),
+    DEFINE_PROP_UINT32("vm-id", VgpuStubState, vm_id, 0),
+    DEFINE_PROP_STRING("pool-id", VgpuStubState, pool_id),
+    DEFINE_PROP_UNSIGNED("priority", VgpuStubState, priority, 1,
+                         vgpu_stub_prop_priority, uint8_t),
     DEFINE_PROP_LINK("memdev", VgpuStubState, hostmem, TYPE_MEMORY_BACKEND,
                      HostMemoryBackend *),
     DEFINE_PROP_END_OF_LIST(),
@@ -887,6 +945,9 @@ static void vgpu_stub_instance_init(Object *obj)
     VgpuStubState *s = VGPU_STUB(obj);
 
     s->pool_id = g_strdup("A");
+    /* the names before dash-style ones were taken, kept */
+    object_property_add_alias(obj, "vm_id", obj, "vm-id");
+    object_property_add_alias(obj, "pool_id", obj, "pool-id");
 }
 
 static void vgpu_stub_class_init(ObjectClass *klass, void *data)
@@ -903,6 +964,20 @@ static void vgpu_stub_class_init(ObjectClass *klass, void *data)
     dc->reset = vgpu_stub_reset;
     dc->desc = "vgpu stub: CUDA calls to vgpu-server";
     device_class_set_props(dc, vgpu_stub_properties);
+    object_class_property_set_description(klass, "chardev",
+        "the socket chardev to vgpu-server's device listener (give it "
+        "reconnect, so a restarted server is reached again)");
+    object_class_property_set_description(klass, "vm-id",
+        "this VM's id, which vgpu-server checks against its listener "
+        "(alias vm_id)");
+    object_class_property_set_description(klass, "pool-id",
+        "the GPU pool, one letter A-Z (alias pool_id)");
+    object_class_property_set_description(klass, "priority",
+        "low, medium or high (or 0, 1, 2): the scheduling class of this "
+        "VM's work");
+    object_class_property_set_description(klass, "memdev",
+        "a shared memory backend (memory-backend-memfd, share=on) for the "
+        "shared BAR: queue pairs and bulk data");
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 
