@@ -100,6 +100,7 @@ libglib2.0-dev libpcre2-dev libpixman-1-dev zlib1g-dev libfdt-dev
 seabios qemu-system-data ipxe-qemu
 busybox-static cpio xz-utils
 debhelper lintian fakeroot
+libvirt-daemon-system libvirt-clients
 "
 # libgnutls28-dev is the server's TLS (server/tls.c; the shim loads
 # libgnutls.so.30 only when it speaks TLS), gnutls-bin's certtool makes the
@@ -112,8 +113,10 @@ debhelper lintian fakeroot
 # requires), and the firmware the built QEMU loads (SeaBIOS, its data
 # files, and iPXE's ROMs for the NIC a machine gets by default).
 # Then the VM tests' (tests/vm): a static busybox and cpio for the guest's
-# initramfs, xz for unpacking Debian's kernel.  The last line builds and
-# checks the Debian packages (scripts/build-debs.sh, debian/).
+# initramfs, xz for unpacking Debian's kernel.  Then what builds and checks
+# the Debian packages (scripts/build-debs.sh, debian/), and the last line is
+# libvirt, whose libvirtd runs a guest with the device in vm_libvirt
+# (tests/libvirt).
 
 missing=""
 for p in $PACKAGES; do
