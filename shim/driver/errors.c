@@ -273,10 +273,7 @@ VGPU_EXPORT CUresult cuLogsUnregisterCallback(CUlogsCallbackHandle callback)
     if (last)
         log_watch(false);   /* the callback is gone whatever the server says */
     pthread_mutex_unlock(&log_reg_lock);
-    /*
-     * Never freed: a sink running on another thread may hold a copy of it,
-     * and a program that unregisters the same handle twice gets an error,
-     * not a use after free.
-     */
+    /* a sink running on another thread works on copies (log_sink); the handle is compared, never read */
+    free(e);
     return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }

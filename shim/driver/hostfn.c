@@ -307,6 +307,11 @@ struct notify {
 
 static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct notify *notifies;
+/*
+ * Unregistered ones: the client's callback thread may be running one as
+ * it goes, so they stay (at most one per registration the program made).
+ */
+static struct notify *retired;
 
 static void notify_run(void *data, int type, uint64_t bytes)
 {
@@ -412,11 +417,9 @@ VGPU_EXPORT CUresult cuDeviceUnregisterAsyncNotification(CUdevice device,
             *p = n->next;
             break;
         }
+    n->next = retired;
+    retired = n;
     pthread_mutex_unlock(&notify_lock);
-    /*
-     * The entry goes; the struct stays (never freed): a notification the
-     * driver began before the server unregistered may still be running it.
-     */
     vgpu_client_callback_cancel(c, n->id);
     return CUDA_SUCCESS;
 }
