@@ -68,7 +68,7 @@ static void deliver_logs(struct vgpu_client *c)
     static __thread bool delivering;
     struct vgpu_drvlog *l, *next;
     vgpu_log_sink sink;
-    int owed;
+    int owed, last;
 
     if (!__atomic_load_n(&c->logs, __ATOMIC_RELAXED) || delivering || quiet_depth ||
         vgpu_managed_local_busy())
@@ -80,8 +80,9 @@ static void deliver_logs(struct vgpu_client *c)
     c->logs_tail = &c->logs;
     c->nlogs = 0;
     pthread_mutex_unlock(&c->lock);
-    /* the call's owed status is its own: calls the callbacks make must not take it */
+    /* the call's owed status and last error are its own: the callbacks' calls must not take them */
     owed = vgpu_errors_take_owed();
+    last = vgpu_errors_last(false);
     delivering = true;
     for (; l; l = next) {
         next = l->next;
@@ -90,6 +91,8 @@ static void deliver_logs(struct vgpu_client *c)
         free(l);
     }
     delivering = false;
+    vgpu_errors_last(true);
+    vgpu_errors_set(last);
     if (owed)
         vgpu_errors_owe_here(owed);
 }

@@ -50,6 +50,20 @@ struct entry {                   /* a kernel or a variable */
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* reg_lock is held across calls to the server (uploads): no log callback runs inside them. */
+static void reg_enter(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    vgpu_client_quiet(vgpu_client_get(), 1);
+}
+
+static void reg_leave(void)
+{
+    vgpu_client_quiet(vgpu_client_get(), -1);
+    pthread_mutex_unlock(&reg_lock);
+}
+
 static struct module *modules;
 static struct entry *entries;
 
@@ -104,10 +118,10 @@ VGPU_EXPORT void **__cudaRegisterFatBinary(void *fatCubin)
                       "cudaErrorInvalidKernelImage", w ? w->version : -1);
         m->status = cudaErrorInvalidKernelImage;
     }
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     m->next = modules;
     modules = m;
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
     return (void **)m;
 }
 
@@ -153,9 +167,9 @@ VGPU_EXPORT char __cudaInitModule(void **handle)
     Vgpu__Manual__ManagedVarsRet *r = NULL;
     int st;
 
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     st = upload(m);
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
     if (st != cudaSuccess)
         managed_vars_failed("the module did not reach the GPU server", st);
     a.module = m->server_id;
@@ -204,10 +218,10 @@ static void add_entry(void **handle, const void *host, const char *name, size_t 
     e->is_var = is_var;
     e->constant = constant;
     e->managed = managed;
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     e->next = entries;
     entries = e;
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
 }
 
 VGPU_EXPORT void __cudaRegisterFunction(void **handle, const char *hostFun, char *deviceFun,
@@ -261,11 +275,11 @@ static struct entry *find_entry(const void *host, bool is_var)
 {
     struct entry *e;
 
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     for (e = entries; e; e = e->next)
         if (e->host == host && e->is_var == is_var)
             break;
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
     return e;
 }
 
@@ -368,7 +382,7 @@ static int prepare(struct entry *e)
 {
     int st;
 
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     st = upload(e->mod);
     if (st == cudaSuccess && !e->is_var && !e->layout_known) {
         Vgpu__Manual__RegisterArgs a = VGPU__MANUAL__REGISTER_ARGS__INIT;
@@ -404,7 +418,7 @@ static int prepare(struct entry *e)
         }
         vgpu_shim_rep_release(&rep);
     }
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
     return st;
 }
 
@@ -449,9 +463,9 @@ VGPU_EXPORT cudaError_t cudaGetFuncBySymbol(cudaFunction_t *functionPtr, const v
         *functionPtr = (cudaFunction_t)(uintptr_t)e->function;
         return cudaSuccess;
     }
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     st = upload(e->mod);
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
     if (st != cudaSuccess)
         return (cudaError_t)vgpu_shim_status(st);
     a.host = (uint64_t)(uintptr_t)e->host;
@@ -485,11 +499,11 @@ const void *vgpu_shim_stub_of_function(uint64_t function)
 {
     const void *stub = NULL;
 
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     for (struct entry *e = entries; e && !stub; e = e->next)
         if (!e->is_var && function && e->function == function)
             stub = e->host;
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
     return stub;
 }
 
@@ -604,11 +618,11 @@ static struct entry *entry_of_kernel(cudaKernel_t k)
 {
     struct entry *e;
 
-    pthread_mutex_lock(&reg_lock);
+    reg_enter();
     for (e = entries; e; e = e->next)
         if ((void *)e == (void *)k && !e->is_var)
             break;
-    pthread_mutex_unlock(&reg_lock);
+    reg_leave();
     return e;
 }
 

@@ -165,6 +165,8 @@ static int show_devices(void)
 static void *nvml;
 
 #define FN(name) ((__typeof__(&name))(void (*)(void))dlsym(nvml, #name))
+/* name(args...), or NVML_ERROR_FUNCTION_NOT_FOUND from an NVML without it (another, older one) */
+#define NV(name, ...) (FN(name) ? FN(name)(__VA_ARGS__) : NVML_ERROR_FUNCTION_NOT_FOUND)
 
 static bool is_vgpu;
 
@@ -214,14 +216,14 @@ static void show_gpus(void)
         snprintf(path, sizeof(path), "%s", di.dli_fname);
     dl_iterate_phdr(find_note, "libnvidia-ml.so");
     printf("NVML: %s (%s)\n", path, is_vgpu ? "vgpu's" : "not vgpu's: this is another NVML");
-    if ((st = FN(nvmlInit_v2)()) != NVML_SUCCESS) {
-        printf("GPUs: nvmlInit failed: %s\n", FN(nvmlErrorString)(st));
+    if ((st = FN(nvmlInit_v2) ? FN(nvmlInit_v2)() : NVML_ERROR_FUNCTION_NOT_FOUND) != NVML_SUCCESS) {
+        printf("GPUs: nvmlInit failed: %s\n", FN(nvmlErrorString) ? FN(nvmlErrorString)(st) : "?");
         return;
     }
-    FN(nvmlSystemGetDriverVersion)(ver, sizeof(ver));
-    FN(nvmlSystemGetCudaDriverVersion_v2)(&cuda);
+    NV(nvmlSystemGetDriverVersion, ver, sizeof(ver));
+    NV(nvmlSystemGetCudaDriverVersion_v2, &cuda);
     printf("driver %s, CUDA %d.%d (the server's)\n", ver, cuda / 1000, cuda % 1000 / 10);
-    FN(nvmlDeviceGetCount_v2)(&count);
+    NV(nvmlDeviceGetCount_v2, &count);
     for (unsigned int i = 0; i < count; i++) {
         char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = "?", uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = "?";
         nvmlDevice_t d;
@@ -231,28 +233,29 @@ static void show_gpus(void)
         nvmlProcessInfo_t procs[64];
         unsigned int temp = 0, power = 0, np = 64;
 
-        if (FN(nvmlDeviceGetHandleByIndex_v2)(i, &d) != NVML_SUCCESS)
+        if (NV(nvmlDeviceGetHandleByIndex_v2, i, &d) != NVML_SUCCESS)
             continue;
-        FN(nvmlDeviceGetName)(d, name, sizeof(name));
-        FN(nvmlDeviceGetUUID)(d, uuid, sizeof(uuid));
-        FN(nvmlDeviceGetPciInfo_v3)(d, &pci);
+        NV(nvmlDeviceGetName, d, name, sizeof(name));
+        NV(nvmlDeviceGetUUID, d, uuid, sizeof(uuid));
+        NV(nvmlDeviceGetPciInfo_v3, d, &pci);
         printf("GPU %u: %s\n  %s, bus %s\n", i, name, uuid, pci.busId);
-        if (FN(nvmlDeviceGetMemoryInfo)(d, &m) == NVML_SUCCESS)
+        if (NV(nvmlDeviceGetMemoryInfo, d, &m) == NVML_SUCCESS)
             printf("  memory %llu MiB used of %llu MiB%s\n", m.used >> 20, m.total >> 20,
                    is_vgpu ? " (this VM's share)" : "");
-        if (FN(nvmlDeviceGetUtilizationRates)(d, &u) == NVML_SUCCESS)
+        if (NV(nvmlDeviceGetUtilizationRates, d, &u) == NVML_SUCCESS)
             printf("  utilization %u%% (GPU), %u%% (memory)\n", u.gpu, u.memory);
-        if (FN(nvmlDeviceGetTemperature)(d, NVML_TEMPERATURE_GPU, &temp) == NVML_SUCCESS &&
-            FN(nvmlDeviceGetPowerUsage)(d, &power) == NVML_SUCCESS)
+        if (NV(nvmlDeviceGetTemperature, d, NVML_TEMPERATURE_GPU, &temp) == NVML_SUCCESS &&
+            NV(nvmlDeviceGetPowerUsage, d, &power) == NVML_SUCCESS)
             printf("  %u C, %u W\n", temp, power / 1000);
-        if (FN(nvmlDeviceGetComputeRunningProcesses_v3)(d, &np, procs) == NVML_SUCCESS) {
+        if (NV(nvmlDeviceGetComputeRunningProcesses_v3, d, &np, procs) == NVML_SUCCESS) {
             printf("  %u process%s%s\n", np, np == 1 ? "" : "es",
                    is_vgpu ? " of this VM (pids as the server sees them)" : "");
             for (unsigned int k = 0; k < np && k < 64; k++)
                 printf("    pid %u, %llu MiB\n", procs[k].pid, procs[k].usedGpuMemory >> 20);
         }
     }
-    FN(nvmlShutdown)();
+    if (FN(nvmlShutdown))
+        FN(nvmlShutdown)();
 }
 
 static void usage(FILE *to)

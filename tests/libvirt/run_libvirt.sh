@@ -51,19 +51,20 @@ cleanup() {
         wait "$server_pid" 2>/dev/null
     fi
     for d in $started; do
-        pkill -x "$d" 2>/dev/null
+        [ -f "$img/$d.pid" ] && kill "$(cat "$img/$d.pid")" 2>/dev/null
     done
     cp "/var/log/libvirt/qemu/$dom.log" "$work/qemu.log" 2>/dev/null
     rm -f "/var/log/libvirt/qemu/$dom.log"
     rm -rf "$img"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 
 # libvirt's daemons, when no service runs them (a CI machine without systemd)
 for d in virtlogd libvirtd; do
     sockname=$( [ "$d" = virtlogd ] && echo virtlogd-sock || echo libvirt-sock )
     if [ ! -S "/run/libvirt/$sockname" ]; then
-        "$d" -d || fail "$d did not start"
+        "$d" -d -p "$img/$d.pid" || fail "$d did not start"
         started="$started $d"
         i=0
         until [ -S "/run/libvirt/$sockname" ]; do
@@ -72,6 +73,13 @@ for d in virtlogd libvirtd; do
             i=$((i + 1))
         done
     fi
+done
+
+# what an earlier run killed before its cleanup left: its domain
+for old in $($virsh list --all --name 2>/dev/null | grep '^vgpu-test-'); do
+    kill -0 "${old#vgpu-test-}" 2>/dev/null && continue
+    $virsh destroy "$old" >/dev/null 2>&1
+    $virsh undefine "$old" >/dev/null 2>&1
 done
 
 cp "$qemu" "$kernel" "$initramfs" "$img/" || fail "cannot copy the guest's files"
@@ -108,7 +116,7 @@ sed -e "s|@DOMAIN_TYPE@|qemu|; s|@NAME@|$dom|; s|@VM_ID@|5|" \
 $virsh define "$work/domain.xml" >"$work/virsh.log" 2>&1 || fail "virsh define: $(cat "$work/virsh.log")"
 $virsh start "$dom" >>"$work/virsh.log" 2>&1 || fail "virsh start: $(cat "$work/virsh.log")"
 # QEMU is libvirt's, as its user
-pid=$(pgrep -f "guest=$dom" | head -n 1)
+pid=$(cat "/run/libvirt/qemu/$dom.pid" 2>/dev/null)
 [ -n "$pid" ] && user=$(ps -o user= -p "$pid") && [ "$user" = libvirt-qemu ] ||
     fail "QEMU does not run as libvirt-qemu (pid '${pid:-none}', user '${user:-?}')"
 i=0
@@ -131,6 +139,7 @@ native_rc=$?
 cmp -s "$work/native.out" "$work/guest/1-$prog.out" ||
     fail "the guest's output differs from the native run: $(diff "$work/native.out" "$work/guest/1-$prog.out" | head -n 10)"
 [ "$guest_rc" = "$native_rc" ] || fail "exit status $guest_rc in the guest, $native_rc natively"
-grep -q "vm 5" "$work/server.log" || fail "the server never saw vm 5: $(tail -n 5 "$work/server.log")"
+grep -q "session for $prog (.*), vm 5 pool A priority high\$" "$work/server.log" ||
+    fail "the server served no $prog of vm 5 (pool A, high): $(tail -n 5 "$work/server.log")"
 echo "$name: passed: libvirt ran $dom (QEMU as libvirt-qemu), $prog gave the native output" \
      "(exit $guest_rc) through vgpu-stub, vm 5 as the domain says"

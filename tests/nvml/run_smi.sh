@@ -27,7 +27,7 @@ cleanup() {
     exec 3>&-
     [ -n "$holder" ] && wait "$holder" 2>/dev/null
     stop_server
-    rm -f "$work/hold.in"
+    rm -f "$work/hold.in" "$sock"
 }
 trap cleanup EXIT
 cat >"$work/vgpu.conf" <<CONF
