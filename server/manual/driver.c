@@ -361,7 +361,6 @@ out:
 static int h_global(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__GlobalArgs, global_args, c);
-    Vgpu__Manual__GlobalRet r = VGPU__MANUAL__GLOBAL_RET__INIT;
     CUdeviceptr p = 0;
     size_t bytes = 0;
     int st = CUDA_ERROR_NOT_INITIALIZED;
@@ -376,19 +375,24 @@ static int h_global(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     st = a->library ? drv.library_global(&p, &bytes, (CUlibrary)(uintptr_t)a->handle, a->name)
                     : drv.module_global(&p, &bytes, (CUmodule)(uintptr_t)a->handle, a->name);
-    if (st != CUDA_SUCCESS)
-        goto out;
-    /* the variable's span is memory of this session from now on (not freeable; once) */
-    if (!vgpu_range_check(s, p, bytes) && vgpu_range_add(s, p, bytes, false)) {
-        st = CUDA_ERROR_OUT_OF_MEMORY;
-        goto out;
-    }
-    r.dptr = p;
-    r.bytes = bytes;
-    st = reply(c, &r.base);
+    if (st == CUDA_SUCCESS)
+        st = vgpu_drv_global_reply(s, c, p, bytes);
 out:
     vgpu__manual__global_args__free_unpacked(a, &unpack_alloc_);
     return st;
+}
+
+int vgpu_drv_global_reply(struct vgpu_session *s, struct vgpu_manual_call *c, uint64_t p,
+                          uint64_t bytes)
+{
+    Vgpu__Manual__GlobalRet r = VGPU__MANUAL__GLOBAL_RET__INIT;
+
+    /* the variable's span is memory of this session from now on (not freeable; once) */
+    if (!vgpu_range_check(s, p, bytes) && vgpu_range_add(s, p, bytes, false))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    r.dptr = p;
+    r.bytes = bytes;
+    return reply(c, &r.base);
 }
 
 /* ---- launches ---- */

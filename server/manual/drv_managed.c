@@ -46,7 +46,6 @@ static int h_alloc_managed(struct vgpu_session *s, struct vgpu_manual_call *c)
 static int h_library_managed(struct vgpu_session *s, struct vgpu_manual_call *c)
 {
     UNPACK(Vgpu__Manual__GlobalArgs, global_args, c);
-    Vgpu__Manual__GlobalRet r = VGPU__MANUAL__GLOBAL_RET__INIT;
     VGPU_DRIVER_SYM(get_managed, cuLibraryGetManaged);
     CUdeviceptr p = 0;
     size_t bytes = 0;
@@ -61,16 +60,8 @@ static int h_library_managed(struct vgpu_session *s, struct vgpu_manual_call *c)
     if (!a->name || !a->name[0])
         goto out;
     st = get_managed(&p, &bytes, (CUlibrary)(uintptr_t)a->handle, a->name);
-    if (st != CUDA_SUCCESS)
-        goto out;
-    /* the variable's span is memory of this session from now on (not freeable; once) */
-    if (!vgpu_range_check(s, p, bytes) && vgpu_range_add(s, p, bytes, false)) {
-        st = CUDA_ERROR_OUT_OF_MEMORY;
-        goto out;
-    }
-    r.dptr = p;
-    r.bytes = bytes;
-    st = reply(c, &r.base);
+    if (st == CUDA_SUCCESS)
+        st = vgpu_drv_global_reply(s, c, p, bytes);
 out:
     vgpu__manual__global_args__free_unpacked(a, &unpack_alloc_);
     return st;

@@ -229,6 +229,20 @@ VGPU_EXPORT cudaError_t cudaLibraryEnumerateKernels(cudaKernel_t *kernels, unsig
     return vgpu_ondriver_done(r);
 }
 
+/* A library's symbol the driver found (r): device memory of the program's, told to the caller. */
+static cudaError_t library_symbol(CUresult r, CUdeviceptr d, size_t n, void **dptr, size_t *bytes)
+{
+    if (r == CUDA_SUCCESS) {
+        if (d && n)
+            vgpu_shim_device_range_add((void *)(uintptr_t)d, n);
+        if (dptr)
+            *dptr = (void *)(uintptr_t)d;
+        if (bytes)
+            *bytes = n;
+    }
+    return vgpu_ondriver_done(r);
+}
+
 /*
  * A library's managed variable: vgpu's libcuda.so.1 maps its shadow in the
  * client, which both libraries share, so the runtime's copies, launches
@@ -242,16 +256,8 @@ VGPU_EXPORT cudaError_t cudaLibraryGetManaged(void **dptr, size_t *bytes, cudaLi
     CUresult r;
     ONDRIVER(cuLibraryGetManaged, cuLibraryGetManaged);
 
-    r = p(&d, &n, (CUlibrary)library, name);
-    if (r == CUDA_SUCCESS) {
-        if (d && n)
-            vgpu_shim_device_range_add((void *)(uintptr_t)d, n);
-        if (dptr)
-            *dptr = (void *)(uintptr_t)d;
-        if (bytes)
-            *bytes = n;
-    }
-    return vgpu_ondriver_done(r);
+    r = p(&d, &n, (CUlibrary)library, name);       /* before d and n are read */
+    return library_symbol(r, d, n, dptr, bytes);
 }
 
 /* A library's global is device memory of the program's: cudaMemcpyDefault knows it as such. */
@@ -263,14 +269,6 @@ VGPU_EXPORT cudaError_t cudaLibraryGetGlobal(void **dptr, size_t *bytes, cudaLib
     CUresult r;
     ONDRIVER(cuLibraryGetGlobal, cuLibraryGetGlobal);
 
-    r = p(&d, &n, (CUlibrary)library, name);
-    if (r == CUDA_SUCCESS) {
-        if (d && n)
-            vgpu_shim_device_range_add((void *)(uintptr_t)d, n);
-        if (dptr)
-            *dptr = (void *)(uintptr_t)d;
-        if (bytes)
-            *bytes = n;
-    }
-    return vgpu_ondriver_done(r);
+    r = p(&d, &n, (CUlibrary)library, name);       /* before d and n are read */
+    return library_symbol(r, d, n, dptr, bytes);
 }
