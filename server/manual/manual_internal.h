@@ -90,7 +90,6 @@ int vgpu_manual_param_info(struct vgpu_session *s, struct vgpu_manual_call *c);
 int vgpu_manual_launch(struct vgpu_session *s, struct vgpu_manual_call *c);
 /* memory.c: device allocations */
 int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c);
-/* drv_managed.c: cuMemAllocManaged and cuLibraryGetManaged's handlers, or NULL for another id. */
 /*
  * A module's or library's variable at p, bytes long, found by the driver for
  * this call: entered as the session's memory (once) and answered as
@@ -98,6 +97,7 @@ int vgpu_manual_malloc(struct vgpu_session *s, struct vgpu_manual_call *c);
  */
 int vgpu_drv_global_reply(struct vgpu_session *s, struct vgpu_manual_call *c, uint64_t p,
                           uint64_t bytes);
+/* drv_managed.c: cuMemAllocManaged and cuLibraryGetManaged's handlers, or NULL for another id. */
 vgpu_manual_fn vgpu_drv_managed_manual_find(uint32_t id);
 int vgpu_manual_free(struct vgpu_session *s, struct vgpu_manual_call *c);
 /* copy.c: copies, through the frame or a shared region */
