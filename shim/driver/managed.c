@@ -145,22 +145,28 @@ static CUresult managed_arg(CUdeviceptr p, size_t count)
     return vgpu_drv_managed_holds(p, count) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-/* A device ordinal of this process's: CUDA_ERROR_INVALID_DEVICE otherwise. */
-static CUresult device_ok(int id)
+/*
+ * A device ordinal of this process's: else CUDA_ERROR_INVALID_DEVICE, or for
+ * an advice CUDA_ERROR_INVALID_VALUE (the H100's driver 580 answers
+ * cuMemAdvise so: docs/gpu-results.md, 2026-12-05 15:01).
+ */
+static CUresult device_ok(int id, bool advice)
 {
     int n = 0;
     CUresult st = cuDeviceGetCount(&n);
 
     if (st != CUDA_SUCCESS)
         return st;
-    return id >= 0 && id < n ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+    if (id >= 0 && id < n)
+        return CUDA_SUCCESS;
+    return advice ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_INVALID_DEVICE;
 }
 
 /* A location a prefetch or an advice may name (with numa, host NUMA nodes too). */
-static CUresult location_ok(CUmemLocation l, bool numa)
+static CUresult location_ok(CUmemLocation l, bool numa, bool advice)
 {
     switch (l.type) {
-    case CU_MEM_LOCATION_TYPE_DEVICE: return device_ok(l.id);
+    case CU_MEM_LOCATION_TYPE_DEVICE: return device_ok(l.id, advice);
     case CU_MEM_LOCATION_TYPE_HOST: return CUDA_SUCCESS;
     case CU_MEM_LOCATION_TYPE_HOST_NUMA:
         return numa && l.id >= 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
@@ -210,7 +216,7 @@ static CUresult prefetch_v2(CUdeviceptr p, size_t count, CUmemLocation l, unsign
         return st;
     if (flags)
         return CUDA_ERROR_INVALID_VALUE;
-    if ((st = location_ok(l, true)) != CUDA_SUCCESS)
+    if ((st = location_ok(l, true, false)) != CUDA_SUCCESS)
         return st;
     prefetch(p, count, l);
     return CUDA_SUCCESS;
@@ -260,11 +266,11 @@ static CUresult advise(CUdeviceptr p, size_t count, CUmem_advise advice, CUmemLo
     case CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION:
         break;                  /* the location is ignored */
     case CU_MEM_ADVISE_SET_PREFERRED_LOCATION:
-        st = location_ok(l, true);
+        st = location_ok(l, true, true);
         break;
     case CU_MEM_ADVISE_SET_ACCESSED_BY:
     case CU_MEM_ADVISE_UNSET_ACCESSED_BY:
-        st = location_ok(l, false);
+        st = location_ok(l, false, true);
         break;
     default:
         st = CUDA_ERROR_INVALID_VALUE;
@@ -370,7 +376,7 @@ static CUresult batch(CUdeviceptr *dptrs, size_t *sizes, size_t count, CUmemLoca
         if ((st = managed_arg(dptrs[i], sizes[i])) != CUDA_SUCCESS)
             return st;
     for (size_t j = 0; prefetches && j < nlocs; j++)
-        if ((st = location_ok(locs[j], true)) != CUDA_SUCCESS)
+        if ((st = location_ok(locs[j], true, false)) != CUDA_SUCCESS)
             return st;
     for (size_t i = 0; prefetches && i < count; i++) {
         if (k + 1 < nlocs && i == idxs[k + 1])

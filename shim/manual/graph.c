@@ -266,21 +266,48 @@ static void memset_params(const struct cudaMemsetParams *p, CUDA_MEMSET_NODE_PAR
 }
 
 /*
- * The context a memset or copy node runs in: the current one, as NVIDIA's
- * runtime passes it.  The driver can tell it from ordinary device memory,
- * but not from a graph allocation's address, which is mapped only when the
- * graph runs (NULL there is CUDA_ERROR_INVALID_VALUE).  NULL when vgpu's
- * libcuda.so.1 cannot say; the call then says why.
+ * The context a memset or copy node runs in: the thread's current one, or,
+ * with none set (a runtime program's thread), its device's primary context,
+ * which the runtime holds a reference on, as NVIDIA's runtime passes it.  The
+ * driver can tell it from ordinary device memory, but not from a graph
+ * allocation's address, which is mapped only when the graph runs (NULL there
+ * is CUDA_ERROR_INVALID_VALUE: found on an H100, 2026-12-05 15:01).  NULL
+ * when vgpu's libcuda.so.1 cannot say; the call then says why.
  */
 static CUcontext current_ctx(void)
 {
     static __typeof__(&cuCtxGetCurrent) current;
+    static __typeof__(&cuDevicePrimaryCtxRetain) retain;
+    static CUcontext primary[64];          /* retained once per device, as NVIDIA's runtime holds it */
     CUcontext ctx = NULL;
+    int dev = 0;
 
     if (!current)
         *(void **)&current = vgpu_ondriver_sym("cuCtxGetCurrent", __func__);
     if (current)
         current(&ctx);
+    if (ctx)
+        return ctx;
+    /* none set on this thread: the runtime's is its device's primary context, named as such */
+    if (!retain)
+        *(void **)&retain = vgpu_ondriver_sym("cuDevicePrimaryCtxRetain", __func__);
+    if (!retain || cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64)
+        return NULL;
+    if (!(ctx = __atomic_load_n(&primary[dev], __ATOMIC_ACQUIRE)) &&
+        retain(&ctx, (CUdevice)dev) == CUDA_SUCCESS) {
+        CUcontext none = NULL;
+
+        /* a second thread's retain is given back: one reference held per device */
+        if (!__atomic_compare_exchange_n(&primary[dev], &none, ctx, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            __typeof__(&cuDevicePrimaryCtxRelease) release;
+
+            *(void **)&release = vgpu_ondriver_sym("cuDevicePrimaryCtxRelease_v2", __func__);
+            if (release)
+                release((CUdevice)dev);
+            ctx = none;
+        }
+    }
     return ctx;
 }
 

@@ -70,10 +70,11 @@ static int managed_arg(const void *p, size_t count)
 
 /*
  * A location a prefetch or an advice may name: a device of this process's
- * (cudaErrorInvalidDevice otherwise), the host, and with numa a host NUMA
- * node or the current one; a status.
+ * (else cudaErrorInvalidDevice, or for an advice cudaErrorInvalidValue, as
+ * the driver answers cuMemAdvise), the host, and with numa a host NUMA node
+ * or the current one; a status.
  */
-static int location_ok(struct cudaMemLocation l, bool numa)
+static int location_ok(struct cudaMemLocation l, bool numa, bool advice)
 {
     int n = 0, st;
 
@@ -81,7 +82,9 @@ static int location_ok(struct cudaMemLocation l, bool numa)
     case cudaMemLocationTypeDevice:
         if ((st = cudaGetDeviceCount(&n)) != cudaSuccess)
             return st;
-        return l.id >= 0 && l.id < n ? cudaSuccess : vgpu_shim_status(cudaErrorInvalidDevice);
+        if (l.id >= 0 && l.id < n)
+            return cudaSuccess;
+        return vgpu_shim_status(advice ? cudaErrorInvalidValue : cudaErrorInvalidDevice);
     case cudaMemLocationTypeHost:
         return cudaSuccess;
     case cudaMemLocationTypeHostNuma:
@@ -119,7 +122,7 @@ VGPU_EXPORT cudaError_t cudaMemPrefetchAsync(const void *devPtr, size_t count,
         return (cudaError_t)st;
     if (flags)
         return (cudaError_t)vgpu_shim_status(cudaErrorInvalidValue);
-    if ((st = location_ok(location, true)) != cudaSuccess)
+    if ((st = location_ok(location, true, false)) != cudaSuccess)
         return (cudaError_t)st;
     prefetch(devPtr, count, location);
     return cudaSuccess;
@@ -146,11 +149,11 @@ VGPU_EXPORT cudaError_t cudaMemAdvise(const void *devPtr, size_t count,
     case cudaMemAdviseUnsetPreferredLocation:
         break;                  /* the location is ignored */
     case cudaMemAdviseSetPreferredLocation:
-        st = location_ok(location, true);
+        st = location_ok(location, true, true);
         break;
     case cudaMemAdviseSetAccessedBy:
     case cudaMemAdviseUnsetAccessedBy:
-        st = location_ok(location, false);
+        st = location_ok(location, false, true);
         break;
     default:
         st = vgpu_shim_status(cudaErrorInvalidValue);
@@ -221,7 +224,7 @@ static cudaError_t batch(void **dptrs, size_t *sizes, size_t count, struct cudaM
         if ((st = managed_arg(dptrs[i], sizes[i])) != cudaSuccess)
             return (cudaError_t)st;
     for (size_t j = 0; prefetches && j < nlocs; j++)
-        if ((st = location_ok(locs[j], true)) != cudaSuccess)
+        if ((st = location_ok(locs[j], true, false)) != cudaSuccess)
             return (cudaError_t)st;
     for (size_t i = 0; prefetches && i < count; i++) {
         if (k + 1 < nlocs && i == idxs[k + 1])

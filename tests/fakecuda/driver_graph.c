@@ -1009,6 +1009,8 @@ FAKE_EXPORT CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, C
     return exec_set_op("cuGraphExecKernelNodeSetParams", hGraphExec, hNode, r, &op);
 }
 
+static bool in_galloc(const void *p);
+
 FAKE_EXPORT CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                                           const CUgraphNode *dependencies, size_t numDependencies,
                                           const CUDA_MEMSET_NODE_PARAMS *memsetParams,
@@ -1017,7 +1019,10 @@ FAKE_EXPORT CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGra
     struct vgpu_fake_op op;
     CUresult r = memset_op(memsetParams, &op);
 
-    (void)ctx;
+    /* as the real driver: it cannot tell a graph allocation's context from its address */
+    if (!r && !ctx && in_galloc((const void *)(uintptr_t)memsetParams->dst))
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphAddMemsetNode",
+                                   "a graph allocation's address without a context");
     return add_op("cuGraphAddMemsetNode", phGraphNode, hGraph, dependencies, numDependencies, r,
                   &op);
 }
@@ -1741,6 +1746,15 @@ static struct galloc *galloc_find(const void *p)
         if (a->p == p)
             return a;
     return NULL;
+}
+
+/* p lies in memory an allocation node made. */
+static bool in_galloc(const void *p)
+{
+    for (struct galloc *a = gallocs; a; a = a->next)
+        if ((uintptr_t)p >= (uintptr_t)a->p && (uintptr_t)p - (uintptr_t)a->p < a->size)
+            return true;
+    return false;
 }
 
 /* Memory an allocation node made: known from now on (out of use until launched). */
