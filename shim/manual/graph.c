@@ -863,14 +863,8 @@ VGPU_EXPORT cudaError_t cudaGraphConditionalHandleCreate(cudaGraphConditionalHan
                                                          unsigned int defaultLaunchValue,
                                                          unsigned int flags)
 {
-    static __typeof__(&cuCtxGetCurrent) current;
-    CUcontext ctx = NULL;
-
     ONDRIVER(cuGraphConditionalHandleCreate, cuGraphConditionalHandleCreate);
-    if (!current && !(*(void **)&current = vgpu_ondriver_sym("cuCtxGetCurrent", __func__)))
-        return (cudaError_t)vgpu_shim_status(cudaErrorNotSupported);
-    current(&ctx);
-    return vgpu_ondriver_done(p((CUgraphConditionalHandle *)pHandle_out, graph, ctx,
+    return vgpu_ondriver_done(p((CUgraphConditionalHandle *)pHandle_out, graph, current_ctx(),
                                 defaultLaunchValue, flags));
 }
 
@@ -879,15 +873,11 @@ static cudaError_t add_conditional(cudaGraphNode_t *pGraphNode, cudaGraph_t grap
                                    const cudaGraphNode_t *d, size_t n,
                                    struct cudaConditionalNodeParams *c)
 {
-    static __typeof__(&cuCtxGetCurrent) current;
     CUgraphNodeParams np;
-    CUcontext ctx = NULL;
+    CUcontext ctx = current_ctx();
     cudaError_t st;
 
     ONDRIVER(cuGraphAddNode, cuGraphAddNode_v2);
-    if (!current && !(*(void **)&current = vgpu_ondriver_sym("cuCtxGetCurrent", __func__)))
-        return (cudaError_t)vgpu_shim_status(cudaErrorNotSupported);
-    current(&ctx);
     memset(&np, 0, sizeof(np));
     np.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
     np.conditional.handle = c->handle;

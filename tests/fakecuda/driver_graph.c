@@ -1651,9 +1651,12 @@ FAKE_EXPORT CUresult cuGraphConditionalHandleCreate(CUgraphConditionalHandle *pH
     struct cond *c;
     CUresult r = vgpu_fake_cu_init_ok();
 
-    (void)ctx;
     if (r)
         return r;
+    /* the real driver needs the context named (an H100's driver 580 answered NULL so) */
+    if (!ctx)
+        return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_CONTEXT, "cuGraphConditionalHandleCreate",
+                                   "no context");
     if (!graph_find(hGraph))
         return vgpu_fake_cu_refuse(CUDA_ERROR_INVALID_VALUE, "cuGraphConditionalHandleCreate",
                                    "unknown graph %p", (void *)hGraph);
