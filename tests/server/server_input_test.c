@@ -1111,7 +1111,7 @@ static int call_ret(int fd, uint32_t id, const ProtobufCMessage *args, uint8_t *
  * log read with a size past what the server reads.  The fake aborts on
  * anything it must refuse, so each refusal is the server's.
  */
-static void test_graph_memory_and_cond(int fd, uint64_t g)
+static void test_graph_memory_and_cond(int fd, uint64_t g, uint64_t ctx)
 {
     Vgpu__Manual__MemAllocNodeArgs ma = VGPU__MANUAL__MEM_ALLOC_NODE_ARGS__INIT;
     Vgpu__Manual__MemProp prop = VGPU__MANUAL__MEM_PROP__INIT;
@@ -1163,6 +1163,7 @@ static void test_graph_memory_and_cond(int fd, uint64_t g)
 
     /* conditional nodes: the handle must be the session's, the bodies what the type allows */
     hc.hgraph = g;
+    hc.ctx = ctx;           /* the driver needs it named (the fake as the real one) */
     assert_int_equal(call_ret(fd, VGPU_CUDA_ID_cuGraphConditionalHandleCreate, &hc.base, &ret,
                               &len), CUDA_SUCCESS);
     hr = vgpu__cuda__cu_graph_conditional_handle_create_ret__unpack(NULL, len, ret);
@@ -1234,12 +1235,20 @@ static void test_graph_handlers(void **state)
     Vgpu__Manual__GraphArgs ga = VGPU__MANUAL__GRAPH_ARGS__INIT;
     Vgpu__Manual__InstantiateArgs in = VGPU__MANUAL__INSTANTIATE_ARGS__INIT;
     Vgpu__Manual__CaptureInfoArgs ci = VGPU__MANUAL__CAPTURE_INFO_ARGS__INIT;
-    uint64_t g, n0, n1, foreign[1] = { 0x5150 };
+    uint64_t g, n0, n1, ctx, foreign[1] = { 0x5150 };
+    Vgpu__Manual__CtxRet *cx;
+    uint8_t *cret = NULL;
+    size_t clen = 0;
     int fd = connect_ok();
 
     (void)state;
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuInit, &ia.base, NULL, 0), CUDA_SUCCESS);
-    assert_int_equal(call(fd, VGPU_CUDA_ID_cuCtxCreate_v2, &ca.base, NULL, 0), CUDA_SUCCESS);
+    assert_int_equal(call_ret(fd, VGPU_CUDA_ID_cuCtxCreate_v2, &ca.base, &cret, &clen), CUDA_SUCCESS);
+    cx = vgpu__manual__ctx_ret__unpack(NULL, clen, cret);
+    assert_non_null(cx);
+    ctx = cx->ctx;
+    vgpu__manual__ctx_ret__free_unpacked(cx, NULL);
+    free(cret);
     assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphCreate, &gc.base, &g), CUDA_SUCCESS);
     en.hgraph = g;
     assert_int_equal(cu_out_handle(fd, VGPU_CUDA_ID_cuGraphAddEmptyNode, &en.base, &n0),
@@ -1278,7 +1287,7 @@ static void test_graph_handlers(void **state)
                      CUDA_ERROR_INVALID_HANDLE);
     test_memcpy_node_extents(fd, g);
     test_embedded_graph(fd, g);
-    test_graph_memory_and_cond(fd, g);
+    test_graph_memory_and_cond(fd, g, ctx);
     /* the graph goes, and its nodes' handles with it */
     nt.hnode = n1;
     assert_int_equal(call(fd, VGPU_CUDA_ID_cuGraphNodeGetType, &nt.base, NULL, 0), CUDA_SUCCESS);
