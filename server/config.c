@@ -204,6 +204,7 @@ static int section(struct parse *p, const char *name)
         p->cert = &p->c->certs[p->c->ncerts++];
         memset(p->cert, 0, sizeof(*p->cert));
         snprintf(p->cert->name, sizeof(p->cert->name), "%s", name + 5);
+        snprintf(p->cert->where, sizeof(p->cert->where), "[%s]", name);   /* placed by where_of() */
         p->cert->who.pool = 'A';
         p->cert->who.priority = VGPU_PRIO_MEDIUM;
         return 1;
@@ -213,6 +214,7 @@ static int section(struct parse *p, const char *name)
             return fail(p, "too many [listen] sections%s%s", "", "");
         p->listen = &p->c->listen[p->c->nlisten++];
         listen_init(p->listen);
+        snprintf(p->listen->where, sizeof(p->listen->where), "[%.*s]", 300, name);
         return 1;
     }
     if (!strncmp(name, "pool ", 5)) {
@@ -456,12 +458,54 @@ static int on_key(void *user, const char *sec, const char *key, const char *raw)
     return fail(p, "unknown section [%s]%s", sec, "");
 }
 
+/*
+ * A section's "[NAME]" in where becomes "PATH:LINE: [NAME]", LINE being its
+ * header's in the file (inih tells a key's line only when it fails), so
+ * problems found after the whole file was read still name the place.
+ */
+static void where_of(const char *path, char *where, size_t len)
+{
+    char line[512], want[320];
+    FILE *f;
+    int n = 0;
+
+    if (where[0] != '[' || !(f = fopen(path, "r")))
+        return;
+    snprintf(want, sizeof(want), "%s", where + 1);
+    want[strcspn(want, "]")] = '\0';
+    while (fgets(line, sizeof(line), f)) {
+        char *a = line, *b;
+
+        n++;
+        while (*a == ' ' || *a == '\t')
+            a++;
+        if (*a++ != '[' || !(b = strchr(a, ']')))
+            continue;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if ((size_t)(b - a) == strlen(want) && !strncmp(a, want, (size_t)(b - a))) {
+            char name[330];
+
+            snprintf(name, sizeof(name), "%s", where);
+            snprintf(where, len, "%.*s:%d: %.320s", 60, path, n, name);
+            break;
+        }
+    }
+    fclose(f);
+}
+
 int vgpu_config_load(struct vgpu_config *c, const char *path, char *err, size_t errlen)
 {
     struct parse p = { .c = c, .pool = -1 };
     int line;
 
     line = ini_parse(path, on_key, &p);
+    for (int i = 0; line == 0 && i < c->nlisten; i++)
+        where_of(path, c->listen[i].where, sizeof(c->listen[i].where));
+    for (int i = 0; line == 0 && i < c->ncerts; i++)
+        where_of(path, c->certs[i].where, sizeof(c->certs[i].where));
     if (line == -1)
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
     else if (line == -2)
@@ -488,6 +532,7 @@ int vgpu_config_add_listen(struct vgpu_config *c, const char *arg, char *err, si
     snprintf(buf, sizeof(buf), "%s", arg);
     l = &c->listen[c->nlisten];
     listen_init(l);
+    snprintf(l->where, sizeof(l->where), "--listen %.*s", 380, arg);
     tok = strtok_r(buf, ",", &save);
     if (!tok || strlen(tok) >= sizeof(l->address)) {
         snprintf(err, errlen, "--listen: expected ADDRESS[,type=T][,vm_id=N][,pool=P]"
@@ -535,30 +580,31 @@ int vgpu_config_finish(struct vgpu_config *c, char *err, size_t errlen)
         const struct vgpu_listen_cfg *l = &c->listen[i];
 
         if (strncmp(l->address, "tcp:", 4) && l->tls != VGPU_TLS_DEFAULT) {
-            snprintf(err, errlen, "listener %s: tls is for tcp: sockets (a unix socket's "
-                     "clients are known by the socket's permissions)", l->address);
+            snprintf(err, errlen, "%s: listener %s: tls is for tcp: sockets (a unix socket's "
+                     "clients are known by the socket's permissions)", l->where, l->address);
             return -1;
         }
         if (!vgpu_listen_uses_tls(l))
             continue;
         tls = true;
         if (l->pinned) {
-            snprintf(err, errlen, "listener %s speaks TLS: its clients' identity comes from "
+            snprintf(err, errlen, "%s: listener %s speaks TLS: its clients' identity comes from "
                      "their certificates ([cert] sections), so it takes no vm_id, pool or "
-                     "priority (or set tls = insecure for plain TCP)", l->address);
+                     "priority (or set tls = insecure for plain TCP)", l->where, l->address);
             return -1;
         }
     }
     /* a pool named where pools are configured must be one of them (else every session is refused) */
     for (int i = 0; i < c->nlisten; i++)
         if (c->listen[i].pinned && !vgpu_config_pool(c, c->listen[i].who.pool)) {
-            snprintf(err, errlen, "listener %s: pool %c has no [pool %c] section", c->listen[i].address,
-                     c->listen[i].who.pool, c->listen[i].who.pool);
+            snprintf(err, errlen, "%s: listener %s: pool %c has no [pool %c] section",
+                     c->listen[i].where, c->listen[i].address, c->listen[i].who.pool,
+                     c->listen[i].who.pool);
             return -1;
         }
     for (int i = 0; i < c->ncerts; i++)
         if (!vgpu_config_pool(c, c->certs[i].who.pool)) {
-            snprintf(err, errlen, "[cert %s]: pool %c has no [pool %c] section", c->certs[i].name,
+            snprintf(err, errlen, "%s: pool %c has no [pool %c] section", c->certs[i].where,
                      c->certs[i].who.pool, c->certs[i].who.pool);
             return -1;
         }
@@ -566,8 +612,8 @@ int vgpu_config_finish(struct vgpu_config *c, char *err, size_t errlen)
         const struct vgpu_cert_cfg *ct = &c->certs[i];
 
         if ((!ct->cn[0] && !ct->has_sha256) || !ct->has_vm_id) {
-            snprintf(err, errlen, "[cert %s] needs cn or sha256 (which certificate) and vm_id "
-                     "(whose it is)", ct->name);
+            snprintf(err, errlen, "%s needs cn or sha256 (which certificate) and vm_id "
+                     "(whose it is)", ct->where);
             return -1;
         }
     }

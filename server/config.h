@@ -53,6 +53,8 @@ struct vgpu_listen_cfg {
     /* a unix socket's file: mode (default 0660), owner and group ("": the server's) */
     uint32_t mode;
     char owner[64], group[64];
+    /* where it was written, for messages: "FILE:LINE: [listen NAME]" or "--listen ADDRESS" */
+    char where[400];
 };
 
 /*
@@ -74,6 +76,7 @@ struct vgpu_cert_cfg {
     bool has_sha256;
     bool has_vm_id;
     struct vgpu_identity who;
+    char where[400];                  /* "FILE:LINE: [cert NAME]", for messages */
 };
 
 struct vgpu_pool_cfg {

@@ -403,7 +403,11 @@ static int configure(struct vgpu_config *cfg, const struct vgpu_config *flags,
     if (!cfg->nlisten)
         vgpu_config_add_listen(cfg, DEFAULT_LISTEN, tmp, sizeof(tmp));
     if (vgpu_config_finish(cfg, tmp, sizeof(tmp))) {
-        snprintf(err, errlen, "%s%s%s", config_path ? config_path : "", config_path ? ": " : "", tmp);
+        /* a problem of a section names its file and line itself */
+        bool named = !config_path || !strncmp(tmp, config_path, strlen(config_path)) ||
+                     !strncmp(tmp, "--listen ", 9);
+
+        snprintf(err, errlen, "%s%s%s", named ? "" : config_path, named ? "" : ": ", tmp);
         return 2;
     }
     if (!cfg->admin[0] && !strncmp(cfg->listen[0].address, "unix:", 5) &&

@@ -142,7 +142,7 @@ static void test_tls(void **state)
     static const uint8_t fp[32] = { 0xab, 0xcd, [31] = 0x01 };
     uint8_t other[32] = { 0 };
     const struct vgpu_cert_cfg *ct;
-    char err[512] = "";
+    char err[512] = "", want[600];
 
     (void)state;
     assert_int_equal(load_finish(&c, "[listen remote]\naddress = tcp:0.0.0.0:7000\n"
@@ -199,9 +199,17 @@ static void test_tls(void **state)
     assert_int_equal(load_finish(&c, "[pool A]\ngpus = 0\n[listen r]\naddress = unix:/a\npool = B\n",
                                  err, sizeof(err)), -1);
     assert_non_null(strstr(err, "pool B has no [pool B] section"));
+    /* found after the whole file was read, and still named by its file and line */
+    snprintf(want, sizeof(want), "%s:3: [listen r]: listener unix:/a", path);
+    assert_non_null(strstr(err, want));
     assert_int_equal(load_finish(&c, "[pool A]\ngpus = 0\n[cert a]\ncn = a\nvm_id = 1\npool = C\n",
                                  err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "[cert a]: pool C"));
+    snprintf(want, sizeof(want), "%s:3: [cert a]: pool C", path);
+    assert_non_null(strstr(err, want));
+    assert_int_equal(load_finish(&c, "[server]\nlog_level = info\n\n[cert b]\nvm_id = 1\n",
+                                 err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s:4: [cert b] needs cn", path);
+    assert_non_null(strstr(err, want));
     assert_int_equal(load_finish(&c, "[listen r]\naddress = unix:/a\npool = B\n", err, sizeof(err)), 0);
     expect_error("[cert a]\nsha256 = 12:34\n", 2, "SHA-256 fingerprint");
     expect_error("[cert a]\nvm = 3\n", 2, "unknown key 'vm'");
