@@ -8,13 +8,18 @@
  * log lines keep the server's stderr: vgpu_log_fd), and:
  *
  *   - once the session has put work on the GPU (vgpu_devout_arm(), from
- *     work.c), every reply that answers a call it waits for looks at the
- *     two files; when they hold bytes, the reply says so
+ *     work.c), a reply the client waits for looks at the two files when
+ *     its batch ran a call at which the driver writes them (a launch, a
+ *     blocking copy, a synchronize, module loading and unloading, context
+ *     destruction: the CUDA C++ Programming Guide's "Formatted Output";
+ *     session.c's flushes_printf()), and after the server wrote a line of
+ *     its own; a query such as cudaStreamQuery costs no look.  When they
+ *     hold bytes, the reply says so
  *     (ResultBatch.device_output) and the client fetches them before its
  *     call returns (Control FetchDeviceOutput), so the text lands where the
  *     synchronizing call returns, as natively;
  *   - a device-wide synchronize that found them empty disarms the look
- *     again, so a program that prints nothing pays one fstat per waited
+ *     again, so a program that prints nothing pays two fstats per such
  *     reply only while work it has not synchronized is outstanding;
  *   - what kernels print after the program's last synchronizing call is
  *     lost, as it is natively when a program exits without synchronizing.
@@ -133,6 +138,7 @@ void vgpu_devout_say(struct vgpu_session *s, const char *fmt, ...)
     if (write(s->devout_fd[1], line, (size_t)n) == n) {
         s->devout_armed = true;
         s->devout_synced = false;
+        s->devout_said = true;
     }
 }
 
@@ -284,7 +290,7 @@ static int drvlog_take(struct vgpu_session *s, struct vgpu_arena *arena, Vgpu__W
     return rc;
 }
 
-bool vgpu_devout_pending(struct vgpu_session *s)
+bool vgpu_devout_pending(struct vgpu_session *s, bool flushed)
 {
     bool any;
 
@@ -294,6 +300,10 @@ bool vgpu_devout_pending(struct vgpu_session *s)
     /* a client that does not announce it would take the flag for a malformed reply */
     if (!s->devout_armed || !(s->client_features & VGPU_FEATURE_DEVICE_OUTPUT))
         return false;
+    /* the driver writes at the calls of flushes_printf() only: nothing new since the last look */
+    if (!flushed && !s->devout_said)
+        return false;
+    s->devout_said = false;
     fflush(stdout);
     fflush(stderr);
     any = waiting_bounded(s, 0) | waiting_bounded(s, 1);   /* both: each is bounded */

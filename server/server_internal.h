@@ -168,6 +168,8 @@ struct vgpu_session {
     uint64_t devout_off[2];
     bool devout_armed;         /* work went to the GPU since the files were last seen empty ... */
     bool devout_synced;        /* ... and a device-wide synchronize came since */
+    bool devout_flush;         /* this batch ran a call at which the driver writes them */
+    bool devout_said;          /* the server wrote to the program's stderr itself */
     struct vgpu_drvlog *drvlog;    /* the driver's log messages for the client (devout.c) */
 };
 
@@ -256,7 +258,9 @@ void vgpu_work_forget(struct vgpu_session *s);
  * ---- What kernels print (devout.c) ----
  * vgpu_devout_start() points fds 1 and 2 at the session's files (before
  * confinement); work.c arms and disarms the look; vgpu_devout_pending()
- * says, after a batch, whether the reply tells the client to fetch;
+ * says, after a batch, whether the reply tells the client to fetch
+ * (flushed: the batch ran a call at which the driver writes, and the
+ * client waits for its reply);
  * vgpu_devout_fetch() answers FetchDeviceOutput.
  */
 int vgpu_devout_start(struct vgpu_session *s);
@@ -264,7 +268,7 @@ void vgpu_devout_arm(struct vgpu_session *s);
 /* One line for the program's stderr, from the server itself (printf-like; ends in a newline). */
 void vgpu_devout_say(struct vgpu_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vgpu_devout_synced_all(struct vgpu_session *s);
-bool vgpu_devout_pending(struct vgpu_session *s);
+bool vgpu_devout_pending(struct vgpu_session *s, bool flushed);
 struct Vgpu__Wire__ControlReply;
 int vgpu_devout_fetch(struct vgpu_session *s, struct vgpu_arena *arena,
                       struct Vgpu__Wire__ControlReply *r);

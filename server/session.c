@@ -62,6 +62,47 @@ static bool is_nvml(uint32_t id)
     return vgpu_api_of(id) == VGPU_API_NVML;
 }
 
+/*
+ * Calls at which the driver writes what kernels printed, besides the ones
+ * that put work on the GPU (vgpu_work_begin: launches and blocking copies):
+ * the synchronizing calls, module loading and unloading, context
+ * destruction (CUDA C++ Programming Guide, "Formatted Output").  Only
+ * replies to batches with one of them look at the session's files.
+ */
+static bool flushes_printf(uint32_t id)
+{
+    switch (id) {
+    case VGPU_CUDART_ID_cudaDeviceSynchronize:
+    case VGPU_CUDART_ID_cudaStreamSynchronize:
+    case VGPU_CUDART_ID_cudaStreamSynchronize_ptsz:
+    case VGPU_CUDART_ID_cudaEventSynchronize:
+    case VGPU_CUDART_ID_cudaDeviceReset:
+    case VGPU_CUDART_ID_cudaLibraryLoadData:
+    case VGPU_CUDART_ID_cudaLibraryLoadFromFile:
+    case VGPU_CUDART_ID_cudaLibraryUnload:
+    case VGPU_CUDA_ID_cuCtxSynchronize:
+    case VGPU_CUDA_ID_cuCtxSynchronize_v2:
+    case VGPU_CUDA_ID_cuStreamSynchronize:
+    case VGPU_CUDA_ID_cuStreamSynchronize_ptsz:
+    case VGPU_CUDA_ID_cuEventSynchronize:
+    case VGPU_CUDA_ID_cuCtxDestroy:
+    case VGPU_CUDA_ID_cuCtxDestroy_v2:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxReset:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxReset_v2:
+    case VGPU_CUDA_ID_cuModuleLoad:
+    case VGPU_CUDA_ID_cuModuleLoadData:
+    case VGPU_CUDA_ID_cuModuleLoadDataEx:
+    case VGPU_CUDA_ID_cuModuleLoadFatBinary:
+    case VGPU_CUDA_ID_cuModuleUnload:
+    case VGPU_CUDA_ID_cuLibraryLoadData:
+    case VGPU_CUDA_ID_cuLibraryLoadFromFile:
+    case VGPU_CUDA_ID_cuLibraryUnload:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* A refusal (negative errno) in the call's API's status. */
 static int refused_status(uint32_t id, int rc)
 {
@@ -286,6 +327,7 @@ static void after_success(struct vgpu_session *s, const struct vgpu_dispatch_ent
         vgpu_work_synced(s, NULL, 1);
         break;
     case VGPU_CUDART_ID_cudaStreamSynchronize:
+    case VGPU_CUDART_ID_cudaStreamSynchronize_ptsz:
     case VGPU_CUDA_ID_cuStreamSynchronize:
     case VGPU_CUDA_ID_cuStreamSynchronize_ptsz:
         vgpu_work_synced(s, stream_arg(e, r), 0);
@@ -338,6 +380,8 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
 
     vgpu__wire__result__init(&o->res);
     o->res.call_id = c->call_id;
+    if (flushes_printf(c->call_id))
+        s->devout_flush = true;
     s->calls++;
     vgpu_sched_count_call();
     if (c->n_segments > VGPU_CALL_MAX_SEG) {
@@ -485,7 +529,9 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
             }
     }
     rb.results = resp;
-    rb.device_output = vgpu_devout_pending(s);
+    /* queued calls the client does not wait for flush nothing it could see now */
+    rb.device_output = vgpu_devout_pending(s, !b->flight && s->devout_flush);
+    s->devout_flush = false;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
     env.results = &rb;
     vgpu_work_cover(s);

@@ -157,6 +157,7 @@ void vgpu_work_begin(struct vgpu_session *s)
     }
     vgpu_sched_acquire();
     s->work_n++;
+    s->devout_flush = true;     /* a launch or a blocking copy: the driver writes what kernels printed */
 }
 
 void vgpu_work_end(struct vgpu_session *s, void *stream, int submitted)

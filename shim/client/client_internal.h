@@ -111,7 +111,12 @@ struct vgpu_queue {
     uint64_t context;                   /* ... and in one driver context (0: the device's primary) */
     size_t bytes;
     uint64_t since_ns;                  /* when the oldest entered */
-    pthread_cond_t cond;                /* the flusher's, on CLOCK_MONOTONIC */
+    /*
+     * The flusher reads these two without the lock: since_ns while calls
+     * wait (0: none), and 1 while it sleeps until woken (the futex word).
+     */
+    uint64_t waiting_since;
+    uint32_t flusher_idle;
     bool flusher_started;
     uint64_t batch_ns;                  /* VGPU_BATCH_US */
     int eager_calls;                    /* VGPU_EAGER_CALLS: sent at this many when the server is idle */

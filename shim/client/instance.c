@@ -533,7 +533,6 @@ int vgpu_client_init(struct vgpu_client *c)
 fail_owed:
     pthread_key_delete(c->owed.exit_key);
 fail_queue:
-    pthread_cond_destroy(&c->queue.cond);
 fail_lock:
     pthread_mutex_destroy(&c->lock);
     return rc;
@@ -555,7 +554,6 @@ void vgpu_client_destroy(struct vgpu_client *c)
         free(l);
     }
     pthread_key_delete(c->owed.exit_key);
-    pthread_cond_destroy(&c->queue.cond);
     pthread_mutex_destroy(&c->lock);
 }
 

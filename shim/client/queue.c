@@ -20,19 +20,15 @@
 
 int vgpu_queue_init(struct vgpu_queue *q)
 {
-    pthread_condattr_t ca;
-    int rc;
-
     q->n = 0;
     q->bytes = 0;
+    q->since_ns = 0;
+    __atomic_store_n(&q->waiting_since, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->flusher_idle, 0, __ATOMIC_RELAXED);
     q->flusher_started = false;
     q->batch_ns = 200000;
     q->eager_calls = VGPU_QUEUE_EAGER_CALLS;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    rc = pthread_cond_init(&q->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    return -rc;
+    return 0;
 }
 
 void vgpu_queue_clear(struct vgpu_queue *q)
@@ -44,6 +40,7 @@ void vgpu_queue_clear(struct vgpu_queue *q)
     }
     q->n = 0;
     q->bytes = 0;
+    __atomic_store_n(&q->waiting_since, 0, __ATOMIC_RELAXED);
 }
 
 /* A reply_buf with nothing in it yet (not zeroed whole: its scratch is 1 KiB). */
@@ -330,32 +327,60 @@ void vgpu_queue_settle_locked(struct vgpu_client *c)
         vgpu_flight_land_all_locked(c);
 }
 
-/* Sends queued calls that waited batch_ns, so a program that stops calling still runs them. */
+/*
+ * The flusher sends calls that waited batch_ns, so a program that stops
+ * calling still runs them.  It looks without the client's lock, and takes
+ * it only to send: a program that queues and sends batches all the time
+ * neither contends with it nor makes a system call to wake it.  While
+ * calls wait it sleeps until they are due; otherwise it looks every
+ * batch_ns, and after FLUSHER_IDLE_NS without a batch it sleeps until the
+ * next batch wakes it (the futex on flusher_idle).
+ */
+#define FLUSHER_IDLE_NS 20000000u
+
+static void nap_until(uint64_t due)
+{
+    struct timespec ts = { .tv_sec = (time_t)(due / 1000000000u), .tv_nsec = (long)(due % 1000000000u) };
+
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
 static void *flusher(void *arg)
 {
     struct vgpu_client *c = arg;
     struct vgpu_queue *q = &c->queue;
 
-    pthread_mutex_lock(&c->lock);
     for (;;) {
-        uint64_t due;
-        struct timespec ts;
+        uint64_t since = __atomic_load_n(&q->waiting_since, __ATOMIC_SEQ_CST), now = vgpu_mono_ns();
+        /* the last batch begun, sent by now or not */
+        uint64_t last_batch = __atomic_load_n(&q->since_ns, __ATOMIC_RELAXED);
 
-        while (!q->n)
-            pthread_cond_wait(&q->cond, &c->lock);
-        if (c->conn.state != VGPU_CONN_UP) {
-            /* nowhere to send them: the program's next call reports the lost connection */
-            vgpu_queue_clear(q);
+        if (since) {
+            if (now < since + q->batch_ns) {
+                nap_until(since + q->batch_ns);
+                continue;
+            }
+            pthread_mutex_lock(&c->lock);
+            if (q->n && now >= q->since_ns + q->batch_ns) {
+                if (c->conn.state == VGPU_CONN_UP)
+                    vgpu_queue_flush_locked(c);
+                else
+                    vgpu_queue_clear(q);    /* nowhere to send them: the next call reports it */
+            }
+            pthread_mutex_unlock(&c->lock);
             continue;
         }
-        due = q->since_ns + q->batch_ns;
-        if (vgpu_mono_ns() >= due) {
-            vgpu_queue_flush_locked(c);
+        if (now - last_batch < FLUSHER_IDLE_NS) {
+            nap_until(now + q->batch_ns);   /* a batch begun meanwhile is due no later */
             continue;
         }
-        ts.tv_sec = (time_t)(due / 1000000000u);
-        ts.tv_nsec = (long)(due % 1000000000u);
-        pthread_cond_timedwait(&q->cond, &c->lock, &ts);
+        /* Dekker with vgpu_queue_enqueue_locked: one of us sees the other's store */
+        __atomic_store_n(&q->flusher_idle, 1, __ATOMIC_SEQ_CST);
+        while (!__atomic_load_n(&q->waiting_since, __ATOMIC_SEQ_CST) &&
+               __atomic_load_n(&q->flusher_idle, __ATOMIC_SEQ_CST))
+            vgpu_futex_wait(&q->flusher_idle, 1, 1000000000u);
+        __atomic_store_n(&q->flusher_idle, 0, __ATOMIC_SEQ_CST);
     }
     return NULL;
 }
@@ -438,10 +463,15 @@ int vgpu_queue_enqueue_locked(struct vgpu_client *c, const struct vgpu_call_req 
     /* the thread's exit is noticed (errors.c) once it has queued something */
     vgpu_owed_watch_thread(c);
     if (!q->n) {
+        uint64_t now = vgpu_mono_ns();
+
         q->device = device;
         q->context = ctx;
-        q->since_ns = vgpu_mono_ns();
-        pthread_cond_signal(&q->cond);
+        __atomic_store_n(&q->since_ns, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&q->waiting_since, now, __ATOMIC_SEQ_CST);
+        /* cleared before the wake: a flusher that has not slept yet then does not */
+        if (__atomic_exchange_n(&q->flusher_idle, 0, __ATOMIC_SEQ_CST))
+            vgpu_futex_wake(&q->flusher_idle);
     }
     q->n++;
     q->bytes += bytes;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -275,6 +276,76 @@ static void no_connection_is_enotconn(void **state)
     vgpu_client_last_error(c, true);
 }
 
+/* Batches the flusher sent so far (it sends under the client's lock). */
+static int frames_now(struct vgpu_client *c)
+{
+    int n;
+
+    pthread_mutex_lock(&c->lock);
+    n = srv.frames;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+/* Waits up to a second for the flusher to send the frames-th batch. */
+static bool flusher_sent(struct vgpu_client *c, int frames)
+{
+    struct timespec ms = { 0, 1000000 };
+
+    for (int i = 0; i < 1000 && frames_now(c) < frames; i++)
+        nanosleep(&ms, NULL);
+    return frames_now(c) >= frames;
+}
+
+/*
+ * The flusher thread sends what a program queued and then stopped calling
+ * about: at once after batch_ns, and again after it slept through a quiet
+ * spell (it must be woken then), and while the program sends batches of
+ * its own many times over.  The client stays alive: the flusher never ends.
+ */
+static void flusher_sends_what_waits(void **state)
+{
+    static struct vgpu_client c;
+    struct vgpu_call_req a = call(7, VGPU_FN_ASYNC), s = call(9, 0);
+    struct vgpu_call_rep rep;
+    struct timespec quiet = { 0, 60000000 };   /* past the flusher's 20 ms before it sleeps */
+
+    (void)state;
+    memset(&srv, 0, sizeof(srv));
+    srv.fail_index = -1;
+    assert_int_equal(vgpu_client_init(&c), 0);
+    c.conn.transport.ops = &fake_ops;
+    c.conn.state = VGPU_CONN_UP;
+    c.conn.server_addr = "fake";
+    c.queue.batch_ns = 1000000;
+    assert_int_equal(vgpu_client_invoke(&c, &a, &rep), 0);
+    vgpu_client_rep_release(&c, &rep);
+    assert_true(c.queue.flusher_started);
+    assert_true(flusher_sent(&c, 1));
+    assert_int_equal(srv.ncalls, 1);
+    for (int round = 0; round < 3; round++) {
+        nanosleep(&quiet, NULL);
+        assert_int_equal(__atomic_load_n(&c.queue.flusher_idle, __ATOMIC_SEQ_CST), 1);
+        assert_int_equal(vgpu_client_invoke(&c, &a, &rep), 0);
+        vgpu_client_rep_release(&c, &rep);
+        assert_true(flusher_sent(&c, 2 + round));
+    }
+    /* the program's own batches, many and quick: each goes once, with its call */
+    pthread_mutex_lock(&c.lock);
+    c.queue.batch_ns = 10000000000u;         /* the flusher's turn never comes (a slow machine) */
+    pthread_mutex_unlock(&c.lock);
+    for (int i = 0; i < 2000; i++) {
+        int before = frames_now(&c);
+
+        assert_int_equal(vgpu_client_invoke(&c, &a, &rep), 0);
+        vgpu_client_rep_release(&c, &rep);
+        assert_int_equal(vgpu_client_invoke(&c, &s, &rep), 0);
+        vgpu_client_rep_release(&c, &rep);
+        assert_int_equal(frames_now(&c), before + 1);
+    }
+    assert_int_equal(c.queue.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(too_big_together_go_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(device_change_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(no_connection_is_enotconn, setup, teardown),
+        cmocka_unit_test(flusher_sends_what_waits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

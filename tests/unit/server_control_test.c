@@ -548,8 +548,9 @@ static int fetch_out(struct vgpu_session *s, struct vgpu_arena *arena, Vgpu__Wir
 /*
  * devout.c in a process of its own (its fds 1 and 2 are taken): what is
  * written to stdout (stdio, buffered) and stderr is looked at only once
- * armed, handed over in order, in replies of at most 512 KiB, the files
- * emptied after; a device-wide synchronize that finds nothing disarms.
+ * armed and after a call at which the driver writes (or a line of the
+ * server's own), handed over in order, in replies of at most 512 KiB, the
+ * files emptied after; a device-wide synchronize that finds nothing disarms.
  * The exit status says which step failed.
  */
 static int devout_child(void)
@@ -569,23 +570,25 @@ static int devout_child(void)
     printf("kernel 1: hello\n");
     if (write(2, "an assert\n", 10) != 10)
         return 12;
-    if (vgpu_devout_pending(&s))
+    if (vgpu_devout_pending(&s, true))
         return 13;                       /* no work went to the GPU: no look */
     vgpu_devout_arm(&s);
-    if (vgpu_devout_pending(&s))
+    if (vgpu_devout_pending(&s, true))
         return 22;                       /* a client that did not announce it is never told */
     s.client_features = VGPU_FEATURE_DEVICE_OUTPUT;
-    if (!vgpu_devout_pending(&s))
+    if (vgpu_devout_pending(&s, false))
+        return 23;                       /* no call at which the driver writes: no look */
+    if (!vgpu_devout_pending(&s, true))
         return 14;
     if (fetch_out(&s, &arena, &r) != 26 || r.more ||
         memcmp(r.stdout_data.data, "kernel 1: hello\n", 16) ||
         memcmp(r.stderr_data.data, "an assert\n", 10))
         return 15;
     vgpu_arena_free(&arena);
-    if (vgpu_devout_pending(&s) || !s.devout_armed)
+    if (vgpu_devout_pending(&s, true) || !s.devout_armed)
         return 16;                       /* emptied, and still armed: no synchronize yet */
     memset(big, 'x', sizeof(big));
-    if (write(1, big, sizeof(big)) != (ssize_t)sizeof(big) || !vgpu_devout_pending(&s))
+    if (write(1, big, sizeof(big)) != (ssize_t)sizeof(big) || !vgpu_devout_pending(&s, true))
         return 17;
     if (fetch_out(&s, &arena, &r) != 512 << 10 || !r.more)
         return 18;
@@ -595,8 +598,15 @@ static int devout_child(void)
         r.more || r.stdout_data.data[r.stdout_data.len - 1] != 'y' || r.stdout_data.data[0] != 'x')
         return 19;
     vgpu_arena_free(&arena);
+    /* the server's own line is looked for after any call */
+    vgpu_devout_say(&s, "vgpu: a line of the server's own\n");
+    if (!vgpu_devout_pending(&s, false) || vgpu_devout_pending(&s, false))
+        return 24;
+    if (fetch_out(&s, &arena, &r) != 33 || memcmp(r.stderr_data.data, "vgpu: a line", 12))
+        return 25;
+    vgpu_arena_free(&arena);
     vgpu_devout_synced_all(&s);
-    if (vgpu_devout_pending(&s) || s.devout_armed)
+    if (vgpu_devout_pending(&s, true) || s.devout_armed)
         return 20;                       /* synchronized and empty: disarmed */
     if (fetch_out(&s, &arena, &r) != 0 || r.more)
         return 21;
@@ -640,10 +650,10 @@ static void test_driver_log(void **state)
     assert_int_equal(vgpu_devout_log_watch(&s, false), CUDA_ERROR_INVALID_VALUE);
     assert_int_equal(vgpu_devout_log_watch(&s, true), CUDA_SUCCESS);
     assert_true(s.drvlog && s.drvlog->watching);
-    assert_false(vgpu_devout_pending(&s));
+    assert_false(vgpu_devout_pending(&s, true));
     on_log(s.drvlog, CU_LOG_LEVEL_ERROR, "first", 5);
     on_log(s.drvlog, CU_LOG_LEVEL_WARNING, "second", 6);
-    assert_true(vgpu_devout_pending(&s));
+    assert_true(vgpu_devout_pending(&s, true));
     assert_int_equal(fetch_out(&s, &arena, &r), 0);
     assert_int_equal(r.n_driver_log, 2);
     assert_int_equal(r.driver_log_dropped, 0);
@@ -653,22 +663,22 @@ static void test_driver_log(void **state)
     assert_int_equal(r.driver_log[1]->level, CU_LOG_LEVEL_WARNING);
     assert_memory_equal(r.driver_log[1]->text.data, "second", 6);
     vgpu_arena_free(&arena);
-    assert_false(vgpu_devout_pending(&s));
+    assert_false(vgpu_devout_pending(&s, true));
 
     memset(longer, 'z', sizeof(longer));
     for (int i = 0; i < 70; i++)
         on_log(s.drvlog, CU_LOG_LEVEL_ERROR, longer, sizeof(longer));
-    assert_true(vgpu_devout_pending(&s));
+    assert_true(vgpu_devout_pending(&s, true));
     assert_int_equal(fetch_out(&s, &arena, &r), 0);
     assert_int_equal(r.n_driver_log, DRVLOG_KEPT);
     assert_int_equal(r.driver_log_dropped, 70 - DRVLOG_KEPT);
     assert_int_equal(r.driver_log[0]->text.len, DRVLOG_TEXT);
     vgpu_arena_free(&arena);
-    assert_false(vgpu_devout_pending(&s));
+    assert_false(vgpu_devout_pending(&s, true));
 
     assert_int_equal(vgpu_devout_log_watch(&s, false), CUDA_SUCCESS);
     on_log(s.drvlog, CU_LOG_LEVEL_ERROR, "after", 5);
-    assert_false(vgpu_devout_pending(&s));
+    assert_false(vgpu_devout_pending(&s, true));
     assert_int_equal(vgpu_devout_log_watch(&s, false), CUDA_ERROR_INVALID_VALUE);
 }
 
