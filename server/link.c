@@ -68,6 +68,7 @@ struct link {
     unsigned qhead, qn;
     struct vgpu_link_rx rx;
     bool dead;                 /* the link failed: end everything */
+    int listed;                /* its entry in the scheduler's table of links (vgpuctl), or < 0 */
 };
 
 static void send_record(struct link *l, uint16_t type, uint32_t channel, const void *payload,
@@ -145,6 +146,7 @@ static void end_channel(struct link *l, struct channel *c, const char *why)
         o->done = true;        /* FAIL: the device shows SERVER_GONE */
     vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u closed (%s)", l->who.vm_id, c->id, why);
     *c = l->ch[--l->nch];
+    vgpu_sched_link_channels(l->listed, (uint32_t)l->nch, false);
     flush_owed(l);
 }
 
@@ -232,6 +234,7 @@ static struct channel *open_channel(struct link *l, uint32_t id)
         return NULL;
     }
     l->nch++;
+    vgpu_sched_link_channels(l->listed, (uint32_t)l->nch, true);
     vgpu_log(VGPU_LOG_INFO, "vm %u: channel %u opened", l->who.vm_id, id);
     return c;
 }
@@ -526,7 +529,8 @@ static void reap_sessions(struct link *l)
 
 void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *lc)
 {
-    struct link l = { .fd = fd, .cache_dir = cache_dir };
+    struct link l = { .fd = fd, .cache_dir = cache_dir, .listed = -1 };
+    int32_t dup;
 
     signal(SIGPIPE, SIG_IGN);
     if (read_hello(&l, lc))
@@ -534,6 +538,12 @@ void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *
     alarm(0);                  /* past the handshake (main.c set its deadline) */
     vgpu_log(VGPU_LOG_INFO, "vgpu-stub link: vm %u, pool %c, priority %u", l.who.vm_id,
              l.who.pool, l.who.priority);
+    l.listed = vgpu_sched_link_up(l.who.vm_id, l.who.pool, l.who.priority, lc->address, &dup);
+    if (dup)
+        vgpu_log(VGPU_LOG_WARN, "vm %u: another device link (process %d) says vm_id %u too: "
+                 "the two VMs share that VM's memory limit, its sessions and its CUDA IPC "
+                 "handles; give each VM a vm-id of its own (-device vgpu-stub,vm-id=N)",
+                 l.who.vm_id, (int)dup, l.who.vm_id);
     vgpu_proctitle_set("vgpu-server: link vm %u pool %c %s", l.who.vm_id, l.who.pool,
                        vgpu_prio_name(l.who.priority));
     vgpu_link_rx_init(&l.rx, VGPU_LINK_MAX_PAYLOAD);
@@ -548,6 +558,7 @@ void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *
     vgpu_log(VGPU_LOG_INFO, "vm %u: device link closed, ending %zu session(s)", l.who.vm_id, l.nch);
     while (l.nch)
         end_channel(&l, &l.ch[l.nch - 1], "the link closed");
+    vgpu_sched_link_down(l.listed);
     for (unsigned k = 0; k < LINK_MAX_OWED; k++)
         free(l.q[k].answer);
     vgpu_link_rx_release(&l.rx);

@@ -287,6 +287,62 @@ void vgpu_sched_reap(int pid)
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++)
         if (rw->pol.p.id[i].pid == pid)
             vgpu_sched_drop(i);
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++)
+        if (rw->pol.p.link[i].pid == pid)
+            memset(&rw->pol.p.link[i], 0, sizeof(rw->pol.p.link[i]));
+    vgpu_sched_unlock();
+}
+
+int vgpu_sched_link_up(uint32_t vm_id, char pool, uint8_t priority, const char *from, int32_t *dup)
+{
+    int32_t pid = (int32_t)getpid();
+    int idx = -ENOSPC;
+
+    *dup = 0;
+    if (!rw)
+        return -ENODEV;
+    vgpu_sched_lock();
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
+        struct vgpu_sched_link *l = &rw->pol.p.link[i];
+
+        if (l->pid && !vgpu_sched_alive(l->pid))
+            memset(l, 0, sizeof(*l));       /* a link process that died unreaped */
+        if (l->pid && l->pid != pid && l->vm_id == vm_id && !*dup)
+            *dup = l->pid;
+        if (!l->pid && idx < 0)
+            idx = i;
+    }
+    if (idx >= 0) {
+        struct vgpu_sched_link *l = &rw->pol.p.link[idx];
+
+        *l = (struct vgpu_sched_link){ .vm_id = vm_id, .pool = pool, .priority = priority,
+                                       .up_ns = vgpu_mono_ns() };
+        snprintf(l->from, sizeof(l->from), "%s", from ? from : "");
+        __atomic_store_n(&l->pid, pid, __ATOMIC_RELEASE);
+    }
+    vgpu_sched_unlock();
+    return idx;
+}
+
+void vgpu_sched_link_channels(int index, uint32_t now, bool opened)
+{
+    struct vgpu_sched_link *l;
+
+    if (!rw || index < 0 || index >= VGPU_SCHED_MAX_LINKS)
+        return;
+    l = &rw->pol.p.link[index];
+    __atomic_store_n(&l->channels, (uint16_t)(now > UINT16_MAX ? UINT16_MAX : now), __ATOMIC_RELAXED);
+    if (opened)
+        __atomic_add_fetch(&l->channels_total, 1, __ATOMIC_RELAXED);
+}
+
+void vgpu_sched_link_down(int index)
+{
+    if (!rw || index < 0 || index >= VGPU_SCHED_MAX_LINKS)
+        return;
+    vgpu_sched_lock();
+    if (rw->pol.p.link[index].pid == (int32_t)getpid())
+        memset(&rw->pol.p.link[index], 0, sizeof(rw->pol.p.link[index]));
     vgpu_sched_unlock();
 }
 

@@ -60,11 +60,24 @@ struct vgpu_sched_page {
     struct vgpu_sched_ipc ipc[VGPU_IPC_MAX];
 };
 
+/* A vgpu-stub device's link (a VM's QEMU), written by its link process. */
+struct vgpu_sched_link {
+    int32_t pid;                      /* the link process; 0: free */
+    uint32_t vm_id;
+    char pool;
+    uint8_t priority;
+    uint16_t channels;                /* guest processes with a session now */
+    uint64_t up_ns;                   /* vgpu_mono_ns() when its HELLO was taken */
+    uint64_t channels_total;          /* channels opened since */
+    char from[64];                    /* the listener's address */
+};
+
 struct vgpu_sched_policy {
     pthread_mutex_t lock;             /* trusted writers only (claim, free); robust */
     struct vgpu_sched_params params;
     uint32_t gen;                     /* bumped after each claim and free */
     struct vgpu_sched_ident id[VGPU_SCHED_MAX_SESSIONS];
+    struct vgpu_sched_link link[VGPU_SCHED_MAX_LINKS];
 };
 
 struct vgpu_sched_shared {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The scheduler's state as vgpuctl shows it: a snapshot of every slot's
- * identity (the policy area) and published page, with the server's version
- * and uptime and each VM's use against its [vm] limits, written as a table,
+ * identity (the policy area) and published page and of the device links,
+ * with the server's version and uptime, each VM's use against its [vm]
+ * limits and a warning for two links that say one vm_id, written as a table,
  * JSON or Prometheus's text exposition format to the admin socket.  The
  * server runs this, never a session; client names come from sessions'
  * pages, so they are printed sanitized.  What sessions publish is
@@ -32,6 +33,51 @@ struct slot {
     uint32_t queued, waiting;
     uint64_t grants, wait_ns, active_ns;
 };
+
+struct link_snap {
+    int32_t pid;
+    uint32_t vm_id;
+    char pool;
+    uint8_t priority;
+    uint16_t channels;
+    uint64_t up_ns, opened;
+    char from[64];
+    int dups;                  /* other live links that say the same vm_id */
+};
+
+/* The device links, each with how many others say its vm_id (the dead swept first). */
+static void snapshot_links(struct link_snap *ls)
+{
+    struct vgpu_sched_shared *rw = vgpu_sched_writable();
+    const struct vgpu_sched_shared *sh = vgpu_sched_view();
+
+    if (rw) {
+        vgpu_sched_lock();
+        for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++)
+            if (rw->pol.p.link[i].pid && !vgpu_sched_alive(rw->pol.p.link[i].pid))
+                memset(&rw->pol.p.link[i], 0, sizeof(rw->pol.p.link[i]));
+        vgpu_sched_unlock();
+    }
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
+        const struct vgpu_sched_link *l = &sh->pol.p.link[i];
+        struct link_snap *s = &ls[i];
+
+        s->pid = __atomic_load_n(&l->pid, __ATOMIC_ACQUIRE);
+        s->vm_id = l->vm_id;
+        s->pool = l->pool >= 'A' && l->pool <= 'Z' ? l->pool : '?';
+        s->priority = l->priority % VGPU_PRIO_CLASSES;
+        s->channels = l->channels;
+        s->up_ns = l->up_ns;
+        s->opened = l->channels_total;
+        memcpy(s->from, l->from, sizeof(s->from));
+        s->from[sizeof(s->from) - 1] = 0;
+    }
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
+        ls[i].dups = 0;
+        for (int j = 0; j < VGPU_SCHED_MAX_LINKS && ls[i].pid; j++)
+            ls[i].dups += j != i && ls[j].pid && ls[j].vm_id == ls[i].vm_id;
+    }
+}
 
 /* Copies the state once, bounding what sessions wrote; frees the slots of the dead first. */
 static int snapshot(struct slot *snap)
@@ -109,14 +155,22 @@ struct vm_use {
     const struct vgpu_vm_limits *lim;
 };
 
-/* The VMs with sessions or a [vm] section, in vm_id order. */
-static size_t vms_of(const struct slot *snap, const struct vgpu_config *cfg, struct vm_use *vms,
-                     size_t cap)
+/* The VMs with sessions, a device link or a [vm] section, in vm_id order. */
+static size_t vms_of(const struct slot *snap, const struct link_snap *ls,
+                     const struct vgpu_config *cfg, struct vm_use *vms, size_t cap)
 {
     size_t n = 0;
 
     for (int i = 0; i < (cfg ? cfg->nvms : 0) && n < cap; i++)
         vms[n++] = (struct vm_use){ .vm_id = cfg->vms[i].vm_id, .lim = &cfg->vms[i] };
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
+        size_t k = 0;
+
+        while (ls[i].pid && k < n && vms[k].vm_id != ls[i].vm_id)
+            k++;
+        if (ls[i].pid && k == n && n < cap)
+            vms[n++] = (struct vm_use){ .vm_id = ls[i].vm_id, .lim = vgpu_config_vm(cfg, ls[i].vm_id) };
+    }
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
         const struct slot *s = &snap[i];
         size_t k = 0;
@@ -189,8 +243,20 @@ static const char *pool_gpus(const struct vgpu_report_ctx *ctx, int p)
     return ctx->cfg && ctx->cfg->pools[p].ngpus ? ctx->cfg->pools[p].gpus_text : NULL;
 }
 
-static void report_text(struct out *o, const struct slot *snap, const struct vm_use *vms,
-                        size_t nvms, const struct vgpu_report_ctx *ctx, uint64_t now)
+/* Is link i the first of several that say its vm_id (one warning per vm_id)? */
+static bool first_dup(const struct link_snap *ls, int i)
+{
+    if (!ls[i].pid || !ls[i].dups)
+        return false;
+    for (int j = 0; j < i; j++)
+        if (ls[j].pid && ls[j].vm_id == ls[i].vm_id)
+            return false;
+    return true;
+}
+
+static void report_text(struct out *o, const struct slot *snap, const struct link_snap *ls,
+                        const struct vm_use *vms, size_t nvms, const struct vgpu_report_ctx *ctx,
+                        uint64_t now)
 {
     int n = 0;
 
@@ -210,7 +276,23 @@ static void report_text(struct out *o, const struct slot *snap, const struct vm_
         put_name(o, s->client, false);
         put(o, "\n");
     }
-    put(o, "%s\n%-8s %-10s %-22s %-16s\n", n ? "" : "(no sessions)\n", "VM", "SESSIONS",
+    put(o, "%s\n%-8s %-8s %-4s %-8s %8s %8s %-12s %s\n", n ? "" : "(no sessions)\n", "LINK-PID",
+        "VM", "POOL", "PRIORITY", "CHANNELS", "OPENED", "UP", "FROM");
+    n = 0;
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
+        const struct link_snap *l = &ls[i];
+
+        if (!l->pid)
+            continue;
+        n++;
+        put(o, "%-8d %-8u %-4c %-8s %8u %8" PRIu64 " ", l->pid, l->vm_id, l->pool,
+            vgpu_prio_name(l->priority), l->channels, l->opened);
+        put_uptime(o, now > l->up_ns ? (now - l->up_ns) / 1000000000u : 0);
+        put(o, "%*s", now - l->up_ns >= 86400000000000ull ? 1 : 4, "");
+        put_name(o, l->from, false);
+        put(o, "\n");
+    }
+    put(o, "%s\n%-8s %-10s %-22s %-16s\n", n ? "" : "(no device links)\n", "VM", "SESSIONS",
         "MEMORY MiB (LIMIT)", "STREAMS (LIMIT)");
     for (size_t k = 0; k < nvms; k++) {
         const struct vm_use *v = &vms[k];
@@ -242,10 +324,16 @@ static void report_text(struct out *o, const struct slot *snap, const struct vm_
         if (pool_gpus(ctx, p))
             put(o, "     pool %c: host GPUs %s\n", 'A' + p, pool_gpus(ctx, p));
     }
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++)
+        if (first_dup(ls, i))
+            put(o, "\nwarning: vm %u has %d device links: two VMs with one vm-id share its memory "
+                "limit, its sessions and its CUDA IPC handles; give each VM a vm-id of its own\n",
+                ls[i].vm_id, ls[i].dups + 1);
 }
 
-static void report_json(struct out *o, const struct slot *snap, const struct vm_use *vms,
-                        size_t nvms, const struct vgpu_report_ctx *ctx, uint64_t now)
+static void report_json(struct out *o, const struct slot *snap, const struct link_snap *ls,
+                        const struct vm_use *vms, size_t nvms, const struct vgpu_report_ctx *ctx,
+                        uint64_t now)
 {
     bool first = true;
 
@@ -266,6 +354,28 @@ static void report_json(struct out *o, const struct slot *snap, const struct vm_
         put(o, "\"}");
         first = false;
     }
+    put(o, "],\"links\":[");
+    first = true;
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
+        const struct link_snap *l = &ls[i];
+
+        if (!l->pid)
+            continue;
+        put(o, "%s{\"pid\":%d,\"vm_id\":%u,\"pool\":\"%c\",\"priority\":\"%s\",\"channels\":%u,"
+            "\"channels_opened\":%" PRIu64 ",\"uptime_s\":%" PRIu64 ",\"from\":\"",
+            first ? "" : ",", l->pid, l->vm_id, l->pool, vgpu_prio_name(l->priority), l->channels,
+            l->opened, now > l->up_ns ? (now - l->up_ns) / 1000000000u : 0);
+        put_name(o, l->from, true);
+        put(o, "\"}");
+        first = false;
+    }
+    put(o, "],\"warnings\":[");
+    first = true;
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++)
+        if (first_dup(ls, i)) {
+            put(o, "%s\"vm %u has %d device links\"", first ? "" : ",", ls[i].vm_id, ls[i].dups + 1);
+            first = false;
+        }
     put(o, "],\"vms\":[");
     for (size_t k = 0; k < nvms; k++) {
         const struct vm_use *v = &vms[k];
@@ -323,8 +433,9 @@ static void put_pool_series(struct out *o, const char *name, const struct pool_u
                     cls[c], waiting ? pools[p].w[g][c] : pools[p].q[g][c]);
 }
 
-static void report_prometheus(struct out *o, const struct slot *snap, const struct vm_use *vms,
-                              size_t nvms, const struct vgpu_report_ctx *ctx, uint64_t now)
+static void report_prometheus(struct out *o, const struct slot *snap, const struct link_snap *ls,
+                              const struct vm_use *vms, size_t nvms,
+                              const struct vgpu_report_ctx *ctx, uint64_t now)
 {
     static struct pool_use pools[VGPU_SCHED_MAX_POOLS];
 
@@ -335,6 +446,20 @@ static void report_prometheus(struct out *o, const struct slot *snap, const stru
     metric(o, "vm_sessions", "gauge", "Sessions of the VM now.");
     for (size_t k = 0; k < nvms; k++)
         put(o, "vgpu_vm_sessions{vm=\"%u\"} %u\n", vms[k].vm_id, vms[k].sessions);
+    metric(o, "vm_device_links", "gauge", "vgpu-stub devices linked with the VM's vm_id (more than 1: a clash).");
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
+        bool seen = false;
+
+        for (int j = 0; j < i && ls[i].pid; j++)
+            seen |= ls[j].pid && ls[j].vm_id == ls[i].vm_id;
+        if (ls[i].pid && !seen)
+            put(o, "vgpu_vm_device_links{vm=\"%u\"} %d\n", ls[i].vm_id, ls[i].dups + 1);
+    }
+    metric(o, "link_channels", "gauge", "Guest processes with a session through the link now.");
+    for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++)
+        if (ls[i].pid)
+            put(o, "vgpu_link_channels{pid=\"%d\",vm=\"%u\"} %u\n", ls[i].pid, ls[i].vm_id,
+                ls[i].channels);
     metric(o, "vm_device_memory_bytes", "gauge", "Device memory the VM's sessions hold.");
     for (size_t k = 0; k < nvms; k++)
         put(o, "vgpu_vm_device_memory_bytes{vm=\"%u\"} %" PRIu64 "\n", vms[k].vm_id, vms[k].memory);
@@ -369,7 +494,8 @@ int vgpu_sched_report(int fd, enum vgpu_report_format fmt, const struct vgpu_rep
 {
     static char buf[512 * 1024];
     static struct slot snap[VGPU_SCHED_MAX_SESSIONS];
-    static struct vm_use vms[VGPU_CONFIG_MAX_VMS + VGPU_SCHED_MAX_SESSIONS];
+    static struct vm_use vms[VGPU_CONFIG_MAX_VMS + VGPU_SCHED_MAX_SESSIONS + VGPU_SCHED_MAX_LINKS];
+    static struct link_snap ls[VGPU_SCHED_MAX_LINKS];
     struct out o = { buf, 0, sizeof(buf) };
     struct iovec iov;
     uint64_t now;
@@ -378,14 +504,15 @@ int vgpu_sched_report(int fd, enum vgpu_report_format fmt, const struct vgpu_rep
 
     if (rc)
         return rc;
+    snapshot_links(ls);
     now = vgpu_mono_ns();
-    nvms = vms_of(snap, ctx->cfg, vms, sizeof(vms) / sizeof(vms[0]));
+    nvms = vms_of(snap, ls, ctx->cfg, vms, sizeof(vms) / sizeof(vms[0]));
     if (fmt == VGPU_REPORT_JSON)
-        report_json(&o, snap, vms, nvms, ctx, now);
+        report_json(&o, snap, ls, vms, nvms, ctx, now);
     else if (fmt == VGPU_REPORT_PROMETHEUS)
-        report_prometheus(&o, snap, vms, nvms, ctx, now);
+        report_prometheus(&o, snap, ls, vms, nvms, ctx, now);
     else
-        report_text(&o, snap, vms, nvms, ctx, now);
+        report_text(&o, snap, ls, vms, nvms, ctx, now);
     iov = (struct iovec){ .iov_base = buf, .iov_len = o.len };
     return vgpu_fd_writev_all(fd, &iov, 1);
 }

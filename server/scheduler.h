@@ -40,6 +40,7 @@ enum { VGPU_PRIO_LOW = 0, VGPU_PRIO_MEDIUM = 1, VGPU_PRIO_HIGH = 2, VGPU_PRIO_CL
 #define VGPU_SCHED_MAX_SESSIONS 256   /* live sessions a server holds */
 #define VGPU_SCHED_MAX_POOLS 26       /* pools 'A'..'Z' */
 #define VGPU_SCHED_MAX_GPUS 16        /* GPUs one pool may hold */
+#define VGPU_SCHED_MAX_LINKS 64       /* device links (VMs' QEMUs) vgpuctl lists */
 
 struct vgpu_sched_params {
     uint64_t hold_ns;                 /* rule 1 */
@@ -135,8 +136,20 @@ void *vgpu_sched_own_page(size_t *len);
  * one's is freed when it has exited and is reaped).  Safe to call twice.
  */
 void vgpu_sched_leave(void);
-/* A process reaped child pid: frees its slot (trusted processes only). */
+/* A process reaped child pid: frees its slot and link entry (trusted processes only). */
 void vgpu_sched_reap(int pid);
+
+/*
+ * Device links, for vgpuctl: the link process (trusted) enters its VM's
+ * identity once the HELLO is taken, keeps its channel count, and leaves.
+ * vgpu_sched_link_up returns the entry's index, -ENOSPC when the table is
+ * full, or -ENODEV without shared state; *dup is the pid of another live
+ * link that says the same vm_id (0: none), which the caller warns about.
+ */
+int vgpu_sched_link_up(uint32_t vm_id, char pool, uint8_t priority, const char *from, int32_t *dup);
+/* The link's channels now, and one more opened when opened is true. */
+void vgpu_sched_link_channels(int index, uint32_t now, bool opened);
+void vgpu_sched_link_down(int index);
 
 /* Switches this session's domain to GPU gpu of its pool (0-based). */
 void vgpu_sched_set_gpu(int gpu);
@@ -196,8 +209,9 @@ struct vgpu_report_ctx {
 
 /*
  * Writes the state to fd (the admin socket) in format fmt: the server's
- * version and uptime, every session, each VM's use against its limits, the
- * pools' queues.  0 or -errno.
+ * version and uptime, every session, the device links, each VM's use
+ * against its limits, the pools' queues, and warnings (two links that say
+ * one vm_id).  0 or -errno.
  */
 int vgpu_sched_report(int fd, enum vgpu_report_format fmt, const struct vgpu_report_ctx *ctx);
 

@@ -3,8 +3,10 @@
  * vgpuctl: prints what a running vgpu-server is doing, from its admin
  * socket: the server's version and uptime; per session the VM, pool,
  * priority, calls served, work queued on the GPU, device memory (MiB) and
- * streams held; per VM its sessions, memory and streams against its
- * limits; per pool its GPUs and queue depths.  --json gives the same as one
+ * streams held; per device link (a VM's QEMU) its identity, channels and
+ * uptime; per VM its sessions, memory and streams against its limits; per
+ * pool its GPUs and queue depths; a warning for a vm_id two links say.
+ * --json gives the same as one
  * JSON object for scripts (with a timestamp), --prometheus as Prometheus
  * metrics (for node-exporter's textfile collector); -l N prints it again
  * every N seconds, as nvidia-smi -l does.

@@ -221,9 +221,9 @@ static uint8_t *attach_frame(uint64_t bar_offset, uint64_t size, size_t *len)
     return out;
 }
 
-static int admin_says(const char *needle)
+static int admin_answer_says(const char *req, const char *needle)
 {
-    char p[108], buf[8192];
+    char p[108], buf[16384];
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     size_t got = 0;
@@ -232,12 +232,17 @@ static int admin_says(const char *needle)
     path_of(p, sizeof(p), "admin");
     strcpy(sa.sun_path, p);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(write(fd, "status json\n", 12), 12);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
     while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
         got += (size_t)n;
     buf[got] = '\0';
     close(fd);
     return strstr(buf, needle) != NULL;
+}
+
+static int admin_says(const char *needle)
+{
+    return admin_answer_says("status json\n", needle);
 }
 
 static int hello_on(int fd, char *why, size_t whylen)
@@ -401,6 +406,46 @@ static void test_malformed_frame_records(void **state)
     free(frame);
 }
 
+/*
+ * Device links are listed (vgpuctl), with their channels; two that say one
+ * vm_id are warned about, in the log when the second comes and in every
+ * format of the report while both are up.
+ */
+static void test_duplicate_vm_links(void **state)
+{
+    size_t flen;
+    uint8_t *frame = hello_frame(&flen);
+    uint32_t ch = 0;
+    int a = dial("dev.sock"), b;
+
+    (void)state;
+    send_hello(a, 11, 'A', 2);
+    send_record(a, FRAME, 4, frame, (uint32_t)flen);
+    assert_int_equal(next_record(a, &ch), FRAME);
+    assert_true(admin_says("\"links\":[{\"pid\":"));
+    assert_true(admin_says("\"vm_id\":11,\"pool\":\"A\",\"priority\":\"high\",\"channels\":1,"
+                           "\"channels_opened\":1,"));
+    assert_true(admin_says("\"warnings\":[]"));
+    assert_false(log_has("says vm_id 11 too"));
+    b = dial("dev.sock");
+    send_hello(b, 11, 'B', 0);
+    assert_int_equal(settle(3, 3000), 3);      /* two links and channel 4's session */
+    assert_true(log_has("says vm_id 11 too"));
+    assert_true(admin_says("\"warnings\":[\"vm 11 has 2 device links\"]"));
+    assert_true(admin_answer_says("status\n", "warning: vm 11 has 2 device links"));
+    assert_true(admin_answer_says("status\n", "LINK-PID"));
+    assert_true(admin_answer_says("status prometheus\n", "vgpu_vm_device_links{vm=\"11\"} 2"));
+    assert_true(admin_answer_says("status prometheus\n", "vgpu_link_channels{pid="));
+    close(a);
+    assert_int_equal(settle(1, 3000), 1);
+    assert_true(admin_says("\"warnings\":[]"));
+    assert_true(admin_says("\"vm_id\":11,\"pool\":\"B\",\"priority\":\"low\",\"channels\":0,"));
+    close(b);
+    assert_int_equal(settle(0, 3000), 0);
+    assert_true(admin_says("\"links\":[]"));
+    free(frame);
+}
+
 /* The link goes while a session is open: every process of it ends. */
 static void test_link_gone_ends_sessions(void **state)
 {
@@ -561,6 +606,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_hello_on_client_socket),
+        cmocka_unit_test(test_duplicate_vm_links),
         cmocka_unit_test(test_program_on_device_socket),
         cmocka_unit_test(test_pinned_device_socket),
         cmocka_unit_test(test_malformed_frame_records),
