@@ -26,10 +26,14 @@
 void vgpu_conn_drop_locked(struct vgpu_client *c, const char *why)
 {
     struct vgpu_transport *t = &c->conn.transport;
+    const char *at = t->ops == &vgpu_transport_mmio ? "the vgpu-stub device" : c->conn.server_addr;
 
-    if (c->conn.state == VGPU_CONN_UP)
+    if (c->conn.state == VGPU_CONN_UP && !c->conn.server_version[0])
+        vgpu_shim_log(VGPU_LOG_ERROR, "cannot reach vgpu-server at %s (%s); CUDA calls fail with "
+                      "cudaErrorNoDevice", at, why);
+    else if (c->conn.state == VGPU_CONN_UP)
         vgpu_shim_log(VGPU_LOG_ERROR, "lost the connection to vgpu-server at %s (%s); "
-                      "CUDA calls now fail with cudaErrorNoDevice", c->conn.server_addr, why);
+                      "CUDA calls now fail with cudaErrorNoDevice", at, why);
     vgpu_callbacks_stop_locked(c);
     if (t->ops)
         t->ops->close(t);
@@ -40,6 +44,23 @@ void vgpu_conn_drop_locked(struct vgpu_client *c, const char *why)
 static const char *rc_text(int rc)
 {
     return rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc);
+}
+
+/*
+ * Why the connection ended, as the user should read it: in a guest the
+ * device answers "no server" for a server that is down, which would read
+ * as a connection reset.
+ */
+static const char *drop_text(const struct vgpu_client *c, int rc)
+{
+    if (c->conn.transport.ops != &vgpu_transport_mmio || (rc != -ECONNRESET && rc != -EPIPE))
+        return rc_text(rc);
+    if (c->conn.server_version[0])
+        return "the host's vgpu-server went away: it stopped or restarted, or QEMU lost its "
+               "chardev; a program started once it is back is served";
+    return "the host's vgpu-server is not linked to this VM's vgpu-stub device: it is not "
+           "running, or QEMU's chardev does not reach it (QEMU links again by itself, every "
+           "reconnect-ms)";
 }
 
 /*
@@ -76,7 +97,7 @@ int vgpu_conn_send_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
     rc = qp ? vgpu_shim_qp_send(t, &h, env, payload, npayload, len)
             : t->ops->send(t, &h, env, payload, npayload);
     if (rc && rc != -E2BIG)
-        vgpu_conn_drop_locked(c, rc_text(rc));
+        vgpu_conn_drop_locked(c, drop_text(c, rc));
     return rc;
 }
 
@@ -103,7 +124,7 @@ int vgpu_conn_take_reply_locked(struct vgpu_client *c, bool qp, uint8_t **buf, s
         return rc;
     }
     if (rc) {
-        vgpu_conn_drop_locked(c, rc_text(rc));
+        vgpu_conn_drop_locked(c, drop_text(c, rc));
         return rc;
     }
     rc = vgpu_frame_decode_scratch(*buf, *len, NULL, NULL, NULL, f->scratch, f->scratch_size, f);
@@ -336,6 +357,7 @@ void vgpu_conn_atfork_child(struct vgpu_client *c)
     t->fd = -1;
     t->pass_fd = -1;
     c->conn.state = VGPU_CONN_UNTRIED;
+    c->conn.server_version[0] = '\0';   /* the child's own handshake says it again */
     c->queue.n = 0;                     /* flushed before the fork */
     c->queue.flusher_started = false;   /* the flusher thread is not in the child */
     vgpu_queue_init(&c->queue);         /* its condition anew */

@@ -25,6 +25,8 @@
 #                   CUDA runtime of tests/fakecuda)
 #   --expected DIR  compare each program's guest stdout with DIR/NAME.txt
 #                   (and exit 0) instead of running it natively
+#   --stderr-has PROGRAM TEXT  PROGRAM's guest stderr must hold TEXT (the
+#                   shim's messages), beside the stdout comparison
 #   --restart-server-at TEXT   once the server's log has a line with TEXT,
 #                   a second later kill the server's whole process group
 #                   (SIGKILL) and start a new server on the same socket:
@@ -64,6 +66,7 @@ shared_bar=
 fake_runtime=
 expected=
 restart_at=
+stderr_has=
 while [ $# -gt 0 ]; do
     case "$1" in
     --guests) [ $# -ge 2 ] || { echo "run_vm.sh: --guests needs a number" >&2; exit 1; }
@@ -78,6 +81,9 @@ while [ $# -gt 0 ]; do
         expected=$2; shift 2 ;;
     --restart-server-at) [ $# -ge 2 ] || { echo "run_vm.sh: --restart-server-at needs a text" >&2; exit 1; }
         restart_at=$2; shift 2 ;;
+    --stderr-has) [ $# -ge 3 ] || { echo "run_vm.sh: --stderr-has needs a program and a text" >&2; exit 1; }
+        stderr_has="$stderr_has$2	$3
+"; shift 3 ;;
     --) shift; break ;;
     -*) echo "run_vm.sh: unknown option $1" >&2; exit 1 ;;
     *) break ;;
@@ -85,7 +91,7 @@ while [ $# -gt 0 ]; do
 done
 if [ $# -lt 7 ]; then
     echo "usage: run_vm.sh [--guests N] [--firmware DIR]... [--shared-bar SIZE] [--fake-runtime DIR]" \
-         "[--expected DIR] [--restart-server-at TEXT]" \
+         "[--expected DIR] [--restart-server-at TEXT] [--stderr-has PROGRAM TEXT]..." \
          "NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE..." >&2
     exit 1
 fi
@@ -329,6 +335,12 @@ guest $g (vm_id $g, priority $prio): QEMU $(cat "$gdir/wall") s, /init reached a
         [ "$2" = "$n" ] || bad="$bad guest ran $2 in place of $n;"
         [ "$grc" = "$nrc" ] || bad="$bad exit status differs (native $nrc, guest $grc);"
         cmp -s "$work/native/$n.out" "$gdir/$i-$n.out" || bad="$bad stdout differs;"
+        while IFS='	' read -r sp st; do
+            [ "$sp" = "$n" ] && ! grep -qF -- "$st" "$gdir/$i-$n.err" &&
+                bad="$bad its stderr lacks '$st';"
+        done <<EOF_HAS
+$stderr_has
+EOF_HAS
         [ "$nrc" != 124 ] || bad="$bad native run timed out after ${run_timeout}s;"
         [ "$grc" != 124 ] && [ "$grc" != 143 ] || bad="$bad guest run timed out after ${run_timeout}s;"
         if [ -n "$bad" ]; then
