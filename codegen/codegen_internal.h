@@ -134,6 +134,7 @@ struct cg_func {
     char *reason;             /* for CG_F_UNSUPPORTED */
     char *problem;            /* why defaults failed, when no spec entry */
     uint32_t id;
+    uint32_t shape;           /* hash of what guest and host must agree on for this call (never 0) */
     bool returns_error;       /* return type is the spec's error type */
     bool exported_only;       /* a spec 'export': hand-written, in no header */
     struct cg_func *next;

@@ -48,6 +48,14 @@ int cg_emit_calltable(const struct cg_api *api, const char *dir)
             max_id = fn->id;
     }
     fprintf(f, "};\n\n#define VGPU_%s_MAX_ID %u\n\n", up, max_id);
+    /* static: the client library and the server read it without linking an API's files */
+    fprintf(f, "/*\n * Each call's shape (what guest and host must agree on), by id - ID_BASE;\n"
+               " * 0: no call has that id.  The handshake compares them (include/vgpu/agree.h).\n"
+               " */\n#define VGPU_%s_NSHAPES %u\n", up, max_id + 1 - api->spec->id_base);
+    fprintf(f, "static const uint32_t vgpu_%s_shapes[VGPU_%s_NSHAPES] = {\n", a, up);
+    for (struct cg_func *fn = api->funcs; fn; fn = fn->next)
+        fprintf(f, "    [%u] = 0x%08xu,\n", fn->id - api->spec->id_base, fn->shape);
+    fprintf(f, "};\n\n");
     fprintf(f, "/* Name of a call id, or NULL when the id is not in this table. */\n");
     fprintf(f, "const char *vgpu_%s_call_name(uint32_t id);\n\n", a);
     fprintf(f, "#endif\n");

@@ -66,7 +66,10 @@ static const char *pkind_name(enum cg_pkind k)
 
 /*
  * The call-table hash covers what guest and host must agree on: every id,
- * name, state and the wire shape of every parameter.
+ * name, state and the wire shape of every parameter.  Each call's share of
+ * it is kept too (its shape, folded to 32 bits and never 0): a guest and a
+ * server of different releases serve the calls whose shapes agree
+ * (docs/protocol.md §1).
  */
 static void compute_hash(struct cg_api *api)
 {
@@ -76,20 +79,23 @@ static void compute_hash(struct cg_api *api)
     for (struct cg_func *f = api->funcs; f; f = f->next) {
         char *line = cg_xasprintf("|%u %s %s %d %d %d", f->id, f->name, cg_state_name(f->state),
                                   f->async, f->cached, f->nparams);
+        uint64_t fh = cg_fnv1a(cg_fnv1a(0xcbf29ce484222325ULL, api->spec->package), line);
 
         h = cg_fnv1a(h, line);
         free(line);
-        if (f->state != CG_F_GENERATED)
-            continue;
-        for (int i = 0; i < f->nparams; i++) {
+        for (int i = 0; f->state == CG_F_GENERATED && i < f->nparams; i++) {
             const struct cg_param *p = &f->params[i];
 
             line = cg_xasprintf(";%s %s %s %d %lld %d %d %d %d", p->name, pkind_name(p->kind),
                                 p->type->spelling, p->count, p->count_const, p->count_arg,
                                 p->bytes, p->elem_devptr, p->elem_handle);
             h = cg_fnv1a(h, line);
+            fh = cg_fnv1a(fh, line);
             free(line);
         }
+        f->shape = (uint32_t)(fh ^ (fh >> 32));
+        if (!f->shape)
+            f->shape = 1;
     }
     api->hash = h;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cudart_calltable.h"
+#include "vgpu/agree.h"
 #include "vgpu/apis.h"
 #include "server_internal.h"
 #include "vgpu/fdio.h"
@@ -106,6 +107,36 @@ static int read_hello(struct vgpu_session *s, uint8_t **buf, size_t *len)
     return 0;
 }
 
+/*
+ * A guest of another release: with per-call shapes in its Hello, it gets
+ * the calls that agree (the others are refused one by one); without them
+ * (an older shim than per-call agreement), it is refused.
+ */
+static int other_tables(struct vgpu_session *s, const Vgpu__Wire__Hello *hello, char *why, size_t n)
+{
+    const char *v = hello->client_version && hello->client_version[0] ? hello->client_version : NULL;
+
+    if (!hello->n_shapes_cudart && !hello->n_shapes_cuda && !hello->n_shapes_nvml) {
+        snprintf(why, n, "the guest's vgpu libraries (%s%s) were built from other call tables "
+                 "than %s and are too old to agree call by call: install the guest libraries "
+                 "of the server's release (vgpu-guest %s)", v ? "vgpu " : "an older release",
+                 v ? v : "", VGPU_SERVER_VERSION, VGPU_VERSION);
+        return VGPU_WIRE_E_CALL_TABLE;
+    }
+    s->agree = malloc(sizeof(*s->agree));
+    if (!s->agree) {
+        snprintf(why, n, "out of memory");
+        return VGPU_WIRE_E_REFUSED;
+    }
+    vgpu_agree(s->agree, hello->shapes_cudart, hello->n_shapes_cudart, hello->shapes_cuda,
+               hello->n_shapes_cuda, hello->shapes_nvml, hello->n_shapes_nvml);
+    snprintf(s->client_version, sizeof(s->client_version), "%s", v ? v : "of another release");
+    vgpu_log(VGPU_LOG_INFO, "%s's vgpu libraries are vgpu %s, this is %s: %u of this server's "
+             "calls are not served to it as they are (the rest agree)", hello->client_name,
+             s->client_version, VGPU_SERVER_VERSION, s->agree->differ);
+    return 0;
+}
+
 /* May this client have a session here?  0, or a wire error with the sentence in why. */
 static int admit(struct vgpu_session *s, const Vgpu__Wire__Hello *hello, char *why, size_t n)
 {
@@ -114,6 +145,8 @@ static int admit(struct vgpu_session *s, const Vgpu__Wire__Hello *hello, char *w
                                  .priority = s->who.priority, .client = s->client,
                                  .max_vm = vgpu_config_vm_sessions(vgpu_cfg, s->who.vm_id) };
 
+    if (rc == VGPU_WIRE_E_CALL_TABLE)
+        rc = other_tables(s, hello, why, n);
     if (rc)
         return rc;
     if (s->refuse) {
@@ -169,6 +202,13 @@ int vgpu_session_handshake(struct vgpu_session *s)
     }
     rc = admit(s, f.env->hello, why, sizeof(why));
     vgpu_hello_reply_init(&reply, rc, VGPU_CALL_TABLES_HASH, VGPU_SERVER_VERSION, why);
+    /* the client refuses what does not agree itself, naming both releases */
+    reply.shapes_cudart = (uint32_t *)vgpu_cudart_shapes;
+    reply.n_shapes_cudart = VGPU_CUDART_NSHAPES;
+    reply.shapes_cuda = (uint32_t *)vgpu_cuda_shapes;
+    reply.n_shapes_cuda = VGPU_CUDA_NSHAPES;
+    reply.shapes_nvml = (uint32_t *)vgpu_nvml_shapes;
+    reply.n_shapes_nvml = VGPU_NVML_NSHAPES;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
     h.seq = f.hdr.seq;

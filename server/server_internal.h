@@ -86,6 +86,8 @@ struct vgpu_hostfn {           /* a kernel or a variable the guest registered */
 struct vgpu_carrier_ops;
 struct vgpu_loop;
 
+struct vgpu_agreement;
+
 struct vgpu_session {
     int fd;                    /* the client's socket (or the link's socketpair) */
     const struct vgpu_carrier_ops *carrier;  /* how requests come and replies go (carrier.h) */
@@ -114,6 +116,9 @@ struct vgpu_session {
     char client[48];           /* the program's name, from its Hello */
     uint32_t client_pid;       /* its pid in its own system, from its Hello: told back, never trusted */
     uint32_t client_features;  /* VGPU_FEATURE_* its Hello announced */
+    /* the calls served, when the guest's call tables are another release's (NULL: all) */
+    struct vgpu_agreement *agree;
+    char client_version[32];   /* the guest's vgpu release, as its Hello said (for messages) */
     int nvml_inits;            /* the guest's nvmlInit references not yet shut down (manual/nvml.c) */
     /* GPU work granted by the scheduler and not yet seen finished (work.c) */
     void *work_ev[VGPU_WORK_RING];  /* cudaEvent_t, created on first use */

@@ -27,6 +27,7 @@
 #include "contain.h"
 #include "nvml_calltable.h"
 #include "server_internal.h"
+#include "vgpu/agree.h"
 #include "vgpu/apis.h"
 #include "vgpu/wire.h"
 
@@ -383,6 +384,14 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
     if (flushes_printf(c->call_id))
         s->devout_flush = true;
     s->calls++;
+    if (!vgpu_agreed(s->agree, c->call_id)) {
+        /* a guest of another release: this call's shape differs, or one side lacks it */
+        if (vgpu_agree_first_refusal(s->agree, c->call_id))
+            vgpu_log(VGPU_LOG_WARN, "%s refused: the guest's vgpu %s does not make this call as "
+                     "%s serves it", e ? e->name : "a call", s->client_version, VGPU_SERVER_VERSION);
+        status = refused_status(c->call_id, -ENOSYS);
+        goto done;
+    }
     vgpu_sched_count_call();
     if (c->n_segments > VGPU_CALL_MAX_SEG) {
         status = cudaErrorInvalidValue;

@@ -79,12 +79,16 @@ struct vgpu_client_ops {
 /* ---- the connection (conn.c) ---- */
 enum vgpu_conn_state { VGPU_CONN_UNTRIED = 0, VGPU_CONN_UP = 1, VGPU_CONN_FAILED = -1 };
 
+struct vgpu_agreement;
+
 struct vgpu_conn {
     struct vgpu_transport transport;
     int state;                          /* enum vgpu_conn_state; FAILED is for good */
     uint64_t seq;                       /* of the last request sent */
     const char *server_addr;            /* from VGPU_SERVER (the environment's) or a default */
     char server_version[64];            /* what its HelloReply said, for the log */
+    /* the calls the server serves, when its call tables are another release's (NULL: all) */
+    struct vgpu_agreement *agree;
 };
 
 /* ---- the queue of asynchronous calls (queue.c) ---- */
@@ -255,6 +259,8 @@ struct vgpu_client *vgpu_client_peer(void);
 /* conn.c */
 int vgpu_conn_ensure_locked(struct vgpu_client *c);
 void vgpu_conn_drop_locked(struct vgpu_client *c, const char *why);
+/* May req go to this server (one of another release serves only the calls that agree)?  Lock held. */
+bool vgpu_conn_agreed(struct vgpu_client *c, const struct vgpu_call_req *req);
 int vgpu_conn_send_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env,
                           const struct iovec *payload, int npayload, size_t reply_hint,
                           bool qp_only, bool *via_qp, uint64_t *sent_seq);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "client_internal.h"
+#include "vgpu/agree.h"
 #include "cudart_calltable.h"
 #include "vgpu/apis.h"
 #include "vgpu/version.h"
@@ -181,6 +182,41 @@ int vgpu_conn_control_locked(struct vgpu_client *c, Vgpu__Wire__Envelope *env, i
     return rc;
 }
 
+/*
+ * A server of another release that took this client: its call tables
+ * differ, and it sent its shapes.  The calls that do not agree are refused
+ * here (vgpu_conn_agreed), each once with a message naming both releases.
+ */
+static bool other_release(struct vgpu_client *c, const Vgpu__Wire__HelloReply *r)
+{
+    if (!r->ok || r->protocol_version != VGPU_PROTOCOL_VERSION ||
+        r->call_table_hash == VGPU_CALL_TABLES_HASH ||
+        (!r->n_shapes_cudart && !r->n_shapes_cuda && !r->n_shapes_nvml))
+        return false;
+    c->conn.agree = malloc(sizeof(*c->conn.agree));
+    if (!c->conn.agree)
+        return false;
+    vgpu_agree(c->conn.agree, r->shapes_cudart, r->n_shapes_cudart, r->shapes_cuda,
+               r->n_shapes_cuda, r->shapes_nvml, r->n_shapes_nvml);
+    vgpu_shim_log(VGPU_LOG_INFO, "%s is of another release than this shim (vgpu %s): %u of "
+                  "this shim's calls are not served by it as they are, and fail with 'not "
+                  "supported'", r->server_version && r->server_version[0] ? r->server_version
+                  : "the server", VGPU_VERSION, c->conn.agree->differ);
+    return true;
+}
+
+bool vgpu_conn_agreed(struct vgpu_client *c, const struct vgpu_call_req *req)
+{
+    if (vgpu_agreed(c->conn.agree, req->call_id))
+        return true;
+    if (vgpu_agree_first_refusal(c->conn.agree, req->call_id))
+        vgpu_shim_log(VGPU_LOG_ERROR, "%s is not served by %s as this shim (vgpu %s) makes it: "
+                      "install the guest libraries of the server's release, or a server of this "
+                      "one; the call fails with 'not supported'", req->name,
+                      c->conn.server_version, VGPU_VERSION);
+    return false;
+}
+
 /* Hello and its reply, right after connecting. */
 static int handshake(struct vgpu_client *c)
 {
@@ -192,9 +228,19 @@ static int handshake(struct vgpu_client *c)
     size_t len;
     int rc;
 
+    free(c->conn.agree);        /* this server's say, not an earlier one's (a fork's child) */
+    c->conn.agree = NULL;
     gethostname(host, sizeof(host) - 1);
     snprintf(name, sizeof(name), "%s", program_invocation_short_name);
     vgpu_hello_init(&hello, VGPU_CALL_TABLES_HASH, VGPU_CALL_TABLES_API, name, (uint32_t)getpid(), host);
+    /* a server of another release serves the calls whose shapes agree (vgpu/agree.h) */
+    hello.client_version = (char *)VGPU_VERSION;
+    hello.shapes_cudart = (uint32_t *)vgpu_cudart_shapes;
+    hello.n_shapes_cudart = VGPU_CUDART_NSHAPES;
+    hello.shapes_cuda = (uint32_t *)vgpu_cuda_shapes;
+    hello.n_shapes_cuda = VGPU_CUDA_NSHAPES;
+    hello.shapes_nvml = (uint32_t *)vgpu_nvml_shapes;
+    hello.n_shapes_nvml = VGPU_NVML_NSHAPES;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     rc = vgpu_conn_roundtrip_locked(c, &env, NULL, 0, 4096, &buf, &len, &f);
@@ -202,6 +248,8 @@ static int handshake(struct vgpu_client *c)
         return rc;
     if (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY)
         rc = -EPROTO;
+    else if (other_release(c, f.env->hello_reply))
+        rc = 0;
     else
         rc = vgpu_hello_reply_check(f.env->hello_reply, VGPU_CALL_TABLES_HASH, why, sizeof(why));
     if (rc)

@@ -126,6 +126,8 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
     }
     if (vgpu_conn_ensure_locked(c)) {
         st = -ENOTCONN;
+    } else if (!vgpu_conn_agreed(c, req)) {
+        st = -EOPNOTSUPP;       /* a server of another release that serves this call otherwise */
     } else if ((req->flags & VGPU_FN_ASYNC) && req->nout == 0 &&
                vgpu_queue_enqueue_locked(c, req) == 0) {
         pthread_mutex_unlock(&c->lock);
@@ -547,6 +549,8 @@ void vgpu_client_destroy(struct vgpu_client *c)
     vgpu_queue_clear(&c->queue);
     vgpu_flights_clear(&c->flights);
     vgpu_cache_free(c);
+    free(c->conn.agree);
+    c->conn.agree = NULL;
     vgpu_errtab_free(&c->errtab);
     vgpu_callbacks_destroy(&c->callbacks);
     for (struct vgpu_drvlog *l = c->logs, *next; l; l = next) {

@@ -26,6 +26,8 @@ int vgpu_nvml_status(int rc)
     case -EMSGSIZE:
     case -EPROTO:
         return NVML_ERROR_UNKNOWN;
+    case -EOPNOTSUPP:                     /* a call this server serves otherwise (another release) */
+        return NVML_ERROR_NOT_SUPPORTED;
     default:
         return NVML_ERROR_DRIVER_NOT_LOADED;  /* no server: as a host without the driver */
     }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "client_internal.h"
+#include "vgpu/agree.h"
 
 /* What the fake server saw last, and how it answers. */
 static struct {
@@ -276,6 +277,37 @@ static void no_connection_is_enotconn(void **state)
     vgpu_client_last_error(c, true);
 }
 
+/*
+ * A server of another release (its shapes in the HelloReply): a call whose
+ * shape differs is refused here with -EOPNOTSUPP and never sent; the calls
+ * that agree go as before.
+ */
+static void other_release_refused_here(void **state)
+{
+    struct vgpu_client *c = *state;
+    static uint32_t theirs[VGPU_CUDART_NSHAPES];
+    struct vgpu_call_req a = call(VGPU_CUDART_ID_cudaGetDeviceCount, 0),
+                         b = call(VGPU_CUDART_ID_cudaDriverGetVersion, 0);
+    struct vgpu_call_rep rep;
+
+    memcpy(theirs, vgpu_cudart_shapes, sizeof(theirs));
+    theirs[VGPU_CUDART_ID_cudaGetDeviceCount - VGPU_CUDART_ID_BASE] ^= 1;
+    c->conn.agree = malloc(sizeof(*c->conn.agree));
+    assert_non_null(c->conn.agree);
+    vgpu_agree(c->conn.agree, theirs, VGPU_CUDART_NSHAPES, vgpu_cuda_shapes, VGPU_CUDA_NSHAPES,
+               vgpu_nvml_shapes, VGPU_NVML_NSHAPES);
+    assert_int_equal(c->conn.agree->differ, 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(vgpu_client_invoke(c, &a, &rep), -EOPNOTSUPP);
+        vgpu_client_rep_release(c, &rep);
+    }
+    assert_int_equal(srv.frames, 0);
+    assert_int_equal(vgpu_client_invoke(c, &b, &rep), 0);
+    vgpu_client_rep_release(c, &rep);
+    assert_int_equal(srv.frames, 1);
+    assert_int_equal(srv.ids[0], VGPU_CUDART_ID_cudaDriverGetVersion);
+}
+
 /* Batches the flusher sent so far (it sends under the client's lock). */
 static int frames_now(struct vgpu_client *c)
 {
@@ -357,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(too_big_together_go_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(device_change_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(no_connection_is_enotconn, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_release_refused_here, setup, teardown),
         cmocka_unit_test(flusher_sends_what_waits),
     };
 

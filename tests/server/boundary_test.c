@@ -31,7 +31,9 @@
 
 #include <cmocka.h>
 
+#include "cuda_calltable.h"
 #include "cudart_calltable.h"
+#include "nvml_calltable.h"
 #include "vgpu/apis.h"
 #include "vgpu/qp.h"
 #include "rawclient.h"
@@ -245,6 +247,21 @@ static int admin_says(const char *needle)
     return admin_answer_says("status json\n", needle);
 }
 
+/* The admin answer, or the log, says needle within 3 s (another process writes it). */
+static bool admin_says_soon(const char *needle)
+{
+    for (int t = 0; t < 150 && !admin_says(needle); t++)
+        usleep(20000);
+    return admin_says(needle);
+}
+
+static bool log_has_soon(const char *needle)
+{
+    for (int t = 0; t < 150 && !log_has(needle); t++)
+        usleep(20000);
+    return log_has(needle);
+}
+
 static int hello_on(int fd, char *why, size_t whylen)
 {
     struct vgpu_rawclient c = { .fd = fd, .pass_fd = -1 };
@@ -430,20 +447,100 @@ static void test_duplicate_vm_links(void **state)
     b = dial("dev.sock");
     send_hello(b, 11, 'B', 0);
     assert_int_equal(settle(3, 3000), 3);      /* two links and channel 4's session */
-    assert_true(log_has("says vm_id 11 too"));
-    assert_true(admin_says("\"warnings\":[\"vm 11 has 2 device links\"]"));
+    assert_true(log_has_soon("says vm_id 11 too"));
+    assert_true(admin_says_soon("\"warnings\":[\"vm 11 has 2 device links\"]"));
     assert_true(admin_answer_says("status\n", "warning: vm 11 has 2 device links"));
     assert_true(admin_answer_says("status\n", "LINK-PID"));
     assert_true(admin_answer_says("status prometheus\n", "vgpu_vm_device_links{vm=\"11\"} 2"));
     assert_true(admin_answer_says("status prometheus\n", "vgpu_link_channels{pid="));
     close(a);
     assert_int_equal(settle(1, 3000), 1);
-    assert_true(admin_says("\"warnings\":[]"));
+    assert_true(admin_says_soon("\"warnings\":[]"));
     assert_true(admin_says("\"vm_id\":11,\"pool\":\"B\",\"priority\":\"low\",\"channels\":0,"));
     close(b);
     assert_int_equal(settle(0, 3000), 0);
-    assert_true(admin_says("\"links\":[]"));
+    assert_true(admin_says_soon("\"links\":[]"));
     free(frame);
+}
+
+/* A Hello of another release: its tables' hash differs, with shapes or none. */
+static int other_hello(struct vgpu_rawclient *c, uint32_t *cudart, size_t ncudart, char *why,
+                       size_t whylen)
+{
+    Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
+    Vgpu__Wire__Hello hello;
+    struct vgpu_frame f = { 0 };
+    uint8_t *buf = NULL;
+    int rc;
+
+    vgpu_hello_init(&hello, VGPU_CALL_TABLES_HASH ^ 1, VGPU_CALL_TABLES_API, "older_guest", 1, "vm");
+    hello.client_version = (char *)"0.0.9";
+    hello.shapes_cudart = cudart;
+    hello.n_shapes_cudart = ncudart;
+    if (cudart) {
+        /* the driver's and NVML's tables as a shim one release older has them: a prefix */
+        hello.shapes_cuda = (uint32_t *)vgpu_cuda_shapes;
+        hello.n_shapes_cuda = VGPU_CUDA_NSHAPES / 2;
+        hello.shapes_nvml = (uint32_t *)vgpu_nvml_shapes;
+        hello.n_shapes_nvml = VGPU_NVML_NSHAPES;
+    }
+    env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    rc = vgpu_raw_exchange(c, &env, NULL, 0, &f, &buf);
+    if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY)
+        rc = -EPROTO;
+    if (!rc) {
+        snprintf(why, whylen, "%s", f.env->hello_reply->message);
+        rc = f.env->hello_reply->ok ? 0 : -EACCES;
+        /* the server's shapes come back, for the client to refuse what differs itself */
+        assert_int_equal(f.env->hello_reply->n_shapes_cudart, VGPU_CUDART_NSHAPES);
+        assert_memory_equal(f.env->hello_reply->shapes_cudart, vgpu_cudart_shapes,
+                            sizeof(vgpu_cudart_shapes));
+    }
+    vgpu_frame_release(&f);
+    free(buf);
+    return rc;
+}
+
+/*
+ * A guest of another release: without per-call shapes it is refused with
+ * both releases named; with them it is served the calls whose shapes agree
+ * (an older guest's tables are a prefix of ours), and a call whose shape
+ * differs is refused as not supported, once in the log, the session going on.
+ */
+static void test_other_release(void **state)
+{
+    static uint32_t older[VGPU_CUDART_NSHAPES + 4];
+    struct vgpu_rawclient c = { .pass_fd = -1 };
+    char why[512] = "";
+
+    (void)state;
+    c.fd = dial("client.sock");
+    assert_int_equal(other_hello(&c, NULL, 0, why, sizeof(why)), -EACCES);
+    assert_non_null(strstr(why, "the guest's vgpu libraries (vgpu 0.0.9) were built from other "
+                                "call tables than vgpu-server"));
+    assert_non_null(strstr(why, "install the guest libraries of the server's release"));
+    close(c.fd);
+
+    memcpy(older, vgpu_cudart_shapes, sizeof(vgpu_cudart_shapes));
+    older[VGPU_CUDART_ID_cudaGetDeviceCount - VGPU_CUDART_ID_BASE] ^= 0x10;  /* its shape changed */
+    older[VGPU_CUDART_NSHAPES + 2] = 0x1234;                               /* a call we lack */
+    c = (struct vgpu_rawclient){ .pass_fd = -1 };
+    c.fd = dial("client.sock");
+    assert_int_equal(other_hello(&c, older, VGPU_CUDART_NSHAPES + 4, why, sizeof(why)), 0);
+    assert_int_equal(vgpu_raw_call_bytes(&c, VGPU_CUDART_ID_cudaGetDeviceCount, (const uint8_t *)"",
+                                         0, NULL, 0, NULL, NULL), 801 /* cudaErrorNotSupported */);
+    assert_int_equal(vgpu_raw_call_bytes(&c, VGPU_CUDART_ID_cudaDriverGetVersion, (const uint8_t *)"",
+                                         0, NULL, 0, NULL, NULL), 0);
+    assert_int_equal(vgpu_raw_call_bytes(&c, VGPU_CUDART_ID_cudaGetDeviceCount, (const uint8_t *)"",
+                                         0, NULL, 0, NULL, NULL), 801);
+    assert_int_equal(vgpu_raw_call_bytes(&c, VGPU_CUDART_ID_cudaRuntimeGetVersion, (const uint8_t *)"",
+                                         0, NULL, 0, NULL, NULL), 0);
+    close(c.fd);
+    assert_true(log_has("older_guest's vgpu libraries are vgpu 0.0.9, this is vgpu-server"));
+    assert_true(log_has("cudaGetDeviceCount refused: the guest's vgpu 0.0.9 does not make this "
+                        "call as vgpu-server"));
+    assert_int_equal(settle(0, 3000), 0);
 }
 
 /* The link goes while a session is open: every process of it ends. */
@@ -607,6 +704,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_hello_on_client_socket),
         cmocka_unit_test(test_duplicate_vm_links),
+        cmocka_unit_test(test_other_release),
         cmocka_unit_test(test_program_on_device_socket),
         cmocka_unit_test(test_pinned_device_socket),
         cmocka_unit_test(test_malformed_frame_records),
