@@ -41,6 +41,35 @@ enum vgpu_mini_call_id {
 
 #define VGPU_MINI_MAX_ID 21
 
+/*
+ * Each call's shape (what guest and host must agree on), by id - ID_BASE;
+ * 0: no call has that id.  The handshake compares them (include/vgpu/agree.h).
+ */
+#define VGPU_MINI_NSHAPES 22
+static const uint32_t vgpu_mini_shapes[VGPU_MINI_NSHAPES] = {
+    [1] = 0xac150ec0u,
+    [2] = 0x33c9d07du,
+    [3] = 0x6aa36627u,
+    [4] = 0xdcd237d0u,
+    [5] = 0xbeeec8c9u,
+    [6] = 0x943bac82u,
+    [7] = 0xb6597cd5u,
+    [8] = 0x4f3e22b7u,
+    [9] = 0xbeba1b84u,
+    [10] = 0x385a3296u,
+    [11] = 0x9fcdc172u,
+    [12] = 0xb7f16e2cu,
+    [13] = 0x75a927f6u,
+    [14] = 0xb6eae46eu,
+    [15] = 0x2c12afd5u,
+    [16] = 0x5eaa96efu,
+    [17] = 0x564c1a85u,
+    [18] = 0x842c928fu,
+    [19] = 0x5c852cc8u,
+    [20] = 0x52cf1b7au,
+    [21] = 0x81bb5a36u,
+};
+
 /* Name of a call id, or NULL when the id is not in this table. */
 const char *vgpu_mini_call_name(uint32_t id);
 
