@@ -82,6 +82,12 @@ void vgpu_client_set_error(struct vgpu_client *c, int st);
 /* The status the server's runtime started with (0 before connecting). */
 int vgpu_client_init_status(struct vgpu_client *c);
 /*
+ * The server's release ("vgpu-server 0.1.0"), connecting first if need be:
+ * 0, -ENOTCONN (not reachable: the connection said why), or -EOPNOTSUPP
+ * (an older copy of the client library made the process's client).
+ */
+int vgpu_client_server_version(struct vgpu_client *c, char *buf, size_t len);
+/*
  * The server's name (text false) or text (text true) of an error code, or
  * its catch-all entry; NULL when the server sent neither (or no table: not
  * connected).  With connect, connects first if no call has yet.  The string

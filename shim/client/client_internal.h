@@ -74,6 +74,8 @@ struct vgpu_client_ops {
     int (*take_owed)(struct vgpu_client *c);
     /* appended with driver log callbacks' delivery points: a client whose ops are smaller has none */
     void (*quiet)(struct vgpu_client *c, int delta);
+    /* appended with vgpu-smi's server line: a client whose ops are smaller does not say */
+    int (*server_version)(struct vgpu_client *c, char *buf, size_t len);
 };
 
 /* ---- the connection (conn.c) ---- */

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <link.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,6 +222,18 @@ static void local_quiet(struct vgpu_client *c, int delta)
     quiet_depth += delta;
 }
 
+static int local_server_version(struct vgpu_client *c, char *buf, size_t len)
+{
+    int rc;
+
+    pthread_mutex_lock(&c->lock);
+    rc = vgpu_conn_ensure_locked(c) ? -ENOTCONN : 0;
+    if (!rc)
+        snprintf(buf, len, "%s", c->conn.server_version);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 static int local_take_owed(struct vgpu_client *c)
 {
     (void)c;
@@ -338,6 +351,7 @@ const struct vgpu_client_ops vgpu_client_local_ops = {
     .managed_range_attrs = vgpu_managed_local_range_attrs,
     .take_owed = local_take_owed,
     .quiet = local_quiet,
+    .server_version = local_server_version,
 };
 
 /* ---- client.h: whichever copy made c ---- */
@@ -491,6 +505,14 @@ bool vgpu_client_runs_notify(struct vgpu_client *c)
 {
     /* VGPU_CB_NOTIFY came with the ops up to quiet */
     return c->ops->size >= offsetof(struct vgpu_client_ops, quiet) + sizeof(c->ops->quiet);
+}
+
+int vgpu_client_server_version(struct vgpu_client *c, char *buf, size_t len)
+{
+    if (c->ops->size < offsetof(struct vgpu_client_ops, server_version) +
+                       sizeof(c->ops->server_version))
+        return -EOPNOTSUPP;        /* an older copy's client */
+    return c->ops->server_version(c, buf, len);
 }
 
 void vgpu_client_quiet(struct vgpu_client *c, int delta)

@@ -8,6 +8,7 @@
  * processes under their own pids, docs/nvml.md), and process names, read
  * from the guest's /proc.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +54,30 @@ VGPU_EXPORT const char *nvmlErrorString(nvmlReturn_t result)
     case NVML_ERROR_UNKNOWN: return "Unknown Error";
     default: return "Unknown Error";
     }
+}
+
+/*
+ * vgpu's own (vgpu-smi): the server's release, connecting first if need be.
+ * NVML_SUCCESS, NVML_ERROR_DRIVER_NOT_LOADED when the server cannot be
+ * reached (the library said why on stderr), NVML_ERROR_INSUFFICIENT_SIZE,
+ * NVML_ERROR_INVALID_ARGUMENT for a NULL buffer.
+ */
+VGPU_EXPORT nvmlReturn_t vgpu_nvml_server_version(char *version, unsigned int length)
+{
+    char v[64];
+    int rc;
+
+    if (!version || !length)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    rc = vgpu_client_server_version(vgpu_client_get(), v, sizeof(v));
+    if (rc == -EOPNOTSUPP)
+        return NVML_ERROR_FUNCTION_NOT_FOUND;
+    if (rc)
+        return NVML_ERROR_DRIVER_NOT_LOADED;
+    if (strlen(v) >= length)
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    memcpy(version, v, strlen(v) + 1);
+    return NVML_SUCCESS;
 }
 
 /*

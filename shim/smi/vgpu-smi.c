@@ -8,7 +8,9 @@
  *     VM (vm id, pool, priority), whether the device is linked to the
  *     server now and how often it connected, the register protocol and
  *     capabilities, the shared BAR's size;
- *   - where CUDA programs here go (VGPU_SERVER, or the device);
+ *   - where CUDA programs here go (VGPU_SERVER, or the device), and whether
+ *     vgpu-server is reachable from here and its release (vgpu's NVML's
+ *     own export, vgpu_nvml_server_version);
  *   - the GPUs through libnvidia-ml.so.1 as programs load it (vgpu's, from
  *     its ld.so.conf.d entry or LD_LIBRARY_PATH): name, UUID, bus id,
  *     memory used and total as this VM may use them, utilization,
@@ -216,6 +218,20 @@ static void show_gpus(void)
         snprintf(path, sizeof(path), "%s", di.dli_fname);
     dl_iterate_phdr(find_note, "libnvidia-ml.so");
     printf("NVML: %s (%s)\n", path, is_vgpu ? "vgpu's" : "not vgpu's: this is another NVML");
+    if (is_vgpu) {
+        /* vgpu's own export: connects, so an unreachable server is said here (and why, on stderr) */
+        nvmlReturn_t (*server_version)(char *, unsigned int) =
+            (nvmlReturn_t (*)(char *, unsigned int))(void (*)(void))dlsym(nvml, "vgpu_nvml_server_version");
+        char sv[64];
+
+        if (!server_version)
+            printf("vgpu-server: this vgpu NVML is older than the server line\n");
+        else if ((st = server_version(sv, sizeof(sv))) == NVML_SUCCESS)
+            printf("vgpu-server: reachable, %s\n", sv);
+        else
+            printf("vgpu-server: not reachable (%s; the line above from the library says why)\n",
+                   FN(nvmlErrorString) ? FN(nvmlErrorString)(st) : "?");
+    }
     if ((st = FN(nvmlInit_v2) ? FN(nvmlInit_v2)() : NVML_ERROR_FUNCTION_NOT_FOUND) != NVML_SUCCESS) {
         printf("GPUs: nvmlInit failed: %s\n", FN(nvmlErrorString) ? FN(nvmlErrorString)(st) : "?");
         return;

@@ -56,11 +56,19 @@ VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$shim_dir timeout 30 "$smi" >"$work/smi.o
 for want in "no vgpu-stub device in this machine" \
             "CUDA programs here use vgpu-server at unix:$sock (VGPU_SERVER)" \
             "NVML: $shim_dir/libnvidia-ml.so.1 (vgpu's)" \
+            "vgpu-server: reachable, vgpu-server $(cd "$(dirname "$0")/../.." && sed -n 's/^project(vgpu VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)" \
             "GPU 0: vgpu fake device" \
             "  memory 32 MiB used of 256 MiB (this VM's share)" \
             "    pid $pid, 512 MiB"; do
     grep -qxF "$want" "$work/smi.out" || fail "no line '$want' in: $(cat "$work/smi.out")"
 done
+# with the server gone, vgpu-smi says so plainly
+stop_server
+VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$shim_dir timeout 30 "$smi" >"$work/down.out" 2>"$work/down.err"
+grep -q "^vgpu-server: not reachable (Driver Not Loaded; the line above from the library says why)\$" \
+    "$work/down.out" || fail "no 'not reachable' line with the server down: $(cat "$work/down.out")"
+grep -q "cannot reach vgpu-server at unix:$sock" "$work/down.err" ||
+    fail "the library did not say why: $(cat "$work/down.err")"
 # --no-gpu asks nothing of NVML; -l prints again; bad input is refused
 VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$shim_dir "$smi" --no-gpu >"$work/nogpu.out" 2>&1 ||
     fail "vgpu-smi --no-gpu failed"
