@@ -203,12 +203,7 @@ int vgpu_session_handshake(struct vgpu_session *s)
     rc = admit(s, f.env->hello, why, sizeof(why));
     vgpu_hello_reply_init(&reply, rc, VGPU_CALL_TABLES_HASH, VGPU_SERVER_VERSION, why);
     /* the client refuses what does not agree itself, naming both releases */
-    reply.shapes_cudart = (uint32_t *)vgpu_cudart_shapes;
-    reply.n_shapes_cudart = VGPU_CUDART_NSHAPES;
-    reply.shapes_cuda = (uint32_t *)vgpu_cuda_shapes;
-    reply.n_shapes_cuda = VGPU_CUDA_NSHAPES;
-    reply.shapes_nvml = (uint32_t *)vgpu_nvml_shapes;
-    reply.n_shapes_nvml = VGPU_NVML_NSHAPES;
+    VGPU_AGREE_PUT_SHAPES(&reply);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
     h.seq = f.hdr.seq;

@@ -26,6 +26,17 @@ struct vgpu_agreement {
     uint8_t off[VGPU_AGREE_SLOTS];    /* 1: refused (differs, or one side lacks it); 2: said so */
 };
 
+/* Our shapes into a Hello or a HelloReply (the fields have the same names in both). */
+#define VGPU_AGREE_PUT_SHAPES(m)                                      \
+    do {                                                              \
+        (m)->shapes_cudart = (uint32_t *)vgpu_cudart_shapes;          \
+        (m)->n_shapes_cudart = VGPU_CUDART_NSHAPES;                   \
+        (m)->shapes_cuda = (uint32_t *)vgpu_cuda_shapes;              \
+        (m)->n_shapes_cuda = VGPU_CUDA_NSHAPES;                       \
+        (m)->shapes_nvml = (uint32_t *)vgpu_nvml_shapes;              \
+        (m)->n_shapes_nvml = VGPU_NVML_NSHAPES;                       \
+    } while (0)
+
 /* The slot of a call id, or -1 when it is in none of our tables. */
 static inline long vgpu_agree_slot(uint32_t id)
 {

@@ -235,12 +235,7 @@ static int handshake(struct vgpu_client *c)
     vgpu_hello_init(&hello, VGPU_CALL_TABLES_HASH, VGPU_CALL_TABLES_API, name, (uint32_t)getpid(), host);
     /* a server of another release serves the calls whose shapes agree (vgpu/agree.h) */
     hello.client_version = (char *)VGPU_VERSION;
-    hello.shapes_cudart = (uint32_t *)vgpu_cudart_shapes;
-    hello.n_shapes_cudart = VGPU_CUDART_NSHAPES;
-    hello.shapes_cuda = (uint32_t *)vgpu_cuda_shapes;
-    hello.n_shapes_cuda = VGPU_CUDA_NSHAPES;
-    hello.shapes_nvml = (uint32_t *)vgpu_nvml_shapes;
-    hello.n_shapes_nvml = VGPU_NVML_NSHAPES;
+    VGPU_AGREE_PUT_SHAPES(&hello);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     rc = vgpu_conn_roundtrip_locked(c, &env, NULL, 0, 4096, &buf, &len, &f);
