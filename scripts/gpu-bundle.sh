@@ -11,7 +11,7 @@ rm -rf "$out"
 mkdir -p "$out/bin" "$out/shim" "$out/examples" "$out/tests" "$out/bench"
 cp "$build/server/vgpu-server" "$build/server/vgpuctl" "$out/bin/"
 cp "$build/bench/sched_bench" "$build/bench/transport_bench" "$build/bench/vgpu_bench" \
-    "$build/bench/vgpu_bench_static" "$out/bench/"
+    "$build/bench/vgpu_bench_static" "$build/bench/libvgpu_prof.so" "$out/bench/"
 cp "$build/shim/libcudart.so.13" "$build/shim/libcuda.so.1" "$out/shim/"
 [ -f "$build/shim/libnvidia-ml.so.1" ] && cp "$build/shim/libnvidia-ml.so.1" "$out/shim/"
 # the driver tracer (tests/tools/etbl_trace.c), under the real driver's name in a folder of its own
