@@ -556,9 +556,10 @@ void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *
             break;
     }
     vgpu_log(VGPU_LOG_INFO, "vm %u: device link closed, ending %zu session(s)", l.who.vm_id, l.nch);
+    vgpu_sched_link_down(l.listed);    /* first: a QEMU linking again meanwhile is no clash */
+    l.listed = -1;
     while (l.nch)
         end_channel(&l, &l.ch[l.nch - 1], "the link closed");
-    vgpu_sched_link_down(l.listed);
     for (unsigned k = 0; k < LINK_MAX_OWED; k++)
         free(l.q[k].answer);
     vgpu_link_rx_release(&l.rx);

@@ -56,8 +56,8 @@ static void snapshot_links(struct link_snap *ls)
         for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++)
             if (rw->pol.p.link[i].pid && !vgpu_sched_alive(rw->pol.p.link[i].pid))
                 memset(&rw->pol.p.link[i], 0, sizeof(rw->pol.p.link[i]));
-        vgpu_sched_unlock();
     }
+    /* read under the lock (when this process may take it): no entry half reused */
     for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
         const struct vgpu_sched_link *l = &sh->pol.p.link[i];
         struct link_snap *s = &ls[i];
@@ -72,6 +72,8 @@ static void snapshot_links(struct link_snap *ls)
         memcpy(s->from, l->from, sizeof(s->from));
         s->from[sizeof(s->from) - 1] = 0;
     }
+    if (rw)
+        vgpu_sched_unlock();
     for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
         ls[i].dups = 0;
         for (int j = 0; j < VGPU_SCHED_MAX_LINKS && ls[i].pid; j++)

@@ -90,6 +90,13 @@ static bool flushes_printf(uint32_t id)
     case VGPU_CUDA_ID_cuCtxDestroy_v2:
     case VGPU_CUDA_ID_cuDevicePrimaryCtxReset:
     case VGPU_CUDA_ID_cuDevicePrimaryCtxReset_v2:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxRelease:
+    case VGPU_CUDA_ID_cuDevicePrimaryCtxRelease_v2:
+    /* blocking copies that put no work item on the GPU (symbol.c) */
+    case VGPU_CUDART_ID_cudaMemcpyToSymbol:
+    case VGPU_CUDART_ID_cudaMemcpyToSymbol_ptds:
+    case VGPU_CUDART_ID_cudaMemcpyFromSymbol:
+    case VGPU_CUDART_ID_cudaMemcpyFromSymbol_ptds:
     case VGPU_CUDA_ID_cuModuleLoad:
     case VGPU_CUDA_ID_cuModuleLoadData:
     case VGPU_CUDA_ID_cuModuleLoadDataEx:
@@ -540,7 +547,8 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
     rb.results = resp;
     /* queued calls the client does not wait for flush nothing it could see now */
     rb.device_output = vgpu_devout_pending(s, !b->flight && s->devout_flush);
-    s->devout_flush = false;
+    if (!b->flight)
+        s->devout_flush = false;    /* a flight's launches wrote for the next waited reply to see */
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_RESULTS;
     env.results = &rb;
     vgpu_work_cover(s);

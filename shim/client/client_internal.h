@@ -116,10 +116,11 @@ struct vgpu_queue {
     int n, device;                      /* the batch runs on one device */
     uint64_t context;                   /* ... and in one driver context (0: the device's primary) */
     size_t bytes;
-    uint64_t since_ns;                  /* when the oldest entered */
+    uint64_t since_ns;                  /* when the oldest entered (the flusher reads it too) */
     /*
-     * The flusher reads these two without the lock: since_ns while calls
-     * wait (0: none), and 1 while it sleeps until woken (the futex word).
+     * The flusher reads these without the lock: waiting_since is since_ns
+     * while calls wait (0: none); flusher_idle is 1 while it sleeps until
+     * woken (the futex word).
      */
     uint64_t waiting_since;
     uint32_t flusher_idle;

@@ -29,7 +29,9 @@ void vgpu_conn_drop_locked(struct vgpu_client *c, const char *why)
     struct vgpu_transport *t = &c->conn.transport;
     const char *at = t->ops == &vgpu_transport_mmio ? "the vgpu-stub device" : c->conn.server_addr;
 
-    if (c->conn.state == VGPU_CONN_UP && !c->conn.server_version[0])
+    if (!why)
+        ;                       /* the caller said why already */
+    else if (c->conn.state == VGPU_CONN_UP && !c->conn.server_version[0])
         vgpu_shim_log(VGPU_LOG_ERROR, "cannot reach vgpu-server at %s (%s); CUDA calls fail with "
                       "cudaErrorNoDevice", at, why);
     else if (c->conn.state == VGPU_CONN_UP)
@@ -57,8 +59,9 @@ static const char *drop_text(const struct vgpu_client *c, int rc)
     if (c->conn.transport.ops != &vgpu_transport_mmio || (rc != -ECONNRESET && rc != -EPIPE))
         return rc_text(rc);
     if (c->conn.server_version[0])
-        return "the host's vgpu-server went away: it stopped or restarted, or QEMU lost its "
-               "chardev; a program started once it is back is served";
+        return "the host ended this program's session: vgpu-server stopped or restarted, the "
+               "session's process ended (the server's log says why), or QEMU lost its chardev; "
+               "a program started once the server is up is served";
     return "the host's vgpu-server is not linked to this VM's vgpu-stub device: it is not "
            "running, or QEMU's chardev does not reach it (QEMU links again by itself, every "
            "reconnect-ms)";
@@ -245,7 +248,12 @@ static int handshake(struct vgpu_client *c)
         rc = -EPROTO;
     else if (other_release(c, f.env->hello_reply))
         rc = 0;
-    else
+    else if (!f.env->hello_reply->ok && f.env->hello_reply->n_shapes_cudart &&
+             f.env->hello_reply->message && f.env->hello_reply->message[0]) {
+        /* a server that compares call by call said why itself (a bound, a pool, a limit) */
+        snprintf(why, sizeof(why), "%s", f.env->hello_reply->message);
+        rc = VGPU_WIRE_E_REFUSED;
+    } else
         rc = vgpu_hello_reply_check(f.env->hello_reply, VGPU_CALL_TABLES_HASH, why, sizeof(why));
     if (rc)
         vgpu_shim_log(VGPU_LOG_ERROR, "vgpu-server at %s refused this program: %s", c->conn.server_addr,
@@ -319,10 +327,13 @@ int vgpu_conn_ensure_locked(struct vgpu_client *c)
     }
     c->conn.state = VGPU_CONN_UP;
     rc = handshake(c);
-    if (rc == 0)
-        rc = vgpu_fetch_error_table_locked(c);
     if (rc) {
-        vgpu_conn_drop_locked(c, "handshake failed");
+        vgpu_conn_drop_locked(c, NULL);    /* the handshake said why */
+        return rc;
+    }
+    rc = vgpu_fetch_error_table_locked(c);
+    if (rc) {
+        vgpu_conn_drop_locked(c, "the server's error table did not come");
         return rc;
     }
     vgpu_qp_setup_locked(c);
@@ -403,7 +414,7 @@ void vgpu_conn_atfork_child(struct vgpu_client *c)
     c->conn.server_version[0] = '\0';   /* the child's own handshake says it again */
     c->queue.n = 0;                     /* flushed before the fork */
     c->queue.flusher_started = false;   /* the flusher thread is not in the child */
-    vgpu_queue_init(&c->queue);         /* its condition anew */
+    vgpu_queue_init(&c->queue);         /* its flusher's words anew */
     vgpu_callbacks_forked(c);
     pthread_mutex_unlock(&c->lock);
 }

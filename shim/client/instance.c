@@ -226,6 +226,8 @@ static int local_server_version(struct vgpu_client *c, char *buf, size_t len)
 {
     int rc;
 
+    if (vgpu_callbacks_on_thread())
+        return -EDEADLK;       /* the client's lock may be held by the call that waits for it */
     pthread_mutex_lock(&c->lock);
     rc = vgpu_conn_ensure_locked(c) ? -ENOTCONN : 0;
     if (!rc)

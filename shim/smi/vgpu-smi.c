@@ -224,12 +224,13 @@ static void show_gpus(void)
             (nvmlReturn_t (*)(char *, unsigned int))(void (*)(void))dlsym(nvml, "vgpu_nvml_server_version");
         char sv[64];
 
-        if (!server_version)
-            printf("vgpu-server: this vgpu NVML is older than the server line\n");
-        else if ((st = server_version(sv, sizeof(sv))) == NVML_SUCCESS)
+        fflush(stdout);        /* the library's reason, on stderr, comes after what is said so far */
+        if (!server_version || (st = server_version(sv, sizeof(sv))) == NVML_ERROR_FUNCTION_NOT_FOUND)
+            printf("vgpu-server: not asked (this vgpu NVML is of a release without the question)\n");
+        else if (st == NVML_SUCCESS)
             printf("vgpu-server: reachable, %s\n", sv);
         else
-            printf("vgpu-server: not reachable (%s; the line above from the library says why)\n",
+            printf("vgpu-server: not reachable (%s; the library's line on stderr says why)\n",
                    FN(nvmlErrorString) ? FN(nvmlErrorString)(st) : "?");
     }
     if ((st = FN(nvmlInit_v2) ? FN(nvmlInit_v2)() : NVML_ERROR_FUNCTION_NOT_FOUND) != NVML_SUCCESS) {

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // What kernels print reaches the program's own stdout, where CUDA flushes
-// it: at cudaDeviceSynchronize, cudaStreamSynchronize and a blocking copy,
+// it: at cudaDeviceSynchronize, cudaStreamSynchronize, a blocking copy and
+// a blocking symbol copy (after a cudaStreamQuery, which flushes nothing),
 // between the host's lines before and after each.  The last kernel prints
 // more than one reply of the server carries (512 KiB).  On a GPU the same
 // program runs natively for a differential test; against vgpu's fake
 // runtime, fake_print is emulated by name (tests/fakecuda/exec.c).
 #include <cstdio>
 #include <cuda_runtime.h>
+
+__device__ int sym_value;
 
 __global__ void fake_print(int tag, int lines)
 {
@@ -52,6 +55,13 @@ int main()
     if (check(cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy"))
         return 1;
     printf("host: after a blocking copy (%d)\n", h);
+
+    fake_print<<<1, 1>>>(5, 1);
+    if (check(cudaStreamQuery(0) == cudaErrorNotReady ? cudaSuccess : cudaGetLastError(),
+              "cudaStreamQuery") ||
+        check(cudaMemcpyFromSymbol(&h, sym_value, sizeof(int)), "cudaMemcpyFromSymbol"))
+        return 1;
+    printf("host: after a symbol copy (%d)\n", h);
 
     // about 700 KB of text: more than one reply carries
     fake_print<<<1, 1>>>(4, 30000);

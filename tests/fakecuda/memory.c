@@ -417,6 +417,8 @@ static cudaError_t symbol_copy(const char *fn, bool to, const void *symbol, void
         return cudaErrorInvalidSymbol;
     if (!vgpu_fake_stream_ok(fn, stream))
         return cudaErrorInvalidResourceHandle;
+    if (!stream)
+        vgpu_fake_devout_flush();  /* a blocking copy synchronizes */
     if (kind != host && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault)
         return vgpu_fake_status(cudaErrorInvalidMemcpyDirection);
     if (offset > v->size || count > v->size - offset)

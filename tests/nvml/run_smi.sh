@@ -65,7 +65,7 @@ done
 # with the server gone, vgpu-smi says so plainly
 stop_server
 VGPU_SERVER=unix:$sock LD_LIBRARY_PATH=$shim_dir timeout 30 "$smi" >"$work/down.out" 2>"$work/down.err"
-grep -q "^vgpu-server: not reachable (Driver Not Loaded; the line above from the library says why)\$" \
+grep -q "^vgpu-server: not reachable (Driver Not Loaded; the library's line on stderr says why)\$" \
     "$work/down.out" || fail "no 'not reachable' line with the server down: $(cat "$work/down.out")"
 grep -q "cannot reach vgpu-server at unix:$sock" "$work/down.err" ||
     fail "the library did not say why: $(cat "$work/down.err")"
