@@ -90,7 +90,7 @@ enable_deb_src() {
 
 PACKAGES="
 build-essential cmake pkg-config clang
-protobuf-c-compiler libprotobuf-c-dev libinih-dev
+protobuf-c-compiler libprotobuf-c-dev libinih-dev libjson-c-dev
 libffi-dev libclang-dev libcmocka-dev libseccomp-dev nettle-dev
 libgnutls28-dev gnutls-bin libsystemd-dev
 libgl-dev libegl-dev libvdpau-dev

@@ -17,6 +17,8 @@
 
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "config.h"
 #include "sched_internal.h"
 #include "vgpu/fdio.h"
@@ -137,17 +139,11 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
         o->len = o->len + (size_t)n < o->cap ? o->len + (size_t)n : o->cap;
 }
 
-/* A client name (from an untrusted Hello): printable ASCII only, quotes escaped for JSON. */
-static void put_name(struct out *o, const char *s, bool json)
+/* A client name (from an untrusted Hello): printable ASCII only. */
+static void put_name(struct out *o, const char *s)
 {
-    for (; *s; s++) {
-        if (json && (*s == '"' || *s == '\\'))
-            put(o, "\\%c", *s);
-        else if (*s >= 0x20 && *s < 0x7f)
-            put(o, "%c", *s);
-        else if (!json)
-            put(o, "?");
-    }
+    for (; *s; s++)
+        put(o, "%c", *s >= 0x20 && *s < 0x7f ? *s : '?');
 }
 
 /* One VM's sessions summed, and its limits. */
@@ -275,7 +271,7 @@ static void report_text(struct out *o, const struct slot *snap, const struct lin
         put(o, "%-8d %-4c %-8s %-8u %10" PRIu64 " %7u %7u %12.1f %7" PRIu64 "  ", s->pid,
             s->pool, vgpu_prio_name(s->priority), s->vm_id, s->calls, s->queued, s->waiting,
             (double)s->held[VGPU_HELD_MEMORY] / (1 << 20), s->held[VGPU_HELD_STREAMS]);
-        put_name(o, s->client, false);
+        put_name(o, s->client);
         put(o, "\n");
     }
     put(o, "%s\n%-8s %-8s %-4s %-8s %8s %8s %-12s %s\n", n ? "" : "(no sessions)\n", "LINK-PID",
@@ -291,7 +287,7 @@ static void report_text(struct out *o, const struct slot *snap, const struct lin
             vgpu_prio_name(l->priority), l->channels, l->opened);
         put_uptime(o, now > l->up_ns ? (now - l->up_ns) / 1000000000u : 0);
         put(o, "%*s", now - l->up_ns >= 86400000000000ull ? 1 : 4, "");
-        put_name(o, l->from, false);
+        put_name(o, l->from);
         put(o, "\n");
     }
     put(o, "%s\n%-8s %-10s %-22s %-16s\n", n ? "" : "(no device links)\n", "VM", "SESSIONS",
@@ -333,87 +329,149 @@ static void report_text(struct out *o, const struct slot *snap, const struct lin
                 ls[i].vm_id, ls[i].dups + 1);
 }
 
+/* A name from an untrusted source as a JSON string: printable ASCII only (json-c escapes). */
+static struct json_object *json_name(const char *s)
+{
+    char clean[80];
+    size_t n = 0;
+
+    for (; *s && n < sizeof(clean) - 1; s++)
+        if (*s >= 0x20 && *s < 0x7f)
+            clean[n++] = *s;
+    clean[n] = '\0';
+    return json_object_new_string(clean);
+}
+
+static void add(struct json_object *o, const char *key, struct json_object *v)
+{
+    json_object_object_add(o, key, v);
+}
+
+static struct json_object *per_class(uint64_t high, uint64_t medium, uint64_t low)
+{
+    struct json_object *o = json_object_new_object();
+
+    add(o, "high", json_object_new_uint64(high));
+    add(o, "medium", json_object_new_uint64(medium));
+    add(o, "low", json_object_new_uint64(low));
+    return o;
+}
+
+/* json-c builds it (escaping, numbers), so the output is JSON whatever names sessions publish. */
 static void report_json(struct out *o, const struct slot *snap, const struct link_snap *ls,
                         const struct vm_use *vms, size_t nvms, const struct vgpu_report_ctx *ctx,
                         uint64_t now)
 {
-    bool first = true;
+    struct json_object *root = json_object_new_object(), *a;
+    static const int cls[] = { 2, 1, 0 };
 
-    put(o, "{\"version\":\"%s\",\"timestamp\":%lld,\"uptime_s\":%" PRIu64 ",\"sessions\":[",
-        ctx->version, (long long)time(NULL), (now - ctx->started_ns) / 1000000000u);
+    add(root, "version", json_object_new_string(ctx->version));
+    add(root, "timestamp", json_object_new_int64((int64_t)time(NULL)));
+    add(root, "uptime_s", json_object_new_uint64((now - ctx->started_ns) / 1000000000u));
+    a = json_object_new_array();
     for (int i = 0; i < VGPU_SCHED_MAX_SESSIONS; i++) {
         const struct slot *s = &snap[i];
+        struct json_object *e;
 
         if (!s->pid)
             continue;
-        put(o, "%s{\"pid\":%d,\"vm_id\":%u,\"pool\":\"%c\",\"gpu\":%u,\"priority\":\"%s\","
-            "\"calls\":%" PRIu64 ",\"queued\":%u,\"waiting\":%u,\"grants\":%" PRIu64
-            ",\"wait_us\":%" PRIu64 ",\"device_memory\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"client\":\"",
-            first ? "" : ",", s->pid, s->vm_id, s->pool, s->gpu, vgpu_prio_name(s->priority),
-            s->calls, s->queued, s->waiting, s->grants, s->wait_ns / 1000, s->held[VGPU_HELD_MEMORY],
-            s->held[VGPU_HELD_STREAMS]);
-        put_name(o, s->client, true);
-        put(o, "\"}");
-        first = false;
+        e = json_object_new_object();
+        add(e, "pid", json_object_new_int(s->pid));
+        add(e, "vm_id", json_object_new_uint64(s->vm_id));
+        add(e, "pool", json_object_new_string_len(&s->pool, 1));
+        add(e, "gpu", json_object_new_uint64(s->gpu));
+        add(e, "priority", json_object_new_string(vgpu_prio_name(s->priority)));
+        add(e, "calls", json_object_new_uint64(s->calls));
+        add(e, "queued", json_object_new_uint64(s->queued));
+        add(e, "waiting", json_object_new_uint64(s->waiting));
+        add(e, "grants", json_object_new_uint64(s->grants));
+        add(e, "wait_us", json_object_new_uint64(s->wait_ns / 1000));
+        add(e, "device_memory", json_object_new_uint64(s->held[VGPU_HELD_MEMORY]));
+        add(e, "streams", json_object_new_uint64(s->held[VGPU_HELD_STREAMS]));
+        add(e, "client", json_name(s->client));
+        json_object_array_add(a, e);
     }
-    put(o, "],\"links\":[");
-    first = true;
+    add(root, "sessions", a);
+    a = json_object_new_array();
     for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++) {
         const struct link_snap *l = &ls[i];
+        struct json_object *e;
 
         if (!l->pid)
             continue;
-        put(o, "%s{\"pid\":%d,\"vm_id\":%u,\"pool\":\"%c\",\"priority\":\"%s\",\"channels\":%u,"
-            "\"channels_opened\":%" PRIu64 ",\"uptime_s\":%" PRIu64 ",\"from\":\"",
-            first ? "" : ",", l->pid, l->vm_id, l->pool, vgpu_prio_name(l->priority), l->channels,
-            l->opened, now > l->up_ns ? (now - l->up_ns) / 1000000000u : 0);
-        put_name(o, l->from, true);
-        put(o, "\"}");
-        first = false;
+        e = json_object_new_object();
+        add(e, "pid", json_object_new_int(l->pid));
+        add(e, "vm_id", json_object_new_uint64(l->vm_id));
+        add(e, "pool", json_object_new_string_len(&l->pool, 1));
+        add(e, "priority", json_object_new_string(vgpu_prio_name(l->priority)));
+        add(e, "channels", json_object_new_uint64(l->channels));
+        add(e, "channels_opened", json_object_new_uint64(l->opened));
+        add(e, "uptime_s", json_object_new_uint64(now > l->up_ns ? (now - l->up_ns) / 1000000000u : 0));
+        add(e, "from", json_name(l->from));
+        json_object_array_add(a, e);
     }
-    put(o, "],\"warnings\":[");
-    first = true;
+    add(root, "links", a);
+    a = json_object_new_array();
     for (int i = 0; i < VGPU_SCHED_MAX_LINKS; i++)
         if (first_dup(ls, i)) {
-            put(o, "%s\"vm %u has %d device links\"", first ? "" : ",", ls[i].vm_id, ls[i].dups + 1);
-            first = false;
+            char w[64];
+
+            snprintf(w, sizeof(w), "vm %u has %d device links", ls[i].vm_id, ls[i].dups + 1);
+            json_object_array_add(a, json_object_new_string(w));
         }
-    put(o, "],\"vms\":[");
+    add(root, "warnings", a);
+    a = json_object_new_array();
     for (size_t k = 0; k < nvms; k++) {
         const struct vm_use *v = &vms[k];
+        struct json_object *e = json_object_new_object(), *lim = json_object_new_object();
 
-        put(o, "%s{\"vm_id\":%u,\"sessions\":%u,\"device_memory\":%" PRIu64 ",\"streams\":%" PRIu64
-            ",\"calls\":%" PRIu64 ",\"limits\":{\"sessions\":%u,\"device_memory\":%" PRIu64
-            ",\"streams\":%u}}", k ? "," : "", v->vm_id, v->sessions, v->memory, v->streams,
-            v->calls, ctx->cfg ? vgpu_config_vm_sessions(ctx->cfg, v->vm_id) : VGPU_VM_MAX_SESSIONS,
-            v->lim ? v->lim->memory : 0, v->lim ? v->lim->streams : 0);
+        add(e, "vm_id", json_object_new_uint64(v->vm_id));
+        add(e, "sessions", json_object_new_uint64(v->sessions));
+        add(e, "device_memory", json_object_new_uint64(v->memory));
+        add(e, "streams", json_object_new_uint64(v->streams));
+        add(e, "calls", json_object_new_uint64(v->calls));
+        add(lim, "sessions", json_object_new_uint64(ctx->cfg ? vgpu_config_vm_sessions(ctx->cfg, v->vm_id)
+                                                             : VGPU_VM_MAX_SESSIONS));
+        add(lim, "device_memory", json_object_new_uint64(v->lim ? v->lim->memory : 0));
+        add(lim, "streams", json_object_new_uint64(v->lim ? v->lim->streams : 0));
+        add(e, "limits", lim);
+        json_object_array_add(a, e);
     }
-    put(o, "],\"pools\":[");
-    first = true;
+    add(root, "vms", a);
+    a = json_object_new_array();
     for (int p = 0; p < VGPU_SCHED_MAX_POOLS; p++) {
         struct pool_use u;
-        int k = 0;
+        struct json_object *e, *queues;
+        char name = (char)('A' + p);
 
         pool_of(snap, p, now, &u);
         if (!pool_gpus(ctx, p) && !u.ngpu)
             continue;
-        put(o, "%s{\"pool\":\"%c\",\"gpus\":\"%s\",\"queues\":[", first ? "" : ",", 'A' + p,
-            pool_gpus(ctx, p) ? pool_gpus(ctx, p) : "all");
-        first = false;
+        e = json_object_new_object();
+        queues = json_object_new_array();
+        add(e, "pool", json_object_new_string_len(&name, 1));
+        add(e, "gpus", json_object_new_string(pool_gpus(ctx, p) ? pool_gpus(ctx, p) : "all"));
         for (int g = 0; g < VGPU_SCHED_MAX_GPUS; g++) {
+            struct json_object *q;
+            uint64_t ago[3];
+
             if (!u.used[g] && !(g == 0 && !u.ngpu))
                 continue;
-            put(o, "%s{\"gpu\":%d,\"queued\":{\"high\":%u,\"medium\":%u,\"low\":%u},"
-                "\"waiting\":{\"high\":%u,\"medium\":%u,\"low\":%u},\"busy_ms_ago\":{"
-                "\"high\":%" PRIu64 ",\"medium\":%" PRIu64 ",\"low\":%" PRIu64 "}}",
-                k++ ? "," : "", g, u.q[g][2], u.q[g][1], u.q[g][0], u.w[g][2], u.w[g][1], u.w[g][0],
-                u.act[g][2] ? (now - u.act[g][2]) / 1000000 : 0,
-                u.act[g][1] ? (now - u.act[g][1]) / 1000000 : 0,
-                u.act[g][0] ? (now - u.act[g][0]) / 1000000 : 0);
+            for (int c = 0; c < 3; c++)
+                ago[c] = u.act[g][cls[c]] ? (now - u.act[g][cls[c]]) / 1000000 : 0;
+            q = json_object_new_object();
+            add(q, "gpu", json_object_new_int(g));
+            add(q, "queued", per_class(u.q[g][2], u.q[g][1], u.q[g][0]));
+            add(q, "waiting", per_class(u.w[g][2], u.w[g][1], u.w[g][0]));
+            add(q, "busy_ms_ago", per_class(ago[0], ago[1], ago[2]));
+            json_object_array_add(queues, q);
         }
-        put(o, "]}");
+        add(e, "queues", queues);
+        json_object_array_add(a, e);
     }
-    put(o, "]}\n");
+    add(root, "pools", a);
+    put(o, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+    json_object_put(root);
 }
 
 /* Prometheus's text format 0.0.4: each metric's HELP and TYPE once, then its series. */
