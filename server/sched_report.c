@@ -6,7 +6,9 @@
  * limits and a warning for two links that say one vm_id, written as a table,
  * JSON or Prometheus's text exposition format to the admin socket.  The
  * server runs this, never a session; client names come from sessions'
- * pages, so they are printed sanitized.  What sessions publish is
+ * pages, so they are printed sanitized.  JSON is built with json-c; the
+ * table and Prometheus's text format are written here, as Debian packages
+ * no C library for the latter (only Go's client).  What sessions publish is
  * bounded but not trusted: a session can overstate its own use.
  */
 #include <errno.h>
