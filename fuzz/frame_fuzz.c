@@ -13,12 +13,16 @@
  * Every frame that decodes is re-encoded and decoded again: the encoder must
  * accept what the decoder accepted, and a second round must be a byte-exact
  * fixpoint. A violation aborts, which libFuzzer reports as a crash.
+ * A Hello or HelloReply that decodes also has its per-call shapes compared
+ * with this build's (include/vgpu/agree.h), as a server and a shim do with
+ * a peer of another release, and every id at each API's edges looked up.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vgpu/agree.h"
 #include "vgpu/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -65,6 +69,35 @@ static void check_roundtrip(const struct vgpu_frame *f, const struct vgpu_wire_l
     free(b);
 }
 
+/* A peer's shapes, any length, against ours; then lookups at and past every table's ends. */
+static void agree_with(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, const uint32_t *c,
+                       size_t nc)
+{
+    static const uint32_t edges[] = { 0, 1, VGPU_CUDART_MAX_ID, VGPU_CUDART_MAX_ID + 1,
+                                      VGPU_CUDA_ID_BASE, VGPU_CUDA_MAX_ID, VGPU_CUDA_MAX_ID + 1,
+                                      VGPU_NVML_ID_BASE, VGPU_NVML_MAX_ID, VGPU_NVML_MAX_ID + 1,
+                                      UINT32_MAX };
+    static struct vgpu_agreement g;
+
+    vgpu_agree(&g, a, na, b, nb, c, nc);
+    if (g.differ > VGPU_AGREE_SLOTS)
+        die("more calls differ than there are", 0);
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+        if (!vgpu_agreed(&g, edges[i]))
+            (void)vgpu_agree_first_refusal(&g, edges[i]);
+}
+
+static void agree_if_hello(const Vgpu__Wire__Envelope *env)
+{
+    if (env->body_case == VGPU__WIRE__ENVELOPE__BODY_HELLO)
+        agree_with(env->hello->shapes_cudart, env->hello->n_shapes_cudart, env->hello->shapes_cuda,
+                   env->hello->n_shapes_cuda, env->hello->shapes_nvml, env->hello->n_shapes_nvml);
+    else if (env->body_case == VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY)
+        agree_with(env->hello_reply->shapes_cudart, env->hello_reply->n_shapes_cudart,
+                   env->hello_reply->shapes_cuda, env->hello_reply->n_shapes_cuda,
+                   env->hello_reply->shapes_nvml, env->hello_reply->n_shapes_nvml);
+}
+
 static void decode_one(const uint8_t *buf, size_t len, const struct vgpu_wire_limits *lim,
                        vgpu_wire_call_known_fn known)
 {
@@ -74,6 +107,7 @@ static void decode_one(const uint8_t *buf, size_t len, const struct vgpu_wire_li
     if (rc > 0)
         die("positive return code", rc);
     if (rc == 0) {
+        agree_if_hello(f.env);
         check_roundtrip(&f, lim);
         vgpu_frame_release(&f);
     }

@@ -51,6 +51,7 @@ int main(int argc, char **argv)
     static const struct vgpu_frame_header req = { .seq = 1 };
     static const struct vgpu_frame_header rep = { .seq = 1, .flags = VGPU_FRAME_F_REPLY };
     static const uint8_t args[] = { 0x08, 0x80, 0x08, 0x10, 0x01 };
+    static uint32_t shapes[] = { 0, 0x12345678u, 1, 0xffffffffu };
     static const uint8_t payload[48] = "0123456789abcdef0123456789abcdef0123456789abcde";
     Vgpu__Wire__Envelope env;
     Vgpu__Wire__Hello hello;
@@ -78,12 +79,20 @@ int main(int argc, char **argv)
 
     vgpu__wire__envelope__init(&env);
     vgpu_hello_init(&hello, 0x1122334455667788ull, "cudart", "seed", 1, "host");
+    /* per-call shapes, so mutations reach the agreement (a few, of any value) */
+    hello.client_version = (char *)"0.0.1";
+    hello.shapes_cudart = shapes;
+    hello.n_shapes_cudart = sizeof(shapes) / sizeof(shapes[0]);
+    hello.shapes_nvml = shapes;
+    hello.n_shapes_nvml = 2;
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     rc |= write_seed(argv[1], "hello.bin", &req, &env, NULL, 0);
 
     vgpu__wire__envelope__init(&env);
     vgpu_hello_reply_init(&reply, 0, 0x1122334455667788ull, "vgpu seed", "");
+    reply.shapes_cuda = shapes;
+    reply.n_shapes_cuda = sizeof(shapes) / sizeof(shapes[0]);
     env.body_case = VGPU__WIRE__ENVELOPE__BODY_HELLO_REPLY;
     env.hello_reply = &reply;
     rc |= write_seed(argv[1], "hello_reply.bin", &rep, &env, NULL, 0);
