@@ -236,6 +236,24 @@ int vgpu_devout_log_watch(struct vgpu_session *s, bool on)
     return st;
 }
 
+void vgpu_devout_log_end(struct vgpu_session *s)
+{
+    struct vgpu_drvlog *d = s->drvlog;
+
+    /* while the driver may still call on_log with it, it stays */
+    if (!d || (d->watching && vgpu_devout_log_watch(s, false) != CUDA_SUCCESS))
+        return;
+    while (d->head) {
+        struct drvlog_msg *m = d->head;
+
+        d->head = m->next;
+        free(m);
+    }
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    s->drvlog = NULL;
+}
+
 static bool drvlog_waiting(struct vgpu_session *s)
 {
     struct vgpu_drvlog *d = s->drvlog;

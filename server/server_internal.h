@@ -284,6 +284,8 @@ int vgpu_devout_fetch(struct vgpu_session *s, struct vgpu_arena *arena,
  * A CUresult.
  */
 int vgpu_devout_log_watch(struct vgpu_session *s, bool on);
+/* The driver's log no longer watched, and what was kept of it freed (the session ends). */
+void vgpu_devout_log_end(struct vgpu_session *s);
 /* Device memory held counts against the VM's limit; 0 or -ENOMEM (logged). */
 int vgpu_memory_charge(struct vgpu_session *s, int64_t delta);
 /* The same for memory that exists already: counted whatever the limit says. */
@@ -353,6 +355,12 @@ extern int vgpu_link_nbells;
  */
 void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity *who,
                       const char *refuse);
+/*
+ * One request frame from the client (buf, len: as the carrier received it):
+ * decoded, served and answered through s->carrier.  0, or a negative errno
+ * or wire error after which the session must end.
+ */
+int vgpu_session_serve(struct vgpu_session *s, const uint8_t *buf, size_t len);
 /* Serves one device link (a QEMU's chardev) on fd; l is its listener. */
 void vgpu_link_run(int fd, const char *cache_dir, const struct vgpu_listen_cfg *l);
 

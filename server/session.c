@@ -373,8 +373,18 @@ static void call_out_init(struct call_out *o)
     memset(&o->res, 0, sizeof(*o) - offsetof(struct call_out, res));
 }
 
+/*
+ * A result's fields besides its returned values, and each output segment's
+ * entry, at most (tags, varints, length prefixes): what the reply's
+ * envelope is charged for them.
+ */
+enum { RESULT_BYTES = 32, SEGMENT_BYTES = 24 };
+_Static_assert(VGPU_WIRE_MAX_ENV > 4096 + VGPU_WIRE_MAX_CALLS * RESULT_BYTES,
+               "a reply's envelope has room for a result of every call a batch may hold");
+
 static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const Vgpu__Wire__Call *c,
-                      struct call_out *o, struct iovec *iov, int *niov, uint64_t *payload_off)
+                      struct call_out *o, struct iovec *iov, int *niov, uint64_t *payload_off,
+                      size_t *env_left)
 {
     /* what is left of the reply for this call's outputs */
     size_t budget = *payload_off < VGPU_REPLY_MAX_BYTES ? VGPU_REPLY_MAX_BYTES - *payload_off : 0;
@@ -470,12 +480,26 @@ static void exec_call(struct vgpu_session *s, const struct vgpu_frame *f, const 
     }
 done:
     vgpu_log(VGPU_LOG_DEBUG, "%s -> %d", e->name, status);
-    o->res.status = status;
-    o->res.ret.data = (uint8_t *)ret;
-    o->res.ret.len = ret_len;
     /* Output segments only with success: a failed call leaves outputs alone. */
     if (status != cudaSuccess)
         nouts = 0;
+    /*
+     * What a call returns travels in the reply's envelope, which a frame
+     * limits (VGPU_WIRE_MAX_ENV); a reply over it could not be sent at all.
+     * RESULT_BYTES of each call's are set aside by serve_batch.
+     */
+    if (ret_len + (size_t)nouts * SEGMENT_BYTES > *env_left) {
+        vgpu_log(VGPU_LOG_INFO, "%s refused: what it returns (%zu bytes) does not fit the reply",
+                 e->name, ret_len);
+        status = refused_status(c->call_id, -E2BIG);
+        ret = NULL;
+        ret_len = 0;
+        nouts = 0;
+    }
+    *env_left -= ret_len + (size_t)nouts * SEGMENT_BYTES;
+    o->res.status = status;
+    o->res.ret.data = (uint8_t *)ret;
+    o->res.ret.len = ret_len;
     for (int i = 0; i < nouts; i++) {
         vgpu__wire__segment__init(&o->segs[i]);
         o->segs[i].offset = *payload_off;
@@ -505,6 +529,8 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
     Vgpu__Wire__Envelope env = VGPU__WIRE__ENVELOPE__INIT;
     struct vgpu_frame_header h = { .flags = VGPU_FRAME_F_REPLY, .seq = f->hdr.seq };
     uint64_t off = 0;
+    /* the envelope's room for what calls return (the decoder bounds n by VGPU_WIRE_MAX_CALLS) */
+    size_t env_left = VGPU_WIRE_MAX_ENV - 4096 - n * RESULT_BYTES;
     int niov = 0, rc = -ENOMEM;
 
     if (!outs || !resp || !iov)
@@ -530,7 +556,7 @@ static int serve_batch(struct vgpu_session *s, const struct vgpu_frame *f)
     for (size_t i = 0; i < n; i++) {
         if (!heap)
             call_out_init(&outs[i]);
-        exec_call(s, f, b->calls[i], &outs[i], iov, &niov, &off);
+        exec_call(s, f, b->calls[i], &outs[i], iov, &niov, &off, &env_left);
         resp[i] = &outs[i].res;
     }
     rb.n_results = n;
@@ -564,6 +590,43 @@ out:
         free(resp);
         free(iov);
     }
+    return rc;
+}
+
+/*
+ * One request frame as it came from the carrier: decoded, served, answered.
+ * 0, or a negative errno / wire error after which the session ends (logged
+ * here).  The in-process handler fuzzer (fuzz/handler_fuzz.c) enters here.
+ */
+int vgpu_session_serve(struct vgpu_session *s, const uint8_t *buf, size_t len)
+{
+    /* a session is a process of its own: one scratch for unpacking its requests */
+    static max_align_t scratch[(256 << 10) / sizeof(max_align_t)];
+    struct vgpu_frame f = { 0 };
+    int rc = vgpu_frame_decode_scratch(buf, len, NULL, call_known, NULL, scratch, sizeof(scratch),
+                                       &f);
+
+    /* control frames travel on the frame path only: their replies have no compact form */
+    if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS &&
+        (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CONTROL || s->via_qp))
+        rc = VGPU_WIRE_E_MALFORMED;
+    if (rc) {
+        vgpu_log(VGPU_LOG_WARN, "bad frame from the client, closing: %s", vgpu_wire_strerror(rc));
+        vgpu_frame_release(&f);
+        return rc;
+    }
+    if (s->via_qp)
+        s->frames_qp++;
+    else
+        s->frames_path++;
+    if (f.env->body_case == VGPU__WIRE__ENVELOPE__BODY_CONTROL)
+        rc = vgpu_control_serve(s, &f);
+    else
+        rc = serve_batch(s, &f);
+    vgpu_frame_release(&f);
+    if (rc)
+        vgpu_log(VGPU_LOG_INFO, "client went away: %s",
+                 rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
     return rc;
 }
 
@@ -601,9 +664,6 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
     if (s.init_status != cudaSuccess)
         vgpu_log(VGPU_LOG_WARN, "CUDA runtime unavailable here: %s", cudaGetErrorString(s.init_status));
     for (;;) {
-        /* a session is a process of its own: one scratch for unpacking its requests */
-        static max_align_t scratch[(256 << 10) / sizeof(max_align_t)];
-        struct vgpu_frame f = { 0 };
         uint8_t *buf;
         size_t len;
 
@@ -618,35 +678,14 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
                      rc < -1000 ? vgpu_wire_strerror(rc) : strerror(-rc));
             break;
         }
-        rc = vgpu_frame_decode_scratch(buf, len, NULL, call_known, NULL, scratch, sizeof(scratch), &f);
-        /* control frames travel on the frame path only: their replies have no compact form */
-        if (!rc && f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CALLS &&
-            (f.env->body_case != VGPU__WIRE__ENVELOPE__BODY_CONTROL || s.via_qp))
-            rc = VGPU_WIRE_E_MALFORMED;
-        if (rc) {
-            vgpu_log(VGPU_LOG_WARN, "bad frame from the client, closing: %s", vgpu_wire_strerror(rc));
-            vgpu_frame_release(&f);
-            free(buf);
-            break;
-        }
-        if (s.via_qp)
-            s.frames_qp++;
-        else
-            s.frames_path++;
-        if (f.env->body_case == VGPU__WIRE__ENVELOPE__BODY_CONTROL)
-            rc = vgpu_control_serve(&s, &f);
-        else
-            rc = serve_batch(&s, &f);
-        vgpu_frame_release(&f);
+        rc = vgpu_session_serve(&s, buf, len);
         free(buf);
         if (!rc && s.closing) {
             vgpu_log(VGPU_LOG_INFO, "the client closed the session");
             break;
         }
-        if (rc) {
-            vgpu_log(VGPU_LOG_INFO, "client went away: %s", strerror(-rc));
+        if (rc)
             break;
-        }
     }
     vgpu_log(VGPU_LOG_INFO, "session ends after %llu calls (%llu frames through the queue pair, "
              "%llu on the frame path)", (unsigned long long)s.calls,
@@ -654,6 +693,7 @@ void vgpu_session_run(int fd, const char *cache_dir, const struct vgpu_identity 
     if (s.pending_fd >= 0)
         close(s.pending_fd);
     vgpu_hostcb_end(&s);
+    vgpu_devout_log_end(&s);
     vgpu_regions_release(&s);
     vgpu_carrier_end(&s);
     vgpu_sched_leave();

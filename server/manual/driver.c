@@ -65,7 +65,11 @@ static void *driver_lib(void)
 
     if (!tried) {
         tried = true;
+#ifdef VGPU_CUDA_LINKED_IN
+        h = dlopen(NULL, RTLD_NOW);     /* the in-process fuzzer links the fake driver in */
+#else
         h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+#endif
     }
     return h;
 }

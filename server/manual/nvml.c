@@ -70,7 +70,11 @@ static bool load(void)
     if (nv.tried)
         return nv.lib != NULL;
     nv.tried = true;
+#ifdef VGPU_CUDA_LINKED_IN
+    nv.lib = dlopen(NULL, RTLD_NOW);    /* the in-process fuzzer links the fake NVML in */
+#else
     nv.lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+#endif
     if (!nv.lib) {
         vgpu_log(VGPU_LOG_INFO, "no NVML here (%s): guests' nvmlInit answers "
                  "NVML_ERROR_LIBRARY_NOT_FOUND", dlerror());
