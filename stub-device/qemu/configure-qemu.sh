@@ -10,13 +10,16 @@
 # --without-default-features, which disables every optional feature that
 # is not named here, so a -dev package installed on the machine for
 # something else never changes what gets built.
-#   configure-qemu.sh SRC BUILD CC
+#   configure-qemu.sh SRC BUILD CC [EXTRA_CFLAGS]
+# EXTRA_CFLAGS (VGPU_QEMU_EXTRA_CFLAGS) go to QEMU's compiler and linker
+# both: clang's coverage flags for scripts/device-coverage.sh, say.
 # Firmware is found at run time in Debian's places (the seabios,
 # qemu-system-data and ipxe-qemu packages), so no -L is needed there.
 set -eu
 src=$(cd "$1" && pwd)
 build=$2
 cc=$3
+extra=${4:-}
 
 # QEMU 7.2's configure runs QEMU's build scripts (tracetool, qapi) with the
 # first python3 on PATH and, with the system meson, cannot be told another;
@@ -46,6 +49,9 @@ set -- \
     --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
     --with-pkgversion=vgpu \
     --cc="$cc"
+if [ -n "$extra" ]; then
+    set -- "$@" --extra-cflags="$extra" --extra-ldflags="$extra"
+fi
 
 echo "configure-qemu: $src/configure $*"
 "$src/configure" "$@"
