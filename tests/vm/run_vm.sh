@@ -9,13 +9,16 @@
 # Without a GPU both fail the same way; with one, both succeed the same way.
 #
 #   run_vm.sh [--guests N] [--firmware DIR]... [--shared-bar SIZE] [--fake-runtime DIR]
-#             [--expected DIR] [--restart-server-at TEXT]
+#             [--expected DIR] [--restart-server-at TEXT] [--flat-rss KIB]
 #             NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE...
 #
 #   --guests N      boot N guests at once against the one server (default
 #                   1); guest g has vm_id g, guest 1 priority 2 (high),
 #                   guest 2 priority 0 (low), any further guest 1 (medium);
-#                   every guest runs every EXAMPLE
+#                   every guest runs every EXAMPLE, with VGPU_TEST_GUEST=g
+#                   in its environment (load_client mixes it into the
+#                   pattern it checks, so a reply routed to another guest
+#                   is a wrong answer)
 #   --firmware DIR  a directory for QEMU's -L (repeatable; Debian's seabios
 #                   and qemu-system-data directories when none is given and
 #                   they exist)
@@ -26,13 +29,21 @@
 #   --expected DIR  compare each program's guest stdout with DIR/NAME.txt
 #                   (and exit 0) instead of running it natively
 #   --stderr-has PROGRAM TEXT  PROGRAM's guest stderr must hold TEXT (the
-#                   shim's messages), beside the stdout comparison
+#                   shim's messages), beside the stdout comparison; %g in
+#                   TEXT stands for the guest's number
 #   --restart-server-at TEXT   once the server's log has a line with TEXT,
 #                   a second later kill the server's whole process group
 #                   (SIGKILL) and start a new server on the same socket:
 #                   the guests' devices reconnect to it (reconnect=1) and
 #                   the programs after that run on it, without a reboot;
 #                   the two servers' logs are checked together
+#   --flat-rss KIB  the server's memory stays flat and nothing is left: its
+#                   main process's VmRSS is read once it listens and again
+#                   after the last guest powered off and every link and
+#                   session process ended (within 5 s), and may grow by KIB
+#                   at most; vgpuctl (beside SERVER_BIN) must then show no
+#                   session and no device link.  The figures go in the
+#                   summary line "server main process ...".
 #   QEMU            qemu-system-x86_64 with the vgpu-stub device
 #   KERNEL          the vmlinux ELF (PVH boot)
 #   INITRAMFS       from make-initramfs.sh, holding every EXAMPLE by name
@@ -67,6 +78,7 @@ fake_runtime=
 expected=
 restart_at=
 stderr_has=
+flat_rss=
 while [ $# -gt 0 ]; do
     case "$1" in
     --guests) [ $# -ge 2 ] || { echo "run_vm.sh: --guests needs a number" >&2; exit 1; }
@@ -81,6 +93,8 @@ while [ $# -gt 0 ]; do
         expected=$2; shift 2 ;;
     --restart-server-at) [ $# -ge 2 ] || { echo "run_vm.sh: --restart-server-at needs a text" >&2; exit 1; }
         restart_at=$2; shift 2 ;;
+    --flat-rss) [ $# -ge 2 ] || { echo "run_vm.sh: --flat-rss needs a bound in KiB" >&2; exit 1; }
+        flat_rss=$2; shift 2 ;;
     --stderr-has) [ $# -ge 3 ] || { echo "run_vm.sh: --stderr-has needs a program and a text" >&2; exit 1; }
         stderr_has="$stderr_has$2	$3
 "; shift 3 ;;
@@ -91,7 +105,7 @@ while [ $# -gt 0 ]; do
 done
 if [ $# -lt 7 ]; then
     echo "usage: run_vm.sh [--guests N] [--firmware DIR]... [--shared-bar SIZE] [--fake-runtime DIR]" \
-         "[--expected DIR] [--restart-server-at TEXT] [--stderr-has PROGRAM TEXT]..." \
+         "[--expected DIR] [--restart-server-at TEXT] [--stderr-has PROGRAM TEXT]... [--flat-rss KIB]" \
          "NAME QEMU KERNEL INITRAMFS SERVER_BIN WORKDIR EXAMPLE..." >&2
     exit 1
 fi
@@ -109,6 +123,11 @@ fail() {
 case $guests in
 '' | *[!0-9]* | 0) fail "--guests must be a positive number" ;;
 esac
+case $flat_rss in
+*[!0-9]*) fail "--flat-rss must be a number of KiB" ;;
+esac
+# the second server's memory says nothing of the first's
+[ -n "$flat_rss" ] && [ -n "$restart_at" ] && fail "--flat-rss and --restart-server-at do not go together"
 if [ ! -x "$qemu" ]; then
     echo "$name: no QEMU binary at '$qemu' (build the vgpu-stub QEMU, or set VGPU_QEMU_BINARY), skipped"
     exit 77
@@ -198,6 +217,10 @@ set -- "$@" --log-level "$log_level"
 # a process group of its own when it is to be killed whole
 [ -n "$restart_at" ] && server_wrap=setsid
 start_server "$fake_runtime" "$@"
+rss() {
+    awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"
+}
+[ -z "$flat_rss" ] || rss_before=$(rss "$server_pid")
 
 # --- the guests -------------------------------------------------------------
 run_list=
@@ -231,7 +254,7 @@ while [ "$g" -le "$guests" ]; do
         -M q35 -accel "$accel" -cpu max -smp 1 -m "${VGPU_VM_MEM:-1G}" \
         -nographic -no-reboot -nic none $fw_args \
         -kernel "$kernel" -initrd "$initramfs" \
-        -append "console=ttyS0 quiet panic=-1 cryptomgr.notests vgpu_run=$run_list vgpu_timeout=$run_timeout ${VGPU_VM_APPEND:-}" \
+        -append "console=ttyS0 quiet panic=-1 cryptomgr.notests no_timer_check vgpu_run=$run_list vgpu_timeout=$run_timeout VGPU_TEST_GUEST=$g ${VGPU_VM_APPEND:-}" \
         -chardev "socket,id=vgpu0,path=$sock,reconnect=1" \
         -device "vgpu-stub,chardev=vgpu0,vm-id=$g,pool-id=A,priority=$prio_name$dev_mem" \
         ${VGPU_VM_QEMU_ARGS:-} \
@@ -269,6 +292,34 @@ for p in $qemu_pids; do
     g=$((g + 1))
 done
 qemu_pids=
+t_guests=$(elapsed "$t_start" "$(now)")
+
+# --- the server afterwards ---------------------------------------------------
+# Every guest powered off: each link process (one per QEMU) ends its
+# sessions and itself, and the main process holds what it held before.
+rss_problems=
+if [ -n "$flat_rss" ]; then
+    i=0
+    while [ -n "$(pgrep -P "$server_pid")" ] && [ "$i" -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    left=$(pgrep -P "$server_pid" | tr '\n' ' ')
+    [ -z "$left" ] || rss_problems="$rss_problems processes of the server still run 5 s after the last guest: $(ps -o pid=,args= -p "${left% }" 2>/dev/null | tr '\n' ';')"
+    ctl=$(dirname "$server")/vgpuctl
+    if "$ctl" --admin "$sock.admin" --json >"$work/vgpuctl.json" 2>"$work/vgpuctl.err"; then
+        # (a server before vgpuctl listed device links has no "links")
+        python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+sys.exit(len(j["sessions"]) + len(j.get("links", [])) > 0)' "$work/vgpuctl.json" ||
+            rss_problems="$rss_problems vgpuctl still shows sessions or device links: $(cat "$work/vgpuctl.json");"
+    else
+        rss_problems="$rss_problems vgpuctl failed: $(cat "$work/vgpuctl.err");"
+    fi
+    rss_after=$(rss "$server_pid")
+    [ $((rss_after - rss_before)) -le "$flat_rss" ] ||
+        rss_problems="$rss_problems the server's main process grew by $((rss_after - rss_before)) KiB (at most $flat_rss);"
+fi
 
 # --- compare ----------------------------------------------------------------
 # After a restart both servers' logs count, the first one's first.
@@ -286,6 +337,14 @@ show() {
 
 status=0
 summary=
+if [ -n "$flat_rss" ]; then
+    summary="
+$guests guest(s) in $t_guests s; server main process ${rss_before} KiB before the guests, ${rss_after:-?} KiB after"
+    if [ -n "$rss_problems" ]; then
+        echo "$name: the server afterwards:$rss_problems" >&2
+        status=1
+    fi
+fi
 g=1
 while [ "$g" -le "$guests" ]; do
     gdir=$work/guest$g
@@ -336,6 +395,7 @@ guest $g (vm_id $g, priority $prio): QEMU $(cat "$gdir/wall") s, /init reached a
         [ "$grc" = "$nrc" ] || bad="$bad exit status differs (native $nrc, guest $grc);"
         cmp -s "$work/native/$n.out" "$gdir/$i-$n.out" || bad="$bad stdout differs;"
         while IFS='	' read -r sp st; do
+            st=$(printf '%s' "$st" | sed "s/%g/$g/g")
             [ "$sp" = "$n" ] && ! grep -qF -- "$st" "$gdir/$i-$n.err" &&
                 bad="$bad its stderr lacks '$st';"
         done <<EOF_HAS
