@@ -3,7 +3,9 @@
 #
 # Copies what a run on a GPU host needs out of a build directory into one
 # folder: vgpu-server, the shim (with libprotobuf-c.so.1 beside it, for hosts
-# that lack the package), the examples and the GPU test programs.
+# that lack the package), the examples and the GPU test programs, and under
+# src/ the fault scripts that need no checkout beside the bundle (gpu-soak.sh,
+# run_session_died.sh and what they source), at their paths in the repository.
 #   scripts/gpu-bundle.sh BUILD_DIR BUNDLE_DIR
 set -eu
 build=$1 out=$2
@@ -36,4 +38,8 @@ for f in devout/devout devout/devout_static managed/managed managed/mapped manag
     [ -x "$build/tests/$f" ] && cp "$build/tests/$f" "$out/tests/"
 done
 cp "$build"/tests/isolation/iso_* "$build/tests/isolation/raw_kernel.fatbin" "$build/tests/async/async_errors" "$build/tests/async/shared_copies" "$build/tests/async/ring_stress" "$build/tests/async/pools" "$out/tests/"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+for f in scripts/gpu-host.sh scripts/gpu-faults.sh scripts/gpu-soak.sh tests/gpu/run_session_died.sh; do
+    mkdir -p "$out/src/$(dirname "$f")" && cp "$repo/$f" "$out/src/$f"
+done
 du -sh "$out"
