@@ -76,7 +76,8 @@ server_check_libs() {
 # $work/cache, log level info, stderr to LOG), in a process group of its
 # own (setsid: its pid is the group's id, for a kill of the whole group),
 # with core dumps off as systemd's default LimitCORE=0 has them (a session
-# ended by SIGSEGV is not held up writing a core of its GPU mappings).
+# ended by SIGSEGV and dumped, which the kernel may still do through a pipe
+# in core_pattern, holds its client's call until the core is written).
 # Sets server_pid; returns 1 with a message when it does not listen within
 # 10 s or is not its group's leader.
 server_start() {

@@ -22,8 +22,9 @@
 #   - a new program is served afterwards.
 # With VGPU_FAKECUDA=DIR (the build's tests/fakecuda) the server runs on the
 # fake runtime, where the default sizes are 64 and 32 MiB: the same checks
-# but the GPU's memory.  The session's core dump is off (as systemd's
-# default LimitCORE=0 has it: see scripts/gpu-faults.sh).  One line per
+# but the GPU's memory.  The server's core limit is 0 (as systemd's
+# default LimitCORE=0 has it: see scripts/gpu-faults.sh), and the host's
+# core_pattern and suid_dumpable are recorded.  One line per
 # check in OUTDIR/session_died.txt, PASS or FAIL last; the logs in
 # OUTDIR/session_died-logs.tgz.  Exit 0 on PASS only.
 #   tests/gpu/run_session_died.sh BUNDLE OUTDIR
@@ -111,6 +112,7 @@ else
     say "gpu: $(timeout 20 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -n 4 | paste -sd ';')"
 fi
 say "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); victim holds $victim_mib MiB, bystander $bystander_mib MiB"
+say "core dumps: the server's limit 0; kernel.core_pattern '$(cat /proc/sys/kernel/core_pattern 2>/dev/null)', fs.suid_dumpable $(cat /proc/sys/fs/suid_dumpable 2>/dev/null)"
 [ -x "$holder" ] || { bad "bundle" "no tests/vgpu_holder in $bundle: make the bundle again"; finish; }
 server_check_libs 2>>"$work/server.log" || { bad "server libraries" "$(tail -n 1 "$work/server.log")"; finish; }
 mem0=$(gpu_used_mib)
