@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Counts, per training step, the calls that step_calls.py makes through vgpu:
-# answered by the server ("sync"), queued, and answered from the shim's
-# cache.  A fresh vgpu-server on a unix socket; the client has vgpu's
-# libcuda.so.1 and NVML only.
+# answered by the server ("sync"), queued, answered from the shim's cache,
+# and stream synchronizes answered by the shim after a copy to the host had
+# waited for their stream ("drained").  A fresh vgpu-server on a unix
+# socket; the client has vgpu's libcuda.so.1 and NVML only.
 #   count_calls.sh SHIM_DIR SERVER_BIN WORKDIR [STEPS]
 set -u
 shim=$1 server=$2 work=$3 steps=${4:-20}
@@ -23,6 +24,7 @@ awk -v steps="$steps" '
         name = $2; sub(/:$/, "", name)
         if ($0 ~ / queued$/) kind = "queued"
         else if ($0 ~ /\(cached\)$/) kind = "cached"
+        else if ($0 ~ /\(drained\)$/) kind = "drained"
         else if ($0 ~ /\(queued\) ->/) next
         else if ($3 == "->") kind = "sync"
         else next

@@ -36,6 +36,14 @@
 #define VGPU_FN_CACHE_CTX  0x10u
 /* changes contexts (destroy, primary-context retain, release, reset, flags): drops those answers */
 #define VGPU_FN_CTX_CHANGE 0x20u
+/*
+ * A request's own flag, never a function's: the call is an asynchronous
+ * copy to the host (a Vgpu__Manual__CopyArgs) whose bytes come back in its
+ * reply, so the server answered it only once its stream had done
+ * everything before it.  Until another call goes to the server, the
+ * client answers that stream's synchronize itself (shim/client/instance.c).
+ */
+#define VGPU_REQ_DRAINS    0x10000u
 
 enum vgpu_fn_state {
     VGPU_FN_GENERATED = 0,

@@ -225,6 +225,13 @@ struct vgpu_client {
     struct vgpu_slot slot;
     struct vgpu_bar_run *bar_runs;      /* slots of the shared BAR holding mapped host memory */
     struct vgpu_cache_entry *cache[VGPU_CACHE_BUCKETS];
+    uint64_t sent;                      /* calls sent or queued for the server (instance.c) */
+    /* the stream the last of them waited for on the server, done (VGPU_REQ_DRAINS) */
+    struct {
+        bool valid;
+        uint64_t sent, stream, context;
+        int device;
+    } drained;
     struct vgpu_callbacks callbacks;
     bool devout_pending;                /* a reply said the session holds what kernels printed */
     /* called before a call flagged VGPU_FN_WORK, from whichever library (managed.c's) */

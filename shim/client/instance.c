@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "client_internal.h"
+#include "manual.pb-c.h"
 
 /* ---- the operations of a client made by this copy ---- */
 
@@ -98,6 +99,48 @@ static void deliver_logs(struct vgpu_client *c)
         vgpu_errors_owe_here(owed);
 }
 
+/*
+ * A copy to the host whose bytes came back (VGPU_REQ_DRAINS) left its
+ * stream with nothing to do on the server: a synchronize of that stream,
+ * by the same device and context, with no call sent since, has nothing to
+ * wait for, and is answered here.  The stream is matched by the arguments
+ * the generated cuStreamSynchronize and cudaStreamSynchronize pack (field
+ * 1, a varint, absent for 0): any other form is sent as usual.  Lock held.
+ */
+static void note_drained(struct vgpu_client *c, const struct vgpu_call_req *req, int device)
+{
+    Vgpu__Manual__CopyArgs *a = vgpu__manual__copy_args__unpack(NULL, req->args_len, req->args);
+
+    c->drained.valid = a != NULL;
+    if (a) {
+        c->drained.sent = c->sent;
+        c->drained.stream = a->stream;
+        c->drained.device = device;
+        c->drained.context = vgpu_errors_context();
+        vgpu__manual__copy_args__free_unpacked(a, NULL);
+    }
+}
+
+static bool drained_sync(const struct vgpu_client *c, const struct vgpu_call_req *req, int device)
+{
+    uint8_t want[11];
+    size_t n = 0;
+    uint64_t v = c->drained.stream;
+
+    if (!c->drained.valid || c->drained.sent != c->sent || c->drained.device != device ||
+        c->drained.context != vgpu_errors_context() || req->nseg || req->nout ||
+        c->conn.state != VGPU_CONN_UP ||
+        (strcmp(req->name, "cuStreamSynchronize") && strcmp(req->name, "cudaStreamSynchronize")))
+        return false;
+    if (v) {
+        want[n++] = 0x08;               /* field 1, varint */
+        for (; v >= 0x80; v >>= 7)
+            want[n++] = (uint8_t)(v | 0x80);
+        want[n++] = (uint8_t)v;
+    }
+    return req->args_len == n && (n == 0 || !memcmp(req->args, want, n));
+}
+
 static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct vgpu_call_rep *rep)
 {
     bool cacheable = (req->flags & (VGPU_FN_CACHED | VGPU_FN_CACHE_CTX)) && req->nout == 0 &&
@@ -125,12 +168,20 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (cached)", req->name);
         return 0;
     }
+    if (drained_sync(c, req, device)) {
+        pthread_mutex_unlock(&c->lock);
+        vgpu_client_in_call--;
+        vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (drained)", req->name);
+        vgpu_errors_set(0);
+        return 0;
+    }
     if (vgpu_conn_ensure_locked(c)) {
         st = -ENOTCONN;
     } else if (!vgpu_conn_agreed(c, req)) {
         st = -EOPNOTSUPP;       /* a server of another release that serves this call otherwise */
     } else if ((req->flags & VGPU_FN_ASYNC) && req->nout == 0 &&
                vgpu_queue_enqueue_locked(c, req) == 0) {
+        c->sent++;
         pthread_mutex_unlock(&c->lock);
         vgpu_client_in_call--;
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s queued", req->name);
@@ -140,6 +191,9 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
         if (c->queue.n && (c->queue.device != device || c->queue.context != vgpu_errors_context()))
             vgpu_queue_flush_locked(c);
         st = c->conn.state == VGPU_CONN_UP ? vgpu_queue_invoke_locked(c, req, rep) : -ENOTCONN;
+        c->sent++;
+        if (st == 0 && (req->flags & VGPU_REQ_DRAINS))
+            note_drained(c, req, device);
     }
     vgpu_owed_collect_locked(c);
     /* whatever it answered, a call that changes contexts may have changed them */

@@ -36,6 +36,8 @@ static CUresult copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs 
     int st;
 
     vgpu_shim_req_bytes(&req, in, out, bytes, a->async);
+    if (out && a->async && !a->managed)
+        req.flags |= VGPU_REQ_DRAINS;   /* the server waits for the stream to send the bytes */
     st = vgpu_drv_call(id, name, &a->base, &req, &rep);
     vgpu_shim_rep_release(&rep);
     return st;

@@ -44,7 +44,16 @@ static Vgpu__Manual__Direction direction(void *dst, const void *src, enum cudaMe
 static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
                      const void *in, void *out, size_t bytes)
 {
-    return vgpu_shim_call_bytes(id, name, &a->base, a->async, in, out, bytes);
+    struct vgpu_call_req req = { 0 };
+    struct vgpu_call_rep rep = { 0 };
+    int st;
+
+    vgpu_shim_req_bytes(&req, in, out, bytes, a->async);
+    if (out && a->async && !a->managed)
+        req.flags |= VGPU_REQ_DRAINS;   /* the server waits for the stream to send the bytes */
+    st = vgpu_shim_call(id, name, &a->base, &req, &rep);
+    vgpu_shim_rep_release(&rep);
+    return st;
 }
 
 static int dp_call(Vgpu__Manual__CopyArgs *a, const void *in, void *out, size_t bytes)

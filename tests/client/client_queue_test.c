@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "client_internal.h"
+#include "manual.pb-c.h"
 #include "vgpu/agree.h"
 
 /* What the fake server saw last, and how it answers. */
@@ -130,6 +131,109 @@ static void async_calls_ride_with_the_next(void **state)
     assert_int_equal(srv.ids[1], 8);
     assert_int_equal(srv.ids[2], 9);
     assert_int_equal(c->queue.n, 0);
+}
+
+/* A copy to the host on stream, whose bytes came back: the server waited for the stream. */
+static int drain(struct vgpu_client *c, uint64_t stream)
+{
+    static uint8_t args[64];
+    Vgpu__Manual__CopyArgs a = VGPU__MANUAL__COPY_ARGS__INIT;
+    struct vgpu_call_req r = call(20, VGPU_REQ_DRAINS);
+    struct vgpu_call_rep rep;
+    int st;
+
+    a.dir = VGPU__MANUAL__DIRECTION__DIR_D2H;
+    a.async = true;
+    a.stream = stream;
+    r.args = args;
+    r.args_len = vgpu__manual__copy_args__pack(&a, args);
+    st = vgpu_client_invoke(c, &r, &rep);
+    vgpu_client_rep_release(c, &rep);
+    return st;
+}
+
+/* cuStreamSynchronize(stream) as the generated function packs it: field 1, absent for 0. */
+static int sync_stream(struct vgpu_client *c, const char *name, uint64_t stream)
+{
+    uint8_t args[11];
+    size_t n = 0;
+    struct vgpu_call_req r = call(21, 0);
+    struct vgpu_call_rep rep;
+    int st;
+
+    if (stream) {
+        args[n++] = 0x08;
+        for (; stream >= 0x80; stream >>= 7)
+            args[n++] = (uint8_t)(stream | 0x80);
+        args[n++] = (uint8_t)stream;
+    }
+    r.name = name;
+    r.args = args;
+    r.args_len = n;
+    st = vgpu_client_invoke(c, &r, &rep);
+    vgpu_client_rep_release(c, &rep);
+    return st;
+}
+
+/*
+ * After a copy to the host whose bytes came back, that stream's
+ * synchronize has nothing to wait for and is answered here (both APIs'),
+ * until any other call goes to the server, queued ones included; another
+ * stream, another device, a failed copy, or the connection lost: sent.
+ */
+static void drained_stream_synced_here(void **state)
+{
+    struct vgpu_client *c = *state;
+    struct vgpu_call_req a = call(7, VGPU_FN_ASYNC);
+    struct vgpu_call_rep rep;
+
+    assert_int_equal(drain(c, 0x123456789abcull), 0);
+    assert_int_equal(srv.frames, 1);
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize", 0x123456789abcull), 0);
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize", 0x123456789abcull), 0);
+    assert_int_equal(srv.frames, 1);
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize_ptsz", 0x123456789abcull), 0);
+    assert_int_equal(srv.frames, 2);            /* another call: per-thread streams differ */
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize", 0x123456789abcull), 0);
+    assert_int_equal(srv.frames, 3);            /* a call went to the server since */
+
+    /* the legacy stream (0), through the runtime's name */
+    assert_int_equal(drain(c, 0), 0);
+    assert_int_equal(sync_stream(c, "cudaStreamSynchronize", 0), 0);
+    assert_int_equal(srv.frames, 4);
+    assert_int_equal(sync_stream(c, "cudaStreamSynchronize", 5), 0);
+    assert_int_equal(srv.frames, 5);            /* another stream */
+
+    /* work queued after the copy: the synchronize goes, and takes it along */
+    assert_int_equal(drain(c, 9), 0);
+    assert_int_equal(vgpu_client_invoke(c, &a, &rep), 0);
+    vgpu_client_rep_release(c, &rep);
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize", 9), 0);
+    assert_int_equal(srv.frames, 7);
+    assert_int_equal(srv.ncalls, 2);
+
+    /* another device of the thread */
+    assert_int_equal(drain(c, 9), 0);
+    vgpu_errors_set_device(1);
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize", 9), 0);
+    vgpu_errors_set_device(0);
+    assert_int_equal(srv.frames, 9);
+
+    /* a copy that failed waited for nothing known */
+    srv.fail_index = 0;
+    srv.fail_status = 700;
+    assert_int_equal(drain(c, 9), 700);
+    srv.fail_index = -1;
+    vgpu_errors_last(true);
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize", 9), 0);
+    assert_int_equal(srv.frames, 11);
+
+    /* the connection lost: the synchronize says so, as every call does */
+    assert_int_equal(drain(c, 9), 0);
+    c->conn.state = VGPU_CONN_FAILED;
+    assert_int_not_equal(sync_stream(c, "cuStreamSynchronize", 9), 0);
+    c->conn.state = VGPU_CONN_UP;
+    vgpu_errors_last(true);
 }
 
 /* A queued call's failure becomes its thread's last error; the later call still succeeds. */
@@ -390,6 +494,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(device_change_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(no_connection_is_enotconn, setup, teardown),
         cmocka_unit_test_setup_teardown(other_release_refused_here, setup, teardown),
+        cmocka_unit_test_setup_teardown(drained_stream_synced_here, setup, teardown),
         cmocka_unit_test(flusher_sends_what_waits),
     };
 
