@@ -40,6 +40,19 @@ static inline void vgpu_shim_req_bytes(struct vgpu_call_req *req, const void *in
         req->flags = VGPU_FN_ASYNC;
 }
 
+/*
+ * A copy's request (a is its Vgpu__Manual__CopyArgs): its bytes, and
+ * VGPU_REQ_DRAINS when its bytes come back in the reply, which the server
+ * sends once the copy's stream is done (server/manual/copy.c).
+ */
+static inline void vgpu_shim_copy_req(struct vgpu_call_req *req, const Vgpu__Manual__CopyArgs *a,
+                                      const void *in, void *out, size_t bytes)
+{
+    vgpu_shim_req_bytes(req, in, out, bytes, a->async);
+    if (out && a->async && !a->managed)
+        req->flags |= VGPU_REQ_DRAINS;
+}
+
 struct vgpu_dp {
     /* the region id of this library's staging region (distinct per library) */
     uint32_t staging_region;

@@ -48,9 +48,7 @@ static int copy_call(uint32_t id, const char *name, Vgpu__Manual__CopyArgs *a,
     struct vgpu_call_rep rep = { 0 };
     int st;
 
-    vgpu_shim_req_bytes(&req, in, out, bytes, a->async);
-    if (out && a->async && !a->managed)
-        req.flags |= VGPU_REQ_DRAINS;   /* the server waits for the stream to send the bytes */
+    vgpu_shim_copy_req(&req, a, in, out, bytes);
     st = vgpu_shim_call(id, name, &a->base, &req, &rep);
     vgpu_shim_rep_release(&rep);
     return st;
