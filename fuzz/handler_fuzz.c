@@ -42,6 +42,7 @@
 #include "carrier.h"
 #include "cuda_calltable.h"
 #include "cudart_calltable.h"
+#include "manual_internal.h"
 #include "nvml_calltable.h"
 #include "server_internal.h"
 #include "vgpu/apis.h"
@@ -258,6 +259,8 @@ static void end_session(struct vgpu_session *s)
     vgpu_devout_log_end(s);
     vgpu_regions_release(s);
     cudaDeviceReset();
+    vgpu_driver_forget_layouts();       /* as the session's own reset does (manual/device.c) */
+    vgpu_copy_forget_stream();
     for (int i = 0; i < VGPU_MAX_CONTEXTS; i++)
         if (s->contexts[i])
             cuCtxDestroy((CUcontext)(uintptr_t)s->contexts[i]);

@@ -72,6 +72,7 @@ struct vgpu_drvlog {
     uint32_t n, dropped;                /* kept; dropped since the last fetch */
     CUlogsCallbackHandle handle;        /* the driver's, while watching */
     bool watching;
+    bool registered;                    /* the driver holds on_log with this (not unregistered since) */
 };
 
 static int capture(int target, const char *name)
@@ -213,7 +214,7 @@ int vgpu_devout_log_watch(struct vgpu_session *s, bool on)
     if (!reg || !unreg)
         return CUDA_ERROR_NOT_SUPPORTED;
     if (!d) {
-        /* never freed: the driver may hold it until the process ends */
+        /* freed at the session's end, once the driver no longer holds it (vgpu_devout_log_end) */
         if (!on || !(d = calloc(1, sizeof(*d))))
             return on ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_VALUE;
         pthread_mutex_init(&d->lock, NULL);
@@ -223,13 +224,23 @@ int vgpu_devout_log_watch(struct vgpu_session *s, bool on)
     if (on == d->watching)
         return on ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     if (on) {
+        if (d->registered) {
+            /* the driver would not let an earlier one go: it still delivers */
+            pthread_mutex_lock(&d->lock);
+            d->watching = true;
+            pthread_mutex_unlock(&d->lock);
+            return CUDA_SUCCESS;
+        }
         st = reg(on_log, d, &d->handle);
         pthread_mutex_lock(&d->lock);
         d->watching = st == CUDA_SUCCESS;
+        d->registered = st == CUDA_SUCCESS;
         pthread_mutex_unlock(&d->lock);
         return st;
     }
     st = unreg(d->handle);
+    if (st == CUDA_SUCCESS)
+        d->registered = false;
     pthread_mutex_lock(&d->lock);
     d->watching = false;         /* whatever the driver said: the client has none left */
     pthread_mutex_unlock(&d->lock);
@@ -240,8 +251,10 @@ void vgpu_devout_log_end(struct vgpu_session *s)
 {
     struct vgpu_drvlog *d = s->drvlog;
 
+    if (d && d->watching)
+        vgpu_devout_log_watch(s, false);
     /* while the driver may still call on_log with it, it stays */
-    if (!d || (d->watching && vgpu_devout_log_watch(s, false) != CUDA_SUCCESS))
+    if (!d || d->registered)
         return;
     while (d->head) {
         struct drvlog_msg *m = d->head;

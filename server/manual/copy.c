@@ -21,7 +21,7 @@ static void *region_span(struct vgpu_session *s, uint32_t id, uint64_t off, uint
 }
 
 static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
-                    const Vgpu__Manual__CopyArgs *a, cudaStream_t st, uint64_t bytes,
+                    const Vgpu__Manual__CopyArgs *a, cudaStream_t st, bool ordered, uint64_t bytes,
                     uint64_t dspan, uint64_t sspan);
 
 /* The server's own stream for managed memory's moves, made once (again after a device reset). */
@@ -45,11 +45,22 @@ int vgpu_manual_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
     cudaStream_t st = (cudaStream_t)(uintptr_t)a->stream;
     uint64_t bytes = a->is_2d ? a->count * a->height : a->count, dspan, sspan;
     int rc = cudaErrorInvalidValue;
+    /*
+     * A part of a pageable copy through the staging region is synchronous
+     * (the shim reuses the region), but its stream still orders it: it runs
+     * on that stream and is waited for, so it comes after the stream's
+     * earlier work, which the legacy stream's cudaMemcpy would not wait for
+     * on a non-blocking stream.  Not while the stream captures: the region
+     * must not become a graph's node (refused as before).
+     */
+    bool ordered = !a->async && a->region && a->stream;
 
-    if (a->async && !stream_ok(s, a->stream)) {
+    if ((a->async || ordered) && !stream_ok(s, a->stream)) {
         rc = cudaErrorInvalidResourceHandle;
         goto out;
     }
+    if (ordered && vgpu_graph_capturing(s, st))
+        ordered = false;
     if (a->is_2d && a->count && a->height > UINT64_MAX / a->count)
         goto out;
     /* bytes that travel are bounded; a device-to-device copy or a shared region carries none */
@@ -71,7 +82,7 @@ int vgpu_manual_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
         a->async = true;
         cudaThreadExchangeStreamCaptureMode(&mode);
         vgpu_work_begin(s);
-        rc = copy_dir(s, c, a, st, bytes, dspan, sspan);
+        rc = copy_dir(s, c, a, st, false, bytes, dspan, sspan);
         if (rc == cudaSuccess)
             rc = cudaStreamSynchronize(st);
         vgpu_work_end(s, NULL, 0);
@@ -84,14 +95,18 @@ int vgpu_manual_copy(struct vgpu_session *s, struct vgpu_manual_call *c)
         goto out;
     }
     vgpu_work_begin(s);
-    rc = copy_dir(s, c, a, st, bytes, dspan, sspan);
-    vgpu_work_end(s, a->async ? (void *)st : NULL, rc == cudaSuccess);
+    rc = copy_dir(s, c, a, st, ordered, bytes, dspan, sspan);
+    vgpu_work_end(s, a->async || ordered ? (void *)st : NULL, rc == cudaSuccess);
     /*
      * A synchronous copy to the host has finished, and waited for the work
      * before it on the default stream: no event needs to tell.
      */
-    if (rc == cudaSuccess && !a->async && a->dir == VGPU__MANUAL__DIRECTION__DIR_D2H)
+    if (rc == cudaSuccess && !a->async && !ordered && a->dir == VGPU__MANUAL__DIRECTION__DIR_D2H)
         vgpu_work_synced(s, NULL, 0);
+    /* ... and so has one on a stream waited for: ordered, or whose bytes go back in the reply */
+    if (rc == cudaSuccess && (ordered || (a->async && !a->region &&
+                                          a->dir == VGPU__MANUAL__DIRECTION__DIR_D2H)))
+        vgpu_work_synced(s, st, 0);
 out:
     vgpu__manual__copy_args__free_unpacked(a, &unpack_alloc_);
     return rc;
@@ -99,7 +114,7 @@ out:
 
 /* One checked copy in the direction a names; the status CUDA gave, or why not. */
 static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
-                    const Vgpu__Manual__CopyArgs *a, cudaStream_t st, uint64_t bytes,
+                    const Vgpu__Manual__CopyArgs *a, cudaStream_t st, bool ordered, uint64_t bytes,
                     uint64_t dspan, uint64_t sspan)
 {
     void *dst = (void *)(uintptr_t)a->dst, *buf;
@@ -114,8 +129,10 @@ static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
 
             if (!from || c->nseg != 0 || a->is_2d || !vgpu_range_check(s, a->dst, dspan))
                 goto out;
-            rc = a->async ? cudaMemcpyAsync(dst, from, bytes, cudaMemcpyHostToDevice, st)
-                          : cudaMemcpy(dst, from, bytes, cudaMemcpyHostToDevice);
+            rc = a->async || ordered ? cudaMemcpyAsync(dst, from, bytes, cudaMemcpyHostToDevice, st)
+                                     : cudaMemcpy(dst, from, bytes, cudaMemcpyHostToDevice);
+            if (rc == cudaSuccess && ordered)
+                rc = cudaStreamSynchronize(st);
             break;
         }
         if (c->nseg != 1 || c->seg[0].len != bytes || !vgpu_range_check(s, a->dst, dspan))
@@ -135,8 +152,10 @@ static int copy_dir(struct vgpu_session *s, struct vgpu_manual_call *c,
 
             if (!to || a->is_2d || !vgpu_range_check(s, a->src, sspan))
                 goto out;
-            rc = a->async ? cudaMemcpyAsync(to, src, bytes, cudaMemcpyDeviceToHost, st)
-                          : cudaMemcpy(to, src, bytes, cudaMemcpyDeviceToHost);
+            rc = a->async || ordered ? cudaMemcpyAsync(to, src, bytes, cudaMemcpyDeviceToHost, st)
+                                     : cudaMemcpy(to, src, bytes, cudaMemcpyDeviceToHost);
+            if (rc == cudaSuccess && ordered)
+                rc = cudaStreamSynchronize(st);
             break;
         }
         if (!vgpu_range_check(s, a->src, sspan) || bytes > c->out_budget)

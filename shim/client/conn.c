@@ -411,6 +411,7 @@ void vgpu_conn_atfork_child(struct vgpu_client *c)
     t->fd = -1;
     t->pass_fd = -1;
     c->conn.state = VGPU_CONN_UNTRIED;
+    c->drained.valid = false;           /* the parent's streams are not the child's session's */
     c->conn.server_version[0] = '\0';   /* the child's own handshake says it again */
     c->queue.n = 0;                     /* flushed before the fork */
     c->queue.flusher_started = false;   /* the flusher thread is not in the child */

@@ -105,7 +105,9 @@ static void deliver_logs(struct vgpu_client *c)
  * by the same device and context, with no call sent since, has nothing to
  * wait for, and is answered here.  The stream is matched by the arguments
  * the generated cuStreamSynchronize and cudaStreamSynchronize pack (field
- * 1, a varint, absent for 0): any other form is sent as usual.  Lock held.
+ * 1, a varint, absent for 0): any other form is sent as usual.  Not while
+ * a queued call's failure is owed to a thread: the call sent tells it.
+ * Lock held, connection up and agreed.
  */
 static void note_drained(struct vgpu_client *c, const struct vgpu_call_req *req, int device)
 {
@@ -127,9 +129,10 @@ static bool drained_sync(const struct vgpu_client *c, const struct vgpu_call_req
     size_t n = 0;
     uint64_t v = c->drained.stream;
 
+    /* a queued call's failure owed to some thread is told by the next call sent (errors.c) */
     if (!c->drained.valid || c->drained.sent != c->sent || c->drained.device != device ||
         c->drained.context != vgpu_errors_context() || req->nseg || req->nout ||
-        c->conn.state != VGPU_CONN_UP ||
+        c->conn.state != VGPU_CONN_UP || c->owed.n ||
         (strcmp(req->name, "cuStreamSynchronize") && strcmp(req->name, "cudaStreamSynchronize")))
         return false;
     if (v) {
@@ -168,17 +171,16 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (cached)", req->name);
         return 0;
     }
-    if (drained_sync(c, req, device)) {
+    if (vgpu_conn_ensure_locked(c)) {
+        st = -ENOTCONN;
+    } else if (!vgpu_conn_agreed(c, req)) {
+        st = -EOPNOTSUPP;       /* a server of another release that serves this call otherwise */
+    } else if (drained_sync(c, req, device)) {
         pthread_mutex_unlock(&c->lock);
         vgpu_client_in_call--;
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (drained)", req->name);
         vgpu_errors_set(0);
         return 0;
-    }
-    if (vgpu_conn_ensure_locked(c)) {
-        st = -ENOTCONN;
-    } else if (!vgpu_conn_agreed(c, req)) {
-        st = -EOPNOTSUPP;       /* a server of another release that serves this call otherwise */
     } else if ((req->flags & VGPU_FN_ASYNC) && req->nout == 0 &&
                vgpu_queue_enqueue_locked(c, req) == 0) {
         c->sent++;

@@ -179,7 +179,7 @@ static int sync_stream(struct vgpu_client *c, const char *name, uint64_t stream)
  * After a copy to the host whose bytes came back, that stream's
  * synchronize has nothing to wait for and is answered here (both APIs'),
  * until any other call goes to the server, queued ones included; another
- * stream, another device, a failed copy, or the connection lost: sent.
+ * stream, device or context, a failed copy, or the connection lost: sent.
  */
 static void drained_stream_synced_here(void **state)
 {
@@ -219,6 +219,13 @@ static void drained_stream_synced_here(void **state)
     vgpu_errors_set_device(0);
     assert_int_equal(srv.frames, 9);
 
+    /* another context current on the thread (its legacy stream is another stream) */
+    assert_int_equal(drain(c, 0), 0);
+    vgpu_errors_set_context(0x7000);
+    assert_int_equal(sync_stream(c, "cuStreamSynchronize", 0), 0);
+    vgpu_errors_set_context(0);
+    assert_int_equal(srv.frames, 11);
+
     /* a copy that failed waited for nothing known */
     srv.fail_index = 0;
     srv.fail_status = 700;
@@ -226,7 +233,7 @@ static void drained_stream_synced_here(void **state)
     srv.fail_index = -1;
     vgpu_errors_last(true);
     assert_int_equal(sync_stream(c, "cuStreamSynchronize", 9), 0);
-    assert_int_equal(srv.frames, 11);
+    assert_int_equal(srv.frames, 13);
 
     /* the connection lost: the synchronize says so, as every call does */
     assert_int_equal(drain(c, 9), 0);
