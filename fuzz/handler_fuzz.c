@@ -95,13 +95,13 @@ static int check_reply(struct vgpu_session *s, const struct vgpu_frame_header *h
     uint8_t *buf = NULL;
     size_t len = 0;
     const Vgpu__Wire__ResultBatch *rb;
+    int rc;
 
     (void)s;
     if (sent.replied)
         fail("two replies to one batch");
     sent.replied = true;
-    int rc = vgpu_frame_encode(h, env, iov, niov, NULL, &buf, &len);
-
+    rc = vgpu_frame_encode(h, env, iov, niov, NULL, &buf, &len);
     if (rc) {
         fprintf(stderr, "handler_fuzz: %s\n", vgpu_wire_strerror(rc));
         fail("the session's reply does not encode");
@@ -314,7 +314,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     while (p < end && ncalls < MAX_CALLS) {
         uint16_t sel = u16(&p, end), alen = u16(&p, end), slen;
-        Vgpu__Wire__Call *c = &call[n];
+        Vgpu__Wire__Call *c;
 
         if ((sel & 0x8000) && n) {
             serve(&s, callp, n, flight, device, iov, niov);
@@ -331,13 +331,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         c->args.len = alen;
         p += alen;
         slen = u16(&p, end);
+        if (slen > SEG_MAX)
+            slen = SEG_MAX;
         if (slen) {
             size_t have = (size_t)(end - p) < slen ? (size_t)(end - p) : slen;
 
-            if (slen > SEG_MAX)
-                slen = SEG_MAX;
-            if (have > slen)
-                have = slen;
             memcpy(segbuf[ncalls], p, have);
             memset(segbuf[ncalls] + have, 0, slen - have);
             p += have;

@@ -179,7 +179,6 @@ static int local_invoke(struct vgpu_client *c, struct vgpu_call_req *req, struct
         pthread_mutex_unlock(&c->lock);
         vgpu_client_in_call--;
         vgpu_shim_log(VGPU_LOG_DEBUG, "%s -> 0 (drained)", req->name);
-        vgpu_errors_set(0);
         return 0;
     } else if ((req->flags & VGPU_FN_ASYNC) && req->nout == 0 &&
                vgpu_queue_enqueue_locked(c, req) == 0) {
