@@ -13,6 +13,10 @@
 # and built with the fuzzers named.  OUTDIR/coverage.txt gets the report.
 set -eu
 [ $# -ge 3 ] || { echo "usage: fuzz-coverage.sh COVBUILD OUTDIR FUZZER:CORPUS_DIR..." >&2; exit 2; }
+for tool in llvm-profdata llvm-cov; do
+    command -v "$tool" >/dev/null ||
+        { echo "fuzz-coverage: no $tool (Debian's llvm package has it: apt-get install llvm)" >&2; exit 1; }
+done
 build=$(cd "$1" && pwd)
 out=$2
 shift 2
