@@ -95,7 +95,7 @@ struct vgpu_conn {
 
 /* ---- the queue of asynchronous calls (queue.c) ---- */
 #define VGPU_QUEUE_MAX_CALLS 256
-#define VGPU_QUEUE_EAGER_CALLS 16           /* sent early when the server is idle */
+#define VGPU_QUEUE_EAGER_CALLS 1            /* sent at once when the server is idle (docs/shim.md) */
 #define VGPU_QUEUE_MAX_BYTES (1u << 20)     /* arguments and data held */
 #define VGPU_QUEUE_MAX_SEG_BYTES (64u << 10) /* a call with more data is sent at once */
 

@@ -481,8 +481,12 @@ int vgpu_queue_enqueue_locked(struct vgpu_client *c, const struct vgpu_call_req 
     q->bytes += bytes;
     /*
      * Through the queue pair, a server that has taken everything sent so
-     * far gets the queue as soon as it is worth a frame, not when it is
-     * full: it works on one batch while the program queues the next.
+     * far gets the queue at once (VGPU_EAGER_CALLS, default 1), not at the
+     * next call that waits: the GPU starts on a launch while the program
+     * goes on, as natively, instead of after the program's next
+     * synchronous call.  A server still busy leaves the calls to gather,
+     * so a program queueing faster than the server launches sends them in
+     * batches (docs/performance.md, 2026-12-05 H100 sweep).
      */
     if (q->n >= q->eager_calls && t->qp_mem &&
         __atomic_load_n(t->qp.sub.head, __ATOMIC_ACQUIRE) == t->qp.sub.pos)
