@@ -2,15 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Configures a QEMU source tree (already patched by patch-qemu.cmake) in
-# BUILD for the one binary vgpu needs: a static qemu-system-x86_64 with
+# BUILD for the one binary vgpu needs: a qemu-system-x86_64 with
 # TCG and KVM, chardevs and the default devices, and none of the optional
 # libraries (no display, audio, user-mode networking, USB passthrough or
-# remote block drivers).  Static, so the binary runs on any x86_64 Linux, a GPU host
-# included, without QEMU's runtime libraries.  Starts from
+# remote block drivers).  Static by default, so the binary runs on any
+# x86_64 Linux, a GPU host included, without QEMU's runtime libraries;
+# LINK "shared" links glib and the rest dynamically, which a sanitized
+# QEMU needs (ASan's runtime cannot go into a static binary).  Starts from
 # --without-default-features, which disables every optional feature that
 # is not named here, so a -dev package installed on the machine for
 # something else never changes what gets built.
-#   configure-qemu.sh SRC BUILD CC [EXTRA_CFLAGS]
+#   configure-qemu.sh SRC BUILD CC [EXTRA_CFLAGS [LINK]]
 # EXTRA_CFLAGS (VGPU_QEMU_EXTRA_CFLAGS) go to QEMU's compiler and linker
 # both: clang's coverage flags for scripts/device-coverage.sh, say.
 # Firmware is found at run time in Debian's places (the seabios,
@@ -20,6 +22,11 @@ src=$(cd "$1" && pwd)
 build=$2
 cc=$3
 extra=${4:-}
+link=${5:-static}
+case $link in
+    static|shared) ;;
+    *) echo "configure-qemu: LINK must be static or shared, not '$link'" >&2; exit 2 ;;
+esac
 
 # QEMU 7.2's configure runs QEMU's build scripts (tracetool, qapi) with the
 # first python3 on PATH and, with the system meson, cannot be told another;
@@ -35,7 +42,6 @@ rm -rf meson-private meson-info meson-logs build.ninja config-host.mak
 
 set -- \
     --target-list=x86_64-softmmu \
-    --static \
     --without-default-features \
     --disable-docs \
     --disable-tools \
@@ -49,6 +55,9 @@ set -- \
     --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
     --with-pkgversion=vgpu \
     --cc="$cc"
+if [ "$link" = static ]; then
+    set -- "$@" --static
+fi
 if [ -n "$extra" ]; then
     set -- "$@" --extra-cflags="$extra" --extra-ldflags="$extra"
 fi
