@@ -460,9 +460,12 @@ static void vgpu_stub_submit(VgpuStubState *s)
                               (unsigned)VGPU_STUB_MAX_FRAME);
         return;
     }
-    s->frame = g_realloc(s->frame, s->frame_len + n);
-    memcpy(s->frame + s->frame_len, s->request, n);
-    s->frame_len += n;
+    /* an empty chunk adds nothing (and an empty frame is BAD_FRAME below) */
+    if (n) {
+        s->frame = g_realloc(s->frame, s->frame_len + n);
+        memcpy(s->frame + s->frame_len, s->request, n);
+        s->frame_len += n;
+    }
     if (!(s->chunk_ctrl & VGPU_STUB_CHUNK_MORE)) {
         vgpu_stub_send_frame(s);
     }

@@ -205,6 +205,16 @@ static void test_guest_errors(void)
     put_chunk(&t, f, sizeof(f), false);
     wr(&t, VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_SUBMIT);
     expect_error(&t, VGPU_STUB_ERR_BAD_FRAME);
+    /* an empty frame, and an empty chunk after a partial one */
+    put_chunk(&t, f, 0, false);
+    wr(&t, VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_SUBMIT);
+    expect_error(&t, VGPU_STUB_ERR_BAD_FRAME);
+    make_header(f, VGPU_FRAME_MAGIC);
+    put_chunk(&t, f, 8, true);
+    wr(&t, VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_SUBMIT);
+    put_chunk(&t, f, 0, false);
+    wr(&t, VGPU_STUB_R_DOORBELL, VGPU_STUB_CMD_SUBMIT);
+    expect_error(&t, VGPU_STUB_ERR_BAD_FRAME);
 
     /* the buffers take any width */
     qpci_io_writeb(t.dev, t.bar, VGPU_STUB_R_REQUEST + 1, 0xab);
