@@ -29,7 +29,7 @@ check() {   # check NAME COMMAND...
     fi
 }
 for p in devout managed mapped rt_graph rt_hostnode rt_library arrays batch_copies callbacks \
-         vgpu_async_errors async_errors shared_copies ring_stress pools; do
+         vgpu_async_errors async_errors shared_copies ring_stress pools vgpu_stream_order vgpu_rdc; do
     [ -x "$b/$p" ] || continue
     check "$p" "$here/tests/e2e/run_diff.sh" --require-gpu "$p" "$b/$p" "$shim" "$srv" "$work/$p"
 done

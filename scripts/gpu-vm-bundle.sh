@@ -13,7 +13,9 @@
 # BUNDLE_DIR/vmprogs for the native runs): for a bundle of its own when the
 # whole set would not fit, e.g. the conformance programs of tests/.  Programs
 # put in BUNDLE_DIR/vmlibprogs beforehand get their libraries but NVIDIA's
-# (which gpu-vm-suite.sh adds on the GPU host).
+# (which gpu-vm-suite.sh adds on the GPU host).  The bundle also gets the
+# kernel's virtio disk modules (vm/modules) and a static busybox, for the
+# archives the GPU host makes (gpu-vm-suite.sh, gpu-vm-torch.sh).
 set -eu
 build=$1 out=$2
 shift 2
@@ -23,6 +25,14 @@ cp "$build/qemu/qemu-system-x86_64" "$out/vm/"
 strip "$out/vm/qemu-system-x86_64"
 deb=$(ls "$build"/tests/vm/kernel/linux-image-*.deb | head -n 1)
 dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' > "$out/vm/vmlinuz"
+# the kernel's virtio disk driver, for a guest given a disk (gpu-vm-torch.sh)
+mkdir -p "$out/vm/modules"
+dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$out/vm/modules" --wildcards --transform='s|.*/||' \
+    './lib/modules/*/kernel/drivers/virtio/virtio.ko' './lib/modules/*/kernel/drivers/virtio/virtio_ring.ko' \
+    './lib/modules/*/kernel/drivers/virtio/virtio_pci.ko' './lib/modules/*/kernel/drivers/virtio/virtio_pci_*_dev.ko' \
+    './lib/modules/*/kernel/drivers/block/virtio_blk.ko'
+# a static busybox for the GPU host's archives (its cpio)
+cp "${BUSYBOX:-$(command -v busybox)}" "$out/busybox"
 if [ $# -gt 0 ]; then
     mkdir -p "$out/vmprogs" && cp "$@" "$out/vmprogs/"
     # programs of BUNDLE_DIR/vmlibprogs come later with the GPU host's NVIDIA libraries

@@ -69,13 +69,29 @@ done
 
 list=
 timeout_s=120
+unpack=
 # shellcheck disable=SC2013 # the command line is words, on one line
 for w in $(cat /proc/cmdline); do
     case $w in
     vgpu_run=*) list=${w#vgpu_run=} ;;
     vgpu_timeout=*) timeout_s=${w#vgpu_timeout=} ;;
+    vgpu_unpack=*) unpack=${w#vgpu_unpack=} ;;
     esac
 done
+
+# vgpu_unpack=DEV: a cpio archive (newc) written raw on a disk, unpacked
+# over / before anything runs: for files too large for an initramfs, which
+# QEMU's x86 loader keeps under 2 GB (scripts/gpu-vm-torch.sh: Python and
+# PyTorch with NVIDIA's libraries; the disk's driver comes in as --module).
+if [ -n "$unpack" ]; then
+    w=0
+    while [ ! -b "$unpack" ] && [ $w -lt 50 ]; do sleep 0.2; w=$((w + 1)); done
+    if (cd / && cpio -i -d -m -u <"$unpack" 2>/tmp/unpack.err); then
+        say "unpacked $unpack, up $(cut -d' ' -f1 /proc/uptime) s"
+    else
+        say "unpacking $unpack failed: $(tail -n 1 /tmp/unpack.err)"
+    fi
+fi
 
 if [ -n "$list" ]; then
     echo "$list" | tr ',' '\n' >/tmp/run-list
@@ -88,6 +104,9 @@ fi
 
 export LD_LIBRARY_PATH=/opt/vgpu/lib
 export HOME=/tmp
+# the user the programs run as, as on any system (Python's getpass asks)
+[ -f /etc/passwd ] || echo 'root:x:0:0:root:/tmp:/bin/sh' >/etc/passwd
+[ -f /etc/group ] || echo 'root:x:0:' >/etc/group
 
 now() {
     cut -d' ' -f1 /proc/uptime
