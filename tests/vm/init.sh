@@ -82,7 +82,8 @@ done
 # vgpu_unpack=DEV: a cpio archive (newc) written raw on a disk, unpacked
 # over / before anything runs: for files too large for an initramfs, which
 # QEMU's x86 loader keeps under 2 GB (scripts/gpu-vm-torch.sh: Python and
-# PyTorch with NVIDIA's libraries; the disk's driver comes in as --module).
+# PyTorch with NVIDIA's libraries; the disk's driver is among the modules
+# loaded above).
 if [ -n "$unpack" ]; then
     w=0
     while [ ! -b "$unpack" ] && [ $w -lt 50 ]; do sleep 0.2; w=$((w + 1)); done

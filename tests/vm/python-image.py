@@ -6,11 +6,13 @@
 #
 #   python-image.py record LIST SCRIPT [ARG...]
 #       runs SCRIPT as __main__ and, at its exit, writes to LIST every file
-#       it used: each imported module's source and cached bytecode, each
-#       shared object mapped (/proc/self/maps) but the GPU driver's own
-#       (libcuda, libnvidia-*: in the guest those are vgpu's), the
-#       interpreter, the dynamic loader, and the package metadata
-#       directories; then "python=", "pythonpath=" lines.
+#       it used: each imported module's source and cached bytecode; the
+#       rest of each imported package from site-packages (programs it runs,
+#       data it reads) but headers, tests and shared libraries it did not
+#       load, and its metadata directory; each shared object mapped
+#       (/proc/self/maps) but the GPU driver's own (libcuda, libnvidia-*:
+#       in the guest those are vgpu's), the dynamic loader included; the
+#       interpreter; then "python=", "pythonpath=" lines.
 #   python-image.py stage LIST STAGE
 #       copies those files under STAGE for an archive of the guest's root:
 #       everything at its own path but the system's libraries (glibc,
