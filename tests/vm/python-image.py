@@ -31,6 +31,7 @@ import sys
 SYSTEM_DIRS = ("/lib/", "/lib64/", "/usr/lib/x86_64-linux-gnu/", "/lib/x86_64-linux-gnu/",
                "/usr/lib64/")
 DRIVER = re.compile(r"^lib(cuda|nvidia-[^/]*|nvcuvid)\.so")
+SITE = ("site-packages", "dist-packages")
 SKIP_DIRS = {"include", "share", "test", "tests", "testing", "benchmarks", "__pycache__"}
 SKIP_FILES = r"(\.so(\.[0-9.]*)?|\.a|\.h|\.hpp|\.cuh|\.cmake|\.pyi|\.lib)$"
 
@@ -53,15 +54,16 @@ def record(out, script, args):
                     c = None
                 if c and os.path.isfile(c):
                     files.add(c)
-            # a package's metadata, for importlib.metadata's lookups
-            d = os.path.dirname(os.path.abspath(f))
-            while d not in ("/", "") and os.path.basename(os.path.dirname(d)) not in ("site-packages", "dist-packages"):
+            # the top-level package (or single-file module) in site-packages,
+            # and its metadata, for importlib.metadata's lookups
+            d = os.path.abspath(f)
+            while d not in ("/", "") and os.path.basename(os.path.dirname(d)) not in SITE:
                 d = os.path.dirname(d)
             parent = os.path.dirname(d)
-            if os.path.basename(parent) in ("site-packages", "dist-packages"):
+            if os.path.basename(parent) in SITE:
                 if os.path.isdir(d):
                     tops.add(d)
-                name = os.path.basename(d).replace("-", "_").lower()
+                name = os.path.splitext(os.path.basename(d))[0].replace("-", "_").lower()
                 for e in os.listdir(parent):
                     if e.endswith(".dist-info") and e.split("-")[0].lower() == name:
                         for r, _, fs in os.walk(os.path.join(parent, e)):
