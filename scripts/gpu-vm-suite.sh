@@ -46,7 +46,10 @@ if [ -d "$bundle/vmlibprogs" ]; then
         done
     done
     (cd "$stage" && find . | "$bundle/busybox" cpio -o -H newc) > "$work/extra.cpio" 2> "$out/cpio.log"
-    cat "$vm/initramfs.cpio.gz" "$work/extra.cpio" > "$work/libs.cpio"
+    # the kernel looks for an appended archive at a 4-byte boundary
+    cp "$vm/initramfs.cpio.gz" "$work/libs.cpio"
+    truncate -s %4 "$work/libs.cpio"
+    cat "$work/extra.cpio" >> "$work/libs.cpio"
     say "NVIDIA libraries for the guest: $(du -sh "$stage/opt/vgpu/lib" | cut -f1) ($(ls "$stage/opt/vgpu/lib" | tr '\n' ' '))"
     start=$(date +%s)
     VGPU_VM_MEM=3G VGPU_E2E_TIMEOUT=300 VGPU_VM_TIMEOUT=360 "$here/tests/vm/run_vm.sh" \

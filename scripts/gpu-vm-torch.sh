@@ -77,13 +77,13 @@ say "disk: $(du -h "$work/disk.cpio" | cut -f1) ($(( $(date +%s) - start )) s so
 rm -rf "$stage"
 
 # the disk's driver, loaded by the guest's init before it unpacks
-mods=$work/mods
-mkdir -p "$mods/lib/modules" "$mods/etc/vgpu"
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
-    cp "$vm/modules/$m.ko" "$mods/lib/modules/" && echo "$m.ko" >> "$mods/etc/vgpu/modules"
-done
-(cd "$mods" && find . | "$bundle/busybox" cpio -o -H newc) > "$work/mods.cpio" 2>> "$out/cpio.log"
-cat "$vm/initramfs.cpio.gz" "$work/mods.cpio" > "$work/initramfs.cpio"
+m=$vm/modules
+"$here/tests/vm/modules-cpio.sh" "$bundle/busybox" "$work/mods.cpio" "$m/virtio_ring.ko" "$m/virtio.ko" \
+    "$m/virtio_pci_legacy_dev.ko" "$m/virtio_pci_modern_dev.ko" "$m/virtio_pci.ko" "$m/virtio_blk.ko"
+# the kernel looks for an appended archive at a 4-byte boundary
+cp "$vm/initramfs.cpio.gz" "$work/initramfs.cpio"
+truncate -s %4 "$work/initramfs.cpio"
+cat "$work/mods.cpio" >> "$work/initramfs.cpio"
 
 start=$(date +%s)
 VGPU_VM_MEM=${VGPU_VM_MEM:-16G} VGPU_E2E_TIMEOUT=${VGPU_E2E_TIMEOUT:-420} VGPU_VM_TIMEOUT=${VGPU_VM_TIMEOUT:-540} \
