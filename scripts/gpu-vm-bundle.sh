@@ -26,11 +26,7 @@ strip "$out/vm/qemu-system-x86_64"
 deb=$(ls "$build"/tests/vm/kernel/linux-image-*.deb | head -n 1)
 dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' > "$out/vm/vmlinuz"
 # the kernel's virtio disk driver, for a guest given a disk (gpu-vm-torch.sh)
-mkdir -p "$out/vm/modules"
-dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$out/vm/modules" --wildcards --transform='s|.*/||' \
-    './lib/modules/*/kernel/drivers/virtio/virtio.ko' './lib/modules/*/kernel/drivers/virtio/virtio_ring.ko' \
-    './lib/modules/*/kernel/drivers/virtio/virtio_pci.ko' './lib/modules/*/kernel/drivers/virtio/virtio_pci_*_dev.ko' \
-    './lib/modules/*/kernel/drivers/block/virtio_blk.ko'
+"$top/tests/vm/virtio-modules.sh" "$deb" "$out/vm/modules"
 # a static busybox for the GPU host's archives (its cpio)
 cp "${BUSYBOX:-$(command -v busybox)}" "$out/busybox"
 if [ $# -gt 0 ]; then

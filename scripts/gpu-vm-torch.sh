@@ -77,9 +77,7 @@ say "disk: $(du -h "$work/disk.cpio" | cut -f1) ($(( $(date +%s) - start )) s so
 rm -rf "$stage"
 
 # the disk's driver, loaded by the guest's init before it unpacks
-m=$vm/modules
-"$here/tests/vm/modules-cpio.sh" "$bundle/busybox" "$work/mods.cpio" "$m/virtio_ring.ko" "$m/virtio.ko" \
-    "$m/virtio_pci_legacy_dev.ko" "$m/virtio_pci_modern_dev.ko" "$m/virtio_pci.ko" "$m/virtio_blk.ko"
+"$here/tests/vm/modules-cpio.sh" "$bundle/busybox" "$work/mods.cpio" "$vm/modules"
 # the kernel looks for an appended archive at a 4-byte boundary
 cp "$vm/initramfs.cpio.gz" "$work/initramfs.cpio"
 truncate -s %4 "$work/initramfs.cpio"

@@ -85,8 +85,8 @@ done
 # PyTorch with NVIDIA's libraries; the disk's driver is among the modules
 # loaded above).
 if [ -n "$unpack" ]; then
-    w=0
-    while [ ! -b "$unpack" ] && [ $w -lt 50 ]; do sleep 0.2; w=$((w + 1)); done
+    tries=0
+    while [ ! -b "$unpack" ] && [ $tries -lt 50 ]; do sleep 0.2; tries=$((tries + 1)); done
     if (cd / && cpio -i -d -m -u <"$unpack" 2>/tmp/unpack.err); then
         say "unpacked $unpack, up $(cut -d' ' -f1 /proc/uptime) s"
     else

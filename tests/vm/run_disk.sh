@@ -25,13 +25,8 @@ rm -rf "$work"
 mkdir -p "$work/ko" "$work/disk/opt/vgpu/bin" "$work/expected"
 work=$(cd "$work" && pwd)
 
-dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/ko" --wildcards --transform='s|.*/||' \
-    './lib/modules/*/kernel/drivers/virtio/virtio.ko' './lib/modules/*/kernel/drivers/virtio/virtio_ring.ko' \
-    './lib/modules/*/kernel/drivers/virtio/virtio_pci.ko' './lib/modules/*/kernel/drivers/virtio/virtio_pci_*_dev.ko' \
-    './lib/modules/*/kernel/drivers/block/virtio_blk.ko'
-k=$work/ko
-"$here/modules-cpio.sh" "$busybox" "$work/mods.cpio" "$k/virtio_ring.ko" "$k/virtio.ko" \
-    "$k/virtio_pci_legacy_dev.ko" "$k/virtio_pci_modern_dev.ko" "$k/virtio_pci.ko" "$k/virtio_blk.ko"
+"$here/virtio-modules.sh" "$deb" "$work/ko"
+"$here/modules-cpio.sh" "$busybox" "$work/mods.cpio" "$work/ko"
 # the kernel looks for an appended archive at a 4-byte boundary
 cp "$initramfs" "$work/initramfs.cpio"
 truncate -s %4 "$work/initramfs.cpio"
