@@ -42,9 +42,12 @@ void vgpu_shim_log(int level, const char *fmt, ...)
     }
     if (level > max)
         return;
+    /* one line, whole: another thread's line (the flusher's) must not land inside it */
+    flockfile(stderr);
     fputs("vgpu: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    funlockfile(stderr);
 }
